@@ -1,0 +1,52 @@
+/*
+ * autograd.h - the graph recorder and backward engine.
+ *
+ * Layer 3. Ops run through lc_apply(): it calls op->forward and, when grad mode is on, the op
+ * is differentiable and an input requires grad, records a node holding the op, its args, the
+ * inputs' shapes, the tensors the op asked to save (data aliases without history, so no
+ * reference cycles), and one edge per input. Backward walks nodes in reverse creation order.
+ */
+#ifndef LUCID_AUTOGRAD_H
+#define LUCID_AUTOGRAD_H
+
+#include "../kernels/op.h"
+
+/* Where an input's gradient goes: into another node (its output output_nr), into a leaf's
+ * .grad, or nowhere (both NULL). */
+typedef struct lc_edge {
+  struct lc_node *node; /* owned reference */
+  int output_nr;
+  lc_tensor *leaf;      /* owned reference to a leaf that requires grad */
+} lc_edge;
+
+typedef struct lc_node {
+  lc_node_base base;    /* must be first */
+  const lc_op_def *op;
+  lc_op_args args;
+  uint64_t seq;         /* creation order: a node is always newer than its inputs' nodes */
+  int n_inputs;
+  lc_edge *next;        /* n_inputs entries (allocated with the node) */
+  lc_meta *in;          /* n_inputs entries */
+  bool *needs_grad;     /* n_inputs entries */
+  lc_meta out;
+  int n_saved;
+  lc_tensor **saved;    /* owned, history-free aliases; NULL after release */
+  uint64_t *saved_version;
+  bool released;        /* saved tensors freed by a backward without retain_graph */
+  lc_tensor *retain_target; /* weak: a non-leaf output that called retain_grad */
+} lc_node;
+
+/* Runs op and records it when needed. out[0..op->n_outputs-1] receive owned tensors. */
+lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
+                   lc_tensor **out);
+/* In-place form: computes op(in) and writes the result into in[0] (cast to its dtype), bumping
+ * its version. With grad recording, in[0] becomes the op's output in the graph (its history is
+ * rebased); in-place on a leaf that requires grad, or on a view of a tensor that requires grad,
+ * is an LC_EGRAD error. */
+lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
+                           const lc_op_args *args);
+
+/* Grad mode: true when recording is on for this thread. */
+bool lc_grad_mode(void);
+
+#endif /* LUCID_AUTOGRAD_H */

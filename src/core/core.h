@@ -1,0 +1,138 @@
+/*
+ * core.h - lucid's internal core: storage, tensor layout, errors, iteration helpers.
+ *
+ * Layer 1 of 5 (core -> kernels -> autograd -> nn -> lua). Nothing here knows about ops,
+ * graphs or Lua. Everything is 0-based.
+ */
+#ifndef LUCID_CORE_H
+#define LUCID_CORE_H
+
+#include "lucid.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LC_ALIGN 64 /* storage alignment in bytes */
+
+/* A refcounted buffer shared by a tensor and its views. */
+typedef struct lc_storage {
+  atomic_long refcount;
+  void *data;
+  size_t nbytes;
+  /* Bumped by every in-place write; autograd compares it against the value it saw when it
+   * saved a tensor. Lives here because all views of one storage see the same writes. */
+  atomic_uint_fast64_t version;
+  bool owned; /* data was allocated by lucid (lc_aligned_free); else the caller's buffer */
+  void (*release)(void *ctx, void *data); /* for a caller's buffer: called with (ctx, data) */
+  void *release_ctx;
+} lc_storage;
+
+/* Every autograd node (src/autograd) starts with this header, so the core can drop a
+ * reference to a node without knowing its layout. */
+typedef struct lc_node_base {
+  atomic_long refcount;
+  void (*destroy)(struct lc_node_base *self); /* called when refcount reaches 0 */
+} lc_node_base;
+void lc_node_base_release(lc_node_base *n); /* NULL-safe */
+
+struct lc_tensor {
+  atomic_long refcount;
+  lc_storage *storage;
+  lc_dtype dtype;
+  int ndim;
+  int64_t offset; /* elements */
+  int64_t numel;
+  int64_t shape[LC_MAX_DIMS];
+  int64_t strides[LC_MAX_DIMS]; /* elements; 0 for expanded dims */
+  bool contiguous;              /* cached: C-contiguous */
+
+  /* ---- autograd state (owned by src/autograd; the core only frees it) ---- */
+  bool requires_grad;
+  bool retains_grad;
+  lc_tensor *grad;          /* owned reference or NULL */
+  lc_node_base *grad_fn;    /* owned reference; NULL for leaves */
+  int output_nr;            /* which output of grad_fn this is */
+  lc_tensor *view_base;     /* owned: the tensor this is a view of (NULL if not a view) */
+};
+
+/* ---- errors (error.c) ----
+ * lc_set_error() from lucid.h records a thread-local message; these are shorthands. */
+lc_status lc_error_oom(size_t nbytes);
+
+/* ---- storage (storage.c) ---- */
+void *lc_aligned_alloc(size_t nbytes); /* LC_ALIGN-aligned, NULL on failure */
+void lc_aligned_free(void *p);
+lc_storage *lc_storage_new(size_t nbytes); /* uninitialised; NULL + error set on failure */
+lc_storage *lc_storage_wrap(void *data, size_t nbytes, void (*release)(void *, void *),
+                            void *ctx);
+void lc_storage_retain(lc_storage *s);
+void lc_storage_release(lc_storage *s);
+
+/* ---- tensor (tensor.c) ---- */
+/* A fresh contiguous tensor with uninitialised data. Validates shape (sizes >= 0, ndim <=
+ * LC_MAX_DIMS, no overflow). */
+lc_status lc_tensor_new(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);
+/* A tensor header over `s` (retained) with the given layout; used by view ops. */
+lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape,
+                            const int64_t *strides, int64_t offset, lc_tensor **out);
+/* Recomputes numel and the contiguous flag after shape/strides were edited. */
+void lc_tensor_refresh(lc_tensor *t);
+void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+int64_t lc_shape_numel(int ndim, const int64_t *shape);
+/* Wraps a negative dim and checks range [0, ndim) (ndim 0 accepts -1 and 0 when allow0).
+ * On failure sets an LC_EINDEX error mentioning `what` (the function name). */
+lc_status lc_wrap_dim(int *dim, int ndim, const char *what);
+/* "{2, 3}" into buf. */
+const char *lc_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
+/* Broadcast shape of a and b into out (returns LC_ESHAPE with a clear message on mismatch). */
+lc_status lc_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                              int64_t *out, const char *what);
+/* Strides to read `t` as if broadcast to (ndim, shape): 0 on broadcast dims. */
+void lc_broadcast_strides(const lc_tensor *t, int ndim, const int64_t *shape,
+                          int64_t *strides);
+
+/* ---- dtype helpers (dtype.c) ---- */
+lc_dtype lc_promote(lc_dtype a, lc_dtype b);
+/* Reads element i (an element offset from data) as double / writes a double. */
+double lc_load_f64(const void *data, lc_dtype dt, int64_t i);
+void lc_store_f64(void *data, lc_dtype dt, int64_t i, double v);
+int64_t lc_load_i64(const void *data, lc_dtype dt, int64_t i);
+
+/* ---- strided iteration ----
+ * Visits every element of a (ndim, shape) index space, keeping up to LC_ITER_MAX_OPS element
+ * offsets (one per operand, each with its own strides). Dims are coalesced where all operands
+ * allow it, and the innermost dim is exposed so kernels can run a tight loop over it. */
+#define LC_ITER_MAX_OPS 4
+typedef struct lc_iter {
+  int nops;
+  int ndim;                                  /* after coalescing; innermost is ndim-1 */
+  int64_t shape[LC_MAX_DIMS];
+  int64_t strides[LC_ITER_MAX_OPS][LC_MAX_DIMS];
+  int64_t inner;                             /* shape[ndim-1] (1 for 0-dim) */
+  int64_t inner_stride[LC_ITER_MAX_OPS];
+  int64_t outer;                             /* product of the other dims */
+} lc_iter;
+/* strides[k] are operand k's strides over (ndim, shape). */
+void lc_iter_init(lc_iter *it, int nops, int ndim, const int64_t *shape,
+                  const int64_t (*strides)[LC_MAX_DIMS]);
+/* Element offsets (relative to each operand's base) of the start of outer row `row`. */
+void lc_iter_row(const lc_iter *it, int64_t row, int64_t *offs);
+
+/* ---- threads (parallel.c) ----
+ * lc_parallel_for splits [0, n) into contiguous chunks run on the runtime's threads when
+ * n * cost_per_item is large enough to pay for it, else runs fn(0, n) on the caller. */
+typedef void (*lc_range_fn)(void *ctx, int64_t begin, int64_t end);
+void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx);
+#define LC_PARALLEL_GRAIN 32768 /* minimum work units (about elements) worth a second thread */
+
+/* ---- random numbers (random.c) ----
+ * Counter-based: lc_rng_reserve() hands out a block of `n` counters; element i of the block is
+ * a pure function of (seed, base + i). */
+uint64_t lc_rng_reserve(uint64_t n, uint64_t *seed);
+uint64_t lc_rng_bits(uint64_t seed, uint64_t counter); /* 64 random bits */
+double lc_rng_uniform(uint64_t seed, uint64_t counter); /* [0, 1) */
+double lc_rng_normal(uint64_t seed, uint64_t counter);  /* N(0, 1) */
+
+#endif /* LUCID_CORE_H */

@@ -1,0 +1,196 @@
+/* tensor.c - tensor headers: lifetime, metadata, layout and broadcasting helpers. */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void lc_node_base_release(lc_node_base *n) {
+  if (n && atomic_fetch_sub_explicit(&n->refcount, 1, memory_order_acq_rel) == 1) n->destroy(n);
+}
+
+lc_tensor *lc_retain(lc_tensor *t) {
+  if (t) atomic_fetch_add_explicit(&t->refcount, 1, memory_order_relaxed);
+  return t;
+}
+
+void lc_release(lc_tensor *t) {
+  /* view_base and grad are released iteratively: a chain of views of views must not recurse. */
+  while (t && atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_acq_rel) == 1) {
+    lc_tensor *base = t->view_base;
+    lc_release(t->grad);
+    lc_node_base_release(t->grad_fn);
+    lc_storage_release(t->storage);
+    free(t);
+    t = base;
+  }
+}
+
+int lc_ndim(const lc_tensor *t) { return t->ndim; }
+const int64_t *lc_shape(const lc_tensor *t) { return t->shape; }
+const int64_t *lc_strides(const lc_tensor *t) { return t->strides; }
+int64_t lc_offset(const lc_tensor *t) { return t->offset; }
+int64_t lc_numel(const lc_tensor *t) { return t->numel; }
+lc_dtype lc_dtype_of(const lc_tensor *t) { return t->dtype; }
+bool lc_is_contiguous(const lc_tensor *t) { return t->contiguous; }
+size_t lc_storage_nbytes(const lc_tensor *t) { return t->storage->nbytes; }
+bool lc_same_storage(const lc_tensor *a, const lc_tensor *b) { return a->storage == b->storage; }
+
+void *lc_data(const lc_tensor *t) {
+  return (char *)t->storage->data + t->offset * (int64_t)lc_dtype_size(t->dtype);
+}
+
+void lc_bump_version(lc_tensor *t) { atomic_fetch_add(&t->storage->version, 1); }
+uint64_t lc_version(const lc_tensor *t) { return atomic_load(&t->storage->version); }
+
+int64_t lc_shape_numel(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  return n;
+}
+
+void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i] > 1 ? shape[i] : 1;
+  }
+}
+
+void lc_tensor_refresh(lc_tensor *t) {
+  t->numel = lc_shape_numel(t->ndim, t->shape);
+  /* C-contiguous: strides match the dense layout, ignoring dims of size 1. */
+  bool c = true;
+  int64_t expect = 1;
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    if (t->shape[i] == 1) continue;
+    if (t->strides[i] != expect) {
+      c = false;
+      break;
+    }
+    expect *= t->shape[i];
+  }
+  t->contiguous = c || t->numel == 0;
+}
+
+/* Checks sizes and that numel * element size fits in size_t / int64. */
+static lc_status check_shape(int ndim, const int64_t *shape, lc_dtype dt, const char *what) {
+  if (ndim < 0 || ndim > LC_MAX_DIMS)
+    return lc_set_error(LC_ESHAPE, "%s: a tensor has at most %d dims, got %d", what,
+                        LC_MAX_DIMS, ndim);
+  if ((unsigned)dt >= LC_DTYPE_COUNT) return lc_set_error(LC_EDTYPE, "%s: invalid dtype", what);
+  int64_t n = 1;
+  const int64_t limit = INT64_MAX / 16;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return lc_set_error(LC_ESHAPE, "%s: sizes must be non-negative, got %lld at dim %d", what,
+                          (long long)shape[i], i);
+    if (shape[i] != 0 && n > limit / shape[i])
+      return lc_set_error(LC_ENOMEM, "%s: tensor too large (element count overflows)", what);
+    n *= shape[i];
+  }
+  return LC_OK;
+}
+
+static lc_tensor *header_alloc(void) {
+  lc_tensor *t = calloc(1, sizeof *t);
+  if (!t) {
+    lc_error_oom(sizeof *t);
+    return NULL;
+  }
+  atomic_init(&t->refcount, 1);
+  return t;
+}
+
+lc_status lc_tensor_new(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out) {
+  lc_status st = check_shape(ndim, shape, dt, "tensor");
+  if (st) return st;
+  lc_tensor *t = header_alloc();
+  if (!t) return LC_ENOMEM;
+  int64_t n = lc_shape_numel(ndim, shape);
+  t->storage = lc_storage_new((size_t)n * lc_dtype_size(dt));
+  if (!t->storage) {
+    free(t);
+    return LC_ENOMEM;
+  }
+  t->dtype = dt;
+  t->ndim = ndim;
+  if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+  lc_contiguous_strides(ndim, shape, t->strides);
+  lc_tensor_refresh(t);
+  *out = t;
+  return LC_OK;
+}
+
+lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape,
+                            const int64_t *strides, int64_t offset, lc_tensor **out) {
+  lc_status st = check_shape(ndim, shape, src->dtype, "view");
+  if (st) return st;
+  lc_tensor *t = header_alloc();
+  if (!t) return LC_ENOMEM;
+  lc_storage_retain(src->storage);
+  t->storage = src->storage;
+  t->dtype = src->dtype;
+  t->ndim = ndim;
+  if (ndim) {
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    memcpy(t->strides, strides, (size_t)ndim * sizeof *strides);
+  }
+  t->offset = offset;
+  lc_tensor_refresh(t);
+  *out = t;
+  return LC_OK;
+}
+
+lc_status lc_wrap_dim(int *dim, int ndim, const char *what) {
+  int n = ndim > 0 ? ndim : 1; /* a 0-dim tensor accepts dim 0 and -1, like PyTorch */
+  int d = *dim < 0 ? *dim + n : *dim;
+  if (d < 0 || d >= n)
+    return lc_set_error(LC_EINDEX,
+                        "%s: dim %d out of range for a tensor with %d dims (expected %d..%d)",
+                        what, *dim, ndim, -n, n - 1);
+  *dim = d;
+  return LC_OK;
+}
+
+const char *lc_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap) {
+  size_t len = 0;
+  len += (size_t)snprintf(buf, cap, "{");
+  for (int i = 0; i < ndim && len < cap; i++)
+    len += (size_t)snprintf(buf + len, cap - len, i ? ", %lld" : "%lld", (long long)shape[i]);
+  if (len < cap) snprintf(buf + len, cap - len, "}");
+  return buf;
+}
+
+lc_status lc_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b, int *nout,
+                              int64_t *out, const char *what) {
+  int n = na > nb ? na : nb;
+  for (int i = 0; i < n; i++) {
+    int64_t sa = i < n - na ? 1 : a[i - (n - na)];
+    int64_t sb = i < n - nb ? 1 : b[i - (n - nb)];
+    if (sa != sb && sa != 1 && sb != 1) {
+      char ba[256], bb[256];
+      return lc_set_error(LC_ESHAPE,
+                          "%s: shapes %s and %s cannot be broadcast (size %lld vs %lld at "
+                          "dim %d of the result)",
+                          what, lc_shape_str(na, a, ba, sizeof ba),
+                          lc_shape_str(nb, b, bb, sizeof bb), (long long)sa, (long long)sb, i);
+    }
+    out[i] = sa == 1 ? sb : sa;
+  }
+  *nout = n;
+  return LC_OK;
+}
+
+void lc_broadcast_strides(const lc_tensor *t, int ndim, const int64_t *shape,
+                          int64_t *strides) {
+  int lead = ndim - t->ndim;
+  for (int i = 0; i < ndim; i++) {
+    if (i < lead) {
+      strides[i] = 0;
+    } else {
+      int j = i - lead;
+      strides[i] = (t->shape[j] == 1 && shape[i] != 1) ? 0 : t->strides[j];
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/*
+ * op.h - the op table: every op lucid can record, with its forward and backward side by side.
+ *
+ * Layer 2 (kernels). An op is a const lc_op_def, defined in the kernel file of its domain
+ * (elementwise.c, reduce.c, ...) next to its forward and backward functions, and listed in
+ * lc_op_table (op_table.c). Kernels never record graphs: the autograd layer (src/autograd)
+ * calls op->forward, and, when gradients are needed, stores a node that later calls
+ * op->backward. Backward functions compute gradients with plain kernel calls (lc_op_run and
+ * the lc_k_* helpers below), never recording.
+ *
+ * Ownership: forward writes owned tensors into out[0..n_outputs-1]; backward writes owned
+ * tensors (or NULL for "no gradient") into grad_in[i] for each i with ctx->needs_grad[i].
+ */
+#ifndef LUCID_KERNELS_OP_H
+#define LUCID_KERNELS_OP_H
+
+#include "../core/core.h"
+
+#define LC_OP_MAX_OUTPUTS 2
+
+/* The non-tensor arguments of one op call (copied into the graph node). */
+typedef struct lc_op_args {
+  int64_t i[LC_MAX_DIMS]; /* dims, a shape, a permutation, sizes, ... (op-specific) */
+  int ni;
+  double f[2];            /* scalars: clamp bounds, fill value, exponent, ... */
+  int flags;              /* LC_ARG_* */
+  lc_dtype dtype;
+} lc_op_args;
+
+enum {
+  LC_ARG_KEEPDIM = 1 << 0,
+  LC_ARG_HAS_LO = 1 << 1,
+  LC_ARG_HAS_HI = 1 << 2,
+  LC_ARG_REVERSE = 1 << 3, /* scalar on the left: s OP x */
+  LC_ARG_ALL = 1 << 4,     /* reduce over all dims */
+};
+
+/* Shape and dtype of an op input, kept by the graph so backward can reduce or reshape
+ * gradients without keeping the input alive. */
+typedef struct lc_meta {
+  int ndim;
+  int64_t shape[LC_MAX_DIMS];
+  lc_dtype dtype;
+} lc_meta;
+
+struct lc_op_def;
+
+/* What backward sees. saved[] holds what forward's op asked to save, in the order of the
+ * save mask: inputs by index first, then outputs. Use lc_ctx_saved() to fetch them: it checks
+ * the version counter and fails with LC_EGRAD if the tensor was modified in place. */
+typedef struct lc_op_ctx {
+  const struct lc_op_def *op;
+  const lc_op_args *args;
+  int n_inputs;
+  const lc_meta *in;        /* n_inputs entries */
+  const lc_meta *out;       /* the differentiable output (out[0]) */
+  const bool *needs_grad;   /* n_inputs entries */
+  int n_saved;
+  lc_tensor *const *saved;
+  const uint64_t *saved_version;
+} lc_op_ctx;
+
+typedef lc_status (*lc_forward_fn)(const struct lc_op_def *op, int n, lc_tensor *const *in,
+                                   const lc_op_args *args, lc_tensor **out);
+typedef lc_status (*lc_backward_fn)(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                    lc_tensor **grad_in);
+
+/* save masks */
+#define LC_SAVE_IN(i) (1u << (i))        /* input i (i < 8) */
+#define LC_SAVE_OUT(k) (1u << (8 + (k))) /* output k */
+#define LC_SAVE_ALL_INPUTS 0xffu         /* every input (variadic ops too) */
+
+typedef struct lc_op_def {
+  const char *name;         /* "add" */
+  const char *grad_fn_name; /* "AddBackward"; NULL: never differentiable */
+  int n_inputs;             /* -1: variadic (cat, stack) */
+  int n_outputs;            /* 1 or 2; only out[0] is differentiable */
+  int code;                 /* op-family code (an lc_unary_op, lc_binary_op, ...) */
+  bool is_view;             /* out[0] shares storage with in[0] */
+  unsigned save;            /* what backward needs */
+  lc_forward_fn forward;    /* shape rule, checks and computation */
+  lc_backward_fn backward;  /* NULL: not differentiable */
+} lc_op_def;
+
+/* Fetch saved tensor k (borrowed). Fails if it was modified in place since forward. */
+lc_status lc_ctx_saved(const lc_op_ctx *ctx, int k, lc_tensor **t);
+
+/* Runs op's forward without recording (for kernels and backward functions). */
+lc_status lc_op_run(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
+                    lc_tensor **out);
+
+/* Sums grad over broadcast dims so it has shape (ndim, shape): the adjoint of broadcasting.
+ * Returns a new reference (grad itself, retained, when shapes already match). */
+lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_tensor **out);
+
+/* ---- the ops ----
+ * Each is defined in its domain's kernel file. Families with one def per code are arrays
+ * indexed by the family's enum from lucid.h. */
+extern const lc_op_def lc_op_unary[LC_UNARY_COUNT];   /* elementwise.c */
+extern const lc_op_def lc_op_binary[LC_BINARY_COUNT]; /* elementwise.c */
+extern const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT]; /* elementwise.c, f[0] = s */
+extern const lc_op_def lc_op_clamp;                   /* elementwise.c */
+extern const lc_op_def lc_op_where;                   /* elementwise.c */
+extern const lc_op_def lc_op_cast;                    /* elementwise.c, args.dtype */
+extern const lc_op_def lc_op_clone;                   /* elementwise.c (also contiguous) */
+extern const lc_op_def lc_op_reduce[LC_REDUCE_COUNT]; /* reduce.c */
+extern const lc_op_def lc_op_max_dim, lc_op_min_dim;  /* reduce.c: out[1] = indices */
+extern const lc_op_def lc_op_argmax, lc_op_argmin;    /* reduce.c */
+extern const lc_op_def lc_op_matmul;                  /* linalg.c */
+extern const lc_op_def lc_op_view;      /* shape.c: args.i = shape (view, reshape, squeeze,
+                                           unsqueeze, flatten: all "a new shape") */
+extern const lc_op_def lc_op_permute;   /* shape.c: args.i = perm */
+extern const lc_op_def lc_op_expand;    /* shape.c: args.i = shape */
+extern const lc_op_def lc_op_slice;     /* shape.c: i = {dim, start, end, step} */
+extern const lc_op_def lc_op_select;    /* shape.c: i = {dim, index} */
+extern const lc_op_def lc_op_cat;       /* join.c: i[0] = dim, variadic */
+extern const lc_op_def lc_op_index_select; /* index.c: i[0] = dim */
+extern const lc_op_def lc_op_gather;       /* index.c */
+extern const lc_op_def lc_op_scatter;      /* index.c */
+extern const lc_op_def lc_op_scatter_add;  /* index.c */
+extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
+extern const lc_op_def lc_op_masked_select; /* index.c */
+extern const lc_op_def lc_op_nonzero;       /* index.c */
+
+#endif /* LUCID_KERNELS_OP_H */

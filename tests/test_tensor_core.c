@@ -1,0 +1,72 @@
+/* test_tensor_core.c - storage, tensor headers, layout helpers. */
+#include "../src/core/core.h"
+#include "test.h"
+
+#include <stdint.h>
+
+TEST(tensor_new_is_contiguous_and_aligned) {
+  lc_tensor *t = NULL;
+  int64_t shape[] = {2, 3, 4};
+  CHECK_OK(lc_tensor_new(3, shape, LC_FLOAT32, &t));
+  if (!t) return;
+  CHECK(lc_numel(t) == 24);
+  CHECK(lc_is_contiguous(t));
+  CHECK(lc_strides(t)[0] == 12 && lc_strides(t)[1] == 4 && lc_strides(t)[2] == 1);
+  CHECK(((uintptr_t)lc_data(t) % LC_ALIGN) == 0);
+  CHECK(lc_storage_nbytes(t) == 96);
+  lc_release(t);
+}
+
+TEST(tensor_new_rejects_bad_shapes) {
+  lc_tensor *t = NULL;
+  int64_t neg[] = {2, -1};
+  CHECK_STATUS(lc_tensor_new(2, neg, LC_FLOAT32, &t), LC_ESHAPE);
+  CHECK(t == NULL);
+  int64_t huge[] = {INT64_MAX / 2, 4};
+  CHECK_STATUS(lc_tensor_new(2, huge, LC_FLOAT32, &t), LC_ENOMEM);
+  int64_t big[] = {1};
+  CHECK_STATUS(lc_tensor_new(LC_MAX_DIMS + 1, big, LC_FLOAT32, &t), LC_ESHAPE);
+}
+
+TEST(views_share_storage_and_keep_it_alive) {
+  lc_tensor *t = NULL, *v = NULL;
+  int64_t shape[] = {4, 5};
+  CHECK_OK(lc_tensor_new(2, shape, LC_FLOAT64, &t));
+  if (!t) return;
+  int64_t vshape[] = {5, 4}, vstrides[] = {1, 5};
+  CHECK_OK(lc_tensor_view_of(t, 2, vshape, vstrides, 0, &v));
+  CHECK(lc_same_storage(t, v));
+  CHECK(!lc_is_contiguous(v));
+  lc_release(t);
+  ((double *)lc_data(v))[19] = 1.5; /* storage still alive through the view */
+  CHECK(((double *)lc_data(v))[19] == 1.5);
+  lc_release(v);
+}
+
+TEST(broadcast_shapes) {
+  int64_t a[] = {3, 1, 5}, b[] = {4, 1}, out[LC_MAX_DIMS];
+  int n = 0;
+  CHECK_OK(lc_broadcast_shapes(3, a, 2, b, &n, out, "test"));
+  CHECK(n == 3 && out[0] == 3 && out[1] == 4 && out[2] == 5);
+  int64_t c[] = {3}, d[] = {4};
+  CHECK_STATUS(lc_broadcast_shapes(1, c, 1, d, &n, out, "test"), LC_ESHAPE);
+}
+
+TEST(wrap_dim) {
+  int d = -1;
+  CHECK_OK(lc_wrap_dim(&d, 3, "test"));
+  CHECK(d == 2);
+  d = 3;
+  CHECK_STATUS(lc_wrap_dim(&d, 3, "test"), LC_EINDEX);
+  d = 0;
+  CHECK_OK(lc_wrap_dim(&d, 0, "test"));
+}
+
+TEST(dtype_names_and_promotion) {
+  lc_dtype dt;
+  CHECK_OK(lc_dtype_from_name("float64", &dt));
+  CHECK(dt == LC_FLOAT64);
+  CHECK_STATUS(lc_dtype_from_name("complex", &dt), LC_EDTYPE);
+  CHECK(lc_promote(LC_INT64, LC_FLOAT32) == LC_FLOAT32);
+  CHECK(lc_promote(LC_BOOL, LC_INT32) == LC_INT32);
+}
