@@ -55,9 +55,9 @@ $(LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $(CORE_OBJ)
 
-$(LUAMOD): $(LUA_OBJ) $(LIB)
+$(LUAMOD): $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(LUA_OBJ) $(LIB) $(SAN) -fopenmp $(shell pkg-config --libs openblas) -lz -lm -lpthread
+	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB) $(SAN) -fopenmp $(shell pkg-config --libs openblas) -lz -lm -lpthread
 
 # The interpreter carries lucid's Lua files inside it, so it runs from any directory.
 $(BUILD)/gen/embedded_lua.c: $(LUA_FILES) tools/embed-lua.lua
@@ -104,8 +104,13 @@ check-asan: $(DEPS_OK)
 
 check-leaks: check-asan
 
-bench: all
-	$(CLI) bench/bench.lua
+# cblas_sgemm called directly from C: the yardstick for lucid's matmul.
+$(BUILD)/bin/bench-blas: bench/blas.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+bench: all $(BUILD)/bin/bench-blas
+	sh bench/run.sh $(BUILD)
 
 fixtures:
 	python3 tools/make-fixtures.py

@@ -135,4 +135,14 @@ uint64_t lc_rng_bits(uint64_t seed, uint64_t counter); /* 64 random bits */
 double lc_rng_uniform(uint64_t seed, uint64_t counter); /* [0, 1) */
 double lc_rng_normal(uint64_t seed, uint64_t counter);  /* N(0, 1) */
 
+/* ---- raw copy / fill kernels (copy.c) ----
+ * Added by the core-rest engineer. These do NOT bump versions and do not touch autograd. */
+/* Copies src, broadcast to dst's shape, into dst, converting dtype (float -> int truncates
+ * toward zero, anything -> bool is != 0). LC_ESHAPE when src cannot broadcast to exactly dst's
+ * shape. Overlapping src/dst (same storage) are handled through a temporary. */
+lc_status lc_k_copy(lc_tensor *dst, const lc_tensor *src);
+/* Sets every element of t (strided-aware) to v converted to t's dtype. LC_EARG when t is an
+ * integer tensor and v is not finite or does not fit the dtype. */
+lc_status lc_k_fill(lc_tensor *t, double v);
+
 #endif /* LUCID_CORE_H */
