@@ -1,0 +1,660 @@
+/*
+ * backward.c - the backward engine (lc_backward, lc_autograd_grad) and the public autograd
+ * accessors of lucid.h (requires_grad, grad, retain_grad, detach, ...).
+ *
+ * Traversal: collect every node reachable from the roots (a hash map node -> record), sort
+ * them by seq, newest first, and run them in that order. A node's seq is larger than the seq
+ * of every node it points at (it was created after its inputs existed), so when a node runs,
+ * every consumer of its output already ran and its pending gradient is complete. Gradients
+ * flowing into the same node are summed in its record; gradients reaching leaves go into
+ * leaf->grad (lc_backward) or into the caller's result slots (lc_autograd_grad).
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_SECOND_BACKWARD                                                                        \
+  "backward: trying to backward through the graph a second time (or directly access saved "        \
+  "tensors after they have already been freed); pass retain_graph = true on the first call"
+
+/* ------------------------------------------------------------------ gradient arithmetic */
+
+/* True when nobody else can observe t: we hold its only reference and its storage is not
+ * shared with another header. Such a tensor may be updated in place. */
+static bool exclusive(const lc_tensor *t) {
+  return atomic_load_explicit(&t->refcount, memory_order_acquire) == 1 &&
+         atomic_load_explicit(&t->storage->refcount, memory_order_acquire) == 1 && t->contiguous &&
+         t->offset == 0;
+}
+
+typedef struct add_ctx {
+  void *d;
+  const void *s;
+  lc_dtype dt;
+} add_ctx;
+
+static void add_range(void *vctx, int64_t b, int64_t e) {
+  add_ctx *c = vctx;
+  if (c->dt == LC_FLOAT32) {
+    float *restrict d = c->d;
+    const float *restrict s = c->s;
+    for (int64_t i = b; i < e; i++)
+      d[i] += s[i];
+  } else {
+    double *restrict d = c->d;
+    const double *restrict s = c->s;
+    for (int64_t i = b; i < e; i++)
+      d[i] += s[i];
+  }
+}
+
+/* dst += src, elementwise; same shape (checked by the callers), src converted to dst's
+ * dtype. dst must be a float tensor. */
+static lc_status add_into(lc_tensor *dst, const lc_tensor *src) {
+  if (!lc_dtype_is_float(dst->dtype))
+    return lc_set_error(LC_EDTYPE, "backward: gradients must be floating point, got %s",
+                        lc_dtype_name(dst->dtype));
+  lc_tensor *s = NULL, *d = NULL;
+  lc_status st = LC_OK;
+  if (!(src->contiguous && src->dtype == dst->dtype)) {
+    st = lc_ag_clone(src, dst->dtype, &s);
+    if (st) return st;
+    src = s;
+  }
+  /* A strided destination (e.g. a transposed .grad the user set) is updated through a
+   * contiguous copy. */
+  lc_tensor *target = dst;
+  if (!dst->contiguous) {
+    st = lc_ag_clone(dst, dst->dtype, &d);
+    if (st) goto out;
+    target = d;
+  }
+  add_ctx c = {lc_data(target), lc_data(src), dst->dtype};
+  lc_parallel_for(dst->numel, 1, add_range, &c);
+  if (d) st = lc_k_copy(dst, d);
+out:
+  lc_release(s);
+  lc_release(d);
+  return st;
+}
+
+/* *slot += g (g borrowed), the result in dtype dt. The first contribution is stored as is
+ * (retained) when it has dtype dt; later ones are added in place only into a tensor nobody
+ * else can see, otherwise into a fresh copy. */
+static lc_status acc(lc_tensor **slot, const lc_tensor *g, lc_dtype dt) {
+  if (!*slot) {
+    if (g->dtype == dt) {
+      *slot = lc_retain((lc_tensor *)g);
+      return LC_OK;
+    }
+    return lc_ag_clone(g, dt, slot);
+  }
+  if (!exclusive(*slot)) {
+    lc_tensor *c = NULL;
+    lc_status st = lc_ag_clone(*slot, dt, &c);
+    if (st) return st;
+    lc_release(*slot);
+    *slot = c;
+  }
+  return add_into(*slot, g);
+}
+
+/* Accumulation into a tensor's .grad (a leaf's, or a retain_grad slot's): the first gradient
+ * is stored (copied unless nobody else can see it, so .grad never aliases e.g. the caller's
+ * seed); later ones are added in place, like PyTorch. */
+static lc_status acc_grad_field(lc_tensor **field, lc_tensor *g, lc_dtype dt) {
+  if (!*field) {
+    if (g->dtype == dt && exclusive(g)) {
+      *field = lc_retain(g);
+      return LC_OK;
+    }
+    return lc_ag_clone(g, dt, field);
+  }
+  lc_tensor *f = *field;
+  /* A .grad with stride-0 (expanded) dims cannot take an in-place add. */
+  for (int i = 0; i < f->ndim; i++)
+    if (f->strides[i] == 0 && f->shape[i] > 1) {
+      lc_tensor *c = NULL;
+      lc_status st = lc_ag_clone(f, dt, &c);
+      if (st) return st;
+      lc_release(f);
+      *field = f = c;
+      break;
+    }
+  return add_into(f, g);
+}
+
+static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
+  return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof a[0]) == 0);
+}
+
+static lc_status check_leaf_grad(const lc_tensor *leaf, const lc_tensor *g) {
+  if (same_shape(leaf->ndim, leaf->shape, g->ndim, g->shape)) return LC_OK;
+  char a[256], b[256];
+  return lc_set_error(LC_ESHAPE, "backward: gradient of shape %s does not match leaf of shape %s",
+                      lc_shape_str(g->ndim, g->shape, a, sizeof a),
+                      lc_shape_str(leaf->ndim, leaf->shape, b, sizeof b));
+}
+
+static lc_status accumulate_leaf(lc_tensor *leaf, lc_tensor *g) {
+  lc_status st = check_leaf_grad(leaf, g);
+  if (st) return st;
+  return acc_grad_field(&leaf->grad, g, leaf->dtype);
+}
+
+/* ------------------------------------------------------------------ graph records */
+
+typedef struct rec {
+  lc_node *node;
+  lc_tensor *grad; /* pending gradient of the node's output 0 (owned) */
+  bool needed;     /* lc_autograd_grad: leads to a requested input */
+} rec;
+
+typedef struct graph {
+  rec *recs;
+  size_t n, cap;
+  int32_t *table; /* open addressing: index + 1, 0 = empty */
+  size_t tcap;    /* power of two */
+} graph;
+
+static size_t hash_ptr(const void *p, size_t tcap) {
+  uint64_t h = (uint64_t)(uintptr_t)p;
+  h ^= h >> 29;
+  h *= 0x9E3779B97F4A7C15ull;
+  h ^= h >> 32;
+  return (size_t)h & (tcap - 1);
+}
+
+static int64_t graph_find(const graph *g, const lc_node *nd) {
+  if (!g->tcap) return -1;
+  for (size_t h = hash_ptr(nd, g->tcap);; h = (h + 1) & (g->tcap - 1)) {
+    int32_t v = g->table[h];
+    if (!v) return -1;
+    if (g->recs[v - 1].node == nd) return v - 1;
+  }
+}
+
+static void table_put(graph *g, size_t idx) {
+  size_t h = hash_ptr(g->recs[idx].node, g->tcap);
+  while (g->table[h])
+    h = (h + 1) & (g->tcap - 1);
+  g->table[h] = (int32_t)(idx + 1);
+}
+
+static lc_status table_rebuild(graph *g, size_t tcap) {
+  int32_t *t = calloc(tcap, sizeof *t);
+  if (!t) return lc_error_oom(tcap * sizeof *t);
+  free(g->table);
+  g->table = t;
+  g->tcap = tcap;
+  for (size_t i = 0; i < g->n; i++)
+    table_put(g, i);
+  return LC_OK;
+}
+
+/* Adds nd (borrowed: the graph stays alive through the roots) unless present. */
+static lc_status graph_add(graph *g, lc_node *nd) {
+  if (graph_find(g, nd) >= 0) return LC_OK;
+  if (g->n >= INT32_MAX - 1) return lc_set_error(LC_ENOMEM, "backward: graph too large");
+  if (g->n == g->cap) {
+    size_t cap = g->cap ? g->cap * 2 : 64;
+    rec *r = realloc(g->recs, cap * sizeof *r);
+    if (!r) return lc_error_oom(cap * sizeof *r);
+    g->recs = r;
+    g->cap = cap;
+  }
+  g->recs[g->n].node = nd;
+  g->recs[g->n].grad = NULL;
+  g->recs[g->n].needed = true;
+  g->n++;
+  if (g->n * 2 > g->tcap) return table_rebuild(g, g->tcap ? g->tcap * 2 : 128);
+  table_put(g, g->n - 1);
+  return LC_OK;
+}
+
+/* Breadth-first over the edges, using the record array itself as the work list. */
+static lc_status graph_collect(graph *g) {
+  for (size_t i = 0; i < g->n; i++) {
+    lc_node *nd = g->recs[i].node;
+    for (int k = 0; k < nd->n_inputs; k++)
+      if (nd->next[k].node) {
+        lc_status st = graph_add(g, nd->next[k].node);
+        if (st) return st;
+      }
+  }
+  return LC_OK;
+}
+
+static int cmp_seq_desc(const void *a, const void *b) {
+  uint64_t x = ((const rec *)a)->node->seq, y = ((const rec *)b)->node->seq;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static lc_status graph_sort(graph *g) {
+  qsort(g->recs, g->n, sizeof *g->recs, cmp_seq_desc);
+  memset(g->table, 0, g->tcap * sizeof *g->table);
+  for (size_t i = 0; i < g->n; i++)
+    table_put(g, i);
+  return LC_OK;
+}
+
+static void graph_free(graph *g) {
+  for (size_t i = 0; i < g->n; i++)
+    lc_release(g->recs[i].grad);
+  free(g->recs);
+  free(g->table);
+}
+
+static void release_saved(lc_node *nd) {
+  for (int k = 0; k < nd->n_saved; k++) {
+    lc_release(nd->saved[k]);
+    nd->saved[k] = NULL;
+  }
+  nd->released = true;
+}
+
+/* ------------------------------------------------------------------ the engine */
+
+typedef struct engine {
+  graph g;
+  bool retain_graph;
+  /* lc_autograd_grad mode when inputs != NULL: gradients are captured, .grad untouched */
+  int n_inputs;
+  lc_tensor *const *inputs;
+  lc_tensor **captures;
+  bool *reached;
+  /* per-node scratch, grown to the widest node */
+  lc_tensor **grad_in;
+  bool *needs;
+  int scratch_cap;
+} engine;
+
+static int input_index(const engine *e, const lc_tensor *t, int from) {
+  for (int j = from; j < e->n_inputs; j++)
+    if (e->inputs[j] == t) return j;
+  return -1;
+}
+
+static lc_status capture(engine *e, const lc_tensor *t, lc_tensor *g) {
+  for (int j = input_index(e, t, 0); j >= 0; j = input_index(e, t, j + 1)) {
+    e->reached[j] = true;
+    if (g) {
+      lc_status st = acc(&e->captures[j], g, e->inputs[j]->dtype);
+      if (st) return st;
+    }
+  }
+  return LC_OK;
+}
+
+/* lc_autograd_grad: mark which nodes lead to a requested input (oldest first, so a node's
+ * children are decided before it), and which inputs the graph reaches at all. */
+static void mark_needed(engine *e) {
+  graph *g = &e->g;
+  for (size_t r = g->n; r-- > 0;) {
+    lc_node *nd = g->recs[r].node;
+    bool need = false;
+    for (int j = 0; j < e->n_inputs; j++)
+      if (e->inputs[j]->grad_fn == &nd->base) {
+        e->reached[j] = true;
+        need = true;
+      }
+    for (int k = 0; k < nd->n_inputs; k++) {
+      const lc_edge *ed = &nd->next[k];
+      if (ed->node) {
+        int64_t c = graph_find(g, ed->node);
+        if (c >= 0 && g->recs[c].needed) need = true;
+      } else if (ed->leaf) {
+        for (int j = input_index(e, ed->leaf, 0); j >= 0; j = input_index(e, ed->leaf, j + 1)) {
+          e->reached[j] = true;
+          need = true;
+        }
+      }
+    }
+    g->recs[r].needed = need;
+  }
+}
+
+static lc_status grow_scratch(engine *e, int n) {
+  if (n <= e->scratch_cap) return LC_OK;
+  int cap = n < 8 ? 8 : n;
+  lc_tensor **gi = realloc(e->grad_in, (size_t)cap * sizeof *gi);
+  if (!gi) return lc_error_oom((size_t)cap * sizeof *gi);
+  e->grad_in = gi;
+  bool *nb = realloc(e->needs, (size_t)cap * sizeof *nb);
+  if (!nb) return lc_error_oom((size_t)cap * sizeof *nb);
+  e->needs = nb;
+  e->scratch_cap = cap;
+  return LC_OK;
+}
+
+/* Prefixes an error raised inside op->backward with the node's name, unless already there. */
+static lc_status prefix_error(lc_status st, const char *name) {
+  const char *msg = lc_last_error();
+  size_t len = strlen(name);
+  if (strncmp(msg, name, len) == 0 && msg[len] == ':') return st;
+  char copy[512];
+  snprintf(copy, sizeof copy, "%s", msg);
+  return lc_set_error(st, "%s: %s", name, copy);
+}
+
+/* Runs one node: its backward, then routes each input gradient along its edge. */
+static lc_status run_node(engine *e, rec *r) {
+  lc_node *nd = r->node;
+  bool grad_mode = e->inputs != NULL;
+  lc_status st = LC_OK;
+
+  if (grad_mode) {
+    for (int j = 0; j < e->n_inputs && !st; j++)
+      if (e->inputs[j]->grad_fn == &nd->base && r->grad)
+        st = acc(&e->captures[j], r->grad, e->inputs[j]->dtype);
+  } else if (nd->retain_target && r->grad) {
+    st = acc_grad_field(&nd->retain_target->grad, r->grad, nd->out.dtype);
+  }
+  if (st || !r->grad) return st;
+
+  const char *name = nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name;
+  if (nd->released) return lc_set_error(LC_EGRAD, "%s", MSG_SECOND_BACKWARD);
+  if ((st = grow_scratch(e, nd->n_inputs))) return st;
+
+  bool any = false;
+  for (int i = 0; i < nd->n_inputs; i++) {
+    const lc_edge *ed = &nd->next[i];
+    bool need = false;
+    if (ed->node) {
+      int64_t c = graph_find(&e->g, ed->node);
+      need = c >= 0 && e->g.recs[c].needed;
+    } else if (ed->leaf) {
+      need = !grad_mode || input_index(e, ed->leaf, 0) >= 0;
+    }
+    e->needs[i] = need;
+    e->grad_in[i] = NULL;
+    any |= need;
+  }
+  if (!any) return LC_OK;
+
+  lc_op_ctx ctx = {
+      .op = nd->op,
+      .args = &nd->args,
+      .n_inputs = nd->n_inputs,
+      .in = nd->in,
+      .out = &nd->out,
+      .needs_grad = e->needs,
+      .n_saved = nd->n_saved,
+      .saved = nd->saved,
+      .saved_version = nd->saved_version,
+  };
+  st = nd->op->backward(&ctx, r->grad, e->grad_in);
+  if (st) {
+    st = prefix_error(st, name);
+    goto out;
+  }
+
+  for (int i = 0; i < nd->n_inputs; i++) {
+    lc_tensor *g = e->grad_in[i];
+    if (!g || !e->needs[i]) continue;
+    const lc_meta *m = &nd->in[i];
+    if (!same_shape(g->ndim, g->shape, m->ndim, m->shape)) {
+      char a[256], b[256];
+      st = lc_set_error(LC_ESHAPE,
+                        "%s: backward returned a gradient of shape %s for input %d, "
+                        "expected %s",
+                        name, lc_shape_str(g->ndim, g->shape, a, sizeof a), i,
+                        lc_shape_str(m->ndim, m->shape, b, sizeof b));
+      goto out;
+    }
+    const lc_edge *ed = &nd->next[i];
+    if (ed->node) {
+      int64_t c = graph_find(&e->g, ed->node);
+      if (c >= 0) st = acc(&e->g.recs[c].grad, g, ed->node->out.dtype);
+    } else if (grad_mode) {
+      st = capture(e, ed->leaf, g);
+    } else {
+      st = accumulate_leaf(ed->leaf, g);
+    }
+    if (st) goto out;
+  }
+out:
+  for (int i = 0; i < nd->n_inputs; i++) {
+    lc_release(e->grad_in[i]);
+    e->grad_in[i] = NULL;
+  }
+  return st;
+}
+
+/* Runs every collected node, newest first. */
+static lc_status engine_run(engine *e) {
+  lc_status st = graph_collect(&e->g);
+  if (!st) st = graph_sort(&e->g);
+  if (st) return st;
+  if (e->inputs) mark_needed(e);
+  bool prev = lc_set_grad_enabled(false);
+  for (size_t i = 0; i < e->g.n && !st; i++) {
+    rec *r = &e->g.recs[i];
+    if (!r->needed) continue;
+    st = run_node(e, r);
+    lc_release(r->grad);
+    r->grad = NULL;
+    if (!st && !e->retain_graph) release_saved(r->node);
+  }
+  lc_set_grad_enabled(prev);
+  return st;
+}
+
+static void engine_free(engine *e) {
+  graph_free(&e->g);
+  free(e->grad_in);
+  free(e->needs);
+}
+
+/* The seed for root t: given grad (cast to t's dtype, shape checked) or ones. */
+static lc_status make_seed(const char *what, const lc_tensor *t, const lc_tensor *grad,
+                           lc_tensor **out) {
+  char a[256], b[256];
+  if (!grad) {
+    if (t->numel != 1)
+      return lc_set_error(LC_EGRAD,
+                          "%s: grad can be implicitly created only for a tensor with one "
+                          "element; got shape %s: pass a gradient of shape %s",
+                          what, lc_shape_str(t->ndim, t->shape, a, sizeof a),
+                          lc_shape_str(t->ndim, t->shape, b, sizeof b));
+    lc_tensor *s = NULL;
+    lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &s);
+    if (!st) st = lc_k_fill(s, 1.0);
+    if (st) {
+      lc_release(s);
+      return st;
+    }
+    *out = s;
+    return LC_OK;
+  }
+  if (!same_shape(grad->ndim, grad->shape, t->ndim, t->shape))
+    return lc_set_error(LC_ESHAPE, "%s: gradient has shape %s but the tensor has shape %s", what,
+                        lc_shape_str(grad->ndim, grad->shape, a, sizeof a),
+                        lc_shape_str(t->ndim, t->shape, b, sizeof b));
+  if (grad->dtype == t->dtype) {
+    *out = lc_retain((lc_tensor *)grad);
+    return LC_OK;
+  }
+  return lc_ag_clone(grad, t->dtype, out);
+}
+
+lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph) {
+  if (!t) return lc_set_error(LC_EARG, "backward: tensor is NULL");
+  if (!t->requires_grad && !t->grad_fn)
+    return lc_set_error(LC_EGRAD, "backward: tensor does not require grad and has no grad_fn");
+  lc_tensor *seed = NULL;
+  lc_status st = make_seed("backward", t, grad, &seed);
+  if (st) return st;
+  if (!t->grad_fn) {
+    st = accumulate_leaf(t, seed);
+    lc_release(seed);
+    return st;
+  }
+  engine e;
+  memset(&e, 0, sizeof e);
+  e.retain_graph = retain_graph;
+  st = graph_add(&e.g, lc_ag_node(t));
+  if (!st) {
+    e.g.recs[0].grad = seed;
+    seed = NULL;
+    st = engine_run(&e);
+  }
+  lc_release(seed);
+  engine_free(&e);
+  return st;
+}
+
+lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *const *grad_outputs,
+                           int n_inputs, lc_tensor *const *inputs, bool retain_graph,
+                           bool allow_unused, lc_tensor **grads) {
+  if (n_outputs < 1 || !outputs)
+    return lc_set_error(LC_EARG, "autograd_grad: expected at least one output, got %d", n_outputs);
+  if (n_inputs < 1 || !inputs || !grads)
+    return lc_set_error(LC_EARG, "autograd_grad: expected at least one input, got %d", n_inputs);
+  for (int i = 0; i < n_outputs; i++) {
+    if (!outputs[i]) return lc_set_error(LC_EARG, "autograd_grad: output %d is NULL", i);
+    if (!outputs[i]->requires_grad && !outputs[i]->grad_fn)
+      return lc_set_error(LC_EGRAD,
+                          "autograd_grad: output %d does not require grad and has no grad_fn", i);
+  }
+  for (int j = 0; j < n_inputs; j++) {
+    if (!inputs[j]) return lc_set_error(LC_EARG, "autograd_grad: input %d is NULL", j);
+    if (!inputs[j]->requires_grad)
+      return lc_set_error(LC_EGRAD, "autograd_grad: input %d does not require grad", j);
+  }
+
+  engine e;
+  memset(&e, 0, sizeof e);
+  e.retain_graph = retain_graph;
+  e.n_inputs = n_inputs;
+  e.inputs = inputs;
+  e.captures = calloc((size_t)n_inputs, sizeof *e.captures);
+  e.reached = calloc((size_t)n_inputs, sizeof *e.reached);
+  lc_status st = LC_OK;
+  if (!e.captures || !e.reached) st = lc_error_oom((size_t)n_inputs * sizeof *e.captures);
+
+  for (int i = 0; i < n_outputs && !st; i++) {
+    lc_tensor *o = outputs[i], *seed = NULL;
+    st = make_seed("autograd_grad", o, grad_outputs ? grad_outputs[i] : NULL, &seed);
+    if (st) break;
+    if (o->grad_fn) {
+      st = graph_add(&e.g, lc_ag_node(o));
+      if (!st) {
+        int64_t k = graph_find(&e.g, lc_ag_node(o));
+        st = acc(&e.g.recs[k].grad, seed, o->dtype);
+      }
+    } else {
+      st = capture(&e, o, seed); /* an output that is itself a requested leaf */
+    }
+    lc_release(seed);
+  }
+  if (!st) st = engine_run(&e);
+
+  for (int j = 0; j < n_inputs && !st; j++) {
+    if (e.captures[j]) {
+      /* results must not alias a seed or another result the caller can see */
+      if (!exclusive(e.captures[j])) {
+        lc_tensor *c = NULL;
+        st = lc_ag_clone(e.captures[j], inputs[j]->dtype, &c);
+        if (st) break;
+        lc_release(e.captures[j]);
+        e.captures[j] = c;
+      }
+    } else if (e.reached[j]) {
+      /* in the graph, but no gradient flowed to it: zeros */
+      st = lc_tensor_new(inputs[j]->ndim, inputs[j]->shape, inputs[j]->dtype, &e.captures[j]);
+      if (!st) st = lc_k_fill(e.captures[j], 0.0);
+    } else if (!allow_unused) {
+      st = lc_set_error(LC_EGRAD,
+                        "autograd_grad: input %d is not reachable from the outputs (pass "
+                        "allow_unused = true to get NULL for it)",
+                        j);
+    }
+  }
+  if (!st)
+    for (int j = 0; j < n_inputs; j++) {
+      grads[j] = e.captures[j];
+      e.captures[j] = NULL;
+    }
+  if (e.captures)
+    for (int j = 0; j < n_inputs; j++)
+      lc_release(e.captures[j]);
+  free(e.captures);
+  free(e.reached);
+  engine_free(&e);
+  return st;
+}
+
+/* ------------------------------------------------------------------ public accessors */
+
+lc_status lc_set_requires_grad(lc_tensor *t, bool requires_grad) {
+  if (requires_grad && !lc_dtype_is_float(t->dtype))
+    return lc_set_error(LC_EDTYPE,
+                        "requires_grad: only floating point tensors can require gradients, got %s",
+                        lc_dtype_name(t->dtype));
+  if (t->grad_fn) {
+    if (!requires_grad)
+      return lc_set_error(LC_EGRAD,
+                          "requires_grad: you can only change requires_grad flags of leaf "
+                          "tensors; use detach() to get a tensor without history");
+    return LC_OK;
+  }
+  t->requires_grad = requires_grad;
+  return LC_OK;
+}
+
+bool lc_requires_grad(const lc_tensor *t) { return t->requires_grad; }
+
+bool lc_is_leaf(const lc_tensor *t) { return t->grad_fn == NULL; }
+
+const char *lc_grad_fn_name(const lc_tensor *t) {
+  if (!t->grad_fn) return NULL;
+  const lc_op_def *op = lc_ag_node(t)->op;
+  return op->grad_fn_name ? op->grad_fn_name : op->name;
+}
+
+lc_tensor *lc_grad(const lc_tensor *t) {
+  if (lc_ag_has_slot(t)) return t->grad ? t->grad->grad : NULL;
+  return t->grad;
+}
+
+lc_status lc_set_grad(lc_tensor *t, lc_tensor *g) {
+  if (g) {
+    char a[256], b[256];
+    if (!same_shape(g->ndim, g->shape, t->ndim, t->shape))
+      return lc_set_error(LC_ESHAPE, "set_grad: gradient has shape %s but the tensor has shape %s",
+                          lc_shape_str(g->ndim, g->shape, a, sizeof a),
+                          lc_shape_str(t->ndim, t->shape, b, sizeof b));
+    if (g->dtype != t->dtype)
+      return lc_set_error(LC_EDTYPE, "set_grad: gradient has dtype %s but the tensor has dtype %s",
+                          lc_dtype_name(g->dtype), lc_dtype_name(t->dtype));
+  }
+  lc_tensor **field = lc_ag_has_slot(t) && t->grad ? &t->grad->grad : &t->grad;
+  lc_retain(g);
+  lc_release(*field);
+  *field = g;
+  return LC_OK;
+}
+
+lc_status lc_retain_grad(lc_tensor *t) {
+  if (!t->grad_fn) return LC_OK; /* leaves keep their .grad anyway */
+  if (t->retains_grad) return LC_OK;
+  lc_tensor *slot = NULL;
+  lc_status st = lc_tensor_new(0, NULL, LC_FLOAT32, &slot);
+  if (st) return st;
+  lc_node *nd = lc_ag_node(t);
+  slot->grad = t->grad; /* a gradient set earlier with lc_set_grad moves into the slot */
+  t->grad = slot;
+  lc_release(nd->retain_target);
+  nd->retain_target = lc_retain(slot);
+  t->retains_grad = true;
+  return LC_OK;
+}
+
+bool lc_retains_grad(const lc_tensor *t) { return t->retains_grad; }
+
+lc_status lc_detach(const lc_tensor *t, lc_tensor **out) {
+  return lc_tensor_view_of(t, t->ndim, t->shape, t->strides, t->offset, out);
+}

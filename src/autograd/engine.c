@@ -1,0 +1,319 @@
+/*
+ * engine.c - lc_apply / lc_apply_inplace: run an op and, when gradients are needed, record a
+ * graph node for it. The backward pass lives in backward.c.
+ *
+ * A node is ONE allocation: struct lc_node followed by its arrays (edges, input metas, saved
+ * tensors, saved versions, needs_grad), so recording costs one malloc plus one header per
+ * saved tensor. Saved tensors are history-free aliases (same storage, no grad_fn), so a node
+ * never references its own output: no reference cycles.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_uint_fast64_t next_seq = 1;
+
+static void node_destroy(lc_node_base *base);
+
+/* ------------------------------------------------------------------ helpers */
+
+lc_status lc_ag_clone(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+  lc_tensor *c = NULL;
+  lc_status st = lc_tensor_new(t->ndim, t->shape, dt, &c);
+  if (st) return st;
+  st = lc_k_copy(c, t);
+  if (st) {
+    lc_release(c);
+    return st;
+  }
+  *out = c;
+  return LC_OK;
+}
+
+static void fill_meta(lc_meta *m, const lc_tensor *t) {
+  m->ndim = t->ndim;
+  memcpy(m->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+  m->dtype = t->dtype;
+}
+
+static bool save_input(unsigned save, int i) {
+  if ((save & LC_SAVE_ALL_INPUTS) == LC_SAVE_ALL_INPUTS) return true;
+  return i < 8 && (save & LC_SAVE_IN(i));
+}
+
+/* kind: bool < integer < float. A result can be written into a tensor of the same or a
+ * higher kind (float64 into float32 is fine, float into int64 is not), as in PyTorch. */
+static int dtype_kind(lc_dtype dt) {
+  if (dt == LC_BOOL) return 0;
+  return lc_dtype_is_float(dt) ? 2 : 1;
+}
+
+/* The intrusive "to destroy" list of node_destroy links dying nodes through their seq field,
+ * which nothing needs once the refcount hit zero (so destruction never allocates). */
+#define DEAD_NEXT(nd) ((lc_node *)(uintptr_t)(nd)->seq)
+#define SET_DEAD_NEXT(nd, nx) ((nd)->seq = (uint64_t)(uintptr_t)(nx))
+
+/* Called when a node's refcount reaches zero. Iterative: releasing a node may drop the last
+ * reference to the nodes it points at; those are pushed on a list instead of recursing, so a
+ * chain of a million nodes does not overflow the C stack. */
+static void node_destroy(lc_node_base *base) {
+  lc_node *list = (lc_node *)base;
+  SET_DEAD_NEXT(list, NULL);
+  while (list) {
+    lc_node *nd = list;
+    list = DEAD_NEXT(nd);
+    for (int i = 0; i < nd->n_inputs; i++) {
+      lc_edge *e = &nd->next[i];
+      if (e->node) {
+        lc_node *child = e->node;
+        if (atomic_fetch_sub_explicit(&child->base.refcount, 1, memory_order_acq_rel) == 1) {
+          if (child->base.destroy == node_destroy) {
+            SET_DEAD_NEXT(child, list);
+            list = child;
+          } else {
+            child->base.destroy(&child->base);
+          }
+        }
+      }
+      lc_release(e->leaf);
+    }
+    if (nd->saved)
+      for (int k = 0; k < nd->n_saved; k++)
+        lc_release(nd->saved[k]);
+    lc_release(nd->retain_target);
+    free(nd);
+  }
+}
+
+/* One allocation for the node and its arrays. Edges and saved slots start empty. */
+static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args) {
+  size_t sz = sizeof(lc_node);
+  size_t off_edges = sz;
+  sz += (size_t)n * sizeof(lc_edge);
+  size_t off_meta = sz;
+  sz += (size_t)n * sizeof(lc_meta);
+  size_t off_saved = sz;
+  sz += (size_t)n_saved * sizeof(lc_tensor *);
+  size_t off_ver = sz;
+  sz += (size_t)n_saved * sizeof(uint64_t);
+  size_t off_ng = sz;
+  sz += (size_t)n * sizeof(bool);
+  _Static_assert(sizeof(lc_node) % _Alignof(lc_edge) == 0 && sizeof(lc_edge) % 8 == 0 &&
+                     sizeof(lc_meta) % 8 == 0,
+                 "node arrays stay 8-byte aligned");
+  char *p = malloc(sz);
+  if (!p) {
+    lc_error_oom(sz);
+    return NULL;
+  }
+  lc_node *nd = (lc_node *)p;
+  atomic_init(&nd->base.refcount, 1);
+  nd->base.destroy = node_destroy;
+  nd->op = op;
+  if (args)
+    nd->args = *args;
+  else
+    memset(&nd->args, 0, sizeof nd->args);
+  nd->seq = atomic_fetch_add_explicit(&next_seq, 1, memory_order_relaxed);
+  nd->n_inputs = n;
+  nd->next = (lc_edge *)(p + off_edges);
+  nd->in = (lc_meta *)(p + off_meta);
+  nd->needs_grad = (bool *)(p + off_ng);
+  nd->n_saved = n_saved;
+  nd->saved = n_saved ? (lc_tensor **)(p + off_saved) : NULL;
+  nd->saved_version = n_saved ? (uint64_t *)(p + off_ver) : NULL;
+  nd->released = false;
+  nd->retain_target = NULL;
+  for (int i = 0; i < n; i++) {
+    nd->next[i].node = NULL;
+    nd->next[i].output_nr = 0;
+    nd->next[i].leaf = NULL;
+    nd->needs_grad[i] = false;
+  }
+  for (int k = 0; k < n_saved; k++)
+    nd->saved[k] = NULL;
+  return nd;
+}
+
+/* A history-free alias of t: same storage and layout, no grad_fn, requires_grad false. */
+static lc_status alias_of(const lc_tensor *t, lc_tensor **out) {
+  return lc_tensor_view_of(t, t->ndim, t->shape, t->strides, t->offset, out);
+}
+
+/* Builds the node for op(in) -> out. When inplace_target is set (lc_apply_inplace), saved
+ * inputs sharing its storage are saved as copies: the target is about to be overwritten, and
+ * backward needs the values forward saw. The node is returned with one reference, not yet
+ * attached to any tensor. */
+static lc_status record(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
+                        lc_tensor *const *out, const lc_tensor *inplace_target,
+                        lc_node **node_out) {
+  int n_saved = 0;
+  for (int i = 0; i < n; i++)
+    n_saved += save_input(op->save, i);
+  for (int k = 0; k < op->n_outputs; k++)
+    n_saved += (op->save & LC_SAVE_OUT(k)) != 0;
+
+  lc_node *nd = node_alloc(op, n, n_saved, args);
+  if (!nd) return LC_ENOMEM;
+  for (int i = 0; i < n; i++) {
+    lc_tensor *x = in[i];
+    fill_meta(&nd->in[i], x);
+    if (x->grad_fn) {
+      atomic_fetch_add_explicit(&x->grad_fn->refcount, 1, memory_order_relaxed);
+      nd->next[i].node = (lc_node *)x->grad_fn;
+      nd->next[i].output_nr = x->output_nr;
+      nd->needs_grad[i] = true;
+    } else if (x->requires_grad) {
+      nd->next[i].leaf = lc_retain(x);
+      nd->needs_grad[i] = true;
+    }
+  }
+  fill_meta(&nd->out, out[0]);
+
+  lc_status st = LC_OK;
+  int k = 0;
+  for (int i = 0; i < n && !st; i++) {
+    if (!save_input(op->save, i)) continue;
+    if (inplace_target && lc_same_storage(in[i], inplace_target))
+      st = lc_ag_clone(in[i], in[i]->dtype, &nd->saved[k]);
+    else
+      st = alias_of(in[i], &nd->saved[k]);
+    if (!st) nd->saved_version[k] = lc_version(nd->saved[k]);
+    k++;
+  }
+  for (int o = 0; o < op->n_outputs && !st; o++) {
+    if (!(op->save & LC_SAVE_OUT(o))) continue;
+    st = alias_of(out[o], &nd->saved[k]);
+    if (!st) nd->saved_version[k] = lc_version(nd->saved[k]);
+    k++;
+  }
+  if (st) {
+    node_destroy(&nd->base);
+    return st;
+  }
+  *node_out = nd;
+  return LC_OK;
+}
+
+static bool any_requires_grad(int n, lc_tensor *const *in) {
+  for (int i = 0; i < n; i++)
+    if (in[i]->requires_grad) return true;
+  return false;
+}
+
+/* ------------------------------------------------------------------ lc_apply */
+
+lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
+                   lc_tensor **out) {
+  lc_tensor *res[LC_OP_MAX_OUTPUTS] = {NULL};
+  lc_status st = lc_op_run(op, n, in, args, res);
+  if (st) return st;
+  int n_out = op->n_outputs;
+
+  /* A view op's result remembers the tensor that owns the data (the root of a chain of
+   * views), so lc_apply_inplace can refuse in-place writes that autograd cannot follow. */
+  if (op->is_view && n > 0 && res[0] && !res[0]->view_base)
+    res[0]->view_base = lc_retain(in[0]->view_base ? in[0]->view_base : in[0]);
+
+  if (lc_grad_mode() && op->backward && any_requires_grad(n, in) &&
+      lc_dtype_is_float(res[0]->dtype)) {
+    lc_node *nd = NULL;
+    st = record(op, n, in, args, res, NULL, &nd);
+    if (st) {
+      for (int k = 0; k < n_out; k++)
+        lc_release(res[k]);
+      return st;
+    }
+    res[0]->requires_grad = true;
+    res[0]->grad_fn = &nd->base; /* takes the node's initial reference */
+    res[0]->output_nr = 0;
+  }
+  for (int k = 0; k < n_out; k++)
+    out[k] = res[k];
+  return LC_OK;
+}
+
+/* ------------------------------------------------------------------ lc_apply_inplace */
+
+lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
+                           const lc_op_args *args) {
+  const char *name = op && op->name ? op->name : "apply_inplace";
+  if (n < 1 || !in || !in[0])
+    return lc_set_error(LC_EARG, "%s_: an in-place op needs its target as input 0", name);
+  lc_tensor *self = in[0];
+  bool rec = lc_grad_mode() && op->backward && any_requires_grad(n, in);
+  if (rec) {
+    if (self->requires_grad && !self->grad_fn)
+      return lc_set_error(LC_EGRAD,
+                          "%s_: a leaf tensor that requires grad is being used in an in-place "
+                          "operation",
+                          name);
+    lc_tensor *base = self->view_base;
+    if (base && (base->requires_grad || base->grad_fn))
+      return lc_set_error(LC_EGRAD,
+                          "%s_: in-place modification of a view of a tensor that requires grad "
+                          "is not supported; use an out-of-place op",
+                          name);
+    /* The base would hold the new values without the history that produced them (lucid has
+     * no CopySlices): refuse rather than compute wrong gradients later. */
+    if (base)
+      return lc_set_error(LC_EGRAD,
+                          "%s_: in-place modification of a view with an input that requires "
+                          "grad is not supported (the viewed tensor would not get its "
+                          "gradient); use an out-of-place op",
+                          name);
+  }
+
+  lc_tensor *res[LC_OP_MAX_OUTPUTS] = {NULL};
+  lc_status st = lc_op_run(op, n, in, args, res);
+  if (st) return st;
+  int n_out = op->n_outputs;
+  lc_tensor *r = res[0];
+  lc_node *nd = NULL;
+  char b1[256], b2[256];
+
+  if (dtype_kind(r->dtype) > dtype_kind(self->dtype)) {
+    st = lc_set_error(LC_EDTYPE, "%s_: result type %s can't be cast to the desired output type %s",
+                      name, lc_dtype_name(r->dtype), lc_dtype_name(self->dtype));
+    goto done;
+  }
+  if (r->ndim != self->ndim ||
+      memcmp(r->shape, self->shape, (size_t)r->ndim * sizeof r->shape[0])) {
+    st = lc_set_error(LC_ESHAPE, "%s_: output with shape %s doesn't match the broadcast shape %s",
+                      name, lc_shape_str(self->ndim, self->shape, b1, sizeof b1),
+                      lc_shape_str(r->ndim, r->shape, b2, sizeof b2));
+    goto done;
+  }
+  if (rec && lc_dtype_is_float(r->dtype)) {
+    st = record(op, n, in, args, res, self, &nd);
+    if (st) goto done;
+    nd->out.dtype = self->dtype; /* the graph's output is self, whatever dtype op computed */
+  }
+  st = lc_k_copy(self, r);
+  if (st) goto done;
+  lc_bump_version(self);
+
+  if (nd) {
+    /* Rebase: self is now the output of the new node, whose edge 0 holds the old history. */
+    lc_node *old = lc_ag_node(self);
+    if (lc_ag_has_slot(self) && self->grad) {
+      nd->retain_target = lc_retain(self->grad); /* retain_grad follows the tensor */
+      if (old && old->retain_target == self->grad) {
+        lc_release(old->retain_target);
+        old->retain_target = NULL;
+      }
+    }
+    self->grad_fn = &nd->base;
+    self->output_nr = 0;
+    self->requires_grad = true;
+    nd = NULL;
+    lc_node_base_release(old ? &old->base : NULL);
+  }
+
+done:
+  if (nd) node_destroy(&nd->base);
+  for (int k = 0; k < n_out; k++)
+    lc_release(res[k]);
+  return st;
+}
