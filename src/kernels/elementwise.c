@@ -1,0 +1,590 @@
+/* elementwise.c - elementwise ops: dtype rules, forward and backward side by side, op defs.
+ *
+ * The loops themselves live in elementwise_loops.c behind lc_ew(). Forward functions pick the
+ * compute and result dtypes and a loop kernel; backward functions combine the incoming gradient
+ * with what forward saved through fused backward kernels (one pass, one allocation), then
+ * reduce broadcast dims with lc_k_sum_to and cast back to the input's dtype. */
+#include "elementwise.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ dtype rules */
+
+static bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
+static bool valid_dtype(lc_dtype dt) { return (unsigned)dt < LC_DTYPE_COUNT; }
+
+static bool unary_is_float_math(lc_unary_op op) {
+  switch (op) {
+  case LC_EXP:
+  case LC_LOG:
+  case LC_LOG1P:
+  case LC_SQRT:
+  case LC_RSQRT:
+  case LC_SIN:
+  case LC_COS:
+  case LC_TANH:
+  case LC_SIGMOID: return true;
+  default: return false;
+  }
+}
+
+static bool binary_is_bool_result(lc_binary_op op) { return op >= LC_EQ; }
+
+lc_status lc_ew_unary_dtype(lc_unary_op op, lc_dtype x, lc_dtype *cdt, lc_dtype *rdt) {
+  if ((unsigned)op >= LC_UNARY_COUNT || !valid_dtype(x))
+    return lc_set_error(LC_EARG, "unary: invalid op %d or dtype %d", (int)op, (int)x);
+  if (op == LC_LOGICAL_NOT) {
+    *cdt = x;
+    *rdt = LC_BOOL;
+  } else if (unary_is_float_math(op)) {
+    *cdt = *rdt = is_float(x) ? x : LC_FLOAT32;
+  } else {
+    if (op == LC_NEG && x == LC_BOOL)
+      return lc_set_error(LC_EDTYPE, "neg: negation of a bool tensor is not supported, use "
+                                     "logical_not instead");
+    *cdt = *rdt = x;
+  }
+  return LC_OK;
+}
+
+lc_status lc_ew_binary_dtype(lc_binary_op op, lc_dtype a, lc_dtype b, lc_dtype *cdt,
+                             lc_dtype *rdt) {
+  if ((unsigned)op >= LC_BINARY_COUNT || !valid_dtype(a) || !valid_dtype(b))
+    return lc_set_error(LC_EARG, "binary: invalid op %d or dtypes %d, %d", (int)op, (int)a, (int)b);
+  lc_dtype p = lc_promote(a, b);
+  if (op == LC_SUB && p == LC_BOOL)
+    return lc_set_error(LC_EDTYPE, "sub: subtraction of two bool tensors is not supported, "
+                                   "use logical_xor instead");
+  if (op == LC_DIV && !is_float(p)) p = LC_FLOAT32; /* true division */
+  *cdt = p;
+  *rdt = binary_is_bool_result(op) ? LC_BOOL : p;
+  return LC_OK;
+}
+
+/* An exactly integral number that fits int64. */
+static bool is_integral(double s) { return s == floor(s) && fabs(s) < 9.2e18; }
+
+lc_status lc_ew_scalar_dtype(lc_binary_op op, lc_dtype a, double s, lc_dtype *cdt, lc_dtype *rdt) {
+  if ((unsigned)op >= LC_BINARY_COUNT || !valid_dtype(a))
+    return lc_set_error(LC_EARG, "binary: invalid op %d or dtype %d", (int)op, (int)a);
+  lc_dtype p;
+  if (is_float(a))
+    p = a; /* a number never widens float32 to float64 */
+  else if (!is_integral(s))
+    p = LC_FLOAT32;
+  else
+    p = a == LC_BOOL ? LC_INT64 : a;
+  if (op == LC_DIV && !is_float(p)) p = LC_FLOAT32;
+  *cdt = p;
+  *rdt = binary_is_bool_result(op) ? LC_BOOL : p;
+  return LC_OK;
+}
+
+lc_dtype lc_ew_clamp_dtype(lc_dtype x, bool has_lo, double lo, bool has_hi, double hi) {
+  if (is_float(x)) return x;
+  if ((has_lo && !is_integral(lo)) || (has_hi && !is_integral(hi))) return LC_FLOAT32;
+  return x == LC_BOOL ? LC_INT64 : x;
+}
+
+bool lc_ew_can_cast(lc_dtype from, lc_dtype to) {
+  if (is_float(from)) return is_float(to);
+  if (from != LC_BOOL && to == LC_BOOL) return false;
+  return true;
+}
+
+/* ------------------------------------------------------------------ backward helpers */
+
+/* Hands g (owned) to grad_in[i] reduced to input i's shape and cast to its dtype. */
+static lc_status finish_grad(const lc_op_ctx *ctx, int i, lc_tensor *g, lc_tensor **grad_in) {
+  lc_tensor *r = NULL;
+  lc_status st = lc_k_sum_to(g, ctx->in[i].ndim, ctx->in[i].shape, &r);
+  lc_release(g);
+  if (st) return st;
+  if (r->dtype != ctx->in[i].dtype && is_float(ctx->in[i].dtype)) {
+    lc_tensor *c = NULL;
+    st = lc_tensor_new(r->ndim, r->shape, ctx->in[i].dtype, &c);
+    if (!st) st = lc_k_copy(c, r);
+    lc_release(r);
+    if (st) {
+      lc_release(c);
+      return st;
+    }
+    r = c;
+  }
+  grad_in[i] = r;
+  return LC_OK;
+}
+
+/* Runs a backward kernel over (g, operands...) in g's dtype and finishes input i. */
+static lc_status grad_kernel(const lc_op_ctx *ctx, int i, lc_ew_kernel k, const double *f,
+                             int nargs, const lc_ew_arg *args, lc_tensor **grad_in) {
+  lc_dtype dt = args[0].t ? args[0].t->dtype : LC_FLOAT32;
+  if (!is_float(dt)) dt = LC_FLOAT32;
+  lc_tensor *g = NULL;
+  lc_status st = lc_ew(ctx->op->grad_fn_name, k, dt, dt, f, nargs, args, &g);
+  if (st) return st;
+  return finish_grad(ctx, i, g, grad_in);
+}
+
+/* Zero gradient (sign, floor, ceil, round are differentiable with zero gradient). */
+static lc_status zero_grad(const lc_op_ctx *ctx, int i, const lc_tensor *g, lc_tensor **grad_in) {
+  lc_dtype dt = is_float(ctx->in[i].dtype) ? ctx->in[i].dtype : g->dtype;
+  lc_tensor *z = NULL;
+  lc_status st = lc_tensor_new(ctx->in[i].ndim, ctx->in[i].shape, dt, &z);
+  if (st) return st;
+  memset(lc_data(z), 0, (size_t)z->numel * lc_dtype_size(dt));
+  grad_in[i] = z;
+  return LC_OK;
+}
+
+static lc_status saved(const lc_op_ctx *ctx, int k, const lc_tensor **t) {
+  lc_tensor *s = NULL;
+  lc_status st = lc_ctx_saved(ctx, k, &s);
+  if (!st) *t = s;
+  return st;
+}
+
+static void drop_grads(const lc_op_ctx *ctx, lc_tensor **grad_in) {
+  for (int i = 0; i < ctx->n_inputs; i++) {
+    if (ctx->needs_grad[i]) {
+      lc_release(grad_in[i]);
+      grad_in[i] = NULL;
+    }
+  }
+}
+
+#define ARG(x) ((lc_ew_arg){.t = (x), .s = 0})
+#define NUM(v) ((lc_ew_arg){.t = NULL, .s = (v)})
+
+/* ------------------------------------------------------------------ unary */
+
+static const lc_ew_kernel unary_kernel[LC_UNARY_COUNT] = {
+    [LC_NEG] = LC_EW_NEG,     [LC_ABS] = LC_EW_ABS,        [LC_SIGN] = LC_EW_SIGN,
+    [LC_EXP] = LC_EW_EXP,     [LC_LOG] = LC_EW_LOG,        [LC_LOG1P] = LC_EW_LOG1P,
+    [LC_SQRT] = LC_EW_SQRT,   [LC_RSQRT] = LC_EW_RSQRT,    [LC_SIN] = LC_EW_SIN,
+    [LC_COS] = LC_EW_COS,     [LC_TANH] = LC_EW_TANH,      [LC_SIGMOID] = LC_EW_SIGMOID,
+    [LC_RELU] = LC_EW_RELU,   [LC_FLOOR] = LC_EW_FLOOR,    [LC_CEIL] = LC_EW_CEIL,
+    [LC_ROUND] = LC_EW_ROUND, [LC_LOGICAL_NOT] = LC_EW_NOT};
+
+static lc_status unary_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                               const lc_op_args *args, lc_tensor **out) {
+  const lc_unary_op code = (lc_unary_op)op->code;
+  const lc_tensor *x = in[0];
+  lc_dtype cdt, rdt;
+  lc_status st = lc_ew_unary_dtype(code, x->dtype, &cdt, &rdt);
+  if (st) return st;
+  lc_ew_kernel k = unary_kernel[code];
+  /* Identities: rounding an integer, abs/sign/relu of a bool. */
+  if (!is_float(cdt) && (code == LC_FLOOR || code == LC_CEIL || code == LC_ROUND)) k = LC_EW_COPY;
+  if (cdt == LC_BOOL && (code == LC_ABS || code == LC_SIGN || code == LC_RELU)) k = LC_EW_COPY;
+  lc_ew_arg a = ARG(x);
+  return lc_ew(op->name, k, cdt, rdt, NULL, 1, &a, out);
+}
+
+static lc_status unary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_unary_op code = (lc_unary_op)ctx->op->code;
+  const lc_tensor *s = NULL; /* the one saved tensor: the input or the output */
+  if (ctx->n_saved > 0) {
+    lc_status st = saved(ctx, 0, &s);
+    if (st) return st;
+  }
+  lc_ew_kernel k;
+  switch (code) {
+  case LC_SIGN:
+  case LC_FLOOR:
+  case LC_CEIL:
+  case LC_ROUND: return zero_grad(ctx, 0, g, grad_in);
+  case LC_NEG: {
+    lc_ew_arg a[1] = {ARG(g)};
+    return grad_kernel(ctx, 0, LC_EW_NEG, NULL, 1, a, grad_in);
+  }
+  case LC_EXP: k = LC_EW_MUL; break;           /* g * out */
+  case LC_LOG: k = LC_EW_DIV; break;           /* g / x */
+  case LC_ABS: k = LC_EW_ABS_B; break;         /* g * sign(x) */
+  case LC_LOG1P: k = LC_EW_LOG1P_B; break;     /* g / (1 + x) */
+  case LC_SQRT: k = LC_EW_SQRT_B; break;       /* g / (2 out) */
+  case LC_RSQRT: k = LC_EW_RSQRT_B; break;     /* -g out^3 / 2 */
+  case LC_SIN: k = LC_EW_SIN_B; break;         /* g cos(x) */
+  case LC_COS: k = LC_EW_COS_B; break;         /* -g sin(x) */
+  case LC_TANH: k = LC_EW_TANH_B; break;       /* g (1 - out^2) */
+  case LC_SIGMOID: k = LC_EW_SIGMOID_B; break; /* g out (1 - out) */
+  case LC_RELU: k = LC_EW_RELU_B; break;       /* g (out > 0) */
+  default: return lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
+  }
+  lc_ew_arg a[2] = {ARG(g), ARG(s)};
+  return grad_kernel(ctx, 0, k, NULL, 2, a, grad_in);
+}
+
+#define UNARY_DEF(CODE, NAME, GRAD, SAVE)                                                          \
+  [CODE] = {.name = NAME,                                                                          \
+            .grad_fn_name = GRAD,                                                                  \
+            .n_inputs = 1,                                                                         \
+            .n_outputs = 1,                                                                        \
+            .code = CODE,                                                                          \
+            .save = SAVE,                                                                          \
+            .forward = unary_forward,                                                              \
+            .backward = GRAD ? unary_backward : NULL}
+
+const lc_op_def lc_op_unary[LC_UNARY_COUNT] = {
+    UNARY_DEF(LC_NEG, "neg", "NegBackward", 0),
+    UNARY_DEF(LC_ABS, "abs", "AbsBackward", LC_SAVE_IN(0)),
+    UNARY_DEF(LC_SIGN, "sign", "SignBackward", 0),
+    UNARY_DEF(LC_EXP, "exp", "ExpBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_LOG, "log", "LogBackward", LC_SAVE_IN(0)),
+    UNARY_DEF(LC_LOG1P, "log1p", "Log1PBackward", LC_SAVE_IN(0)),
+    UNARY_DEF(LC_SQRT, "sqrt", "SqrtBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_RSQRT, "rsqrt", "RsqrtBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_SIN, "sin", "SinBackward", LC_SAVE_IN(0)),
+    UNARY_DEF(LC_COS, "cos", "CosBackward", LC_SAVE_IN(0)),
+    UNARY_DEF(LC_TANH, "tanh", "TanhBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_SIGMOID, "sigmoid", "SigmoidBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_RELU, "relu", "ReluBackward", LC_SAVE_OUT(0)),
+    UNARY_DEF(LC_FLOOR, "floor", "FloorBackward", 0),
+    UNARY_DEF(LC_CEIL, "ceil", "CeilBackward", 0),
+    UNARY_DEF(LC_ROUND, "round", "RoundBackward", 0),
+    UNARY_DEF(LC_LOGICAL_NOT, "logical_not", NULL, 0),
+};
+
+/* ------------------------------------------------------------------ binary (tensor, tensor) */
+
+static const lc_ew_kernel binary_kernel[LC_BINARY_COUNT] = {
+    [LC_ADD] = LC_EW_ADD,        [LC_SUB] = LC_EW_SUB,         [LC_MUL] = LC_EW_MUL,
+    [LC_DIV] = LC_EW_DIV,        [LC_POW] = LC_EW_POW,         [LC_MAXIMUM] = LC_EW_MAX,
+    [LC_MINIMUM] = LC_EW_MIN,    [LC_EQ] = LC_EW_EQ,           [LC_NE] = LC_EW_NE,
+    [LC_LT] = LC_EW_LT,          [LC_LE] = LC_EW_LE,           [LC_GT] = LC_EW_GT,
+    [LC_GE] = LC_EW_GE,          [LC_LOGICAL_AND] = LC_EW_AND, [LC_LOGICAL_OR] = LC_EW_OR,
+    [LC_LOGICAL_XOR] = LC_EW_XOR};
+
+static lc_status binary_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                const lc_op_args *args, lc_tensor **out) {
+  const lc_binary_op code = (lc_binary_op)op->code;
+  lc_dtype cdt, rdt;
+  lc_status st = lc_ew_binary_dtype(code, in[0]->dtype, in[1]->dtype, &cdt, &rdt);
+  if (st) return st;
+  lc_ew_arg a[2] = {ARG(in[0]), ARG(in[1])};
+  return lc_ew(op->name, binary_kernel[code], cdt, rdt, NULL, 2, a, out);
+}
+
+static lc_status binary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  const lc_binary_op code = (lc_binary_op)ctx->op->code;
+  const bool ga = ctx->needs_grad[0], gb = ctx->needs_grad[1];
+  const lc_tensor *a = NULL, *b = NULL;
+  lc_status st = LC_OK;
+  /* Fetch only what the needed gradients use (lc_ctx_saved checks versions). */
+  if (ctx->n_saved == 2) {
+    bool need_a = gb || (ga && code != LC_MUL && code != LC_DIV);
+    bool need_b = ga || (gb && code != LC_MUL);
+    if (need_a && (st = saved(ctx, 0, &a))) return st;
+    if (need_b && (st = saved(ctx, 1, &b))) return st;
+  }
+  switch (code) {
+  case LC_ADD:
+  case LC_SUB:
+    if (ga) st = finish_grad(ctx, 0, lc_retain((lc_tensor *)g), grad_in);
+    if (!st && gb) {
+      if (code == LC_ADD) {
+        st = finish_grad(ctx, 1, lc_retain((lc_tensor *)g), grad_in);
+      } else {
+        lc_ew_arg x[1] = {ARG(g)};
+        st = grad_kernel(ctx, 1, LC_EW_NEG, NULL, 1, x, grad_in);
+      }
+    }
+    break;
+  case LC_MUL:
+    if (ga) st = grad_kernel(ctx, 0, LC_EW_MUL, NULL, 2, (lc_ew_arg[]){ARG(g), ARG(b)}, grad_in);
+    if (!st && gb)
+      st = grad_kernel(ctx, 1, LC_EW_MUL, NULL, 2, (lc_ew_arg[]){ARG(g), ARG(a)}, grad_in);
+    break;
+  case LC_DIV:
+    if (ga) st = grad_kernel(ctx, 0, LC_EW_DIV, NULL, 2, (lc_ew_arg[]){ARG(g), ARG(b)}, grad_in);
+    if (!st && gb)
+      st =
+          grad_kernel(ctx, 1, LC_EW_DIV_B, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(a), ARG(b)}, grad_in);
+    break;
+  case LC_POW:
+    if (ga)
+      st = grad_kernel(ctx, 0, LC_EW_POW_BA, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(a), ARG(b)},
+                       grad_in);
+    if (!st && gb)
+      st = grad_kernel(ctx, 1, LC_EW_POW_BB, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(a), ARG(b)},
+                       grad_in);
+    break;
+  case LC_MAXIMUM:
+  case LC_MINIMUM: {
+    lc_ew_kernel k = code == LC_MAXIMUM ? LC_EW_MAX_B : LC_EW_MIN_B;
+    if (ga) st = grad_kernel(ctx, 0, k, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(a), ARG(b)}, grad_in);
+    if (!st && gb)
+      st = grad_kernel(ctx, 1, k, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(b), ARG(a)}, grad_in);
+    break;
+  }
+  default: st = lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
+  }
+  if (st) drop_grads(ctx, grad_in);
+  return st;
+}
+
+#define BINARY_DEF(CODE, NAME, GRAD, SAVE)                                                         \
+  [CODE] = {.name = NAME,                                                                          \
+            .grad_fn_name = GRAD,                                                                  \
+            .n_inputs = 2,                                                                         \
+            .n_outputs = 1,                                                                        \
+            .code = CODE,                                                                          \
+            .save = SAVE,                                                                          \
+            .forward = binary_forward,                                                             \
+            .backward = GRAD ? binary_backward : NULL}
+
+#define SAVE_AB (LC_SAVE_IN(0) | LC_SAVE_IN(1))
+const lc_op_def lc_op_binary[LC_BINARY_COUNT] = {
+    BINARY_DEF(LC_ADD, "add", "AddBackward", 0),
+    BINARY_DEF(LC_SUB, "sub", "SubBackward", 0),
+    BINARY_DEF(LC_MUL, "mul", "MulBackward", SAVE_AB),
+    BINARY_DEF(LC_DIV, "div", "DivBackward", SAVE_AB),
+    BINARY_DEF(LC_POW, "pow", "PowBackward", SAVE_AB),
+    BINARY_DEF(LC_MAXIMUM, "maximum", "MaximumBackward", SAVE_AB),
+    BINARY_DEF(LC_MINIMUM, "minimum", "MinimumBackward", SAVE_AB),
+    BINARY_DEF(LC_EQ, "eq", NULL, 0),
+    BINARY_DEF(LC_NE, "ne", NULL, 0),
+    BINARY_DEF(LC_LT, "lt", NULL, 0),
+    BINARY_DEF(LC_LE, "le", NULL, 0),
+    BINARY_DEF(LC_GT, "gt", NULL, 0),
+    BINARY_DEF(LC_GE, "ge", NULL, 0),
+    BINARY_DEF(LC_LOGICAL_AND, "logical_and", NULL, 0),
+    BINARY_DEF(LC_LOGICAL_OR, "logical_or", NULL, 0),
+    BINARY_DEF(LC_LOGICAL_XOR, "logical_xor", NULL, 0),
+};
+
+/* ------------------------------------------------------------------ binary (tensor, number) */
+
+static lc_status scalar_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                const lc_op_args *args, lc_tensor **out) {
+  const lc_binary_op code = (lc_binary_op)op->code;
+  const double s = args->f[0];
+  const bool rev = (args->flags & LC_ARG_REVERSE) != 0;
+  lc_dtype cdt, rdt;
+  lc_status st = lc_ew_scalar_dtype(code, in[0]->dtype, s, &cdt, &rdt);
+  if (st) return st;
+  if (code == LC_POW && !rev && !is_float(cdt) && s < 0)
+    return lc_set_error(LC_EARG,
+                        "pow: integers to negative integer powers are not allowed "
+                        "(exponent %g)",
+                        s);
+  lc_ew_arg a[2] = {ARG(in[0]), NUM(s)};
+  if (rev) {
+    a[1] = a[0];
+    a[0] = NUM(s);
+  }
+  return lc_ew(op->name, binary_kernel[code], cdt, rdt, NULL, 2, a, out);
+}
+
+static lc_status scalar_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_binary_op code = (lc_binary_op)ctx->op->code;
+  const double s = ctx->args->f[0];
+  const bool rev = (ctx->args->flags & LC_ARG_REVERSE) != 0;
+  const lc_tensor *a = NULL;
+  if (ctx->n_saved > 0) {
+    lc_status st = saved(ctx, 0, &a);
+    if (st) return st;
+  }
+  switch (code) {
+  case LC_ADD: return finish_grad(ctx, 0, lc_retain((lc_tensor *)g), grad_in);
+  case LC_SUB:
+    if (!rev) return finish_grad(ctx, 0, lc_retain((lc_tensor *)g), grad_in);
+    return grad_kernel(ctx, 0, LC_EW_NEG, NULL, 1, (lc_ew_arg[]){ARG(g)}, grad_in);
+  case LC_MUL:
+    return grad_kernel(ctx, 0, LC_EW_MUL, NULL, 2, (lc_ew_arg[]){ARG(g), NUM(s)}, grad_in);
+  case LC_DIV:
+    if (!rev) /* d(a/s) = g/s */
+      return grad_kernel(ctx, 0, LC_EW_DIV, NULL, 2, (lc_ew_arg[]){ARG(g), NUM(s)}, grad_in);
+    /* d(s/a) = -g s / a^2 */
+    return grad_kernel(ctx, 0, LC_EW_DIV_B, NULL, 3, (lc_ew_arg[]){ARG(g), NUM(s), ARG(a)},
+                       grad_in);
+  case LC_POW:
+    if (!rev) /* d(a^s) = g s a^(s-1) */
+      return grad_kernel(ctx, 0, LC_EW_POW_BA, NULL, 3, (lc_ew_arg[]){ARG(g), ARG(a), NUM(s)},
+                         grad_in);
+    /* d(s^a) = g s^a log(s) */
+    return grad_kernel(ctx, 0, LC_EW_POW_BB, NULL, 3, (lc_ew_arg[]){ARG(g), NUM(s), ARG(a)},
+                       grad_in);
+  case LC_MAXIMUM:
+  case LC_MINIMUM:
+    return grad_kernel(ctx, 0, code == LC_MAXIMUM ? LC_EW_MAX_B : LC_EW_MIN_B, NULL, 3,
+                       (lc_ew_arg[]){ARG(g), ARG(a), NUM(s)}, grad_in);
+  default: return lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
+  }
+}
+
+#define SCALAR_DEF(CODE, NAME, GRAD, SAVE)                                                         \
+  [CODE] = {.name = NAME,                                                                          \
+            .grad_fn_name = GRAD,                                                                  \
+            .n_inputs = 1,                                                                         \
+            .n_outputs = 1,                                                                        \
+            .code = CODE,                                                                          \
+            .save = SAVE,                                                                          \
+            .forward = scalar_forward,                                                             \
+            .backward = GRAD ? scalar_backward : NULL}
+
+const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT] = {
+    SCALAR_DEF(LC_ADD, "add", "AddBackward", 0),
+    SCALAR_DEF(LC_SUB, "sub", "SubBackward", 0),
+    SCALAR_DEF(LC_MUL, "mul", "MulBackward", 0),
+    SCALAR_DEF(LC_DIV, "div", "DivBackward", LC_SAVE_IN(0)),
+    SCALAR_DEF(LC_POW, "pow", "PowBackward", LC_SAVE_IN(0)),
+    SCALAR_DEF(LC_MAXIMUM, "maximum", "MaximumBackward", LC_SAVE_IN(0)),
+    SCALAR_DEF(LC_MINIMUM, "minimum", "MinimumBackward", LC_SAVE_IN(0)),
+    SCALAR_DEF(LC_EQ, "eq", NULL, 0),
+    SCALAR_DEF(LC_NE, "ne", NULL, 0),
+    SCALAR_DEF(LC_LT, "lt", NULL, 0),
+    SCALAR_DEF(LC_LE, "le", NULL, 0),
+    SCALAR_DEF(LC_GT, "gt", NULL, 0),
+    SCALAR_DEF(LC_GE, "ge", NULL, 0),
+    SCALAR_DEF(LC_LOGICAL_AND, "logical_and", NULL, 0),
+    SCALAR_DEF(LC_LOGICAL_OR, "logical_or", NULL, 0),
+    SCALAR_DEF(LC_LOGICAL_XOR, "logical_xor", NULL, 0),
+};
+
+/* ------------------------------------------------------------------ clamp */
+
+/* Bounds as kernel parameters: a missing bound is -inf / +inf (saturated for integers). */
+static void clamp_bounds(const lc_op_args *args, double f[2]) {
+  f[0] = (args->flags & LC_ARG_HAS_LO) ? args->f[0] : -INFINITY;
+  f[1] = (args->flags & LC_ARG_HAS_HI) ? args->f[1] : INFINITY;
+}
+
+static lc_status clamp_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                               const lc_op_args *args, lc_tensor **out) {
+  const bool has_lo = (args->flags & LC_ARG_HAS_LO) != 0,
+             has_hi = (args->flags & LC_ARG_HAS_HI) != 0;
+  if (!has_lo && !has_hi)
+    return lc_set_error(LC_EARG, "clamp: at least one of min and max must be given");
+  lc_dtype dt = lc_ew_clamp_dtype(in[0]->dtype, has_lo, args->f[0], has_hi, args->f[1]);
+  double f[2];
+  clamp_bounds(args, f);
+  lc_ew_arg a = ARG(in[0]);
+  return lc_ew(op->name, LC_EW_CLAMP, dt, dt, f, 1, &a, out);
+}
+
+static lc_status clamp_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_tensor *x = NULL;
+  lc_status st = saved(ctx, 0, &x);
+  if (st) return st;
+  double f[2];
+  clamp_bounds(ctx->args, f);
+  return grad_kernel(ctx, 0, LC_EW_CLAMP_B, f, 2, (lc_ew_arg[]){ARG(g), ARG(x)}, grad_in);
+}
+
+const lc_op_def lc_op_clamp = {.name = "clamp",
+                               .grad_fn_name = "ClampBackward",
+                               .n_inputs = 1,
+                               .n_outputs = 1,
+                               .save = LC_SAVE_IN(0),
+                               .forward = clamp_forward,
+                               .backward = clamp_backward};
+
+/* ------------------------------------------------------------------ where */
+
+static lc_status where_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                               const lc_op_args *args, lc_tensor **out) {
+  if (in[0]->dtype != LC_BOOL)
+    return lc_set_error(LC_EDTYPE, "where: condition must be a bool tensor, got %s",
+                        lc_dtype_name(in[0]->dtype));
+  lc_dtype dt = lc_promote(in[1]->dtype, in[2]->dtype);
+  lc_ew_arg a[3] = {ARG(in[0]), ARG(in[1]), ARG(in[2])};
+  return lc_ew(op->name, LC_EW_WHERE, dt, dt, NULL, 3, a, out);
+}
+
+static lc_status where_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[1] && !ctx->needs_grad[2]) return LC_OK;
+  const lc_tensor *cond = NULL;
+  lc_status st = saved(ctx, 0, &cond);
+  if (st) return st;
+  if (ctx->needs_grad[1]) /* g where cond, else 0 */
+    st = grad_kernel(ctx, 1, LC_EW_WHERE, NULL, 3, (lc_ew_arg[]){ARG(cond), ARG(g), NUM(0)},
+                     grad_in);
+  if (!st && ctx->needs_grad[2])
+    st = grad_kernel(ctx, 2, LC_EW_WHERE, NULL, 3, (lc_ew_arg[]){ARG(cond), NUM(0), ARG(g)},
+                     grad_in);
+  if (st) drop_grads(ctx, grad_in);
+  return st;
+}
+
+const lc_op_def lc_op_where = {.name = "where",
+                               .grad_fn_name = "WhereBackward",
+                               .n_inputs = 3,
+                               .n_outputs = 1,
+                               .save = LC_SAVE_IN(0),
+                               .forward = where_forward,
+                               .backward = where_backward};
+
+/* ------------------------------------------------------------------ cast, clone, copy */
+
+/* A contiguous copy of x in dtype dt. */
+static lc_status copy_as(const lc_tensor *x, lc_dtype dt, lc_tensor **out) {
+  lc_tensor *o = NULL;
+  lc_status st = lc_tensor_new(x->ndim, x->shape, dt, &o);
+  if (!st) st = lc_k_copy(o, x);
+  if (st) {
+    lc_release(o);
+    return st;
+  }
+  *out = o;
+  return LC_OK;
+}
+
+static lc_status cast_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                              const lc_op_args *args, lc_tensor **out) {
+  if (!valid_dtype(args->dtype))
+    return lc_set_error(LC_EDTYPE, "to: invalid dtype %d", (int)args->dtype);
+  return copy_as(in[0], args->dtype, out);
+}
+
+/* Also clone's and copy_'s: the gradient passes through, reduced and cast back to the input. */
+static lc_status pass_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  const int i = ctx->n_inputs - 1; /* the source: input 0, or copy_'s src (input 1) */
+  if (!ctx->needs_grad[i]) return LC_OK;
+  return finish_grad(ctx, i, lc_retain((lc_tensor *)g), grad_in);
+}
+
+const lc_op_def lc_op_cast = {.name = "to",
+                              .grad_fn_name = "ToCopyBackward",
+                              .n_inputs = 1,
+                              .n_outputs = 1,
+                              .forward = cast_forward,
+                              .backward = pass_backward};
+
+static lc_status clone_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                               const lc_op_args *args, lc_tensor **out) {
+  return copy_as(in[0], in[0]->dtype, out);
+}
+
+const lc_op_def lc_op_clone = {.name = "clone",
+                               .grad_fn_name = "CloneBackward",
+                               .n_inputs = 1,
+                               .n_outputs = 1,
+                               .forward = clone_forward,
+                               .backward = pass_backward};
+
+/* copy_: {dst, src} -> src broadcast to dst's shape, in dst's dtype. dst's old values are
+ * overwritten, so its gradient is none (pass_backward only serves input 1). */
+static lc_status copy_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                              const lc_op_args *args, lc_tensor **out) {
+  lc_tensor *o = NULL;
+  lc_status st = lc_tensor_new(in[0]->ndim, in[0]->shape, in[0]->dtype, &o);
+  if (!st) st = lc_k_copy(o, in[1]);
+  if (st) {
+    lc_release(o);
+    return st;
+  }
+  *out = o;
+  return LC_OK;
+}
+
+const lc_op_def lc_op_copy = {.name = "copy_",
+                              .grad_fn_name = "CopyBackwards",
+                              .n_inputs = 2,
+                              .n_outputs = 1,
+                              .forward = copy_forward,
+                              .backward = pass_backward};
