@@ -1,6 +1,7 @@
 /* storage.c - refcounted, 64-byte aligned buffers shared by a tensor and its views. */
 #include "core.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -27,9 +28,91 @@ static char *inline_data(const lc_storage *s) {
 
 static bool data_is_inline(const lc_storage *s) { return (char *)s->data == inline_data(s); }
 
-lc_storage *lc_storage_new(size_t nbytes) {
+/* A small cache of freed large blocks. glibc serves big requests with fresh mmaps and returns
+ * them on free, so without it every large temporary (a 10M-element add's output) pays a page
+ * fault per 4 KiB, several times the cost of the arithmetic. Blocks of at least CACHE_MIN_BYTES
+ * are rounded up to CACHE_GRANULE and kept, up to CACHE_MAX_BLOCKS blocks and CACHE_MAX_BYTES in
+ * all, for reuse by a request of the same rounded size. lc_empty_cache() returns them. */
+#define CACHE_MIN_BYTES ((size_t)1 << 20)
+#define CACHE_GRANULE ((size_t)1 << 16)
+#define CACHE_MAX_BLOCKS 16
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
+
+static struct {
+  pthread_mutex_t lock;
+  size_t sizes[CACHE_MAX_BLOCKS];
+  void *blocks[CACHE_MAX_BLOCKS];
+  int n;
+  size_t bytes;
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *cache_take(size_t size) {
+  void *block = NULL;
+  pthread_mutex_lock(&cache.lock);
+  for (int i = 0; i < cache.n; i++) {
+    if (cache.sizes[i] == size) {
+      block = cache.blocks[i];
+      cache.bytes -= size;
+      cache.n--;
+      cache.blocks[i] = cache.blocks[cache.n];
+      cache.sizes[i] = cache.sizes[cache.n];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&cache.lock);
+  return block;
+}
+
+/* Keeps block if there is room, evicting the oldest entries; else frees it. */
+static void cache_put(void *block, size_t size) {
+  void *evicted[CACHE_MAX_BLOCKS];
+  int n_evicted = 0;
+  bool kept = false;
+  pthread_mutex_lock(&cache.lock);
+  if (size <= CACHE_MAX_BYTES) {
+    while (cache.n > 0 && (cache.n == CACHE_MAX_BLOCKS || cache.bytes + size > CACHE_MAX_BYTES)) {
+      evicted[n_evicted++] = cache.blocks[0];
+      cache.bytes -= cache.sizes[0];
+      cache.n--;
+      cache.blocks[0] = cache.blocks[cache.n];
+      cache.sizes[0] = cache.sizes[cache.n];
+    }
+    cache.blocks[cache.n] = block;
+    cache.sizes[cache.n] = size;
+    cache.n++;
+    cache.bytes += size;
+    kept = true;
+  }
+  pthread_mutex_unlock(&cache.lock);
+  for (int i = 0; i < n_evicted; i++) free(evicted[i]);
+  if (!kept) free(block);
+}
+
+void lc_empty_cache(void) {
+  pthread_mutex_lock(&cache.lock);
+  int n = cache.n;
+  void *blocks[CACHE_MAX_BLOCKS];
+  for (int i = 0; i < n; i++) blocks[i] = cache.blocks[i];
+  cache.n = 0;
+  cache.bytes = 0;
+  pthread_mutex_unlock(&cache.lock);
+  for (int i = 0; i < n; i++) free(blocks[i]);
+}
+
+/* The malloc size of an owned storage holding nbytes (0 on overflow). */
+static size_t block_size(size_t nbytes) {
   const size_t extra = sizeof(lc_storage) + LC_ALIGN - 1;
-  lc_storage *s = nbytes <= SIZE_MAX - extra ? malloc(extra + nbytes) : NULL;
+  if (nbytes > SIZE_MAX - extra - CACHE_GRANULE) return 0;
+  size_t size = extra + nbytes;
+  if (size >= CACHE_MIN_BYTES) size = (size + CACHE_GRANULE - 1) / CACHE_GRANULE * CACHE_GRANULE;
+  return size;
+}
+
+lc_storage *lc_storage_new(size_t nbytes) {
+  size_t size = block_size(nbytes);
+  lc_storage *s = NULL;
+  if (size >= CACHE_MIN_BYTES) s = cache_take(size);
+  if (!s && size) s = malloc(size);
   if (!s) {
     lc_error_oom(nbytes);
     return NULL;
@@ -71,7 +154,12 @@ void lc_storage_release(lc_storage *s) {
   if (s->owned) {
     atomic_fetch_sub_explicit(&bytes_in_use, (long long)s->nbytes, memory_order_relaxed);
     if (data_is_inline(s)) {
-      free(s); /* header and data were one allocation */
+      /* header and data were one allocation */
+      size_t size = block_size(s->nbytes);
+      if (size >= CACHE_MIN_BYTES)
+        cache_put(s, size);
+      else
+        free(s);
       return;
     }
     lc_aligned_free(s->data);
