@@ -5,6 +5,8 @@
 # itself), so every C line they reach is checked.
 BUILD=${1:-build}
 MODE=${2:-}
+# spec/interpreter_spec.lua runs this build's interpreter
+export LUCID_BIN="$BUILD/bin/lucid"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 

@@ -1,0 +1,70 @@
+-- bench.lua - lucid's micro-benchmarks; run by bench/run.sh as `lucid bench/bench.lua`.
+-- Prints one "name value unit" line per case; bench/bench_torch.py prints the same names.
+local lucid = require "lucid"
+
+-- A wall clock when lucid offers one; else os.clock (process CPU time: exact for
+-- single-threaded work, but it sums every thread's time, so multi-threaded cases then run on
+-- one thread).
+local wall = rawget(lucid, "clock")
+local clock = wall or os.clock
+
+local function report(name, value, unit)
+  print(("%s %.4g %s"):format(name, value, unit))
+  io.stdout:flush()
+end
+
+-- Best (smallest) seconds per call of fn over `trials` trials of `iters` calls.
+local function best(iters, trials, fn)
+  local t = math.huge
+  for _ = 1, trials do
+    collectgarbage()
+    local t0 = clock()
+    for _ = 1, iters do fn() end
+    local dt = (clock() - t0) / iters
+    if dt < t then t = dt end
+  end
+  return t
+end
+
+local c -- results are stored here so no call is optimised into nothing
+
+do -- dispatch overhead: c = a + b on tiny tensors
+  local a, b = lucid.ones(1), lucid.ones(1)
+  best(20000, 1, function() c = a + b end) -- warm-up
+  report("add_1_ns", best(200000, 5, function() c = a + b end) * 1e9, "ns")
+  a, b = lucid.ones(4, 4), lucid.ones(4, 4)
+  report("add_4x4_ns", best(200000, 5, function() c = a + b end) * 1e9, "ns")
+end
+
+do
+  local t = lucid.rand(1000)
+  best(10000, 1, function() c = t:sum() end)
+  report("sum_1000_ns", best(100000, 5, function() c = t:sum() end) * 1e9, "ns")
+end
+
+do -- memory bandwidth: one thread, 2 reads + 1 write of 4 bytes per element
+  local threads = lucid.get_num_threads()
+  lucid.set_num_threads(1)
+  local n = 10 * 1000 * 1000
+  local a, b = lucid.rand(n), lucid.rand(n)
+  c = a + b
+  c = nil
+  local s = best(1, 10, function() c = a + b; c = nil end)
+  report("add_10M_1t_gbps", 3 * 4 * n / s / 1e9, "GB/s")
+  lucid.set_num_threads(threads)
+end
+
+do -- matmul from Lua, compared with cblas_sgemm called from C (bench/blas.c)
+  local n = 1024
+  local threads = lucid.get_num_threads()
+  local name = "matmul_1024_gflops"
+  if not wall then
+    lucid.set_num_threads(1)
+    name = "matmul_1024_1t_gflops"
+  end
+  local a, b = lucid.rand(n, n) - 0.5, lucid.rand(n, n) - 0.5
+  c = a:matmul(b)
+  local s = best(1, 7, function() c = a:matmul(b) end)
+  report(name, 2 * n * n * n / s / 1e9, "GFLOP/s")
+  lucid.set_num_threads(threads)
+end

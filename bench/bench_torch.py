@@ -1,0 +1,55 @@
+#!/usr/bin/python3
+"""bench_torch.py - bench/bench.lua's cases in PyTorch, printing the same "name value unit"
+lines (bench/run.sh runs it with /usr/bin/python3 when torch imports)."""
+import time
+
+import torch
+
+clock = time.perf_counter
+
+
+def report(name, value, unit):
+    print("%s %.4g %s" % (name, value, unit), flush=True)
+
+
+def best(iters, trials, fn):
+    t = float("inf")
+    for _ in range(trials):
+        t0 = clock()
+        for _ in range(iters):
+            fn()
+        t = min(t, (clock() - t0) / iters)
+    return t
+
+
+def main():
+    torch.set_grad_enabled(False)  # lucid's tensors here do not require grad either
+    threads = torch.get_num_threads()
+
+    a, b = torch.ones(1), torch.ones(1)
+    best(20000, 1, lambda: a + b)
+    report("add_1_ns", best(200000, 5, lambda: a + b) * 1e9, "ns")
+    a, b = torch.ones(4, 4), torch.ones(4, 4)
+    report("add_4x4_ns", best(200000, 5, lambda: a + b) * 1e9, "ns")
+
+    t = torch.rand(1000)
+    best(10000, 1, lambda: t.sum())
+    report("sum_1000_ns", best(100000, 5, lambda: t.sum()) * 1e9, "ns")
+
+    torch.set_num_threads(1)
+    n = 10 * 1000 * 1000
+    a, b = torch.rand(n), torch.rand(n)
+    a + b
+    report("add_10M_1t_gbps", 3 * 4 * n / best(1, 10, lambda: a + b) / 1e9, "GB/s")
+
+    n = 1024
+    a, b = torch.rand(n, n) - 0.5, torch.rand(n, n) - 0.5
+    for name, nthreads in (("matmul_1024_gflops", threads), ("matmul_1024_1t_gflops", 1)):
+        torch.set_num_threads(nthreads)
+        a @ b
+        report(name, 2 * n ** 3 / best(1, 7, lambda: a @ b) / 1e9, "GFLOP/s")
+    torch.set_num_threads(threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+/*
+ * nn.h - private layout of lucid's modules (layer 4: src/nn). Public API: include/lucid_nn.h.
+ */
+#ifndef LUCID_NN_PRIVATE_H
+#define LUCID_NN_PRIVATE_H
+
+#include "lucid_nn.h"
+
+#include <stdatomic.h>
+
+/* An ordered list of named entries (tensors or modules, one owned reference each). */
+typedef struct lc_entries {
+  int64_t n, cap;
+  char **names;
+  void **items;
+} lc_entries;
+
+struct lc_module {
+  atomic_long refcount;
+  const lc_module_kind *kind;
+  char *type_name; /* owned copy, or NULL for kind->name */
+  void *state;     /* the kind's; freed by kind->destroy */
+  bool training;
+  lc_entries params;   /* lc_tensor* */
+  lc_entries buffers;  /* lc_tensor* */
+  lc_entries children; /* lc_module* */
+};
+
+/* malloc'ed copy of s (NULL on OOM, error set). */
+char *lc_nn_strdup(const char *s);
+/* A growable string for printing. */
+typedef struct lc_strbuf {
+  char *s;
+  size_t len, cap;
+  bool oom;
+} lc_strbuf;
+void lc_sb_add(lc_strbuf *b, const char *s);
+void lc_sb_addf(lc_strbuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+#endif /* LUCID_NN_PRIVATE_H */
