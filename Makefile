@@ -1,11 +1,9 @@
-# lucid - build, test, bench, install.  `make demo` and `make test` do all set-up themselves.
+# lucid - build, test, bench.  `make demo` and `make test` do all set-up themselves.
 .SUFFIXES:
 
 ifeq ($(origin CC),default)
 CC = cc
 endif
-PREFIX   ?= /usr/local
-DESTDIR  ?=
 BUILD    ?= build
 # -O3: GCC's -O2 leaves the elementwise loops scalar. ARCH may be overridden for portable builds.
 ARCH     ?= -march=native
@@ -34,7 +32,7 @@ CLI       = $(BUILD)/bin/lucid
 CTESTS    = $(BUILD)/bin/lucid-tests
 DEPS_OK   = $(BUILD)/.deps-ok
 
-.PHONY: all ctest-one deps demo test check-asan check-leaks bench fixtures format clean install uninstall
+.PHONY: all ctest-one deps demo test check-asan check-leaks bench fixtures format clean
 
 all: $(DEPS_OK)
 	@$(MAKE) --no-print-directory $(LIB) $(LUAMOD) $(CLI) $(CTESTS)
@@ -109,7 +107,8 @@ $(BUILD)/bin/bench-blas: bench/blas.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
 
-bench: all $(BUILD)/bin/bench-blas
+bench: all
+	@$(MAKE) --no-print-directory $(BUILD)/bin/bench-blas
 	sh bench/run.sh $(BUILD)
 
 fixtures:
@@ -117,12 +116,6 @@ fixtures:
 
 format:
 	clang-format -i $$(find include src tests -name '*.[ch]')
-
-install: all
-	sh tools/install.sh "$(DESTDIR)$(PREFIX)" $(BUILD)
-
-uninstall:
-	sh tools/install.sh --uninstall "$(DESTDIR)$(PREFIX)"
 
 clean:
 	rm -rf build build-asan
