@@ -1,0 +1,48 @@
+-- Memory: the collector is told about tensor bytes; <close>; the embedding preload.
+local h = require "helpers"
+local lucid = h.lucid
+
+describe("memory", function()
+  it("a loop of 10,000 temporary 1 MB tensors stays under 200 MB peak RSS", function()
+    local kb, out = h.child_peak_rss_kb([[
+local lucid = require "lucid"
+for i = 1, 10000 do
+  local t = lucid.zeros(262144) -- 1 MiB of float32
+  t = t + 1                     -- and a second temporary
+end
+]])
+    assert.is_true(kb < 200 * 1024, ("peak RSS %d kB: %s"):format(kb, out))
+  end)
+
+  it("keeps tensors that are alive", function()
+    local keep = {}
+    for i = 1, 40 do keep[i] = lucid.full({1024 * 1024}, i) end -- 160 MB live
+    for i = 1, 40, 13 do assert.are.equal(i, keep[i][1]:item()) end
+    keep = nil
+    collectgarbage()
+  end)
+
+  it("<close> frees at scope end", function()
+    local before = lucid.bytes_in_use()
+    do
+      local t <close> = lucid.zeros(1024 * 1024)
+      assert.is_true(lucid.bytes_in_use() >= before + 4 * 1024 * 1024)
+    end
+    assert.is_true(lucid.bytes_in_use() < before + 4 * 1024 * 1024)
+  end)
+
+  it("views keep their storage alive", function()
+    local v
+    do
+      local t = lucid.arange(10)
+      v = t[{{3, 4}}]
+    end
+    collectgarbage()
+    collectgarbage()
+    h.same(v, {2, 3})
+  end)
+
+  it("allocation failure is a Lua error, not an abort", function()
+    h.raises({"lucid.zeros"}, lucid.zeros, 1 << 40, 1 << 20)
+  end)
+end)

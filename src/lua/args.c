@@ -1,0 +1,475 @@
+/*
+ * args.c - argument checking for the Lua binding, and the one place that converts Lua's
+ * 1-based dims and indices to the core's 0-based ones (and back in messages).
+ *
+ * Messages: "lucid.<fn>: argument <pos> (<name>): <what>, expected X, got Y", 1-based.
+ */
+#include "binding.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- errors */
+
+static int raise_msg(lua_State *L, const char *msg) {
+  luaL_where(L, 2); /* the Lua caller's position, when it has one */
+  lua_pushstring(L, msg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
+  char msg[768];
+  int k = snprintf(msg, sizeof msg, "lucid.%s: ", fn);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  va_end(ap);
+  return raise_msg(L, msg);
+}
+
+int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const char *fmt, ...) {
+  char msg[768];
+  int k = snprintf(msg, sizeof msg, "lucid.%s: argument %d (%s): ", fn, pos, name);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  va_end(ap);
+  return raise_msg(L, msg);
+}
+
+int lb_core_error(lua_State *L, const char *fn) {
+  const char *m = lc_last_error();
+  if (!m || !*m) m = "failed";
+  /* The core prefixes its own function name: drop it when it repeats ours. */
+  size_t n = strlen(fn);
+  if (strncmp(m, fn, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+  return lb_error(L, fn, "%s", m);
+}
+
+static void shape_str(const lc_tensor *t, char *buf, size_t cap) {
+  size_t k = (size_t)snprintf(buf, cap, "{");
+  for (int d = 0; d < lc_ndim(t) && k < cap; d++)
+    k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)lc_shape(t)[d]);
+  if (k < cap) snprintf(buf + k, cap - k, "}");
+}
+
+int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_tensor *b) {
+  /* The core reports broadcast failures with 0-based dims; say it again 1-based. */
+  if (lc_last_status() == LC_ESHAPE) {
+    int na = lc_ndim(a), nb = lc_ndim(b), n = na > nb ? na : nb;
+    for (int d = 0; d < n; d++) {
+      int ia = d - (n - na), ib = d - (n - nb);
+      int64_t sa = ia >= 0 ? lc_shape(a)[ia] : 1, sb = ib >= 0 ? lc_shape(b)[ib] : 1;
+      if (sa != sb && sa != 1 && sb != 1) {
+        char x[256], y[256];
+        shape_str(a, x, sizeof x);
+        shape_str(b, y, sizeof y);
+        return lb_error(L, fn,
+                        "shapes %s and %s cannot be broadcast (size %lld vs %lld at dim %d of "
+                        "the result)",
+                        x, y, (long long)sa, (long long)sb, d + 1);
+      }
+    }
+  }
+  return lb_core_error(L, fn);
+}
+
+const char *lb_typename(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TUSERDATA) {
+    if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
+      const char *n = lua_tostring(L, -1);
+      lua_pop(L, 1);
+      if (strcmp(n, LB_TENSOR_MT) == 0) return "tensor";
+      return n; /* interned in the metatable, stays valid */
+    }
+  }
+  return luaL_typename(L, idx);
+}
+
+/* "2.5", "-3", "string", ... for "got X" */
+static const char *got(lua_State *L, int idx, char *buf, size_t cap) {
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    if (lua_isinteger(L, idx))
+      snprintf(buf, cap, "%lld", (long long)lua_tointeger(L, idx));
+    else
+      snprintf(buf, cap, "%.14g", lua_tonumber(L, idx));
+    return buf;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    snprintf(buf, cap, "'%.40s'", lua_tostring(L, idx));
+    return buf;
+  }
+  return lb_typename(L, idx);
+}
+
+/* ---------------------------------------------------------------- normalisation */
+
+bool lb_is_options(lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TTABLE) return false;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      lua_pop(L, 2);
+      return true;
+    }
+    lua_pop(L, 1);
+  }
+  return false;
+}
+
+void lb_args(lua_State *L, const char *fn, const char *const *names, int n) {
+  int top = lua_gettop(L);
+  while (top > 0 && lua_isnil(L, top)) top--;
+  lua_settop(L, top);
+  int opts = 0;
+  if (top >= 2 && lua_type(L, top) == LUA_TTABLE && (top > n || lb_is_options(L, top)))
+    opts = top;
+  int npos = opts ? top - 1 : top;
+  if (npos > n)
+    lb_error(L, fn, "too many arguments: expected at most %d, got %d", n, npos);
+  if (!opts) {
+    lua_settop(L, n);
+    return;
+  }
+  /* a1..a_npos, O  ->  a1..a_npos, nil..., O at n + 1 */
+  lua_settop(L, n + 1);
+  lua_rotate(L, npos + 1, -1);
+  lua_pushnil(L);
+  while (lua_next(L, n + 1)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      char b[64];
+      lb_error(L, fn, "options table: unexpected key %s (options are named)", got(L, -2, b, sizeof b));
+    }
+    const char *key = lua_tostring(L, -2);
+    int j = 0;
+    for (int i = 0; i < n; i++)
+      if (strcmp(names[i], key) == 0) j = i + 1;
+    if (!j) {
+      char list[256] = "";
+      for (int i = 1; i < n; i++) {
+        strncat(list, names[i], sizeof list - strlen(list) - 1);
+        if (i + 1 < n) strncat(list, ", ", sizeof list - strlen(list) - 1);
+      }
+      lb_error(L, fn, "unknown option '%s' (expected one of: %s)", key, list);
+    }
+    if (!lua_isnil(L, j))
+      lb_argerror(L, fn, j, names[j - 1], "given both by position and in the options table");
+    lua_pushvalue(L, -1);
+    lua_replace(L, j);
+    lua_pop(L, 1);
+  }
+  lua_settop(L, n);
+}
+
+/* ---------------------------------------------------------------- scalars */
+
+lc_tensor *lb_opt_tensor_arg(lua_State *L, const char *fn, int pos, const char *name) {
+  lb_tensor *u = lb_ud(L, pos);
+  if (!u) return NULL;
+  if (!u->t) lb_argerror(L, fn, pos, name, "tensor was closed");
+  return u->t;
+}
+
+lc_tensor *lb_tensor_arg(lua_State *L, const char *fn, int pos, const char *name) {
+  lb_tensor *u = lb_ud(L, pos);
+  if (!u) lb_argerror(L, fn, pos, name, "expected a tensor, got %s", lb_typename(L, pos));
+  if (!u->t) lb_argerror(L, fn, pos, name, "tensor was closed");
+  return u->t;
+}
+
+int64_t lb_int_arg(lua_State *L, const char *fn, int pos, const char *name) {
+  int ok = 0;
+  lua_Integer v = lua_tointegerx(L, pos, &ok);
+  if (!ok || lua_type(L, pos) != LUA_TNUMBER) {
+    char b[64];
+    lb_argerror(L, fn, pos, name, "expected an integer, got %s", got(L, pos, b, sizeof b));
+  }
+  return (int64_t)v;
+}
+
+int64_t lb_opt_int_arg(lua_State *L, const char *fn, int pos, const char *name, int64_t def) {
+  return lua_isnoneornil(L, pos) ? def : lb_int_arg(L, fn, pos, name);
+}
+
+double lb_num_arg(lua_State *L, const char *fn, int pos, const char *name) {
+  if (lua_type(L, pos) != LUA_TNUMBER)
+    lb_argerror(L, fn, pos, name, "expected a number, got %s", lb_typename(L, pos));
+  return (double)lua_tonumber(L, pos);
+}
+
+double lb_opt_num_arg(lua_State *L, const char *fn, int pos, const char *name, double def) {
+  return lua_isnoneornil(L, pos) ? def : lb_num_arg(L, fn, pos, name);
+}
+
+bool lb_opt_bool_arg(lua_State *L, const char *fn, int pos, const char *name, bool def) {
+  if (lua_isnoneornil(L, pos)) return def;
+  if (lua_type(L, pos) != LUA_TBOOLEAN)
+    lb_argerror(L, fn, pos, name, "expected a boolean, got %s", lb_typename(L, pos));
+  return lua_toboolean(L, pos);
+}
+
+bool lb_scalar(lua_State *L, int idx, double *out) {
+  switch (lua_type(L, idx)) {
+  case LUA_TNUMBER: *out = (double)lua_tonumber(L, idx); return true;
+  case LUA_TBOOLEAN: *out = lua_toboolean(L, idx) ? 1.0 : 0.0; return true;
+  default: return false;
+  }
+}
+
+static const struct {
+  const char *name;
+  lc_dtype dt;
+} dtype_names[] = {{"float32", LC_FLOAT32}, {"float", LC_FLOAT32}, {"float64", LC_FLOAT64},
+                   {"double", LC_FLOAT64},  {"int32", LC_INT32},   {"int", LC_INT32},
+                   {"int64", LC_INT64},     {"long", LC_INT64},    {"bool", LC_BOOL}};
+
+/* Reads the value at stack index idx; messages name argument `pos`. */
+static lc_dtype dtype_value(lua_State *L, const char *fn, int idx, int pos, const char *name) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    lb_argerror(L, fn, pos, name, "expected a dtype name (\"float32\", ...), got %s",
+                lb_typename(L, idx));
+  const char *s = lua_tostring(L, idx);
+  if (strncmp(s, "lucid.", 6) == 0) s += 6; /* "lucid.float64" reads like torch.float64 */
+  for (size_t i = 0; i < sizeof dtype_names / sizeof dtype_names[0]; i++)
+    if (strcmp(s, dtype_names[i].name) == 0) return dtype_names[i].dt;
+  return (lc_dtype)lb_argerror(L, fn, pos, name,
+                               "unknown dtype '%s' (expected float32, float64, int32, int64 or "
+                               "bool)", s);
+}
+
+lc_dtype lb_dtype_arg(lua_State *L, const char *fn, int pos, const char *name) {
+  return dtype_value(L, fn, pos, pos, name);
+}
+
+/* ---------------------------------------------------------------- dims and indices */
+
+int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_t d,
+                     int ndim) {
+  int n = ndim > 0 ? ndim : 1; /* a 0-dim tensor takes dim 1 / -1, like PyTorch's 0 / -1 */
+  if (d == 0)
+    lb_argerror(L, fn, pos, name, "dim 0 is invalid: dims are 1-based (expected 1..%d or -%d..-1)",
+                n, n);
+  if (d > n || d < -n)
+    lb_argerror(L, fn, pos, name,
+                "dim %lld out of range for a tensor with %d dims (expected 1..%d or -%d..-1)",
+                (long long)d, ndim, n, n);
+  if (ndim == 0) return 0;
+  return (int)(d > 0 ? d - 1 : d + ndim);
+}
+
+int lb_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim) {
+  if (lua_isnoneornil(L, pos)) lb_argerror(L, fn, pos, name, "expected a dim, got nil");
+  return lb_dim_value(L, fn, pos, name, lb_int_arg(L, fn, pos, name), ndim);
+}
+
+int lb_opt_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int def0) {
+  if (lua_isnoneornil(L, pos)) return def0;
+  return lb_dim_arg(L, fn, pos, name, ndim);
+}
+
+int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims) {
+  if (lua_isnoneornil(L, pos)) return 0;
+  int n = 0;
+  if (lua_type(L, pos) == LUA_TTABLE) {
+    lua_Integer len = luaL_len(L, pos);
+    if (len > LC_MAX_DIMS)
+      lb_argerror(L, fn, pos, name, "at most %d dims, got %lld", LC_MAX_DIMS, (long long)len);
+    for (lua_Integer i = 1; i <= len; i++) {
+      lua_rawgeti(L, pos, i);
+      int ok = 0;
+      lua_Integer d = lua_tointegerx(L, -1, &ok);
+      if (!ok || lua_type(L, -1) != LUA_TNUMBER) {
+        char b[64];
+        lb_argerror(L, fn, pos, name, "entry [%lld] is %s, expected an integer dim", (long long)i,
+                    got(L, -1, b, sizeof b));
+      }
+      lua_pop(L, 1);
+      dims[n++] = lb_dim_value(L, fn, pos, name, d, ndim);
+    }
+  } else if (lua_type(L, pos) == LUA_TNUMBER) {
+    dims[n++] = lb_dim_arg(L, fn, pos, name, ndim);
+  } else {
+    lb_argerror(L, fn, pos, name, "expected a dim or a table of dims, got %s",
+                lb_typename(L, pos));
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < i; j++)
+      if (dims[i] == dims[j])
+        lb_argerror(L, fn, pos, name, "dim %d appears twice", dims[i] + 1);
+  if (ndim == 0) return 0; /* reducing a 0-dim tensor over its one pseudo-dim: over all */
+  return n;
+}
+
+int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, int64_t v,
+                       int64_t size, int dim0) {
+  if (v == 0)
+    lb_argerror(L, fn, pos, name,
+                "index 0 is invalid: indices are 1-based (expected 1..%lld or -%lld..-1 for dim "
+                "%d)",
+                (long long)size, (long long)size, dim0 + 1);
+  if (v > size || v < -size)
+    lb_argerror(L, fn, pos, name,
+                "index %lld out of range for dim %d of size %lld (expected 1..%lld or "
+                "-%lld..-1)",
+                (long long)v, dim0 + 1, (long long)size, (long long)size, (long long)size);
+  return v > 0 ? v - 1 : v + size;
+}
+
+/* ---------------------------------------------------------------- shapes */
+
+static int64_t size_value(lua_State *L, const char *fn, int pos, const char *name, int idx,
+                          long long entry, bool allow_neg1) {
+  int ok = 0;
+  lua_Integer v = lua_tointegerx(L, idx, &ok);
+  if (!ok || lua_type(L, idx) != LUA_TNUMBER || v < (allow_neg1 ? -1 : 0)) {
+    char b[64];
+    const char *what = allow_neg1 ? "a non-negative integer or -1" : "a non-negative integer";
+    if (entry > 0)
+      lb_argerror(L, fn, pos, name, "entry [%lld] is %s, expected %s", entry,
+                  got(L, idx, b, sizeof b), what);
+    lb_argerror(L, fn, pos, name, "expected %s, got %s", what, got(L, idx, b, sizeof b));
+  }
+  return (int64_t)v;
+}
+
+void lb_shape_table(lua_State *L, const char *fn, int pos, const char *name, bool allow_neg1,
+                    int *ndim, int64_t *shape) {
+  if (lua_type(L, pos) == LUA_TNUMBER) {
+    *ndim = 1;
+    shape[0] = size_value(L, fn, pos, name, pos, 0, allow_neg1);
+    return;
+  }
+  if (lua_type(L, pos) != LUA_TTABLE)
+    lb_argerror(L, fn, pos, name, "expected a shape (a table of sizes), got %s",
+                lb_typename(L, pos));
+  lua_Integer len = luaL_len(L, pos);
+  if (len > LC_MAX_DIMS)
+    lb_argerror(L, fn, pos, name, "a tensor has at most %d dims, got %lld", LC_MAX_DIMS,
+                (long long)len);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_rawgeti(L, pos, i);
+    shape[i - 1] = size_value(L, fn, pos, name, -1, (long long)i, allow_neg1);
+    lua_pop(L, 1);
+  }
+  *ndim = (int)len;
+}
+
+int lb_shape_args(lua_State *L, const char *fn, int first, bool allow_neg1, int *ndim,
+                  int64_t *shape) {
+  if (lua_type(L, first) == LUA_TTABLE && !lb_is_options(L, first)) {
+    lb_shape_table(L, fn, first, "size", allow_neg1, ndim, shape);
+    return first + 1;
+  }
+  int i = first, n = 0;
+  while (lua_type(L, i) == LUA_TNUMBER) {
+    if (n == LC_MAX_DIMS)
+      lb_argerror(L, fn, i, "size", "a tensor has at most %d dims", LC_MAX_DIMS);
+    shape[n++] = size_value(L, fn, i, "size", i, 0, allow_neg1);
+    i++;
+  }
+  *ndim = n;
+  return i;
+}
+
+/* ---------------------------------------------------------------- creation options */
+
+void lb_creation_opts(lua_State *L, const char *fn, int idx, lb_copts *o) {
+  o->has_dtype = false;
+  o->dtype = LC_FLOAT32;
+  o->requires_grad = false;
+  int top = lua_gettop(L);
+  while (top > idx && lua_isnil(L, top)) top--;
+  if (top > idx) {
+    char b[64];
+    lb_argerror(L, fn, idx + 1, "?", "unexpected argument %s", got(L, idx + 1, b, sizeof b));
+  }
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    char b[64];
+    lb_argerror(L, fn, idx, "options", "expected an options table {dtype =, requires_grad =}, "
+                "got %s", got(L, idx, b, sizeof b));
+  }
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (!k || (strcmp(k, "dtype") != 0 && strcmp(k, "requires_grad") != 0)) {
+      char b[64];
+      lb_argerror(L, fn, idx, "options", "unknown option %s (expected dtype, requires_grad)",
+                  k ? (snprintf(b, sizeof b, "'%s'", k), b) : got(L, -2, b, sizeof b));
+    }
+    lua_pop(L, 1);
+  }
+  lua_getfield(L, idx, "dtype");
+  if (!lua_isnil(L, -1)) {
+    o->dtype = dtype_value(L, fn, lua_gettop(L), idx, "dtype");
+    o->has_dtype = true;
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "requires_grad") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+      lb_argerror(L, fn, idx, "requires_grad", "expected a boolean, got %s", lb_typename(L, -1));
+    o->requires_grad = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+}
+
+void lb_apply_copts(lua_State *L, const char *fn, lc_tensor *t, const lb_copts *o) {
+  if (o->requires_grad && lc_set_requires_grad(t, true) != LC_OK) lb_core_error(L, fn);
+}
+
+/* ---------------------------------------------------------------- index tensors */
+
+/* "[2, 1]" from a flat C-order position. */
+static void multi_index(const lc_tensor *t, int64_t k, char *buf, size_t cap) {
+  int nd = lc_ndim(t);
+  const int64_t *sh = lc_shape(t);
+  int64_t idx[LC_MAX_DIMS];
+  for (int d = nd - 1; d >= 0; d--) {
+    idx[d] = sh[d] ? k % sh[d] : 0;
+    k = sh[d] ? k / sh[d] : 0;
+  }
+  size_t n = (size_t)snprintf(buf, cap, "[");
+  for (int d = 0; d < nd && n < cap; d++)
+    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)idx[d] + 1);
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *name,
+                            const lc_tensor *idx, int64_t size, int dim0) {
+  lc_dtype dt = lc_dtype_of(idx);
+  if (dt != LC_INT64 && dt != LC_INT32)
+    lb_argerror(L, fn, pos, name, "expected an int64 or int32 tensor of 1-based indices, got %s",
+                lc_dtype_name(dt));
+  int64_t n = lc_numel(idx);
+  /* The buffer is a userdata: freed by the collector if an error below unwinds. */
+  int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
+  if (n > 0 && lc_copy_to_buffer(idx, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
+  for (int64_t k = 0; k < n; k++) {
+    if (buf[k] < 1 || buf[k] > size) {
+      char where[128];
+      multi_index(idx, k, where, sizeof where);
+      lb_argerror(L, fn, pos, name,
+                  "index%s = %lld out of range for dim %d of size %lld (expected 1..%lld)",
+                  lc_ndim(idx) ? where : "", (long long)buf[k], dim0 + 1, (long long)size,
+                  (long long)size);
+    }
+    buf[k] -= 1;
+  }
+  lc_tensor **slot = lb_slot(L);
+  if (lc_from_data(lc_ndim(idx), lc_shape(idx), LC_INT64, buf, slot) != LC_OK)
+    lb_core_error(L, fn);
+  lua_remove(L, -2); /* the buffer */
+  return slot;
+}
+
+void lb_one_based(lua_State *L, const char *fn, lc_tensor **slot) {
+  /* Out of place: max/min's indices may be saved by autograd, so they must not be bumped. */
+  lc_tensor *t = NULL;
+  if (lc_binary_scalar(LC_ADD, *slot, 1.0, false, &t) != LC_OK) lb_core_error(L, fn);
+  lc_release(*slot);
+  *slot = t;
+}

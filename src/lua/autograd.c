@@ -1,0 +1,152 @@
+/*
+ * autograd.c - autograd from Lua: requires_grad_, backward, retain_grad, grad mode and
+ * lucid.autograd.grad. (no_grad/enable_grad and gradcheck are written in Lua, in
+ * lua/lucid/init.lua and lua/lucid/autograd.lua.)
+ */
+#include "binding.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int f_requires_grad_(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "requires_grad"};
+  lb_args(L, fn, P, 2);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  bool flag = lb_opt_bool_arg(L, fn, 2, "requires_grad", true);
+  if (lc_set_requires_grad(t, flag) != LC_OK) lb_core_error(L, fn);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int f_backward(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "gradient", "retain_graph"};
+  lb_args(L, fn, P, 3);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  lc_tensor *g = NULL;
+  if (!lua_isnil(L, 2)) g = lb_tensor_arg(L, fn, 2, "gradient");
+  bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", false);
+  if (!lc_requires_grad(t))
+    lb_argerror(L, fn, 1, "input", "the tensor does not require grad and has no grad_fn (set "
+                "requires_grad on a leaf it depends on, outside no_grad)");
+  if (!g && lc_numel(t) != 1)
+    lb_argerror(L, fn, 2, "gradient", "a gradient is needed for a tensor with %lld elements "
+                "(the implicit seed 1 only exists for one-element outputs)",
+                (long long)lc_numel(t));
+  if (lc_backward(t, g, retain) != LC_OK) lb_core_error(L, fn);
+  return 0;
+}
+
+static int f_retain_grad(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input"};
+  lb_args(L, fn, P, 1);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  if (lc_retain_grad(t) != LC_OK) lb_core_error(L, fn);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int f_set_grad_enabled(lua_State *L) {
+  const char *fn = LB_FN(L);
+  if (lua_type(L, 1) != LUA_TBOOLEAN)
+    lb_argerror(L, fn, 1, "mode", "expected a boolean, got %s", lb_typename(L, 1));
+  lua_pushboolean(L, lc_set_grad_enabled(lua_toboolean(L, 1)));
+  return 1;
+}
+
+static int f_is_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, lc_is_grad_enabled());
+  return 1;
+}
+
+/* A tensor or a sequence of tensors at pos -> borrowed pointers in a userdata (pushed). */
+static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char *name, int *n,
+                               bool allow_nil_entries) {
+  lb_tensor *u = lb_ud(L, pos);
+  if (u) {
+    if (!u->t) lb_argerror(L, fn, pos, name, "tensor was closed");
+    lc_tensor **ts = lua_newuserdatauv(L, sizeof *ts, 0);
+    ts[0] = u->t;
+    *n = 1;
+    return ts;
+  }
+  if (lua_type(L, pos) != LUA_TTABLE)
+    lb_argerror(L, fn, pos, name, "expected a tensor or a table of tensors, got %s",
+                lb_typename(L, pos));
+  lua_Integer len = luaL_len(L, pos);
+  if (len < 1 || len > 1 << 20)
+    lb_argerror(L, fn, pos, name, "expected at least one tensor, got %lld", (long long)len);
+  lc_tensor **ts = lua_newuserdatauv(L, (size_t)len * sizeof *ts, 0);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_rawgeti(L, pos, i);
+    u = lb_ud(L, -1);
+    if (!(u && u->t) && !(allow_nil_entries && lua_isnil(L, -1)))
+      lb_argerror(L, fn, pos, name, "entry [%lld] is %s, expected a tensor", (long long)i,
+                  u ? "a closed tensor" : lb_typename(L, -1));
+    ts[i - 1] = u ? u->t : NULL;
+    lua_pop(L, 1);
+  }
+  *n = (int)len;
+  return ts;
+}
+
+static int f_grad(lua_State *L) {
+  const char *fn = "autograd.grad";
+  static const char *const P[] = {"outputs", "inputs", "grad_outputs", "retain_graph",
+                                  "allow_unused"};
+  lb_args(L, fn, P, 5);
+  int no, ni, ng = 0;
+  lc_tensor **outs = tensor_list(L, fn, 1, "outputs", &no, false);
+  lc_tensor **ins = tensor_list(L, fn, 2, "inputs", &ni, false);
+  lc_tensor **gouts = NULL;
+  if (!lua_isnil(L, 3)) {
+    gouts = tensor_list(L, fn, 3, "grad_outputs", &ng, true);
+    if (ng != no)
+      lb_argerror(L, fn, 3, "grad_outputs", "expected %d gradients (one per output), got %d", no,
+                  ng);
+  }
+  bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", false);
+  bool allow_unused = lb_opt_bool_arg(L, fn, 5, "allow_unused", false);
+  for (int i = 0; i < no; i++) {
+    if (!lc_requires_grad(outs[i]))
+      lb_argerror(L, fn, 1, "outputs", "output %d does not require grad and has no grad_fn", i + 1);
+    if ((!gouts || !gouts[i]) && lc_numel(outs[i]) != 1)
+      lb_argerror(L, fn, 3, "grad_outputs", "output %d has %lld elements: a gradient is needed",
+                  i + 1, (long long)lc_numel(outs[i]));
+  }
+  /* grad_outputs entries left nil are seeded with ones (one-element outputs only). */
+  if (gouts) {
+    for (int i = 0; i < no; i++) {
+      if (gouts[i]) continue;
+      lc_tensor **s = lb_slot(L);
+      if (lc_ones_like(outs[i], s) != LC_OK) lb_core_error(L, fn);
+      gouts[i] = *s;
+    }
+  }
+  /* The results land in a tensor list owned by the collector until moved into the table. */
+  lb_list *l = lb_list_new(L, ni);
+  if (lc_autograd_grad(no, outs, gouts, ni, ins, retain, allow_unused, l->ts) != LC_OK) {
+    /* The core numbers inputs from 0. */
+    const char *m = strstr(lc_last_error(), "input ");
+    int k;
+    if (m && sscanf(m, "input %d is not reachable", &k) == 1)
+      lb_argerror(L, fn, 2, "inputs", "input %d is not reachable from the outputs (pass "
+                  "allow_unused = true to get nil for it)", k + 1);
+    lb_core_error(L, fn);
+  }
+  lb_list_to_table(L, l);
+  lua_pushinteger(L, ni);
+  lua_setfield(L, -2, "n");
+  return 1;
+}
+
+const lb_reg lb_autograd_regs[] = {
+    {"requires_grad_", f_requires_grad_, 0, LB_METHOD},
+    {"backward", f_backward, 0, LB_BOTH},
+    {"retain_grad", f_retain_grad, 0, LB_METHOD},
+    {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
+    {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
+    {"grad", f_grad, 0, LB_FUNC},
+    {NULL, NULL, 0, 0}};

@@ -1,0 +1,174 @@
+/*
+ * binding.h - private to src/lua: the tensor userdata, argument checking, error helpers.
+ *
+ * Every C function the module registers is a closure with the upvalues below, so type checks
+ * compare metatables against an upvalue (no registry lookup) and errors know the function's
+ * Lua name. Arguments use Lua's 1-based positions, dims and indices; args.c converts them to
+ * the core's 0-based values and is the only place doing so.
+ *
+ * Error-path discipline: a Lua error longjmps, so C temporaries are never held in C locals
+ * across a call that may raise. Tensors being built live in "slots" (tensor userdata pushed
+ * before the core call, initially empty), which the collector frees if an error unwinds.
+ */
+#ifndef LUCID_LUA_BINDING_H
+#define LUCID_LUA_BINDING_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lucid.h"
+#include "lucid_lua.h"
+
+#define LB_TENSOR_MT "lucid.Tensor"
+#define LB_LIST_MT "lucid.TensorList" /* temporary holder of a C array of tensors */
+
+/* Upvalues of every registered function. */
+#define LB_UV_MT lua_upvalueindex(1)      /* the lucid.Tensor metatable */
+#define LB_UV_STATE lua_upvalueindex(2)   /* lb_state userdata */
+#define LB_UV_METHODS lua_upvalueindex(3) /* the methods table */
+#define LB_UV_OP lua_upvalueindex(4)      /* an integer: op code for op families */
+#define LB_UV_NAME lua_upvalueindex(5)    /* the function's name, e.g. "sum" */
+#define LB_NUPVALUES 5
+
+/* The userdata: exactly one reference, or NULL once closed (or while being built). */
+typedef struct lb_tensor {
+  lc_tensor *t;
+} lb_tensor;
+
+/* Per lua_State bookkeeping (a userdata in the registry and in every closure). */
+typedef struct lb_state {
+  int64_t next_gc; /* run a full collection when lc_bytes_in_use() passes this */
+} lb_state;
+
+struct lucid_embedded_lua {
+  const char *module;
+  const char *source;
+  size_t len;
+};
+extern const struct lucid_embedded_lua lucid_embedded_lua[];
+
+#define LB_GC_MIN_STEP ((int64_t)64 << 20) /* 64 MiB */
+
+/* ---- tensor.c ---- */
+/* The function name of the running closure (upvalue 5), e.g. "sum". */
+#define LB_FN(L) lua_tostring((L), LB_UV_NAME)
+#define LB_OP(L) ((int)lua_tointeger((L), LB_UV_OP))
+/* Userdata at idx if it is a lucid tensor (fast: metatable vs upvalue), else NULL. */
+lb_tensor *lb_ud(lua_State *L, int idx);
+/* Pushes an empty tensor userdata and returns its slot; fill it with a core call. */
+lc_tensor **lb_slot(lua_State *L);
+/* Pushes a userdata holding a NEW reference to t (retains). */
+void lb_push(lua_State *L, lc_tensor *t);
+/* The state from the registry (NULL before luaopen_lucid_core); for the host API. */
+lb_state *lb_state_of(lua_State *L);
+/* Counts tensor bytes for the collector; called by lb_slot. */
+void lb_gc_check(lua_State *L, lb_state *st);
+/* Pushes a new empty holder for a C array of tensors (released on collection). */
+typedef struct lb_list {
+  lc_tensor **ts; /* owned references (NULL entries allowed) */
+  int n;
+  bool free_array; /* ts was malloc'ed by the core: lc_free it */
+} lb_list;
+/* n > 0: the array is allocated here (n NULL entries); n == 0: the caller sets ts/n from a
+ * core call (free_array = true). */
+lb_list *lb_list_new(lua_State *L, int n);
+/* Moves the list's tensors into a new Lua sequence pushed on the stack (NULL -> nil). */
+void lb_list_to_table(lua_State *L, lb_list *l);
+/* Registers metamethods; used by module.c with the upvalues on the stack. */
+extern const luaL_Reg lb_tensor_meta[];
+extern const luaL_Reg lb_tensor_methods[];
+/* [] indexing shared by __index and __newindex: pushes a slot holding the selected view of t
+ * for key at kidx. Returns false (pushing nothing) when the key is a mask/index tensor. */
+bool lb_index_view(lua_State *L, const char *fn, lc_tensor *t, int kidx);
+
+/* ---- args.c ---- */
+/* Errors; never return. fn is the bare name ("sum"): messages read "lucid.sum: ...". */
+int lb_error(lua_State *L, const char *fn, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+/* "lucid.fn: <lc_last_error()>" */
+int lb_core_error(lua_State *L, const char *fn);
+/* Like lb_core_error for a failed binary op of a and b (re-words broadcast errors 1-based). */
+int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_tensor *b);
+/* A type name for messages: "number", "string", "tensor", ... */
+const char *lb_typename(lua_State *L, int idx);
+
+/* Normalises a call's arguments: afterwards parameter i (1-based, names[i-1]) is at stack
+ * index i for i = 1..n and the top is n. A trailing table holding a string key (or standing
+ * beyond n) is an options table whose keys are parameter names; an unknown key, a parameter
+ * given twice or too many arguments are errors. */
+void lb_args(lua_State *L, const char *fn, const char *const *names, int n);
+bool lb_is_options(lua_State *L, int idx);
+
+/* Typed argument readers (pos is a stack index after lb_args = the parameter's position). */
+lc_tensor *lb_tensor_arg(lua_State *L, const char *fn, int pos, const char *name);
+lc_tensor *lb_opt_tensor_arg(lua_State *L, const char *fn, int pos, const char *name);
+int64_t lb_int_arg(lua_State *L, const char *fn, int pos, const char *name);
+int64_t lb_opt_int_arg(lua_State *L, const char *fn, int pos, const char *name, int64_t def);
+double lb_num_arg(lua_State *L, const char *fn, int pos, const char *name);
+double lb_opt_num_arg(lua_State *L, const char *fn, int pos, const char *name, double def);
+bool lb_opt_bool_arg(lua_State *L, const char *fn, int pos, const char *name, bool def);
+lc_dtype lb_dtype_arg(lua_State *L, const char *fn, int pos, const char *name);
+/* Scalar operand: a number or a boolean (1/0). Returns false if neither. */
+bool lb_scalar(lua_State *L, int idx, double *out);
+
+/* A 1-based dim (1..ndim or -ndim..-1) -> 0-based. ndim 0 accepts 1 and -1 (-> 0). */
+int lb_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim);
+int lb_opt_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int def0);
+/* A dim value d (already read) -> 0-based, checked against ndim. */
+int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_t d, int ndim);
+/* A number or a table of dims (nil -> 0 dims). Checks repeats. Returns the count. */
+int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims);
+/* A 1-based index into a dim of `size` (1..size or -size..-1) -> 0-based. */
+int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, int64_t v,
+                       int64_t size, int dim0);
+/* A shape as varargs of integers from `first` or as one table at `first`. -1 allowed when
+ * allow_neg1. Returns the stack index just after the shape. */
+int lb_shape_args(lua_State *L, const char *fn, int first, bool allow_neg1, int *ndim,
+                  int64_t *shape);
+/* A shape given as one table (or a single number) at pos. */
+void lb_shape_table(lua_State *L, const char *fn, int pos, const char *name, bool allow_neg1,
+                    int *ndim, int64_t *shape);
+
+/* Creation options {dtype =, requires_grad =} at idx (nil/none allowed); idx must be the last
+ * argument. extra: NULL-terminated extra key names the caller reads itself. */
+typedef struct lb_copts {
+  lc_dtype dtype;
+  bool has_dtype;
+  bool requires_grad;
+} lb_copts;
+void lb_creation_opts(lua_State *L, const char *fn, int idx, lb_copts *o);
+/* Applies requires_grad to the tensor in slot (raises on failure). */
+void lb_apply_copts(lua_State *L, const char *fn, lc_tensor *t, const lb_copts *o);
+
+/* Converts a Lua-side index tensor (1-based int64/int32 positions) into a 0-based int64 copy,
+ * checking every value is in 1..size; pushes a slot holding it and returns the slot (release
+ * *slot and set it to NULL once the core call is done). */
+lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *name,
+                           const lc_tensor *idx, int64_t size, int dim0);
+/* Replaces the index tensor in slot by itself + 1 (0-based -> 1-based). */
+void lb_one_based(lua_State *L, const char *fn, lc_tensor **slot);
+
+/* ---- registration (module.c) ---- */
+typedef struct lb_reg {
+  const char *name;
+  lua_CFunction fn;
+  int op;
+  int where; /* LB_METHOD | LB_FUNC */
+} lb_reg;
+enum { LB_METHOD = 1, LB_FUNC = 2, LB_BOTH = 3 };
+extern const lb_reg lb_ops_regs[];      /* ops.c */
+extern const lb_reg lb_create_regs[];   /* create.c */
+extern const lb_reg lb_autograd_regs[]; /* autograd.c */
+
+#endif /* LUCID_LUA_BINDING_H */
