@@ -113,6 +113,7 @@ bench: all
 
 fixtures:
 	python3 tools/make-fixtures.py
+	/usr/bin/python3 tools/make-nn-fixtures.py
 
 format:
 	clang-format -i $$(find include src tests -name '*.[ch]')
