@@ -36,6 +36,29 @@ do -- dispatch overhead: c = a + b on tiny tensors
   report("add_4x4_ns", best(200000, 5, function() c = a + b end) * 1e9, "ns")
 end
 
+do -- the same with autograd: a and b require grad, so each add records a graph node
+  local a = lucid.ones(4, 4, {requires_grad = true})
+  local b = lucid.ones(4, 4, {requires_grad = true})
+  best(20000, 1, function() c = a + b end)
+  report("add_grad_ns", best(200000, 5, function() c = a + b end) * 1e9, "ns")
+end
+
+do -- a 4 -> 3 -> 2 MLP on one sample, forward + backward, written with plain tensor ops
+  local x = lucid.randn(1, 4)
+  local w1 = lucid.randn(3, 4, {requires_grad = true})
+  local b1 = lucid.randn(3, {requires_grad = true})
+  local w2 = lucid.randn(2, 3, {requires_grad = true})
+  local b2 = lucid.randn(2, {requires_grad = true})
+  local function step()
+    w1.grad, b1.grad, w2.grad, b2.grad = nil, nil, nil, nil
+    local h = (x:matmul(w1:t()) + b1):relu()
+    local y = h:matmul(w2:t()) + b2
+    y:sum():backward()
+  end
+  best(2000, 1, step)
+  report("mlp_4_3_2_us", best(20000, 5, step) * 1e6, "us")
+end
+
 do
   local t = lucid.rand(1000)
   best(10000, 1, function() c = t:sum() end)

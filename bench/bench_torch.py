@@ -32,6 +32,28 @@ def main():
     a, b = torch.ones(4, 4), torch.ones(4, 4)
     report("add_4x4_ns", best(200000, 5, lambda: a + b) * 1e9, "ns")
 
+    with torch.enable_grad():  # the same with autograd: each add records a graph node
+        a = torch.ones(4, 4, requires_grad=True)
+        b = torch.ones(4, 4, requires_grad=True)
+        best(20000, 1, lambda: a + b)
+        report("add_grad_ns", best(200000, 5, lambda: a + b) * 1e9, "ns")
+
+        # a 4 -> 3 -> 2 MLP on one sample, forward + backward, written with plain tensor ops
+        x = torch.randn(1, 4)
+        w1 = torch.randn(3, 4, requires_grad=True)
+        b1 = torch.randn(3, requires_grad=True)
+        w2 = torch.randn(2, 3, requires_grad=True)
+        b2 = torch.randn(2, requires_grad=True)
+
+        def step():
+            w1.grad = b1.grad = w2.grad = b2.grad = None
+            h = (x.matmul(w1.t()) + b1).relu()
+            y = h.matmul(w2.t()) + b2
+            y.sum().backward()
+
+        best(2000, 1, step)
+        report("mlp_4_3_2_us", best(20000, 5, step) * 1e6, "us")
+
     t = torch.rand(1000)
     best(10000, 1, lambda: t.sum())
     report("sum_1000_ns", best(100000, 5, lambda: t.sum()) * 1e9, "ns")

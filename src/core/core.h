@@ -27,6 +27,9 @@ typedef struct lc_storage {
   bool owned; /* data was allocated by lucid (lc_aligned_free); else the caller's buffer */
   void (*release)(void *ctx, void *data); /* for a caller's buffer: called with (ctx, data) */
   void *release_ctx;
+  /* Non-NULL for a small storage allocated in one block with its tensor's header (see
+   * lc_storage_new_embedded): the block, freed when the storage dies. */
+  void *block;
 } lc_storage;
 
 /* Every autograd node (src/autograd) starts with this header, so the core can drop a
@@ -69,6 +72,20 @@ lc_storage *lc_storage_wrap(void *data, size_t nbytes, void (*release)(void *, v
                             void *ctx);
 void lc_storage_retain(lc_storage *s);
 void lc_storage_release(lc_storage *s);
+/* A small tensor (data of at most LC_SMALL_BYTES) is ONE allocation: [lc_tensor | lc_storage |
+ * data at the next LC_ALIGN boundary]. Returns the (uninitialised) header memory and sets *out
+ * to the storage (refcount 1, owned), whose death frees the block; so lc_release must not free
+ * a header whose storage has block == the header. NULL + error set on failure. */
+#define LC_SMALL_BYTES 128
+void *lc_storage_new_embedded(size_t nbytes, lc_storage **out);
+/* Bounded per-thread free lists of fixed-size blocks, so creating and dropping small tensors
+ * (the Lua `c = a + b` loop) does not always pay malloc/free. LC_POOL_TENSOR blocks are
+ * sizeof(lc_tensor) headers; LC_POOL_SMALL blocks are embedded header + storage blocks.
+ * lc_pool_get returns NULL when the list is empty (then malloc); lc_pool_put frees the block
+ * when the list is full. Blocks may be put on another thread than the one that got them. */
+enum { LC_POOL_TENSOR, LC_POOL_SMALL, LC_POOL_COUNT };
+void *lc_pool_get(int cls);
+void lc_pool_put(int cls, void *p);
 
 /* ---- tensor (tensor.c) ---- */
 /* A fresh contiguous tensor with uninitialised data. Validates shape (sizes >= 0, ndim <=

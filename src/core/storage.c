@@ -99,6 +99,88 @@ void lc_empty_cache(void) {
   for (int i = 0; i < n; i++) free(blocks[i]);
 }
 
+/* ------------------------------------------------------------------ small-block pools */
+
+/* Under ASan a pooled block is poisoned, so a use after lc_release is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LC_ASAN 1
+#endif
+#endif
+#ifdef LC_ASAN
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define POOL_CAP 256 /* blocks per list and thread: bounds what a thread keeps (~45 KiB) */
+#define SMALL_BLOCK (sizeof(lc_tensor) + sizeof(lc_storage) + LC_ALIGN - 1 + LC_SMALL_BYTES)
+
+typedef struct pool {
+  int n;
+  void *blocks[POOL_CAP];
+} pool;
+
+/* The lists are thread-local (no locking). A thread that has pooled a block registers a key
+ * whose destructor frees its lists when it exits; the main thread's lists stay reachable
+ * from its TLS until the process ends (so LeakSanitizer does not report them). */
+static _Thread_local pool pools[LC_POOL_COUNT];
+static _Thread_local int pool_state; /* 0: not registered, 1: registered, 2: no pooling */
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
+
+static size_t pool_block_size(int cls) {
+  return cls == LC_POOL_TENSOR ? sizeof(lc_tensor) : SMALL_BLOCK;
+}
+
+static void pool_drain(void *unused) {
+  (void)unused;
+  pool_state = 2; /* blocks released later by other TLS destructors are freed directly */
+  for (int c = 0; c < LC_POOL_COUNT; c++) {
+    for (int i = 0; i < pools[c].n; i++) {
+      POOL_UNPOISON(pools[c].blocks[i], pool_block_size(c));
+      free(pools[c].blocks[i]);
+    }
+    pools[c].n = 0;
+  }
+}
+
+static void pool_key_init(void) { pool_key_ok = pthread_key_create(&pool_key, pool_drain) == 0; }
+
+void *lc_pool_get(int cls) {
+  pool *pl = &pools[cls];
+  if (pl->n == 0) return NULL;
+  void *p = pl->blocks[--pl->n];
+  POOL_UNPOISON(p, pool_block_size(cls));
+  return p;
+}
+
+void lc_pool_put(int cls, void *p) {
+  if (pool_state != 1) {
+    if (pool_state == 0) {
+      pthread_once(&pool_once, pool_key_init);
+      pool_state = pool_key_ok && pthread_setspecific(pool_key, (void *)1) == 0 ? 1 : 2;
+    }
+    if (pool_state != 1) {
+      free(p);
+      return;
+    }
+  }
+  pool *pl = &pools[cls];
+  if (pl->n == POOL_CAP) {
+    free(p);
+    return;
+  }
+  POOL_POISON(p, pool_block_size(cls));
+  pl->blocks[pl->n++] = p;
+}
+
 /* The malloc size of an owned storage holding nbytes (0 on overflow). */
 static size_t block_size(size_t nbytes) {
   const size_t extra = sizeof(lc_storage) + LC_ALIGN - 1;
@@ -124,8 +206,36 @@ lc_storage *lc_storage_new(size_t nbytes) {
   s->owned = true;
   s->release = NULL;
   s->release_ctx = NULL;
+  s->block = NULL;
   atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
   return s;
+}
+
+void *lc_storage_new_embedded(size_t nbytes, lc_storage **out) {
+  if (nbytes > LC_SMALL_BYTES) {
+    lc_set_error(LC_EARG, "storage_new_embedded: %zu bytes, expected at most %d", nbytes,
+                 LC_SMALL_BYTES);
+    return NULL;
+  }
+  char *block = lc_pool_get(LC_POOL_SMALL);
+  if (!block) block = malloc(SMALL_BLOCK);
+  if (!block) {
+    lc_error_oom(SMALL_BLOCK);
+    return NULL;
+  }
+  lc_storage *s = (lc_storage *)(block + sizeof(lc_tensor));
+  _Static_assert(sizeof(lc_tensor) % _Alignof(lc_storage) == 0, "storage follows the header");
+  atomic_init(&s->refcount, 1);
+  atomic_init(&s->version, 0);
+  s->data = inline_data(s);
+  s->nbytes = nbytes;
+  s->owned = true;
+  s->release = NULL;
+  s->release_ctx = NULL;
+  s->block = block;
+  atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+  *out = s;
+  return block;
 }
 
 lc_storage *lc_storage_wrap(void *data, size_t nbytes, void (*release)(void *, void *),
@@ -142,6 +252,7 @@ lc_storage *lc_storage_wrap(void *data, size_t nbytes, void (*release)(void *, v
   s->owned = false;
   s->release = release;
   s->release_ctx = ctx;
+  s->block = NULL;
   return s;
 }
 
@@ -153,6 +264,11 @@ void lc_storage_release(lc_storage *s) {
   if (!s || atomic_fetch_sub_explicit(&s->refcount, 1, memory_order_acq_rel) != 1) return;
   if (s->owned) {
     atomic_fetch_sub_explicit(&bytes_in_use, (long long)s->nbytes, memory_order_relaxed);
+    if (s->block) {
+      /* the tensor header in the block was released before (it held a reference) */
+      lc_pool_put(LC_POOL_SMALL, s->block);
+      return;
+    }
     if (data_is_inline(s)) {
       /* header and data were one allocation */
       size_t size = block_size(s->nbytes);

@@ -20,8 +20,12 @@ void lc_release(lc_tensor *t) {
     lc_tensor *base = t->view_base;
     lc_release(t->grad);
     lc_node_base_release(t->grad_fn);
-    lc_storage_release(t->storage);
-    free(t);
+    /* A header sharing its block with its storage is freed with the storage (which may
+     * outlive it in views), not here. */
+    lc_storage *s = t->storage;
+    bool embedded = s && s->block == (void *)t;
+    lc_storage_release(s);
+    if (!embedded) lc_pool_put(LC_POOL_TENSOR, t);
     t = base;
   }
 }
@@ -93,11 +97,13 @@ static lc_status check_shape(int ndim, const int64_t *shape, lc_dtype dt, const 
 }
 
 static lc_tensor *header_alloc(void) {
-  lc_tensor *t = calloc(1, sizeof *t);
+  lc_tensor *t = lc_pool_get(LC_POOL_TENSOR);
+  if (!t) t = malloc(sizeof *t);
   if (!t) {
     lc_error_oom(sizeof *t);
     return NULL;
   }
+  memset(t, 0, sizeof *t);
   atomic_init(&t->refcount, 1);
   return t;
 }
@@ -105,19 +111,32 @@ static lc_tensor *header_alloc(void) {
 lc_status lc_tensor_new(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out) {
   lc_status st = check_shape(ndim, shape, dt, "tensor");
   if (st) return st;
-  lc_tensor *t = header_alloc();
-  if (!t) return LC_ENOMEM;
   int64_t n = lc_shape_numel(ndim, shape);
-  t->storage = lc_storage_new((size_t)n * lc_dtype_size(dt));
-  if (!t->storage) {
-    free(t);
-    return LC_ENOMEM;
+  size_t nbytes = (size_t)n * lc_dtype_size(dt);
+  lc_tensor *t;
+  if (nbytes <= LC_SMALL_BYTES) {
+    /* small: header, storage and data in one block (one malloc, or none from the pool) */
+    lc_storage *s;
+    t = lc_storage_new_embedded(nbytes, &s);
+    if (!t) return LC_ENOMEM;
+    memset(t, 0, sizeof *t);
+    atomic_init(&t->refcount, 1);
+    t->storage = s;
+  } else {
+    t = header_alloc();
+    if (!t) return LC_ENOMEM;
+    t->storage = lc_storage_new(nbytes);
+    if (!t->storage) {
+      lc_pool_put(LC_POOL_TENSOR, t);
+      return LC_ENOMEM;
+    }
   }
   t->dtype = dt;
   t->ndim = ndim;
+  t->numel = n;
+  t->contiguous = true; /* fresh dense layout */
   if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
   lc_contiguous_strides(ndim, shape, t->strides);
-  lc_tensor_refresh(t);
   *out = t;
   return LC_OK;
 }

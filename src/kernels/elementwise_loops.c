@@ -506,13 +506,31 @@ lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, co
   /* Broadcast shape of the tensor operands (scalars are 0-dim). */
   int nd = 0;
   int64_t shape[LC_MAX_DIMS];
-  for (int i = 0; i < nargs; i++) {
+  const lc_tensor *first = NULL;
+  bool same = true; /* every tensor operand has first's shape: no broadcasting to do */
+  for (int i = 0; i < nargs && same; i++) {
     const lc_tensor *t = args[i].t;
     if (!t) continue;
-    int64_t prev[LC_MAX_DIMS];
-    memcpy(prev, shape, sizeof prev);
-    lc_status st = lc_broadcast_shapes(nd, prev, t->ndim, t->shape, &nd, shape, what);
-    if (st) return st;
+    if (!first)
+      first = t;
+    else if (t->ndim != first->ndim ||
+             memcmp(t->shape, first->shape, (size_t)t->ndim * sizeof t->shape[0]) != 0)
+      same = false;
+  }
+  if (same) {
+    if (first) {
+      nd = first->ndim;
+      memcpy(shape, first->shape, (size_t)nd * sizeof shape[0]);
+    }
+  } else {
+    for (int i = 0; i < nargs; i++) {
+      const lc_tensor *t = args[i].t;
+      if (!t) continue;
+      int64_t prev[LC_MAX_DIMS];
+      memcpy(prev, shape, (size_t)nd * sizeof prev[0]);
+      lc_status st = lc_broadcast_shapes(nd, prev, t->ndim, t->shape, &nd, shape, what);
+      if (st) return st;
+    }
   }
 
   /* Operands in the compute dtype: a converted temporary only when the dtype differs. */
@@ -585,7 +603,11 @@ lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, co
       }
       lc_iter_init(&job.it, nargs + 1, nd, shape, (const int64_t(*)[LC_MAX_DIMS])strides);
     }
-    lc_parallel_for(o->numel, ew_cost(k), ew_range, &job);
+    /* Small work runs here directly: lc_parallel_for would do the same after its checks. */
+    if (o->numel < LC_PARALLEL_GRAIN / ew_cost(k))
+      ew_range(&job, 0, o->numel);
+    else
+      lc_parallel_for(o->numel, ew_cost(k), ew_range, &job);
   }
   *out = o;
 

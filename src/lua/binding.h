@@ -33,10 +33,14 @@
 #define LB_UV_NAME lua_upvalueindex(5)    /* the function's name, e.g. "sum" */
 #define LB_NUPVALUES 5
 
-/* The userdata: exactly one reference, or NULL once closed (or while being built). */
+/* The userdata: exactly one reference, or NULL once closed (or while being built). tag is
+ * &lb_tensor_tag: lb_ud recognises a tensor by its size and tag, which is cheaper than
+ * fetching and comparing its metatable on every operand of every op. */
 typedef struct lb_tensor {
   lc_tensor *t;
+  const void *tag;
 } lb_tensor;
+extern const char lb_tensor_tag;
 
 /* Per lua_State bookkeeping (a userdata in the registry and in every closure). */
 typedef struct lb_state {
