@@ -19,6 +19,16 @@ void test_register(const char *name, test_fn fn) {
   }
 }
 
+double *test_values(const lc_tensor *t) {
+  int64_t n = lc_numel(t);
+  double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+  if (v && lc_copy_to_buffer(t, LC_FLOAT64, v) != LC_OK) {
+    free(v);
+    return NULL;
+  }
+  return v;
+}
+
 int main(int argc, char **argv) {
   int passed = 0, failed = 0;
   for (int i = 0; i < n_tests; i++) {

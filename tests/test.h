@@ -11,6 +11,9 @@
 typedef void (*test_fn)(int *failures);
 void test_register(const char *name, test_fn fn);
 
+/* All elements of t in C order as doubles (malloc'ed; NULL on failure). */
+double *test_values(const lc_tensor *t);
+
 #define TEST(name)                                                                             \
   static void test_##name(int *failures_);                                                    \
   __attribute__((constructor)) static void register_##name(void) {                            \

@@ -28,21 +28,12 @@ static lc_tensor *rand_tensor(int nd, const int64_t *shape, lc_dtype dt) {
   return t;
 }
 
-static double *vals_of(const lc_tensor *t) {
-  int64_t n = lc_numel(t);
-  double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-  if (lc_copy_to_buffer(t, LC_FLOAT64, v) != LC_OK) {
-    free(v);
-    return NULL;
-  }
-  return v;
-}
 
 /* Reference torch.matmul on C-order values: returns the result values and its shape. */
 static double *ref_matmul(const lc_tensor *a, const lc_tensor *b, int *ond, int64_t *oshape) {
   int na = lc_ndim(a), nb = lc_ndim(b);
   const int64_t *sa = lc_shape(a), *sb = lc_shape(b);
-  double *av = vals_of(a), *bv = vals_of(b);
+  double *av = test_values(a), *bv = test_values(b);
   int64_t M = na == 1 ? 1 : sa[na - 2], K = sa[na - 1], N = nb == 1 ? 1 : sb[nb - 1];
   int ba = na > 2 ? na - 2 : 0, bb = nb > 2 ? nb - 2 : 0, nbd = ba > bb ? ba : bb;
   int64_t bshape[LC_MAX_DIMS], nbatch = 1;
@@ -103,7 +94,7 @@ static int check_matmul(const lc_tensor *a, const lc_tensor *b, double tol) {
   } else {
     for (int d = 0; d < nd; d++)
       fails += lc_shape(c)[d] != shape[d];
-    double *cv = vals_of(c);
+    double *cv = test_values(c);
     for (int64_t i = 0; i < lc_numel(c); i++)
       if (!(fabs(cv[i] - r[i]) <= tol * (1 + fabs(r[i])))) {
         printf("  matmul c[%lld] = %.9g, expected %.9g\n", (long long)i, cv[i], r[i]);
@@ -195,7 +186,7 @@ TEST(matmul_dot_outer_mm_bmm) {
           s245[] = {2, 4, 5}, s345[] = {3, 4, 5};
   lc_tensor *x = rand_tensor(1, s5, LC_FLOAT64), *y = rand_tensor(1, s5, LC_FLOAT64);
   lc_tensor *z = rand_tensor(1, s3, LC_FLOAT64), *c = NULL;
-  double *xv = vals_of(x), *yv = vals_of(y), *zv = vals_of(z);
+  double *xv = test_values(x), *yv = test_values(y), *zv = test_values(z);
   CHECK_OK(lc_dot(x, y, &c));
   if (c) {
     double d = 0, got = 0;
@@ -209,7 +200,7 @@ TEST(matmul_dot_outer_mm_bmm) {
   c = NULL;
   CHECK_OK(lc_outer(z, x, &c));
   if (c) {
-    double *cv = vals_of(c);
+    double *cv = test_values(c);
     CHECK(lc_ndim(c) == 2 && lc_shape(c)[0] == 3 && lc_shape(c)[1] == 5);
     for (int i = 0; i < 3; i++)
       for (int j = 0; j < 5; j++)
@@ -282,7 +273,7 @@ TEST(matmul_errors_and_empty) {
   CHECK_OK(lc_ones(2, s02, LC_FLOAT64, &e2));
   CHECK_OK(lc_matmul(e1, e2, &c));
   if (c) {
-    double *cv = vals_of(c);
+    double *cv = test_values(c);
     CHECK(lc_shape(c)[0] == 2 && lc_shape(c)[1] == 2 && cv[0] == 0 && cv[3] == 0);
     free(cv);
   }
@@ -318,7 +309,7 @@ static int check_matmul_grad(int na, const int64_t *sa, int nb, const int64_t *s
   int fails = 0;
   if (!lc_grad_fn_name(c) || strcmp(lc_grad_fn_name(c), "MatmulBackward") != 0) fails++;
   lc_tensor *w = rand_tensor(lc_ndim(c), lc_shape(c), LC_FLOAT64);
-  double *wv = vals_of(w);
+  double *wv = test_values(w);
   int64_t nc = lc_numel(c);
   if (lc_backward(c, w, false) != LC_OK) {
     printf("  backward failed: %s\n", lc_last_error());
@@ -327,7 +318,7 @@ static int check_matmul_grad(int na, const int64_t *sa, int nb, const int64_t *s
   bool prev = lc_set_grad_enabled(false);
   for (int which = 0; which < 2 && !fails; which++) {
     lc_tensor *t = which ? b : a;
-    double *g = vals_of(lc_grad(t)), *td = lc_data(t);
+    double *g = test_values(lc_grad(t)), *td = lc_data(t);
     if (!g || lc_ndim(lc_grad(t)) != lc_ndim(t)) {
       fails++;
       free(g);
@@ -339,7 +330,7 @@ static int check_matmul_grad(int na, const int64_t *sa, int nb, const int64_t *s
         td[i] = keep + (s ? -h : h);
         lc_tensor *cc = NULL;
         lc_matmul(a, b, &cc);
-        double *cv = vals_of(cc);
+        double *cv = test_values(cc);
         f[s] = 0;
         for (int64_t k = 0; k < nc; k++)
           f[s] += cv[k] * wv[k];
@@ -396,7 +387,7 @@ TEST(outer_records_gradients) {
     lc_tensor *ones = NULL;
     CHECK_OK(lc_ones(2, s32, LC_FLOAT64, &ones));
     CHECK_OK(lc_backward(c, ones, false));
-    double *ga = vals_of(lc_grad(a)), *gb = vals_of(lc_grad(b)), *av = vals_of(a), *bv = vals_of(b);
+    double *ga = test_values(lc_grad(a)), *gb = test_values(lc_grad(b)), *av = test_values(a), *bv = test_values(b);
     if (ga && gb) {
       for (int i = 0; i < 3; i++)
         CHECK_NEAR(ga[i], bv[0] + bv[1], 1e-12);

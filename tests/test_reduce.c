@@ -36,16 +36,6 @@ static lc_tensor *mk(int nd, const int64_t *shape, lc_dtype dt, const double *va
   return t;
 }
 
-/* All elements of t in C order as doubles (malloc'ed). */
-static double *vals_of(const lc_tensor *t) {
-  int64_t n = lc_numel(t);
-  double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
-  if (lc_copy_to_buffer(t, LC_FLOAT64, v) != LC_OK) {
-    free(v);
-    return NULL;
-  }
-  return v;
-}
 
 static double at0(const lc_tensor *t) {
   double v = NAN;
@@ -198,7 +188,7 @@ static int check_reduce(int op, double p, const lc_tensor *x, int ndims, const i
   } else {
     for (int d = 0; d < want_nd; d++)
       fails += lc_shape(y)[d] != want_shape[d];
-    double *xv = vals_of(x), *yv = vals_of(y);
+    double *xv = test_values(x), *yv = test_values(y);
     double *rv = malloc((size_t)(lc_numel(x) + 1) * sizeof(double));
     int64_t nout = ref_reduce(op, p, 1, nd, lc_shape(x), red, xv, rv);
     for (int64_t i = 0; i < nout; i++)
@@ -356,7 +346,7 @@ TEST(reduce_empty_tensors) {
   CHECK_OK(lc_reduce(LC_SUM, x, &o, &y));
   CHECK(y && lc_numel(y) == 3);
   if (y) {
-    double *yv = vals_of(y);
+    double *yv = test_values(y);
     CHECK(yv && yv[0] == 0 && yv[1] == 0 && yv[2] == 0);
     free(yv);
   }
@@ -380,7 +370,7 @@ TEST(reduce_nan_propagates) {
   lc_release(y);
   CHECK_OK(lc_max_dim(x, 1, false, &vals, &idx));
   if (vals && idx) {
-    double *vv = vals_of(vals), *iv = vals_of(idx);
+    double *vv = test_values(vals), *iv = test_values(idx);
     CHECK(isnan(vv[0]) && iv[0] == 1 && vv[1] == 6 && iv[1] == 2);
     free(vv);
     free(iv);
@@ -526,7 +516,7 @@ TEST(max_min_dim_and_argmax_against_reference) {
   int pd[] = {1, 2, 0}; /* x: {6, 5, 4}, not contiguous */
   CHECK_OK(lc_permute(base, pd, &x));
   if (!x) return;
-  double *xv = vals_of(x);
+  double *xv = test_values(x);
   const int64_t *sh = lc_shape(x);
   for (int dim = 0; dim < 3; dim++)
     for (int kd = 0; kd < 2; kd++)
@@ -537,7 +527,7 @@ TEST(max_min_dim_and_argmax_against_reference) {
         if (!v || !i || !ai) continue;
         CHECK(lc_ndim(v) == (kd ? 3 : 2) && lc_dtype_of(i) == LC_INT64);
         CHECK(lc_dtype_of(v) == LC_FLOAT32);
-        double *vv = vals_of(v), *iv = vals_of(i), *av = vals_of(ai);
+        double *vv = test_values(v), *iv = test_values(i), *av = test_values(ai);
         /* reference: walk the kept index space in C order */
         int64_t o = 0;
         for (int64_t a = 0; a < sh[0]; a++)
@@ -587,7 +577,7 @@ TEST(max_dim_ties_first_occurrence_and_ints) {
   if (!x) return;
   CHECK_OK(lc_max_dim(x, 1, true, &vals, &idx));
   if (vals && idx) {
-    double *vv = vals_of(vals), *iv = vals_of(idx);
+    double *vv = test_values(vals), *iv = test_values(idx);
     CHECK(lc_dtype_of(vals) == LC_INT64 && lc_ndim(vals) == 2 && lc_shape(vals)[1] == 1);
     CHECK(vv[0] == 7 && iv[0] == 1 && vv[1] == 0 && iv[1] == 2);
     free(vv);
@@ -597,7 +587,7 @@ TEST(max_dim_ties_first_occurrence_and_ints) {
   lc_release(idx);
   CHECK_OK(lc_min_dim(x, 1, false, &vals, &idx));
   if (vals && idx) {
-    double *vv = vals_of(vals), *iv = vals_of(idx);
+    double *vv = test_values(vals), *iv = test_values(idx);
     CHECK(vv[0] == 1 && iv[0] == 0 && vv[1] == -5 && iv[1] == 0);
     free(vv);
     free(iv);
@@ -703,7 +693,7 @@ static int check_grad(lc_reduce_op op, double p, int64_t corr, lc_tensor *x, int
     lc_release(w);
     return 1;
   }
-  double *g = vals_of(lc_grad(x)), *wv = vals_of(w);
+  double *g = test_values(lc_grad(x)), *wv = test_values(w);
   int64_t n = lc_numel(x), ny = lc_numel(y);
   double *xd = lc_data(x); /* contiguous float64 */
   bool prev = lc_set_grad_enabled(false);
@@ -713,7 +703,7 @@ static int check_grad(lc_reduce_op op, double p, int64_t corr, lc_tensor *x, int
       xd[i] = keep + (s ? -h : h);
       lc_tensor *yy = NULL;
       lc_reduce(op, x, &o, &yy);
-      double *yv = vals_of(yy);
+      double *yv = test_values(yy);
       f[s] = 0;
       for (int64_t k = 0; k < ny; k++)
         f[s] += yv[k] * wv[k];
@@ -767,7 +757,7 @@ TEST(reduce_backward_special_cases) {
   CHECK_OK(lc_reduce(LC_PROD, x, NULL, &y));
   CHECK(y && lc_grad_fn_name(y) && strcmp(lc_grad_fn_name(y), "ProdBackward") == 0);
   CHECK_OK(lc_backward(y, NULL, false));
-  double *g = vals_of(lc_grad(x));
+  double *g = test_values(lc_grad(x));
   CHECK(g && g[0] == 0 && g[1] == 6 && g[2] == 0);
   free(g);
   lc_release(y);
@@ -776,7 +766,7 @@ TEST(reduce_backward_special_cases) {
   lc_set_requires_grad(x, true);
   CHECK_OK(lc_reduce(LC_PROD, x, NULL, &y));
   CHECK_OK(lc_backward(y, NULL, false));
-  g = vals_of(lc_grad(x));
+  g = test_values(lc_grad(x));
   CHECK(g && g[0] == 0 && g[1] == 0 && g[2] == 0);
   free(g);
   lc_release(y);
@@ -786,7 +776,7 @@ TEST(reduce_backward_special_cases) {
   lc_set_requires_grad(x, true);
   CHECK_OK(lc_reduce(LC_AMAX, x, NULL, &y));
   CHECK_OK(lc_backward(y, NULL, false));
-  g = vals_of(lc_grad(x));
+  g = test_values(lc_grad(x));
   CHECK(g && g[0] == 0 && g[1] == 0.5 && g[2] == 0.5);
   free(g);
   lc_release(y);
@@ -797,7 +787,7 @@ TEST(reduce_backward_special_cases) {
   lc_reduce_opts o = {.p = 2};
   CHECK_OK(lc_reduce(LC_NORM, x, &o, &y));
   CHECK_OK(lc_backward(y, NULL, false));
-  g = vals_of(lc_grad(x));
+  g = test_values(lc_grad(x));
   CHECK(g && g[0] == 0 && g[1] == 0 && g[2] == 0);
   free(g);
   lc_release(y);
@@ -826,7 +816,7 @@ TEST(max_dim_backward_scatters_to_indices) {
     int64_t gs[] = {2, 1};
     lc_tensor *gt = mk(kd ? 2 : 1, gs, LC_FLOAT64, gw);
     CHECK_OK(lc_backward(vals, gt, false));
-    double *g = vals_of(lc_grad(x));
+    double *g = test_values(lc_grad(x));
     CHECK(g && g[0] == 0 && g[1] == 2 && g[2] == 0 && g[3] == 3 && g[4] == 0 && g[5] == 0);
     free(g);
     lc_release(gt);
@@ -841,7 +831,7 @@ TEST(max_dim_backward_scatters_to_indices) {
     double gw[] = {1, 2, 3};
     lc_tensor *gt = mk(1, gs, LC_FLOAT64, gw);
     CHECK_OK(lc_backward(vals, gt, false));
-    double *g = vals_of(lc_grad(x));
+    double *g = test_values(lc_grad(x));
     CHECK(g && g[0] == 1 && g[1] == 0 && g[2] == 3 && g[3] == 0 && g[4] == 2 && g[5] == 0);
     free(g);
     lc_release(gt);

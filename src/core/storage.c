@@ -190,6 +190,19 @@ static size_t block_size(size_t nbytes) {
   return size;
 }
 
+/* An owned storage whose data follows its header in the same allocation. */
+static void init_owned(lc_storage *s, size_t nbytes, void *block) {
+  atomic_init(&s->refcount, 1);
+  atomic_init(&s->version, 0);
+  s->data = inline_data(s);
+  s->nbytes = nbytes;
+  s->owned = true;
+  s->release = NULL;
+  s->release_ctx = NULL;
+  s->block = block;
+  atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+}
+
 lc_storage *lc_storage_new(size_t nbytes) {
   size_t size = block_size(nbytes);
   lc_storage *s = NULL;
@@ -199,15 +212,7 @@ lc_storage *lc_storage_new(size_t nbytes) {
     lc_error_oom(nbytes);
     return NULL;
   }
-  atomic_init(&s->refcount, 1);
-  atomic_init(&s->version, 0);
-  s->data = inline_data(s);
-  s->nbytes = nbytes;
-  s->owned = true;
-  s->release = NULL;
-  s->release_ctx = NULL;
-  s->block = NULL;
-  atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+  init_owned(s, nbytes, NULL);
   return s;
 }
 
@@ -225,15 +230,7 @@ void *lc_storage_new_embedded(size_t nbytes, lc_storage **out) {
   }
   lc_storage *s = (lc_storage *)(block + sizeof(lc_tensor));
   _Static_assert(sizeof(lc_tensor) % _Alignof(lc_storage) == 0, "storage follows the header");
-  atomic_init(&s->refcount, 1);
-  atomic_init(&s->version, 0);
-  s->data = inline_data(s);
-  s->nbytes = nbytes;
-  s->owned = true;
-  s->release = NULL;
-  s->release_ctx = NULL;
-  s->block = block;
-  atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+  init_owned(s, nbytes, block);
   *out = s;
   return block;
 }
