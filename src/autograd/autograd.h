@@ -33,7 +33,10 @@ typedef struct lc_node {
   lc_tensor **saved;    /* owned, history-free aliases; NULL after release */
   uint64_t *saved_version;
   bool released;        /* saved tensors freed by a backward without retain_graph */
-  lc_tensor *retain_target; /* weak: a non-leaf output that called retain_grad */
+  /* owned: the "grad slot" of a non-leaf output that called retain_grad. The slot is a small
+   * tensor stored in that output's ->grad; backward accumulates into slot->grad, and lc_grad()
+   * of a non-leaf reads it there. Shared ownership, so either side may die first, no cycle. */
+  lc_tensor *retain_target;
 } lc_node;
 
 /* Runs op and records it when needed. out[0..op->n_outputs-1] receive owned tensors. */
