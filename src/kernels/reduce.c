@@ -286,6 +286,17 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
 #define SUM_LANES 16
 #define EXT_LANES 64
 
+/* all/any stop at the first element that decides them; shared by the float and int blocks. */
+#define ALL_ANY_CASES                                                                              \
+  case LC_ALL:                                                                                     \
+    for (int64_t k = 0; k < n && r.i; k++)                                                         \
+      r.i = x[k * s] != 0;                                                                         \
+    break;                                                                                         \
+  case LC_ANY:                                                                                     \
+    for (int64_t k = 0; k < n && !r.i; k++)                                                        \
+      r.i = x[k * s] != 0;                                                                         \
+    break;
+
 #define DEF_FLOAT_BLOCK(T)                                                                         \
   static double sum_contig_##T(const T *restrict x, int64_t n) {                                   \
     double acc[SUM_LANES] = {0};                                                                   \
@@ -447,14 +458,7 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
       r.b = e;                                                                                     \
       break;                                                                                       \
     }                                                                                              \
-    case LC_ALL:                                                                                   \
-      for (int64_t k = 0; k < n && r.i; k++)                                                       \
-        r.i = x[k * s] != 0;                                                                       \
-      break;                                                                                       \
-    case LC_ANY:                                                                                   \
-      for (int64_t k = 0; k < n && !r.i; k++)                                                      \
-        r.i = x[k * s] != 0;                                                                       \
-      break;                                                                                       \
+    ALL_ANY_CASES                                                                                  \
     default: break;                                                                                \
     }                                                                                              \
     return r;                                                                                      \
@@ -492,14 +496,7 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
       for (int64_t k = 0; k < n; k++)                                                              \
         r.i = (int64_t)x[k * s] < r.i ? (int64_t)x[k * s] : r.i;                                   \
       break;                                                                                       \
-    case LC_ALL:                                                                                   \
-      for (int64_t k = 0; k < n && r.i; k++)                                                       \
-        r.i = x[k * s] != 0;                                                                       \
-      break;                                                                                       \
-    case LC_ANY:                                                                                   \
-      for (int64_t k = 0; k < n && !r.i; k++)                                                      \
-        r.i = x[k * s] != 0;                                                                       \
-      break;                                                                                       \
+    ALL_ANY_CASES                                                                                  \
     default: break;                                                                                \
     }                                                                                              \
     return r;                                                                                      \
