@@ -111,9 +111,11 @@ bench: all
 	@$(MAKE) --no-print-directory $(BUILD)/bin/bench-blas
 	sh bench/run.sh $(BUILD)
 
+# Each script under tools/fixtures/ writes spec/fixtures/<its name>.lua with PyTorch 1.13.
 fixtures:
-	python3 tools/make-fixtures.py
+	/usr/bin/python3 tools/make-fixtures.py
 	/usr/bin/python3 tools/make-nn-fixtures.py
+	for f in tools/fixtures/*.py; do [ -e "$$f" ] || continue; /usr/bin/python3 "$$f" || exit 1; done
 
 format:
 	clang-format -i $$(find include src tests -name '*.[ch]')

@@ -61,6 +61,10 @@ function lucid.enable_grad(fn, ...) return with_grad_mode("enable_grad", true, f
 
 lucid.autograd = require "lucid.autograd"
 
+-- lucid.save / lucid.load: checkpoints in the safetensors format (lua/lucid/serialize.lua).
+local serialize = require "lucid.serialize"
+lucid.save, lucid.load = serialize.save, serialize.load
+
 -- Sub-packages written elsewhere (lucid.nn, lucid.optim, lucid.data) load on first use, so
 -- `require "lucid"` stays cheap and they may require "lucid" themselves. `lucid.nn` and
 -- `require "lucid.nn"` are the same table. A sub-package that is not installed reads as nil.

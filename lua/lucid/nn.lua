@@ -436,4 +436,32 @@ end
 nn.Parameter = core.parameter
 nn.is_module = is_module
 
+-- ------------------------------------------------------------------ layer families
+
+-- nn.functional (also nn.F): tensor functions, filled by the family files below.
+nn.functional = {}
+nn.F = nn.functional
+
+-- What the family files (lua/lucid/nn/*.lua) share with this one. Each returns a function
+-- install(nn, P) that adds its classes to nn and its functions to nn.functional.
+local P = {
+  core = core,                           -- "lucid.nn_core": module functions and constructors
+  tcore = require "lucid.core",          -- "lucid.core": tensor functions; tcore._F the nn ones
+  F = nn.functional,
+  Module = Module,
+  fail = fail,                           -- error without position: fail(fmt, ...)
+  describe = describe,                   -- a value's description for messages
+  args = args,                           -- args(fname, params, ...) -> name -> value
+  int_arg = int_arg,                     -- int_arg(fname, name, v [, min])
+  bool_arg = bool_arg,                   -- bool_arg(fname, name, v, default)
+  class = class,                         -- class(name, parent, ctor)
+  builtin = builtin,                     -- builtin(name, params, make(a) -> C module)
+  lua_ctor = lua_ctor,                   -- the constructor of Lua-defined modules
+}
+nn._P = P
+
+for _, family in ipairs{"activation", "loss", "conv", "norm", "initializers", "utils"} do
+  require("lucid.nn." .. family)(nn, P)
+end
+
 return nn

@@ -174,5 +174,13 @@ enum { LB_METHOD = 1, LB_FUNC = 2, LB_BOTH = 3 };
 extern const lb_reg lb_ops_regs[];      /* ops.c */
 extern const lb_reg lb_create_regs[];   /* create.c */
 extern const lb_reg lb_autograd_regs[]; /* autograd.c */
+/* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what
+ * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor methods. */
+extern const lb_reg lb_activation_regs[]; /* nn_activation.c */
+extern const lb_reg lb_loss_regs[];       /* nn_loss.c */
+extern const lb_reg lb_conv_regs[];       /* nn_conv.c */
+extern const lb_reg lb_norm_regs[];       /* nn_norm.c */
+extern const lb_reg lb_optim_regs[];      /* optim.c */
+extern const lb_reg lb_io_regs[];         /* io.c: LB_FUNC entries go into core._io */
 
 #endif /* LUCID_LUA_BINDING_H */

@@ -89,6 +89,17 @@ int luaopen_lucid_core(lua_State *L) {
   register_all(L, mt, st, methods, module, lb_create_regs);
   register_all(L, mt, st, methods, module, lb_autograd_regs);
 
+  lua_newtable(L);
+  int functional = lua_gettop(L);
+  const lb_reg *families[] = {lb_activation_regs, lb_loss_regs, lb_conv_regs, lb_norm_regs,
+                              lb_optim_regs};
+  for (size_t i = 0; i < sizeof families / sizeof *families; i++)
+    register_all(L, mt, st, methods, functional, families[i]);
+  lua_setfield(L, module, "_F");
+  lua_newtable(L);
+  register_all(L, mt, st, methods, lua_gettop(L), lb_io_regs);
+  lua_setfield(L, module, "_io");
+
   lua_pushvalue(L, methods);
   lua_setfield(L, module, "_methods");
   /* lucid's modules binding (src/lua/nn_module.c) ships in the same C library. */

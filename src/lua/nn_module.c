@@ -111,6 +111,18 @@ static void nb_push(lua_State *L, lc_module *m) {
   remember(L, m);
 }
 
+/* ---- exported to the other binding files (nn_binding.h) ---- */
+
+lc_module **nb_new_module_slot(lua_State *L) { return &nb_slot(L)->m; }
+void nb_remember(lua_State *L) {
+  nb_module *u = lua_touserdata(L, -1);
+  remember(L, u->m);
+}
+void nb_push_module(lua_State *L, lc_module *m) { nb_push(L, m); }
+lc_module *nb_check_module(lua_State *L, int idx, const char *fn) { return nb_check(L, idx, fn); }
+lc_module *nb_to_module(lua_State *L, int idx) { return nb_to(L, idx); }
+int nb_raise_core(lua_State *L, const char *fn) { return raise_core(L, fn); }
+
 static int mm_gc(lua_State *L) {
   nb_module *u = luaL_testudata(L, 1, NB_MT);
   if (u && u->m) {
@@ -934,5 +946,10 @@ int lucid_open_nn_core(lua_State *L) {
   }
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
+  /* the constructors of the layer families, each in its own binding file */
+  const luaL_Reg *families[] = {nb_activation_funcs, nb_loss_funcs, nb_conv_funcs,
+                                nb_norm_funcs, nb_optim_funcs};
+  for (size_t i = 0; i < sizeof families / sizeof *families; i++)
+    luaL_setfuncs(L, families[i], 0);
   return 1;
 }
