@@ -124,3 +124,6 @@ clean:
 	rm -rf build build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Install, shared library and embedding targets live in mk/ (one file per concern).
+-include $(wildcard mk/*.mk)
