@@ -213,6 +213,11 @@ lc_status lc_module_zero_grad(lc_module *m, bool set_to_none);
 /* Calls fn on every descendant and then on m (children first, as PyTorch's apply); stops at
  * the first failure and returns it. */
 lc_status lc_module_apply(lc_module *m, lc_status (*fn)(lc_module *mod, void *ctx), void *ctx);
+/* Converts every floating parameter and buffer of m and its descendants to dtype (float32 or
+ * float64): each is replaced by a new leaf holding the converted values (parameters keep
+ * requires_grad; gradients are dropped; integer buffers are kept). Tensors shared between
+ * modules stay shared. Build optimizers after converting, as with PyTorch. */
+lc_status lc_module_to_dtype(lc_module *m, lc_dtype dtype);
 /* Calls kind->reset_parameters on m and all descendants. */
 lc_status lc_module_reset_parameters(lc_module *m);
 

@@ -132,4 +132,33 @@ describe("module protocol", function()
     assert.equal("load_state_dict: unknown option 'strcit' (expected one of: strict)",
       H.err(dst.load_state_dict, dst, sd, {strcit = true}))
   end)
+
+  it("to(dtype) converts parameters and buffers, keeps tied weights tied, and trains", function()
+    local a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    b:register_parameter("weight", a.weight) -- tied
+    a:register_buffer("count", lucid.zeros({1}, {dtype = "int64"}))
+    local m = nn.Sequential(a, nn.Tanh(), nn.Sequential(b))
+    local before = a.weight:tolist()
+    assert.equal(m, m:to("float64"))
+    assert.equal("float64", a.weight.dtype)
+    assert.equal("float64", a.bias.dtype)
+    assert.equal("int64", a.count.dtype)     -- integer buffers keep their dtype
+    assert.is_true(a.weight.requires_grad and a.weight.is_leaf)
+    assert.equal(a.weight, m[3][1].weight)   -- still one tensor
+    assert.equal(3, #m:parameters())          -- a.weight, a.bias, b.bias
+    assert.near(before[1][1], a.weight:tolist()[1][1], 1e-7)
+    local x = lucid.ones({1, 3}, {dtype = "float64"})
+    m[3] = nn.Identity()
+    m(x):sum():backward()
+    assert.equal("float64", a.weight.grad.dtype)
+    m:float()
+    assert.equal("float32", a.weight.dtype)
+    assert.is_nil(a.weight.grad)
+    assert.equal("to: expected a floating dtype (float32 or float64), got int64",
+      H.err(m.to, m, "int64"))
+    assert.equal("to: unknown dtype \"float16\" (expected \"float32\" or \"float64\")",
+      H.err(m.to, m, "float16"))
+    assert.equal("to: unknown option 'dtyp' (expected dtype)", H.err(m.to, m, {dtyp = "float64"}))
+    assert.equal("float32", m(lucid.ones(1, 3)).dtype) -- still usable
+  end)
 end)

@@ -548,3 +548,25 @@ TEST(nn_custom_kind) {
   lc_module_release(s);
   CHECK(destroyed == 1);
 }
+
+TEST(nn_to_dtype) {
+  lc_module *a = NULL, *b = NULL, *seq = NULL;
+  CHECK_OK(lc_nn_linear(3, 2, true, &a));
+  CHECK_OK(lc_nn_linear(3, 2, false, &b));
+  if (!a || !b) return;
+  CHECK_OK(lc_module_register_parameter(b, "weight", param(a, "weight"))); /* tied */
+  lc_module *mods[2] = {a, b};
+  CHECK_OK(lc_nn_sequential(2, mods, NULL, &seq));
+  double w00 = at2(param(a, "weight"), 0, 0);
+  CHECK_OK(lc_module_to_dtype(seq, LC_FLOAT64));
+  CHECK(lc_dtype_of(param(a, "weight")) == LC_FLOAT64);
+  CHECK(lc_dtype_of(param(a, "bias")) == LC_FLOAT64);
+  CHECK(param(a, "weight") == param(b, "weight"));
+  CHECK(lc_requires_grad(param(a, "weight")) && lc_is_leaf(param(a, "weight")));
+  CHECK_NEAR(at2(param(a, "weight"), 0, 0), w00, 1e-7);
+  CHECK_STATUS(lc_module_to_dtype(seq, LC_INT32), LC_EDTYPE);
+  CHECK(lc_dtype_of(param(a, "weight")) == LC_FLOAT64);
+  lc_module_release(seq);
+  lc_module_release(a);
+  lc_module_release(b);
+}

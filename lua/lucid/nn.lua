@@ -244,6 +244,21 @@ end
 
 function Module:type() return core.type_name(self) end
 
+-- to("float64"), to{dtype = "float64"}, to(lucid.float64): converts parameters and buffers in
+-- place (see lc_module_to_dtype) and returns self. double() and float() are shorthands.
+function Module:to(dtype)
+  if type(dtype) == "table" and not is_module(dtype) then
+    for k in pairs(dtype) do
+      if k ~= "dtype" then fail("to: unknown option '%s' (expected dtype)", tostring(k)) end
+    end
+    dtype = dtype.dtype
+  end
+  if type(dtype) ~= "string" then fail("to: expected a dtype name such as \"float64\", got %s", describe(dtype)) end
+  return core.to_dtype(self, dtype)
+end
+function Module:double() return self:to("float64") end
+function Module:float() return self:to("float32") end
+
 -- ------------------------------------------------------------------ built-in layers
 
 local function builtin(name, params, make)

@@ -823,6 +823,18 @@ static int f_zero_grad(lua_State *L) {
   return 0;
 }
 
+/* to_dtype(m, dtype_name) */
+static int f_to_dtype(lua_State *L) {
+  lc_module *m = nb_check(L, 1, "to");
+  lc_dtype dt;
+  if (lc_dtype_from_name(luaL_checkstring(L, 2), &dt))
+    return raise(L, "to: unknown dtype \"%s\" (expected \"float32\" or \"float64\")",
+                 lua_tostring(L, 2));
+  if (lc_module_to_dtype(m, dt)) return raise_core(L, "to");
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int f_reset_parameters(lua_State *L) {
   if (lc_module_reset_parameters(nb_check(L, 1, "reset_parameters")))
     return raise_core(L, "reset_parameters");
@@ -913,6 +925,7 @@ static const luaL_Reg funcs[] = {
     {"train", f_train},
     {"zero_grad", f_zero_grad},
     {"reset_parameters", f_reset_parameters},
+    {"to_dtype", f_to_dtype},
     {"forward", f_forward},
     {"tostring", mm_tostring},
     {"type_name", f_type_name},

@@ -837,3 +837,76 @@ lc_status lc_module_to_string(const lc_module *m, char **out) {
   *out = sb.s;
   return LC_OK;
 }
+
+/* ---------------------------------------------------------------- to(dtype) */
+
+/* Old tensor -> its converted copy, so a tensor shared by several modules (tied weights)
+ * stays shared after the conversion. */
+typedef struct convert_map {
+  int64_t n, cap;
+  lc_tensor **from, **to; /* to[]: owned references */
+  lc_dtype dtype;
+} convert_map;
+
+static lc_status convert_one(convert_map *map, lc_tensor *t, bool param, lc_tensor **out) {
+  for (int64_t i = 0; i < map->n; i++)
+    if (map->from[i] == t) {
+      *out = map->to[i];
+      return LC_OK;
+    }
+  if (map->n == map->cap) {
+    int64_t cap = map->cap ? 2 * map->cap : 16;
+    lc_tensor **f = realloc(map->from, (size_t)cap * sizeof *f);
+    if (!f) return lc_set_error(LC_ENOMEM, "to: out of memory");
+    map->from = f;
+    lc_tensor **g = realloc(map->to, (size_t)cap * sizeof *g);
+    if (!g) return lc_set_error(LC_ENOMEM, "to: out of memory");
+    map->to = g;
+    map->cap = cap;
+  }
+  lc_tensor *c = NULL, *leaf = NULL;
+  lc_status st = lc_to_dtype(t, map->dtype, &c);
+  if (!st) st = lc_detach(c, &leaf);
+  lc_release(c);
+  if (!st && param) st = lc_set_requires_grad(leaf, true);
+  if (st) {
+    lc_release(leaf);
+    return st;
+  }
+  map->from[map->n] = t;
+  map->to[map->n++] = leaf;
+  *out = leaf;
+  return LC_OK;
+}
+
+static lc_status to_one(lc_module *m, void *ctx) {
+  convert_map *map = ctx;
+  lc_entries *lists[2] = {&m->params, &m->buffers};
+  for (int k = 0; k < 2; k++) {
+    lc_entries *e = lists[k];
+    for (int64_t i = 0; i < e->n; i++) {
+      lc_tensor *t = e->items[i];
+      if (!lc_dtype_is_float(lc_dtype_of(t)) || lc_dtype_of(t) == map->dtype) continue;
+      lc_tensor *c = NULL;
+      lc_status st = convert_one(map, t, k == 0, &c);
+      if (st) return st;
+      e->items[i] = lc_retain(c);
+      lc_release(t);
+    }
+  }
+  return LC_OK;
+}
+
+lc_status lc_module_to_dtype(lc_module *m, lc_dtype dtype) {
+  if (!lc_dtype_is_float(dtype))
+    return lc_set_error(LC_EDTYPE, "to: expected a floating dtype (float32 or float64), got %s",
+                        lc_dtype_name(dtype));
+  convert_map map = {.dtype = dtype};
+  bool prev = lc_set_grad_enabled(false);
+  lc_status st = lc_module_apply(m, to_one, &map);
+  lc_set_grad_enabled(prev);
+  for (int64_t i = 0; i < map.n; i++) lc_release(map.to[i]);
+  free(map.from);
+  free(map.to);
+  return st;
+}
