@@ -59,6 +59,52 @@ do -- a 4 -> 3 -> 2 MLP on one sample, forward + backward, written with plain te
   report("mlp_4_3_2_us", best(20000, 5, step) * 1e6, "us")
 end
 
+do -- issue 4: a 4 -> 3 -> 2 nn.Sequential on one sample, forward + backward + manual SGD
+  local nn = lucid.nn
+  local model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+  local params = model:parameters()
+  local x = lucid.randn(1, 4)
+  local function step()
+    model:zero_grad()
+    model(x):sum():backward()
+    local guard <close> = lucid.no_grad()
+    for i = 1, #params do
+      local p = params[i]
+      p:sub_(p.grad * 0.01)
+    end
+  end
+  best(2000, 1, step)
+  report("seq_4_3_2_sgd_us", best(20000, 5, step) * 1e6, "us")
+end
+
+do -- issue 4: a 784 -> 256 -> 10 MLP train step at batch 64: forward, cross-entropy,
+   -- backward, SGD update (lucid.optim.SGD when present, else the same update by hand)
+  local nn = lucid.nn
+  local F = nn.functional
+  local model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+  local params = model:parameters()
+  local x = lucid.rand(64, 784)
+  local y = lucid.randint(1, 11, {64}, {dtype = "int64"})
+  local opt = lucid.optim and lucid.optim.SGD and lucid.optim.SGD(params, {lr = 0.01})
+  local onehot = lucid.zeros(64, 10)
+  local function loss_of(out)
+    if F.cross_entropy then return F.cross_entropy(out, y) end
+    return ((out - onehot) * (out - onehot)):mean()
+  end
+  local function step()
+    model:zero_grad()
+    loss_of(model(x)):backward()
+    if opt then opt:step() return end
+    local guard <close> = lucid.no_grad()
+    for i = 1, #params do
+      local p = params[i]
+      p:sub_(p.grad * 0.01)
+    end
+  end
+  best(20, 1, step)
+  report("mlp_784_256_10_step_ms", best(200, 5, step) * 1e3, "ms")
+end
+
 do
   local t = lucid.rand(1000)
   best(10000, 1, function() c = t:sum() end)

@@ -54,6 +54,36 @@ def main():
         best(2000, 1, step)
         report("mlp_4_3_2_us", best(20000, 5, step) * 1e6, "us")
 
+        # a 4 -> 3 -> 2 nn.Sequential, forward + backward + manual SGD
+        model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+        params = list(model.parameters())
+        x = torch.randn(1, 4)
+
+        def seq_step():
+            model.zero_grad()
+            model(x).sum().backward()
+            with torch.no_grad():
+                for p in params:
+                    p.sub_(p.grad * 0.01)
+
+        best(2000, 1, seq_step)
+        report("seq_4_3_2_sgd_us", best(20000, 5, seq_step) * 1e6, "us")
+
+        # a 784 -> 256 -> 10 MLP train step at batch 64
+        model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                                    torch.nn.Linear(256, 10))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x = torch.rand(64, 784)
+        y = torch.randint(0, 10, (64,))
+
+        def mlp_step():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+        best(20, 1, mlp_step)
+        report("mlp_784_256_10_step_ms", best(200, 5, mlp_step) * 1e3, "ms")
+
     t = torch.rand(1000)
     best(10000, 1, lambda: t.sum())
     report("sum_1000_ns", best(100000, 5, lambda: t.sum()) * 1e9, "ns")

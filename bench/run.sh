@@ -36,11 +36,13 @@ awk '
     for (i = 1; i <= n; i++) {
       c = order[i]; l = v["lucid", c]; t = v["torch", c]; u = unit[c]
       ratio = "-"
-      if (t != "" && l > 0 && t > 0) ratio = sprintf("%.2fx", (u == "ns" || u == "us") ? t / l : l / t)
+      if (t != "" && l > 0 && t > 0) ratio = sprintf("%.2fx", (u == "ns" || u == "us" || u == "ms") ? t / l : l / t)
       target = ""
       if (c ~ /^add_(1|4x4)_ns$/) target = sprintf("<= 250 ns: %s", l <= 250 ? "met" : "MISSED")
       if (c == "add_grad_ns") target = sprintf("<= 400 ns: %s", l <= 400 ? "met" : "MISSED")
       if (c == "mlp_4_3_2_us") target = sprintf("<= 10 us: %s", l <= 10 ? "met" : "MISSED")
+      if (c == "seq_4_3_2_sgd_us") target = sprintf("<= 12 us: %s", l <= 12 ? "met" : "MISSED")
+      if (c == "mlp_784_256_10_step_ms") target = sprintf("<= 0.6 ms: %s", l <= 0.6 ? "met" : "MISSED")
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]

@@ -264,6 +264,10 @@ lc_status lc_mm(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);  /* 2-
 lc_status lc_bmm(const lc_tensor *a, const lc_tensor *b, lc_tensor **out); /* 3-D only */
 lc_status lc_dot(const lc_tensor *a, const lc_tensor *b, lc_tensor **out); /* 1-D only */
 lc_status lc_outer(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);
+/* y = x W^T + b (torch.nn.functional.linear): x {..., in}, weight {out, in}, bias {out} or
+ * NULL; one float dtype. One fused op (its backward writes W's gradient in W's layout). */
+lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
+                    lc_tensor **out);
 
 /* ---------------------------------------------------------------- joining and indexing */
 

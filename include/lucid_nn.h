@@ -108,7 +108,7 @@ extern const lc_module_kind lc_kind_linear, lc_kind_identity, lc_kind_flatten, l
 /* y = x W^T + b with weight {out, in} and bias {out} (float32), initialised as PyTorch does:
  * U(-1/sqrt(in), 1/sqrt(in)) for both (kaiming_uniform with a = sqrt(5)). Attributes:
  * in_features, out_features (INT); without bias there is no "bias" parameter. Input: any
- * shape whose last dim is in (x @ W^T through lc_matmul on a transposed view, then + b). */
+ * shape whose last dim is in, of the weight's dtype (one fused op: lc_linear). */
 lc_status lc_nn_linear(int64_t in_features, int64_t out_features, bool bias, lc_module **out);
 lc_status lc_nn_identity(lc_module **out);
 /* Flattens dims start_dim..end_dim (0-based, inclusive, negative from the end); PyTorch's

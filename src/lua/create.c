@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- tables -> tensors */
 
@@ -379,7 +380,17 @@ static int f_bytes_in_use(lua_State *L) {
   return 1;
 }
 
+/* lucid.clock(): seconds of a monotonic wall clock (for timing and progress; os.clock counts
+ * the CPU time of every thread, which overstates multi-threaded work). */
+static int f_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 const lb_reg lb_create_regs[] = {
+    {"clock", f_clock, 0, LB_FUNC},
     {"tensor", f_tensor, 0, LB_FUNC},
     {"Tensor", f_tensor, 0, LB_FUNC},
     {"zeros", f_fill_like, 0, LB_FUNC},

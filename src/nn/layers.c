@@ -62,21 +62,8 @@ static lc_status linear_forward(lc_module *m, const lc_tensor *x, lc_tensor **ou
                         (long long)s->in, (long long)lc_shape(x)[nd - 1], buf);
   }
   lc_tensor *w = lc_module_own_parameter(m, lc_module_find_parameter(m, "weight"));
-  lc_tensor *wt = NULL, *y = NULL;
-  lc_status st = lc_t(w, &wt);
-  if (!st) st = lc_matmul(x, wt, &y);
-  lc_release(wt);
-  if (st) return st;
   int64_t bi = lc_module_find_parameter(m, "bias");
-  if (bi >= 0) {
-    lc_tensor *z = NULL;
-    st = lc_binary(LC_ADD, y, lc_module_own_parameter(m, bi), &z);
-    lc_release(y);
-    if (st) return st;
-    y = z;
-  }
-  *out = y;
-  return LC_OK;
+  return lc_linear(x, w, bi >= 0 ? lc_module_own_parameter(m, bi) : NULL, out);
 }
 
 static lc_status linear_extra(const lc_module *m, char **out) {
