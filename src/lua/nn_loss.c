@@ -1,7 +1,511 @@
-/* nn_loss.c - Lua binding of the loss family: tensor functions (core._F) and module
- * constructors (lucid.nn_core). Placeholder until the family lands. */
+/* nn_loss.c - Lua binding of the loss family (include/lucid_loss.h) and of nn.init / nn.utils
+ * (include/lucid_init.h): tensor functions registered into core._F, under the names Lua users
+ * see in messages ("nn.functional.cross_entropy", "nn.init.xavier_uniform_",
+ * "nn.utils.clip_grad_norm_"). lua/lucid/nn/loss.lua, initializers.lua and utils.lua build
+ * nn.functional, the loss classes, nn.init and nn.utils from them.
+ *
+ * Class targets are the one 1-based conversion here: values 1..C (or equal to ignore_index)
+ * become a 0-based int64 copy, and the first bad value is reported with its 1-based position.
+ * The loss modules are Lua classes (two inputs), so nb_loss_funcs is empty. */
 #include "binding.h"
+#include "lucid_init.h"
+#include "lucid_loss.h"
 #include "nn_binding.h"
 
-const lb_reg lb_loss_regs[] = {{NULL, NULL, 0, 0}};
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* "lucid.<fn>: <core message>", dropping the core's own "name: " prefix when fn ends with it
+ * ("nn.functional.cross_entropy" and "cross_entropy: ..."). */
+static int core_error(lua_State *L, const char *fn) {
+  const char *m = lc_last_error();
+  if (!m || !*m) m = "failed";
+  const char *base = strrchr(fn, '.');
+  base = base ? base + 1 : fn;
+  size_t n = strlen(base);
+  if (strncmp(m, base, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+  return lb_error(L, fn, "%s", m);
+}
+
+#define CORE(call)                                                                                 \
+  do {                                                                                             \
+    if ((call) != LC_OK) core_error(L, fn);                                                        \
+  } while (0)
+
+static const char *const RED_ALL = "mean, sum or none";
+
+static lc_reduction reduction_arg(lua_State *L, const char *fn, int pos, bool batchmean) {
+  if (lua_isnoneornil(L, pos)) return LC_REDUCTION_MEAN;
+  if (lua_type(L, pos) != LUA_TSTRING)
+    lb_argerror(L, fn, pos, "reduction", "expected a string (%s%s), got %s", RED_ALL,
+                batchmean ? " or batchmean" : "", lb_typename(L, pos));
+  const char *s = lua_tostring(L, pos);
+  lc_reduction r;
+  if (lc_reduction_from_name(s, &r) != LC_OK || (r == LC_REDUCTION_BATCHMEAN && !batchmean))
+    lb_argerror(L, fn, pos, "reduction", "unknown reduction '%s' (expected %s)", s,
+                batchmean ? "mean, sum, none or batchmean" : RED_ALL);
+  return r;
+}
+
+/* lb_args with two more rules: a trailing empty table (beyond the first argument) is an empty
+ * options table, F.mse_loss(x, y, {}), not a value for the next positional parameter (none of
+ * these functions takes a table there). */
+static void args(lua_State *L, const char *fn, const char *const *names, int n) {
+  int top = lua_gettop(L);
+  while (top > 0 && lua_isnil(L, top))
+    top--;
+  lua_settop(L, top);
+  if (top >= 2 && lua_type(L, top) == LUA_TTABLE) {
+    lua_pushnil(L);
+    if (lua_next(L, top))
+      lua_pop(L, 2);
+    else
+      lua_pop(L, 1); /* the empty table */
+  }
+  /* everything by name: f{nonlinearity = "relu"}; no first parameter here is a named table */
+  if (lua_gettop(L) == 1 && lb_is_options(L, 1)) {
+    lua_pushnil(L);
+    lua_insert(L, 1);
+  }
+  lb_args(L, fn, names, n);
+}
+
+/* An optional tensor: nil or a tensor (anything else is an error). */
+static lc_tensor *opt_tensor(lua_State *L, const char *fn, int pos, const char *name) {
+  if (lua_isnoneornil(L, pos)) return NULL;
+  return lb_tensor_arg(L, fn, pos, name);
+}
+
+/* ---------------------------------------------------------------- pointwise losses */
+
+/* mse_loss, l1_loss (input, target, reduction) */
+static int f_simple(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "target", "reduction"};
+  args(L, fn, P, 3);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
+  lc_reduction r = reduction_arg(L, fn, 3, false);
+  lc_tensor **out = lb_slot(L);
+  CORE(LB_OP(L) == 0 ? lc_mse_loss(x, y, r, out) : lc_l1_loss(x, y, r, out));
+  return 1;
+}
+
+/* huber_loss(input, target, reduction, delta), smooth_l1_loss(input, target, reduction, beta) */
+static int f_huber(lua_State *L) {
+  const char *fn = LB_FN(L);
+  bool huber = LB_OP(L) == 0;
+  static const char *const PH[] = {"input", "target", "reduction", "delta"};
+  static const char *const PS[] = {"input", "target", "reduction", "beta"};
+  args(L, fn, huber ? PH : PS, 4);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
+  lc_reduction r = reduction_arg(L, fn, 3, false);
+  double p = lb_opt_num_arg(L, fn, 4, huber ? "delta" : "beta", 1.0);
+  if (huber && !(p > 0)) lb_argerror(L, fn, 4, "delta", "must be positive, got %g", p);
+  if (!huber && !(p >= 0)) lb_argerror(L, fn, 4, "beta", "must be >= 0, got %g", p);
+  lc_tensor **out = lb_slot(L);
+  CORE(huber ? lc_huber_loss(x, y, r, p, out) : lc_smooth_l1_loss(x, y, r, p, out));
+  return 1;
+}
+
+/* binary_cross_entropy(input, target, weight, reduction) */
+static int f_bce(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "target", "weight", "reduction"};
+  args(L, fn, P, 4);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
+  lc_tensor *w = opt_tensor(L, fn, 3, "weight");
+  lc_reduction r = reduction_arg(L, fn, 4, false);
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_binary_cross_entropy(x, y, w, r, out));
+  return 1;
+}
+
+/* binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight) */
+static int f_bce_logits(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "target", "weight", "reduction", "pos_weight"};
+  args(L, fn, P, 5);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
+  lc_tensor *w = opt_tensor(L, fn, 3, "weight");
+  lc_reduction r = reduction_arg(L, fn, 4, false);
+  lc_tensor *pw = opt_tensor(L, fn, 5, "pos_weight");
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_binary_cross_entropy_with_logits(x, y, w, pw, r, out));
+  return 1;
+}
+
+/* kl_div(input, target, reduction, log_target) */
+static int f_kl_div(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "target", "reduction", "log_target"};
+  args(L, fn, P, 4);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
+  lc_reduction r = reduction_arg(L, fn, 3, true);
+  bool lt = lb_opt_bool_arg(L, fn, 4, "log_target", false);
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_kl_div(x, y, r, lt, out));
+  return 1;
+}
+
+/* ---------------------------------------------------------------- class losses */
+
+static const char *shape_text(int nd, const int64_t *s, char *buf, size_t cap) {
+  size_t k = (size_t)snprintf(buf, cap, "{");
+  for (int d = 0; d < nd && k < cap; d++)
+    k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)s[d]);
+  if (k < cap) snprintf(buf + k, cap - k, "}");
+  return buf;
+}
+
+/* "[2, 1]" (1-based) of flat position k in t's shape; "" for a 0-dim t. */
+static void position_str(const lc_tensor *t, int64_t k, char *buf, size_t cap) {
+  int nd = lc_ndim(t);
+  const int64_t *sh = lc_shape(t);
+  int64_t idx[LC_MAX_DIMS];
+  buf[0] = 0;
+  if (nd == 0) return;
+  for (int d = nd - 1; d >= 0; d--) {
+    idx[d] = sh[d] ? k % sh[d] : 0;
+    k = sh[d] ? k / sh[d] : 0;
+  }
+  size_t n = (size_t)snprintf(buf, cap, "[");
+  for (int d = 0; d < nd && n < cap; d++)
+    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)idx[d] + 1);
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* Class indices at pos (int64/int32, 1-based: 1..C, or equal to ignore_index when has_ign) ->
+ * a slot (pushed) holding a 0-based int64 copy. A float target (probabilities) is returned as
+ * is, pushing nothing. */
+static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor *t, int64_t C,
+                                bool has_ign, int64_t ign) {
+  lc_dtype dt = lc_dtype_of(t);
+  if (lc_dtype_is_float(dt)) return t;
+  if (dt != LC_INT64 && dt != LC_INT32)
+    lb_argerror(L, fn, pos, "target",
+                "expected class indices (an int64 or int32 tensor of values 1..C) or class "
+                "probabilities (a float tensor), got %s",
+                lc_dtype_name(dt));
+  int64_t n = lc_numel(t);
+  int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
+  if (n > 0 && lc_copy_to_buffer(t, LC_INT64, buf) != LC_OK) core_error(L, fn);
+  for (int64_t k = 0; k < n; k++) {
+    int64_t v = buf[k];
+    if ((v < 1 || v > C) && !(has_ign && v == ign)) {
+      char where[160];
+      position_str(t, k, where, sizeof where);
+      if (v == 0)
+        lb_argerror(L, fn, pos, "target",
+                    "target%s = 0 is invalid: class indices are 1-based (expected 1..%lld)", where,
+                    (long long)C);
+      lb_argerror(L, fn, pos, "target",
+                  "target%s = %lld is out of range for %lld classes (expected 1..%lld%s)", where,
+                  (long long)v, (long long)C, (long long)C, has_ign ? ", or ignore_index" : "");
+    }
+    buf[k] = v - 1; /* ignore_index shifts with the targets */
+  }
+  lc_tensor **slot = lb_slot(L);
+  if (lc_from_data(lc_ndim(t), lc_shape(t), LC_INT64, buf, slot) != LC_OK) core_error(L, fn);
+  lua_remove(L, -2); /* the buffer */
+  return *slot;
+}
+
+/* cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+ * nll_loss(input, target, weight, ignore_index, reduction) */
+static int f_class(lua_State *L) {
+  const char *fn = LB_FN(L);
+  bool ce = LB_OP(L) == 0;
+  static const char *const P[] = {"input",        "target",    "weight",
+                                  "ignore_index", "reduction", "label_smoothing"};
+  args(L, fn, P, ce ? 6 : 5);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *t = lb_tensor_arg(L, fn, 2, "target");
+  lc_class_loss_opts o = {0};
+  o.weight = opt_tensor(L, fn, 3, "weight");
+  o.has_ignore_index = !lua_isnoneornil(L, 4);
+  int64_t ign = o.has_ignore_index ? lb_int_arg(L, fn, 4, "ignore_index") : 0;
+  o.ignore_index = ign - 1;
+  o.reduction = reduction_arg(L, fn, 5, false);
+  if (ce) {
+    o.label_smoothing = lb_opt_num_arg(L, fn, 6, "label_smoothing", 0.0);
+    if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1))
+      lb_argerror(L, fn, 6, "label_smoothing", "must be in [0, 1], got %g", o.label_smoothing);
+  }
+  int nd = lc_ndim(x);
+  if (nd < 1)
+    lb_argerror(L, fn, 1, "input",
+                "expected a class dim ({C}, {N, C} or {N, C, d1, ...}), got a 0-dim tensor");
+  int64_t C = nd == 1 ? lc_shape(x)[0] : lc_shape(x)[1];
+  if (!lc_dtype_is_float(lc_dtype_of(t))) {
+    /* the shape first: a range error about a target of the wrong shape would mislead */
+    int64_t ts[LC_MAX_DIMS];
+    int tn = 0;
+    if (nd >= 2) {
+      ts[tn++] = lc_shape(x)[0];
+      for (int d = 2; d < nd; d++)
+        ts[tn++] = lc_shape(x)[d];
+    }
+    bool same = lc_ndim(t) == tn;
+    for (int d = 0; same && d < tn; d++)
+      same = lc_shape(t)[d] == ts[d];
+    if (!same) {
+      char a[256], b[256], c[256];
+      lb_argerror(L, fn, 2, "target",
+                  "expected class indices of shape %s for input of shape %s, got shape %s",
+                  shape_text(tn, ts, a, sizeof a), shape_text(nd, lc_shape(x), b, sizeof b),
+                  shape_text(lc_ndim(t), lc_shape(t), c, sizeof c));
+    }
+  }
+  int top = lua_gettop(L);
+  lc_tensor *tt = class_targets(L, fn, 2, t, C, o.has_ignore_index, ign);
+  lc_tensor **out = lb_slot(L);
+  lc_status st = ce ? lc_cross_entropy(x, tt, &o, out) : lc_nll_loss(x, tt, &o, out);
+  if (st) core_error(L, fn);
+  if (lua_gettop(L) > top + 1) { /* drop the converted targets early */
+    lb_tensor *u = lb_ud(L, top + 1);
+    lc_release(u->t);
+    u->t = NULL;
+  }
+  return 1;
+}
+
+/* ---------------------------------------------------------------- nn.init */
+
+static lc_tensor *init_tensor(lua_State *L, const char *fn, const char *const *P, int n) {
+  args(L, fn, P, n);
+  return lb_tensor_arg(L, fn, 1, "tensor");
+}
+
+/* Returns the tensor argument itself (the same userdata), as PyTorch's init functions do. */
+static int ret_self(lua_State *L) {
+  lua_pushvalue(L, 1);
+  return 1;
+}
+
+static int f_init_uniform(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor", "a", "b"};
+  lc_tensor *t = init_tensor(L, fn, P, 3);
+  CORE(lc_init_uniform_(t, lb_opt_num_arg(L, fn, 2, "a", 0), lb_opt_num_arg(L, fn, 3, "b", 1)));
+  return ret_self(L);
+}
+
+static int f_init_normal(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor", "mean", "std"};
+  lc_tensor *t = init_tensor(L, fn, P, 3);
+  CORE(lc_init_normal_(t, lb_opt_num_arg(L, fn, 2, "mean", 0), lb_opt_num_arg(L, fn, 3, "std", 1)));
+  return ret_self(L);
+}
+
+static int f_init_constant(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor", "val"};
+  lc_tensor *t = init_tensor(L, fn, P, 2);
+  double v = 0;
+  if (!lb_scalar(L, 2, &v))
+    lb_argerror(L, fn, 2, "val", "expected a number, got %s", lb_typename(L, 2));
+  CORE(lc_init_constant_(t, v));
+  return ret_self(L);
+}
+
+/* zeros_ (op 0), ones_ (1), eye_ (2) */
+static int f_init_fixed(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor"};
+  lc_tensor *t = init_tensor(L, fn, P, 1);
+  switch (LB_OP(L)) {
+  case 0: CORE(lc_init_zeros_(t)); break;
+  case 1: CORE(lc_init_ones_(t)); break;
+  default: CORE(lc_init_eye_(t)); break;
+  }
+  return ret_self(L);
+}
+
+/* xavier_uniform_ (op 0), xavier_normal_ (1), orthogonal_ (2): (tensor, gain = 1) */
+static int f_init_gain(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor", "gain"};
+  lc_tensor *t = init_tensor(L, fn, P, 2);
+  double g = lb_opt_num_arg(L, fn, 2, "gain", 1.0);
+  switch (LB_OP(L)) {
+  case 0: CORE(lc_init_xavier_uniform_(t, g)); break;
+  case 1: CORE(lc_init_xavier_normal_(t, g)); break;
+  default: CORE(lc_init_orthogonal_(t, g)); break;
+  }
+  return ret_self(L);
+}
+
+static const char *nonlinearity_arg(lua_State *L, const char *fn, int pos, const char *def) {
+  if (lua_isnoneornil(L, pos)) return def;
+  if (lua_type(L, pos) != LUA_TSTRING)
+    lb_argerror(L, fn, pos, "nonlinearity", "expected a string such as \"relu\", got %s",
+                lb_typename(L, pos));
+  return lua_tostring(L, pos);
+}
+
+/* kaiming_uniform_ (op 0), kaiming_normal_ (1): (tensor, a = 0, mode = "fan_in",
+ * nonlinearity = "leaky_relu") */
+static int f_init_kaiming(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor", "a", "mode", "nonlinearity"};
+  lc_tensor *t = init_tensor(L, fn, P, 4);
+  double a = lb_opt_num_arg(L, fn, 2, "a", 0.0);
+  lc_fan_mode mode = LC_FAN_IN;
+  if (!lua_isnoneornil(L, 3)) {
+    const char *m = lua_type(L, 3) == LUA_TSTRING ? lua_tostring(L, 3) : NULL;
+    if (m && strcmp(m, "fan_in") == 0)
+      mode = LC_FAN_IN;
+    else if (m && strcmp(m, "fan_out") == 0)
+      mode = LC_FAN_OUT;
+    else if (m)
+      lb_argerror(L, fn, 3, "mode", "mode '%s' not supported, expected 'fan_in' or 'fan_out'", m);
+    else
+      lb_argerror(L, fn, 3, "mode", "expected 'fan_in' or 'fan_out', got %s", lb_typename(L, 3));
+  }
+  const char *nl = nonlinearity_arg(L, fn, 4, "leaky_relu");
+  CORE(LB_OP(L) == 0 ? lc_init_kaiming_uniform_(t, a, mode, nl)
+                     : lc_init_kaiming_normal_(t, a, mode, nl));
+  return ret_self(L);
+}
+
+/* calculate_gain(nonlinearity, param) -> number */
+static int f_calculate_gain(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"nonlinearity", "param"};
+  args(L, fn, P, 2);
+  if (lua_isnoneornil(L, 1))
+    lb_argerror(L, fn, 1, "nonlinearity", "expected a string such as \"relu\", got nil");
+  const char *nl = nonlinearity_arg(L, fn, 1, NULL);
+  bool has = !lua_isnoneornil(L, 2);
+  if (has && lua_type(L, 2) != LUA_TNUMBER)
+    lb_argerror(L, fn, 2, "param", "negative_slope must be a number, got %s", lb_typename(L, 2));
+  double g = 0;
+  CORE(lc_init_calculate_gain(nl, has, has ? lua_tonumber(L, 2) : 0, &g));
+  lua_pushnumber(L, g);
+  return 1;
+}
+
+/* calculate_fan_in_and_fan_out(tensor) -> fan_in, fan_out */
+static int f_calculate_fan(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"tensor"};
+  lc_tensor *t = init_tensor(L, fn, P, 1);
+  int64_t fi = 0, fo = 0;
+  CORE(lc_init_calculate_fan(t, &fi, &fo));
+  lua_pushinteger(L, (lua_Integer)fi);
+  lua_pushinteger(L, (lua_Integer)fo);
+  return 2;
+}
+
+/* ---------------------------------------------------------------- nn.utils */
+
+/* A Lua sequence of tensors at pos -> a borrowed C array (kept in a userdata pushed on the
+ * stack; the table keeps the tensors alive). */
+static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char *name, int *n) {
+  if (lua_type(L, pos) != LUA_TTABLE)
+    lb_argerror(L, fn, pos, name, "expected a list of tensors, got %s", lb_typename(L, pos));
+  lua_Integer len = luaL_len(L, pos);
+  if (len > 1 << 30) lb_argerror(L, fn, pos, name, "too many tensors (%lld)", (long long)len);
+  lc_tensor **ts = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *ts, 0);
+  for (lua_Integer i = 1; i <= len; i++) {
+    lua_rawgeti(L, pos, i);
+    lb_tensor *u = lb_ud(L, -1);
+    if (!u || !u->t)
+      lb_argerror(L, fn, pos, name, "entry %lld is %s, expected a tensor", (long long)i,
+                  u ? "a closed tensor" : lb_typename(L, -1));
+    ts[i - 1] = u->t;
+    lua_pop(L, 1);
+  }
+  *n = (int)len;
+  return ts;
+}
+
+/* clip_grad_norm_(parameters, max_norm, norm_type = 2, error_if_nonfinite = false) -> number */
+static int f_clip_grad_norm(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"parameters", "max_norm", "norm_type", "error_if_nonfinite"};
+  args(L, fn, P, 4);
+  double max_norm = lb_num_arg(L, fn, 2, "max_norm");
+  double p = 2;
+  if (lua_type(L, 3) == LUA_TSTRING) {
+    if (strcmp(lua_tostring(L, 3), "inf") != 0)
+      lb_argerror(L, fn, 3, "norm_type", "expected a number or \"inf\", got '%s'",
+                  lua_tostring(L, 3));
+    p = INFINITY;
+  } else {
+    p = lb_opt_num_arg(L, fn, 3, "norm_type", 2.0);
+  }
+  bool err = lb_opt_bool_arg(L, fn, 4, "error_if_nonfinite", false);
+  int n = 0;
+  lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
+  double total = 0;
+  CORE(lc_clip_grad_norm_(n, ts, max_norm, p, err, &total));
+  lua_pushnumber(L, total);
+  return 1;
+}
+
+static int f_clip_grad_value(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"parameters", "clip_value"};
+  args(L, fn, P, 2);
+  double v = lb_num_arg(L, fn, 2, "clip_value");
+  int n = 0;
+  lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
+  CORE(lc_clip_grad_value_(n, ts, v));
+  return 0;
+}
+
+static int f_parameters_to_vector(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"parameters"};
+  args(L, fn, P, 1);
+  int n = 0;
+  lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
+  if (n == 0) lb_argerror(L, fn, 1, "parameters", "expected at least one tensor, got none");
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_parameters_to_vector(n, ts, out));
+  return 1;
+}
+
+static int f_vector_to_parameters(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"vec", "parameters"};
+  lb_args(L, fn, P, 2); /* an empty list of parameters is not an options table here */
+  lc_tensor *v = lb_tensor_arg(L, fn, 1, "vec");
+  int n = 0;
+  lc_tensor **ts = tensor_list(L, fn, 2, "parameters", &n);
+  CORE(lc_vector_to_parameters(v, n, ts));
+  return 0;
+}
+
+const lb_reg lb_loss_regs[] = {
+    {"nn.functional.mse_loss", f_simple, 0, LB_FUNC},
+    {"nn.functional.l1_loss", f_simple, 1, LB_FUNC},
+    {"nn.functional.huber_loss", f_huber, 0, LB_FUNC},
+    {"nn.functional.smooth_l1_loss", f_huber, 1, LB_FUNC},
+    {"nn.functional.binary_cross_entropy", f_bce, 0, LB_FUNC},
+    {"nn.functional.binary_cross_entropy_with_logits", f_bce_logits, 0, LB_FUNC},
+    {"nn.functional.kl_div", f_kl_div, 0, LB_FUNC},
+    {"nn.functional.cross_entropy", f_class, 0, LB_FUNC},
+    {"nn.functional.nll_loss", f_class, 1, LB_FUNC},
+    {"nn.init.uniform_", f_init_uniform, 0, LB_FUNC},
+    {"nn.init.normal_", f_init_normal, 0, LB_FUNC},
+    {"nn.init.constant_", f_init_constant, 0, LB_FUNC},
+    {"nn.init.zeros_", f_init_fixed, 0, LB_FUNC},
+    {"nn.init.ones_", f_init_fixed, 1, LB_FUNC},
+    {"nn.init.eye_", f_init_fixed, 2, LB_FUNC},
+    {"nn.init.xavier_uniform_", f_init_gain, 0, LB_FUNC},
+    {"nn.init.xavier_normal_", f_init_gain, 1, LB_FUNC},
+    {"nn.init.orthogonal_", f_init_gain, 2, LB_FUNC},
+    {"nn.init.kaiming_uniform_", f_init_kaiming, 0, LB_FUNC},
+    {"nn.init.kaiming_normal_", f_init_kaiming, 1, LB_FUNC},
+    {"nn.init.calculate_gain", f_calculate_gain, 0, LB_FUNC},
+    {"nn.init.calculate_fan_in_and_fan_out", f_calculate_fan, 0, LB_FUNC},
+    {"nn.utils.clip_grad_norm_", f_clip_grad_norm, 0, LB_FUNC},
+    {"nn.utils.clip_grad_value_", f_clip_grad_value, 0, LB_FUNC},
+    {"nn.utils.parameters_to_vector", f_parameters_to_vector, 0, LB_FUNC},
+    {"nn.utils.vector_to_parameters", f_vector_to_parameters, 0, LB_FUNC},
+    {NULL, NULL, 0, 0}};
+
 const luaL_Reg nb_loss_funcs[] = {{NULL, NULL}};

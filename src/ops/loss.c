@@ -1,0 +1,162 @@
+/*
+ * ops/loss.c - public loss functions (include/lucid_loss.h): argument checks, the target cast
+ * to the input's dtype (recorded, so a target that requires grad still gets its gradient),
+ * then lc_apply so autograd records the fused loss op of src/kernels/loss.c.
+ */
+#include "../kernels/loss.h"
+#include "../autograd/autograd.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const red_names[] = {"mean", "sum", "none", "batchmean"};
+
+const char *lc_reduction_name(lc_reduction r) {
+  return (unsigned)r < sizeof red_names / sizeof *red_names ? red_names[r] : "?";
+}
+
+lc_status lc_reduction_from_name(const char *name, lc_reduction *out) {
+  if (!name || !out) return lc_set_error(LC_EARG, "reduction_from_name: NULL argument");
+  for (unsigned i = 0; i < sizeof red_names / sizeof *red_names; i++)
+    if (strcmp(name, red_names[i]) == 0) {
+      *out = (lc_reduction)i;
+      return LC_OK;
+    }
+  return lc_set_error(
+      LC_EARG, "reduction: unknown reduction '%s' (expected mean, sum, none or batchmean)", name);
+}
+
+static lc_status check_ptrs(const char *fn, const lc_tensor *input, const lc_tensor *target,
+                            void *out) {
+  if (!input) return lc_set_error(LC_EARG, "%s: input is NULL", fn);
+  if (!target) return lc_set_error(LC_EARG, "%s: target is NULL", fn);
+  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
+  if (!lc_dtype_is_float(lc_dtype_of(input)))
+    return lc_set_error(LC_EDTYPE, "%s: input must be float32 or float64, got %s", fn,
+                        lc_dtype_name(lc_dtype_of(input)));
+  return LC_OK;
+}
+
+static lc_status check_red(const char *fn, lc_reduction r, bool batchmean) {
+  if (r == LC_REDUCTION_MEAN || r == LC_REDUCTION_SUM || r == LC_REDUCTION_NONE) return LC_OK;
+  if (r == LC_REDUCTION_BATCHMEAN && batchmean) return LC_OK;
+  return lc_set_error(LC_EARG, "%s: invalid reduction %d (expected %s)", fn, (int)r,
+                      batchmean ? "mean, sum, none or batchmean" : "mean, sum or none");
+}
+
+/* target in input's dtype (a new reference: target itself when it already is). */
+static lc_status target_as(const lc_tensor *input, const lc_tensor *target, lc_tensor **out) {
+  if (lc_dtype_of(target) == lc_dtype_of(input)) {
+    *out = lc_retain((lc_tensor *)target);
+    return LC_OK;
+  }
+  return lc_to_dtype(target, lc_dtype_of(input), out);
+}
+
+static lc_status pointwise(lc_pw_kind kind, const lc_tensor *input, const lc_tensor *target,
+                           const lc_tensor *weight, const lc_tensor *pos_weight,
+                           lc_reduction reduction, double p, int flags, lc_tensor **out) {
+  const char *fn = lc_op_pw_loss[kind].name;
+  lc_status st = check_ptrs(fn, input, target, out);
+  if (!st) st = check_red(fn, reduction, kind == LC_PW_KL_DIV);
+  if (st) return st;
+  lc_tensor *y = NULL;
+  if ((st = target_as(input, target, &y))) return st;
+  lc_tensor *in[4] = {(lc_tensor *)input, y};
+  int n = 2;
+  if (weight) {
+    in[n++] = (lc_tensor *)weight;
+    flags |= LC_LOSS_HAS_WEIGHT;
+  }
+  if (pos_weight) {
+    in[n++] = (lc_tensor *)pos_weight;
+    flags |= LC_LOSS_HAS_POS_WEIGHT;
+  }
+  lc_op_args a = {.i = {reduction}, .ni = 1, .f = {p}, .flags = flags};
+  st = lc_apply(&lc_op_pw_loss[kind], n, in, &a, out);
+  lc_release(y);
+  return st;
+}
+
+lc_status lc_mse_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
+                      lc_tensor **out) {
+  return pointwise(LC_PW_MSE, input, target, NULL, NULL, reduction, 0, 0, out);
+}
+
+lc_status lc_l1_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
+                     lc_tensor **out) {
+  return pointwise(LC_PW_L1, input, target, NULL, NULL, reduction, 0, 0, out);
+}
+
+lc_status lc_huber_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
+                        double delta, lc_tensor **out) {
+  if (!(delta > 0) || !isfinite(delta))
+    return lc_set_error(LC_EARG, "huber_loss: delta must be a positive number, got %g", delta);
+  return pointwise(LC_PW_HUBER, input, target, NULL, NULL, reduction, delta, 0, out);
+}
+
+lc_status lc_smooth_l1_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
+                            double beta, lc_tensor **out) {
+  if (!(beta >= 0) || !isfinite(beta))
+    return lc_set_error(LC_EARG, "smooth_l1_loss: beta must be a non-negative number, got %g",
+                        beta);
+  return pointwise(LC_PW_SMOOTH_L1, input, target, NULL, NULL, reduction, beta, 0, out);
+}
+
+lc_status lc_binary_cross_entropy(const lc_tensor *input, const lc_tensor *target,
+                                  const lc_tensor *weight, lc_reduction reduction,
+                                  lc_tensor **out) {
+  return pointwise(LC_PW_BCE, input, target, weight, NULL, reduction, 0, 0, out);
+}
+
+lc_status lc_binary_cross_entropy_with_logits(const lc_tensor *input, const lc_tensor *target,
+                                              const lc_tensor *weight, const lc_tensor *pos_weight,
+                                              lc_reduction reduction, lc_tensor **out) {
+  return pointwise(LC_PW_BCE_LOGITS, input, target, weight, pos_weight, reduction, 0, 0, out);
+}
+
+lc_status lc_kl_div(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
+                    bool log_target, lc_tensor **out) {
+  return pointwise(LC_PW_KL_DIV, input, target, NULL, NULL, reduction, 0,
+                   log_target ? LC_LOSS_LOG_TARGET : 0, out);
+}
+
+static lc_status class_loss(const lc_op_def *op, const lc_tensor *input, const lc_tensor *target,
+                            const lc_class_loss_opts *opts, lc_tensor **out) {
+  const char *fn = op->name;
+  lc_status st = check_ptrs(fn, input, target, out);
+  static const lc_class_loss_opts defaults;
+  if (!opts) opts = &defaults;
+  if (!st) st = check_red(fn, opts->reduction, false);
+  if (st) return st;
+  lc_tensor *y = NULL;
+  /* a float target (probabilities) follows the input's dtype; class indices stay as given */
+  if (lc_dtype_is_float(lc_dtype_of(target)))
+    st = target_as(input, target, &y);
+  else
+    y = lc_retain((lc_tensor *)target);
+  if (st) return st;
+  lc_tensor *in[3] = {(lc_tensor *)input, y, (lc_tensor *)opts->weight};
+  lc_op_args a = {.i = {opts->reduction, opts->ignore_index},
+                  .ni = 2,
+                  .f = {opts->label_smoothing},
+                  .flags = (opts->weight ? LC_LOSS_HAS_WEIGHT : 0) |
+                           (opts->has_ignore_index ? LC_LOSS_HAS_IGNORE : 0)};
+  lc_tensor *res[2] = {NULL, NULL};
+  st = lc_apply(op, opts->weight ? 3 : 2, in, &a, res);
+  lc_release(y);
+  if (st) return st;
+  lc_release(res[1]); /* cross_entropy's log-sum-exp: kept alive by the graph if needed */
+  *out = res[0];
+  return LC_OK;
+}
+
+lc_status lc_cross_entropy(const lc_tensor *input, const lc_tensor *target,
+                           const lc_class_loss_opts *opts, lc_tensor **out) {
+  return class_loss(&lc_op_cross_entropy, input, target, opts, out);
+}
+
+lc_status lc_nll_loss(const lc_tensor *input, const lc_tensor *target,
+                      const lc_class_loss_opts *opts, lc_tensor **out) {
+  return class_loss(&lc_op_nll_loss, input, target, opts, out);
+}
