@@ -1,0 +1,111 @@
+-- bench_conv.lua - convolution benchmarks: conv layers alone and the seed CNN (issue 5) at batch
+-- 64 (train step: forward + cross-entropy + backward + SGD step; inference: forward under
+-- no_grad). Run: build/bin/lucid bench/bench_conv.lua. Prints one "name value unit" line per
+-- case (milliseconds per iteration, best of several trials), like bench/bench.lua.
+local lucid = require "lucid"
+local nn, F = lucid.nn, lucid.nn.functional
+
+local clock = rawget(lucid, "clock") or os.clock -- a wall clock when lucid offers one
+
+local function report(name, value, unit)
+  print(("%s %.4g %s"):format(name, value, unit))
+  io.stdout:flush()
+end
+
+-- Best (smallest) seconds per call of fn over `trials` trials of `iters` calls.
+local function best(iters, trials, fn)
+  local t = math.huge
+  for _ = 1, trials do
+    collectgarbage()
+    local t0 = clock()
+    for _ = 1, iters do fn() end
+    local dt = (clock() - t0) / iters
+    if dt < t then t = dt end
+  end
+  return t
+end
+
+lucid.manual_seed(0)
+local sink
+
+-- ---------------------------------------------------------------- conv layers alone
+
+for _, c in ipairs{
+  {"conv1_3to16_32x32", 3, 16, 32},
+  {"conv2_16to32_16x16", 16, 32, 16},
+} do
+  local name, cin, cout, hw = c[1], c[2], c[3], c[4]
+  local conv = nn.Conv2d(cin, cout, 3, {padding = 1})
+  local x = lucid.randn(64, cin, hw, hw)
+  local xg = lucid.randn(64, cin, hw, hw, {requires_grad = true})
+  lucid.no_grad(function()
+    best(5, 1, function() sink = conv(x) end)
+    report(name .. "_fwd_ms", best(20, 5, function() sink = conv(x) end) * 1e3, "ms")
+  end)
+  local function fb()
+    conv:zero_grad()
+    xg.grad = nil
+    conv(xg):sum():backward()
+  end
+  best(3, 1, fb)
+  report(name .. "_fwd_bwd_ms", best(10, 5, fb) * 1e3, "ms")
+end
+
+do
+  local pool = nn.MaxPool2d(2, 2)
+  local x = lucid.randn(64, 16, 32, 32)
+  lucid.no_grad(function()
+    report("maxpool2x2_64x16x32x32_ms", best(20, 5, function() sink = pool(x) end) * 1e3, "ms")
+  end)
+end
+
+-- ---------------------------------------------------------------- the seed CNN
+
+local function bn(n)
+  if nn.BatchNorm2d then return nn.BatchNorm2d{num_features = n} end
+  return nn.Identity()
+end
+
+local model = nn.Sequential{
+  {"conv1", nn.Conv2D{in_channels = 3, out_channels = 16, kernel_size = 3, padding = 1}},
+  {"batch_norm1", bn(16)},
+  {"relu1", nn.ReLU()},
+  {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+  {"conv2", nn.Conv2D{in_channels = 16, out_channels = 32, kernel_size = 3, padding = 1}},
+  {"batch_norm2", bn(32)},
+  {"relu2", nn.ReLU()},
+  {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+  {"flatten", nn.Flatten()},
+  {"fc1", nn.Linear{in_features = 32 * 8 * 8, out_features = 128}},
+  {"relu3", nn.ReLU()},
+  {"fc2", nn.Linear{in_features = 128, out_features = 10}},
+}
+
+local x = lucid.randn(64, 3, 32, 32)
+local target = lucid.randint(1, 11, {64}) -- class targets are 1-based
+
+local loss_fn = F.cross_entropy
+local opt = lucid.optim and lucid.optim.SGD and lucid.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
+
+local function train_step()
+  if opt then opt:zero_grad() else model:zero_grad() end
+  local loss
+  if loss_fn then
+    loss = loss_fn(model(x), target)
+  else
+    loss = model(x):sum()
+  end
+  loss:backward()
+  if opt then opt:step() end
+  sink = loss
+end
+
+model:train()
+best(5, 1, train_step)
+report("seed_cnn_train_step_b64_ms", best(20, 5, train_step) * 1e3, "ms")
+
+model:eval()
+lucid.no_grad(function()
+  best(5, 1, function() sink = model(x) end)
+  report("seed_cnn_inference_b64_ms", best(20, 5, function() sink = model(x) end) * 1e3, "ms")
+end)

@@ -1,0 +1,434 @@
+/*
+ * pool.c - pooling: max (with argmax indices), average, adaptive average and adaptive max, over
+ * 1 or 2 trailing spatial dims; forward and backward side by side.
+ *
+ * Every op reads the input as P planes of H x W (1-d: H = 1), all leading dims being planes.
+ * Each output position pools a window that is, per axis, the positions base + i * step for the
+ * kernel indices i in [lo, hi) that fall inside the input (an "axis plan", computed once per
+ * call). Planes are independent and split over threads. Max pooling saves the argmax (flat
+ * h * W + w within the plane, as PyTorch's indices) so backward is a scatter-add of the
+ * gradient; average pooling's backward spreads each gradient over its window.
+ */
+#include "conv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { POOL_MAX, POOL_AVG, POOL_AMAX, POOL_AAVG };
+
+/* One axis: output o pools positions base[o] + i * step for i in [lo[o], hi[o]); cnt[o] is the
+ * window size counted with padding (average pooling with count_include_pad). */
+typedef struct axis {
+  int64_t n_in, n_out, step;
+  int64_t *base, *lo, *hi, *cnt; /* one allocation: 4 * n_out */
+} axis;
+
+typedef struct pplan {
+  int kind;
+  const char *name; /* "max_pool2d", ... */
+  int sd;
+  int64_t P, H, W, OH, OW;
+  axis ah, aw;
+  bool count_pad;
+  bool fast2x2; /* max pool 2x2, stride 2, no padding, dilation 1 */
+  lc_dtype dt;
+} pplan;
+
+static void plan_free(pplan *p) {
+  free(p->ah.base);
+  free(p->aw.base);
+  p->ah.base = p->aw.base = NULL;
+}
+
+static lc_status axis_alloc(axis *a, int64_t n_out) {
+  a->n_out = n_out;
+  a->base = malloc(sizeof(int64_t) * 4 * (size_t)(n_out > 0 ? n_out : 1));
+  if (!a->base) return lc_error_oom(sizeof(int64_t) * 4 * (size_t)n_out);
+  a->lo = a->base + n_out, a->hi = a->lo + n_out, a->cnt = a->hi + n_out;
+  return LC_OK;
+}
+
+/* Output size of a pooling window as PyTorch's pooling_output_shape. */
+static int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil) {
+  int64_t num = in + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0);
+  int64_t o = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+  if (ceil && (o - 1) * s >= in + p) o--;
+  return o;
+}
+
+static lc_status axis_window(axis *a, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d,
+                             int64_t n_out) {
+  lc_status st = axis_alloc(a, n_out);
+  if (st) return st;
+  a->n_in = in, a->step = d;
+  for (int64_t o = 0; o < n_out; o++) {
+    int64_t b = o * s - p, lo = 0, hi = k;
+    while (lo < hi && b + lo * d < 0) lo++;
+    while (hi > lo && b + (hi - 1) * d >= in) hi--;
+    int64_t end = b + k < in + p ? b + k : in + p; /* PyTorch's divisor with padding */
+    a->base[o] = b, a->lo[o] = lo, a->hi[o] = hi, a->cnt[o] = end - b;
+  }
+  return LC_OK;
+}
+
+static lc_status axis_adaptive(axis *a, int64_t in, int64_t n_out) {
+  lc_status st = axis_alloc(a, n_out);
+  if (st) return st;
+  a->n_in = in, a->step = 1;
+  for (int64_t o = 0; o < n_out; o++) {
+    int64_t b = o * in / n_out, e = ((o + 1) * in + n_out - 1) / n_out;
+    a->base[o] = b, a->lo[o] = 0, a->hi[o] = e - b, a->cnt[o] = e - b;
+  }
+  return LC_OK;
+}
+
+static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op_args *a,
+                            pplan *p, int *out_nd, int64_t *out_shape) {
+  memset(p, 0, sizeof *p);
+  p->kind = op->code;
+  int sd = (int)a->i[LC_POOL_SD];
+  static const char *const names[4][2] = {{"max_pool1d", "max_pool2d"},
+                                          {"avg_pool1d", "avg_pool2d"},
+                                          {"adaptive_max_pool1d", "adaptive_max_pool2d"},
+                                          {"adaptive_avg_pool1d", "adaptive_avg_pool2d"}};
+  if (sd != 1 && sd != 2) return lc_set_error(LC_EARG, "%s: spatial rank must be 1 or 2, got %d", op->name, sd);
+  const char *fn = p->name = names[p->kind][sd - 1];
+  p->sd = sd;
+  char sx[256];
+  if (!lc_dtype_is_float(x->dtype))
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
+                        lc_dtype_name(x->dtype));
+  if (x->ndim < sd + 1)
+    return lc_set_error(LC_ESHAPE, "%s: expected an input with at least %d dims, got shape %s", fn,
+                        sd + 1, lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+  p->dt = x->dtype;
+  p->H = sd == 2 ? x->shape[x->ndim - 2] : 1;
+  p->W = x->shape[x->ndim - 1];
+  p->P = 1;
+  for (int d = 0; d < x->ndim - sd; d++)
+    p->P *= x->shape[d];
+  bool adaptive = p->kind == POOL_AMAX || p->kind == POOL_AAVG;
+  lc_status st;
+  if (adaptive) {
+    int64_t oh = sd == 2 ? a->i[LC_POOL_OH] : 1, ow = a->i[LC_POOL_OW];
+    if (oh < 1 || ow < 1)
+      return lc_set_error(LC_EARG, "%s: output_size must be >= 1, got %lld", fn, (long long)(oh < 1 ? oh : ow));
+    if (p->H < 1 || p->W < 1)
+      return lc_set_error(LC_ESHAPE, "%s: expected non-empty spatial dims, got input shape %s", fn,
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+    p->OH = oh, p->OW = ow;
+    if ((st = axis_adaptive(&p->ah, p->H, oh)) || (st = axis_adaptive(&p->aw, p->W, ow))) {
+      plan_free(p);
+      return st;
+    }
+  } else {
+    int64_t kh = sd == 2 ? a->i[LC_POOL_KH] : 1, kw = a->i[LC_POOL_KW];
+    int64_t sh = sd == 2 ? a->i[LC_POOL_SH] : 1, sw = a->i[LC_POOL_SW];
+    int64_t ph = sd == 2 ? a->i[LC_POOL_PH] : 0, pw = a->i[LC_POOL_PW];
+    int64_t dh = sd == 2 ? a->i[LC_POOL_DH] : 1, dw = a->i[LC_POOL_DW];
+    bool ceil = (a->flags & LC_POOL_CEIL) != 0;
+    if (kh < 1 || kw < 1)
+      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)(kh < 1 ? kh : kw));
+    if (sh < 1 || sw < 1)
+      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)(sh < 1 ? sh : sw));
+    if (dh < 1 || dw < 1)
+      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)(dh < 1 ? dh : dw));
+    if (ph < 0 || pw < 0 || ph > kh / 2 || pw > kw / 2)
+      return lc_set_error(LC_EARG,
+                          "%s: padding must be >= 0 and at most half the kernel size, got padding %lld for kernel_size %lld",
+                          fn, (long long)(ph < 0 || ph > kh / 2 ? ph : pw),
+                          (long long)(ph < 0 || ph > kh / 2 ? kh : kw));
+    p->OH = pool_out_size(p->H, kh, sh, ph, dh, ceil);
+    p->OW = pool_out_size(p->W, kw, sw, pw, dw, ceil);
+    if (p->OH < 1 || p->OW < 1) {
+      int64_t ks[2] = {kh, kw};
+      char sk[64];
+      return lc_set_error(LC_ESHAPE,
+                          "%s: kernel_size %s (with padding and dilation) is larger than the input: input shape %s",
+                          fn, lc_shape_str(sd, ks + (2 - sd), sk, sizeof sk),
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+    }
+    p->count_pad = (a->flags & LC_POOL_COUNT_PAD) != 0;
+    p->fast2x2 = p->kind == POOL_MAX && sd == 2 && kh == 2 && kw == 2 && sh == 2 && sw == 2 &&
+                 ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * p->OH <= p->H && 2 * p->OW <= p->W;
+    if ((st = axis_window(&p->ah, p->H, kh, sh, ph, dh, p->OH)) ||
+        (st = axis_window(&p->aw, p->W, kw, sw, pw, dw, p->OW))) {
+      plan_free(p);
+      return st;
+    }
+  }
+  int nd = x->ndim - sd;
+  memcpy(out_shape, x->shape, sizeof(int64_t) * (size_t)nd);
+  if (sd == 2) out_shape[nd++] = p->OH;
+  out_shape[nd++] = p->OW;
+  *out_nd = nd;
+  return LC_OK;
+}
+
+/* ================================================================ forward */
+
+typedef struct pjob {
+  const pplan *p;
+  const void *x;
+  void *y;
+  int64_t *idx;
+  const void *g; /* backward: grad of y */
+  void *gx;      /* backward: grad of x (zeroed) */
+} pjob;
+
+#define DEF_POOL_FWD(T)                                                                            \
+  static void max_fwd_##T(const pplan *p, const T *restrict x, T *restrict y,                     \
+                          int64_t *restrict ix) {                                                  \
+    const axis *ah = &p->ah, *aw = &p->aw;                                                         \
+    if (p->fast2x2) {                                                                              \
+      for (int64_t oh = 0; oh < p->OH; oh++) {                                                     \
+        const T *r0 = x + 2 * oh * p->W, *r1 = r0 + p->W;                                          \
+        for (int64_t ow = 0; ow < p->OW; ow++) {                                                   \
+          int64_t c = 2 * ow, best = 2 * oh * p->W + c;                                            \
+          T v = r0[c];                                                                             \
+          if (r0[c + 1] > v || r0[c + 1] != r0[c + 1]) v = r0[c + 1], best = 2 * oh * p->W + c + 1; \
+          if (r1[c] > v || r1[c] != r1[c]) v = r1[c], best = (2 * oh + 1) * p->W + c;              \
+          if (r1[c + 1] > v || r1[c + 1] != r1[c + 1]) v = r1[c + 1], best = (2 * oh + 1) * p->W + c + 1; \
+          y[oh * p->OW + ow] = v;                                                                  \
+          ix[oh * p->OW + ow] = best;                                                              \
+        }                                                                                          \
+      }                                                                                            \
+      return;                                                                                      \
+    }                                                                                              \
+    for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
+      for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
+        T best = -INFINITY;                                                                        \
+        int64_t bi = -1;                                                                           \
+        for (int64_t i = ah->lo[oh]; i < ah->hi[oh]; i++) {                                        \
+          int64_t h = ah->base[oh] + i * ah->step;                                                 \
+          const T *row = x + h * p->W;                                                             \
+          for (int64_t j = aw->lo[ow]; j < aw->hi[ow]; j++) {                                      \
+            int64_t w = aw->base[ow] + j * aw->step;                                               \
+            T v = row[w];                                                                          \
+            if (bi < 0 || v > best || v != v) best = v, bi = h * p->W + w;                         \
+          }                                                                                        \
+        }                                                                                          \
+        y[oh * p->OW + ow] = best;                                                                 \
+        ix[oh * p->OW + ow] = bi;                                                                  \
+      }                                                                                            \
+  }                                                                                                \
+  static void avg_fwd_##T(const pplan *p, const T *restrict x, T *restrict y) {                   \
+    const axis *ah = &p->ah, *aw = &p->aw;                                                         \
+    for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
+      for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
+        double s = 0;                                                                              \
+        for (int64_t i = ah->lo[oh]; i < ah->hi[oh]; i++) {                                        \
+          const T *row = x + (ah->base[oh] + i) * p->W;                                            \
+          for (int64_t j = aw->lo[ow]; j < aw->hi[ow]; j++)                                        \
+            s += row[aw->base[ow] + j];                                                            \
+        }                                                                                          \
+        y[oh * p->OW + ow] = (T)(s / (double)pool_divisor(p, oh, ow));                             \
+      }                                                                                            \
+  }
+
+/* The divisor of an average window. */
+static int64_t pool_divisor(const pplan *p, int64_t oh, int64_t ow) {
+  if (p->count_pad) return p->ah.cnt[oh] * p->aw.cnt[ow];
+  return (p->ah.hi[oh] - p->ah.lo[oh]) * (p->aw.hi[ow] - p->aw.lo[ow]);
+}
+
+DEF_POOL_FWD(float)
+DEF_POOL_FWD(double)
+
+static void pool_fwd_range(void *ctx, int64_t b, int64_t e) {
+  const pjob *j = ctx;
+  const pplan *p = j->p;
+  int64_t in = p->H * p->W, on = p->OH * p->OW;
+  bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;
+  for (int64_t pl = b; pl < e; pl++) {
+    if (p->dt == LC_FLOAT32) {
+      const float *x = (const float *)j->x + pl * in;
+      float *y = (float *)j->y + pl * on;
+      if (is_max)
+        max_fwd_float(p, x, y, j->idx + pl * on);
+      else
+        avg_fwd_float(p, x, y);
+    } else {
+      const double *x = (const double *)j->x + pl * in;
+      double *y = (double *)j->y + pl * on;
+      if (is_max)
+        max_fwd_double(p, x, y, j->idx + pl * on);
+      else
+        avg_fwd_double(p, x, y);
+    }
+  }
+}
+
+static lc_status contig(const lc_tensor *t, lc_tensor **out) {
+  if (t->contiguous) {
+    *out = lc_retain((lc_tensor *)t);
+    return LC_OK;
+  }
+  lc_tensor *c = NULL;
+  lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &c);
+  if (!st) st = lc_k_copy(c, t);
+  if (st) {
+    lc_release(c);
+    return st;
+  }
+  *out = c;
+  return LC_OK;
+}
+
+/* Work units per plane for lc_parallel_for. */
+static int64_t plane_cost(const pplan *p) {
+  int64_t wh = p->OH > 0 ? (p->H + p->OH - 1) / p->OH + 1 : 1;
+  int64_t ww = p->OW > 0 ? (p->W + p->OW - 1) / p->OW + 1 : 1;
+  return p->OH * p->OW * wh * ww + p->H * p->W;
+}
+
+static lc_status pool_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                              const lc_op_args *args, lc_tensor **out) {
+  if (n != 1 || !in[0]) return lc_set_error(LC_EARG, "%s: expected 1 input tensor", op->name);
+  pplan p;
+  int ond;
+  int64_t oshape[LC_MAX_DIMS];
+  lc_status st = pool_setup(op, in[0], args, &p, &ond, oshape);
+  if (st) return st;
+  bool is_max = p.kind == POOL_MAX || p.kind == POOL_AMAX;
+  lc_tensor *x = NULL, *y = NULL, *ix = NULL;
+  if ((st = contig(in[0], &x)) || (st = lc_tensor_new(ond, oshape, p.dt, &y)) ||
+      (is_max && (st = lc_tensor_new(ond, oshape, LC_INT64, &ix))))
+    goto fail;
+  pjob j = {.p = &p, .x = lc_data(x), .y = lc_data(y), .idx = ix ? lc_data(ix) : NULL};
+  if (y->numel > 0) lc_parallel_for(p.P, plane_cost(&p), pool_fwd_range, &j);
+  plan_free(&p);
+  lc_release(x);
+  out[0] = y;
+  if (is_max) out[1] = ix;
+  return LC_OK;
+fail:
+  plan_free(&p);
+  lc_release(x);
+  lc_release(y);
+  lc_release(ix);
+  return st;
+}
+
+/* ================================================================ backward */
+
+#define DEF_POOL_BWD(T)                                                                            \
+  static void avg_bwd_##T(const pplan *p, const T *restrict g, T *restrict gx) {                  \
+    const axis *ah = &p->ah, *aw = &p->aw;                                                         \
+    for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
+      for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
+        T v = (T)((double)g[oh * p->OW + ow] / (double)pool_divisor(p, oh, ow));                   \
+        for (int64_t i = ah->lo[oh]; i < ah->hi[oh]; i++) {                                        \
+          T *row = gx + (ah->base[oh] + i) * p->W;                                                 \
+          for (int64_t jj = aw->lo[ow]; jj < aw->hi[ow]; jj++)                                     \
+            row[aw->base[ow] + jj] += v;                                                           \
+        }                                                                                          \
+      }                                                                                            \
+  }                                                                                                \
+  static void max_bwd_##T(int64_t on, const int64_t *restrict ix, const T *restrict g,            \
+                          T *restrict gx) {                                                        \
+    for (int64_t o = 0; o < on; o++)                                                               \
+      if (ix[o] >= 0) gx[ix[o]] += g[o];                                                           \
+  }
+DEF_POOL_BWD(float)
+DEF_POOL_BWD(double)
+
+static void pool_bwd_range(void *ctx, int64_t b, int64_t e) {
+  const pjob *j = ctx;
+  const pplan *p = j->p;
+  int64_t in = p->H * p->W, on = p->OH * p->OW;
+  bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;
+  for (int64_t pl = b; pl < e; pl++) {
+    if (p->dt == LC_FLOAT32) {
+      const float *g = (const float *)j->g + pl * on;
+      float *gx = (float *)j->gx + pl * in;
+      if (is_max)
+        max_bwd_float(on, j->idx + pl * on, g, gx);
+      else
+        avg_bwd_float(p, g, gx);
+    } else {
+      const double *g = (const double *)j->g + pl * on;
+      double *gx = (double *)j->gx + pl * in;
+      if (is_max)
+        max_bwd_double(on, j->idx + pl * on, g, gx);
+      else
+        avg_bwd_double(p, g, gx);
+    }
+  }
+}
+
+static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                               lc_tensor **grad_in) {
+  grad_in[0] = NULL;
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *m = &ctx->in[0];
+  bool is_max = ctx->op->code == POOL_MAX || ctx->op->code == POOL_AMAX;
+  /* the plan needs a tensor header of the input's shape: use the (empty) gradient itself */
+  lc_tensor *gx = NULL, *g = NULL, *ixc = NULL;
+  lc_status st = lc_tensor_new(m->ndim, m->shape, m->dtype, &gx);
+  if (st) return st;
+  pplan p;
+  int ond;
+  int64_t oshape[LC_MAX_DIMS];
+  if ((st = pool_setup(ctx->op, gx, ctx->args, &p, &ond, oshape))) {
+    lc_release(gx);
+    return st;
+  }
+  memset(lc_data(gx), 0, (size_t)gx->numel * lc_dtype_size(m->dtype));
+  if (grad_out->dtype != m->dtype) {
+    if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, m->dtype, &g)) || (st = lc_k_copy(g, grad_out)))
+      goto fail;
+  } else if ((st = contig(grad_out, &g))) {
+    goto fail;
+  }
+  if (is_max) {
+    lc_tensor *ix = NULL;
+    if ((st = lc_ctx_saved(ctx, 0, &ix)) || (st = contig(ix, &ixc))) goto fail;
+  }
+  pjob j = {.p = &p, .g = lc_data(g), .gx = lc_data(gx), .idx = ixc ? lc_data(ixc) : NULL};
+  if (g->numel > 0) lc_parallel_for(p.P, plane_cost(&p), pool_bwd_range, &j);
+  plan_free(&p);
+  lc_release(g);
+  lc_release(ixc);
+  grad_in[0] = gx;
+  return LC_OK;
+fail:
+  plan_free(&p);
+  lc_release(g);
+  lc_release(ixc);
+  lc_release(gx);
+  return st;
+}
+
+const lc_op_def lc_op_max_pool = {.name = "max_pool",
+                                  .grad_fn_name = "MaxPoolWithIndicesBackward",
+                                  .n_inputs = 1,
+                                  .n_outputs = 2,
+                                  .code = POOL_MAX,
+                                  .save = LC_SAVE_OUT(1),
+                                  .forward = pool_forward,
+                                  .backward = pool_backward};
+const lc_op_def lc_op_avg_pool = {.name = "avg_pool",
+                                  .grad_fn_name = "AvgPoolBackward",
+                                  .n_inputs = 1,
+                                  .n_outputs = 1,
+                                  .code = POOL_AVG,
+                                  .forward = pool_forward,
+                                  .backward = pool_backward};
+const lc_op_def lc_op_adaptive_max_pool = {.name = "adaptive_max_pool",
+                                           .grad_fn_name = "AdaptiveMaxPoolBackward",
+                                           .n_inputs = 1,
+                                           .n_outputs = 2,
+                                           .code = POOL_AMAX,
+                                           .save = LC_SAVE_OUT(1),
+                                           .forward = pool_forward,
+                                           .backward = pool_backward};
+const lc_op_def lc_op_adaptive_avg_pool = {.name = "adaptive_avg_pool",
+                                           .grad_fn_name = "AdaptiveAvgPoolBackward",
+                                           .n_inputs = 1,
+                                           .n_outputs = 1,
+                                           .code = POOL_AAVG,
+                                           .forward = pool_forward,
+                                           .backward = pool_backward};
