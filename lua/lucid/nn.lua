@@ -18,13 +18,23 @@ local function describe(v)
   return type(v) == "number" and ("number " .. tostring(v)) or type(v)
 end
 
+-- A trailing table is an options table when all its keys are strings (or it is empty); a
+-- table with integer keys is a positional value, e.g. a kernel size {3, 5}.
+local function is_options(v)
+  if type(v) ~= "table" or is_module(v) or getmetatable(v) ~= nil then return false end
+  for k in pairs(v) do
+    if type(k) ~= "string" then return false end
+  end
+  return true
+end
+
 -- Collects fn's arguments: positional values, then an optional trailing options table; any
 -- parameter may be given by name. params: list of names. Returns a table name -> value.
 local function args(fname, params, ...)
   local n = select("#", ...)
   local a = {...}
   local o
-  if n > 0 and type(a[n]) == "table" and not is_module(a[n]) then
+  if n > 0 and is_options(a[n]) then
     o = a[n]
     n = n - 1
   end
@@ -467,6 +477,7 @@ local P = {
   fail = fail,                           -- error without position: fail(fmt, ...)
   describe = describe,                   -- a value's description for messages
   args = args,                           -- args(fname, params, ...) -> name -> value
+  is_options = is_options,               -- is a trailing table an options table?
   int_arg = int_arg,                     -- int_arg(fname, name, v [, min])
   bool_arg = bool_arg,                   -- bool_arg(fname, name, v, default)
   class = class,                         -- class(name, parent, ctor)
