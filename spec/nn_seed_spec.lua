@@ -1,4 +1,4 @@
--- The seed's nn.Sequential examples 1, 2, 4 and 5, exactly as /work/shared/lua-api.md writes
+-- The seed's nn.Sequential examples 1 to 5, exactly as /work/shared/lua-api.md writes
 -- them, plus checks of what they produce; and the examples/ scripts run by the interpreter.
 local lucid = require "lucid"
 local nn, Tensor = lucid.nn, lucid.Tensor
@@ -49,6 +49,41 @@ describe("nn seed examples", function()
     assert.same({"fc1", "activation", "fc2"}, names)
   end)
 
+  it("3. a CNN (the seed writes Conv2D; Conv2d is the same class)", function()
+    local model = nn.Sequential{
+      {"conv1", nn.Conv2D{in_channels = 3, out_channels = 16, kernel_size = 3, padding = 1}},
+      {"batch_norm1", nn.BatchNorm2d{num_features = 16}},
+      {"relu1", nn.ReLU()},
+      {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+      {"conv2", nn.Conv2D{in_channels = 16, out_channels = 32, kernel_size = 3, padding = 1}},
+      {"batch_norm2", nn.BatchNorm2d{num_features = 32}},
+      {"relu2", nn.ReLU()},
+      {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+      {"flatten", nn.Flatten()},
+      {"fc1", nn.Linear{in_features = 32 * 8 * 8, out_features = 128}},
+      {"relu3", nn.ReLU()},
+      {"fc2", nn.Linear{in_features = 128, out_features = 10}},
+    }
+    local input_tensor = lucid.arange(1, 3 * 32 * 32 + 1):reshape(1, 3, 32, 32):requires_grad_()
+    local output = model(input_tensor)
+    output:sum():backward()
+
+    assert.equal(nn.Conv2d, nn.Conv2D)
+    assert.same({1, 10}, shape(output))
+    assert.same({1, 3, 32, 32}, shape(input_tensor.grad))
+    for name, p in model:named_parameters() do
+      assert.is_not_nil(p.grad, name)
+      assert.same(p.shape, p.grad.shape)
+    end
+    assert.same({16, 3, 3, 3}, shape(model.conv1.weight))
+    -- batch norm's running statistics moved (training mode) and are in the state dict
+    local sd = model:state_dict()
+    assert.is_not_nil(sd["batch_norm1.running_mean"])
+    assert.is_true(model.batch_norm1.running_mean:abs():sum():item() > 0)
+    assert.truthy(tostring(model):find(
+      "(conv1): Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))", 1, true))
+  end)
+
   it("4. dynamic addition", function()
     local model = nn.Sequential()
     model:add_module("fc1", nn.Linear{in_features = 10, out_features = 5})
@@ -89,7 +124,7 @@ end)
 
 describe("nn example scripts", function()
   local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
-  for _, f in ipairs{"demo", "seed_1_positional", "seed_2_ordered", "seed_4_dynamic",
+  for _, f in ipairs{"demo", "seed_1_positional", "seed_2_ordered", "seed_3_cnn", "seed_4_dynamic",
     "seed_5_modulelist"} do
     it("examples/" .. f .. ".lua runs and prints the input's gradient", function()
       local p = assert(io.popen(bin .. " examples/" .. f .. ".lua 2>&1"))
