@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs the C tests and the busted specs; prints "N passed, N failed" (both summed) last.
+# Runs the C tests, the busted specs, the embedding examples and (except in asan mode) the
+# install test; prints "N passed, N failed" (all summed) last.
 # usage: run-tests.sh BUILD_DIR [asan]
 # In asan mode the specs run inside the sanitized `lucid` interpreter (which carries lucid
 # itself), so every C line they reach is checked.
@@ -30,8 +31,51 @@ b_fail=$(grep -c '^not ok ' "$log")
 if [ "$b_rc" -ne 0 ] && [ "$b_fail" -eq 0 ]; then b_fail=1; echo "busted: exited $b_rc"; fi
 if ! grep -q '^1\.\.[0-9]' "$log"; then b_fail=$((b_fail + 1)); echo "busted: no TAP plan (crashed?)"; fi
 
-pass=$((c_pass + b_pass))
-fail=$((c_fail + b_fail))
-echo "C tests: $c_pass passed, $c_fail failed; specs: $b_pass passed, $b_fail failed"
+# The embedding examples (examples/embed, built by mk/embed.mk with this build's flags, so
+# sanitized in asan mode): each ends with a line saying what it verified.
+e_pass=0
+e_fail=0
+run_example() { # NAME PATTERN COMMAND...
+  name=$1
+  pat=$2
+  shift 2
+  if [ ! -x "$1" ]; then
+    echo "not ok - embed $name: $1 was not built"
+    e_fail=$((e_fail + 1))
+    return
+  fi
+  "$@" >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  if [ "$rc" -eq 0 ] && grep -q "$pat" "$log"; then
+    echo "ok - embed $name"
+    e_pass=$((e_pass + 1))
+  else
+    echo "not ok - embed $name (exit $rc)"
+    e_fail=$((e_fail + 1))
+  fi
+}
+run_example c_only '^c_only: OK' "$BUILD/bin/embed-c-only"
+run_example host '^host: OK' "$BUILD/bin/embed-host" examples/embed/model.lua
+run_example threads '^threads: OK' "$BUILD/bin/embed-threads" examples/embed/train.lua
+
+# make install / uninstall into temporary directories and builds against the installation
+# (tools/test-install.sh). Not in asan mode: it installs the regular, unsanitized build.
+i_pass=0
+i_fail=0
+if [ "$MODE" != asan ]; then
+  sh tools/test-install.sh "$BUILD" >"$log" 2>&1
+  i_rc=$?
+  cat "$log"
+  i_pass=$(sed -n 's/^install tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n 1)
+  i_fail=$(sed -n 's/^install tests: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
+  if [ -z "$i_pass" ]; then i_pass=0; i_fail=1; echo "install tests: printed no summary (exit $i_rc)"; fi
+  if [ "$i_rc" -ne 0 ] && [ "$i_fail" -eq 0 ]; then i_fail=1; fi
+fi
+
+pass=$((c_pass + b_pass + e_pass + i_pass))
+fail=$((c_fail + b_fail + e_fail + i_fail))
+echo "C tests: $c_pass passed, $c_fail failed; specs: $b_pass passed, $b_fail failed;" \
+  "embedding examples: $e_pass passed, $e_fail failed; install: $i_pass passed, $i_fail failed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

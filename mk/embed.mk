@@ -1,0 +1,31 @@
+# mk/embed.mk - the embedding examples of examples/embed/, built against this tree's objects
+# (tools/test-install.sh builds the same sources against an installed lucid via pkg-config).
+#
+#   $(BUILD)/bin/embed-c-only   c_only.c: lucid.h + lucid_nn.h only, no Lua
+#   $(BUILD)/bin/embed-host     host.c:   its own lua_State, lucid_preload, model.lua
+#   $(BUILD)/bin/embed-threads  threads.c: two pthreads, one lua_State each (train.lua)
+#
+# tools/run-tests.sh runs them. They are order-only prerequisites of the C test binary, so
+# `make` / `make test` build them and `make check-asan` builds them with the sanitizers (its
+# sub-make builds $(BUILD)/bin/lucid-tests with BUILD=build-asan).
+
+EMBED_BINS = $(BUILD)/bin/embed-c-only $(BUILD)/bin/embed-host $(BUILD)/bin/embed-threads
+EMBED_LUA_LINK = $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB)
+
+.PHONY: embed-examples
+embed-examples: $(EMBED_BINS)
+
+$(CTESTS): | $(EMBED_BINS)
+
+# The objects come from the Makefile's $(BUILD)/obj/%.o rule (with its dependency files).
+$(BUILD)/bin/embed-c-only: $(BUILD)/obj/examples/embed/c_only.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
+
+$(BUILD)/bin/embed-host: $(BUILD)/obj/examples/embed/host.o $(EMBED_LUA_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(EMBED_LUA_LINK) $(LDLIBS_ALL) -ldl
+
+$(BUILD)/bin/embed-threads: $(BUILD)/obj/examples/embed/threads.o $(EMBED_LUA_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(EMBED_LUA_LINK) $(LDLIBS_ALL) -ldl
