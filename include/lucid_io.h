@@ -1,0 +1,80 @@
+/*
+ * lucid_io.h - checkpoints (safetensors) and dataset files (IDX) for C hosts.
+ *
+ * Same conventions as lucid.h: lc_status results with a message in lc_last_error(), outputs
+ * through the last argument (owned by the caller), arguments borrowed. Every error message
+ * names the file (or the label given for an in-memory buffer) and the fault.
+ */
+#ifndef LUCID_IO_H
+#define LUCID_IO_H
+
+#include "lucid.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- safetensors
+ *
+ * Format (https://github.com/huggingface/safetensors): 8-byte little-endian header length N,
+ * N bytes of JSON {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets": [b,
+ * e]}, ...} padded with spaces to a multiple of 8, then the tensors' bytes (C order, little
+ * endian), contiguous, offsets relative to the end of the header.
+ */
+
+/* A loaded file. Tensors keep the order in which the header lists them. */
+typedef struct lc_safetensors {
+  int64_t count;
+  char **names;             /* count NUL-terminated names */
+  lc_tensor **tensors;      /* count owned references (released by lc_safetensors_free) */
+  const char **file_dtypes; /* count dtype names as stored ("F32", "BF16", ...); static strings */
+  int64_t meta_count;
+  char **meta_keys; /* the "__metadata__" entries, in header order */
+  char **meta_values;
+} lc_safetensors;
+
+/* Writes `count` tensors (any layout; names unique, valid UTF-8, not "__metadata__") and
+ * `meta_count` string pairs to `path`, laid out as the reference implementation does: tensors
+ * sorted by dtype alignment (largest first) then name, header padded with spaces to 8 bytes.
+ * Crash-safe: the bytes go to a temporary file in the same directory, which is fsync'ed and then
+ * renamed over `path`, so `path` holds either the old or the complete new file. All arguments
+ * are validated before any file is created. Metadata may be NULL when meta_count is 0. */
+lc_status lc_safetensors_save(const char *path, int64_t count, const char *const *names,
+                              lc_tensor *const *tensors, int64_t meta_count,
+                              const char *const *meta_keys, const char *const *meta_values);
+
+/* Reads a whole file. dtypes: F32, F64, I32, I64, BOOL load as themselves; F16 and BF16 load as
+ * float32; U8, I8, I16, U16 as int32; U32 as int64. Others (U64, F8_*) are LC_EDTYPE. A
+ * malformed file (bad header length, malformed JSON, unknown dtype, offsets past the end,
+ * overlapping or leaving gaps, a shape whose byte size overflows or disagrees with its offsets)
+ * is LC_EFORMAT; a missing or unreadable file LC_EIO. *out: free with lc_safetensors_free. */
+lc_status lc_safetensors_load(const char *path, lc_safetensors **out);
+/* The same from `len` bytes at `data` (the whole file's contents); `label` names it in
+ * messages. The buffer is only read during the call. */
+lc_status lc_safetensors_load_buffer(const void *data, size_t len, const char *label,
+                                     lc_safetensors **out);
+void lc_safetensors_free(lc_safetensors *f); /* NULL-safe */
+/* Borrowed tensor named `name`, or NULL. */
+lc_tensor *lc_safetensors_get(const lc_safetensors *f, const char *name);
+/* Borrowed metadata value for `key`, or NULL. */
+const char *lc_safetensors_meta(const lc_safetensors *f, const char *key);
+
+/* ---------------------------------------------------------------- IDX (MNIST-style files)
+ *
+ * Magic 0x00 0x00 <type> <ndims>, then ndims big-endian uint32 sizes, then the big-endian data.
+ * Types: 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64. gzip-compressed files are
+ * recognised by their content (1f 8b), whatever their name.
+ */
+
+/* Reads `path` into a new contiguous tensor of dtype `dt`, each value multiplied by `scale`
+ * (pass 1.0 to keep values; scale != 1 needs a float dtype). expect_ndim: the number of dims the
+ * caller needs, or -1 for any. Integer types convert to any dtype; f32/f64 data needs a float
+ * dtype (LC_EDTYPE otherwise). Errors: missing file (LC_EIO), bad magic / unknown type / wrong
+ * ndims / size overflow / short or truncated data / bytes after the data (LC_EFORMAT). */
+lc_status lc_idx_load(const char *path, int expect_ndim, lc_dtype dt, double scale,
+                      lc_tensor **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUCID_IO_H */
