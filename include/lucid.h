@@ -124,9 +124,10 @@ lc_status lc_zeros_like(const lc_tensor *t, lc_tensor **out);
 lc_status lc_ones_like(const lc_tensor *t, lc_tensor **out);
 lc_status lc_full_like(const lc_tensor *t, double value, lc_tensor **out);
 
-/* Random numbers: one process-wide generator. Each call takes the next block of a
- * counter-based stream, so results depend only on the seed and the sequence of calls, never on
- * the thread count. */
+/* Random numbers: one generator per OS thread (lc_manual_seed seeds the calling thread's; a new
+ * thread starts at PyTorch's default seed). Each call takes the next block of a counter-based
+ * stream, so results depend only on the seed and the thread's sequence of calls, never on the
+ * thread count. */
 void lc_manual_seed(uint64_t seed);
 uint64_t lc_initial_seed(void);
 lc_status lc_rand(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);  /* U[0,1) */

@@ -19,7 +19,7 @@ describe("nn seed examples", function()
     print(input_tensor.grad)
 
     assert.same({1, 2}, shape(output))
-    assert.equal("AddBackward", output.grad_fn)
+    assert.equal("LinearBackward", output.grad_fn)
     assert.same({1, 4}, shape(input_tensor.grad))
     for _, p in ipairs(model:parameters()) do
       assert.is_not_nil(p.grad)

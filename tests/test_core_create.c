@@ -2,6 +2,9 @@
 #include "../src/core/core.h"
 #include "test.h"
 
+#include <pthread.h>
+#include <string.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -434,4 +437,39 @@ TEST(rng_randn_pairs_thread_independent_odd_split) {
   }
   lc_release(a), lc_release(v), lc_release(base);
   CHECK_OK(lc_set_num_threads(prev));
+}
+
+/* The generator is per thread: another thread's seeding and draws leave ours alone, and the
+ * same seed gives the same stream on any thread. */
+static void *draw_seeded(void *arg) {
+  double *out = arg;
+  lc_manual_seed(42);
+  int64_t n = 8;
+  lc_tensor *t = NULL;
+  if (lc_rand(1, &n, LC_FLOAT64, &t) == LC_OK) lc_copy_to_buffer(t, LC_FLOAT64, out);
+  lc_release(t);
+  return NULL;
+}
+
+TEST(create_rng_per_thread) {
+  int64_t n = 8;
+  double mine[8], theirs[8], again[8];
+  lc_manual_seed(42);
+  lc_tensor *a = NULL, *b = NULL;
+  CHECK_OK(lc_rand(1, &n, LC_FLOAT64, &a));
+  lc_manual_seed(42);
+  CHECK_OK(lc_rand(1, &n, LC_FLOAT64, &b)); /* b: 8 draws, then a thread reseeds its own */
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, draw_seeded, theirs) == 0);
+  pthread_join(th, NULL);
+  CHECK(lc_initial_seed() == 42);
+  lc_tensor *c = NULL;
+  CHECK_OK(lc_rand(1, &n, LC_FLOAT64, &c)); /* continues our stream, not restarted */
+  CHECK_OK(lc_copy_to_buffer(a, LC_FLOAT64, mine));
+  CHECK_OK(lc_copy_to_buffer(c, LC_FLOAT64, again));
+  CHECK(memcmp(mine, theirs, sizeof mine) == 0);
+  CHECK(memcmp(mine, again, sizeof mine) != 0);
+  lc_release(a);
+  lc_release(b);
+  lc_release(c);
 }

@@ -4,11 +4,9 @@
 -- to a synthetic regression problem with plain SGD and returns
 --   first_loss, last_loss, checksum (the sum of every parameter after training).
 --
--- Per-state determinism: the data and the initial weights come from Lua's math.random, which
--- belongs to this lua_State, seeded with `seed`. lucid's own generator (lucid.manual_seed,
--- lucid.rand, nn.Linear's initialisation) is ONE generator for the whole process: two threads
--- drawing from it at once interleave their draws, so a job run next to another would not see
--- the numbers it sees alone. Hence every parameter is overwritten here from math.random.
+-- Per-thread determinism: the data and the initial weights come from lucid's generator, which
+-- is per OS thread: lucid.manual_seed(seed) here seeds this thread's only, so the job draws the
+-- same numbers whether or not another thread is training at the same time.
 local lucid = require "lucid"
 local nn = lucid.nn
 
@@ -39,38 +37,22 @@ local builders = {
     n_in = 2,
     target = function(v) return v[1] * v[1] - v[2] end,
     model = function() return Net(2, 12) end,
-    lr = 0.1,
+    lr = 0.2,
   },
 }
 
--- Uniform in [-bound, bound) from this state's generator, shaped like t.
-local function uniform_like(t, bound)
-  local vals = {}
-  for i = 1, t:numel() do vals[i] = (2 * math.random() - 1) * bound end
-  return lucid.Tensor(vals):reshape(t.shape)
-end
-
 return function(opts)
   local b = assert(builders[opts.model], "train: unknown model " .. tostring(opts.model))
-  math.randomseed(opts.seed)
+  lucid.manual_seed(opts.seed)
 
   local n = 64
-  local xs, ys = {}, {}
-  for i = 1, n do
-    local v = {}
-    for j = 1, b.n_in do v[j] = 2 * math.random() - 1 end
-    xs[i], ys[i] = v, {b.target(v)}
-  end
-  local x, y = lucid.Tensor(xs), lucid.Tensor(ys)
+  local x = lucid.rand(n, b.n_in) * 2 - 1
+  local rows = {}
+  for i, v in ipairs(x:tolist()) do rows[i] = {b.target(v)} end
+  local y = lucid.Tensor(rows)
 
-  local model = b.model()
+  local model = b.model() -- nn.Linear's default initialisation draws from the same generator
   local params = model:parameters()
-  lucid.no_grad(function()
-    for _, p in ipairs(params) do
-      local fan_in = p.ndim == 2 and p.shape[2] or p.shape[1]
-      p:copy_(uniform_like(p, 1 / math.sqrt(fan_in)))
-    end
-  end)
 
   local first, last
   for step = 1, opts.steps do

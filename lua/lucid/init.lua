@@ -64,6 +64,7 @@ lucid.autograd = require "lucid.autograd"
 -- lucid.save / lucid.load: checkpoints in the safetensors format (lua/lucid/serialize.lua).
 local serialize = require "lucid.serialize"
 lucid.save, lucid.load = serialize.save, serialize.load
+lucid.serialize = serialize
 
 -- Sub-packages written elsewhere (lucid.nn, lucid.optim, lucid.data) load on first use, so
 -- `require "lucid"` stays cheap and they may require "lucid" themselves. `lucid.nn` and

@@ -1,6 +1,9 @@
-/* random.c - lucid's one process-wide, counter-based random number generator.
+/* random.c - lucid's counter-based random number generator, one per thread.
  *
- * State is just (seed, counter). Every random op reserves a block of counters with
+ * State is just (seed, counter), kept per OS thread: lc_manual_seed seeds the calling thread's
+ * generator, so host threads (each with its own lua_State, say) draw reproducible streams
+ * without seeing each other's draws. A new thread starts at PyTorch's default seed. Workers of
+ * the thread pool never draw: the op reserves its counters on the calling thread first. Every random op reserves a block of counters with
  * lc_rng_reserve() and element i of its output is a pure function of (seed, base + i), so the
  * values never depend on how the work is split across threads. The bit generator is a double
  * splitmix64-style mix of (seed, counter): the counter is spread by the golden-ratio increment
@@ -9,15 +12,12 @@
 #include "core.h"
 
 #include <math.h>
-#include <pthread.h>
 
 #define DEFAULT_SEED UINT64_C(67280421310721) /* PyTorch's default */
 #define GOLDEN UINT64_C(0x9E3779B97F4A7C15)
 
-/* (seed, counter) change together under this lock, so manual_seed never tears a reservation. */
-static pthread_mutex_t rng_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t rng_seed = DEFAULT_SEED;
-static uint64_t rng_counter;
+static _Thread_local uint64_t rng_seed = DEFAULT_SEED;
+static _Thread_local uint64_t rng_counter;
 
 static inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 27)) * UINT64_C(0x3C79AC492BA7B653);
@@ -32,25 +32,16 @@ static inline uint64_t splitmix_finalize(uint64_t z) {
 }
 
 void lc_manual_seed(uint64_t seed) {
-  pthread_mutex_lock(&rng_lock);
   rng_seed = seed;
   rng_counter = 0;
-  pthread_mutex_unlock(&rng_lock);
 }
 
-uint64_t lc_initial_seed(void) {
-  pthread_mutex_lock(&rng_lock);
-  uint64_t s = rng_seed;
-  pthread_mutex_unlock(&rng_lock);
-  return s;
-}
+uint64_t lc_initial_seed(void) { return rng_seed; }
 
 uint64_t lc_rng_reserve(uint64_t n, uint64_t *seed) {
-  pthread_mutex_lock(&rng_lock);
   uint64_t base = rng_counter;
   rng_counter += n;
   if (seed) *seed = rng_seed;
-  pthread_mutex_unlock(&rng_lock);
   return base;
 }
 

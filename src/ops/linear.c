@@ -2,8 +2,7 @@
 #include "../autograd/autograd.h"
 #include "../kernels/linear.h"
 
-/* TEMPORARY weak: src/ops/activation.c has a second definition until it is merged. */
-__attribute__((weak)) lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
+lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
                     lc_tensor **out) {
   if (!x || !weight || !out)
     return lc_set_error(LC_EARG, "linear: input, weight and out must not be NULL");

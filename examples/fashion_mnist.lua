@@ -1,0 +1,177 @@
+-- fashion_mnist.lua - lucid's main job: train a CNN on Fashion-MNIST (`make demo`).
+--
+--   lucid examples/fashion_mnist.lua [--epochs N] [--batch-size N] [--lr X] [--quick]
+--                                    [--resume] [--checkpoint FILE] [--root DIR] [--seed N]
+--
+-- The model uses the seed's layer types (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten,
+-- Linear) in an nn.Sequential. After every epoch it reports the test accuracy and saves a
+-- checkpoint (model, optimizer and epoch in one safetensors file); --resume continues from it.
+-- --quick trains one epoch on a 2,000-image subset (used by the specs).
+-- docs/tutorial.md walks through this file.
+local lucid = require "lucid"
+local nn, optim, data = lucid.nn, lucid.optim, lucid.data
+local F = nn.functional
+
+-- ------------------------------------------------------------------ options
+
+local opts = {epochs = 5, batch_size = 64, lr = 1e-3, quick = false, resume = false,
+  checkpoint = "fashion_mnist.safetensors", root = "/usr/share/datasets/fashion-mnist", seed = 1}
+
+local function usage(msg)
+  io.stderr:write(("fashion_mnist.lua: %s\nusage: lucid examples/fashion_mnist.lua [--epochs N] " ..
+    "[--batch-size N] [--lr X] [--quick] [--resume] [--checkpoint FILE] [--root DIR] " ..
+    "[--seed N]\n"):format(msg))
+  os.exit(2)
+end
+
+local argv = arg or {}
+local i = 1
+while i <= #argv do
+  local a = argv[i]
+  local function value(kind)
+    i = i + 1
+    local v = argv[i]
+    if v == nil then usage(a .. " needs a value") end
+    if kind == "int" then
+      v = math.tointeger(tonumber(v))
+      if not v or v < 1 then usage(a .. " needs a positive integer, got " .. argv[i]) end
+    elseif kind == "number" then
+      v = tonumber(v)
+      if not v or v <= 0 then usage(a .. " needs a positive number, got " .. argv[i]) end
+    end
+    return v
+  end
+  if a == "--epochs" then opts.epochs = value("int")
+  elseif a == "--batch-size" then opts.batch_size = value("int")
+  elseif a == "--lr" then opts.lr = value("number")
+  elseif a == "--seed" then opts.seed = value("int")
+  elseif a == "--checkpoint" then opts.checkpoint = value()
+  elseif a == "--root" then opts.root = value()
+  elseif a == "--quick" then opts.quick = true
+  elseif a == "--resume" then opts.resume = true
+  elseif a == "--help" or a == "-h" then usage("help")
+  else usage("unknown option " .. a) end
+  i = i + 1
+end
+if opts.quick then opts.epochs = 1 end
+
+lucid.manual_seed(opts.seed)
+
+-- ------------------------------------------------------------------ data
+
+local train_set = data.FashionMNIST{root = opts.root, train = true}
+local test_set = data.FashionMNIST{root = opts.root, train = false}
+if opts.quick then
+  train_set = data.Subset(train_set, lucid.randperm(#train_set):narrow(1, 1, 2000) + 1)
+  test_set = data.Subset(test_set, lucid.arange(1, 1001, {dtype = "int64"}))
+end
+local train_loader = data.DataLoader(train_set, {batch_size = opts.batch_size, shuffle = true})
+local test_loader = data.DataLoader(test_set, {batch_size = 500})
+
+-- ------------------------------------------------------------------ model
+
+local model = nn.Sequential{
+  {"conv1", nn.Conv2d{in_channels = 1, out_channels = 32, kernel_size = 3, padding = 1}},
+  {"batch_norm1", nn.BatchNorm2d{num_features = 32}},
+  {"relu1", nn.ReLU()},
+  {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},        -- 32 x 14 x 14
+  {"conv2", nn.Conv2d{in_channels = 32, out_channels = 64, kernel_size = 3, padding = 1}},
+  {"batch_norm2", nn.BatchNorm2d{num_features = 64}},
+  {"relu2", nn.ReLU()},
+  {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},        -- 64 x 7 x 7
+  {"flatten", nn.Flatten()},
+  {"fc1", nn.Linear{in_features = 64 * 7 * 7, out_features = 128}},
+  {"relu3", nn.ReLU()},
+  {"fc2", nn.Linear{in_features = 128, out_features = 10}},
+}
+local opt = optim.Adam(model:parameters(), {lr = opts.lr})
+local first_epoch = 1
+
+if opts.resume then
+  local ok, ckpt = pcall(lucid.load, opts.checkpoint)
+  if not ok then
+    io.stderr:write(("fashion_mnist.lua: --resume: %s\n"):format(ckpt))
+    os.exit(1)
+  end
+  model:load_state_dict(ckpt.model)
+  opt:load_state_dict(ckpt.optim)
+  first_epoch = ckpt.epoch + 1
+  print(("resumed from %s after epoch %d (test accuracy %.2f%%)"):format(opts.checkpoint,
+    ckpt.epoch, ckpt.accuracy * 100))
+end
+
+print(model)
+print(("%d parameters; %d training and %d test images; batch %d; %d thread(s)"):format(
+  model:num_parameters(), #train_set, #test_set, opts.batch_size, lucid.get_num_threads()))
+
+-- ------------------------------------------------------------------ progress
+
+-- A progress bar redrawn in place on a terminal; plain lines (a few per epoch) otherwise.
+local tty = os.getenv("TERM") ~= nil and os.getenv("TERM") ~= "dumb" and os.execute("[ -t 1 ]")
+
+local function duration(s)
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return ("%d:%02d:%02d"):format(s // 3600, s % 3600 // 60, s % 60) end
+  return ("%d:%02d"):format(s // 60, s % 60)
+end
+
+local function progress(epoch, batch, nbatches, loss, acc, seen, elapsed, final)
+  local rate = seen / math.max(elapsed, 1e-9)
+  local eta = (nbatches - batch) * (elapsed / batch)
+  local text = ("epoch %d/%d  batch %4d/%d  loss %.4f  acc %5.2f%%  %6.0f samples/s  %s %s"):format(
+    epoch, opts.epochs, batch, nbatches, loss, acc * 100, rate, final and "took" or "ETA",
+    duration(final and elapsed or eta))
+  if tty then
+    local width = 24
+    local filled = math.floor(width * batch / nbatches)
+    io.write("\r[", ("="):rep(filled), (" "):rep(width - filled), "] ", text, final and "\n" or "")
+    io.flush()
+  elseif final or batch % math.max(1, nbatches // 4) == 0 then
+    print(text)
+  end
+end
+
+-- ------------------------------------------------------------------ train and test
+
+local function evaluate()
+  model:eval()
+  local correct, total = 0, 0
+  lucid.no_grad(function()
+    for batch in test_loader:iter() do
+      local images, labels = batch[1], batch[2]
+      local pred = model(images):argmax(2)
+      correct = correct + (pred == labels):sum():item()
+      total = total + labels.shape[1]
+    end
+  end)
+  model:train()
+  return correct / total
+end
+
+local accuracy = 0
+for epoch = first_epoch, opts.epochs do
+  model:train()
+  local nbatches = #train_loader
+  local t0, seen, loss_sum, correct, b = lucid.clock(), 0, 0, 0, 0
+  for batch in train_loader:iter() do
+    local images, labels = batch[1], batch[2]
+    local logits = model(images)
+    local loss = F.cross_entropy(logits, labels)
+    opt:zero_grad()
+    loss:backward()
+    opt:step()
+    b = b + 1
+    local n = labels.shape[1]
+    seen = seen + n
+    loss_sum = loss_sum + loss:item() * n
+    correct = correct + (logits:argmax(2) == labels):sum():item()
+    progress(epoch, b, nbatches, loss_sum / seen, correct / seen, seen, lucid.clock() - t0,
+      b == nbatches)
+  end
+  accuracy = evaluate()
+  print(("epoch %d: test accuracy %.2f%%"):format(epoch, accuracy * 100))
+  lucid.save(opts.checkpoint, {model = model:state_dict(), optim = opt:state_dict(),
+    epoch = epoch, accuracy = accuracy})
+  print(("checkpoint saved to %s"):format(opts.checkpoint))
+end
+print(("final test accuracy: %.2f%%"):format(accuracy * 100))
