@@ -85,8 +85,10 @@ ctest-one: $(LIB)
 	$(CC) $(CFLAGS_ALL) -o $(BUILD)/bin/ctest-one tests/main.c $(T) $(LIB) $(LDLIBS_ALL)
 	$(BUILD)/bin/ctest-one
 
+# The main job: trains a CNN on Fashion-MNIST (examples/fashion_mnist.lua; docs/tutorial.md).
+# DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--epochs 2".
 demo: all
-	$(CLI) examples/demo.lua
+	$(CLI) examples/fashion_mnist.lua --checkpoint $(BUILD)/fashion_mnist.safetensors $(DEMO_ARGS)
 
 # Prints "N passed, N failed" last (C tests and busted specs summed); non-zero on any failure.
 test: all

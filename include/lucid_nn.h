@@ -1,7 +1,7 @@
 /*
  * lucid_nn.h - lucid's module system in C: layers, containers and the module protocol.
  *
- * Builds on lucid.h only (no Lua). Conventions are lucid.h's: 0-based, every fallible function
+ * Builds on lucid_core.h only (no Lua). Conventions are lucid.h's: 0-based, every fallible function
  * returns an lc_status with a message in lc_last_error(), outputs are written to the last
  * argument and owned by the caller, arguments are borrowed.
  *
@@ -34,7 +34,7 @@
 #ifndef LUCID_NN_H
 #define LUCID_NN_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 
 #ifdef __cplusplus
 extern "C" {

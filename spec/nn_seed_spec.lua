@@ -124,7 +124,7 @@ end)
 
 describe("nn example scripts", function()
   local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
-  for _, f in ipairs{"demo", "seed_1_positional", "seed_2_ordered", "seed_3_cnn", "seed_4_dynamic",
+  for _, f in ipairs{"seed_1_positional", "seed_2_ordered", "seed_3_cnn", "seed_4_dynamic",
     "seed_5_modulelist"} do
     it("examples/" .. f .. ".lua runs and prints the input's gradient", function()
       local p = assert(io.popen(bin .. " examples/" .. f .. ".lua 2>&1"))

@@ -1,2 +1,240 @@
--- lucid.nn.activation: placeholder until the family lands.
-return function(nn, P) end
+-- lucid.nn.activation: activations, softmax, dropout, embedding, bilinear, unflatten.
+-- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.Embedding, nn.Bilinear, nn.Unflatten) and their
+-- nn.functional functions. The C kinds live in src/nn/activation.c, the tensor functions in
+-- src/ops/activation.c (bound by src/lua/nn_activation.c). Dims and indices are 1-based.
+-- See docs/nn/activation.md.
+return function(nn, P)
+  local F, core, tcore = P.F, P.core, P.tcore
+  local _F = tcore._F
+  local fail, describe, args, int_arg, bool_arg = P.fail, P.describe, P.args, P.int_arg, P.bool_arg
+
+  local function num_arg(fname, name, v, default)
+    if v == nil then return default end
+    if type(v) ~= "number" then fail("%s: %s must be a number, got %s", fname, name, describe(v)) end
+    return v
+  end
+
+  -- A 1-based dim (negative from the end) -> the 0-based (or negative) dim of the C kinds.
+  local function dim0(fname, v)
+    local d = int_arg(fname, "dim", v)
+    if d == 0 then fail("%s: dim 0 is invalid: dims are 1-based (1 is the first, -1 the last)", fname) end
+    return d > 0 and d - 1 or d
+  end
+
+  -- ---------------------------------------------------------------- classes (C kinds)
+
+  local function inplace_of(f, a) return bool_arg(f, "inplace", a.inplace, false) end
+
+  P.builtin("ReLU6", {"inplace"}, function(a) return core.relu6(inplace_of("nn.ReLU6", a)) end)
+  P.builtin("SiLU", {"inplace"}, function(a) return core.silu(inplace_of("nn.SiLU", a)) end)
+  P.builtin("Mish", {"inplace"}, function(a) return core.mish(inplace_of("nn.Mish", a)) end)
+
+  P.builtin("LeakyReLU", {"negative_slope", "inplace"}, function(a)
+    local f = "nn.LeakyReLU"
+    return core.leaky_relu(num_arg(f, "negative_slope", a.negative_slope, 0.01), inplace_of(f, a))
+  end)
+
+  P.builtin("ELU", {"alpha", "inplace"}, function(a)
+    local f = "nn.ELU"
+    return core.elu(num_arg(f, "alpha", a.alpha, 1.0), inplace_of(f, a))
+  end)
+
+  local function approximate(f, v)
+    if v == nil or v == "none" then return false end
+    if v == "tanh" then return true end
+    fail("%s: approximate must be \"none\" or \"tanh\", got %s", f,
+      type(v) == "string" and ("\"" .. v .. "\"") or describe(v))
+  end
+
+  P.builtin("GELU", {"approximate"}, function(a)
+    return core.gelu(approximate("nn.GELU", a.approximate))
+  end)
+
+  P.builtin("Softplus", {"beta", "threshold"}, function(a)
+    local f = "nn.Softplus"
+    local beta = num_arg(f, "beta", a.beta, 1)
+    if beta == 0 or beta ~= beta then fail("%s: beta must be a non-zero number, got %s", f, tostring(beta)) end
+    return core.softplus(beta, num_arg(f, "threshold", a.threshold, 20))
+  end)
+
+  P.builtin("Hardtanh", {"min_val", "max_val", "inplace"}, function(a)
+    local f = "nn.Hardtanh"
+    local lo, hi = num_arg(f, "min_val", a.min_val, -1.0), num_arg(f, "max_val", a.max_val, 1.0)
+    if not (hi >= lo) then
+      fail("%s: max_val must be greater than or equal to min_val, got min_val = %s, max_val = %s",
+        f, tostring(lo), tostring(hi))
+    end
+    return core.hardtanh(lo, hi, inplace_of(f, a))
+  end)
+
+  local function softmax_class(name, make)
+    P.builtin(name, {"dim"}, function(a)
+      local f = "nn." .. name
+      if a.dim == nil then
+        fail("%s: dim is required (e.g. nn.%s(-1) for the last dim, nn.%s(2) for classes of " ..
+          "a {batch, classes} input)", f, name, name)
+      end
+      return make(dim0(f, a.dim))
+    end)
+  end
+  softmax_class("Softmax", core.softmax)
+  softmax_class("LogSoftmax", core.log_softmax)
+
+  P.builtin("Dropout", {"p", "inplace"}, function(a)
+    local f = "nn.Dropout"
+    local p = num_arg(f, "p", a.p, 0.5)
+    if not (p >= 0 and p <= 1) then
+      fail("%s: dropout probability has to be between 0 and 1, got %s", f, tostring(p))
+    end
+    return core.dropout(p, inplace_of(f, a))
+  end)
+
+  -- padding_idx: 1-based row (negative from the end) -> 0-based, or nil
+  local function padding0(f, v, n)
+    if v == nil then return nil end
+    local p = int_arg(f, "padding_idx", v)
+    if p == 0 or p > n or p < -n then
+      fail("%s: padding_idx %d out of range for %d embeddings (expected 1..%d or -%d..-1)",
+        f, p, n, n, n)
+    end
+    return p > 0 and p - 1 or p + n
+  end
+
+  local Embedding = P.builtin("Embedding", {"num_embeddings", "embedding_dim", "padding_idx"},
+    function(a)
+      local f = "nn.Embedding"
+      local n = int_arg(f, "num_embeddings", a.num_embeddings, 0)
+      local d = int_arg(f, "embedding_dim", a.embedding_dim, 0)
+      return core.embedding(n, d, padding0(f, a.padding_idx, n))
+    end)
+
+  -- nn.Embedding.from_pretrained(embeddings [, freeze = true] [, padding_idx]): an Embedding
+  -- whose weight is a copy of the 2-D float tensor `embeddings` (frozen unless freeze = false).
+  function Embedding.from_pretrained(embeddings, ...)
+    local f = "nn.Embedding.from_pretrained"
+    if not tcore.is_tensor(embeddings) or embeddings:dim() ~= 2 then
+      fail("%s: embeddings must be a 2-D tensor, got %s", f,
+        tcore.is_tensor(embeddings) and (embeddings:dim() .. "-D tensor") or describe(embeddings))
+    end
+    local a = args(f, {"freeze", "padding_idx"}, ...)
+    local freeze = bool_arg(f, "freeze", a.freeze, true)
+    local sh = embeddings.shape
+    local m = Embedding(sh[1], sh[2], {padding_idx = a.padding_idx})
+    local prev = tcore.set_grad_enabled(false)
+    local ok, err = pcall(function() m.weight:copy_(embeddings) end)
+    tcore.set_grad_enabled(prev)
+    if not ok then error(err, 0) end
+    if freeze then m.weight:requires_grad_(false) end
+    return m
+  end
+
+  -- Like P.args, but a trailing table is an options table only when it has string keys: the
+  -- sizes of nn.Unflatten(2, {2, 5}) are a positional table.
+  local function args_seq(fname, params, ...)
+    local n = select("#", ...)
+    local last = select(n > 0 and n or 1, ...)
+    if n > 0 and type(last) == "table" and not core.is_module(last) then
+      for k in pairs(last) do
+        if type(k) == "string" then return args(fname, params, ...) end
+      end
+    end
+    -- all positional: an empty options table keeps args from reading the sizes as options
+    local t = table.pack(...)
+    t[t.n + 1] = {}
+    return args(fname, params, table.unpack(t, 1, t.n + 1))
+  end
+
+  local function unflatten(a)
+    local f = "nn.Unflatten"
+    local d = dim0(f, a.dim)
+    local s = a.unflattened_size
+    if type(s) ~= "table" or #s == 0 then
+      fail("%s: unflattened_size must be a non-empty table of sizes, e.g. {2, 5}, got %s", f, describe(s))
+    end
+    local sizes, neg = {}, 0
+    for i, v in ipairs(s) do
+      v = int_arg(f, "unflattened_size[" .. i .. "]", v)
+      if v < -1 then fail("%s: unflattened_size[%d] must be >= 0 or -1, got %d", f, i, v) end
+      if v == -1 then neg = neg + 1 end
+      sizes[i] = v
+    end
+    if neg > 1 then fail("%s: only one size may be -1, got %d", f, neg) end
+    return core.unflatten(d, sizes)
+  end
+  local Unflatten = P.class("Unflatten", P.Module, function(_, ...)
+    return unflatten(args_seq("nn.Unflatten", {"dim", "unflattened_size"}, ...))
+  end)
+  core.set_class("Unflatten", Unflatten)
+  nn.Unflatten = Unflatten
+
+  -- ---------------------------------------------------------------- nn.Bilinear (a Lua module)
+
+  -- y = x1^T A x2 + b for every leading index: weight {out, in1, in2}, bias {out}. It takes two
+  -- inputs, so it is a Lua-defined module (C kinds have one input); forward calls F.bilinear.
+  local Bilinear = P.Module:extend("Bilinear")
+  nn.Bilinear = Bilinear
+
+  function Bilinear:init(...)
+    local f = "nn.Bilinear"
+    local a = args(f, {"in1_features", "in2_features", "out_features", "bias"}, ...)
+    local in1 = int_arg(f, "in1_features", a.in1_features, 0)
+    local in2 = int_arg(f, "in2_features", a.in2_features, 0)
+    local out = int_arg(f, "out_features", a.out_features, 0)
+    local bias = bool_arg(f, "bias", a.bias, true)
+    self.in1_features, self.in2_features, self.out_features = in1, in2, out
+    self.weight = nn.Parameter(tcore.zeros({out, in1, in2}))
+    if bias then self.bias = nn.Parameter(tcore.zeros({out})) end
+    self:reset_parameters()
+  end
+
+  -- PyTorch's init: U(-1/sqrt(in1), 1/sqrt(in1)) for the weight and the bias.
+  function Bilinear:reset_parameters()
+    local bound = self.in1_features > 0 and 1 / math.sqrt(self.in1_features) or 0
+    local prev = tcore.set_grad_enabled(false)
+    local ok, err = pcall(function()
+      self.weight:uniform_(-bound, bound)
+      if self.bias ~= nil then self.bias:uniform_(-bound, bound) end
+    end)
+    tcore.set_grad_enabled(prev)
+    if not ok then error(err, 0) end
+    return self
+  end
+
+  function Bilinear:forward(x1, x2)
+    return F.bilinear(x1, x2, self.weight, self.bias)
+  end
+
+  function Bilinear:extra_repr()
+    return ("in1_features=%d, in2_features=%d, out_features=%d, bias=%s"):format(
+      self.in1_features, self.in2_features, self.out_features, tostring(self.bias ~= nil))
+  end
+
+  -- ---------------------------------------------------------------- nn.functional
+
+  -- Functions with positional arguments and/or a trailing options table, validated in C.
+  for _, name in ipairs{"relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus",
+                        "hardtanh", "softmax", "log_softmax", "dropout", "embedding", "bilinear",
+                        "linear"} do
+    F[name] = _F[name]
+  end
+
+  -- relu, tanh, sigmoid: the tensor functions, with PyTorch's signatures
+  local function wrap(name, params)
+    local fname = "nn.functional." .. name
+    local fn = tcore[name]
+    F[name] = function(...)
+      local a = args(fname, params, ...)
+      if params[2] == "inplace" and bool_arg(fname, "inplace", a.inplace, false) then
+        fail("%s: in-place activations are not supported (lucid computes out of place): use " ..
+          "inplace = false", fname)
+      end
+      if not tcore.is_tensor(a.input) then
+        fail("%s: argument 1 (input): expected a tensor, got %s", fname, describe(a.input))
+      end
+      return fn(a.input)
+    end
+  end
+  wrap("relu", {"input", "inplace"})
+  wrap("tanh", {"input"})
+  wrap("sigmoid", {"input"})
+end

@@ -1,0 +1,347 @@
+/*
+ * lucid_core.h - the public C API of lucid's core: tensors, ops, autograd.
+ *
+ * No Lua here. C programs include "lucid.h", which includes this header and the rest of the C
+ * API (modules, layers, losses, optimizers, checkpoints).
+ *
+ * Conventions (they hold for every function below unless it says otherwise):
+ *   - Every dimension and index is 0-based. Negative dims count from the end (-1 is the last).
+ *   - Functions that can fail return an lc_status. LC_OK is 0. On failure a message describing
+ *     the fault is available from lc_last_error() (thread-local, valid until the next failing
+ *     call on the same thread). Nothing in the core exits, aborts or longjmps.
+ *   - Functions producing a tensor write it to their last argument `lc_tensor **out` and only on
+ *     success. The caller owns that reference and must lc_release() it. On failure *out is left
+ *     untouched.
+ *   - Tensor arguments are borrowed: the callee takes its own reference if it keeps one.
+ *   - Tensors are refcounted (lc_retain / lc_release). Views share a refcounted storage. Both
+ *     counts are atomic, so tensors may be passed between threads; mutating one tensor from two
+ *     threads at once is the caller's race.
+ *   - Ops record an autograd graph when grad mode is on (per thread, on by default) and an input
+ *     requires grad.
+ */
+#ifndef LUCID_CORE_API_H
+#define LUCID_CORE_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LUCID_VERSION "0.1.0"
+#define LC_MAX_DIMS 16
+
+/* ---------------------------------------------------------------- dtypes and status */
+
+typedef enum lc_dtype {
+  LC_FLOAT32 = 0, /* default */
+  LC_FLOAT64,
+  LC_INT32,
+  LC_INT64,
+  LC_BOOL, /* stored as one byte, 0 or 1 */
+  LC_DTYPE_COUNT
+} lc_dtype;
+
+typedef enum lc_status {
+  LC_OK = 0,
+  LC_EARG,    /* a bad argument value (e.g. negative size, unknown option) */
+  LC_ESHAPE,  /* shapes that do not fit together */
+  LC_EDTYPE,  /* a dtype the op does not take */
+  LC_EINDEX,  /* an index or dim out of range */
+  LC_ENOMEM,  /* allocation failed */
+  LC_EGRAD,   /* autograd misuse (freed graph, modified saved tensor, missing seed, ...) */
+  LC_EIO,     /* file could not be read or written */
+  LC_EFORMAT, /* malformed file contents */
+  LC_ESTATE   /* an object used in the wrong state */
+} lc_status;
+
+const char *lc_dtype_name(lc_dtype dt);                 /* "float32", ... */
+lc_status lc_dtype_from_name(const char *name, lc_dtype *out);
+size_t lc_dtype_size(lc_dtype dt);                      /* bytes per element */
+bool lc_dtype_is_float(lc_dtype dt);
+const char *lc_status_name(lc_status st);               /* "LC_ESHAPE", ... */
+
+/* The message of the last failure on this thread ("" if none). */
+const char *lc_last_error(void);
+lc_status lc_last_status(void);
+/* Sets the thread's last error (printf-style) and returns st; used by layers above the core. */
+lc_status lc_set_error(lc_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* ---------------------------------------------------------------- tensors */
+
+typedef struct lc_tensor lc_tensor;
+
+lc_tensor *lc_retain(lc_tensor *t);   /* returns t; NULL-safe */
+void lc_release(lc_tensor *t);        /* NULL-safe */
+
+int lc_ndim(const lc_tensor *t);
+const int64_t *lc_shape(const lc_tensor *t);   /* ndim entries; borrowed */
+const int64_t *lc_strides(const lc_tensor *t); /* in elements; borrowed */
+int64_t lc_offset(const lc_tensor *t);         /* in elements, into the storage */
+int64_t lc_numel(const lc_tensor *t);
+lc_dtype lc_dtype_of(const lc_tensor *t);
+bool lc_is_contiguous(const lc_tensor *t);
+/* Address of element (0, ..., 0). Writing through it bypasses autograd's version counter:
+ * call lc_bump_version() afterwards if the tensor may have been saved for backward. */
+void *lc_data(const lc_tensor *t);
+size_t lc_storage_nbytes(const lc_tensor *t);
+bool lc_same_storage(const lc_tensor *a, const lc_tensor *b);
+void lc_bump_version(lc_tensor *t);
+uint64_t lc_version(const lc_tensor *t);
+
+/* Bytes currently held by all live storages (process-wide, atomic). */
+int64_t lc_bytes_in_use(void);
+/* lucid keeps a few freed large blocks (at most 16 blocks, 256 MiB) for reuse, so large
+ * temporaries do not pay fresh page faults each time; this returns them to the system. */
+void lc_empty_cache(void);
+
+/* ---------------------------------------------------------------- creation */
+
+lc_status lc_empty(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);
+lc_status lc_zeros(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);
+lc_status lc_ones(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);
+lc_status lc_full(int ndim, const int64_t *shape, double value, lc_dtype dt, lc_tensor **out);
+/* Copies numel elements of dtype dt from data (C order). */
+lc_status lc_from_data(int ndim, const int64_t *shape, lc_dtype dt, const void *data,
+                       lc_tensor **out);
+/* Wraps a caller-owned buffer without copying. `data` must stay valid until `release(ctx, data)`
+ * is called, which happens when the last tensor using it is released (release may be NULL). */
+lc_status lc_from_buffer(int ndim, const int64_t *shape, lc_dtype dt, void *data,
+                         void (*release)(void *ctx, void *data), void *ctx, lc_tensor **out);
+/* A 0-dim tensor holding `value`. */
+lc_status lc_scalar(double value, lc_dtype dt, lc_tensor **out);
+/* [start, end) by step, like torch.arange. */
+lc_status lc_arange(double start, double end, double step, lc_dtype dt, lc_tensor **out);
+lc_status lc_linspace(double start, double end, int64_t steps, lc_dtype dt, lc_tensor **out);
+lc_status lc_eye(int64_t n, int64_t m, lc_dtype dt, lc_tensor **out);
+lc_status lc_empty_like(const lc_tensor *t, lc_tensor **out);
+lc_status lc_zeros_like(const lc_tensor *t, lc_tensor **out);
+lc_status lc_ones_like(const lc_tensor *t, lc_tensor **out);
+lc_status lc_full_like(const lc_tensor *t, double value, lc_tensor **out);
+
+/* Random numbers: one generator per OS thread (lc_manual_seed seeds the calling thread's; a new
+ * thread starts at PyTorch's default seed). Each call takes the next block of a counter-based
+ * stream, so results depend only on the seed and the thread's sequence of calls, never on the
+ * thread count. */
+void lc_manual_seed(uint64_t seed);
+uint64_t lc_initial_seed(void);
+lc_status lc_rand(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out);  /* U[0,1) */
+lc_status lc_randn(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out); /* N(0,1) */
+/* integers uniformly in [low, high) */
+lc_status lc_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, lc_dtype dt,
+                     lc_tensor **out);
+/* In place: fills t with U[low, high) / N(mean, std). Float dtypes only. */
+lc_status lc_uniform_(lc_tensor *t, double low, double high);
+lc_status lc_normal_(lc_tensor *t, double mean, double std);
+/* A random permutation of 0..n-1 (int64). */
+lc_status lc_randperm(int64_t n, lc_tensor **out);
+
+/* ---------------------------------------------------------------- views (share storage) */
+
+/* view: needs strides compatible with the new shape; one entry may be -1. */
+lc_status lc_view(const lc_tensor *t, int ndim, const int64_t *shape, lc_tensor **out);
+/* reshape: a view when possible, else a contiguous copy. */
+lc_status lc_reshape(const lc_tensor *t, int ndim, const int64_t *shape, lc_tensor **out);
+lc_status lc_permute(const lc_tensor *t, const int *dims, lc_tensor **out); /* ndim entries */
+lc_status lc_transpose(const lc_tensor *t, int dim0, int dim1, lc_tensor **out);
+lc_status lc_t(const lc_tensor *t, lc_tensor **out); /* ndim <= 2 */
+lc_status lc_narrow(const lc_tensor *t, int dim, int64_t start, int64_t length, lc_tensor **out);
+/* Elements start, start+step, ... < end along dim (step >= 1; start/end already clamped). */
+lc_status lc_slice(const lc_tensor *t, int dim, int64_t start, int64_t end, int64_t step,
+                   lc_tensor **out);
+lc_status lc_select(const lc_tensor *t, int dim, int64_t index, lc_tensor **out);
+lc_status lc_squeeze(const lc_tensor *t, lc_tensor **out); /* all size-1 dims */
+lc_status lc_squeeze_dim(const lc_tensor *t, int dim, lc_tensor **out);
+lc_status lc_unsqueeze(const lc_tensor *t, int dim, lc_tensor **out);
+lc_status lc_expand(const lc_tensor *t, int ndim, const int64_t *shape, lc_tensor **out);
+lc_status lc_flatten(const lc_tensor *t, int start_dim, int end_dim, lc_tensor **out);
+/* Returns t itself (a new reference) when already contiguous. */
+lc_status lc_contiguous(const lc_tensor *t, lc_tensor **out);
+/* Shares data with t but has no autograd history and does not require grad. */
+lc_status lc_detach(const lc_tensor *t, lc_tensor **out);
+
+/* ---------------------------------------------------------------- copies and conversion */
+
+lc_status lc_clone(const lc_tensor *t, lc_tensor **out);
+lc_status lc_to_dtype(const lc_tensor *t, lc_dtype dt, lc_tensor **out); /* t itself if same */
+lc_status lc_copy_(lc_tensor *dst, const lc_tensor *src); /* src broadcasts to dst; casts */
+lc_status lc_fill_(lc_tensor *t, double value);
+lc_status lc_zero_(lc_tensor *t);
+/* Value of a one-element tensor. */
+lc_status lc_item(const lc_tensor *t, double *out);
+lc_status lc_item_int64(const lc_tensor *t, int64_t *out);
+/* Reads element at a 0-based multi-index (ndim entries). */
+lc_status lc_get(const lc_tensor *t, const int64_t *index, double *out);
+/* Copies all elements, in C order, converted to dt, into buf (numel * size of dt bytes). */
+lc_status lc_copy_to_buffer(const lc_tensor *t, lc_dtype dt, void *buf);
+/* True when shapes are equal and all elements compare equal. */
+lc_status lc_equal(const lc_tensor *a, const lc_tensor *b, bool *out);
+lc_status lc_allclose(const lc_tensor *a, const lc_tensor *b, double rtol, double atol,
+                      bool *out);
+
+/* Text as lucid prints it: "tensor([[0.1235, 1.], [2., 3.]])", 4 significant digits, the dtype
+ * appended when not float32, large tensors summarised with "...". *out is malloc'ed: free it
+ * with lc_free(). */
+lc_status lc_to_string(const lc_tensor *t, char **out);
+void lc_free(void *p);
+
+/* ---------------------------------------------------------------- elementwise */
+
+typedef enum lc_unary_op {
+  LC_NEG, LC_ABS, LC_SIGN, LC_EXP, LC_LOG, LC_LOG1P, LC_SQRT, LC_RSQRT, LC_SIN, LC_COS,
+  LC_TANH, LC_SIGMOID, LC_RELU, LC_FLOOR, LC_CEIL, LC_ROUND, LC_LOGICAL_NOT,
+  LC_UNARY_COUNT
+} lc_unary_op;
+
+typedef enum lc_binary_op {
+  LC_ADD, LC_SUB, LC_MUL, LC_DIV, LC_POW, LC_MAXIMUM, LC_MINIMUM,
+  LC_EQ, LC_NE, LC_LT, LC_LE, LC_GT, LC_GE, /* return bool */
+  LC_LOGICAL_AND, LC_LOGICAL_OR, LC_LOGICAL_XOR, /* return bool */
+  LC_BINARY_COUNT
+} lc_binary_op;
+
+/* Result dtype: floats for LC_DIV and for float math (exp, log, sqrt, ... of integers give
+ * float32); otherwise the promoted dtype (bool < int32 < int64 < float32 < float64). */
+lc_status lc_unary(lc_unary_op op, const lc_tensor *x, lc_tensor **out);
+/* NumPy broadcasting. */
+lc_status lc_binary(lc_binary_op op, const lc_tensor *a, const lc_tensor *b, lc_tensor **out);
+/* a OP s and (reverse) s OP a. A scalar never widens the tensor's dtype beyond what its kind
+ * needs: float32 + 2.5 stays float32, int64 + 2.5 gives float32, int32 + 2 stays int32. */
+lc_status lc_binary_scalar(lc_binary_op op, const lc_tensor *a, double s, bool reverse,
+                           lc_tensor **out);
+/* In place: a = a OP b (b broadcasts to a's shape; the result is cast to a's dtype, which must
+ * be able to hold it: int += float is LC_EDTYPE). */
+lc_status lc_binary_(lc_binary_op op, lc_tensor *a, const lc_tensor *b);
+lc_status lc_binary_scalar_(lc_binary_op op, lc_tensor *a, double s);
+lc_status lc_unary_(lc_unary_op op, lc_tensor *x);
+/* clamp(x, lo, hi); a bound is ignored when its has_ flag is false. */
+lc_status lc_clamp(const lc_tensor *x, bool has_lo, double lo, bool has_hi, double hi,
+                   lc_tensor **out);
+lc_status lc_clamp_(lc_tensor *x, bool has_lo, double lo, bool has_hi, double hi);
+/* cond ? a : b, all three broadcast; cond must be bool. */
+lc_status lc_where(const lc_tensor *cond, const lc_tensor *a, const lc_tensor *b,
+                   lc_tensor **out);
+
+/* ---------------------------------------------------------------- reductions */
+
+typedef enum lc_reduce_op {
+  LC_SUM, LC_MEAN, LC_PROD, LC_AMAX, LC_AMIN, LC_VAR, LC_STD, LC_NORM, LC_LOGSUMEXP,
+  LC_ALL, LC_ANY, /* return bool */
+  LC_REDUCE_COUNT
+} lc_reduce_op;
+
+typedef struct lc_reduce_opts {
+  int ndims;             /* 0 = reduce over all dims */
+  int dims[LC_MAX_DIMS]; /* 0-based, negative allowed, no repeats */
+  bool keepdim;
+  int64_t correction;    /* var/std: divide by N - correction (1 = unbiased, PyTorch's default) */
+  double p;              /* norm: order (2 for the default, INFINITY for max-abs) */
+} lc_reduce_opts;
+
+/* sum of bool/int gives int64; mean/var/std/norm/logsumexp of integers is an LC_EDTYPE error,
+ * as in PyTorch. */
+lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *opts,
+                    lc_tensor **out);
+/* Values and 0-based int64 indices of the max/min along dim (first occurrence wins). */
+lc_status lc_max_dim(const lc_tensor *x, int dim, bool keepdim, lc_tensor **values,
+                     lc_tensor **indices);
+lc_status lc_min_dim(const lc_tensor *x, int dim, bool keepdim, lc_tensor **values,
+                     lc_tensor **indices);
+/* 0-based int64 index into the flattened tensor (all dims) or along dim. */
+lc_status lc_argmax(const lc_tensor *x, bool all, int dim, bool keepdim, lc_tensor **out);
+lc_status lc_argmin(const lc_tensor *x, bool all, int dim, bool keepdim, lc_tensor **out);
+
+/* ---------------------------------------------------------------- linear algebra (BLAS) */
+
+/* torch.matmul semantics: 1-D x 1-D dot, 2-D mm, 1-D promoted and removed, batched with
+ * broadcast batch dims. Float dtypes only. */
+lc_status lc_matmul(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);
+lc_status lc_mm(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);  /* 2-D only */
+lc_status lc_bmm(const lc_tensor *a, const lc_tensor *b, lc_tensor **out); /* 3-D only */
+lc_status lc_dot(const lc_tensor *a, const lc_tensor *b, lc_tensor **out); /* 1-D only */
+lc_status lc_outer(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);
+/* y = x W^T + b (torch.nn.functional.linear): x {..., in}, weight {out, in}, bias {out} or
+ * NULL; one float dtype. One fused op (its backward writes W's gradient in W's layout). */
+lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
+                    lc_tensor **out);
+
+/* ---------------------------------------------------------------- joining and indexing */
+
+lc_status lc_cat(int n, lc_tensor *const *ts, int dim, lc_tensor **out);
+lc_status lc_stack(int n, lc_tensor *const *ts, int dim, lc_tensor **out);
+/* Splits into pieces of `size` along dim (the last may be smaller); *outs is malloc'ed,
+ * holding *n owned tensors: release each, then lc_free(*outs). */
+lc_status lc_split(const lc_tensor *t, int64_t size, int dim, int *n, lc_tensor ***outs);
+lc_status lc_split_sizes(const lc_tensor *t, int nsizes, const int64_t *sizes, int dim, int *n,
+                         lc_tensor ***outs);
+lc_status lc_chunk(const lc_tensor *t, int chunks, int dim, int *n, lc_tensor ***outs);
+
+/* index: 1-D int64 or int32 tensor of 0-based positions. */
+lc_status lc_index_select(const lc_tensor *t, int dim, const lc_tensor *index, lc_tensor **out);
+/* index: same ndim as t, int64/int32, 0-based. */
+lc_status lc_gather(const lc_tensor *t, int dim, const lc_tensor *index, lc_tensor **out);
+/* out-of-place scatter: a copy of t with out[index[i][j]][j] = src[i][j] (dim 0) etc. */
+lc_status lc_scatter(const lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *src,
+                     lc_tensor **out);
+lc_status lc_scatter_(lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *src);
+/* out-of-place scatter with accumulation (used by gather's backward). */
+lc_status lc_scatter_add(const lc_tensor *t, int dim, const lc_tensor *index,
+                         const lc_tensor *src, lc_tensor **out);
+/* mask: bool, broadcasts to t. */
+lc_status lc_masked_fill(const lc_tensor *t, const lc_tensor *mask, double value,
+                         lc_tensor **out);
+lc_status lc_masked_fill_(lc_tensor *t, const lc_tensor *mask, double value);
+lc_status lc_masked_select(const lc_tensor *t, const lc_tensor *mask, lc_tensor **out);
+/* {count, ndim} int64 of 0-based positions of non-zero elements, in C order. */
+lc_status lc_nonzero(const lc_tensor *t, lc_tensor **out);
+
+/* ---------------------------------------------------------------- autograd */
+
+/* Per-thread grad mode. lc_set_grad_enabled returns the previous mode. */
+bool lc_is_grad_enabled(void);
+bool lc_set_grad_enabled(bool enabled);
+
+/* Only leaves can have requires_grad changed; integer and bool tensors cannot require grad. */
+lc_status lc_set_requires_grad(lc_tensor *t, bool requires_grad);
+bool lc_requires_grad(const lc_tensor *t);
+bool lc_is_leaf(const lc_tensor *t);
+/* "AddBackward", ..., or NULL for leaves and tensors outside any graph. */
+const char *lc_grad_fn_name(const lc_tensor *t);
+/* The accumulated gradient (borrowed) or NULL. */
+lc_tensor *lc_grad(const lc_tensor *t);
+/* Replaces the gradient (g may be NULL to clear; shape must match). */
+lc_status lc_set_grad(lc_tensor *t, lc_tensor *g);
+/* Makes a non-leaf keep its .grad during backward. */
+lc_status lc_retain_grad(lc_tensor *t);
+bool lc_retains_grad(const lc_tensor *t);
+
+/* Backpropagates from t. grad may be NULL only when t has one element (seed 1).
+ * Unless retain_graph, the graph's saved tensors are freed and a second backward through it is
+ * an LC_EGRAD error. */
+lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph);
+/* Gradients of sum(outputs[i] * grad_outputs[i]) w.r.t. inputs, without touching .grad.
+ * grad_outputs may be NULL (all outputs must then have one element); grads[i] receives an owned
+ * tensor, or NULL when inputs[i] is not reachable and allow_unused is set. */
+lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs,
+                           lc_tensor *const *grad_outputs, int n_inputs,
+                           lc_tensor *const *inputs, bool retain_graph, bool allow_unused,
+                           lc_tensor **grads);
+
+/* ---------------------------------------------------------------- threads */
+
+/* One policy for the whole runtime: lucid's own parallel loops and OpenBLAS share this count.
+ * Defaults to env LUCID_NUM_THREADS, else the number of cores. Small tensors always stay on the
+ * calling thread. */
+lc_status lc_set_num_threads(int n);
+int lc_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LUCID_CORE_API_H */

@@ -1,0 +1,453 @@
+-- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout,
+-- embedding, bilinear, linear, unflatten. Values and gradients against PyTorch
+-- (spec/fixtures/nn_activation.lua, written by tools/fixtures/activation.py): float32 within
+-- relative 1e-5 / absolute 1e-6, float64 within relative 1e-10 / absolute 1e-12; gradients
+-- numerically with lucid.autograd.gradcheck in float64.
+local lucid = require "lucid"
+local nn = require "lucid.nn"
+local F = nn.functional
+local H = require "nn_helpers"
+local helpers = require "helpers"
+local gradcheck = lucid.autograd.gradcheck
+
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local FX = dofile(here .. "fixtures/nn_activation.lua")
+
+local function tol(c)
+  if c.dtype == "float64" then return 1e-10, 1e-12 end
+  return 1e-5, 1e-6
+end
+
+local function close(t, want, c) H.assert_close(t, want, tol(c)) end
+
+local function f64(...) return lucid.randn({...}, {dtype = "float64"}) end
+
+-- the class of each functional name; fixture options are the class's options too
+local classes = {
+  relu6 = nn.ReLU6, leaky_relu = nn.LeakyReLU, elu = nn.ELU, gelu = nn.GELU, silu = nn.SiLU,
+  mish = nn.Mish, softplus = nn.Softplus, hardtanh = nn.Hardtanh,
+}
+
+local act_cases, sm_cases = {}, {}
+for name, c in pairs(FX) do
+  if classes[c.fn] then act_cases[#act_cases + 1] = name end
+  if c.fn == "softmax" or c.fn == "log_softmax" then sm_cases[#sm_cases + 1] = name end
+end
+table.sort(act_cases)
+table.sort(sm_cases)
+
+describe("activations against PyTorch", function()
+  for _, name in ipairs(act_cases) do
+    it(name .. ": functional and module forward, backward", function()
+      local c = FX[name]
+      local x = lucid.Tensor(c.input, {dtype = c.dtype, requires_grad = true})
+      -- an empty trailing table would be read as a positional argument
+      local opts = next(c.opts) and c.opts or nil
+      local y = F[c.fn](x, opts)
+      assert.equal(c.dtype, y.dtype)
+      close(y, c.output, c)
+      close(classes[c.fn](c.opts)(x), c.output, c)
+      y:backward(lucid.Tensor(c.grad_output, {dtype = c.dtype}))
+      close(x.grad, c.input_grad, c)
+    end)
+  end
+
+  it("keep large inputs finite", function()
+    local x = lucid.Tensor({-1e4, -100, 100, 1e4})
+    for _, fn in ipairs{"elu", "gelu", "silu", "mish", "softplus"} do
+      local y = F[fn](x)
+      for _, v in ipairs(y:tolist()) do assert.is_true(v == v and math.abs(v) < math.huge, fn) end
+    end
+  end)
+
+  it("F.relu, F.tanh, F.sigmoid and F.linear match the tensor functions", function()
+    local x = lucid.randn(3, 4)
+    H.assert_close(F.relu(x), x:relu():tolist())
+    H.assert_close(F.relu(x, {inplace = false}), x:relu():tolist())
+    H.assert_close(F.tanh(x), x:tanh():tolist())
+    H.assert_close(F.sigmoid(x), x:sigmoid():tolist())
+    for _, name in ipairs{"linear", "linear_nobias"} do
+      local c = FX[name]
+      local xi = lucid.Tensor(c.input, {requires_grad = true})
+      local w = lucid.Tensor(c.weight, {requires_grad = true})
+      local b = c.bias and lucid.Tensor(c.bias, {requires_grad = true})
+      local y = F.linear(xi, w, b)
+      close(y, c.output, c)
+      y:backward(lucid.Tensor(c.grad_output))
+      close(xi.grad, c.input_grad, c)
+      close(w.grad, c.weight_grad, c)
+      if b then close(b.grad, c.bias_grad, c) end
+    end
+    local c = FX.linear
+    close(F.linear(lucid.Tensor(c.input), {weight = lucid.Tensor(c.weight),
+      bias = lucid.Tensor(c.bias)}), c.output, c)
+  end)
+end)
+
+describe("softmax and log_softmax against PyTorch", function()
+  for _, name in ipairs(sm_cases) do
+    it(name, function()
+      local c = FX[name]
+      local x = lucid.Tensor(c.input, {dtype = c.dtype, requires_grad = true})
+      local y = F[c.fn](x, c.dim)
+      close(y, c.output, c)
+      close(x[c.fn](x, c.dim), c.output, c)
+      close(x[c.fn](x, {dim = c.dim}), c.output, c)
+      local cls = c.fn == "softmax" and nn.Softmax or nn.LogSoftmax
+      close(cls(c.dim)(x), c.output, c)
+      close(cls{dim = c.dim}(x), c.output, c)
+      y:backward(lucid.Tensor(c.grad_output, {dtype = c.dtype}))
+      close(x.grad, c.input_grad, c)
+    end)
+  end
+
+  it("softmax of large values sums to one, log_softmax stays finite", function()
+    local x = lucid.Tensor({{1000, 0, -1000}, {1e30, 1e30, 0}})
+    local s = x:softmax(2)
+    H.assert_close(s:sum(2), {1, 1})
+    H.assert_close(s, {{1, 0, 0}, {0.5, 0.5, 0}})
+    local l = x:log_softmax(-1):tolist()
+    assert.is_true(math.abs(l[1][1]) < 1e-6 and math.abs(l[1][3] + 2000) < 1e-3)
+  end)
+end)
+
+describe("embedding against PyTorch", function()
+  for _, name in ipairs{"embedding", "embedding_pad"} do
+    it(name .. ": F.embedding and nn.Embedding (1-based indices)", function()
+      local c = FX[name]
+      local idx = lucid.Tensor(c.input, {dtype = "int64"})
+      local w = lucid.Tensor(c.weight, {requires_grad = true})
+      local y = F.embedding(idx, w, c.padding_idx)
+      close(y, c.output, c)
+      y:backward(lucid.Tensor(c.grad_output))
+      close(w.grad, c.weight_grad, c)
+      -- the module, weight loaded through load_state_dict
+      local m = nn.Embedding(6, 3, {padding_idx = c.padding_idx})
+      m:load_state_dict({{"weight", lucid.Tensor(c.weight)}})
+      local ym = m(lucid.Tensor(c.input, {dtype = "int32"}))
+      close(ym, c.output, c)
+      ym:backward(lucid.Tensor(c.grad_output))
+      close(m.weight.grad, c.weight_grad, c)
+    end)
+  end
+
+  it("the padding row is zeroed at init and gets no gradient", function()
+    local m = nn.Embedding(5, 4, {padding_idx = 2})
+    H.assert_close(m.weight[2], {0, 0, 0, 0})
+    local y = m(lucid.Tensor({2, 2, 3, 5}, {dtype = "int64"}))
+    H.assert_close(y[1], {0, 0, 0, 0})
+    y:sum():backward()
+    H.assert_close(m.weight.grad[2], {0, 0, 0, 0})
+    H.assert_close(m.weight.grad[3], {1, 1, 1, 1})
+    H.assert_close(m.weight.grad[1], {0, 0, 0, 0})
+    -- negative padding_idx counts from the end
+    local last = nn.Embedding(5, 2, {padding_idx = -1})
+    assert.equal(5, last.padding_idx)
+    assert.equal("Embedding(5, 2, padding_idx=5)", tostring(last))
+  end)
+
+  it("weights are N(0, 1) like PyTorch's", function()
+    lucid.manual_seed(3)
+    local w = nn.Embedding(1000, 20).weight
+    assert.is_true(math.abs(w:mean():item()) < 0.02)
+    assert.is_true(math.abs(w:std():item() - 1) < 0.03)
+  end)
+
+  it("from_pretrained copies the weights and freezes them by default", function()
+    local e = lucid.randn(4, 3)
+    local m = nn.Embedding.from_pretrained(e)
+    assert.is_true(m.weight:equal(e))
+    assert.is_false(m.weight.requires_grad)
+    assert.is_true(nn.Embedding.from_pretrained(e, {freeze = false}).weight.requires_grad)
+  end)
+end)
+
+describe("bilinear against PyTorch", function()
+  for _, name in ipairs{"bilinear", "bilinear_3d_nobias", "bilinear_f64"} do
+    it(name .. ": nn.Bilinear and F.bilinear", function()
+      local c = FX[name]
+      local o = {dtype = c.dtype}
+      local m = nn.Bilinear(3, 5, 2, {bias = c.bias ~= nil})
+      if c.dtype == "float64" then
+        m.weight = nn.Parameter(lucid.Tensor(c.weight, o))
+        m.bias = nn.Parameter(lucid.Tensor(c.bias, o))
+      else
+        local sd = {{"weight", lucid.Tensor(c.weight)}}
+        if c.bias then sd[2] = {"bias", lucid.Tensor(c.bias)} end
+        m:load_state_dict(sd)
+      end
+      local x1 = lucid.Tensor(c.input1, {dtype = c.dtype, requires_grad = true})
+      local x2 = lucid.Tensor(c.input2, {dtype = c.dtype, requires_grad = true})
+      local y = m(x1, x2)
+      close(y, c.output, c)
+      y:backward(lucid.Tensor(c.grad_output, o))
+      close(x1.grad, c.input1_grad, c)
+      close(x2.grad, c.input2_grad, c)
+      close(m.weight.grad, c.weight_grad, c)
+      if c.bias then close(m.bias.grad, c.bias_grad, c) end
+      local b = c.bias and lucid.Tensor(c.bias, o)
+      close(F.bilinear(lucid.Tensor(c.input1, o), lucid.Tensor(c.input2, o),
+        lucid.Tensor(c.weight, o), b), c.output, c)
+    end)
+  end
+
+  it("prints, registers its parameters and initialises U(-1/sqrt(in1), 1/sqrt(in1))", function()
+    local m = nn.Bilinear(4, 3, 2)
+    assert.equal("Bilinear(in1_features=4, in2_features=3, out_features=2, bias=true)", tostring(m))
+    assert.equal("Bilinear(in1_features=4, in2_features=3, out_features=2, bias=false)",
+      tostring(nn.Bilinear{in1_features = 4, in2_features = 3, out_features = 2, bias = false}))
+    assert.same({2, 4, 3}, m.weight.shape)
+    assert.same({2}, m.bias.shape)
+    assert.equal(2, #m:parameters())
+    assert.equal(1, #nn.Bilinear(4, 3, 2, {bias = false}):parameters())
+    assert.is_true(m.weight:abs():max():item() <= 0.5 and m.bias:abs():max():item() <= 0.5)
+    assert.equal(4, m.in1_features)
+    local seq = nn.Sequential{{"bil", m}}
+    assert.equal([[
+Sequential(
+  (bil): Bilinear(in1_features=4, in2_features=3, out_features=2, bias=true)
+)]], tostring(seq))
+  end)
+end)
+
+describe("gradcheck in float64", function()
+  local function check(f, ...) assert.is_true(gradcheck(f, {...})) end
+
+  it("elementwise activations", function()
+    lucid.manual_seed(1)
+    check(function(x) return F.relu6(x * 4) end, f64(3, 5))
+    check(function(x) return F.leaky_relu(x, 0.3) end, f64(3, 5))
+    check(function(x) return F.elu(x, {alpha = 0.7}) end, f64(3, 5))
+    check(function(x) return F.gelu(x) end, f64(3, 5))
+    check(function(x) return F.gelu(x, {approximate = "tanh"}) end, f64(3, 5))
+    check(function(x) return F.silu(x) end, f64(3, 5))
+    check(function(x) return F.mish(x) end, f64(3, 5))
+    check(function(x) return F.softplus(x, 2, 1) end, f64(3, 5))
+    check(function(x) return F.hardtanh(x, -0.5, 0.5) end, f64(3, 5))
+    check(function(x) return F.gelu(x:t()) end, f64(3, 5)) -- a strided input
+  end)
+
+  it("softmax, log_softmax, dropout, embedding, bilinear, linear", function()
+    lucid.manual_seed(2)
+    for d = 1, 3 do
+      check(function(x) return F.softmax(x, d) end, f64(2, 3, 4))
+      check(function(x) return F.log_softmax(x, d) end, f64(2, 3, 4))
+    end
+    check(function(x)
+      lucid.manual_seed(9) -- the same mask for every evaluation
+      return F.dropout(x, 0.4)
+    end, f64(4, 6))
+    local idx = lucid.Tensor({{1, 3}, {3, 4}}, {dtype = "int64"})
+    check(function(w) return F.embedding(idx, w) * F.embedding(idx, w) end, f64(4, 3))
+    check(function(a, b, w, bias) return F.bilinear(a, b, w, bias) end,
+      f64(3, 2), f64(3, 4), f64(2, 2, 4), f64(2))
+    check(function(x, w, b) return F.linear(x, w, b) end, f64(3, 4), f64(2, 4), f64(2))
+  end)
+end)
+
+describe("dropout", function()
+  it("keeps the mean, zeroes about p of the elements and scales the rest by 1/(1-p)", function()
+    lucid.manual_seed(7)
+    local x = lucid.ones(200000)
+    for _, p in ipairs{0.2, 0.5, 0.9} do
+      local y = F.dropout(x, p)
+      local kept = y:ne(0):sum():item() / 200000
+      local sd = math.sqrt(p * (1 - p) / 200000)
+      assert.is_true(math.abs(kept - (1 - p)) < 5 * sd, "kept fraction " .. kept)
+      assert.is_true(math.abs(y:mean():item() - 1) < 5 * sd / (1 - p), "mean")
+      assert.is_true(math.abs(y:max():item() - 1 / (1 - p)) < 1e-5)
+    end
+  end)
+
+  it("nn.Dropout follows the training flag; eval is the identity", function()
+    local d = nn.Dropout(0.5)
+    assert.is_true(d.training)
+    local x = lucid.randn(50)
+    local y = d(x)
+    assert.is_true(y:eq(0):sum():item() > 5)
+    d:eval()
+    assert.is_true(d(x):equal(x))
+    assert.is_nil(d(x).grad_fn)
+    assert.is_true(F.dropout(x, 0.5, false):equal(x))
+    assert.is_true(F.dropout(x, {p = 0.5, training = false}):equal(x))
+    d:train()
+    assert.is_false(d(x):equal(x))
+  end)
+
+  it("is reproducible under lucid.manual_seed", function()
+    local x = lucid.randn(64, 33)
+    local d = nn.Dropout(0.3)
+    lucid.manual_seed(123)
+    local a, a2 = d(x), F.dropout(x, 0.3)
+    lucid.manual_seed(123)
+    local b, b2 = d(x), F.dropout(x, 0.3)
+    assert.is_true(a:equal(b))
+    assert.is_true(a2:equal(b2))
+    assert.is_false(a:equal(a2))
+  end)
+
+  it("p = 0 is the identity, p = 1 gives zeros; the gradient is the mask times 1/(1-p)", function()
+    local x = lucid.randn(10, 10, {requires_grad = true})
+    assert.is_true(F.dropout(x, 0):equal(x))
+    assert.is_true(F.dropout(x, 1):equal(lucid.zeros(10, 10)))
+    local y = F.dropout(x, 0.25)
+    assert.equal("DropoutBackward", y.grad_fn)
+    y:sum():backward()
+    local want = y:ne(0):float() / 0.75
+    H.assert_close(x.grad, want:tolist())
+  end)
+end)
+
+describe("printing and attributes", function()
+  it("prints like PyTorch, dims and indices 1-based", function()
+    local cases = {
+      {nn.ReLU6(), "ReLU6()"},
+      {nn.ReLU6(true), "ReLU6(inplace=true)"},
+      {nn.LeakyReLU(), "LeakyReLU(negative_slope=0.01)"},
+      {nn.LeakyReLU(0.2, true), "LeakyReLU(negative_slope=0.2, inplace=true)"},
+      {nn.ELU(), "ELU(alpha=1.0)"},
+      {nn.ELU{alpha = 0.5}, "ELU(alpha=0.5)"},
+      {nn.GELU(), "GELU(approximate='none')"},
+      {nn.GELU("tanh"), "GELU(approximate='tanh')"},
+      {nn.SiLU(), "SiLU()"},
+      {nn.Mish(), "Mish()"},
+      {nn.Softplus(), "Softplus(beta=1, threshold=20)"},
+      {nn.Softplus{beta = 2, threshold = 10}, "Softplus(beta=2, threshold=10)"},
+      {nn.Hardtanh(), "Hardtanh(min_val=-1.0, max_val=1.0)"},
+      {nn.Hardtanh(-2, 2), "Hardtanh(min_val=-2.0, max_val=2.0)"},
+      {nn.Softmax(2), "Softmax(dim=2)"},
+      {nn.Softmax{dim = -1}, "Softmax(dim=-1)"},
+      {nn.LogSoftmax(1), "LogSoftmax(dim=1)"},
+      {nn.Dropout(), "Dropout(p=0.5, inplace=false)"},
+      {nn.Dropout(0.1), "Dropout(p=0.1, inplace=false)"},
+      {nn.Embedding(10, 3), "Embedding(10, 3)"},
+      {nn.Embedding(10, 3, {padding_idx = 1}), "Embedding(10, 3, padding_idx=1)"},
+      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size={2, 5})"},
+      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size={-1, 4})"},
+    }
+    for _, c in ipairs(cases) do assert.equal(c[2], tostring(c[1])) end
+  end)
+
+  it("exposes the options as attributes", function()
+    assert.equal(0.3, nn.Dropout(0.3).p)
+    assert.is_false(nn.Dropout(0.3).inplace)
+    assert.equal(0.2, nn.LeakyReLU(0.2).negative_slope)
+    assert.equal(2, nn.ELU(2).alpha)
+    assert.equal(2, nn.Softplus(2, 5).beta)
+    assert.equal(5, nn.Softplus(2, 5).threshold)
+    assert.equal(-3, nn.Hardtanh(-3, 4).min_val)
+    assert.equal(4, nn.Hardtanh(-3, 4).max_val)
+    assert.equal(2, nn.Softmax(2).dim)
+    assert.equal(-1, nn.LogSoftmax(-1).dim)
+    local e = nn.Embedding(7, 4, {padding_idx = 3})
+    assert.equal(7, e.num_embeddings)
+    assert.equal(4, e.embedding_dim)
+    assert.equal(3, e.padding_idx)
+    assert.is_nil(nn.Embedding(7, 4).padding_idx)
+    assert.equal(2, nn.Unflatten(2, {2, 2}).dim)
+  end)
+
+  it("Unflatten splits a dim (one size may be -1)", function()
+    local x = lucid.randn(3, 12)
+    assert.same({3, 2, 6}, nn.Unflatten(2, {2, -1})(x).shape)
+    assert.same({3, 4, 3}, nn.Unflatten(-1, {4, 3})(x).shape)
+    assert.same({1, 3, 12}, nn.Unflatten(1, {1, 3})(x).shape)
+  end)
+
+  it("layers work inside containers and train end to end", function()
+    lucid.manual_seed(5)
+    local model = nn.Sequential(nn.Linear(6, 8), nn.GELU(), nn.Dropout(0.2), nn.Linear(8, 4),
+      nn.Mish(), nn.LogSoftmax(2))
+    local x = lucid.randn(5, 6)
+    local y = model(x)
+    assert.same({5, 4}, y.shape)
+    H.assert_close(y:exp():sum(2), {1, 1, 1, 1, 1})
+    y:sum():backward()
+    assert.same({8, 6}, model[1].weight.grad.shape)
+  end)
+end)
+
+describe("errors", function()
+  local x = lucid.randn(2, 3)
+  local ix = lucid.Tensor({{1, 2}, {3, 11}}, {dtype = "int64"})
+  local w = lucid.randn(10, 4)
+
+  it("name the function, the argument, expected and got (1-based)", function()
+    helpers.raises({"lucid.nn.functional.softmax", "argument 2 (dim)", "dim 3 out of range",
+      "expected 1..2 or -2..-1"}, F.softmax, x, 3)
+    helpers.raises({"lucid.nn.functional.log_softmax", "dim 0 is invalid"}, F.log_softmax, x, 0)
+    helpers.raises({"lucid.nn.functional.softmax", "a dim is required"}, F.softmax, x)
+    helpers.raises({"lucid.softmax", "argument 2 (dim)"}, function() return x:softmax(5) end)
+    helpers.raises({"lucid.nn.functional.relu6", "argument 1 (input)", "float32 or float64",
+      "got int64"}, F.relu6, ix)
+    helpers.raises({"lucid.nn.functional.gelu", "argument 1 (input)", "expected a tensor, got nil"},
+      F.gelu)
+    helpers.raises({"lucid.nn.functional.gelu", "approximate", "\"none\" or \"tanh\"", "fast"},
+      F.gelu, x, {approximate = "fast"})
+    helpers.raises({"lucid.nn.functional.elu", "unknown option 'beta'"}, F.elu, x, {beta = 1})
+    helpers.raises({"lucid.nn.functional.hardtanh", "max_val"}, F.hardtanh, x, 1, -1)
+    helpers.raises({"lucid.nn.functional.softplus", "beta", "non-zero"}, F.softplus, x, 0)
+    helpers.raises({"lucid.nn.functional.leaky_relu", "inplace", "not supported"},
+      F.leaky_relu, x, 0.1, true)
+    helpers.raises({"nn.functional.relu", "inplace"}, F.relu, x, true)
+  end)
+
+  it("dropout: p outside [0, 1]", function()
+    helpers.raises({"lucid.nn.functional.dropout", "argument 2 (p)", "between 0 and 1", "1.5"},
+      F.dropout, x, 1.5)
+    helpers.raises({"lucid.nn.functional.dropout", "-0.1"}, F.dropout, x, -0.1)
+    helpers.raises({"nn.Dropout", "between 0 and 1", "got 2"}, nn.Dropout, 2)
+    helpers.raises({"lucid.nn.functional.dropout", "argument 3 (training)", "boolean"},
+      F.dropout, x, 0.5, "yes")
+  end)
+
+  it("embedding: out-of-range indices name the index, its position and the range", function()
+    helpers.raises({"lucid.nn.functional.embedding", "argument 1 (input)", "index 11",
+      "position [2, 2]", "10 embeddings", "expected 1..10"}, F.embedding, ix, w)
+    helpers.raises({"index 0", "position [1]", "expected 1..10"}, F.embedding,
+      lucid.Tensor({0}, {dtype = "int64"}), w)
+    helpers.raises({"Embedding: index 11 at position [2, 2] out of range for 10 embeddings " ..
+      "(expected 1..10)"}, nn.Embedding(10, 4), ix)
+    helpers.raises({"Sequential.emb (Embedding): index 11"}, nn.Sequential{{"emb", nn.Embedding(10, 4)}}, ix)
+    helpers.raises({"argument 1 (input)", "int64 or int32", "float32"}, F.embedding, x, w)
+    helpers.raises({"argument 3 (padding_idx)", "11 out of range for 10 embeddings"},
+      F.embedding, ix, w, 11)
+    helpers.raises({"nn.Embedding", "padding_idx 0 out of range"}, nn.Embedding, 10, 3, {padding_idx = 0})
+    helpers.raises({"nn.Embedding", "num_embeddings must be >= 0"}, nn.Embedding, -1, 3)
+    helpers.raises({"Embedding", "int64 or int32", "float32"}, nn.Embedding(10, 4), x)
+  end)
+
+  it("bilinear and linear: shapes", function()
+    helpers.raises({"lucid.nn.functional.bilinear", "input1 with 3 features"},
+      F.bilinear, lucid.randn(4, 2), lucid.randn(4, 5), lucid.randn(2, 3, 5))
+    helpers.raises({"lucid.nn.functional.bilinear", "leading dims"},
+      F.bilinear, lucid.randn(4, 3), lucid.randn(2, 5), lucid.randn(2, 3, 5))
+    helpers.raises({"lucid.nn.functional.bilinear", "argument 2 (input2)", "expected a tensor"},
+      F.bilinear, lucid.randn(4, 3))
+    helpers.raises({"lucid.nn.functional.bilinear", "input2 with 5 features"},
+      nn.Bilinear(3, 5, 2), lucid.randn(4, 3), lucid.randn(4, 4))
+    helpers.raises({"nn.Bilinear", "out_features must be >= 0"}, nn.Bilinear, 3, 5, -2)
+    helpers.raises({"lucid.nn.functional.linear", "expected the input's last dimension to be 4"},
+      F.linear, x, lucid.randn(5, 4))
+    helpers.raises({"lucid.nn.functional.linear", "bias must have shape {5}"},
+      F.linear, lucid.randn(2, 4), lucid.randn(5, 4), lucid.randn(3))
+  end)
+
+  it("module options and forward shapes", function()
+    helpers.raises({"nn.Softmax", "dim is required"}, nn.Softmax)
+    helpers.raises({"nn.Softmax", "dim 0 is invalid"}, nn.Softmax, 0)
+    helpers.raises({"Softmax", "dim=3 is out of range for an input with 2 dims", "{2, 3}"},
+      nn.Softmax(3), x)
+    helpers.raises({"nn.LeakyReLU", "negative_slope must be a number, got string"},
+      nn.LeakyReLU, "big")
+    helpers.raises({"nn.GELU", "approximate must be \"none\" or \"tanh\""}, nn.GELU, "erf")
+    helpers.raises({"nn.Hardtanh", "max_val must be greater than or equal to min_val"},
+      nn.Hardtanh, 1, 0)
+    helpers.raises({"nn.Softplus", "beta must be a non-zero number"}, nn.Softplus, 0)
+    helpers.raises({"nn.ReLU6", "unknown option 'inplac'"}, nn.ReLU6, {inplac = true})
+    helpers.raises({"nn.Unflatten", "only one size may be -1"}, nn.Unflatten, 2, {-1, -1})
+    helpers.raises({"nn.Unflatten", "unflattened_size must be a non-empty table"}, nn.Unflatten, 2, {})
+    helpers.raises({"Unflatten", "unflattened_size {5, 2} does not fit dim 2 of size 3",
+      "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
+  end)
+end)

@@ -1,0 +1,1201 @@
+/* activation.c - the activation family's ops, forward and backward side by side: elementwise
+ * activations (relu6, leaky_relu, elu, gelu, silu, mish, softplus, hardtanh), softmax and
+ * log_softmax, dropout, embedding and bilinear. float32 and float64.
+ *
+ * Elementwise activations are one pass over (y, x) forward and (grad_x, g, x) backward: a
+ * contiguous fast path over restrict pointers, other layouts walked row by row with lc_iter
+ * (no contiguous copy), big tensors split with lc_parallel_for. Softmax-like ops, dropout,
+ * embedding and bilinear read contiguous operands (a strided input is copied once). Backward
+ * functions compute with raw loops and BLAS; they never record (lucid has no double backward).
+ */
+#include "activation.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ helpers */
+
+static bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
+
+static lc_status need_float(const char *fn, const char *what, const lc_tensor *t) {
+  if (!is_float(t->dtype))
+    return lc_set_error(LC_EDTYPE, "%s: expected %s of dtype float32 or float64, got %s", fn, what,
+                        lc_dtype_name(t->dtype));
+  return LC_OK;
+}
+
+/* *c = t when it is contiguous with dtype dt, else a contiguous copy converted to dt held in
+ * *hold (release *hold afterwards; NULL when no copy was needed). */
+static lc_status dense(const lc_tensor *t, lc_dtype dt, lc_tensor **hold, const lc_tensor **c) {
+  *hold = NULL;
+  if (t->contiguous && t->dtype == dt) {
+    *c = t;
+    return LC_OK;
+  }
+  lc_tensor *h = NULL;
+  lc_status st = lc_tensor_new(t->ndim, t->shape, dt, &h);
+  if (!st) st = lc_k_copy(h, t);
+  if (st) {
+    lc_release(h);
+    return st;
+  }
+  *hold = h;
+  *c = h;
+  return LC_OK;
+}
+
+static lc_status saved(const lc_op_ctx *ctx, int k, const lc_tensor **t) {
+  lc_tensor *s = NULL;
+  lc_status st = lc_ctx_saved(ctx, k, &s);
+  if (!st) *t = s;
+  return st;
+}
+
+static bool same_shape(const lc_tensor *a, int ndim, const int64_t *shape) {
+  if (a->ndim != ndim) return false;
+  for (int d = 0; d < ndim; d++)
+    if (a->shape[d] != shape[d]) return false;
+  return true;
+}
+
+static lc_status grad_shape_error(const lc_op_ctx *ctx, const lc_tensor *g) {
+  char a[256], b[256];
+  return lc_set_error(LC_ESHAPE, "%s: gradient of shape %s for an output of shape %s",
+                      ctx->op->grad_fn_name, lc_shape_str(g->ndim, g->shape, a, sizeof a),
+                      lc_shape_str(ctx->out->ndim, ctx->out->shape, b, sizeof b));
+}
+
+/* ------------------------------------------------------------------ elementwise activations */
+
+/* float32 transcendental helpers written so the loops calling them vectorise (glibc's expf,
+ * erff, expm1f are scalar calls without -ffast-math): branch-free, no float -> int conversion.
+ *
+ * exp: Cephes' expf (x = k ln2 + r, |r| <= ln2 / 2, degree-5 polynomial; max relative error
+ * about 1e-7), k rounded with the 1.5 * 2^23 trick, 2^k built in the exponent bits. Inputs
+ * beyond the float range give inf / 0; NaN propagates. */
+/* c ? a : b through the bits, so both sides stay computed: a float select on a value that
+ * makes the rest constant gets turned into a branch (jump threading), and a loop with a branch
+ * does not vectorise. */
+static inline float fsel(int c, float a, float b) {
+  int32_t m = -(int32_t)c, ia, ib;
+  memcpy(&ia, &a, sizeof ia);
+  memcpy(&ib, &b, sizeof ib);
+  int32_t r = (ia & m) | (ib & ~m);
+  float f;
+  memcpy(&f, &r, sizeof f);
+  return f;
+}
+static inline double dsel(int c, double a, double b) { return c ? a : b; }
+#define SEL_f32 fsel
+#define SEL_f64 dsel
+
+static inline float fexp(float x) {
+  const float hi = 88.3762626647949f, lo = -87.3365447504019f;
+  float xc = fsel(x < lo, lo, x);
+  xc = fsel(xc > hi, hi, xc);
+  float kf = xc * 1.44269504088896341f + 0x1.8p23f; /* low mantissa bits hold round(x log2e) */
+  int32_t kb;
+  memcpy(&kb, &kf, sizeof kb);
+  float k = kf - 0x1.8p23f;
+  float r = xc - k * 0.693359375f + k * 2.12194440e-4f;
+  float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
+              4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  int32_t eb = (kb - 0x4B400000 + 127) << 23;
+  float p;
+  memcpy(&p, &eb, sizeof p);
+  y *= p;
+  y = fsel(x > hi, INFINITY, y);
+  return fsel(x < lo, 0.0f, y);
+}
+
+/* log(x) for normal x > 0 (Cephes' logf): x = m 2^e, m in [sqrt(1/2), sqrt 2), polynomial in
+ * m - 1; relative error about 1e-7. */
+static inline float flog(float x) {
+  int32_t b;
+  memcpy(&b, &x, sizeof b);
+  int32_t e = ((b >> 23) & 0xff) - 126;
+  int32_t mb = (b & 0x007fffff) | 0x3f000000; /* m in [0.5, 1) */
+  float m;
+  memcpy(&m, &mb, sizeof m);
+  int32_t lt = m < 0.707106781186547524f;
+  e -= lt;
+  m = fsel(lt, m + m - 1.0f, m - 1.0f);
+  float z = m * m;
+  float y = ((((((((7.0376836292e-2f * m - 1.1514610310e-1f) * m + 1.1676998740e-1f) * m -
+                  1.2420140846e-1f) * m + 1.4249322787e-1f) * m - 1.6668057665e-1f) * m +
+               2.0000714765e-1f) * m - 2.4999993993e-1f) * m + 3.3333331174e-1f) * m * z;
+  float fe = (float)e;
+  y += -2.12194440e-4f * fe - 0.5f * z;
+  return m + y + 0.693359375f * fe;
+}
+
+/* log1p(u) for u in [0, 1]: log(w), w = 1 + u rounded, corrected by the rounding error
+ * (w - 1 - u) / w; gives u when w rounds to 1. */
+static inline float flog1p01(float u) {
+  float w = 1.0f + u;
+  return flog(w) - ((w - 1.0f) - u) / w;
+}
+static inline double log1p01_f64(double u) { return log1p(u); }
+#define log1p01_f32 flog1p01
+
+/* exp(x) - 1 for x <= 0 (ELU's negative side): a Taylor polynomial near 0, where exp(x) - 1
+ * would cancel, else fexp(x) - 1. */
+static inline float fexpm1_neg(float x) {
+  float p = x * (1.0f + x * (0.5f + x * (1.0f / 6 + x * (1.0f / 24 + x * (1.0f / 120 +
+                                                                           x * (1.0f / 720))))));
+  return fsel(x > -0.35f, p, fexp(x) - 1.0f);
+}
+
+/* Phi(x), the normal CDF, as erfc(-x / sqrt 2) / 2 with Numerical Recipes' erfc (relative
+ * error < 1.2e-7 everywhere, so the left tail keeps its relative accuracy). */
+static inline float phi_f32(float x) {
+  float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+  float t = 1.0f / (1.0f + 0.5f * z);
+  float c = t * fexp(-z * z - 1.26551223f +
+                     t * (1.00002368f +
+                          t * (0.37409196f +
+                               t * (0.09678418f +
+                                    t * (-0.18628806f +
+                                         t * (0.27886807f +
+                                              t * (-1.13520398f +
+                                                   t * (1.48851587f +
+                                                        t * (-0.82215223f + t * 0.17087277f)))))))));
+  return fsel(x < 0, 0.5f * c, 1.0f - 0.5f * c); /* c = erfc(|x| / sqrt 2) */
+}
+static inline double phi_f64(double x) { return 0.5 * erfc(-x * M_SQRT1_2); }
+static inline double expm1_neg_f64(double x) { return expm1(x); }
+#define expm1_neg_f32 fexpm1_neg
+
+/* Scalar formulas shared by the loops below. Constants are cast to T so float32 stays float.
+ * tanh-based forms are rewritten with sigmoids (no cancellation, one exp): 0.5 (1 + tanh(u))
+ * = sigmoid(2u), and tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2). */
+#define ACT_SCALARS(T, S, EXP, FABS)                                                        \
+  static inline T sigm_##S(T v) { return (T)1 / ((T)1 + EXP(-v)); }                               \
+  static inline T gelu_f_##S(T v) { return v * phi_##S(v); }                                      \
+  static inline T gelu_b_##S(T g, T v) {                                                         \
+    /* Phi(x) + x phi(x) */                                                                      \
+    return g * (phi_##S(v) + v * EXP((T)-0.5 * v * v) * (T)0.39894228040143267794);              \
+  }                                                                                              \
+  /* u = sqrt(2/pi) (x + 0.044715 x^3); y = x sigmoid(2u) */                                     \
+  static inline T gelut_f_##S(T v) {                                                             \
+    T u = (T)0.79788456080286535588 * (v + (T)0.044715 * v * v * v);                            \
+    return v * sigm_##S(2 * u);                                                                  \
+  }                                                                                              \
+  static inline T gelut_b_##S(T g, T v) {                                                        \
+    const T k = (T)0.79788456080286535588, c = (T)0.044715;                                      \
+    T s = sigm_##S(2 * k * (v + c * v * v * v));                                                 \
+    return g * (s + 2 * v * s * ((T)1 - s) * k * ((T)1 + 3 * c * v * v));                       \
+  }                                                                                              \
+  static inline T silu_b_##S(T g, T v) {                                                         \
+    T s = sigm_##S(v);                                                                           \
+    return g * s * ((T)1 + v * ((T)1 - s));                                                      \
+  }                                                                                              \
+  /* n = e^x (e^x + 2), with x capped at 20 where tanh(softplus(x)) is 1 to working precision */ \
+  static inline T mish_n_##S(T v) {                                                              \
+    T e = EXP(SEL_##S(v < (T)20, v, (T)20));                                                     \
+    return e * (e + 2);                                                                          \
+  }                                                                                              \
+  static inline T mish_f_##S(T v) {                                                              \
+    T n = mish_n_##S(v);                                                                         \
+    return v * n / (n + 2);                                                                      \
+  }                                                                                              \
+  static inline T mish_b_##S(T g, T v) {                                                         \
+    /* tsp + x sigmoid(x) (1 - tsp^2), 1 - tsp^2 = 4 (n + 1) / (n + 2)^2 */                       \
+    T n = mish_n_##S(v), d = n + 2;                                                              \
+    return g * (n / d + v * sigm_##S(v) * (4 * (n + 1) / (d * d)));                              \
+  }                                                                                              \
+  /* max(bx, 0) + log1p(exp(-|bx|)) = log(1 + exp(bx)) without overflow */                        \
+  static inline T softplus_f_##S(T v, T b, T th) {                                               \
+    T bx = v * b;                                                                                \
+    T r = (SEL_##S(bx > 0, bx, (T)0) + log1p01_##S(EXP(-FABS(bx)))) / b;                         \
+    return SEL_##S(bx > th, v, r);                                                               \
+  }                                                                                              \
+  static inline T softplus_b_##S(T g, T v, T b, T th) {                                          \
+    T bx = v * b;                                                                                \
+    return SEL_##S(bx > th, g, g / ((T)1 + EXP(-bx)));                                          \
+  }                                                                                              \
+  static inline T elu_f_##S(T v, T a) {                                                          \
+    return SEL_##S(v > 0, v, a * expm1_neg_##S(SEL_##S(v < 0, v, (T)0)));                       \
+  }                                                                                              \
+  static inline T elu_b_##S(T g, T v, T a) {                                                     \
+    return SEL_##S(v > 0, g, g * a * EXP(SEL_##S(v < 0, v, (T)0)));                              \
+  }
+
+ACT_SCALARS(float, f32, fexp, fabsf)
+ACT_SCALARS(double, f64, exp, fabs)
+
+/* y[i] = E for v = x[i]: a contiguous loop (vectorisable) and a strided one. */
+#define EW1(T, E)                                                                                     \
+  do {                                                                                             \
+    if (sy == 1 && sx == 1) {                                                                      \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        const T v = x[i];                                                                          \
+        y[i] = (E);                                                                                \
+      }                                                                                            \
+    } else {                                                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        const T v = x[i * sx];                                                                     \
+        y[i * sy] = (E);                                                                           \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+/* y[i] = E for g = gr[i], v = x[i]. */
+#define EW2(T, E)                                                                                     \
+  do {                                                                                             \
+    if (sy == 1 && sg == 1 && sx == 1) {                                                           \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        const T g = gr[i], v = x[i];                                                               \
+        y[i] = (E);                                                                                \
+      }                                                                                            \
+    } else {                                                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                            \
+        const T g = gr[i * sg], v = x[i * sx];                                                     \
+        y[i * sy] = (E);                                                                           \
+      }                                                                                            \
+    }                                                                                              \
+  } while (0)
+
+#define ACT_LOOPS(T, S)                                                                            \
+  static void act_fwd_##S(int code, T p0, T p1, int64_t n, T *restrict y, int64_t sy,             \
+                          const T *restrict x, int64_t sx) {                                       \
+    switch (code) {                                                                                \
+    case LC_ACT_RELU6: EW1(T, v < 0 ? (T)0 : (v > 6 ? (T)6 : v)); break;                              \
+    case LC_ACT_LEAKY_RELU: EW1(T, v > 0 ? v : v * p0); break;                                        \
+    case LC_ACT_ELU: EW1(T, elu_f_##S(v, p0)); break;                                                 \
+    case LC_ACT_GELU: EW1(T, gelu_f_##S(v)); break;                                                   \
+    case LC_ACT_GELU_TANH: EW1(T, gelut_f_##S(v)); break;                                             \
+    case LC_ACT_SILU: EW1(T, v * sigm_##S(v)); break;                                                 \
+    case LC_ACT_MISH: EW1(T, mish_f_##S(v)); break;                                                  \
+    case LC_ACT_SOFTPLUS: EW1(T, softplus_f_##S(v, p0, p1)); break;                                   \
+    case LC_ACT_HARDTANH: EW1(T, v < p0 ? p0 : (v > p1 ? p1 : v)); break;                             \
+    }                                                                                              \
+  }                                                                                                \
+  static void act_bwd_##S(int code, T p0, T p1, int64_t n, T *restrict y, int64_t sy,             \
+                          const T *restrict gr, int64_t sg, const T *restrict x, int64_t sx) {     \
+    switch (code) {                                                                                \
+    case LC_ACT_RELU6: EW2(T, (v <= 0 || v >= 6) ? (T)0 : g); break;                                  \
+    case LC_ACT_LEAKY_RELU: EW2(T, v > 0 ? g : g * p0); break;                                        \
+    case LC_ACT_ELU: EW2(T, elu_b_##S(g, v, p0)); break;                                              \
+    case LC_ACT_GELU: EW2(T, gelu_b_##S(g, v)); break;                                                \
+    case LC_ACT_GELU_TANH: EW2(T, gelut_b_##S(g, v)); break;                                          \
+    case LC_ACT_SILU: EW2(T, silu_b_##S(g, v)); break;                                                \
+    case LC_ACT_MISH: EW2(T, mish_b_##S(g, v)); break;                                                \
+    case LC_ACT_SOFTPLUS: EW2(T, softplus_b_##S(g, v, p0, p1)); break;                                \
+    case LC_ACT_HARDTANH: EW2(T, (v <= p0 || v >= p1) ? (T)0 : g); break;                             \
+    }                                                                                              \
+  }
+
+ACT_LOOPS(float, f32)
+ACT_LOOPS(double, f64)
+
+/* One elementwise pass: y = f(a) forward, y = f'(b) * a backward (a = g, b = x). */
+typedef struct act_job {
+  int code;
+  double p0, p1;
+  bool bwd;
+  lc_dtype dt;
+  char *y;
+  const char *a, *b;
+  lc_iter it; /* operands 0 = y, 1 = a, 2 = b; unused when flat */
+} act_job;
+
+static void act_span(const act_job *j, int64_t n, int64_t oy, int64_t sy, int64_t oa, int64_t sa,
+                     int64_t ob, int64_t sb) {
+  if (j->dt == LC_FLOAT32) {
+    float *y = (float *)j->y + oy;
+    const float *a = (const float *)j->a + oa;
+    if (j->bwd)
+      act_bwd_f32(j->code, (float)j->p0, (float)j->p1, n, y, sy, a, sa,
+                  (const float *)j->b + ob, sb);
+    else
+      act_fwd_f32(j->code, (float)j->p0, (float)j->p1, n, y, sy, a, sa);
+  } else {
+    double *y = (double *)j->y + oy;
+    const double *a = (const double *)j->a + oa;
+    if (j->bwd)
+      act_bwd_f64(j->code, j->p0, j->p1, n, y, sy, a, sa, (const double *)j->b + ob, sb);
+    else
+      act_fwd_f64(j->code, j->p0, j->p1, n, y, sy, a, sa);
+  }
+}
+
+static void act_flat(void *ctx, int64_t b, int64_t e) {
+  act_span(ctx, e - b, b, 1, b, 1, b, 1);
+}
+
+static void act_rows(void *ctx, int64_t b, int64_t e) {
+  const act_job *j = ctx;
+  int64_t offs[LC_ITER_MAX_OPS];
+  for (int64_t r = b; r < e; r++) {
+    lc_iter_row(&j->it, r, offs);
+    act_span(j, j->it.inner, offs[0], j->it.inner_stride[0], offs[1], j->it.inner_stride[1],
+             j->bwd ? offs[2] : 0, j->bwd ? j->it.inner_stride[2] : 0);
+  }
+}
+
+static int64_t act_cost(int code) {
+  switch (code) {
+  case LC_ACT_RELU6:
+  case LC_ACT_LEAKY_RELU:
+  case LC_ACT_HARDTANH: return 1;
+  default: return 16;
+  }
+}
+
+/* Runs j into the contiguous y, reading a (and b) with any strides of y's shape. */
+static void act_run(act_job *j, lc_tensor *y, const lc_tensor *a, const lc_tensor *b) {
+  j->dt = y->dtype;
+  j->y = lc_data(y);
+  j->a = lc_data(a);
+  j->b = b ? lc_data(b) : NULL;
+  if (y->numel == 0) return;
+  int64_t cost = act_cost(j->code);
+  if (a->contiguous && (!b || b->contiguous)) {
+    lc_parallel_for(y->numel, cost, act_flat, j);
+    return;
+  }
+  int64_t strides[3][LC_MAX_DIMS];
+  memcpy(strides[0], y->strides, sizeof strides[0]);
+  memcpy(strides[1], a->strides, sizeof strides[1]);
+  if (b) memcpy(strides[2], b->strides, sizeof strides[2]);
+  lc_iter_init(&j->it, b ? 3 : 2, y->ndim, y->shape, (const int64_t(*)[LC_MAX_DIMS])strides);
+  lc_parallel_for(j->it.outer, j->it.inner * cost, act_rows, j);
+}
+
+static lc_status act_check_params(const char *fn, int code, const lc_op_args *args) {
+  if (code == LC_ACT_HARDTANH && !(args->f[1] >= args->f[0]))
+    return lc_set_error(LC_EARG, "%s: max_val must be greater than or equal to min_val, got "
+                                 "min_val = %g, max_val = %g",
+                        fn, args->f[0], args->f[1]);
+  if (code == LC_ACT_SOFTPLUS && args->f[0] == 0)
+    return lc_set_error(LC_EARG, "%s: beta must be non-zero, got 0", fn);
+  return LC_OK;
+}
+
+static lc_status act_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                             const lc_op_args *args, lc_tensor **out) {
+  const lc_tensor *x = in[0];
+  lc_status st = need_float(op->name, "an input", x);
+  if (!st) st = act_check_params(op->name, op->code, args);
+  if (st) return st;
+  lc_tensor *y = NULL;
+  if ((st = lc_tensor_new(x->ndim, x->shape, x->dtype, &y))) return st;
+  act_job j = {.code = op->code, .p0 = args->f[0], .p1 = args->f[1], .bwd = false};
+  act_run(&j, y, x, NULL);
+  *out = y;
+  return LC_OK;
+}
+
+static lc_status act_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_tensor *x = NULL;
+  lc_status st = saved(ctx, 0, &x);
+  if (st) return st;
+  if (!same_shape(g, x->ndim, x->shape)) return grad_shape_error(ctx, g);
+  lc_tensor *hold = NULL, *gx = NULL;
+  const lc_tensor *gc = g;
+  if (g->dtype != x->dtype && (st = dense(g, x->dtype, &hold, &gc))) return st;
+  if (!(st = lc_tensor_new(x->ndim, x->shape, x->dtype, &gx))) {
+    act_job j = {.code = ctx->op->code, .p0 = ctx->args->f[0], .p1 = ctx->args->f[1], .bwd = true};
+    act_run(&j, gx, gc, x);
+    grad_in[0] = gx;
+  }
+  lc_release(hold);
+  return st;
+}
+
+#define ACT_DEF(CODE, NAME, GRAD)                                                                  \
+  [CODE] = {.name = NAME,                                                                          \
+            .grad_fn_name = GRAD,                                                                  \
+            .n_inputs = 1,                                                                         \
+            .n_outputs = 1,                                                                        \
+            .code = CODE,                                                                          \
+            .save = LC_SAVE_IN(0),                                                                 \
+            .forward = act_forward,                                                                \
+            .backward = act_backward}
+
+const lc_op_def lc_op_act[LC_ACT_COUNT] = {
+    ACT_DEF(LC_ACT_RELU6, "relu6", "HardtanhBackward"),
+    ACT_DEF(LC_ACT_LEAKY_RELU, "leaky_relu", "LeakyReluBackward"),
+    ACT_DEF(LC_ACT_ELU, "elu", "EluBackward"),
+    ACT_DEF(LC_ACT_GELU, "gelu", "GeluBackward"),
+    ACT_DEF(LC_ACT_GELU_TANH, "gelu", "GeluBackward"),
+    ACT_DEF(LC_ACT_SILU, "silu", "SiluBackward"),
+    ACT_DEF(LC_ACT_MISH, "mish", "MishBackward"),
+    ACT_DEF(LC_ACT_SOFTPLUS, "softplus", "SoftplusBackward"),
+    ACT_DEF(LC_ACT_HARDTANH, "hardtanh", "HardtanhBackward"),
+};
+
+/* ------------------------------------------------------------------ softmax, log_softmax */
+
+/* The tensor seen as {outer, size, inner} around dim. Work is split in tasks of one outer index
+ * and a block of up to SM_BLK inner columns, processed together so the loops over the block
+ * are contiguous (vectorisable); with inner == 1 a task is one contiguous row. */
+#define SM_BLK 64
+
+typedef struct sm_job {
+  bool log, bwd;
+  lc_dtype dt;
+  int64_t outer, size, inner, nblk;
+  char *y;       /* output: forward result or input gradient */
+  const char *x; /* forward: the input; backward: the saved forward output */
+  const char *g; /* backward: the output gradient */
+} sm_job;
+
+#define SM_TASKS(T, S, EXP, LOG)                                                                   \
+  static void sm_row_##S(const sm_job *j, int64_t o) {                                             \
+    const int64_t n = j->size;                                                                     \
+    const T *restrict x = (const T *)j->x + o * n;                                                 \
+    T *restrict y = (T *)j->y + o * n;                                                             \
+    if (!j->bwd) {                                                                                 \
+      T m = x[0];                                                                                  \
+      for (int64_t i = 1; i < n; i++)                                                              \
+        m = x[i] > m ? x[i] : m;                                                                   \
+      T s = 0;                                                                                     \
+      if (j->log) {                                                                                \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          s += EXP(x[i] - m);                                                                      \
+        const T l = LOG(s);                                                                        \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          y[i] = (x[i] - m) - l;                                                                   \
+      } else {                                                                                     \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+          const T e = EXP(x[i] - m);                                                               \
+          y[i] = e;                                                                                \
+          s += e;                                                                                  \
+        }                                                                                          \
+        const T inv = (T)1 / s;                                                                    \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          y[i] *= inv;                                                                             \
+      }                                                                                            \
+    } else {                                                                                       \
+      const T *restrict g = (const T *)j->g + o * n;                                               \
+      T s = 0;                                                                                     \
+      if (j->log) { /* g - exp(out) sum(g) */                                                      \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          s += g[i];                                                                               \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          y[i] = g[i] - EXP(x[i]) * s;                                                             \
+      } else { /* out (g - sum(g out)) */                                                          \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          s += g[i] * x[i];                                                                        \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          y[i] = x[i] * (g[i] - s);                                                                \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+  static void sm_block_##S(const sm_job *j, int64_t o, int64_t c0, int64_t w) {                    \
+    const int64_t n = j->size, st = j->inner, base = o * n * st + c0;                              \
+    const T *restrict x = (const T *)j->x + base;                                                  \
+    T *restrict y = (T *)j->y + base;                                                              \
+    T acc[SM_BLK], mx[SM_BLK];                                                                     \
+    for (int64_t c = 0; c < w; c++)                                                                \
+      acc[c] = 0;                                                                                  \
+    if (!j->bwd) {                                                                                 \
+      for (int64_t c = 0; c < w; c++)                                                              \
+        mx[c] = x[c];                                                                              \
+      for (int64_t i = 1; i < n; i++)                                                              \
+        for (int64_t c = 0; c < w; c++)                                                            \
+          mx[c] = x[i * st + c] > mx[c] ? x[i * st + c] : mx[c];                                   \
+      for (int64_t i = 0; i < n; i++)                                                              \
+        for (int64_t c = 0; c < w; c++) {                                                          \
+          const T e = EXP(x[i * st + c] - mx[c]);                                                  \
+          if (!j->log) y[i * st + c] = e;                                                          \
+          acc[c] += e;                                                                             \
+        }                                                                                          \
+      if (j->log) {                                                                                \
+        for (int64_t c = 0; c < w; c++)                                                            \
+          acc[c] = LOG(acc[c]);                                                                    \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            y[i * st + c] = (x[i * st + c] - mx[c]) - acc[c];                                      \
+      } else {                                                                                     \
+        for (int64_t c = 0; c < w; c++)                                                            \
+          acc[c] = (T)1 / acc[c];                                                                  \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            y[i * st + c] *= acc[c];                                                               \
+      }                                                                                            \
+    } else {                                                                                       \
+      const T *restrict g = (const T *)j->g + base;                                                \
+      if (j->log) {                                                                                \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            acc[c] += g[i * st + c];                                                               \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            y[i * st + c] = g[i * st + c] - EXP(x[i * st + c]) * acc[c];                           \
+      } else {                                                                                     \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            acc[c] += g[i * st + c] * x[i * st + c];                                               \
+        for (int64_t i = 0; i < n; i++)                                                            \
+          for (int64_t c = 0; c < w; c++)                                                          \
+            y[i * st + c] = x[i * st + c] * (g[i * st + c] - acc[c]);                              \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+SM_TASKS(float, f32, fexp, logf)
+SM_TASKS(double, f64, exp, log)
+
+static void sm_tasks(void *ctx, int64_t b, int64_t e) {
+  const sm_job *j = ctx;
+  for (int64_t t = b; t < e; t++) {
+    int64_t o = t / j->nblk, c0 = (t % j->nblk) * SM_BLK;
+    if (j->inner == 1) {
+      if (j->dt == LC_FLOAT32)
+        sm_row_f32(j, o);
+      else
+        sm_row_f64(j, o);
+    } else {
+      int64_t w = j->inner - c0 < SM_BLK ? j->inner - c0 : SM_BLK;
+      if (j->dt == LC_FLOAT32)
+        sm_block_f32(j, o, c0, w);
+      else
+        sm_block_f64(j, o, c0, w);
+    }
+  }
+}
+
+static void sm_run(sm_job *j, const lc_tensor *t, int dim) {
+  j->outer = 1;
+  j->inner = 1;
+  j->size = t->ndim ? t->shape[dim] : 1;
+  for (int d = 0; d < dim; d++)
+    j->outer *= t->shape[d];
+  for (int d = dim + 1; d < t->ndim; d++)
+    j->inner *= t->shape[d];
+  if (t->numel == 0) return;
+  j->nblk = (j->inner + SM_BLK - 1) / SM_BLK;
+  int64_t w = j->inner < SM_BLK ? j->inner : SM_BLK;
+  lc_parallel_for(j->outer * j->nblk, j->size * w * 8, sm_tasks, j);
+}
+
+static lc_status sm_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                            const lc_op_args *args, lc_tensor **out) {
+  const lc_tensor *x = in[0];
+  lc_status st = need_float(op->name, "an input", x);
+  if (st) return st;
+  int dim = (int)args->i[0];
+  if ((st = lc_wrap_dim(&dim, x->ndim, op->name))) return st;
+  lc_tensor *hold = NULL, *y = NULL;
+  const lc_tensor *xc = NULL;
+  if ((st = dense(x, x->dtype, &hold, &xc))) return st;
+  if (!(st = lc_tensor_new(x->ndim, x->shape, x->dtype, &y))) {
+    sm_job j = {.log = op == &lc_op_log_softmax, .bwd = false, .dt = x->dtype};
+    j.x = lc_data(xc);
+    j.y = lc_data(y);
+    sm_run(&j, x, dim);
+    *out = y;
+  }
+  lc_release(hold);
+  return st;
+}
+
+static lc_status sm_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_tensor *y = NULL;
+  lc_status st = saved(ctx, 0, &y);
+  if (st) return st;
+  if (!same_shape(g, y->ndim, y->shape)) return grad_shape_error(ctx, g);
+  int dim = (int)ctx->args->i[0];
+  if ((st = lc_wrap_dim(&dim, y->ndim, ctx->op->grad_fn_name))) return st;
+  lc_tensor *hy = NULL, *hg = NULL, *gx = NULL;
+  const lc_tensor *yc = NULL, *gc = NULL;
+  if (!(st = dense(y, y->dtype, &hy, &yc)) && !(st = dense(g, y->dtype, &hg, &gc)) &&
+      !(st = lc_tensor_new(y->ndim, y->shape, y->dtype, &gx))) {
+    sm_job j = {.log = ctx->op == &lc_op_log_softmax, .bwd = true, .dt = y->dtype};
+    j.x = lc_data(yc);
+    j.g = lc_data(gc);
+    j.y = lc_data(gx);
+    sm_run(&j, y, dim);
+    grad_in[0] = gx;
+  }
+  lc_release(hy);
+  lc_release(hg);
+  return st;
+}
+
+const lc_op_def lc_op_softmax = {.name = "softmax",
+                                 .grad_fn_name = "SoftmaxBackward",
+                                 .n_inputs = 1,
+                                 .n_outputs = 1,
+                                 .save = LC_SAVE_OUT(0),
+                                 .forward = sm_forward,
+                                 .backward = sm_backward};
+
+const lc_op_def lc_op_log_softmax = {.name = "log_softmax",
+                                     .grad_fn_name = "LogSoftmaxBackward",
+                                     .n_inputs = 1,
+                                     .n_outputs = 1,
+                                     .save = LC_SAVE_OUT(0),
+                                     .forward = sm_forward,
+                                     .backward = sm_backward};
+
+/* ------------------------------------------------------------------ dropout */
+
+/* Element k keeps when its 32-bit uniform (half k % 2 of draw k / 2) is >= thresh, i.e. with
+ * probability 1 - p (to 2^-32); thresh = 2^32 drops everything (p = 1). */
+typedef struct do_job {
+  lc_dtype dt;
+  int64_t n;
+  uint64_t seed, base, thresh;
+  double scale;
+  char *y;
+  uint8_t *mask;
+  const char *x;    /* forward: the input; backward: the output gradient */
+  bool bwd;
+} do_job;
+
+#define DO_LOOP(T, S)                                                                              \
+  static void do_apply_##S(const do_job *j, int64_t b, int64_t e) {                                \
+    const T sc = (T)j->scale;                                                                      \
+    const T *restrict x = (const T *)j->x;                                                         \
+    const uint8_t *restrict m = j->mask;                                                           \
+    T *restrict y = (T *)j->y;                                                                     \
+    for (int64_t k = b; k < e; k++)                                                                \
+      y[k] = m[k] ? x[k] * sc : (T)0;                                                              \
+  }
+
+DO_LOOP(float, f32)
+DO_LOOP(double, f64)
+
+/* Forward: draws the mask for pairs [b, e), then applies it; backward applies the saved one. */
+static void do_range(void *ctx, int64_t b, int64_t e) {
+  const do_job *j = ctx;
+  int64_t kb = 2 * b, ke = 2 * e < j->n ? 2 * e : j->n;
+  if (!j->bwd) {
+    uint8_t *restrict m = j->mask;
+    for (int64_t p = b; p < e; p++) {
+      uint64_t bits = lc_rng_bits(j->seed, j->base + (uint64_t)p);
+      m[2 * p] = (bits >> 32) >= j->thresh;
+      if (2 * p + 1 < j->n) m[2 * p + 1] = (bits & 0xffffffffu) >= j->thresh;
+    }
+  }
+  if (j->dt == LC_FLOAT32)
+    do_apply_f32(j, kb, ke);
+  else
+    do_apply_f64(j, kb, ke);
+}
+
+static double do_scale(double p) { return p >= 1 ? 0.0 : 1.0 / (1.0 - p); }
+
+static lc_status do_check_p(const char *fn, double p) {
+  if (!(p >= 0 && p <= 1))
+    return lc_set_error(LC_EARG, "%s: dropout probability has to be between 0 and 1, but got %g",
+                        fn, p);
+  return LC_OK;
+}
+
+static lc_status do_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                            const lc_op_args *args, lc_tensor **out) {
+  const lc_tensor *x = in[0];
+  lc_status st = need_float(op->name, "an input", x);
+  if (!st) st = do_check_p(op->name, args->f[0]);
+  if (st) return st;
+  lc_tensor *hold = NULL, *y = NULL, *mask = NULL;
+  const lc_tensor *xc = NULL;
+  if (!(st = dense(x, x->dtype, &hold, &xc)) &&
+      !(st = lc_tensor_new(x->ndim, x->shape, x->dtype, &y)) &&
+      !(st = lc_tensor_new(x->ndim, x->shape, LC_BOOL, &mask))) {
+    const double p = args->f[0];
+    do_job j = {.dt = x->dtype,
+                .n = x->numel,
+                .seed = (uint64_t)args->i[0],
+                .base = (uint64_t)args->i[1],
+                .thresh = (uint64_t)ldexp(p, 32),
+                .scale = do_scale(p),
+                .y = lc_data(y),
+                .mask = lc_data(mask),
+                .x = lc_data(xc),
+                .bwd = false};
+    lc_parallel_for((x->numel + 1) / 2, 16, do_range, &j);
+    out[0] = y;
+    out[1] = mask;
+  } else {
+    lc_release(y);
+    lc_release(mask);
+  }
+  lc_release(hold);
+  return st;
+}
+
+static lc_status do_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_tensor *mask = NULL;
+  lc_status st = saved(ctx, 0, &mask);
+  if (st) return st;
+  if (!same_shape(g, mask->ndim, mask->shape)) return grad_shape_error(ctx, g);
+  lc_dtype dt = ctx->in[0].dtype;
+  lc_tensor *hg = NULL, *hm = NULL, *gx = NULL;
+  const lc_tensor *gc = NULL, *mc = NULL;
+  if (!(st = dense(g, dt, &hg, &gc)) && !(st = dense(mask, LC_BOOL, &hm, &mc)) &&
+      !(st = lc_tensor_new(mask->ndim, mask->shape, dt, &gx))) {
+    do_job j = {.dt = dt,
+                .n = gx->numel,
+                .scale = do_scale(ctx->args->f[0]),
+                .y = lc_data(gx),
+                .mask = lc_data(mc),
+                .x = lc_data(gc),
+                .bwd = true};
+    lc_parallel_for((gx->numel + 1) / 2, 2, do_range, &j);
+    grad_in[0] = gx;
+  }
+  lc_release(hg);
+  lc_release(hm);
+  return st;
+}
+
+const lc_op_def lc_op_dropout = {.name = "dropout",
+                                 .grad_fn_name = "DropoutBackward",
+                                 .n_inputs = 1,
+                                 .n_outputs = 2,
+                                 .save = LC_SAVE_OUT(1),
+                                 .forward = do_forward,
+                                 .backward = do_backward};
+
+/* ------------------------------------------------------------------ embedding */
+
+static inline int64_t ld_index(const void *p, lc_dtype dt, int64_t k) {
+  return dt == LC_INT64 ? ((const int64_t *)p)[k] : ((const int32_t *)p)[k];
+}
+
+/* "[1, 0]": the position of flat C-order element k of shape, counted from base. */
+static void position_str(int ndim, const int64_t *shape, int64_t k, int64_t base, char *buf,
+                         size_t cap) {
+  int64_t idx[LC_MAX_DIMS];
+  for (int d = ndim - 1; d >= 0; d--) {
+    idx[d] = shape[d] ? k % shape[d] : 0;
+    k = shape[d] ? k / shape[d] : 0;
+  }
+  size_t n = (size_t)snprintf(buf, cap, "[");
+  for (int d = 0; d < ndim && n < cap; d++)
+    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)(idx[d] + base));
+  if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+typedef struct emb_job {
+  size_t row_bytes;
+  int64_t base;
+  const char *w;
+  const void *idx;
+  lc_dtype idt;
+  char *y;
+} emb_job;
+
+static void emb_rows(void *ctx, int64_t b, int64_t e) {
+  const emb_job *j = ctx;
+  for (int64_t k = b; k < e; k++) {
+    int64_t r = ld_index(j->idx, j->idt, k) - j->base;
+    memcpy(j->y + (size_t)k * j->row_bytes, j->w + (size_t)r * j->row_bytes, j->row_bytes);
+  }
+}
+
+static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                             const lc_op_args *args, lc_tensor **out) {
+  const lc_tensor *w = in[0], *idx = in[1];
+  lc_status st = need_float(op->name, "a weight", w);
+  if (st) return st;
+  char buf[256];
+  if (w->ndim != 2)
+    return lc_set_error(LC_ESHAPE, "%s: weight must be 2-D {num_embeddings, embedding_dim}, got "
+                                   "shape %s",
+                        op->name, lc_shape_str(w->ndim, w->shape, buf, sizeof buf));
+  if (idx->dtype != LC_INT64 && idx->dtype != LC_INT32)
+    return lc_set_error(LC_EDTYPE, "%s: input must be an int64 or int32 tensor of indices, got %s",
+                        op->name, lc_dtype_name(idx->dtype));
+  if (idx->ndim + 1 > LC_MAX_DIMS)
+    return lc_set_error(LC_ESHAPE, "%s: input has %d dims, at most %d allowed", op->name,
+                        idx->ndim, LC_MAX_DIMS - 1);
+  const int64_t N = w->shape[0], D = w->shape[1], base = args->i[1];
+  lc_tensor *hi = NULL, *hw = NULL, *y = NULL;
+  const lc_tensor *ic = NULL, *wc = NULL;
+  if ((st = dense(idx, idx->dtype, &hi, &ic))) return st;
+  const void *ip = lc_data(ic);
+  for (int64_t k = 0; k < ic->numel; k++) {
+    int64_t v = ld_index(ip, ic->dtype, k);
+    if (v < base || v - base >= N) {
+      char pos[256];
+      position_str(ic->ndim, ic->shape, k, base, pos, sizeof pos);
+      if (N == 0)
+        st = lc_set_error(LC_EINDEX, "%s: index %lld at position %s out of range: the embedding "
+                                     "has 0 rows",
+                          op->name, (long long)v, pos);
+      else
+        st = lc_set_error(LC_EINDEX,
+                          "%s: index %lld at position %s out of range for %lld embeddings "
+                          "(expected %lld..%lld)",
+                          op->name, (long long)v, pos, (long long)N, (long long)base,
+                          (long long)(N - 1 + base));
+      lc_release(hi);
+      return st;
+    }
+  }
+  int64_t shape[LC_MAX_DIMS];
+  memcpy(shape, idx->shape, (size_t)idx->ndim * sizeof *shape);
+  shape[idx->ndim] = D;
+  if (!(st = dense(w, w->dtype, &hw, &wc)) &&
+      !(st = lc_tensor_new(idx->ndim + 1, shape, w->dtype, &y))) {
+    emb_job j = {.row_bytes = (size_t)D * lc_dtype_size(w->dtype),
+                 .base = base,
+                 .w = lc_data(wc),
+                 .idx = ip,
+                 .idt = ic->dtype,
+                 .y = lc_data(y)};
+    if (D > 0) lc_parallel_for(ic->numel, D, emb_rows, &j);
+    *out = y;
+  }
+  lc_release(hi);
+  lc_release(hw);
+  return st;
+}
+
+typedef struct emb_bjob {
+  int64_t K, D, base, pad;
+  const void *idx;
+  lc_dtype idt, dt;
+  const char *g;
+  char *gw;
+} emb_bjob;
+
+#define EMB_BWD(T, S)                                                                              \
+  static void emb_acc_##S(const emb_bjob *j, int64_t d0, int64_t d1) {                             \
+    const T *restrict g = (const T *)j->g;                                                         \
+    T *restrict gw = (T *)j->gw;                                                                   \
+    for (int64_t k = 0; k < j->K; k++) {                                                           \
+      int64_t r = ld_index(j->idx, j->idt, k) - j->base;                                           \
+      if (r == j->pad) continue;                                                                   \
+      T *restrict dst = gw + r * j->D;                                                             \
+      const T *restrict src = g + k * j->D;                                                        \
+      for (int64_t d = d0; d < d1; d++)                                                            \
+        dst[d] += src[d];                                                                          \
+    }                                                                                              \
+  }
+
+EMB_BWD(float, f32)
+EMB_BWD(double, f64)
+
+/* Split over embedding columns: threads never write the same element. */
+static void emb_cols(void *ctx, int64_t b, int64_t e) {
+  const emb_bjob *j = ctx;
+  if (j->dt == LC_FLOAT32)
+    emb_acc_f32(j, b, e);
+  else
+    emb_acc_f64(j, b, e);
+}
+
+static lc_status emb_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_tensor *idx = NULL;
+  lc_status st = saved(ctx, 0, &idx);
+  if (st) return st;
+  const lc_meta *wm = &ctx->in[0];
+  if (!same_shape(g, ctx->out->ndim, ctx->out->shape)) return grad_shape_error(ctx, g);
+  lc_tensor *hi = NULL, *hg = NULL, *gw = NULL;
+  const lc_tensor *ic = NULL, *gc = NULL;
+  if (!(st = dense(idx, idx->dtype, &hi, &ic)) && !(st = dense(g, wm->dtype, &hg, &gc)) &&
+      !(st = lc_zeros(2, wm->shape, wm->dtype, &gw))) {
+    emb_bjob j = {.K = ic->numel,
+                  .D = wm->shape[1],
+                  .base = ctx->args->i[1],
+                  .pad = ctx->args->i[0],
+                  .idx = lc_data(ic),
+                  .idt = ic->dtype,
+                  .dt = wm->dtype,
+                  .g = lc_data(gc),
+                  .gw = lc_data(gw)};
+    lc_parallel_for(j.D, j.K > 0 ? j.K : 1, emb_cols, &j);
+    grad_in[0] = gw;
+  }
+  lc_release(hi);
+  lc_release(hg);
+  return st;
+}
+
+const lc_op_def lc_op_embedding = {.name = "embedding",
+                                   .grad_fn_name = "EmbeddingBackward",
+                                   .n_inputs = 2,
+                                   .n_outputs = 1,
+                                   .save = LC_SAVE_IN(1),
+                                   .forward = emb_forward,
+                                   .backward = emb_backward};
+
+/* ------------------------------------------------------------------ bilinear */
+
+/* With W seen as the matrix {O*I, J}: U = x2 W^T is {B, O*I}, U[b, o, i] = sum_j W[o,i,j]
+ * x2[b,j], so y[b, o] = sum_i U[b, o, i] x1[b, i] (+ bias). Backward, with V[b, o, i] =
+ * g[b, o] x1[b, i]: dx1[b, i] = sum_o g[b, o] U[b, o, i], dx2 = V W, dW = V^T x2, db = sum_b g.
+ * Rows go in chunks so the {rows, O*I} scratch stays small. */
+typedef struct bl_dims {
+  int64_t nb, ni, nj, no; /* batch rows, in1, in2, out */
+} bl_dims;
+
+#define BL_SCRATCH ((int64_t)1 << 18) /* elements of U / V per chunk */
+
+static void gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
+                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (dt == LC_FLOAT32)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* U (rows x O*I) = x2[r0 .. r0+rows) W^T; zeros when J = 0 (BLAS needs K >= 1). */
+static void bl_u(lc_dtype dt, const bl_dims *d, int64_t r0, int64_t rows, const char *x2,
+                 const char *w, char *u) {
+  size_t es = lc_dtype_size(dt);
+  if (d->nj == 0) {
+    memset(u, 0, (size_t)(rows * d->no * d->ni) * es);
+    return;
+  }
+  gemm(dt, false, true, rows, d->no * d->ni, d->nj, x2 + (size_t)(r0 * d->nj) * es, d->nj, w, d->nj, 0,
+       u, d->no * d->ni);
+}
+
+#define BL_LOOPS(T, S)                                                                             \
+  /* y[r, o] = bias[o] + sum_i U[r, o, i] x1[r, i] */                                              \
+  static void bl_out_##S(const bl_dims *d, int64_t rows, const T *restrict u,                      \
+                         const T *restrict x1, const T *restrict bias, T *restrict y) {            \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++) {                                                         \
+        const T *restrict ur = u + (r * d->no + o) * d->ni;                                          \
+        const T *restrict xr = x1 + r * d->ni;                                                      \
+        T s = bias ? bias[o] : (T)0;                                                               \
+        for (int64_t i = 0; i < d->ni; i++)                                                         \
+          s += ur[i] * xr[i];                                                                      \
+        y[r * d->no + o] = s;                                                                       \
+      }                                                                                            \
+  }                                                                                                \
+  /* dx1[r, i] = sum_o g[r, o] U[r, o, i] */                                                       \
+  static void bl_dx1_##S(const bl_dims *d, int64_t rows, const T *restrict u,                      \
+                         const T *restrict g, T *restrict dx1) {                                   \
+    for (int64_t r = 0; r < rows; r++) {                                                           \
+      T *restrict dr = dx1 + r * d->ni;                                                             \
+      for (int64_t i = 0; i < d->ni; i++)                                                           \
+        dr[i] = 0;                                                                                 \
+      for (int64_t o = 0; o < d->no; o++) {                                                         \
+        const T go = g[r * d->no + o];                                                              \
+        const T *restrict ur = u + (r * d->no + o) * d->ni;                                          \
+        for (int64_t i = 0; i < d->ni; i++)                                                         \
+          dr[i] += go * ur[i];                                                                     \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+  /* V[r, o, i] = g[r, o] x1[r, i] */                                                              \
+  static void bl_v_##S(const bl_dims *d, int64_t rows, const T *restrict g,                        \
+                       const T *restrict x1, T *restrict v) {                                      \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++) {                                                         \
+        const T go = g[r * d->no + o];                                                              \
+        T *restrict vr = v + (r * d->no + o) * d->ni;                                                \
+        const T *restrict xr = x1 + r * d->ni;                                                      \
+        for (int64_t i = 0; i < d->ni; i++)                                                         \
+          vr[i] = go * xr[i];                                                                      \
+      }                                                                                            \
+  }                                                                                                \
+  static void bl_db_##S(const bl_dims *d, int64_t rows, const T *restrict g, T *restrict db) {     \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++)                                                           \
+        db[o] += g[r * d->no + o];                                                                  \
+  }
+
+BL_LOOPS(float, f32)
+BL_LOOPS(double, f64)
+
+static int64_t bl_chunk(const bl_dims *d) {
+  int64_t oi = d->no * d->ni;
+  int64_t ch = oi > 0 ? BL_SCRATCH / oi : d->nb;
+  if (ch < 1) ch = 1;
+  return ch < d->nb ? ch : (d->nb > 0 ? d->nb : 1);
+}
+
+static lc_status bl_check(const char *fn, int n, lc_tensor *const *in, bl_dims *d) {
+  if (n != 3 && n != 4)
+    return lc_set_error(LC_EARG, "%s: expected 3 or 4 inputs (x1, x2, weight[, bias]), got %d",
+                        fn, n);
+  const lc_tensor *x1 = in[0], *x2 = in[1], *w = in[2], *b = n == 4 ? in[3] : NULL;
+  static const char *const names[] = {"input1", "input2", "weight", "bias"};
+  for (int k = 0; k < n; k++) {
+    lc_status st = need_float(fn, names[k], in[k]);
+    if (st) return st;
+    if (in[k]->dtype != x1->dtype)
+      return lc_set_error(LC_EDTYPE, "%s: expected %s of dtype %s (as input1), got %s", fn,
+                          names[k], lc_dtype_name(x1->dtype), lc_dtype_name(in[k]->dtype));
+  }
+  char s1[256], s2[256];
+  if (w->ndim != 3)
+    return lc_set_error(LC_ESHAPE, "%s: weight must be 3-D {out, in1, in2}, got shape %s", fn,
+                        lc_shape_str(w->ndim, w->shape, s1, sizeof s1));
+  if (x1->ndim < 1 || x1->shape[x1->ndim - 1] != w->shape[1])
+    return lc_set_error(LC_ESHAPE,
+                        "%s: expected input1 with %lld features (last dimension) to match "
+                        "weight {%lld, %lld, %lld}, got shape %s",
+                        fn, (long long)w->shape[1], (long long)w->shape[0], (long long)w->shape[1],
+                        (long long)w->shape[2], lc_shape_str(x1->ndim, x1->shape, s1, sizeof s1));
+  if (x2->ndim < 1 || x2->shape[x2->ndim - 1] != w->shape[2])
+    return lc_set_error(LC_ESHAPE,
+                        "%s: expected input2 with %lld features (last dimension) to match "
+                        "weight {%lld, %lld, %lld}, got shape %s",
+                        fn, (long long)w->shape[2], (long long)w->shape[0], (long long)w->shape[1],
+                        (long long)w->shape[2], lc_shape_str(x2->ndim, x2->shape, s1, sizeof s1));
+  bool lead = x1->ndim == x2->ndim;
+  for (int k = 0; lead && k < x1->ndim - 1; k++)
+    lead = x1->shape[k] == x2->shape[k];
+  if (!lead)
+    return lc_set_error(LC_ESHAPE,
+                        "%s: input1 and input2 must have the same leading dims, got shapes %s "
+                        "and %s",
+                        fn, lc_shape_str(x1->ndim, x1->shape, s1, sizeof s1),
+                        lc_shape_str(x2->ndim, x2->shape, s2, sizeof s2));
+  if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+    return lc_set_error(LC_ESHAPE, "%s: bias must have shape {%lld}, got %s", fn,
+                        (long long)w->shape[0], lc_shape_str(b->ndim, b->shape, s1, sizeof s1));
+  d->no = w->shape[0];
+  d->ni = w->shape[1];
+  d->nj = w->shape[2];
+  d->nb = 1;
+  for (int k = 0; k < x1->ndim - 1; k++)
+    d->nb *= x1->shape[k];
+  return LC_OK;
+}
+
+static lc_status bl_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                            const lc_op_args *args, lc_tensor **out) {
+  bl_dims d;
+  lc_status st = bl_check(op->name, n, in, &d);
+  if (st) return st;
+  const lc_tensor *x1 = in[0];
+  const lc_dtype dt = x1->dtype;
+  const size_t es = lc_dtype_size(dt);
+  int64_t shape[LC_MAX_DIMS];
+  memcpy(shape, x1->shape, (size_t)x1->ndim * sizeof *shape);
+  shape[x1->ndim - 1] = d.no;
+  lc_tensor *hold[4] = {NULL}, *y = NULL;
+  const lc_tensor *c[4] = {NULL};
+  char *u = NULL;
+  for (int k = 0; k < n && !st; k++)
+    st = dense(in[k], dt, &hold[k], &c[k]);
+  if (!st) st = lc_tensor_new(x1->ndim, shape, dt, &y);
+  const int64_t ch = bl_chunk(&d);
+  if (!st && d.nb > 0 && d.no > 0) {
+    u = lc_aligned_alloc((size_t)(ch * d.no * d.ni) * es + LC_ALIGN);
+    if (!u) st = lc_error_oom((size_t)(ch * d.no * d.ni) * es);
+  }
+  if (!st && d.nb > 0 && d.no > 0) {
+    const char *px1 = lc_data(c[0]), *px2 = lc_data(c[1]), *pw = lc_data(c[2]);
+    const char *pb = n == 4 ? lc_data(c[3]) : NULL;
+    char *py = lc_data(y);
+    for (int64_t r0 = 0; r0 < d.nb; r0 += ch) {
+      int64_t rows = d.nb - r0 < ch ? d.nb - r0 : ch;
+      bl_u(dt, &d, r0, rows, px2, pw, u);
+      if (dt == LC_FLOAT32)
+        bl_out_f32(&d, rows, (const float *)u, (const float *)px1 + r0 * d.ni, (const float *)pb,
+                   (float *)py + r0 * d.no);
+      else
+        bl_out_f64(&d, rows, (const double *)u, (const double *)px1 + r0 * d.ni,
+                   (const double *)pb, (double *)py + r0 * d.no);
+    }
+  }
+  lc_aligned_free(u);
+  for (int k = 0; k < n; k++)
+    lc_release(hold[k]);
+  if (st) {
+    lc_release(y);
+    return st;
+  }
+  *out = y;
+  return LC_OK;
+}
+
+static lc_status bl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  const int n = ctx->n_inputs;
+  bool any = false;
+  for (int k = 0; k < n; k++)
+    any = any || ctx->needs_grad[k];
+  if (!any) return LC_OK;
+  if (!same_shape(g, ctx->out->ndim, ctx->out->shape)) return grad_shape_error(ctx, g);
+  lc_tensor *in[4] = {NULL};
+  lc_status st = LC_OK;
+  for (int k = 0; k < n && !st; k++)
+    st = lc_ctx_saved(ctx, k, &in[k]);
+  if (st) return st;
+  bl_dims d;
+  if ((st = bl_check(ctx->op->grad_fn_name, n, in, &d))) return st;
+  const lc_dtype dt = in[0]->dtype;
+  const size_t es = lc_dtype_size(dt);
+  lc_tensor *hold[5] = {NULL}, *gr[4] = {NULL};
+  const lc_tensor *c[5] = {NULL};
+  char *buf = NULL;
+  for (int k = 0; k < 3 && !st; k++)
+    st = dense(in[k], dt, &hold[k], &c[k]);
+  if (!st) st = dense(g, dt, &hold[4], &c[4]);
+  for (int k = 0; k < n && !st; k++)
+    if (ctx->needs_grad[k]) st = lc_zeros(in[k]->ndim, in[k]->shape, dt, &gr[k]);
+  const int64_t ch = bl_chunk(&d);
+  if (!st && d.nb > 0 && d.no * d.ni > 0) {
+    buf = lc_aligned_alloc((size_t)(ch * d.no * d.ni) * es + LC_ALIGN);
+    if (!buf) st = lc_error_oom((size_t)(ch * d.no * d.ni) * es);
+  }
+  if (!st && d.nb > 0) {
+    const char *px1 = lc_data(c[0]), *px2 = lc_data(c[1]), *pw = lc_data(c[2]);
+    const char *pg = lc_data(c[4]);
+    const bool f32 = dt == LC_FLOAT32;
+    for (int64_t r0 = 0; r0 < d.nb; r0 += ch) {
+      int64_t rows = d.nb - r0 < ch ? d.nb - r0 : ch;
+      const char *gch = pg + (size_t)(r0 * d.no) * es, *x1ch = px1 + (size_t)(r0 * d.ni) * es;
+      if (gr[0] && buf) { /* dx1 from U (the buffer is then reused for V) */
+        bl_u(dt, &d, r0, rows, px2, pw, buf);
+        char *dx1 = (char *)lc_data(gr[0]) + (size_t)(r0 * d.ni) * es;
+        if (f32)
+          bl_dx1_f32(&d, rows, (const float *)buf, (const float *)gch, (float *)dx1);
+        else
+          bl_dx1_f64(&d, rows, (const double *)buf, (const double *)gch, (double *)dx1);
+      }
+      if ((gr[1] || gr[2]) && buf && d.nj > 0) {
+        if (f32)
+          bl_v_f32(&d, rows, (const float *)gch, (const float *)x1ch, (float *)buf);
+        else
+          bl_v_f64(&d, rows, (const double *)gch, (const double *)x1ch, (double *)buf);
+        if (gr[1])
+          gemm(dt, false, false, rows, d.nj, d.no * d.ni, buf, d.no * d.ni, pw, d.nj, 0,
+               (char *)lc_data(gr[1]) + (size_t)(r0 * d.nj) * es, d.nj);
+        if (gr[2])
+          gemm(dt, true, false, d.no * d.ni, d.nj, rows, buf, d.no * d.ni,
+               px2 + (size_t)(r0 * d.nj) * es, d.nj, 1.0, lc_data(gr[2]), d.nj);
+      }
+      if (n == 4 && gr[3]) {
+        if (f32)
+          bl_db_f32(&d, rows, (const float *)gch, (float *)lc_data(gr[3]));
+        else
+          bl_db_f64(&d, rows, (const double *)gch, (double *)lc_data(gr[3]));
+      }
+    }
+  }
+  lc_aligned_free(buf);
+  for (int k = 0; k < 5; k++)
+    lc_release(hold[k]);
+  if (st) {
+    for (int k = 0; k < n; k++)
+      lc_release(gr[k]);
+    return st;
+  }
+  for (int k = 0; k < n; k++)
+    if (ctx->needs_grad[k]) grad_in[k] = gr[k];
+  return LC_OK;
+}
+
+const lc_op_def lc_op_bilinear = {.name = "bilinear",
+                                  .grad_fn_name = "BilinearBackward",
+                                  .n_inputs = -1,
+                                  .n_outputs = 1,
+                                  .save = LC_SAVE_ALL_INPUTS,
+                                  .forward = bl_forward,
+                                  .backward = bl_backward};

@@ -1,0 +1,214 @@
+/*
+ * activation.c - public entry points of the activation family (include/lucid_activation.h):
+ * argument checks, then one op through lc_apply so autograd records it. The kernels, forward
+ * and backward side by side, are in src/kernels/activation.c.
+ */
+#include "lucid_activation.h"
+
+#include "../autograd/autograd.h"
+#include "../kernels/activation.h"
+
+#include <math.h>
+#include <string.h>
+
+static lc_status check_io(const char *fn, const lc_tensor *x, const char *xname, void *out) {
+  if (!x) return lc_set_error(LC_EARG, "%s: %s is NULL", fn, xname);
+  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
+  return LC_OK;
+}
+
+static lc_status act(lc_act_code code, const char *fn, const lc_tensor *x, double p0, double p1,
+                     lc_tensor **out) {
+  lc_status st = check_io(fn, x, "x", out);
+  if (st) return st;
+  lc_op_args a = {.f = {p0, p1}};
+  lc_tensor *in[1] = {(lc_tensor *)x};
+  return lc_apply(&lc_op_act[code], 1, in, &a, out);
+}
+
+lc_status lc_relu6(const lc_tensor *x, lc_tensor **out) {
+  return act(LC_ACT_RELU6, "relu6", x, 0, 0, out);
+}
+
+lc_status lc_leaky_relu(const lc_tensor *x, double negative_slope, lc_tensor **out) {
+  return act(LC_ACT_LEAKY_RELU, "leaky_relu", x, negative_slope, 0, out);
+}
+
+lc_status lc_elu(const lc_tensor *x, double alpha, lc_tensor **out) {
+  return act(LC_ACT_ELU, "elu", x, alpha, 0, out);
+}
+
+lc_status lc_gelu(const lc_tensor *x, lc_gelu_approx approximate, lc_tensor **out) {
+  if (approximate != LC_GELU_NONE && approximate != LC_GELU_TANH)
+    return lc_set_error(LC_EARG,
+                        "gelu: approximate must be LC_GELU_NONE or LC_GELU_TANH, got %d",
+                        (int)approximate);
+  return act(approximate == LC_GELU_TANH ? LC_ACT_GELU_TANH : LC_ACT_GELU, "gelu", x, 0, 0, out);
+}
+
+lc_status lc_silu(const lc_tensor *x, lc_tensor **out) {
+  return act(LC_ACT_SILU, "silu", x, 0, 0, out);
+}
+
+lc_status lc_mish(const lc_tensor *x, lc_tensor **out) {
+  return act(LC_ACT_MISH, "mish", x, 0, 0, out);
+}
+
+lc_status lc_softplus(const lc_tensor *x, double beta, double threshold, lc_tensor **out) {
+  return act(LC_ACT_SOFTPLUS, "softplus", x, beta, threshold, out);
+}
+
+lc_status lc_hardtanh(const lc_tensor *x, double min_val, double max_val, lc_tensor **out) {
+  return act(LC_ACT_HARDTANH, "hardtanh", x, min_val, max_val, out);
+}
+
+/* ------------------------------------------------------------------ softmax */
+
+static lc_status softmax_like(const lc_op_def *op, const lc_tensor *x, int dim, lc_tensor **out) {
+  lc_status st = check_io(op->name, x, "x", out);
+  if (!st) st = lc_wrap_dim(&dim, x->ndim, op->name);
+  if (st) return st;
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[1] = {(lc_tensor *)x};
+  return lc_apply(op, 1, in, &a, out);
+}
+
+lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
+  return softmax_like(&lc_op_softmax, x, dim, out);
+}
+
+lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
+  return softmax_like(&lc_op_log_softmax, x, dim, out);
+}
+
+/* ------------------------------------------------------------------ dropout */
+
+lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **out) {
+  lc_status st = check_io("dropout", x, "x", out);
+  if (st) return st;
+  if (!(p >= 0 && p <= 1))
+    return lc_set_error(LC_EARG,
+                        "dropout: dropout probability has to be between 0 and 1, but got %g", p);
+  if (!lc_dtype_is_float(x->dtype))
+    return lc_set_error(LC_EDTYPE, "dropout: expected an input of dtype float32 or float64, got %s",
+                        lc_dtype_name(x->dtype));
+  if (!training) {
+    *out = lc_retain((lc_tensor *)x);
+    return LC_OK;
+  }
+  /* One 64-bit draw serves two elements (two 32-bit uniforms). */
+  uint64_t seed = 0;
+  uint64_t base = lc_rng_reserve((uint64_t)(x->numel + 1) / 2, &seed);
+  lc_op_args a = {.f = {p}, .i = {(int64_t)seed, (int64_t)base}, .ni = 2};
+  lc_tensor *in[1] = {(lc_tensor *)x}, *res[2] = {NULL, NULL};
+  if ((st = lc_apply(&lc_op_dropout, 1, in, &a, res))) return st;
+  lc_release(res[1]); /* the mask: the graph keeps its own alias when it needs it */
+  *out = res[0];
+  return LC_OK;
+}
+
+/* ------------------------------------------------------------------ embedding */
+
+lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
+                          int64_t index_base, lc_tensor **out) {
+  lc_status st = check_io("embedding", input, "input", out);
+  if (!st) st = check_io("embedding", weight, "weight", out);
+  if (st) return st;
+  if (index_base != 0 && index_base != 1)
+    return lc_set_error(LC_EARG, "embedding: index_base must be 0 or 1, got %lld",
+                        (long long)index_base);
+  if (weight->ndim != 2) {
+    char buf[256];
+    return lc_set_error(LC_ESHAPE,
+                        "embedding: weight must be 2-D {num_embeddings, embedding_dim}, got "
+                        "shape %s",
+                        lc_shape_str(weight->ndim, weight->shape, buf, sizeof buf));
+  }
+  const int64_t n = weight->shape[0];
+  int64_t pad = -1; /* the op's "none" */
+  if (padding_idx != LC_NO_PADDING) {
+    pad = padding_idx < 0 ? padding_idx + n : padding_idx;
+    if (pad < 0 || pad >= n)
+      return lc_set_error(LC_EINDEX,
+                          "embedding: padding_idx %lld out of range for %lld embeddings "
+                          "(expected %lld..%lld)",
+                          (long long)padding_idx, (long long)n, (long long)-n, (long long)(n - 1));
+  }
+  lc_op_args a = {.i = {pad, index_base}, .ni = 2};
+  lc_tensor *in[2] = {(lc_tensor *)weight, (lc_tensor *)input};
+  return lc_apply(&lc_op_embedding, 2, in, &a, out);
+}
+
+lc_status lc_embedding(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
+                       lc_tensor **out) {
+  return lc_embedding_ex(input, weight, padding_idx, 0, out);
+}
+
+/* ------------------------------------------------------------------ bilinear */
+
+lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor *weight,
+                      const lc_tensor *bias, lc_tensor **out) {
+  lc_status st = check_io("bilinear", x1, "x1", out);
+  if (!st) st = check_io("bilinear", x2, "x2", out);
+  if (!st) st = check_io("bilinear", weight, "weight", out);
+  if (st) return st;
+  lc_tensor *in[4] = {(lc_tensor *)x1, (lc_tensor *)x2, (lc_tensor *)weight, (lc_tensor *)bias};
+  return lc_apply(&lc_op_bilinear, bias ? 4 : 3, in, NULL, out);
+}
+
+/* ------------------------------------------------------------------ unflatten */
+
+lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
+                       lc_tensor **out) {
+  lc_status st = check_io("unflatten", x, "x", out);
+  if (st) return st;
+  if (x->ndim == 0)
+    return lc_set_error(LC_ESHAPE, "unflatten: cannot unflatten a 0-dim tensor");
+  if ((st = lc_wrap_dim(&dim, x->ndim, "unflatten"))) return st;
+  if (nsizes < 1 || !sizes)
+    return lc_set_error(LC_EARG, "unflatten: sizes must hold at least one size, got %d", nsizes);
+  if (x->ndim - 1 + nsizes > LC_MAX_DIMS)
+    return lc_set_error(LC_ESHAPE, "unflatten: the result would have %d dims, at most %d allowed",
+                        x->ndim - 1 + nsizes, LC_MAX_DIMS);
+  int64_t shape[LC_MAX_DIMS], prod = 1;
+  int infer = -1;
+  for (int k = 0; k < nsizes; k++) {
+    if (sizes[k] == -1) {
+      if (infer >= 0)
+        return lc_set_error(LC_EARG, "unflatten: only one size may be -1, got -1 at %d and %d",
+                            infer, k);
+      infer = k;
+    } else if (sizes[k] < 0) {
+      return lc_set_error(LC_EARG, "unflatten: sizes must be >= 0 or -1, got %lld at %d",
+                          (long long)sizes[k], k);
+    } else {
+      prod *= sizes[k];
+    }
+  }
+  const int64_t size = x->shape[dim];
+  int64_t inferred = -1;
+  if (infer >= 0) {
+    if (prod == 0 || size % prod != 0)
+      return lc_set_error(LC_ESHAPE,
+                          "unflatten: cannot infer the -1 size: dim %d has size %lld, which is "
+                          "not a multiple of %lld",
+                          dim, (long long)size, (long long)prod);
+    inferred = size / prod;
+    prod = size;
+  }
+  if (prod != size) {
+    char buf[256];
+    return lc_set_error(LC_ESHAPE,
+                        "unflatten: sizes %s multiply to %lld, but dim %d has size %lld",
+                        lc_shape_str(nsizes, sizes, buf, sizeof buf), (long long)prod, dim,
+                        (long long)size);
+  }
+  int nd = 0;
+  for (int d = 0; d < dim; d++)
+    shape[nd++] = x->shape[d];
+  for (int k = 0; k < nsizes; k++)
+    shape[nd++] = k == infer ? inferred : sizes[k];
+  for (int d = dim + 1; d < x->ndim; d++)
+    shape[nd++] = x->shape[d];
+  return lc_reshape(x, nd, shape, out);
+}

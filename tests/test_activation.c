@@ -1,0 +1,912 @@
+/* test_activation.c - the activation family (include/lucid_activation.h): values against
+ * reference formulas evaluated here in double, gradients against central differences
+ * (tests/gradcheck.c), float32 against float64, error cases, and the module kinds.
+ * Run alone with: make ctest-one T="tests/test_activation.c tests/gradcheck.c" */
+#include "lucid_activation.h"
+#include "gradcheck.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+static lc_tensor *from(int ndim, const int64_t *shape, lc_dtype dt, const double *v) {
+  lc_tensor *t = NULL, *d = NULL;
+  if (lc_from_data(ndim, shape, LC_FLOAT64, v, &d)) return NULL;
+  if (dt == LC_FLOAT64) return d;
+  lc_to_dtype(d, dt, &t);
+  lc_release(d);
+  return t;
+}
+
+/* A float64 leaf requiring grad with values from lc_randn scaled by s. */
+static lc_tensor *leaf(int ndim, const int64_t *shape, double s) {
+  lc_tensor *r = NULL, *t = NULL;
+  if (lc_randn(ndim, shape, LC_FLOAT64, &r)) return NULL;
+  if (lc_binary_scalar(LC_MUL, r, s, false, &t)) t = NULL;
+  lc_release(r);
+  if (t) lc_set_requires_grad(t, true);
+  return t;
+}
+
+static bool msg_has(const char *part) { return strstr(lc_last_error(), part) != NULL; }
+
+/* The reference formulas, in double. */
+static double sigm(double x) { return 1 / (1 + exp(-x)); }
+static double ref_act(int k, double x, double a, double b) {
+  switch (k) {
+  case 0: return fmin(fmax(x, 0), 6);
+  case 1: return x > 0 ? x : a * x;
+  case 2: return x > 0 ? x : a * (exp(x) - 1);
+  case 3: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+  case 4: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  case 5: return x * sigm(x);
+  case 6: return x * tanh(x > 20 ? x : log1p(exp(x)));
+  case 7: return a * x > b ? x : log1p(exp(a * x)) / a;
+  default: return fmin(fmax(x, a), b);
+  }
+}
+
+typedef struct act_case {
+  const char *name;
+  int k;
+  double a, b;
+} act_case;
+
+static const act_case cases[] = {
+    {"relu6", 0, 0, 0},      {"leaky_relu", 1, 0.2, 0}, {"elu", 2, 1.5, 0},
+    {"gelu", 3, 0, 0},       {"gelu_tanh", 4, 0, 0},    {"silu", 5, 0, 0},
+    {"mish", 6, 0, 0},       {"softplus", 7, 2, 5},     {"hardtanh", 8, -0.5, 1.5},
+};
+#define NCASES ((int)(sizeof cases / sizeof cases[0]))
+
+static lc_status run_act(int k, double a, double b, const lc_tensor *x, lc_tensor **out) {
+  switch (k) {
+  case 0: return lc_relu6(x, out);
+  case 1: return lc_leaky_relu(x, a, out);
+  case 2: return lc_elu(x, a, out);
+  case 3: return lc_gelu(x, LC_GELU_NONE, out);
+  case 4: return lc_gelu(x, LC_GELU_TANH, out);
+  case 5: return lc_silu(x, out);
+  case 6: return lc_mish(x, out);
+  case 7: return lc_softplus(x, a, b, out);
+  default: return lc_hardtanh(x, a, b, out);
+  }
+}
+
+static lc_status act_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  const act_case *c = ctx;
+  return run_act(c->k, c->a, c->b, in[0], out);
+}
+
+/* ---------------------------------------------------------------- elementwise activations */
+
+TEST(act_values_float64_and_float32) {
+  /* regular points, boundaries (0, 6, clamp bounds, softplus threshold) and large |x| */
+  double xs[] = {-30, -7, -2.5, -1, -0.5, -1e-3, 0, 1e-3, 0.5, 1, 1.5, 2.5, 5.9, 6, 7, 30, 100};
+  int64_t n = (int64_t)(sizeof xs / sizeof xs[0]);
+  for (int c = 0; c < NCASES; c++) {
+    for (int dti = 0; dti < 2; dti++) {
+      lc_dtype dt = dti ? LC_FLOAT32 : LC_FLOAT64;
+      lc_tensor *x = from(1, &n, dt, xs), *y = NULL;
+      CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, x, &y));
+      if (y) {
+        CHECK(lc_dtype_of(y) == dt && lc_numel(y) == n);
+        double *v = test_values(y);
+        for (int64_t i = 0; i < n; i++) {
+          double want = ref_act(cases[c].k, xs[i], cases[c].a, cases[c].b);
+          double tol = (dt == LC_FLOAT32 ? 2e-6 : 1e-12) * (1 + fabs(want));
+          if (!(fabs(v[i] - want) <= tol))
+            printf("  %s %s x=%g: got %.12g want %.12g\n", cases[c].name, lc_dtype_name(dt), xs[i],
+                   v[i], want);
+          CHECK(fabs(v[i] - want) <= tol);
+          CHECK(isfinite(v[i]));
+        }
+        free(v);
+      }
+      lc_release(x);
+      lc_release(y);
+    }
+  }
+}
+
+TEST(act_gradcheck_float64) {
+  int64_t shape[2] = {5, 7};
+  lc_manual_seed(11);
+  for (int c = 0; c < NCASES; c++) {
+    lc_tensor *x = leaf(2, shape, 2.0);
+    char msg[512];
+    int ok = gradcheck(act_fn, (void *)&cases[c], 1, &x, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+    if (!ok) printf("  %s: %s\n", cases[c].name, msg);
+    CHECK(ok);
+    lc_release(x);
+  }
+}
+
+/* A transposed (non-contiguous) input takes the strided path, in both directions. */
+TEST(act_strided_input_and_grad_name) {
+  int64_t shape[2] = {6, 9};
+  lc_manual_seed(12);
+  for (int c = 0; c < NCASES; c++) {
+    lc_tensor *x = leaf(2, shape, 3.0), *xt = NULL, *y = NULL, *yc = NULL, *xc = NULL;
+    CHECK_OK(lc_t(x, &xt));
+    CHECK(!lc_is_contiguous(xt));
+    CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, xt, &y));
+    CHECK_OK(lc_contiguous(xt, &xc));
+    CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, xc, &yc));
+    bool eq = false;
+    CHECK_OK(lc_equal(y, yc, &eq));
+    CHECK(eq);
+    CHECK(lc_grad_fn_name(y) != NULL);
+    char msg[512];
+    lc_tensor *xs[1] = {x};
+    /* the strided case through gradcheck: f(x) = act(x^T) */
+    int ok = gradcheck(act_fn, (void *)&cases[c], 1, xs, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+    CHECK(ok);
+    lc_release(x);
+    lc_release(xt);
+    lc_release(y);
+    lc_release(yc);
+    lc_release(xc);
+  }
+}
+
+static lc_status act_t_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  lc_tensor *t = NULL;
+  lc_status st = lc_t(in[0], &t);
+  if (!st) st = act_fn(ctx, &t, out);
+  lc_release(t);
+  return st;
+}
+
+TEST(act_gradcheck_transposed) {
+  int64_t shape[2] = {4, 3};
+  lc_manual_seed(13);
+  for (int c = 0; c < NCASES; c++) {
+    lc_tensor *x = leaf(2, shape, 2.0);
+    char msg[512];
+    int ok = gradcheck(act_t_fn, (void *)&cases[c], 1, &x, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+    if (!ok) printf("  %s: %s\n", cases[c].name, msg);
+    CHECK(ok);
+    lc_release(x);
+  }
+}
+
+/* Gradient of an expanded (stride-0) upstream gradient: d/dx sum(act(x)). */
+TEST(act_backward_matches_derivative) {
+  double xs[] = {-3, -1, -0.25, 0.25, 1, 3, 5.5, 6.5};
+  int64_t n = 8;
+  for (int c = 0; c < NCASES; c++) {
+    lc_tensor *x = from(1, &n, LC_FLOAT64, xs), *y = NULL, *s = NULL;
+    lc_set_requires_grad(x, true);
+    CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, x, &y));
+    CHECK_OK(lc_reduce(LC_SUM, y, &(lc_reduce_opts){0}, &s));
+    CHECK_OK(lc_backward(s, NULL, false));
+    double *g = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
+    CHECK(g != NULL);
+    for (int64_t i = 0; g && i < n; i++) {
+      double h = 1e-6, a = cases[c].a, b = cases[c].b;
+      double num = (ref_act(cases[c].k, xs[i] + h, a, b) - ref_act(cases[c].k, xs[i] - h, a, b)) /
+                   (2 * h);
+      CHECK_NEAR(g[i], num, 1e-6);
+    }
+    free(g);
+    lc_release(x);
+    lc_release(y);
+    lc_release(s);
+  }
+}
+
+TEST(act_errors) {
+  int64_t n = 3;
+  lc_tensor *xi = NULL, *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(1, &n, LC_INT64, &xi));
+  CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &x));
+  CHECK_STATUS(lc_relu6(xi, &y), LC_EDTYPE);
+  CHECK(msg_has("relu6") && msg_has("int64"));
+  CHECK_STATUS(lc_mish(xi, &y), LC_EDTYPE);
+  CHECK_STATUS(lc_hardtanh(x, 1, -1, &y), LC_EARG);
+  CHECK(msg_has("max_val") && msg_has("min_val"));
+  CHECK_STATUS(lc_softplus(x, 0, 20, &y), LC_EARG);
+  CHECK(msg_has("beta"));
+  CHECK_STATUS(lc_gelu(x, (lc_gelu_approx)7, &y), LC_EARG);
+  CHECK_STATUS(lc_relu6(NULL, &y), LC_EARG);
+  CHECK_STATUS(lc_silu(x, NULL), LC_EARG);
+  CHECK(y == NULL);
+  /* empty tensors are fine */
+  int64_t z = 0;
+  lc_tensor *e = NULL, *ye = NULL;
+  CHECK_OK(lc_zeros(1, &z, LC_FLOAT64, &e));
+  CHECK_OK(lc_gelu(e, LC_GELU_NONE, &ye));
+  CHECK(ye && lc_numel(ye) == 0);
+  lc_release(e);
+  lc_release(ye);
+  lc_release(xi);
+  lc_release(x);
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+/* Reference softmax of a float64 {A, B, C} tensor along dim, into want. */
+static void ref_softmax(const double *x, const int64_t *sh, int dim, bool log, double *want) {
+  int64_t outer = 1, inner = 1, size = sh[dim];
+  for (int d = 0; d < dim; d++) outer *= sh[d];
+  for (int d = dim + 1; d < 3; d++) inner *= sh[d];
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t c = 0; c < inner; c++) {
+      double m = -INFINITY, s = 0;
+      for (int64_t i = 0; i < size; i++) m = fmax(m, x[(o * size + i) * inner + c]);
+      for (int64_t i = 0; i < size; i++) s += exp(x[(o * size + i) * inner + c] - m);
+      for (int64_t i = 0; i < size; i++) {
+        double v = x[(o * size + i) * inner + c] - m;
+        want[(o * size + i) * inner + c] = log ? v - log1p(s - 1) : exp(v) / s;
+      }
+    }
+}
+
+TEST(softmax_values_every_dim) {
+  /* inner sizes 1, 70 (more than one block of 64 columns) and 3*70 */
+  int64_t sh[3] = {3, 5, 70};
+  int64_t n = 3 * 5 * 70;
+  double *xs = malloc((size_t)n * sizeof *xs), *want = malloc((size_t)n * sizeof *want);
+  for (int64_t i = 0; i < n; i++) xs[i] = 10 * sin(0.37 * (double)i) + (i % 7 == 0 ? 500 : 0);
+  for (int log = 0; log < 2; log++)
+    for (int dim = -1; dim < 3; dim++)
+      for (int dti = 0; dti < 2; dti++) {
+        lc_dtype dt = dti ? LC_FLOAT32 : LC_FLOAT64;
+        lc_tensor *x = from(3, sh, dt, xs), *y = NULL;
+        CHECK_OK(log ? lc_log_softmax(x, dim, &y) : lc_softmax(x, dim, &y));
+        ref_softmax(xs, sh, dim < 0 ? dim + 3 : dim, log, want);
+        double *v = y ? test_values(y) : NULL;
+        double worst = 0;
+        for (int64_t i = 0; v && i < n; i++)
+          worst = fmax(worst, fabs(v[i] - want[i]) / (1 + fabs(want[i])));
+        CHECK(v && worst <= (dt == LC_FLOAT32 ? 1e-5 : 1e-12));
+        free(v);
+        lc_release(x);
+        lc_release(y);
+      }
+  free(xs);
+  free(want);
+}
+
+TEST(softmax_extreme_inputs_stay_finite) {
+  double xs[] = {1000, -1000, 0, 88.8, 1e30, -1e30};
+  int64_t n = 6;
+  for (int dti = 0; dti < 2; dti++) {
+    lc_tensor *x = from(1, &n, dti ? LC_FLOAT32 : LC_FLOAT64, xs), *y = NULL, *l = NULL;
+    CHECK_OK(lc_softmax(x, 0, &y));
+    CHECK_OK(lc_log_softmax(x, 0, &l));
+    double *v = test_values(y), *lv = test_values(l);
+    CHECK_NEAR(v[4], 1.0, 1e-7);
+    for (int i = 0; i < 6; i++) {
+      CHECK(isfinite(v[i]) && v[i] >= 0);
+      CHECK(isfinite(lv[i]) || i == 5 || i == 1); /* -1e30 - 1e30 is finite in f64, -inf in f32 */
+    }
+    CHECK_NEAR(lv[4], 0.0, 1e-7);
+    CHECK_NEAR(lv[0], 1000 - 1e30, 1e23);
+    free(v);
+    free(lv);
+    lc_release(x);
+    lc_release(y);
+    lc_release(l);
+  }
+}
+
+typedef struct sm_ctx {
+  bool log;
+  int dim;
+  bool transpose;
+} sm_ctx;
+
+static lc_status sm_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  const sm_ctx *c = ctx;
+  lc_tensor *x = lc_retain(in[0]);
+  lc_status st = LC_OK;
+  if (c->transpose) {
+    lc_tensor *t = NULL;
+    st = lc_transpose(x, 0, 2, &t);
+    lc_release(x);
+    x = t;
+  }
+  if (!st) st = c->log ? lc_log_softmax(x, c->dim, out) : lc_softmax(x, c->dim, out);
+  lc_release(x);
+  return st;
+}
+
+TEST(softmax_gradcheck_float64) {
+  int64_t sh[3] = {2, 3, 4};
+  lc_manual_seed(21);
+  for (int log = 0; log < 2; log++)
+    for (int dim = 0; dim < 3; dim++)
+      for (int tr = 0; tr < 2; tr++) {
+        lc_tensor *x = leaf(3, sh, 3.0);
+        sm_ctx c = {log != 0, dim, tr != 0};
+        char msg[512];
+        int ok = gradcheck(sm_fn, &c, 1, &x, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+        if (!ok) printf("  log=%d dim=%d tr=%d: %s\n", log, dim, tr, msg);
+        CHECK(ok);
+        lc_release(x);
+      }
+}
+
+TEST(softmax_0dim_and_errors) {
+  lc_tensor *s = NULL, *y = NULL, *l = NULL, *xi = NULL;
+  CHECK_OK(lc_scalar(3.5, LC_FLOAT32, &s));
+  CHECK_OK(lc_softmax(s, -1, &y));
+  CHECK_OK(lc_log_softmax(s, 0, &l));
+  double v = -1;
+  CHECK_OK(lc_item(y, &v));
+  CHECK_NEAR(v, 1.0, 0);
+  CHECK_OK(lc_item(l, &v));
+  CHECK_NEAR(v, 0.0, 0);
+  lc_tensor *bad = NULL;
+  CHECK_STATUS(lc_softmax(s, 1, &bad), LC_EINDEX);
+  int64_t sh[2] = {2, 3};
+  CHECK_OK(lc_zeros(2, sh, LC_INT32, &xi));
+  CHECK_STATUS(lc_softmax(xi, 1, &bad), LC_EDTYPE);
+  CHECK(msg_has("softmax"));
+  lc_tensor *x = NULL;
+  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
+  CHECK_STATUS(lc_log_softmax(x, 2, &bad), LC_EINDEX);
+  CHECK(msg_has("log_softmax") && msg_has("dim 2"));
+  CHECK_STATUS(lc_log_softmax(x, -3, &bad), LC_EINDEX);
+  CHECK(bad == NULL);
+  lc_release(s);
+  lc_release(y);
+  lc_release(l);
+  lc_release(xi);
+  lc_release(x);
+}
+
+/* ---------------------------------------------------------------- dropout */
+
+TEST(dropout_statistics_and_scaling) {
+  int64_t n = 200001; /* odd: the last draw serves one element */
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_ones(1, &n, LC_FLOAT32, &x));
+  lc_manual_seed(5);
+  const double ps[] = {0.1, 0.5, 0.8};
+  for (int k = 0; k < 3; k++) {
+    CHECK_OK(lc_dropout(x, ps[k], true, &y));
+    double *v = y ? test_values(y) : NULL;
+    int64_t kept = 0;
+    double sum = 0;
+    bool only_two_values = true;
+    for (int64_t i = 0; v && i < n; i++) {
+      if (v[i] != 0) kept++;
+      sum += v[i];
+      only_two_values = only_two_values &&
+                        (v[i] == 0 || fabs(v[i] - 1 / (1 - ps[k])) < 1e-6 * (1 / (1 - ps[k])));
+    }
+    double frac = (double)kept / (double)n, sd = sqrt(ps[k] * (1 - ps[k]) / (double)n);
+    CHECK(fabs(frac - (1 - ps[k])) < 5 * sd);
+    CHECK(fabs(sum / (double)n - 1.0) < 5 * sd / (1 - ps[k])); /* the mean is preserved */
+    CHECK(only_two_values);
+    free(v);
+    lc_release(y);
+    y = NULL;
+  }
+  lc_release(x);
+}
+
+TEST(dropout_eval_seed_edges_and_errors) {
+  int64_t sh[2] = {33, 17};
+  lc_tensor *x = NULL, *a = NULL, *b = NULL, *c = NULL;
+  lc_manual_seed(3);
+  CHECK_OK(lc_randn(2, sh, LC_FLOAT64, &x));
+  /* eval: the input itself */
+  CHECK_OK(lc_dropout(x, 0.5, false, &a));
+  CHECK(a == x);
+  lc_release(a);
+  /* the same seed gives the same mask; the next call a different one */
+  lc_manual_seed(42);
+  CHECK_OK(lc_dropout(x, 0.3, true, &a));
+  CHECK_OK(lc_dropout(x, 0.3, true, &c));
+  lc_manual_seed(42);
+  CHECK_OK(lc_dropout(x, 0.3, true, &b));
+  bool eq = false;
+  CHECK_OK(lc_equal(a, b, &eq));
+  CHECK(eq);
+  CHECK_OK(lc_equal(a, c, &eq));
+  CHECK(!eq);
+  lc_release(a);
+  lc_release(b);
+  lc_release(c);
+  /* p = 0 is the identity, p = 1 zeros */
+  CHECK_OK(lc_dropout(x, 0, true, &a));
+  CHECK_OK(lc_equal(a, x, &eq));
+  CHECK(eq);
+  CHECK_OK(lc_dropout(x, 1, true, &b));
+  double *v = test_values(b);
+  bool zeros = true;
+  for (int64_t i = 0; i < 33 * 17; i++) zeros = zeros && v[i] == 0;
+  CHECK(zeros);
+  free(v);
+  lc_release(a);
+  lc_release(b);
+  /* a transposed input */
+  lc_tensor *xt = NULL;
+  CHECK_OK(lc_t(x, &xt));
+  CHECK_OK(lc_dropout(xt, 0.5, true, &a));
+  CHECK(a && lc_shape(a)[0] == 17 && lc_shape(a)[1] == 33);
+  lc_release(a);
+  lc_release(xt);
+  a = NULL;
+  CHECK_STATUS(lc_dropout(x, 1.5, true, &a), LC_EARG);
+  CHECK(msg_has("between 0 and 1") && msg_has("1.5"));
+  CHECK_STATUS(lc_dropout(x, -0.1, false, &a), LC_EARG);
+  CHECK_STATUS(lc_dropout(x, NAN, true, &a), LC_EARG);
+  lc_tensor *xi = NULL;
+  CHECK_OK(lc_zeros(2, sh, LC_INT64, &xi));
+  CHECK_STATUS(lc_dropout(xi, 0.5, true, &a), LC_EDTYPE);
+  CHECK(a == NULL);
+  lc_release(xi);
+  lc_release(x);
+}
+
+TEST(dropout_gradient_is_mask_times_scale) {
+  int64_t n = 1001;
+  lc_tensor *x = NULL, *y = NULL, *s = NULL;
+  CHECK_OK(lc_full(1, &n, 2.0, LC_FLOAT64, &x));
+  lc_set_requires_grad(x, true);
+  CHECK_OK(lc_dropout(x, 0.25, true, &y));
+  CHECK(y && strcmp(lc_grad_fn_name(y), "DropoutBackward") == 0);
+  CHECK_OK(lc_reduce(LC_SUM, y, &(lc_reduce_opts){0}, &s));
+  CHECK_OK(lc_backward(s, NULL, false));
+  double *v = test_values(y), *g = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
+  CHECK(g != NULL);
+  for (int64_t i = 0; g && i < n; i++) CHECK_NEAR(g[i], v[i] / 2.0, 1e-12);
+  free(v);
+  free(g);
+  lc_release(x);
+  lc_release(y);
+  lc_release(s);
+}
+
+/* ---------------------------------------------------------------- embedding */
+
+TEST(embedding_values_padding_and_gradient) {
+  int64_t wsh[2] = {5, 3}, ish[2] = {2, 3};
+  double wv[15];
+  for (int i = 0; i < 15; i++) wv[i] = 0.5 * i - 3;
+  int64_t idx[6] = {4, 0, 2, 2, 1, 4};
+  for (int dti = 0; dti < 2; dti++) {
+    lc_tensor *w = from(2, wsh, dti ? LC_FLOAT32 : LC_FLOAT64, wv), *ix = NULL, *y = NULL,
+              *s = NULL;
+    lc_set_requires_grad(w, true);
+    CHECK_OK(lc_from_data(2, ish, LC_INT64, idx, &ix));
+    CHECK_OK(lc_embedding(ix, w, 2, &y));
+    CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[0] == 2 && lc_shape(y)[1] == 3 &&
+          lc_shape(y)[2] == 3);
+    double *v = test_values(y);
+    for (int k = 0; k < 6; k++)
+      for (int d = 0; d < 3; d++) CHECK_NEAR(v[k * 3 + d], wv[idx[k] * 3 + d], 0);
+    free(v);
+    CHECK_OK(lc_reduce(LC_SUM, y, &(lc_reduce_opts){0}, &s));
+    CHECK_OK(lc_backward(s, NULL, false));
+    double *g = lc_grad(w) ? test_values(lc_grad(w)) : NULL;
+    CHECK(g != NULL);
+    /* counts per row: row 2 is padding -> 0; row 4 twice; row 3 never */
+    const double cnt[5] = {1, 1, 0, 0, 2};
+    for (int r = 0; g && r < 5; r++)
+      for (int d = 0; d < 3; d++) CHECK_NEAR(g[r * 3 + d], cnt[r], 0);
+    free(g);
+    lc_release(w);
+    lc_release(ix);
+    lc_release(y);
+    lc_release(s);
+  }
+}
+
+TEST(embedding_int32_base1_negative_padding) {
+  int64_t wsh[2] = {4, 2}, n = 5;
+  double wv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  int32_t idx[5] = {1, 4, 4, 2, 3}; /* 1-based */
+  lc_tensor *w = from(2, wsh, LC_FLOAT32, wv), *ix = NULL, *y = NULL, *s = NULL;
+  lc_set_requires_grad(w, true);
+  CHECK_OK(lc_from_data(1, &n, LC_INT32, idx, &ix));
+  CHECK_OK(lc_embedding_ex(ix, w, -1, 1, &y)); /* padding: the last row */
+  double *v = y ? test_values(y) : NULL;
+  for (int k = 0; v && k < 5; k++)
+    for (int d = 0; d < 2; d++) CHECK_NEAR(v[k * 2 + d], wv[(idx[k] - 1) * 2 + d], 0);
+  free(v);
+  CHECK_OK(lc_reduce(LC_SUM, y, &(lc_reduce_opts){0}, &s));
+  CHECK_OK(lc_backward(s, NULL, false));
+  double *g = test_values(lc_grad(w));
+  const double cnt[4] = {1, 1, 1, 0};
+  for (int r = 0; r < 4; r++) CHECK_NEAR(g[r * 2], cnt[r], 0);
+  free(g);
+  lc_release(w);
+  lc_release(ix);
+  lc_release(y);
+  lc_release(s);
+}
+
+static lc_status emb_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  lc_tensor *e = NULL;
+  lc_status st = lc_embedding(ctx, in[0], LC_NO_PADDING, &e);
+  if (st) return st;
+  /* a non-linear use so the gradient depends on values */
+  st = lc_binary(LC_MUL, e, e, out);
+  lc_release(e);
+  return st;
+}
+
+TEST(embedding_gradcheck_and_errors) {
+  int64_t wsh[2] = {4, 3}, n = 6;
+  int64_t idx[6] = {0, 3, 1, 3, 2, 0};
+  lc_manual_seed(31);
+  lc_tensor *w = leaf(2, wsh, 1.0), *ix = NULL, *y = NULL;
+  CHECK_OK(lc_from_data(1, &n, LC_INT64, idx, &ix));
+  char msg[512];
+  int ok = gradcheck(emb_fn, ix, 1, &w, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+  if (!ok) printf("  %s\n", msg);
+  CHECK(ok);
+  /* errors */
+  int64_t bad[3] = {0, 4, 1}, n3 = 3;
+  lc_tensor *bx = NULL, *fx = NULL;
+  CHECK_OK(lc_from_data(1, &n3, LC_INT64, bad, &bx));
+  CHECK_STATUS(lc_embedding(bx, w, LC_NO_PADDING, &y), LC_EINDEX);
+  CHECK(msg_has("index 4") && msg_has("[1]") && msg_has("0..3"));
+  CHECK_STATUS(lc_embedding_ex(bx, w, LC_NO_PADDING, 1, &y), LC_EINDEX); /* 0 is invalid 1-based */
+  CHECK(msg_has("index 0") && msg_has("[1]") && msg_has("1..4"));
+  CHECK_OK(lc_zeros(1, &n3, LC_FLOAT32, &fx));
+  CHECK_STATUS(lc_embedding(fx, w, LC_NO_PADDING, &y), LC_EDTYPE);
+  CHECK_STATUS(lc_embedding(bx, fx, LC_NO_PADDING, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_embedding(ix, w, 4, &y), LC_EINDEX);
+  CHECK(msg_has("padding_idx 4"));
+  CHECK_STATUS(lc_embedding(ix, w, -5, &y), LC_EINDEX);
+  CHECK_STATUS(lc_embedding_ex(ix, w, 0, 2, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(w);
+  lc_release(ix);
+  lc_release(bx);
+  lc_release(fx);
+}
+
+/* ---------------------------------------------------------------- bilinear */
+
+TEST(bilinear_values_against_loops) {
+  const int64_t B0 = 2, B1 = 3, I = 4, J = 5, O = 3;
+  int64_t s1[3] = {B0, B1, I}, s2[3] = {B0, B1, J}, sw[3] = {O, I, J};
+  lc_manual_seed(41);
+  for (int dti = 0; dti < 2; dti++) {
+    lc_dtype dt = dti ? LC_FLOAT32 : LC_FLOAT64;
+    lc_tensor *x1 = NULL, *x2 = NULL, *w = NULL, *b = NULL, *y = NULL, *yn = NULL;
+    CHECK_OK(lc_randn(3, s1, dt, &x1));
+    CHECK_OK(lc_randn(3, s2, dt, &x2));
+    CHECK_OK(lc_randn(3, sw, dt, &w));
+    CHECK_OK(lc_randn(1, &O, dt, &b));
+    CHECK_OK(lc_bilinear(x1, x2, w, b, &y));
+    CHECK_OK(lc_bilinear(x1, x2, w, NULL, &yn));
+    CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[2] == O);
+    double *a1 = test_values(x1), *a2 = test_values(x2), *aw = test_values(w),
+           *ab = test_values(b), *vy = test_values(y), *vn = test_values(yn);
+    for (int64_t r = 0; r < B0 * B1; r++)
+      for (int64_t o = 0; o < O; o++) {
+        double s = 0;
+        for (int64_t i = 0; i < I; i++)
+          for (int64_t j = 0; j < J; j++) s += a1[r * I + i] * aw[(o * I + i) * J + j] * a2[r * J + j];
+        double tol = dt == LC_FLOAT32 ? 1e-4 : 1e-12;
+        CHECK_NEAR(vy[r * O + o], s + ab[o], tol * (1 + fabs(s)));
+        CHECK_NEAR(vn[r * O + o], s, tol * (1 + fabs(s)));
+      }
+    free(a1), free(a2), free(aw), free(ab), free(vy), free(vn);
+    lc_release(x1), lc_release(x2), lc_release(w), lc_release(b), lc_release(y), lc_release(yn);
+  }
+}
+
+static lc_status bl_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  return lc_bilinear(in[0], in[1], in[2], ctx ? in[3] : NULL, out);
+}
+
+TEST(bilinear_gradcheck_float64) {
+  int64_t s1[2] = {3, 2}, s2[2] = {3, 4}, sw[3] = {2, 2, 4}, sb = 2;
+  lc_manual_seed(42);
+  for (int wb = 0; wb < 2; wb++) {
+    lc_tensor *in[4] = {leaf(2, s1, 1), leaf(2, s2, 1), leaf(3, sw, 1), leaf(1, &sb, 1)};
+    char msg[512];
+    int ok = gradcheck(bl_fn, wb ? (void *)1 : NULL, wb ? 4 : 3, in, 1e-6, 1e-7, 1e-5, msg,
+                       sizeof msg);
+    if (!ok) printf("  %s\n", msg);
+    CHECK(ok);
+    for (int k = 0; k < 4; k++) lc_release(in[k]);
+  }
+  /* 1-D (unbatched) inputs */
+  int64_t i1 = 2, i2 = 3, w1[3] = {2, 2, 3};
+  lc_tensor *u[3] = {leaf(1, &i1, 1), leaf(1, &i2, 1), leaf(3, w1, 1)};
+  char msg[512];
+  CHECK(gradcheck(bl_fn, NULL, 3, u, 1e-6, 1e-7, 1e-5, msg, sizeof msg));
+  for (int k = 0; k < 3; k++) lc_release(u[k]);
+}
+
+TEST(bilinear_errors) {
+  int64_t s1[2] = {3, 2}, s2[2] = {3, 4}, sw[3] = {5, 2, 4}, s2b[2] = {2, 4}, sb = 4;
+  lc_tensor *x1 = NULL, *x2 = NULL, *w = NULL, *x2b = NULL, *b = NULL, *x1d = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(2, s1, LC_FLOAT32, &x1));
+  CHECK_OK(lc_zeros(2, s2, LC_FLOAT32, &x2));
+  CHECK_OK(lc_zeros(3, sw, LC_FLOAT32, &w));
+  CHECK_OK(lc_zeros(2, s2b, LC_FLOAT32, &x2b));
+  CHECK_OK(lc_zeros(1, &sb, LC_FLOAT32, &b));
+  CHECK_OK(lc_zeros(2, s1, LC_FLOAT64, &x1d));
+  CHECK_STATUS(lc_bilinear(x2, x1, w, NULL, &y), LC_ESHAPE);
+  CHECK(msg_has("input1") && msg_has("2 features"));
+  CHECK_STATUS(lc_bilinear(x1, x2b, w, NULL, &y), LC_ESHAPE);
+  CHECK(msg_has("leading dims"));
+  CHECK_STATUS(lc_bilinear(x1, x2, w, b, &y), LC_ESHAPE);
+  CHECK(msg_has("bias") && msg_has("{5}"));
+  CHECK_STATUS(lc_bilinear(x1d, x2, w, NULL, &y), LC_EDTYPE);
+  CHECK_STATUS(lc_bilinear(x1, x2, x1, NULL, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_bilinear(x1, NULL, w, NULL, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(x1), lc_release(x2), lc_release(w), lc_release(x2b), lc_release(b), lc_release(x1d);
+}
+
+/* ---------------------------------------------------------------- unflatten */
+
+TEST(unflatten_shapes_and_errors) {
+  int64_t sh[3] = {2, 12, 3};
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(3, sh, LC_FLOAT32, &x));
+  int64_t s1[3] = {2, -1, 3};
+  CHECK_OK(lc_unflatten(x, 1, 3, s1, &y));
+  CHECK(y && lc_ndim(y) == 5 && lc_shape(y)[1] == 2 && lc_shape(y)[2] == 2 &&
+        lc_shape(y)[3] == 3 && lc_shape(y)[4] == 3);
+  lc_release(y);
+  int64_t s2[2] = {1, 3};
+  CHECK_OK(lc_unflatten(x, -1, 2, s2, &y));
+  CHECK(y && lc_ndim(y) == 4 && lc_shape(y)[3] == 3);
+  lc_release(y);
+  y = NULL;
+  int64_t s3[2] = {5, 2}, s4[2] = {-1, -1}, s5[2] = {-1, 5};
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s3, &y), LC_ESHAPE);
+  CHECK(msg_has("multiply to 10") && msg_has("size 12"));
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s4, &y), LC_EARG);
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s5, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_unflatten(x, 3, 2, s3, &y), LC_EINDEX);
+  CHECK_STATUS(lc_unflatten(x, 1, 0, s3, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(x);
+}
+
+/* ---------------------------------------------------------------- module kinds */
+
+static char *repr(const lc_module *m) {
+  char *s = NULL;
+  return lc_module_to_string(m, &s) == LC_OK ? s : NULL;
+}
+
+static bool repr_is(lc_module *m, const char *want) {
+  char *s = m ? repr(m) : NULL;
+  bool ok = s && strcmp(s, want) == 0;
+  if (!ok) printf("  repr %s, expected %s\n", s ? s : "(null)", want);
+  lc_free(s);
+  lc_module_release(m);
+  return ok;
+}
+
+TEST(module_reprs) {
+  lc_module *m = NULL;
+  CHECK(lc_nn_relu6(false, &m) == LC_OK && repr_is(m, "ReLU6()"));
+  CHECK(lc_nn_relu6(true, &m) == LC_OK && repr_is(m, "ReLU6(inplace=true)"));
+  CHECK(lc_nn_leaky_relu(0.01, false, &m) == LC_OK && repr_is(m, "LeakyReLU(negative_slope=0.01)"));
+  CHECK(lc_nn_leaky_relu(0.2, true, &m) == LC_OK &&
+        repr_is(m, "LeakyReLU(negative_slope=0.2, inplace=true)"));
+  CHECK(lc_nn_elu(1, false, &m) == LC_OK && repr_is(m, "ELU(alpha=1.0)"));
+  CHECK(lc_nn_gelu(LC_GELU_NONE, &m) == LC_OK && repr_is(m, "GELU(approximate='none')"));
+  CHECK(lc_nn_gelu(LC_GELU_TANH, &m) == LC_OK && repr_is(m, "GELU(approximate='tanh')"));
+  CHECK(lc_nn_silu(false, &m) == LC_OK && repr_is(m, "SiLU()"));
+  CHECK(lc_nn_mish(false, &m) == LC_OK && repr_is(m, "Mish()"));
+  CHECK(lc_nn_softplus(1, 20, &m) == LC_OK && repr_is(m, "Softplus(beta=1, threshold=20)"));
+  CHECK(lc_nn_softplus(0.5, 10, &m) == LC_OK && repr_is(m, "Softplus(beta=0.5, threshold=10)"));
+  CHECK(lc_nn_hardtanh(-1, 1, false, &m) == LC_OK &&
+        repr_is(m, "Hardtanh(min_val=-1.0, max_val=1.0)"));
+  CHECK(lc_nn_softmax(1, &m) == LC_OK && repr_is(m, "Softmax(dim=2)"));
+  CHECK(lc_nn_log_softmax(-1, &m) == LC_OK && repr_is(m, "LogSoftmax(dim=-1)"));
+  CHECK(lc_nn_dropout(0.5, false, &m) == LC_OK && repr_is(m, "Dropout(p=0.5, inplace=false)"));
+  CHECK(lc_nn_embedding(10, 3, LC_NO_PADDING, &m) == LC_OK && repr_is(m, "Embedding(10, 3)"));
+  CHECK(lc_nn_embedding(10, 3, 0, &m) == LC_OK && repr_is(m, "Embedding(10, 3, padding_idx=0)"));
+  CHECK(lc_nn_embedding_ex(10, 3, 0, 1, &m) == LC_OK &&
+        repr_is(m, "Embedding(10, 3, padding_idx=1)"));
+  int64_t sizes[2] = {2, 5};
+  CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
+        repr_is(m, "Unflatten(dim=2, unflattened_size={2, 5})"));
+}
+
+TEST(module_attrs_and_constructor_errors) {
+  lc_module *m = NULL;
+  lc_attr a;
+  CHECK_OK(lc_nn_dropout(0.3, false, &m));
+  CHECK(lc_module_attr(m, "p", &a) && a.type == LC_ATTR_FLOAT && a.f == 0.3);
+  CHECK(lc_module_attr(m, "inplace", &a) && a.type == LC_ATTR_BOOL && !a.b);
+  CHECK(!lc_module_attr(m, "q", &a));
+  lc_module_release(m);
+  CHECK_OK(lc_nn_leaky_relu(0.1, false, &m));
+  CHECK(lc_module_attr(m, "negative_slope", &a) && a.f == 0.1);
+  lc_module_release(m);
+  CHECK_OK(lc_nn_softmax(-1, &m));
+  CHECK(lc_module_attr(m, "dim", &a) && a.type == LC_ATTR_DIM && a.i == -1);
+  lc_module_release(m);
+  CHECK_OK(lc_nn_embedding(7, 2, -1, &m));
+  CHECK(lc_module_attr(m, "padding_idx", &a) && a.type == LC_ATTR_DIM && a.i == 6);
+  CHECK(lc_module_attr(m, "num_embeddings", &a) && a.i == 7);
+  CHECK(lc_module_attr(m, "embedding_dim", &a) && a.i == 2);
+  lc_module_release(m);
+  CHECK_OK(lc_nn_embedding(7, 2, LC_NO_PADDING, &m));
+  CHECK(!lc_module_attr(m, "padding_idx", &a));
+  lc_module_release(m);
+  CHECK_OK(lc_nn_hardtanh(-2, 3, false, &m));
+  CHECK(lc_module_attr(m, "min_val", &a) && a.f == -2);
+  CHECK(lc_module_attr(m, "max_val", &a) && a.f == 3);
+  lc_module_release(m);
+  CHECK_OK(lc_nn_softplus(2, 7, &m));
+  CHECK(lc_module_attr(m, "beta", &a) && a.f == 2);
+  CHECK(lc_module_attr(m, "threshold", &a) && a.f == 7);
+  lc_module_release(m);
+  CHECK_OK(lc_nn_elu(0.5, true, &m));
+  CHECK(lc_module_attr(m, "alpha", &a) && a.f == 0.5);
+  CHECK(lc_module_attr(m, "inplace", &a) && a.b);
+  lc_module_release(m);
+  m = NULL;
+  CHECK_STATUS(lc_nn_dropout(2, false, &m), LC_EARG);
+  CHECK(msg_has("Dropout") && msg_has("between 0 and 1"));
+  CHECK_STATUS(lc_nn_hardtanh(1, 0, false, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_softplus(0, 20, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_gelu((lc_gelu_approx)3, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_embedding(-1, 2, LC_NO_PADDING, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_embedding(4, 2, 4, &m), LC_EINDEX);
+  CHECK(msg_has("padding_idx"));
+  CHECK_STATUS(lc_nn_embedding_ex(4, 2, 0, 3, &m), LC_EARG);
+  int64_t bad[3] = {-1, 2, -1};
+  CHECK_STATUS(lc_nn_unflatten(1, 3, bad, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_unflatten(1, 0, bad, &m), LC_EARG);
+  CHECK(m == NULL);
+}
+
+TEST(module_forwards_match_functions) {
+  int64_t sh[2] = {4, 6};
+  lc_manual_seed(51);
+  lc_tensor *x = NULL;
+  CHECK_OK(lc_randn(2, sh, LC_FLOAT32, &x));
+  lc_module *ms[9] = {NULL};
+  CHECK_OK(lc_nn_relu6(false, &ms[0]));
+  CHECK_OK(lc_nn_leaky_relu(0.2, false, &ms[1]));
+  CHECK_OK(lc_nn_elu(1.5, false, &ms[2]));
+  CHECK_OK(lc_nn_gelu(LC_GELU_NONE, &ms[3]));
+  CHECK_OK(lc_nn_gelu(LC_GELU_TANH, &ms[4]));
+  CHECK_OK(lc_nn_silu(false, &ms[5]));
+  CHECK_OK(lc_nn_mish(false, &ms[6]));
+  CHECK_OK(lc_nn_softplus(2, 5, &ms[7]));
+  CHECK_OK(lc_nn_hardtanh(-0.5, 1.5, false, &ms[8]));
+  for (int c = 0; c < NCASES; c++) {
+    lc_tensor *a = NULL, *b = NULL;
+    CHECK_OK(lc_module_forward(ms[c], x, &a));
+    CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, x, &b));
+    bool eq = false;
+    if (a && b) CHECK_OK(lc_equal(a, b, &eq));
+    CHECK(eq);
+    lc_release(a);
+    lc_release(b);
+    lc_module_release(ms[c]);
+  }
+  /* Softmax along dim 2 (0-based 1) */
+  lc_module *sm = NULL, *lsm = NULL;
+  lc_tensor *a = NULL, *b = NULL;
+  CHECK_OK(lc_nn_softmax(1, &sm));
+  CHECK_OK(lc_nn_log_softmax(0, &lsm));
+  CHECK_OK(lc_module_forward(sm, x, &a));
+  CHECK_OK(lc_softmax(x, 1, &b));
+  bool eq = false;
+  CHECK_OK(lc_equal(a, b, &eq));
+  CHECK(eq);
+  lc_release(a);
+  lc_release(b);
+  CHECK_OK(lc_module_forward(lsm, x, &a));
+  CHECK_OK(lc_log_softmax(x, 0, &b));
+  CHECK_OK(lc_equal(a, b, &eq));
+  CHECK(eq);
+  lc_release(a);
+  lc_release(b);
+  /* a 1-D input: dim 2 does not exist; the message counts from 1 like the repr */
+  int64_t n = 3;
+  lc_tensor *v = NULL;
+  a = NULL;
+  CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &v));
+  CHECK_STATUS(lc_module_forward(sm, v, &a), LC_EINDEX);
+  CHECK(msg_has("Softmax") && msg_has("dim=2") && msg_has("{3}"));
+  CHECK(a == NULL);
+  lc_release(v);
+  lc_module_release(sm);
+  lc_module_release(lsm);
+  lc_release(x);
+}
+
+TEST(module_dropout_training_flag) {
+  int64_t n = 4000;
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_ones(1, &n, LC_FLOAT32, &x));
+  lc_module *d = NULL;
+  CHECK_OK(lc_nn_dropout(0.5, false, &d));
+  CHECK(lc_module_is_training(d));
+  CHECK_OK(lc_module_forward(d, x, &y));
+  double *v = test_values(y);
+  int zeros = 0;
+  for (int64_t i = 0; i < n; i++) zeros += v[i] == 0;
+  CHECK(zeros > 1700 && zeros < 2300);
+  free(v);
+  lc_release(y);
+  lc_module_train(d, false);
+  CHECK_OK(lc_module_forward(d, x, &y));
+  CHECK(y == x);
+  lc_release(y);
+  lc_module_release(d);
+  lc_release(x);
+}
+
+TEST(module_embedding_init_forward_and_errors) {
+  lc_module *e = NULL;
+  lc_manual_seed(61);
+  CHECK_OK(lc_nn_embedding_ex(200, 50, 3, 1, &e));
+  if (!e) return;
+  lc_tensor *w = lc_module_own_parameter(e, lc_module_find_parameter(e, "weight"));
+  CHECK(w && lc_ndim(w) == 2 && lc_shape(w)[0] == 200 && lc_shape(w)[1] == 50);
+  CHECK(lc_requires_grad(w) && lc_dtype_of(w) == LC_FLOAT32);
+  double *v = test_values(w), s = 0, s2 = 0;
+  for (int d = 0; d < 50; d++) CHECK(v[3 * 50 + d] == 0);
+  for (int64_t i = 0; i < 200 * 50; i++) s += v[i], s2 += v[i] * v[i];
+  double mean = s / 10000, var = s2 / 10000 - mean * mean;
+  CHECK(fabs(mean) < 0.05 && fabs(var - 1) < 0.1); /* N(0, 1) */
+  free(v);
+  /* 1-based lookups */
+  int64_t idx[3] = {1, 200, 4}, n = 3;
+  lc_tensor *ix = NULL, *y = NULL, *r = NULL;
+  CHECK_OK(lc_from_data(1, &n, LC_INT64, idx, &ix));
+  CHECK_OK(lc_module_forward(e, ix, &y));
+  CHECK_OK(lc_select(w, 0, 199, &r));
+  double *vy = test_values(y), *vr = test_values(r);
+  for (int d = 0; d < 50; d++) CHECK(vy[50 + d] == vr[d]);
+  free(vy), free(vr);
+  lc_release(y), lc_release(r), lc_release(ix);
+  int64_t bad[2] = {5, 201};
+  int64_t n2 = 2;
+  y = NULL;
+  CHECK_OK(lc_from_data(1, &n2, LC_INT64, bad, &ix));
+  CHECK_STATUS(lc_module_forward(e, ix, &y), LC_EINDEX);
+  CHECK(msg_has("Embedding: index 201 at position [2] out of range for 200 embeddings "
+                "(expected 1..200)"));
+  CHECK(y == NULL);
+  lc_release(ix);
+  /* reset_parameters redraws and re-zeroes the padding row */
+  CHECK_OK(lc_module_reset_parameters(e));
+  v = test_values(w);
+  for (int d = 0; d < 50; d++) CHECK(v[3 * 50 + d] == 0);
+  free(v);
+  lc_module_release(e);
+}
+
+TEST(module_unflatten_forward) {
+  int64_t sh[2] = {3, 12};
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
+  lc_module *u = NULL;
+  int64_t sizes[2] = {4, -1};
+  CHECK_OK(lc_nn_unflatten(1, 2, sizes, &u));
+  CHECK_OK(lc_module_forward(u, x, &y));
+  CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[1] == 4 && lc_shape(y)[2] == 3);
+  lc_release(y);
+  lc_module_release(u);
+  int64_t s2[2] = {5, 2};
+  CHECK_OK(lc_nn_unflatten(-1, 2, s2, &u));
+  y = NULL;
+  CHECK_STATUS(lc_module_forward(u, x, &y), LC_ESHAPE);
+  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 2 of size 12: input shape {3, 12}"));
+  lc_module_release(u);
+  CHECK_OK(lc_nn_unflatten(2, 2, s2, &u));
+  CHECK_STATUS(lc_module_forward(u, x, &y), LC_EINDEX);
+  CHECK(msg_has("dim=3"));
+  CHECK(y == NULL);
+  lc_module_release(u);
+  lc_release(x);
+}
