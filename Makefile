@@ -13,8 +13,8 @@ PKGS      = lua5.4 openblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      = -Wall -Wextra -Werror -Wno-unused-parameter
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -fPIC -fopenmp -Iinclude $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL = $(SAN) -fopenmp $(PKG_LIBS) -lz -lm -lpthread $(LDLIBS)
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -fPIC -Iinclude $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lz -lm -lpthread $(LDLIBS)
 
 # Layers, lowest first. liblucid holds everything below the Lua binding.
 CORE_SRC  = $(wildcard src/core/*.c src/kernels/*.c src/autograd/*.c src/ops/*.c src/nn/*.c)
@@ -55,7 +55,7 @@ $(LIB): $(CORE_OBJ)
 
 $(LUAMOD): $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB) $(SAN) -fopenmp $(shell pkg-config --libs openblas) -lz -lm -lpthread
+	$(CC) -shared -o $@ $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB) $(SAN) $(shell pkg-config --libs openblas) -lz -lm -lpthread
 
 # The interpreter carries lucid's Lua files inside it, so it runs from any directory.
 $(BUILD)/gen/embedded_lua.c: $(LUA_FILES) tools/embed-lua.lua

@@ -32,7 +32,7 @@ LUA_CDIR     ?= $(PREFIX)/lib/lua/5.4
 
 INSTALL      ?= install
 
-LUCID_VER    := $(shell sed -n 's/^\#define LUCID_VERSION "\(.*\)"/\1/p' include/lucid.h)
+LUCID_VER    := $(shell sed -n 's/^\#define LUCID_VERSION "\(.*\)"/\1/p' include/lucid_core.h)
 LUCID_SOMAJOR = $(firstword $(subst ., ,$(LUCID_VER)))
 
 SO_CORE      = $(BUILD)/liblucid.so.$(LUCID_VER)
@@ -42,7 +42,7 @@ PC_FILES     = $(BUILD)/pkgconfig/lucid.pc $(BUILD)/pkgconfig/lucid-lua.pc
 EMBED_LUA_OBJ = $(BUILD)/obj/gen/embedded_lua.o
 
 # What the core needs at link time besides itself (also Libs.private of lucid.pc).
-LUCID_DEPLIBS = $(SAN) -fopenmp $(shell pkg-config --libs openblas) -lz -lm -lpthread
+LUCID_DEPLIBS = $(SAN) $(shell pkg-config --libs openblas) -lz -lm -lpthread
 # Shared objects must resolve every symbol (not possible under the sanitizers' runtime).
 SO_DEFS      = $(if $(SAN),,-Wl,--no-undefined)
 

@@ -42,7 +42,7 @@ mk() { $MAKE --no-print-directory -j1 -s BUILD="$BUILD" "$@"; }
 # Files and symlinks below $1 (none expected after an uninstall), and lucid directories.
 leftovers() { find "$1" \( -type f -o -type l -o -name '*lucid*' \) -print 2>/dev/null; }
 
-version=$(sed -n 's/^#define LUCID_VERSION "\(.*\)"/\1/p' include/lucid.h)
+version=$(sed -n 's/^#define LUCID_VERSION "\(.*\)"/\1/p' include/lucid_core.h)
 CCW="${CC:-cc} -std=c11 -Wall -Wextra -Werror -O2"
 
 # ------------------------------------------------------------------ 1. PREFIX=$tmp/prefix

@@ -53,7 +53,7 @@ static void register_all(lua_State *L, int mt, int st, int methods, int module,
   }
 }
 
-/* lua_close() dlcloses C modules, but the OpenMP/OpenBLAS worker threads started by the core
+/* lua_close() dlcloses C modules, but the pool's and OpenBLAS's worker threads started by the core
  * live on in this library's code: unmapping it under them crashes the process at exit. Pin the
  * library (a no-op when linked into an executable). */
 static void pin_library(void) {
