@@ -19,12 +19,42 @@ step() {
   sed "s/^/$tag /" "$one" >>"$out"
 }
 
+# fashion TAG CMD...: runs one Fashion-MNIST training epoch and files its time and accuracy
+fashion() {
+  tag=$1
+  shift
+  echo "== $tag: one Fashion-MNIST epoch ($*)"
+  "$@" >"$one" 2>&1 || { cat "$one"; return 1; }
+  tail -n 3 "$one"
+  if [ "$tag" = lucid ]; then
+    sed -n 's/^training time: \([0-9.]*\) s per epoch$/lucid fashion_epoch_s \1 s/p;
+            s/^final test accuracy: \([0-9.]*\)%$/lucid fashion_accuracy_pct \1 %/p' "$one" >>"$out"
+  else
+    sed "s/^/$tag /" "$one" >>"$out"
+  fi
+}
+
+have_torch=false
+/usr/bin/python3 -c "import torch" 2>/dev/null && have_torch=true
+
 step blas "cblas_sgemm from C" "$BUILD/bin/bench-blas"
 step lucid "lucid ($BUILD/bin/lucid bench/bench.lua)" "$BUILD/bin/lucid" bench/bench.lua
-if /usr/bin/python3 -c "import torch" 2>/dev/null; then
+step lucid "lucid: convolutions and the seed CNN (bench/bench_conv.lua)" "$BUILD/bin/lucid" bench/bench_conv.lua
+step lucid "lucid: peak RSS of 100 seed-CNN training steps (bench/cnn_rss.lua)" "$BUILD/bin/lucid" bench/cnn_rss.lua
+if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
+  step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
+  step torch "PyTorch: peak RSS of 100 seed-CNN training steps" /usr/bin/python3 bench/cnn_torch.py rss
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
+fi
+# One epoch of the model in examples/fashion_mnist.lua and hyperparameters in both (about a minute
+# in all); BENCH_QUICK=1 skips it.
+if [ -z "${BENCH_QUICK:-}" ] && [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  ckpt=$(mktemp)
+  fashion lucid "$BUILD/bin/lucid" examples/fashion_mnist.lua --epochs 1 --checkpoint "$ckpt"
+  rm -f "$ckpt"
+  if $have_torch; then fashion torch /usr/bin/python3 bench/fashion_mnist_torch.py 1; fi
 fi
 echo
 
@@ -32,25 +62,30 @@ awk '
   { v[$1, $2] = $3; if ($1 == "lucid") { order[++n] = $2; unit[$2] = $4 } }
   function fmt(x) { return x == "" ? "-" : sprintf("%.4g", x) }
   END {
-    printf "%-24s %-8s %10s %10s %11s   %s\n", "case", "unit", "lucid", "PyTorch", "vs PyTorch", "target"
+    printf "%-32s %-8s %10s %10s %11s   %s\n", "case", "unit", "lucid", "PyTorch", "vs PyTorch", "target"
     for (i = 1; i <= n; i++) {
       c = order[i]; l = v["lucid", c]; t = v["torch", c]; u = unit[c]
       ratio = "-"
-      if (t != "" && l > 0 && t > 0) ratio = sprintf("%.2fx", (u == "ns" || u == "us" || u == "ms") ? t / l : l / t)
+      if (t != "" && l > 0 && t > 0) ratio = sprintf("%.2fx", (u ~ /^(ns|us|ms|s|MB)$/) ? t / l : l / t)
       target = ""
       if (c ~ /^add_(1|4x4)_ns$/) target = sprintf("<= 250 ns: %s", l <= 250 ? "met" : "MISSED")
       if (c == "add_grad_ns") target = sprintf("<= 400 ns: %s", l <= 400 ? "met" : "MISSED")
       if (c == "mlp_4_3_2_us") target = sprintf("<= 10 us: %s", l <= 10 ? "met" : "MISSED")
       if (c == "seq_4_3_2_sgd_us") target = sprintf("<= 12 us: %s", l <= 12 ? "met" : "MISSED")
       if (c == "mlp_784_256_10_step_ms") target = sprintf("<= 0.6 ms: %s", l <= 0.6 ? "met" : "MISSED")
+      if (c == "seed_cnn_train_step_b64_ms") target = sprintf("<= 15 ms: %s", l <= 15 ? "met" : "MISSED")
+      if (c == "seed_cnn_inference_b64_ms") target = sprintf("<= 8 ms: %s", l <= 8 ? "met" : "MISSED")
+      if (c == "seed_cnn_100_steps_peak_rss_mb") target = sprintf("<= 60 MB: %s", l <= 60 ? "met" : "MISSED")
+      if (c == "fashion_epoch_s" && t > 0) target = sprintf("<= 0.75x the PyTorch time (%.2fx): %s", l / t, l <= 0.75 * t ? "met" : "MISSED")
+      if (c == "fashion_accuracy_pct" && t > 0) target = sprintf("within 0.5 points of PyTorch (%+.2f)", l - t)
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]
         if (b > 0) target = sprintf("%.1f%% of cblas_sgemm (%s GFLOP/s), >= 95%%: %s", 100 * l / b,
                                     fmt(b), l >= 0.95 * b ? "met" : "MISSED")
       }
-      printf "%-24s %-8s %10s %10s %11s   %s\n", c, u, fmt(l), fmt(t), ratio, target
+      printf "%-32s %-8s %10s %10s %11s   %s\n", c, u, fmt(l), fmt(t), ratio, target
     }
     if (n == 0) print "no lucid results (did bench.lua fail?)"
-    else print "\nvs PyTorch: how many times faster lucid is than PyTorch (below 1: slower)"
+    else print "\nvs PyTorch: how many times faster (for MB: smaller, for %: higher) lucid is than PyTorch"
   }' "$out"

@@ -149,6 +149,7 @@ local function evaluate()
   return correct / total
 end
 
+local train_seconds, epochs_run = 0, 0
 for epoch = first_epoch, opts.epochs do
   model:train()
   local nbatches = #train_loader
@@ -167,10 +168,14 @@ for epoch = first_epoch, opts.epochs do
     progress(epoch, b, nbatches, loss_sum / seen, correct / seen, seen, lucid.clock() - t0,
       b == nbatches)
   end
+  train_seconds, epochs_run = train_seconds + (lucid.clock() - t0), epochs_run + 1
   accuracy = evaluate()
   print(("epoch %d: test accuracy %.2f%%"):format(epoch, accuracy * 100))
   lucid.save(opts.checkpoint, {model = model:state_dict(), optim = opt:state_dict(),
     epoch = epoch, accuracy = accuracy})
   print(("checkpoint saved to %s"):format(opts.checkpoint))
+end
+if epochs_run > 0 then
+  print(("training time: %.2f s per epoch"):format(train_seconds / epochs_run))
 end
 print(("final test accuracy: %.2f%%"):format(accuracy * 100))

@@ -27,7 +27,10 @@ void lb_gc_check(lua_State *L, lb_state *st) {
   if (used <= st->next_gc) return;
   lua_gc(L, LUA_GCCOLLECT);
   int64_t live = lc_bytes_in_use();
-  st->next_gc = live + (live > LB_GC_MIN_STEP ? live : LB_GC_MIN_STEP);
+  /* Garbage allowed before the next collection: a quarter of what is live, at least
+   * LB_GC_MIN_STEP. A full collection costs time in proportion to the Lua heap, not to tensor
+   * bytes, so collecting often is cheap, while each byte of garbage allowed is a byte of RSS. */
+  st->next_gc = live + (live / 4 > LB_GC_MIN_STEP ? live / 4 : LB_GC_MIN_STEP);
 }
 
 /* Lua's collector sees a tensor as a 16-byte userdata, while a small tensor also holds about
