@@ -44,6 +44,8 @@ def main():
         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch = 64
+    steps = (xtr.shape[0] + batch - 1) // batch
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
     t0 = time.perf_counter()
     for _ in range(epochs):
         model.train()
@@ -54,6 +56,7 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
     seconds = (time.perf_counter() - t0) / epochs
     model.eval()
     correct = 0

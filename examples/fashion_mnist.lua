@@ -71,21 +71,12 @@ local test_loader = data.DataLoader(test_set, {batch_size = 500})
 
 -- ------------------------------------------------------------------ model
 
-local model = nn.Sequential{
-  {"conv1", nn.Conv2d{in_channels = 1, out_channels = 32, kernel_size = 3, padding = 1}},
-  {"batch_norm1", nn.BatchNorm2d{num_features = 32}},
-  {"relu1", nn.ReLU()},
-  {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},        -- 32 x 14 x 14
-  {"conv2", nn.Conv2d{in_channels = 32, out_channels = 64, kernel_size = 3, padding = 1}},
-  {"batch_norm2", nn.BatchNorm2d{num_features = 64}},
-  {"relu2", nn.ReLU()},
-  {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},        -- 64 x 7 x 7
-  {"flatten", nn.Flatten()},
-  {"fc1", nn.Linear{in_features = 64 * 7 * 7, out_features = 128}},
-  {"relu3", nn.ReLU()},
-  {"fc2", nn.Linear{in_features = 128, out_features = 10}},
-}
+-- examples/fashion_model.lua, next to this script (so it runs from any directory)
+local here = (arg and arg[0] or ""):match("^(.*[/\\])") or "./"
+local model = dofile(here .. "fashion_model.lua")()
 local opt = optim.Adam(model:parameters(), {lr = opts.lr})
+-- The learning rate follows a cosine from lr down to 0 over the whole run, stepped per batch.
+local sched = optim.CosineAnnealingLR(opt, {T_max = opts.epochs * #train_loader})
 local first_epoch, accuracy = 1, 0
 
 if opts.resume then
@@ -96,6 +87,7 @@ if opts.resume then
   end
   model:load_state_dict(ckpt.model)
   opt:load_state_dict(ckpt.optim)
+  sched:load_state_dict(ckpt.sched)
   first_epoch = ckpt.epoch + 1
   accuracy = ckpt.accuracy
   print(("resumed from %s after epoch %d (test accuracy %.2f%%)"):format(opts.checkpoint,
@@ -160,6 +152,7 @@ for epoch = first_epoch, opts.epochs do
     opt:zero_grad()
     loss:backward()
     opt:step()
+    sched:step()
     b = b + 1
     local n = labels.shape[1]
     seen = seen + n
@@ -172,7 +165,7 @@ for epoch = first_epoch, opts.epochs do
   accuracy = evaluate()
   print(("epoch %d: test accuracy %.2f%%"):format(epoch, accuracy * 100))
   lucid.save(opts.checkpoint, {model = model:state_dict(), optim = opt:state_dict(),
-    epoch = epoch, accuracy = accuracy})
+    sched = sched:state_dict(), epoch = epoch, accuracy = accuracy})
   print(("checkpoint saved to %s"):format(opts.checkpoint))
 end
 if epochs_run > 0 then
