@@ -85,6 +85,10 @@ typedef struct lc_module_kind {
   bool (*attr)(const lc_module *m, const char *name, lc_attr *out);
   /* Frees the kind's state (lc_module_state) when the module dies. May be NULL. */
   void (*destroy)(lc_module *m);
+  /* Optional: forward followed by max(0, .) in one pass. Sequential and ModuleList run a child
+   * of such a kind followed by a ReLU child through it (BatchNorm + ReLU: one pass over the
+   * activations instead of two, and one tensor fewer kept for backward). May be NULL. */
+  lc_status (*forward_relu)(lc_module *m, const lc_tensor *x, lc_tensor **out);
 } lc_module_kind;
 
 /* ---------------------------------------------------------------- lifetime and identity */

@@ -460,22 +460,35 @@ static void FN(shifted_sums)(const T *restrict x, int64_t n, double k, double *s
 }
 
 /* *s1 += sum(g'), *s2 += sum(g' (x - m)) with g' = g, or g masked by y > 0. */
+/* The ReLU mask is a multiplication by (T)(y > 0) before widening: a select, or a comparison
+ * converted to double, leaves GCC's vectoriser without a vector type for these loops. */
 static void FN(grad_sums)(const T *restrict g, const T *restrict x, const T *restrict y, int64_t n,
                           double m, double *s1, double *s2) {
   double a[LANES] = {0}, b[LANES] = {0};
   double A = 0, B = 0;
   int64_t i = 0;
   if (y) {
-    for (; i + LANES <= n; i += LANES)
-      for (int l = 0; l < LANES; l++) {
-        double gv = y[i + l] > 0 ? (double)g[i + l] : 0.0;
-        a[l] += gv;
-        b[l] += gv * ((double)x[i + l] - m);
+    /* lanes of T summed over blocks of 256 values, then added in double: the T arithmetic
+     * vectorises, the blocks keep the rounding error near that of double sums */
+    T mt = (T)m;
+    while (i < n) {
+      int64_t e = i + 256 < n ? i + 256 : n;
+      T ta[LANES] = {0}, tb[LANES] = {0};
+      for (; i + LANES <= e; i += LANES)
+        for (int l = 0; l < LANES; l++) {
+          T gm = g[i + l] * (T)(y[i + l] > 0);
+          ta[l] += gm;
+          tb[l] += gm * (x[i + l] - mt);
+        }
+      for (; i < e; i++) {
+        double gv = (double)(g[i] * (T)(y[i] > 0));
+        A += gv;
+        B += gv * ((double)x[i] - m);
       }
-    for (; i < n; i++) {
-      double gv = y[i] > 0 ? (double)g[i] : 0.0;
-      A += gv;
-      B += gv * ((double)x[i] - m);
+      for (int l = 0; l < LANES; l++) {
+        A += (double)ta[l];
+        B += (double)tb[l];
+      }
     }
   } else {
     for (; i + LANES <= n; i += LANES)
@@ -501,7 +514,7 @@ static void FN(affine_run)(T *restrict out, const T *restrict x, int64_t n, T sc
   if (relu) {
     for (int64_t i = 0; i < n; i++) {
       T v = x[i] * sc + sh;
-      out[i] = v > 0 ? v : 0;
+      out[i] = v > 0 ? v : (T)0;
     }
   } else {
     for (int64_t i = 0; i < n; i++)
@@ -514,7 +527,7 @@ static void FN(dx_run)(T *restrict out, const T *restrict g, const T *restrict x
                        const T *restrict y, int64_t n, T a, T b, T c) {
   if (y) {
     for (int64_t i = 0; i < n; i++)
-      out[i] = (y[i] > 0 ? a * g[i] : (T)0) + b * x[i] + c;
+      out[i] = a * g[i] * (T)(y[i] > 0) + b * x[i] + c;
   } else {
     for (int64_t i = 0; i < n; i++)
       out[i] = a * g[i] + b * x[i] + c;
@@ -661,7 +674,7 @@ static void FN(bn_bsums_cols)(void *vctx, int64_t c0, int64_t c1) {
     const T *restrict y = c->y ? (const T *)c->y + n * C : NULL;
     if (y) {
       for (int64_t j = c0; j < c1; j++) {
-        double gv = y[j] > 0 ? (double)g[j] : 0.0;
+        double gv = (double)(g[j] * (T)(y[j] > 0));
         s1[j] += gv;
         s2[j] += gv * ((double)x[j] - mean[j]);
       }
@@ -696,7 +709,7 @@ static void FN(bn_dx_rows)(void *vctx, int64_t n0, int64_t n1) {
     T *restrict o = (T *)c->out + n * C;
     if (y) {
       for (int64_t j = 0; j < C; j++)
-        o[j] = (T)((y[j] > 0 ? a[j] * (double)g[j] : 0.0) + b[j] * (double)x[j] + cc[j]);
+        o[j] = (T)(a[j] * (double)(g[j] * (T)(y[j] > 0)) + b[j] * (double)x[j] + cc[j]);
     } else {
       for (int64_t j = 0; j < C; j++)
         o[j] = (T)(a[j] * (double)g[j] + b[j] * (double)x[j] + cc[j]);

@@ -198,12 +198,18 @@ lc_status lc_nn_identity(lc_module **out) {
 
 /* ---------------------------------------------------------------- containers */
 
-/* Sequential and a called ModuleList: each child's output feeds the next. */
+/* Sequential and a called ModuleList: each child's output feeds the next. A child whose kind
+ * can fuse a ReLU (BatchNorm) followed by a built-in ReLU runs as one fused pass. */
 static lc_status chain_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   lc_tensor *cur = lc_retain((lc_tensor *)x);
-  for (int64_t i = 0; i < lc_module_num_children(m); i++) {
+  int64_t n = lc_module_num_children(m);
+  for (int64_t i = 0; i < n; i++) {
     lc_tensor *next;
-    lc_status st = lc_module_forward_child(m, i, cur, &next);
+    lc_module *c = lc_module_child(m, i);
+    bool fuse = i + 1 < n && lc_module_kind_of(c)->forward_relu &&
+                lc_module_kind_of(lc_module_child(m, i + 1)) == &lc_kind_relu;
+    lc_status st = fuse ? lc_nn_forward_child_relu(m, i++, cur, &next)
+                        : lc_module_forward_child(m, i, cur, &next);
     lc_release(cur);
     if (st) return st;
     cur = next;

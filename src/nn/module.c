@@ -425,7 +425,10 @@ lc_status lc_module_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   return st;
 }
 
-lc_status lc_module_forward_child(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out) {
+/* Runs child i (fused with a following ReLU when relu is set: its kind has forward_relu),
+ * prefixing its name (and type, for the innermost failing module) to a failure's message. */
+static lc_status forward_child(lc_module *m, int64_t i, bool relu, const lc_tensor *x,
+                               lc_tensor **out) {
   lc_module *c = m->children.items[i];
   lc_status st;
   bool inner = false; /* the failure is c's own (not from deeper down) */
@@ -435,7 +438,7 @@ lc_status lc_module_forward_child(lc_module *m, int64_t i, const lc_tensor *x, l
     path_open = false;
   } else {
     path_open = false;
-    st = c->kind->forward(c, x, out);
+    st = relu ? c->kind->forward_relu(c, x, out) : c->kind->forward(c, x, out);
     inner = !path_open;
   }
   if (st) {
@@ -448,6 +451,14 @@ lc_status lc_module_forward_child(lc_module *m, int64_t i, const lc_tensor *x, l
     path_open = true;
   }
   return st;
+}
+
+lc_status lc_module_forward_child(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out) {
+  return forward_child(m, i, false, x, out);
+}
+
+lc_status lc_nn_forward_child_relu(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out) {
+  return forward_child(m, i, true, x, out);
 }
 
 /* ---------------------------------------------------------------- recursive queries */

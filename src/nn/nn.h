@@ -26,6 +26,10 @@ struct lc_module {
   lc_entries children; /* lc_module* */
 };
 
+/* lc_module_forward_child for a child whose kind has forward_relu, fused with the ReLU child
+ * that follows it (the container skips that one). */
+lc_status lc_nn_forward_child_relu(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out);
+
 /* malloc'ed copy of s (NULL on OOM, error set). */
 char *lc_nn_strdup(const char *s);
 /* A growable string for printing. */

@@ -141,7 +141,7 @@ static lc_status bn_reset(lc_module *m) {
   return st;
 }
 
-static lc_status bn_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
+static lc_status bn_run(lc_module *m, const lc_tensor *x, bool relu, lc_tensor **out) {
   const bn_state *s = lc_module_state(m);
   int nd = lc_ndim(x);
   if (s->kind == 1 && nd != 2 && nd != 3)
@@ -167,9 +167,18 @@ static lc_status bn_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
     }
   }
   lc_batch_norm_opts o = {param(m, "weight"), param(m, "bias"), rm,     rv,
-                          training || !rm,    factor,           s->eps, false};
+                          training || !rm,    factor,           s->eps, relu};
   lc_status st = lc_batch_norm(x, &o, out);
   return st ? unprefix(st, "batch_norm") : LC_OK;
+}
+
+static lc_status bn_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
+  return bn_run(m, x, false, out);
+}
+
+/* BatchNorm followed by ReLU in a container: one pass (lc_module_kind.forward_relu). */
+static lc_status bn_forward_relu(lc_module *m, const lc_tensor *x, lc_tensor **out) {
+  return bn_run(m, x, true, out);
 }
 
 static lc_status in_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
@@ -219,13 +228,15 @@ const lc_module_kind lc_kind_batch_norm1d = {.name = "BatchNorm1d",
                                              .extra_repr = bn_extra,
                                              .reset_parameters = bn_reset,
                                              .attr = bn_attr,
-                                             .destroy = free_state};
+                                             .destroy = free_state,
+                                             .forward_relu = bn_forward_relu};
 const lc_module_kind lc_kind_batch_norm2d = {.name = "BatchNorm2d",
                                              .forward = bn_forward,
                                              .extra_repr = bn_extra,
                                              .reset_parameters = bn_reset,
                                              .attr = bn_attr,
-                                             .destroy = free_state};
+                                             .destroy = free_state,
+                                             .forward_relu = bn_forward_relu};
 const lc_module_kind lc_kind_instance_norm2d = {.name = "InstanceNorm2d",
                                                 .forward = in_forward,
                                                 .extra_repr = bn_extra,
