@@ -19,7 +19,8 @@
  * duration and restored to lc_get_num_threads() after); a single sample runs on the calling
  * thread with a multi-threaded BLAS. Each thread keeps one growing workspace (the im2col
  * buffer) between calls, so a training loop does not allocate it again; lc_conv_empty_cache()
- * frees the workspaces, and a thread's workspace is freed when the thread exits.
+ * (and lc_empty_cache(), which calls it) frees the idle workspaces, and a thread's workspace is
+ * freed when the thread exits.
  */
 #ifndef LUCID_CONV_H
 #define LUCID_CONV_H

@@ -98,7 +98,8 @@ uint64_t lc_version(const lc_tensor *t);
 /* Bytes currently held by all live storages (process-wide, atomic). */
 int64_t lc_bytes_in_use(void);
 /* lucid keeps a few freed large blocks (at most 16 blocks, 256 MiB) for reuse, so large
- * temporaries do not pay fresh page faults each time; this returns them to the system. */
+ * temporaries do not pay fresh page faults each time; this returns them to the system, with
+ * the idle convolution workspaces (lucid_conv.h). */
 void lc_empty_cache(void);
 
 /* ---------------------------------------------------------------- creation */

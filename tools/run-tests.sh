@@ -9,7 +9,8 @@ MODE=${2:-}
 # spec/interpreter_spec.lua runs this build's interpreter
 export LUCID_BIN="$BUILD/bin/lucid"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+ckdir=""
+trap 'rm -f "$log"; [ -z "$ckdir" ] || rm -rf "$ckdir"' EXIT
 
 "$BUILD/bin/lucid-tests" >"$log" 2>&1
 c_rc=$?
@@ -58,6 +59,52 @@ run_example() { # NAME PATTERN COMMAND...
 run_example c_only '^c_only: OK' "$BUILD/bin/embed-c-only"
 run_example host '^host: OK' "$BUILD/bin/embed-host" examples/embed/model.lua
 run_example threads '^threads: OK' "$BUILD/bin/embed-threads" examples/embed/train.lua
+
+# classify.c: a checkpoint written by examples/fashion_mnist.lua --quick (2,000 training images,
+# about 2 s, 3 s sanitized), then the host classifies test images read in C with it and must
+# beat 50% (the quick model gets about 74%). N = 200 in asan mode, 1000 otherwise.
+seconds() { date +%s.%N 2>/dev/null || date +%s; }
+dataset=/usr/share/datasets/fashion-mnist
+if [ ! -f "$dataset/t10k-images-idx3-ubyte.gz" ]; then
+  echo "ok - embed classify # skip $dataset is absent"
+  e_pass=$((e_pass + 1))
+elif [ ! -x "$BUILD/bin/embed-classify" ]; then
+  echo "not ok - embed classify: $BUILD/bin/embed-classify was not built"
+  e_fail=$((e_fail + 1))
+else
+  n=1000
+  [ "$MODE" = asan ] && n=200
+  ckdir=$(mktemp -d)
+  t0=$(seconds)
+  "$BUILD/bin/lucid" examples/fashion_mnist.lua --quick --checkpoint "$ckdir/fm.safetensors" \
+    >"$log" 2>&1
+  rc=$?
+  t1=$(seconds)
+  if [ "$rc" -ne 0 ]; then
+    cat "$log"
+    echo "not ok - embed classify: training the checkpoint failed (exit $rc)"
+    e_fail=$((e_fail + 1))
+  else
+    tail -n 2 "$log"
+    "$BUILD/bin/embed-classify" examples/fashion_model.lua "$ckdir/fm.safetensors" \
+      "$dataset/t10k-images-idx3-ubyte.gz" "$dataset/t10k-labels-idx1-ubyte.gz" "$n" >"$log" 2>&1
+    rc=$?
+    t2=$(seconds)
+    cat "$log"
+    acc=$(sed -n "s/^classify: OK $n images, accuracy \([0-9.]*\)%\$/\1/p" "$log")
+    awk -v a="$t0" -v b="$t1" -v c="$t2" \
+      'BEGIN { printf "# classify: training %.1f s, classifying %.1f s\n", b - a, c - b }'
+    if [ "$rc" -eq 0 ] && [ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a > 50) }'; then
+      echo "ok - embed classify ($n images, accuracy $acc%)"
+      e_pass=$((e_pass + 1))
+    else
+      echo "not ok - embed classify (exit $rc, accuracy ${acc:-none}; expected an OK line above 50%)"
+      e_fail=$((e_fail + 1))
+    fi
+  fi
+  rm -rf "$ckdir"
+  ckdir=""
+fi
 
 # make install / uninstall into temporary directories and builds against the installation
 # (tools/test-install.sh). Not in asan mode: it installs the regular, unsanitized build.

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs lucid into temporary directories and uses it the way an outside project would:
-#   1. make install PREFIX=$tmp/prefix; builds examples/embed/{c_only,host,threads}.c against the
-#      installed headers and libraries through pkg-config (shared, and c_only also statically),
-#      runs them; runs stock lua5.4 and the installed `lucid` interpreter against the tree;
+#   1. make install PREFIX=$tmp/prefix; builds examples/embed/{c_only,host,threads,classify}.c
+#      against the installed headers and libraries through pkg-config (shared, and c_only also
+#      statically), runs them (classify with a checkpoint the installed `lucid` interpreter
+#      trains with examples/fashion_mnist.lua --quick, when the Fashion-MNIST files are there);
+#      runs stock lua5.4 and the installed `lucid` interpreter against the tree;
 #      make uninstall; checks no file is left;
 #   2. make install DESTDIR=$tmp/stage PREFIX=/usr/local: checks stock lua5.4's own default
 #      search paths find the staged module, then uninstalls and checks no file is left.
@@ -81,6 +83,17 @@ use_prefix() {
   check "build threads.c with pkg-config lucid-lua" \
     sh -c "$CCW \$(pkg-config --cflags lucid-lua) examples/embed/threads.c \$(pkg-config --libs lucid-lua) -lpthread -o '$tmp/threads'"
   expect "threads runs" "^threads: OK" env LD_LIBRARY_PATH="$P/lib" "$tmp/threads" examples/embed/train.lua
+  check "build classify.c with pkg-config lucid-lua" \
+    sh -c "$CCW \$(pkg-config --cflags lucid-lua) examples/embed/classify.c \$(pkg-config --libs lucid-lua) -lm -o '$tmp/classify'"
+  fm=/usr/share/datasets/fashion-mnist
+  if [ ! -f "$fm/t10k-images-idx3-ubyte.gz" ]; then
+    ok "classify runs # skip $fm is absent"
+  elif check "installed lucid trains a checkpoint (fashion_mnist.lua --quick)" \
+    "$P/bin/lucid" examples/fashion_mnist.lua --quick --checkpoint "$tmp/fm.safetensors"; then
+    expect "classify runs" "^classify: OK 200 images" env LD_LIBRARY_PATH="$P/lib" "$tmp/classify" \
+      examples/fashion_model.lua "$tmp/fm.safetensors" "$fm/t10k-images-idx3-ubyte.gz" \
+      "$fm/t10k-labels-idx1-ubyte.gz" 200
+  fi
 
   # Stock lua5.4 against the installed tree, from a directory without lucid in it.
   lmod=$(pkg-config --variable=INSTALL_LMOD lucid-lua)

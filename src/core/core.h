@@ -137,6 +137,11 @@ void lc_iter_init(lc_iter *it, int nops, int ndim, const int64_t *shape,
 /* Element offsets (relative to each operand's base) of the start of outer row `row`. */
 void lc_iter_row(const lc_iter *it, int64_t row, int64_t *offs);
 
+/* ---- caches (storage.c) ----
+ * A layer above the core that keeps its own cache of memory (the conv workspaces) registers its
+ * release function once; lc_empty_cache() calls it. At most 8; registering twice is a no-op. */
+lc_status lc_on_empty_cache(void (*release)(void));
+
 /* ---- threads (parallel.c) ----
  * lc_parallel_for splits [0, n) into contiguous chunks run on the runtime's threads when
  * n * cost_per_item is large enough to pay for it, else runs fn(0, n) on the caller. */

@@ -88,7 +88,31 @@ static void cache_put(void *block, size_t size) {
   if (!kept) free(block);
 }
 
+/* Release functions of caches kept by layers above the core (the conv workspaces): they
+ * register here, so lc_empty_cache frees everything without the core knowing them. */
+#define CACHE_HOOKS 8
+static void (*cache_hooks[CACHE_HOOKS])(void);
+static atomic_int n_cache_hooks;
+
+lc_status lc_on_empty_cache(void (*release)(void)) {
+  pthread_mutex_lock(&cache.lock);
+  int n = atomic_load(&n_cache_hooks);
+  lc_status st = LC_OK;
+  bool known = false;
+  for (int i = 0; i < n; i++) known |= cache_hooks[i] == release;
+  if (!known && n == CACHE_HOOKS)
+    st = lc_set_error(LC_ENOMEM, "on_empty_cache: at most %d hooks", CACHE_HOOKS);
+  else if (!known) {
+    cache_hooks[n] = release;
+    atomic_store(&n_cache_hooks, n + 1);
+  }
+  pthread_mutex_unlock(&cache.lock);
+  return st;
+}
+
 void lc_empty_cache(void) {
+  int nh = atomic_load(&n_cache_hooks);
+  for (int i = 0; i < nh; i++) cache_hooks[i]();
   pthread_mutex_lock(&cache.lock);
   int n = cache.n;
   void *blocks[CACHE_MAX_BLOCKS];

@@ -62,7 +62,10 @@ static void ws_thread_exit(void *p) {
   free(w);
 }
 
-static void ws_key_init(void) { ws_key_ok = pthread_key_create(&ws_key, ws_thread_exit) == 0; }
+static void ws_key_init(void) {
+  ws_key_ok = pthread_key_create(&ws_key, ws_thread_exit) == 0;
+  (void)lc_on_empty_cache(lc_conv_empty_cache); /* lc_empty_cache frees idle workspaces too */
+}
 
 /* The calling thread's workspace with at least nbytes, marked busy; NULL on OOM (error set). */
 static void *ws_acquire(size_t nbytes) {
