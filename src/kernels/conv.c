@@ -328,21 +328,6 @@ static void run_batch(int64_t n, int64_t cost, lc_range_fn fn, void *ctx) {
   }
 }
 
-static lc_status contig(const lc_tensor *t, lc_tensor **out) {
-  if (t->contiguous) {
-    *out = lc_retain((lc_tensor *)t);
-    return LC_OK;
-  }
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &c);
-  if (!st) st = lc_k_copy(c, t);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
 
 /* Fills the job's geometry from the shapes; checks everything. out_shape receives y's shape. */
 static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const lc_meta *wm,
@@ -480,7 +465,7 @@ static lc_status conv_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_status st = conv_setup(args, n, &xm, &wm, n == 3 ? &bm : NULL, &j, &ond, oshape);
   if (st) return st;
   lc_tensor *x = NULL, *w = NULL, *b = NULL, *y = NULL;
-  if ((st = contig(in[0], &x)) || (st = contig(in[1], &w)) || (n == 3 && (st = contig(in[2], &b))) ||
+  if ((st = lc_k_dense(in[0], &x)) || (st = lc_k_dense(in[1], &w)) || (n == 3 && (st = lc_k_dense(in[2], &b))) ||
       (st = lc_tensor_new(ond, oshape, j.dt, &y)))
     goto done;
   j.x = lc_data(x), j.w = lc_data(w), j.b = b ? lc_data(b) : NULL, j.y = lc_data(y);
@@ -599,11 +584,11 @@ static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                        &ond, oshape)))
     return st;
   lc_tensor *x = NULL, *w = NULL, *dy = NULL, *dx = NULL, *dw = NULL, *db = NULL, *part = NULL;
-  if ((st = contig(xs, &x)) || (st = contig(ws, &w))) goto fail;
+  if ((st = lc_k_dense(xs, &x)) || (st = lc_k_dense(ws, &w))) goto fail;
   if (grad_out->dtype != j.dt) {
     if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, j.dt, &dy)) || (st = lc_k_copy(dy, grad_out)))
       goto fail;
-  } else if ((st = contig(grad_out, &dy))) {
+  } else if ((st = lc_k_dense(grad_out, &dy))) {
     goto fail;
   }
   if (need_x && (st = lc_tensor_new(ctx->in[0].ndim, ctx->in[0].shape, j.dt, &dx))) goto fail;

@@ -64,19 +64,6 @@ static lc_status check_index_range(const lc_tensor *idx, int64_t size, int dim, 
   return LC_OK;
 }
 
-/* A fresh contiguous tensor holding x converted to dt. */
-static lc_status dense_as(const lc_tensor *x, lc_dtype dt, lc_tensor **out) {
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(x->ndim, x->shape, dt, &c);
-  if (!st) st = lc_k_copy(c, x);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
-
 /* ---------------------------------------------------------------- gather/scatter engine */
 
 typedef enum gs_mode { GS_GATHER, GS_SCATTER, GS_SCATTER_ADD } gs_mode;
@@ -359,11 +346,11 @@ static lc_status scatter_common(const char *fn, gs_mode mode, lc_tensor *const *
   lc_status st = check_gs(fn, t, &dim, index, src);
   if (st) return st;
   lc_tensor *r = NULL, *s = NULL;
-  st = dense_as(t, t->dtype, &r);
+  st = lc_k_copy_as(t, t->dtype, &r);
   if (st) return st;
   if (src->dtype != t->dtype) {
     /* src is converted to the destination's dtype, as writing into t would. */
-    st = dense_as(src, t->dtype, &s);
+    st = lc_k_copy_as(src, t->dtype, &s);
     if (st) {
       lc_release(r);
       return st;
@@ -432,7 +419,7 @@ static lc_status scatter_backward_common(const lc_op_ctx *ctx, const lc_tensor *
       gs = lc_retain((lc_tensor *)g);
     } else {
       /* g with the overwritten positions zeroed: scatter a broadcast zero into a copy. */
-      st = dense_as(g, g->dtype, &gs);
+      st = lc_k_copy_as(g, g->dtype, &gs);
       if (st) return st;
       static const uint64_t zero = 0; /* all-zero bytes are 0 in every dtype */
       int64_t zstr[LC_MAX_DIMS] = {0};

@@ -46,16 +46,6 @@ lc_status lc_k_linear_check(const lc_tensor *x, const lc_tensor *w, const lc_ten
   return LC_OK;
 }
 
-/* A contiguous version of t: t itself (retained) or a copy. */
-static lc_status dense(const lc_tensor *t, lc_tensor **out) {
-  if (t->contiguous) {
-    *out = lc_retain((lc_tensor *)t);
-    return LC_OK;
-  }
-  lc_tensor *in[1] = {(lc_tensor *)t};
-  return lc_op_run(&lc_op_clone, 1, in, NULL, out);
-}
-
 static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                 const lc_op_args *args, lc_tensor **out) {
   (void)op, (void)args;
@@ -64,7 +54,7 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
   lc_status st = lc_k_linear_check(in[0], in[1], b);
   if (st) return st;
   lc_tensor *x = NULL, *w = NULL, *y = NULL;
-  if ((st = dense(in[0], &x)) || (st = dense(in[1], &w))) goto done;
+  if ((st = lc_k_dense(in[0], &x)) || (st = lc_k_dense(in[1], &w))) goto done;
   int64_t shape[LC_MAX_DIMS];
   memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
   int64_t k = w->shape[1], nout = w->shape[0];
@@ -74,7 +64,7 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
   bool f32 = x->dtype == LC_FLOAT32;
   if (b) { /* y rows start as the bias, then GEMM adds x W^T (beta = 1) */
     lc_tensor *bd = NULL;
-    if ((st = dense(b, &bd))) goto done;
+    if ((st = lc_k_dense(b, &bd))) goto done;
     size_t row = (size_t)nout * lc_dtype_size(x->dtype);
     char *yp = lc_data(y);
     for (int64_t i = 0; i < m; i++) memcpy(yp + (size_t)i * row, lc_data(bd), row);
@@ -126,7 +116,7 @@ static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   lc_status st = lc_ctx_saved(ctx, 0, &xs);
   if (!st) st = lc_ctx_saved(ctx, 1, &ws);
   if (st) return st;
-  if ((st = dense(xs, &x)) || (st = dense(ws, &w)) || (st = dense(grad_out, &g))) goto fail;
+  if ((st = lc_k_dense(xs, &x)) || (st = lc_k_dense(ws, &w)) || (st = lc_k_dense(grad_out, &g))) goto fail;
   int64_t k = w->shape[1], nout = w->shape[0];
   int64_t m = nout ? lc_numel(g) / nout : 0;
   bool f32 = x->dtype == LC_FLOAT32;

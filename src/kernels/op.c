@@ -45,3 +45,25 @@ lc_status lc_ctx_saved(const lc_op_ctx *ctx, int k, lc_tensor **t) {
   *t = s;
   return LC_OK;
 }
+
+lc_status lc_k_copy_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+  lc_tensor *c = NULL;
+  lc_status st = lc_tensor_new(t->ndim, t->shape, dt, &c);
+  if (!st) st = lc_k_copy(c, t);
+  if (st) {
+    lc_release(c);
+    return st;
+  }
+  *out = c;
+  return LC_OK;
+}
+
+lc_status lc_k_dense_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+  if (t->contiguous && t->dtype == dt) {
+    *out = lc_retain((lc_tensor *)t);
+    return LC_OK;
+  }
+  return lc_k_copy_as(t, dt, out);
+}
+
+lc_status lc_k_dense(const lc_tensor *t, lc_tensor **out) { return lc_k_dense_as(t, t->dtype, out); }

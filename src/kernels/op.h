@@ -89,6 +89,14 @@ lc_status lc_ctx_saved(const lc_op_ctx *ctx, int k, lc_tensor **t);
 lc_status lc_op_run(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
                     lc_tensor **out);
 
+/* t's values as a contiguous tensor of dtype dt: t itself (a new reference) when it already
+ * is one, else a new contiguous copy (converted). */
+lc_status lc_k_dense_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out);
+/* lc_k_dense_as in t's own dtype. */
+lc_status lc_k_dense(const lc_tensor *t, lc_tensor **out);
+/* Always a new contiguous copy of t converted to dt. */
+lc_status lc_k_copy_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out);
+
 /* Sums grad over broadcast dims so it has shape (ndim, shape): the adjoint of broadcasting.
  * Returns a new reference (grad itself, retained, when shapes already match). */
 lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_tensor **out);

@@ -216,21 +216,6 @@ static void scatter_rows(const gjob *j, lc_dtype dt) {
   }
 }
 
-static lc_status contig(const lc_tensor *t, lc_tensor **out) {
-  if (t->contiguous) {
-    *out = lc_retain((lc_tensor *)t);
-    return LC_OK;
-  }
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &c);
-  if (!st) st = lc_k_copy(c, t);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
 
 static void job_init(gjob *j, const padplan *p, size_t esz) {
   memset(j, 0, sizeof *j);
@@ -258,7 +243,7 @@ static lc_status pad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
     if ((st = interior_views(&p, x, y, &vi, &vo))) goto done;
     if (vi->numel > 0) st = lc_k_copy(vo, vi);
   } else if (y->numel > 0) {
-    if ((st = contig(x, &xc))) goto done;
+    if ((st = lc_k_dense(x, &xc))) goto done;
     gjob j;
     job_init(&j, &p, lc_dtype_size(x->dtype));
     j.x = lc_data(xc), j.y = lc_data(y);
@@ -295,7 +280,7 @@ static lc_status pad_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
     if (grad_out->dtype != dt) {
       if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, dt, &g)) || (st = lc_k_copy(g, grad_out)))
         goto done;
-    } else if ((st = contig(grad_out, &g))) {
+    } else if ((st = lc_k_dense(grad_out, &g))) {
       goto done;
     }
     gjob j;

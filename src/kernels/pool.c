@@ -261,21 +261,6 @@ static void pool_fwd_range(void *ctx, int64_t b, int64_t e) {
   }
 }
 
-static lc_status contig(const lc_tensor *t, lc_tensor **out) {
-  if (t->contiguous) {
-    *out = lc_retain((lc_tensor *)t);
-    return LC_OK;
-  }
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &c);
-  if (!st) st = lc_k_copy(c, t);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
 
 /* Work units per plane for lc_parallel_for. */
 static int64_t plane_cost(const pplan *p) {
@@ -294,7 +279,7 @@ static lc_status pool_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   if (st) return st;
   bool is_max = p.kind == POOL_MAX || p.kind == POOL_AMAX;
   lc_tensor *x = NULL, *y = NULL, *ix = NULL;
-  if ((st = contig(in[0], &x)) || (st = lc_tensor_new(ond, oshape, p.dt, &y)) ||
+  if ((st = lc_k_dense(in[0], &x)) || (st = lc_tensor_new(ond, oshape, p.dt, &y)) ||
       (is_max && (st = lc_tensor_new(ond, oshape, LC_INT64, &ix))))
     goto fail;
   pjob j = {.p = &p, .x = lc_data(x), .y = lc_data(y), .idx = ix ? lc_data(ix) : NULL};
@@ -380,12 +365,12 @@ static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   if (grad_out->dtype != m->dtype) {
     if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, m->dtype, &g)) || (st = lc_k_copy(g, grad_out)))
       goto fail;
-  } else if ((st = contig(grad_out, &g))) {
+  } else if ((st = lc_k_dense(grad_out, &g))) {
     goto fail;
   }
   if (is_max) {
     lc_tensor *ix = NULL;
-    if ((st = lc_ctx_saved(ctx, 0, &ix)) || (st = contig(ix, &ixc))) goto fail;
+    if ((st = lc_ctx_saved(ctx, 0, &ix)) || (st = lc_k_dense(ix, &ixc))) goto fail;
   }
   pjob j = {.p = &p, .g = lc_data(g), .gx = lc_data(gx), .idx = ixc ? lc_data(ixc) : NULL};
   if (g->numel > 0) lc_parallel_for(p.P, plane_cost(&p), pool_bwd_range, &j);

@@ -90,20 +90,6 @@ static lc_status view_as_shape(const lc_tensor *x, int ndim, const int64_t *shap
   return make_view(x, ndim, shape, strides, x->offset, out);
 }
 
-/* A fresh contiguous copy of x (same dtype). */
-static lc_status dense_copy(const lc_tensor *x, lc_tensor **out) {
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(x->ndim, x->shape, x->dtype, &c);
-  if (st) return st;
-  st = lc_k_copy(c, x);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
-
 /* reshape without recording: a view when the layout allows it, else a copy. */
 static lc_status reshape_nograd(const lc_tensor *g, int ndim, const int64_t *shape,
                                 lc_tensor **out) {
@@ -111,7 +97,7 @@ static lc_status reshape_nograd(const lc_tensor *g, int ndim, const int64_t *sha
   if (lc_shape_view_strides(g, ndim, shape, strides))
     return make_view(g, ndim, shape, strides, g->offset, out);
   lc_tensor *c = NULL;
-  lc_status st = dense_copy(g, &c);
+  lc_status st = lc_k_copy_as(g, g->dtype, &c);
   if (st) return st;
   st = view_as_shape(c, ndim, shape, out);
   lc_release(c);
