@@ -75,15 +75,7 @@ static lc_status conv_reset(lc_module *m) {
   for (int d = 1; d < lc_ndim(w); d++)
     fan_in *= lc_shape(w)[d];
   double bound = fan_in > 0 ? 1.0 / sqrt((double)fan_in) : 0.0;
-  bool prev = lc_set_grad_enabled(false);
-  lc_status st = LC_OK;
-  for (int64_t i = 0; i < lc_module_num_own_parameters(m) && !st; i++) {
-    lc_tensor *p = lc_module_own_parameter(m, i);
-    st = bound > 0 ? lc_uniform_(p, -bound, bound) : lc_zero_(p);
-    if (!st) lc_bump_version(p);
-  }
-  lc_set_grad_enabled(prev);
-  return st;
+  return lc_nn_uniform_params(m, bound);
 }
 
 /* "(3, 3)" or "(3,)" */
@@ -163,15 +155,6 @@ CONV_KIND(lc_kind_conv1d, "Conv1d")
 CONV_KIND(lc_kind_conv2d, "Conv2d")
 CONV_KIND(lc_kind_conv_transpose2d, "ConvTranspose2d")
 
-static lc_status add_param(lc_module *m, const char *name, int ndim, const int64_t *shape) {
-  lc_tensor *t;
-  lc_status st = lc_zeros(ndim, shape, LC_FLOAT32, &t);
-  if (st) return st;
-  st = lc_set_requires_grad(t, true);
-  if (!st) st = lc_module_register_parameter(m, name, t);
-  lc_release(t);
-  return st;
-}
 
 static lc_status make_conv(const lc_module_kind *kind, int sd, bool transposed, int64_t in,
                            int64_t outc, const int64_t *k, const lc_conv_opts *opts, bool bias,
@@ -228,8 +211,8 @@ static lc_status make_conv(const lc_module_kind *kind, int sd, bool transposed, 
   if (st) return st;
   int64_t ws[4] = {transposed ? in : outc, transposed ? outc / o.groups : in / o.groups, k[0],
                    sd == 2 ? k[1] : 0};
-  st = add_param(m, "weight", sd + 2, ws);
-  if (!st && bias) st = add_param(m, "bias", 1, &outc);
+  st = lc_nn_add_param(m, "weight", sd + 2, ws);
+  if (!st && bias) st = lc_nn_add_param(m, "bias", 1, &outc);
   if (!st) st = conv_reset(m);
   if (st) {
     lc_module_release(m);

@@ -29,11 +29,7 @@ typedef struct linear_state {
   bool bias;
 } linear_state;
 
-static lc_status linear_reset(lc_module *m) {
-  const linear_state *s = lc_module_state(m);
-  /* kaiming_uniform(a = sqrt(5)): gain sqrt(2 / (1 + 5)) times sqrt(3 / fan_in) is
-   * 1 / sqrt(fan_in); PyTorch uses the same bound for the bias */
-  double bound = s->in > 0 ? 1.0 / sqrt((double)s->in) : 0.0;
+lc_status lc_nn_uniform_params(lc_module *m, double bound) {
   bool prev = lc_set_grad_enabled(false);
   lc_status st = LC_OK;
   for (int64_t i = 0; i < lc_module_num_own_parameters(m) && !st; i++) {
@@ -43,6 +39,14 @@ static lc_status linear_reset(lc_module *m) {
   }
   lc_set_grad_enabled(prev);
   return st;
+}
+
+static lc_status linear_reset(lc_module *m) {
+  const linear_state *s = lc_module_state(m);
+  /* kaiming_uniform(a = sqrt(5)): gain sqrt(2 / (1 + 5)) times sqrt(3 / fan_in) is
+   * 1 / sqrt(fan_in); PyTorch uses the same bound for the bias */
+  double bound = s->in > 0 ? 1.0 / sqrt((double)s->in) : 0.0;
+  return lc_nn_uniform_params(m, bound);
 }
 
 static lc_status linear_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
@@ -95,8 +99,7 @@ const lc_module_kind lc_kind_linear = {
     .destroy = free_state,
 };
 
-/* A new float32 parameter of the given shape, registered under name. */
-static lc_status add_param(lc_module *m, const char *name, int ndim, const int64_t *shape) {
+lc_status lc_nn_add_param(lc_module *m, const char *name, int ndim, const int64_t *shape) {
   lc_tensor *t;
   lc_status st = lc_zeros(ndim, shape, LC_FLOAT32, &t);
   if (st) return st;
@@ -118,8 +121,8 @@ lc_status lc_nn_linear(int64_t in_features, int64_t out_features, bool bias, lc_
   lc_status st = lc_module_new(&lc_kind_linear, s, NULL, &m);
   if (st) return st;
   int64_t wshape[2] = {out_features, in_features};
-  st = add_param(m, "weight", 2, wshape);
-  if (!st && bias) st = add_param(m, "bias", 1, &out_features);
+  st = lc_nn_add_param(m, "weight", 2, wshape);
+  if (!st && bias) st = lc_nn_add_param(m, "bias", 1, &out_features);
   if (!st) st = linear_reset(m);
   if (st) {
     lc_module_release(m);

@@ -30,6 +30,12 @@ struct lc_module {
  * that follows it (the container skips that one). */
 lc_status lc_nn_forward_child_relu(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out);
 
+/* Registers a new float32 parameter of zeros of the given shape (requires grad) under name. */
+lc_status lc_nn_add_param(lc_module *m, const char *name, int ndim, const int64_t *shape);
+/* Refills every own parameter of m from U(-bound, bound) (zeros when bound is 0) with grad
+ * mode off: PyTorch's default init of Linear and the convolutions. */
+lc_status lc_nn_uniform_params(lc_module *m, double bound);
+
 /* malloc'ed copy of s (NULL on OOM, error set). */
 char *lc_nn_strdup(const char *s);
 /* A growable string for printing. */
