@@ -174,12 +174,12 @@ describe("norm modules", function()
     assert.equal(FX.bn2d.repr:gsub("True", "true"), tostring(nn.BatchNorm2d(3)))
     assert.equal("BatchNorm1d(4, eps=0.001, momentum=false, affine=false, track_running_stats=false)",
       tostring(nn.BatchNorm1d(4, 1e-3, false, false, false)))
-    assert.equal("LayerNorm({4}, eps=1e-05, elementwise_affine=true)", tostring(nn.LayerNorm(4)))
+    assert.equal("LayerNorm((4,), eps=1e-05, elementwise_affine=true)", tostring(nn.LayerNorm(4)))
     assert.equal("GroupNorm(2, 4, eps=1e-05, affine=true)", tostring(nn.GroupNorm(2, 4)))
     assert.equal("InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=false, track_running_stats=false)",
       tostring(nn.InstanceNorm2d(3)))
-    assert.equal('Upsample(scale_factor=2.0, mode="nearest")', tostring(nn.Upsample{scale_factor = 2}))
-    assert.equal('Upsample(size={4, 5}, mode="bilinear")',
+    assert.equal("Upsample(scale_factor=2.0, mode='nearest')", tostring(nn.Upsample{scale_factor = 2}))
+    assert.equal("Upsample(size=(4, 5), mode='bilinear')",
       tostring(nn.Upsample{size = {4, 5}, mode = "bilinear"}))
   end)
 

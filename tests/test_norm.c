@@ -543,11 +543,11 @@ TEST(norm_modules_print) {
   } cases[] = {
       {bn, "BatchNorm2d(16, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)"},
       {bn1, "BatchNorm1d(8, eps=0.001, momentum=false, affine=false, track_running_stats=true)"},
-      {ln, "LayerNorm({3, 4}, eps=1e-05, elementwise_affine=true)"},
+      {ln, "LayerNorm((3, 4), eps=1e-05, elementwise_affine=true)"},
       {gn, "GroupNorm(2, 4, eps=1e-05, affine=true)"},
       {in, "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=false, track_running_stats=false)"},
-      {up, "Upsample(scale_factor=2.0, mode=\"nearest\")"},
-      {up2, "Upsample(size={4, 6}, mode=\"bilinear\")"},
+      {up, "Upsample(scale_factor=2.0, mode='nearest')"},
+      {up2, "Upsample(size=(4, 6), mode='bilinear')"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *s = repr(cases[i].m);

@@ -321,9 +321,13 @@ static lc_status ln_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
 
 static lc_status ln_extra(const lc_module *m, char **out) {
   const ln_state *s = lc_module_state(m);
-  char b[256], e[40], buf[400];
-  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s",
-           lc_shape_str(s->nshape, s->shape, b, sizeof b), pyfloat(s->eps, e, sizeof e),
+  /* normalized_shape as PyTorch prints it, a tuple: "(4,)", "(3, 4)" (as Conv2d's sizes) */
+  char b[256] = "(", e[40], buf[400];
+  size_t n = 1;
+  for (int i = 0; i < s->nshape && n < sizeof b; i++)
+    n += (size_t)snprintf(b + n, sizeof b - n, "%s%lld", i ? ", " : "", (long long)s->shape[i]);
+  if (n < sizeof b) snprintf(b + n, sizeof b - n, "%s)", s->nshape == 1 ? "," : "");
+  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b, pyfloat(s->eps, e, sizeof e),
            s->affine ? "true" : "false");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
@@ -487,17 +491,17 @@ static lc_status up_extra(const lc_module *m, char **out) {
     if (o->nsize == 1)
       n = snprintf(buf, sizeof buf, "size=%lld", (long long)o->size[0]);
     else
-      n = snprintf(buf, sizeof buf, "size={%lld, %lld}", (long long)o->size[0],
+      n = snprintf(buf, sizeof buf, "size=(%lld, %lld)", (long long)o->size[0],
                    (long long)o->size[1]);
   } else {
     if (o->nscale == 1)
       n = snprintf(buf, sizeof buf, "scale_factor=%s", pyfloat(o->scale_factor[0], a, sizeof a));
     else
-      n = snprintf(buf, sizeof buf, "scale_factor={%s, %s}",
+      n = snprintf(buf, sizeof buf, "scale_factor=(%s, %s)",
                    pyfloat(o->scale_factor[0], a, sizeof a),
                    pyfloat(o->scale_factor[1], b, sizeof b));
   }
-  snprintf(buf + n, sizeof buf - (size_t)n, ", mode=\"%s\"",
+  snprintf(buf + n, sizeof buf - (size_t)n, ", mode='%s'",
            o->mode == LC_INTERP_BILINEAR ? "bilinear" : "nearest");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
