@@ -22,8 +22,9 @@ lucid.core (C) plus the lucid.* Lua files.]],
 dependencies = {
   "lua >= 5.4, < 5.5",
 }
+-- OpenBLAS is found by the Makefile through pkg-config (Debian keeps cblas.h in a multiarch
+-- directory, /usr/include/x86_64-linux-gnu/openblas-pthread, that a header check would miss).
 external_dependencies = {
-  OPENBLAS = {header = "cblas.h"},
   ZLIB = {header = "zlib.h"},
 }
 build = {
@@ -33,8 +34,8 @@ build = {
   build_target = "lua-rock",
   build_variables = {
     -- appended after lucid's own flags (-O3 stays); lucid finds OpenBLAS via pkg-config
-    CFLAGS = "-I$(LUA_INCDIR) -I$(OPENBLAS_INCDIR) -I$(ZLIB_INCDIR)",
-    LDLIBS = "-L$(OPENBLAS_LIBDIR) -L$(ZLIB_LIBDIR)",
+    CFLAGS = "-I$(LUA_INCDIR) -I$(ZLIB_INCDIR)",
+    LDLIBS = "-L$(ZLIB_LIBDIR)",
   },
   install_target = "install-rock",
   install_variables = {

@@ -181,6 +181,19 @@ for t in $targets; do
   check "rockspec make target '$t' exists" mk -n "$t" PREFIX="$tmp/rock" LUA_LDIR="$tmp/rock/lua" LUA_CDIR="$tmp/rock/lib" BINDIR="$tmp/rock/bin"
 done
 
+# `luarocks make` itself, into a tree of its own, when luarocks is installed (install-deps.sh
+# installs it); then stock lua5.4 loads lucid from that tree.
 cd "$ROOT" || exit 1
+if command -v luarocks >/dev/null 2>&1; then
+  expect "luarocks make installs lucid into a tree" "lucid scm-1 is now installed" \
+    luarocks --lua-version 5.4 --tree "$tmp/rocktree" make lucid-scm-1.rockspec
+  expect "stock lua5.4 loads lucid from the luarocks tree" "LinearBackward" \
+    env LUA_PATH="$tmp/rocktree/share/lua/5.4/?.lua;$tmp/rocktree/share/lua/5.4/?/init.lua" \
+    LUA_CPATH="$tmp/rocktree/lib/lua/5.4/?.so" \
+    lua5.4 -e 'local l = require "lucid"; print(l.nn.Linear(2, 3)(l.ones(1, 2)))'
+else
+  echo "ok - luarocks make # skip: luarocks is not installed"
+fi
+
 echo "install tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
