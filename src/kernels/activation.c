@@ -103,7 +103,8 @@ static inline float fexp(float x) {
   float y = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
               4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
   y = y * (r * r) + r + 1.0f;
-  int32_t eb = (kb - 0x4B400000 + 127) << 23;
+  /* 2^k built in its exponent bits; unsigned so a NaN input (garbage k) shifts without UB */
+  uint32_t eb = ((uint32_t)kb - 0x4B400000u + 127u) << 23;
   float p;
   memcpy(&p, &eb, sizeof p);
   y *= p;
