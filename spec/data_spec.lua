@@ -241,6 +241,70 @@ describe("lucid.data.DataLoader", function()
     assert.equal(2, got[2][2])
   end)
 
+  it("a subclass that overrides get(i) is batched through its get, also under a Subset", function()
+    local Aug = data.TensorDataset:extend("Aug")
+    function Aug:get(i)
+      local x, y = data.TensorDataset.get(self, i)
+      return x * 100, y
+    end
+    local ds = Aug(lucid.arange(1, 6), lucid.arange(1, 6, {dtype = "int64"}))
+    local xs = {}
+    for xb, yb in data.DataLoader(ds, 2):iter() do
+      for k, v in ipairs(xb:tolist()) do xs[#xs + 1] = v; assert.equal(v, 100 * yb:tolist()[k]) end
+    end
+    assert.same({100, 200, 300, 400, 500}, xs)
+    local sub = data.Subset(ds, {5, 2})
+    assert.is_nil(sub.get_batch)
+    assert.same({500, 200}, data.DataLoader(sub, 2):iter()():tolist())
+    -- a class that defines both keeps its get_batch; a Subset subclass keeps Subset's
+    local Both = data.TensorDataset:extend("Both")
+    function Both:get(i) return data.TensorDataset.get(self, i) end
+    function Both:get_batch(index) return data.TensorDataset.get_batch(self, index) * -1 end
+    assert.same({-1, -2}, data.DataLoader(Both(lucid.arange(1, 4)), 2):iter()():tolist())
+    local MySub = data.Subset:extend("MySub")
+    local ms = MySub(data.TensorDataset(lucid.arange(1, 6)), {4, 1})
+    assert.is_function(ms.get_batch)
+    assert.same({4, 1}, data.DataLoader(ms, 2):iter()():tolist())
+  end)
+
+  it("shuffle over a Subset with drop_last, of a dataset whose get returns a table", function()
+    local Rec = data.Dataset:extend("Rec")
+    function Rec:len() return 10 end
+    function Rec:get(i) return {x = lucid.tensor({i, -i}), y = i, name = "s" .. i} end
+    for _, base in ipairs({Rec(), data.TensorDataset(lucid.arange(1, 11, {dtype = "int64"}))}) do
+      local sub = data.Subset(base, {2, 4, 6, 8, 10})
+      local loader = data.DataLoader(sub, {batch_size = 2, shuffle = true, drop_last = true})
+      assert.equal(2, #loader)
+      lucid.manual_seed(3)
+      local seen, batches = {}, 0
+      for b in loader:iter() do
+        batches = batches + 1
+        local ys = lucid.is_tensor(b) and b:tolist() or b.y:tolist()
+        assert.equal(2, #ys)
+        if not lucid.is_tensor(b) then
+          assert.same({2, 2}, b.x.shape)
+          for k, y in ipairs(ys) do
+            assert.same({y, -y}, b.x[k]:tolist())
+            assert.equal("s" .. y, b.name[k])
+          end
+        end
+        for _, y in ipairs(ys) do
+          assert.equal(0, y % 2)
+          assert.is_nil(seen[y])
+          seen[y] = true
+        end
+      end
+      assert.equal(2, batches)
+      -- the same permutation from the same seed, whichever path batches
+      lucid.manual_seed(3)
+      local again = {}
+      for b in loader:iter() do
+        for _, y in ipairs(lucid.is_tensor(b) and b:tolist() or b.y:tolist()) do again[y] = true end
+      end
+      assert.same(seen, again)
+    end
+  end)
+
   it("checks its arguments", function()
     local ds = Squares(3)
     H.raises({"DataLoader", "batch_size must be >= 1"}, data.DataLoader, ds, 0)
@@ -341,6 +405,15 @@ describe("lucid.data.FashionMNIST", function()
     assert.same({1, 10, 5}, ds.targets:tolist())
     H.same(ds.data[1][1][1][1], 7 / 255)
     H.raises({"FashionMNIST", "unknown option 'download'"}, data.FashionMNIST, {root = dir, download = true})
+    -- the loader batches FashionMNIST with one index_select per tensor, not one get per image
+    local calls, get = 0, data.FashionMNIST.get
+    data.FashionMNIST.get = function(...) calls = calls + 1; return get(...) end
+    local ok, xb, yb = pcall(function() return data.DataLoader(ds, 3):iter()() end)
+    data.FashionMNIST.get = get
+    assert(ok, xb)
+    assert.equal(0, calls)
+    assert.same({3, 1, 28, 28}, xb.shape)
+    assert.same({1, 10, 5}, yb:tolist())
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)

@@ -301,6 +301,9 @@ describe("lucid.save crash safety and errors", function()
     unchanged()
     -- a tensor name that is not UTF-8 is refused before the file is opened
     H.raises({"lucid.save:", "UTF-8"}, lucid.save, path, {["\255"] = lucid.ones(1)})
+    -- named by its key path (not by a 0-based position in the file)
+    H.raises({"lucid.save:", 'the tensor at "m.\\xFF"', "not valid UTF-8"}, lucid.save, path,
+      {m = {["\255"] = lucid.ones(1)}})
     unchanged()
   end)
 

@@ -52,6 +52,45 @@ describe("activations against PyTorch", function()
     end)
   end
 
+  it("propagate NaN (ELU too: its x <= 0 branch used to turn NaN into 0), gradient as PyTorch",
+    function()
+      for _, dt in ipairs{"float32", "float64"} do
+        for _, fn in ipairs{"relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus",
+                            "hardtanh"} do
+          local y = F[fn](lucid.Tensor({0 / 0, 1}, {dtype = dt}))
+          local v = y:tolist()[1]
+          assert.is_true(v ~= v, fn .. " " .. dt)
+        end
+        local x = lucid.Tensor({0 / 0}, {dtype = dt, requires_grad = true})
+        F.elu(x, {alpha = 2}):backward(lucid.ones({1}, {dtype = dt}))
+        H.assert_close(x.grad, {1}) -- PyTorch: x <= 0 ? g alpha exp(x) : g
+      end
+    end)
+
+  it("take an empty trailing options table and everything by name", function()
+    local x = lucid.randn(2, 3)
+    local want = {
+      relu6 = F.relu6(x), leaky_relu = F.leaky_relu(x), elu = F.elu(x), gelu = F.gelu(x),
+      silu = F.silu(x), mish = F.mish(x), softplus = F.softplus(x), hardtanh = F.hardtanh(x),
+    }
+    for fn, w in pairs(want) do
+      H.assert_close(F[fn](x, {}), w:tolist())
+      H.assert_close(F[fn]{input = x}, w:tolist())
+    end
+    H.assert_close(F.softmax(x, 2, {}), x:softmax(2):tolist())
+    H.assert_close(F.softmax{input = x, dim = 2}, x:softmax(2):tolist())
+    H.assert_close(F.dropout(x, 0.5, false, {}), x:tolist())
+    H.assert_close(F.dropout{input = x, training = false}, x:tolist())
+    local idx = lucid.Tensor({2, 1}, {dtype = "int64"})
+    local w = lucid.randn(3, 2)
+    H.assert_close(F.embedding(idx, w, {}), F.embedding(idx, w):tolist())
+    H.assert_close(F.embedding{input = idx, weight = w}, F.embedding(idx, w):tolist())
+    local lw = lucid.randn(4, 3)
+    H.assert_close(F.linear(x, lw, {}), F.linear(x, lw):tolist())
+    -- a non-empty table in a positional slot is still an error naming the argument
+    assert.matches("argument 2 %(negative_slope%)", H.err(F.leaky_relu, x, {0.1}))
+  end)
+
   it("keep large inputs finite", function()
     local x = lucid.Tensor({-1e4, -100, 100, 1e4})
     for _, fn in ipairs{"elu", "gelu", "silu", "mish", "softplus"} do
@@ -89,6 +128,12 @@ describe("softmax and log_softmax against PyTorch", function()
     it(name, function()
       local c = FX[name]
       local x = lucid.Tensor(c.input, {dtype = c.dtype, requires_grad = true})
+      local g = lucid.Tensor(c.grad_output, {dtype = c.dtype})
+      if c.perm then -- a non-contiguous input (a leaf) and upstream gradient
+        x = lucid.Tensor(c.input, {dtype = c.dtype}):permute(c.perm):requires_grad_()
+        assert.is_false(x:is_contiguous())
+        g = g:permute(c.grad_perm)
+      end
       local y = F[c.fn](x, c.dim)
       close(y, c.output, c)
       close(x[c.fn](x, c.dim), c.output, c)
@@ -96,7 +141,7 @@ describe("softmax and log_softmax against PyTorch", function()
       local cls = c.fn == "softmax" and nn.Softmax or nn.LogSoftmax
       close(cls(c.dim)(x), c.output, c)
       close(cls{dim = c.dim}(x), c.output, c)
-      y:backward(lucid.Tensor(c.grad_output, {dtype = c.dtype}))
+      y:backward(g)
       close(x.grad, c.input_grad, c)
     end)
   end

@@ -43,6 +43,41 @@ describe("BatchNorm + ReLU fusion in containers", function()
     end)
   end
 
+  it("float32 and float64, large channel counts, values far from their mean: gradients match " ..
+     "the unfused modules' in float64", function()
+    for _, case in ipairs{
+      {"float32", {4, 3, 30, 30}, 1000, 0.01}, -- masked sums in float lanes: centred on the mean
+      {"float32", {4, 300, 700}, 100, 0.01},
+      {"float32", {16, 1000}, 1000, 0.01},
+      {"float64", {4, 3, 30, 30}, 1000, 0.01},
+      {"float64", {4, 600, 3, 3}, 0, 1},
+      {"float64", {8, 1000}, 0, 1},
+    } do
+      local dt, shape, offset, scale = case[1], case[2], case[3], case[4]
+      lucid.manual_seed(3)
+      local make = #shape == 4 and nn.BatchNorm2d or nn.BatchNorm1d
+      local fused = nn.Sequential(make(shape[2]), nn.ReLU()):to(dt)
+      local ref = make(shape[2]):to("float64") -- unfused, float64: the reference
+      local x0 = lucid.randn(shape, {dtype = dt}) * scale + offset
+      local x, xr = x0:clone():requires_grad_(), x0:to("float64"):requires_grad_()
+      local y, yr = fused(x), ref(xr):relu()
+      local g = lucid.randn(y.shape, {dtype = dt})
+      y:backward(g)
+      yr:backward(g:to("float64"))
+      local tol = dt == "float32" and 1e-6 or 1e-13
+      local function rel(a, b)
+        return (a:to("float64") - b):abs():max():item() / b:abs():max():item()
+      end
+      local what = dt .. " " .. table.concat(shape, "x")
+      assert.is_true(rel(y, yr) < tol, what .. " output " .. rel(y, yr))
+      assert.is_true(rel(x.grad, xr.grad) < tol, what .. " input grad " .. rel(x.grad, xr.grad))
+      assert.is_true(rel(fused[1].weight.grad, ref.weight.grad) < tol,
+        what .. " weight grad " .. rel(fused[1].weight.grad, ref.weight.grad))
+      assert.is_true(rel(fused[1].bias.grad, ref.bias.grad) < tol,
+        what .. " bias grad " .. rel(fused[1].bias.grad, ref.bias.grad))
+    end
+  end)
+
   it("keeps the error path of the BatchNorm child", function()
     local m = nn.Sequential{{"bn", nn.BatchNorm2d(3)}, {"act", nn.ReLU()}}
     assert.equal("Sequential.bn (BatchNorm2d): expected input with 3 channels, got 2: " ..

@@ -225,6 +225,9 @@ describe("nn.utils", function()
     helpers.raises({"vector_to_parameters", "7 elements", "8"}, utils.vector_to_parameters,
       lucid.zeros(7), m)
     helpers.raises({"parameters_to_vector", "at least one"}, utils.parameters_to_vector, {})
+    -- positions as Lua users count them (the C core's message is 0-based)
+    helpers.raises({"parameters_to_vector", "entry 3 is float64 but entry 1 is float32"},
+      utils.parameters_to_vector, {lucid.zeros(2), lucid.zeros(1), lucid.zeros({1}, {dtype = "float64"})})
     -- differentiable like PyTorch's
     v:sum():backward()
     assert.same({2, 3}, m.weight.grad.shape)

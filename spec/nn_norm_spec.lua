@@ -228,6 +228,34 @@ describe("norm modules", function()
     assert.is_not_nil(model.fc.weight.grad)
   end)
 
+  it("float32 values far from their mean (|mean| / std = 1e5): as precise as float64 allows", function()
+    -- the elementwise passes centre x on its mean; x * scale + shift cancelled (2e-3 errors)
+    for _, case in ipairs{
+      {"BatchNorm2d", function() return nn.BatchNorm2d(3) end, {4, 3, 8, 8}},
+      {"BatchNorm1d {N, C, L}", function() return nn.BatchNorm1d(3) end, {4, 3, 50}},
+      {"GroupNorm", function() return nn.GroupNorm(2, 4) end, {3, 4, 6, 6}},
+      {"InstanceNorm2d", function() return nn.InstanceNorm2d(3, {affine = true}) end, {2, 3, 8, 8}},
+      {"LayerNorm", function() return nn.LayerNorm(64) end, {6, 64}},
+    } do
+      lucid.manual_seed(5)
+      local m32 = case[2]()
+      local m64 = case[2]():to("float64")
+      local x0 = lucid.randn(case[3]) * 0.01 + 1000
+      local x32 = x0:clone():requires_grad_()
+      local x64 = x0:to("float64"):requires_grad_()
+      local y32, y64 = m32(x32), m64(x64)
+      local g = lucid.randn(y32.shape)
+      y32:backward(g)
+      y64:backward(g:to("float64"))
+      local function rel(a, b)
+        return (a:to("float64") - b):abs():max():item() / b:abs():max():item()
+      end
+      assert.is_true(rel(y32, y64) < 1e-6, case[1] .. " output " .. rel(y32, y64))
+      assert.is_true(rel(x32.grad, x64.grad) < 1e-6, case[1] .. " input grad " .. rel(x32.grad, x64.grad))
+      assert.is_true(rel(m32.weight.grad, m64.weight.grad) < 1e-6, case[1] .. " weight grad")
+    end
+  end)
+
   it("InstanceNorm2d takes an unbatched {C, H, W} input", function()
     local y = nn.InstanceNorm2d(2)(lucid.randn(2, 3, 3))
     assert.same({2, 3, 3}, y.shape)
@@ -262,6 +290,28 @@ describe("norm errors", function()
       H.err(F.batch_norm, lucid.randn(1, 3), nil, nil, {training = true}))
     assert.matches("InstanceNorm2d: expected more than 1 spatial element",
       H.err(nn.InstanceNorm2d(3), lucid.randn(2, 3, 1, 1)))
+  end)
+
+  it("a failing training forward leaves num_batches_tracked and the running stats alone", function()
+    for _, momentum in ipairs{0.1, false} do
+      local bn = nn.BatchNorm1d(3, {momentum = momentum})
+      local fused = nn.Sequential(nn.BatchNorm1d(3, {momentum = momentum}), nn.ReLU())
+      local x64 = lucid.randn({4, 3}, {dtype = "float64"})
+      assert.matches("expected weight of dtype float64", H.err(bn, x64))
+      assert.matches("expected weight of dtype float64", H.err(fused, x64))
+      assert.matches("expected a float32 or float64 input, got int64",
+        H.err(bn, lucid.ones({4, 3}, {dtype = "int64"})))
+      for _, m in ipairs{bn, fused[1]} do
+        assert.equal(0, m.num_batches_tracked:item())
+        assert.same({0, 0, 0}, m.running_mean:tolist())
+        -- the next good batch is the first one counted (momentum false: the cumulative
+        -- average of one batch is that batch's mean)
+        local x = lucid.randn(4, 3)
+        if m == bn then m(x) else fused(x) end
+        assert.equal(1, m.num_batches_tracked:item())
+        if not momentum then H.assert_close(m.running_mean, x:mean(1):tolist(), 1e-6, 1e-6) end
+      end
+    end
   end)
 
   it("constructor options are checked", function()

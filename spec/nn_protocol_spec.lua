@@ -161,4 +161,14 @@ describe("module protocol", function()
     assert.equal("to: unknown option 'dtyp' (expected dtype)", H.err(m.to, m, {dtyp = "float64"}))
     assert.equal("float32", m(lucid.ones(1, 3)).dtype) -- still usable
   end)
+
+  it("a state dict and one loaded by lucid.load share one StateDict metatable", function()
+    local m = nn.Linear(2, 2)
+    local path = os.tmpname()
+    lucid.save(path, m:state_dict())
+    local loaded = lucid.load(path)
+    os.remove(path)
+    assert.equal(getmetatable(m:state_dict()), getmetatable(loaded))
+    assert.is_true(loaded.weight == m.weight) -- torch.equal semantics
+  end)
 end)

@@ -342,7 +342,7 @@ describe("optimizer API", function()
     opt:step()
     -- Adam's first step moves each element by lr (bias-corrected m / sqrt(v) = 1)
     H.same(ps[2], {0.2 - 0.5, -0.1 - 0.5}, 1e-6)
-    H.raises({"add_param_group", "already belongs to another parameter group"},
+    H.raises({"add_param_group", "params[1] is already in param_groups[1]"},
       function() opt:add_param_group{params = {ps[1]}} end)
     H.raises({"add_param_group", "expected a parameter group table"},
       function() opt:add_param_group(ps[1]) end)
@@ -391,8 +391,20 @@ describe("optimizer API", function()
       function() optim.SGD({{params = {ps[1]}}, {params = {"w"}}}, 0.1) end)
     H.raises({"optim.SGD", "params[2]", "invalid lr"},
       function() optim.SGD({{params = {ps[1]}}, {params = {ps[2]}, lr = -2}}, 0.1) end)
-    H.raises({"optim.SGD", "already belongs to another parameter group"},
+    -- 1-based: the second group's first parameter is the first group's
+    H.raises({"optim.SGD", "params[2].params[1] is already in param_groups[1]", "more than one group"},
       function() optim.SGD({{params = {ps[1]}}, {params = {ps[1]}}}, 0.1) end)
+    H.raises({"optim.SGD:add_param_group", "params[2] is already in param_groups[1]"},
+      function() optim.SGD({ps[1]}, 0.1):add_param_group{params = {ps[2], ps[1]}} end)
+    H.raises({"optim.Adam:state_of", "i must be <= 2", "got 3"}, function() optim.Adam(ps):state_of(3) end)
+    -- messages from the C binding start with the function, not a position inside lucid.optim
+    for _, f in ipairs({function() optim.SGD(ps, {lr = -0.1}) end,
+                        function() optim.SGD({lucid.zeros(2)}, 0.1) end,
+                        function() local o = optim.SGD(ps, 0.1); o.param_groups[1].lr = "x"; o:step() end}) do
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.are.equal(1, tostring(err):find("optim.SGD", 1, true), err)
+    end
     H.raises({"optim.SGD:step", "closure must be a function"},
       function() optim.SGD(ps, 0.1):step(1) end)
   end)
@@ -496,6 +508,14 @@ describe("optimizer API", function()
     sd.param_groups[1].lr = -3
     H.raises({"load_state_dict", "param_groups[1]", "invalid lr"}, function() opt:load_state_dict(sd) end)
     H.raises({"load_state_dict", "expected a state dict table"}, function() opt:load_state_dict(3) end)
+    -- a step count beyond int64 is refused by Lua and by the binding (no float-to-int overflow)
+    local adam = optim.Adam({ps[1]})
+    H.raises({"load_state_dict", "step must be an integer"}, function()
+      adam:load_state_dict{state = {[1] = {step = 1e30}}, param_groups = {{params = {1}, lr = 0.1}}}
+    end)
+    H.raises({"f", "state[1].step is too large", "1e+30"}, function()
+      require("lucid.nn_core").optim_set_state(adam._h, 1, {step = 1e30}, "f", "state[1]")
+    end)
     -- the optimizer is unchanged
     assert.are.equal(0.1, opt.param_groups[1].lr)
     H.close(opt:state_of(1).momentum_buffer, good.state[1].momentum_buffer, 0)
@@ -522,6 +542,54 @@ describe("optimizer API", function()
     loss_step(opt, ps, {{1, 0}, {0, 1}})
     loss_step(opt2, qs, {{1, 0}, {0, 1}})
     H.close(ps[1], qs[1], 0)
+  end)
+
+  it("a training resumed from lucid.save / lucid.load (Adam + CosineAnnealingLR) is bit-identical", function()
+    local nn, F = lucid.nn, lucid.nn.functional
+    lucid.manual_seed(99)
+    local X, Y = lucid.randn(16, 3), lucid.randn(16, 2)
+    local function setup(seed)
+      lucid.manual_seed(seed)
+      local model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+      local opt = optim.Adam(model:parameters(), {lr = 0.05, amsgrad = true, weight_decay = 1e-3})
+      -- T_max = 4 over 12 steps: the recursive form goes through its restart branch
+      local sched = optim.lr_scheduler.CosineAnnealingLR(opt, {T_max = 4, eta_min = 1e-3})
+      return model, opt, sched
+    end
+    local function train(model, opt, sched, from, to)
+      for s = from, to do
+        local i = (s - 1) % 4
+        opt:zero_grad()
+        F.mse_loss(model(X:narrow(1, i * 4 + 1, 4)), Y:narrow(1, i * 4 + 1, 4)):backward()
+        opt:step()
+        sched:step()
+      end
+    end
+    local m1, o1, s1 = setup(1)
+    train(m1, o1, s1, 1, 12)
+    local m2, o2, s2 = setup(1)
+    train(m2, o2, s2, 1, 5)
+    local path = os.tmpname()
+    lucid.save(path, {model = m2:state_dict(), optimizer = o2:state_dict(), scheduler = s2:state_dict()})
+    local ck = lucid.load(path)
+    os.remove(path)
+    local m3, o3, s3 = setup(2) -- other initial weights: everything comes from the file
+    m3:load_state_dict(ck.model)
+    o3:load_state_dict(ck.optimizer)
+    s3:load_state_dict(ck.scheduler)
+    train(m3, o3, s3, 6, 12)
+    local sd1, sd3 = m1:state_dict(), m3:state_dict()
+    for i, kv in ipairs(sd1) do assert(kv[2]:equal(sd3[i][2]), kv[1] .. " differs") end
+    assert.are.equal(s1.last_epoch, s3.last_epoch)
+    assert.are.equal(o1.param_groups[1].lr, o3.param_groups[1].lr)
+    assert.are.same(s1:get_last_lr(), s3:get_last_lr())
+    local st1, st3 = o1:state_dict().state, o3:state_dict().state
+    for i, st in pairs(st1) do
+      assert.are.equal(st.step, st3[i].step)
+      for _, k in ipairs({"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}) do
+        assert(st[k]:equal(st3[i][k]), k .. " of parameter " .. i .. " differs")
+      end
+    end
   end)
 
   it("prints like PyTorch, with 1-based group numbers", function()

@@ -111,6 +111,32 @@ TEST(act_values_float64_and_float32) {
   }
 }
 
+/* NaN in, NaN out for every activation (ELU's x > 0 test once sent NaN to its x <= 0 branch,
+ * giving alpha (exp(0) - 1) = 0); over a long row so the vectorised loop runs too. */
+TEST(act_nan_propagates) {
+  enum { N = 37 };
+  double xs[N];
+  for (int i = 0; i < N; i++)
+    xs[i] = i % 3 == 0 ? NAN : i - 18.0;
+  int64_t n = N;
+  for (int c = 0; c < NCASES; c++)
+    for (int dti = 0; dti < 2; dti++) {
+      lc_dtype dt = dti ? LC_FLOAT32 : LC_FLOAT64;
+      lc_tensor *x = from(1, &n, dt, xs), *y = NULL;
+      CHECK_OK(run_act(cases[c].k, cases[c].a, cases[c].b, x, &y));
+      if (y) {
+        double *v = test_values(y);
+        for (int i = 0; i < N; i += 3) {
+          if (!isnan(v[i])) printf("  %s %s: NaN gave %g\n", cases[c].name, lc_dtype_name(dt), v[i]);
+          CHECK(isnan(v[i]));
+        }
+        free(v);
+      }
+      lc_release(x);
+      lc_release(y);
+    }
+}
+
 TEST(act_gradcheck_float64) {
   int64_t shape[2] = {5, 7};
   lc_manual_seed(11);

@@ -735,3 +735,72 @@ TEST(conv2d_after_empty_cache) {
   CHECK(same);
   lc_release(x), lc_release(w), lc_release(y1), lc_release(y2);
 }
+
+/* ---------------------------------------------------------------- OpenBLAS's thread count */
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+int openblas_get_num_threads(void); /* from libopenblas */
+
+typedef struct blas_race {
+  lc_tensor *x, *w;
+  atomic_bool done;
+  lc_status st;
+} blas_race;
+
+static void *long_conv(void *p) {
+  blas_race *r = p;
+  lc_tensor *y = NULL;
+  r->st = lc_conv2d(r->x, r->w, NULL, NULL, &y);
+  lc_release(y);
+  atomic_store(&r->done, true);
+  return NULL;
+}
+
+/* Batched convolutions run single-threaded GEMMs on the pool's threads and hold OpenBLAS at one
+ * thread meanwhile. The setting is process-wide: a convolution finishing on one host thread must
+ * not give OpenBLAS its threads back while another host thread's convolution still runs, and the
+ * runtime's count comes back once both are done (forward, backward, and failing calls). */
+TEST(conv_openblas_threads_restored_and_shared_between_host_threads) {
+  int prev = lc_get_num_threads();
+  CHECK_OK(lc_set_num_threads(2));
+  lc_manual_seed(8);
+  /* a long convolution on another host thread (about 1 GFLOP) */
+  int64_t bxs[4] = {8, 32, 64, 64}, bws[4] = {64, 32, 3, 3};
+  blas_race r = {randn(4, bxs, LC_FLOAT32, false), randn(4, bws, LC_FLOAT32, false), false, LC_OK};
+  int64_t xs[4] = {4, 8, 16, 16}, ws[4] = {8, 8, 3, 3};
+  lc_tensor *x = randn(4, xs, LC_FLOAT32, true), *w = randn(4, ws, LC_FLOAT32, true);
+  pthread_t th;
+  bool started = r.x && r.w && pthread_create(&th, NULL, long_conv, &r) == 0;
+  CHECK(started);
+  if (started) {
+    /* wait until the long one holds OpenBLAS at one thread, then run a short batched one */
+    for (int i = 0; i < 1000000 && openblas_get_num_threads() != 1 && !atomic_load(&r.done); i++)
+      sched_yield();
+    lc_tensor *y = NULL;
+    CHECK_OK(lc_conv2d(x, w, NULL, NULL, &y));
+    int during = openblas_get_num_threads();
+    if (!atomic_load(&r.done)) CHECK(during == 1); /* (else the machine was too fast to tell) */
+    lc_release(y);
+    pthread_join(th, NULL);
+    CHECK_OK(r.st);
+  }
+  CHECK(openblas_get_num_threads() == 2);
+  /* backward (chunked over the threads), and a failing call, leave the count as it was */
+  lc_tensor *y = NULL, *s = NULL;
+  CHECK_OK(lc_conv2d(x, w, NULL, NULL, &y));
+  lc_reduce_opts ro = {0};
+  if (y) CHECK_OK(lc_reduce(LC_SUM, y, &ro, &s));
+  if (s) CHECK_OK(lc_backward(s, NULL, false));
+  CHECK(openblas_get_num_threads() == 2);
+  int64_t bad[4] = {8, 3, 3, 3};
+  lc_tensor *wb = randn(4, bad, LC_FLOAT32, false), *yb = NULL;
+  CHECK_STATUS(lc_conv2d(x, wb, NULL, NULL, &yb), LC_ESHAPE);
+  CHECK(openblas_get_num_threads() == 2);
+  lc_set_num_threads(prev);
+  CHECK(openblas_get_num_threads() == prev);
+  lc_release(y), lc_release(s), lc_release(wb), lc_release(x), lc_release(w);
+  lc_release(r.x), lc_release(r.w);
+}

@@ -4,6 +4,8 @@
 #      against the installed headers and libraries through pkg-config (shared, and c_only also
 #      statically), runs them (classify with a checkpoint the installed `lucid` interpreter
 #      trains with examples/fashion_mnist.lua --quick, when the Fashion-MNIST files are there);
+#      builds and runs the complete C programs of docs/embedding.md the way the doc says, and
+#      checks every installed header compiles on its own with pkg-config's flags;
 #      runs stock lua5.4 and the installed `lucid` interpreter against the tree;
 #      make uninstall; checks no file is left;
 #   2. make install DESTDIR=$tmp/stage PREFIX=/usr/local: checks stock lua5.4's own default
@@ -53,6 +55,9 @@ P=$tmp/prefix
 # Everything that needs the installation of part 1.
 use_prefix() {
   missing=""
+  for h in include/*.h; do
+    [ -e "$P/include/lucid/${h#include/}" ] || missing="$missing $h"
+  done
   for f in bin/lucid lib/liblucid.a "lib/liblucid.so.$version" lib/liblucid.so.0 lib/liblucid.so \
     lib/liblucid-lua.a "lib/liblucid-lua.so.$version" lib/liblucid-lua.so.0 lib/liblucid-lua.so \
     include/lucid/lucid.h include/lucid/lucid_nn.h include/lucid/lucid_lua.h \
@@ -93,6 +98,65 @@ use_prefix() {
     expect "classify runs" "^classify: OK 200 images" env LD_LIBRARY_PATH="$P/lib" "$tmp/classify" \
       examples/fashion_model.lua "$tmp/fm.safetensors" "$fm/t10k-images-idx3-ubyte.gz" \
       "$fm/t10k-labels-idx1-ubyte.gz" 200
+  fi
+
+  # Each installed header compiles alone (lucid_lua.h with lucid-lua's flags, which add Lua's).
+  for h in "$P"/include/lucid/*.h; do
+    name=${h##*/}
+    pc=lucid
+    [ "$name" = lucid_lua.h ] && pc=lucid-lua
+    printf '#include "%s"\nint main(void) { return 0; }\n' "$name" >"$tmp/hdr.c"
+    check "installed $name compiles on its own" \
+      sh -c "$CCW \$(pkg-config --cflags $pc) -c '$tmp/hdr.c' -o '$tmp/hdr.o'"
+  done
+
+  # docs/embedding.md's complete programs (the ```c blocks with a main), each built with the
+  # command line the doc gives right after it (`cc NAME.c $(pkg-config ...) -o OUT`) and checked
+  # against the output the doc shows. awk writes block n to doc<n>.c and, into doc<n>.cmd, the
+  # first such command within the 6 lines after the block.
+  mkdir -p "$tmp/doc"
+  awk -v dir="$tmp/doc" '
+    /^```c$/ { n++; f = dir "/doc" n ".c"; inblock = 1; next }
+    /^```/ && inblock { inblock = 0; close(f); after = 6; next }
+    inblock { print > f; next }
+    after > 0 {
+      after--
+      if (match($0, /cc [a-z_]+\.c [^`&]*-o [a-z_]+/)) {
+        print substr($0, RSTART, RLENGTH) > (dir "/doc" n ".cmd"); after = 0
+      }
+    }' docs/embedding.md
+  docs_run=0
+  for f in "$tmp"/doc/doc*.c; do
+    grep -q '^int main(' "$f" || continue
+    docs_run=$((docs_run + 1))
+    cmd=$(cat "${f%.c}.cmd" 2>/dev/null)
+    src=$(echo "$cmd" | sed -n 's/^cc \([a-z_]*\.c\) .*/\1/p')
+    out=$(echo "$cmd" | sed -n 's/.* -o \([a-z_]*\)$/\1/p')
+    if [ -z "$src" ] || [ -z "$out" ]; then
+      echo "no 'cc NAME.c ... -o OUT' line after the program of ${f##*/}" >"$tmp/out"
+      not_ok "docs/embedding.md: ${f##*/} has a build command" "$tmp/out"
+      continue
+    fi
+    cp "$f" "$tmp/doc/$src"
+    check "docs/embedding.md: $cmd" sh -c "cd '$tmp/doc' && $CCW ${cmd#cc }" || continue
+    case $src in
+      example.c) want1="loss = 21"; want2="dloss/dw = tensor([[5.], [7.], [9.]])" ;;
+      *) want1="sum = 12, rows = 2"; want2="still usable after lua_close: 1 element(s)" ;;
+    esac
+    env LD_LIBRARY_PATH="$P/lib" "$tmp/doc/$out" >"$tmp/docprog.out" 2>&1
+    rc=$?
+    echo "exit $rc; the doc says it prints '$want1' and '$want2'" >>"$tmp/docprog.out"
+    if [ "$rc" -eq 0 ] && grep -qxF -- "$want1" "$tmp/docprog.out" &&
+      grep -qxF -- "$want2" "$tmp/docprog.out" && grep -qF -- "$want1" docs/embedding.md &&
+      grep -qF -- "$want2" docs/embedding.md; then
+      ok "docs/embedding.md: $src prints what the doc says"
+    else
+      not_ok "docs/embedding.md: $src prints what the doc says" "$tmp/docprog.out"
+    fi
+  done
+  echo "found $docs_run" >"$tmp/out"
+  if [ "$docs_run" -eq 2 ]; then ok "docs/embedding.md has its two complete programs"; else
+    not_ok "docs/embedding.md has its two complete programs" "$tmp/out"
   fi
 
   # Stock lua5.4 against the installed tree, from a directory without lucid in it.
@@ -181,8 +245,8 @@ for t in $targets; do
   check "rockspec make target '$t' exists" mk -n "$t" PREFIX="$tmp/rock" LUA_LDIR="$tmp/rock/lua" LUA_CDIR="$tmp/rock/lib" BINDIR="$tmp/rock/bin"
 done
 
-# `luarocks make` itself, into a tree of its own, when luarocks is installed (install-deps.sh
-# installs it); then stock lua5.4 loads lucid from that tree.
+# `luarocks make` itself, into a tree of its own, when luarocks is installed (optional:
+# install-deps.sh does not install it); then stock lua5.4 loads lucid from that tree.
 cd "$ROOT" || exit 1
 if command -v luarocks >/dev/null 2>&1; then
   expect "luarocks make installs lucid into a tree" "lucid scm-1 is now installed" \

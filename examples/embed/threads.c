@@ -8,16 +8,19 @@
  *     the results of the same job run alone on the main thread: the states do not disturb each
  *     other,
  *   - lc_last_error() is per thread: each thread provokes its own error at the same moment and
- *     reads back its own message.
+ *     reads back its own message,
+ *   - lucid's random number generator is per thread: a new thread starts at the default seed
+ *     (the one the main thread had at start-up), and a stream of lc_rand draws after
+ *     lc_manual_seed, made while the other thread draws too, equals the same stream drawn alone.
  *
  * Rules this relies on (docs/embedding.md, "Threads"): one lua_State per thread (a lua_State is
  * never used by two threads at once), tensors and modules of one state stay in it, and the
- * jobs draw no numbers from lucid's process-wide generator (train.lua uses each state's own
- * math.random).
+ * generator is per OS thread (train.lua seeds it with lucid.manual_seed and draws its data and
+ * initial weights from it).
  *
  * usage: threads [train.lua]     (default examples/embed/train.lua)
  * Last line, checked by the test suite:
- *   threads: OK <model> <first> -> <last>, <model> <first> -> <last>; concurrent == alone
+ *   threads: OK <model> <first> -> <last>, <model> <first> -> <last>; concurrent == alone ...
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* pthread barriers under -std=c11 */
@@ -32,6 +35,7 @@
 
 #define STEPS 200
 #define LOSS_FACTOR 0.2
+#define RNG_DRAWS 2000 /* lc_rand calls of the random-stream check */
 
 typedef struct job {
   const char *script; /* train.lua */
@@ -41,7 +45,9 @@ typedef struct job {
   int waited;                 /* this job has passed the barrier */
   /* results */
   int ok;
+  uint64_t initial_seed; /* lc_initial_seed() when the job started */
   double first, last, checksum;
+  double rng_sum; /* the random-stream check's weighted sum */
   char err[1024];
 } job;
 
@@ -65,7 +71,6 @@ static int check_own_error(job *jb) {
   lc_tensor *t = NULL;
   char want[32];
   snprintf(want, sizeof want, "%lld", (long long)shape[0]);
-  sync_jobs(jb);
   for (int i = 0; i < 1000; i++) {
     if (lc_zeros(1, shape, LC_FLOAT32, &t) == LC_OK) {
       lc_release(t);
@@ -81,10 +86,34 @@ static int check_own_error(job *jb) {
   return 1;
 }
 
+/* Seeds this thread's generator and draws RNG_DRAWS small tensors, summing their values
+ * weighted by position: any draw another thread took from this stream would change the sum. */
+static int rng_stream(job *jb) {
+  const int64_t shape[1] = {16};
+  float v[16];
+  double sum = 0;
+  lc_manual_seed(1000u + (uint64_t)jb->seed);
+  for (int i = 0; i < RNG_DRAWS; i++) {
+    lc_tensor *t = NULL;
+    if (lc_rand(1, shape, LC_FLOAT32, &t) != LC_OK ||
+        lc_copy_to_buffer(t, LC_FLOAT32, v) != LC_OK) {
+      snprintf(jb->err, sizeof jb->err, "lc_rand: %s", lc_last_error());
+      lc_release(t);
+      return 0;
+    }
+    lc_release(t);
+    for (int k = 0; k < 16; k++)
+      sum += (double)v[k] * (double)(i * 16 + k + 1);
+  }
+  jb->rng_sum = sum;
+  return 1;
+}
+
 /* Runs one job in a fresh lua_State on the calling thread. */
 static void *run_job(void *arg) {
   job *jb = arg;
   jb->ok = 0;
+  jb->initial_seed = lc_initial_seed(); /* before anything here seeds this thread */
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     snprintf(jb->err, sizeof jb->err, "cannot create a Lua state");
@@ -112,7 +141,8 @@ static void *run_job(void *arg) {
   jb->first = lua_tonumber(L, -3);
   jb->last = lua_tonumber(L, -2);
   jb->checksum = lua_tonumber(L, -1);
-  jb->ok = check_own_error(jb);
+  sync_jobs(jb); /* concurrent runs: both threads do the two checks below at the same time */
+  jb->ok = rng_stream(jb) && check_own_error(jb);
 done:
   sync_jobs(jb);
   lua_close(L);
@@ -125,6 +155,7 @@ int main(int argc, char **argv) {
                   {.script = script, .model = "net", .seed = 2}};
   job together[2] = {alone[0], alone[1]};
   int rc = 0;
+  const uint64_t default_seed = lc_initial_seed(); /* nothing has seeded this thread yet */
 
   /* each job alone, one after the other, on this thread */
   for (int i = 0; i < 2; i++) {
@@ -133,8 +164,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "threads: %s alone: %s\n", alone[i].model, alone[i].err);
       return 1;
     }
-    printf("alone:    %-3s loss %.6f -> %.6f, parameter sum %.9g\n", alone[i].model,
-           alone[i].first, alone[i].last, alone[i].checksum);
+    printf("alone:    %-3s loss %.6f -> %.6f, parameter sum %.9g, random stream %.9g\n",
+           alone[i].model, alone[i].first, alone[i].last, alone[i].checksum, alone[i].rng_sum);
   }
 
   /* both at once, one thread each */
@@ -157,7 +188,8 @@ int main(int argc, char **argv) {
   if (started == 1) { /* the partner never came: let the first thread through the barrier */
     pthread_barrier_wait(&barrier);
   }
-  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < started; i++)
+    pthread_join(th[i], NULL);
   pthread_barrier_destroy(&barrier);
   if (rc) return rc;
 
@@ -168,8 +200,8 @@ int main(int argc, char **argv) {
       rc = 1;
       continue;
     }
-    printf("together: %-3s loss %.6f -> %.6f, parameter sum %.9g\n", t->model, t->first, t->last,
-           t->checksum);
+    printf("together: %-3s loss %.6f -> %.6f, parameter sum %.9g, random stream %.9g\n", t->model,
+           t->first, t->last, t->checksum, t->rng_sum);
     if (!(t->last < LOSS_FACTOR * t->first)) {
       fprintf(stderr, "threads: %s did not learn: loss %g -> %g\n", t->model, t->first, t->last);
       rc = 1;
@@ -178,9 +210,20 @@ int main(int argc, char **argv) {
       fprintf(stderr, "threads: %s in a thread differs from %s alone\n", t->model, a->model);
       rc = 1;
     }
+    if (t->rng_sum != a->rng_sum) {
+      fprintf(stderr,
+              "threads: %s's random stream in a thread (%.17g) differs from alone (%.17g)\n",
+              t->model, t->rng_sum, a->rng_sum);
+      rc = 1;
+    }
+    if (t->initial_seed != default_seed) {
+      fprintf(stderr, "threads: a new thread started at seed %llu, expected the default %llu\n",
+              (unsigned long long)t->initial_seed, (unsigned long long)default_seed);
+      rc = 1;
+    }
   }
   if (rc == 0)
-    printf("threads: OK %s %.6f -> %.6f, %s %.6f -> %.6f; concurrent == alone\n",
+    printf("threads: OK %s %.6f -> %.6f, %s %.6f -> %.6f; concurrent == alone (per-thread RNG)\n",
            together[0].model, together[0].first, together[0].last, together[1].model,
            together[1].first, together[1].last);
   return rc;

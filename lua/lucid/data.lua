@@ -131,6 +131,14 @@ local function class(name, parent, ctor)
     if type(k) == "string" and k:sub(1, 2) == "__" and k ~= "__name" and k ~= "__index" then cls[k] = v end
   end
   cls.__index = cls
+  local pindex = rawget(parent, "__index")
+  if type(pindex) == "function" then -- the parent resolves some keys itself (Subset's get_batch)
+    cls.__index = function(self, k)
+      local v = rawget(cls, k)
+      if v ~= nil then return v end
+      return pindex(self, k)
+    end
+  end
   return setmetatable(cls, {
     __index = parent,
     __call = ctor or function(c, ...) return (construct(c, ...)) end,
@@ -162,6 +170,22 @@ local function check_index(fname, i, n)
     fail("%s: index %d out of range for %d samples (expected 1..%d or -%d..-1)", fname, i, n, n, n)
   end
   return j
+end
+
+-- Whether ds's get_batch goes with its get(i): a class that overrides get(i) below the class
+-- defining get_batch (a TensorDataset subclass with its own get, say) is batched through get.
+local function batches_itself(ds)
+  if ds.get_batch == nil then return false end
+  if type(ds) ~= "table" then return true end
+  if rawget(ds, "get_batch") ~= nil then return true end
+  if rawget(ds, "get") ~= nil then return false end
+  local level = getmetatable(ds)
+  while type(level) == "table" do
+    if rawget(level, "get_batch") ~= nil then return true end
+    if rawget(level, "get") ~= nil then return false end
+    level = rawget(level, "super")
+  end
+  return true -- not a lucid.data class: trust its get_batch
 end
 
 -- ------------------------------------------------------------------ TensorDataset
@@ -261,12 +285,13 @@ function Subset:get(i)
   return self.dataset:get(self.indices[j])
 end
 
+function Subset:get_batch(index) return self.dataset:get_batch(self._index:index_select(1, index)) end
+
 -- A get_batch exactly when the wrapped dataset has one.
 function Subset.__index(self, k)
   if k == "get_batch" then
     local base = rawget(self, "dataset")
-    if base == nil or base.get_batch == nil then return nil end
-    return function(s, index) return s.dataset:get_batch(s._index:index_select(1, index)) end
+    if base == nil or not batches_itself(base) then return nil end
   end
   return Subset[k]
 end
@@ -444,7 +469,7 @@ function DataLoader:iter()
   local n = #ds
   local nb = #self
   local collate_fn = self.collate_fn
-  local fast = collate_fn == nil and ds.get_batch ~= nil
+  local fast = collate_fn == nil and batches_itself(ds)
   local order, order_list
   if self.shuffle and n > 0 then
     order = lucid.randperm(n)
@@ -531,6 +556,7 @@ end
 local function mnist_like(cls_name, default_root, classes)
   local cls = class(cls_name, TensorDataset)
   cls.classes = classes
+  cls.get_batch = TensorDataset.get_batch -- batches of data and targets, as get returns them
   -- {root = default_root, train = true}
   function cls:init(...)
     local fname = "lucid.data." .. cls_name

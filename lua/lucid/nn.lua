@@ -210,14 +210,8 @@ function Module:add_module(name, m)
 end
 
 -- A state dict is an ordered list of {name, tensor} pairs; sd["fc1.weight"] looks a name up.
-local StateDict = {}
-StateDict.__index = function(sd, k)
-  if type(k) ~= "string" then return nil end
-  for _, kv in ipairs(sd) do
-    if kv[1] == k then return kv[2] end
-  end
-end
-StateDict.__name = "StateDict"
+-- One metatable with lucid.load's state dicts (lua/lucid/serialize.lua).
+local StateDict = require("lucid.serialize").StateDict
 
 function Module:state_dict()
   local names, ts = core.state_dict(self)

@@ -309,7 +309,11 @@ end
 -- The state of the i-th parameter (1-based over all groups): {step = n, <buffer> = tensor}
 -- with the live buffers, or nil before its first step.
 function Optimizer:state_of(i)
-  return core.optim_get_state(self._h, check_int(self._fname .. ":state_of", "i", i, 1))
+  local fname = self._fname .. ":state_of"
+  i = check_int(fname, "i", i, 1)
+  local n = core.optim_num_params(self._h)
+  if i > n then fail("%s: i must be <= %d (the number of parameters), got %d", fname, n, i) end
+  return core.optim_get_state(self._h, i)
 end
 
 -- {state = {[i] = {step = n, exp_avg = T, ...}}, param_groups = {{lr = ..., params = {1, 2}}}}

@@ -225,6 +225,12 @@ local function flatten(obj)
     local got = name_of[t]
     if got then return got end
     local name = path == "" and "tensor" or path
+    if not utf8.len(name) then
+      fail("the tensor at \"%s\" cannot be saved: its name is not valid UTF-8 (safetensors names "
+        .. "are UTF-8; rename the key)", (name:gsub("[\128-\255]", function(c)
+          return string.format("\\x%02X", c:byte())
+        end)))
+    end
     if owner[name] then
       fail("two tensors would be stored under the name \"%s\"; rename a key", name)
     end

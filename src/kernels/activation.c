@@ -218,11 +218,12 @@ static inline double expm1_neg_f64(double x) { return expm1(x); }
     T bx = v * b;                                                                                \
     return SEL_##S(bx > th, g, g / ((T)1 + EXP(-bx)));                                          \
   }                                                                                              \
+  /* tested as v <= 0 so a NaN takes the x side: NaN forward, g backward (as PyTorch) */      \
   static inline T elu_f_##S(T v, T a) {                                                          \
-    return SEL_##S(v > 0, v, a * expm1_neg_##S(SEL_##S(v < 0, v, (T)0)));                       \
+    return SEL_##S(v <= 0, a * expm1_neg_##S(SEL_##S(v < 0, v, (T)0)), v);                      \
   }                                                                                              \
   static inline T elu_b_##S(T g, T v, T a) {                                                     \
-    return SEL_##S(v > 0, g, g * a * EXP(SEL_##S(v < 0, v, (T)0)));                              \
+    return SEL_##S(v <= 0, g * a * EXP(SEL_##S(v < 0, v, (T)0)), g);                             \
   }
 
 ACT_SCALARS(float, f32, fexp, fabsf)

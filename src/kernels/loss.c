@@ -690,7 +690,8 @@ fail:
 /* The denominator of reduction "mean": the summed weight of the samples not ignored (class
  * targets: PyTorch's weighted mean), or the number of samples (probability targets). */
 static double cl_mean_denominator(const cl_ctx *c) {
-  if (c->prob) return (double)c->rows;
+  /* no classes: an empty input, whose mean is nan as PyTorch's (0 / 0), whatever N is */
+  if (c->prob) return c->C > 0 ? (double)c->rows : 0.0;
   double W = 0;
   for (int64_t r = 0; r < c->rows; r++)
     if (!cl_ignored(c, r)) W += c->w ? c->w[c->t[r]] : 1.0;

@@ -14,8 +14,12 @@
  *   training batch norm: dx = w invstd (g - mean(g) - xhat mean(g xhat))  per channel,
  *   eval batch norm:     dx = w invstd g,
  *   row norms:           dx = invstd (gw - mean(gw) - xhat mean(gw xhat))  per row,
- * dw = sum(g xhat), db = sum(g). Each dx is linear in (g, x): dx = a g + b x + c with per
+ * dw = sum(g xhat), db = sum(g). Each dx is linear in (g, x): dx = a g + b (x - k) + c with per
  * channel/row coefficients, so its pass vectorises like the forward one.
+ *
+ * Both elementwise passes centre x on k, the mean rounded to x's dtype (exact in T): x - k loses
+ * nothing when the values sit close to their mean, where x * scale + shift would cancel
+ * catastrophically in float32 (|mean| / std = 1e5 would leave about two correct digits).
  *
  * The per-dtype loops are written once below (#include of this file with NORM_T = float, then
  * double); the op definitions follow them.
@@ -228,9 +232,9 @@ static lc_status bn_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
       (need_w && (st = new_like(&ctx->in[iw], &gw))) ||
       (need_b && (st = new_like(&ctx->in[ib], &gb))))
     goto done;
-  coef = malloc((size_t)(C > 0 ? 5 * C : 1) * sizeof *coef);
+  coef = malloc((size_t)(C > 0 ? 6 * C : 1) * sizeof *coef);
   if (!coef) {
-    st = lc_error_oom((size_t)(5 * C) * sizeof *coef);
+    st = lc_error_oom((size_t)(6 * C) * sizeof *coef);
     goto done;
   }
   nctx c = {.x = lc_data(cx),
@@ -460,8 +464,9 @@ static void FN(shifted_sums)(const T *restrict x, int64_t n, double k, double *s
 }
 
 /* *s1 += sum(g'), *s2 += sum(g' (x - m)) with g' = g, or g masked by y > 0. */
-/* The ReLU mask is a multiplication by (T)(y > 0) before widening: a select, or a comparison
- * converted to double, leaves GCC's vectoriser without a vector type for these loops. */
+/* The ReLU mask is a multiplication by (T)(y > 0) before widening: a select (measured: the
+ * fused backward 5x slower, even with g loaded unconditionally), or a comparison converted to
+ * double, leaves GCC's vectoriser without a vector type for these loops. */
 static void FN(grad_sums)(const T *restrict g, const T *restrict x, const T *restrict y, int64_t n,
                           double m, double *s1, double *s2) {
   double a[LANES] = {0}, b[LANES] = {0};
@@ -469,8 +474,11 @@ static void FN(grad_sums)(const T *restrict g, const T *restrict x, const T *res
   int64_t i = 0;
   if (y) {
     /* lanes of T summed over blocks of 256 values, then added in double: the T arithmetic
-     * vectorises, the blocks keep the rounding error near that of double sums */
+     * vectorises, the blocks keep the rounding error near that of double sums. x is centred on
+     * mt = m rounded to T (x - mt is exact near the mean), and sum(g' (x - m)) =
+     * sum(g' (x - mt)) + (mt - m) sum(g') restores the rest. */
     T mt = (T)m;
+    double dm = (double)mt - m;
     while (i < n) {
       int64_t e = i + 256 < n ? i + 256 : n;
       T ta[LANES] = {0}, tb[LANES] = {0};
@@ -485,10 +493,13 @@ static void FN(grad_sums)(const T *restrict g, const T *restrict x, const T *res
         A += gv;
         B += gv * ((double)x[i] - m);
       }
+      double sa = 0, sb = 0;
       for (int l = 0; l < LANES; l++) {
-        A += (double)ta[l];
-        B += (double)tb[l];
+        sa += (double)ta[l];
+        sb += (double)tb[l];
       }
+      A += sa;
+      B += sb + dm * sa;
     }
   } else {
     for (; i + LANES <= n; i += LANES)
@@ -509,30 +520,34 @@ static void FN(grad_sums)(const T *restrict g, const T *restrict x, const T *res
   *s2 += B;
 }
 
-/* out = x * sc + sh (then max(0, .) with relu) over n values. */
-static void FN(affine_run)(T *restrict out, const T *restrict x, int64_t n, T sc, T sh, bool relu) {
+/* out = (x - k) * sc + sh (then max(0, .) with relu) over n values. */
+static void FN(affine_run)(T *restrict out, const T *restrict x, int64_t n, T k, T sc, T sh,
+                           bool relu) {
   if (relu) {
     for (int64_t i = 0; i < n; i++) {
-      T v = x[i] * sc + sh;
+      T v = (x[i] - k) * sc + sh;
       out[i] = v > 0 ? v : (T)0;
     }
   } else {
     for (int64_t i = 0; i < n; i++)
-      out[i] = x[i] * sc + sh;
+      out[i] = (x[i] - k) * sc + sh;
   }
 }
 
-/* out = a g' + b x + c over n values (g' masked by y > 0 when y is given). */
+/* out = a g' + b (x - k) + c over n values (g' = g, or g masked by y > 0 when y is given). */
 static void FN(dx_run)(T *restrict out, const T *restrict g, const T *restrict x,
-                       const T *restrict y, int64_t n, T a, T b, T c) {
+                       const T *restrict y, int64_t n, T a, T k, T b, T c) {
   if (y) {
     for (int64_t i = 0; i < n; i++)
-      out[i] = a * g[i] * (T)(y[i] > 0) + b * x[i] + c;
+      out[i] = a * g[i] * (T)(y[i] > 0) + b * (x[i] - k) + c;
   } else {
     for (int64_t i = 0; i < n; i++)
-      out[i] = a * g[i] + b * x[i] + c;
+      out[i] = a * g[i] + b * (x[i] - k) + c;
   }
 }
+
+/* the centre of a channel / row: its mean rounded to T */
+static double FN(centre)(double mean) { return (double)(T)mean; }
 
 /* ---- batch norm */
 
@@ -581,15 +596,17 @@ static void FN(bn_stats_cols)(void *vctx, int64_t c0, int64_t c1) {
   }
 }
 
-/* coef[ch] = scale, coef[C + ch] = shift of the forward transform */
+/* coef[ch] = scale, coef[C + ch] = shift, coef[2C + ch] = centre of the forward transform
+ * y = (x - centre) * scale + shift */
 static void FN(bn_scale_shift)(nctx *c) {
   const T *w = c->w, *b = c->b;
   int64_t C = c->C;
   for (int64_t ch = 0; ch < C; ch++) {
-    double is = invstd_of(c->stats[C + ch], c->eps);
-    double sc = (w ? (double)w[ch] : 1.0) * is;
+    double is = invstd_of(c->stats[C + ch], c->eps), mean = c->stats[ch];
+    double sc = (w ? (double)w[ch] : 1.0) * is, k = FN(centre)(mean);
     c->coef[ch] = sc;
-    c->coef[C + ch] = (b ? (double)b[ch] : 0.0) - c->stats[ch] * sc;
+    c->coef[C + ch] = (b ? (double)b[ch] : 0.0) - (mean - k) * sc;
+    c->coef[2 * C + ch] = k;
   }
 }
 
@@ -600,7 +617,8 @@ static void FN(bn_norm_runs)(void *vctx, int64_t i0, int64_t i1) {
   for (int64_t i = i0; i < i1; i++) {
     int64_t ch = i % C;
     FN(affine_run)
-    ((T *)c->out + i * S, (const T *)c->x + i * S, S, (T)c->coef[ch], (T)c->coef[C + ch], c->relu);
+    ((T *)c->out + i * S, (const T *)c->x + i * S, S, (T)c->coef[2 * C + ch], (T)c->coef[ch],
+     (T)c->coef[C + ch], c->relu);
   }
 }
 
@@ -608,18 +626,18 @@ static void FN(bn_norm_runs)(void *vctx, int64_t i0, int64_t i1) {
 static void FN(bn_norm_rows)(void *vctx, int64_t n0, int64_t n1) {
   nctx *c = vctx;
   int64_t C = c->C;
-  const double *restrict sc = c->coef, *restrict sh = c->coef + C;
+  const double *restrict sc = c->coef, *restrict sh = c->coef + C, *restrict k = c->coef + 2 * C;
   for (int64_t n = n0; n < n1; n++) {
     const T *restrict x = (const T *)c->x + n * C;
     T *restrict y = (T *)c->out + n * C;
     if (c->relu) {
       for (int64_t j = 0; j < C; j++) {
-        T v = (T)((double)x[j] * sc[j] + sh[j]);
+        T v = (T)(((double)x[j] - k[j]) * sc[j] + sh[j]);
         y[j] = v > 0 ? v : 0;
       }
     } else {
       for (int64_t j = 0; j < C; j++)
-        y[j] = (T)((double)x[j] * sc[j] + sh[j]);
+        y[j] = (T)(((double)x[j] - k[j]) * sc[j] + sh[j]);
     }
   }
 }
@@ -631,8 +649,8 @@ static lc_status FN(bn_fwd)(nctx *c) {
     else
       lc_parallel_for(c->C, c->N * c->S, FN(bn_stats_chan), c);
   }
-  double *coef = malloc((size_t)(2 * c->C) * sizeof *coef);
-  if (!coef) return lc_error_oom((size_t)(2 * c->C) * sizeof *coef);
+  double *coef = malloc((size_t)(3 * c->C) * sizeof *coef);
+  if (!coef) return lc_error_oom((size_t)(3 * c->C) * sizeof *coef);
   c->coef = coef;
   FN(bn_scale_shift)(c);
   if (c->S == 1)
@@ -694,8 +712,8 @@ static void FN(bn_dx_runs)(void *vctx, int64_t i0, int64_t i1) {
     int64_t ch = i % C;
     FN(dx_run)
     ((T *)c->out + i * S, (const T *)c->g + i * S, (const T *)c->x + i * S,
-     c->y ? (const T *)c->y + i * S : NULL, S, (T)c->coef[ch], (T)c->coef[C + ch],
-     (T)c->coef[2 * C + ch]);
+     c->y ? (const T *)c->y + i * S : NULL, S, (T)c->coef[ch], (T)c->coef[5 * C + ch],
+     (T)c->coef[C + ch], (T)c->coef[2 * C + ch]);
   }
 }
 
@@ -703,22 +721,23 @@ static void FN(bn_dx_rows)(void *vctx, int64_t n0, int64_t n1) {
   nctx *c = vctx;
   int64_t C = c->C;
   const double *restrict a = c->coef, *restrict b = c->coef + C, *restrict cc = c->coef + 2 * C;
+  const double *restrict k = c->coef + 5 * C;
   for (int64_t n = n0; n < n1; n++) {
     const T *restrict g = (const T *)c->g + n * C, *restrict x = (const T *)c->x + n * C;
     const T *restrict y = c->y ? (const T *)c->y + n * C : NULL;
     T *restrict o = (T *)c->out + n * C;
     if (y) {
       for (int64_t j = 0; j < C; j++)
-        o[j] = (T)(a[j] * (double)(g[j] * (T)(y[j] > 0)) + b[j] * (double)x[j] + cc[j]);
+        o[j] = (T)(a[j] * (double)(g[j] * (T)(y[j] > 0)) + b[j] * ((double)x[j] - k[j]) + cc[j]);
     } else {
       for (int64_t j = 0; j < C; j++)
-        o[j] = (T)(a[j] * (double)g[j] + b[j] * (double)x[j] + cc[j]);
+        o[j] = (T)(a[j] * (double)g[j] + b[j] * ((double)x[j] - k[j]) + cc[j]);
     }
   }
 }
 
-/* coef: 5 C doubles. Sums first (when dx in training, dw or db need them), then per-channel
- * dx coefficients a, b, c in coef[0..3C). */
+/* coef: 6 C doubles. Sums first (when dx in training, dw or db need them), then per-channel
+ * dx coefficients a, b, c in coef[0..3C) and the centres in coef[5C..6C). */
 static void FN(bn_bwd)(nctx *c) {
   int64_t C = c->C, N = c->N, S = c->S;
   double M = (double)(N * S);
@@ -736,14 +755,15 @@ static void FN(bn_bwd)(nctx *c) {
   for (int64_t ch = 0; ch < C; ch++) {
     double is = invstd_of(c->stats[C + ch], c->eps), mean = c->stats[ch];
     double sg = c->coef[3 * C + ch], sgx = c->coef[4 * C + ch];
-    double a = (w ? (double)w[ch] : 1.0) * is;
+    double a = (w ? (double)w[ch] : 1.0) * is, cen = FN(centre)(mean);
     if (c->gw) ((T *)c->gw)[ch] = (T)(sgx * is);
     if (c->gb) ((T *)c->gb)[ch] = (T)sg;
+    c->coef[5 * C + ch] = cen;
     if (c->train && M > 0) {
       double k = a * is * is * sgx / M;
       c->coef[ch] = a;
       c->coef[C + ch] = -k;
-      c->coef[2 * C + ch] = k * mean - a * sg / M;
+      c->coef[2 * C + ch] = -k * (cen - mean) - a * sg / M;
     } else {
       c->coef[ch] = a;
       c->coef[C + ch] = 0;
@@ -775,25 +795,26 @@ static void FN(rn_fwd_range)(void *vctx, int64_t r0, int64_t r1) {
     c->stats[R + r] = var;
     int64_t base = (r % G) * Cg;
     if (S == 1 && (w || b)) {
-      /* a parameter per element (layer norm) */
-      T tm = (T)mean, ti = (T)is;
+      /* a parameter per element (layer norm): xhat = (x - tm) * ti + td */
+      double cen = FN(centre)(mean);
+      T tm = (T)cen, ti = (T)is, td = (T)((cen - mean) * is);
       const T *restrict wp = w ? w + base : NULL, *restrict bp = b ? b + base : NULL;
       if (wp && bp)
         for (int64_t j = 0; j < D; j++)
-          y[j] = (x[j] - tm) * ti * wp[j] + bp[j];
+          y[j] = ((x[j] - tm) * ti + td) * wp[j] + bp[j];
       else if (wp)
         for (int64_t j = 0; j < D; j++)
-          y[j] = (x[j] - tm) * ti * wp[j];
+          y[j] = ((x[j] - tm) * ti + td) * wp[j];
       else
         for (int64_t j = 0; j < D; j++)
-          y[j] = (x[j] - tm) * ti + bp[j];
-    } else if (!w && !b) {
-      FN(affine_run)(y, x, D, (T)is, (T)(-mean * is), false);
+          y[j] = (x[j] - tm) * ti + td + bp[j];
     } else {
-      for (int64_t cc = 0; cc < Cg; cc++) {
+      double cen = FN(centre)(mean);
+      for (int64_t cc = 0; cc < (w || b ? Cg : 1); cc++) { /* one run per row without affine */
         double sc = (w ? (double)w[base + cc] : 1.0) * is;
-        double sh = (b ? (double)b[base + cc] : 0.0) - mean * sc;
-        FN(affine_run)(y + cc * S, x + cc * S, S, (T)sc, (T)sh, false);
+        double sh = (b ? (double)b[base + cc] : 0.0) - (mean - cen) * sc;
+        int64_t len = w || b ? S : D;
+        FN(affine_run)(y + cc * S, x + cc * S, len, (T)cen, (T)sc, (T)sh, false);
       }
     }
   }
@@ -846,17 +867,17 @@ static void FN(rn_bwd_range)(void *vctx, int64_t r0, int64_t r1) {
     }
     if (!c->out) continue;
     T *restrict o = (T *)c->out + r * D;
-    double k = is * is * is * sgwx / (double)D;
-    double cst = k * mean - is * sgw / (double)D;
+    double k = is * is * is * sgwx / (double)D, cen = FN(centre)(mean);
+    double cst = -k * (cen - mean) - is * sgw / (double)D;
     if (S == 1 && w) {
       const T *restrict wp = w + base;
-      T ti = (T)is, tk = (T)k, tc = (T)cst;
+      T ti = (T)is, tk = (T)k, tc = (T)cst, tm = (T)cen;
       for (int64_t j = 0; j < D; j++)
-        o[j] = ti * wp[j] * g[j] - tk * x[j] + tc;
+        o[j] = ti * wp[j] * g[j] - tk * (x[j] - tm) + tc;
     } else {
       for (int64_t cc = 0; cc < Cg; cc++) {
         double a = (w ? (double)w[base + cc] : 1.0) * is;
-        FN(dx_run)(o + cc * S, g + cc * S, x + cc * S, NULL, S, (T)a, (T)(-k), (T)cst);
+        FN(dx_run)(o + cc * S, g + cc * S, x + cc * S, NULL, S, (T)a, (T)cen, (T)(-k), (T)cst);
       }
     }
   }

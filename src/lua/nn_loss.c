@@ -463,6 +463,10 @@ static int f_parameters_to_vector(lua_State *L) {
   int n = 0;
   lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
   if (n == 0) lb_argerror(L, fn, 1, "parameters", "expected at least one tensor, got none");
+  for (int i = 1; i < n; i++) /* checked here so the positions are 1-based */
+    if (lc_dtype_of(ts[i]) != lc_dtype_of(ts[0]))
+      lb_argerror(L, fn, 1, "parameters", "entry %d is %s but entry 1 is %s (one dtype expected)",
+                  i + 1, lc_dtype_name(lc_dtype_of(ts[i])), lc_dtype_name(lc_dtype_of(ts[0])));
   lc_tensor **out = lb_slot(L);
   CORE(lc_parameters_to_vector(n, ts, out));
   return 1;

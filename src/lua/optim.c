@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "binding.h"
@@ -51,10 +52,21 @@ static ob_optim *ob_new(lua_State *L) {
   return u;
 }
 
+/* Raises a formatted message without a position: luaL_error's would name the line of
+ * lua/lucid/optim.lua that called the binding, not the user's code (the nn binding raises the
+ * same way). */
+static int raise(lua_State *L, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  return lua_error(L);
+}
+
 static lc_optimizer *ob_check(lua_State *L, int idx) {
   ob_optim *u = luaL_testudata(L, idx, OPT_MT);
   if (!u || !u->o)
-    luaL_error(L, "lucid.optim: expected an optimizer handle, got %s", luaL_typename(L, idx));
+    raise(L, "lucid.optim: expected an optimizer handle, got %s", luaL_typename(L, idx));
   return u->o;
 }
 
@@ -69,7 +81,7 @@ static double num_field(lua_State *L, int t, const char *key, const char *fname,
                         const char *where) {
   lua_getfield(L, t, key);
   if (lua_type(L, -1) != LUA_TNUMBER)
-    luaL_error(L, "%s: %s%s%s must be a number, got %s", fname, where, *where ? "." : "", key,
+    raise(L, "%s: %s%s%s must be a number, got %s", fname, where, *where ? "." : "", key,
                luaL_typename(L, -1));
   double v = lua_tonumber(L, -1);
   lua_pop(L, 1);
@@ -79,7 +91,7 @@ static double num_field(lua_State *L, int t, const char *key, const char *fname,
 static bool bool_field(lua_State *L, int t, const char *key, const char *fname, const char *where) {
   lua_getfield(L, t, key);
   if (lua_type(L, -1) != LUA_TBOOLEAN)
-    luaL_error(L, "%s: %s%s%s must be a boolean, got %s", fname, where, *where ? "." : "", key,
+    raise(L, "%s: %s%s%s must be a boolean, got %s", fname, where, *where ? "." : "", key,
                luaL_typename(L, -1));
   bool v = lua_toboolean(L, -1);
   lua_pop(L, 1);
@@ -105,11 +117,11 @@ static void read_options(lua_State *L, int t, lc_optim_kind kind, const char *fn
     o->amsgrad = bool_field(L, t, "amsgrad", fname, where);
     lua_getfield(L, t, "betas");
     if (lua_type(L, -1) != LUA_TTABLE || lua_rawlen(L, -1) != 2)
-      luaL_error(L, "%s: %s%sbetas must be a table of two numbers, got %s", fname, where,
+      raise(L, "%s: %s%sbetas must be a table of two numbers, got %s", fname, where,
                  *where ? "." : "", luaL_typename(L, -1));
     for (int k = 1; k <= 2; k++) {
       if (lua_rawgeti(L, -1, k) != LUA_TNUMBER)
-        luaL_error(L, "%s: %s%sbetas[%d] must be a number, got %s", fname, where, *where ? "." : "",
+        raise(L, "%s: %s%sbetas[%d] must be a number, got %s", fname, where, *where ? "." : "",
                    k, luaL_typename(L, -1));
       *(k == 1 ? &o->beta1 : &o->beta2) = lua_tonumber(L, -1);
       lua_pop(L, 1);
@@ -136,8 +148,8 @@ static int raise_options(lua_State *L, const char *fname, const char *where) {
   const char *msg = lc_last_error();
   const char *colon = strstr(msg, ": ");
   if (colon && strncmp(msg, "lc_", 3) == 0) msg = colon + 2;
-  if (*where) return luaL_error(L, "%s: %s: %s", fname, where, msg);
-  return luaL_error(L, "%s: %s", fname, msg);
+  if (*where) return raise(L, "%s: %s: %s", fname, where, msg);
+  return raise(L, "%s: %s", fname, msg);
 }
 
 /* ---------------------------------------------------------------- parameter lists */
@@ -147,29 +159,29 @@ static int raise_options(lua_State *L, const char *fname, const char *where) {
 static lc_tensor **read_params(lua_State *L, int idx, const char *fname, const char *where,
                                int64_t *n) {
   if (!lua_istable(L, idx))
-    luaL_error(L, "%s: %s must be a list of tensors, got %s", fname, where, luaL_typename(L, idx));
+    raise(L, "%s: %s must be a list of tensors, got %s", fname, where, luaL_typename(L, idx));
   lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
   lc_tensor **ps = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *ps, 0);
   for (lua_Integer i = 1; i <= len; i++) {
     lua_rawgeti(L, idx, i);
     lc_tensor *t = lucid_to_tensor(L, -1);
     if (!t)
-      luaL_error(L, "%s: %s[%d] is not a tensor: optimizers can only optimize tensors, got %s",
+      raise(L, "%s: %s[%d] is not a tensor: optimizers can only optimize tensors, got %s",
                  fname, where, (int)i, luaL_typename(L, -1));
     if (!lc_dtype_is_float(lc_dtype_of(t)))
-      luaL_error(L, "%s: %s[%d]: expected a float32 or float64 tensor, got %s", fname, where,
+      raise(L, "%s: %s[%d]: expected a float32 or float64 tensor, got %s", fname, where,
                  (int)i, lc_dtype_name(lc_dtype_of(t)));
     if (!lc_requires_grad(t))
-      luaL_error(L,
+      raise(L,
                  "%s: %s[%d] does not require grad (set requires_grad = true, or leave it "
                  "out)",
                  fname, where, (int)i);
     if (!lc_is_leaf(t))
-      luaL_error(L, "%s: %s[%d] is not a leaf tensor: can't optimize a non-leaf tensor", fname,
+      raise(L, "%s: %s[%d] is not a leaf tensor: can't optimize a non-leaf tensor", fname,
                  where, (int)i);
     for (lua_Integer j = 1; j < i; j++)
       if (ps[j - 1] == t)
-        luaL_error(L, "%s: %s[%d] and %s[%d] are the same tensor", fname, where, (int)j, where,
+        raise(L, "%s: %s[%d] and %s[%d] are the same tensor", fname, where, (int)j, where,
                    (int)i);
     ps[i - 1] = t;
     lua_pop(L, 1);
@@ -210,6 +222,18 @@ static int f_add_group(lua_State *L) {
   read_options(L, 3, lc_optimizer_kind(o), fname, owhere, &opts);
   int64_t n;
   lc_tensor **ps = read_params(L, 2, fname, where, &n);
+  /* a parameter already in a group: named here, 1-based (the core's message counts from 0) */
+  for (int64_t g = 0; g < lc_optimizer_num_groups(o); g++) {
+    int64_t first, count;
+    if (lc_optimizer_group_range(o, g, &first, &count)) return nb_raise_core(L, fname);
+    for (int64_t j = first; j < first + count; j++)
+      for (int64_t k = 0; k < n; k++)
+        if (ps[k] == lc_optimizer_param(o, j))
+          return raise(L,
+                       "%s: %s[%d] is already in param_groups[%d] (some parameters appear in "
+                       "more than one group)",
+                       fname, where, (int)(k + 1), (int)(g + 1));
+  }
   if (lc_optimizer_add_param_group(o, n, ps, &opts)) return raise_options(L, fname, owhere);
   return 0;
 }
@@ -247,7 +271,7 @@ static int f_num_params(lua_State *L) {
 static int64_t param_index(lua_State *L, lc_optimizer *o, int idx) {
   lua_Integer i = luaL_checkinteger(L, idx);
   if (i < 1 || i > lc_optimizer_num_params(o))
-    luaL_error(L, "lucid.optim: parameter %d out of range 1..%d", (int)i,
+    raise(L, "lucid.optim: parameter %d out of range 1..%d", (int)i,
                (int)lc_optimizer_num_params(o));
   return (int64_t)i - 1;
 }
@@ -293,48 +317,51 @@ static int f_set_state(lua_State *L) {
     return 0;
   }
   if (!lua_istable(L, 3))
-    return luaL_error(L, "%s: %s must be a table, got %s", fname, where, luaL_typename(L, 3));
+    return raise(L, "%s: %s must be a table, got %s", fname, where, luaL_typename(L, 3));
   /* check every key first, so a bad entry leaves the state untouched */
   lua_pushnil(L);
   while (lua_next(L, 3)) {
     if (lua_type(L, -2) != LUA_TSTRING)
-      return luaL_error(L, "%s: %s: keys must be strings, got %s", fname, where,
+      return raise(L, "%s: %s: keys must be strings, got %s", fname, where,
                         luaL_typename(L, -2));
     const char *key = lua_tostring(L, -2);
     if (strcmp(key, "step") == 0) {
       if (!lc_optim_has_step(kind))
-        return luaL_error(L, "%s: %s.step: %s keeps no step count", fname, where,
+        return raise(L, "%s: %s.step: %s keeps no step count", fname, where,
                           lc_optim_kind_name(kind));
       if (!lua_isinteger(L, -1) &&
           !(lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) == floor(lua_tonumber(L, -1))))
-        return luaL_error(L, "%s: %s.step must be an integer, got %s", fname, where,
+        return raise(L, "%s: %s.step must be an integer, got %s", fname, where,
                           luaL_typename(L, -1));
+      if (!lua_isinteger(L, -1) && !(fabs(lua_tonumber(L, -1)) < 0x1p62))
+        return raise(L, "%s: %s.step is too large, got %s", fname, where, lua_tostring(L, -1));
       if (lua_tonumber(L, -1) < 0)
-        return luaL_error(L, "%s: %s.step must be >= 0, got %s", fname, where, lua_tostring(L, -1));
+        return raise(L, "%s: %s.step must be >= 0, got %s", fname, where, lua_tostring(L, -1));
     } else {
       int k = 0;
       while (k < lc_optim_num_state_buffers(kind) && strcmp(lc_optim_state_name(kind, k), key))
         k++;
       if (k == lc_optim_num_state_buffers(kind))
-        return luaL_error(L, "%s: %s: unknown state entry '%s' for %s", fname, where, key,
+        return raise(L, "%s: %s: unknown state entry '%s' for %s", fname, where, key,
                           lc_optim_kind_name(kind));
       const lc_tensor *t = lucid_to_tensor(L, -1);
       if (!t)
-        return luaL_error(L, "%s: %s.%s must be a tensor, got %s", fname, where, key,
+        return raise(L, "%s: %s.%s must be a tensor, got %s", fname, where, key,
                           luaL_typename(L, -1));
       const lc_tensor *p = lc_optimizer_param(o, i);
       bool same = lc_ndim(t) == lc_ndim(p);
       for (int d = 0; same && d < lc_ndim(p); d++)
         same = lc_shape(t)[d] == lc_shape(p)[d];
       if (!same)
-        return luaL_error(L, "%s: %s.%s: shape does not match the parameter's", fname, where, key);
+        return raise(L, "%s: %s.%s: shape does not match the parameter's", fname, where, key);
     }
     lua_pop(L, 1);
   }
   lc_optimizer_clear_state(o, i);
   lc_status st = LC_OK;
   if (lua_getfield(L, 3, "step") != LUA_TNIL)
-    st = lc_optimizer_set_step(o, i, (int64_t)lua_tonumber(L, -1));
+    st = lc_optimizer_set_step(o, i, lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1)
+                                                          : (int64_t)lua_tonumber(L, -1));
   else
     st = lc_optimizer_set_step(o, i, 0); /* an entry without a step count still has state */
   lua_pop(L, 1);

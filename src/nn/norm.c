@@ -158,18 +158,22 @@ static lc_status bn_run(lc_module *m, const lc_tensor *x, bool relu, lc_tensor *
   lc_tensor *nbt = buffer(m, "num_batches_tracked");
   if (!s->track || !rm || !rv) rm = rv = NULL;
   double factor = s->momentum < 0 ? 0.0 : s->momentum;
-  if (training && rm) {
-    if (nbt && lc_dtype_of(nbt) == LC_INT64 && lc_numel(nbt) == 1) {
-      int64_t *k = lc_data(nbt);
-      *k += 1;
-      lc_bump_version(nbt);
-      if (s->momentum < 0) factor = 1.0 / (double)*k;
-    }
+  /* num_batches_tracked counts the batches that updated the running stats: it moves only once
+   * lc_batch_norm has succeeded (the cumulative average's factor uses the count to be) */
+  int64_t *k = NULL;
+  if (training && rm && nbt && lc_dtype_of(nbt) == LC_INT64 && lc_numel(nbt) == 1) {
+    k = lc_data(nbt);
+    if (s->momentum < 0) factor = 1.0 / (double)(*k + 1);
   }
   lc_batch_norm_opts o = {param(m, "weight"), param(m, "bias"), rm,     rv,
                           training || !rm,    factor,           s->eps, relu};
   lc_status st = lc_batch_norm(x, &o, out);
-  return st ? unprefix(st, "batch_norm") : LC_OK;
+  if (st) return unprefix(st, "batch_norm");
+  if (k) {
+    *k += 1;
+    lc_bump_version(nbt);
+  }
+  return LC_OK;
 }
 
 static lc_status bn_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
