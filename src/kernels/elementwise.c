@@ -582,7 +582,7 @@ static lc_status copy_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   return LC_OK;
 }
 
-const lc_op_def lc_op_copy = {.name = "copy_",
+const lc_op_def lc_op_copy = {.name = "copy", /* lc_apply_inplace reports it as "copy_" */
                               .grad_fn_name = "CopyBackwards",
                               .n_inputs = 2,
                               .n_outputs = 1,
