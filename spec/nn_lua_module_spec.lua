@@ -131,4 +131,22 @@ Net(
     assert.equal("extend: expected a class name (a non-empty string), got nil",
       H.err(nn.Module.extend, nn.Module))
   end)
+
+  it("a container's reset_parameters reaches Lua modules that define their own", function()
+    local Scaled = nn.Module:extend("Scaled")
+    function Scaled:init() self.w = nn.Parameter(lucid.zeros(2)) end
+    function Scaled:reset_parameters()
+      lucid.no_grad(function() self.w:fill_(7) end)
+      return self
+    end
+    function Scaled:forward(x) return x * self.w end
+    local s = Scaled()
+    local b = nn.Bilinear(2, 3, 4)
+    local model = nn.Sequential(nn.Linear(2, 2), s)
+    model:add_module("pair", nn.ModuleList{b})
+    local w = b.weight:clone()
+    model:reset_parameters()
+    assert.same({7, 7}, s.w:tolist())
+    assert.is_true((b.weight - w):abs():sum():item() > 0)
+  end)
 end)

@@ -140,3 +140,35 @@ TEST(parallel_pool_concurrent_and_nested) {
   CHECK(bad[0] == 0);
   CHECK_OK(lc_set_num_threads(threads));
 }
+
+/* lc_parallel_for_blas: OpenBLAS single-threaded while the loop runs in parallel, even when
+ * lc_set_num_threads is called meanwhile; the runtime's count applies once it ends. */
+int openblas_get_num_threads(void); /* from libopenblas */
+
+typedef struct blas_probe {
+  atomic_int during; /* OpenBLAS's count seen inside the loop after set_num_threads */
+} blas_probe;
+
+static void probe_range(void *ctx, int64_t b, int64_t e) {
+  blas_probe *p = ctx;
+  (void)e;
+  if (b == 0) { /* chunk 0 runs on the calling thread */
+    lc_set_num_threads(2);
+    atomic_store(&p->during, openblas_get_num_threads());
+  }
+}
+
+TEST(parallel_for_blas_holds_blas_single_threaded) {
+  int threads = lc_get_num_threads();
+  CHECK_OK(lc_set_num_threads(3));
+  blas_probe p = {0};
+  lc_parallel_for_blas(4, LC_PARALLEL_GRAIN, probe_range, &p);
+  CHECK(atomic_load(&p.during) == 1);
+  CHECK(openblas_get_num_threads() == 2);
+  /* a loop too small to split runs serially and leaves BLAS its threads */
+  atomic_store(&p.during, 0);
+  lc_parallel_for_blas(1, 1, probe_range, &p);
+  CHECK(atomic_load(&p.during) == 2);
+  CHECK_OK(lc_set_num_threads(threads));
+  CHECK(openblas_get_num_threads() == threads);
+}

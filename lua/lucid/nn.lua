@@ -189,8 +189,15 @@ function Module:apply(fn)
   return self
 end
 
+-- Re-initialises every built-in layer below self (in C), then calls the reset_parameters of
+-- every Lua-defined module below self that defines its own (nn.Bilinear, user classes).
 function Module:reset_parameters()
   core.reset_parameters(self)
+  for _, m in ipairs(self:modules()) do
+    if m ~= self and core.is_lua_module(m) and m.reset_parameters ~= Module.reset_parameters then
+      m:reset_parameters()
+    end
+  end
   return self
 end
 

@@ -147,6 +147,11 @@ lc_status lc_on_empty_cache(void (*release)(void));
  * n * cost_per_item is large enough to pay for it, else runs fn(0, n) on the caller. */
 typedef void (*lc_range_fn)(void *ctx, int64_t begin, int64_t end);
 void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx);
+/* lc_parallel_for for chunks that call BLAS themselves: when the loop does run on several
+ * threads, OpenBLAS is single-threaded for its duration (shared with loops on other host
+ * threads; the last one out restores the runtime's count), so the two never oversubscribe the
+ * cores. A loop that runs serially leaves BLAS its threads. */
+void lc_parallel_for_blas(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx);
 #define LC_PARALLEL_GRAIN 32768 /* minimum work units (about elements) worth a second thread */
 
 /* ---- random numbers (random.c) ----

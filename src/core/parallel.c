@@ -32,6 +32,19 @@ void openblas_set_num_threads(int num_threads); /* from libopenblas */
 static atomic_int num_threads; /* 0 until initialised */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+/* OpenBLAS's thread count is process-wide. While lc_parallel_for_blas loops run (on any host
+ * thread) it is 1; the last loop to finish, or lc_set_num_threads when none runs, sets it back
+ * to the runtime's count. Guarded by blas_lock. */
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_single_loops;
+
+static void blas_single(bool enter) {
+  pthread_mutex_lock(&blas_lock);
+  if (enter ? blas_single_loops++ == 0 : --blas_single_loops == 0)
+    openblas_set_num_threads(enter ? 1 : atomic_load(&num_threads));
+  pthread_mutex_unlock(&blas_lock);
+}
+
 static int cores(void) {
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -66,8 +79,10 @@ lc_status lc_set_num_threads(int n) {
   if (n < 1)
     return lc_set_error(LC_EARG, "set_num_threads: expected a thread count >= 1, got %d", n);
   pthread_once(&init_once, init_threads);
+  pthread_mutex_lock(&blas_lock);
   atomic_store(&num_threads, n);
-  openblas_set_num_threads(n);
+  if (blas_single_loops == 0) openblas_set_num_threads(n);
+  pthread_mutex_unlock(&blas_lock);
   return LC_OK;
 }
 
@@ -149,7 +164,7 @@ static int ensure_workers(int want) {
   return pool.started < want ? pool.started : want;
 }
 
-void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx) {
+static void run(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx, bool blas) {
   if (n <= 0) return;
   if (cost_per_item < 1) cost_per_item = 1;
   int64_t work = n > INT64_MAX / cost_per_item ? INT64_MAX : n * cost_per_item;
@@ -166,6 +181,7 @@ void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx
     fn(ctx, 0, n);
     return;
   }
+  if (blas) blas_single(true); /* after the serial exits: a serial loop keeps BLAS's threads */
   int nw = ensure_workers(nt - 1);
   int64_t chunk = (n + nw) / (nw + 1);
   pool.job = (pool_job){.fn = fn, .ctx = ctx, .n = n, .chunk = chunk, .nworkers = nw};
@@ -185,4 +201,13 @@ void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx
     pthread_mutex_unlock(&pool.lock);
   }
   pthread_mutex_unlock(&pool.busy);
+  if (blas) blas_single(false);
+}
+
+void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx) {
+  run(n, cost_per_item, fn, ctx, false);
+}
+
+void lc_parallel_for_blas(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx) {
+  run(n, cost_per_item, fn, ctx, true);
 }

@@ -13,10 +13,9 @@
  * im2col (the columns are the input itself).
  *
  * Threads: samples are independent, so a batch of >= 2 samples is split over the runtime's
- * threads with lc_parallel_for, each GEMM running single-threaded inside (OpenBLAS is set to one
- * thread for the duration and restored after, so the two never oversubscribe the cores; the
- * setting is process-wide, so loops on several host threads share it through a count and the
- * last one to finish restores it: see blas_single). Per
+ * threads with lc_parallel_for_blas, each GEMM running single-threaded inside (OpenBLAS is set
+ * to one thread for the duration and restored after, so the two never oversubscribe the cores;
+ * src/core/parallel.c shares that process-wide setting between host threads). Per
  * sample GEMMs single-threaded on two cores beat one OpenBLAS-threaded GEMM per sample by 2-3x
  * here (measured: 32x256x144 per sample, 64 samples: 0.74 ms vs 1.3 ms). The weight gradient is
  * accumulated per batch chunk into its own buffer and the chunks are summed in chunk order.
@@ -33,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void openblas_set_num_threads(int num_threads); /* from libopenblas */
 
 /* ================================================================ per-thread workspace */
 
@@ -322,32 +320,14 @@ static bool parallel_pays(int64_t n, int64_t cost) {
   return lc_get_num_threads() > 1 && n >= 2 && n * cost >= LC_PARALLEL_GRAIN;
 }
 
-/* OpenBLAS's thread count is process-wide. A loop running single-threaded GEMMs on the pool's
- * threads holds it at 1 while it runs; with loops on several host threads at once (several
- * lua_States), the count of running loops keeps one that ends from handing OpenBLAS its threads
- * back under another that still runs: the last one out restores the runtime's count. */
-static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
-static int blas_single_loops;
-
-static void blas_single(bool enter) {
-  pthread_mutex_lock(&blas_lock);
-  if (enter ? blas_single_loops++ == 0 : --blas_single_loops == 0)
-    openblas_set_num_threads(enter ? 1 : lc_get_num_threads());
-  pthread_mutex_unlock(&blas_lock);
-}
-
 /* Runs fn over [0, n) items of cost each: across threads with single-threaded BLAS when it pays
- * (grain: the parallel_for cost per item, defaults to cost), else on the calling thread (BLAS
- * then uses the runtime's threads itself). fn reports failures through its context, so BLAS is
- * restored on every path. */
+ * (grain: the parallel_for cost per item), else on the calling thread (BLAS then uses the
+ * runtime's threads itself). fn reports failures through its context. */
 static void run_batch(int64_t n, int64_t cost, int64_t grain, lc_range_fn fn, void *ctx) {
-  if (parallel_pays(n, cost)) {
-    blas_single(true);
-    lc_parallel_for(n, grain, fn, ctx);
-    blas_single(false);
-  } else {
+  if (parallel_pays(n, cost))
+    lc_parallel_for_blas(n, grain, fn, ctx);
+  else
     fn(ctx, 0, n);
-  }
 }
 
 
