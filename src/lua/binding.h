@@ -54,7 +54,7 @@ struct lucid_embedded_lua {
 };
 extern const struct lucid_embedded_lua lucid_embedded_lua[];
 
-#define LB_GC_MIN_STEP ((int64_t)8 << 20) /* 8 MiB */
+#define LB_GC_MIN_STEP ((int64_t)4 << 20) /* 4 MiB */
 
 /* ---- tensor.c ---- */
 /* The function name of the running closure (upvalue 5), e.g. "sum". */
