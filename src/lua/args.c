@@ -165,6 +165,24 @@ void lb_args(lua_State *L, const char *fn, const char *const *names, int n) {
   lua_settop(L, n);
 }
 
+void lb_args_untabled(lua_State *L, const char *fn, const char *const *names, int n) {
+  int top = lua_gettop(L);
+  while (top > 0 && lua_isnil(L, top)) top--;
+  lua_settop(L, top);
+  if (top >= 2 && lua_type(L, top) == LUA_TTABLE) {
+    lua_pushnil(L);
+    if (lua_next(L, top))
+      lua_pop(L, 2);
+    else
+      lua_pop(L, 1); /* drop the empty table: no options */
+  }
+  if (lua_gettop(L) == 1 && lb_is_options(L, 1)) { /* f{input = x, ...} */
+    lua_pushnil(L);
+    lua_insert(L, 1);
+  }
+  lb_args(L, fn, names, n);
+}
+
 /* ---------------------------------------------------------------- scalars */
 
 lc_tensor *lb_opt_tensor_arg(lua_State *L, const char *fn, int pos, const char *name) {

@@ -42,29 +42,6 @@ static int core_error(lua_State *L, const char *fn) {
     if ((call) != LC_OK) core_error(L, fn);                                                        \
   } while (0)
 
-/* lb_args with two more rules (as src/lua/nn_loss.c's): a trailing empty table beyond the first
- * argument is an empty options table, F.relu6(x, {}), not a value for the next positional
- * parameter (none of these functions takes a table there); and a lone options table gives
- * everything by name, F.relu6{input = x}. */
-static void args(lua_State *L, const char *fn, const char *const *names, int n) {
-  int top = lua_gettop(L);
-  while (top > 0 && lua_isnil(L, top))
-    top--;
-  lua_settop(L, top);
-  if (top >= 2 && lua_type(L, top) == LUA_TTABLE) {
-    lua_pushnil(L);
-    if (lua_next(L, top))
-      lua_pop(L, 2);
-    else
-      lua_pop(L, 1); /* the empty table */
-  }
-  if (lua_gettop(L) == 1 && lb_is_options(L, 1)) {
-    lua_pushnil(L);
-    lua_insert(L, 1);
-  }
-  lb_args(L, fn, names, n);
-}
-
 static lc_tensor *float_input(lua_State *L, const char *fn, int pos, const char *name) {
   lc_tensor *t = lb_tensor_arg(L, fn, pos, name);
   if (!lc_dtype_is_float(lc_dtype_of(t)))
@@ -95,7 +72,7 @@ static int f_act(lua_State *L) {
   case A_SILU:
   case A_MISH: {
     static const char *const P[] = {"input", "inplace"};
-    args(L, fn, P, 2);
+    lb_args_untabled(L, fn, P, 2);
     x = float_input(L, fn, 1, "input");
     no_inplace(L, fn, 2);
     out = lb_slot(L);
@@ -108,7 +85,7 @@ static int f_act(lua_State *L) {
     bool leaky = LB_OP(L) == A_LEAKY;
     static const char *const PL[] = {"input", "negative_slope", "inplace"};
     static const char *const PE[] = {"input", "alpha", "inplace"};
-    args(L, fn, leaky ? PL : PE, 3);
+    lb_args_untabled(L, fn, leaky ? PL : PE, 3);
     x = float_input(L, fn, 1, "input");
     double a = lb_opt_num_arg(L, fn, 2, leaky ? "negative_slope" : "alpha", leaky ? 0.01 : 1.0);
     no_inplace(L, fn, 3);
@@ -118,7 +95,7 @@ static int f_act(lua_State *L) {
   }
   case A_GELU: {
     static const char *const P[] = {"input", "approximate"};
-    args(L, fn, P, 2);
+    lb_args_untabled(L, fn, P, 2);
     x = float_input(L, fn, 1, "input");
     lc_gelu_approx ap = LC_GELU_NONE;
     if (!lua_isnil(L, 2)) {
@@ -135,7 +112,7 @@ static int f_act(lua_State *L) {
   }
   case A_SOFTPLUS: {
     static const char *const P[] = {"input", "beta", "threshold"};
-    args(L, fn, P, 3);
+    lb_args_untabled(L, fn, P, 3);
     x = float_input(L, fn, 1, "input");
     double beta = lb_opt_num_arg(L, fn, 2, "beta", 1.0);
     double th = lb_opt_num_arg(L, fn, 3, "threshold", 20.0);
@@ -146,7 +123,7 @@ static int f_act(lua_State *L) {
   }
   default: { /* hardtanh */
     static const char *const P[] = {"input", "min_val", "max_val", "inplace"};
-    args(L, fn, P, 4);
+    lb_args_untabled(L, fn, P, 4);
     x = float_input(L, fn, 1, "input");
     double lo = lb_opt_num_arg(L, fn, 2, "min_val", -1.0);
     double hi = lb_opt_num_arg(L, fn, 3, "max_val", 1.0);
@@ -169,7 +146,7 @@ static int f_softmax(lua_State *L) {
   const int op = LB_OP(L);
   const char *fn = fname(L, op & 2, buf, sizeof buf);
   static const char *const P[] = {"input", "dim"};
-  args(L, fn, P, 2);
+  lb_args_untabled(L, fn, P, 2);
   lc_tensor *x = float_input(L, fn, 1, "input");
   if (lua_isnil(L, 2))
     lb_argerror(L, fn, 2, "dim", "a dim is required (e.g. -1 for the last dim), got nil");
@@ -185,7 +162,7 @@ static int f_dropout(lua_State *L) {
   char buf[96];
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input", "p", "training", "inplace"};
-  args(L, fn, P, 4);
+  lb_args_untabled(L, fn, P, 4);
   lc_tensor *x = float_input(L, fn, 1, "input");
   double p = lb_opt_num_arg(L, fn, 2, "p", 0.5);
   if (!(p >= 0 && p <= 1))
@@ -203,7 +180,7 @@ static int f_embedding(lua_State *L) {
   char buf[96];
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input", "weight", "padding_idx"};
-  args(L, fn, P, 3);
+  lb_args_untabled(L, fn, P, 3);
   lc_tensor *idx = lb_tensor_arg(L, fn, 1, "input");
   lc_dtype it = lc_dtype_of(idx);
   if (it != LC_INT64 && it != LC_INT32)
@@ -241,7 +218,7 @@ static int f_bilinear(lua_State *L) {
   char buf[96];
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input1", "input2", "weight", "bias"};
-  args(L, fn, P, 4);
+  lb_args_untabled(L, fn, P, 4);
   lc_tensor *x1 = float_input(L, fn, 1, "input1");
   lc_tensor *x2 = float_input(L, fn, 2, "input2");
   lc_tensor *w = float_input(L, fn, 3, "weight");
@@ -255,7 +232,7 @@ static int f_linear(lua_State *L) {
   char buf[96];
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input", "weight", "bias"};
-  args(L, fn, P, 3);
+  lb_args_untabled(L, fn, P, 3);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   lc_tensor *w = lb_tensor_arg(L, fn, 2, "weight");
   lc_tensor *b = lua_isnil(L, 3) ? NULL : lb_tensor_arg(L, fn, 3, "bias");

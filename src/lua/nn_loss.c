@@ -48,29 +48,6 @@ static lc_reduction reduction_arg(lua_State *L, const char *fn, int pos, bool ba
   return r;
 }
 
-/* lb_args with two more rules: a trailing empty table (beyond the first argument) is an empty
- * options table, F.mse_loss(x, y, {}), not a value for the next positional parameter (none of
- * these functions takes a table there). */
-static void args(lua_State *L, const char *fn, const char *const *names, int n) {
-  int top = lua_gettop(L);
-  while (top > 0 && lua_isnil(L, top))
-    top--;
-  lua_settop(L, top);
-  if (top >= 2 && lua_type(L, top) == LUA_TTABLE) {
-    lua_pushnil(L);
-    if (lua_next(L, top))
-      lua_pop(L, 2);
-    else
-      lua_pop(L, 1); /* the empty table */
-  }
-  /* everything by name: f{nonlinearity = "relu"}; no first parameter here is a named table */
-  if (lua_gettop(L) == 1 && lb_is_options(L, 1)) {
-    lua_pushnil(L);
-    lua_insert(L, 1);
-  }
-  lb_args(L, fn, names, n);
-}
-
 /* An optional tensor: nil or a tensor (anything else is an error). */
 static lc_tensor *opt_tensor(lua_State *L, const char *fn, int pos, const char *name) {
   if (lua_isnoneornil(L, pos)) return NULL;
@@ -83,7 +60,7 @@ static lc_tensor *opt_tensor(lua_State *L, const char *fn, int pos, const char *
 static int f_simple(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "target", "reduction"};
-  args(L, fn, P, 3);
+  lb_args_untabled(L, fn, P, 3);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
   lc_reduction r = reduction_arg(L, fn, 3, false);
   lc_tensor **out = lb_slot(L);
@@ -97,7 +74,7 @@ static int f_huber(lua_State *L) {
   bool huber = LB_OP(L) == 0;
   static const char *const PH[] = {"input", "target", "reduction", "delta"};
   static const char *const PS[] = {"input", "target", "reduction", "beta"};
-  args(L, fn, huber ? PH : PS, 4);
+  lb_args_untabled(L, fn, huber ? PH : PS, 4);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
   lc_reduction r = reduction_arg(L, fn, 3, false);
   double p = lb_opt_num_arg(L, fn, 4, huber ? "delta" : "beta", 1.0);
@@ -112,7 +89,7 @@ static int f_huber(lua_State *L) {
 static int f_bce(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "target", "weight", "reduction"};
-  args(L, fn, P, 4);
+  lb_args_untabled(L, fn, P, 4);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
   lc_tensor *w = opt_tensor(L, fn, 3, "weight");
   lc_reduction r = reduction_arg(L, fn, 4, false);
@@ -125,7 +102,7 @@ static int f_bce(lua_State *L) {
 static int f_bce_logits(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "target", "weight", "reduction", "pos_weight"};
-  args(L, fn, P, 5);
+  lb_args_untabled(L, fn, P, 5);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
   lc_tensor *w = opt_tensor(L, fn, 3, "weight");
   lc_reduction r = reduction_arg(L, fn, 4, false);
@@ -139,7 +116,7 @@ static int f_bce_logits(lua_State *L) {
 static int f_kl_div(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "target", "reduction", "log_target"};
-  args(L, fn, P, 4);
+  lb_args_untabled(L, fn, P, 4);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
   lc_reduction r = reduction_arg(L, fn, 3, true);
   bool lt = lb_opt_bool_arg(L, fn, 4, "log_target", false);
@@ -218,7 +195,7 @@ static int f_class(lua_State *L) {
   bool ce = LB_OP(L) == 0;
   static const char *const P[] = {"input",        "target",    "weight",
                                   "ignore_index", "reduction", "label_smoothing"};
-  args(L, fn, P, ce ? 6 : 5);
+  lb_args_untabled(L, fn, P, ce ? 6 : 5);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *t = lb_tensor_arg(L, fn, 2, "target");
   lc_class_loss_opts o = {0};
   o.weight = opt_tensor(L, fn, 3, "weight");
@@ -272,7 +249,7 @@ static int f_class(lua_State *L) {
 /* ---------------------------------------------------------------- nn.init */
 
 static lc_tensor *init_tensor(lua_State *L, const char *fn, const char *const *P, int n) {
-  args(L, fn, P, n);
+  lb_args_untabled(L, fn, P, n);
   return lb_tensor_arg(L, fn, 1, "tensor");
 }
 
@@ -373,7 +350,7 @@ static int f_init_kaiming(lua_State *L) {
 static int f_calculate_gain(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"nonlinearity", "param"};
-  args(L, fn, P, 2);
+  lb_args_untabled(L, fn, P, 2);
   if (lua_isnoneornil(L, 1))
     lb_argerror(L, fn, 1, "nonlinearity", "expected a string such as \"relu\", got nil");
   const char *nl = nonlinearity_arg(L, fn, 1, NULL);
@@ -425,7 +402,7 @@ static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char
 static int f_clip_grad_norm(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"parameters", "max_norm", "norm_type", "error_if_nonfinite"};
-  args(L, fn, P, 4);
+  lb_args_untabled(L, fn, P, 4);
   double max_norm = lb_num_arg(L, fn, 2, "max_norm");
   double p = 2;
   if (lua_type(L, 3) == LUA_TSTRING) {
@@ -448,7 +425,7 @@ static int f_clip_grad_norm(lua_State *L) {
 static int f_clip_grad_value(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"parameters", "clip_value"};
-  args(L, fn, P, 2);
+  lb_args_untabled(L, fn, P, 2);
   double v = lb_num_arg(L, fn, 2, "clip_value");
   int n = 0;
   lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
@@ -459,7 +436,7 @@ static int f_clip_grad_value(lua_State *L) {
 static int f_parameters_to_vector(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"parameters"};
-  args(L, fn, P, 1);
+  lb_args_untabled(L, fn, P, 1);
   int n = 0;
   lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
   if (n == 0) lb_argerror(L, fn, 1, "parameters", "expected at least one tensor, got none");
