@@ -34,16 +34,9 @@ static lc_status dense(const lc_tensor *t, lc_dtype dt, lc_tensor **hold, const 
     *c = t;
     return LC_OK;
   }
-  lc_tensor *h = NULL;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, dt, &h);
-  if (!st) st = lc_k_copy(h, t);
-  if (st) {
-    lc_release(h);
-    return st;
-  }
-  *hold = h;
-  *c = h;
-  return LC_OK;
+  lc_status st = lc_k_copy_as(t, dt, hold);
+  if (!st) *c = *hold;
+  return st;
 }
 
 static lc_status saved(const lc_op_ctx *ctx, int k, const lc_tensor **t) {

@@ -54,15 +54,9 @@ static lc_status contig(const lc_tensor *t, lc_tensor **tmp, const lc_tensor **u
   *tmp = NULL;
   *use = t;
   if (!t || t->contiguous) return LC_OK;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, tmp);
-  if (!st) st = lc_k_copy(*tmp, t);
-  if (st) {
-    lc_release(*tmp);
-    *tmp = NULL;
-    return st;
-  }
-  *use = *tmp;
-  return LC_OK;
+  lc_status st = lc_k_copy_as(t, t->dtype, tmp);
+  if (!st) *use = *tmp;
+  return st;
 }
 
 static const void *data_or_null(const lc_tensor *t) { return t ? lc_data(t) : NULL; }
