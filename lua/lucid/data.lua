@@ -12,13 +12,8 @@ local data = {}
 local mtype = math.type
 local is_tensor = lucid.is_tensor
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function describe(v)
-  if is_tensor(v) then return "tensor" end
-  if mtype(v) then return "number " .. tostring(v) end
-  return type(v)
-end
+local A = require "lucid.args"
+local fail, describe, args, int_arg, bool_arg = A.fail, A.describe, A.args, A.int_arg, A.bool_arg
 
 -- Runs fn(...) and re-raises any error at the user's call site (level 3: the caller of the
 -- public function that called guard).
@@ -50,46 +45,6 @@ local function callable(f)
   if type(f) == "function" then return true end
   local mt = getmetatable(f)
   return type(mt) == "table" and mt.__call ~= nil
-end
-
--- Positional arguments, then an optional trailing options table (a plain table without a
--- `get` field, so a dataset is never mistaken for options); any parameter may be given by name.
-local function args(fname, params, ...)
-  local n = select("#", ...)
-  local a = {...}
-  local o
-  if n > 0 and type(a[n]) == "table" and getmetatable(a[n]) == nil and rawget(a[n], "get") == nil then
-    o = a[n]
-    n = n - 1
-  end
-  if n > #params then fail("%s: expected at most %d positional arguments, got %d", fname, #params, n) end
-  local r = {}
-  for i = 1, n do r[params[i]] = a[i] end
-  if o then
-    local known = {}
-    for _, p in ipairs(params) do known[p] = true end
-    for k, v in pairs(o) do
-      if not known[k] then
-        fail("%s: unknown option '%s' (expected one of: %s)", fname, tostring(k), table.concat(params, ", "))
-      end
-      if r[k] ~= nil then fail("%s: %s given twice (positionally and by name)", fname, k) end
-      r[k] = v
-    end
-  end
-  return r
-end
-
-local function int_arg(fname, name, v, min)
-  if mtype(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
-  if mtype(v) ~= "integer" then fail("%s: %s must be an integer, got %s", fname, name, describe(v)) end
-  if min and v < min then fail("%s: %s must be >= %d, got %d", fname, name, min, v) end
-  return v
-end
-
-local function bool_arg(fname, name, v, default)
-  if v == nil then return default end
-  if type(v) ~= "boolean" then fail("%s: %s must be a boolean, got %s", fname, name, describe(v)) end
-  return v
 end
 
 local function ds_len(fname, ds)

@@ -10,69 +10,9 @@ local nn = {}
 local mtype = math.type
 local is_module = core.is_module
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function describe(v)
-  if is_module(v) then return core.type_name(v) end
-  if mtype(v) == "float" then return "number " .. tostring(v) end
-  return type(v) == "number" and ("number " .. tostring(v)) or type(v)
-end
-
--- A trailing table is an options table when all its keys are strings (or it is empty); a
--- table with integer keys is a positional value, e.g. a kernel size {3, 5}.
-local function is_options(v)
-  if type(v) ~= "table" or is_module(v) or getmetatable(v) ~= nil then return false end
-  for k in pairs(v) do
-    if type(k) ~= "string" then return false end
-  end
-  return true
-end
-
--- Collects fn's arguments: positional values, then an optional trailing options table; any
--- parameter may be given by name. params: list of names. Returns a table name -> value.
-local function args(fname, params, ...)
-  local n = select("#", ...)
-  local a = {...}
-  local o
-  if n > 0 and is_options(a[n]) then
-    o = a[n]
-    n = n - 1
-  end
-  if n > #params then
-    fail("%s: expected at most %d positional arguments, got %d", fname, #params, n)
-  end
-  local r = {}
-  for i = 1, n do r[params[i]] = a[i] end
-  if o then
-    local known = {}
-    for _, p in ipairs(params) do known[p] = true end
-    for k, v in pairs(o) do
-      if not known[k] then
-        fail("%s: unknown option '%s' (expected one of: %s)", fname, tostring(k),
-          table.concat(params, ", "))
-      end
-      if r[k] ~= nil then fail("%s: %s given twice (positionally and by name)", fname, k) end
-      r[k] = v
-    end
-  end
-  return r
-end
-
-local function int_arg(fname, name, v, min)
-  if v == nil then fail("%s: missing argument %s", fname, name) end
-  if mtype(v) ~= "integer" then
-    if mtype(v) == "float" and v == math.floor(v) then v = math.tointeger(v)
-    else fail("%s: %s must be an integer, got %s", fname, name, describe(v)) end
-  end
-  if min and v < min then fail("%s: %s must be >= %d, got %d", fname, name, min, v) end
-  return v
-end
-
-local function bool_arg(fname, name, v, default)
-  if v == nil then return default end
-  if type(v) ~= "boolean" then fail("%s: %s must be a boolean, got %s", fname, name, describe(v)) end
-  return v
-end
+local A = require "lucid.args"
+local fail, describe, is_options, args = A.fail, A.describe, A.is_options, A.args
+local int_arg, bool_arg = A.int_arg, A.bool_arg
 
 -- 1-based position i of a container of n children (negative from the end) -> 0-based.
 -- allow_end: n + 1 (insert at the end) is valid.

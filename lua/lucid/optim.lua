@@ -15,14 +15,8 @@ local mtype = math.type
 local is_tensor = lucid.is_tensor
 local is_module = core.is_module
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function describe(v)
-  if is_tensor(v) then return "tensor" end
-  if is_module(v) then return "module " .. core.type_name(v) end
-  if type(v) == "number" then return "number " .. tostring(v) end
-  return type(v)
-end
+local A = require "lucid.args"
+local fail, describe = A.fail, A.describe
 
 -- An options table: a plain table (no metatable: not a tensor or an optimizer) with a string
 -- key, or an empty one after other arguments. Plain lists (parameters, betas, milestones) are
@@ -38,31 +32,7 @@ end
 
 -- Positional arguments and/or one trailing options table (see is_options). names: accepted
 -- positionally, in order; extra: accepted by name only. Returns name -> value.
-local function args(fname, names, extra, ...)
-  local n = select("#", ...)
-  local a = {...}
-  local o
-  if n > 0 and is_options(a[n], n) then
-    o = a[n]
-    n = n - 1
-  end
-  if n > #names then fail("%s: expected at most %d positional arguments, got %d", fname, #names, n) end
-  local r = {}
-  for i = 1, n do r[names[i]] = a[i] end
-  if o then
-    local known, list = {}, {}
-    for _, p in ipairs(names) do known[p] = true; list[#list + 1] = p end
-    for _, p in ipairs(extra or {}) do known[p] = true; list[#list + 1] = p end
-    for k, v in pairs(o) do
-      if not known[k] then
-        fail("%s: unknown option '%s' (expected one of: %s)", fname, tostring(k), table.concat(list, ", "))
-      end
-      if r[k] ~= nil then fail("%s: %s given twice (positionally and by name)", fname, k) end
-      r[k] = v
-    end
-  end
-  return r
-end
+local function args(fname, names, extra, ...) return A.collect(fname, names, extra, is_options, ...) end
 
 local function deepcopy(v)
   if type(v) ~= "table" or is_tensor(v) then return v end

@@ -26,13 +26,8 @@ end
 local function core_message(msg) return (msg:gsub("^lc_[%w_]+: ", "")) end
 M._core_message = core_message
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
-
-local function describe(v)
-  if is_tensor(v) then return "tensor" end
-  if mtype(v) then return "number " .. tostring(v) end
-  return type(v)
-end
+local A = require "lucid.args"
+local fail, describe = A.fail, A.describe
 
 -- ------------------------------------------------------------------ state dicts
 

@@ -128,22 +128,6 @@ return function(nn, P)
     return m
   end
 
-  -- Like P.args, but a trailing table is an options table only when it has string keys: the
-  -- sizes of nn.Unflatten(2, {2, 5}) are a positional table.
-  local function args_seq(fname, params, ...)
-    local n = select("#", ...)
-    local last = select(n > 0 and n or 1, ...)
-    if n > 0 and type(last) == "table" and not core.is_module(last) then
-      for k in pairs(last) do
-        if type(k) == "string" then return args(fname, params, ...) end
-      end
-    end
-    -- all positional: an empty options table keeps args from reading the sizes as options
-    local t = table.pack(...)
-    t[t.n + 1] = {}
-    return args(fname, params, table.unpack(t, 1, t.n + 1))
-  end
-
   local function unflatten(a)
     local f = "nn.Unflatten"
     local d = dim0(f, a.dim)
@@ -162,7 +146,7 @@ return function(nn, P)
     return core.unflatten(d, sizes)
   end
   local Unflatten = P.class("Unflatten", P.Module, function(_, ...)
-    return unflatten(args_seq("nn.Unflatten", {"dim", "unflattened_size"}, ...))
+    return unflatten(args("nn.Unflatten", {"dim", "unflattened_size"}, ...))
   end)
   core.set_class("Unflatten", Unflatten)
   nn.Unflatten = Unflatten

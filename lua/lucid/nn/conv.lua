@@ -33,38 +33,9 @@ return function(nn, P)
 
   local MODES = {zeros = true, reflect = true, replicate = true, circular = true}
 
-  -- Like P.args, but a trailing table is the options table only when it has a string key (or
-  -- stands beyond the parameters): kernel_size, stride, ... may be tables themselves, so
-  -- nn.Conv2d(3, 16, {3, 5}) and nn.AdaptiveAvgPool2d({nil, 7}) are positional.
-  local function args(fname, params, ...)
-    local n = select("#", ...)
-    local a = {...}
-    local last = a[n]
-    if n > 0 and type(last) == "table" and not core.is_module(last) then
-      local named = n > #params
-      for k in pairs(last) do
-        if type(k) == "string" then named = true break end
-      end
-      if named or next(last) == nil then
-        return P.args(fname, params, ...)
-      end
-    end
-    if n > #params then
-      fail("%s: expected at most %d positional arguments, got %d", fname, #params, n)
-    end
-    local r = {}
-    for i = 1, n do r[params[i]] = a[i] end
-    return r
-  end
-
-  local function builtin(name, params, make)
-    local cls = P.class(name, P.Module, function(_, ...)
-      return make(args("nn." .. name, params, ...))
-    end)
-    core.set_class(name, cls)
-    nn[name] = cls
-    return cls
-  end
+  -- P.args reads a trailing table with integer keys as a positional value, so
+  -- nn.Conv2d(3, 16, {3, 5}) and nn.AdaptiveAvgPool2d({nil, 7}) need nothing special.
+  local builtin = P.builtin
 
   local function options_method(cls)
     -- m:options(): the options the module was made with (kernel_size, stride, ... as tables)
