@@ -367,8 +367,8 @@ describe("printing and attributes", function()
       {nn.Dropout(0.1), "Dropout(p=0.1, inplace=false)"},
       {nn.Embedding(10, 3), "Embedding(10, 3)"},
       {nn.Embedding(10, 3, {padding_idx = 1}), "Embedding(10, 3, padding_idx=1)"},
-      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size={2, 5})"},
-      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size={-1, 4})"},
+      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size=(2, 5))"},
+      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size=(-1, 4))"},
     }
     for _, c in ipairs(cases) do assert.equal(c[2], tostring(c[1])) end
   end)

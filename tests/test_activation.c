@@ -738,7 +738,7 @@ TEST(module_reprs) {
         repr_is(m, "Embedding(10, 3, padding_idx=1)"));
   int64_t sizes[2] = {2, 5};
   CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
-        repr_is(m, "Unflatten(dim=2, unflattened_size={2, 5})"));
+        repr_is(m, "Unflatten(dim=2, unflattened_size=(2, 5))"));
 }
 
 TEST(module_attrs_and_constructor_errors) {

@@ -468,7 +468,7 @@ static lc_status unflatten_extra(const lc_module *m, char **out) {
   const unflatten_state *s = lc_module_state(m);
   char b[256];
   return set_repr(out, "dim=%d, unflattened_size=%s", dim1(s->dim),
-                  lc_shape_str(s->n, s->sizes, b, sizeof b));
+                  lc_nn_tuple_str(s->n, s->sizes, b, sizeof b));
 }
 
 static bool unflatten_attr(const lc_module *m, const char *name, lc_attr *out) {

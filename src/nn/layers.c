@@ -10,6 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *lc_nn_tuple_str(int n, const int64_t *v, char *buf, size_t cap) {
+  size_t k = (size_t)snprintf(buf, cap, "(");
+  for (int i = 0; i < n && k < cap; i++)
+    k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)v[i]);
+  if (k < cap) snprintf(buf + k, cap - k, "%s)", n == 1 ? "," : "");
+  return buf;
+}
+
 static lc_status nn_oom(void) { return lc_set_error(LC_ENOMEM, "nn: out of memory"); }
 
 static char *nn_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -36,6 +36,9 @@ lc_status lc_nn_add_param(lc_module *m, const char *name, int ndim, const int64_
  * mode off: PyTorch's default init of Linear and the convolutions. */
 lc_status lc_nn_uniform_params(lc_module *m, double bound);
 
+/* v as printed reprs show sizes, like PyTorch's tuples: "(3, 4)", "(4,)", "()". Returns buf. */
+const char *lc_nn_tuple_str(int n, const int64_t *v, char *buf, size_t cap);
+
 /* malloc'ed copy of s (NULL on OOM, error set). */
 char *lc_nn_strdup(const char *s);
 /* A growable string for printing. */

@@ -325,12 +325,8 @@ static lc_status ln_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
 
 static lc_status ln_extra(const lc_module *m, char **out) {
   const ln_state *s = lc_module_state(m);
-  /* normalized_shape as PyTorch prints it, a tuple: "(4,)", "(3, 4)" (as Conv2d's sizes) */
-  char b[256] = "(", e[40], buf[400];
-  size_t n = 1;
-  for (int i = 0; i < s->nshape && n < sizeof b; i++)
-    n += (size_t)snprintf(b + n, sizeof b - n, "%s%lld", i ? ", " : "", (long long)s->shape[i]);
-  if (n < sizeof b) snprintf(b + n, sizeof b - n, "%s)", s->nshape == 1 ? "," : "");
+  char b[256], e[40], buf[400];
+  lc_nn_tuple_str(s->nshape, s->shape, b, sizeof b); /* "(4,)", "(3, 4)": as Conv2d's sizes */
   snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b, pyfloat(s->eps, e, sizeof e),
            s->affine ? "true" : "false");
   *out = lc_nn_strdup(buf);
