@@ -38,7 +38,7 @@ static double ref_act(int k, double x, double a, double b) {
   switch (k) {
   case 0: return fmin(fmax(x, 0), 6);
   case 1: return x > 0 ? x : a * x;
-  case 2: return x > 0 ? x : a * (exp(x) - 1);
+  case 2: return x > 0 ? x : a * expm1(x);
   case 3: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
   case 4: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
   case 5: return x * sigm(x);
@@ -935,4 +935,206 @@ TEST(module_unflatten_forward) {
   CHECK(y == NULL);
   lc_module_release(u);
   lc_release(x);
+}
+
+/* ---------------------------------------------------------------- float32 accuracy sweep */
+
+/* Reference value f(x) and derivative f'(x) in double, and the size of the derivative's terms
+ * (its relative error is measured against that where the terms cancel, at f'(x) = 0). */
+typedef struct acc_ref {
+  double f, d, dmag;
+} acc_ref;
+
+static acc_ref acc_ref_of(int k, double x, double a, double b) {
+  /* ref_act's 1 + erf and 1 + tanh cancel for x < 0: erfc and a sigmoid here */
+  acc_ref r = {ref_act(k, x, a, b), 0, 0};
+  if (k == 3) r.f = 0.5 * x * erfc(-x / sqrt(2.0));
+  if (k == 4) r.f = x * sigm(2 * sqrt(2 / M_PI) * (x + 0.044715 * x * x * x));
+  switch (k) {
+  case 1: r.d = x > 0 ? 1 : a; break;
+  case 2: r.d = x > 0 ? 1 : a * exp(x); break;
+  case 3: {
+    double p = 0.5 * erfc(-x / sqrt(2.0)), q = x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+    r.d = p + q;
+    r.dmag = p + fabs(q);
+    break;
+  }
+  case 4: {
+    const double kk = sqrt(2 / M_PI), c = 0.044715;
+    double s = sigm(2 * kk * (x + c * x * x * x)); /* 0.5 (1 + tanh(u)) = sigmoid(2u) */
+    double p = s, q = 2 * x * s * (1 - s) * kk * (1 + 3 * c * x * x);
+    r.d = p + q;
+    r.dmag = p + fabs(q);
+    break;
+  }
+  case 5: {
+    double s = sigm(x);
+    r.d = s * (1 + x * (1 - s));
+    r.dmag = s * (1 + fabs(x) * (1 - s));
+    break;
+  }
+  case 6: {
+    double t = tanh(x > 20 ? x : log1p(exp(x))), q = x * sigm(x) * (1 - t * t);
+    r.d = t + q;
+    r.dmag = fabs(t) + fabs(q);
+    break;
+  }
+  case 7: r.d = a * x > b ? 1 : sigm(a * x); break;
+  default: break;
+  }
+  if (r.dmag < fabs(r.d)) r.dmag = fabs(r.d);
+  return r;
+}
+
+/* Worst relative error of y against want over n values; |want| below floor counts as floor
+ * (outputs in or near float32's subnormal range carry no relative accuracy). */
+static double worst_rel(const double *y, const double *want, const double *mag, int64_t n,
+                        double floor, int64_t *at) {
+  double worst = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double m = fmax(mag ? mag[i] : fabs(want[i]), floor);
+    double e = y[i] == want[i] ? 0 : fabs(y[i] - want[i]) / m; /* inf == inf */
+    if (isnan(e)) e = INFINITY;
+    if (e > worst) {
+      worst = e;
+      *at = i;
+    }
+  }
+  return worst;
+}
+
+/* Dense sweep of float32 inputs over [-20, 20] (step 2^-12) plus extremes (subnormals, 1e-30,
+ * the ends of exp's range, 1e10, FLT_MAX): forward and backward of each smooth activation
+ * against the float64 formulas on the same (float32) inputs. The bounds are a little above the
+ * errors measured (LUCID_TEST_VERBOSE=1 prints them); PyTorch's float32 kernels are no closer. */
+TEST(act_float32_accuracy_sweep) {
+  static const double extremes[] = {1e-45, 1e-40, 1e-30, 1e-10, 1e-5, 30, 50, 87, 88.5, 89,
+                                    100, 1e4, 1e10, 1e30, 3.4028234663852886e38};
+  const int64_t nsweep = 40 * 4096 + 1, next = (int64_t)(sizeof extremes / sizeof *extremes);
+  int64_t n = nsweep + 2 * next + 1;
+  float *xs = malloc((size_t)n * sizeof *xs);
+  double *want = malloc((size_t)n * sizeof *want), *dwant = malloc((size_t)n * sizeof *dwant);
+  double *dmag = malloc((size_t)n * sizeof *dmag);
+  for (int64_t i = 0; i < nsweep; i++) xs[i] = (float)(-20.0 + (double)i / 4096);
+  for (int64_t i = 0; i < next; i++) {
+    xs[nsweep + 2 * i] = (float)extremes[i];
+    xs[nsweep + 2 * i + 1] = (float)-extremes[i];
+  }
+  xs[n - 1] = 0;
+  /* bounds: forward, backward (relative; 1e-30 floor). gelu_tanh's left tail (x near -9, where
+   * sigmoid(2u) ~ 1e-30) inherits the rounding of u ~ -36 (1e-5 after exp); silu's backward the
+   * cancellation in 1 - sigmoid(x) at x ~ 16. Before the sweep: gelu 1.8e-5 / 3.9e-6, mish inf
+   * (x n overflowed for x > 1.4e21), gelu_tanh's backward NaN for |x| > 1e13, elu 4.9e-7. */
+  static const struct {
+    int c;
+    double fwd, bwd;
+  } bounds[] = {{2, 3e-7, 3e-7},     {3, 5e-7, 4e-7}, {4, 1.5e-5, 1.5e-5},
+                {5, 5e-7, 1.5e-6}, {6, 5e-7, 5e-7}, {7, 3e-7, 3e-7}};
+  const bool verbose = getenv("LUCID_TEST_VERBOSE") != NULL;
+  for (size_t b = 0; b < sizeof bounds / sizeof *bounds; b++) {
+    const act_case *c = &cases[bounds[b].c];
+    for (int64_t i = 0; i < n; i++) {
+      acc_ref r = acc_ref_of(c->k, xs[i], c->a, c->b);
+      want[i] = r.f;
+      dwant[i] = r.d;
+      dmag[i] = r.dmag;
+    }
+    lc_tensor *x = NULL, *y = NULL, *ones = NULL;
+    CHECK_OK(lc_from_data(1, &n, LC_FLOAT32, xs, &x));
+    lc_set_requires_grad(x, true);
+    CHECK_OK(run_act(c->k, c->a, c->b, x, &y));
+    CHECK_OK(lc_ones(1, &n, LC_FLOAT32, &ones));
+    CHECK_OK(lc_backward(y, ones, false));
+    double *v = y ? test_values(y) : NULL, *g = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
+    CHECK(v && g);
+    if (v && g) {
+      int64_t af = 0, ab = 0;
+      double ef = worst_rel(v, want, NULL, n, 1e-30, &af);
+      double eb = worst_rel(g, dwant, dmag, n, 1e-30, &ab);
+      if (verbose || ef > bounds[b].fwd || eb > bounds[b].bwd)
+        printf("  %s float32: worst relative error forward %.3g (x = %.9g), backward %.3g "
+               "(x = %.9g)\n",
+               c->name, ef, (double)xs[af], eb, (double)xs[ab]);
+      CHECK(ef <= bounds[b].fwd);
+      CHECK(eb <= bounds[b].bwd);
+    }
+    free(v);
+    free(g);
+    lc_release(x);
+    lc_release(y);
+    lc_release(ones);
+  }
+  free(xs);
+  free(want);
+  free(dwant);
+  free(dmag);
+}
+
+/* softmax and log_softmax float32 over rows of 1003 values spread over [-20, 20] (a full lane
+ * group tail included) and a row with +-1e30, forward and backward against float64 (the row
+ * reductions run in lanes; the bounds are a little above the errors measured: 2.1e-6 / 2.6e-6
+ * softmax, 9.4e-8 / 4.4e-7 log_softmax; with one running sum 2.2e-6 / 3.4e-6, 1.1e-7 / 7.4e-7). */
+TEST(softmax_float32_accuracy_sweep) {
+  enum { R = 3, C = 1003 };
+  int64_t sh[2] = {R, C}, n = R * C;
+  float *xs = malloc((size_t)n * sizeof *xs), *gs = malloc((size_t)n * sizeof *gs);
+  double *want = malloc((size_t)n * sizeof *want), *dwant = malloc((size_t)n * sizeof *dwant);
+  double *dmag = malloc((size_t)n * sizeof *dmag);
+  for (int64_t i = 0; i < n; i++) {
+    xs[i] = (float)(20 * sin(0.7 * (double)i + 0.3 * (double)(i / C)));
+    gs[i] = (float)cos(1.3 * (double)i);
+  }
+  xs[2 * C + 5] = 1e30f;
+  xs[2 * C + 6] = -1e30f;
+  const bool verbose = getenv("LUCID_TEST_VERBOSE") != NULL;
+  for (int log = 0; log < 2; log++) {
+    for (int64_t r = 0; r < R; r++) {
+      const float *x = xs + r * C, *g = gs + r * C;
+      double m = -INFINITY, s = 0, sg = 0, sgy = 0;
+      for (int i = 0; i < C; i++) m = fmax(m, x[i]);
+      for (int i = 0; i < C; i++) s += exp(x[i] - m);
+      for (int i = 0; i < C; i++) {
+        double p = exp(x[i] - m) / s;
+        want[r * C + i] = log ? (x[i] - m) - log1p(s - 1) : p;
+        sg += g[i];
+        sgy += g[i] * p;
+      }
+      for (int i = 0; i < C; i++) {
+        double p = exp(x[i] - m) / s;
+        dwant[r * C + i] = log ? g[i] - p * sg : p * (g[i] - sgy);
+        dmag[r * C + i] = log ? fabs(g[i]) + p * fabs(sg) : p * (fabs(g[i]) + fabs(sgy));
+      }
+    }
+    lc_tensor *x = NULL, *y = NULL, *gt = NULL;
+    CHECK_OK(lc_from_data(2, sh, LC_FLOAT32, xs, &x));
+    CHECK_OK(lc_from_data(2, sh, LC_FLOAT32, gs, &gt));
+    lc_set_requires_grad(x, true);
+    CHECK_OK(log ? lc_log_softmax(x, 1, &y) : lc_softmax(x, 1, &y));
+    CHECK_OK(lc_backward(y, gt, false));
+    double *v = y ? test_values(y) : NULL, *gx = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
+    CHECK(v && gx);
+    if (v && gx) {
+      int64_t af = 0, ab = 0;
+      double ef = worst_rel(v, want, NULL, n, 1e-30, &af);
+      double eb = worst_rel(gx, dwant, dmag, n, 1e-30, &ab);
+      /* softmax: exp(x - max) inherits the rounding of x - max (|x - max| up to 40 here) */
+      const double bf = log ? 2e-7 : 3e-6, bb = log ? 6e-7 : 3e-6;
+      if (verbose || ef > bf || eb > bb)
+        printf("  %s float32: worst relative error forward %.3g (at %lld), backward %.3g (at "
+               "%lld)\n",
+               log ? "log_softmax" : "softmax", ef, (long long)af, eb, (long long)ab);
+      CHECK(ef <= bf);
+      CHECK(eb <= bb);
+    }
+    free(v);
+    free(gx);
+    lc_release(x);
+    lc_release(y);
+    lc_release(gt);
+  }
+  free(xs);
+  free(gs);
+  free(want);
+  free(dwant);
+  free(dmag);
 }
