@@ -41,10 +41,12 @@ step blas "cblas_sgemm from C" "$BUILD/bin/bench-blas"
 step lucid "lucid ($BUILD/bin/lucid bench/bench.lua)" "$BUILD/bin/lucid" bench/bench.lua
 step lucid "lucid: convolutions and the seed CNN (bench/bench_conv.lua)" "$BUILD/bin/lucid" bench/bench_conv.lua
 step lucid "lucid: peak RSS of 100 seed-CNN training steps (bench/cnn_rss.lua)" "$BUILD/bin/lucid" bench/cnn_rss.lua
+step lucid "lucid: activations on 1M float32 elements, 1 thread (bench/bench_activation.lua)" "$BUILD/bin/lucid" bench/bench_activation.lua
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
   step torch "PyTorch: peak RSS of 100 seed-CNN training steps" /usr/bin/python3 bench/cnn_torch.py rss
+  step torch "PyTorch: activations (bench/bench_activation_torch.py)" /usr/bin/python3 bench/bench_activation_torch.py
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
 fi
