@@ -38,7 +38,7 @@ typedef enum lc_pad_mode {
   LC_PAD_CONSTANT = 0, /* fill with a value (conv's padding_mode "zeros") */
   LC_PAD_REFLECT,      /* mirror without repeating the edge: pad < size of the dim */
   LC_PAD_REPLICATE,    /* repeat the edge */
-  LC_PAD_CIRCULAR,     /* wrap around: pad <= size of the dim */
+  LC_PAD_CIRCULAR,     /* wrap around: pad <= size of the dim (after any cropping) */
   LC_PAD_MODE_COUNT
 } lc_pad_mode;
 
@@ -47,9 +47,10 @@ const char *lc_pad_mode_name(lc_pad_mode mode);
 lc_status lc_pad_mode_from_name(const char *name, lc_pad_mode *out);
 
 /* torch.nn.functional.pad: pad holds npad (even) entries, PyTorch's order: (before, after) of
- * the LAST dim first, then of the dim before it, ... Constant mode pads any number of dims
- * (negative entries crop) with `value`; the other modes pad the last 1, 2 or 3 dims with
- * non-negative entries. Any dtype for constant mode; floats for the others. Differentiable. */
+ * the LAST dim first, then of the dim before it, ... Negative entries crop, in every mode.
+ * Constant mode pads any number of dims with `value`; the other modes pad the last 1, 2 or 3
+ * dims (circular wraps around the cropped dim, so its pads are at most the cropped size). Any
+ * dtype for constant mode; floats for the others. Differentiable. */
 lc_status lc_pad(const lc_tensor *x, int npad, const int64_t *pad, lc_pad_mode mode, double value,
                  lc_tensor **out);
 

@@ -4,9 +4,10 @@
  *
  * Source indices and weights follow PyTorch 1.13's CPU kernels exactly, including the scale
  * computed in the tensor's precision (float for float32), so nearest picks the same pixels:
- *   nearest:  src = min(floor(dst * scale), in - 1), with out == in and out == 2 in special;
- *   bilinear: src = scale (dst + 0.5) - 0.5 clamped at 0 (align_corners: scale dst), the two
- *             neighbours floor(src) and floor(src) + 1 (clamped), weights 1 - l and l;
+ *   nearest:  src = min(floorf(dst * scale), in - 1), the product rounded to float;
+ *   bilinear: src = scale (dst + 0.5) - 0.5 (computed in double, then rounded to the tensor's
+ *             precision) clamped at 0 (align_corners: scale dst), the two neighbours floor(src)
+ *             and floor(src) + 1 (clamped), weights 1 - l and l; out == in copies;
  * scale = 1 / scale_factor when the caller gave a factor, else in / out ((in - 1) / (out - 1)
  * with align_corners). Index and weight tables are built once per call (output-sized), then
  * every plane (one per leading index) runs in parallel; backward scatters into the plane of the
@@ -29,19 +30,20 @@ typedef struct ictx {
   bool bilinear;
 } ictx;
 
+/* PyTorch 1.13's forward (upsample_generic_Nd with HelperInterpNearest): the scale in the
+ * tensor's precision, src = floorf(dst * scale) with the product rounded to float (also for
+ * float64), no shortcut for out == in or out == 2 in (a factor of 1.05 or 2.05 reads by the
+ * factor). PyTorch's nearest backward does keep those shortcuts, so there its gradient is not
+ * the gradient of its forward; lucid's backward is the adjoint of this forward. */
 static int64_t nearest_src_f32(int64_t dst, int64_t in, int64_t out, double sf) {
-  if (out == in) return dst;
-  if (out == 2 * in) return dst >> 1;
   float scale = sf > 0 ? (float)(1.0 / sf) : (float)in / (float)out;
   int64_t s = (int64_t)floorf((float)dst * scale);
   return s < in - 1 ? s : in - 1;
 }
 
 static int64_t nearest_src_f64(int64_t dst, int64_t in, int64_t out, double sf) {
-  if (out == in) return dst;
-  if (out == 2 * in) return dst >> 1;
   double scale = sf > 0 ? 1.0 / sf : (double)in / (double)out;
-  int64_t s = (int64_t)floor((double)dst * scale);
+  int64_t s = (int64_t)floorf((float)((double)dst * scale));
   return s < in - 1 ? s : in - 1;
 }
 
@@ -143,13 +145,8 @@ static lc_status interp_forward(const lc_op_def *op, int n, lc_tensor *const *in
   memcpy(oshape, x->shape, sizeof oshape);
   for (int k = 0; k < nsp; k++)
     oshape[x->ndim - nsp + k] = args->i[3 + k];
-  lc_tensor *tx = NULL, *y = NULL;
-  const lc_tensor *cx = x;
-  if (!x->contiguous) {
-    st = lc_tensor_new(x->ndim, x->shape, x->dtype, &tx);
-    if (!st) st = lc_k_copy(tx, x);
-    cx = tx;
-  }
+  lc_tensor *cx = NULL, *y = NULL;
+  st = lc_k_dense(x, &cx);
   if (!st) st = lc_tensor_new(x->ndim, oshape, x->dtype, &y);
   if (!st) {
     p.c.src = lc_data(cx);
@@ -160,7 +157,7 @@ static lc_status interp_forward(const lc_op_def *op, int n, lc_tensor *const *in
                       &p.c);
   }
   free(p.mem);
-  lc_release(tx);
+  lc_release(cx);
   if (st) {
     lc_release(y);
     return st;
@@ -175,13 +172,8 @@ static lc_status interp_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   iplan p;
   lc_status st = plan(ctx->op->grad_fn_name, x, ctx->args, &p);
   if (st) return st;
-  lc_tensor *tg = NULL, *gx = NULL;
-  const lc_tensor *cg = g;
-  if (!g->contiguous || g->dtype != x->dtype) {
-    st = lc_tensor_new(g->ndim, g->shape, x->dtype, &tg);
-    if (!st) st = lc_k_copy(tg, g);
-    cg = tg;
-  }
+  lc_tensor *cg = NULL, *gx = NULL;
+  st = lc_k_dense_as(g, x->dtype, &cg);
   if (!st) st = lc_tensor_new(x->ndim, x->shape, x->dtype, &gx);
   if (!st) {
     p.c.src = lc_data(cg);
@@ -194,7 +186,7 @@ static lc_status interp_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
                       &p.c);
   }
   free(p.mem);
-  lc_release(tg);
+  lc_release(cg);
   if (st) {
     lc_release(gx);
     return st;
@@ -230,7 +222,7 @@ static void FN(lin_table)(int64_t in, int64_t out, bool align, double sf, int64_
       l1[d] = 0;
       continue;
     }
-    T src = align ? scale * (T)d : scale * ((T)d + (T)0.5) - (T)0.5;
+    T src = align ? scale * (T)d : (T)((double)scale * ((double)d + 0.5) - 0.5);
     if (src < 0) src = 0;
     int64_t a = (int64_t)src;
     i0[d] = a;

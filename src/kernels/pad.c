@@ -3,7 +3,9 @@
  * padding, forward and backward side by side.
  *
  * Constant mode fills the output with the value and copies the input into the interior (a view
- * on each side, so negative pads crop and any dtype works). The other modes are gathers: each
+ * on each side, so negative pads crop and any dtype works). The other modes are gathers (negative
+ * pads crop there too, as PyTorch's: reflect and replicate read the input at q - before mirrored
+ * or clamped at its edges; circular wraps around the cropped dim): each
  * padded dim has an index map output position -> input position, and every output row (last
  * dim) reads one input row through the maps; backward is the matching scatter-add.
  */
@@ -61,7 +63,8 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
   p->ndim = x->ndim;
   p->np = a->ni / 2;
   if (p->np > x->ndim)
-    return lc_set_error(LC_EARG, "pad: the pad list has %d entries, more than 2 per dim of a %d-D input",
+    return lc_set_error(LC_EARG,
+                        "pad: the pad list has %d entries, more than 2 per dim of a %d-D input",
                         a->ni, x->ndim);
   if (p->mode != LC_PAD_CONSTANT) {
     if (!lc_dtype_is_float(x->dtype))
@@ -76,34 +79,37 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
   memcpy(p->in_shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
   memcpy(p->out_shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
   for (int k = 0; k < p->np; k++) {
-    int d = x->ndim - 1 - k;
+    /* dims are named from the end (-1 is the last), which reads the same 0- and 1-based */
+    int d = x->ndim - 1 - k, dn = -1 - k;
     int64_t b = a->i[2 * k], e = a->i[2 * k + 1], n = x->shape[d];
     p->before[d] = b, p->after[d] = e;
-    if (p->mode != LC_PAD_CONSTANT) {
-      if (b < 0 || e < 0)
-        return lc_set_error(LC_EARG, "pad: %s mode needs pads >= 0, got %lld for dim %d", mn,
-                            (long long)(b < 0 ? b : e), d);
-      if ((b > 0 || e > 0) && n < 1)
-        return lc_set_error(LC_ESHAPE, "pad: %s mode can not pad the empty dim %d: input shape %s",
-                            mn, d, lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
-      if (p->mode == LC_PAD_REFLECT && (b >= n || e >= n))
-        return lc_set_error(LC_EARG,
-                            "pad: reflect padding must be smaller than the dim it pads, got %lld "
-                            "for dim %d of size %lld: input shape %s",
-                            (long long)(b >= n ? b : e), d, (long long)n,
-                            lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
-      if (p->mode == LC_PAD_CIRCULAR && (b > n || e > n))
-        return lc_set_error(LC_EARG,
-                            "pad: circular padding must be at most the size of the dim it pads, "
-                            "got %lld for dim %d of size %lld: input shape %s",
-                            (long long)(b > n ? b : e), d, (long long)n,
-                            lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
-    }
     int64_t o = n + b + e;
     if (o < 0)
-      return lc_set_error(LC_ESHAPE, "pad: dim %d of size %lld would get the negative size %lld",
-                          d, (long long)n, (long long)o);
+      return lc_set_error(LC_ESHAPE,
+                          "pad: dim %d of size %lld padded by (%lld, %lld) would get the negative "
+                          "size %lld: input shape %s",
+                          dn, (long long)n, (long long)b, (long long)e, (long long)o,
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
     p->out_shape[d] = o;
+    if (p->mode == LC_PAD_CONSTANT || o == 0) continue;
+    /* negative pads crop, as PyTorch's; circular wraps around the cropped dim */
+    int64_t m = p->mode == LC_PAD_CIRCULAR ? n - (b < 0 ? -b : 0) - (e < 0 ? -e : 0) : n;
+    if (m < 1)
+      return lc_set_error(
+          LC_ESHAPE, "pad: %s mode can not pad dim %d: it is empty%s, input shape %s", mn, dn,
+          n > 0 ? " after cropping" : "", lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+    if (p->mode == LC_PAD_REFLECT && (b >= n || e >= n))
+      return lc_set_error(LC_EARG,
+                          "pad: reflect padding must be smaller than the dim it pads, got %lld "
+                          "for dim %d of size %lld: input shape %s",
+                          (long long)(b >= n ? b : e), dn, (long long)n,
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+    if (p->mode == LC_PAD_CIRCULAR && (b > m || e > m))
+      return lc_set_error(LC_EARG,
+                          "pad: circular padding must be at most the size of the dim it pads "
+                          "(after cropping), got %lld for dim %d of size %lld: input shape %s",
+                          (long long)(b > m ? b : e), dn, (long long)m,
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
   }
   if (p->mode == LC_PAD_CONSTANT) return LC_OK;
   for (int k = 0; k < p->np; k++) {
@@ -114,14 +120,16 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
       plan_free(p);
       return lc_error_oom(sizeof(int64_t) * (size_t)o);
     }
+    int64_t b = p->before[d], e = p->after[d];
+    int64_t cl = b < 0 ? -b : 0, bl = b > 0 ? b : 0, m = n - cl - (e < 0 ? -e : 0);
     for (int64_t q = 0; q < o; q++) {
-      int64_t i = q - p->before[d];
+      int64_t i = q - b;
       if (p->mode == LC_PAD_REFLECT)
         i = i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
       else if (p->mode == LC_PAD_REPLICATE)
         i = i < 0 ? 0 : (i >= n ? n - 1 : i);
-      else
-        i = ((i % n) + n) % n;
+      else /* circular: the cropped dim [cl, cl + m) repeated */
+        i = cl + (((q - bl) % m) + m) % m;
       p->map[d][q] = i;
     }
   }
@@ -129,8 +137,8 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
 }
 
 /* The interior of a constant pad: views of src (shape sshape) and dst over the overlap. */
-static lc_status interior_views(const padplan *p, const lc_tensor *in_side, const lc_tensor *out_side,
-                                lc_tensor **vin, lc_tensor **vout) {
+static lc_status interior_views(const padplan *p, const lc_tensor *in_side,
+                                const lc_tensor *out_side, lc_tensor **vin, lc_tensor **vout) {
   int64_t shape[LC_MAX_DIMS], oin = in_side->offset, oout = out_side->offset;
   for (int d = 0; d < p->ndim; d++) {
     int64_t b = p->before[d], e = p->after[d];
@@ -216,7 +224,6 @@ static void scatter_rows(const gjob *j, lc_dtype dt) {
   }
 }
 
-
 static void job_init(gjob *j, const padplan *p, size_t esz) {
   memset(j, 0, sizeof *j);
   j->p = p;
@@ -277,12 +284,7 @@ static lc_status pad_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
     if ((st = interior_views(&p, gx, grad_out, &vo, &vi))) goto done;
     if (vo->numel > 0) st = lc_k_copy(vo, vi);
   } else if (grad_out->numel > 0) {
-    if (grad_out->dtype != dt) {
-      if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, dt, &g)) || (st = lc_k_copy(g, grad_out)))
-        goto done;
-    } else if ((st = lc_k_dense(grad_out, &g))) {
-      goto done;
-    }
+    if ((st = lc_k_dense_as(grad_out, dt, &g))) goto done;
     gjob j;
     job_init(&j, &p, lc_dtype_size(dt));
     j.x = lc_data(gx), j.y = lc_data(g);

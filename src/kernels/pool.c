@@ -64,9 +64,12 @@ static lc_status axis_window(axis *a, int64_t in, int64_t k, int64_t s, int64_t 
   if (st) return st;
   a->n_in = in, a->step = d;
   for (int64_t o = 0; o < n_out; o++) {
-    int64_t b = o * s - p, lo = 0, hi = k;
-    while (lo < hi && b + lo * d < 0) lo++;
-    while (hi > lo && b + (hi - 1) * d >= in) hi--;
+    /* the kernel indices i in [lo, hi) with 0 <= b + i * d < in (closed form: k may be huge) */
+    int64_t b = o * s - p;
+    int64_t lo = b >= 0 ? 0 : (-b + d - 1) / d;
+    int64_t hi = b > in - 1 ? 0 : (in - 1 - b) / d + 1;
+    if (hi > k) hi = k;
+    if (hi < lo) hi = lo;
     int64_t end = b + k < in + p ? b + k : in + p; /* PyTorch's divisor with padding */
     a->base[o] = b, a->lo[o] = lo, a->hi[o] = hi, a->cnt[o] = end - b;
   }
@@ -84,8 +87,8 @@ static lc_status axis_adaptive(axis *a, int64_t in, int64_t n_out) {
   return LC_OK;
 }
 
-static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op_args *a,
-                            pplan *p, int *out_nd, int64_t *out_shape) {
+static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op_args *a, pplan *p,
+                            int *out_nd, int64_t *out_shape) {
   memset(p, 0, sizeof *p);
   p->kind = op->code;
   int sd = (int)a->i[LC_POOL_SD];
@@ -93,7 +96,8 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
                                           {"avg_pool1d", "avg_pool2d"},
                                           {"adaptive_max_pool1d", "adaptive_max_pool2d"},
                                           {"adaptive_avg_pool1d", "adaptive_avg_pool2d"}};
-  if (sd != 1 && sd != 2) return lc_set_error(LC_EARG, "%s: spatial rank must be 1 or 2, got %d", op->name, sd);
+  if (sd != 1 && sd != 2)
+    return lc_set_error(LC_EARG, "%s: spatial rank must be 1 or 2, got %d", op->name, sd);
   const char *fn = p->name = names[p->kind][sd - 1];
   p->sd = sd;
   char sx[256];
@@ -114,7 +118,8 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
   if (adaptive) {
     int64_t oh = sd == 2 ? a->i[LC_POOL_OH] : 1, ow = a->i[LC_POOL_OW];
     if (oh < 1 || ow < 1)
-      return lc_set_error(LC_EARG, "%s: output_size must be >= 1, got %lld", fn, (long long)(oh < 1 ? oh : ow));
+      return lc_set_error(LC_EARG, "%s: output_size must be >= 1, got %lld", fn,
+                          (long long)(oh < 1 ? oh : ow));
     if (p->H < 1 || p->W < 1)
       return lc_set_error(LC_ESHAPE, "%s: expected non-empty spatial dims, got input shape %s", fn,
                           lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
@@ -130,14 +135,29 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
     int64_t dh = sd == 2 ? a->i[LC_POOL_DH] : 1, dw = a->i[LC_POOL_DW];
     bool ceil = (a->flags & LC_POOL_CEIL) != 0;
     if (kh < 1 || kw < 1)
-      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)(kh < 1 ? kh : kw));
+      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn,
+                          (long long)(kh < 1 ? kh : kw));
     if (sh < 1 || sw < 1)
-      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)(sh < 1 ? sh : sw));
+      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn,
+                          (long long)(sh < 1 ? sh : sw));
     if (dh < 1 || dw < 1)
-      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)(dh < 1 ? dh : dw));
+      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn,
+                          (long long)(dh < 1 ? dh : dw));
+    /* bounds that keep every size and window computation below within int64 */
+    const int64_t lim = INT64_MAX / 8;
+    if (kh - 1 > lim / dh || kw - 1 > lim / dw)
+      return lc_set_error(LC_EARG,
+                          "%s: kernel_size * dilation is too large, got kernel_size %lld with "
+                          "dilation %lld",
+                          fn, (long long)(kh - 1 > lim / dh ? kh : kw),
+                          (long long)(kh - 1 > lim / dh ? dh : dw));
+    if (sh > lim || sw > lim)
+      return lc_set_error(LC_EARG, "%s: stride is too large, got %lld", fn,
+                          (long long)(sh > lim ? sh : sw));
     if (ph < 0 || pw < 0 || ph > kh / 2 || pw > kw / 2)
       return lc_set_error(LC_EARG,
-                          "%s: padding must be >= 0 and at most half the kernel size, got padding %lld for kernel_size %lld",
+                          "%s: padding must be >= 0 and at most half the kernel size, got padding "
+                          "%lld for kernel_size %lld",
                           fn, (long long)(ph < 0 || ph > kh / 2 ? ph : pw),
                           (long long)(ph < 0 || ph > kh / 2 ? kh : kw));
     p->OH = pool_out_size(p->H, kh, sh, ph, dh, ceil);
@@ -145,10 +165,11 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
     if (p->OH < 1 || p->OW < 1) {
       int64_t ks[2] = {kh, kw};
       char sk[64];
-      return lc_set_error(LC_ESHAPE,
-                          "%s: kernel_size %s (with padding and dilation) is larger than the input: input shape %s",
-                          fn, lc_shape_str(sd, ks + (2 - sd), sk, sizeof sk),
-                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
+      return lc_set_error(
+          LC_ESHAPE,
+          "%s: kernel_size %s (with padding and dilation) is larger than the input: input shape %s",
+          fn, lc_shape_str(sd, ks + (2 - sd), sk, sizeof sk),
+          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
     }
     p->count_pad = (a->flags & LC_POOL_COUNT_PAD) != 0;
     p->fast2x2 = p->kind == POOL_MAX && sd == 2 && kh == 2 && kw == 2 && sh == 2 && sw == 2 &&
@@ -179,7 +200,7 @@ typedef struct pjob {
 } pjob;
 
 #define DEF_POOL_FWD(T)                                                                            \
-  static void max_fwd_##T(const pplan *p, const T *restrict x, T *restrict y,                     \
+  static void max_fwd_##T(const pplan *p, const T *restrict x, T *restrict y,                      \
                           int64_t *restrict ix) {                                                  \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     if (p->fast2x2) {                                                                              \
@@ -188,9 +209,11 @@ typedef struct pjob {
         for (int64_t ow = 0; ow < p->OW; ow++) {                                                   \
           int64_t c = 2 * ow, best = 2 * oh * p->W + c;                                            \
           T v = r0[c];                                                                             \
-          if (r0[c + 1] > v || r0[c + 1] != r0[c + 1]) v = r0[c + 1], best = 2 * oh * p->W + c + 1; \
+          if (r0[c + 1] > v || r0[c + 1] != r0[c + 1])                                             \
+            v = r0[c + 1], best = 2 * oh * p->W + c + 1;                                           \
           if (r1[c] > v || r1[c] != r1[c]) v = r1[c], best = (2 * oh + 1) * p->W + c;              \
-          if (r1[c + 1] > v || r1[c + 1] != r1[c + 1]) v = r1[c + 1], best = (2 * oh + 1) * p->W + c + 1; \
+          if (r1[c + 1] > v || r1[c + 1] != r1[c + 1])                                             \
+            v = r1[c + 1], best = (2 * oh + 1) * p->W + c + 1;                                     \
           y[oh * p->OW + ow] = v;                                                                  \
           ix[oh * p->OW + ow] = best;                                                              \
         }                                                                                          \
@@ -214,7 +237,7 @@ typedef struct pjob {
         ix[oh * p->OW + ow] = bi;                                                                  \
       }                                                                                            \
   }                                                                                                \
-  static void avg_fwd_##T(const pplan *p, const T *restrict x, T *restrict y) {                   \
+  static void avg_fwd_##T(const pplan *p, const T *restrict x, T *restrict y) {                    \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
       for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
@@ -261,7 +284,6 @@ static void pool_fwd_range(void *ctx, int64_t b, int64_t e) {
   }
 }
 
-
 /* Work units per plane for lc_parallel_for. */
 static int64_t plane_cost(const pplan *p) {
   int64_t wh = p->OH > 0 ? (p->H + p->OH - 1) / p->OH + 1 : 1;
@@ -300,7 +322,7 @@ fail:
 /* ================================================================ backward */
 
 #define DEF_POOL_BWD(T)                                                                            \
-  static void avg_bwd_##T(const pplan *p, const T *restrict g, T *restrict gx) {                  \
+  static void avg_bwd_##T(const pplan *p, const T *restrict g, T *restrict gx) {                   \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
       for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
@@ -312,7 +334,7 @@ fail:
         }                                                                                          \
       }                                                                                            \
   }                                                                                                \
-  static void max_bwd_##T(int64_t on, const int64_t *restrict ix, const T *restrict g,            \
+  static void max_bwd_##T(int64_t on, const int64_t *restrict ix, const T *restrict g,             \
                           T *restrict gx) {                                                        \
     for (int64_t o = 0; o < on; o++)                                                               \
       if (ix[o] >= 0) gx[ix[o]] += g[o];                                                           \
@@ -362,12 +384,7 @@ static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
     return st;
   }
   memset(lc_data(gx), 0, (size_t)gx->numel * lc_dtype_size(m->dtype));
-  if (grad_out->dtype != m->dtype) {
-    if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, m->dtype, &g)) || (st = lc_k_copy(g, grad_out)))
-      goto fail;
-  } else if ((st = lc_k_dense(grad_out, &g))) {
-    goto fail;
-  }
+  if ((st = lc_k_dense_as(grad_out, m->dtype, &g))) goto fail;
   if (is_max) {
     lc_tensor *ix = NULL;
     if ((st = lc_ctx_saved(ctx, 0, &ix)) || (st = lc_k_dense(ix, &ixc))) goto fail;

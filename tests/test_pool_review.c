@@ -1,0 +1,216 @@
+/* test_pool_review.c - pooling, padding and interpolation at their edges (include/lucid_conv.h,
+ * lc_interpolate of include/lucid_norm.h): option values whose size arithmetic would overflow
+ * int64, windows of huge kernels, negative pads of the gather modes and what pad's messages call
+ * a dim, nearest interpolation's source indices. Values against PyTorch 1.13 are in
+ * spec/nn_pool_pad_spec.lua. (tests/test_pool.c is about the memory pool.)
+ * Run alone with: make ctest-one T="tests/test_pool_review.c tests/gradcheck.c" */
+#include "lucid_conv.h"
+#include "lucid_norm.h"
+
+#include "gradcheck.h"
+#include "test.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 0, 1, 2, ... in dtype dt, of the given shape. */
+static lc_tensor *arange_f(int nd, const int64_t *shape, lc_dtype dt) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++)
+    n *= shape[d];
+  lc_tensor *a = NULL, *t = NULL;
+  if (!lc_arange(0, (double)n, 1, dt, &a)) lc_reshape(a, nd, shape, &t);
+  lc_release(a);
+  return t;
+}
+
+/* Kernel, dilation and stride values near INT64_MAX made the output-size arithmetic overflow
+ * (undefined behaviour) and the window scan loop for up to 2^63 steps. */
+TEST(pool_huge_options_are_errors_not_overflow) {
+  int64_t s[3] = {1, 1, 3};
+  lc_tensor *x = arange_f(3, s, LC_FLOAT32), *y = NULL, *ix = NULL;
+  CHECK(x != NULL);
+  lc_pool_opts o;
+  lc_pool_opts_init(&o, INT64_MAX, 1); /* 1-d reads entry [0] */
+  o.padding[0] = 1;
+  o.dilation[0] = 3;
+  CHECK_STATUS(lc_max_pool1d(x, &o, &y, &ix), LC_EARG);
+  CHECK(strstr(lc_last_error(), "max_pool1d: kernel_size * dilation is too large") != NULL);
+  lc_pool_opts_init(&o, 2, 1);
+  o.stride[0] = INT64_MAX;
+  o.ceil_mode = true;
+  CHECK_STATUS(lc_max_pool1d(x, &o, &y, &ix), LC_EARG);
+  CHECK(strstr(lc_last_error(), "max_pool1d: stride is too large") != NULL);
+  CHECK_STATUS(lc_avg_pool1d(x, &o, &y), LC_EARG);
+  CHECK(y == NULL && ix == NULL);
+  lc_release(x);
+}
+
+/* A kernel far larger than the input (allowed with padding up to half of it): its window is
+ * the clipped input, found without scanning the kernel. */
+TEST(pool_huge_kernel_window_is_the_input) {
+  int64_t s[3] = {1, 1, 3};
+  lc_tensor *x = arange_f(3, s, LC_FLOAT64), *y = NULL, *ix = NULL, *a = NULL;
+  lc_pool_opts o;
+  lc_pool_opts_init(&o, 4000000000LL, 1);
+  o.padding[0] = 2000000000LL;
+  CHECK_OK(lc_max_pool1d(x, &o, &y, &ix));
+  CHECK_OK(lc_avg_pool1d(x, &o, &a)); /* count_include_pad: the divisor is the padded window */
+  if (y && ix && a) {
+    CHECK(lc_numel(y) == 1 && lc_numel(a) == 1);
+    double *v = test_values(y), *iv = test_values(ix), *av = test_values(a);
+    CHECK_NEAR(v[0], 2.0, 0);
+    CHECK_NEAR(iv[0], 2.0, 0);
+    CHECK_NEAR(av[0], 3.0 / 4000000000.0, 1e-20); /* PyTorch: min(b + k, in + p) - b */
+    free(v), free(iv), free(av);
+  }
+  lc_release(x), lc_release(y), lc_release(ix), lc_release(a);
+}
+
+/* Negative pads of reflect / replicate / circular crop (PyTorch 1.13): reflect and replicate
+ * read position q - before mirrored or clamped at the input's edges, circular wraps around
+ * the cropped dim. */
+TEST(pad_negative_in_gather_modes) {
+  int64_t s[2] = {1, 4};
+  lc_tensor *x = arange_f(2, s, LC_FLOAT64);
+  static const struct {
+    lc_pad_mode mode;
+    int64_t pad[2];
+    int n;
+    double want[6];
+  } cs[] = {
+      {LC_PAD_REFLECT, {-1, 2}, 5, {1, 2, 3, 2, 1}},
+      {LC_PAD_REFLECT, {2, -1}, 5, {2, 1, 0, 1, 2}},
+      {LC_PAD_REPLICATE, {2, -1}, 5, {0, 0, 0, 1, 2}},
+      {LC_PAD_REPLICATE, {-1, -1}, 2, {1, 2}},
+      {LC_PAD_CIRCULAR, {2, -1}, 5, {1, 2, 0, 1, 2}},
+      {LC_PAD_CIRCULAR, {-1, 2}, 5, {1, 2, 3, 1, 2}},
+      {LC_PAD_CIRCULAR, {-2, -2}, 0, {0}},
+  };
+  for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+    lc_tensor *y = NULL;
+    CHECK_OK(lc_pad(x, 2, cs[c].pad, cs[c].mode, 0, &y));
+    if (!y) continue;
+    CHECK(lc_shape(y)[1] == cs[c].n);
+    double *v = test_values(y);
+    for (int i = 0; v && i < cs[c].n; i++)
+      CHECK_NEAR(v[i], cs[c].want[i], 0);
+    free(v);
+    lc_release(y);
+  }
+  lc_release(x);
+}
+
+typedef struct padcase {
+  lc_pad_mode mode;
+  int64_t pad[4];
+} padcase;
+
+static lc_status pad_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  const padcase *c = ctx;
+  return lc_pad(in[0], 4, c->pad, c->mode, 0, out);
+}
+
+/* The gradient of every gather mode with negative pads is the adjoint of its forward, also for
+ * a strided (transposed) input. */
+TEST(pad_negative_gradcheck) {
+  lc_manual_seed(5);
+  static const padcase cs[] = {
+      {LC_PAD_REFLECT, {-1, 3, 2, -2}},
+      {LC_PAD_REPLICATE, {3, -2, -1, 2}},
+      {LC_PAD_CIRCULAR, {2, -1, -1, 1}},
+      {LC_PAD_CIRCULAR, {-2, 2, 3, -1}},
+  };
+  int64_t s[4] = {1, 2, 4, 5};
+  for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+    lc_tensor *x0 = NULL, *x = NULL, *xt = NULL;
+    CHECK_OK(lc_randn(4, s, LC_FLOAT64, &x0));
+    CHECK_OK(lc_transpose(x0, 2, 3, &xt)); /* {1, 2, 5, 4}, strided */
+    CHECK_OK(lc_transpose(xt, 2, 3, &x));  /* back to {1, 2, 4, 5}, still a strided view */
+    lc_release(xt);
+    if (!x) {
+      lc_release(x0);
+      continue;
+    }
+    lc_tensor *leaf = NULL;
+    CHECK_OK(lc_detach(x, &leaf));
+    lc_set_requires_grad(leaf, true);
+    char msg[256];
+    int ok = gradcheck(pad_fn, (void *)&cs[c], 1, &leaf, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+    if (!ok) printf("  case %zu: %s\n", c, msg);
+    CHECK(ok);
+    lc_release(leaf), lc_release(x), lc_release(x0);
+  }
+}
+
+/* pad's messages name a dim from the end (-1 is the last), which reads the same in C (0-based)
+ * and in Lua (1-based); they named it 0-based before. */
+TEST(pad_errors_name_dims_from_the_end) {
+  int64_t s[3] = {1, 2, 3}, p2[2] = {3, 0}, p4[4] = {0, 0, 2, 0}, crop[2] = {-2, -2},
+          circ[4] = {2, -2, 0, 0}, neg[2] = {-5, 1};
+  lc_tensor *x = arange_f(3, s, LC_FLOAT32), *y = NULL;
+  CHECK_STATUS(lc_pad(x, 2, p2, LC_PAD_REFLECT, 0, &y), LC_EARG);
+  CHECK(strstr(lc_last_error(), "got 3 for dim -1 of size 3") != NULL);
+  CHECK_STATUS(lc_pad(x, 4, p4, LC_PAD_REFLECT, 0, &y), LC_EARG);
+  CHECK(strstr(lc_last_error(), "got 2 for dim -2 of size 2") != NULL);
+  CHECK_STATUS(lc_pad(x, 2, crop, LC_PAD_CONSTANT, 0, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(),
+               "pad: dim -1 of size 3 padded by (-2, -2) would get the negative size -1") != NULL);
+  /* circular wraps around the cropped dim: at most its cropped size */
+  CHECK_STATUS(lc_pad(x, 4, circ, LC_PAD_CIRCULAR, 0, &y), LC_EARG);
+  CHECK(strstr(lc_last_error(), "got 2 for dim -1 of size 1") != NULL);
+  CHECK_STATUS(lc_pad(x, 2, neg, LC_PAD_CIRCULAR, 0, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "negative size -1") != NULL);
+  CHECK(y == NULL);
+  lc_release(x);
+}
+
+/* Nearest interpolation reads src = floorf(dst * scale) with scale = 1 / scale_factor when a
+ * factor is given: no shortcut for out == 2 in (factor 2.05) or out == in (factor 1.05), and
+ * float64 rounds dst * scale to float before the floor, as PyTorch 1.13's forward. */
+TEST(interpolate_nearest_source_indices) {
+  static const struct {
+    lc_dtype dt;
+    int64_t in;
+    double sf;
+    int64_t size;
+    int n;
+    int64_t want[20];
+  } cs[] = {
+      {LC_FLOAT32, 10, 2.05, 0, 20, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9}},
+      {LC_FLOAT64, 10, 2.05, 0, 20, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9}},
+      {LC_FLOAT32, 10, 1.05, 0, 10, {0, 0, 1, 2, 3, 4, 5, 6, 7, 8}},
+      {LC_FLOAT64, 6, 1.4000000000000001, 0, 8, {0, 0, 1, 2, 2, 3, 4, 5}},
+      {LC_FLOAT64, 26, 0, 46, 1, {0}}, /* only output 23 checked: reads 13 */
+  };
+  for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
+    int64_t s[3] = {1, 1, cs[c].in};
+    lc_tensor *x = arange_f(3, s, cs[c].dt), *y = NULL;
+    lc_interpolate_opts o;
+    memset(&o, 0, sizeof o);
+    o.mode = LC_INTERP_NEAREST;
+    if (cs[c].size) {
+      o.nsize = 1, o.size[0] = cs[c].size;
+    } else {
+      o.nscale = 1, o.scale_factor[0] = cs[c].sf;
+    }
+    CHECK_OK(lc_interpolate(x, &o, &y));
+    if (y) {
+      double *v = test_values(y);
+      if (cs[c].size) {
+        CHECK_NEAR(v[23], 13.0, 0);
+      } else {
+        CHECK(lc_shape(y)[2] == cs[c].n);
+        for (int i = 0; i < cs[c].n; i++)
+          if (v[i] != (double)cs[c].want[i]) {
+            printf("  case %zu: output %d reads %g, expected %lld\n", c, i, v[i],
+                   (long long)cs[c].want[i]);
+            CHECK(0);
+          }
+      }
+      free(v);
+    }
+    lc_release(x), lc_release(y);
+  }
+}
