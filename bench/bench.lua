@@ -2,29 +2,8 @@
 -- Prints one "name value unit" line per case; bench/bench_torch.py prints the same names.
 local lucid = require "lucid"
 
--- A wall clock when lucid offers one; else os.clock (process CPU time: exact for
--- single-threaded work, but it sums every thread's time, so multi-threaded cases then run on
--- one thread).
-local wall = rawget(lucid, "clock")
-local clock = wall or os.clock
-
-local function report(name, value, unit)
-  print(("%s %.4g %s"):format(name, value, unit))
-  io.stdout:flush()
-end
-
--- Best (smallest) seconds per call of fn over `trials` trials of `iters` calls.
-local function best(iters, trials, fn)
-  local t = math.huge
-  for _ = 1, trials do
-    collectgarbage()
-    local t0 = clock()
-    for _ = 1, iters do fn() end
-    local dt = (clock() - t0) / iters
-    if dt < t then t = dt end
-  end
-  return t
-end
+local B = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or "bench/") .. "common.lua")
+local report, best = B.report, B.best
 
 local c -- results are stored here so no call is optimised into nothing
 
@@ -78,28 +57,16 @@ do -- issue 4: a 4 -> 3 -> 2 nn.Sequential on one sample, forward + backward + m
 end
 
 do -- issue 4: a 784 -> 256 -> 10 MLP train step at batch 64: forward, cross-entropy,
-   -- backward, SGD update (lucid.optim.SGD when present, else the same update by hand)
+   -- backward, SGD update
   local nn = lucid.nn
-  local F = nn.functional
   local model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
-  local params = model:parameters()
   local x = lucid.rand(64, 784)
   local y = lucid.randint(1, 11, {64}, {dtype = "int64"})
-  local opt = lucid.optim and lucid.optim.SGD and lucid.optim.SGD(params, {lr = 0.01})
-  local onehot = lucid.zeros(64, 10)
-  local function loss_of(out)
-    if F.cross_entropy then return F.cross_entropy(out, y) end
-    return ((out - onehot) * (out - onehot)):mean()
-  end
+  local opt = lucid.optim.SGD(model:parameters(), {lr = 0.01})
   local function step()
-    model:zero_grad()
-    loss_of(model(x)):backward()
-    if opt then opt:step() return end
-    local guard <close> = lucid.no_grad()
-    for i = 1, #params do
-      local p = params[i]
-      p:sub_(p.grad * 0.01)
-    end
+    opt:zero_grad()
+    nn.functional.cross_entropy(model(x), y):backward()
+    opt:step()
   end
   best(20, 1, step)
   report("mlp_784_256_10_step_ms", best(200, 5, step) * 1e3, "ms")
@@ -126,11 +93,7 @@ end
 do -- matmul from Lua, compared with cblas_sgemm called from C (bench/blas.c)
   local n = 1024
   local threads = lucid.get_num_threads()
-  local name = "matmul_1024_gflops"
-  if not wall then
-    lucid.set_num_threads(1)
-    name = "matmul_1024_1t_gflops"
-  end
+  local name = "matmul_1024_gflops" -- on the runtime's threads (timed by a wall clock)
   local a, b = lucid.rand(n, n) - 0.5, lucid.rand(n, n) - 0.5
   c = a:matmul(b)
   local s = best(1, 7, function() c = a:matmul(b) end)

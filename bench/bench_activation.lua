@@ -8,25 +8,9 @@ local F = require("lucid.nn").functional
 
 lucid.set_num_threads(1)
 lucid.manual_seed(0)
-local clock = lucid.clock
 
-local function report(name, value, unit)
-  print(("%s %.4g %s"):format(name, value, unit))
-  io.stdout:flush()
-end
-
--- Best (smallest) seconds per call of fn over `trials` trials of `iters` calls.
-local function best(iters, trials, fn)
-  local t = math.huge
-  for _ = 1, trials do
-    collectgarbage()
-    local t0 = clock()
-    for _ = 1, iters do fn() end
-    local dt = (clock() - t0) / iters
-    if dt < t then t = dt end
-  end
-  return t
-end
+local B = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or "bench/") .. "common.lua")
+local report, best = B.report, B.best
 
 local ITERS, TRIALS = 10, 7
 local sink -- results are stored here so no call is optimised into nothing

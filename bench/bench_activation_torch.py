@@ -1,28 +1,15 @@
 #!/usr/bin/python3
 """bench_activation_torch.py - bench/bench_activation.lua's cases in PyTorch (float32, one
 thread), printing the same "name value us" lines.   usage: /usr/bin/python3 bench/bench_activation_torch.py"""
-import time
 
 import torch
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
-clock = time.perf_counter
 
 
-def report(name, value, unit):
-    print("%s %.4g %s" % (name, value, unit), flush=True)
-
-
-def best(iters, trials, fn):
-    t = float("inf")
-    for _ in range(trials):
-        t0 = clock()
-        for _ in range(iters):
-            fn()
-        t = min(t, (clock() - t0) / iters)
-    return t
+from bench_common import best, report  # noqa: E402  (bench/bench_common.py)
 
 
 ITERS, TRIALS = 10, 7

@@ -5,25 +5,9 @@
 local lucid = require "lucid"
 local nn, F = lucid.nn, lucid.nn.functional
 
-local clock = rawget(lucid, "clock") or os.clock -- a wall clock when lucid offers one
 
-local function report(name, value, unit)
-  print(("%s %.4g %s"):format(name, value, unit))
-  io.stdout:flush()
-end
-
--- Best (smallest) seconds per call of fn over `trials` trials of `iters` calls.
-local function best(iters, trials, fn)
-  local t = math.huge
-  for _ = 1, trials do
-    collectgarbage()
-    local t0 = clock()
-    for _ = 1, iters do fn() end
-    local dt = (clock() - t0) / iters
-    if dt < t then t = dt end
-  end
-  return t
-end
+local B = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or "bench/") .. "common.lua")
+local report, best = B.report, B.best
 
 lucid.manual_seed(0)
 local sink
@@ -61,42 +45,18 @@ end
 
 -- ---------------------------------------------------------------- the seed CNN
 
-local function bn(n)
-  if nn.BatchNorm2d then return nn.BatchNorm2d{num_features = n} end
-  return nn.Identity()
-end
-
-local model = nn.Sequential{
-  {"conv1", nn.Conv2D{in_channels = 3, out_channels = 16, kernel_size = 3, padding = 1}},
-  {"batch_norm1", bn(16)},
-  {"relu1", nn.ReLU()},
-  {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},
-  {"conv2", nn.Conv2D{in_channels = 16, out_channels = 32, kernel_size = 3, padding = 1}},
-  {"batch_norm2", bn(32)},
-  {"relu2", nn.ReLU()},
-  {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},
-  {"flatten", nn.Flatten()},
-  {"fc1", nn.Linear{in_features = 32 * 8 * 8, out_features = 128}},
-  {"relu3", nn.ReLU()},
-  {"fc2", nn.Linear{in_features = 128, out_features = 10}},
-}
+local model = B.seed_cnn()
 
 local x = lucid.randn(64, 3, 32, 32)
 local target = lucid.randint(1, 11, {64}) -- class targets are 1-based
 
-local loss_fn = F.cross_entropy
-local opt = lucid.optim and lucid.optim.SGD and lucid.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
+local opt = lucid.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})
 
 local function train_step()
-  if opt then opt:zero_grad() else model:zero_grad() end
-  local loss
-  if loss_fn then
-    loss = loss_fn(model(x), target)
-  else
-    loss = model(x):sum()
-  end
+  opt:zero_grad()
+  local loss = F.cross_entropy(model(x), target)
   loss:backward()
-  if opt then opt:step() end
+  opt:step()
   sink = loss
 end
 

@@ -1,25 +1,12 @@
 #!/usr/bin/python3
 """bench_torch.py - bench/bench.lua's cases in PyTorch, printing the same "name value unit"
 lines (bench/run.sh runs it with /usr/bin/python3 when torch imports)."""
-import time
 
 import torch
 
-clock = time.perf_counter
 
 
-def report(name, value, unit):
-    print("%s %.4g %s" % (name, value, unit), flush=True)
-
-
-def best(iters, trials, fn):
-    t = float("inf")
-    for _ in range(trials):
-        t0 = clock()
-        for _ in range(iters):
-            fn()
-        t = min(t, (clock() - t0) / iters)
-    return t
+from bench_common import best, report  # noqa: E402  (bench/bench_common.py)
 
 
 def main():

@@ -4,26 +4,13 @@ printing the same "name value unit" lines. `cnn_torch.py rss` runs only the 100-
 prints its peak RSS (run.sh starts it in a process of its own)."""
 import resource
 import sys
-import time
 
 import torch
 from torch import nn
 
-clock = time.perf_counter
 
 
-def report(name, value, unit):
-    print("%s %.4g %s" % (name, value, unit), flush=True)
-
-
-def best(iters, trials, fn):
-    t = float("inf")
-    for _ in range(trials):
-        t0 = clock()
-        for _ in range(iters):
-            fn()
-        t = min(t, (clock() - t0) / iters)
-    return t
+from bench_common import best, report  # noqa: E402  (bench/bench_common.py)
 
 
 def seed_cnn():
