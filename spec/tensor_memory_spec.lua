@@ -45,4 +45,27 @@ end
   it("allocation failure is a Lua error, not an abort", function()
     h.raises({"lucid.zeros"}, lucid.zeros, 1 << 40, 1 << 20)
   end)
+
+  it("empty_cache returns cached blocks; tensors and convolutions keep working", function()
+    local big = lucid.ones(1000, 1000) -- 4 MB: its block goes to the cache when freed
+    big = nil
+    collectgarbage()
+    lucid.empty_cache()
+    local conv = lucid.nn.Conv2d(2, 3, 3)
+    local y1 = conv(lucid.ones(2, 2, 8, 8))
+    lucid.empty_cache() -- frees the idle im2col workspaces too
+    assert.is_true(conv(lucid.ones(2, 2, 8, 8)) == y1)
+    h.same(lucid.ones(3) + 1, {2, 2, 2})
+  end)
+
+  it("clock is a monotonic wall clock in seconds", function()
+    local t0 = lucid.clock()
+    local t1 = lucid.clock()
+    assert.is_number(t0)
+    assert.is_true(t1 >= t0)
+    local f = io.popen("sleep 0.05")
+    local a = lucid.clock()
+    f:close()
+    assert.is_true(lucid.clock() - a >= 0.04)
+  end)
 end)

@@ -375,6 +375,13 @@ static int f_is_tensor(lua_State *L) {
   return 1;
 }
 
+/* lucid.empty_cache(): returns cached free blocks and idle workspaces to the system */
+static int f_empty_cache(lua_State *L) {
+  (void)L;
+  lc_empty_cache();
+  return 0;
+}
+
 static int f_bytes_in_use(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)lc_bytes_in_use());
   return 1;
@@ -416,4 +423,5 @@ const lb_reg lb_create_regs[] = {
     {"get_num_threads", f_get_num_threads, 0, LB_FUNC},
     {"is_tensor", f_is_tensor, 0, LB_FUNC},
     {"bytes_in_use", f_bytes_in_use, 0, LB_FUNC},
+    {"empty_cache", f_empty_cache, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
