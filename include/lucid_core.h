@@ -318,7 +318,8 @@ const char *lc_grad_fn_name(const lc_tensor *t);
 lc_tensor *lc_grad(const lc_tensor *t);
 /* Replaces the gradient (g may be NULL to clear; shape must match). */
 lc_status lc_set_grad(lc_tensor *t, lc_tensor *g);
-/* Makes a non-leaf keep its .grad during backward. */
+/* Makes a non-leaf keep its .grad during backward (a no-op on a leaf that requires grad; an
+ * LC_EGRAD error on a tensor that does not require grad, as in PyTorch). */
 lc_status lc_retain_grad(lc_tensor *t);
 bool lc_retains_grad(const lc_tensor *t);
 

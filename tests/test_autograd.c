@@ -439,6 +439,10 @@ TEST(ag_retain_grad_on_non_leaf) {
   lc_tensor *x = leaf(1, S3, V3, true);
   CHECK_OK(lc_retain_grad(x)); /* leaf: no-op */
   CHECK(!lc_retains_grad(x));
+  lc_tensor *plain = leaf(1, S3, V3, false); /* no requires_grad: an error, as in PyTorch */
+  CHECK_STATUS(lc_retain_grad(plain), LC_EGRAD);
+  CHECK(strstr(lc_last_error(), "does not require grad") != NULL);
+  lc_release(plain);
   lc_tensor *h = ap1(&op_scale, x, &two);
   lc_tensor *hh = ap2(&op_mul, h, h);
   lc_tensor *l = ap1(&op_sum, hh, NULL);

@@ -639,6 +639,10 @@ lc_status lc_set_grad(lc_tensor *t, lc_tensor *g) {
 }
 
 lc_status lc_retain_grad(lc_tensor *t) {
+  if (!t->grad_fn && !t->requires_grad)
+    return lc_set_error(LC_EGRAD,
+                        "retain_grad: can't retain the gradient of a tensor that does not "
+                        "require grad");
   if (!t->grad_fn) return LC_OK; /* leaves keep their .grad anyway */
   if (t->retains_grad) return LC_OK;
   lc_tensor *slot = NULL;
