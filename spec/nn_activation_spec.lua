@@ -423,7 +423,7 @@ describe("errors", function()
     helpers.raises({"lucid.nn.functional.log_softmax", "dim 0 is invalid"}, F.log_softmax, x, 0)
     helpers.raises({"lucid.nn.functional.softmax", "a dim is required"}, F.softmax, x)
     helpers.raises({"lucid.softmax", "argument 2 (dim)"}, function() return x:softmax(5) end)
-    helpers.raises({"lucid.nn.functional.relu6", "argument 1 (input)", "float32 or float64",
+    helpers.raises({"lucid.nn.functional.relu6", "an input of dtype float32 or float64",
       "got int64"}, F.relu6, ix)
     helpers.raises({"lucid.nn.functional.gelu", "argument 1 (input)", "expected a tensor, got nil"},
       F.gelu)
@@ -438,7 +438,7 @@ describe("errors", function()
   end)
 
   it("dropout: p outside [0, 1]", function()
-    helpers.raises({"lucid.nn.functional.dropout", "argument 2 (p)", "between 0 and 1", "1.5"},
+    helpers.raises({"lucid.nn.functional.dropout", "between 0 and 1", "got 1.5"},
       F.dropout, x, 1.5)
     helpers.raises({"lucid.nn.functional.dropout", "-0.1"}, F.dropout, x, -0.1)
     helpers.raises({"nn.Dropout", "between 0 and 1", "got 2"}, nn.Dropout, 2)
@@ -483,9 +483,21 @@ describe("errors", function()
     helpers.raises({"nn.Softmax", "dim 0 is invalid"}, nn.Softmax, 0)
     helpers.raises({"Softmax", "dim=3 is out of range for an input with 2 dims", "{2, 3}"},
       nn.Softmax(3), x)
-    helpers.raises({"nn.LeakyReLU", "negative_slope must be a number, got string"},
+    helpers.raises({"lucid.nn.LeakyReLU", "argument 1 (negative_slope)", "expected a number",
+      "got string"},
       nn.LeakyReLU, "big")
-    helpers.raises({"nn.GELU", "approximate must be \"none\" or \"tanh\""}, nn.GELU, "erf")
+    helpers.raises({"lucid.nn.GELU", "argument 1 (approximate)", "expected \"none\" or \"tanh\"",
+      "got erf"}, nn.GELU, "erf")
+    -- the rules are the op's, the same for the module and the function (NaN included)
+    helpers.raises({"lucid.nn.Softplus", "beta must be a non-zero number, got nan"}, nn.Softplus, 0 / 0)
+    helpers.raises({"lucid.nn.functional.softplus", "beta must be a non-zero number, got nan"},
+      F.softplus, x, 0 / 0)
+    helpers.raises({"lucid.nn.functional.hardtanh", "max_val must be greater than or equal to " ..
+      "min_val, got min_val = 1, max_val = -1"}, F.hardtanh, x, 1, -1)
+    helpers.raises({"lucid.nn.Hardtanh", "max_val must be greater than or equal to min_val, got " ..
+      "min_val = 1, max_val = -1"}, nn.Hardtanh, 1, -1)
+    helpers.raises({"lucid.nn.ELU", "argument 2 (inplace)", "expected a boolean"}, nn.ELU, 1, 3)
+    helpers.raises({"lucid.nn.ReLU6", "too many arguments"}, nn.ReLU6, true, 1)
     helpers.raises({"nn.Hardtanh", "max_val must be greater than or equal to min_val"},
       nn.Hardtanh, 1, 0)
     helpers.raises({"nn.Softplus", "beta must be a non-zero number"}, nn.Softplus, 0)

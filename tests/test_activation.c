@@ -3,6 +3,9 @@
  * (tests/gradcheck.c), float32 against float64, error cases, and the module kinds.
  * Run alone with: make ctest-one T="tests/test_activation.c tests/gradcheck.c" */
 #include "lucid_activation.h"
+
+#include "../src/nn/nn.h"
+#include "../src/ops/activation.h"
 #include "gradcheck.h"
 #include "test.h"
 
@@ -236,7 +239,10 @@ TEST(act_errors) {
   CHECK(msg_has("max_val") && msg_has("min_val"));
   CHECK_STATUS(lc_softplus(x, 0, 20, &y), LC_EARG);
   CHECK(msg_has("beta"));
+  CHECK_STATUS(lc_softplus(x, NAN, 20, &y), LC_EARG); /* one rule for C and Lua: NaN too */
+  CHECK(msg_has("softplus: beta must be a non-zero number, got nan"));
   CHECK_STATUS(lc_gelu(x, (lc_gelu_approx)7, &y), LC_EARG);
+  CHECK(msg_has("gelu: approximate"));
   CHECK_STATUS(lc_relu6(NULL, &y), LC_EARG);
   CHECK_STATUS(lc_silu(x, NULL), LC_EARG);
   CHECK(y == NULL);
@@ -1137,4 +1143,43 @@ TEST(softmax_float32_accuracy_sweep) {
   free(want);
   free(dwant);
   free(dmag);
+}
+
+/* The list (src/kernels/activation_list.h) generates the op, the entry point, the module kind
+ * and the descriptor of each row: they agree, and the generic entries reach the same ops. */
+TEST(act_list_rows_agree) {
+  int64_t n = 5;
+  lc_tensor *x = NULL;
+  CHECK_OK(lc_randn(1, &n, LC_FLOAT64, &x));
+  for (int code = 0; code < LC_ACT_COUNT; code++) {
+    const lc_act_desc *d = &lc_act_descs[code];
+    CHECK(strcmp(d->name, lc_op_act[code].name) == 0);
+    CHECK(lc_op_act[code].code == code);
+    double p[2] = {d->params[0].def, d->params[1].def};
+    lc_module *m = NULL;
+    CHECK_OK(lc_nn_act_new(code, p, false, &m));
+    CHECK(m && strcmp(lc_module_type_name(m), d->module) == 0);
+    lc_tensor *a = NULL, *b = NULL;
+    CHECK_OK(lc_act_apply(code, x, p, &a));
+    CHECK_OK(lc_module_forward(m, x, &b));
+    bool same = false;
+    CHECK(a && b && lc_equal(a, b, &same) == LC_OK && same);
+    lc_release(a);
+    lc_release(b);
+    lc_module_release(m);
+  }
+  lc_tensor *y = NULL;
+  double p[2] = {0, 0};
+  lc_module *m = NULL;
+  CHECK_STATUS(lc_act_apply(LC_ACT_COUNT, x, p, &y), LC_EARG);
+  CHECK_STATUS(lc_act_apply(-1, x, p, &y), LC_EARG);
+  CHECK_STATUS(lc_nn_act_new(LC_ACT_COUNT, p, false, &m), LC_EARG);
+  CHECK(y == NULL && m == NULL);
+  /* module rules are the op's: checked once, at construction too */
+  double bad[2] = {1, -1};
+  CHECK_STATUS(lc_nn_act_new(LC_ACT_HARDTANH, bad, false, &m), LC_EARG);
+  CHECK(msg_has("Hardtanh: max_val must be greater than or equal to min_val"));
+  CHECK_STATUS(lc_nn_softplus(NAN, 20, &m), LC_EARG);
+  CHECK(msg_has("Softplus: beta must be a non-zero number, got nan"));
+  lc_release(x);
 }

@@ -10,6 +10,8 @@
  */
 #include "activation.h"
 
+#include "lucid_activation.h" /* lc_gelu_approx */
+
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -300,34 +302,50 @@ ACT_SCALARS(double, f64, exp, fabs)
     }                                                                                              \
   } while (0)
 
+/* Each activation's loops, named after its code in activation_list.h: ACT_FWD_<CODE>(T, S)
+ * writes y = f(x) and ACT_BWD_<CODE>(T, S) writes y = f'(x) g, as statements over EW1 / EW2 (in
+ * scope: n, y, sy, x, sx, gr, sg and the parameters p0, p1 of type T). */
+#define ACT_FWD_RELU6(T, S) EW1(T, v < 0 ? (T)0 : (v > 6 ? (T)6 : v))
+#define ACT_BWD_RELU6(T, S) EW2(T, (v <= 0 || v >= 6) ? (T)0 : g)
+#define ACT_FWD_LEAKY_RELU(T, S) EW1(T, v > 0 ? v : v * p0)
+#define ACT_BWD_LEAKY_RELU(T, S) EW2(T, v > 0 ? g : g * p0)
+#define ACT_FWD_ELU(T, S) EW1(T, elu_f_##S(v, p0))
+#define ACT_BWD_ELU(T, S) EW2(T, elu_b_##S(g, v, p0))
+/* p0: the approximation, LC_GELU_NONE (0, erf) or LC_GELU_TANH (1); one loop each */
+#define ACT_FWD_GELU(T, S)                                                                         \
+  if (p0 != 0)                                                                                     \
+    EW1(T, gelut_f_##S(v));                                                                        \
+  else                                                                                             \
+    EW1(T, gelu_f_##S(v))
+#define ACT_BWD_GELU(T, S)                                                                         \
+  if (p0 != 0)                                                                                     \
+    EW2(T, gelut_b_##S(g, v));                                                                     \
+  else                                                                                             \
+    EW2(T, gelu_b_##S(g, v))
+#define ACT_FWD_SILU(T, S) EW1(T, v * sigm_##S(v))
+#define ACT_BWD_SILU(T, S) EW2(T, silu_b_##S(g, v))
+#define ACT_FWD_MISH(T, S) EW1(T, mish_f_##S(v))
+#define ACT_BWD_MISH(T, S) EW2(T, mish_b_##S(g, v))
+#define ACT_FWD_SOFTPLUS(T, S) EW1(T, softplus_f_##S(v, p0, p1))
+#define ACT_BWD_SOFTPLUS(T, S) EW2(T, softplus_b_##S(g, v, p0, p1))
+#define ACT_FWD_HARDTANH(T, S) EW1(T, v < p0 ? p0 : (v > p1 ? p1 : v))
+#define ACT_BWD_HARDTANH(T, S) EW2(T, (v <= p0 || v >= p1) ? (T)0 : g)
+
+/* The switch cases over the list, one set per dtype suffix (a macro called from the list
+ * cannot see ACT_LOOPS's T and S). */
+#define ACT_FWD_CASE_f32(CODE, ...) case LC_ACT_##CODE: ACT_FWD_##CODE(float, f32); break;
+#define ACT_BWD_CASE_f32(CODE, ...) case LC_ACT_##CODE: ACT_BWD_##CODE(float, f32); break;
+#define ACT_FWD_CASE_f64(CODE, ...) case LC_ACT_##CODE: ACT_FWD_##CODE(double, f64); break;
+#define ACT_BWD_CASE_f64(CODE, ...) case LC_ACT_##CODE: ACT_BWD_##CODE(double, f64); break;
+
 #define ACT_LOOPS(T, S)                                                                            \
   static void act_fwd_##S(int code, T p0, T p1, int64_t n, T *restrict y, int64_t sy,             \
                           const T *restrict x, int64_t sx) {                                       \
-    switch (code) {                                                                                \
-    case LC_ACT_RELU6: EW1(T, v < 0 ? (T)0 : (v > 6 ? (T)6 : v)); break;                              \
-    case LC_ACT_LEAKY_RELU: EW1(T, v > 0 ? v : v * p0); break;                                        \
-    case LC_ACT_ELU: EW1(T, elu_f_##S(v, p0)); break;                                                 \
-    case LC_ACT_GELU: EW1(T, gelu_f_##S(v)); break;                                                   \
-    case LC_ACT_GELU_TANH: EW1(T, gelut_f_##S(v)); break;                                             \
-    case LC_ACT_SILU: EW1(T, v * sigm_##S(v)); break;                                                 \
-    case LC_ACT_MISH: EW1(T, mish_f_##S(v)); break;                                                  \
-    case LC_ACT_SOFTPLUS: EW1(T, softplus_f_##S(v, p0, p1)); break;                                   \
-    case LC_ACT_HARDTANH: EW1(T, v < p0 ? p0 : (v > p1 ? p1 : v)); break;                             \
-    }                                                                                              \
+    switch (code) { LC_ACTIVATION_LIST(ACT_FWD_CASE_##S) }                                             \
   }                                                                                                \
   static void act_bwd_##S(int code, T p0, T p1, int64_t n, T *restrict y, int64_t sy,             \
                           const T *restrict gr, int64_t sg, const T *restrict x, int64_t sx) {     \
-    switch (code) {                                                                                \
-    case LC_ACT_RELU6: EW2(T, (v <= 0 || v >= 6) ? (T)0 : g); break;                                  \
-    case LC_ACT_LEAKY_RELU: EW2(T, v > 0 ? g : g * p0); break;                                        \
-    case LC_ACT_ELU: EW2(T, elu_b_##S(g, v, p0)); break;                                              \
-    case LC_ACT_GELU: EW2(T, gelu_b_##S(g, v)); break;                                                \
-    case LC_ACT_GELU_TANH: EW2(T, gelut_b_##S(g, v)); break;                                          \
-    case LC_ACT_SILU: EW2(T, silu_b_##S(g, v)); break;                                                \
-    case LC_ACT_MISH: EW2(T, mish_b_##S(g, v)); break;                                                \
-    case LC_ACT_SOFTPLUS: EW2(T, softplus_b_##S(g, v, p0, p1)); break;                                \
-    case LC_ACT_HARDTANH: EW2(T, (v <= p0 || v >= p1) ? (T)0 : g); break;                             \
-    }                                                                                              \
+    switch (code) { LC_ACTIVATION_LIST(ACT_BWD_CASE_##S) }                                             \
   }
 
 ACT_LOOPS(float, f32)
@@ -378,14 +396,11 @@ static void act_rows(void *ctx, int64_t b, int64_t e) {
   }
 }
 
-static int64_t act_cost(int code) {
-  switch (code) {
-  case LC_ACT_RELU6:
-  case LC_ACT_LEAKY_RELU:
-  case LC_ACT_HARDTANH: return 1;
-  default: return 16;
-  }
-}
+#define ACT_COST(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1) [LC_ACT_##CODE] = cost,
+static const int64_t act_costs[LC_ACT_COUNT] = {LC_ACTIVATION_LIST(ACT_COST)};
+#undef ACT_COST
+
+static int64_t act_cost(int code) { return act_costs[code]; }
 
 /* Runs j into the contiguous y, reading a (and b) with any strides of y's shape. */
 static void act_run(act_job *j, lc_tensor *y, const lc_tensor *a, const lc_tensor *b) {
@@ -407,13 +422,27 @@ static void act_run(act_job *j, lc_tensor *y, const lc_tensor *a, const lc_tenso
   lc_parallel_for(j->it.outer, j->it.inner * cost, act_rows, j);
 }
 
-static lc_status act_check_params(const char *fn, int code, const lc_op_args *args) {
-  if (code == LC_ACT_HARDTANH && !(args->f[1] >= args->f[0]))
-    return lc_set_error(LC_EARG, "%s: max_val must be greater than or equal to min_val, got "
-                                 "min_val = %g, max_val = %g",
-                        fn, args->f[0], args->f[1]);
-  if (code == LC_ACT_SOFTPLUS && args->f[0] == 0)
-    return lc_set_error(LC_EARG, "%s: beta must be non-zero, got 0", fn);
+lc_status lc_act_check(int code, const char *fn, const double *p) {
+  switch (code) {
+  case LC_ACT_GELU:
+    if (p[0] != LC_GELU_NONE && p[0] != LC_GELU_TANH)
+      return lc_set_error(LC_EARG, "%s: approximate must be LC_GELU_NONE or LC_GELU_TANH, got %g",
+                          fn, p[0]);
+    break;
+  case LC_ACT_SOFTPLUS:
+    if (p[0] == 0 || p[0] != p[0])
+      return lc_set_error(LC_EARG, "%s: beta must be a non-zero number, got %g", fn,
+                          p[0] == 0 ? p[0] : (double)NAN); /* NaN prints "nan", unsigned */
+    break;
+  case LC_ACT_HARDTANH:
+    if (!(p[1] >= p[0]))
+      return lc_set_error(LC_EARG,
+                          "%s: max_val must be greater than or equal to min_val, got min_val = "
+                          "%g, max_val = %g",
+                          fn, p[0], p[1]);
+    break;
+  default: break;
+  }
   return LC_OK;
 }
 
@@ -421,7 +450,7 @@ static lc_status act_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                              const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *x = in[0];
   lc_status st = need_float(op->name, "an input", x);
-  if (!st) st = act_check_params(op->name, op->code, args);
+  if (!st) st = lc_act_check(op->code, op->name, args->f);
   if (st) return st;
   lc_tensor *y = NULL;
   if ((st = lc_tensor_new(x->ndim, x->shape, x->dtype, &y))) return st;
@@ -449,27 +478,32 @@ static lc_status act_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return st;
 }
 
-#define ACT_DEF(CODE, NAME, GRAD)                                                                  \
-  [CODE] = {.name = NAME,                                                                          \
-            .grad_fn_name = GRAD,                                                                  \
-            .n_inputs = 1,                                                                         \
-            .n_outputs = 1,                                                                        \
-            .code = CODE,                                                                          \
-            .save = LC_SAVE_IN(0),                                                                 \
-            .forward = act_forward,                                                                \
-            .backward = act_backward}
+#define ACT_DEF(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                            \
+  [LC_ACT_##CODE] = {.name = #NAME,                                                                \
+                     .grad_fn_name = GradFn,                                                       \
+                     .n_inputs = 1,                                                                \
+                     .n_outputs = 1,                                                               \
+                     .code = LC_ACT_##CODE,                                                        \
+                     .save = LC_SAVE_IN(0),                                                        \
+                     .forward = act_forward,                                                       \
+                     .backward = act_backward},
+const lc_op_def lc_op_act[LC_ACT_COUNT] = {LC_ACTIVATION_LIST(ACT_DEF)};
+#undef ACT_DEF
 
-const lc_op_def lc_op_act[LC_ACT_COUNT] = {
-    ACT_DEF(LC_ACT_RELU6, "relu6", "HardtanhBackward"),
-    ACT_DEF(LC_ACT_LEAKY_RELU, "leaky_relu", "LeakyReluBackward"),
-    ACT_DEF(LC_ACT_ELU, "elu", "EluBackward"),
-    ACT_DEF(LC_ACT_GELU, "gelu", "GeluBackward"),
-    ACT_DEF(LC_ACT_GELU_TANH, "gelu", "GeluBackward"),
-    ACT_DEF(LC_ACT_SILU, "silu", "SiluBackward"),
-    ACT_DEF(LC_ACT_MISH, "mish", "MishBackward"),
-    ACT_DEF(LC_ACT_SOFTPLUS, "softplus", "SoftplusBackward"),
-    ACT_DEF(LC_ACT_HARDTANH, "hardtanh", "HardtanhBackward"),
-};
+#define ACT_PARAM(P)                                                                               \
+  {.name = LC_ACT_P_NAME(P),                                                                       \
+   .def = LC_ACT_P_DEFAULT(P),                                                                     \
+   .as_float = LC_ACT_P_AS_FLOAT(P),                                                               \
+   .choices = LC_ACT_P_CHOICES(P)}
+#define ACT_DESC(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                           \
+  [LC_ACT_##CODE] = {.name = #NAME,                                                                \
+                     .module = Module,                                                             \
+                     .inplace = INPLACE,                                                           \
+                     .nparams = NP,                                                                \
+                     .params = {ACT_PARAM(P0), ACT_PARAM(P1)}},
+const lc_act_desc lc_act_descs[LC_ACT_COUNT] = {LC_ACTIVATION_LIST(ACT_DESC)};
+#undef ACT_DESC
+#undef ACT_PARAM
 
 /* ------------------------------------------------------------------ softmax, log_softmax */
 

@@ -169,7 +169,7 @@ void lb_args_untabled(lua_State *L, const char *fn, const char *const *names, in
   int top = lua_gettop(L);
   while (top > 0 && lua_isnil(L, top)) top--;
   lua_settop(L, top);
-  if (top >= 2 && lua_type(L, top) == LUA_TTABLE) {
+  if (top >= 1 && lua_type(L, top) == LUA_TTABLE) {
     lua_pushnil(L);
     if (lua_next(L, top))
       lua_pop(L, 2);

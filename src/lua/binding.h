@@ -113,9 +113,9 @@ const char *lb_typename(lua_State *L, int idx);
  * given twice or too many arguments are errors. */
 void lb_args(lua_State *L, const char *fn, const char *const *names, int n);
 bool lb_is_options(lua_State *L, int idx);
-/* lb_args for functions none of whose parameters takes a table (activations, losses, init):
- * a trailing empty table is an empty options table, F.relu6(x, {}), and a lone options table
- * gives every argument by name, F.relu6{input = x}. (lb_args cannot: for lucid.zeros({}) or
+/* lb_args for functions none of whose parameters takes a table (activations, losses, init,
+ * their module constructors): a trailing empty table is an empty options table, F.relu6(x, {})
+ * or nn.ReLU6({}), and a lone options table gives every argument by name, F.relu6{input = x}. (lb_args cannot: for lucid.zeros({}) or
  * t:view({}) an empty table is a value.) */
 void lb_args_untabled(lua_State *L, const char *fn, const char *const *names, int n);
 

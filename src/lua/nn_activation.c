@@ -12,6 +12,10 @@
 
 #include "lucid_activation.h"
 
+#include "../kernels/activation.h"
+#include "../nn/nn.h"
+#include "../ops/activation.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,14 +27,17 @@ static const char *fname(lua_State *L, bool method, char *buf, size_t cap) {
   return buf;
 }
 
-/* Raises the core's message under fn, dropping the core's own "name: " prefix. */
+/* Raises the core's message under fn, dropping the core's own "name: " prefix ("hardtanh",
+ * "Hardtanh"). */
 static int core_error(lua_State *L, const char *fn) {
   const char *m = lc_last_error();
   const char *colon = strstr(m, ": ");
   if (colon) {
     bool word = colon > m;
     for (const char *p = m; p < colon; p++)
-      if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'))) word = false;
+      if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9')))
+        word = false;
     if (word) m = colon + 2;
   }
   return lb_error(L, fn, "%s", m);
@@ -60,80 +67,101 @@ static void no_inplace(lua_State *L, const char *fn, int pos) {
 
 /* ---------------------------------------------------------------- elementwise activations */
 
-enum { A_RELU6, A_LEAKY, A_ELU, A_GELU, A_SILU, A_MISH, A_SOFTPLUS, A_HARDTANH };
+/* The rows of src/kernels/activation_list.h, bound generically from their descriptors: the
+ * function nn.functional.<name>(input, params..., [inplace]) and the module constructor
+ * (params..., [inplace]), each positional and/or with a trailing options table. The argument
+ * rules are the op's (lc_act_check); here only Lua values become C ones. */
+
+/* The parameter at stack index pos as the C value: a number, or a choice's 0-based position. */
+static double act_param(lua_State *L, const char *fn, int pos, const lc_act_param *p) {
+  if (!p->choices) return lb_opt_num_arg(L, fn, pos, p->name, p->def);
+  if (lua_isnil(L, pos)) return p->def;
+  const char *s = lua_type(L, pos) == LUA_TSTRING ? lua_tostring(L, pos) : NULL;
+  int k = 0;
+  for (const char *c = p->choices; s; k++) {
+    size_t len = strcspn(c, "|");
+    if (strlen(s) == len && strncmp(s, c, len) == 0) return k;
+    if (!c[len]) break;
+    c += len + 1;
+  }
+  char list[128] = "", one[48];
+  for (const char *c = p->choices; *c;) {
+    size_t len = strcspn(c, "|");
+    snprintf(one, sizeof one, "%s\"%.*s\"", list[0] ? (c[len] ? ", " : " or ") : "", (int)len,
+             c);
+    strncat(list, one, sizeof list - strlen(list) - 1);
+    c += len + (c[len] ? 1 : 0);
+  }
+  return lb_argerror(L, fn, pos, p->name, "expected %s, got %s", list,
+                     s ? s : lb_typename(L, pos));
+}
+
+/* Reads the descriptor's parameters from stack index first on, then the inplace flag (when the
+ * row has one) into *inplace; names[] gets the parameter names in order. */
+static int act_names(const lc_act_desc *d, const char **names, bool with_input) {
+  int n = 0;
+  if (with_input) names[n++] = "input";
+  for (int i = 0; i < d->nparams; i++)
+    names[n++] = d->params[i].name;
+  if (d->inplace) names[n++] = "inplace";
+  return n;
+}
+
+static void act_params(lua_State *L, const char *fn, const lc_act_desc *d, int first, double *p) {
+  p[0] = p[1] = 0;
+  for (int i = 0; i < d->nparams; i++)
+    p[i] = act_param(L, fn, first + i, &d->params[i]);
+}
 
 static int f_act(lua_State *L) {
   char buf[96];
   const char *fn = fname(L, false, buf, sizeof buf);
-  lc_tensor **out = NULL;
-  lc_tensor *x = NULL;
-  switch (LB_OP(L)) {
-  case A_RELU6:
-  case A_SILU:
-  case A_MISH: {
-    static const char *const P[] = {"input", "inplace"};
-    lb_args_untabled(L, fn, P, 2);
-    x = float_input(L, fn, 1, "input");
-    no_inplace(L, fn, 2);
-    out = lb_slot(L);
-    int op = LB_OP(L);
-    CORE(op == A_RELU6 ? lc_relu6(x, out) : op == A_SILU ? lc_silu(x, out) : lc_mish(x, out));
-    break;
-  }
-  case A_LEAKY:
-  case A_ELU: {
-    bool leaky = LB_OP(L) == A_LEAKY;
-    static const char *const PL[] = {"input", "negative_slope", "inplace"};
-    static const char *const PE[] = {"input", "alpha", "inplace"};
-    lb_args_untabled(L, fn, leaky ? PL : PE, 3);
-    x = float_input(L, fn, 1, "input");
-    double a = lb_opt_num_arg(L, fn, 2, leaky ? "negative_slope" : "alpha", leaky ? 0.01 : 1.0);
-    no_inplace(L, fn, 3);
-    out = lb_slot(L);
-    CORE(leaky ? lc_leaky_relu(x, a, out) : lc_elu(x, a, out));
-    break;
-  }
-  case A_GELU: {
-    static const char *const P[] = {"input", "approximate"};
-    lb_args_untabled(L, fn, P, 2);
-    x = float_input(L, fn, 1, "input");
-    lc_gelu_approx ap = LC_GELU_NONE;
-    if (!lua_isnil(L, 2)) {
-      const char *s = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
-      if (s && strcmp(s, "tanh") == 0)
-        ap = LC_GELU_TANH;
-      else if (!s || strcmp(s, "none") != 0)
-        lb_argerror(L, fn, 2, "approximate", "expected \"none\" or \"tanh\", got %s",
-                    s ? s : lb_typename(L, 2));
-    }
-    out = lb_slot(L);
-    CORE(lc_gelu(x, ap, out));
-    break;
-  }
-  case A_SOFTPLUS: {
-    static const char *const P[] = {"input", "beta", "threshold"};
-    lb_args_untabled(L, fn, P, 3);
-    x = float_input(L, fn, 1, "input");
-    double beta = lb_opt_num_arg(L, fn, 2, "beta", 1.0);
-    double th = lb_opt_num_arg(L, fn, 3, "threshold", 20.0);
-    if (beta == 0 || beta != beta) lb_argerror(L, fn, 2, "beta", "expected a non-zero number, got %g", beta);
-    out = lb_slot(L);
-    CORE(lc_softplus(x, beta, th, out));
-    break;
-  }
-  default: { /* hardtanh */
-    static const char *const P[] = {"input", "min_val", "max_val", "inplace"};
-    lb_args_untabled(L, fn, P, 4);
-    x = float_input(L, fn, 1, "input");
-    double lo = lb_opt_num_arg(L, fn, 2, "min_val", -1.0);
-    double hi = lb_opt_num_arg(L, fn, 3, "max_val", 1.0);
-    no_inplace(L, fn, 4);
-    if (!(hi >= lo))
-      lb_argerror(L, fn, 3, "max_val", "expected max_val >= min_val (%g), got %g", lo, hi);
-    out = lb_slot(L);
-    CORE(lc_hardtanh(x, lo, hi, out));
-    break;
-  }
+  const int code = LB_OP(L);
+  const lc_act_desc *d = &lc_act_descs[code];
+  const char *names[4];
+  int n = act_names(d, names, true);
+  lb_args_untabled(L, fn, names, n);
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
+  double p[2];
+  act_params(L, fn, d, 2, p);
+  if (d->inplace) no_inplace(L, fn, n);
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_act_apply(code, x, p, out));
+  return 1;
+}
+
+/* The module constructor of row upvalue 1: nn.<Module>(params..., [inplace]). */
+static int c_act(lua_State *L) {
+  const int code = (int)lua_tointeger(L, lua_upvalueindex(1));
+  const lc_act_desc *d = &lc_act_descs[code];
+  char fn[64];
+  snprintf(fn, sizeof fn, "nn.%s", d->module);
+  const char *names[3];
+  int n = act_names(d, names, false);
+  lb_args_untabled(L, fn, names, n);
+  double p[2];
+  act_params(L, fn, d, 1, p);
+  bool inplace = d->inplace && lb_opt_bool_arg(L, fn, n, "inplace", false);
+  lc_module **slot = nb_new_module_slot(L);
+  if (lc_nn_act_new(code, p, inplace, slot) != LC_OK) return core_error(L, fn);
+  nb_remember(L);
+  return 1;
+}
+
+/* nn_core.activations(): the rows, for lua/lucid/nn/activation.lua to build its classes from:
+ * {{name = "leaky_relu", module = "LeakyReLU", new = constructor}, ...} in list order. */
+static int c_activations(lua_State *L) {
+  lua_createtable(L, LC_ACT_COUNT, 0);
+  for (int code = 0; code < LC_ACT_COUNT; code++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, lc_act_descs[code].name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, lc_act_descs[code].module);
+    lua_setfield(L, -2, "module");
+    lua_pushinteger(L, code);
+    lua_pushcclosure(L, c_act, 1);
+    lua_setfield(L, -2, "new");
+    lua_rawseti(L, -2, (lua_Integer)code + 1);
   }
   return 1;
 }
@@ -163,10 +191,8 @@ static int f_dropout(lua_State *L) {
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input", "p", "training", "inplace"};
   lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x = float_input(L, fn, 1, "input");
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   double p = lb_opt_num_arg(L, fn, 2, "p", 0.5);
-  if (!(p >= 0 && p <= 1))
-    lb_argerror(L, fn, 2, "p", "dropout probability has to be between 0 and 1, got %g", p);
   bool training = lb_opt_bool_arg(L, fn, 3, "training", true);
   no_inplace(L, fn, 4);
   lc_tensor **out = lb_slot(L);
@@ -241,15 +267,10 @@ static int f_linear(lua_State *L) {
   return 1;
 }
 
+#define ACT_REG(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                           \
+  {#NAME, f_act, LC_ACT_##CODE, LB_FUNC},
 const lb_reg lb_activation_regs[] = {
-    {"relu6", f_act, A_RELU6, LB_FUNC},
-    {"leaky_relu", f_act, A_LEAKY, LB_FUNC},
-    {"elu", f_act, A_ELU, LB_FUNC},
-    {"gelu", f_act, A_GELU, LB_FUNC},
-    {"silu", f_act, A_SILU, LB_FUNC},
-    {"mish", f_act, A_MISH, LB_FUNC},
-    {"softplus", f_act, A_SOFTPLUS, LB_FUNC},
-    {"hardtanh", f_act, A_HARDTANH, LB_FUNC},
+    LC_ACTIVATION_LIST(ACT_REG)
     {"softmax", f_softmax, 0, LB_FUNC},
     {"log_softmax", f_softmax, 1, LB_FUNC},
     {"softmax", f_softmax, 2, LB_METHOD},
@@ -271,29 +292,6 @@ const lb_reg lb_activation_regs[] = {
     return 1;                                                                                      \
   } while (0)
 
-static int c_relu6(lua_State *L) { MAKE("nn.ReLU6", lc_nn_relu6(lua_toboolean(L, 1), slot)); }
-static int c_silu(lua_State *L) { MAKE("nn.SiLU", lc_nn_silu(lua_toboolean(L, 1), slot)); }
-static int c_mish(lua_State *L) { MAKE("nn.Mish", lc_nn_mish(lua_toboolean(L, 1), slot)); }
-static int c_leaky_relu(lua_State *L) {
-  double a = luaL_checknumber(L, 1);
-  MAKE("nn.LeakyReLU", lc_nn_leaky_relu(a, lua_toboolean(L, 2), slot));
-}
-static int c_elu(lua_State *L) {
-  double a = luaL_checknumber(L, 1);
-  MAKE("nn.ELU", lc_nn_elu(a, lua_toboolean(L, 2), slot));
-}
-/* gelu(tanh): true for the tanh approximation */
-static int c_gelu(lua_State *L) {
-  MAKE("nn.GELU", lc_nn_gelu(lua_toboolean(L, 1) ? LC_GELU_TANH : LC_GELU_NONE, slot));
-}
-static int c_softplus(lua_State *L) {
-  double b = luaL_checknumber(L, 1), t = luaL_checknumber(L, 2);
-  MAKE("nn.Softplus", lc_nn_softplus(b, t, slot));
-}
-static int c_hardtanh(lua_State *L) {
-  double lo = luaL_checknumber(L, 1), hi = luaL_checknumber(L, 2);
-  MAKE("nn.Hardtanh", lc_nn_hardtanh(lo, hi, lua_toboolean(L, 3), slot));
-}
 /* softmax(dim) / log_softmax(dim): 0-based dim (negative from the end) */
 static int c_softmax(lua_State *L) {
   int d = (int)luaL_checkinteger(L, 1);
@@ -330,8 +328,6 @@ static int c_unflatten(lua_State *L) {
 }
 
 const luaL_Reg nb_activation_funcs[] = {
-    {"relu6", c_relu6},         {"leaky_relu", c_leaky_relu}, {"elu", c_elu},
-    {"gelu", c_gelu},           {"silu", c_silu},             {"mish", c_mish},
-    {"softplus", c_softplus},   {"hardtanh", c_hardtanh},     {"softmax", c_softmax},
-    {"log_softmax", c_log_softmax}, {"dropout", c_dropout},   {"embedding", c_embedding},
-    {"unflatten", c_unflatten}, {NULL, NULL}};
+    {"activations", c_activations}, {"softmax", c_softmax},     {"log_softmax", c_log_softmax},
+    {"dropout", c_dropout},         {"embedding", c_embedding}, {"unflatten", c_unflatten},
+    {NULL, NULL}};

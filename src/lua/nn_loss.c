@@ -436,7 +436,7 @@ static int f_clip_grad_value(lua_State *L) {
 static int f_parameters_to_vector(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"parameters"};
-  lb_args_untabled(L, fn, P, 1);
+  lb_args(L, fn, P, 1); /* its parameter is a table: {} is an empty list, not options */
   int n = 0;
   lc_tensor **ts = tensor_list(L, fn, 1, "parameters", &n);
   if (n == 0) lb_argerror(L, fn, 1, "parameters", "expected at least one tensor, got none");

@@ -5,6 +5,7 @@
 #include "nn.h"
 
 #include "../core/core.h"
+#include "../ops/activation.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -78,167 +79,112 @@ static bool inplace_attr(const lc_module *m, const char *name, lc_attr *out) {
   return true;
 }
 
-/* "inplace=true" (PyTorch shows it only when set), or "". */
-static const char *inplace_str(const lc_module *m, bool first) {
-  if (!st_of(m)->inplace) return "";
-  return first ? "inplace=true" : ", inplace=true";
+/* ---------------------------------------------------------------- elementwise activations */
+
+/* One generic kind per row of src/kernels/activation_list.h; its state is the row's code, its
+ * parameters and the inplace flag. */
+typedef struct elem_state {
+  int code;
+  double p[2];
+  bool inplace;
+} elem_state;
+
+static lc_status elem_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
+  const elem_state *s = lc_module_state(m);
+  return lc_act_apply(s->code, x, s->p, out);
 }
 
-/* ---------------------------------------------------------------- ReLU6, SiLU, Mish */
-
-#define SIMPLE_KIND(fn, kind, Name, CALL)                                                          \
-  static lc_status fn##_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {               \
-    return CALL(x, out);                                                                           \
-  }                                                                                                \
-  static lc_status fn##_extra(const lc_module *m, char **out) {                                    \
-    if (!st_of(m)->inplace) {                                                                      \
-      *out = NULL;                                                                                 \
-      return LC_OK;                                                                                \
-    }                                                                                              \
-    return set_repr(out, "%s", inplace_str(m, true));                                              \
-  }                                                                                                \
-  const lc_module_kind kind = {.name = Name,                                                       \
-                               .forward = fn##_forward,                                            \
-                               .extra_repr = fn##_extra,                                           \
-                               .attr = inplace_attr,                                               \
-                               .destroy = free_state};                                             \
-  lc_status lc_nn_##fn(bool inplace, lc_module **out) {                                            \
-    return new_kind(&kind, (act_state){.inplace = inplace}, out);                                  \
+/* "negative_slope=0.01, inplace=true", "approximate='tanh'", "beta=1, threshold=20" */
+static lc_status elem_extra(const lc_module *m, char **out) {
+  const elem_state *s = lc_module_state(m);
+  const lc_act_desc *d = &lc_act_descs[s->code];
+  char buf[512] = "", num[64];
+  size_t k = 0;
+  for (int i = 0; i < d->nparams; i++) {
+    const lc_act_param *p = &d->params[i];
+    const char *sep = i ? ", " : "";
+    if (p->choices) {
+      /* the choice at position p[i] of "a|b|..." */
+      const char *c = p->choices;
+      for (int j = 0; j < (int)s->p[i] && strchr(c, '|'); j++)
+        c = strchr(c, '|') + 1;
+      int len = (int)strcspn(c, "|");
+      k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s='%.*s'", sep, p->name, len, c);
+    } else {
+      k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s=%s", sep, p->name,
+                            num_str(s->p[i], p->as_float, num, sizeof num));
+    }
+    if (k >= sizeof buf) k = sizeof buf - 1;
   }
-
-SIMPLE_KIND(relu6, lc_kind_relu6, "ReLU6", lc_relu6)
-SIMPLE_KIND(silu, lc_kind_silu, "SiLU", lc_silu)
-SIMPLE_KIND(mish, lc_kind_mish, "Mish", lc_mish)
-
-/* ---------------------------------------------------------------- LeakyReLU, ELU */
-
-static lc_status leaky_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return lc_leaky_relu(x, st_of(m)->a, out);
+  if (s->inplace) snprintf(buf + k, sizeof buf - k, "%sinplace=true", k ? ", " : "");
+  if (!buf[0]) {
+    *out = NULL;
+    return LC_OK;
+  }
+  return set_repr(out, "%s", buf);
 }
-static lc_status leaky_extra(const lc_module *m, char **out) {
-  char b[64];
-  return set_repr(out, "negative_slope=%s%s", num_str(st_of(m)->a, true, b, sizeof b),
-                  inplace_str(m, false));
-}
-static bool leaky_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "negative_slope") == 0) {
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
+
+static bool elem_attr(const lc_module *m, const char *name, lc_attr *out) {
+  const elem_state *s = lc_module_state(m);
+  const lc_act_desc *d = &lc_act_descs[s->code];
+  for (int i = 0; i < d->nparams; i++)
+    if (!d->params[i].choices && strcmp(name, d->params[i].name) == 0) {
+      *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = s->p[i]};
+      return true;
+    }
+  if (d->inplace && strcmp(name, "inplace") == 0) {
+    *out = (lc_attr){.type = LC_ATTR_BOOL, .b = s->inplace};
     return true;
   }
-  return inplace_attr(m, name, out);
-}
-const lc_module_kind lc_kind_leaky_relu = {.name = "LeakyReLU",
-                                           .forward = leaky_forward,
-                                           .extra_repr = leaky_extra,
-                                           .attr = leaky_attr,
-                                           .destroy = free_state};
-lc_status lc_nn_leaky_relu(double negative_slope, bool inplace, lc_module **out) {
-  return new_kind(&lc_kind_leaky_relu, (act_state){.a = negative_slope, .inplace = inplace}, out);
+  return false;
 }
 
-static lc_status elu_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return lc_elu(x, st_of(m)->a, out);
+#define ELEM_KIND(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                          \
+  const lc_module_kind lc_kind_##NAME = {.name = Module,                                           \
+                                         .forward = elem_forward,                                  \
+                                         .extra_repr = elem_extra,                                 \
+                                         .attr = elem_attr,                                        \
+                                         .destroy = free_state};
+LC_ACTIVATION_LIST(ELEM_KIND)
+#undef ELEM_KIND
+
+#define ELEM_KIND_PTR(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                      \
+  [LC_ACT_##CODE] = &lc_kind_##NAME,
+static const lc_module_kind *const elem_kinds[LC_ACT_COUNT] = {LC_ACTIVATION_LIST(ELEM_KIND_PTR)};
+#undef ELEM_KIND_PTR
+
+lc_status lc_nn_act_new(int code, const double *p, bool inplace, lc_module **out) {
+  if (code < 0 || code >= LC_ACT_COUNT)
+    return lc_set_error(LC_EARG, "activation: no activation with code %d", code);
+  const lc_module_kind *kind = elem_kinds[code];
+  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", kind->name);
+  if (!lc_act_descs[code].inplace) inplace = false;
+  lc_status st = lc_act_check(code, kind->name, p);
+  if (st) return st;
+  elem_state *s = malloc(sizeof *s);
+  if (!s) return nn_oom();
+  *s = (elem_state){.code = code, .p = {p[0], p[1]}, .inplace = inplace};
+  return lc_module_new(kind, s, NULL, out);
 }
-static lc_status elu_extra(const lc_module *m, char **out) {
-  char b[64];
-  return set_repr(out, "alpha=%s%s", num_str(st_of(m)->a, true, b, sizeof b),
-                  inplace_str(m, false));
-}
-static bool elu_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "alpha") == 0) {
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
-    return true;
+
+/* lc_nn_<name>([p0, [p1,]] [inplace,] out), by parameter count and inplace flag */
+#define ELEM_PARAMS_0(P0, P1)
+#define ELEM_PARAMS_1(P0, P1) LC_ACT_P_TYPE(P0) p0,
+#define ELEM_PARAMS_2(P0, P1) LC_ACT_P_TYPE(P0) p0, LC_ACT_P_TYPE(P1) p1,
+#define ELEM_VALUES_0 {0, 0}
+#define ELEM_VALUES_1 {(double)p0, 0}
+#define ELEM_VALUES_2 {(double)p0, (double)p1}
+#define ELEM_INPLACE_0
+#define ELEM_INPLACE_1 bool inplace,
+#define ELEM_INPLACE_VALUE_0 false
+#define ELEM_INPLACE_VALUE_1 inplace
+#define ELEM_CTOR(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                          \
+  lc_status lc_nn_##NAME(ELEM_PARAMS_##NP(P0, P1) ELEM_INPLACE_##INPLACE lc_module **out) {      \
+    return lc_nn_act_new(LC_ACT_##CODE, (const double[2])ELEM_VALUES_##NP,                        \
+                         ELEM_INPLACE_VALUE_##INPLACE, out);                                       \
   }
-  return inplace_attr(m, name, out);
-}
-const lc_module_kind lc_kind_elu = {.name = "ELU",
-                                    .forward = elu_forward,
-                                    .extra_repr = elu_extra,
-                                    .attr = elu_attr,
-                                    .destroy = free_state};
-lc_status lc_nn_elu(double alpha, bool inplace, lc_module **out) {
-  return new_kind(&lc_kind_elu, (act_state){.a = alpha, .inplace = inplace}, out);
-}
-
-/* ---------------------------------------------------------------- GELU */
-
-static lc_status gelu_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return lc_gelu(x, st_of(m)->approx, out);
-}
-static lc_status gelu_extra(const lc_module *m, char **out) {
-  return set_repr(out, "approximate='%s'", st_of(m)->approx == LC_GELU_TANH ? "tanh" : "none");
-}
-const lc_module_kind lc_kind_gelu = {
-    .name = "GELU", .forward = gelu_forward, .extra_repr = gelu_extra, .destroy = free_state};
-lc_status lc_nn_gelu(lc_gelu_approx approximate, lc_module **out) {
-  if (approximate != LC_GELU_NONE && approximate != LC_GELU_TANH)
-    return lc_set_error(LC_EARG, "GELU: approximate must be LC_GELU_NONE or LC_GELU_TANH, got %d",
-                        (int)approximate);
-  return new_kind(&lc_kind_gelu, (act_state){.approx = approximate}, out);
-}
-
-/* ---------------------------------------------------------------- Softplus, Hardtanh */
-
-static lc_status softplus_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return lc_softplus(x, st_of(m)->a, st_of(m)->b, out);
-}
-static lc_status softplus_extra(const lc_module *m, char **out) {
-  /* PyTorch 1.13's defaults are integers: "Softplus(beta=1, threshold=20)" */
-  char b1[64], b2[64];
-  return set_repr(out, "beta=%s, threshold=%s", num_str(st_of(m)->a, false, b1, sizeof b1),
-                  num_str(st_of(m)->b, false, b2, sizeof b2));
-}
-static bool softplus_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "beta") == 0)
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
-  else if (strcmp(name, "threshold") == 0)
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->b};
-  else
-    return false;
-  return true;
-}
-const lc_module_kind lc_kind_softplus = {.name = "Softplus",
-                                         .forward = softplus_forward,
-                                         .extra_repr = softplus_extra,
-                                         .attr = softplus_attr,
-                                         .destroy = free_state};
-lc_status lc_nn_softplus(double beta, double threshold, lc_module **out) {
-  if (beta == 0 || beta != beta)
-    return lc_set_error(LC_EARG, "Softplus: beta must be a non-zero number, got %g", beta);
-  return new_kind(&lc_kind_softplus, (act_state){.a = beta, .b = threshold}, out);
-}
-
-static lc_status hardtanh_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return lc_hardtanh(x, st_of(m)->a, st_of(m)->b, out);
-}
-static lc_status hardtanh_extra(const lc_module *m, char **out) {
-  char b1[64], b2[64];
-  return set_repr(out, "min_val=%s, max_val=%s%s", num_str(st_of(m)->a, true, b1, sizeof b1),
-                  num_str(st_of(m)->b, true, b2, sizeof b2), inplace_str(m, false));
-}
-static bool hardtanh_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "min_val") == 0)
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
-  else if (strcmp(name, "max_val") == 0)
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->b};
-  else
-    return inplace_attr(m, name, out);
-  return true;
-}
-const lc_module_kind lc_kind_hardtanh = {.name = "Hardtanh",
-                                         .forward = hardtanh_forward,
-                                         .extra_repr = hardtanh_extra,
-                                         .attr = hardtanh_attr,
-                                         .destroy = free_state};
-lc_status lc_nn_hardtanh(double min_val, double max_val, bool inplace, lc_module **out) {
-  if (!(max_val >= min_val))
-    return lc_set_error(LC_EARG,
-                        "Hardtanh: max_val must be greater than or equal to min_val, got "
-                        "min_val = %g, max_val = %g",
-                        min_val, max_val);
-  return new_kind(&lc_kind_hardtanh, (act_state){.a = min_val, .b = max_val, .inplace = inplace},
-                  out);
-}
+LC_ACTIVATION_LIST(ELEM_CTOR)
+#undef ELEM_CTOR
 
 /* ---------------------------------------------------------------- Softmax, LogSoftmax */
 
@@ -314,9 +260,8 @@ const lc_module_kind lc_kind_dropout = {.name = "Dropout",
                                         .attr = dropout_attr,
                                         .destroy = free_state};
 lc_status lc_nn_dropout(double p, bool inplace, lc_module **out) {
-  if (!(p >= 0 && p <= 1))
-    return lc_set_error(LC_EARG,
-                        "Dropout: dropout probability has to be between 0 and 1, but got %g", p);
+  lc_status st = lc_dropout_check_p("Dropout", p);
+  if (st) return st;
   return new_kind(&lc_kind_dropout, (act_state){.a = p, .inplace = inplace}, out);
 }
 

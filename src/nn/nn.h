@@ -54,4 +54,9 @@ void lc_sb_addf(lc_strbuf *b, const char *fmt, ...)
 #endif
     ;
 
+/* A module of elementwise activation `code` (an lc_act_code of src/kernels/activation_list.h)
+ * with parameters p[0..nparams-1] and the inplace flag (ignored by rows without one): what
+ * lc_nn_<name> calls, for the binding that works from the list. Checks p (lc_act_check). */
+lc_status lc_nn_act_new(int code, const double *p, bool inplace, lc_module **out);
+
 #endif /* LUCID_NN_PRIVATE_H */

@@ -6,7 +6,7 @@
 #include "lucid_activation.h"
 
 #include "../autograd/autograd.h"
-#include "../kernels/activation.h"
+#include "activation.h"
 
 #include <math.h>
 #include <string.h>
@@ -17,50 +17,34 @@ static lc_status check_io(const char *fn, const lc_tensor *x, const char *xname,
   return LC_OK;
 }
 
-static lc_status act(lc_act_code code, const char *fn, const lc_tensor *x, double p0, double p1,
-                     lc_tensor **out) {
-  lc_status st = check_io(fn, x, "x", out);
+lc_status lc_act_apply(int code, const lc_tensor *x, const double *p, lc_tensor **out) {
+  if (code < 0 || code >= LC_ACT_COUNT)
+    return lc_set_error(LC_EARG, "activation: no activation with code %d", code);
+  const lc_op_def *op = &lc_op_act[code];
+  lc_status st = check_io(op->name, x, "x", out);
   if (st) return st;
-  lc_op_args a = {.f = {p0, p1}};
+  lc_op_args a = {.f = {p[0], p[1]}};
   lc_tensor *in[1] = {(lc_tensor *)x};
-  return lc_apply(&lc_op_act[code], 1, in, &a, out);
+  return lc_apply(op, 1, in, &a, out); /* the op checks the parameters (lc_act_check) */
 }
 
-lc_status lc_relu6(const lc_tensor *x, lc_tensor **out) {
-  return act(LC_ACT_RELU6, "relu6", x, 0, 0, out);
-}
-
-lc_status lc_leaky_relu(const lc_tensor *x, double negative_slope, lc_tensor **out) {
-  return act(LC_ACT_LEAKY_RELU, "leaky_relu", x, negative_slope, 0, out);
-}
-
-lc_status lc_elu(const lc_tensor *x, double alpha, lc_tensor **out) {
-  return act(LC_ACT_ELU, "elu", x, alpha, 0, out);
-}
-
-lc_status lc_gelu(const lc_tensor *x, lc_gelu_approx approximate, lc_tensor **out) {
-  if (approximate != LC_GELU_NONE && approximate != LC_GELU_TANH)
-    return lc_set_error(LC_EARG,
-                        "gelu: approximate must be LC_GELU_NONE or LC_GELU_TANH, got %d",
-                        (int)approximate);
-  return act(approximate == LC_GELU_TANH ? LC_ACT_GELU_TANH : LC_ACT_GELU, "gelu", x, 0, 0, out);
-}
-
-lc_status lc_silu(const lc_tensor *x, lc_tensor **out) {
-  return act(LC_ACT_SILU, "silu", x, 0, 0, out);
-}
-
-lc_status lc_mish(const lc_tensor *x, lc_tensor **out) {
-  return act(LC_ACT_MISH, "mish", x, 0, 0, out);
-}
-
-lc_status lc_softplus(const lc_tensor *x, double beta, double threshold, lc_tensor **out) {
-  return act(LC_ACT_SOFTPLUS, "softplus", x, beta, threshold, out);
-}
-
-lc_status lc_hardtanh(const lc_tensor *x, double min_val, double max_val, lc_tensor **out) {
-  return act(LC_ACT_HARDTANH, "hardtanh", x, min_val, max_val, out);
-}
+/* lc_<name>(x, [p0, [p1,]] out) for every row of activation_list.h, by parameter count. */
+#define ACT_ENTRY_0(CODE, NAME, P0, P1)                                                            \
+  lc_status lc_##NAME(const lc_tensor *x, lc_tensor **out) {                                       \
+    return lc_act_apply(LC_ACT_##CODE, x, (const double[2]){0, 0}, out);                                    \
+  }
+#define ACT_ENTRY_1(CODE, NAME, P0, P1)                                                            \
+  lc_status lc_##NAME(const lc_tensor *x, LC_ACT_P_TYPE(P0) p0, lc_tensor **out) {                 \
+    return lc_act_apply(LC_ACT_##CODE, x, (const double[2]){(double)p0, 0}, out);                           \
+  }
+#define ACT_ENTRY_2(CODE, NAME, P0, P1)                                                            \
+  lc_status lc_##NAME(const lc_tensor *x, LC_ACT_P_TYPE(P0) p0, LC_ACT_P_TYPE(P1) p1,             \
+                      lc_tensor **out) {                                                           \
+    return lc_act_apply(LC_ACT_##CODE, x, (const double[2]){(double)p0, (double)p1}, out);                  \
+  }
+#define ACT_ENTRY(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                          \
+  ACT_ENTRY_##NP(CODE, NAME, P0, P1)
+LC_ACTIVATION_LIST(ACT_ENTRY)
 
 /* ------------------------------------------------------------------ softmax */
 
@@ -83,12 +67,17 @@ lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
 
 /* ------------------------------------------------------------------ dropout */
 
+lc_status lc_dropout_check_p(const char *fn, double p) {
+  if (!(p >= 0 && p <= 1))
+    return lc_set_error(LC_EARG, "%s: dropout probability has to be between 0 and 1, but got %g",
+                        fn, p);
+  return LC_OK;
+}
+
 lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **out) {
   lc_status st = check_io("dropout", x, "x", out);
   if (st) return st;
-  if (!(p >= 0 && p <= 1))
-    return lc_set_error(LC_EARG,
-                        "dropout: dropout probability has to be between 0 and 1, but got %g", p);
+  if ((st = lc_dropout_check_p("dropout", p))) return st;
   if (!lc_dtype_is_float(x->dtype))
     return lc_set_error(LC_EDTYPE, "dropout: expected an input of dtype float32 or float64, got %s",
                         lc_dtype_name(x->dtype));

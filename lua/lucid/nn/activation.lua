@@ -23,49 +23,16 @@ return function(nn, P)
 
   -- ---------------------------------------------------------------- classes (C kinds)
 
-  local function inplace_of(f, a) return bool_arg(f, "inplace", a.inplace, false) end
-
-  P.builtin("ReLU6", {"inplace"}, function(a) return core.relu6(inplace_of("nn.ReLU6", a)) end)
-  P.builtin("SiLU", {"inplace"}, function(a) return core.silu(inplace_of("nn.SiLU", a)) end)
-  P.builtin("Mish", {"inplace"}, function(a) return core.mish(inplace_of("nn.Mish", a)) end)
-
-  P.builtin("LeakyReLU", {"negative_slope", "inplace"}, function(a)
-    local f = "nn.LeakyReLU"
-    return core.leaky_relu(num_arg(f, "negative_slope", a.negative_slope, 0.01), inplace_of(f, a))
-  end)
-
-  P.builtin("ELU", {"alpha", "inplace"}, function(a)
-    local f = "nn.ELU"
-    return core.elu(num_arg(f, "alpha", a.alpha, 1.0), inplace_of(f, a))
-  end)
-
-  local function approximate(f, v)
-    if v == nil or v == "none" then return false end
-    if v == "tanh" then return true end
-    fail("%s: approximate must be \"none\" or \"tanh\", got %s", f,
-      type(v) == "string" and ("\"" .. v .. "\"") or describe(v))
+  -- The elementwise activations (ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish, Softplus, Hardtanh):
+  -- one class and one function per row of src/kernels/activation_list.h, built from the rows
+  -- the binding hands over. Their arguments are read and checked in C.
+  for _, row in ipairs(core.activations()) do
+    local new = row.new
+    local cls = P.class(row.module, P.Module, function(_, ...) return new(...) end)
+    core.set_class(row.module, cls)
+    nn[row.module] = cls
+    F[row.name] = _F[row.name]
   end
-
-  P.builtin("GELU", {"approximate"}, function(a)
-    return core.gelu(approximate("nn.GELU", a.approximate))
-  end)
-
-  P.builtin("Softplus", {"beta", "threshold"}, function(a)
-    local f = "nn.Softplus"
-    local beta = num_arg(f, "beta", a.beta, 1)
-    if beta == 0 or beta ~= beta then fail("%s: beta must be a non-zero number, got %s", f, tostring(beta)) end
-    return core.softplus(beta, num_arg(f, "threshold", a.threshold, 20))
-  end)
-
-  P.builtin("Hardtanh", {"min_val", "max_val", "inplace"}, function(a)
-    local f = "nn.Hardtanh"
-    local lo, hi = num_arg(f, "min_val", a.min_val, -1.0), num_arg(f, "max_val", a.max_val, 1.0)
-    if not (hi >= lo) then
-      fail("%s: max_val must be greater than or equal to min_val, got min_val = %s, max_val = %s",
-        f, tostring(lo), tostring(hi))
-    end
-    return core.hardtanh(lo, hi, inplace_of(f, a))
-  end)
 
   local function softmax_class(name, make)
     P.builtin(name, {"dim"}, function(a)
@@ -82,11 +49,7 @@ return function(nn, P)
 
   P.builtin("Dropout", {"p", "inplace"}, function(a)
     local f = "nn.Dropout"
-    local p = num_arg(f, "p", a.p, 0.5)
-    if not (p >= 0 and p <= 1) then
-      fail("%s: dropout probability has to be between 0 and 1, got %s", f, tostring(p))
-    end
-    return core.dropout(p, inplace_of(f, a))
+    return core.dropout(num_arg(f, "p", a.p, 0.5), bool_arg(f, "inplace", a.inplace, false))
   end)
 
   -- padding_idx: 1-based row (negative from the end) -> 0-based, or nil
@@ -196,9 +159,7 @@ return function(nn, P)
   -- ---------------------------------------------------------------- nn.functional
 
   -- Functions with positional arguments and/or a trailing options table, validated in C.
-  for _, name in ipairs{"relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "softplus",
-                        "hardtanh", "softmax", "log_softmax", "dropout", "embedding", "bilinear",
-                        "linear"} do
+  for _, name in ipairs{"softmax", "log_softmax", "dropout", "embedding", "bilinear", "linear"} do
     F[name] = _F[name]
   end
 
