@@ -48,6 +48,10 @@ lc_status lc_softplus(const lc_tensor *x, double beta, double threshold, lc_tens
  * is 0 where x <= min_val or x >= max_val. */
 lc_status lc_hardtanh(const lc_tensor *x, double min_val, double max_val, lc_tensor **out);
 
+/* x relu6(x + 3) / 6 (MobileNetV3's hard swish); the gradient is 0 below -3, x / 3 + 1/2 on
+ * [-3, 3] and 1 above, as PyTorch's. */
+lc_status lc_hardswish(const lc_tensor *x, lc_tensor **out);
+
 /* ---------------------------------------------------------------- softmax */
 
 /* exp(x) / sum(exp(x)) along dim, and its logarithm x - logsumexp(x), both computed after
@@ -101,7 +105,7 @@ lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *s
 
 extern const lc_module_kind lc_kind_relu6, lc_kind_leaky_relu, lc_kind_elu, lc_kind_gelu,
     lc_kind_silu, lc_kind_mish, lc_kind_softplus, lc_kind_hardtanh, lc_kind_softmax,
-    lc_kind_log_softmax, lc_kind_dropout, lc_kind_embedding, lc_kind_unflatten;
+    lc_kind_log_softmax, lc_kind_dropout, lc_kind_embedding, lc_kind_unflatten, lc_kind_hardswish;
 
 /* Printing follows PyTorch ("LeakyReLU(negative_slope=0.01)", "Softmax(dim=2)"), with dims
  * shown 1-based as Lua users write them (as Flatten does) and booleans as true/false.
@@ -118,6 +122,7 @@ lc_status lc_nn_silu(bool inplace, lc_module **out);
 lc_status lc_nn_mish(bool inplace, lc_module **out);
 lc_status lc_nn_softplus(double beta, double threshold, lc_module **out);
 lc_status lc_nn_hardtanh(double min_val, double max_val, bool inplace, lc_module **out);
+lc_status lc_nn_hardswish(bool inplace, lc_module **out);
 /* dim: 0-based, negative from the end; checked against the input at forward time. */
 lc_status lc_nn_softmax(int dim, lc_module **out);
 lc_status lc_nn_log_softmax(int dim, lc_module **out);

@@ -25,7 +25,7 @@ local function f64(...) return lucid.randn({...}, {dtype = "float64"}) end
 -- the class of each functional name; fixture options are the class's options too
 local classes = {
   relu6 = nn.ReLU6, leaky_relu = nn.LeakyReLU, elu = nn.ELU, gelu = nn.GELU, silu = nn.SiLU,
-  mish = nn.Mish, softplus = nn.Softplus, hardtanh = nn.Hardtanh,
+  mish = nn.Mish, softplus = nn.Softplus, hardtanh = nn.Hardtanh, hardswish = nn.Hardswish,
 }
 
 local act_cases, sm_cases = {}, {}

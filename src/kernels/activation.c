@@ -330,6 +330,9 @@ ACT_SCALARS(double, f64, exp, fabs)
 #define ACT_BWD_SOFTPLUS(T, S) EW2(T, softplus_b_##S(g, v, p0, p1))
 #define ACT_FWD_HARDTANH(T, S) EW1(T, v < p0 ? p0 : (v > p1 ? p1 : v))
 #define ACT_BWD_HARDTANH(T, S) EW2(T, (v <= p0 || v >= p1) ? (T)0 : g)
+/* x relu6(x + 3) / 6; PyTorch's gradient: 0 below -3, x / 3 + 1/2 up to 3 (inclusive), 1 above */
+#define ACT_FWD_HARDSWISH(T, S) EW1(T, v * (v <= -3 ? (T)0 : (v >= 3 ? (T)6 : v + 3)) / 6)
+#define ACT_BWD_HARDSWISH(T, S) EW2(T, v < -3 ? (T)0 : (v <= 3 ? g * (v / 3 + (T)0.5) : g))
 
 /* The switch cases over the list, one set per dtype suffix (a macro called from the list
  * cannot see ACT_LOOPS's T and S). */

@@ -43,7 +43,8 @@
   X(SOFTPLUS, softplus, "Softplus", "SoftplusBackward", 16, 0, 2, NUM(beta, 1, 0),                 \
     NUM(threshold, 20, 0))                                                                         \
   X(HARDTANH, hardtanh, "Hardtanh", "HardtanhBackward", 1, 1, 2, NUM(min_val, -1.0, 1),            \
-    NUM(max_val, 1.0, 1))
+    NUM(max_val, 1.0, 1))                                                                          \
+  X(HARDSWISH, hardswish, "Hardswish", "HardswishBackward", 1, 1, 0, NOPARAM, NOPARAM)
 
 /* Parameter accessors: LC_ACT_P_<field>(P) for a P of the list (NUM(...), CHOICE(...) or
  * NOPARAM). The paste joins the prefix to P's first token, selecting the accessor. */
