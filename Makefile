@@ -16,8 +16,9 @@ WARN      = -Wall -Wextra -Werror -Wno-unused-parameter
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SAN) -fPIC -Iinclude $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lz -lm -lpthread $(LDLIBS)
 
-# Layers, lowest first. liblucid holds everything below the Lua binding.
-CORE_SRC  = $(wildcard src/core/*.c src/kernels/*.c src/autograd/*.c src/ops/*.c src/nn/*.c)
+# Layers, lowest first (docs/CONTRIBUTING.md). liblucid holds everything below the Lua binding.
+CORE_SRC  = $(wildcard src/core/*.c src/kernels/*.c src/autograd/*.c src/ops/*.c src/io/*.c \
+                       src/nn/*.c)
 LUA_SRC   = $(wildcard src/lua/*.c)
 LUA_FILES = $(shell find lua -name '*.lua' | sort)
 TEST_SRC  = $(wildcard tests/*.c)

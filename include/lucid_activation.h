@@ -15,7 +15,7 @@
 #ifndef LUCID_ACTIVATION_H
 #define LUCID_ACTIVATION_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 #include "lucid_nn.h"
 
 #ifdef __cplusplus

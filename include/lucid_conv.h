@@ -25,7 +25,7 @@
 #ifndef LUCID_CONV_H
 #define LUCID_CONV_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 #include "lucid_nn.h"
 
 #ifdef __cplusplus

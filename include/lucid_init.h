@@ -12,7 +12,7 @@
 #ifndef LUCID_INIT_H
 #define LUCID_INIT_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 
 #ifdef __cplusplus
 extern "C" {

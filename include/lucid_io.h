@@ -8,7 +8,7 @@
 #ifndef LUCID_IO_H
 #define LUCID_IO_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 
 #ifdef __cplusplus
 extern "C" {

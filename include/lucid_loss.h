@@ -25,7 +25,7 @@
 #ifndef LUCID_LOSS_H
 #define LUCID_LOSS_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,7 +13,7 @@
 #ifndef LUCID_NORM_H
 #define LUCID_NORM_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 #include "lucid_nn.h"
 
 #ifdef __cplusplus

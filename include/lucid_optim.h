@@ -32,7 +32,7 @@
 #ifndef LUCID_OPTIM_H
 #define LUCID_OPTIM_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 #include "lucid_nn.h"
 
 #ifdef __cplusplus

@@ -3,6 +3,8 @@
 #include "lucid_io.h"
 #include "test.h"
 
+#include "../src/autograd/autograd.h" /* node sequence numbers */
+
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +180,47 @@ TEST(io_safetensors_roundtrip_all_dtypes) {
   lc_tensor *all[] = {a, b, c, d, e, z, at};
   for (int i = 0; i < 7; i++)
     lc_release(all[i]);
+  rm_dir(dir);
+}
+
+/* Saving and loading are not ops: a strided tensor that requires grad is written through a
+ * non-recording copy, so no graph node appears between two recorded ops (their sequence numbers
+ * are consecutive), the saved tensor's autograd state and version are untouched, and loaded
+ * tensors are plain leaves even with grad mode on. */
+TEST(io_safetensors_records_nothing) {
+  char *dir = tmp_dir();
+  CHECK(dir != NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/grad.safetensors", dir);
+  const float v[6] = {0, 1, 2, 3, 4, 5};
+  int64_t s23[2] = {2, 3};
+  lc_tensor *x = tensor_of(2, s23, LC_FLOAT32, v), *xt = NULL, *y = NULL;
+  CHECK(lc_is_grad_enabled());
+  CHECK_OK(lc_set_requires_grad(x, true));
+  CHECK_OK(lc_transpose(x, 0, 1, &xt)); /* non-contiguous, with a grad_fn */
+  CHECK(xt && !lc_is_contiguous(xt) && xt->grad_fn);
+  if (!xt || !xt->grad_fn) {
+    lc_release(x);
+    rm_dir(dir);
+    return;
+  }
+  uint64_t version = atomic_load(&xt->storage->version);
+  const char *nm[] = {"xt"};
+  CHECK_OK(lc_safetensors_save(path, 1, nm, &xt, 0, NULL, NULL));
+  CHECK_OK(lc_unary(LC_NEG, xt, &y));
+  CHECK(y && y->grad_fn && ((lc_node *)y->grad_fn)->seq == ((lc_node *)xt->grad_fn)->seq + 1);
+  CHECK(atomic_load(&xt->storage->version) == version);
+  CHECK(lc_requires_grad(xt) && lc_grad(x) == NULL);
+
+  lc_safetensors *f = NULL;
+  CHECK_OK(lc_safetensors_load(path, &f));
+  lc_tensor *got = f ? lc_safetensors_get(f, "xt") : NULL;
+  CHECK(got && tensors_equal(got, xt));
+  CHECK(got && !lc_requires_grad(got) && lc_is_leaf(got) && !got->grad_fn);
+  lc_safetensors_free(f);
+  lc_release(y);
+  lc_release(xt);
+  lc_release(x);
   rm_dir(dir);
 }
 

@@ -1,10 +1,11 @@
 /*
  * autograd.h - the graph recorder and backward engine.
  *
- * Layer 3. Ops run through lc_apply(): it calls op->forward and, when grad mode is on, the op
- * is differentiable and an input requires grad, records a node holding the op, its args, the
- * inputs' shapes, the tensors the op asked to save (data aliases without history, so no
- * reference cycles), and one edge per input. Backward walks nodes in reverse creation order.
+ * Layer 3 of 8 (autograd: above core and kernels, below ops). Ops run through lc_apply(): it
+ * calls op->forward and, when grad mode is on, the op is differentiable and an input requires
+ * grad, records a node holding the op, its args, the inputs' shapes, the tensors the op asked
+ * to save (data aliases without history, so no reference cycles), and one edge per input.
+ * Backward walks nodes in reverse creation order.
  */
 #ifndef LUCID_AUTOGRAD_H
 #define LUCID_AUTOGRAD_H

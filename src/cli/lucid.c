@@ -8,6 +8,8 @@
  * `require "lucid"` works from any directory, and that with no script and no -e it always
  * enters the read-eval-print loop (prompts and banner only when stdin is a terminal), so lines
  * piped in are evaluated and expression values printed. See docs/interpreter.md.
+ *
+ * Layer 8 of 8 (cli): the top; it reaches the rest only through lucid_lua.h.
  */
 #include <signal.h>
 #include <stdio.h>

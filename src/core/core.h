@@ -1,13 +1,17 @@
 /*
  * core.h - lucid's internal core: storage, tensor layout, errors, iteration helpers.
  *
- * Layer 1 of 5 (core -> kernels -> autograd -> nn -> lua). Nothing here knows about ops,
- * graphs or Lua. Everything is 0-based.
+ * Layer 1 of 8 (core -> kernels -> autograd -> ops -> io -> nn -> lua -> cli; see
+ * docs/CONTRIBUTING.md). Nothing here knows about ops, graphs or Lua. This header includes the
+ * public lucid_core.h (the types it shares with the API), never the umbrella lucid.h, so the
+ * modules, families and io of the layers above are not even declared in a core file. (The
+ * entry points of src/ops are declared in lucid_core.h too; the core calls none of them.)
+ * Everything is 0-based.
  */
 #ifndef LUCID_CORE_H
 #define LUCID_CORE_H
 
-#include "lucid.h"
+#include "lucid_core.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

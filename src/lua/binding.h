@@ -1,6 +1,8 @@
 /*
  * binding.h - private to src/lua: the tensor userdata, argument checking, error helpers.
  *
+ * Layer 7 of 8 (lua, the binding): above the whole C API (lucid.h), below the interpreter.
+ *
  * Every C function the module registers is a closure with the upvalues below, so type checks
  * compare metatables against an upvalue (no registry lookup) and errors know the function's
  * Lua name. Arguments use Lua's 1-based positions, dims and indices; args.c converts them to

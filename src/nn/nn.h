@@ -1,5 +1,6 @@
 /*
- * nn.h - private layout of lucid's modules (layer 4: src/nn). Public API: include/lucid_nn.h.
+ * nn.h - private layout of lucid's modules (layer 6 of 8: src/nn, above io, below the binding).
+ * Public API: include/lucid_nn.h.
  */
 #ifndef LUCID_NN_PRIVATE_H
 #define LUCID_NN_PRIVATE_H

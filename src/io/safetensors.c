@@ -7,9 +7,7 @@
  * access. The writer follows the reference implementation's layout byte for byte (sort order,
  * compact JSON, space padding) and replaces the target atomically (temp file, fsync, rename).
  */
-#include "lucid_io.h"
-
-#include "core.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1220,8 +1218,10 @@ lc_status lc_safetensors_save(const char *path, int64_t count, const char *const
   st = write_all(fp, lenb, 8, fn, tmp);
   if (!st) st = write_all(fp, hb.p, hb.n, fn, tmp);
   for (int64_t i = 0; i < count && !st; i++) {
+    /* lc_k_dense, not lc_contiguous: a strided tensor that requires grad must not get a
+     * CloneBackward node just because it is being written out */
     lc_tensor *c = NULL;
-    if ((st = lc_contiguous(w[i].t, &c))) break;
+    if ((st = lc_k_dense(w[i].t, &c))) break;
     st = write_all(fp, lc_data(c), (size_t)lc_numel(c) * w[i].dt->size, fn, tmp);
     lc_release(c);
   }

@@ -6,9 +6,7 @@
  * unchanged. The data is decoded in chunks of a fixed buffer straight into the output tensor,
  * so a 47 MB image file never needs a second full-size copy.
  */
-#include "lucid_io.h"
-
-#include "core.h"
+#include "io.h"
 
 #include <errno.h>
 #include <math.h>
