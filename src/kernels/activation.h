@@ -1,6 +1,7 @@
 /*
  * activation.h - private interface of the activation family's kernels (src/kernels/activation.c)
- * shared with its public entry points (src/ops/activation.c).
+ * shared with the layers above: entry points (layer 4, src/ops/activation.c), module kinds
+ * (src/nn/activation.c) and the binding (src/lua/nn_activation.c). Layer 2 of 8 (kernels).
  *
  * Every op here is one fused forward kernel with a one-pass backward next to it, for float32 and
  * float64. Outputs are fresh contiguous tensors.

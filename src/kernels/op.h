@@ -1,9 +1,12 @@
 /*
- * op.h - the op table: every op lucid can record, with its forward and backward side by side.
+ * op.h - what an op is: its definition (lc_op_def: name, inputs, outputs, what backward needs,
+ * forward and backward side by side), the arguments it is called with and what backward sees.
  *
- * Layer 2 (kernels). An op is a const lc_op_def, defined in the kernel file of its domain
- * (elementwise.c, reduce.c, ...) next to its forward and backward functions, and listed in
- * lc_op_table (op_table.c). Kernels never record graphs: the autograd layer (src/autograd)
+ * Layer 2 of 8 (kernels: above core, below autograd; docs/CONTRIBUTING.md). There is no single
+ * table file: each family defines its ops in its kernel file (elementwise.c, reduce.c, ...),
+ * families with many ops generate them from one list (the activations from activation_list.h),
+ * and the ops are declared at the end of this header or in the family's private header
+ * (activation.h, conv.h, ...). Kernels never record graphs: the autograd layer (src/autograd)
  * calls op->forward, and, when gradients are needed, stores a node that later calls
  * op->backward. Backward functions compute gradients with plain kernel calls (lc_op_run and
  * the lc_k_* helpers below), never recording.
