@@ -66,20 +66,67 @@ typedef struct lc_optim_options {
   double initial_accumulator_value; /* Adagrad; >= 0 */
 } lc_optim_options;
 
+/* ---------------------------------------------------------------- kind descriptors
+ *
+ * What each kind takes and keeps, as data: the one source for the Lua binding's constructors
+ * (their positional order, defaults and option types) and its state names, and for
+ * lc_optim_default_options. The value rules (lr >= 0, betas in [0, 1), ...) are
+ * lc_optim_check_options'. */
+
+typedef enum lc_optim_hparam_type {
+  LC_OPTIM_NUMBER = 0, /* a double */
+  LC_OPTIM_BOOL,       /* a bool (0 / 1 through lc_optim_get/set_hparam) */
+  LC_OPTIM_PAIR        /* two doubles (betas: beta1, beta2) */
+} lc_optim_hparam_type;
+
+/* One hyper-parameter of a kind. */
+typedef struct lc_optim_hparam {
+  const char *name; /* PyTorch's: "lr", "betas", "maximize", ... */
+  lc_optim_hparam_type type;
+  bool keyword_only; /* by name only (PyTorch's keyword-only `maximize`) */
+  bool required;     /* no default: must be given (SGD's lr; def is NAN) */
+  double def[2];     /* the default (PyTorch 1.13's); def[1]: a pair's second value */
+  size_t offset[2];  /* offsetof the value(s) in lc_optim_options */
+} lc_optim_hparam;
+
+/* One kind: hparams in PyTorch's constructor order (the positional ones first, then the
+ * keyword-only ones), and its per-parameter state. */
+typedef struct lc_optim_kind_desc {
+  const char *name; /* "SGD", ... */
+  int num_hparams;
+  const lc_optim_hparam *hparams;
+  bool has_step; /* keeps a per-parameter step count */
+  int num_state; /* state buffers, by slot */
+  const char *const *state_names;
+} lc_optim_kind_desc;
+
+/* The descriptor of kind (static storage), or NULL for an invalid kind. Kinds are
+ * 0 .. LC_OPTIM_KIND_COUNT - 1. */
+const lc_optim_kind_desc *lc_optim_kind_info(lc_optim_kind kind);
+/* Hyper-parameter k (0 .. num_hparams - 1) of kind read from / written into o: v[0] (a bool
+ * as 0 or 1), v[1] too for LC_OPTIM_PAIR (get sets it to 0 otherwise; set ignores it). */
+lc_status lc_optim_get_hparam(lc_optim_kind kind, const lc_optim_options *o, int k, double v[2]);
+lc_status lc_optim_set_hparam(lc_optim_kind kind, lc_optim_options *o, int k, const double v[2]);
+
 /* "SGD", "Adam", "AdamW", "RMSprop", "Adagrad" (NULL for an invalid kind). */
 const char *lc_optim_kind_name(lc_optim_kind kind);
 lc_status lc_optim_kind_from_name(const char *name, lc_optim_kind *out);
-/* PyTorch 1.13's defaults for kind (SGD: lr = NAN, which lc_optim_check_options rejects:
- * torch.optim.SGD requires lr). Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8; AdamW the same
- * with weight_decay 1e-2; RMSprop: lr 1e-2, alpha 0.99, eps 1e-8; Adagrad: lr 1e-2, eps
- * 1e-10; everything else 0 / false. */
+/* The descriptor's defaults for kind (PyTorch 1.13's; SGD: lr = NAN, which
+ * lc_optim_check_options rejects: torch.optim.SGD requires lr). Adam: lr 1e-3, betas
+ * (0.9, 0.999), eps 1e-8; AdamW the same with weight_decay 1e-2; RMSprop: lr 1e-2, alpha 0.99,
+ * eps 1e-8; Adagrad: lr 1e-2, eps 1e-10; everything else 0 / false. */
 void lc_optim_default_options(lc_optim_kind kind, lc_optim_options *out);
-/* Checks the options kind reads (LC_EARG naming the option, expected and got). */
+/* Checks the options kind reads (LC_EARG naming the option, expected and got): the one place
+ * of the value rules. The message starts "lc_optim_check_options: ". */
 lc_status lc_optim_check_options(lc_optim_kind kind, const lc_optim_options *opts);
+/* Checks that t can be optimized: a float32 or float64 leaf tensor that requires grad
+ * (LC_EDTYPE / LC_EARG otherwise). The message names t as `what` ("parameter 2", or a Lua
+ * binding's "params[3]"; NULL: "parameter"), e.g. "<what> does not require grad (...)". */
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what);
 /* Whether kind keeps a per-parameter step count (all but SGD). */
 bool lc_optim_has_step(lc_optim_kind kind);
 /* The names of kind's state buffers, k = 0 .. lc_optim_num_state_buffers(kind) - 1 (NULL
- * beyond). */
+ * beyond); the same as the descriptor's state_names. */
 int lc_optim_num_state_buffers(lc_optim_kind kind);
 const char *lc_optim_state_name(lc_optim_kind kind, int k);
 
@@ -101,6 +148,13 @@ void lc_optimizer_free(lc_optimizer *o); /* NULL-safe; releases the parameters a
  * Nothing changes on failure. */
 lc_status lc_optimizer_add_param_group(lc_optimizer *o, int64_t n, lc_tensor *const *params,
                                        const lc_optim_options *opts);
+/* The rule "each tensor once per optimizer", as data for callers that number parameters their
+ * own way: *index receives the smallest i such that params[i] repeats an earlier entry
+ * (*earlier = that entry's position, *group = -1) or is already in group *group of o
+ * (*earlier = -1); *index = -1 when there is none. o may be NULL (a first group). Fails only
+ * for lack of memory. */
+lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                      int64_t *index, int64_t *earlier, int64_t *group);
 
 lc_optim_kind lc_optimizer_kind(const lc_optimizer *o);
 int64_t lc_optimizer_num_groups(const lc_optimizer *o);
@@ -143,6 +197,15 @@ lc_status lc_optimizer_get_state(const lc_optimizer *o, int64_t i, const char *n
  * removes the buffer. */
 lc_status lc_optimizer_set_state(lc_optimizer *o, int64_t i, const char *name,
                                  const lc_tensor *value);
+/* Check, changing nothing, what lc_optimizer_set_state / lc_optimizer_set_step check: that
+ * `name` is one of the kind's state buffers and value (unless NULL) has parameter i's shape
+ * (LC_EARG / LC_ESHAPE); that the kind keeps a step count and step >= 0 (LC_EARG). `what`
+ * names parameter i's state in the message, for callers that number parameters their own
+ * way: "state[2]" gives "state[2].exp_avg has shape {3}, but the parameter has shape {2}";
+ * NULL names parameter i (0-based). */
+lc_status lc_optimizer_check_state(const lc_optimizer *o, int64_t i, const char *name,
+                                   const lc_tensor *value, const char *what);
+lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step, const char *what);
 /* Drops all of parameter i's state (buffers, step count); the next step starts afresh. */
 lc_status lc_optimizer_clear_state(lc_optimizer *o, int64_t i);
 

@@ -397,13 +397,19 @@ describe("optimizer API", function()
     H.raises({"optim.SGD:add_param_group", "params[2] is already in param_groups[1]"},
       function() optim.SGD({ps[1]}, 0.1):add_param_group{params = {ps[2], ps[1]}} end)
     H.raises({"optim.Adam:state_of", "i must be <= 2", "got 3"}, function() optim.Adam(ps):state_of(3) end)
-    -- messages from the C binding start with the function, not a position inside lucid.optim
+    -- messages from the C binding are raised as the tensor binding's are (lb_error): they name
+    -- the function as "lucid.optim.SGD", after the caller's position when there is one, never
+    -- after a position inside lucid's own Lua files
     for _, f in ipairs({function() optim.SGD(ps, {lr = -0.1}) end,
                         function() optim.SGD({lucid.zeros(2)}, 0.1) end,
                         function() local o = optim.SGD(ps, 0.1); o.param_groups[1].lr = "x"; o:step() end}) do
       local ok, err = pcall(f)
       assert.is_false(ok)
-      assert.are.equal(1, tostring(err):find("optim.SGD", 1, true), err)
+      err = tostring(err)
+      local at = err:find("lucid.optim.SGD", 1, true)
+      assert(at, err)
+      local pos = err:sub(1, at - 1)
+      assert(pos == "" or pos:find("optim_spec.lua:%d+: $"), err)
     end
     H.raises({"optim.SGD:step", "closure must be a function"},
       function() optim.SGD(ps, 0.1):step(1) end)
@@ -606,5 +612,171 @@ describe("optimizer API", function()
     w.grad = lucid.ones(3, 2, {dtype = "float64"})
     opt:step()
     H.same(w, {{0.5, 3.5}, {1.5, 4.5}, {2.5, 5.5}}, 0)
+  end)
+end)
+
+-- The optimizers' positional order, defaults and state names are the C core's
+-- (lc_optim_kind_info, handed to Lua by nn_core.optim_kinds): lucid.optim repeats none of them.
+describe("optimizer kinds come from C", function()
+  local core = require "lucid.nn_core"
+  local function params()
+    return {lucid.Tensor({{0.5, -0.3}, {0.1, 0.7}}, {requires_grad = true}),
+            lucid.Tensor({0.2, -0.1}, {requires_grad = true})}
+  end
+
+  -- PyTorch 1.13's signatures (torch/optim/*.py), to catch a regression in the C table itself
+  local TORCH = {
+    SGD = {order = {"lr", "momentum", "dampening", "weight_decay", "nesterov"},
+           defaults = {momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, maximize = false},
+           state = {"momentum_buffer"}, step = false},
+    Adam = {order = {"lr", "betas", "eps", "weight_decay", "amsgrad"},
+            defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0, amsgrad = false, maximize = false},
+            state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, step = true},
+    AdamW = {order = {"lr", "betas", "eps", "weight_decay", "amsgrad"},
+             defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2, amsgrad = false, maximize = false},
+             state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, step = true},
+    RMSprop = {order = {"lr", "alpha", "eps", "weight_decay", "momentum", "centered"},
+               defaults = {lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0, centered = false, maximize = false},
+               state = {"square_avg", "momentum_buffer", "grad_avg"}, step = true},
+    Adagrad = {order = {"lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"},
+               defaults = {lr = 1e-2, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0, eps = 1e-10, maximize = false},
+               state = {"sum"}, step = true},
+  }
+
+  it("the C descriptors are PyTorch's", function()
+    local kinds = core.optim_kinds()
+    assert.are.same({"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"},
+      (function() local r = {} for i, d in ipairs(kinds) do r[i] = d.name end return r end)())
+    for _, d in ipairs(kinds) do
+      local want, order, defaults = TORCH[d.name], {}, {}
+      for _, hp in ipairs(d.hparams) do
+        if not hp.keyword_only then order[#order + 1] = hp.name end
+        if hp.default ~= nil then defaults[hp.name] = hp.default end
+        assert.are.equal(hp.name == "lr" and d.name == "SGD", hp.required, d.name .. "." .. hp.name)
+        local t = ({number = "number", boolean = "boolean", pair = "table"})[hp.type]
+        assert(hp.required or type(hp.default) == t, d.name .. "." .. hp.name .. " has a default of the wrong type")
+      end
+      assert.are.same(want.order, order, d.name)
+      assert.are.same(want.defaults, defaults, d.name)
+      assert.are.same(want.state, d.state, d.name)
+      assert.are.equal(want.step, d.step, d.name)
+    end
+  end)
+
+  it("each constructor's defaults, positional order and state names are the descriptor's", function()
+    for _, d in ipairs(core.optim_kinds()) do
+      local kind = d.name
+      -- defaults: what the constructor fills in is the descriptor's default, nothing else
+      local opt = optim[kind](params(), {lr = 0.5})
+      local want = {}
+      for _, hp in ipairs(d.hparams) do want[hp.name] = hp.default end
+      want.lr = 0.5
+      assert.are.same(want, opt.defaults, kind)
+      local g = {}
+      for k, v in pairs(opt.param_groups[1]) do if k ~= "params" then g[k] = v end end
+      assert.are.same(want, g, kind)
+      -- positional order: distinct values given positionally land on the descriptor's names
+      local values, n = {}, 0
+      for _, hp in ipairs(d.hparams) do
+        if not hp.keyword_only then
+          n = n + 1
+          if hp.type == "boolean" then values[n] = false
+          elseif hp.type == "pair" then values[n] = {0.5, 0.25}
+          else values[n] = n / 100 end
+        end
+      end
+      opt = optim[kind](params(), table.unpack(values, 1, n))
+      local j = 0
+      for _, hp in ipairs(d.hparams) do
+        if not hp.keyword_only then
+          j = j + 1
+          assert.are.same(values[j], opt.param_groups[1][hp.name], kind .. "." .. hp.name)
+        end
+      end
+      -- state: with every option that makes a buffer on, a step creates exactly the named ones
+      local on = {SGD = {momentum = 0.9}, Adam = {amsgrad = true}, AdamW = {amsgrad = true},
+                  RMSprop = {momentum = 0.9, centered = true}, Adagrad = {}}
+      local ps = params()
+      local o = on[kind]
+      o.lr = 0.1
+      opt = optim[kind](ps, o)
+      ps[1].grad = lucid.ones(2, 2)
+      opt:step()
+      local names = {}
+      for k in pairs(opt:state_of(1)) do names[#names + 1] = k end
+      local expect = {table.unpack(d.state)}
+      if d.step then expect[#expect + 1] = "step" end
+      table.sort(names)
+      table.sort(expect)
+      assert.are.same(expect, names, kind)
+    end
+  end)
+
+  it("lucid.optim reads the descriptors when it loads (a changed descriptor changes the defaults)", function()
+    local real = core.optim_kinds
+    core.optim_kinds = function()
+      local kinds = real()
+      for _, d in ipairs(kinds) do
+        if d.name == "Adam" then
+          for _, hp in ipairs(d.hparams) do
+            if hp.name == "eps" then hp.default = 0.125 end
+          end
+        end
+      end
+      return kinds
+    end
+    local saved = package.loaded["lucid.optim"]
+    package.loaded["lucid.optim"] = nil
+    local ok, fresh = pcall(require, "lucid.optim")
+    package.loaded["lucid.optim"] = saved
+    core.optim_kinds = real
+    assert(ok, fresh)
+    assert.are_not.equal(saved, fresh)
+    assert.are.equal(0.125, fresh.Adam(params()).defaults.eps)
+    assert.are.equal(1e-8, optim.Adam(params()).defaults.eps)
+  end)
+
+  it("type and value rules are checked once, in C, for constructors, groups and loaded options", function()
+    local ps = params()
+    -- the same rule, the same message, wherever the value comes from
+    H.raises({"lucid.optim.RMSprop: invalid alpha"}, function() optim.RMSprop(ps, {alpha = -1}) end)
+    H.raises({"lucid.optim.RMSprop: params[2]: invalid alpha"},
+      function() optim.RMSprop({{params = {ps[1]}}, {params = {ps[2]}, alpha = -1}}) end)
+    local opt = optim.RMSprop(ps)
+    opt.param_groups[1].alpha = -1
+    H.raises({"lucid.optim.RMSprop:step: param_groups[1]: invalid alpha"}, function() opt:step() end)
+    opt.param_groups[1].alpha = 0.99
+    local sd = opt:state_dict()
+    sd.param_groups[1].alpha = -1
+    H.raises({"lucid.optim.RMSprop:load_state_dict: param_groups[1]: invalid alpha"},
+      function() opt:load_state_dict(sd) end)
+    sd.param_groups[1].alpha = true
+    H.raises({"param_groups[1].alpha must be a number, got boolean"}, function() opt:load_state_dict(sd) end)
+    H.raises({"lucid.optim.Adam: betas[2] must be a number, got string"},
+      function() optim.Adam(ps, {betas = {0.9, "x"}}) end)
+    H.raises({"betas must be a table of two numbers, got a table of length 3"},
+      function() optim.Adam(ps, {betas = {0.9, 0.9, 0.9}}) end)
+    H.raises({"lucid.optim.SGD: params[1].lr is required"}, function() optim.SGD({{params = ps}}) end)
+    -- maximize is keyword-only, as in PyTorch
+    H.raises({"expected at most 6 positional arguments"}, function() optim.SGD(ps, 0.1, 0, 0, 0, false, true) end)
+    assert.is_true(optim.SGD(ps, 0.1, {maximize = true}).param_groups[1].maximize)
+    -- the methods read their arguments like tensor methods (1-based argument positions)
+    H.raises({"lucid.optim.RMSprop:state_of", "argument 2 (i)", "expected an integer"},
+      function() opt:state_of("x") end)
+    H.raises({"lucid.optim.RMSprop:state_of", "i must be >= 1, got 0"}, function() opt:state_of(0) end)
+    H.raises({"lucid.optim.RMSprop:zero_grad", "argument 2 (set_to_none)", "expected a boolean"},
+      function() opt:zero_grad(1) end)
+    H.raises({"lucid.optim.Optimizer:zero_grad", "argument 1 (self)"}, function() opt.zero_grad() end)
+    -- a step count from a file: a float or a one-element tensor
+    local adam = optim.Adam({ps[1]})
+    adam:load_state_dict{state = {[1] = {step = lucid.Tensor(4)}}, param_groups = {{params = {1}, lr = 0.1}}}
+    assert.are.equal(4, adam:state_of(1).step)
+    H.raises({"state[1].step must be >= 0, got -2"}, function()
+      adam:load_state_dict{state = {[1] = {step = -2}}, param_groups = {{params = {1}, lr = 0.1}}}
+    end)
+    H.raises({"state[1].step must be an integer, got 2.5"}, function()
+      adam:load_state_dict{state = {[1] = {step = 2.5}}, param_groups = {{params = {1}, lr = 0.1}}}
+    end)
+    assert.are.equal(4, adam:state_of(1).step) -- unchanged
   end)
 end)

@@ -189,6 +189,141 @@ TEST(optim_kinds_and_defaults) {
   CHECK(lc_optim_state_name(LC_OPTIM_ADAM, -1) == NULL);
 }
 
+/* The descriptors: PyTorch's order and defaults, consistent with the rest of the API. */
+TEST(optim_kind_descriptors) {
+  CHECK(lc_optim_kind_info(LC_OPTIM_KIND_COUNT) == NULL);
+  CHECK(lc_optim_kind_info((lc_optim_kind)-1) == NULL);
+  static const char *const order[LC_OPTIM_KIND_COUNT] = {
+      "lr momentum dampening weight_decay nesterov maximize",
+      "lr betas eps weight_decay amsgrad maximize",
+      "lr betas eps weight_decay amsgrad maximize",
+      "lr alpha eps weight_decay momentum centered maximize",
+      "lr lr_decay weight_decay initial_accumulator_value eps maximize",
+  };
+  for (int i = 0; i < LC_OPTIM_KIND_COUNT; i++) {
+    lc_optim_kind kind = (lc_optim_kind)i;
+    const lc_optim_kind_desc *d = lc_optim_kind_info(kind);
+    CHECK(d != NULL);
+    if (!d) continue;
+    CHECK(strcmp(d->name, lc_optim_kind_name(kind)) == 0);
+    CHECK(d->has_step == lc_optim_has_step(kind));
+    CHECK(d->num_state == lc_optim_num_state_buffers(kind));
+    for (int k = 0; k < d->num_state; k++)
+      CHECK(strcmp(d->state_names[k], lc_optim_state_name(kind, k)) == 0);
+    char names[256] = "";
+    lc_optim_options defaults, o;
+    lc_optim_default_options(kind, &defaults);
+    memset(&o, 0, sizeof o);
+    for (int k = 0; k < d->num_hparams; k++) {
+      const lc_optim_hparam *h = &d->hparams[k];
+      if (k) strcat(names, " ");
+      strcat(names, h->name);
+      /* only maximize is keyword-only; only SGD's lr is required (its default is NAN) */
+      CHECK(h->keyword_only == (strcmp(h->name, "maximize") == 0));
+      CHECK(h->required == (kind == LC_OPTIM_SGD && strcmp(h->name, "lr") == 0));
+      CHECK(h->required == isnan(h->def[0]));
+      CHECK((h->type == LC_OPTIM_PAIR) == (strcmp(h->name, "betas") == 0));
+      /* the defaults in lc_optim_options are the descriptor's */
+      double v[2] = {-1, -1};
+      CHECK_OK(lc_optim_get_hparam(kind, &defaults, k, v));
+      CHECK(h->required ? isnan(v[0]) : v[0] == h->def[0]);
+      CHECK(v[1] == (h->type == LC_OPTIM_PAIR ? h->def[1] : 0));
+      /* set then get round-trips through the field the descriptor names */
+      double w[2] = {h->type == LC_OPTIM_BOOL ? 1 : 0.25 + k, 0.5};
+      CHECK_OK(lc_optim_set_hparam(kind, &o, k, w));
+      CHECK_OK(lc_optim_get_hparam(kind, &o, k, v));
+      CHECK(v[0] == w[0] && v[1] == (h->type == LC_OPTIM_PAIR ? 0.5 : 0));
+    }
+    CHECK(strcmp(names, order[i]) == 0);
+    if (strcmp(names, order[i])) printf("  %s: %s\n", d->name, names);
+    double v[2];
+    CHECK_STATUS(lc_optim_get_hparam(kind, &o, d->num_hparams, v), LC_EINDEX);
+    CHECK_STATUS(lc_optim_set_hparam(kind, &o, -1, v), LC_EINDEX);
+    CHECK_STATUS(lc_optim_get_hparam(kind, NULL, 0, v), LC_EARG);
+  }
+  /* the fields the descriptors write are the documented ones */
+  lc_optim_options o;
+  memset(&o, 0, sizeof o);
+  double w[2] = {0.8, 0.9};
+  CHECK_OK(lc_optim_set_hparam(LC_OPTIM_ADAM, &o, 1, w)); /* betas */
+  CHECK(o.beta1 == 0.8 && o.beta2 == 0.9);
+  w[0] = 1;
+  CHECK_OK(lc_optim_set_hparam(LC_OPTIM_SGD, &o, 4, w)); /* nesterov */
+  CHECK(o.nesterov);
+  w[0] = 3;
+  CHECK_OK(lc_optim_set_hparam(LC_OPTIM_ADAGRAD, &o, 3, w)); /* initial_accumulator_value */
+  CHECK(o.initial_accumulator_value == 3);
+  double v[2];
+  CHECK_STATUS(lc_optim_get_hparam(LC_OPTIM_KIND_COUNT, &o, 0, v), LC_EARG);
+}
+
+TEST(optim_check_param_and_duplicates) {
+  lc_tensor *a = param_of(2, LC_FLOAT32, 1), *b = param_of(3, LC_FLOAT64, 1), *c = NULL;
+  int64_t shape[1] = {2};
+  CHECK_OK(lc_zeros(1, shape, LC_FLOAT32, &c)); /* no grad */
+  CHECK_OK(lc_optim_check_param(a, "params[1]"));
+  CHECK_STATUS(lc_optim_check_param(c, "params[3]"), LC_EARG);
+  CHECK(strncmp(lc_last_error(), "params[3] does not require grad", 31) == 0);
+  CHECK_STATUS(lc_optim_check_param(NULL, NULL), LC_EARG);
+  CHECK(strstr(lc_last_error(), "parameter is NULL") != NULL);
+
+  int64_t i, j, g;
+  lc_tensor *list[4] = {a, b, b, a};
+  CHECK_OK(lc_optimizer_find_duplicate(NULL, 2, list, &i, &j, &g));
+  CHECK(i == -1 && j == -1 && g == -1);
+  CHECK_OK(lc_optimizer_find_duplicate(NULL, 4, list, &i, &j, &g));
+  CHECK(i == 2 && j == 1 && g == -1); /* the earliest repetition: b at 2 repeats 1 */
+  lc_optim_options o = opts_of(LC_OPTIM_SGD, 0.1);
+  lc_optimizer *opt = NULL;
+  CHECK_OK(lc_optimizer_new(LC_OPTIM_SGD, 1, &b, &o, &opt));
+  if (opt) {
+    CHECK_OK(lc_optimizer_add_param_group(opt, 0, NULL, &o));
+    lc_tensor *more[3] = {a, a, b};
+    CHECK_OK(lc_optimizer_find_duplicate(opt, 3, more, &i, &j, &g));
+    CHECK(i == 1 && j == 0 && g == -1);
+    lc_tensor *more2[2] = {a, b};
+    CHECK_OK(lc_optimizer_find_duplicate(opt, 2, more2, &i, &j, &g));
+    CHECK(i == 1 && j == -1 && g == 0); /* b is group 0's */
+    CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, more2, &o), LC_EARG);
+    CHECK(strstr(lc_last_error(), "parameter 1 is already in parameter group 0") != NULL);
+
+    /* state checks change nothing and name the state as the caller asks */
+    lc_tensor *wrong = NULL;
+    CHECK_OK(lc_zeros(1, shape, LC_FLOAT32, &wrong));
+    CHECK_STATUS(lc_optimizer_check_state(opt, 0, "momentum_buffer", wrong, "state[1]"), LC_ESHAPE);
+    CHECK(strcmp(lc_last_error(),
+                 "state[1].momentum_buffer has shape {2}, but the parameter has shape {3}") == 0);
+    CHECK_STATUS(lc_optimizer_check_state(opt, 0, "momentum_buffer", wrong, NULL), LC_ESHAPE);
+    CHECK(strstr(lc_last_error(), "lc_optimizer_check_state: parameter 0: state "
+                                  "'momentum_buffer' has shape {2}") != NULL);
+    CHECK_STATUS(lc_optimizer_check_state(opt, 0, "exp_avg", NULL, "state[1]"), LC_EARG);
+    CHECK(strstr(lc_last_error(), "state[1]: unknown state entry 'exp_avg' for SGD (expected "
+                                  "one of: momentum_buffer)") != NULL);
+    CHECK_OK(lc_optimizer_check_state(opt, 0, "momentum_buffer", NULL, NULL));
+    CHECK_STATUS(lc_optimizer_check_state(opt, 1, "momentum_buffer", NULL, NULL), LC_EINDEX);
+    CHECK_STATUS(lc_optimizer_check_step(opt, 0, 3, "state[1]"), LC_EARG);
+    CHECK(strcmp(lc_last_error(), "state[1].step: SGD keeps no step count") == 0);
+    CHECK(!lc_optimizer_has_state(opt, 0));
+    lc_release(wrong);
+    lc_optimizer_free(opt);
+  }
+  opt = NULL;
+  o = opts_of(LC_OPTIM_ADAM, 0.1);
+  CHECK_OK(lc_optimizer_new(LC_OPTIM_ADAM, 1, &a, &o, &opt));
+  if (opt) {
+    CHECK_OK(lc_optimizer_check_step(opt, 0, 7, NULL));
+    CHECK_STATUS(lc_optimizer_check_step(opt, 0, -1, "state[1]"), LC_EARG);
+    CHECK(strcmp(lc_last_error(), "state[1].step must be >= 0, got -1") == 0);
+    CHECK_STATUS(lc_optimizer_check_step(opt, 0, -1, NULL), LC_EARG);
+    CHECK(strstr(lc_last_error(), "parameter 0: expected a step count >= 0") != NULL);
+    CHECK(!lc_optimizer_has_state(opt, 0));
+    lc_optimizer_free(opt);
+  }
+  lc_release(a);
+  lc_release(b);
+  lc_release(c);
+}
+
 TEST(optim_check_options_errors) {
   lc_optim_options o = opts_of(LC_OPTIM_SGD, -0.5);
   CHECK_STATUS(lc_optim_check_options(LC_OPTIM_SGD, &o), LC_EARG);
@@ -452,7 +587,7 @@ TEST(optim_groups_and_options) {
 
   /* a tensor in two groups, twice in one, and bad options: nothing changes */
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 1, &a, &o2), LC_EARG);
-  CHECK(strstr(lc_last_error(), "another parameter group") != NULL);
+  CHECK(strstr(lc_last_error(), "parameter 0 is already in parameter group 0") != NULL);
   lc_tensor *d = param_of(2, LC_FLOAT32, 1);
   lc_tensor *dd[2] = {d, d};
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, dd, &o2), LC_EARG);
@@ -645,7 +780,7 @@ TEST(optim_state_access_and_errors) {
   CHECK_STATUS(lc_optimizer_set_state(opt, 0, "sum", wrong), LC_ESHAPE);
   CHECK(strstr(lc_last_error(), "{4}") && strstr(lc_last_error(), "{2, 2}"));
   CHECK_STATUS(lc_optimizer_set_state(opt, 0, "exp_avg", f32), LC_EARG);
-  CHECK(strstr(lc_last_error(), "Adagrad has no state buffer \"exp_avg\"") != NULL);
+  CHECK(strstr(lc_last_error(), "parameter 0: unknown state entry 'exp_avg' for Adagrad") != NULL);
   CHECK_STATUS(lc_optimizer_get_state(opt, 0, "bogus", &sum), LC_EARG);
   CHECK_STATUS(lc_optimizer_get_state(opt, 1, "sum", &sum), LC_EINDEX);
   CHECK_STATUS(lc_optimizer_set_state(opt, -1, "sum", f32), LC_EINDEX);

@@ -11,28 +11,14 @@ local core = require "lucid.nn_core"
 
 local optim = {}
 
-local mtype = math.type
 local is_tensor = lucid.is_tensor
 local is_module = core.is_module
 
 local A = require "lucid.args"
 local fail, describe = A.fail, A.describe
-
--- An options table: a plain table (no metatable: not a tensor or an optimizer) with a string
--- key, or an empty one after other arguments. Plain lists (parameters, betas, milestones) are
--- positional values.
-local function is_options(t, pos)
-  if type(t) ~= "table" or getmetatable(t) ~= nil then return false end
-  if next(t) == nil then return pos > 1 end
-  for k in pairs(t) do
-    if type(k) == "string" then return true end
-  end
-  return false
-end
-
--- Positional arguments and/or one trailing options table (see is_options). names: accepted
--- positionally, in order; extra: accepted by name only. Returns name -> value.
-local function args(fname, names, extra, ...) return A.collect(fname, names, extra, is_options, ...) end
+-- Positional arguments and/or one trailing options table, by lucid.args' rule (a plain table
+-- with string keys, or an empty one; lists such as parameters, betas or milestones are values).
+local args = A.args
 
 local function deepcopy(v)
   if type(v) ~= "table" or is_tensor(v) then return v end
@@ -46,75 +32,25 @@ local function check_number(fname, name, v)
   return v
 end
 
-local function check_int(fname, name, v, min)
-  if mtype(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
-  if mtype(v) ~= "integer" then fail("%s: %s must be an integer, got %s", fname, name, describe(v)) end
-  if min and v < min then fail("%s: %s must be >= %d, got %d", fname, name, min, v) end
-  return v
-end
-
-local function check_bool(fname, name, v)
-  if type(v) ~= "boolean" then fail("%s: %s must be a boolean, got %s", fname, name, describe(v)) end
-  return v
-end
+local check_int, check_bool = A.int_arg, A.bool_arg
 
 -- ---------------------------------------------------------------- optimizers
 
--- Per kind: the positional parameters (after params), the keyword-only ones, the defaults
--- (PyTorch 1.13's; SGD's lr is required), the option types and the state buffer names.
-local KINDS = {
-  SGD = {
-    positional = {"params", "lr", "momentum", "dampening", "weight_decay", "nesterov"},
-    extra = {"maximize"},
-    defaults = {momentum = 0, dampening = 0, weight_decay = 0, nesterov = false, maximize = false},
-    buffers = {"momentum_buffer"},
-  },
-  Adam = {
-    positional = {"params", "lr", "betas", "eps", "weight_decay", "amsgrad"},
-    extra = {"maximize"},
-    defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 0, amsgrad = false,
-                maximize = false},
-    buffers = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    step = true,
-  },
-  AdamW = {
-    positional = {"params", "lr", "betas", "eps", "weight_decay", "amsgrad"},
-    extra = {"maximize"},
-    defaults = {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2, amsgrad = false,
-                maximize = false},
-    buffers = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    step = true,
-  },
-  RMSprop = {
-    positional = {"params", "lr", "alpha", "eps", "weight_decay", "momentum", "centered"},
-    extra = {"maximize"},
-    defaults = {lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0, momentum = 0, centered = false,
-                maximize = false},
-    buffers = {"square_avg", "momentum_buffer", "grad_avg"},
-    step = true,
-  },
-  Adagrad = {
-    positional = {"params", "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"},
-    extra = {"maximize"},
-    defaults = {lr = 1e-2, lr_decay = 0, weight_decay = 0, initial_accumulator_value = 0, eps = 1e-10,
-                maximize = false},
-    buffers = {"sum"},
-    step = true,
-  },
-}
-
--- Type-checks one option value (values are range-checked in C).
-local function check_option(fname, where, k, v)
-  local name = where ~= "" and (where .. "." .. k) or k
-  if k == "betas" then
-    if type(v) ~= "table" or is_tensor(v) or #v ~= 2 or type(v[1]) ~= "number" or type(v[2]) ~= "number" then
-      fail("%s: %s must be a table of two numbers {beta1, beta2}, got %s", fname, name, describe(v))
-    end
-  elseif k == "nesterov" or k == "amsgrad" or k == "centered" or k == "maximize" then
-    check_bool(fname, name, v)
-  else
-    check_number(fname, name, v)
+-- Per kind, built from the C core's descriptors (core.optim_kinds(), src/nn/optim.c): the
+-- positional parameters (params, then PyTorch's order), the keyword-only ones, the defaults
+-- (PyTorch 1.13's; SGD's lr has none: it is required). Types and values, and the state entries
+-- load_state_dict hands over (names, step counts, shapes), are checked in C (src/lua/optim.c,
+-- lc_optim_check_options, lc_optimizer_check_state), with the messages users see.
+local KINDS, KIND_ORDER = {}, {}
+for _, d in ipairs(core.optim_kinds()) do
+  local spec = {positional = {"params"}, extra = {}, defaults = {}}
+  for _, hp in ipairs(d.hparams) do
+    local list = hp.keyword_only and spec.extra or spec.positional
+    list[#list + 1] = hp.name
+    if hp.default ~= nil then spec.defaults[hp.name] = hp.default end
   end
+  KINDS[d.name] = spec
+  KIND_ORDER[#KIND_ORDER + 1] = d.name
 end
 
 local Optimizer = {}
@@ -149,8 +85,8 @@ local function normalise_params(fname, params)
   return {{params = params}}, false
 end
 
--- Completes a group table (a new table; the caller's is not modified) with defaults and
--- checks its entries. Returns it.
+-- Completes a group table (a new table; the caller's is not modified) with defaults. Returns it
+-- (C checks its options when the group is handed over).
 function Optimizer:_make_group(g, where)
   local fname = self._fname
   local ps = g.params
@@ -161,17 +97,10 @@ function Optimizer:_make_group(g, where)
   end
   local group = {}
   for k, v in pairs(g) do
-    if k ~= "params" then
-      if self.defaults[k] ~= nil or k == "lr" then check_option(fname, where, k, v) end
-      group[k] = deepcopy(v)
-    end
+    if k ~= "params" then group[k] = deepcopy(v) end
   end
   for k, v in pairs(self.defaults) do
     if group[k] == nil then group[k] = deepcopy(v) end
-  end
-  if group.lr == nil then
-    fail("%s: %slr is required (no default learning rate for %s)", fname,
-      where ~= "" and (where .. ".") or "", self.kind)
   end
   local list = {}
   for i = 1, #ps do list[i] = ps[i] end
@@ -182,19 +111,13 @@ end
 local function new_optimizer(kind, ...)
   local spec = KINDS[kind]
   local fname = "optim." .. kind
-  local a = args(fname, spec.positional, spec.extra, ...)
+  local a = A.collect(fname, spec.positional, spec.extra, nil, ...)
   local params = a.params
   a.params = nil
   local defaults = deepcopy(spec.defaults)
-  for k, v in pairs(a) do
-    check_option(fname, "", k, v)
-    defaults[k] = deepcopy(v)
-  end
-  if kind == "SGD" and defaults.lr == nil then
-    fail("%s: lr is required (torch.optim.SGD has no default learning rate)", fname)
-  end
+  for k, v in pairs(a) do defaults[k] = deepcopy(v) end
   local self = setmetatable({kind = kind, defaults = defaults, param_groups = {}, _fname = fname,
-    _spec = spec, _counts = {}}, Optimizer)
+    _counts = {}}, Optimizer)
   local groups, listed = normalise_params(fname, params)
   for i, g in ipairs(groups) do
     local where = listed and ("params[" .. i .. "]") or ""
@@ -210,7 +133,7 @@ local function new_optimizer(kind, ...)
   return self
 end
 
-for kind in pairs(KINDS) do
+for _, kind in ipairs(KIND_ORDER) do
   optim[kind] = function(...) return new_optimizer(kind, ...) end
 end
 
@@ -231,8 +154,16 @@ function Optimizer:add_param_group(g)
   self._counts[i] = #group.params
 end
 
--- Hands the groups' current options to C.
-function Optimizer:_sync(fname)
+-- step([closure]): one update of every parameter that has a gradient. closure (optional)
+-- re-evaluates the loss with grad mode on; its result is returned. The groups' current options
+-- are handed to C first (here, not in a helper: C's messages carry the caller's position).
+function Optimizer:step(closure)
+  local fname = self._fname .. ":step"
+  local loss
+  if closure ~= nil then
+    if type(closure) ~= "function" then fail("%s: closure must be a function, got %s", fname, describe(closure)) end
+    loss = lucid.enable_grad(closure)
+  end
   local groups = self.param_groups
   if #groups ~= #self._counts then
     fail("%s: param_groups has %d groups but the optimizer has %d: add groups with add_param_group",
@@ -246,45 +177,16 @@ function Optimizer:_sync(fname)
     end
     core.optim_set_group(self._h, i, g, fname, "param_groups[" .. i .. "]")
   end
-end
-
--- step([closure]): one update of every parameter that has a gradient. closure (optional)
--- re-evaluates the loss with grad mode on; its result is returned.
-function Optimizer:step(closure)
-  local fname = self._fname .. ":step"
-  local loss
-  if closure ~= nil then
-    if type(closure) ~= "function" then fail("%s: closure must be a function, got %s", fname, describe(closure)) end
-    loss = lucid.enable_grad(closure)
-  end
-  self:_sync(fname)
   core.optim_step(self._h, fname)
   return loss
 end
 
 -- zero_grad([set_to_none = true]) / zero_grad{set_to_none = false}
-function Optimizer:zero_grad(set_to_none)
-  local fname = self._fname .. ":zero_grad"
-  if type(set_to_none) == "table" then
-    for k in pairs(set_to_none) do
-      if k ~= "set_to_none" then fail("%s: unknown option '%s' (expected set_to_none)", fname, tostring(k)) end
-    end
-    set_to_none = set_to_none.set_to_none
-  end
-  if set_to_none == nil then set_to_none = true end
-  check_bool(fname, "set_to_none", set_to_none)
-  core.optim_zero_grad(self._h, set_to_none, fname)
-end
+Optimizer.zero_grad = core.optim_zero_grad
 
--- The state of the i-th parameter (1-based over all groups): {step = n, <buffer> = tensor}
--- with the live buffers, or nil before its first step.
-function Optimizer:state_of(i)
-  local fname = self._fname .. ":state_of"
-  i = check_int(fname, "i", i, 1)
-  local n = core.optim_num_params(self._h)
-  if i > n then fail("%s: i must be <= %d (the number of parameters), got %d", fname, n, i) end
-  return core.optim_get_state(self._h, i)
-end
+-- state_of(i): the state of the i-th parameter (1-based over all groups), {step = n,
+-- <buffer> = tensor} with the live buffers, or nil before its first step.
+Optimizer.state_of = core.optim_state_of
 
 -- {state = {[i] = {step = n, exp_avg = T, ...}}, param_groups = {{lr = ..., params = {1, 2}}}}
 -- with 1-based parameter indices over all groups; buffers are copies. Only tensors, numbers,
@@ -306,7 +208,7 @@ function Optimizer:state_dict()
   end
   lucid.no_grad(function()
     for i = 1, core.optim_num_params(self._h) do
-      local st = core.optim_get_state(self._h, i)
+      local st = self:state_of(i)
       if st then
         for k, v in pairs(st) do
           if is_tensor(v) then st[k] = v:clone() end
@@ -355,37 +257,18 @@ function Optimizer:load_state_dict(sd)
       if k == nil then fail("%s: param_groups[%d].params[%d] must be an integer, got %s", fname, gi, j, describe(sp[j])) end
       id_map[k] = flat
     end
-    for k, v in pairs(sg) do
-      if k ~= "params" and (self.defaults[k] ~= nil or k == "lr") then
-        check_option(fname, "param_groups[" .. gi .. "]", k, v)
-      end
-    end
   end
-  local new_state, buffers = {}, {}
-  for _, b in ipairs(self._spec.buffers) do buffers[b] = true end
+  -- the state entries: checked in C (names, step counts, shapes) before anything changes
+  local new_state, where = {}, {}
   for k, v in pairs(state) do
     local i = id_map[tonumber(k)]
     if i == nil then fail("%s: state has an entry for parameter %s, which no group lists", fname, tostring(k)) end
-    if type(v) ~= "table" or is_tensor(v) then fail("%s: state[%s] must be a table, got %s", fname, tostring(k), describe(v)) end
-    local p = self:_param(i)
-    for name, x in pairs(v) do
-      if name == "step" then
-        if not self._spec.step then fail("%s: state[%s].step: %s keeps no step count", fname, tostring(k), self.kind) end
-        if is_tensor(x) then x = x:item() end
-        check_int(fname, "state[" .. tostring(k) .. "].step", x, 0)
-      elseif buffers[name] then
-        if not is_tensor(x) then fail("%s: state[%s].%s must be a tensor, got %s", fname, tostring(k), name, describe(x)) end
-        if table.concat(x.shape, ",") ~= table.concat(p.shape, ",") then
-          fail("%s: state[%s].%s has shape {%s}, but the parameter has shape {%s}", fname, tostring(k), name,
-            table.concat(x.shape, ", "), table.concat(p.shape, ", "))
-        end
-      else
-        fail("%s: state[%s]: unknown state entry '%s' for %s", fname, tostring(k), tostring(name), self.kind)
-      end
-    end
+    where[i] = "state[" .. tostring(k) .. "]"
+    core.optim_check_state(self._h, i, v, fname, where[i])
     new_state[i] = v
   end
-  -- the options: checked in C against a scratch copy first (set_group validates values)
+  -- the options: each group's reach C now (set_group checks them; on an error the Lua groups
+  -- are unchanged, and the next step hands them over again)
   local new_groups = {}
   for gi, g in ipairs(groups) do
     local ng = {}
@@ -407,20 +290,7 @@ function Optimizer:load_state_dict(sd)
     for k, v in pairs(new_groups[gi]) do g[k] = v end
   end
   for i = 1, core.optim_num_params(self._h) do
-    local st = new_state[i]
-    if st and st.step ~= nil and is_tensor(st.step) then
-      st = deepcopy(st)
-      st.step = st.step:item()
-    end
-    core.optim_set_state(self._h, i, st, fname, "state[" .. i .. "]")
-  end
-end
-
--- The i-th parameter over all groups (1-based).
-function Optimizer:_param(i)
-  for _, g in ipairs(self.param_groups) do
-    if i <= #g.params then return g.params[i] end
-    i = i - #g.params
+    core.optim_set_state(self._h, i, new_state[i], fname, where[i] or ("state[" .. i .. "]"))
   end
 end
 
@@ -542,7 +412,7 @@ end
 local StepLR = scheduler_class("StepLR")
 function StepLR.new(...)
   local f = "lr_scheduler.StepLR"
-  local a = args(f, {"optimizer", "step_size", "gamma", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "step_size", "gamma", "last_epoch"}, ...)
   local self = setmetatable({}, StepLR)
   check_optimizer(f, a.optimizer)
   self.step_size = check_int(f, "step_size", a.step_size, 1)
@@ -567,7 +437,7 @@ end
 local MultiStepLR = scheduler_class("MultiStepLR")
 function MultiStepLR.new(...)
   local f = "lr_scheduler.MultiStepLR"
-  local a = args(f, {"optimizer", "milestones", "gamma", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "milestones", "gamma", "last_epoch"}, ...)
   local self = setmetatable({}, MultiStepLR)
   check_optimizer(f, a.optimizer)
   local ms = a.milestones
@@ -603,7 +473,7 @@ end
 local ExponentialLR = scheduler_class("ExponentialLR")
 function ExponentialLR.new(...)
   local f = "lr_scheduler.ExponentialLR"
-  local a = args(f, {"optimizer", "gamma", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "gamma", "last_epoch"}, ...)
   local self = setmetatable({}, ExponentialLR)
   check_optimizer(f, a.optimizer)
   if a.gamma == nil then fail("%s: missing argument gamma", f) end
@@ -628,7 +498,7 @@ end
 local CosineAnnealingLR = scheduler_class("CosineAnnealingLR")
 function CosineAnnealingLR.new(...)
   local f = "lr_scheduler.CosineAnnealingLR"
-  local a = args(f, {"optimizer", "T_max", "eta_min", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "T_max", "eta_min", "last_epoch"}, ...)
   local self = setmetatable({}, CosineAnnealingLR)
   check_optimizer(f, a.optimizer)
   self.T_max = check_int(f, "T_max", a.T_max, 1)
@@ -664,7 +534,7 @@ end
 local LinearLR = scheduler_class("LinearLR")
 function LinearLR.new(...)
   local f = "lr_scheduler.LinearLR"
-  local a = args(f, {"optimizer", "start_factor", "end_factor", "total_iters", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "start_factor", "end_factor", "total_iters", "last_epoch"}, ...)
   local self = setmetatable({}, LinearLR)
   check_optimizer(f, a.optimizer)
   self.start_factor = check_number(f, "start_factor", a.start_factor == nil and 1.0 / 3 or a.start_factor)
@@ -703,7 +573,7 @@ end
 local LambdaLR = scheduler_class("LambdaLR")
 function LambdaLR.new(...)
   local f = "lr_scheduler.LambdaLR"
-  local a = args(f, {"optimizer", "lr_lambda", "last_epoch"}, nil, ...)
+  local a = args(f, {"optimizer", "lr_lambda", "last_epoch"}, ...)
   local self = setmetatable({}, LambdaLR)
   check_optimizer(f, a.optimizer)
   local fn, n = a.lr_lambda, #a.optimizer.param_groups
@@ -739,7 +609,7 @@ function OneCycleLR.new(...)
   local f = "lr_scheduler.OneCycleLR"
   local a = args(f, {"optimizer", "max_lr", "total_steps", "epochs", "steps_per_epoch", "pct_start",
     "anneal_strategy", "cycle_momentum", "base_momentum", "max_momentum", "div_factor",
-    "final_div_factor", "three_phase", "last_epoch"}, nil, ...)
+    "final_div_factor", "three_phase", "last_epoch"}, ...)
   local self = setmetatable({}, OneCycleLR)
   local opt = check_optimizer(f, a.optimizer)
   local groups = opt.param_groups
@@ -861,7 +731,7 @@ local ReduceLROnPlateau = scheduler_class("ReduceLROnPlateau")
 function ReduceLROnPlateau.new(...)
   local f = "lr_scheduler.ReduceLROnPlateau"
   local a = args(f, {"optimizer", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
-    "min_lr", "eps"}, nil, ...)
+    "min_lr", "eps"}, ...)
   local self = setmetatable({}, ReduceLROnPlateau)
   local opt = check_optimizer(f, a.optimizer)
   self.optimizer = opt

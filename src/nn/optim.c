@@ -8,82 +8,169 @@
 #include "optim_internal.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- kinds and options */
+/* ---------------------------------------------------------------- kind descriptors */
 
-static const char *const kind_names[LC_OPTIM_KIND_COUNT] = {"SGD", "Adam", "AdamW", "RMSprop",
-                                                            "Adagrad"};
-/* Buffer names by kind, in slot order (see optim_internal.h). */
-static const char *const buf_names[LC_OPTIM_KIND_COUNT][LC_OPTIM_MAX_BUFS] = {
-    {"momentum_buffer", NULL, NULL},
-    {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
-    {"square_avg", "momentum_buffer", "grad_avg"},
-    {"sum", NULL, NULL},
+/* One hyper-parameter a line (clang-format would break the initializer macros apart). */
+/* clang-format off */
+#define OFF(f) offsetof(lc_optim_options, f)
+/* name, field, default: positional numbers and flags; keyword-only flags; a pair */
+#define NUM(n, f, d) {n, LC_OPTIM_NUMBER, false, false, {d, 0}, {OFF(f), 0}}
+#define FLAG(n, f) {n, LC_OPTIM_BOOL, false, false, {0, 0}, {OFF(f), 0}}
+#define KW_FLAG(n, f) {n, LC_OPTIM_BOOL, true, false, {0, 0}, {OFF(f), 0}}
+#define PAIR(n, f1, f2, d1, d2) {n, LC_OPTIM_PAIR, false, false, {d1, d2}, {OFF(f1), OFF(f2)}}
+#define COUNT(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+/* PyTorch 1.13's constructors, in their order (torch/optim/<kind>.py). */
+static const lc_optim_hparam sgd_hp[] = {
+    {"lr", LC_OPTIM_NUMBER, false, true, {NAN, 0}, {OFF(lr), 0}}, /* torch.optim's `required` */
+    NUM("momentum", momentum, 0),
+    NUM("dampening", dampening, 0),
+    NUM("weight_decay", weight_decay, 0),
+    FLAG("nesterov", nesterov),
+    KW_FLAG("maximize", maximize),
 };
+static const lc_optim_hparam adam_hp[] = {
+    NUM("lr", lr, 1e-3),
+    PAIR("betas", beta1, beta2, 0.9, 0.999),
+    NUM("eps", eps, 1e-8),
+    NUM("weight_decay", weight_decay, 0),
+    FLAG("amsgrad", amsgrad),
+    KW_FLAG("maximize", maximize),
+};
+static const lc_optim_hparam adamw_hp[] = {
+    NUM("lr", lr, 1e-3),
+    PAIR("betas", beta1, beta2, 0.9, 0.999),
+    NUM("eps", eps, 1e-8),
+    NUM("weight_decay", weight_decay, 1e-2),
+    FLAG("amsgrad", amsgrad),
+    KW_FLAG("maximize", maximize),
+};
+static const lc_optim_hparam rmsprop_hp[] = {
+    NUM("lr", lr, 1e-2),
+    NUM("alpha", alpha, 0.99),
+    NUM("eps", eps, 1e-8),
+    NUM("weight_decay", weight_decay, 0),
+    NUM("momentum", momentum, 0),
+    FLAG("centered", centered),
+    KW_FLAG("maximize", maximize),
+};
+static const lc_optim_hparam adagrad_hp[] = {
+    NUM("lr", lr, 1e-2),
+    NUM("lr_decay", lr_decay, 0),
+    NUM("weight_decay", weight_decay, 0),
+    NUM("initial_accumulator_value", initial_accumulator_value, 0),
+    NUM("eps", eps, 1e-10),
+    KW_FLAG("maximize", maximize),
+};
+/* clang-format on */
+
+/* State buffers by slot (see optim_internal.h). */
+static const char *const sgd_state[] = {"momentum_buffer"};
+static const char *const adam_state[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+static const char *const rmsprop_state[] = {"square_avg", "momentum_buffer", "grad_avg"};
+static const char *const adagrad_state[] = {"sum"};
+
+static const lc_optim_kind_desc kinds[LC_OPTIM_KIND_COUNT] = {
+    [LC_OPTIM_SGD] = {"SGD", COUNT(sgd_hp), sgd_hp, false, COUNT(sgd_state), sgd_state},
+    [LC_OPTIM_ADAM] = {"Adam", COUNT(adam_hp), adam_hp, true, COUNT(adam_state), adam_state},
+    [LC_OPTIM_ADAMW] = {"AdamW", COUNT(adamw_hp), adamw_hp, true, COUNT(adam_state), adam_state},
+    [LC_OPTIM_RMSPROP] = {"RMSprop", COUNT(rmsprop_hp), rmsprop_hp, true, COUNT(rmsprop_state),
+                          rmsprop_state},
+    [LC_OPTIM_ADAGRAD] = {"Adagrad", COUNT(adagrad_hp), adagrad_hp, true, COUNT(adagrad_state),
+                          adagrad_state},
+};
+_Static_assert(COUNT(adam_state) <= LC_OPTIM_MAX_BUFS && COUNT(rmsprop_state) <= LC_OPTIM_MAX_BUFS,
+               "LC_OPTIM_MAX_BUFS is too small");
 
 static bool valid_kind(lc_optim_kind k) { return (unsigned)k < LC_OPTIM_KIND_COUNT; }
 
+const lc_optim_kind_desc *lc_optim_kind_info(lc_optim_kind kind) {
+  return valid_kind(kind) ? &kinds[kind] : NULL;
+}
+
+static lc_status hparam_of(const char *fn, lc_optim_kind kind, const void *o, int k,
+                           const lc_optim_hparam **out) {
+  if (!valid_kind(kind))
+    return lc_set_error(LC_EARG, "%s: invalid optimizer kind %d", fn, (int)kind);
+  if (!o) return lc_set_error(LC_EARG, "%s: options must not be NULL", fn);
+  if (k < 0 || k >= kinds[kind].num_hparams)
+    return lc_set_error(LC_EINDEX, "%s: hyper-parameter %d out of range for %s, expected 0..%d", fn,
+                        k, kinds[kind].name, kinds[kind].num_hparams - 1);
+  *out = &kinds[kind].hparams[k];
+  return LC_OK;
+}
+
+lc_status lc_optim_get_hparam(lc_optim_kind kind, const lc_optim_options *o, int k, double v[2]) {
+  const lc_optim_hparam *h = NULL;
+  lc_status st = hparam_of("lc_optim_get_hparam", kind, o, k, &h);
+  if (st) return st;
+  const char *base = (const char *)o;
+  v[1] = 0;
+  switch (h->type) {
+  case LC_OPTIM_BOOL: v[0] = *(const bool *)(base + h->offset[0]) ? 1 : 0; break;
+  case LC_OPTIM_PAIR: v[1] = *(const double *)(base + h->offset[1]); /* fall through */
+  default: v[0] = *(const double *)(base + h->offset[0]); break;
+  }
+  return LC_OK;
+}
+
+lc_status lc_optim_set_hparam(lc_optim_kind kind, lc_optim_options *o, int k, const double v[2]) {
+  const lc_optim_hparam *h = NULL;
+  lc_status st = hparam_of("lc_optim_set_hparam", kind, o, k, &h);
+  if (st) return st;
+  char *base = (char *)o;
+  switch (h->type) {
+  case LC_OPTIM_BOOL: *(bool *)(base + h->offset[0]) = v[0] != 0; break;
+  case LC_OPTIM_PAIR: *(double *)(base + h->offset[1]) = v[1]; /* fall through */
+  default: *(double *)(base + h->offset[0]) = v[0]; break;
+  }
+  return LC_OK;
+}
+
 const char *lc_optim_kind_name(lc_optim_kind kind) {
-  return valid_kind(kind) ? kind_names[kind] : NULL;
+  return valid_kind(kind) ? kinds[kind].name : NULL;
 }
 
 lc_status lc_optim_kind_from_name(const char *name, lc_optim_kind *out) {
-  for (int k = 0; name && k < LC_OPTIM_KIND_COUNT; k++)
-    if (strcmp(name, kind_names[k]) == 0) {
+  char names[128] = "";
+  for (int k = 0; k < LC_OPTIM_KIND_COUNT; k++) {
+    if (name && strcmp(name, kinds[k].name) == 0) {
       *out = (lc_optim_kind)k;
       return LC_OK;
     }
+    if (k) strcat(names, ", ");
+    strcat(names, kinds[k].name);
+  }
   return lc_set_error(LC_EARG,
-                      "lc_optim_kind_from_name: unknown optimizer \"%s\", expected one of SGD, "
-                      "Adam, AdamW, RMSprop, Adagrad",
-                      name ? name : "(null)");
+                      "lc_optim_kind_from_name: unknown optimizer \"%s\", expected one of %s",
+                      name ? name : "(null)", names);
 }
 
 void lc_optim_default_options(lc_optim_kind kind, lc_optim_options *out) {
   memset(out, 0, sizeof *out);
-  switch (kind) {
-  case LC_OPTIM_SGD: out->lr = NAN; break; /* required, as in torch.optim.SGD */
-  case LC_OPTIM_ADAM:
-  case LC_OPTIM_ADAMW:
-    out->lr = 1e-3;
-    out->beta1 = 0.9;
-    out->beta2 = 0.999;
-    out->eps = 1e-8;
-    out->weight_decay = kind == LC_OPTIM_ADAMW ? 1e-2 : 0;
-    break;
-  case LC_OPTIM_RMSPROP:
-    out->lr = 1e-2;
-    out->alpha = 0.99;
-    out->eps = 1e-8;
-    break;
-  case LC_OPTIM_ADAGRAD:
-    out->lr = 1e-2;
-    out->eps = 1e-10;
-    break;
-  default: break;
-  }
+  if (!valid_kind(kind)) return;
+  for (int k = 0; k < kinds[kind].num_hparams; k++)
+    lc_optim_set_hparam(kind, out, k, kinds[kind].hparams[k].def);
 }
 
-bool lc_optim_has_step(lc_optim_kind kind) { return valid_kind(kind) && kind != LC_OPTIM_SGD; }
+bool lc_optim_has_step(lc_optim_kind kind) { return valid_kind(kind) && kinds[kind].has_step; }
 
 int lc_optim_num_state_buffers(lc_optim_kind kind) {
-  if (!valid_kind(kind)) return 0;
-  int n = 0;
-  while (n < LC_OPTIM_MAX_BUFS && buf_names[kind][n])
-    n++;
-  return n;
+  return valid_kind(kind) ? kinds[kind].num_state : 0;
 }
 
 const char *lc_optim_state_name(lc_optim_kind kind, int k) {
-  return k >= 0 && k < lc_optim_num_state_buffers(kind) ? buf_names[kind][k] : NULL;
+  return k >= 0 && k < lc_optim_num_state_buffers(kind) ? kinds[kind].state_names[k] : NULL;
 }
 
 static int buf_index(lc_optim_kind kind, const char *name) {
   for (int k = 0; name && k < lc_optim_num_state_buffers(kind); k++)
-    if (strcmp(buf_names[kind][k], name) == 0) return k;
+    if (strcmp(kinds[kind].state_names[k], name) == 0) return k;
   return -1;
 }
 
@@ -163,9 +250,61 @@ void lc_optimizer_free(lc_optimizer *o) {
   free(o);
 }
 
-static int cmp_ptr(const void *a, const void *b) {
-  uintptr_t x = (uintptr_t) * (lc_tensor *const *)a, y = (uintptr_t) * (lc_tensor *const *)b;
-  return x < y ? -1 : x > y;
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what) {
+  if (!what) what = "parameter";
+  if (!t) return lc_set_error(LC_EARG, "%s is NULL", what);
+  if (!lc_dtype_is_float(lc_dtype_of(t)))
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 tensor, got %s", what,
+                        lc_dtype_name(lc_dtype_of(t)));
+  if (!lc_requires_grad(t))
+    return lc_set_error(
+        LC_EARG, "%s does not require grad (set requires_grad = true, or leave it out)", what);
+  if (!lc_is_leaf(t))
+    return lc_set_error(LC_EARG,
+                        "%s is not a leaf tensor: can't optimize a non-leaf tensor (detach() "
+                        "it and set requires_grad)",
+                        what);
+  return LC_OK;
+}
+
+/* A tensor and where it is: pos >= 0 a position in the new list, pos < 0 the existing flat
+ * parameter pos + n_existing. */
+typedef struct dup_entry {
+  const lc_tensor *t;
+  int64_t pos;
+} dup_entry;
+
+static int cmp_entry(const void *a, const void *b) {
+  const dup_entry *x = a, *y = b;
+  uintptr_t p = (uintptr_t)x->t, q = (uintptr_t)y->t;
+  if (p != q) return p < q ? -1 : 1;
+  return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                      int64_t *index, int64_t *earlier, int64_t *group) {
+  *index = *earlier = *group = -1;
+  int64_t have = o ? o->n : 0, total = have + (n > 0 ? n : 0);
+  if (total < 2 || n <= 0 || !params) return LC_OK;
+  dup_entry *all = malloc((size_t)total * sizeof *all);
+  if (!all) return lc_error_oom((size_t)total * sizeof *all);
+  for (int64_t i = 0; i < have; i++)
+    all[i] = (dup_entry){o->p[i].param, i - have};
+  for (int64_t i = 0; i < n; i++)
+    all[have + i] = (dup_entry){params[i], i};
+  /* sorted by tensor, then position: in a run of one tensor the first entry is the original
+   * (an existing parameter sorts first), the second the earliest repetition */
+  qsort(all, (size_t)total, sizeof *all, cmp_entry);
+  for (int64_t i = 1; i < total; i++)
+    if (all[i].t == all[i - 1].t && all[i].pos >= 0 && (i < 2 || all[i - 2].t != all[i].t) &&
+        (*index < 0 || all[i].pos < *index)) {
+      int64_t first = all[i - 1].pos;
+      *index = all[i].pos;
+      *earlier = first >= 0 ? first : -1;
+      *group = first >= 0 ? -1 : o->p[first + have].group;
+    }
+  free(all);
+  return LC_OK;
 }
 
 /* Checks params[0..n) as a new group of o: tensors fit to optimize, none twice, none already
@@ -176,50 +315,21 @@ static lc_status check_params(const char *fn, const lc_optimizer *o, int64_t n,
     return lc_set_error(LC_EARG, "%s: expected n >= 0 parameters, got %lld", fn, (long long)n);
   if (n > 0 && !params) return lc_set_error(LC_EARG, "%s: params must not be NULL", fn);
   for (int64_t i = 0; i < n; i++) {
-    const lc_tensor *t = params[i];
-    if (!t) return lc_set_error(LC_EARG, "%s: parameter %lld is NULL", fn, (long long)i);
-    if (!lc_dtype_is_float(lc_dtype_of(t)))
-      return lc_set_error(LC_EDTYPE,
-                          "%s: parameter %lld: expected a float32 or float64 tensor, got %s", fn,
-                          (long long)i, lc_dtype_name(lc_dtype_of(t)));
-    if (!lc_requires_grad(t))
-      return lc_set_error(LC_EARG, "%s: parameter %lld does not require grad", fn, (long long)i);
-    if (!lc_is_leaf(t))
-      return lc_set_error(LC_EARG,
-                          "%s: parameter %lld is not a leaf tensor (can't optimize a non-leaf "
-                          "tensor; detach() it and set requires_grad)",
-                          fn, (long long)i);
+    char what[96];
+    snprintf(what, sizeof what, "%s: parameter %lld", fn, (long long)i);
+    lc_status st = lc_optim_check_param(params[i], what);
+    if (st) return st;
   }
-  /* duplicates: sort the new pointers together with the existing ones */
-  int64_t total = o->n + n;
-  if (total < 2) return LC_OK;
-  lc_tensor **all = malloc((size_t)total * sizeof *all);
-  if (!all) return lc_error_oom((size_t)total * sizeof *all);
-  for (int64_t i = 0; i < o->n; i++)
-    all[i] = o->p[i].param;
-  for (int64_t i = 0; i < n; i++)
-    all[o->n + i] = params[i];
-  qsort(all, (size_t)total, sizeof *all, cmp_ptr);
-  lc_tensor *dup = NULL;
-  for (int64_t i = 1; i < total && !dup; i++)
-    if (all[i] == all[i - 1]) dup = all[i];
-  free(all);
-  if (!dup) return LC_OK;
-  int64_t first = -1, second = -1;
-  for (int64_t i = 0; i < n; i++)
-    if (params[i] == dup) {
-      if (first < 0)
-        first = i;
-      else if (second < 0)
-        second = i;
-    }
-  if (second >= 0)
+  int64_t dup, earlier, group;
+  lc_status st = lc_optimizer_find_duplicate(o, n, params, &dup, &earlier, &group);
+  if (st || dup < 0) return st;
+  if (earlier >= 0)
     return lc_set_error(LC_EARG, "%s: parameters %lld and %lld are the same tensor", fn,
-                        (long long)first, (long long)second);
+                        (long long)earlier, (long long)dup);
   return lc_set_error(LC_EARG,
-                      "%s: parameter %lld already belongs to another parameter group (some "
-                      "parameters appear in more than one group)",
-                      fn, (long long)first);
+                      "%s: parameter %lld is already in parameter group %lld (some parameters "
+                      "appear in more than one group)",
+                      fn, (long long)dup, (long long)group);
 }
 
 static lc_status make_buf(const lc_tensor *p, double fill, lc_tensor **out);
@@ -380,34 +490,86 @@ lc_status lc_optimizer_get_step(const lc_optimizer *o, int64_t i, int64_t *out) 
   return LC_OK;
 }
 
-lc_status lc_optimizer_set_step(lc_optimizer *o, int64_t i, int64_t step) {
-  lc_status st = check_param_index("lc_optimizer_set_step", o, i);
+/* The step-count rule (>= 0), shared by check_step and set_step. */
+static lc_status check_step_value(const char *fn, const char *what, int64_t i, int64_t step) {
+  if (step >= 0) return LC_OK;
+  if (what) return lc_set_error(LC_EARG, "%s.step must be >= 0, got %lld", what, (long long)step);
+  return lc_set_error(LC_EARG, "%s: parameter %lld: expected a step count >= 0, got %lld", fn,
+                      (long long)i, (long long)step);
+}
+
+lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step,
+                                  const char *what) {
+  const char *fn = "lc_optimizer_check_step";
+  lc_status st = check_param_index(fn, o, i);
   if (st) return st;
-  if (step < 0)
-    return lc_set_error(LC_EARG, "lc_optimizer_set_step: expected a step count >= 0, got %lld",
-                        (long long)step);
+  if (!lc_optim_has_step(o->kind)) {
+    if (what)
+      return lc_set_error(LC_EARG, "%s.step: %s keeps no step count", what, kinds[o->kind].name);
+    return lc_set_error(LC_EARG, "%s: parameter %lld: %s keeps no step count", fn, (long long)i,
+                        kinds[o->kind].name);
+  }
+  return check_step_value(fn, what, i, step);
+}
+
+lc_status lc_optimizer_set_step(lc_optimizer *o, int64_t i, int64_t step) {
+  const char *fn = "lc_optimizer_set_step";
+  lc_status st = check_param_index(fn, o, i);
+  if (!st) st = check_step_value(fn, NULL, i, step);
+  if (st) return st;
   o->p[i].step = step;
   o->p[i].has_state = true;
   return LC_OK;
 }
 
-static lc_status state_name(const char *fn, const lc_optimizer *o, const char *name, int *k) {
+/* check_state under the name of the calling function fn; *k receives the buffer's slot. */
+static lc_status check_state(const char *fn, const lc_optimizer *o, int64_t i, const char *name,
+                             const lc_tensor *value, const char *what, int *k) {
+  lc_status st = check_param_index(fn, o, i);
+  if (st) return st;
   *k = buf_index(o->kind, name);
-  if (*k >= 0) return LC_OK;
-  char names[160] = "";
-  for (int j = 0; j < lc_optim_num_state_buffers(o->kind); j++) {
-    if (j) strcat(names, ", ");
-    strcat(names, buf_names[o->kind][j]);
+  if (*k < 0) {
+    const lc_optim_kind_desc *d = &kinds[o->kind];
+    char names[160] = "";
+    for (int j = 0; j < d->num_state; j++) {
+      if (j) strcat(names, ", ");
+      strcat(names, d->state_names[j]);
+    }
+    if (what)
+      return lc_set_error(LC_EARG, "%s: unknown state entry '%s' for %s (expected one of: %s)",
+                          what, name ? name : "(null)", d->name, names);
+    return lc_set_error(LC_EARG,
+                        "%s: parameter %lld: unknown state entry '%s' for %s (expected one of: "
+                        "%s)",
+                        fn, (long long)i, name ? name : "(null)", d->name, names);
   }
-  return lc_set_error(LC_EARG, "%s: %s has no state buffer \"%s\", expected one of: %s", fn,
-                      kind_names[o->kind], name ? name : "(null)", names);
+  if (!value) return LC_OK;
+  const lc_tensor *p = o->p[i].param;
+  bool same = lc_ndim(value) == lc_ndim(p);
+  for (int d = 0; same && d < lc_ndim(p); d++)
+    same = lc_shape(value)[d] == lc_shape(p)[d];
+  if (same) return LC_OK;
+  char a[256], b[256];
+  lc_shape_str(lc_ndim(value), lc_shape(value), a, sizeof a);
+  lc_shape_str(lc_ndim(p), lc_shape(p), b, sizeof b);
+  if (what)
+    return lc_set_error(LC_ESHAPE, "%s.%s has shape %s, but the parameter has shape %s", what, name,
+                        a, b);
+  return lc_set_error(LC_ESHAPE,
+                      "%s: parameter %lld: state '%s' has shape %s, but the parameter has shape %s",
+                      fn, (long long)i, name, a, b);
+}
+
+lc_status lc_optimizer_check_state(const lc_optimizer *o, int64_t i, const char *name,
+                                   const lc_tensor *value, const char *what) {
+  int k;
+  return check_state("lc_optimizer_check_state", o, i, name, value, what, &k);
 }
 
 lc_status lc_optimizer_get_state(const lc_optimizer *o, int64_t i, const char *name,
                                  lc_tensor **out) {
   int k;
-  lc_status st = check_param_index("lc_optimizer_get_state", o, i);
-  if (!st) st = state_name("lc_optimizer_get_state", o, name, &k);
+  lc_status st = check_state("lc_optimizer_get_state", o, i, name, NULL, NULL, &k);
   if (st) return st;
   *out = lc_retain(o->p[i].buf[k]);
   return LC_OK;
@@ -415,10 +577,8 @@ lc_status lc_optimizer_get_state(const lc_optimizer *o, int64_t i, const char *n
 
 lc_status lc_optimizer_set_state(lc_optimizer *o, int64_t i, const char *name,
                                  const lc_tensor *value) {
-  const char *fn = "lc_optimizer_set_state";
   int k;
-  lc_status st = check_param_index(fn, o, i);
-  if (!st) st = state_name(fn, o, name, &k);
+  lc_status st = check_state("lc_optimizer_set_state", o, i, name, value, NULL, &k);
   if (st) return st;
   lc_optim_param *s = &o->p[i];
   if (!value) {
@@ -427,15 +587,6 @@ lc_status lc_optimizer_set_state(lc_optimizer *o, int64_t i, const char *name,
     return LC_OK;
   }
   const lc_tensor *p = s->param;
-  bool same = lc_ndim(value) == lc_ndim(p);
-  for (int d = 0; same && d < lc_ndim(p); d++)
-    same = lc_shape(value)[d] == lc_shape(p)[d];
-  if (!same) {
-    char a[256], b[256];
-    return lc_set_error(LC_ESHAPE, "%s: state \"%s\" of parameter %lld: expected shape %s, got %s",
-                        fn, name, (long long)i, lc_shape_str(lc_ndim(p), lc_shape(p), a, sizeof a),
-                        lc_shape_str(lc_ndim(value), lc_shape(value), b, sizeof b));
-  }
   lc_tensor *buf = s->buf[k];
   if (!buf) {
     st = lc_empty(lc_ndim(p), lc_shape(p), lc_dtype_of(p), &buf);
