@@ -194,11 +194,42 @@ void lc_free(void *p);
 
 /* ---------------------------------------------------------------- elementwise */
 
-typedef enum lc_unary_op {
-  LC_NEG, LC_ABS, LC_SIGN, LC_EXP, LC_LOG, LC_LOG1P, LC_SQRT, LC_RSQRT, LC_SIN, LC_COS,
-  LC_TANH, LC_SIGMOID, LC_RELU, LC_FLOOR, LC_CEIL, LC_ROUND, LC_LOGICAL_NOT,
-  LC_UNARY_COUNT
-} lc_unary_op;
+/* The unary ops, one row each: the one list that generates the op codes LC_<CODE> below, the
+ * ops (src/kernels/elementwise.c), their loops (src/kernels/elementwise_loops.c, which holds each
+ * row's expressions: EW_F_<CODE>, EW_I_<CODE>, EW_G_<CODE>) and the Lua functions and methods
+ * t:<name>() and t:<name>_() (src/lua/ops.c).
+ * X(CODE, name, GradFn, DTYPES, SAVES, COST)
+ *   GradFn  grad_fn name, or NULL: not differentiable
+ *   DTYPES  FLOAT: float math (integer and bool inputs compute in float32);
+ *           ROUND: float loops, identity on integers and bool;
+ *           SIGNED: any number type, bool refused (LC_EDTYPE);
+ *           MAGN: any number type, identity on bool;
+ *           LOGIC: any dtype, result bool
+ *   SAVES   what the gradient reads besides the output gradient: IN (the input), OUT (the
+ *           result) or NONE; ZERO: the gradient is zero (or there is none)
+ *   COST    relative work per element (1: an add; 16: a transcendental), for the thread split */
+#define LC_UNARY_LIST(X)                                                                           \
+  X(NEG, neg, "NegBackward", SIGNED, NONE, 1)                                                      \
+  X(ABS, abs, "AbsBackward", MAGN, IN, 1)                                                          \
+  X(SIGN, sign, "SignBackward", MAGN, ZERO, 1)                                                     \
+  X(EXP, exp, "ExpBackward", FLOAT, OUT, 16)                                                       \
+  X(LOG, log, "LogBackward", FLOAT, IN, 16)                                                        \
+  X(LOG1P, log1p, "Log1PBackward", FLOAT, IN, 16)                                                  \
+  X(SQRT, sqrt, "SqrtBackward", FLOAT, OUT, 2)                                                     \
+  X(RSQRT, rsqrt, "RsqrtBackward", FLOAT, OUT, 2)                                                  \
+  X(SIN, sin, "SinBackward", FLOAT, IN, 16)                                                        \
+  X(COS, cos, "CosBackward", FLOAT, IN, 16)                                                        \
+  X(TANH, tanh, "TanhBackward", FLOAT, OUT, 16)                                                    \
+  X(SIGMOID, sigmoid, "SigmoidBackward", FLOAT, OUT, 16)                                           \
+  X(RELU, relu, "ReluBackward", MAGN, OUT, 1)                                                      \
+  X(FLOOR, floor, "FloorBackward", ROUND, ZERO, 1)                                                 \
+  X(CEIL, ceil, "CeilBackward", ROUND, ZERO, 1)                                                    \
+  X(ROUND, round, "RoundBackward", ROUND, ZERO, 1)                                                 \
+  X(LOGICAL_NOT, logical_not, NULL, LOGIC, ZERO, 1)
+
+#define LC_UNARY_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_##CODE,
+typedef enum lc_unary_op { LC_UNARY_LIST(LC_UNARY_ENUM_) LC_UNARY_COUNT } lc_unary_op;
+#undef LC_UNARY_ENUM_
 
 typedef enum lc_binary_op {
   LC_ADD, LC_SUB, LC_MUL, LC_DIV, LC_POW, LC_MAXIMUM, LC_MINIMUM,

@@ -14,36 +14,31 @@
 static bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
 static bool valid_dtype(lc_dtype dt) { return (unsigned)dt < LC_DTYPE_COUNT; }
 
-static bool unary_is_float_math(lc_unary_op op) {
-  switch (op) {
-  case LC_EXP:
-  case LC_LOG:
-  case LC_LOG1P:
-  case LC_SQRT:
-  case LC_RSQRT:
-  case LC_SIN:
-  case LC_COS:
-  case LC_TANH:
-  case LC_SIGMOID: return true;
-  default: return false;
-  }
-}
+/* The DTYPES column of LC_UNARY_LIST, as data. */
+enum { UN_FLOAT, UN_ROUND, UN_SIGNED, UN_MAGN, UN_LOGIC };
+#define UNARY_DTYPES_(CODE, NAME, GradFn, DTYPES, SAVES, COST) [LC_##CODE] = UN_##DTYPES,
+static const unsigned char unary_dtypes[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_DTYPES_)};
+#undef UNARY_DTYPES_
 
 static bool binary_is_bool_result(lc_binary_op op) { return op >= LC_EQ; }
 
 lc_status lc_ew_unary_dtype(lc_unary_op op, lc_dtype x, lc_dtype *cdt, lc_dtype *rdt) {
   if ((unsigned)op >= LC_UNARY_COUNT || !valid_dtype(x))
     return lc_set_error(LC_EARG, "unary: invalid op %d or dtype %d", (int)op, (int)x);
-  if (op == LC_LOGICAL_NOT) {
+  switch (unary_dtypes[op]) {
+  case UN_LOGIC:
     *cdt = x;
     *rdt = LC_BOOL;
-  } else if (unary_is_float_math(op)) {
-    *cdt = *rdt = is_float(x) ? x : LC_FLOAT32;
-  } else {
-    if (op == LC_NEG && x == LC_BOOL)
-      return lc_set_error(LC_EDTYPE, "neg: negation of a bool tensor is not supported, use "
-                                     "logical_not instead");
+    break;
+  case UN_FLOAT: *cdt = *rdt = is_float(x) ? x : LC_FLOAT32; break;
+  case UN_SIGNED:
+    if (x == LC_BOOL)
+      return lc_set_error(LC_EDTYPE, "%s: negation of a bool tensor is not supported, use "
+                                     "logical_not instead",
+                          lc_op_unary[op].name);
     *cdt = *rdt = x;
+    break;
+  default: *cdt = *rdt = x; break; /* ROUND, MAGN */
   }
   return LC_OK;
 }
@@ -159,14 +154,6 @@ static void drop_grads(const lc_op_ctx *ctx, lc_tensor **grad_in) {
 
 /* ------------------------------------------------------------------ unary */
 
-static const lc_ew_kernel unary_kernel[LC_UNARY_COUNT] = {
-    [LC_NEG] = LC_EW_NEG,     [LC_ABS] = LC_EW_ABS,        [LC_SIGN] = LC_EW_SIGN,
-    [LC_EXP] = LC_EW_EXP,     [LC_LOG] = LC_EW_LOG,        [LC_LOG1P] = LC_EW_LOG1P,
-    [LC_SQRT] = LC_EW_SQRT,   [LC_RSQRT] = LC_EW_RSQRT,    [LC_SIN] = LC_EW_SIN,
-    [LC_COS] = LC_EW_COS,     [LC_TANH] = LC_EW_TANH,      [LC_SIGMOID] = LC_EW_SIGMOID,
-    [LC_RELU] = LC_EW_RELU,   [LC_FLOOR] = LC_EW_FLOOR,    [LC_CEIL] = LC_EW_CEIL,
-    [LC_ROUND] = LC_EW_ROUND, [LC_LOGICAL_NOT] = LC_EW_NOT};
-
 static lc_status unary_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                const lc_op_args *args, lc_tensor **out) {
   const lc_unary_op code = (lc_unary_op)op->code;
@@ -174,13 +161,24 @@ static lc_status unary_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_dtype cdt, rdt;
   lc_status st = lc_ew_unary_dtype(code, x->dtype, &cdt, &rdt);
   if (st) return st;
-  lc_ew_kernel k = unary_kernel[code];
-  /* Identities: rounding an integer, abs/sign/relu of a bool. */
-  if (!is_float(cdt) && (code == LC_FLOOR || code == LC_CEIL || code == LC_ROUND)) k = LC_EW_COPY;
-  if (cdt == LC_BOOL && (code == LC_ABS || code == LC_SIGN || code == LC_RELU)) k = LC_EW_COPY;
+  /* the kernels of the list come first, in list order: LC_EW_<CODE> == LC_<CODE> */
+  _Static_assert((int)LC_EW_COPY == (int)LC_UNARY_COUNT, "unary kernels first, in list order");
+  lc_ew_kernel k = (lc_ew_kernel)code;
+  /* Identities: rounding an integer or bool, abs/sign/relu of a bool. */
+  if (!is_float(cdt) && unary_dtypes[code] == UN_ROUND) k = LC_EW_COPY;
+  if (cdt == LC_BOOL && unary_dtypes[code] == UN_MAGN) k = LC_EW_COPY;
   lc_ew_arg a = ARG(x);
   return lc_ew(op->name, k, cdt, rdt, NULL, 1, &a, out);
 }
+
+/* The gradient kernel of each row (LC_EW_KERNEL_COUNT: a ZERO row, whose gradient is zero). */
+#define UN_GRAD_NONE(CODE) LC_EW_##CODE##_G
+#define UN_GRAD_IN UN_GRAD_NONE
+#define UN_GRAD_OUT UN_GRAD_NONE
+#define UN_GRAD_ZERO(CODE) LC_EW_KERNEL_COUNT
+#define UNARY_GRAD_(CODE, NAME, GradFn, DTYPES, SAVES, COST) [LC_##CODE] = UN_GRAD_##SAVES(CODE),
+static const lc_ew_kernel unary_grad_kernel[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_GRAD_)};
+#undef UNARY_GRAD_
 
 static lc_status unary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
@@ -190,62 +188,28 @@ static lc_status unary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
     lc_status st = saved(ctx, 0, &s);
     if (st) return st;
   }
-  lc_ew_kernel k;
-  switch (code) {
-  case LC_SIGN:
-  case LC_FLOOR:
-  case LC_CEIL:
-  case LC_ROUND: return zero_grad(ctx, 0, g, grad_in);
-  case LC_NEG: {
-    lc_ew_arg a[1] = {ARG(g)};
-    return grad_kernel(ctx, 0, LC_EW_NEG, NULL, 1, a, grad_in);
-  }
-  case LC_EXP: k = LC_EW_MUL; break;           /* g * out */
-  case LC_LOG: k = LC_EW_DIV; break;           /* g / x */
-  case LC_ABS: k = LC_EW_ABS_B; break;         /* g * sign(x) */
-  case LC_LOG1P: k = LC_EW_LOG1P_B; break;     /* g / (1 + x) */
-  case LC_SQRT: k = LC_EW_SQRT_B; break;       /* g / (2 out) */
-  case LC_RSQRT: k = LC_EW_RSQRT_B; break;     /* -g out^3 / 2 */
-  case LC_SIN: k = LC_EW_SIN_B; break;         /* g cos(x) */
-  case LC_COS: k = LC_EW_COS_B; break;         /* -g sin(x) */
-  case LC_TANH: k = LC_EW_TANH_B; break;       /* g (1 - out^2) */
-  case LC_SIGMOID: k = LC_EW_SIGMOID_B; break; /* g out (1 - out) */
-  case LC_RELU: k = LC_EW_RELU_B; break;       /* g (out > 0) */
-  default: return lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
-  }
+  const lc_ew_kernel k = unary_grad_kernel[code];
+  if (k == LC_EW_KERNEL_COUNT) return zero_grad(ctx, 0, g, grad_in); /* a ZERO row */
   lc_ew_arg a[2] = {ARG(g), ARG(s)};
-  return grad_kernel(ctx, 0, k, NULL, 2, a, grad_in);
+  return grad_kernel(ctx, 0, k, NULL, s ? 2 : 1, a, grad_in);
 }
 
-#define UNARY_DEF(CODE, NAME, GRAD, SAVE)                                                          \
-  [CODE] = {.name = NAME,                                                                          \
-            .grad_fn_name = GRAD,                                                                  \
-            .n_inputs = 1,                                                                         \
-            .n_outputs = 1,                                                                        \
-            .code = CODE,                                                                          \
-            .save = SAVE,                                                                          \
-            .forward = unary_forward,                                                              \
-            .backward = GRAD ? unary_backward : NULL}
+#define UN_SAVE_NONE 0
+#define UN_SAVE_IN LC_SAVE_IN(0)
+#define UN_SAVE_OUT LC_SAVE_OUT(0)
+#define UN_SAVE_ZERO 0
+#define UNARY_DEF(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                         \
+  [LC_##CODE] = {.name = #NAME,                                                                    \
+                 .grad_fn_name = GradFn,                                                           \
+                 .n_inputs = 1,                                                                    \
+                 .n_outputs = 1,                                                                   \
+                 .code = LC_##CODE,                                                                \
+                 .save = UN_SAVE_##SAVES,                                                          \
+                 .forward = unary_forward,                                                         \
+                 .backward = GradFn ? unary_backward : NULL},
 
-const lc_op_def lc_op_unary[LC_UNARY_COUNT] = {
-    UNARY_DEF(LC_NEG, "neg", "NegBackward", 0),
-    UNARY_DEF(LC_ABS, "abs", "AbsBackward", LC_SAVE_IN(0)),
-    UNARY_DEF(LC_SIGN, "sign", "SignBackward", 0),
-    UNARY_DEF(LC_EXP, "exp", "ExpBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_LOG, "log", "LogBackward", LC_SAVE_IN(0)),
-    UNARY_DEF(LC_LOG1P, "log1p", "Log1PBackward", LC_SAVE_IN(0)),
-    UNARY_DEF(LC_SQRT, "sqrt", "SqrtBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_RSQRT, "rsqrt", "RsqrtBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_SIN, "sin", "SinBackward", LC_SAVE_IN(0)),
-    UNARY_DEF(LC_COS, "cos", "CosBackward", LC_SAVE_IN(0)),
-    UNARY_DEF(LC_TANH, "tanh", "TanhBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_SIGMOID, "sigmoid", "SigmoidBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_RELU, "relu", "ReluBackward", LC_SAVE_OUT(0)),
-    UNARY_DEF(LC_FLOOR, "floor", "FloorBackward", 0),
-    UNARY_DEF(LC_CEIL, "ceil", "CeilBackward", 0),
-    UNARY_DEF(LC_ROUND, "round", "RoundBackward", 0),
-    UNARY_DEF(LC_LOGICAL_NOT, "logical_not", NULL, 0),
-};
+const lc_op_def lc_op_unary[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_DEF)};
+#undef UNARY_DEF
 
 /* ------------------------------------------------------------------ binary (tensor, tensor) */
 

@@ -12,26 +12,14 @@
 
 #include "op.h"
 
-/* Loop kernels. Unary kernels take 1 operand, binary 2, ternary 3. */
+#define LC_EW_UNARY_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_EW_##CODE,
+#define LC_EW_UNARY_GRAD_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_EW_##CODE##_G,
+
+/* Loop kernels. Unary kernels take 1 operand, binary 2, ternary 3 (lc_ew_nargs). */
 typedef enum lc_ew_kernel {
-  /* unary, out dtype = compute dtype (K_NOT: bool) */
-  LC_EW_NEG,
-  LC_EW_ABS,
-  LC_EW_SIGN,
-  LC_EW_EXP,
-  LC_EW_LOG,
-  LC_EW_LOG1P,
-  LC_EW_SQRT,
-  LC_EW_RSQRT,
-  LC_EW_SIN,
-  LC_EW_COS,
-  LC_EW_TANH,
-  LC_EW_SIGMOID,
-  LC_EW_RELU,
-  LC_EW_FLOOR,
-  LC_EW_CEIL,
-  LC_EW_ROUND,
-  LC_EW_NOT,
+  /* the unary ops of LC_UNARY_LIST (lucid_core.h): LC_EW_<CODE>, out dtype = compute dtype
+   * (LOGIC rows: bool) */
+  LC_UNARY_LIST(LC_EW_UNARY_ENUM_)
   LC_EW_COPY,
   LC_EW_CLAMP, /* params f[0] = lo, f[1] = hi (missing bounds: +-inf) */
   /* binary, out dtype = compute dtype (comparisons and logical ops: bool) */
@@ -51,16 +39,9 @@ typedef enum lc_ew_kernel {
   LC_EW_AND,
   LC_EW_OR,
   LC_EW_XOR,
-  /* backward helpers, float dtypes only: (g, s) -> grad */
-  LC_EW_ABS_B,     /* g * sign(x) */
-  LC_EW_LOG1P_B,   /* g / (1 + x) */
-  LC_EW_SQRT_B,    /* g / (2 out) */
-  LC_EW_RSQRT_B,   /* -0.5 g out^3 */
-  LC_EW_SIN_B,     /* g cos(x) */
-  LC_EW_COS_B,     /* -g sin(x) */
-  LC_EW_TANH_B,    /* g (1 - out^2) */
-  LC_EW_SIGMOID_B, /* g out (1 - out) */
-  LC_EW_RELU_B,    /* out > 0 ? g : 0 */
+  /* backward helpers, float dtypes only. The unary ops' gradients LC_EW_<CODE>_G: (g, s) ->
+   * grad where the row saves s (IN or OUT), g -> grad where it saves NONE. */
+  LC_UNARY_LIST(LC_EW_UNARY_GRAD_ENUM_)
   LC_EW_CLAMP_B,   /* lo <= x <= hi ? g : 0 (params as LC_EW_CLAMP) */
   /* ternary */
   LC_EW_WHERE,  /* (cond: bool, a, b) -> cond ? a : b; any dtype */
@@ -71,6 +52,9 @@ typedef enum lc_ew_kernel {
   LC_EW_MIN_B,  /* (g, a, b) -> a == b ? g/2 : (a < b ? g : 0) */
   LC_EW_KERNEL_COUNT
 } lc_ew_kernel;
+
+/* How many operands kernel k takes (0 for an invalid k). */
+int lc_ew_nargs(lc_ew_kernel k);
 
 /* One operand: a tensor (t != NULL) or a scalar s (t == NULL, 0-dim, broadcast). */
 typedef struct lc_ew_arg {

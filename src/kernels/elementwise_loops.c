@@ -212,23 +212,6 @@ static inline int64_t powi64(int64_t b, int64_t e) {
 #define TANH_f64(x) tanh(x)
 
 #define FLOAT_KERNELS(S, T)                                                                        \
-  EW_UNARY(neg_##S, T, T, -x)                                                                      \
-  EW_UNARY(abs_##S, T, T, fabs(x))                                                                 \
-  EW_UNARY(sign_##S, T, T, (T)((x > 0) - (x < 0)))                                                 \
-  EW_UNARY(exp_##S, T, T, EXP_##S(x))                                                              \
-  EW_UNARY(log_##S, T, T, log(x))                                                                  \
-  EW_UNARY(log1p_##S, T, T, log1p(x))                                                              \
-  EW_UNARY(sqrt_##S, T, T, sqrt(x))                                                                \
-  EW_UNARY(rsqrt_##S, T, T, (T)1 / sqrt(x))                                                        \
-  EW_UNARY(sin_##S, T, T, sin(x))                                                                  \
-  EW_UNARY(cos_##S, T, T, cos(x))                                                                  \
-  EW_UNARY(tanh_##S, T, T, TANH_##S(x))                                                            \
-  EW_UNARY(sigmoid_##S, T, T, sig_##S(x))                                                          \
-  EW_UNARY(relu_##S, T, T, x < 0 ? (T)0 : x)                                                       \
-  EW_UNARY(floor_##S, T, T, floor(x))                                                              \
-  EW_UNARY(ceil_##S, T, T, ceil(x))                                                                \
-  EW_UNARY(round_##S, T, T, nearbyint(x)) /* half to even, like PyTorch */                         \
-  EW_UNARY(not_##S, T, uint8_t, x == 0)                                                            \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
   EW_BINARY(add_##S, T, T, x + y)                                                                  \
@@ -247,15 +230,6 @@ static inline int64_t powi64(int64_t b, int64_t e) {
   EW_BINARY(and_##S, T, uint8_t, (x != 0) & (y != 0))                                              \
   EW_BINARY(or_##S, T, uint8_t, (x != 0) | (y != 0))                                               \
   EW_BINARY(xor_##S, T, uint8_t, (x != 0) ^ (y != 0))                                              \
-  EW_BINARY(absb_##S, T, T, y > 0 ? x : (y < 0 ? -x : (T)0))                                       \
-  EW_BINARY(log1pb_##S, T, T, x / ((T)1 + y))                                                      \
-  EW_BINARY(sqrtb_##S, T, T, x / ((T)2 * y))                                                       \
-  EW_BINARY(rsqrtb_##S, T, T, (T)-0.5 * x * y * y * y)                                             \
-  EW_BINARY(sinb_##S, T, T, x *cos(y))                                                             \
-  EW_BINARY(cosb_##S, T, T, -x *sin(y))                                                            \
-  EW_BINARY(tanhb_##S, T, T, x *((T)1 - y * y))                                                    \
-  EW_BINARY(sigmoidb_##S, T, T, x *y *((T)1 - y))                                                  \
-  EW_BINARY(relub_##S, T, T, y > 0 ? x : (T)0)                                                     \
   EW_BINARY(clampb_##S, T, T, (y >= p0 && y <= p1) ? x : (T)0)                                     \
   EW_TERNARY(where_##S, uint8_t, T, T, T, x ? y : z)                                               \
   EW_TERNARY(divb_##S, T, T, T, T, -x *y / (z * z))                                                \
@@ -272,11 +246,6 @@ FLOAT_KERNELS(f64, double)
 
 /* Arithmetic through the unsigned type U: wraps like PyTorch instead of signed-overflow UB. */
 #define INT_KERNELS(S, T, U)                                                                       \
-  EW_UNARY(neg_##S, T, T, (T)((U)0 - (U)x))                                                        \
-  EW_UNARY(abs_##S, T, T, x < 0 ? (T)((U)0 - (U)x) : x)                                            \
-  EW_UNARY(sign_##S, T, T, (T)((x > 0) - (x < 0)))                                                 \
-  EW_UNARY(relu_##S, T, T, x < 0 ? (T)0 : x)                                                       \
-  EW_UNARY(not_##S, T, uint8_t, x == 0)                                                            \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
   EW_BINARY(add_##S, T, T, (T)((U)x + (U)y))                                                       \
@@ -301,7 +270,6 @@ INT_KERNELS(i64, int64_t, uint64_t)
 
 /* ------------------------------------------------------------------ bool loops (0/1 bytes) */
 
-EW_UNARY(not_b, uint8_t, uint8_t, x == 0)
 EW_UNARY(copy_b, uint8_t, uint8_t, x)
 EW_BINARY(add_b, uint8_t, uint8_t, x | y) /* True + True is True, as in PyTorch */
 EW_BINARY(mul_b, uint8_t, uint8_t, x &y)
@@ -319,6 +287,77 @@ EW_BINARY(or_b, uint8_t, uint8_t, x | y)
 EW_BINARY(xor_b, uint8_t, uint8_t, x ^ y)
 EW_TERNARY(where_b, uint8_t, uint8_t, uint8_t, uint8_t, x ? y : z)
 
+/* ------------------------------------------------------------------ the unary list's loops */
+
+/* Each row of LC_UNARY_LIST (lucid_core.h) has its expressions here, in x: EW_F_<CODE>(T, S) for
+ * the float loops, EW_I_<CODE>(T, U) for the integer ones (SIGNED, MAGN and LOGIC rows; U is T's
+ * unsigned type, for wrap-around arithmetic; LOGIC rows also use it for bool bytes), and the
+ * gradient EW_G_<CODE>(T, S) in x = the output gradient and, for rows that save one, y = the
+ * saved input or result (none for ZERO rows). Loops and table rows are generated from the list below. */
+#define EW_F_NEG(T, S) -x
+#define EW_I_NEG(T, U) (T)((U)0 - (U)x)
+#define EW_G_NEG(T, S) -x
+#define EW_F_ABS(T, S) fabs(x)
+#define EW_I_ABS(T, U) x < 0 ? (T)((U)0 - (U)x) : x
+#define EW_G_ABS(T, S) y > 0 ? x : (y < 0 ? -x : (T)0)
+#define EW_F_SIGN(T, S) (T)((x > 0) - (x < 0))
+#define EW_I_SIGN(T, U) (T)((x > 0) - (x < 0))
+#define EW_F_EXP(T, S) EXP_##S(x)
+#define EW_G_EXP(T, S) x *y
+#define EW_F_LOG(T, S) log(x)
+#define EW_G_LOG(T, S) x / y
+#define EW_F_LOG1P(T, S) log1p(x)
+#define EW_G_LOG1P(T, S) x / ((T)1 + y)
+#define EW_F_SQRT(T, S) sqrt(x)
+#define EW_G_SQRT(T, S) x / ((T)2 * y)
+#define EW_F_RSQRT(T, S) (T)1 / sqrt(x)
+#define EW_G_RSQRT(T, S) (T)-0.5 * x * y * y * y
+#define EW_F_SIN(T, S) sin(x)
+#define EW_G_SIN(T, S) x *cos(y)
+#define EW_F_COS(T, S) cos(x)
+#define EW_G_COS(T, S) -x *sin(y)
+#define EW_F_TANH(T, S) TANH_##S(x)
+#define EW_G_TANH(T, S) x *((T)1 - y * y)
+#define EW_F_SIGMOID(T, S) sig_##S(x)
+#define EW_G_SIGMOID(T, S) x *y *((T)1 - y)
+#define EW_F_RELU(T, S) x < 0 ? (T)0 : x
+#define EW_I_RELU(T, U) x < 0 ? (T)0 : x
+#define EW_G_RELU(T, S) y > 0 ? x : (T)0
+#define EW_F_FLOOR(T, S) floor(x)
+#define EW_F_CEIL(T, S) ceil(x)
+#define EW_F_ROUND(T, S) nearbyint(x) /* half to even, like PyTorch */
+#define EW_F_LOGICAL_NOT(T, S) x == 0
+#define EW_I_LOGICAL_NOT(T, U) x == 0
+
+/* forward loops by the row's DTYPES */
+#define EW_LOOPS_FLOAT(CODE, N)                                                                    \
+  EW_UNARY(N##_f32, float, float, EW_F_##CODE(float, f32))                                         \
+  EW_UNARY(N##_f64, double, double, EW_F_##CODE(double, f64))
+#define EW_LOOPS_ROUND EW_LOOPS_FLOAT
+#define EW_LOOPS_SIGNED(CODE, N)                                                                   \
+  EW_LOOPS_FLOAT(CODE, N)                                                                          \
+  EW_UNARY(N##_i32, int32_t, int32_t, EW_I_##CODE(int32_t, uint32_t))                              \
+  EW_UNARY(N##_i64, int64_t, int64_t, EW_I_##CODE(int64_t, uint64_t))
+#define EW_LOOPS_MAGN EW_LOOPS_SIGNED
+#define EW_LOOPS_LOGIC(CODE, N)                                                                    \
+  EW_UNARY(N##_f32, float, uint8_t, EW_F_##CODE(float, f32))                                       \
+  EW_UNARY(N##_f64, double, uint8_t, EW_F_##CODE(double, f64))                                     \
+  EW_UNARY(N##_i32, int32_t, uint8_t, EW_I_##CODE(int32_t, uint32_t))                              \
+  EW_UNARY(N##_i64, int64_t, uint8_t, EW_I_##CODE(int64_t, uint64_t))                              \
+  EW_UNARY(N##_b, uint8_t, uint8_t, EW_I_##CODE(uint8_t, uint8_t))
+/* gradient loops by the row's SAVES */
+#define EW_GRAD_LOOPS_NONE(CODE, N)                                                                \
+  EW_UNARY(N##_grad_f32, float, float, EW_G_##CODE(float, f32))                                    \
+  EW_UNARY(N##_grad_f64, double, double, EW_G_##CODE(double, f64))
+#define EW_GRAD_LOOPS_IN(CODE, N)                                                                  \
+  EW_BINARY(N##_grad_f32, float, float, EW_G_##CODE(float, f32))                                   \
+  EW_BINARY(N##_grad_f64, double, double, EW_G_##CODE(double, f64))
+#define EW_GRAD_LOOPS_OUT EW_GRAD_LOOPS_IN
+#define EW_GRAD_LOOPS_ZERO(CODE, N)
+#define EW_UNARY_LOOPS_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                   \
+  EW_LOOPS_##DTYPES(CODE, NAME) EW_GRAD_LOOPS_##SAVES(CODE, NAME)
+LC_UNARY_LIST(EW_UNARY_LOOPS_)
+
 /* ------------------------------------------------------------------ tables */
 
 #define ALL5(N)                                                                                    \
@@ -328,26 +367,24 @@ EW_TERNARY(where_b, uint8_t, uint8_t, uint8_t, uint8_t, x ? y : z)
 #define FLT2(N)                                                                                    \
   { N##_f32, N##_f64, NULL, NULL, NULL }
 
+#define EW_TABLE_FLOAT FLT2
+#define EW_TABLE_ROUND FLT2
+#define EW_TABLE_SIGNED INT4
+#define EW_TABLE_MAGN INT4
+#define EW_TABLE_LOGIC ALL5
+#define EW_UNARY_TABLE_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                   \
+  [LC_EW_##CODE] = EW_TABLE_##DTYPES(NAME),
+#define EW_GRAD_TABLE_NONE(CODE, N) [LC_EW_##CODE##_G] = FLT2(N##_grad),
+#define EW_GRAD_TABLE_IN EW_GRAD_TABLE_NONE
+#define EW_GRAD_TABLE_OUT EW_GRAD_TABLE_NONE
+#define EW_GRAD_TABLE_ZERO(CODE, N)
+#define EW_UNARY_GRAD_TABLE_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                              \
+  EW_GRAD_TABLE_##SAVES(CODE, NAME)
+
 /* Indexed by kernel, then by compute dtype (lc_dtype order); NULL: dtype not taken (the
  * forward functions convert or reject before getting here). */
 static const ew_fn ew_table[LC_EW_KERNEL_COUNT][LC_DTYPE_COUNT] = {
-    [LC_EW_NEG] = INT4(neg),
-    [LC_EW_ABS] = INT4(abs),
-    [LC_EW_SIGN] = INT4(sign),
-    [LC_EW_EXP] = FLT2(exp),
-    [LC_EW_LOG] = FLT2(log),
-    [LC_EW_LOG1P] = FLT2(log1p),
-    [LC_EW_SQRT] = FLT2(sqrt),
-    [LC_EW_RSQRT] = FLT2(rsqrt),
-    [LC_EW_SIN] = FLT2(sin),
-    [LC_EW_COS] = FLT2(cos),
-    [LC_EW_TANH] = FLT2(tanh),
-    [LC_EW_SIGMOID] = FLT2(sigmoid),
-    [LC_EW_RELU] = INT4(relu),
-    [LC_EW_FLOOR] = FLT2(floor),
-    [LC_EW_CEIL] = FLT2(ceil),
-    [LC_EW_ROUND] = FLT2(round),
-    [LC_EW_NOT] = ALL5(not ),
+    LC_UNARY_LIST(EW_UNARY_TABLE_)
     [LC_EW_COPY] = ALL5(copy),
     [LC_EW_CLAMP] = INT4(clamp),
     [LC_EW_ADD] = ALL5(add),
@@ -366,15 +403,7 @@ static const ew_fn ew_table[LC_EW_KERNEL_COUNT][LC_DTYPE_COUNT] = {
     [LC_EW_AND] = ALL5(and),
     [LC_EW_OR] = ALL5(or),
     [LC_EW_XOR] = ALL5(xor),
-    [LC_EW_ABS_B] = FLT2(absb),
-    [LC_EW_LOG1P_B] = FLT2(log1pb),
-    [LC_EW_SQRT_B] = FLT2(sqrtb),
-    [LC_EW_RSQRT_B] = FLT2(rsqrtb),
-    [LC_EW_SIN_B] = FLT2(sinb),
-    [LC_EW_COS_B] = FLT2(cosb),
-    [LC_EW_TANH_B] = FLT2(tanhb),
-    [LC_EW_SIGMOID_B] = FLT2(sigmoidb),
-    [LC_EW_RELU_B] = FLT2(relub),
+    LC_UNARY_LIST(EW_UNARY_GRAD_TABLE_)
     [LC_EW_CLAMP_B] = FLT2(clampb),
     [LC_EW_WHERE] = ALL5(where),
     [LC_EW_DIV_B] = FLT2(divb),
@@ -384,35 +413,35 @@ static const ew_fn ew_table[LC_EW_KERNEL_COUNT][LC_DTYPE_COUNT] = {
     [LC_EW_MIN_B] = FLT2(minb),
 };
 
-static int ew_nargs(lc_ew_kernel k) {
-  if (k <= LC_EW_CLAMP) return 1;
-  if (k <= LC_EW_CLAMP_B) return 2;
-  return 3;
+#define EW_NARGS_NONE 1
+#define EW_NARGS_IN 2
+#define EW_NARGS_OUT 2
+#define EW_NARGS_ZERO 1
+#define EW_UNARY_NARGS_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                   \
+  [LC_EW_##CODE] = 1, [LC_EW_##CODE##_G] = EW_NARGS_##SAVES,
+static const int8_t ew_unary_nargs[LC_EW_KERNEL_COUNT] = {LC_UNARY_LIST(EW_UNARY_NARGS_)};
+
+int lc_ew_nargs(lc_ew_kernel k) {
+  if ((unsigned)k >= LC_EW_KERNEL_COUNT) return 0;
+  if (ew_unary_nargs[k]) return ew_unary_nargs[k];
+  if (k == LC_EW_COPY || k == LC_EW_CLAMP) return 1;
+  if ((k >= LC_EW_ADD && k <= LC_EW_XOR) || k == LC_EW_CLAMP_B) return 2;
+  return 3; /* LC_EW_WHERE .. LC_EW_MIN_B */
 }
 
-/* Work per element for lc_parallel_for (about: 1 = an add). */
-static int64_t ew_cost(lc_ew_kernel k) {
-  switch (k) {
-  case LC_EW_EXP:
-  case LC_EW_LOG:
-  case LC_EW_LOG1P:
-  case LC_EW_SIN:
-  case LC_EW_COS:
-  case LC_EW_TANH:
-  case LC_EW_SIGMOID:
-  case LC_EW_POW:
-  case LC_EW_SIN_B:
-  case LC_EW_COS_B:
-  case LC_EW_POW_BA:
-  case LC_EW_POW_BB: return 16;
-  case LC_EW_SQRT:
-  case LC_EW_RSQRT:
-  case LC_EW_DIV:
-  case LC_EW_SQRT_B:
-  case LC_EW_DIV_B: return 2;
-  default: return 1;
-  }
-}
+/* Work per element for lc_parallel_for (about: 1 = an add; 0 in the table means 1). */
+#define EW_UNARY_COST_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                    \
+  [LC_EW_##CODE] = COST, [LC_EW_##CODE##_G] = COST,
+static const int8_t ew_cost_table[LC_EW_KERNEL_COUNT] = {
+    LC_UNARY_LIST(EW_UNARY_COST_)
+    [LC_EW_POW] = 16,
+    [LC_EW_POW_BA] = 16,
+    [LC_EW_POW_BB] = 16,
+    [LC_EW_DIV] = 2,
+    [LC_EW_DIV_B] = 2,
+};
+
+static int64_t ew_cost(lc_ew_kernel k) { return ew_cost_table[k] > 0 ? ew_cost_table[k] : 1; }
 
 /* ------------------------------------------------------------------ driver */
 
@@ -497,7 +526,7 @@ static void store_typed(void *dst, lc_dtype dt, double v) {
 
 lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, const double *f,
                 int nargs, const lc_ew_arg *args, lc_tensor **out) {
-  if ((unsigned)k >= LC_EW_KERNEL_COUNT || nargs != ew_nargs(k))
+  if ((unsigned)k >= LC_EW_KERNEL_COUNT || nargs != lc_ew_nargs(k))
     return lc_set_error(LC_EARG, "%s: invalid elementwise kernel %d with %d operands", what, (int)k,
                         nargs);
   if ((unsigned)cdt >= LC_DTYPE_COUNT || (unsigned)rdt >= LC_DTYPE_COUNT || !ew_table[k][cdt])

@@ -847,6 +847,8 @@ static int f_tolist(lua_State *L) {
 #define F LB_FUNC
 #define B LB_BOTH
 
+#define UNARY_ROWS_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                     \
+  {#NAME, f_unary, LC_##CODE, B}, {#NAME "_", f_unary_, LC_##CODE, M},
 const lb_reg lb_ops_regs[] = {
     {"size", f_size, 0, M},
     {"stride", f_size, 1, M},
@@ -874,40 +876,8 @@ const lb_reg lb_ops_regs[] = {
     {"detach", f_simple, 1, B},
     {"clone", f_simple, 2, B},
 
-    {"neg", f_unary, LC_NEG, B},
-    {"abs", f_unary, LC_ABS, B},
-    {"sign", f_unary, LC_SIGN, B},
-    {"exp", f_unary, LC_EXP, B},
-    {"log", f_unary, LC_LOG, B},
-    {"log1p", f_unary, LC_LOG1P, B},
-    {"sqrt", f_unary, LC_SQRT, B},
-    {"rsqrt", f_unary, LC_RSQRT, B},
-    {"sin", f_unary, LC_SIN, B},
-    {"cos", f_unary, LC_COS, B},
-    {"tanh", f_unary, LC_TANH, B},
-    {"sigmoid", f_unary, LC_SIGMOID, B},
-    {"relu", f_unary, LC_RELU, B},
-    {"floor", f_unary, LC_FLOOR, B},
-    {"ceil", f_unary, LC_CEIL, B},
-    {"round", f_unary, LC_ROUND, B},
-    {"logical_not", f_unary, LC_LOGICAL_NOT, B},
-    {"neg_", f_unary_, LC_NEG, M},
-    {"abs_", f_unary_, LC_ABS, M},
-    {"sign_", f_unary_, LC_SIGN, M},
-    {"exp_", f_unary_, LC_EXP, M},
-    {"log_", f_unary_, LC_LOG, M},
-    {"log1p_", f_unary_, LC_LOG1P, M},
-    {"sqrt_", f_unary_, LC_SQRT, M},
-    {"rsqrt_", f_unary_, LC_RSQRT, M},
-    {"sin_", f_unary_, LC_SIN, M},
-    {"cos_", f_unary_, LC_COS, M},
-    {"tanh_", f_unary_, LC_TANH, M},
-    {"sigmoid_", f_unary_, LC_SIGMOID, M},
-    {"relu_", f_unary_, LC_RELU, M},
-    {"floor_", f_unary_, LC_FLOOR, M},
-    {"ceil_", f_unary_, LC_CEIL, M},
-    {"round_", f_unary_, LC_ROUND, M},
-    {"logical_not_", f_unary_, LC_LOGICAL_NOT, M},
+    /* every row of LC_UNARY_LIST: t:<name>(), lucid.<name>(t) and t:<name>_() */
+    LC_UNARY_LIST(UNARY_ROWS_)
 
     {"add", f_binary, LC_ADD, B},
     {"sub", f_binary, LC_SUB, B},

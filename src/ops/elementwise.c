@@ -8,9 +8,6 @@
 
 #include <string.h>
 
-static const char *const unary_fn[LC_UNARY_COUNT] = {
-    "neg", "abs",  "sign",    "exp",  "log",   "log1p", "sqrt",  "rsqrt",      "sin",
-    "cos", "tanh", "sigmoid", "relu", "floor", "ceil",  "round", "logical_not"};
 static const char *const binary_fn[LC_BINARY_COUNT] = {
     "add", "sub", "mul", "div", "pow", "maximum",     "minimum",    "eq",
     "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
@@ -74,8 +71,8 @@ static lc_status check_raw_write(const char *fn, const lc_tensor *t) {
 lc_status lc_unary(lc_unary_op op, const lc_tensor *x, lc_tensor **out) {
   lc_status st = check_unary_op("unary", op);
   if (st) return st;
-  if (!x) return null_arg(unary_fn[op], "x");
-  if (!out) return null_arg(unary_fn[op], "out");
+  if (!x) return null_arg(lc_op_unary[op].name, "x");
+  if (!out) return null_arg(lc_op_unary[op].name, "out");
   lc_tensor *in[1] = {(lc_tensor *)x};
   return lc_apply(&lc_op_unary[op], 1, in, NULL, out);
 }
@@ -83,10 +80,10 @@ lc_status lc_unary(lc_unary_op op, const lc_tensor *x, lc_tensor **out) {
 lc_status lc_unary_(lc_unary_op op, lc_tensor *x) {
   lc_status st = check_unary_op("unary_", op);
   if (st) return st;
-  if (!x) return null_arg(unary_fn[op], "x");
+  if (!x) return null_arg(lc_op_unary[op].name, "x");
   lc_dtype cdt, rdt;
   if ((st = lc_ew_unary_dtype(op, x->dtype, &cdt, &rdt))) return st;
-  if ((st = check_cast(unary_fn[op], rdt, x->dtype))) return st;
+  if ((st = check_cast(lc_op_unary[op].name, rdt, x->dtype))) return st;
   lc_tensor *in[1] = {x};
   return lc_apply_inplace(&lc_op_unary[op], 1, in, NULL);
 }
