@@ -225,7 +225,8 @@ void lc_free(void *p);
   X(FLOOR, floor, "FloorBackward", ROUND, ZERO, 1)                                                 \
   X(CEIL, ceil, "CeilBackward", ROUND, ZERO, 1)                                                    \
   X(ROUND, round, "RoundBackward", ROUND, ZERO, 1)                                                 \
-  X(LOGICAL_NOT, logical_not, NULL, LOGIC, ZERO, 1)
+  X(LOGICAL_NOT, logical_not, NULL, LOGIC, ZERO, 1)                                                \
+  X(ERF, erf, "ErfBackward", FLOAT, IN, 16)
 
 #define LC_UNARY_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_##CODE,
 typedef enum lc_unary_op { LC_UNARY_LIST(LC_UNARY_ENUM_) LC_UNARY_COUNT } lc_unary_op;

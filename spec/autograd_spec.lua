@@ -203,7 +203,7 @@ describe("gradcheck", function()
   end)
 
   local unary = {
-    "neg", "abs", "exp", "sin", "cos", "tanh", "sigmoid", "relu",
+    "neg", "abs", "exp", "sin", "cos", "tanh", "sigmoid", "relu", "erf",
   }
   for _, name in ipairs(unary) do
     it("unary " .. name, function()

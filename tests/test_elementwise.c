@@ -64,7 +64,8 @@ TEST(elementwise_unary_values_f64) {
                                            [LC_FLOOR] = floor,
                                            [LC_CEIL] = ceil,
                                            [LC_ROUND] = nearbyint,
-                                           [LC_LOGICAL_NOT] = not_ref};
+                                           [LC_LOGICAL_NOT] = not_ref,
+                                           [LC_ERF] = erf};
   /* mixed signs, halves (round half to even), zero; log/sqrt give NaN below 0 like libm */
   const double v[] = {-2.5, -1.5, -0.7, 0.0, 0.3, 0.5, 1.5, 2.5, 3.7, 10.0};
   lc_tensor *x = mk1(10, LC_FLOAT64, v);

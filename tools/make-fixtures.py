@@ -453,6 +453,15 @@ case("masked_select", "masked_select", [T(1), T(2)], [X, mask(4, 5)],
      lambda a, m: a.masked_select(m))
 
 
+# -- unary ops added after the first fixtures (at the end, so the cases above keep their values)
+for op, f in (("erf", torch.erf),):
+    x = rnd(2, 3, scale=1.5)
+    case(op, op, margs(1), [x], f)
+    case(op + "_fn", op, margs(1), [x], f, call="function")
+    case(op + "_f64", op, margs(1), [x.to(F64)], f)
+    case(op + "_int64", op, margs(1), [ints(-3, 3, 4)], f)
+
+
 # ------------------------------------------------------------------ output
 
 def write(path):

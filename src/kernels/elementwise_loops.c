@@ -328,6 +328,8 @@ EW_TERNARY(where_b, uint8_t, uint8_t, uint8_t, uint8_t, x ? y : z)
 #define EW_F_ROUND(T, S) nearbyint(x) /* half to even, like PyTorch */
 #define EW_F_LOGICAL_NOT(T, S) x == 0
 #define EW_I_LOGICAL_NOT(T, U) x == 0
+#define EW_F_ERF(T, S) erf(x)
+#define EW_G_ERF(T, S) x *(T)M_2_SQRTPI *EXP_##S(-y * y) /* 2 / sqrt(pi) exp(-x^2) */
 
 /* forward loops by the row's DTYPES */
 #define EW_LOOPS_FLOAT(CODE, N)                                                                    \
