@@ -46,9 +46,10 @@ describe("backward", function()
 
   it("reports a missing seed, no graph, and a bad gradient", function()
     local x = lucid.ones(3, {requires_grad = true})
-    raises({"lucid.backward: argument 2 (gradient): a gradient is needed for a tensor with 3 elements"},
+    -- the rules and their texts are lc_backward's (C), not re-checked by the binding
+    raises({"lucid.backward: a gradient is needed for a tensor with 3 elements", "shape {3}"},
       function() (x * 2):backward() end)
-    raises({"lucid.backward: argument 1 (input): the tensor does not require grad"},
+    raises({"lucid.backward: the tensor does not require grad and has no grad_fn"},
       function() lucid.ones(1):backward() end)
     raises({"lucid.backward"}, function() (x * 2):backward(lucid.ones(4)) end)
     raises({"lucid.backward: argument 2 (gradient): expected a tensor, got number"},

@@ -305,7 +305,7 @@ TEST(ag_backward_seed_rules) {
   lc_tensor *x = leaf(2, s23, v, true);
   lc_tensor *y = ap1(&op_scale, x, &two);
   CHECK_STATUS(lc_backward(y, NULL, true), LC_EGRAD);
-  CHECK(strstr(lc_last_error(), "implicitly created only for a tensor with one element") != NULL);
+  CHECK(strstr(lc_last_error(), "a gradient is needed for a tensor with") != NULL);
   CHECK(strstr(lc_last_error(), "{2, 3}") != NULL);
   lc_tensor *bad = leaf(1, S3, V3, false);
   CHECK_STATUS(lc_backward(y, bad, true), LC_ESHAPE);

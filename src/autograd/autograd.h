@@ -50,6 +50,16 @@ lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op
 lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
                            const lc_op_args *args);
 
+/* The in-place rules, owned here and shared with the writes that bypass lc_apply_inplace (raw
+ * fill_ / zero_ / copy_ when no graph is involved): messages start with name ("add_").
+ * lc_inplace_check_target: with grad mode on, a leaf that requires grad cannot be written.
+ * lc_inplace_check_result: a result of shape (ndim, shape) and dtype dt can be written into
+ * self: the same shape, and a dtype of self's kind or a lower one (no float into an integer
+ * tensor, no integer into a bool one: PyTorch's can_cast). */
+lc_status lc_inplace_check_target(const char *name, const lc_tensor *self);
+lc_status lc_inplace_check_result(const char *name, const lc_tensor *self, int ndim,
+                                  const int64_t *shape, lc_dtype dt);
+
 /* Grad mode: true when recording is on for this thread. */
 bool lc_grad_mode(void);
 

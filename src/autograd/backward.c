@@ -455,10 +455,10 @@ static lc_status make_seed(const char *what, const lc_tensor *t, const lc_tensor
   if (!grad) {
     if (t->numel != 1)
       return lc_set_error(LC_EGRAD,
-                          "%s: grad can be implicitly created only for a tensor with one "
-                          "element; got shape %s: pass a gradient of shape %s",
-                          what, lc_shape_str(t->ndim, t->shape, a, sizeof a),
-                          lc_shape_str(t->ndim, t->shape, b, sizeof b));
+                          "%s: a gradient is needed for a tensor with %lld elements (the "
+                          "implicit seed 1 exists only for one-element outputs): pass one of "
+                          "shape %s",
+                          what, (long long)t->numel, lc_shape_str(t->ndim, t->shape, a, sizeof a));
     lc_tensor *s = NULL;
     lc_status st = lc_tensor_new(t->ndim, t->shape, t->dtype, &s);
     if (!st) st = lc_k_fill(s, 1.0);
@@ -483,7 +483,8 @@ static lc_status make_seed(const char *what, const lc_tensor *t, const lc_tensor
 lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph) {
   if (!t) return lc_set_error(LC_EARG, "backward: tensor is NULL");
   if (!t->requires_grad && !t->grad_fn)
-    return lc_set_error(LC_EGRAD, "backward: tensor does not require grad and has no grad_fn");
+    return lc_set_error(LC_EGRAD, "backward: the tensor does not require grad and has no grad_fn "
+                                  "(set requires_grad on a leaf it depends on, outside no_grad)");
   lc_tensor *seed = NULL;
   lc_status st = make_seed("backward", t, grad, &seed);
   if (st) return st;

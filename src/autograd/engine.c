@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static atomic_uint_fast64_t next_seq = 1;
@@ -236,6 +237,29 @@ lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op
 
 /* ------------------------------------------------------------------ lc_apply_inplace */
 
+lc_status lc_inplace_check_target(const char *name, const lc_tensor *self) {
+  if (lc_grad_mode() && self->requires_grad && !self->grad_fn)
+    return lc_set_error(LC_EGRAD,
+                        "%s: a leaf tensor that requires grad is being used in an in-place "
+                        "operation",
+                        name);
+  return LC_OK;
+}
+
+lc_status lc_inplace_check_result(const char *name, const lc_tensor *self, int ndim,
+                                  const int64_t *shape, lc_dtype dt) {
+  if (dtype_kind(dt) > dtype_kind(self->dtype))
+    return lc_set_error(LC_EDTYPE, "%s: result type %s can't be cast to the desired output type %s",
+                        name, lc_dtype_name(dt), lc_dtype_name(self->dtype));
+  if (ndim != self->ndim || memcmp(shape, self->shape, (size_t)ndim * sizeof shape[0])) {
+    char b1[256], b2[256];
+    return lc_set_error(LC_ESHAPE, "%s: output with shape %s doesn't match the broadcast shape %s",
+                        name, lc_shape_str(self->ndim, self->shape, b1, sizeof b1),
+                        lc_shape_str(ndim, shape, b2, sizeof b2));
+  }
+  return LC_OK;
+}
+
 lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
                            const lc_op_args *args) {
   const char *name = op && op->name ? op->name : "apply_inplace";
@@ -244,11 +268,10 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_tensor *self = in[0];
   bool rec = lc_grad_mode() && op->backward && any_requires_grad(n, in);
   if (rec) {
-    if (self->requires_grad && !self->grad_fn)
-      return lc_set_error(LC_EGRAD,
-                          "%s_: a leaf tensor that requires grad is being used in an in-place "
-                          "operation",
-                          name);
+    char fn[96];
+    snprintf(fn, sizeof fn, "%s_", name);
+    lc_status st = lc_inplace_check_target(fn, self);
+    if (st) return st;
     lc_tensor *base = self->view_base;
     if (base && (base->requires_grad || base->grad_fn))
       return lc_set_error(LC_EGRAD,
@@ -271,20 +294,10 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   int n_out = op->n_outputs;
   lc_tensor *r = res[0];
   lc_node *nd = NULL;
-  char b1[256], b2[256];
+  char b1[96];
 
-  if (dtype_kind(r->dtype) > dtype_kind(self->dtype)) {
-    st = lc_set_error(LC_EDTYPE, "%s_: result type %s can't be cast to the desired output type %s",
-                      name, lc_dtype_name(r->dtype), lc_dtype_name(self->dtype));
-    goto done;
-  }
-  if (r->ndim != self->ndim ||
-      memcmp(r->shape, self->shape, (size_t)r->ndim * sizeof r->shape[0])) {
-    st = lc_set_error(LC_ESHAPE, "%s_: output with shape %s doesn't match the broadcast shape %s",
-                      name, lc_shape_str(self->ndim, self->shape, b1, sizeof b1),
-                      lc_shape_str(r->ndim, r->shape, b2, sizeof b2));
-    goto done;
-  }
+  snprintf(b1, sizeof b1, "%s_", name);
+  if ((st = lc_inplace_check_result(b1, self, r->ndim, r->shape, r->dtype))) goto done;
   if (rec && lc_dtype_is_float(r->dtype)) {
     st = record(op, n, in, args, res, self, &nd);
     if (st) goto done;

@@ -27,13 +27,7 @@ static int f_backward(lua_State *L) {
   lc_tensor *g = NULL;
   if (!lua_isnil(L, 2)) g = lb_tensor_arg(L, fn, 2, "gradient");
   bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", false);
-  if (!lc_requires_grad(t))
-    lb_argerror(L, fn, 1, "input", "the tensor does not require grad and has no grad_fn (set "
-                "requires_grad on a leaf it depends on, outside no_grad)");
-  if (!g && lc_numel(t) != 1)
-    lb_argerror(L, fn, 2, "gradient", "a gradient is needed for a tensor with %lld elements "
-                "(the implicit seed 1 only exists for one-element outputs)",
-                (long long)lc_numel(t));
+  /* the rules (requires grad, a gradient for non-scalars) and their messages are lc_backward's */
   if (lc_backward(t, g, retain) != LC_OK) lb_core_error(L, fn);
   return 0;
 }

@@ -30,40 +30,14 @@ static lc_status check_binary_op(const char *fn, lc_binary_op op) {
   return LC_OK;
 }
 
-/* In place: the result dtype must fit the target's kind (PyTorch's can_cast). */
-static lc_status check_cast(const char *fn, lc_dtype result, lc_dtype target) {
-  if (!lc_ew_can_cast(result, target))
-    return lc_set_error(LC_EDTYPE,
-                        "%s_: result type %s can't be cast to the desired output "
-                        "type %s",
-                        fn, lc_dtype_name(result), lc_dtype_name(target));
-  return LC_OK;
-}
-
-/* In place: b must broadcast to exactly a's shape. */
+/* In place: b must broadcast to exactly a's shape (the raw copy_ path; through the graph,
+ * lc_apply_inplace checks the op's result with the same rule). */
 static lc_status check_inplace_shape(const char *fn, const lc_tensor *a, const lc_tensor *b) {
   int nd;
   int64_t shape[LC_MAX_DIMS];
   lc_status st = lc_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &nd, shape, fn);
   if (st) return st;
-  if (nd != a->ndim || memcmp(shape, a->shape, (size_t)nd * sizeof *shape) != 0) {
-    char ba[256], bb[256];
-    return lc_set_error(LC_ESHAPE, "%s_: output with shape %s doesn't match the broadcast shape %s",
-                        fn, lc_shape_str(a->ndim, a->shape, ba, sizeof ba),
-                        lc_shape_str(nd, shape, bb, sizeof bb));
-  }
-  return LC_OK;
-}
-
-/* Raw writes (fill_, zero_, copy_ without autograd) are refused on a leaf that requires grad
- * while grad mode is on, as in PyTorch. */
-static lc_status check_raw_write(const char *fn, const lc_tensor *t) {
-  if (lc_grad_mode() && t->requires_grad && !t->grad_fn)
-    return lc_set_error(LC_EGRAD,
-                        "%s: a leaf tensor that requires grad is being used in an "
-                        "in-place operation",
-                        fn);
-  return LC_OK;
+  return lc_inplace_check_result(fn, a, nd, shape, a->dtype);
 }
 
 /* ------------------------------------------------------------------ unary */
@@ -81,10 +55,7 @@ lc_status lc_unary_(lc_unary_op op, lc_tensor *x) {
   lc_status st = check_unary_op("unary_", op);
   if (st) return st;
   if (!x) return null_arg(lc_op_unary[op].name, "x");
-  lc_dtype cdt, rdt;
-  if ((st = lc_ew_unary_dtype(op, x->dtype, &cdt, &rdt))) return st;
-  if ((st = check_cast(lc_op_unary[op].name, rdt, x->dtype))) return st;
-  lc_tensor *in[1] = {x};
+  lc_tensor *in[1] = {x}; /* the in-place rules are lc_apply_inplace's */
   return lc_apply_inplace(&lc_op_unary[op], 1, in, NULL);
 }
 
@@ -105,10 +76,6 @@ lc_status lc_binary_(lc_binary_op op, lc_tensor *a, const lc_tensor *b) {
   if (st) return st;
   if (!a) return null_arg(binary_fn[op], "a");
   if (!b) return null_arg(binary_fn[op], "b");
-  lc_dtype cdt, rdt;
-  if ((st = lc_ew_binary_dtype(op, a->dtype, b->dtype, &cdt, &rdt))) return st;
-  if ((st = check_cast(binary_fn[op], rdt, a->dtype))) return st;
-  if ((st = check_inplace_shape(binary_fn[op], a, b))) return st;
   lc_tensor *in[2] = {a, (lc_tensor *)b};
   return lc_apply_inplace(&lc_op_binary[op], 2, in, NULL);
 }
@@ -136,9 +103,6 @@ lc_status lc_binary_scalar_(lc_binary_op op, lc_tensor *a, double s) {
   lc_status st = check_binary_op("binary_scalar_", op);
   if (st) return st;
   if (!a) return null_arg(binary_fn[op], "a");
-  lc_dtype cdt, rdt;
-  if ((st = lc_ew_scalar_dtype(op, a->dtype, s, &cdt, &rdt))) return st;
-  if ((st = check_cast(binary_fn[op], rdt, a->dtype))) return st;
   lc_op_args args = scalar_args(s, false);
   lc_tensor *in[1] = {a};
   return lc_apply_inplace(&lc_op_binary_scalar[op], 1, in, &args);
@@ -173,8 +137,6 @@ lc_status lc_clamp_(lc_tensor *x, bool has_lo, double lo, bool has_hi, double hi
   lc_op_args args;
   lc_status st = clamp_args("clamp_", has_lo, lo, has_hi, hi, &args);
   if (st) return st;
-  if ((st = check_cast("clamp", lc_ew_clamp_dtype(x->dtype, has_lo, lo, has_hi, hi), x->dtype)))
-    return st;
   lc_tensor *in[1] = {x};
   return lc_apply_inplace(&lc_op_clamp, 1, in, &args);
 }
@@ -233,9 +195,9 @@ static bool needs_graph(const lc_tensor *dst, const lc_tensor *src) {
 lc_status lc_copy_(lc_tensor *dst, const lc_tensor *src) {
   if (!dst) return null_arg("copy_", "dst");
   if (!src) return null_arg("copy_", "src");
-  lc_status st = check_raw_write("copy_", dst);
+  lc_status st = lc_inplace_check_target("copy_", dst);
   if (st) return st;
-  if ((st = check_inplace_shape("copy", dst, src))) return st;
+  if ((st = check_inplace_shape("copy_", dst, src))) return st;
   if (needs_graph(dst, src)) {
     lc_tensor *in[2] = {dst, (lc_tensor *)src};
     return lc_apply_inplace(&lc_op_copy, 2, in, NULL);
@@ -247,7 +209,7 @@ lc_status lc_copy_(lc_tensor *dst, const lc_tensor *src) {
 
 static lc_status fill_impl(const char *fn, lc_tensor *t, double value) {
   if (!t) return null_arg(fn, "t");
-  lc_status st = check_raw_write(fn, t);
+  lc_status st = lc_inplace_check_target(fn, t);
   if (st) return st;
   if (needs_graph(t, NULL)) {
     /* A non-leaf with history: record the write so gradients stop flowing into the old
