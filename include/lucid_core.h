@@ -232,12 +232,41 @@ void lc_free(void *p);
 typedef enum lc_unary_op { LC_UNARY_LIST(LC_UNARY_ENUM_) LC_UNARY_COUNT } lc_unary_op;
 #undef LC_UNARY_ENUM_
 
-typedef enum lc_binary_op {
-  LC_ADD, LC_SUB, LC_MUL, LC_DIV, LC_POW, LC_MAXIMUM, LC_MINIMUM,
-  LC_EQ, LC_NE, LC_LT, LC_LE, LC_GT, LC_GE, /* return bool */
-  LC_LOGICAL_AND, LC_LOGICAL_OR, LC_LOGICAL_XOR, /* return bool */
-  LC_BINARY_COUNT
-} lc_binary_op;
+/* The binary ops, one row each, as LC_UNARY_LIST: codes LC_<CODE>, the tensor-tensor and
+ * tensor-number ops, their loops (EW_F_/EW_I_/EW_B_<CODE> in src/kernels/elementwise_loops.c:
+ * float, integer and bool expressions in x, y), and the Lua rows t:<name>(o), lucid.<name>(t, o)
+ * and, for INPLACE rows, t:<name>_(o). A differentiable row also has its case in
+ * binary_backward / scalar_backward (src/kernels/elementwise.c).
+ * X(CODE, name, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)
+ *   LOOPS   FLT: float loops only (integers compute in float32); INT: float and integer loops
+ *           (bool refused); ALL: float, integer and bool loops
+ *   RESULT  PROMOTE: the promoted dtype; FLOAT: promoted, integers to float32; BOOL: bool
+ *   SAVES   what the tensor-tensor gradient reads: AB (both inputs) or NONE; SAVES_SCALAR the
+ *           same for tensor-number: A (the tensor) or NONE
+ *   INPLACE 1: bound as the method t:<name>_(o) too
+ *   COST    relative work per element (1: an add) */
+#define LC_BINARY_LIST(X)                                                                          \
+  X(ADD, add, "AddBackward", ALL, PROMOTE, NONE, NONE, 1, 1)                                       \
+  X(SUB, sub, "SubBackward", INT, PROMOTE, NONE, NONE, 1, 1)                                       \
+  X(MUL, mul, "MulBackward", ALL, PROMOTE, AB, NONE, 1, 1)                                         \
+  X(DIV, div, "DivBackward", FLT, FLOAT, AB, A, 1, 2)                                              \
+  X(POW, pow, "PowBackward", ALL, PROMOTE, AB, A, 1, 16)                                           \
+  X(MAXIMUM, maximum, "MaximumBackward", ALL, PROMOTE, AB, A, 0, 1)                                \
+  X(MINIMUM, minimum, "MinimumBackward", ALL, PROMOTE, AB, A, 0, 1)                                \
+  X(EQ, eq, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(NE, ne, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(LT, lt, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(LE, le, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(GT, gt, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(GE, ge, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                                     \
+  X(LOGICAL_AND, logical_and, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                   \
+  X(LOGICAL_OR, logical_or, NULL, ALL, BOOL, NONE, NONE, 0, 1)                                     \
+  X(LOGICAL_XOR, logical_xor, NULL, ALL, BOOL, NONE, NONE, 0, 1)
+
+#define LC_BINARY_ENUM_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)     \
+  LC_##CODE,
+typedef enum lc_binary_op { LC_BINARY_LIST(LC_BINARY_ENUM_) LC_BINARY_COUNT } lc_binary_op;
+#undef LC_BINARY_ENUM_
 
 /* Result dtype: floats for LC_DIV and for float math (exp, log, sqrt, ... of integers give
  * float32); otherwise the promoted dtype (bool < int32 < int64 < float32 < float64). */

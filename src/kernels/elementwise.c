@@ -20,7 +20,14 @@ enum { UN_FLOAT, UN_ROUND, UN_SIGNED, UN_MAGN, UN_LOGIC };
 static const unsigned char unary_dtypes[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_DTYPES_)};
 #undef UNARY_DTYPES_
 
-static bool binary_is_bool_result(lc_binary_op op) { return op >= LC_EQ; }
+/* The RESULT column of LC_BINARY_LIST, as data. */
+enum { BIN_PROMOTE, BIN_FLOAT, BIN_BOOL };
+#define BINARY_RESULT_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)      \
+  [LC_##CODE] = BIN_##RESULT,
+static const unsigned char binary_result[LC_BINARY_COUNT] = {LC_BINARY_LIST(BINARY_RESULT_)};
+#undef BINARY_RESULT_
+
+static bool binary_is_bool_result(lc_binary_op op) { return binary_result[op] == BIN_BOOL; }
 
 lc_status lc_ew_unary_dtype(lc_unary_op op, lc_dtype x, lc_dtype *cdt, lc_dtype *rdt) {
   if ((unsigned)op >= LC_UNARY_COUNT || !valid_dtype(x))
@@ -51,7 +58,7 @@ lc_status lc_ew_binary_dtype(lc_binary_op op, lc_dtype a, lc_dtype b, lc_dtype *
   if (op == LC_SUB && p == LC_BOOL)
     return lc_set_error(LC_EDTYPE, "sub: subtraction of two bool tensors is not supported, "
                                    "use logical_xor instead");
-  if (op == LC_DIV && !is_float(p)) p = LC_FLOAT32; /* true division */
+  if (binary_result[op] == BIN_FLOAT && !is_float(p)) p = LC_FLOAT32; /* true division */
   *cdt = p;
   *rdt = binary_is_bool_result(op) ? LC_BOOL : p;
   return LC_OK;
@@ -70,7 +77,7 @@ lc_status lc_ew_scalar_dtype(lc_binary_op op, lc_dtype a, double s, lc_dtype *cd
     p = LC_FLOAT32;
   else
     p = a == LC_BOOL ? LC_INT64 : a;
-  if (op == LC_DIV && !is_float(p)) p = LC_FLOAT32;
+  if (binary_result[op] == BIN_FLOAT && !is_float(p)) p = LC_FLOAT32;
   *cdt = p;
   *rdt = binary_is_bool_result(op) ? LC_BOOL : p;
   return LC_OK;
@@ -213,13 +220,13 @@ const lc_op_def lc_op_unary[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_DEF)};
 
 /* ------------------------------------------------------------------ binary (tensor, tensor) */
 
-static const lc_ew_kernel binary_kernel[LC_BINARY_COUNT] = {
-    [LC_ADD] = LC_EW_ADD,        [LC_SUB] = LC_EW_SUB,         [LC_MUL] = LC_EW_MUL,
-    [LC_DIV] = LC_EW_DIV,        [LC_POW] = LC_EW_POW,         [LC_MAXIMUM] = LC_EW_MAX,
-    [LC_MINIMUM] = LC_EW_MIN,    [LC_EQ] = LC_EW_EQ,           [LC_NE] = LC_EW_NE,
-    [LC_LT] = LC_EW_LT,          [LC_LE] = LC_EW_LE,           [LC_GT] = LC_EW_GT,
-    [LC_GE] = LC_EW_GE,          [LC_LOGICAL_AND] = LC_EW_AND, [LC_LOGICAL_OR] = LC_EW_OR,
-    [LC_LOGICAL_XOR] = LC_EW_XOR};
+/* The list's binary kernels are contiguous, in list order: LC_EW_<CODE> == LC_EW_ADD + LC_<CODE>. */
+static lc_ew_kernel binary_kernel(lc_binary_op code) {
+  _Static_assert((int)LC_EW_LOGICAL_XOR - (int)LC_EW_ADD == (int)LC_LOGICAL_XOR - (int)LC_ADD &&
+                     (int)LC_ADD == 0,
+                 "binary kernels contiguous, in list order");
+  return (lc_ew_kernel)(LC_EW_ADD + (int)code);
+}
 
 static lc_status binary_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                 const lc_op_args *args, lc_tensor **out) {
@@ -228,7 +235,7 @@ static lc_status binary_forward(const lc_op_def *op, int n, lc_tensor *const *in
   lc_status st = lc_ew_binary_dtype(code, in[0]->dtype, in[1]->dtype, &cdt, &rdt);
   if (st) return st;
   lc_ew_arg a[2] = {ARG(in[0]), ARG(in[1])};
-  return lc_ew(op->name, binary_kernel[code], cdt, rdt, NULL, 2, a, out);
+  return lc_ew(op->name, binary_kernel(code), cdt, rdt, NULL, 2, a, out);
 }
 
 static lc_status binary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
@@ -289,35 +296,20 @@ static lc_status binary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return st;
 }
 
-#define BINARY_DEF(CODE, NAME, GRAD, SAVE)                                                         \
-  [CODE] = {.name = NAME,                                                                          \
-            .grad_fn_name = GRAD,                                                                  \
-            .n_inputs = 2,                                                                         \
-            .n_outputs = 1,                                                                        \
-            .code = CODE,                                                                          \
-            .save = SAVE,                                                                          \
-            .forward = binary_forward,                                                             \
-            .backward = GRAD ? binary_backward : NULL}
-
-#define SAVE_AB (LC_SAVE_IN(0) | LC_SAVE_IN(1))
-const lc_op_def lc_op_binary[LC_BINARY_COUNT] = {
-    BINARY_DEF(LC_ADD, "add", "AddBackward", 0),
-    BINARY_DEF(LC_SUB, "sub", "SubBackward", 0),
-    BINARY_DEF(LC_MUL, "mul", "MulBackward", SAVE_AB),
-    BINARY_DEF(LC_DIV, "div", "DivBackward", SAVE_AB),
-    BINARY_DEF(LC_POW, "pow", "PowBackward", SAVE_AB),
-    BINARY_DEF(LC_MAXIMUM, "maximum", "MaximumBackward", SAVE_AB),
-    BINARY_DEF(LC_MINIMUM, "minimum", "MinimumBackward", SAVE_AB),
-    BINARY_DEF(LC_EQ, "eq", NULL, 0),
-    BINARY_DEF(LC_NE, "ne", NULL, 0),
-    BINARY_DEF(LC_LT, "lt", NULL, 0),
-    BINARY_DEF(LC_LE, "le", NULL, 0),
-    BINARY_DEF(LC_GT, "gt", NULL, 0),
-    BINARY_DEF(LC_GE, "ge", NULL, 0),
-    BINARY_DEF(LC_LOGICAL_AND, "logical_and", NULL, 0),
-    BINARY_DEF(LC_LOGICAL_OR, "logical_or", NULL, 0),
-    BINARY_DEF(LC_LOGICAL_XOR, "logical_xor", NULL, 0),
-};
+#define BIN_SAVE_AB (LC_SAVE_IN(0) | LC_SAVE_IN(1))
+#define BIN_SAVE_A LC_SAVE_IN(0)
+#define BIN_SAVE_NONE 0
+#define BINARY_DEF(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)          \
+  [LC_##CODE] = {.name = #NAME,                                                                    \
+                 .grad_fn_name = GradFn,                                                           \
+                 .n_inputs = 2,                                                                    \
+                 .n_outputs = 1,                                                                   \
+                 .code = LC_##CODE,                                                                \
+                 .save = BIN_SAVE_##SAVES,                                                         \
+                 .forward = binary_forward,                                                        \
+                 .backward = GradFn ? binary_backward : NULL},
+const lc_op_def lc_op_binary[LC_BINARY_COUNT] = {LC_BINARY_LIST(BINARY_DEF)};
+#undef BINARY_DEF
 
 /* ------------------------------------------------------------------ binary (tensor, number) */
 
@@ -339,7 +331,7 @@ static lc_status scalar_forward(const lc_op_def *op, int n, lc_tensor *const *in
     a[1] = a[0];
     a[0] = NUM(s);
   }
-  return lc_ew(op->name, binary_kernel[code], cdt, rdt, NULL, 2, a, out);
+  return lc_ew(op->name, binary_kernel(code), cdt, rdt, NULL, 2, a, out);
 }
 
 static lc_status scalar_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
@@ -380,34 +372,17 @@ static lc_status scalar_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   }
 }
 
-#define SCALAR_DEF(CODE, NAME, GRAD, SAVE)                                                         \
-  [CODE] = {.name = NAME,                                                                          \
-            .grad_fn_name = GRAD,                                                                  \
-            .n_inputs = 1,                                                                         \
-            .n_outputs = 1,                                                                        \
-            .code = CODE,                                                                          \
-            .save = SAVE,                                                                          \
-            .forward = scalar_forward,                                                             \
-            .backward = GRAD ? scalar_backward : NULL}
-
-const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT] = {
-    SCALAR_DEF(LC_ADD, "add", "AddBackward", 0),
-    SCALAR_DEF(LC_SUB, "sub", "SubBackward", 0),
-    SCALAR_DEF(LC_MUL, "mul", "MulBackward", 0),
-    SCALAR_DEF(LC_DIV, "div", "DivBackward", LC_SAVE_IN(0)),
-    SCALAR_DEF(LC_POW, "pow", "PowBackward", LC_SAVE_IN(0)),
-    SCALAR_DEF(LC_MAXIMUM, "maximum", "MaximumBackward", LC_SAVE_IN(0)),
-    SCALAR_DEF(LC_MINIMUM, "minimum", "MinimumBackward", LC_SAVE_IN(0)),
-    SCALAR_DEF(LC_EQ, "eq", NULL, 0),
-    SCALAR_DEF(LC_NE, "ne", NULL, 0),
-    SCALAR_DEF(LC_LT, "lt", NULL, 0),
-    SCALAR_DEF(LC_LE, "le", NULL, 0),
-    SCALAR_DEF(LC_GT, "gt", NULL, 0),
-    SCALAR_DEF(LC_GE, "ge", NULL, 0),
-    SCALAR_DEF(LC_LOGICAL_AND, "logical_and", NULL, 0),
-    SCALAR_DEF(LC_LOGICAL_OR, "logical_or", NULL, 0),
-    SCALAR_DEF(LC_LOGICAL_XOR, "logical_xor", NULL, 0),
-};
+#define SCALAR_DEF(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)          \
+  [LC_##CODE] = {.name = #NAME,                                                                    \
+                 .grad_fn_name = GradFn,                                                           \
+                 .n_inputs = 1,                                                                    \
+                 .n_outputs = 1,                                                                   \
+                 .code = LC_##CODE,                                                                \
+                 .save = BIN_SAVE_##SAVES_SCALAR,                                                  \
+                 .forward = scalar_forward,                                                        \
+                 .backward = GradFn ? scalar_backward : NULL},
+const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT] = {LC_BINARY_LIST(SCALAR_DEF)};
+#undef SCALAR_DEF
 
 /* ------------------------------------------------------------------ clamp */
 

@@ -13,6 +13,9 @@
 #include "op.h"
 
 #define LC_EW_UNARY_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_EW_##CODE,
+#define LC_EW_BINARY_ENUM_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE,    \
+                           COST)                                                                   \
+  LC_EW_##CODE,
 #define LC_EW_UNARY_GRAD_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, COST) LC_EW_##CODE##_G,
 
 /* Loop kernels. Unary kernels take 1 operand, binary 2, ternary 3 (lc_ew_nargs). */
@@ -22,23 +25,9 @@ typedef enum lc_ew_kernel {
   LC_UNARY_LIST(LC_EW_UNARY_ENUM_)
   LC_EW_COPY,
   LC_EW_CLAMP, /* params f[0] = lo, f[1] = hi (missing bounds: +-inf) */
-  /* binary, out dtype = compute dtype (comparisons and logical ops: bool) */
-  LC_EW_ADD,
-  LC_EW_SUB,
-  LC_EW_MUL,
-  LC_EW_DIV,
-  LC_EW_POW,
-  LC_EW_MAX,
-  LC_EW_MIN,
-  LC_EW_EQ,
-  LC_EW_NE,
-  LC_EW_LT,
-  LC_EW_LE,
-  LC_EW_GT,
-  LC_EW_GE,
-  LC_EW_AND,
-  LC_EW_OR,
-  LC_EW_XOR,
+  /* the binary ops of LC_BINARY_LIST: LC_EW_<CODE>, out dtype = compute dtype (BOOL rows:
+   * bool) */
+  LC_BINARY_LIST(LC_EW_BINARY_ENUM_)
   /* backward helpers, float dtypes only. The unary ops' gradients LC_EW_<CODE>_G: (g, s) ->
    * grad where the row saves s (IN or OUT), g -> grad where it saves NONE. */
   LC_UNARY_LIST(LC_EW_UNARY_GRAD_ENUM_)

@@ -214,22 +214,6 @@ static inline int64_t powi64(int64_t b, int64_t e) {
 #define FLOAT_KERNELS(S, T)                                                                        \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
-  EW_BINARY(add_##S, T, T, x + y)                                                                  \
-  EW_BINARY(sub_##S, T, T, x - y)                                                                  \
-  EW_BINARY(mul_##S, T, T, x *y)                                                                   \
-  EW_BINARY(div_##S, T, T, x / y)                                                                  \
-  EW_BINARY(pow_##S, T, T, y == (T)2 ? x * x : pow(x, y))                                          \
-  EW_BINARY(max_##S, T, T, (x > y || x != x) ? x : y) /* NaN propagates */                         \
-  EW_BINARY(min_##S, T, T, (x < y || x != x) ? x : y)                                              \
-  EW_BINARY(eq_##S, T, uint8_t, x == y)                                                            \
-  EW_BINARY(ne_##S, T, uint8_t, x != y)                                                            \
-  EW_BINARY(lt_##S, T, uint8_t, x < y)                                                             \
-  EW_BINARY(le_##S, T, uint8_t, x <= y)                                                            \
-  EW_BINARY(gt_##S, T, uint8_t, x > y)                                                             \
-  EW_BINARY(ge_##S, T, uint8_t, x >= y)                                                            \
-  EW_BINARY(and_##S, T, uint8_t, (x != 0) & (y != 0))                                              \
-  EW_BINARY(or_##S, T, uint8_t, (x != 0) | (y != 0))                                               \
-  EW_BINARY(xor_##S, T, uint8_t, (x != 0) ^ (y != 0))                                              \
   EW_BINARY(clampb_##S, T, T, (y >= p0 && y <= p1) ? x : (T)0)                                     \
   EW_TERNARY(where_##S, uint8_t, T, T, T, x ? y : z)                                               \
   EW_TERNARY(divb_##S, T, T, T, T, -x *y / (z * z))                                                \
@@ -248,21 +232,6 @@ FLOAT_KERNELS(f64, double)
 #define INT_KERNELS(S, T, U)                                                                       \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
-  EW_BINARY(add_##S, T, T, (T)((U)x + (U)y))                                                       \
-  EW_BINARY(sub_##S, T, T, (T)((U)x - (U)y))                                                       \
-  EW_BINARY(mul_##S, T, T, (T)((U)x * (U)y))                                                       \
-  EW_BINARY(pow_##S, T, T, (T)powi64(x, y))                                                        \
-  EW_BINARY(max_##S, T, T, x > y ? x : y)                                                          \
-  EW_BINARY(min_##S, T, T, x < y ? x : y)                                                          \
-  EW_BINARY(eq_##S, T, uint8_t, x == y)                                                            \
-  EW_BINARY(ne_##S, T, uint8_t, x != y)                                                            \
-  EW_BINARY(lt_##S, T, uint8_t, x < y)                                                             \
-  EW_BINARY(le_##S, T, uint8_t, x <= y)                                                            \
-  EW_BINARY(gt_##S, T, uint8_t, x > y)                                                             \
-  EW_BINARY(ge_##S, T, uint8_t, x >= y)                                                            \
-  EW_BINARY(and_##S, T, uint8_t, (x != 0) & (y != 0))                                              \
-  EW_BINARY(or_##S, T, uint8_t, (x != 0) | (y != 0))                                               \
-  EW_BINARY(xor_##S, T, uint8_t, (x != 0) ^ (y != 0))                                              \
   EW_TERNARY(where_##S, uint8_t, T, T, T, x ? y : z)
 
 INT_KERNELS(i32, int32_t, uint32_t)
@@ -271,21 +240,78 @@ INT_KERNELS(i64, int64_t, uint64_t)
 /* ------------------------------------------------------------------ bool loops (0/1 bytes) */
 
 EW_UNARY(copy_b, uint8_t, uint8_t, x)
-EW_BINARY(add_b, uint8_t, uint8_t, x | y) /* True + True is True, as in PyTorch */
-EW_BINARY(mul_b, uint8_t, uint8_t, x &y)
-EW_BINARY(pow_b, uint8_t, uint8_t, x | !y) /* 0^0 = 1, 0^1 = 0, 1^y = 1 */
-EW_BINARY(max_b, uint8_t, uint8_t, x | y)
-EW_BINARY(min_b, uint8_t, uint8_t, x &y)
-EW_BINARY(eq_b, uint8_t, uint8_t, x == y)
-EW_BINARY(ne_b, uint8_t, uint8_t, x != y)
-EW_BINARY(lt_b, uint8_t, uint8_t, x < y)
-EW_BINARY(le_b, uint8_t, uint8_t, x <= y)
-EW_BINARY(gt_b, uint8_t, uint8_t, x > y)
-EW_BINARY(ge_b, uint8_t, uint8_t, x >= y)
-EW_BINARY(and_b, uint8_t, uint8_t, x &y)
-EW_BINARY(or_b, uint8_t, uint8_t, x | y)
-EW_BINARY(xor_b, uint8_t, uint8_t, x ^ y)
 EW_TERNARY(where_b, uint8_t, uint8_t, uint8_t, uint8_t, x ? y : z)
+
+/* ------------------------------------------------------------------ the binary list's loops */
+
+/* Each row of LC_BINARY_LIST (lucid_core.h) has its expressions here, in x and y:
+ * EW_F_<CODE>(T) for the float loops, EW_I_<CODE>(T, U) for the integer ones (INT and ALL rows;
+ * arithmetic through the unsigned U wraps like PyTorch instead of signed-overflow UB) and
+ * EW_B_<CODE> for bool bytes (ALL rows). */
+#define EW_F_ADD(T) x + y
+#define EW_I_ADD(T, U) (T)((U)x + (U)y)
+#define EW_B_ADD x | y /* True + True is True, as in PyTorch */
+#define EW_F_SUB(T) x - y
+#define EW_I_SUB(T, U) (T)((U)x - (U)y)
+#define EW_F_MUL(T) x *y
+#define EW_I_MUL(T, U) (T)((U)x * (U)y)
+#define EW_B_MUL x &y
+#define EW_F_DIV(T) x / y
+#define EW_F_POW(T) y == (T)2 ? x * x : pow(x, y)
+#define EW_I_POW(T, U) (T)powi64(x, y)
+#define EW_B_POW x | !y /* 0^0 = 1, 0^1 = 0, 1^y = 1 */
+#define EW_F_MAXIMUM(T) (x > y || x != x) ? x : y /* NaN propagates */
+#define EW_I_MAXIMUM(T, U) x > y ? x : y
+#define EW_B_MAXIMUM x | y
+#define EW_F_MINIMUM(T) (x < y || x != x) ? x : y
+#define EW_I_MINIMUM(T, U) x < y ? x : y
+#define EW_B_MINIMUM x &y
+#define EW_F_EQ(T) x == y
+#define EW_I_EQ(T, U) x == y
+#define EW_B_EQ x == y
+#define EW_F_NE(T) x != y
+#define EW_I_NE(T, U) x != y
+#define EW_B_NE x != y
+#define EW_F_LT(T) x < y
+#define EW_I_LT(T, U) x < y
+#define EW_B_LT x < y
+#define EW_F_LE(T) x <= y
+#define EW_I_LE(T, U) x <= y
+#define EW_B_LE x <= y
+#define EW_F_GT(T) x > y
+#define EW_I_GT(T, U) x > y
+#define EW_B_GT x > y
+#define EW_F_GE(T) x >= y
+#define EW_I_GE(T, U) x >= y
+#define EW_B_GE x >= y
+#define EW_F_LOGICAL_AND(T) (x != 0) & (y != 0)
+#define EW_I_LOGICAL_AND(T, U) (x != 0) & (y != 0)
+#define EW_B_LOGICAL_AND x &y
+#define EW_F_LOGICAL_OR(T) (x != 0) | (y != 0)
+#define EW_I_LOGICAL_OR(T, U) (x != 0) | (y != 0)
+#define EW_B_LOGICAL_OR x | y
+#define EW_F_LOGICAL_XOR(T) (x != 0) ^ (y != 0)
+#define EW_I_LOGICAL_XOR(T, U) (x != 0) ^ (y != 0)
+#define EW_B_LOGICAL_XOR x ^ y
+
+/* result type by RESULT */
+#define EW_R_PROMOTE(T) T
+#define EW_R_FLOAT(T) T
+#define EW_R_BOOL(T) uint8_t
+/* loops by LOOPS */
+#define EW_BLOOPS_FLT(CODE, N, RES)                                                                \
+  EW_BINARY(N##_f32, float, EW_R_##RES(float), EW_F_##CODE(float))                                 \
+  EW_BINARY(N##_f64, double, EW_R_##RES(double), EW_F_##CODE(double))
+#define EW_BLOOPS_INT(CODE, N, RES)                                                                \
+  EW_BLOOPS_FLT(CODE, N, RES)                                                                      \
+  EW_BINARY(N##_i32, int32_t, EW_R_##RES(int32_t), EW_I_##CODE(int32_t, uint32_t))                 \
+  EW_BINARY(N##_i64, int64_t, EW_R_##RES(int64_t), EW_I_##CODE(int64_t, uint64_t))
+#define EW_BLOOPS_ALL(CODE, N, RES)                                                                \
+  EW_BLOOPS_INT(CODE, N, RES)                                                                      \
+  EW_BINARY(N##_b, uint8_t, uint8_t, EW_B_##CODE)
+#define EW_BINARY_LOOPS_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)    \
+  EW_BLOOPS_##LOOPS(CODE, NAME, RESULT)
+LC_BINARY_LIST(EW_BINARY_LOOPS_)
 
 /* ------------------------------------------------------------------ the unary list's loops */
 
@@ -380,6 +406,11 @@ LC_UNARY_LIST(EW_UNARY_LOOPS_)
 #define EW_GRAD_TABLE_IN EW_GRAD_TABLE_NONE
 #define EW_GRAD_TABLE_OUT EW_GRAD_TABLE_NONE
 #define EW_GRAD_TABLE_ZERO(CODE, N)
+#define EW_BTABLE_FLT FLT2
+#define EW_BTABLE_INT INT4
+#define EW_BTABLE_ALL ALL5
+#define EW_BINARY_TABLE_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)    \
+  [LC_EW_##CODE] = EW_BTABLE_##LOOPS(NAME),
 #define EW_UNARY_GRAD_TABLE_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                              \
   EW_GRAD_TABLE_##SAVES(CODE, NAME)
 
@@ -389,22 +420,7 @@ static const ew_fn ew_table[LC_EW_KERNEL_COUNT][LC_DTYPE_COUNT] = {
     LC_UNARY_LIST(EW_UNARY_TABLE_)
     [LC_EW_COPY] = ALL5(copy),
     [LC_EW_CLAMP] = INT4(clamp),
-    [LC_EW_ADD] = ALL5(add),
-    [LC_EW_SUB] = INT4(sub),
-    [LC_EW_MUL] = ALL5(mul),
-    [LC_EW_DIV] = FLT2(div),
-    [LC_EW_POW] = ALL5(pow),
-    [LC_EW_MAX] = ALL5(max),
-    [LC_EW_MIN] = ALL5(min),
-    [LC_EW_EQ] = ALL5(eq),
-    [LC_EW_NE] = ALL5(ne),
-    [LC_EW_LT] = ALL5(lt),
-    [LC_EW_LE] = ALL5(le),
-    [LC_EW_GT] = ALL5(gt),
-    [LC_EW_GE] = ALL5(ge),
-    [LC_EW_AND] = ALL5(and),
-    [LC_EW_OR] = ALL5(or),
-    [LC_EW_XOR] = ALL5(xor),
+    LC_BINARY_LIST(EW_BINARY_TABLE_)
     LC_UNARY_LIST(EW_UNARY_GRAD_TABLE_)
     [LC_EW_CLAMP_B] = FLT2(clampb),
     [LC_EW_WHERE] = ALL5(where),
@@ -427,19 +443,20 @@ int lc_ew_nargs(lc_ew_kernel k) {
   if ((unsigned)k >= LC_EW_KERNEL_COUNT) return 0;
   if (ew_unary_nargs[k]) return ew_unary_nargs[k];
   if (k == LC_EW_COPY || k == LC_EW_CLAMP) return 1;
-  if ((k >= LC_EW_ADD && k <= LC_EW_XOR) || k == LC_EW_CLAMP_B) return 2;
+  if ((k >= LC_EW_ADD && k <= LC_EW_LOGICAL_XOR) || k == LC_EW_CLAMP_B) return 2;
   return 3; /* LC_EW_WHERE .. LC_EW_MIN_B */
 }
 
 /* Work per element for lc_parallel_for (about: 1 = an add; 0 in the table means 1). */
 #define EW_UNARY_COST_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                    \
   [LC_EW_##CODE] = COST, [LC_EW_##CODE##_G] = COST,
+#define EW_BINARY_COST_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)     \
+  [LC_EW_##CODE] = COST,
 static const int8_t ew_cost_table[LC_EW_KERNEL_COUNT] = {
     LC_UNARY_LIST(EW_UNARY_COST_)
-    [LC_EW_POW] = 16,
+    LC_BINARY_LIST(EW_BINARY_COST_)
     [LC_EW_POW_BA] = 16,
     [LC_EW_POW_BB] = 16,
-    [LC_EW_DIV] = 2,
     [LC_EW_DIV_B] = 2,
 };
 

@@ -847,6 +847,10 @@ static int f_tolist(lua_State *L) {
 #define F LB_FUNC
 #define B LB_BOTH
 
+#define BINARY_INPLACE_0(CODE, NAME)
+#define BINARY_INPLACE_1(CODE, NAME) {#NAME "_", f_binary_, LC_##CODE, M},
+#define BINARY_ROWS_(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)        \
+  {#NAME, f_binary, LC_##CODE, B}, BINARY_INPLACE_##INPLACE(CODE, NAME)
 #define UNARY_ROWS_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                     \
   {#NAME, f_unary, LC_##CODE, B}, {#NAME "_", f_unary_, LC_##CODE, M},
 const lb_reg lb_ops_regs[] = {
@@ -879,27 +883,8 @@ const lb_reg lb_ops_regs[] = {
     /* every row of LC_UNARY_LIST: t:<name>(), lucid.<name>(t) and t:<name>_() */
     LC_UNARY_LIST(UNARY_ROWS_)
 
-    {"add", f_binary, LC_ADD, B},
-    {"sub", f_binary, LC_SUB, B},
-    {"mul", f_binary, LC_MUL, B},
-    {"div", f_binary, LC_DIV, B},
-    {"pow", f_binary, LC_POW, B},
-    {"maximum", f_binary, LC_MAXIMUM, B},
-    {"minimum", f_binary, LC_MINIMUM, B},
-    {"eq", f_binary, LC_EQ, B},
-    {"ne", f_binary, LC_NE, B},
-    {"lt", f_binary, LC_LT, B},
-    {"le", f_binary, LC_LE, B},
-    {"gt", f_binary, LC_GT, B},
-    {"ge", f_binary, LC_GE, B},
-    {"logical_and", f_binary, LC_LOGICAL_AND, B},
-    {"logical_or", f_binary, LC_LOGICAL_OR, B},
-    {"logical_xor", f_binary, LC_LOGICAL_XOR, B},
-    {"add_", f_binary_, LC_ADD, M},
-    {"sub_", f_binary_, LC_SUB, M},
-    {"mul_", f_binary_, LC_MUL, M},
-    {"div_", f_binary_, LC_DIV, M},
-    {"pow_", f_binary_, LC_POW, M},
+    /* every row of LC_BINARY_LIST: t:<name>(o), lucid.<name>(t, o), t:<name>_(o) when INPLACE */
+    LC_BINARY_LIST(BINARY_ROWS_)
     {"clamp", f_clamp, 0, B},
     {"clamp_", f_clamp, 1, M},
     {"where", f_where, 0, F},

@@ -8,9 +8,6 @@
 
 #include <string.h>
 
-static const char *const binary_fn[LC_BINARY_COUNT] = {
-    "add", "sub", "mul", "div", "pow", "maximum",     "minimum",    "eq",
-    "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or", "logical_xor"};
 
 static lc_status null_arg(const char *fn, const char *what) {
   return lc_set_error(LC_EARG, "%s: %s is NULL", fn, what);
@@ -64,9 +61,9 @@ lc_status lc_unary_(lc_unary_op op, lc_tensor *x) {
 lc_status lc_binary(lc_binary_op op, const lc_tensor *a, const lc_tensor *b, lc_tensor **out) {
   lc_status st = check_binary_op("binary", op);
   if (st) return st;
-  if (!a) return null_arg(binary_fn[op], "a");
-  if (!b) return null_arg(binary_fn[op], "b");
-  if (!out) return null_arg(binary_fn[op], "out");
+  if (!a) return null_arg(lc_op_binary[op].name, "a");
+  if (!b) return null_arg(lc_op_binary[op].name, "b");
+  if (!out) return null_arg(lc_op_binary[op].name, "out");
   lc_tensor *in[2] = {(lc_tensor *)a, (lc_tensor *)b};
   return lc_apply(&lc_op_binary[op], 2, in, NULL, out);
 }
@@ -74,8 +71,8 @@ lc_status lc_binary(lc_binary_op op, const lc_tensor *a, const lc_tensor *b, lc_
 lc_status lc_binary_(lc_binary_op op, lc_tensor *a, const lc_tensor *b) {
   lc_status st = check_binary_op("binary_", op);
   if (st) return st;
-  if (!a) return null_arg(binary_fn[op], "a");
-  if (!b) return null_arg(binary_fn[op], "b");
+  if (!a) return null_arg(lc_op_binary[op].name, "a");
+  if (!b) return null_arg(lc_op_binary[op].name, "b");
   lc_tensor *in[2] = {a, (lc_tensor *)b};
   return lc_apply_inplace(&lc_op_binary[op], 2, in, NULL);
 }
@@ -92,8 +89,8 @@ lc_status lc_binary_scalar(lc_binary_op op, const lc_tensor *a, double s, bool r
                            lc_tensor **out) {
   lc_status st = check_binary_op("binary_scalar", op);
   if (st) return st;
-  if (!a) return null_arg(binary_fn[op], "a");
-  if (!out) return null_arg(binary_fn[op], "out");
+  if (!a) return null_arg(lc_op_binary[op].name, "a");
+  if (!out) return null_arg(lc_op_binary[op].name, "out");
   lc_op_args args = scalar_args(s, reverse);
   lc_tensor *in[1] = {(lc_tensor *)a};
   return lc_apply(&lc_op_binary_scalar[op], 1, in, &args, out);
@@ -102,7 +99,7 @@ lc_status lc_binary_scalar(lc_binary_op op, const lc_tensor *a, double s, bool r
 lc_status lc_binary_scalar_(lc_binary_op op, lc_tensor *a, double s) {
   lc_status st = check_binary_op("binary_scalar_", op);
   if (st) return st;
-  if (!a) return null_arg(binary_fn[op], "a");
+  if (!a) return null_arg(lc_op_binary[op].name, "a");
   lc_op_args args = scalar_args(s, false);
   lc_tensor *in[1] = {a};
   return lc_apply_inplace(&lc_op_binary_scalar[op], 1, in, &args);
