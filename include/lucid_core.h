@@ -63,9 +63,26 @@ size_t lc_dtype_size(lc_dtype dt);                      /* bytes per element */
 bool lc_dtype_is_float(lc_dtype dt);
 const char *lc_status_name(lc_status st);               /* "LC_ESHAPE", ... */
 
-/* The message of the last failure on this thread ("" if none). */
+/* The message of the last failure on this thread ("" if none), dims and indices 0-based. */
 const char *lc_last_error(void);
 lc_status lc_last_status(void);
+
+/* Positions in messages and printed forms. Every dim, index or position a message (or a
+ * module's printed form) shows is written between two LC_POS_MARK bytes by the core, e.g.
+ * lc_set_error(st, "dim " LC_POS_D " out of range", d): lc_last_error() and the printed forms
+ * of the C API show them 0-based, without the marks. A binding whose users count from 1 renders
+ * the marked text with lc_render_positions(text, 1, ...): a marked value v >= 0 becomes v + 1,
+ * a negative one (a dim counted from the end: the same in both bases) stays. This is the one
+ * way 0-based numbers reach 1-based users (src/lua/args.c's lb_core_error uses it). */
+#define LC_POS_MARK "\x1f"
+#define LC_POS_D LC_POS_MARK "%d" LC_POS_MARK       /* an int position */
+#define LC_POS_I LC_POS_MARK "%lld" LC_POS_MARK     /* a long long position (cast int64_t) */
+/* The last failure's message with its position marks (for lc_render_positions). */
+const char *lc_last_error_marked(void);
+/* Writes text with every marked position shown in base (0 or 1) and the marks removed into
+ * buf (cap bytes, always terminated when cap > 0); returns buf. buf may be text itself (the
+ * result is never longer). */
+char *lc_render_positions(const char *text, int base, char *buf, size_t cap);
 /* Sets the thread's last error (printf-style) and returns st; used by layers above the core. */
 lc_status lc_set_error(lc_status st, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -243,6 +243,9 @@ lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bo
  *     (act): Tanh()
  *   ) */
 lc_status lc_module_to_string(const lc_module *m, char **out);
+/* The same with the dims and positions the kinds print shown in base (0 or 1; see
+ * lc_render_positions): bindings whose users count from 1 pass 1. */
+lc_status lc_module_to_string_based(const lc_module *m, int base, char **out);
 
 #ifdef __cplusplus
 }

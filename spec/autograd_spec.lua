@@ -185,9 +185,16 @@ describe("lucid.autograd.grad", function()
     local gu = lucid.autograd.grad((x * 2):sum(), {x, u}, {allow_unused = true})
     same(gu[1], {2, 2})
     assert.is_nil(gu[2])
-    raises({"lucid.autograd.grad: argument 2 (inputs): input 2 is not reachable from the outputs"},
+    -- the core's rules and messages, its 0-based positions shown 1-based (one mechanism:
+    -- marked positions rendered by the binding)
+    raises({"lucid.autograd.grad: input 2 is not reachable from the outputs"},
       lucid.autograd.grad, (x * 2):sum(), {x, u})
-    raises({"lucid.autograd.grad: argument 3 (grad_outputs)", "a gradient is needed"}, lucid.autograd.grad, x * 2, x)
+    raises({"lucid.autograd.grad: output 1: a gradient is needed for a tensor with 2 elements"},
+      lucid.autograd.grad, x * 2, x)
+    raises({"lucid.autograd.grad: output 2: a gradient is needed for a tensor with 2 elements"},
+      lucid.autograd.grad, {y, x * 2}, x)
+    raises({"lucid.autograd.grad: output 2 does not require grad"},
+      lucid.autograd.grad, {y, lucid.ones(1)}, x)
     raises({"lucid.autograd.grad: argument 2 (inputs): entry [2] is number"}, lucid.autograd.grad, y, {x, 1})
   end)
 end)

@@ -131,3 +131,30 @@ TEST(format_summarised) {
   lc_release(v);
   lc_release(t);
 }
+
+/* Marked positions (LC_POS_D / LC_POS_I): 0-based and unmarked through the C API, rendered in
+ * base 1 by lc_render_positions (what the Lua binding shows), negative dims as they are. */
+TEST(format_marked_positions) {
+  lc_set_error(LC_EINDEX, "dim " LC_POS_D " out of range (expected " LC_POS_D ".." LC_POS_D
+                          " or " LC_POS_D ".." LC_POS_D "), index " LC_POS_I,
+               3, 0, 2, -3, -1, (long long)41);
+  CHECK(strcmp(lc_last_error(), "dim 3 out of range (expected 0..2 or -3..-1), index 41") == 0);
+  char buf[128];
+  lc_render_positions(lc_last_error_marked(), 1, buf, sizeof buf);
+  CHECK(strcmp(buf, "dim 4 out of range (expected 1..3 or -3..-1), index 42") == 0);
+  /* in place, with a carry (9 -> 10), a marked non-number copied, a lone mark dropped */
+  char s[64];
+  snprintf(s, sizeof s, "a " LC_POS_D " b " LC_POS_MARK "x" LC_POS_MARK " c " LC_POS_MARK, 9);
+  lc_render_positions(s, 1, s, strlen(s) + 1);
+  CHECK(strcmp(s, "a 10 b x c ") == 0);
+  /* truncation keeps the buffer terminated */
+  lc_render_positions("position " LC_POS_MARK "12345" LC_POS_MARK, 1, buf, 12);
+  CHECK(strlen(buf) == 11 && strncmp(buf, "position 12", 11) == 0);
+  /* a message re-raised through lc_last_error_marked keeps its marks */
+  char inner[256];
+  snprintf(inner, sizeof inner, "%s", lc_last_error_marked());
+  lc_set_error(LC_EINDEX, "outer: %s", inner);
+  lc_render_positions(lc_last_error_marked(), 1, buf, sizeof buf);
+  CHECK(strcmp(buf, "outer: dim 4 out of range (expected 1..3 or -3..-1), index 42") == 0);
+  CHECK(strcmp(lc_last_error(), "outer: dim 3 out of range (expected 0..2 or -3..-1), index 41") == 0);
+}

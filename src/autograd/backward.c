@@ -331,7 +331,7 @@ static lc_status grow_scratch(engine *e, int n) {
 
 /* Prefixes an error raised inside op->backward with the node's name, unless already there. */
 static lc_status prefix_error(lc_status st, const char *name) {
-  const char *msg = lc_last_error();
+  const char *msg = lc_last_error_marked();
   size_t len = strlen(name);
   if (strncmp(msg, name, len) == 0 && msg[len] == ':') return st;
   char copy[512];
@@ -515,15 +515,17 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
   if (n_inputs < 1 || !inputs || !grads)
     return lc_set_error(LC_EARG, "autograd_grad: expected at least one input, got %d", n_inputs);
   for (int i = 0; i < n_outputs; i++) {
-    if (!outputs[i]) return lc_set_error(LC_EARG, "autograd_grad: output %d is NULL", i);
+    if (!outputs[i]) return lc_set_error(LC_EARG, "autograd_grad: output " LC_POS_D " is NULL", i);
     if (!outputs[i]->requires_grad && !outputs[i]->grad_fn)
       return lc_set_error(LC_EGRAD,
-                          "autograd_grad: output %d does not require grad and has no grad_fn", i);
+                          "autograd_grad: output " LC_POS_D " does not require grad and has no "
+                          "grad_fn",
+                          i);
   }
   for (int j = 0; j < n_inputs; j++) {
-    if (!inputs[j]) return lc_set_error(LC_EARG, "autograd_grad: input %d is NULL", j);
+    if (!inputs[j]) return lc_set_error(LC_EARG, "autograd_grad: input " LC_POS_D " is NULL", j);
     if (!inputs[j]->requires_grad)
-      return lc_set_error(LC_EGRAD, "autograd_grad: input %d does not require grad", j);
+      return lc_set_error(LC_EGRAD, "autograd_grad: input " LC_POS_D " does not require grad", j);
   }
 
   engine e;
@@ -538,7 +540,9 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
 
   for (int i = 0; i < n_outputs && !st; i++) {
     lc_tensor *o = outputs[i], *seed = NULL;
-    st = make_seed("autograd_grad", o, grad_outputs ? grad_outputs[i] : NULL, &seed);
+    char what[64];
+    snprintf(what, sizeof what, "autograd_grad: output " LC_POS_D, i);
+    st = make_seed(what, o, grad_outputs ? grad_outputs[i] : NULL, &seed);
     if (st) break;
     if (o->grad_fn) {
       st = graph_add(&e.g, lc_ag_node(o));
@@ -569,8 +573,8 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
       if (!st) st = lc_k_fill(e.captures[j], 0.0);
     } else if (!allow_unused) {
       st = lc_set_error(LC_EGRAD,
-                        "autograd_grad: input %d is not reachable from the outputs (pass "
-                        "allow_unused = true to get NULL for it)",
+                        "autograd_grad: input " LC_POS_D " is not reachable from the outputs "
+                        "(pass allow_unused = true to get no gradient for it)",
                         j);
     }
   }

@@ -40,12 +40,19 @@ int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const c
   return raise_msg(L, msg);
 }
 
+const char *lb_last_error(void) {
+  static _Thread_local char buf[768];
+  return lc_render_positions(lc_last_error_marked(), 1, buf, sizeof buf);
+}
+
 int lb_core_error(lua_State *L, const char *fn) {
-  const char *m = lc_last_error();
+  const char *m = lb_last_error();
   if (!m || !*m) m = "failed";
-  /* The core prefixes its own function name: drop it when it repeats ours. */
-  size_t n = strlen(fn);
-  if (strncmp(m, fn, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+  /* The core prefixes its own function name: drop it when it repeats ours (C's "autograd_grad"
+   * is Lua's "autograd.grad"). */
+  size_t n = strlen(fn), i = 0;
+  while (i < n && (m[i] == fn[i] || (m[i] == '_' && fn[i] == '.'))) i++;
+  if (i == n && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
   return lb_error(L, fn, "%s", m);
 }
 

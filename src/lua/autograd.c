@@ -103,17 +103,13 @@ static int f_grad(lua_State *L) {
   }
   bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", false);
   bool allow_unused = lb_opt_bool_arg(L, fn, 5, "allow_unused", false);
-  for (int i = 0; i < no; i++) {
-    if (!lc_requires_grad(outs[i]))
-      lb_argerror(L, fn, 1, "outputs", "output %d does not require grad and has no grad_fn", i + 1);
-    if ((!gouts || !gouts[i]) && lc_numel(outs[i]) != 1)
-      lb_argerror(L, fn, 3, "grad_outputs", "output %d has %lld elements: a gradient is needed",
-                  i + 1, (long long)lc_numel(outs[i]));
-  }
+  /* the rules (outputs require grad, a gradient for non-scalar outputs, reachable inputs) and
+   * their messages are lc_autograd_grad's, positions shown 1-based by lb_core_error */
   /* grad_outputs entries left nil are seeded with ones (one-element outputs only). */
+  /* grad_outputs entries left nil are seeded with ones (one-element outputs only) */
   if (gouts) {
     for (int i = 0; i < no; i++) {
-      if (gouts[i]) continue;
+      if (gouts[i] || lc_numel(outs[i]) != 1) continue; /* the core reports a missing one */
       lc_tensor **s = lb_slot(L);
       if (lc_ones_like(outs[i], s) != LC_OK) lb_core_error(L, fn);
       gouts[i] = *s;
@@ -122,12 +118,6 @@ static int f_grad(lua_State *L) {
   /* The results land in a tensor list owned by the collector until moved into the table. */
   lb_list *l = lb_list_new(L, ni);
   if (lc_autograd_grad(no, outs, gouts, ni, ins, retain, allow_unused, l->ts) != LC_OK) {
-    /* The core numbers inputs from 0. */
-    const char *m = strstr(lc_last_error(), "input ");
-    int k;
-    if (m && sscanf(m, "input %d is not reachable", &k) == 1)
-      lb_argerror(L, fn, 2, "inputs", "input %d is not reachable from the outputs (pass "
-                  "allow_unused = true to get nil for it)", k + 1);
     lb_core_error(L, fn);
   }
   lb_list_to_table(L, l);

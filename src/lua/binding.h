@@ -102,7 +102,11 @@ int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const c
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
-/* "lucid.fn: <lc_last_error()>" */
+/* The core's last message with its marked positions (LC_POS_D / LC_POS_I) shown 1-based: the
+ * one place the binding turns the core's 0-based numbers into Lua's. Every binding file raises
+ * core errors through it (lb_core_error does). Valid until the next call. */
+const char *lb_last_error(void);
+/* "lucid.fn: <lb_last_error()>" */
 int lb_core_error(lua_State *L, const char *fn);
 /* Like lb_core_error for a failed binary op of a and b (re-words broadcast errors 1-based). */
 int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_tensor *b);

@@ -30,7 +30,7 @@ static int holder_gc(lua_State *L) {
 
 static int fail(lua_State *L) {
   lua_pushnil(L);
-  lua_pushstring(L, lc_last_error());
+  lua_pushstring(L, lb_last_error());
   return 2;
 }
 

@@ -30,7 +30,7 @@ static const char *fname(lua_State *L, bool method, char *buf, size_t cap) {
 /* Raises the core's message under fn, dropping the core's own "name: " prefix ("hardtanh",
  * "Hardtanh"). */
 static int core_error(lua_State *L, const char *fn) {
-  const char *m = lc_last_error();
+  const char *m = lb_last_error();
   const char *colon = strstr(m, ": ");
   if (colon) {
     bool word = colon > m;
@@ -230,8 +230,8 @@ static int f_embedding(lua_State *L) {
   /* indices stay 1-based: the kernel reads them with base 1 (no conversion copy) */
   if (lc_embedding_ex(idx, w, pad, 1, out) != LC_OK) {
     if (lc_last_status() == LC_EINDEX) {
-      const char *m = strstr(lc_last_error(), ": ");
-      lb_argerror(L, fn, 1, "input", "%s", m ? m + 2 : lc_last_error());
+      const char *m = strstr(lb_last_error(), ": ");
+      lb_argerror(L, fn, 1, "input", "%s", m ? m + 2 : lb_last_error());
     }
     core_error(L, fn);
   }

@@ -19,7 +19,7 @@
 /* "lucid.<fn>: <core message>", dropping the core's own "name: " prefix when fn ends with it
  * ("nn.functional.cross_entropy" and "cross_entropy: ..."). */
 static int core_error(lua_State *L, const char *fn) {
-  const char *m = lc_last_error();
+  const char *m = lb_last_error();
   if (!m || !*m) m = "failed";
   const char *base = strrchr(fn, '.');
   base = base ? base + 1 : fn;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binding.h"
 #include "lucid_lua.h"
 #include "lucid_nn.h"
 #include "nn_binding.h"
@@ -43,7 +44,7 @@ static _Thread_local lua_State *nb_current;
 
 /* Raises the core's last message, its leading "cfunction: " replaced by fn when fn is set. */
 static int raise_core(lua_State *L, const char *fn) {
-  const char *msg = lc_last_error();
+  const char *msg = lb_last_error();
   if (fn) {
     const char *colon = strstr(msg, ": ");
     if (colon) {
@@ -209,7 +210,7 @@ static lc_status lk_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
     /* a lucid error raised through Lua keeps its status */
-    lc_status st = msg && lc_last_status() != LC_OK && strcmp(msg, lc_last_error()) == 0
+    lc_status st = msg && lc_last_status() != LC_OK && strcmp(msg, lb_last_error()) == 0
                        ? lc_last_status()
                        : LC_EARG;
     lc_set_error(st, "%s", msg ? msg : "(error object is not a string)");
@@ -503,7 +504,7 @@ static int mm_tostring(lua_State *L) {
   char *s = NULL;
   lua_State *saved = nb_current;
   nb_current = L;
-  lc_status st = lc_module_to_string(m, &s);
+  lc_status st = lc_module_to_string_based(m, 1, &s); /* Lua counts from 1 */
   nb_current = saved;
   if (st) return raise_core(L, NULL);
   lua_pushstring(L, s); /* may raise only on memory exhaustion */

@@ -223,9 +223,9 @@ const lb_reg lb_norm_regs[] = {
 /* The Lua classes (lua/lucid/nn/norm.lua) validate types and defaults; these take plain
  * positional values. */
 
-/* Raises lc_last_error() as "nn.Name: ...", dropping the core's own "Name: " prefix. */
+/* Raises the core's message as "nn.Name: ...", dropping the core's own "Name: " prefix. */
 static int raise_ctor(lua_State *L, const char *fn) {
-  const char *msg = lc_last_error(), *name = strncmp(fn, "nn.", 3) ? fn : fn + 3;
+  const char *msg = lb_last_error(), *name = strncmp(fn, "nn.", 3) ? fn : fn + 3;
   size_t n = strlen(name);
   if (!strncmp(msg, name, n) && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
   lua_pushfstring(L, "%s: %s", fn, msg);

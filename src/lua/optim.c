@@ -225,7 +225,7 @@ static void read_options(lua_State *L, int t, lc_optim_kind kind, const char *fn
   if (lc_optim_check_options(kind, o) == LC_OK) return;
   /* the core's message without its function name, under ours and where */
   static const char pre[] = "lc_optim_check_options: ";
-  const char *m = lc_last_error();
+  const char *m = lb_last_error();
   if (strncmp(m, pre, sizeof pre - 1) == 0) m += sizeof pre - 1;
   if (*where) lb_error(L, fn, "%s: %s", where, m);
   lb_error(L, fn, "%s", m);
@@ -250,7 +250,7 @@ static lc_tensor **read_params(lua_State *L, int idx, const char *fn, const char
                (int)i, u ? "a closed tensor" : lb_typename(L, -1));
     char what[160];
     snprintf(what, sizeof what, "%s[%d]", where, (int)i);
-    if (lc_optim_check_param(u->t, what)) lb_error(L, fn, "%s", lc_last_error());
+    if (lc_optim_check_param(u->t, what)) lb_error(L, fn, "%s", lb_last_error());
     ps[i - 1] = u->t;
     lua_pop(L, 1);
   }
@@ -399,7 +399,7 @@ static int64_t read_step(lua_State *L, lc_optimizer *o, int64_t i, int idx, cons
   lb_tensor *u = lb_ud(L, idx);
   if (lua_isinteger(L, idx)) {
     if (lc_optimizer_check_step(o, i, (int64_t)lua_tointeger(L, idx), where))
-      lb_error(L, fn, "%s", lc_last_error());
+      lb_error(L, fn, "%s", lb_last_error());
     return (int64_t)lua_tointeger(L, idx);
   }
   if (lua_type(L, idx) == LUA_TNUMBER) {
@@ -413,7 +413,7 @@ static int64_t read_step(lua_State *L, lc_optimizer *o, int64_t i, int idx, cons
   if (!(fabs(v) < 0x1p62))
     lb_error(L, fn, "%s.step is too large (a step must be an integer below 2^62), got %g", where,
              v);
-  if (lc_optimizer_check_step(o, i, (int64_t)v, where)) lb_error(L, fn, "%s", lc_last_error());
+  if (lc_optimizer_check_step(o, i, (int64_t)v, where)) lb_error(L, fn, "%s", lb_last_error());
   return (int64_t)v;
 }
 
@@ -431,11 +431,11 @@ static void check_state_table(lua_State *L, lc_optimizer *o, int64_t i, int idx,
     if (strcmp(key, "step") == 0) {
       read_step(L, o, i, lua_gettop(L), fn, where);
     } else {
-      if (lc_optimizer_check_state(o, i, key, NULL, where)) lb_error(L, fn, "%s", lc_last_error());
+      if (lc_optimizer_check_state(o, i, key, NULL, where)) lb_error(L, fn, "%s", lb_last_error());
       lb_tensor *u = lb_ud(L, -1);
       if (!u || !u->t)
         lb_error(L, fn, "%s.%s must be a tensor, got %s", where, key, lb_typename(L, -1));
-      if (lc_optimizer_check_state(o, i, key, u->t, where)) lb_error(L, fn, "%s", lc_last_error());
+      if (lc_optimizer_check_state(o, i, key, u->t, where)) lb_error(L, fn, "%s", lb_last_error());
     }
     lua_pop(L, 1);
   }

@@ -43,7 +43,7 @@ static const char *num_str(double v, bool as_float, char *buf, size_t cap) {
 /* Replaces the current message "fn: rest" by "rest": module forward messages carry no function
  * name (the module path is added by lc_module_forward). */
 static lc_status strip_fn(lc_status st, const char *fn) {
-  const char *m = lc_last_error();
+  const char *m = lc_last_error_marked();
   size_t n = strlen(fn);
   if (strncmp(m, fn, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
     char msg[768];

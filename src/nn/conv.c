@@ -47,7 +47,7 @@ static lc_tensor *param(const lc_module *m, const char *name) {
 /* Forward errors carry no function name (the container adds the module path). */
 static lc_status strip_fn(lc_status st, const char *fn) {
   size_t n = strlen(fn);
-  const char *m = lc_last_error();
+  const char *m = lc_last_error_marked();
   if (!strncmp(m, fn, n) && !strncmp(m + n, ": ", 2)) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", m + n + 2);

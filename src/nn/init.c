@@ -81,7 +81,7 @@ static lc_status rand_fill(const char *fn, lc_tensor *t, bool normal, double a, 
   lc_set_grad_enabled(prev);
   if (st) {
     /* re-prefix the core's message with our name */
-    const char *m = lc_last_error();
+    const char *m = lc_last_error_marked();
     const char *colon = strchr(m, ':');
     char copy[512];
     snprintf(copy, sizeof copy, "%s", colon ? colon + 2 : m);
@@ -172,7 +172,7 @@ static lc_status kaiming(const char *fn, lc_tensor *t, double a, lc_fan_mode mod
   double gain;
   if ((st = lc_init_calculate_gain(nl, true, a, &gain))) {
     char copy[512];
-    snprintf(copy, sizeof copy, "%s", lc_last_error());
+    snprintf(copy, sizeof copy, "%s", lc_last_error_marked());
     return lc_set_error(st, "%s: %s", fn, copy);
   }
   if (lc_numel(t) == 0) return LC_OK; /* PyTorch: "Initializing zero-element tensors is a no-op" */

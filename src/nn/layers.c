@@ -247,7 +247,7 @@ static lc_status make_container(const lc_module_kind *kind, int64_t n, lc_module
   }
   if (st) {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s", lc_last_error());
+    snprintf(msg, sizeof msg, "%s", lc_last_error_marked());
     lc_set_error(st, "%s: %s", kind->name, msg);
     lc_module_release(m);
     return st;

@@ -418,7 +418,7 @@ lc_status lc_module_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
     st = m->kind->forward(m, x, out);
   if (st) {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s", lc_last_error());
+    snprintf(msg, sizeof msg, "%s", lc_last_error_marked());
     lc_set_error(st, "%s%s%s", lc_module_type_name(m), path_open ? "." : ": ", msg);
   }
   path_open = saved;
@@ -443,7 +443,7 @@ static lc_status forward_child(lc_module *m, int64_t i, bool relu, const lc_tens
   }
   if (st) {
     char msg[512];
-    snprintf(msg, sizeof msg, "%s", lc_last_error());
+    snprintf(msg, sizeof msg, "%s", lc_last_error_marked());
     if (inner)
       lc_set_error(st, "%s (%s): %s", m->children.names[i], lc_module_type_name(c), msg);
     else
@@ -837,7 +837,8 @@ static lc_status repr(const lc_module *m, int indent, lc_strbuf *sb) {
   return LC_OK;
 }
 
-lc_status lc_module_to_string(const lc_module *m, char **out) {
+lc_status lc_module_to_string_based(const lc_module *m, int base, char **out) {
+  if (!m || !out) return lc_set_error(LC_EARG, "module_to_string: %s is NULL", m ? "out" : "m");
   lc_strbuf sb = {0};
   lc_status st = repr(m, 0, &sb);
   if (!st && sb.oom) st = oom();
@@ -845,8 +846,15 @@ lc_status lc_module_to_string(const lc_module *m, char **out) {
     free(sb.s);
     return st;
   }
+  /* the kinds mark the positions they print (LC_POS_D): show them in base, unmarked (the
+   * rendered text is never longer than the marked one) */
+  lc_render_positions(sb.s, base, sb.s, strlen(sb.s) + 1);
   *out = sb.s;
   return LC_OK;
+}
+
+lc_status lc_module_to_string(const lc_module *m, char **out) {
+  return lc_module_to_string_based(m, 0, out);
 }
 
 /* ---------------------------------------------------------------- to(dtype) */

@@ -81,7 +81,7 @@ static lc_status shape_error(const lc_tensor *x, const char *fmt, ...) {
 /* Re-words an error of a tensor function called by a forward without its "fn: " prefix (the
  * module path replaces it). */
 static lc_status unprefix(lc_status st, const char *fn) {
-  const char *msg = lc_last_error();
+  const char *msg = lc_last_error_marked();
   size_t n = strlen(fn);
   if (!strncmp(msg, fn, n) && msg[n] == ':' && msg[n + 1] == ' ') {
     char copy[1024];

@@ -131,7 +131,7 @@ static lc_status conv_common(const char *fn, int sd, bool transposed, const lc_t
     }
     if ((st = lc_pad(x, 2 * sd, pl, o.padding_mode, 0.0, &xp))) {
       char msg[512];
-      strncpy(msg, lc_last_error(), sizeof msg - 1);
+      strncpy(msg, lc_last_error_marked(), sizeof msg - 1);
       msg[sizeof msg - 1] = 0;
       return lc_set_error(st, "%s: %s", fn, msg);
     }
@@ -143,7 +143,7 @@ static lc_status conv_common(const char *fn, int sd, bool transposed, const lc_t
   if (st) {
     /* name the public function rather than the op */
     char msg[512];
-    const char *m = lc_last_error();
+    const char *m = lc_last_error_marked();
     if (!strncmp(m, "conv_transpose: ", 16))
       m += 16;
     else if (!strncmp(m, "conv: ", 6))
