@@ -297,6 +297,13 @@ TEST(nn_stateless_layers_and_lists) {
   CHECK(lc_module_attr(fl, "start_dim", &a) && a.type == LC_ATTR_DIM && a.i == 1);
   char *s = NULL;
   CHECK_OK(lc_module_to_string(ml, &s));
+  /* C prints dims 0-based (as PyTorch); the based form is what Lua shows */
+  if (s)
+    CHECK(strcmp(s, "ModuleList(\n  (1): Flatten(start_dim=1, end_dim=-1)\n  (2): Identity()\n"
+                    "  (3): Sigmoid()\n)") == 0);
+  lc_free(s);
+  s = NULL;
+  CHECK_OK(lc_module_to_string_based(ml, 1, &s));
   if (s)
     CHECK(strcmp(s, "ModuleList(\n  (1): Flatten(start_dim=2, end_dim=-1)\n  (2): Identity()\n"
                     "  (3): Sigmoid()\n)") == 0);

@@ -166,8 +166,9 @@ lc_status lc_wrap_dim(int *dim, int ndim, const char *what) {
   int d = *dim < 0 ? *dim + n : *dim;
   if (d < 0 || d >= n)
     return lc_set_error(LC_EINDEX,
-                        "%s: dim %d out of range for a tensor with %d dims (expected %d..%d)",
-                        what, *dim, ndim, -n, n - 1);
+                        "%s: dim " LC_POS_D " out of range for a tensor with %d dims (expected "
+                        LC_POS_D ".." LC_POS_D " or " LC_POS_D ".." LC_POS_D ")",
+                        what, *dim, ndim, 0, n - 1, -n, -1);
   *dim = d;
   return LC_OK;
 }
@@ -191,7 +192,7 @@ lc_status lc_broadcast_shapes(int na, const int64_t *a, int nb, const int64_t *b
       char ba[256], bb[256];
       return lc_set_error(LC_ESHAPE,
                           "%s: shapes %s and %s cannot be broadcast (size %lld vs %lld at "
-                          "dim %d of the result)",
+                          "dim " LC_POS_D " of the result)",
                           what, lc_shape_str(na, a, ba, sizeof ba),
                           lc_shape_str(nb, b, bb, sizeof bb), (long long)sa, (long long)sb, i);
     }

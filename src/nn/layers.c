@@ -160,10 +160,9 @@ static lc_status flatten_forward(lc_module *m, const lc_tensor *x, lc_tensor **o
 }
 
 static lc_status flatten_extra(const lc_module *m, char **out) {
-  /* printed 1-based, as Lua users write the options (PyTorch prints its 0-based ones) */
+  /* marked positions: 0-based in C (as PyTorch prints them), 1-based in Lua */
   const flatten_state *s = lc_module_state(m);
-  *out = nn_printf("start_dim=%d, end_dim=%d", s->start >= 0 ? s->start + 1 : s->start,
-                   s->end >= 0 ? s->end + 1 : s->end);
+  *out = nn_printf("start_dim=" LC_POS_D ", end_dim=" LC_POS_D, s->start, s->end);
   return *out ? LC_OK : nn_oom();
 }
 
