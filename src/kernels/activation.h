@@ -49,10 +49,6 @@ extern const lc_op_def lc_op_softmax, lc_op_log_softmax;
  * out[0] = the result, out[1] = the keep mask (bool, contiguous, saved for backward). */
 extern const lc_op_def lc_op_dropout;
 
-/* in = {weight {N, D}, index (int64/int32, any shape)}; i[0] = padding row (0-based, in
- * [0, N)) or -1; i[1] = index base (0 or 1). Saves the index. */
-extern const lc_op_def lc_op_embedding;
-
 /* in = {x1, x2, weight[, bias]} (3 or 4 inputs). Saves its inputs. */
 extern const lc_op_def lc_op_bilinear;
 

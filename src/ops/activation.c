@@ -7,15 +7,10 @@
 
 #include "../autograd/autograd.h"
 #include "activation.h"
+#include "check_io.h"
 
 #include <math.h>
 #include <string.h>
-
-static lc_status check_io(const char *fn, const lc_tensor *x, const char *xname, void *out) {
-  if (!x) return lc_set_error(LC_EARG, "%s: %s is NULL", fn, xname);
-  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
-  return LC_OK;
-}
 
 lc_status lc_act_apply(int code, const lc_tensor *x, const double *p, lc_tensor **out) {
   if (code < 0 || code >= LC_ACT_COUNT)
@@ -94,43 +89,6 @@ lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **ou
   lc_release(res[1]); /* the mask: the graph keeps its own alias when it needs it */
   *out = res[0];
   return LC_OK;
-}
-
-/* ------------------------------------------------------------------ embedding */
-
-lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                          int64_t index_base, lc_tensor **out) {
-  lc_status st = check_io("embedding", input, "input", out);
-  if (!st) st = check_io("embedding", weight, "weight", out);
-  if (st) return st;
-  if (index_base != 0 && index_base != 1)
-    return lc_set_error(LC_EARG, "embedding: index_base must be 0 or 1, got %lld",
-                        (long long)index_base);
-  if (weight->ndim != 2) {
-    char buf[256];
-    return lc_set_error(LC_ESHAPE,
-                        "embedding: weight must be 2-D {num_embeddings, embedding_dim}, got "
-                        "shape %s",
-                        lc_shape_str(weight->ndim, weight->shape, buf, sizeof buf));
-  }
-  const int64_t n = weight->shape[0];
-  int64_t pad = -1; /* the op's "none" */
-  if (padding_idx != LC_NO_PADDING) {
-    pad = padding_idx < 0 ? padding_idx + n : padding_idx;
-    if (pad < 0 || pad >= n)
-      return lc_set_error(LC_EINDEX,
-                          "embedding: padding_idx %lld out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          (long long)padding_idx, (long long)n, (long long)-n, (long long)(n - 1));
-  }
-  lc_op_args a = {.i = {pad, index_base}, .ni = 2};
-  lc_tensor *in[2] = {(lc_tensor *)weight, (lc_tensor *)input};
-  return lc_apply(&lc_op_embedding, 2, in, &a, out);
-}
-
-lc_status lc_embedding(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                       lc_tensor **out) {
-  return lc_embedding_ex(input, weight, padding_idx, 0, out);
 }
 
 /* ------------------------------------------------------------------ bilinear */
