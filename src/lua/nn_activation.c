@@ -140,22 +140,6 @@ static int f_softmax(lua_State *L) {
   return 1;
 }
 
-/* ---------------------------------------------------------------- dropout */
-
-static int f_dropout(lua_State *L) {
-  char buf[96];
-  const char *fn = fname(L, false, buf, sizeof buf);
-  static const char *const P[] = {"input", "p", "training", "inplace"};
-  lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
-  double p = lb_opt_num_arg(L, fn, 2, "p", 0.5);
-  bool training = lb_opt_bool_arg(L, fn, 3, "training", true);
-  no_inplace(L, fn, 4);
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_dropout(x, p, training, out));
-  return 1;
-}
-
 /* ---------------------------------------------------------------- bilinear, linear */
 
 static int f_bilinear(lua_State *L) {
@@ -193,7 +177,6 @@ const lb_reg lb_activation_regs[] = {
     {"log_softmax", f_softmax, 1, LB_FUNC},
     {"softmax", f_softmax, 2, LB_METHOD},
     {"log_softmax", f_softmax, 3, LB_METHOD},
-    {"dropout", f_dropout, 0, LB_FUNC},
     {"bilinear", f_bilinear, 0, LB_FUNC},
     {"linear", f_linear, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
@@ -208,10 +191,6 @@ static int c_softmax(lua_State *L) {
 static int c_log_softmax(lua_State *L) {
   int d = (int)luaL_checkinteger(L, 1);
   MAKE("nn.LogSoftmax", lc_nn_log_softmax(d, slot));
-}
-static int c_dropout(lua_State *L) {
-  double p = luaL_checknumber(L, 1);
-  MAKE("nn.Dropout", lc_nn_dropout(p, lua_toboolean(L, 2), slot));
 }
 /* unflatten(dim, sizes): 0-based dim, sizes a sequence of integers */
 static int c_unflatten(lua_State *L) {
@@ -231,5 +210,5 @@ static int c_unflatten(lua_State *L) {
 
 const luaL_Reg nb_activation_funcs[] = {
     {"activations", c_activations}, {"softmax", c_softmax},     {"log_softmax", c_log_softmax},
-    {"dropout", c_dropout},         {"unflatten", c_unflatten},
+    {"unflatten", c_unflatten},
     {NULL, NULL}};

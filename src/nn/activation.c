@@ -1,5 +1,5 @@
 /* activation.c - module kinds of the activation family: ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish,
- * Softplus, Hardtanh, Softmax, LogSoftmax, Dropout, Embedding, Unflatten. Each forward is one
+ * Softplus, Hardtanh, Softmax, LogSoftmax, Unflatten. Each forward is one
  * call of the matching tensor function (src/ops/activation.c). */
 #include "lucid_activation.h"
 #include "kind_helpers.h"
@@ -13,30 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The shared state of the parameterised kinds. */
-typedef struct act_state {
-  double a, b; /* negative_slope / alpha / beta, threshold / min_val, max_val / p */
-  bool inplace;
-  lc_gelu_approx approx;
-  int dim;
-} act_state;
-
-static lc_status new_kind(const lc_module_kind *kind, act_state init, lc_module **out) {
-  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", kind->name);
-  act_state *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  *s = init;
-  return lc_module_new(kind, s, NULL, out);
-}
-
-static const act_state *st_of(const lc_module *m) { return lc_module_state(m); }
-
-static bool inplace_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "inplace") != 0) return false;
-  *out = (lc_attr){.type = LC_ATTR_BOOL, .b = st_of(m)->inplace};
-  return true;
-}
 
 /* ---------------------------------------------------------------- elementwise activations */
 
@@ -191,34 +167,6 @@ lc_status lc_nn_softmax(int dim, lc_module **out) {
 }
 lc_status lc_nn_log_softmax(int dim, lc_module **out) {
   return new_kind(&lc_kind_log_softmax, (act_state){.dim = dim}, out);
-}
-
-/* ---------------------------------------------------------------- Dropout */
-
-static lc_status dropout_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return strip_fn(lc_dropout(x, st_of(m)->a, lc_module_is_training(m), out), "dropout");
-}
-static lc_status dropout_extra(const lc_module *m, char **out) {
-  char b[64];
-  return set_repr(out, "p=%s, inplace=%s", num_str(st_of(m)->a, true, b, sizeof b),
-                  st_of(m)->inplace ? "true" : "false");
-}
-static bool dropout_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "p") == 0) {
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
-    return true;
-  }
-  return inplace_attr(m, name, out);
-}
-const lc_module_kind lc_kind_dropout = {.name = "Dropout",
-                                        .forward = dropout_forward,
-                                        .extra_repr = dropout_extra,
-                                        .attr = dropout_attr,
-                                        .destroy = free_state};
-lc_status lc_nn_dropout(double p, bool inplace, lc_module **out) {
-  lc_status st = lc_dropout_check_p("Dropout", p);
-  if (st) return st;
-  return new_kind(&lc_kind_dropout, (act_state){.a = p, .inplace = inplace}, out);
 }
 
 /* ---------------------------------------------------------------- Unflatten */

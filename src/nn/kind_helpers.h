@@ -6,6 +6,7 @@
 #ifndef LUCID_NN_KIND_HELPERS_H
 #define LUCID_NN_KIND_HELPERS_H
 
+#include "lucid_activation.h" /* lc_gelu_approx */
 #include "nn.h"
 
 #include <math.h>
@@ -59,5 +60,29 @@ static inline void free_state(lc_module *m) { free(lc_module_state(m)); }
 
 /* Dims print 1-based (as Lua users write them; negative ones as they are), like Flatten. */
 static inline int dim1(int d) { return d >= 0 ? d + 1 : d; }
+
+/* The shared state of the parameterised kinds. */
+typedef struct act_state {
+  double a, b; /* negative_slope / alpha / beta, threshold / min_val, max_val / p */
+  bool inplace;
+  lc_gelu_approx approx;
+  int dim;
+} act_state;
+
+static inline lc_status new_kind(const lc_module_kind *kind, act_state init, lc_module **out) {
+  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", kind->name);
+  act_state *s = malloc(sizeof *s);
+  if (!s) return nn_oom();
+  *s = init;
+  return lc_module_new(kind, s, NULL, out);
+}
+
+static const act_state *st_of(const lc_module *m) { return lc_module_state(m); }
+
+static inline bool inplace_attr(const lc_module *m, const char *name, lc_attr *out) {
+  if (strcmp(name, "inplace") != 0) return false;
+  *out = (lc_attr){.type = LC_ATTR_BOOL, .b = st_of(m)->inplace};
+  return true;
+}
 
 #endif /* LUCID_NN_KIND_HELPERS_H */

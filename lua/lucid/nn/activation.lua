@@ -1,4 +1,4 @@
--- lucid.nn.activation: activations, softmax, dropout, bilinear, unflatten.
+-- lucid.nn.activation: activations, softmax, bilinear, unflatten.
 -- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.Bilinear, nn.Unflatten) and their
 -- nn.functional functions. The C kinds live in src/nn/activation.c, the tensor functions in
 -- src/ops/activation.c (bound by src/lua/nn_activation.c). Dims and indices are 1-based.
@@ -46,11 +46,6 @@ return function(nn, P)
   end
   softmax_class("Softmax", core.softmax)
   softmax_class("LogSoftmax", core.log_softmax)
-
-  P.builtin("Dropout", {"p", "inplace"}, function(a)
-    local f = "nn.Dropout"
-    return core.dropout(num_arg(f, "p", a.p, 0.5), bool_arg(f, "inplace", a.inplace, false))
-  end)
 
   local function unflatten(a)
     local f = "nn.Unflatten"
@@ -120,7 +115,7 @@ return function(nn, P)
   -- ---------------------------------------------------------------- nn.functional
 
   -- Functions with positional arguments and/or a trailing options table, validated in C.
-  for _, name in ipairs{"softmax", "log_softmax", "dropout", "bilinear", "linear"} do
+  for _, name in ipairs{"softmax", "log_softmax", "bilinear", "linear"} do
     F[name] = _F[name]
   end
 
