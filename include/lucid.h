@@ -3,7 +3,9 @@
  *
  *   lucid_core.h        tensors, views, ops, autograd, threads, random numbers
  *   lucid_nn.h          modules: the module protocol, Linear, containers
- *   lucid_activation.h  activations, softmax, dropout, embedding, bilinear, unflatten
+ *   lucid_activation.h  activations, softmax, bilinear, unflatten
+ *   lucid_dropout.h     dropout (Dropout)
+ *   lucid_embedding.h   embedding lookups (Embedding)
  *   lucid_loss.h        losses (cross entropy, NLL, MSE, ...)
  *   lucid_init.h        nn.init initialisers and nn.utils (gradient clipping, ...)
  *   lucid_conv.h        padding, convolutions, pooling
@@ -23,6 +25,8 @@
 
 #include "lucid_activation.h"
 #include "lucid_conv.h"
+#include "lucid_dropout.h"
+#include "lucid_embedding.h"
 #include "lucid_init.h"
 #include "lucid_io.h"
 #include "lucid_loss.h"

@@ -1,12 +1,12 @@
 /*
- * lucid_activation.h - activations, softmax, dropout, embedding, bilinear and unflatten:
+ * lucid_activation.h - activations, softmax, bilinear and unflatten:
  * tensor functions (with autograd) and their module kinds.
  *
  * Conventions are lucid.h's: dims and indices are 0-based (negative dims count from the end),
  * every fallible function returns an lc_status with a message in lc_last_error(), a produced
  * tensor is written to the last argument and owned by the caller, arguments are borrowed.
  *
- * The elementwise activations, softmax, log_softmax, dropout and bilinear take float32 or
+ * The elementwise activations, softmax, log_softmax and bilinear take float32 or
  * float64 tensors (other dtypes are an LC_EDTYPE error) and return a new contiguous tensor of the
  * same dtype; each runs as one fused kernel whose backward is one more pass (no graph of
  * primitive ops is recorded). Module kinds are single-input (lucid_nn.h); Bilinear, which takes
@@ -60,32 +60,6 @@ lc_status lc_hardswish(const lc_tensor *x, lc_tensor **out);
 lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 
-/* ---------------------------------------------------------------- dropout */
-
-/* Training: zeroes each element with probability p and scales the others by 1 / (1 - p)
- * ("inverted" dropout), p = 1 giving zeros. The mask comes from lucid's random generator
- * (lc_manual_seed makes it reproducible; one draw serves two elements in C order, so the mask
- * does not depend on the thread count). Not training: *out is x itself (a new reference), as
- * PyTorch returns its input. p outside [0, 1] is LC_EARG. */
-lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **out);
-
-/* ---------------------------------------------------------------- embedding */
-
-#define LC_NO_PADDING INT64_MIN /* padding_idx value meaning "no padding row" */
-
-/* Looks up rows of weight {num_embeddings, embedding_dim} (float) for every entry of input
- * (int64 or int32, any shape): out has shape input.shape + {embedding_dim}. padding_idx is a
- * 0-based row (negative counts from the end) or LC_NO_PADDING; that row receives no gradient
- * (its forward value is whatever the row holds). An index outside [0, num_embeddings) is an
- * LC_EINDEX error naming the index, its position and the range. */
-lc_status lc_embedding(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                       lc_tensor **out);
-/* The same with indices counted from index_base (0 or 1): bindings whose users count from 1
- * pass 1 and the raw index tensor, with no conversion copy. padding_idx is still 0-based (or
- * LC_NO_PADDING); messages show indices, positions and ranges in index_base. */
-lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                          int64_t index_base, lc_tensor **out);
-
 /* ---------------------------------------------------------------- bilinear */
 
 /* y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o]: x1 {..., in1},
@@ -105,15 +79,14 @@ lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *s
 
 extern const lc_module_kind lc_kind_relu6, lc_kind_leaky_relu, lc_kind_elu, lc_kind_gelu,
     lc_kind_silu, lc_kind_mish, lc_kind_softplus, lc_kind_hardtanh, lc_kind_softmax,
-    lc_kind_log_softmax, lc_kind_dropout, lc_kind_embedding, lc_kind_unflatten, lc_kind_hardswish;
+    lc_kind_log_softmax, lc_kind_unflatten, lc_kind_hardswish;
 
 /* Printing follows PyTorch ("LeakyReLU(negative_slope=0.01)", "Softmax(dim=2)"), with dims
  * shown 1-based as Lua users write them (as Flatten does) and booleans as true/false.
- * `inplace` is remembered and printed (when true; Dropout always prints it) but lucid always
+ * `inplace` is remembered and printed (when true) but lucid always
  * computes out of place, which autograd needs anyway.
  * Attributes (lc_module_attr): inplace (BOOL) where there is one; negative_slope, alpha, beta,
- * threshold, min_val, max_val, p (FLOAT); dim (DIM); num_embeddings, embedding_dim (INT),
- * padding_idx (DIM: a row, 0-based; absent without padding). */
+ * threshold, min_val, max_val (FLOAT); dim (DIM). */
 lc_status lc_nn_relu6(bool inplace, lc_module **out);
 lc_status lc_nn_leaky_relu(double negative_slope, bool inplace, lc_module **out);
 lc_status lc_nn_elu(double alpha, bool inplace, lc_module **out);
@@ -126,16 +99,6 @@ lc_status lc_nn_hardswish(bool inplace, lc_module **out);
 /* dim: 0-based, negative from the end; checked against the input at forward time. */
 lc_status lc_nn_softmax(int dim, lc_module **out);
 lc_status lc_nn_log_softmax(int dim, lc_module **out);
-/* Applies lc_dropout with the module's training flag (lc_module_train / eval). */
-lc_status lc_nn_dropout(double p, bool inplace, lc_module **out);
-/* weight {num_embeddings, embedding_dim} float32 ~ N(0, 1) (PyTorch's init), the padding row
- * (0-based, negative from the end, or LC_NO_PADDING) zeroed; reset_parameters redraws it. */
-lc_status lc_nn_embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
-                          lc_module **out);
-/* The same, with forward reading indices counted from index_base (0 or 1, see
- * lc_embedding_ex); the printed padding_idx is shown in that base too. */
-lc_status lc_nn_embedding_ex(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
-                             int64_t index_base, lc_module **out);
 /* dim 0-based (negative from the end); sizes copied (one may be -1). */
 lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out);
 

@@ -1,5 +1,5 @@
 -- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout,
--- embedding, bilinear, linear, unflatten. Values and gradients against PyTorch
+-- bilinear, linear, unflatten. Values and gradients against PyTorch
 -- (spec/fixtures/nn_activation.lua, written by tools/fixtures/activation.py): float32 within
 -- relative 1e-5 / absolute 1e-6, float64 within relative 1e-10 / absolute 1e-12; gradients
 -- numerically with lucid.autograd.gradcheck in float64.
@@ -81,10 +81,6 @@ describe("activations against PyTorch", function()
     H.assert_close(F.softmax{input = x, dim = 2}, x:softmax(2):tolist())
     H.assert_close(F.dropout(x, 0.5, false, {}), x:tolist())
     H.assert_close(F.dropout{input = x, training = false}, x:tolist())
-    local idx = lucid.Tensor({2, 1}, {dtype = "int64"})
-    local w = lucid.randn(3, 2)
-    H.assert_close(F.embedding(idx, w, {}), F.embedding(idx, w):tolist())
-    H.assert_close(F.embedding{input = idx, weight = w}, F.embedding(idx, w):tolist())
     local lw = lucid.randn(4, 3)
     H.assert_close(F.linear(x, lw, {}), F.linear(x, lw):tolist())
     -- a non-empty table in a positional slot is still an error naming the argument
@@ -156,57 +152,6 @@ describe("softmax and log_softmax against PyTorch", function()
   end)
 end)
 
-describe("embedding against PyTorch", function()
-  for _, name in ipairs{"embedding", "embedding_pad"} do
-    it(name .. ": F.embedding and nn.Embedding (1-based indices)", function()
-      local c = FX[name]
-      local idx = lucid.Tensor(c.input, {dtype = "int64"})
-      local w = lucid.Tensor(c.weight, {requires_grad = true})
-      local y = F.embedding(idx, w, c.padding_idx)
-      close(y, c.output, c)
-      y:backward(lucid.Tensor(c.grad_output))
-      close(w.grad, c.weight_grad, c)
-      -- the module, weight loaded through load_state_dict
-      local m = nn.Embedding(6, 3, {padding_idx = c.padding_idx})
-      m:load_state_dict({{"weight", lucid.Tensor(c.weight)}})
-      local ym = m(lucid.Tensor(c.input, {dtype = "int32"}))
-      close(ym, c.output, c)
-      ym:backward(lucid.Tensor(c.grad_output))
-      close(m.weight.grad, c.weight_grad, c)
-    end)
-  end
-
-  it("the padding row is zeroed at init and gets no gradient", function()
-    local m = nn.Embedding(5, 4, {padding_idx = 2})
-    H.assert_close(m.weight[2], {0, 0, 0, 0})
-    local y = m(lucid.Tensor({2, 2, 3, 5}, {dtype = "int64"}))
-    H.assert_close(y[1], {0, 0, 0, 0})
-    y:sum():backward()
-    H.assert_close(m.weight.grad[2], {0, 0, 0, 0})
-    H.assert_close(m.weight.grad[3], {1, 1, 1, 1})
-    H.assert_close(m.weight.grad[1], {0, 0, 0, 0})
-    -- negative padding_idx counts from the end
-    local last = nn.Embedding(5, 2, {padding_idx = -1})
-    assert.equal(5, last.padding_idx)
-    assert.equal("Embedding(5, 2, padding_idx=5)", tostring(last))
-  end)
-
-  it("weights are N(0, 1) like PyTorch's", function()
-    lucid.manual_seed(3)
-    local w = nn.Embedding(1000, 20).weight
-    assert.is_true(math.abs(w:mean():item()) < 0.02)
-    assert.is_true(math.abs(w:std():item() - 1) < 0.03)
-  end)
-
-  it("from_pretrained copies the weights and freezes them by default", function()
-    local e = lucid.randn(4, 3)
-    local m = nn.Embedding.from_pretrained(e)
-    assert.is_true(m.weight:equal(e))
-    assert.is_false(m.weight.requires_grad)
-    assert.is_true(nn.Embedding.from_pretrained(e, {freeze = false}).weight.requires_grad)
-  end)
-end)
-
 describe("bilinear against PyTorch", function()
   for _, name in ipairs{"bilinear", "bilinear_3d_nobias", "bilinear_f64"} do
     it(name .. ": nn.Bilinear and F.bilinear", function()
@@ -272,7 +217,7 @@ describe("gradcheck in float64", function()
     check(function(x) return F.gelu(x:t()) end, f64(3, 5)) -- a strided input
   end)
 
-  it("softmax, log_softmax, dropout, embedding, bilinear, linear", function()
+  it("softmax, log_softmax, dropout, bilinear, linear", function()
     lucid.manual_seed(2)
     for d = 1, 3 do
       check(function(x) return F.softmax(x, d) end, f64(2, 3, 4))
@@ -282,8 +227,6 @@ describe("gradcheck in float64", function()
       lucid.manual_seed(9) -- the same mask for every evaluation
       return F.dropout(x, 0.4)
     end, f64(4, 6))
-    local idx = lucid.Tensor({{1, 3}, {3, 4}}, {dtype = "int64"})
-    check(function(w) return F.embedding(idx, w) * F.embedding(idx, w) end, f64(4, 3))
     check(function(a, b, w, bias) return F.bilinear(a, b, w, bias) end,
       f64(3, 2), f64(3, 4), f64(2, 2, 4), f64(2))
     check(function(x, w, b) return F.linear(x, w, b) end, f64(3, 4), f64(2, 4), f64(2))
@@ -365,8 +308,6 @@ describe("printing and attributes", function()
       {nn.LogSoftmax(1), "LogSoftmax(dim=1)"},
       {nn.Dropout(), "Dropout(p=0.5, inplace=false)"},
       {nn.Dropout(0.1), "Dropout(p=0.1, inplace=false)"},
-      {nn.Embedding(10, 3), "Embedding(10, 3)"},
-      {nn.Embedding(10, 3, {padding_idx = 1}), "Embedding(10, 3, padding_idx=1)"},
       {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size=(2, 5))"},
       {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size=(-1, 4))"},
     }
@@ -384,11 +325,6 @@ describe("printing and attributes", function()
     assert.equal(4, nn.Hardtanh(-3, 4).max_val)
     assert.equal(2, nn.Softmax(2).dim)
     assert.equal(-1, nn.LogSoftmax(-1).dim)
-    local e = nn.Embedding(7, 4, {padding_idx = 3})
-    assert.equal(7, e.num_embeddings)
-    assert.equal(4, e.embedding_dim)
-    assert.equal(3, e.padding_idx)
-    assert.is_nil(nn.Embedding(7, 4).padding_idx)
     assert.equal(2, nn.Unflatten(2, {2, 2}).dim)
   end)
 
@@ -444,22 +380,6 @@ describe("errors", function()
     helpers.raises({"nn.Dropout", "between 0 and 1", "got 2"}, nn.Dropout, 2)
     helpers.raises({"lucid.nn.functional.dropout", "argument 3 (training)", "boolean"},
       F.dropout, x, 0.5, "yes")
-  end)
-
-  it("embedding: out-of-range indices name the index, its position and the range", function()
-    helpers.raises({"lucid.nn.functional.embedding", "argument 1 (input)", "index 11",
-      "position [2, 2]", "10 embeddings", "expected 1..10"}, F.embedding, ix, w)
-    helpers.raises({"index 0", "position [1]", "expected 1..10"}, F.embedding,
-      lucid.Tensor({0}, {dtype = "int64"}), w)
-    helpers.raises({"Embedding: index 11 at position [2, 2] out of range for 10 embeddings " ..
-      "(expected 1..10)"}, nn.Embedding(10, 4), ix)
-    helpers.raises({"Sequential.emb (Embedding): index 11"}, nn.Sequential{{"emb", nn.Embedding(10, 4)}}, ix)
-    helpers.raises({"argument 1 (input)", "int64 or int32", "float32"}, F.embedding, x, w)
-    helpers.raises({"argument 3 (padding_idx)", "11 out of range for 10 embeddings"},
-      F.embedding, ix, w, 11)
-    helpers.raises({"nn.Embedding", "padding_idx 0 out of range"}, nn.Embedding, 10, 3, {padding_idx = 0})
-    helpers.raises({"nn.Embedding", "num_embeddings must be >= 0"}, nn.Embedding, -1, 3)
-    helpers.raises({"Embedding", "int64 or int32", "float32"}, nn.Embedding(10, 4), x)
   end)
 
   it("bilinear and linear: shapes", function()

@@ -44,15 +44,6 @@ lc_status lc_act_check(int code, const char *fn, const double *p);
 /* i[0] = dim (0-based, already wrapped; 0 for a 0-dim input). Save their output. */
 extern const lc_op_def lc_op_softmax, lc_op_log_softmax;
 
-/* Training-mode dropout: f[0] = p in [0, 1]; i[0] = RNG seed and i[1] = first counter (as from
- * lc_rng_reserve of ceil(numel / 2) counters; element k uses half k % 2 of counter i[1] + k / 2).
- * out[0] = the result, out[1] = the keep mask (bool, contiguous, saved for backward). */
-extern const lc_op_def lc_op_dropout;
-
-/* in = {weight {N, D}, index (int64/int32, any shape)}; i[0] = padding row (0-based, in
- * [0, N)) or -1; i[1] = index base (0 or 1). Saves the index. */
-extern const lc_op_def lc_op_embedding;
-
 /* in = {x1, x2, weight[, bias]} (3 or 4 inputs). Saves its inputs. */
 extern const lc_op_def lc_op_bilinear;
 

@@ -188,6 +188,8 @@ extern const lb_reg lb_autograd_regs[]; /* autograd.c */
 /* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what
  * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor methods. */
 extern const lb_reg lb_activation_regs[]; /* nn_activation.c */
+extern const lb_reg lb_dropout_regs[];    /* nn_dropout.c */
+extern const lb_reg lb_embedding_regs[];  /* nn_embedding.c */
 extern const lb_reg lb_loss_regs[];       /* nn_loss.c */
 extern const lb_reg lb_conv_regs[];       /* nn_conv.c */
 extern const lb_reg lb_norm_regs[];       /* nn_norm.c */

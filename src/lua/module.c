@@ -91,7 +91,8 @@ int luaopen_lucid_core(lua_State *L) {
 
   lua_newtable(L);
   int functional = lua_gettop(L);
-  const lb_reg *families[] = {lb_activation_regs, lb_loss_regs, lb_conv_regs, lb_norm_regs,
+  const lb_reg *families[] = {lb_activation_regs, lb_dropout_regs, lb_embedding_regs,
+                              lb_loss_regs,       lb_conv_regs,    lb_norm_regs,
                               lb_optim_regs};
   for (size_t i = 0; i < sizeof families / sizeof *families; i++)
     register_all(L, mt, st, methods, functional, families[i]);

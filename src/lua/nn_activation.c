@@ -9,6 +9,7 @@
  * lua/lucid/nn/activation.lua. */
 #include "binding.h"
 #include "nn_binding.h"
+#include "nn_family.h"
 
 #include "lucid_activation.h"
 
@@ -19,51 +20,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* "nn.functional.<registered name>" into buf, or the bare name for a method closure. */
-static const char *fname(lua_State *L, bool method, char *buf, size_t cap) {
-  if (method) return LB_FN(L);
-  snprintf(buf, cap, "nn.functional.%s", LB_FN(L));
-  return buf;
-}
-
-/* Raises the core's message under fn, dropping the core's own "name: " prefix ("hardtanh",
- * "Hardtanh"). */
-static int core_error(lua_State *L, const char *fn) {
-  const char *m = lb_last_error();
-  const char *colon = strstr(m, ": ");
-  if (colon) {
-    bool word = colon > m;
-    for (const char *p = m; p < colon; p++)
-      if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9')))
-        word = false;
-    if (word) m = colon + 2;
-  }
-  return lb_error(L, fn, "%s", m);
-}
-
-/* The functions keep no C temporaries across calls that may raise: outputs live in slots. */
-#define CORE(call)                                                                                 \
-  do {                                                                                             \
-    if ((call) != LC_OK) core_error(L, fn);                                                        \
-  } while (0)
-
-static lc_tensor *float_input(lua_State *L, const char *fn, int pos, const char *name) {
-  lc_tensor *t = lb_tensor_arg(L, fn, pos, name);
-  if (!lc_dtype_is_float(lc_dtype_of(t)))
-    lb_argerror(L, fn, pos, name, "expected a float32 or float64 tensor, got %s",
-                lc_dtype_name(lc_dtype_of(t)));
-  return t;
-}
-
-/* inplace = true is refused: lucid computes out of place (and autograd relies on it). */
-static void no_inplace(lua_State *L, const char *fn, int pos) {
-  if (lb_opt_bool_arg(L, fn, pos, "inplace", false))
-    lb_argerror(L, fn, pos, "inplace",
-                "in-place activations are not supported (lucid computes out of place): use "
-                "inplace = false");
-}
 
 /* ---------------------------------------------------------------- elementwise activations */
 
@@ -184,60 +140,6 @@ static int f_softmax(lua_State *L) {
   return 1;
 }
 
-/* ---------------------------------------------------------------- dropout */
-
-static int f_dropout(lua_State *L) {
-  char buf[96];
-  const char *fn = fname(L, false, buf, sizeof buf);
-  static const char *const P[] = {"input", "p", "training", "inplace"};
-  lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
-  double p = lb_opt_num_arg(L, fn, 2, "p", 0.5);
-  bool training = lb_opt_bool_arg(L, fn, 3, "training", true);
-  no_inplace(L, fn, 4);
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_dropout(x, p, training, out));
-  return 1;
-}
-
-/* ---------------------------------------------------------------- embedding */
-
-static int f_embedding(lua_State *L) {
-  char buf[96];
-  const char *fn = fname(L, false, buf, sizeof buf);
-  static const char *const P[] = {"input", "weight", "padding_idx"};
-  lb_args_untabled(L, fn, P, 3);
-  lc_tensor *idx = lb_tensor_arg(L, fn, 1, "input");
-  lc_dtype it = lc_dtype_of(idx);
-  if (it != LC_INT64 && it != LC_INT32)
-    lb_argerror(L, fn, 1, "input", "expected an int64 or int32 tensor of 1-based indices, got %s",
-                lc_dtype_name(it));
-  lc_tensor *w = float_input(L, fn, 2, "weight");
-  if (lc_ndim(w) != 2)
-    lb_argerror(L, fn, 2, "weight", "expected a 2-D {num_embeddings, embedding_dim} tensor, got "
-                "%d dims", lc_ndim(w));
-  int64_t n = lc_shape(w)[0];
-  int64_t pad = LC_NO_PADDING;
-  if (!lua_isnil(L, 3)) {
-    int64_t v = lb_int_arg(L, fn, 3, "padding_idx");
-    if (v == 0 || v > n || v < -n)
-      lb_argerror(L, fn, 3, "padding_idx",
-                  "%lld out of range for %lld embeddings (expected 1..%lld or -%lld..-1)",
-                  (long long)v, (long long)n, (long long)n, (long long)n);
-    pad = v > 0 ? v - 1 : v + n;
-  }
-  lc_tensor **out = lb_slot(L);
-  /* indices stay 1-based: the kernel reads them with base 1 (no conversion copy) */
-  if (lc_embedding_ex(idx, w, pad, 1, out) != LC_OK) {
-    if (lc_last_status() == LC_EINDEX) {
-      const char *m = strstr(lb_last_error(), ": ");
-      lb_argerror(L, fn, 1, "input", "%s", m ? m + 2 : lb_last_error());
-    }
-    core_error(L, fn);
-  }
-  return 1;
-}
-
 /* ---------------------------------------------------------------- bilinear, linear */
 
 static int f_bilinear(lua_State *L) {
@@ -275,22 +177,11 @@ const lb_reg lb_activation_regs[] = {
     {"log_softmax", f_softmax, 1, LB_FUNC},
     {"softmax", f_softmax, 2, LB_METHOD},
     {"log_softmax", f_softmax, 3, LB_METHOD},
-    {"dropout", f_dropout, 0, LB_FUNC},
-    {"embedding", f_embedding, 0, LB_FUNC},
     {"bilinear", f_bilinear, 0, LB_FUNC},
     {"linear", f_linear, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
 
 /* ---------------------------------------------------------------- module constructors */
-
-/* Pushes the module made by the core call (raising under `name` on failure). */
-#define MAKE(name, call)                                                                           \
-  do {                                                                                             \
-    lc_module **slot = nb_new_module_slot(L);                                                      \
-    if ((call) != LC_OK) return nb_raise_core(L, name);                                            \
-    nb_remember(L);                                                                                \
-    return 1;                                                                                      \
-  } while (0)
 
 /* softmax(dim) / log_softmax(dim): 0-based dim (negative from the end) */
 static int c_softmax(lua_State *L) {
@@ -300,16 +191,6 @@ static int c_softmax(lua_State *L) {
 static int c_log_softmax(lua_State *L) {
   int d = (int)luaL_checkinteger(L, 1);
   MAKE("nn.LogSoftmax", lc_nn_log_softmax(d, slot));
-}
-static int c_dropout(lua_State *L) {
-  double p = luaL_checknumber(L, 1);
-  MAKE("nn.Dropout", lc_nn_dropout(p, lua_toboolean(L, 2), slot));
-}
-/* embedding(n, d, padding_idx): padding_idx 0-based or nil; forward reads 1-based indices */
-static int c_embedding(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1), d = luaL_checkinteger(L, 2);
-  int64_t pad = lua_isnoneornil(L, 3) ? LC_NO_PADDING : (int64_t)luaL_checkinteger(L, 3);
-  MAKE("nn.Embedding", lc_nn_embedding_ex(n, d, pad, 1, slot));
 }
 /* unflatten(dim, sizes): 0-based dim, sizes a sequence of integers */
 static int c_unflatten(lua_State *L) {
@@ -329,5 +210,5 @@ static int c_unflatten(lua_State *L) {
 
 const luaL_Reg nb_activation_funcs[] = {
     {"activations", c_activations}, {"softmax", c_softmax},     {"log_softmax", c_log_softmax},
-    {"dropout", c_dropout},         {"embedding", c_embedding}, {"unflatten", c_unflatten},
+    {"unflatten", c_unflatten},
     {NULL, NULL}};

@@ -29,6 +29,8 @@ int nb_raise_core(lua_State *L, const char *fn);
 /* Functions each family adds to "lucid.nn_core" (constructors of its C module kinds). */
 #include <lauxlib.h>
 extern const luaL_Reg nb_activation_funcs[]; /* nn_activation.c */
+extern const luaL_Reg nb_dropout_funcs[];    /* nn_dropout.c */
+extern const luaL_Reg nb_embedding_funcs[];  /* nn_embedding.c */
 extern const luaL_Reg nb_loss_funcs[];       /* nn_loss.c */
 extern const luaL_Reg nb_conv_funcs[];       /* nn_conv.c */
 extern const luaL_Reg nb_norm_funcs[];       /* nn_norm.c */

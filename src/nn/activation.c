@@ -1,7 +1,8 @@
 /* activation.c - module kinds of the activation family: ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish,
- * Softplus, Hardtanh, Softmax, LogSoftmax, Dropout, Embedding, Unflatten. Each forward is one
+ * Softplus, Hardtanh, Softmax, LogSoftmax, Unflatten. Each forward is one
  * call of the matching tensor function (src/ops/activation.c). */
 #include "lucid_activation.h"
+#include "kind_helpers.h"
 #include "nn.h"
 
 #include "../core/core.h"
@@ -12,72 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static lc_status nn_oom(void) { return lc_set_error(LC_ENOMEM, "nn: out of memory"); }
-
-static lc_status set_repr(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static lc_status set_repr(char **out, const char *fmt, ...) {
-  char tmp[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(tmp, sizeof tmp, fmt, ap);
-  va_end(ap);
-  *out = lc_nn_strdup(tmp);
-  return *out ? LC_OK : nn_oom();
-}
-
-/* The shortest text that reads back as v ("0.01", "1e-05"); with as_float, an integral value
- * gets ".0" as Python prints floats ("1.0", "-1.0"). */
-static const char *num_str(double v, bool as_float, char *buf, size_t cap) {
-  /* start with enough digits for the integer part, so 20 prints "20", not "2e+01" */
-  int prec = 1;
-  if (fabs(v) >= 1 && fabs(v) < 1e16) prec = (int)floor(log10(fabs(v))) + 1;
-  for (; prec <= 17; prec++) {
-    snprintf(buf, cap, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  if (as_float && !strpbrk(buf, ".eEni")) strncat(buf, ".0", cap - strlen(buf) - 1);
-  return buf;
-}
-
-/* Replaces the current message "fn: rest" by "rest": module forward messages carry no function
- * name (the module path is added by lc_module_forward). */
-static lc_status strip_fn(lc_status st, const char *fn) {
-  const char *m = lc_last_error_marked();
-  size_t n = strlen(fn);
-  if (strncmp(m, fn, n) == 0 && m[n] == ':' && m[n + 1] == ' ') {
-    char msg[768];
-    snprintf(msg, sizeof msg, "%s", m + n + 2);
-    lc_set_error(st, "%s", msg);
-  }
-  return st;
-}
-
-static void free_state(lc_module *m) { free(lc_module_state(m)); }
-
-/* The shared state of the parameterised kinds. */
-typedef struct act_state {
-  double a, b; /* negative_slope / alpha / beta, threshold / min_val, max_val / p */
-  bool inplace;
-  lc_gelu_approx approx;
-  int dim;
-} act_state;
-
-static lc_status new_kind(const lc_module_kind *kind, act_state init, lc_module **out) {
-  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", kind->name);
-  act_state *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  *s = init;
-  return lc_module_new(kind, s, NULL, out);
-}
-
-static const act_state *st_of(const lc_module *m) { return lc_module_state(m); }
-
-static bool inplace_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "inplace") != 0) return false;
-  *out = (lc_attr){.type = LC_ATTR_BOOL, .b = st_of(m)->inplace};
-  return true;
-}
 
 /* ---------------------------------------------------------------- elementwise activations */
 
@@ -188,9 +123,6 @@ LC_ACTIVATION_LIST(ELEM_CTOR)
 
 /* ---------------------------------------------------------------- Softmax, LogSoftmax */
 
-/* Dims print 1-based (as Lua users write them; negative ones as they are), like Flatten. */
-static int dim1(int d) { return d >= 0 ? d + 1 : d; }
-
 static lc_status dim_fits(int d, const lc_tensor *x) {
   int nd = lc_ndim(x), n = nd > 0 ? nd : 1;
   if (d >= n || d < -n) {
@@ -235,146 +167,6 @@ lc_status lc_nn_softmax(int dim, lc_module **out) {
 }
 lc_status lc_nn_log_softmax(int dim, lc_module **out) {
   return new_kind(&lc_kind_log_softmax, (act_state){.dim = dim}, out);
-}
-
-/* ---------------------------------------------------------------- Dropout */
-
-static lc_status dropout_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  return strip_fn(lc_dropout(x, st_of(m)->a, lc_module_is_training(m), out), "dropout");
-}
-static lc_status dropout_extra(const lc_module *m, char **out) {
-  char b[64];
-  return set_repr(out, "p=%s, inplace=%s", num_str(st_of(m)->a, true, b, sizeof b),
-                  st_of(m)->inplace ? "true" : "false");
-}
-static bool dropout_attr(const lc_module *m, const char *name, lc_attr *out) {
-  if (strcmp(name, "p") == 0) {
-    *out = (lc_attr){.type = LC_ATTR_FLOAT, .f = st_of(m)->a};
-    return true;
-  }
-  return inplace_attr(m, name, out);
-}
-const lc_module_kind lc_kind_dropout = {.name = "Dropout",
-                                        .forward = dropout_forward,
-                                        .extra_repr = dropout_extra,
-                                        .attr = dropout_attr,
-                                        .destroy = free_state};
-lc_status lc_nn_dropout(double p, bool inplace, lc_module **out) {
-  lc_status st = lc_dropout_check_p("Dropout", p);
-  if (st) return st;
-  return new_kind(&lc_kind_dropout, (act_state){.a = p, .inplace = inplace}, out);
-}
-
-/* ---------------------------------------------------------------- Embedding */
-
-typedef struct emb_state {
-  int64_t n, d;
-  int64_t pad; /* 0-based row, or -1 */
-  int64_t base;
-} emb_state;
-
-static lc_tensor *emb_weight(const lc_module *m) {
-  int64_t i = lc_module_find_parameter(m, "weight");
-  return i >= 0 ? lc_module_own_parameter(m, i) : NULL;
-}
-
-static lc_status emb_reset(lc_module *m) {
-  const emb_state *s = lc_module_state(m);
-  lc_tensor *w = emb_weight(m);
-  if (!w) return lc_set_error(LC_ESTATE, "Embedding: the weight parameter was removed");
-  bool prev = lc_set_grad_enabled(false);
-  lc_status st = lc_normal_(w, 0, 1);
-  if (!st && s->pad >= 0 && s->pad < lc_shape(w)[0]) {
-    lc_tensor *row = NULL;
-    st = lc_select(w, 0, s->pad, &row);
-    if (!st) st = lc_zero_(row);
-    lc_release(row);
-  }
-  if (!st) lc_bump_version(w);
-  lc_set_grad_enabled(prev);
-  return st;
-}
-
-static lc_status emb_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  const emb_state *s = lc_module_state(m);
-  lc_tensor *w = emb_weight(m);
-  if (!w) return lc_set_error(LC_ESTATE, "the weight parameter was removed");
-  return strip_fn(lc_embedding_ex(x, w, s->pad >= 0 ? s->pad : LC_NO_PADDING, s->base, out),
-                  "embedding");
-}
-
-static lc_status emb_extra(const lc_module *m, char **out) {
-  const emb_state *s = lc_module_state(m);
-  if (s->pad < 0) return set_repr(out, "%lld, %lld", (long long)s->n, (long long)s->d);
-  return set_repr(out, "%lld, %lld, padding_idx=%lld", (long long)s->n, (long long)s->d,
-                  (long long)(s->pad + s->base));
-}
-
-static bool emb_attr(const lc_module *m, const char *name, lc_attr *out) {
-  const emb_state *s = lc_module_state(m);
-  if (strcmp(name, "num_embeddings") == 0)
-    *out = (lc_attr){.type = LC_ATTR_INT, .i = s->n};
-  else if (strcmp(name, "embedding_dim") == 0)
-    *out = (lc_attr){.type = LC_ATTR_INT, .i = s->d};
-  else if (strcmp(name, "padding_idx") == 0 && s->pad >= 0)
-    *out = (lc_attr){.type = LC_ATTR_DIM, .i = s->pad};
-  else
-    return false;
-  return true;
-}
-
-const lc_module_kind lc_kind_embedding = {.name = "Embedding",
-                                          .forward = emb_forward,
-                                          .extra_repr = emb_extra,
-                                          .reset_parameters = emb_reset,
-                                          .attr = emb_attr,
-                                          .destroy = free_state};
-
-lc_status lc_nn_embedding_ex(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
-                             int64_t index_base, lc_module **out) {
-  if (!out) return lc_set_error(LC_EARG, "Embedding: out is NULL");
-  if (num_embeddings < 0 || embedding_dim < 0)
-    return lc_set_error(LC_EARG,
-                        "Embedding: num_embeddings and embedding_dim must be >= 0, got %lld and "
-                        "%lld",
-                        (long long)num_embeddings, (long long)embedding_dim);
-  if (index_base != 0 && index_base != 1)
-    return lc_set_error(LC_EARG, "Embedding: index_base must be 0 or 1, got %lld",
-                        (long long)index_base);
-  int64_t pad = -1;
-  if (padding_idx != LC_NO_PADDING) {
-    pad = padding_idx < 0 ? padding_idx + num_embeddings : padding_idx;
-    if (pad < 0 || pad >= num_embeddings)
-      return lc_set_error(LC_EINDEX,
-                          "Embedding: padding_idx %lld out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          (long long)padding_idx, (long long)num_embeddings,
-                          (long long)-num_embeddings, (long long)(num_embeddings - 1));
-  }
-  emb_state *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  *s = (emb_state){num_embeddings, embedding_dim, pad, index_base};
-  lc_module *m;
-  lc_status st = lc_module_new(&lc_kind_embedding, s, NULL, &m);
-  if (st) return st;
-  int64_t shape[2] = {num_embeddings, embedding_dim};
-  lc_tensor *w = NULL;
-  st = lc_zeros(2, shape, LC_FLOAT32, &w);
-  if (!st) st = lc_set_requires_grad(w, true);
-  if (!st) st = lc_module_register_parameter(m, "weight", w);
-  lc_release(w);
-  if (!st) st = emb_reset(m);
-  if (st) {
-    lc_module_release(m);
-    return st;
-  }
-  *out = m;
-  return LC_OK;
-}
-
-lc_status lc_nn_embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
-                          lc_module **out) {
-  return lc_nn_embedding_ex(num_embeddings, embedding_dim, padding_idx, 0, out);
 }
 
 /* ---------------------------------------------------------------- Unflatten */

@@ -7,15 +7,10 @@
 
 #include "../autograd/autograd.h"
 #include "activation.h"
+#include "check_io.h"
 
 #include <math.h>
 #include <string.h>
-
-static lc_status check_io(const char *fn, const lc_tensor *x, const char *xname, void *out) {
-  if (!x) return lc_set_error(LC_EARG, "%s: %s is NULL", fn, xname);
-  if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
-  return LC_OK;
-}
 
 lc_status lc_act_apply(int code, const lc_tensor *x, const double *p, lc_tensor **out) {
   if (code < 0 || code >= LC_ACT_COUNT)
@@ -63,74 +58,6 @@ lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
 
 lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
   return softmax_like(&lc_op_log_softmax, x, dim, out);
-}
-
-/* ------------------------------------------------------------------ dropout */
-
-lc_status lc_dropout_check_p(const char *fn, double p) {
-  if (!(p >= 0 && p <= 1))
-    return lc_set_error(LC_EARG, "%s: dropout probability has to be between 0 and 1, but got %g",
-                        fn, p);
-  return LC_OK;
-}
-
-lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **out) {
-  lc_status st = check_io("dropout", x, "x", out);
-  if (st) return st;
-  if ((st = lc_dropout_check_p("dropout", p))) return st;
-  if (!lc_dtype_is_float(x->dtype))
-    return lc_set_error(LC_EDTYPE, "dropout: expected an input of dtype float32 or float64, got %s",
-                        lc_dtype_name(x->dtype));
-  if (!training) {
-    *out = lc_retain((lc_tensor *)x);
-    return LC_OK;
-  }
-  /* One 64-bit draw serves two elements (two 32-bit uniforms). */
-  uint64_t seed = 0;
-  uint64_t base = lc_rng_reserve((uint64_t)(x->numel + 1) / 2, &seed);
-  lc_op_args a = {.f = {p}, .i = {(int64_t)seed, (int64_t)base}, .ni = 2};
-  lc_tensor *in[1] = {(lc_tensor *)x}, *res[2] = {NULL, NULL};
-  if ((st = lc_apply(&lc_op_dropout, 1, in, &a, res))) return st;
-  lc_release(res[1]); /* the mask: the graph keeps its own alias when it needs it */
-  *out = res[0];
-  return LC_OK;
-}
-
-/* ------------------------------------------------------------------ embedding */
-
-lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                          int64_t index_base, lc_tensor **out) {
-  lc_status st = check_io("embedding", input, "input", out);
-  if (!st) st = check_io("embedding", weight, "weight", out);
-  if (st) return st;
-  if (index_base != 0 && index_base != 1)
-    return lc_set_error(LC_EARG, "embedding: index_base must be 0 or 1, got %lld",
-                        (long long)index_base);
-  if (weight->ndim != 2) {
-    char buf[256];
-    return lc_set_error(LC_ESHAPE,
-                        "embedding: weight must be 2-D {num_embeddings, embedding_dim}, got "
-                        "shape %s",
-                        lc_shape_str(weight->ndim, weight->shape, buf, sizeof buf));
-  }
-  const int64_t n = weight->shape[0];
-  int64_t pad = -1; /* the op's "none" */
-  if (padding_idx != LC_NO_PADDING) {
-    pad = padding_idx < 0 ? padding_idx + n : padding_idx;
-    if (pad < 0 || pad >= n)
-      return lc_set_error(LC_EINDEX,
-                          "embedding: padding_idx %lld out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          (long long)padding_idx, (long long)n, (long long)-n, (long long)(n - 1));
-  }
-  lc_op_args a = {.i = {pad, index_base}, .ni = 2};
-  lc_tensor *in[2] = {(lc_tensor *)weight, (lc_tensor *)input};
-  return lc_apply(&lc_op_embedding, 2, in, &a, out);
-}
-
-lc_status lc_embedding(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
-                       lc_tensor **out) {
-  return lc_embedding_ex(input, weight, padding_idx, 0, out);
 }
 
 /* ------------------------------------------------------------------ bilinear */

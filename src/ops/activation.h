@@ -12,7 +12,4 @@
  * position), recorded by autograd: the same as calling lc_<name>. */
 lc_status lc_act_apply(int code, const lc_tensor *x, const double *p, lc_tensor **out);
 
-/* Dropout's rule, p in [0, 1] (NaN refused), shared by lc_dropout and nn.Dropout. */
-lc_status lc_dropout_check_p(const char *fn, double p);
-
 #endif /* LUCID_OPS_ACTIVATION_H */

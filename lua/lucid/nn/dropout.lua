@@ -1,0 +1,21 @@
+-- lucid.nn.dropout: nn.Dropout and nn.functional.dropout. The C kind lives in src/nn/dropout.c,
+-- the tensor function in src/ops/dropout.c (bound by src/lua/nn_dropout.c). See
+-- docs/nn/dropout.md.
+return function(nn, P)
+  local F, core, tcore = P.F, P.core, P.tcore
+  local fail, describe, bool_arg = P.fail, P.describe, P.bool_arg
+
+  local function num_arg(fname, name, v, default)
+    if v == nil then return default end
+    if type(v) ~= "number" then fail("%s: %s must be a number, got %s", fname, name, describe(v)) end
+    return v
+  end
+
+  P.builtin("Dropout", {"p", "inplace"}, function(a)
+    local f = "nn.Dropout"
+    return core.dropout(num_arg(f, "p", a.p, 0.5), bool_arg(f, "inplace", a.inplace, false))
+  end)
+
+  -- F.dropout(input, p = 0.5, training = true, inplace): validated in C
+  F.dropout = tcore._F.dropout
+end
