@@ -81,8 +81,9 @@ extern const lc_module_kind lc_kind_relu6, lc_kind_leaky_relu, lc_kind_elu, lc_k
     lc_kind_silu, lc_kind_mish, lc_kind_softplus, lc_kind_hardtanh, lc_kind_softmax,
     lc_kind_log_softmax, lc_kind_unflatten, lc_kind_hardswish;
 
-/* Printing follows PyTorch ("LeakyReLU(negative_slope=0.01)", "Softmax(dim=2)"), with dims
- * shown 1-based as Lua users write them (as Flatten does) and booleans as true/false.
+/* Printing follows PyTorch ("LeakyReLU(negative_slope=0.01)", "Softmax(dim=1)"), with dims
+ * 0-based (marked positions: lc_module_to_string_based(m, 1, ...) shows them 1-based, as the
+ * Lua binding does) and booleans as true/false.
  * `inplace` is remembered and printed (when true) but lucid always
  * computes out of place, which autograd needs anyway.
  * Attributes (lc_module_attr): inplace (BOOL) where there is one; negative_slope, alpha, beta,

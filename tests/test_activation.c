@@ -602,12 +602,12 @@ TEST(module_reprs) {
   CHECK(lc_nn_softplus(0.5, 10, &m) == LC_OK && repr_is(m, "Softplus(beta=0.5, threshold=10)"));
   CHECK(lc_nn_hardtanh(-1, 1, false, &m) == LC_OK &&
         repr_is(m, "Hardtanh(min_val=-1.0, max_val=1.0)"));
-  CHECK(lc_nn_softmax(1, &m) == LC_OK && repr_is(m, "Softmax(dim=2)"));
+  CHECK(lc_nn_softmax(1, &m) == LC_OK && repr_is(m, "Softmax(dim=1)")); /* C: 0-based */
   CHECK(lc_nn_log_softmax(-1, &m) == LC_OK && repr_is(m, "LogSoftmax(dim=-1)"));
   CHECK(lc_nn_dropout(0.5, false, &m) == LC_OK && repr_is(m, "Dropout(p=0.5, inplace=false)"));
   int64_t sizes[2] = {2, 5};
   CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
-        repr_is(m, "Unflatten(dim=2, unflattened_size=(2, 5))"));
+        repr_is(m, "Unflatten(dim=1, unflattened_size=(2, 5))"));
 }
 
 TEST(module_attrs_and_constructor_errors) {
@@ -693,13 +693,13 @@ TEST(module_forwards_match_functions) {
   CHECK(eq);
   lc_release(a);
   lc_release(b);
-  /* a 1-D input: dim 2 does not exist; the message counts from 1 like the repr */
+  /* a 1-D input: dim 1 does not exist; C messages count from 0 like the repr (Lua shows 2) */
   int64_t n = 3;
   lc_tensor *v = NULL;
   a = NULL;
   CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &v));
   CHECK_STATUS(lc_module_forward(sm, v, &a), LC_EINDEX);
-  CHECK(msg_has("Softmax") && msg_has("dim=2") && msg_has("{3}"));
+  CHECK(msg_has("Softmax") && msg_has("dim=1 is out of range") && msg_has("{3}"));
   CHECK(a == NULL);
   lc_release(v);
   lc_module_release(sm);
@@ -744,11 +744,11 @@ TEST(module_unflatten_forward) {
   CHECK_OK(lc_nn_unflatten(-1, 2, s2, &u));
   y = NULL;
   CHECK_STATUS(lc_module_forward(u, x, &y), LC_ESHAPE);
-  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 2 of size 12: input shape {3, 12}"));
+  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 1 of size 12: input shape {3, 12}"));
   lc_module_release(u);
   CHECK_OK(lc_nn_unflatten(2, 2, s2, &u));
   CHECK_STATUS(lc_module_forward(u, x, &y), LC_EINDEX);
-  CHECK(msg_has("dim=3"));
+  CHECK(msg_has("dim=2 is out of range")); /* 0-based in C */
   CHECK(y == NULL);
   lc_module_release(u);
   lc_release(x);

@@ -127,9 +127,9 @@ static lc_status dim_fits(int d, const lc_tensor *x) {
   int nd = lc_ndim(x), n = nd > 0 ? nd : 1;
   if (d >= n || d < -n) {
     char buf[256];
-    return lc_set_error(LC_EINDEX, "dim=%d is out of range for an input with %d dims: input "
-                                   "shape %s",
-                        dim1(d), nd, lc_shape_str(nd, lc_shape(x), buf, sizeof buf));
+    return lc_set_error(LC_EINDEX,
+                        "dim=" LC_POS_D " is out of range for an input with %d dims: input shape %s",
+                        d, nd, lc_shape_str(nd, lc_shape(x), buf, sizeof buf));
   }
   return LC_OK;
 }
@@ -145,7 +145,7 @@ static lc_status log_softmax_forward(lc_module *m, const lc_tensor *x, lc_tensor
   return strip_fn(lc_log_softmax(x, st_of(m)->dim, out), "log_softmax");
 }
 static lc_status dim_extra(const lc_module *m, char **out) {
-  return set_repr(out, "dim=%d", dim1(st_of(m)->dim));
+  return set_repr(out, "dim=" LC_POS_D, st_of(m)->dim); /* 0-based in C, 1-based in Lua */
 }
 static bool dim_attr(const lc_module *m, const char *name, lc_attr *out) {
   if (strcmp(name, "dim") != 0) return false;
@@ -181,9 +181,9 @@ static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor *
   int nd = lc_ndim(x);
   char b1[256], b2[256];
   if (nd == 0 || s->dim >= nd || s->dim < -nd)
-    return lc_set_error(LC_EINDEX, "dim=%d is out of range for an input with %d dims: input "
-                                   "shape %s",
-                        dim1(s->dim), nd, lc_shape_str(nd, lc_shape(x), b1, sizeof b1));
+    return lc_set_error(LC_EINDEX,
+                        "dim=" LC_POS_D " is out of range for an input with %d dims: input shape %s",
+                        s->dim, nd, lc_shape_str(nd, lc_shape(x), b1, sizeof b1));
   int d = s->dim < 0 ? s->dim + nd : s->dim;
   int64_t prod = 1, size = lc_shape(x)[d];
   bool infer = false;
@@ -195,8 +195,9 @@ static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor *
   }
   if (infer ? (prod == 0 || size % prod != 0) : prod != size)
     return lc_set_error(LC_ESHAPE,
-                        "unflattened_size %s does not fit dim %d of size %lld: input shape %s",
-                        lc_shape_str(s->n, s->sizes, b1, sizeof b1), d + 1, (long long)size,
+                        "unflattened_size %s does not fit dim " LC_POS_D
+                        " of size %lld: input shape %s",
+                        lc_shape_str(s->n, s->sizes, b1, sizeof b1), d, (long long)size,
                         lc_shape_str(nd, lc_shape(x), b2, sizeof b2));
   return strip_fn(lc_unflatten(x, s->dim, s->n, s->sizes, out), "unflatten");
 }
@@ -204,7 +205,7 @@ static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor *
 static lc_status unflatten_extra(const lc_module *m, char **out) {
   const unflatten_state *s = lc_module_state(m);
   char b[256];
-  return set_repr(out, "dim=%d, unflattened_size=%s", dim1(s->dim),
+  return set_repr(out, "dim=" LC_POS_D ", unflattened_size=%s", s->dim,
                   lc_nn_tuple_str(s->n, s->sizes, b, sizeof b));
 }
 

@@ -58,8 +58,6 @@ static inline lc_status strip_fn(lc_status st, const char *fn) {
 
 static inline void free_state(lc_module *m) { free(lc_module_state(m)); }
 
-/* Dims print 1-based (as Lua users write them; negative ones as they are), like Flatten. */
-static inline int dim1(int d) { return d >= 0 ? d + 1 : d; }
 
 /* The shared state of the parameterised kinds. */
 typedef struct act_state {
