@@ -406,7 +406,8 @@ bool lc_retains_grad(const lc_tensor *t);
  * an LC_EGRAD error. */
 lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph);
 /* Gradients of sum(outputs[i] * grad_outputs[i]) w.r.t. inputs, without touching .grad.
- * grad_outputs may be NULL (all outputs must then have one element); grads[i] receives an owned
+ * grad_outputs may be NULL, and so may any of its entries (each such output must then have one
+ * element: its seed is 1); grads[i] receives an owned
  * tensor, or NULL when inputs[i] is not reachable and allow_unused is set. */
 lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs,
                            lc_tensor *const *grad_outputs, int n_inputs,

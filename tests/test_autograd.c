@@ -489,6 +489,20 @@ TEST(ag_autograd_grad_leaves_grad_untouched) {
     CHECK_NEAR(at(gr[1], j), V3[j], 1e-12);     /* d(h*x)/dh = x */
   }
   CHECK(lc_grad(x) == NULL && lc_grad(u) == NULL);
+  /* a NULL entry of grad_outputs: seed 1 for a one-element output, an error naming the output
+   * (0-based in C) otherwise */
+  {
+    lc_tensor *ones3 = NULL, *outs2[2] = {l, y}, *gos2[2] = {NULL, NULL}, *g2[1] = {NULL};
+    CHECK_OK(lc_full(1, S3, 1.0, LC_FLOAT64, &ones3));
+    gos2[1] = ones3;
+    CHECK_OK(lc_autograd_grad(2, outs2, gos2, 1, ins, true, false, g2));
+    lc_release(g2[0]);
+    g2[0] = NULL;
+    gos2[1] = NULL;
+    CHECK_STATUS(lc_autograd_grad(2, outs2, gos2, 1, ins, true, false, g2), LC_EGRAD);
+    CHECK(strstr(lc_last_error(), "output 1: a gradient is needed") != NULL);
+    lc_release(ones3);
+  }
   /* several outputs with explicit grad_outputs */
   lc_tensor *outs[2] = {y, h}, *gos[2] = {NULL, NULL}, *g1[1] = {NULL};
   CHECK_OK(lc_full(1, S3, 1.0, LC_FLOAT64, &gos[0]));

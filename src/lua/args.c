@@ -264,6 +264,17 @@ int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_
   return (int)(d > 0 ? d - 1 : d + ndim);
 }
 
+int lb_dim_option(lua_State *L, const char *fn, int pos, const char *name) {
+  int64_t d = lb_int_arg(L, fn, pos, name);
+  if (d == 0)
+    lb_argerror(L, fn, pos, name, "dim 0 is invalid: dims are 1-based (1 is the first, -1 the "
+                "last)");
+  if (d > LC_MAX_DIMS || d < -LC_MAX_DIMS)
+    lb_argerror(L, fn, pos, name, "dim %lld out of range (a tensor has at most %d dims)",
+                (long long)d, LC_MAX_DIMS);
+  return (int)(d > 0 ? d - 1 : d);
+}
+
 int lb_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim) {
   if (lua_isnoneornil(L, pos)) lb_argerror(L, fn, pos, name, "expected a dim, got nil");
   return lb_dim_value(L, fn, pos, name, lb_int_arg(L, fn, pos, name), ndim);

@@ -105,16 +105,7 @@ static int f_grad(lua_State *L) {
   bool allow_unused = lb_opt_bool_arg(L, fn, 5, "allow_unused", false);
   /* the rules (outputs require grad, a gradient for non-scalar outputs, reachable inputs) and
    * their messages are lc_autograd_grad's, positions shown 1-based by lb_core_error */
-  /* grad_outputs entries left nil are seeded with ones (one-element outputs only). */
-  /* grad_outputs entries left nil are seeded with ones (one-element outputs only) */
-  if (gouts) {
-    for (int i = 0; i < no; i++) {
-      if (gouts[i] || lc_numel(outs[i]) != 1) continue; /* the core reports a missing one */
-      lc_tensor **s = lb_slot(L);
-      if (lc_ones_like(outs[i], s) != LC_OK) lb_core_error(L, fn);
-      gouts[i] = *s;
-    }
-  }
+  /* grad_outputs entries left nil reach C as NULL: lc_autograd_grad seeds them with ones */
   /* The results land in a tensor list owned by the collector until moved into the table. */
   lb_list *l = lb_list_new(L, ni);
   if (lc_autograd_grad(no, outs, gouts, ni, ins, retain, allow_unused, l->ts) != LC_OK) {

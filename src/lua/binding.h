@@ -142,6 +142,10 @@ int lb_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim
 int lb_opt_dim_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int def0);
 /* A dim value d (already read) -> 0-based, checked against ndim. */
 int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_t d, int ndim);
+/* A 1-based dim at pos given before any tensor is known (a module option: nn.Softmax(2)) ->
+ * the 0-based (or negative, from the end) dim C takes; the tensor's range is checked by C at
+ * forward time. */
+int lb_dim_option(lua_State *L, const char *fn, int pos, const char *name);
 /* A number or a table of dims (nil -> 0 dims). Checks repeats. Returns the count. */
 int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims);
 /* A 1-based index into a dim of `size` (1..size or -size..-1) -> 0-based. */

@@ -183,18 +183,18 @@ const lb_reg lb_activation_regs[] = {
 
 /* ---------------------------------------------------------------- module constructors */
 
-/* softmax(dim) / log_softmax(dim): 0-based dim (negative from the end) */
+/* softmax(dim) / log_softmax(dim): the 1-based dim Lua users write (negative from the end) */
 static int c_softmax(lua_State *L) {
-  int d = (int)luaL_checkinteger(L, 1);
+  int d = lb_dim_option(L, "nn.Softmax", 1, "dim");
   MAKE("nn.Softmax", lc_nn_softmax(d, slot));
 }
 static int c_log_softmax(lua_State *L) {
-  int d = (int)luaL_checkinteger(L, 1);
+  int d = lb_dim_option(L, "nn.LogSoftmax", 1, "dim");
   MAKE("nn.LogSoftmax", lc_nn_log_softmax(d, slot));
 }
-/* unflatten(dim, sizes): 0-based dim, sizes a sequence of integers */
+/* unflatten(dim, sizes): the 1-based dim, sizes a sequence of integers */
 static int c_unflatten(lua_State *L) {
-  int d = (int)luaL_checkinteger(L, 1);
+  int d = lb_dim_option(L, "nn.Unflatten", 1, "dim");
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_Integer n = luaL_len(L, 2);
   if (n < 1 || n > LC_MAX_DIMS)

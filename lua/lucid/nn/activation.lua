@@ -14,13 +14,6 @@ return function(nn, P)
     return v
   end
 
-  -- A 1-based dim (negative from the end) -> the 0-based (or negative) dim of the C kinds.
-  local function dim0(fname, v)
-    local d = int_arg(fname, "dim", v)
-    if d == 0 then fail("%s: dim 0 is invalid: dims are 1-based (1 is the first, -1 the last)", fname) end
-    return d > 0 and d - 1 or d
-  end
-
   -- ---------------------------------------------------------------- classes (C kinds)
 
   -- The elementwise activations (ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish, Softplus, Hardtanh):
@@ -41,7 +34,7 @@ return function(nn, P)
         fail("%s: dim is required (e.g. nn.%s(-1) for the last dim, nn.%s(2) for classes of " ..
           "a {batch, classes} input)", f, name, name)
       end
-      return make(dim0(f, a.dim))
+      return make(a.dim) -- 1-based: the binding converts it
     end)
   end
   softmax_class("Softmax", core.softmax)
@@ -49,7 +42,8 @@ return function(nn, P)
 
   local function unflatten(a)
     local f = "nn.Unflatten"
-    local d = dim0(f, a.dim)
+    if a.dim == nil then fail("%s: missing argument dim", f) end
+    local d = a.dim -- 1-based: the binding converts it
     local s = a.unflattened_size
     if type(s) ~= "table" or #s == 0 then
       fail("%s: unflattened_size must be a non-empty table of sizes, e.g. {2, 5}, got %s", f, describe(s))
