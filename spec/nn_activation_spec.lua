@@ -423,7 +423,14 @@ describe("errors", function()
     helpers.raises({"nn.Softplus", "beta must be a non-zero number"}, nn.Softplus, 0)
     helpers.raises({"nn.ReLU6", "unknown option 'inplac'"}, nn.ReLU6, {inplac = true})
     helpers.raises({"nn.Unflatten", "only one size may be -1"}, nn.Unflatten, 2, {-1, -1})
-    helpers.raises({"nn.Unflatten", "unflattened_size must be a non-empty table"}, nn.Unflatten, 2, {})
+    helpers.raises({"lucid.nn.Unflatten", "unflattened_size must hold 1..16 sizes, got 0"},
+      nn.Unflatten, 2, {})
+    -- one owner for the sizes rules (C), the same for the module and the function; positions 1-based
+    helpers.raises({"lucid.nn.Unflatten", "unflattened_size[2] must be >= 0 or -1, got -3"},
+      nn.Unflatten, 2, {2, -3})
+    helpers.raises({"lucid.nn.Unflatten", "only one size may be -1, got -1 at 1 and 2"},
+      nn.Unflatten, 2, {-1, -1})
+    helpers.raises({"lucid.nn.Unflatten", "entry [2] is string"}, nn.Unflatten, 2, {2, "x"})
     helpers.raises({"Unflatten", "unflattened_size {5, 2} does not fit dim 2 of size 3",
       "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
   end)

@@ -224,16 +224,8 @@ const lc_module_kind lc_kind_unflatten = {.name = "Unflatten",
 
 lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out) {
   if (!out) return lc_set_error(LC_EARG, "Unflatten: out is NULL");
-  if (nsizes < 1 || nsizes > LC_MAX_DIMS || !sizes)
-    return lc_set_error(LC_EARG, "Unflatten: expected 1..%d sizes, got %d", LC_MAX_DIMS, nsizes);
-  int neg = 0;
-  for (int k = 0; k < nsizes; k++) {
-    if (sizes[k] < -1)
-      return lc_set_error(LC_EARG, "Unflatten: sizes must be >= 0 or -1, got %lld",
-                          (long long)sizes[k]);
-    neg += sizes[k] == -1;
-  }
-  if (neg > 1) return lc_set_error(LC_EARG, "Unflatten: only one size may be -1, got %d", neg);
+  lc_status st = lc_unflatten_check_sizes("Unflatten", "unflattened_size", nsizes, sizes);
+  if (st) return st;
   unflatten_state *s = malloc(sizeof *s);
   if (!s) return nn_oom();
   s->dim = dim;

@@ -74,6 +74,27 @@ lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor 
 
 /* ------------------------------------------------------------------ unflatten */
 
+lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,
+                                   const int64_t *sizes) {
+  if (nsizes < 1 || nsizes > LC_MAX_DIMS || !sizes)
+    return lc_set_error(LC_EARG, "%s: %s must hold 1..%d sizes, got %d", fn, what, LC_MAX_DIMS,
+                        sizes ? nsizes : 0);
+  int infer = -1;
+  for (int k = 0; k < nsizes; k++) {
+    if (sizes[k] < -1)
+      return lc_set_error(LC_EARG, "%s: %s[" LC_POS_D "] must be >= 0 or -1, got %lld", fn, what,
+                          k, (long long)sizes[k]);
+    if (sizes[k] == -1) {
+      if (infer >= 0)
+        return lc_set_error(LC_EARG,
+                            "%s: only one size may be -1, got -1 at " LC_POS_D " and " LC_POS_D,
+                            fn, infer, k);
+      infer = k;
+    }
+  }
+  return LC_OK;
+}
+
 lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
                        lc_tensor **out) {
   lc_status st = check_io("unflatten", x, "x", out);
@@ -81,25 +102,17 @@ lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *s
   if (x->ndim == 0)
     return lc_set_error(LC_ESHAPE, "unflatten: cannot unflatten a 0-dim tensor");
   if ((st = lc_wrap_dim(&dim, x->ndim, "unflatten"))) return st;
-  if (nsizes < 1 || !sizes)
-    return lc_set_error(LC_EARG, "unflatten: sizes must hold at least one size, got %d", nsizes);
+  if ((st = lc_unflatten_check_sizes("unflatten", "sizes", nsizes, sizes))) return st;
   if (x->ndim - 1 + nsizes > LC_MAX_DIMS)
     return lc_set_error(LC_ESHAPE, "unflatten: the result would have %d dims, at most %d allowed",
                         x->ndim - 1 + nsizes, LC_MAX_DIMS);
   int64_t shape[LC_MAX_DIMS], prod = 1;
   int infer = -1;
   for (int k = 0; k < nsizes; k++) {
-    if (sizes[k] == -1) {
-      if (infer >= 0)
-        return lc_set_error(LC_EARG, "unflatten: only one size may be -1, got -1 at %d and %d",
-                            infer, k);
+    if (sizes[k] == -1)
       infer = k;
-    } else if (sizes[k] < 0) {
-      return lc_set_error(LC_EARG, "unflatten: sizes must be >= 0 or -1, got %lld at %d",
-                          (long long)sizes[k], k);
-    } else {
+    else
       prod *= sizes[k];
-    }
   }
   const int64_t size = x->shape[dim];
   int64_t inferred = -1;

@@ -44,22 +44,13 @@ return function(nn, P)
     local f = "nn.Unflatten"
     if a.dim == nil then fail("%s: missing argument dim", f) end
     local d = a.dim -- 1-based: the binding converts it
-    local s = a.unflattened_size
-    if type(s) ~= "table" or #s == 0 then
-      fail("%s: unflattened_size must be a non-empty table of sizes, e.g. {2, 5}, got %s", f, describe(s))
-    end
-    local sizes, neg = {}, 0
-    for i, v in ipairs(s) do
-      v = int_arg(f, "unflattened_size[" .. i .. "]", v)
-      if v < -1 then fail("%s: unflattened_size[%d] must be >= 0 or -1, got %d", f, i, v) end
-      if v == -1 then neg = neg + 1 end
-      sizes[i] = v
-    end
-    if neg > 1 then fail("%s: only one size may be -1, got %d", f, neg) end
-    return core.unflatten(d, sizes)
+    return core.unflatten(d, a.unflattened_size) -- read and checked in C
   end
+  -- unflattened_size is a table itself: only a non-empty one with string keys is options
+  local collect = require("lucid.args").collect
+  local function nonempty_options(v) return P.is_options(v) and next(v) ~= nil end
   local Unflatten = P.class("Unflatten", P.Module, function(_, ...)
-    return unflatten(args("nn.Unflatten", {"dim", "unflattened_size"}, ...))
+    return unflatten(collect("nn.Unflatten", {"dim", "unflattened_size"}, nil, nonempty_options, ...))
   end)
   core.set_class("Unflatten", Unflatten)
   nn.Unflatten = Unflatten
