@@ -43,7 +43,8 @@ extern const lc_module_kind lc_kind_embedding;
 lc_status lc_nn_embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                           lc_module **out);
 /* The same, with forward reading indices counted from index_base (0 or 1, see
- * lc_embedding_ex); the printed padding_idx is shown in that base too. */
+ * lc_embedding_ex). The printed padding_idx is 0-based like every C position
+ * (lc_module_to_string_based shows it 1-based, as the Lua binding does). */
 lc_status lc_nn_embedding_ex(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                              int64_t index_base, lc_module **out);
 

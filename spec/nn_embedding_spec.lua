@@ -121,7 +121,14 @@ describe("errors", function()
     helpers.raises({"argument 1 (input)", "int64 or int32", "float32"}, F.embedding, x, w)
     helpers.raises({"argument 3 (padding_idx)", "11 out of range for 10 embeddings"},
       F.embedding, ix, w, 11)
-    helpers.raises({"nn.Embedding", "padding_idx 0 out of range"}, nn.Embedding, 10, 3, {padding_idx = 0})
+    helpers.raises({"nn.Embedding", "argument 3 (padding_idx)", "0 is invalid"}, nn.Embedding, 10, 3,
+      {padding_idx = 0})
+    -- one owner (C) for the range, the same text for the module and the function, 1-based
+    helpers.raises({"nn.Embedding: padding_idx 11 out of range for 10 embeddings " ..
+      "(expected 1..10 or -10..-1)"}, nn.Embedding, 10, 3, {padding_idx = 11})
+    helpers.raises({"lucid.nn.functional.embedding", "argument 3 (padding_idx)",
+      "padding_idx -11 out of range for 10 embeddings (expected 1..10 or -10..-1)"},
+      F.embedding, ix, w, -11)
     helpers.raises({"nn.Embedding", "num_embeddings must be >= 0"}, nn.Embedding, -1, 3)
     helpers.raises({"Embedding", "int64 or int32", "float32"}, nn.Embedding(10, 4), x)
   end)

@@ -117,8 +117,16 @@ TEST(module_embedding_repr_and_attrs) {
   lc_attr a;
   CHECK(lc_nn_embedding(10, 3, LC_NO_PADDING, &m) == LC_OK && repr_is(m, "Embedding(10, 3)"));
   CHECK(lc_nn_embedding(10, 3, 0, &m) == LC_OK && repr_is(m, "Embedding(10, 3, padding_idx=0)"));
+  /* the printed padding_idx is a marked position: 0-based in C whatever the index base, 1-based
+   * where a binding renders it (lc_module_to_string_based) */
   CHECK(lc_nn_embedding_ex(10, 3, 0, 1, &m) == LC_OK &&
-        repr_is(m, "Embedding(10, 3, padding_idx=1)"));
+        repr_is(m, "Embedding(10, 3, padding_idx=0)"));
+  char *txt = NULL;
+  CHECK_OK(lc_nn_embedding_ex(10, 3, 0, 1, &m)); /* repr_is released the one above */
+  CHECK_OK(lc_module_to_string_based(m, 1, &txt));
+  CHECK(txt && strcmp(txt, "Embedding(10, 3, padding_idx=1)") == 0);
+  lc_free(txt);
+  lc_module_release(m);
   CHECK_OK(lc_nn_embedding(7, 2, -1, &m));
   CHECK(lc_module_attr(m, "padding_idx", &a) && a.type == LC_ATTR_DIM && a.i == 6);
   CHECK(lc_module_attr(m, "num_embeddings", &a) && a.i == 7);

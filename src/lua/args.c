@@ -264,6 +264,14 @@ int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_
   return (int)(d > 0 ? d - 1 : d + ndim);
 }
 
+int64_t lb_position_option(lua_State *L, const char *fn, int pos, const char *name) {
+  int64_t v = lb_int_arg(L, fn, pos, name);
+  if (v == 0)
+    lb_argerror(L, fn, pos, name, "0 is invalid: positions are 1-based (1 is the first, -1 the "
+                "last)");
+  return v > 0 ? v - 1 : v;
+}
+
 int lb_dim_option(lua_State *L, const char *fn, int pos, const char *name) {
   int64_t d = lb_int_arg(L, fn, pos, name);
   if (d == 0)

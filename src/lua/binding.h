@@ -146,6 +146,9 @@ int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_
  * the 0-based (or negative, from the end) dim C takes; the tensor's range is checked by C at
  * forward time. */
 int lb_dim_option(lua_State *L, const char *fn, int pos, const char *name);
+/* The same for a row or position option (Embedding's padding_idx): 1-based or negative from the
+ * end -> 0-based or negative; 0 is an error. The range is C's rule. */
+int64_t lb_position_option(lua_State *L, const char *fn, int pos, const char *name);
 /* A number or a table of dims (nil -> 0 dims). Checks repeats. Returns the count. */
 int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims);
 /* A 1-based index into a dim of `size` (1..size or -size..-1) -> 0-based. */

@@ -6,6 +6,8 @@
 #include "nn_binding.h"
 #include "nn_family.h"
 
+#include "../ops/embedding.h"
+
 #include "lucid_embedding.h"
 
 #include <string.h>
@@ -24,15 +26,12 @@ static int f_embedding(lua_State *L) {
   if (lc_ndim(w) != 2)
     lb_argerror(L, fn, 2, "weight", "expected a 2-D {num_embeddings, embedding_dim} tensor, got "
                 "%d dims", lc_ndim(w));
-  int64_t n = lc_shape(w)[0];
-  int64_t pad = LC_NO_PADDING;
-  if (!lua_isnil(L, 3)) {
-    int64_t v = lb_int_arg(L, fn, 3, "padding_idx");
-    if (v == 0 || v > n || v < -n)
-      lb_argerror(L, fn, 3, "padding_idx",
-                  "%lld out of range for %lld embeddings (expected 1..%lld or -%lld..-1)",
-                  (long long)v, (long long)n, (long long)n, (long long)n);
-    pad = v > 0 ? v - 1 : v + n;
+  int64_t pad = lua_isnil(L, 3) ? LC_NO_PADDING : lb_position_option(L, fn, 3, "padding_idx");
+  int64_t row;
+  /* the op's own rule, asked first so its error names argument 3 (index errors name argument 1) */
+  if (lc_embedding_padding_row("embedding", pad, lc_ndim(w) == 2 ? lc_shape(w)[0] : 0, &row)) {
+    const char *m = strstr(lb_last_error(), ": ");
+    lb_argerror(L, fn, 3, "padding_idx", "%s", m ? m + 2 : lb_last_error());
   }
   lc_tensor **out = lb_slot(L);
   /* indices stay 1-based: the kernel reads them with base 1 (no conversion copy) */
@@ -50,10 +49,12 @@ const lb_reg lb_embedding_regs[] = {{"embedding", f_embedding, 0, LB_FUNC}, {NUL
 
 /* ---------------------------------------------------------------- module constructor */
 
-/* embedding(n, d, padding_idx): padding_idx 0-based or nil; forward reads 1-based indices */
+/* embedding(n, d, padding_idx): padding_idx 1-based (negative from the end) or nil, converted
+ * here; forward reads 1-based indices */
 static int c_embedding(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1), d = luaL_checkinteger(L, 2);
-  int64_t pad = lua_isnoneornil(L, 3) ? LC_NO_PADDING : (int64_t)luaL_checkinteger(L, 3);
+  int64_t pad = lua_isnoneornil(L, 3) ? LC_NO_PADDING
+                                       : lb_position_option(L, "nn.Embedding", 3, "padding_idx");
   MAKE("nn.Embedding", lc_nn_embedding_ex(n, d, pad, 1, slot));
 }
 

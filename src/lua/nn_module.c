@@ -42,7 +42,8 @@ static _Thread_local lua_State *nb_current;
 
 /* ---------------------------------------------------------------- errors */
 
-/* Raises the core's last message, its leading "cfunction: " replaced by fn when fn is set. */
+/* Raises the core's last message (positions 1-based), its leading "cfunction: " or "Kind: "
+ * replaced by "<fn>: " when fn is set. (Not yet lb_error's "lucid.<fn>: " dialect.) */
 static int raise_core(lua_State *L, const char *fn) {
   const char *msg = lb_last_error();
   if (fn) {
@@ -50,7 +51,9 @@ static int raise_core(lua_State *L, const char *fn) {
     if (colon) {
       bool word = colon > msg;
       for (const char *p = msg; p < colon; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z'))) word = false;
+        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9')))
+          word = false;
       if (word) msg = colon + 2;
     }
     lua_pushfstring(L, "%s: %s", fn, msg);

@@ -5,6 +5,7 @@
 #include "nn.h"
 
 #include "../core/core.h"
+#include "../ops/embedding.h"
 
 typedef struct emb_state {
   int64_t n, d;
@@ -45,8 +46,9 @@ static lc_status emb_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) 
 static lc_status emb_extra(const lc_module *m, char **out) {
   const emb_state *s = lc_module_state(m);
   if (s->pad < 0) return set_repr(out, "%lld, %lld", (long long)s->n, (long long)s->d);
-  return set_repr(out, "%lld, %lld, padding_idx=%lld", (long long)s->n, (long long)s->d,
-                  (long long)(s->pad + s->base));
+  /* a marked position: 0-based in C, 1-based in Lua (lc_module_to_string_based) */
+  return set_repr(out, "%lld, %lld, padding_idx=" LC_POS_I, (long long)s->n, (long long)s->d,
+                  (long long)s->pad);
 }
 
 static bool emb_attr(const lc_module *m, const char *name, lc_attr *out) {
@@ -81,15 +83,8 @@ lc_status lc_nn_embedding_ex(int64_t num_embeddings, int64_t embedding_dim, int6
     return lc_set_error(LC_EARG, "Embedding: index_base must be 0 or 1, got %lld",
                         (long long)index_base);
   int64_t pad = -1;
-  if (padding_idx != LC_NO_PADDING) {
-    pad = padding_idx < 0 ? padding_idx + num_embeddings : padding_idx;
-    if (pad < 0 || pad >= num_embeddings)
-      return lc_set_error(LC_EINDEX,
-                          "Embedding: padding_idx %lld out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          (long long)padding_idx, (long long)num_embeddings,
-                          (long long)-num_embeddings, (long long)(num_embeddings - 1));
-  }
+  lc_status pst = lc_embedding_padding_row("Embedding", padding_idx, num_embeddings, &pad);
+  if (pst) return pst;
   emb_state *s = malloc(sizeof *s);
   if (!s) return nn_oom();
   *s = (emb_state){num_embeddings, embedding_dim, pad, index_base};

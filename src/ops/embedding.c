@@ -5,9 +5,25 @@
  */
 #include "lucid_embedding.h"
 
+#include "embedding.h"
+
 #include "../autograd/autograd.h"
 #include "../kernels/embedding.h"
 #include "check_io.h"
+
+lc_status lc_embedding_padding_row(const char *fn, int64_t padding_idx, int64_t n, int64_t *row) {
+  *row = -1;
+  if (padding_idx == LC_NO_PADDING) return LC_OK;
+  int64_t r = padding_idx < 0 ? padding_idx + n : padding_idx;
+  if (r < 0 || r >= n)
+    return lc_set_error(LC_EINDEX,
+                        "%s: padding_idx " LC_POS_I " out of range for %lld embeddings (expected "
+                        LC_POS_I ".." LC_POS_I " or " LC_POS_I ".." LC_POS_I ")",
+                        fn, (long long)padding_idx, (long long)n, 0LL, (long long)(n - 1),
+                        (long long)-n, -1LL);
+  *row = r;
+  return LC_OK;
+}
 
 lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
                           int64_t index_base, lc_tensor **out) {
@@ -24,16 +40,8 @@ lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64
                         "shape %s",
                         lc_shape_str(weight->ndim, weight->shape, buf, sizeof buf));
   }
-  const int64_t n = weight->shape[0];
   int64_t pad = -1; /* the op's "none" */
-  if (padding_idx != LC_NO_PADDING) {
-    pad = padding_idx < 0 ? padding_idx + n : padding_idx;
-    if (pad < 0 || pad >= n)
-      return lc_set_error(LC_EINDEX,
-                          "embedding: padding_idx %lld out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          (long long)padding_idx, (long long)n, (long long)-n, (long long)(n - 1));
-  }
+  if ((st = lc_embedding_padding_row("embedding", padding_idx, weight->shape[0], &pad))) return st;
   lc_op_args a = {.i = {pad, index_base}, .ni = 2};
   lc_tensor *in[2] = {(lc_tensor *)weight, (lc_tensor *)input};
   return lc_apply(&lc_op_embedding, 2, in, &a, out);

@@ -6,23 +6,12 @@ return function(nn, P)
   local _F = tcore._F
   local fail, describe, args, int_arg, bool_arg = P.fail, P.describe, P.args, P.int_arg, P.bool_arg
 
-  -- padding_idx: 1-based row (negative from the end) -> 0-based, or nil
-  local function padding0(f, v, n)
-    if v == nil then return nil end
-    local p = int_arg(f, "padding_idx", v)
-    if p == 0 or p > n or p < -n then
-      fail("%s: padding_idx %d out of range for %d embeddings (expected 1..%d or -%d..-1)",
-        f, p, n, n, n)
-    end
-    return p > 0 and p - 1 or p + n
-  end
-
   local Embedding = P.builtin("Embedding", {"num_embeddings", "embedding_dim", "padding_idx"},
     function(a)
       local f = "nn.Embedding"
       local n = int_arg(f, "num_embeddings", a.num_embeddings, 0)
       local d = int_arg(f, "embedding_dim", a.embedding_dim, 0)
-      return core.embedding(n, d, padding0(f, a.padding_idx, n))
+      return core.embedding(n, d, a.padding_idx) -- 1-based: the binding converts it
     end)
 
   -- nn.Embedding.from_pretrained(embeddings [, freeze = true] [, padding_idx]): an Embedding
