@@ -146,7 +146,8 @@ describe("nn errors", function()
       H.err(nn.Linear, 2, 3, true, 5))
     assert.equal("nn.ReLU: unknown option 'slope' (expected one of: inplace)",
       H.err(nn.ReLU, {slope = 1}))
-    assert.equal("nn.Flatten: dims are 1-based: 0 is not a dim", H.err(nn.Flatten, 0))
+    assert.matches("lucid.nn.Flatten: argument 1 %(start_dim%): dim 0 is invalid: dims are 1%-based",
+      H.err(nn.Flatten, 0))
   end)
 
   it("attributes", function()

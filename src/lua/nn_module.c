@@ -526,12 +526,13 @@ static int f_linear(lua_State *L) {
   return 1;
 }
 
-/* flatten(start_dim, end_dim): 1-based dims (negative from the end), as Lua users write them */
+/* flatten(start_dim, end_dim): 1-based dims (negative from the end), as Lua users write them,
+ * converted by lb_dim_option */
 static int f_flatten(lua_State *L) {
-  lua_Integer s = luaL_checkinteger(L, 1), e = luaL_checkinteger(L, 2);
-  if (s == 0 || e == 0) return raise(L, "nn.Flatten: dims are 1-based: 0 is not a dim");
+  int s = lb_dim_option(L, "nn.Flatten", 1, "start_dim");
+  int e = lb_dim_option(L, "nn.Flatten", 2, "end_dim");
   nb_module *u = nb_slot(L);
-  if (lc_nn_flatten((int)(s > 0 ? s - 1 : s), (int)(e > 0 ? e - 1 : e), &u->m))
+  if (lc_nn_flatten(s, e, &u->m))
     return raise_core(L, "nn.Flatten");
   remember(L, u->m);
   return 1;
