@@ -693,3 +693,17 @@ TEST(ag_public_api_graphs) {
   lc_release(b);
   lc_release(a);
 }
+
+/* The in-place leaf rule holds for a non-differentiable op too (PyTorch refuses it as well). */
+TEST(ag_inplace_leaf_rule_for_nondifferentiable_ops) {
+  int64_t n = 3;
+  lc_tensor *x = NULL;
+  CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &x));
+  CHECK_OK(lc_set_requires_grad(x, true));
+  CHECK_STATUS(lc_unary_(LC_LOGICAL_NOT, x), LC_EGRAD);
+  CHECK(strstr(lc_last_error(), "logical_not_: a leaf tensor that requires grad") != NULL);
+  bool prev = lc_set_grad_enabled(false);
+  CHECK_OK(lc_unary_(LC_LOGICAL_NOT, x)); /* allowed under no_grad */
+  lc_set_grad_enabled(prev);
+  lc_release(x);
+}

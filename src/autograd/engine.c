@@ -266,12 +266,14 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   if (n < 1 || !in || !in[0])
     return lc_set_error(LC_EARG, "%s_: an in-place op needs its target as input 0", name);
   lc_tensor *self = in[0];
+  /* a leaf that requires grad is never written in place with grad mode on, whatever the op (a
+   * non-differentiable one too, as PyTorch) */
+  char fn[96];
+  snprintf(fn, sizeof fn, "%s_", name);
+  lc_status cst = lc_inplace_check_target(fn, self);
+  if (cst) return cst;
   bool rec = lc_grad_mode() && op->backward && any_requires_grad(n, in);
   if (rec) {
-    char fn[96];
-    snprintf(fn, sizeof fn, "%s_", name);
-    lc_status st = lc_inplace_check_target(fn, self);
-    if (st) return st;
     lc_tensor *base = self->view_base;
     if (base && (base->requires_grad || base->grad_fn))
       return lc_set_error(LC_EGRAD,
