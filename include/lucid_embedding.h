@@ -35,11 +35,11 @@ lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64
 
 extern const lc_module_kind lc_kind_embedding;
 
-/* Printing follows PyTorch ("Embedding(10, 3, padding_idx=0)"). Attributes (lc_module_attr):
+/* weight {num_embeddings, embedding_dim} float32 ~ N(0, 1) (PyTorch's init), the padding row
+ * (0-based, negative from the end, or LC_NO_PADDING) zeroed; reset_parameters redraws it.
+ * Printing follows PyTorch ("Embedding(10, 3, padding_idx=0)"). Attributes (lc_module_attr):
  * num_embeddings, embedding_dim (INT), padding_idx (DIM: a row, 0-based; absent without
  * padding). */
-/* weight {num_embeddings, embedding_dim} float32 ~ N(0, 1) (PyTorch's init), the padding row
- * (0-based, negative from the end, or LC_NO_PADDING) zeroed; reset_parameters redraws it. */
 lc_status lc_nn_embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                           lc_module **out);
 /* The same, with forward reading indices counted from index_base (0 or 1, see
