@@ -7,7 +7,7 @@
  * rows: nn.functional.<name> and the nn.<Module> class (src/lua/nn_activation.c, read by
  * lua/lucid/nn/activation.lua). Adding an activation touches three files: a row here, its
  * forward and backward loops in src/kernels/activation.c (ACT_FWD_<CODE> / ACT_BWD_<CODE>, and
- * any argument rule in act_check), and its prototypes in include/lucid_activation.h.
+ * any argument rule in lc_act_check), and its prototypes in include/lucid_activation.h.
  *
  * X(CODE, name, Module, GradFn, cost, INPLACE, NPARAMS, P0, P1)
  *   CODE     suffix of the op code LC_ACT_<CODE>
@@ -26,7 +26,7 @@
  *              passed to C as its 0-based position in the C type ctype
  * The C entry point takes the parameters in row order, then `inplace` for the module when
  * INPLACE is 1; parameter rules (e.g. Hardtanh's max_val >= min_val) are checked once, by
- * act_check in src/kernels/activation.c, for the function and the module alike.
+ * lc_act_check in src/kernels/activation.c, for the function and the module alike.
  */
 #ifndef LUCID_KERNELS_ACTIVATION_LIST_H
 #define LUCID_KERNELS_ACTIVATION_LIST_H

@@ -25,13 +25,13 @@
  * and a thread's buffer is freed when the thread exits.
  */
 #include "conv.h"
+#include "kernel_util.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 /* ================================================================ per-thread workspace */
 
@@ -134,8 +134,8 @@ static void valid_range(int64_t n_out, int64_t s, int64_t off, int64_t n, int64_
   *lo = a, *hi = b;
 }
 
-#define DEF_I2C(T)                                                                                 \
-  static void im2col_##T(const i2c *g, const T *restrict img, T *restrict cols) {                 \
+#define DEF_I2C(T, S)                                                                              \
+  static void im2col_##S(const i2c *g, const T *restrict img, T *restrict cols) {                  \
     int64_t CHW = g->CH * g->CW;                                                                   \
     for (int64_t c = 0; c < g->C; c++)                                                             \
       for (int64_t ki = 0; ki < g->kh; ki++)                                                       \
@@ -146,7 +146,7 @@ static void valid_range(int64_t n_out, int64_t s, int64_t off, int64_t n, int64_
           for (int64_t oh = 0; oh < g->CH; oh++, dst += g->CW) {                                   \
             int64_t ih = oh * g->sh - g->ph + ki * g->dh;                                          \
             if (ih < 0 || ih >= g->IH) {                                                           \
-              memset(dst, 0, sizeof(T) * (size_t)g->CW);                                          \
+              memset(dst, 0, sizeof(T) * (size_t)g->CW);                                           \
               continue;                                                                            \
             }                                                                                      \
             const T *restrict src = img + (c * g->IH + ih) * g->IW + offw;                         \
@@ -162,8 +162,8 @@ static void valid_range(int64_t n_out, int64_t s, int64_t off, int64_t n, int64_
           }                                                                                        \
         }                                                                                          \
   }                                                                                                \
-  /* img += the columns scattered back (img must be zeroed by the caller first). */               \
-  static void col2im_##T(const i2c *g, const T *restrict cols, T *restrict img) {                 \
+  /* img += the columns scattered back (img must be zeroed by the caller first). */                \
+  static void col2im_##S(const i2c *g, const T *restrict cols, T *restrict img) {                  \
     int64_t CHW = g->CH * g->CW;                                                                   \
     for (int64_t c = 0; c < g->C; c++)                                                             \
       for (int64_t ki = 0; ki < g->kh; ki++)                                                       \
@@ -184,21 +184,21 @@ static void valid_range(int64_t n_out, int64_t s, int64_t off, int64_t n, int64_
           }                                                                                        \
         }                                                                                          \
   }
-DEF_I2C(float)
-DEF_I2C(double)
+DEF_I2C(float, f32)
+DEF_I2C(double, f64)
 
 static void im2col(lc_dtype dt, const i2c *g, const void *img, void *cols) {
   if (dt == LC_FLOAT32)
-    im2col_float(g, img, cols);
+    im2col_f32(g, img, cols);
   else
-    im2col_double(g, img, cols);
+    im2col_f64(g, img, cols);
 }
 
 static void col2im(lc_dtype dt, const i2c *g, const void *cols, void *img) {
   if (dt == LC_FLOAT32)
-    col2im_float(g, cols, img);
+    col2im_f32(g, cols, img);
   else
-    col2im_double(g, cols, img);
+    col2im_f64(g, cols, img);
 }
 
 /* C (M x N, row-major, ldc N) = alpha-free op(A) @ op(B) + beta * C. */
@@ -245,37 +245,54 @@ static void job_fail(cjob *j, lc_status st) {
   pthread_mutex_unlock(&j->lock);
 }
 
-/* Adds b[c] to each of the Og rows (OHW long) of y. */
-static void add_bias(const cjob *j, char *y, const char *b) {
-  for (int64_t o = 0; o < j->Og; o++) {
-    if (j->dt == LC_FLOAT32) {
-      float *restrict r = (float *)y + o * j->OHW, v = ((const float *)b)[o];
-      for (int64_t k = 0; k < j->OHW; k++)
-        r[k] += v;
-    } else {
-      double *restrict r = (double *)y + o * j->OHW, v = ((const double *)b)[o];
-      for (int64_t k = 0; k < j->OHW; k++)
-        r[k] += v;
-    }
+#define DEF_CONV_ROWS(T, S)                                                                        \
+  /* Adds b[o] to each of the Og rows (OHW long) of y. */                                          \
+  static void add_bias_##S(const cjob *j, T *y, const T *b) {                                      \
+    for (int64_t o = 0; o < j->Og; o++) {                                                          \
+      T *restrict r = y + o * j->OHW, v = b[o];                                                    \
+      for (int64_t k = 0; k < j->OHW; k++)                                                         \
+        r[k] += v;                                                                                 \
+    }                                                                                              \
+  }                                                                                                \
+  /* acc[o] += sum of row o (len long) of g, for Og rows. */                                       \
+  static void row_sums_##S(const cjob *j, const T *g, int64_t len, T *acc) {                       \
+    for (int64_t o = 0; o < j->Og; o++) {                                                          \
+      double s = 0;                                                                                \
+      const T *r = g + o * len;                                                                    \
+      for (int64_t k = 0; k < len; k++)                                                            \
+        s += r[k];                                                                                 \
+      acc[o] += (T)s;                                                                              \
+    }                                                                                              \
+  }                                                                                                \
+  /* Sums nchunks partials of len elements (consecutive in s) into d, in chunk order. */           \
+  static void sum_partials_##S(const T *s, int64_t nchunks, int64_t len, T *restrict d) {          \
+    memcpy(d, s, sizeof(T) * (size_t)len);                                                         \
+    for (int64_t c = 1; c < nchunks; c++)                                                          \
+      for (int64_t k = 0; k < len; k++)                                                            \
+        d[k] += s[c * len + k];                                                                    \
   }
+DEF_CONV_ROWS(float, f32)
+DEF_CONV_ROWS(double, f64)
+
+static void add_bias(const cjob *j, char *y, const char *b) {
+  if (j->dt == LC_FLOAT32)
+    add_bias_f32(j, (float *)y, (const float *)b);
+  else
+    add_bias_f64(j, (double *)y, (const double *)b);
 }
 
-/* acc[o] += sum of row o (len long) of g, for Og rows. */
 static void row_sums(const cjob *j, const char *g, int64_t len, char *acc) {
-  for (int64_t o = 0; o < j->Og; o++) {
-    double s = 0;
-    if (j->dt == LC_FLOAT32) {
-      const float *r = (const float *)g + o * len;
-      for (int64_t k = 0; k < len; k++)
-        s += r[k];
-      ((float *)acc)[o] += (float)s;
-    } else {
-      const double *r = (const double *)g + o * len;
-      for (int64_t k = 0; k < len; k++)
-        s += r[k];
-      ((double *)acc)[o] += s;
-    }
-  }
+  if (j->dt == LC_FLOAT32)
+    row_sums_f32(j, (const float *)g, len, (float *)acc);
+  else
+    row_sums_f64(j, (const double *)g, len, (double *)acc);
+}
+
+static void sum_partials(lc_dtype dt, const char *src, int64_t nchunks, int64_t len, char *dst) {
+  if (dt == LC_FLOAT32)
+    sum_partials_f32((const float *)src, nchunks, len, (float *)dst);
+  else
+    sum_partials_f64((const double *)src, nchunks, len, (double *)dst);
 }
 
 /* ================================================================ forward */
@@ -338,9 +355,8 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
   char sx[256], sw[256];
   memset(j, 0, sizeof *j);
   j->transposed = (a->flags & LC_CONV_TRANSPOSED) != 0;
-  if (!lc_dtype_is_float(xm->dtype))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
-                        lc_dtype_name(xm->dtype));
+  lc_status st = need_float_dtype(fn, "input", xm->dtype);
+  if (st) return st;
   if (wm->dtype != xm->dtype || (n == 3 && bm->dtype != xm->dtype))
     return lc_set_error(LC_EDTYPE,
                         "%s: input, weight and bias must have the same dtype, got %s, %s%s%s", fn,
@@ -447,12 +463,6 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
   return LC_OK;
 }
 
-static void meta_of(const lc_tensor *t, lc_meta *m) {
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim);
-  m->dtype = t->dtype;
-}
-
 static lc_status conv_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                               const lc_op_args *args, lc_tensor **out) {
   if ((n != 2 && n != 3) || !in[0] || !in[1] || (n == 3 && !in[2]))
@@ -551,25 +561,6 @@ static void conv_bwd_range(void *ctx, int64_t cb, int64_t ce) {
   }
 }
 
-/* Sums nchunks partials of len elements (consecutive in src) into dst, in chunk order. */
-static void sum_partials(lc_dtype dt, const char *src, int64_t nchunks, int64_t len, char *dst) {
-  if (dt == LC_FLOAT32) {
-    float *restrict d = (float *)dst;
-    const float *s = (const float *)src;
-    memcpy(d, s, sizeof(float) * (size_t)len);
-    for (int64_t c = 1; c < nchunks; c++)
-      for (int64_t k = 0; k < len; k++)
-        d[k] += s[c * len + k];
-  } else {
-    double *restrict d = (double *)dst;
-    const double *s = (const double *)src;
-    memcpy(d, s, sizeof(double) * (size_t)len);
-    for (int64_t c = 1; c < nchunks; c++)
-      for (int64_t k = 0; k < len; k++)
-        d[k] += s[c * len + k];
-  }
-}
-
 static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                lc_tensor **grad_in) {
   int n = ctx->n_inputs;
@@ -588,12 +579,7 @@ static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
     return st;
   lc_tensor *x = NULL, *w = NULL, *dy = NULL, *dx = NULL, *dw = NULL, *db = NULL, *part = NULL;
   if ((st = lc_k_dense(xs, &x)) || (st = lc_k_dense(ws, &w))) goto fail;
-  if (grad_out->dtype != j.dt) {
-    if ((st = lc_tensor_new(grad_out->ndim, grad_out->shape, j.dt, &dy)) || (st = lc_k_copy(dy, grad_out)))
-      goto fail;
-  } else if ((st = lc_k_dense(grad_out, &dy))) {
-    goto fail;
-  }
+  if ((st = lc_k_dense_as(grad_out, j.dt, &dy))) goto fail;
   if (need_x && (st = lc_tensor_new(ctx->in[0].ndim, ctx->in[0].shape, j.dt, &dx))) goto fail;
   if (need_w && (st = lc_tensor_new(ctx->in[1].ndim, ctx->in[1].shape, j.dt, &dw))) goto fail;
   if (need_b && (st = lc_tensor_new(1, ctx->in[2].shape, j.dt, &db))) goto fail;

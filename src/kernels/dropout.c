@@ -3,7 +3,7 @@
  * the thread count), the kept elements scaled by 1 / (1 - p); backward applies the saved mask.
  * float32 and float64; contiguous operands (a strided input is copied once). */
 #include "dropout.h"
-#include "fused_helpers.h"
+#include "kernel_util.h"
 
 #include <math.h>
 

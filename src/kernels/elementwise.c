@@ -5,13 +5,13 @@
  * with what forward saved through fused backward kernels (one pass, one allocation), then
  * reduce broadcast dims with lc_k_sum_to and cast back to the input's dtype. */
 #include "elementwise.h"
+#include "kernel_util.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ dtype rules */
 
-static bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
 static bool valid_dtype(lc_dtype dt) { return (unsigned)dt < LC_DTYPE_COUNT; }
 
 /* The DTYPES column of LC_UNARY_LIST, as data. */
@@ -105,13 +105,9 @@ static lc_status finish_grad(const lc_op_ctx *ctx, int i, lc_tensor *g, lc_tenso
   if (st) return st;
   if (r->dtype != ctx->in[i].dtype && is_float(ctx->in[i].dtype)) {
     lc_tensor *c = NULL;
-    st = lc_tensor_new(r->ndim, r->shape, ctx->in[i].dtype, &c);
-    if (!st) st = lc_k_copy(c, r);
+    st = lc_k_copy_as(r, ctx->in[i].dtype, &c);
     lc_release(r);
-    if (st) {
-      lc_release(c);
-      return st;
-    }
+    if (st) return st;
     r = c;
   }
   grad_in[i] = r;
@@ -138,22 +134,6 @@ static lc_status zero_grad(const lc_op_ctx *ctx, int i, const lc_tensor *g, lc_t
   memset(lc_data(z), 0, (size_t)z->numel * lc_dtype_size(dt));
   grad_in[i] = z;
   return LC_OK;
-}
-
-static lc_status saved(const lc_op_ctx *ctx, int k, const lc_tensor **t) {
-  lc_tensor *s = NULL;
-  lc_status st = lc_ctx_saved(ctx, k, &s);
-  if (!st) *t = s;
-  return st;
-}
-
-static void drop_grads(const lc_op_ctx *ctx, lc_tensor **grad_in) {
-  for (int i = 0; i < ctx->n_inputs; i++) {
-    if (ctx->needs_grad[i]) {
-      lc_release(grad_in[i]);
-      grad_in[i] = NULL;
-    }
-  }
 }
 
 #define ARG(x) ((lc_ew_arg){.t = (x), .s = 0})
@@ -460,24 +440,11 @@ const lc_op_def lc_op_where = {.name = "where",
 
 /* ------------------------------------------------------------------ cast, clone, copy */
 
-/* A contiguous copy of x in dtype dt. */
-static lc_status copy_as(const lc_tensor *x, lc_dtype dt, lc_tensor **out) {
-  lc_tensor *o = NULL;
-  lc_status st = lc_tensor_new(x->ndim, x->shape, dt, &o);
-  if (!st) st = lc_k_copy(o, x);
-  if (st) {
-    lc_release(o);
-    return st;
-  }
-  *out = o;
-  return LC_OK;
-}
-
 static lc_status cast_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                               const lc_op_args *args, lc_tensor **out) {
   if (!valid_dtype(args->dtype))
     return lc_set_error(LC_EDTYPE, "to: invalid dtype %d", (int)args->dtype);
-  return copy_as(in[0], args->dtype, out);
+  return lc_k_copy_as(in[0], args->dtype, out);
 }
 
 /* Also clone's and copy_'s: the gradient passes through, reduced and cast back to the input. */
@@ -496,7 +463,7 @@ const lc_op_def lc_op_cast = {.name = "to",
 
 static lc_status clone_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                const lc_op_args *args, lc_tensor **out) {
-  return copy_as(in[0], in[0]->dtype, out);
+  return lc_k_copy_as(in[0], in[0]->dtype, out);
 }
 
 const lc_op_def lc_op_clone = {.name = "clone",
@@ -510,15 +477,7 @@ const lc_op_def lc_op_clone = {.name = "clone",
  * overwritten, so its gradient is none (pass_backward only serves input 1). */
 static lc_status copy_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                               const lc_op_args *args, lc_tensor **out) {
-  lc_tensor *o = NULL;
-  lc_status st = lc_tensor_new(in[0]->ndim, in[0]->shape, in[0]->dtype, &o);
-  if (!st) st = lc_k_copy(o, in[1]);
-  if (st) {
-    lc_release(o);
-    return st;
-  }
-  *out = o;
-  return LC_OK;
+  return lc_k_expand_copy(in[1], in[0]->ndim, in[0]->shape, in[0]->dtype, out);
 }
 
 const lc_op_def lc_op_copy = {.name = "copy", /* lc_apply_inplace reports it as "copy_" */

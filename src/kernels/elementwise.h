@@ -57,7 +57,7 @@ typedef struct lc_ew_arg {
 lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, const double *f,
                 int nargs, const lc_ew_arg *args, lc_tensor **out);
 
-/* Result dtypes (see lucid.h). *cdt: dtype the computation runs in; *rdt: result dtype.
+/* Result dtypes (see lucid_core.h). *cdt: dtype the computation runs in; *rdt: result dtype.
  * Fail with LC_EDTYPE (message naming `what`) for combinations the op does not take. */
 lc_status lc_ew_unary_dtype(lc_unary_op op, lc_dtype x, lc_dtype *cdt, lc_dtype *rdt);
 lc_status lc_ew_binary_dtype(lc_binary_op op, lc_dtype a, lc_dtype b, lc_dtype *cdt, lc_dtype *rdt);

@@ -6,6 +6,7 @@
  * loop serves lc_iter rows. The driver walks a flat range [begin, end) of the output in C order,
  * so contiguous tensors skip lc_iter entirely and big tensors split over threads by range. */
 #include "elementwise.h"
+#include "kernel_util.h"
 
 #include <stdalign.h>
 #include <string.h>
@@ -211,7 +212,7 @@ static inline int64_t powi64(int64_t b, int64_t e) {
 #define TANH_f32(x) vtanhf(x)
 #define TANH_f64(x) tanh(x)
 
-#define FLOAT_KERNELS(S, T)                                                                        \
+#define FLOAT_KERNELS(T, S)                                                                        \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
   EW_BINARY(clampb_##S, T, T, (y >= p0 && y <= p1) ? x : (T)0)                                     \
@@ -223,19 +224,19 @@ static inline int64_t powi64(int64_t b, int64_t e) {
   EW_TERNARY(maxb_##S, T, T, T, T, y == z ? x / (T)2 : (y < z ? (T)0 : x))                         \
   EW_TERNARY(minb_##S, T, T, T, T, y == z ? x / (T)2 : (y > z ? (T)0 : x))
 
-FLOAT_KERNELS(f32, float)
-FLOAT_KERNELS(f64, double)
+FLOAT_KERNELS(float, f32)
+FLOAT_KERNELS(double, f64)
 
 /* ------------------------------------------------------------------ integer loops */
 
 /* Arithmetic through the unsigned type U: wraps like PyTorch instead of signed-overflow UB. */
-#define INT_KERNELS(S, T, U)                                                                       \
+#define INT_KERNELS(T, S, U)                                                                       \
   EW_UNARY(copy_##S, T, T, x)                                                                      \
   EW_UNARY(clamp_##S, T, T, MINV(MAXV(x, p0), p1))                                                 \
   EW_TERNARY(where_##S, uint8_t, T, T, T, x ? y : z)
 
-INT_KERNELS(i32, int32_t, uint32_t)
-INT_KERNELS(i64, int64_t, uint64_t)
+INT_KERNELS(int32_t, i32, uint32_t)
+INT_KERNELS(int64_t, i64, uint64_t)
 
 /* ------------------------------------------------------------------ bool loops (0/1 bytes) */
 
@@ -561,8 +562,7 @@ lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, co
     if (!t) continue;
     if (!first)
       first = t;
-    else if (t->ndim != first->ndim ||
-             memcmp(t->shape, first->shape, (size_t)t->ndim * sizeof t->shape[0]) != 0)
+    else if (!same_shape(t, first->ndim, first->shape))
       same = false;
   }
   if (same) {
@@ -599,9 +599,7 @@ lc_status lc_ew(const char *what, lc_ew_kernel k, lc_dtype cdt, lc_dtype rdt, co
     }
     use[i] = t;
     if (t->dtype != want) {
-      st = lc_tensor_new(t->ndim, t->shape, want, &tmp[i]);
-      if (!st) st = lc_k_copy(tmp[i], t);
-      if (st) goto done;
+      if ((st = lc_k_copy_as(t, want, &tmp[i]))) goto done;
       use[i] = tmp[i];
     }
   }

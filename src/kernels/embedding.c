@@ -3,14 +3,10 @@
  * accumulated per row (the padding row skipped). float32 and float64; contiguous operands (a
  * strided input is copied once). */
 #include "embedding.h"
-#include "fused_helpers.h"
+#include "kernel_util.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static inline int64_t ld_index(const void *p, lc_dtype dt, int64_t k) {
-  return dt == LC_INT64 ? ((const int64_t *)p)[k] : ((const int32_t *)p)[k];
-}
 
 /* "[1, 0]": the position of flat C-order element k of shape, counted from base. */
 static void position_str(int ndim, const int64_t *shape, int64_t k, int64_t base, char *buf,
@@ -38,7 +34,7 @@ typedef struct emb_job {
 static void emb_rows(void *ctx, int64_t b, int64_t e) {
   const emb_job *j = ctx;
   for (int64_t k = b; k < e; k++) {
-    int64_t r = ld_index(j->idx, j->idt, k) - j->base;
+    int64_t r = load_index(j->idx, j->idt, k) - j->base;
     memcpy(j->y + (size_t)k * j->row_bytes, j->w + (size_t)r * j->row_bytes, j->row_bytes);
   }
 }
@@ -53,9 +49,7 @@ static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
     return lc_set_error(LC_ESHAPE, "%s: weight must be 2-D {num_embeddings, embedding_dim}, got "
                                    "shape %s",
                         op->name, lc_shape_str(w->ndim, w->shape, buf, sizeof buf));
-  if (idx->dtype != LC_INT64 && idx->dtype != LC_INT32)
-    return lc_set_error(LC_EDTYPE, "%s: input must be an int64 or int32 tensor of indices, got %s",
-                        op->name, lc_dtype_name(idx->dtype));
+  if ((st = need_index(op->name, "input", idx))) return st;
   if (idx->ndim + 1 > LC_MAX_DIMS)
     return lc_set_error(LC_ESHAPE, "%s: input has %d dims, at most %d allowed", op->name,
                         idx->ndim, LC_MAX_DIMS - 1);
@@ -65,7 +59,7 @@ static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   if ((st = dense(idx, idx->dtype, &hi, &ic))) return st;
   const void *ip = lc_data(ic);
   for (int64_t k = 0; k < ic->numel; k++) {
-    int64_t v = ld_index(ip, ic->dtype, k);
+    int64_t v = load_index(ip, ic->dtype, k);
     if (v < base || v - base >= N) {
       char pos[256];
       position_str(ic->ndim, ic->shape, k, base, pos, sizeof pos);
@@ -115,7 +109,7 @@ typedef struct emb_bjob {
     const T *restrict g = (const T *)j->g;                                                         \
     T *restrict gw = (T *)j->gw;                                                                   \
     for (int64_t k = 0; k < j->K; k++) {                                                           \
-      int64_t r = ld_index(j->idx, j->idt, k) - j->base;                                           \
+      int64_t r = load_index(j->idx, j->idt, k) - j->base;                                         \
       if (r == j->pad) continue;                                                                   \
       T *restrict dst = gw + r * j->D;                                                             \
       const T *restrict src = g + k * j->D;                                                        \

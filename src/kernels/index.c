@@ -9,7 +9,7 @@
  * different threads, even for scatter. index_select is gather with an index broadcast (stride
  * 0) over every dim but `dim`.
  */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <string.h>
 
@@ -32,17 +32,6 @@ static void lay_of(const lc_tensor *t, lay *l) {
   l->nd = t->ndim;
   memcpy(l->shape, t->shape, (size_t)t->ndim * sizeof(int64_t));
   memcpy(l->strides, t->strides, (size_t)t->ndim * sizeof(int64_t));
-}
-
-static inline int64_t load_index(const void *p, lc_dtype dt, int64_t i) {
-  return dt == LC_INT64 ? ((const int64_t *)p)[i] : ((const int32_t *)p)[i];
-}
-
-static lc_status check_index_dtype(const lc_tensor *idx, const char *fn) {
-  if (idx->dtype != LC_INT64 && idx->dtype != LC_INT32)
-    return lc_set_error(LC_EDTYPE, "%s: index must be an int64 or int32 tensor, got %s", fn,
-                        lc_dtype_name(idx->dtype));
-  return LC_OK;
 }
 
 /* Every value of idx must lie in [0, size). */
@@ -187,7 +176,7 @@ static void expanded_index(const lc_tensor *index, int nd, int dim, int64_t *str
 static lc_status index_select_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                       const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *t = in[0], *index = in[1];
-  lc_status st = check_index_dtype(index, "index_select");
+  lc_status st = need_index("index_select", "index", index);
   if (st) return st;
   if (index->ndim > 1)
     return lc_set_error(LC_ESHAPE, "index_select: index must be 1-D, got %d dims", index->ndim);
@@ -257,7 +246,7 @@ const lc_op_def lc_op_index_select = {
  * may be NULL (gather). */
 static lc_status check_gs(const char *fn, const lc_tensor *t, int *dim, const lc_tensor *index,
                           const lc_tensor *src) {
-  lc_status st = check_index_dtype(index, fn);
+  lc_status st = need_index(fn, "index", index);
   if (st) return st;
   st = lc_wrap_dim(dim, t->ndim, fn);
   if (st) return st;
@@ -388,7 +377,7 @@ static lc_status scatter_src_grad(const lc_op_ctx *ctx, int dim, const lc_tensor
   lc_status st = gather_forward(&lc_op_gather, 2, gi, &a, &r);
   if (st) return st;
   const lc_meta *sm = &ctx->in[2];
-  if (sm->ndim == r->ndim && memcmp(sm->shape, r->shape, (size_t)r->ndim * sizeof(int64_t)) == 0) {
+  if (same_shape(r, sm->ndim, sm->shape)) {
     *out = r;
     return LC_OK;
   }
@@ -546,7 +535,7 @@ static lc_status masked_fill_forward(const lc_op_def *op, int n, lc_tensor *cons
   int64_t bshape[LC_MAX_DIMS];
   st = lc_broadcast_shapes(t->ndim, t->shape, mask->ndim, mask->shape, &nb, bshape, "masked_fill");
   if (st) return st;
-  if (nb != t->ndim || memcmp(bshape, t->shape, (size_t)nb * sizeof *bshape) != 0) {
+  if (!same_shape(t, nb, bshape)) {
     char a[256], b[256];
     return lc_set_error(LC_ESHAPE,
                         "masked_fill: mask of shape %s does not broadcast to the tensor's shape %s",
@@ -554,7 +543,7 @@ static lc_status masked_fill_forward(const lc_op_def *op, int n, lc_tensor *cons
                         lc_shape_str(t->ndim, t->shape, b, sizeof b));
   }
   double v = args->f[0];
-  if (!lc_dtype_is_float(t->dtype) && t->dtype != LC_BOOL &&
+  if (!is_float(t->dtype) && t->dtype != LC_BOOL &&
       (!(v == v) || v >= 9.2233720368547758e18 || v < -9.2233720368547758e18 ||
        (t->dtype == LC_INT32 && (v >= 2147483648.0 || v < -2147483648.0))))
     return lc_set_error(LC_EARG, "masked_fill: value %g does not fit dtype %s", v,

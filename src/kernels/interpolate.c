@@ -13,8 +13,7 @@
  * every plane (one per leading index) runs in parallel; backward scatters into the plane of the
  * input gradient, so planes never conflict.
  */
-#ifndef INTERP_T
-
+#include "kernel_util.h"
 #include "norm.h"
 
 #include <math.h>
@@ -47,16 +46,98 @@ static int64_t nearest_src_f64(int64_t dst, int64_t in, int64_t out, double sf) 
   return s < in - 1 ? s : in - 1;
 }
 
-#define INTERP_T float
-#define FN(name) name##_f32
-#include "interpolate.c" /* the per-dtype body below */
-#undef INTERP_T
-#undef FN
-#define INTERP_T double
-#define FN(name) name##_f64
-#include "interpolate.c" /* the per-dtype body below */
-#undef INTERP_T
-#undef FN
+/* The per-dtype tables and plane loops. */
+#define INTERP_LOOPS(T, S)                                                                         \
+  static void lin_table_##S(int64_t in, int64_t out, bool align, double sf, int64_t *i0,           \
+                            int64_t *i1, void *vl0, void *vl1) {                                   \
+    T *l0 = vl0, *l1 = vl1;                                                                        \
+    T scale;                                                                                       \
+    if (align)                                                                                     \
+      scale = out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0;                                         \
+    else                                                                                           \
+      scale = sf > 0 ? (T)(1.0 / sf) : (T)in / (T)out;                                             \
+    for (int64_t d = 0; d < out; d++) {                                                            \
+      if (out == in) {                                                                             \
+        i0[d] = i1[d] = d;                                                                         \
+        l0[d] = 1;                                                                                 \
+        l1[d] = 0;                                                                                 \
+        continue;                                                                                  \
+      }                                                                                            \
+      T src = align ? scale * (T)d : (T)((double)scale * ((double)d + 0.5) - 0.5);                 \
+      if (src < 0) src = 0;                                                                        \
+      int64_t a = (int64_t)src;                                                                    \
+      i0[d] = a;                                                                                   \
+      i1[d] = a + (a < in - 1 ? 1 : 0);                                                            \
+      T l = src - (T)a;                                                                            \
+      if (l < 0) l = 0;                                                                            \
+      if (l > 1) l = 1;                                                                            \
+      l1[d] = l;                                                                                   \
+      l0[d] = (T)1 - l;                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+                                                                                                   \
+  static void fwd_planes_##S(void *vctx, int64_t p0, int64_t p1) {                                 \
+    const ictx *c = vctx;                                                                          \
+    int64_t ih = c->ih, iw = c->iw, oh = c->oh, ow = c->ow;                                        \
+    for (int64_t p = p0; p < p1; p++) {                                                            \
+      const T *restrict x = (const T *)c->src + p * ih * iw;                                       \
+      T *restrict y = (T *)c->dst + p * oh * ow;                                                   \
+      if (!c->bilinear) {                                                                          \
+        for (int64_t h = 0; h < oh; h++) {                                                         \
+          const T *restrict row = x + c->h0[h] * iw;                                               \
+          T *restrict o = y + h * ow;                                                              \
+          for (int64_t w = 0; w < ow; w++)                                                         \
+            o[w] = row[c->w0[w]];                                                                  \
+        }                                                                                          \
+      } else {                                                                                     \
+        const T *lh0 = c->lh0, *lh1 = c->lh1, *lw0 = c->lw0, *lw1 = c->lw1;                        \
+        for (int64_t h = 0; h < oh; h++) {                                                         \
+          const T *restrict r0 = x + c->h0[h] * iw, *restrict r1 = x + c->h1[h] * iw;              \
+          T a0 = lh0[h], a1 = lh1[h];                                                              \
+          T *restrict o = y + h * ow;                                                              \
+          for (int64_t w = 0; w < ow; w++) {                                                       \
+            int64_t j0 = c->w0[w], j1 = c->w1[w];                                                  \
+            o[w] = a0 * (lw0[w] * r0[j0] + lw1[w] * r0[j1]) +                                      \
+                   a1 * (lw0[w] * r1[j0] + lw1[w] * r1[j1]);                                       \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+                                                                                                   \
+  static void bwd_planes_##S(void *vctx, int64_t p0, int64_t p1) {                                 \
+    const ictx *c = vctx;                                                                          \
+    int64_t ih = c->ih, iw = c->iw, oh = c->oh, ow = c->ow;                                        \
+    for (int64_t p = p0; p < p1; p++) {                                                            \
+      const T *g = (const T *)c->src + p * oh * ow;                                                \
+      T *gx = (T *)c->dst + p * ih * iw;                                                           \
+      if (!c->bilinear) {                                                                          \
+        for (int64_t h = 0; h < oh; h++) {                                                         \
+          T *row = gx + c->h0[h] * iw;                                                             \
+          const T *gr = g + h * ow;                                                                \
+          for (int64_t w = 0; w < ow; w++)                                                         \
+            row[c->w0[w]] += gr[w];                                                                \
+        }                                                                                          \
+      } else {                                                                                     \
+        const T *lh0 = c->lh0, *lh1 = c->lh1, *lw0 = c->lw0, *lw1 = c->lw1;                        \
+        for (int64_t h = 0; h < oh; h++) {                                                         \
+          T *r0 = gx + c->h0[h] * iw, *r1 = gx + c->h1[h] * iw;                                    \
+          const T *gr = g + h * ow;                                                                \
+          for (int64_t w = 0; w < ow; w++) {                                                       \
+            int64_t j0 = c->w0[w], j1 = c->w1[w];                                                  \
+            T v = gr[w];                                                                           \
+            r0[j0] += lh0[h] * lw0[w] * v;                                                         \
+            r0[j1] += lh0[h] * lw1[w] * v;                                                         \
+            r1[j0] += lh1[h] * lw0[w] * v;                                                         \
+            r1[j1] += lh1[h] * lw1[w] * v;                                                         \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+INTERP_LOOPS(float, f32)
+INTERP_LOOPS(double, f64)
 
 /* The tables for one spatial dim: idx0/idx1 (and weights l0/l1 in dtype dt when bilinear). */
 static void tables(lc_dtype dt, bool bilinear, bool align, int64_t in, int64_t out, double sf,
@@ -130,16 +211,12 @@ static lc_status plan(const char *name, const lc_meta *x, const lc_op_args *args
 static lc_status interp_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                 const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *x = in[0];
-  if (x->dtype != LC_FLOAT32 && x->dtype != LC_FLOAT64)
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", op->name,
-                        lc_dtype_name(x->dtype));
-  lc_meta m;
-  m.ndim = x->ndim;
-  m.dtype = x->dtype;
-  memcpy(m.shape, x->shape, sizeof m.shape);
-  iplan p;
-  lc_status st = plan(op->name, &m, args, &p);
+  lc_status st = need_float_dtype(op->name, "input", x->dtype);
   if (st) return st;
+  lc_meta m;
+  meta_of(x, &m);
+  iplan p;
+  if ((st = plan(op->name, &m, args, &p))) return st;
   int nsp = (int)args->i[2];
   int64_t oshape[LC_MAX_DIMS];
   memcpy(oshape, x->shape, sizeof oshape);
@@ -202,98 +279,3 @@ const lc_op_def lc_op_interpolate = {.name = "interpolate",
                                      .save = 0,
                                      .forward = interp_forward,
                                      .backward = interp_backward};
-
-#else /* ================================================================ per-dtype body */
-
-#define T INTERP_T
-
-static void FN(lin_table)(int64_t in, int64_t out, bool align, double sf, int64_t *i0, int64_t *i1,
-                          void *vl0, void *vl1) {
-  T *l0 = vl0, *l1 = vl1;
-  T scale;
-  if (align)
-    scale = out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0;
-  else
-    scale = sf > 0 ? (T)(1.0 / sf) : (T)in / (T)out;
-  for (int64_t d = 0; d < out; d++) {
-    if (out == in) {
-      i0[d] = i1[d] = d;
-      l0[d] = 1;
-      l1[d] = 0;
-      continue;
-    }
-    T src = align ? scale * (T)d : (T)((double)scale * ((double)d + 0.5) - 0.5);
-    if (src < 0) src = 0;
-    int64_t a = (int64_t)src;
-    i0[d] = a;
-    i1[d] = a + (a < in - 1 ? 1 : 0);
-    T l = src - (T)a;
-    if (l < 0) l = 0;
-    if (l > 1) l = 1;
-    l1[d] = l;
-    l0[d] = (T)1 - l;
-  }
-}
-
-static void FN(fwd_planes)(void *vctx, int64_t p0, int64_t p1) {
-  const ictx *c = vctx;
-  int64_t ih = c->ih, iw = c->iw, oh = c->oh, ow = c->ow;
-  for (int64_t p = p0; p < p1; p++) {
-    const T *restrict x = (const T *)c->src + p * ih * iw;
-    T *restrict y = (T *)c->dst + p * oh * ow;
-    if (!c->bilinear) {
-      for (int64_t h = 0; h < oh; h++) {
-        const T *restrict row = x + c->h0[h] * iw;
-        T *restrict o = y + h * ow;
-        for (int64_t w = 0; w < ow; w++)
-          o[w] = row[c->w0[w]];
-      }
-    } else {
-      const T *lh0 = c->lh0, *lh1 = c->lh1, *lw0 = c->lw0, *lw1 = c->lw1;
-      for (int64_t h = 0; h < oh; h++) {
-        const T *restrict r0 = x + c->h0[h] * iw, *restrict r1 = x + c->h1[h] * iw;
-        T a0 = lh0[h], a1 = lh1[h];
-        T *restrict o = y + h * ow;
-        for (int64_t w = 0; w < ow; w++) {
-          int64_t j0 = c->w0[w], j1 = c->w1[w];
-          o[w] =
-              a0 * (lw0[w] * r0[j0] + lw1[w] * r0[j1]) + a1 * (lw0[w] * r1[j0] + lw1[w] * r1[j1]);
-        }
-      }
-    }
-  }
-}
-
-static void FN(bwd_planes)(void *vctx, int64_t p0, int64_t p1) {
-  const ictx *c = vctx;
-  int64_t ih = c->ih, iw = c->iw, oh = c->oh, ow = c->ow;
-  for (int64_t p = p0; p < p1; p++) {
-    const T *g = (const T *)c->src + p * oh * ow;
-    T *gx = (T *)c->dst + p * ih * iw;
-    if (!c->bilinear) {
-      for (int64_t h = 0; h < oh; h++) {
-        T *row = gx + c->h0[h] * iw;
-        const T *gr = g + h * ow;
-        for (int64_t w = 0; w < ow; w++)
-          row[c->w0[w]] += gr[w];
-      }
-    } else {
-      const T *lh0 = c->lh0, *lh1 = c->lh1, *lw0 = c->lw0, *lw1 = c->lw1;
-      for (int64_t h = 0; h < oh; h++) {
-        T *r0 = gx + c->h0[h] * iw, *r1 = gx + c->h1[h] * iw;
-        const T *gr = g + h * ow;
-        for (int64_t w = 0; w < ow; w++) {
-          int64_t j0 = c->w0[w], j1 = c->w1[w];
-          T v = gr[w];
-          r0[j0] += lh0[h] * lw0[w] * v;
-          r0[j1] += lh0[h] * lw1[w] * v;
-          r1[j0] += lh1[h] * lw0[w] * v;
-          r1[j1] += lh1[h] * lw1[w] * v;
-        }
-      }
-    }
-  }
-}
-
-#undef T
-#endif

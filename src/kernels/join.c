@@ -2,7 +2,7 @@
  * join.c - cat: n tensors joined along one dim. Forward copies each input into its band of
  * the output; backward hands each input the matching band (a view) of the gradient.
  */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <string.h>
 
@@ -103,13 +103,9 @@ static lc_status cat_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
       if (band->dtype != ctx->in[k].dtype) {
         /* Inputs of mixed float dtypes: each gets its gradient in its own dtype. */
         lc_tensor *c = NULL;
-        st = lc_tensor_new(band->ndim, band->shape, ctx->in[k].dtype, &c);
-        if (!st) st = lc_k_copy(c, band);
+        st = lc_k_copy_as(band, ctx->in[k].dtype, &c);
         lc_release(band);
-        if (st) {
-          lc_release(c);
-          break;
-        }
+        if (st) break;
         band = c;
       }
       grad_in[k] = band;

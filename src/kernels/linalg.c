@@ -7,7 +7,7 @@
  * (CblasTrans), otherwise the operand is first copied to contiguous. Tiny products use a plain
  * loop: OpenBLAS's call overhead dominates a 4x3 by 3x2 product.
  */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -69,6 +69,21 @@ static bool blas_layout(int64_t rows, int64_t cols, int64_t sr, int64_t sc, bool
   return false;
 }
 
+/* The rows of lc_iter it copied from operand 1 (src) to operand 0 (dst). */
+#define DEF_MOP_COPY(T, S)                                                                         \
+  static void mop_copy_##S(const lc_iter *it, T *dst, const T *src) {                              \
+    int64_t offs[LC_ITER_MAX_OPS];                                                                 \
+    for (int64_t row = 0; row < it->outer; row++) {                                                \
+      lc_iter_row(it, row, offs);                                                                  \
+      T *d = dst + offs[0];                                                                        \
+      const T *s = src + offs[1];                                                                  \
+      for (int64_t k = 0; k < it->inner; k++)                                                      \
+        d[k * it->inner_stride[0]] = s[k * it->inner_stride[1]];                                   \
+    }                                                                                              \
+  }
+DEF_MOP_COPY(float, f32)
+DEF_MOP_COPY(double, f64)
+
 /* Strided copy of operand m into a fresh contiguous buffer (owned by *hold). */
 static lc_status mop_contiguous(mop *m, lc_dtype dt, lc_tensor **hold) {
   lc_tensor *c = NULL;
@@ -79,22 +94,11 @@ static lc_status mop_contiguous(mop *m, lc_dtype dt, lc_tensor **hold) {
   memcpy(strides[1], m->str, sizeof(int64_t) * (size_t)m->nd);
   lc_iter it;
   lc_iter_init(&it, 2, m->nd, m->shape, (const int64_t(*)[LC_MAX_DIMS])strides);
-  int64_t offs[LC_ITER_MAX_OPS];
   if (c->numel > 0) {
-    for (int64_t row = 0; row < it.outer; row++) {
-      lc_iter_row(&it, row, offs);
-      if (dt == LC_FLOAT32) {
-        float *d = (float *)lc_data(c) + offs[0];
-        const float *s = (const float *)m->data + offs[1];
-        for (int64_t k = 0; k < it.inner; k++)
-          d[k * it.inner_stride[0]] = s[k * it.inner_stride[1]];
-      } else {
-        double *d = (double *)lc_data(c) + offs[0];
-        const double *s = (const double *)m->data + offs[1];
-        for (int64_t k = 0; k < it.inner; k++)
-          d[k * it.inner_stride[0]] = s[k * it.inner_stride[1]];
-      }
-    }
+    if (dt == LC_FLOAT32)
+      mop_copy_f32(&it, lc_data(c), (const float *)m->data);
+    else
+      mop_copy_f64(&it, lc_data(c), (const double *)m->data);
   }
   m->data = lc_data(c);
   memcpy(m->str, c->strides, sizeof(int64_t) * (size_t)m->nd);
@@ -102,8 +106,8 @@ static lc_status mop_contiguous(mop *m, lc_dtype dt, lc_tensor **hold) {
   return LC_OK;
 }
 
-#define DEF_MM_SMALL(T)                                                                            \
-  static void mm_small_##T(const T *a, int64_t sam, int64_t sak, const T *b, int64_t sbk,          \
+#define DEF_MM_SMALL(T, S)                                                                         \
+  static void mm_small_##S(const T *a, int64_t sam, int64_t sak, const T *b, int64_t sbk,          \
                            int64_t sbn, T *restrict c, int64_t M, int64_t N, int64_t K) {          \
     for (int64_t i = 0; i < M; i++)                                                                \
       for (int64_t j = 0; j < N; j++) {                                                            \
@@ -113,8 +117,8 @@ static lc_status mop_contiguous(mop *m, lc_dtype dt, lc_tensor **hold) {
         c[i * N + j] = (T)acc;                                                                     \
       }                                                                                            \
   }
-DEF_MM_SMALL(float)
-DEF_MM_SMALL(double)
+DEF_MM_SMALL(float, f32)
+DEF_MM_SMALL(double, f64)
 
 typedef struct mmjob {
   const mop *a, *b;
@@ -146,15 +150,13 @@ static void mm_small_batches(void *ctx, int64_t b, int64_t e) {
     int64_t oa, ob;
     batch_offsets(j, bi, &oa, &ob);
     if (j->dt == LC_FLOAT32)
-      mm_small_float((const float *)A->data + oa, sam, sak, (const float *)B->data + ob, sbk, sbn,
-                     (float *)j->c + bi * j->M * j->N, j->M, j->N, j->K);
+      mm_small_f32((const float *)A->data + oa, sam, sak, (const float *)B->data + ob, sbk, sbn,
+                   (float *)j->c + bi * j->M * j->N, j->M, j->N, j->K);
     else
-      mm_small_double((const double *)A->data + oa, sam, sak, (const double *)B->data + ob, sbk,
-                      sbn, (double *)j->c + bi * j->M * j->N, j->M, j->N, j->K);
+      mm_small_f64((const double *)A->data + oa, sam, sak, (const double *)B->data + ob, sbk, sbn,
+                   (double *)j->c + bi * j->M * j->N, j->M, j->N, j->K);
   }
 }
-
-static const char *dt_name(lc_dtype dt) { return lc_dtype_name(dt); }
 
 /* c = a @ b for operands of >= 2 dims with broadcast batch dims. The result is written to a
  * fresh contiguous tensor of shape (out_nd, out_shape) when given (same element order as
@@ -245,13 +247,13 @@ fail:
 }
 
 static lc_status matmul_check(const lc_tensor *a, const lc_tensor *b) {
-  if (!lc_dtype_is_float(a->dtype) || !lc_dtype_is_float(b->dtype))
+  if (!is_float(a->dtype) || !is_float(b->dtype))
     return lc_set_error(LC_EDTYPE, "matmul: expected float32 or float64 tensors, got %s",
-                        dt_name(lc_dtype_is_float(a->dtype) ? b->dtype : a->dtype));
+                        lc_dtype_name(is_float(a->dtype) ? b->dtype : a->dtype));
   if (a->dtype != b->dtype)
     return lc_set_error(LC_EDTYPE,
                         "matmul: expected both tensors to have the same dtype, got %s and %s",
-                        dt_name(a->dtype), dt_name(b->dtype));
+                        lc_dtype_name(a->dtype), lc_dtype_name(b->dtype));
   if (a->ndim == 0 || b->ndim == 0)
     return lc_set_error(LC_ESHAPE,
                         "matmul: both arguments need at least 1 dimension, got %d and %d", a->ndim,
@@ -336,8 +338,7 @@ static lc_status matmul_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   if (st) return st;
   const lc_tensor *g = grad_out;
   if (g->dtype != a->dtype) /* should not happen; keep BLAS fed with one dtype */
-    return lc_set_error(LC_EDTYPE, "matmul backward: gradient dtype %s does not match %s",
-                        dt_name(g->dtype), dt_name(a->dtype));
+    return grad_dtype_error(ctx, g->dtype);
   mop ma, mb, mg;
   mop_of(&ma, a, true);
   mop_of(&mb, b, false);
@@ -365,6 +366,10 @@ fail:
   return st;
 }
 
-const lc_op_def lc_op_matmul = {
-    "matmul",       "MatmulBackward", 2, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1),
-    matmul_forward, matmul_backward};
+const lc_op_def lc_op_matmul = {.name = "matmul",
+                                .grad_fn_name = "MatmulBackward",
+                                .n_inputs = 2,
+                                .n_outputs = 1,
+                                .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
+                                .forward = matmul_forward,
+                                .backward = matmul_backward};

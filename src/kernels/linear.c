@@ -7,6 +7,7 @@
  * b {out}; all of one float dtype. Leading dims of x are flattened into the GEMM's rows.
  */
 #include "linear.h"
+#include "kernel_util.h"
 
 #include <cblas.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ lc_status lc_k_linear_check(const lc_tensor *x, const lc_tensor *w, const lc_ten
   char msg[512];
   if (linear_shape_error(x, w, b, msg, sizeof msg)) return lc_set_error(LC_ESHAPE, "%s", msg);
   lc_dtype dt = x->dtype;
-  if (!lc_dtype_is_float(dt) || w->dtype != dt || (b && b->dtype != dt))
+  if (!is_float(dt) || w->dtype != dt || (b && b->dtype != dt))
     return lc_set_error(LC_EDTYPE,
                         "linear: expected input, weight and bias of one float dtype, got %s, %s "
                         "and %s",
@@ -92,21 +93,22 @@ done:
   return LC_OK;
 }
 
-/* Column sums of g {m, nout} into gb {nout}. */
-static void column_sums(const lc_tensor *g, int64_t m, int64_t nout, lc_tensor *gb) {
-  if (g->dtype == LC_FLOAT32) {
-    const float *restrict gp = lc_data(g);
-    float *restrict o = lc_data(gb);
-    memset(o, 0, sizeof(float) * (size_t)nout);
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < nout; j++) o[j] += gp[i * nout + j];
-  } else {
-    const double *restrict gp = lc_data(g);
-    double *restrict o = lc_data(gb);
-    memset(o, 0, sizeof(double) * (size_t)nout);
-    for (int64_t i = 0; i < m; i++)
-      for (int64_t j = 0; j < nout; j++) o[j] += gp[i * nout + j];
+/* Column sums of g {m, nout} into o {nout}. */
+#define DEF_COLUMN_SUMS(T, S)                                                                      \
+  static void column_sums_##S(const T *restrict gp, int64_t m, int64_t nout, T *restrict o) {      \
+    memset(o, 0, sizeof(T) * (size_t)nout);                                                        \
+    for (int64_t i = 0; i < m; i++)                                                                \
+      for (int64_t j = 0; j < nout; j++)                                                           \
+        o[j] += gp[i * nout + j];                                                                  \
   }
+DEF_COLUMN_SUMS(float, f32)
+DEF_COLUMN_SUMS(double, f64)
+
+static void column_sums(const lc_tensor *g, int64_t m, int64_t nout, lc_tensor *gb) {
+  if (g->dtype == LC_FLOAT32)
+    column_sums_f32(lc_data(g), m, nout, lc_data(gb));
+  else
+    column_sums_f64(lc_data(g), m, nout, lc_data(gb));
 }
 
 static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
@@ -151,16 +153,17 @@ static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   lc_release(g);
   return LC_OK;
 fail:
-  for (int i = 0; i < ctx->n_inputs; i++) {
-    lc_release(grad_in[i]);
-    grad_in[i] = NULL;
-  }
+  drop_grads(ctx, grad_in);
   lc_release(x);
   lc_release(w);
   lc_release(g);
   return st;
 }
 
-const lc_op_def lc_op_linear = {
-    "linear",       "LinearBackward", -1, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1),
-    linear_forward, linear_backward};
+const lc_op_def lc_op_linear = {.name = "linear",
+                                .grad_fn_name = "LinearBackward",
+                                .n_inputs = -1,
+                                .n_outputs = 1,
+                                .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
+                                .forward = linear_forward,
+                                .backward = linear_backward};

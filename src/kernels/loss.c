@@ -12,6 +12,7 @@
  * the number of threads.
  */
 #include "loss.h"
+#include "kernel_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,22 +30,15 @@ static const char *const pw_names[LC_PW_COUNT] = {"mse_loss",
 
 /* ---------------------------------------------------------------- helpers */
 
-static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
-  if (na != nb) return false;
-  for (int d = 0; d < na; d++)
-    if (a[d] != b[d]) return false;
-  return true;
-}
-
 /* t broadcast to (nd, shape) as a fresh contiguous tensor of dtype dt, or t itself (retained)
  * when it already is exactly that. `what` names t in the error. */
 static lc_status dense_as(const char *fn, const char *what, const lc_tensor *t, int nd,
                           const int64_t *shape, lc_dtype dt, lc_tensor **out) {
-  if (t->contiguous && t->dtype == dt && same_shape(t->ndim, t->shape, nd, shape)) {
+  if (t->contiguous && t->dtype == dt && same_shape(t, nd, shape)) {
     *out = lc_retain((lc_tensor *)t);
     return LC_OK;
   }
-  if (!same_shape(t->ndim, t->shape, nd, shape)) {
+  if (!same_shape(t, nd, shape)) {
     bool ok = t->ndim <= nd;
     for (int d = 0; ok && d < t->ndim; d++) {
       int64_t s = t->shape[t->ndim - 1 - d];
@@ -57,22 +51,7 @@ static lc_status dense_as(const char *fn, const char *what, const lc_tensor *t, 
           lc_shape_str(t->ndim, t->shape, a, sizeof a), lc_shape_str(nd, shape, b, sizeof b));
     }
   }
-  lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(nd, shape, dt, &c);
-  if (!st) st = lc_k_copy(c, t);
-  if (st) {
-    lc_release(c);
-    return st;
-  }
-  *out = c;
-  return LC_OK;
-}
-
-static lc_status check_float(const char *fn, const char *what, const lc_tensor *t) {
-  if (!lc_dtype_is_float(t->dtype))
-    return lc_set_error(LC_EDTYPE, "%s: %s must be float32 or float64, got %s", fn, what,
-                        lc_dtype_name(t->dtype));
-  return LC_OK;
+  return lc_k_expand_copy(t, nd, shape, dt, out);
 }
 
 static lc_status check_reduction(const char *fn, int64_t r, bool batchmean) {
@@ -202,7 +181,7 @@ static inline void pw_grad(const pw_ctx *c, double x, double y, double pwv, doub
   }
 }
 
-#define PW_KERNELS(SUF, T)                                                                         \
+#define PW_KERNELS(T, SUF)                                                                         \
   static void pw_fwd_##SUF(void *vc, int64_t b0, int64_t b1) {                                     \
     const pw_ctx *c = vc;                                                                          \
     const T *restrict x = c->x, *restrict y = c->y, *restrict w = c->w, *restrict pw = c->pw;      \
@@ -235,8 +214,8 @@ static inline void pw_grad(const pw_ctx *c, double x, double y, double pwv, doub
     }                                                                                              \
   }
 
-PW_KERNELS(f32, float)
-PW_KERNELS(f64, double)
+PW_KERNELS(float, f32)
+PW_KERNELS(double, f64)
 
 /* The dense operands of a pointwise loss: x, y (contiguous, x's dtype), weights expanded to
  * x's shape. Released by pw_release. */
@@ -258,9 +237,9 @@ static lc_status pw_prepare(const char *fn, int n, lc_tensor *const *in, int fla
   const lc_tensor *x = in[0], *y = in[1];
   int want = 2 + !!(flags & LC_LOSS_HAS_WEIGHT) + !!(flags & LC_LOSS_HAS_POS_WEIGHT);
   if (n != want) return lc_set_error(LC_EARG, "%s: expected %d inputs, got %d", fn, want, n);
-  lc_status st = check_float(fn, "input", x);
+  lc_status st = need_float_dtype(fn, "input", x->dtype);
   if (st) return st;
-  if (!same_shape(x->ndim, x->shape, y->ndim, y->shape)) {
+  if (!same_shape(y, x->ndim, x->shape)) {
     char a[256], b[256];
     return lc_set_error(LC_ESHAPE,
                         "%s: target shape %s does not match input shape %s (they must be the "
@@ -442,7 +421,7 @@ static inline bool cl_ignored(const cl_ctx *c, int64_t r) {
   return !c->prob && c->has_ign && c->t[r] == c->ign;
 }
 
-#define CL_KERNELS(SUF, T)                                                                         \
+#define CL_KERNELS(T, SUF)                                                                         \
   static void cl_fwd_##SUF(void *vc, int64_t r0, int64_t r1) {                                     \
     const cl_ctx *c = vc;                                                                          \
     const int64_t C = c->C, S = c->S;                                                              \
@@ -547,8 +526,8 @@ static inline bool cl_ignored(const cl_ctx *c, int64_t r) {
     }                                                                                              \
   }
 
-CL_KERNELS(f32, float)
-CL_KERNELS(f64, double)
+CL_KERNELS(float, f32)
+CL_KERNELS(double, f64)
 
 /* Owned buffers of a prepared class-loss call. */
 typedef struct cl_operands {
@@ -574,7 +553,7 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
   if (n != 2 + has_w)
     return lc_set_error(LC_EARG, "%s: expected %d inputs, got %d", fn, 2 + has_w, n);
   lc_status st = check_reduction(fn, args->i[0], false);
-  if (!st) st = check_float(fn, "input", x);
+  if (!st) st = need_float_dtype(fn, "input", x->dtype);
   if (st) return st;
   char a[256], b[256], c3[256];
   if (x->ndim < 1)
@@ -597,12 +576,12 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
     return lc_set_error(LC_EARG, "%s: label_smoothing must be in [0, 1], got %g", fn, c->eps);
   if (nll && c->eps != 0)
     return lc_set_error(LC_EARG, "%s: label_smoothing is not an option of nll_loss", fn);
-  c->prob = lc_dtype_is_float(t->dtype);
+  c->prob = is_float(t->dtype);
   if (c->prob) {
     if (nll)
       return lc_set_error(LC_EDTYPE, "%s: target must hold class indices (int64 or int32), got %s",
                           fn, lc_dtype_name(t->dtype));
-    if (!same_shape(t->ndim, t->shape, x->ndim, x->shape))
+    if (!same_shape(t, x->ndim, x->shape))
       return lc_set_error(LC_ESHAPE,
                           "%s: a float target holds class probabilities and must have the "
                           "input's shape %s, got %s (class indices must be an int64 or int32 "
@@ -628,7 +607,7 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
       for (int d = 2; d < x->ndim; d++)
         ts[tn++] = x->shape[d];
     }
-    if (!same_shape(t->ndim, t->shape, tn, ts))
+    if (!same_shape(t, tn, ts))
       return lc_set_error(
           LC_ESHAPE, "%s: expected target of shape %s for input of shape %s, got %s", fn,
           lc_shape_str(tn, ts, a, sizeof a), lc_shape_str(x->ndim, x->shape, b, sizeof b),
@@ -636,7 +615,7 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
   }
   if (has_w) {
     const lc_tensor *w = in[2];
-    if ((st = check_float(fn, "weight", w))) return st;
+    if ((st = need_float_dtype(fn, "weight", w->dtype))) return st;
     if (w->ndim != 1 || w->shape[0] != c->C)
       return lc_set_error(LC_ESHAPE, "%s: weight must have shape {%lld} (one per class), got %s",
                           fn, (long long)c->C, lc_shape_str(w->ndim, w->shape, a, sizeof a));

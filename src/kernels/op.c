@@ -1,5 +1,6 @@
-/* op.c - op-table glue: running an op without recording, fetching saved tensors. */
-#include "op.h"
+/* op.c - what every op shares: running an op without recording, fetching saved tensors, and
+ * the contiguous copies of op.h and kernel_util.h. */
+#include "kernel_util.h"
 
 lc_status lc_op_run(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
                     lc_tensor **out) {
@@ -46,9 +47,10 @@ lc_status lc_ctx_saved(const lc_op_ctx *ctx, int k, lc_tensor **t) {
   return LC_OK;
 }
 
-lc_status lc_k_copy_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+lc_status lc_k_expand_copy(const lc_tensor *t, int ndim, const int64_t *shape, lc_dtype dt,
+                           lc_tensor **out) {
   lc_tensor *c = NULL;
-  lc_status st = lc_tensor_new(t->ndim, t->shape, dt, &c);
+  lc_status st = lc_tensor_new(ndim, shape, dt, &c);
   if (!st) st = lc_k_copy(c, t);
   if (st) {
     lc_release(c);
@@ -56,6 +58,10 @@ lc_status lc_k_copy_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
   }
   *out = c;
   return LC_OK;
+}
+
+lc_status lc_k_copy_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+  return lc_k_expand_copy(t, t->ndim, t->shape, dt, out);
 }
 
 lc_status lc_k_dense_as(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {

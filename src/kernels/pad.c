@@ -10,6 +10,7 @@
  * dim) reads one input row through the maps; backward is the matching scatter-add.
  */
 #include "conv.h"
+#include "kernel_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
                         "pad: the pad list has %d entries, more than 2 per dim of a %d-D input",
                         a->ni, x->ndim);
   if (p->mode != LC_PAD_CONSTANT) {
-    if (!lc_dtype_is_float(x->dtype))
+    if (!is_float(x->dtype))
       return lc_set_error(LC_EDTYPE, "pad: %s mode expects a float32 or float64 input, got %s", mn,
                           lc_dtype_name(x->dtype));
     if (p->np > 3 || x->ndim < p->np + 1)
@@ -205,23 +206,24 @@ static void gather_rows(void *ctx, int64_t b, int64_t e) {
 
 /* Backward: x (the input gradient, zeroed) += scatter of y (the output gradient). Serial: two
  * output rows may read the same input row. */
-static void scatter_rows(const gjob *j, lc_dtype dt) {
-  const int64_t *m = j->p->map[j->p->ndim - 1];
-  for (int64_t r = 0; r < j->rows; r++) {
-    char *dst = (char *)j->x + (size_t)src_row_offset(j, r) * j->esz;
-    const char *src = j->y + (size_t)(r * j->out_last) * j->esz;
-    if (dt == LC_FLOAT32) {
-      float *d = (float *)dst;
-      const float *s = (const float *)src;
-      for (int64_t k = 0; k < j->out_last; k++)
-        d[m ? m[k] : k] += s[k];
-    } else {
-      double *d = (double *)dst;
-      const double *s = (const double *)src;
-      for (int64_t k = 0; k < j->out_last; k++)
-        d[m ? m[k] : k] += s[k];
-    }
+#define DEF_SCATTER_ROWS(T, S)                                                                     \
+  static void scatter_rows_##S(const gjob *j) {                                                    \
+    const int64_t *m = j->p->map[j->p->ndim - 1];                                                  \
+    for (int64_t r = 0; r < j->rows; r++) {                                                        \
+      T *d = (T *)j->x + src_row_offset(j, r);                                                     \
+      const T *s = (const T *)j->y + r * j->out_last;                                              \
+      for (int64_t k = 0; k < j->out_last; k++)                                                    \
+        d[m ? m[k] : k] += s[k];                                                                   \
+    }                                                                                              \
   }
+DEF_SCATTER_ROWS(float, f32)
+DEF_SCATTER_ROWS(double, f64)
+
+static void scatter_rows(const gjob *j, lc_dtype dt) {
+  if (dt == LC_FLOAT32)
+    scatter_rows_f32(j);
+  else
+    scatter_rows_f64(j);
 }
 
 static void job_init(gjob *j, const padplan *p, size_t esz) {
@@ -238,8 +240,8 @@ static lc_status pad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                              const lc_op_args *args, lc_tensor **out) {
   if (n != 1 || !in[0]) return lc_set_error(LC_EARG, "pad: expected 1 input tensor");
   const lc_tensor *x = in[0];
-  lc_meta m = {.ndim = x->ndim, .dtype = x->dtype};
-  memcpy(m.shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  lc_meta m;
+  meta_of(x, &m);
   padplan p;
   lc_status st = pad_setup(&m, args, &p);
   if (st) return st;
@@ -278,7 +280,7 @@ static lc_status pad_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   if (st) return st;
   lc_tensor *gx = NULL, *g = NULL, *vi = NULL, *vo = NULL;
   lc_dtype dt = ctx->in[0].dtype;
-  if ((st = lc_tensor_new(ctx->in[0].ndim, ctx->in[0].shape, dt, &gx))) goto done;
+  if ((st = new_like(&ctx->in[0], &gx))) goto done;
   memset(lc_data(gx), 0, (size_t)gx->numel * lc_dtype_size(dt));
   if (p.mode == LC_PAD_CONSTANT) {
     if ((st = interior_views(&p, gx, grad_out, &vo, &vi))) goto done;

@@ -10,6 +10,7 @@
  * gradient; average pooling's backward spreads each gradient over its window.
  */
 #include "conv.h"
+#include "kernel_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -101,9 +102,8 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
   const char *fn = p->name = names[p->kind][sd - 1];
   p->sd = sd;
   char sx[256];
-  if (!lc_dtype_is_float(x->dtype))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
-                        lc_dtype_name(x->dtype));
+  lc_status st = need_float_dtype(fn, "input", x->dtype);
+  if (st) return st;
   if (x->ndim < sd + 1)
     return lc_set_error(LC_ESHAPE, "%s: expected an input with at least %d dims, got shape %s", fn,
                         sd + 1, lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
@@ -114,7 +114,6 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
   for (int d = 0; d < x->ndim - sd; d++)
     p->P *= x->shape[d];
   bool adaptive = p->kind == POOL_AMAX || p->kind == POOL_AAVG;
-  lc_status st;
   if (adaptive) {
     int64_t oh = sd == 2 ? a->i[LC_POOL_OH] : 1, ow = a->i[LC_POOL_OW];
     if (oh < 1 || ow < 1)
@@ -199,8 +198,8 @@ typedef struct pjob {
   void *gx;      /* backward: grad of x (zeroed) */
 } pjob;
 
-#define DEF_POOL_FWD(T)                                                                            \
-  static void max_fwd_##T(const pplan *p, const T *restrict x, T *restrict y,                      \
+#define DEF_POOL_FWD(T, S)                                                                         \
+  static void max_fwd_##S(const pplan *p, const T *restrict x, T *restrict y,                      \
                           int64_t *restrict ix) {                                                  \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     if (p->fast2x2) {                                                                              \
@@ -237,7 +236,7 @@ typedef struct pjob {
         ix[oh * p->OW + ow] = bi;                                                                  \
       }                                                                                            \
   }                                                                                                \
-  static void avg_fwd_##T(const pplan *p, const T *restrict x, T *restrict y) {                    \
+  static void avg_fwd_##S(const pplan *p, const T *restrict x, T *restrict y) {                    \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
       for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
@@ -249,6 +248,20 @@ typedef struct pjob {
         }                                                                                          \
         y[oh * p->OW + ow] = (T)(s / (double)pool_divisor(p, oh, ow));                             \
       }                                                                                            \
+  }                                                                                                \
+  /* planes [b, e) */                                                                              \
+  static void fwd_planes_##S(const pjob *j, int64_t b, int64_t e) {                                \
+    const pplan *p = j->p;                                                                         \
+    int64_t in = p->H * p->W, on = p->OH * p->OW;                                                  \
+    bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;                                     \
+    for (int64_t pl = b; pl < e; pl++) {                                                           \
+      const T *x = (const T *)j->x + pl * in;                                                      \
+      T *y = (T *)j->y + pl * on;                                                                  \
+      if (is_max)                                                                                  \
+        max_fwd_##S(p, x, y, j->idx + pl * on);                                                    \
+      else                                                                                         \
+        avg_fwd_##S(p, x, y);                                                                      \
+    }                                                                                              \
   }
 
 /* The divisor of an average window. */
@@ -257,31 +270,15 @@ static int64_t pool_divisor(const pplan *p, int64_t oh, int64_t ow) {
   return (p->ah.hi[oh] - p->ah.lo[oh]) * (p->aw.hi[ow] - p->aw.lo[ow]);
 }
 
-DEF_POOL_FWD(float)
-DEF_POOL_FWD(double)
+DEF_POOL_FWD(float, f32)
+DEF_POOL_FWD(double, f64)
 
 static void pool_fwd_range(void *ctx, int64_t b, int64_t e) {
   const pjob *j = ctx;
-  const pplan *p = j->p;
-  int64_t in = p->H * p->W, on = p->OH * p->OW;
-  bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;
-  for (int64_t pl = b; pl < e; pl++) {
-    if (p->dt == LC_FLOAT32) {
-      const float *x = (const float *)j->x + pl * in;
-      float *y = (float *)j->y + pl * on;
-      if (is_max)
-        max_fwd_float(p, x, y, j->idx + pl * on);
-      else
-        avg_fwd_float(p, x, y);
-    } else {
-      const double *x = (const double *)j->x + pl * in;
-      double *y = (double *)j->y + pl * on;
-      if (is_max)
-        max_fwd_double(p, x, y, j->idx + pl * on);
-      else
-        avg_fwd_double(p, x, y);
-    }
-  }
+  if (j->p->dt == LC_FLOAT32)
+    fwd_planes_f32(j, b, e);
+  else
+    fwd_planes_f64(j, b, e);
 }
 
 /* Work units per plane for lc_parallel_for. */
@@ -321,8 +318,8 @@ fail:
 
 /* ================================================================ backward */
 
-#define DEF_POOL_BWD(T)                                                                            \
-  static void avg_bwd_##T(const pplan *p, const T *restrict g, T *restrict gx) {                   \
+#define DEF_POOL_BWD(T, S)                                                                         \
+  static void avg_bwd_##S(const pplan *p, const T *restrict g, T *restrict gx) {                   \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     for (int64_t oh = 0; oh < p->OH; oh++)                                                         \
       for (int64_t ow = 0; ow < p->OW; ow++) {                                                     \
@@ -334,36 +331,33 @@ fail:
         }                                                                                          \
       }                                                                                            \
   }                                                                                                \
-  static void max_bwd_##T(int64_t on, const int64_t *restrict ix, const T *restrict g,             \
+  static void max_bwd_##S(int64_t on, const int64_t *restrict ix, const T *restrict g,             \
                           T *restrict gx) {                                                        \
     for (int64_t o = 0; o < on; o++)                                                               \
       if (ix[o] >= 0) gx[ix[o]] += g[o];                                                           \
+  }                                                                                                \
+  static void bwd_planes_##S(const pjob *j, int64_t b, int64_t e) {                                \
+    const pplan *p = j->p;                                                                         \
+    int64_t in = p->H * p->W, on = p->OH * p->OW;                                                  \
+    bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;                                     \
+    for (int64_t pl = b; pl < e; pl++) {                                                           \
+      const T *g = (const T *)j->g + pl * on;                                                      \
+      T *gx = (T *)j->gx + pl * in;                                                                \
+      if (is_max)                                                                                  \
+        max_bwd_##S(on, j->idx + pl * on, g, gx);                                                  \
+      else                                                                                         \
+        avg_bwd_##S(p, g, gx);                                                                     \
+    }                                                                                              \
   }
-DEF_POOL_BWD(float)
-DEF_POOL_BWD(double)
+DEF_POOL_BWD(float, f32)
+DEF_POOL_BWD(double, f64)
 
 static void pool_bwd_range(void *ctx, int64_t b, int64_t e) {
   const pjob *j = ctx;
-  const pplan *p = j->p;
-  int64_t in = p->H * p->W, on = p->OH * p->OW;
-  bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;
-  for (int64_t pl = b; pl < e; pl++) {
-    if (p->dt == LC_FLOAT32) {
-      const float *g = (const float *)j->g + pl * on;
-      float *gx = (float *)j->gx + pl * in;
-      if (is_max)
-        max_bwd_float(on, j->idx + pl * on, g, gx);
-      else
-        avg_bwd_float(p, g, gx);
-    } else {
-      const double *g = (const double *)j->g + pl * on;
-      double *gx = (double *)j->gx + pl * in;
-      if (is_max)
-        max_bwd_double(on, j->idx + pl * on, g, gx);
-      else
-        avg_bwd_double(p, g, gx);
-    }
-  }
+  if (j->p->dt == LC_FLOAT32)
+    bwd_planes_f32(j, b, e);
+  else
+    bwd_planes_f64(j, b, e);
 }
 
 static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
@@ -374,7 +368,7 @@ static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   bool is_max = ctx->op->code == POOL_MAX || ctx->op->code == POOL_AMAX;
   /* the plan needs a tensor header of the input's shape: use the (empty) gradient itself */
   lc_tensor *gx = NULL, *g = NULL, *ixc = NULL;
-  lc_status st = lc_tensor_new(m->ndim, m->shape, m->dtype, &gx);
+  lc_status st = new_like(m, &gx);
   if (st) return st;
   pplan p;
   int ond;

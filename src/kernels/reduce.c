@@ -16,7 +16,7 @@
  * Float sums accumulate in double (16 independent lanes), which keeps a float32 sum of 1e6
  * values within 1e-6 relative error of the exact sum and still vectorises.
  */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <limits.h>
 #include <math.h>
@@ -185,7 +185,7 @@ typedef struct racc {
 static bool norm_is_max(double p) { return p == INFINITY; }
 static bool norm_is_min(double p) { return p == -INFINITY; }
 
-static racc racc_init(int op, double p, bool is_float) {
+static racc racc_init(int op, double p, bool float_dt) {
   racc r = {0, 0, 0, 0};
   switch (op) {
   case LC_PROD:
@@ -205,7 +205,7 @@ static racc racc_init(int op, double p, bool is_float) {
   case LC_ALL: r.i = 1; break;
   default: break;
   }
-  (void)is_float;
+  (void)float_dt;
   return r;
 }
 
@@ -297,8 +297,8 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
       r.i = x[k * s] != 0;                                                                         \
     break;
 
-#define DEF_FLOAT_BLOCK(T)                                                                         \
-  static double sum_contig_##T(const T *restrict x, int64_t n) {                                   \
+#define DEF_FLOAT_BLOCK(T, S)                                                                      \
+  static double sum_contig_##S(const T *restrict x, int64_t n) {                                   \
     double acc[SUM_LANES] = {0};                                                                   \
     int64_t k = 0;                                                                                 \
     for (; k + SUM_LANES <= n; k += SUM_LANES)                                                     \
@@ -313,7 +313,7 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
     return acc[0] + tail;                                                                          \
   }                                                                                                \
   /* sum of (x - mean)^2, SUM_LANES independent accumulators like sum_contig */                    \
-  static double sqdev_contig_##T(const T *restrict x, int64_t n, double mean) {                    \
+  static double sqdev_contig_##S(const T *restrict x, int64_t n, double mean) {                    \
     double acc[SUM_LANES] = {0};                                                                   \
     int64_t k = 0;                                                                                 \
     for (; k + SUM_LANES <= n; k += SUM_LANES)                                                     \
@@ -331,7 +331,7 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
   }                                                                                                \
   /* EXT_LANES independent lanes: GCC vectorises this elementwise form (vmaxps), not a             \
    * single running max. NaN is tracked on the side, since max ignores it. */                      \
-  static double ext_contig_##T(const T *restrict x, int64_t n, bool is_max) {                      \
+  static double ext_contig_##S(const T *restrict x, int64_t n, bool is_max) {                      \
     T m[EXT_LANES];                                                                                \
     int32_t nan[EXT_LANES];                                                                        \
     for (int j = 0; j < EXT_LANES; j++) {                                                          \
@@ -368,13 +368,13 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
       r = is_max ? nmax(r, x[k]) : nmin(r, x[k]);                                                  \
     return anynan ? NAN : r;                                                                       \
   }                                                                                                \
-  static racc blk_##T(int op, double p, const T *x, int64_t n, int64_t s) {                        \
+  static racc blk_##S(int op, double p, const T *x, int64_t n, int64_t s) {                        \
     racc r = racc_init(op, p, true);                                                               \
     switch (op) {                                                                                  \
     case LC_SUM:                                                                                   \
     case LC_MEAN:                                                                                  \
       if (s == 1)                                                                                  \
-        r.a = sum_contig_##T(x, n);                                                                \
+        r.a = sum_contig_##S(x, n);                                                                \
       else {                                                                                       \
         double a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                     \
         int64_t k = 0;                                                                             \
@@ -396,7 +396,7 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
     case LC_AMAX:                                                                                  \
     case LC_AMIN:                                                                                  \
       if (s == 1)                                                                                  \
-        r.a = ext_contig_##T(x, n, op == LC_AMAX);                                                 \
+        r.a = ext_contig_##S(x, n, op == LC_AMAX);                                                 \
       else if (op == LC_AMAX)                                                                      \
         for (int64_t k = 0; k < n; k++)                                                            \
           r.a = nmax(r.a, x[k * s]);                                                               \
@@ -409,13 +409,13 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
       if (n == 0) break;                                                                           \
       double sum = 0;                                                                              \
       if (s == 1)                                                                                  \
-        sum = sum_contig_##T(x, n);                                                                \
+        sum = sum_contig_##S(x, n);                                                                \
       else                                                                                         \
         for (int64_t k = 0; k < n; k++)                                                            \
           sum += x[k * s];                                                                         \
       double mean = sum / (double)n, m2 = 0;                                                       \
       if (s == 1)                                                                                  \
-        m2 = sqdev_contig_##T(x, n, mean);                                                         \
+        m2 = sqdev_contig_##S(x, n, mean);                                                         \
       else                                                                                         \
         for (int64_t k = 0; k < n; k++) {                                                          \
           double dv = (double)x[k * s] - mean;                                                     \
@@ -464,8 +464,8 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
     return r;                                                                                      \
   }
 
-#define DEF_INT_BLOCK(T)                                                                           \
-  static racc blk_##T(int op, double p, const T *x, int64_t n, int64_t s) {                        \
+#define DEF_INT_BLOCK(T, S)                                                                        \
+  static racc blk_##S(int op, double p, const T *x, int64_t n, int64_t s) {                        \
     racc r = racc_init(op, p, false);                                                              \
     switch (op) {                                                                                  \
     case LC_SUM:                                                                                   \
@@ -502,20 +502,19 @@ static void racc_merge(int op, double p, racc *d, const racc *s) {
     return r;                                                                                      \
   }
 
-typedef uint8_t lc_bool8;
-DEF_FLOAT_BLOCK(float)
-DEF_FLOAT_BLOCK(double)
-DEF_INT_BLOCK(int32_t)
-DEF_INT_BLOCK(int64_t)
-DEF_INT_BLOCK(lc_bool8)
+DEF_FLOAT_BLOCK(float, f32)
+DEF_FLOAT_BLOCK(double, f64)
+DEF_INT_BLOCK(int32_t, i32)
+DEF_INT_BLOCK(int64_t, i64)
+DEF_INT_BLOCK(uint8_t, b)
 
 static racc blk(int op, double p, lc_dtype dt, const char *x, int64_t n, int64_t s) {
   switch (dt) {
-  case LC_FLOAT32: return blk_float(op, p, (const float *)x, n, s);
-  case LC_FLOAT64: return blk_double(op, p, (const double *)x, n, s);
-  case LC_INT32: return blk_int32_t(op, p, (const int32_t *)x, n, s);
-  case LC_INT64: return blk_int64_t(op, p, (const int64_t *)x, n, s);
-  default: return blk_lc_bool8(op, p, (const lc_bool8 *)x, n, s);
+  case LC_FLOAT32: return blk_f32(op, p, (const float *)x, n, s);
+  case LC_FLOAT64: return blk_f64(op, p, (const double *)x, n, s);
+  case LC_INT32: return blk_i32(op, p, (const int32_t *)x, n, s);
+  case LC_INT64: return blk_i64(op, p, (const int64_t *)x, n, s);
+  default: return blk_b(op, p, (const uint8_t *)x, n, s);
   }
 }
 
@@ -526,7 +525,7 @@ static void racc_store(int op, double p, int64_t corr, int64_t N, const racc *r,
     ((uint8_t *)out)[o] = r->i != 0;
     return;
   }
-  if (!lc_dtype_is_float(in_dt)) { /* sum/prod -> int64, amax/amin -> the input dtype */
+  if (!is_float(in_dt)) { /* sum/prod -> int64, amax/amin -> the input dtype */
     switch (odt) {
     case LC_INT64: ((int64_t *)out)[o] = r->i; break;
     case LC_INT32: ((int32_t *)out)[o] = (int32_t)r->i; break;
@@ -593,7 +592,7 @@ static void reduce_outputs(void *ctx, int64_t b, int64_t e) {
   kpos_seek(p, &k, b);
   int64_t offs[LC_ITER_MAX_OPS];
   for (int64_t o = b; o < e; o++) {
-    racc r = racc_init(j->op, j->pn, lc_dtype_is_float(j->dt));
+    racc r = racc_init(j->op, j->pn, is_float(j->dt));
     if (p->nred > 0) {
       for (int64_t row = 0; row < it->outer; row++) {
         lc_iter_row(it, row, offs);
@@ -624,7 +623,7 @@ static void reduce_chunks(void *ctx, int64_t b, int64_t e) {
               it->inner_stride[0]);
     } else { /* many runs: chunk by rows */
       int64_t r0 = c * j->chunk, r1 = r0 + j->chunk < it->outer ? r0 + j->chunk : it->outer;
-      r = racc_init(j->op, j->pn, lc_dtype_is_float(j->dt));
+      r = racc_init(j->op, j->pn, is_float(j->dt));
       for (int64_t row = r0; row < r1; row++) {
         lc_iter_row(it, row, offs);
         racc s = blk(j->op, j->pn, j->dt, j->x + offs[0] * (int64_t)j->es, it->inner,
@@ -648,8 +647,8 @@ typedef struct cjob {
   double scale; /* mean: 1/R */
 } cjob;
 
-#define DEF_COLSUM(T)                                                                              \
-  static void colsum_##T(const T *restrict x, int64_t R, int64_t C, int64_t w,                     \
+#define DEF_COLSUM(T, S)                                                                           \
+  static void colsum_##S(const T *restrict x, int64_t R, int64_t C, int64_t w,                     \
                          double *restrict acc) {                                                   \
     for (int64_t c = 0; c < w; c++)                                                                \
       acc[c] = 0;                                                                                  \
@@ -659,11 +658,11 @@ typedef struct cjob {
         acc[c] += (double)row[c];                                                                  \
     }                                                                                              \
   }
-DEF_COLSUM(float)
-DEF_COLSUM(double)
+DEF_COLSUM(float, f32)
+DEF_COLSUM(double, f64)
 
-#define DEF_COLSUM_INT(T)                                                                          \
-  static void colsum_##T(const T *restrict x, int64_t R, int64_t C, int64_t w,                     \
+#define DEF_COLSUM_INT(T, S)                                                                       \
+  static void colsum_##S(const T *restrict x, int64_t R, int64_t C, int64_t w,                     \
                          uint64_t *restrict acc) {                                                 \
     for (int64_t c = 0; c < w; c++)                                                                \
       acc[c] = 0;                                                                                  \
@@ -673,9 +672,9 @@ DEF_COLSUM(double)
         acc[c] += (uint64_t)(int64_t)row[c];                                                       \
     }                                                                                              \
   }
-DEF_COLSUM_INT(int32_t)
-DEF_COLSUM_INT(int64_t)
-DEF_COLSUM_INT(lc_bool8)
+DEF_COLSUM_INT(int32_t, i32)
+DEF_COLSUM_INT(int64_t, i64)
+DEF_COLSUM_INT(uint8_t, b)
 
 static void colsum_tasks(void *ctx, int64_t b, int64_t e) {
   const cjob *j = ctx;
@@ -685,12 +684,12 @@ static void colsum_tasks(void *ctx, int64_t b, int64_t e) {
     int64_t w = j->C - c0 < R_COLS ? j->C - c0 : R_COLS;
     const char *x = j->x + (a * j->R * j->C + c0) * (int64_t)es;
     int64_t o = a * j->C + c0;
-    if (lc_dtype_is_float(j->dt)) {
+    if (is_float(j->dt)) {
       double acc[R_COLS];
       if (j->dt == LC_FLOAT32)
-        colsum_float((const float *)x, j->R, j->C, w, acc);
+        colsum_f32((const float *)x, j->R, j->C, w, acc);
       else
-        colsum_double((const double *)x, j->R, j->C, w, acc);
+        colsum_f64((const double *)x, j->R, j->C, w, acc);
       if (j->odt == LC_FLOAT32)
         for (int64_t c = 0; c < w; c++)
           ((float *)j->out)[o + c] = (float)(acc[c] * j->scale);
@@ -700,11 +699,11 @@ static void colsum_tasks(void *ctx, int64_t b, int64_t e) {
     } else {
       uint64_t acc[R_COLS];
       if (j->dt == LC_INT32)
-        colsum_int32_t((const int32_t *)x, j->R, j->C, w, acc);
+        colsum_i32((const int32_t *)x, j->R, j->C, w, acc);
       else if (j->dt == LC_INT64)
-        colsum_int64_t((const int64_t *)x, j->R, j->C, w, acc);
+        colsum_i64((const int64_t *)x, j->R, j->C, w, acc);
       else
-        colsum_lc_bool8((const lc_bool8 *)x, j->R, j->C, w, acc);
+        colsum_b((const uint8_t *)x, j->R, j->C, w, acc);
       for (int64_t c = 0; c < w; c++)
         ((int64_t *)j->out)[o + c] = (int64_t)acc[c];
     }
@@ -737,7 +736,7 @@ static bool op_needs_float(int op) {
 
 static lc_dtype reduce_out_dtype(int op, lc_dtype dt) {
   if (op == LC_ALL || op == LC_ANY) return LC_BOOL;
-  if ((op == LC_SUM || op == LC_PROD) && !lc_dtype_is_float(dt)) return LC_INT64;
+  if ((op == LC_SUM || op == LC_PROD) && !is_float(dt)) return LC_INT64;
   return dt;
 }
 
@@ -809,7 +808,7 @@ static lc_status reduce_forward(const lc_op_def *op, int n, lc_tensor *const *in
   const char *name = reduce_names[code];
   if (n != 1 || !in[0]) return lc_set_error(LC_EARG, "%s: expected 1 input tensor", name);
   const lc_tensor *x = in[0];
-  if (op_needs_float(code) && !lc_dtype_is_float(x->dtype))
+  if (op_needs_float(code) && !is_float(x->dtype))
     return lc_set_error(LC_EDTYPE,
                         "%s: expected a float32 or float64 tensor, got %s (convert it with "
                         ":float() or :double() first)",
@@ -837,8 +836,8 @@ typedef struct bjob {
 } bjob;
 
 /* For each output element: up to two passes over its runs of x / gi. Math in double. */
-#define DEF_RBACK(T)                                                                               \
-  static void rback_##T(void *ctx, int64_t b, int64_t e) {                                         \
+#define DEF_RBACK(T, S)                                                                            \
+  static void rback_##S(void *ctx, int64_t b, int64_t e) {                                         \
     const bjob *j = ctx;                                                                           \
     const rplan *p = j->p;                                                                         \
     const lc_iter *it = &p->it;                                                                    \
@@ -946,8 +945,8 @@ typedef struct bjob {
       }                                                                                            \
     }                                                                                              \
   }
-DEF_RBACK(float)
-DEF_RBACK(double)
+DEF_RBACK(float, f32)
+DEF_RBACK(double, f64)
 
 static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                  lc_tensor **grad_in) {
@@ -958,7 +957,7 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   bool red[LC_MAX_DIMS];
   lc_status st = parse_dims(reduce_names[code], ctx->args, m->ndim, red);
   if (st) return st;
-  if (!lc_dtype_is_float(m->dtype))
+  if (!is_float(m->dtype))
     return lc_set_error(LC_EDTYPE, "%s: backward needs a float tensor, got %s", reduce_names[code],
                         lc_dtype_name(m->dtype));
   lc_tensor *x = NULL, *o = NULL;
@@ -986,14 +985,22 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
             grad_out,
             o};
   if (p.nred > 0 && p.nout > 0)
-    lc_parallel_for(p.nout, plan_cost(&p), m->dtype == LC_FLOAT32 ? rback_float : rback_double, &j);
+    lc_parallel_for(p.nout, plan_cost(&p), m->dtype == LC_FLOAT32 ? rback_f32 : rback_f64, &j);
   grad_in[0] = gi;
   return LC_OK;
 }
 
 #define RDEF(code_, name_, gname_, save_)                                                          \
-  [code_] = {name_, gname_, 1, 1, code_, false, save_, reduce_forward, reduce_backward}
-#define RDEF_ND(code_, name_) [code_] = {name_, NULL, 1, 1, code_, false, 0, reduce_forward, NULL}
+  [code_] = {.name = name_,                                                                        \
+             .grad_fn_name = gname_,                                                               \
+             .n_inputs = 1,                                                                        \
+             .n_outputs = 1,                                                                       \
+             .code = code_,                                                                        \
+             .save = save_,                                                                        \
+             .forward = reduce_forward,                                                            \
+             .backward = reduce_backward}
+#define RDEF_ND(code_, name_)                                                                      \
+  [code_] = {.name = name_, .n_inputs = 1, .n_outputs = 1, .code = code_, .forward = reduce_forward}
 
 const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {
     RDEF(LC_SUM, "sum", "SumBackward", 0),
@@ -1012,8 +1019,8 @@ const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {
 /* ================================================================ max/min along a dim */
 
 /* Index of the max (or min) of x[0], x[s], ..., first occurrence; the first NaN wins. */
-#define DEF_ARGEXT(T, ISFLOAT)                                                                     \
-  static int64_t argext_##T(const T *x, int64_t n, int64_t s, bool is_max) {                       \
+#define DEF_ARGEXT(T, S, ISFLOAT)                                                                  \
+  static int64_t argext_##S(const T *x, int64_t n, int64_t s, bool is_max) {                       \
     int64_t best = 0;                                                                              \
     T bv = x[0];                                                                                   \
     if (ISFLOAT && bv != bv) return 0;                                                             \
@@ -1027,19 +1034,19 @@ const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {
     }                                                                                              \
     return best;                                                                                   \
   }
-DEF_ARGEXT(float, 1)
-DEF_ARGEXT(double, 1)
-DEF_ARGEXT(int32_t, 0)
-DEF_ARGEXT(int64_t, 0)
-DEF_ARGEXT(lc_bool8, 0)
+DEF_ARGEXT(float, f32, 1)
+DEF_ARGEXT(double, f64, 1)
+DEF_ARGEXT(int32_t, i32, 0)
+DEF_ARGEXT(int64_t, i64, 0)
+DEF_ARGEXT(uint8_t, b, 0)
 
 static int64_t argext(lc_dtype dt, const char *x, int64_t n, int64_t s, bool is_max) {
   switch (dt) {
-  case LC_FLOAT32: return argext_float((const float *)x, n, s, is_max);
-  case LC_FLOAT64: return argext_double((const double *)x, n, s, is_max);
-  case LC_INT32: return argext_int32_t((const int32_t *)x, n, s, is_max);
-  case LC_INT64: return argext_int64_t((const int64_t *)x, n, s, is_max);
-  default: return argext_lc_bool8((const lc_bool8 *)x, n, s, is_max);
+  case LC_FLOAT32: return argext_f32((const float *)x, n, s, is_max);
+  case LC_FLOAT64: return argext_f64((const double *)x, n, s, is_max);
+  case LC_INT32: return argext_i32((const int32_t *)x, n, s, is_max);
+  case LC_INT64: return argext_i64((const int64_t *)x, n, s, is_max);
+  default: return argext_b((const uint8_t *)x, n, s, is_max);
   }
 }
 
@@ -1107,8 +1114,8 @@ static lc_status maxdim_forward(const lc_op_def *op, int n, lc_tensor *const *in
 }
 
 /* Scatters grad_out to the saved indices; everything else gets 0. */
-#define DEF_MAXBACK(T)                                                                             \
-  static void maxback_##T(const rplan *p, const lc_tensor *g, const lc_tensor *ix, T *gi,          \
+#define DEF_MAXBACK(T, S)                                                                          \
+  static void maxback_##S(const rplan *p, const lc_tensor *g, const lc_tensor *ix, T *gi,          \
                           int64_t dstride) {                                                       \
     const char *gd = lc_data(g);                                                                   \
     const int64_t *id = lc_data(ix);                                                               \
@@ -1117,8 +1124,8 @@ static lc_status maxdim_forward(const lc_op_def *op, int n, lc_tensor *const *in
     for (int64_t o = 0; o < p->nout; o++, kpos_next(p, &k))                                        \
       gi[k.off[P_GI] + id[k.off[P_O]] * dstride] = (T)lc_load_f64(gd, g->dtype, k.off[P_G]);       \
   }
-DEF_MAXBACK(float)
-DEF_MAXBACK(double)
+DEF_MAXBACK(float, f32)
+DEF_MAXBACK(double, f64)
 
 static lc_status maxdim_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                  lc_tensor **grad_in) {
@@ -1145,24 +1152,36 @@ static lc_status maxdim_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   int64_t ds = m->ndim > 0 ? gi->strides[dim] : 0;
   if (gi->numel > 0) {
     if (m->dtype == LC_FLOAT32)
-      maxback_float(&p, grad_out, ix, lc_data(gi), ds);
+      maxback_f32(&p, grad_out, ix, lc_data(gi), ds);
     else
-      maxback_double(&p, grad_out, ix, lc_data(gi), ds);
+      maxback_f64(&p, grad_out, ix, lc_data(gi), ds);
   }
   grad_in[0] = gi;
   return LC_OK;
 }
 
-const lc_op_def lc_op_max_dim = {
-    "max", "MaxBackward", 1, 2, LC_AMAX, false, LC_SAVE_OUT(1), maxdim_forward, maxdim_backward};
-const lc_op_def lc_op_min_dim = {
-    "min", "MinBackward", 1, 2, LC_AMIN, false, LC_SAVE_OUT(1), maxdim_forward, maxdim_backward};
+const lc_op_def lc_op_max_dim = {.name = "max",
+                                 .grad_fn_name = "MaxBackward",
+                                 .n_inputs = 1,
+                                 .n_outputs = 2,
+                                 .code = LC_AMAX,
+                                 .save = LC_SAVE_OUT(1),
+                                 .forward = maxdim_forward,
+                                 .backward = maxdim_backward};
+const lc_op_def lc_op_min_dim = {.name = "min",
+                                 .grad_fn_name = "MinBackward",
+                                 .n_inputs = 1,
+                                 .n_outputs = 2,
+                                 .code = LC_AMIN,
+                                 .save = LC_SAVE_OUT(1),
+                                 .forward = maxdim_forward,
+                                 .backward = maxdim_backward};
 
 /* ================================================================ argmax / argmin */
 
 /* Flattened (C-order) index of the max/min over all elements. */
-#define DEF_ARGALL(T, ISFLOAT)                                                                     \
-  static int64_t argall_##T(const lc_tensor *x, bool is_max) {                                     \
+#define DEF_ARGALL(T, S, ISFLOAT)                                                                  \
+  static int64_t argall_##S(const lc_tensor *x, bool is_max) {                                     \
     lc_iter it;                                                                                    \
     lc_iter_init(&it, 1, x->ndim, x->shape, (const int64_t(*)[LC_MAX_DIMS])x->strides);            \
     const T *base = lc_data(x);                                                                    \
@@ -1171,7 +1190,7 @@ const lc_op_def lc_op_min_dim = {
     for (int64_t row = 0; row < it.outer; row++) {                                                 \
       lc_iter_row(&it, row, offs);                                                                 \
       const T *r = base + offs[0];                                                                 \
-      int64_t k = argext_##T(r, it.inner, it.inner_stride[0], is_max);                             \
+      int64_t k = argext_##S(r, it.inner, it.inner_stride[0], is_max);                             \
       T v = r[k * it.inner_stride[0]];                                                             \
       if (ISFLOAT && v != v) return row * it.inner + k;                                            \
       if (best < 0 || (is_max ? v > bv : v < bv)) {                                                \
@@ -1181,11 +1200,11 @@ const lc_op_def lc_op_min_dim = {
     }                                                                                              \
     return best;                                                                                   \
   }
-DEF_ARGALL(float, 1)
-DEF_ARGALL(double, 1)
-DEF_ARGALL(int32_t, 0)
-DEF_ARGALL(int64_t, 0)
-DEF_ARGALL(lc_bool8, 0)
+DEF_ARGALL(float, f32, 1)
+DEF_ARGALL(double, f64, 1)
+DEF_ARGALL(int32_t, i32, 0)
+DEF_ARGALL(int64_t, i64, 0)
+DEF_ARGALL(uint8_t, b, 0)
 
 static lc_status argext_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                 const lc_op_args *args, lc_tensor **out) {
@@ -1203,16 +1222,18 @@ static lc_status argext_forward(const lc_op_def *op, int n, lc_tensor *const *in
   if (st) return st;
   int64_t r;
   switch (x->dtype) {
-  case LC_FLOAT32: r = argall_float(x, is_max); break;
-  case LC_FLOAT64: r = argall_double(x, is_max); break;
-  case LC_INT32: r = argall_int32_t(x, is_max); break;
-  case LC_INT64: r = argall_int64_t(x, is_max); break;
-  default: r = argall_lc_bool8(x, is_max); break;
+  case LC_FLOAT32: r = argall_f32(x, is_max); break;
+  case LC_FLOAT64: r = argall_f64(x, is_max); break;
+  case LC_INT32: r = argall_i32(x, is_max); break;
+  case LC_INT64: r = argall_i64(x, is_max); break;
+  default: r = argall_b(x, is_max); break;
   }
   *(int64_t *)lc_data(o) = r;
   out[0] = o;
   return LC_OK;
 }
 
-const lc_op_def lc_op_argmax = {"argmax", NULL, 1, 1, LC_AMAX, false, 0, argext_forward, NULL};
-const lc_op_def lc_op_argmin = {"argmin", NULL, 1, 1, LC_AMIN, false, 0, argext_forward, NULL};
+const lc_op_def lc_op_argmax = {
+    .name = "argmax", .n_inputs = 1, .n_outputs = 1, .code = LC_AMAX, .forward = argext_forward};
+const lc_op_def lc_op_argmin = {
+    .name = "argmin", .n_inputs = 1, .n_outputs = 1, .code = LC_AMIN, .forward = argext_forward};

@@ -5,7 +5,7 @@
  * Also home of lc_shape_view_strides() (PyTorch's computeStride), which src/ops/shape.c uses
  * to decide whether reshape can be a view (declared there by prototype: no header is shared).
  */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +25,7 @@ bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, i
   if (t->numel == 0) {
     /* Strides are arbitrary without elements: keep the old ones when the shape is the same,
      * else use dense strides (as NumPy and PyTorch do). */
-    if (ndim == t->ndim && memcmp(shape, t->shape, (size_t)ndim * sizeof *shape) == 0) {
+    if (same_shape(t, ndim, shape)) {
       memcpy(strides, t->strides, (size_t)ndim * sizeof *strides);
     } else {
       lc_contiguous_strides(ndim, shape, strides);

@@ -4,12 +4,12 @@
  * accumulates every element into its slot, keepdim-style. float32 accumulates in float64 (a
  * bias gradient sums a whole batch) and is rounded once at the end. Serial: the output is
  * shared by every row, and broadcast gradients are usually small next to the forward pass. */
-#include "op.h"
+#include "kernel_util.h"
 
 #include <string.h>
 
-#define SUM_ROWS(NAME, T, ACC)                                                                     \
-  static void NAME(const lc_iter *it, ACC *restrict acc, const T *restrict g) {                    \
+#define SUM_ROWS(T, S, ACC)                                                                        \
+  static void sum_rows_##S(const lc_iter *it, ACC *restrict acc, const T *restrict g) {            \
     const int64_t inner = it->inner, os = it->inner_stride[0], gs = it->inner_stride[1];           \
     int64_t offs[LC_ITER_MAX_OPS];                                                                 \
     for (int64_t r = 0; r < it->outer; r++) {                                                      \
@@ -31,17 +31,16 @@
     }                                                                                              \
   }
 
-SUM_ROWS(sum_f32, float, double)
-SUM_ROWS(sum_f64, double, double)
-SUM_ROWS(sum_i32, int32_t, int64_t)
-SUM_ROWS(sum_i64, int64_t, int64_t)
-SUM_ROWS(sum_b, uint8_t, int64_t)
+SUM_ROWS(float, f32, double)
+SUM_ROWS(double, f64, double)
+SUM_ROWS(int32_t, i32, int64_t)
+SUM_ROWS(int64_t, i64, int64_t)
+SUM_ROWS(uint8_t, b, int64_t)
 
 lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_tensor **out) {
   if (!grad || !out || (ndim > 0 && !shape)) return lc_set_error(LC_EARG, "sum_to: NULL argument");
   /* Same shape: nothing to reduce. */
-  if (ndim == grad->ndim &&
-      (ndim == 0 || memcmp(shape, grad->shape, (size_t)ndim * sizeof *shape) == 0)) {
+  if (same_shape(grad, ndim, shape)) {
     *out = lc_retain((lc_tensor *)grad);
     return LC_OK;
   }
@@ -58,9 +57,8 @@ lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_
   }
 
   const lc_dtype dt = grad->dtype;
-  const bool is_f = dt == LC_FLOAT32 || dt == LC_FLOAT64;
-  const lc_dtype acc_dt = is_f ? LC_FLOAT64 : LC_INT64;
-  lc_tensor *acc = NULL, *res = NULL;
+  const lc_dtype acc_dt = is_float(dt) ? LC_FLOAT64 : LC_INT64;
+  lc_tensor *acc = NULL;
   lc_status st = lc_tensor_new(ndim, shape, acc_dt, &acc);
   if (st) return st;
   memset(lc_data(acc), 0, (size_t)acc->numel * lc_dtype_size(acc_dt));
@@ -78,11 +76,11 @@ lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_
     const void *g = lc_data(grad);
     void *a = lc_data(acc);
     switch (dt) {
-    case LC_FLOAT32: sum_f32(&it, a, g); break;
-    case LC_FLOAT64: sum_f64(&it, a, g); break;
-    case LC_INT32: sum_i32(&it, a, g); break;
-    case LC_INT64: sum_i64(&it, a, g); break;
-    default: sum_b(&it, a, g); break;
+    case LC_FLOAT32: sum_rows_f32(&it, a, g); break;
+    case LC_FLOAT64: sum_rows_f64(&it, a, g); break;
+    case LC_INT32: sum_rows_i32(&it, a, g); break;
+    case LC_INT64: sum_rows_i64(&it, a, g); break;
+    default: sum_rows_b(&it, a, g); break;
     }
   }
 
@@ -92,13 +90,7 @@ lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_
     *out = acc;
     return LC_OK;
   }
-  st = lc_tensor_new(ndim, shape, out_dt, &res);
-  if (!st) st = lc_k_copy(res, acc);
+  st = lc_k_copy_as(acc, out_dt, out);
   lc_release(acc);
-  if (st) {
-    lc_release(res);
-    return st;
-  }
-  *out = res;
-  return LC_OK;
+  return st;
 }
