@@ -278,7 +278,10 @@ static void walk_path(const lc_module *m, const char *path, int from, int to, bo
 lc_status lc_module_rebase_path(const lc_module *m, const char *path, int from_base, int to_base,
                                 char **out) {
   if (!m || !path || !out)
-    return lc_set_error(LC_EARG, "module_rebase_path: %s is NULL", !m ? "m" : !path ? "path" : "out");
+    return lc_set_error(LC_EARG, "module_rebase_path: %s is NULL",
+                        !m      ? "m"
+                        : !path ? "path"
+                                : "out");
   lc_strbuf sb = {0};
   walk_path(m, path, from_base, to_base, false, &sb);
   if (sb.oom || !sb.s) {
