@@ -77,6 +77,9 @@ lc_status lc_last_status(void);
 #define LC_POS_MARK "\x1f"
 #define LC_POS_D LC_POS_MARK "%d" LC_POS_MARK       /* an int position */
 #define LC_POS_I LC_POS_MARK "%lld" LC_POS_MARK     /* a long long position (cast int64_t) */
+/* A long long position that is never counted from the end: shown + base even when negative
+ * (a module path's "-1" is a 1-based "0"). */
+#define LC_POS_ABS LC_POS_MARK "+%lld" LC_POS_MARK
 /* The last failure's message with its position marks (for lc_render_positions). */
 const char *lc_last_error_marked(void);
 /* Writes text with every marked position shown in base (0 or 1) and the marks removed into

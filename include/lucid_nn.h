@@ -19,10 +19,19 @@
  * path; state_dict() lists every path, as PyTorch does.
  *
  * Children of Sequential and ModuleList are addressed by position too. There a name made only
- * of digits is a position name: positional children are named "1", "2", ... (1-based, as Lua
- * users see them), and after insert/remove every digit name is renumbered to its child's new
- * position, so names stay in step with positions; a given digit name must equal its position.
- * Any other name (e.g. "fc1") is kept through mutations.
+ * of digits is a position name. The decision (docs/nn.md, "Positional names"):
+ *   - in C, positional children are named by their 0-based positions "0", "1", ..., exactly as
+ *     PyTorch names them, so C state-dict keys are PyTorch's ("0.weight", "layers.2.bias") and
+ *     C printing and messages show "(0): Linear", "Sequential.0 (Linear)";
+ *   - a binding whose users count from 1 shows them 1-based ("1", "layers.3.bias"): the Lua
+ *     binding converts every path that crosses it with lc_module_rebase_path and renders messages
+ *     and printed forms with lc_render_positions (positional segments are marked positions);
+ *   - a checkpoint holds the names of whoever wrote it: files written by lucid.save from Lua hold
+ *     Lua's 1-based names, as every lucid checkpoint saved so far does, and load unchanged; a C
+ *     host that wants to read such a file maps its keys with lc_module_rebase_path(m, key, 1, 0).
+ * After insert/remove every digit name is renumbered to its child's new position, so names stay
+ * in step with positions; a given digit name must equal its position. Any other name (e.g.
+ * "fc1") is kept through mutations.
  *
  * Forward errors name the path from the module the caller called down to the failing one:
  *   "Sequential.fc2 (Linear): expected input with 3 features (last dimension), got 4: input
@@ -236,6 +245,14 @@ lc_status lc_module_state_dict(const lc_module *m, lc_named_tensors *out);
  * of sd m does not have (names only; tensors NULL). */
 lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bool strict,
                                     lc_named_tensors *missing, lc_named_tensors *unexpected);
+
+/* `path` (a dotted path relative to m, with positional segments written in from_base) with every
+ * segment that names a position of an indexed container written in to_base (0: C's and
+ * PyTorch's names, 1: Lua's): lc_module_rebase_path(seq, "2.weight", 1, 0) is "1.weight". The
+ * walk follows the children the path names; segments below a missing child and names that
+ * are not positions are copied. *out: malloc'ed, free with lc_free. */
+lc_status lc_module_rebase_path(const lc_module *m, const char *path, int from_base, int to_base,
+                                char **out);
 
 /* The printed tree, malloc'ed (free with lc_free):
  *   Sequential(

@@ -1,6 +1,7 @@
 /* test_io.c - safetensors checkpoints and IDX files (include/lucid_io.h), corrupt inputs
  * included. */
 #include "lucid_io.h"
+#include "lucid_nn.h"
 #include "test.h"
 
 #include "../src/autograd/autograd.h" /* node sequence numbers */
@@ -811,4 +812,44 @@ TEST(io_idx_errors) {
   CHECK_STATUS(lc_idx_load(path, 1, LC_FLOAT32, NAN, &t), LC_EARG);
   CHECK(t == NULL);
   rm_dir(dir);
+}
+
+/* A checkpoint written by lucid from Lua before C named positional children 0-based (its keys
+ * are "1.weight", "3.bias") loads into a C model once its keys are rebased (include/lucid_nn.h,
+ * "Positional names"). */
+TEST(io_old_lua_checkpoint_loads_in_c) {
+  lc_safetensors *f = NULL;
+  CHECK_OK(lc_safetensors_load("spec/fixtures/io/lucid_state_dict.safetensors", &f));
+  lc_module *kids[3] = {NULL, NULL, NULL}, *m = NULL;
+  CHECK_OK(lc_nn_linear(3, 4, true, &kids[0]));
+  CHECK_OK(lc_nn_relu(&kids[1]));
+  CHECK_OK(lc_nn_linear(4, 2, true, &kids[2]));
+  if (kids[0] && kids[1] && kids[2]) CHECK_OK(lc_nn_sequential(3, kids, NULL, &m));
+  if (!f || !m) goto done;
+  CHECK(f->count == 4);
+  lc_named_tensors sd = {0};
+  sd.names = calloc((size_t)f->count, sizeof *sd.names);
+  sd.tensors = calloc((size_t)f->count, sizeof *sd.tensors);
+  for (int64_t i = 0; sd.names && sd.tensors && i < f->count; i++, sd.n++) {
+    CHECK_OK(lc_module_rebase_path(m, f->names[i], 1, 0, &sd.names[i]));
+    sd.tensors[i] = lc_retain(f->tensors[i]);
+  }
+  /* as saved, the keys do not match the C names */
+  lc_named_tensors plain = {.n = f->count, .names = f->names, .tensors = f->tensors};
+  CHECK_STATUS(lc_module_load_state_dict(m, &plain, true, NULL, NULL), LC_EARG);
+  CHECK_OK(lc_module_load_state_dict(m, &sd, true, NULL, NULL));
+  bool same = false;
+  CHECK_OK(lc_equal(lc_module_own_parameter(lc_module_child(m, 2), 1),
+                    lc_safetensors_get(f, "3.bias"), &same));
+  CHECK(same);
+  int found = 0;
+  for (int64_t i = 0; i < sd.n; i++)
+    found += strcmp(sd.names[i], "2.bias") == 0 || strcmp(sd.names[i], "0.weight") == 0;
+  CHECK(sd.n == 4 && found == 2);
+  lc_named_tensors_free(&sd);
+done:
+  lc_module_release(m);
+  for (int i = 0; i < 3; i++)
+    lc_module_release(kids[i]);
+  lc_safetensors_free(f);
 }

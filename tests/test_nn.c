@@ -160,7 +160,7 @@ TEST(nn_names_and_queries) {
   if (!s) return;
   lc_named_tensors p;
   CHECK_OK(lc_module_named_parameters(s, true, &p));
-  const char *want[4] = {"1.weight", "1.bias", "3.weight", "3.bias"};
+  const char *want[4] = {"0.weight", "0.bias", "2.weight", "2.bias"};
   CHECK(p.n == 4);
   for (int i = 0; i < 4 && i < p.n; i++)
     CHECK(strcmp(p.names[i], want[i]) == 0);
@@ -168,10 +168,10 @@ TEST(nn_names_and_queries) {
   CHECK(lc_module_num_parameters(s) == 5 * 3 + 3 + 3 + 1);
   lc_named_modules mods;
   CHECK_OK(lc_module_named_modules(s, &mods));
-  CHECK(mods.n == 4 && strcmp(mods.names[0], "") == 0 && strcmp(mods.names[3], "3") == 0);
+  CHECK(mods.n == 4 && strcmp(mods.names[0], "") == 0 && strcmp(mods.names[3], "2") == 0);
   lc_named_modules_free(&mods);
   CHECK_OK(lc_module_named_children(s, &mods));
-  CHECK(mods.n == 3 && strcmp(mods.names[1], "2") == 0);
+  CHECK(mods.n == 3 && strcmp(mods.names[1], "1") == 0);
   lc_named_modules_free(&mods);
   /* non-recursive: a container has no own parameters */
   CHECK_OK(lc_module_named_parameters(s, false, &p));
@@ -185,11 +185,11 @@ TEST(nn_names_and_queries) {
   const char *names2[2] = {"layer_sequence", "output_layer"};
   CHECK_OK(lc_nn_sequential(2, mods2, names2, &outer));
   CHECK_OK(lc_module_named_parameters(outer, true, &p));
-  CHECK(p.n == 6 && strcmp(p.names[1], "layer_sequence.1.bias") == 0 &&
+  CHECK(p.n == 6 && strcmp(p.names[1], "layer_sequence.0.bias") == 0 &&
         strcmp(p.names[5], "output_layer.bias") == 0);
   lc_named_tensors_free(&p);
   CHECK_OK(lc_module_named_modules(outer, &mods));
-  CHECK(mods.n == 6 && strcmp(mods.names[2], "layer_sequence.1") == 0);
+  CHECK(mods.n == 6 && strcmp(mods.names[2], "layer_sequence.0") == 0);
   lc_named_modules_free(&mods);
 
   /* train / eval reach every descendant */
@@ -265,7 +265,7 @@ TEST(nn_forward_error_paths) {
                "ModuleDict: not callable: index it by name and call the modules it holds") == 0);
   CHECK_OK(lc_nn_sequential(1, &md, NULL, &wrap));
   CHECK_STATUS(lc_module_forward(wrap, x, &y), LC_ESTATE);
-  CHECK(strcmp(lc_last_error(), "Sequential.1 (ModuleDict): not callable: index it by name and "
+  CHECK(strcmp(lc_last_error(), "Sequential.0 (ModuleDict): not callable: index it by name and "
                                 "call the modules it holds") == 0);
   lc_module_release(wrap);
   lc_module_release(md);
@@ -299,8 +299,8 @@ TEST(nn_stateless_layers_and_lists) {
   CHECK_OK(lc_module_to_string(ml, &s));
   /* C prints dims 0-based (as PyTorch); the based form is what Lua shows */
   if (s)
-    CHECK(strcmp(s, "ModuleList(\n  (1): Flatten(start_dim=1, end_dim=-1)\n  (2): Identity()\n"
-                    "  (3): Sigmoid()\n)") == 0);
+    CHECK(strcmp(s, "ModuleList(\n  (0): Flatten(start_dim=1, end_dim=-1)\n  (1): Identity()\n"
+                    "  (2): Sigmoid()\n)") == 0);
   lc_free(s);
   s = NULL;
   CHECK_OK(lc_module_to_string_based(ml, 1, &s));
@@ -339,7 +339,7 @@ TEST(nn_to_string) {
   CHECK_OK(lc_module_to_string(outer, &str));
   if (str)
     CHECK(strcmp(str, "Sequential(\n"
-                      "  (1): Sequential(\n"
+                      "  (0): Sequential(\n"
                       "    (fc1): Linear(in_features=5, out_features=3, bias=true)\n"
                       "    (activation): Tanh()\n"
                       "    (fc2): Linear(in_features=3, out_features=1, bias=true)\n"
@@ -367,16 +367,16 @@ TEST(nn_container_mutation) {
   CHECK_OK(lc_module_add_module(s, NULL, r1));
   CHECK_OK(lc_module_add_module(s, "act", r2));
   CHECK_OK(lc_module_add_module(s, NULL, r3));
-  CHECK(names_are(s, 3, (const char *[]){"1", "act", "3"}));
+  CHECK(names_are(s, 3, (const char *[]){"0", "act", "2"}));
   CHECK_OK(lc_module_insert(s, 0, NULL, r3));
-  CHECK(names_are(s, 4, (const char *[]){"1", "2", "act", "4"}));
+  CHECK(names_are(s, 4, (const char *[]){"0", "1", "act", "3"}));
   CHECK(lc_module_child(s, 0) == r3 && lc_module_child(s, 1) == r1);
   CHECK_OK(lc_module_pop(s, 1, &popped));
   CHECK(popped == r1);
   lc_module_release(popped);
-  CHECK(names_are(s, 3, (const char *[]){"1", "act", "3"}));
-  CHECK_OK(lc_module_insert(s, 1, "2", r1)); /* a digit name equal to its position */
-  CHECK(names_are(s, 4, (const char *[]){"1", "2", "act", "4"}));
+  CHECK(names_are(s, 3, (const char *[]){"0", "act", "2"}));
+  CHECK_OK(lc_module_insert(s, 1, "1", r1)); /* a digit name equal to its position */
+  CHECK(names_are(s, 4, (const char *[]){"0", "1", "act", "3"}));
   /* errors */
   CHECK_STATUS(lc_module_add_module(s, "act", r1), LC_EARG);
   CHECK(strstr(lc_last_error(), "already has a child named \"act\"") != NULL);
@@ -384,12 +384,14 @@ TEST(nn_container_mutation) {
   CHECK_STATUS(lc_module_add_module(s, "a.b", r1), LC_EARG);
   CHECK(strstr(lc_last_error(), "must not contain \".\"") != NULL);
   CHECK_STATUS(lc_module_add_module(s, "9", r1), LC_EARG);
+  CHECK(strcmp(lc_last_error(),
+               "insert: a name made of digits is a position: \"9\" given for position 4") == 0);
   CHECK_STATUS(lc_module_add_module(s, "x", s), LC_EARG);
   CHECK(strstr(lc_last_error(), "cycle") != NULL);
   CHECK_STATUS(lc_module_insert(s, 9, NULL, r1), LC_EINDEX);
   CHECK_STATUS(lc_module_pop(s, 4, NULL), LC_EINDEX);
   CHECK_STATUS(lc_module_replace(s, -1, r1), LC_EINDEX);
-  CHECK(names_are(s, 4, (const char *[]){"1", "2", "act", "4"}));
+  CHECK(names_are(s, 4, (const char *[]){"0", "1", "act", "3"}));
   /* a container inside a child can not receive its ancestor */
   lc_module *outer = NULL;
   CHECK_OK(lc_nn_sequential(1, &s, NULL, &outer));
@@ -398,7 +400,7 @@ TEST(nn_container_mutation) {
   /* slice shares the modules */
   lc_module *sl = NULL;
   CHECK_OK(lc_module_slice(s, 1, 3, &sl));
-  CHECK(sl && names_are(sl, 2, (const char *[]){"1", "act"}));
+  CHECK(sl && names_are(sl, 2, (const char *[]){"0", "act"}));
   if (sl) CHECK(lc_module_child(sl, 0) == r1 && lc_module_kind_of(sl) == &lc_kind_sequential);
   CHECK_STATUS(lc_module_slice(s, 2, 5, &sl), LC_EINDEX);
   lc_module_release(sl);
@@ -406,13 +408,75 @@ TEST(nn_container_mutation) {
   CHECK_OK(lc_module_set_child(s, "act", r3));
   CHECK(lc_module_child(s, 2) == r3);
   CHECK_OK(lc_module_remove(s, "act"));
-  CHECK(names_are(s, 3, (const char *[]){"1", "2", "3"}));
+  CHECK(names_are(s, 3, (const char *[]){"0", "1", "2"}));
   CHECK_STATUS(lc_module_remove(s, "act"), LC_EINDEX);
   lc_module_release(outer);
   lc_module_release(s);
   lc_module_release(r1);
   lc_module_release(r2);
   lc_module_release(r3);
+}
+
+/* Positional names: 0-based in C (PyTorch's), rebased for 1-based bindings by walking the tree. */
+TEST(nn_rebase_path) {
+  lc_module *inner = NULL, *lin = NULL, *outer = NULL, *relu = NULL, *dict = NULL;
+  CHECK_OK(lc_nn_relu(&relu));
+  CHECK_OK(lc_nn_linear(2, 2, true, &lin));
+  lc_module *kids[2];
+  kids[0] = relu;
+  kids[1] = lin;
+  CHECK_OK(lc_nn_sequential(2, kids, NULL, &inner));
+  CHECK_OK(lc_nn_module_dict(0, NULL, NULL, &dict));
+  if (!inner || !dict) return;
+  CHECK_OK(lc_module_add_module(dict, "7", inner)); /* a digit name in a dict is a plain name */
+  CHECK_OK(lc_nn_sequential(1, &dict, NULL, &outer));
+  if (!outer) return;
+  lc_named_tensors sd = {0};
+  CHECK_OK(lc_module_state_dict(outer, &sd));
+  CHECK(sd.n == 2 && strcmp(sd.names[0], "0.7.1.weight") == 0);
+  const char *cases[][3] = {
+      /* C path, 1-based path, why */
+      {"0.7.1.weight", "1.7.2.weight", "positions shift, the dict's name does not"},
+      {"0.7.5.bias", "1.7.6.bias", "a missing position still shifts; below it, copied"},
+      {"0.x.3", "1.x.3", "below a missing child everything is copied"},
+      {"-1.weight", "0.weight", "1-based 0 has the C image -1"},
+      {"", "", "the empty path"},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char *up = NULL, *down = NULL;
+    CHECK_OK(lc_module_rebase_path(outer, cases[k][0], 0, 1, &up));
+    CHECK_OK(lc_module_rebase_path(outer, cases[k][1], 1, 0, &down));
+    if (up) CHECK(strcmp(up, cases[k][1]) == 0);
+    if (down) CHECK(strcmp(down, cases[k][0]) == 0);
+    lc_free(up);
+    lc_free(down);
+  }
+  char *leading = NULL;
+  CHECK_OK(lc_module_rebase_path(outer, "01.weight", 1, 0, &leading)); /* not canonical */
+  if (leading) CHECK(strcmp(leading, "01.weight") == 0);
+  lc_free(leading);
+  CHECK_STATUS(lc_module_rebase_path(outer, NULL, 0, 1, &leading), LC_EARG);
+  /* messages mark positional segments: a 1-based binding shows them 1-based */
+  lc_named_tensors bad = {0};
+  CHECK_OK(lc_module_state_dict(outer, &bad));
+  if (bad.n == 2) {
+    free(bad.names[1]);
+    bad.names[1] = strdup("0.7.3.bias"); /* unexpected; 0.7.1.bias missing */
+    CHECK_STATUS(lc_module_load_state_dict(outer, &bad, true, NULL, NULL), LC_EARG);
+    CHECK(strcmp(lc_last_error(), "load_state_dict: missing keys: \"0.7.1.bias\"; unexpected "
+                                  "keys: \"0.7.3.bias\"") == 0);
+    char shown[256];
+    lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+    CHECK(strcmp(shown, "load_state_dict: missing keys: \"1.7.2.bias\"; unexpected keys: "
+                        "\"1.7.4.bias\"") == 0);
+  }
+  lc_named_tensors_free(&bad);
+  lc_named_tensors_free(&sd);
+  lc_module_release(outer);
+  lc_module_release(dict);
+  lc_module_release(inner);
+  lc_module_release(lin);
+  lc_module_release(relu);
 }
 
 TEST(nn_parameters_buffers_shared) {
@@ -426,11 +490,11 @@ TEST(nn_parameters_buffers_shared) {
   CHECK_OK(lc_nn_sequential(2, mods, NULL, &s));
   lc_named_tensors p, sd;
   CHECK_OK(lc_module_named_parameters(s, true, &p));
-  CHECK(p.n == 1 && strcmp(p.names[0], "1.weight") == 0);
+  CHECK(p.n == 1 && strcmp(p.names[0], "0.weight") == 0);
   lc_named_tensors_free(&p);
   CHECK(lc_module_num_parameters(s) == 4);
   CHECK_OK(lc_module_state_dict(s, &sd));
-  CHECK(sd.n == 2 && strcmp(sd.names[1], "2.weight") == 0);
+  CHECK(sd.n == 2 && strcmp(sd.names[1], "1.weight") == 0);
   if (sd.n == 2)
     CHECK(!lc_requires_grad(sd.tensors[0]) && lc_same_storage(sd.tensors[0], param(a, "weight")));
   lc_named_tensors_free(&sd);
@@ -458,10 +522,10 @@ TEST(nn_parameters_buffers_shared) {
   CHECK_STATUS(lc_module_register_parameter(a, "running", g), LC_EARG);
   CHECK_STATUS(lc_module_register_buffer(a, "", plain), LC_EARG);
   CHECK_OK(lc_module_named_buffers(s, true, &p));
-  CHECK(p.n == 1 && strcmp(p.names[0], "1.running") == 0);
+  CHECK(p.n == 1 && strcmp(p.names[0], "0.running") == 0);
   lc_named_tensors_free(&p);
   CHECK_OK(lc_module_state_dict(s, &sd));
-  CHECK(sd.n == 3 && strcmp(sd.names[1], "1.running") == 0);
+  CHECK(sd.n == 3 && strcmp(sd.names[1], "0.running") == 0);
   lc_named_tensors_free(&sd);
   CHECK_OK(lc_module_remove(a, "running"));
   CHECK(lc_module_find_buffer(a, "running") < 0);

@@ -14,20 +14,6 @@ local A = require "lucid.args"
 local fail, describe, is_options, args = A.fail, A.describe, A.is_options, A.args
 local int_arg, bool_arg = A.int_arg, A.bool_arg
 
--- 1-based position i of a container of n children (negative from the end) -> 0-based.
--- allow_end: n + 1 (insert at the end) is valid.
-local function position(fname, self, i, allow_end)
-  local n = core.len(self)
-  if mtype(i) ~= "integer" then fail("%s: index must be an integer, got %s", fname, describe(i)) end
-  local j = i < 0 and n + i + 1 or i
-  local hi = allow_end and n + 1 or n
-  if j < 1 or j > hi then
-    if n == 0 and not allow_end then fail("%s: index %d out of range: the container is empty", fname, i) end
-    fail("%s: index %d out of range for %d modules (expected 1..%d or -%d..-1)", fname, i, n, hi, n)
-  end
-  return j - 1
-end
-
 local function iter(names, values)
   local i = 0
   return function()
@@ -152,7 +138,7 @@ end
 
 function Module:add_module(name, m)
   if type(name) ~= "string" then fail("add_module: a name must be a string, got %s", describe(name)) end
-  core.insert(self, core.len(self), name, m, "add_module")
+  core.insert(self, nil, name, m, "add_module")
   return self
 end
 
@@ -254,7 +240,7 @@ local function fill(fname, c, list, allow_positional)
       if not allow_positional then
         fail("%s: entry %d must be a {name, module} pair, got %s", fname, i, describe(e))
       end
-      core.insert(c, core.len(c), nil, e, fname)
+      core.insert(c, nil, nil, e, fname)
     elseif type(e) == "table" then
       if type(e[1]) ~= "string" then
         fail("%s: entry %d: a name must be a string, got %s", fname, i, describe(e[1]))
@@ -262,7 +248,7 @@ local function fill(fname, c, list, allow_positional)
       if not is_module(e[2]) then
         fail("%s: entry %d (\"%s\") is not a module: got %s", fname, i, e[1], describe(e[2]))
       end
-      core.insert(c, core.len(c), e[1], e[2], fname)
+      core.insert(c, nil, e[1], e[2], fname)
     else
       fail("%s: entry %d must be a module or a {name, module} pair, got %s", fname, i, describe(e))
     end
@@ -273,7 +259,7 @@ end
 local Indexed = {} -- methods shared by Sequential and ModuleList
 
 function Indexed:append(m)
-  core.insert(self, core.len(self), nil, m, core.type_name(self) .. ":append")
+  core.insert(self, nil, nil, m, core.type_name(self) .. ":append")
   return self
 end
 
@@ -288,39 +274,28 @@ function Indexed:extend(list)
     if not is_module(m) then fail("%s: entry %d is not a module: got %s", f, i, describe(m)) end
     ms[i] = m
   end
-  for _, m in ipairs(ms) do core.insert(self, core.len(self), nil, m, f) end
+  for _, m in ipairs(ms) do core.insert(self, nil, nil, m, f) end
   return self
 end
 
 -- insert(i, m): m becomes entry i (1-based; negative from the end; #self + 1 appends)
 function Indexed:insert(i, m)
   local f = core.type_name(self) .. ":insert"
-  core.insert(self, position(f, self, i, true), nil, m, f)
+  if i == nil then fail("%s: index must be an integer, got nil", f) end
+  core.insert(self, i, nil, m, f)
   return self
 end
 
 -- pop([i]): removes and returns entry i (default: the last)
 function Indexed:pop(i)
   local f = core.type_name(self) .. ":pop"
-  return core.pop(self, position(f, self, i == nil and -1 or i, false))
+  return core.pop(self, i, f)
 end
 
 -- slice(i [, j]): a new container of entries i..j (inclusive, 1-based, negative from the end;
 -- j defaults to -1), holding the same module objects
 function Indexed:slice(i, j)
-  local f = core.type_name(self) .. ":slice"
-  local n = core.len(self)
-  j = j == nil and -1 or j
-  for _, v in ipairs{i, j} do
-    if mtype(v) ~= "integer" then fail("%s: index must be an integer, got %s", f, describe(v)) end
-  end
-  local a = i < 0 and n + i + 1 or i
-  local b = j < 0 and n + j + 1 or j
-  if a < 1 or a > n + 1 or b < 0 or b > n then
-    fail("%s: range %d..%d out of range for %d modules", f, i, j, n)
-  end
-  if b < a then b = a - 1 end
-  return core.slice(self, a - 1, b)
+  return core.slice(self, i, j, core.type_name(self) .. ":slice")
 end
 
 local function with(cls, methods)
@@ -337,7 +312,7 @@ local Sequential = with(class("Sequential", Module, function(_, ...)
   for i = 1, n do
     local m = select(i, ...)
     if not is_module(m) then fail("%s: argument %d is not a module: got %s", f, i, describe(m)) end
-    core.insert(c, i - 1, nil, m, f)
+    core.insert(c, nil, nil, m, f)
   end
   return c
 end), Indexed)
@@ -355,7 +330,7 @@ local ModuleList = with(class("ModuleList", Module, function(_, list, ...)
   end
   for i, m in ipairs(list) do
     if not is_module(m) then fail("%s: entry %d is not a module: got %s", f, i, describe(m)) end
-    core.insert(c, i - 1, nil, m, f)
+    core.insert(c, nil, nil, m, f)
   end
   return c
 end), Indexed)

@@ -466,15 +466,11 @@ end
 function rename(fname, sd, delta)
   local function map(name)
     if type(name) ~= "string" then fail("%s: keys must be strings, got %s", fname, describe(name)) end
-    return (name:gsub("[^.]+", function(seg)
-      if seg:match("^%d+$") then
-        local n = math.tointeger(tonumber(seg)) + delta
-        if n < 0 then
-          fail("%s: name \"%s\" has segment 0, which is not a lucid (1-based) position", fname, name)
-        end
-        return tostring(n)
-      end
-    end))
+    local r = require("lucid.nn_core").shift_positions(name, delta)
+    if not r then
+      fail("%s: name \"%s\" has segment 0, which is not a lucid (1-based) position", fname, name)
+    end
+    return r
   end
   if type(sd) ~= "table" then fail("%s: expected a state dict or a table name -> tensor, got %s", fname, describe(sd)) end
   if is_state_dict(sd) or (#sd > 0 and getmetatable(sd) == nil and type(sd[1]) == "table") then

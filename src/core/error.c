@@ -23,9 +23,10 @@ char *lc_render_positions(const char *text, int base, char *buf, size_t cap) {
     const char *end = strchr(p + 1, mark);
     if (!end) continue; /* a lone mark: drop it */
     char *stop = NULL;
-    long long v = strtoll(p + 1, &stop, 10);
-    if (stop == end && end > p + 1) {
-      if (v >= 0) v += base;
+    bool abs = p[1] == '+'; /* LC_POS_ABS: never counted from the end */
+    long long v = strtoll(p + 1 + abs, &stop, 10);
+    if (stop == end && end > p + 1 + abs) {
+      if (v >= 0 || abs) v += base;
       k += (size_t)snprintf(buf + k, cap - k, "%lld", v);
       if (k >= cap) k = cap - 1;
     } else { /* not a number: copy it unmarked */

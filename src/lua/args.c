@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- errors */
@@ -339,6 +340,110 @@ int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, 
                 "-%lld..-1)",
                 (long long)v, dim0 + 1, (long long)size, (long long)size, (long long)size);
   return v > 0 ? v - 1 : v + size;
+}
+
+/* ---------------------------------------------------------------- module paths */
+
+/* Module paths cross here: C names positional children 0-based (as PyTorch does), Lua users
+ * 1-based (include/lucid_nn.h; docs/nn.md "Positional names"). */
+static const char *push_rebased(lua_State *L, const lc_module *m, const char *path, int from,
+                                int to) {
+  char *s = NULL;
+  if (lc_module_rebase_path(m, path, from, to, &s)) {
+    lua_pushstring(L, path); /* out of memory: show it as given */
+    return lua_tostring(L, -1);
+  }
+  lua_pushstring(L, s);
+  lc_free(s);
+  return lua_tostring(L, -1);
+}
+
+const char *lb_path_in(lua_State *L, const lc_module *m, const char *path) {
+  return push_rebased(L, m, path, 1, 0);
+}
+
+const char *lb_path_out(lua_State *L, const lc_module *m, const char *path) {
+  return push_rebased(L, m, path, 0, 1);
+}
+
+int lb_shift_positions(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  lua_Integer delta = luaL_checkinteger(L, 2);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (const char *p = name; p;) {
+    const char *dot = strchr(p, '.');
+    size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    bool digits = n > 0 && n < 19;
+    for (size_t k = 0; k < n && digits; k++)
+      digits = p[k] >= '0' && p[k] <= '9';
+    if (digits) {
+      long long v = strtoll(p, NULL, 10) + delta;
+      if (v < 0) {
+        lua_pushnil(L);
+        return 1;
+      }
+      char num[24];
+      luaL_addlstring(&b, num, (size_t)snprintf(num, sizeof num, "%lld", v));
+    } else
+      luaL_addlstring(&b, p, n);
+    p = dot ? dot + 1 : NULL;
+    if (p) luaL_addchar(&b, '.');
+  }
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* nn's messages name the method themselves ("Sequential:insert: ..."), without "lucid.". */
+static int nn_error(lua_State *L, const char *fn, const char *fmt, ...) {
+  char msg[768];
+  int k = snprintf(msg, sizeof msg, "%s: ", fn);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  va_end(ap);
+  lua_pushstring(L, msg);
+  return lua_error(L);
+}
+
+int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end) {
+  if (!lua_isinteger(L, pos)) {
+    char b[64];
+    nn_error(L, fn, "index must be an integer, got %s", got(L, pos, b, sizeof b));
+  }
+  lua_Integer i = lua_tointeger(L, pos);
+  int64_t j = i < 0 ? n + i + 1 : i, hi = allow_end ? n + 1 : n;
+  if (j < 1 || j > hi) {
+    if (n == 0 && !allow_end)
+      nn_error(L, fn, "index %lld out of range: the container is empty", (long long)i);
+    nn_error(L, fn, "index %lld out of range for %lld modules (expected 1..%lld or -%lld..-1)",
+             (long long)i, (long long)n, (long long)hi, (long long)n);
+  }
+  return j - 1;
+}
+
+void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *start,
+                     int64_t *end) {
+  lua_Integer ij[2];
+  for (int k = 0; k < 2; k++) {
+    if (k == 1 && lua_isnoneornil(L, pos + 1)) {
+      ij[1] = -1; /* to the end */
+      continue;
+    }
+    if (!lua_isinteger(L, pos + k)) {
+      char b[64];
+      nn_error(L, fn, "index must be an integer, got %s", got(L, pos + k, b, sizeof b));
+    }
+    ij[k] = lua_tointeger(L, pos + k);
+  }
+  int64_t a = ij[0] < 0 ? n + ij[0] + 1 : ij[0], b = ij[1] < 0 ? n + ij[1] + 1 : ij[1];
+  if (a < 1 || a > n + 1 || b < 0 || b > n)
+    nn_error(L, fn, "range %lld..%lld out of range for %lld modules", (long long)ij[0],
+             (long long)ij[1], (long long)n);
+  if (b < a) b = a - 1; /* empty */
+  *start = a - 1;
+  *end = b;
 }
 
 /* ---------------------------------------------------------------- shapes */

@@ -149,6 +149,21 @@ int lb_dim_option(lua_State *L, const char *fn, int pos, const char *name);
 /* The same for a row or position option (Embedding's padding_idx): 1-based or negative from the
  * end -> 0-based or negative; 0 is an error. The range is C's rule. */
 int64_t lb_position_option(lua_State *L, const char *fn, int pos, const char *name);
+/* Module paths between Lua (positional children 1-based: "1", "layers.3.bias") and C (0-based,
+ * PyTorch's names): each pushes the converted path and returns it (valid while on the stack). */
+const char *lb_path_in(lua_State *L, const lc_module *m, const char *path);
+const char *lb_path_out(lua_State *L, const lc_module *m, const char *path);
+/* shift_positions(name, delta) (lua_CFunction, nn_core): name with every all-digit segment
+ * shifted by delta, the blind PyTorch <-> Lua renaming of a bare state dict (no module to walk);
+ * nil when a segment would fall below 0. */
+int lb_shift_positions(lua_State *L);
+/* The 1-based position at stack index pos in a container of n children (negative from the end;
+ * allow_end: n + 1, appending, too) -> 0-based; out of range raises "fn: index ...". */
+int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end);
+/* The 1-based inclusive range i..j at stack indices pos, pos + 1 (negative from the end; j nil:
+ * -1, the last) of a container of n children -> the 0-based half-open [start, end). */
+void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *start,
+                     int64_t *end);
 /* A number or a table of dims (nil -> 0 dims). Checks repeats. Returns the count. */
 int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims);
 /* A 1-based index into a dim of `size` (1..size or -size..-1) -> 0-based. */

@@ -304,15 +304,12 @@ static int index_int(lua_State *L, lc_module *m) {
     lua_pushnil(L);
     return 1;
   }
-  lua_Integer i = lua_tointeger(L, 2), n = lc_module_num_children(m);
-  if (i > n) {
+  int64_t n = lc_module_num_children(m);
+  if (lua_tointeger(L, 2) > n) {
     lua_pushnil(L);
     return 1;
   }
-  if (i == 0 || i < -n)
-    return raise(L, "%s: index %d out of range for %d modules (expected 1..%d or -%d..-1)",
-                 lc_module_type_name(m), (int)i, (int)n, (int)n, (int)n);
-  nb_push(L, lc_module_child(m, i > 0 ? i - 1 : n + i));
+  nb_push(L, lc_module_child(m, lb_module_position(L, lc_module_type_name(m), 2, n, false)));
   return 1;
 }
 
@@ -330,7 +327,7 @@ static int mm_index(lua_State *L) {
     lua_pop(L, 2);
   }
   int64_t i;
-  if ((i = lc_module_find_child(m, k)) >= 0) {
+  if ((i = lc_module_find_child(m, is_indexed(m) ? lb_path_in(L, m, k) : k)) >= 0) {
     nb_push(L, lc_module_child(m, i));
     return 1;
   }
@@ -361,9 +358,11 @@ static int mm_index(lua_State *L) {
   return 1;
 }
 
+/* name is Lua's (a positional one 1-based) */
 static void add_child(lua_State *L, lc_module *m, int64_t pos, const char *name, lc_module *c,
                       const char *fn) {
   if (name) {
+    if (is_indexed(m)) name = lb_path_in(L, m, name);
     if (lc_module_check_name(m, name, fn) && !(is_indexed(m) && *name >= '0' && *name <= '9'))
       raise_core(L, fn);
     check_shadow(L, m, name, fn);
@@ -386,23 +385,21 @@ static int mm_newindex(lua_State *L) {
       add_child(L, m, n, NULL, c, tn);
       return 0;
     }
-    if (i == 0 || i > n || i < -n)
-      return raise(L, "%s: index %d out of range for %d modules (expected 1..%d or -%d..-1)", tn,
-                   (int)i, (int)n, (int)n, (int)n);
-    if (lc_module_replace(m, i > 0 ? i - 1 : n + i, c)) return raise_core(L, tn);
+    if (lc_module_replace(m, lb_module_position(L, tn, 2, n, false), c)) return raise_core(L, tn);
     return 0;
   }
   if (lua_type(L, 2) != LUA_TSTRING)
     return raise(L, "%s: attribute names are strings, got %s", tn, luaL_typename(L, 2));
   const char *k = lua_tostring(L, 2);
-  int64_t ci = lc_module_find_child(m, k), pi = lc_module_find_parameter(m, k),
+  const char *ck = is_indexed(m) ? lb_path_in(L, m, k) : k; /* k as C names it */
+  int64_t ci = lc_module_find_child(m, ck), pi = lc_module_find_parameter(m, k),
           bi = lc_module_find_buffer(m, k);
   lc_module *c = nb_to(L, 3);
   lc_tensor *t = lucid_to_tensor(L, 3);
   if (strcmp(k, "training") == 0)
     return raise(L, "%s: set training with train(mode) or eval()", tn);
   if (lua_isnil(L, 3) && (ci >= 0 || pi >= 0 || bi >= 0)) {
-    if (lc_module_remove(m, k)) return raise_core(L, tn);
+    if (lc_module_remove(m, ci >= 0 ? ck : k)) return raise_core(L, tn);
     return 0;
   }
   if (c) {
@@ -416,7 +413,7 @@ static int mm_newindex(lua_State *L) {
       lua_setfield(L, -2, k);
       lua_pop(L, 1);
     }
-    if (lc_module_set_child(m, k, c)) return raise_core(L, tn);
+    if (lc_module_set_child(m, ck, c)) return raise_core(L, tn);
     return 0;
   }
   if (t) {
@@ -608,11 +605,12 @@ static int f_parameter(lua_State *L) {
 
 /* ---------------------------------------------------------------- structure */
 
-/* insert(m, pos0, name|nil, child, fn) */
+/* insert(m, pos|nil, name|nil, child, fn): pos 1-based (negative from the end), nil appends */
 static int f_insert(lua_State *L) {
   const char *fn = luaL_optstring(L, 5, "insert");
   lc_module *m = nb_check(L, 1, fn);
-  lua_Integer pos = luaL_checkinteger(L, 2);
+  int64_t n = lc_module_num_children(m);
+  int64_t pos = lua_isnoneornil(L, 2) ? n : lb_module_position(L, fn, 2, n, true);
   const char *name = lua_isnoneornil(L, 3) ? NULL : lua_tostring(L, 3);
   if (!lua_isnoneornil(L, 3) && lua_type(L, 3) != LUA_TSTRING)
     return raise(L, "%s: a name must be a string, got %s", fn, luaL_typename(L, 3));
@@ -632,10 +630,19 @@ static int f_replace(lua_State *L) {
   return 0;
 }
 
+/* pop(m, pos|nil, fn): pos 1-based (negative from the end), nil the last */
 static int f_pop(lua_State *L) {
-  lc_module *m = nb_check(L, 1, "pop");
+  const char *fn = luaL_optstring(L, 3, "pop");
+  lc_module *m = nb_check(L, 1, fn);
+  int64_t n = lc_module_num_children(m);
+  if (lua_isnoneornil(L, 2)) { /* the last */
+    lua_settop(L, 3);
+    lua_pushinteger(L, -1);
+    lua_replace(L, 2);
+  }
+  int64_t pos = lb_module_position(L, fn, 2, n, false);
   lc_module *c = NULL;
-  if (lc_module_pop(m, luaL_checkinteger(L, 2), &c)) return raise_core(L, NULL);
+  if (lc_module_pop(m, pos, &c)) return raise_core(L, NULL);
   /* c is only kept in a C local across nb_push, which raises only on memory exhaustion */
   nb_push(L, c);
   lc_module_release(c);
@@ -644,16 +651,20 @@ static int f_pop(lua_State *L) {
 
 static int f_remove(lua_State *L) {
   lc_module *m = nb_check(L, 1, "remove");
-  if (lc_module_remove(m, luaL_checkstring(L, 2))) return raise_core(L, luaL_optstring(L, 3, NULL));
+  const char *name = luaL_checkstring(L, 2);
+  if (is_indexed(m)) name = lb_path_in(L, m, name);
+  if (lc_module_remove(m, name)) return raise_core(L, luaL_optstring(L, 3, NULL));
   return 0;
 }
 
-/* slice(m, start0, end0): [start, end) */
+/* slice(m, i, j|nil, fn): entries i..j (1-based, inclusive, negative from the end) */
 static int f_slice(lua_State *L) {
-  lc_module *m = nb_check(L, 1, "slice");
+  const char *fn = luaL_optstring(L, 4, "slice");
+  lc_module *m = nb_check(L, 1, fn);
+  int64_t start, end;
+  lb_module_range(L, fn, 2, lc_module_num_children(m), &start, &end);
   nb_module *u = nb_slot(L);
-  if (lc_module_slice(m, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), &u->m))
-    return raise_core(L, "slice");
+  if (lc_module_slice(m, start, end, &u->m)) return raise_core(L, "slice");
   remember(L, u->m);
   return 1;
 }
@@ -723,14 +734,15 @@ static nb_box *new_box(lua_State *L, bool modules) {
   return b;
 }
 
-/* Replaces the box on top with two sequences: names, values. */
-static int unbox(lua_State *L) {
+/* Replaces the box on top with two sequences: names (paths relative to m, as Lua names them),
+ * values. */
+static int unbox(lua_State *L, const lc_module *m) {
   nb_box *b = lua_touserdata(L, -1);
   int64_t n = b->modules ? b->m.n : b->t.n;
   lua_createtable(L, (int)n, 0);
   lua_createtable(L, (int)n, 0);
   for (int64_t i = 0; i < n; i++) {
-    lua_pushstring(L, b->modules ? b->m.names[i] : b->t.names[i]);
+    lb_path_out(L, m, b->modules ? b->m.names[i] : b->t.names[i]);
     lua_rawseti(L, -3, i + 1);
     if (b->modules)
       nb_push(L, b->m.modules[i]);
@@ -750,7 +762,7 @@ static int query_tensors(lua_State *L, int which) {
                  : which == 1 ? lc_module_named_buffers(m, recurse, &b->t)
                               : lc_module_state_dict(m, &b->t);
   if (st) return raise_core(L, NULL);
-  return unbox(L);
+  return unbox(L, m);
 }
 static int f_named_parameters(lua_State *L) { return query_tensors(L, 0); }
 static int f_named_buffers(lua_State *L) { return query_tensors(L, 1); }
@@ -761,7 +773,7 @@ static int query_modules(lua_State *L, bool all) {
   nb_box *b = new_box(L, true);
   lc_status st = all ? lc_module_named_modules(m, &b->m) : lc_module_named_children(m, &b->m);
   if (st) return raise_core(L, NULL);
-  return unbox(L);
+  return unbox(L, m);
 }
 static int f_named_children(lua_State *L) { return query_modules(L, false); }
 static int f_named_modules(lua_State *L) { return query_modules(L, true); }
@@ -785,14 +797,15 @@ static int f_load_state_dict(lua_State *L) {
       return raise(L, "load_state_dict: value for \"%s\" must be a tensor, got %s",
                    lua_tostring(L, -2), luaL_typename(L, -1));
     size_t len;
-    const char *s = lua_tolstring(L, -2, &len);
+    lb_path_in(L, m, lua_tostring(L, -2));
+    const char *s = lua_tolstring(L, -1, &len);
     char *copy = malloc(len + 1);
     if (!copy) return raise(L, "load_state_dict: out of memory");
     memcpy(copy, s, len + 1);
     sd->t.names[sd->t.n] = copy;
     sd->t.tensors[sd->t.n] = lc_retain(t);
     sd->t.n++;
-    lua_pop(L, 2);
+    lua_pop(L, 3);
   }
   nb_box *miss = new_box(L, false);  /* 6 */
   nb_box *unexp = new_box(L, false); /* 7 */
@@ -805,7 +818,7 @@ static int f_load_state_dict(lua_State *L) {
     nb_box *b = k ? unexp : miss;
     lua_createtable(L, (int)b->t.n, 0);
     for (int64_t i = 0; i < b->t.n; i++) {
-      lua_pushstring(L, b->t.names[i]);
+      lb_path_out(L, m, b->t.names[i]);
       lua_rawseti(L, -2, i + 1);
     }
   }
@@ -913,6 +926,7 @@ static const luaL_Reg funcs[] = {
     {"new_lua_module", f_new_lua_module},
     {"parameter", f_parameter},
     {"insert", f_insert},
+    {"shift_positions", lb_shift_positions},
     {"replace", f_replace},
     {"pop", f_pop},
     {"remove", f_remove},

@@ -210,13 +210,14 @@ lc_status lc_module_check_name(const lc_module *m, const char *name, const char 
   return LC_OK;
 }
 
-/* Digit names of indexed containers are positions (1-based): keep them so after edits. */
+/* Digit names of indexed containers are positions (0-based, as PyTorch names them): keep them
+ * so after edits. */
 static lc_status renumber(lc_module *m) {
   if (!indexed(m)) return LC_OK;
   for (int64_t i = 0; i < m->children.n; i++) {
     if (!is_digit_name(m->children.names[i])) continue;
     char buf[32];
-    snprintf(buf, sizeof buf, "%lld", (long long)(i + 1));
+    snprintf(buf, sizeof buf, "%lld", (long long)i);
     if (strcmp(buf, m->children.names[i]) == 0) continue;
     char *nm = lc_nn_strdup(buf);
     if (!nm) return LC_ENOMEM;
@@ -224,6 +225,82 @@ static lc_status renumber(lc_module *m) {
     m->children.names[i] = nm;
   }
   return LC_OK;
+}
+
+/* ---------------------------------------------------------------- positional names in paths */
+
+/* A path segment that names a position of container m: m is indexed, the segment is an integer
+ * written the canonical way ("0", "12"; "-1" is the image of a 1-based "0") and not the name of
+ * one of m's parameters or buffers. */
+static bool position_segment(const lc_module *m, const char *seg, size_t len, long long *v) {
+  if (!m || !indexed(m) || !len || len > 18) return false;
+  char buf[24];
+  memcpy(buf, seg, len);
+  buf[len] = 0;
+  const char *d = buf[0] == '-' ? buf + 1 : buf;
+  if (!*d || (d[0] == '0' && d[1]) || !is_digit_name(d)) return false;
+  if (entries_find(&m->params, buf) >= 0 || entries_find(&m->buffers, buf) >= 0) return false;
+  *v = strtoll(buf, NULL, 10);
+  return *v >= -1;
+}
+
+/* Writes `path` (dotted, relative to m, written with positions in base `from`) with every
+ * positional segment in base `to`, or, with mark, as a marked 0-based position (LC_POS_ABS) for
+ * messages. The walk follows the children the path names; below a missing child the segments
+ * are copied. */
+static void walk_path(const lc_module *m, const char *path, int from, int to, bool mark,
+                      lc_strbuf *sb) {
+  for (const char *p = path; p;) {
+    const char *dot = strchr(p, '.');
+    size_t len = dot ? (size_t)(dot - p) : strlen(p);
+    long long v;
+    const lc_module *next = NULL;
+    if (position_segment(m, p, len, &v)) {
+      long long c = v - from; /* 0-based */
+      if (mark)
+        lc_sb_addf(sb, LC_POS_ABS, c);
+      else
+        lc_sb_addf(sb, "%lld", c + to);
+      if (c >= 0 && c < m->children.n) next = m->children.items[c];
+    } else {
+      lc_sb_addf(sb, "%.*s", (int)len, p);
+      if (m)
+        for (int64_t i = 0; i < m->children.n && !next; i++)
+          if (strlen(m->children.names[i]) == len && !memcmp(m->children.names[i], p, len))
+            next = m->children.items[i];
+    }
+    m = next;
+    p = dot ? dot + 1 : NULL;
+    if (p) lc_sb_add(sb, ".");
+  }
+}
+
+lc_status lc_module_rebase_path(const lc_module *m, const char *path, int from_base, int to_base,
+                                char **out) {
+  if (!m || !path || !out)
+    return lc_set_error(LC_EARG, "module_rebase_path: %s is NULL",
+                        !m      ? "m"
+                        : !path ? "path"
+                                : "out");
+  lc_strbuf sb = {0};
+  walk_path(m, path, from_base, to_base, false, &sb);
+  if (sb.oom || !sb.s) {
+    free(sb.s);
+    if (!sb.oom) return (*out = lc_nn_strdup("")) ? LC_OK : oom();
+    return oom();
+  }
+  *out = sb.s;
+  return LC_OK;
+}
+
+/* path (0-based) for a message: positional segments marked, so each binding shows them in its
+ * users' base. Writes into buf (cap bytes). */
+static const char *marked_path(const lc_module *m, const char *path, char *buf, size_t cap) {
+  lc_strbuf sb = {0};
+  walk_path(m, path, 0, 0, true, &sb);
+  snprintf(buf, cap, "%s", sb.oom || !sb.s ? path : sb.s);
+  free(sb.s);
+  return buf;
 }
 
 /* True when `target` is `root` or one of its descendants. */
@@ -297,12 +374,12 @@ lc_status lc_module_insert(lc_module *m, int64_t i, const char *name, lc_module 
     name = "0"; /* any digit name: renumber() gives it its position */
   } else if (indexed(m) && is_digit_name(name)) {
     char buf[32];
-    snprintf(buf, sizeof buf, "%lld", (long long)(i + 1));
+    snprintf(buf, sizeof buf, "%lld", (long long)i);
     if (strcmp(buf, name) != 0)
       return lc_set_error(LC_EARG,
-                          "%s: a name made of digits is a position: \"%s\" given for "
-                          "position %lld",
-                          what, name, (long long)(i + 1));
+                          "%s: a name made of digits is a position: \"" LC_POS_I "\" given for "
+                          "position " LC_POS_I,
+                          what, strtoll(name, NULL, 10), (long long)i);
     /* the child now at that position is renumbered below, so no duplicate check */
   } else if ((st = lc_module_check_name(m, name, what))) {
     return st;
@@ -371,8 +448,9 @@ lc_status lc_module_remove(lc_module *m, const char *name) {
     lc_release(entries_remove(&m->buffers, i));
     return LC_OK;
   }
+  char nm[256];
   return lc_set_error(LC_EINDEX, "remove: %s has no child, parameter or buffer named \"%s\"",
-                      lc_module_type_name(m), name);
+                      lc_module_type_name(m), marked_path(m, name, nm, sizeof nm));
 }
 
 lc_status lc_module_slice(const lc_module *m, int64_t start, int64_t end, lc_module **out) {
@@ -444,10 +522,12 @@ static lc_status forward_child(lc_module *m, int64_t i, bool relu, const lc_tens
   if (st) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", lc_last_error_marked());
+    char nm[256];
+    marked_path(m, m->children.names[i], nm, sizeof nm);
     if (inner)
-      lc_set_error(st, "%s (%s): %s", m->children.names[i], lc_module_type_name(c), msg);
+      lc_set_error(st, "%s (%s): %s", nm, lc_module_type_name(c), msg);
     else
-      lc_set_error(st, "%s.%s", m->children.names[i], msg);
+      lc_set_error(st, "%s.%s", nm, msg);
     path_open = true;
   }
   return st;
@@ -723,9 +803,10 @@ static int64_t named_find(const lc_named_tensors *l, const char *name) {
   return -1;
 }
 
-static void list_keys(lc_strbuf *sb, const builder *b) {
+static void list_keys(lc_strbuf *sb, const lc_module *m, const builder *b) {
+  char path[512];
   for (int64_t i = 0; i < b->n; i++)
-    lc_sb_addf(sb, "%s\"%s\"", i ? ", " : "", b->names[i]);
+    lc_sb_addf(sb, "%s\"%s\"", i ? ", " : "", marked_path(m, b->names[i], path, sizeof path));
 }
 
 lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bool strict,
@@ -743,7 +824,9 @@ lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bo
     }
     const lc_tensor *src = sd->tensors[k], *dst = own.tensors[i];
     if (!src) {
-      st = lc_set_error(LC_EARG, "%s: value for \"%s\" is NULL", what, own.names[i]);
+      char path[512];
+      st = lc_set_error(LC_EARG, "%s: value for \"%s\" is NULL", what,
+                        marked_path(m, own.names[i], path, sizeof path));
       break;
     }
     bool same = lc_ndim(src) == lc_ndim(dst);
@@ -753,8 +836,9 @@ lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bo
       char a[256], bb[256];
       lc_shape_str(lc_ndim(dst), lc_shape(dst), a, sizeof a);
       lc_shape_str(lc_ndim(src), lc_shape(src), bb, sizeof bb);
+      char path[512];
       st = lc_set_error(LC_ESHAPE, "%s: size mismatch for \"%s\": expected shape %s, got %s", what,
-                        own.names[i], a, bb);
+                        marked_path(m, own.names[i], path, sizeof path), a, bb);
     }
   }
   for (int64_t k = 0; k < sd->n && !st; k++)
@@ -764,11 +848,11 @@ lc_status lc_module_load_state_dict(lc_module *m, const lc_named_tensors *sd, bo
     lc_sb_addf(&sb, "%s: ", what);
     if (miss.n) {
       lc_sb_add(&sb, "missing keys: ");
-      list_keys(&sb, &miss);
+      list_keys(&sb, m, &miss);
     }
     if (unexp.n) {
       lc_sb_add(&sb, miss.n ? "; unexpected keys: " : "unexpected keys: ");
-      list_keys(&sb, &unexp);
+      list_keys(&sb, m, &unexp);
     }
     st = lc_set_error(LC_EARG, "%s", sb.oom ? "load_state_dict: keys do not match" : sb.s);
     free(sb.s);
@@ -824,7 +908,9 @@ static lc_status repr(const lc_module *m, int indent, lc_strbuf *sb) {
   if (m->children.n) {
     if (!extra) lc_sb_add(sb, "\n");
     for (int64_t i = 0; i < m->children.n; i++) {
-      lc_sb_addf(sb, "%*s(%s): ", indent + 2, "", m->children.names[i]);
+      lc_sb_addf(sb, "%*s(", indent + 2, "");
+      walk_path(m, m->children.names[i], 0, 0, true, sb);
+      lc_sb_add(sb, "): ");
       lc_status st = repr(m->children.items[i], indent + 2, sb);
       if (st) return st;
       lc_sb_add(sb, "\n");
