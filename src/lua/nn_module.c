@@ -362,6 +362,9 @@ static int mm_index(lua_State *L) {
 static void add_child(lua_State *L, lc_module *m, int64_t pos, const char *name, lc_module *c,
                       const char *fn) {
   if (name) {
+    if (is_indexed(m) && strcmp(name, "0") == 0)
+      raise(L, "%s: a name made of digits is a position: \"0\" is none (positions count from 1)",
+            fn);
     if (is_indexed(m)) name = lb_path_in(L, m, name);
     if (lc_module_check_name(m, name, fn) && !(is_indexed(m) && *name >= '0' && *name <= '9'))
       raise_core(L, fn);
@@ -403,6 +406,9 @@ static int mm_newindex(lua_State *L) {
     return 0;
   }
   if (c) {
+    if (is_indexed(m) && strcmp(k, "0") == 0)
+      return raise(L, "%s: a name made of digits is a position: \"0\" is none (positions count "
+                      "from 1)", tn);
     if (pi >= 0 || bi >= 0)
       return raise(L, "%s: cannot assign a module to %s \"%s\"", tn,
                    pi >= 0 ? "parameter" : "buffer", k);
