@@ -21,12 +21,18 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
+/* Writes "<prefix><fn>: <message>" into msg (768 bytes). */
+static void format_msg(char *msg, const char *prefix, const char *fn, const char *fmt,
+                       va_list ap) {
+  int k = snprintf(msg, 768, "%s%s: ", prefix, fn);
+  vsnprintf(msg + k, 768 - (size_t)k, fmt, ap);
+}
+
 int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "lucid.%s: ", fn);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  format_msg(msg, "lucid.", fn, fmt, ap);
   va_end(ap);
   return raise_msg(L, msg);
 }
@@ -396,23 +402,29 @@ int lb_shift_positions(lua_State *L) {
 }
 
 /* nn's messages name the method themselves ("Sequential:insert: ..."), without "lucid.". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
 static int nn_error(lua_State *L, const char *fn, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "%s: ", fn);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
+  format_msg(msg, "", fn, fmt, ap);
   va_end(ap);
   lua_pushstring(L, msg);
   return lua_error(L);
 }
 
-int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end) {
+static lua_Integer module_index(lua_State *L, const char *fn, int pos) {
   if (!lua_isinteger(L, pos)) {
     char b[64];
     nn_error(L, fn, "index must be an integer, got %s", got(L, pos, b, sizeof b));
   }
-  lua_Integer i = lua_tointeger(L, pos);
+  return lua_tointeger(L, pos);
+}
+
+int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end) {
+  lua_Integer i = module_index(L, fn, pos);
   int64_t j = i < 0 ? n + i + 1 : i, hi = allow_end ? n + 1 : n;
   if (j < 1 || j > hi) {
     if (n == 0 && !allow_end)
@@ -431,11 +443,7 @@ void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *
       ij[1] = -1; /* to the end */
       continue;
     }
-    if (!lua_isinteger(L, pos + k)) {
-      char b[64];
-      nn_error(L, fn, "index must be an integer, got %s", got(L, pos + k, b, sizeof b));
-    }
-    ij[k] = lua_tointeger(L, pos + k);
+    ij[k] = module_index(L, fn, pos + k);
   }
   int64_t a = ij[0] < 0 ? n + ij[0] + 1 : ij[0], b = ij[1] < 0 ? n + ij[1] + 1 : ij[1];
   if (a < 1 || a > n + 1 || b < 0 || b > n)

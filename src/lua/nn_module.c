@@ -298,6 +298,12 @@ static void push_attr(lua_State *L, const lc_attr *a) {
 
 static bool is_indexed(const lc_module *m) { return lc_module_kind_of(m)->flags & LC_KIND_INDEXED; }
 
+/* A child name from Lua as C names it: only a container's digit names (positions) convert, so
+ * method and attribute lookups (model.forward) stay allocation-free. May push a string. */
+static const char *child_key(lua_State *L, const lc_module *m, const char *k) {
+  return is_indexed(m) && *k >= '0' && *k <= '9' ? lb_path_in(L, m, k) : k;
+}
+
 /* model[i]: 1-based, negative from the end. Past the end is nil (ipairs stops there). */
 static int index_int(lua_State *L, lc_module *m) {
   if (!is_indexed(m) || !lua_isinteger(L, 2)) {
@@ -327,7 +333,7 @@ static int mm_index(lua_State *L) {
     lua_pop(L, 2);
   }
   int64_t i;
-  if ((i = lc_module_find_child(m, is_indexed(m) ? lb_path_in(L, m, k) : k)) >= 0) {
+  if ((i = lc_module_find_child(m, child_key(L, m, k))) >= 0) {
     nb_push(L, lc_module_child(m, i));
     return 1;
   }
@@ -365,7 +371,7 @@ static void add_child(lua_State *L, lc_module *m, int64_t pos, const char *name,
     if (is_indexed(m) && strcmp(name, "0") == 0)
       raise(L, "%s: a name made of digits is a position: \"0\" is none (positions count from 1)",
             fn);
-    if (is_indexed(m)) name = lb_path_in(L, m, name);
+    name = child_key(L, m, name);
     if (lc_module_check_name(m, name, fn) && !(is_indexed(m) && *name >= '0' && *name <= '9'))
       raise_core(L, fn);
     check_shadow(L, m, name, fn);
@@ -394,7 +400,7 @@ static int mm_newindex(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING)
     return raise(L, "%s: attribute names are strings, got %s", tn, luaL_typename(L, 2));
   const char *k = lua_tostring(L, 2);
-  const char *ck = is_indexed(m) ? lb_path_in(L, m, k) : k; /* k as C names it */
+  const char *ck = child_key(L, m, k);
   int64_t ci = lc_module_find_child(m, ck), pi = lc_module_find_parameter(m, k),
           bi = lc_module_find_buffer(m, k);
   lc_module *c = nb_to(L, 3);
@@ -658,7 +664,7 @@ static int f_pop(lua_State *L) {
 static int f_remove(lua_State *L) {
   lc_module *m = nb_check(L, 1, "remove");
   const char *name = luaL_checkstring(L, 2);
-  if (is_indexed(m)) name = lb_path_in(L, m, name);
+  name = child_key(L, m, name);
   if (lc_module_remove(m, name)) return raise_core(L, luaL_optstring(L, 3, NULL));
   return 0;
 }
