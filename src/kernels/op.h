@@ -114,7 +114,10 @@ extern const lc_op_def lc_op_clamp;                   /* elementwise.c */
 extern const lc_op_def lc_op_where;                   /* elementwise.c */
 extern const lc_op_def lc_op_cast;                    /* elementwise.c, args.dtype */
 extern const lc_op_def lc_op_clone;                   /* elementwise.c (also contiguous) */
-extern const lc_op_def lc_op_reduce[LC_REDUCE_COUNT]; /* reduce.c */
+extern const lc_op_def lc_op_reduce[LC_REDUCE_COUNT]; /* reduce.c, one per LC_REDUCE_LIST row */
+/* The ARGS column of LC_REDUCE_LIST per op: the options a reduction takes (reduce.c). */
+enum { LC_RA_DIMS, LC_RA_DIMS_REQ, LC_RA_CORRECTION, LC_RA_P };
+extern const unsigned char lc_reduce_args[LC_REDUCE_COUNT];
 extern const lc_op_def lc_op_max_dim, lc_op_min_dim;  /* reduce.c: out[1] = indices */
 extern const lc_op_def lc_op_argmax, lc_op_argmin;    /* reduce.c */
 extern const lc_op_def lc_op_matmul;                  /* linalg.c */
