@@ -1,15 +1,15 @@
 /* activation.c - the activation family's ops, forward and backward side by side: elementwise
- * activations (relu6, leaky_relu, elu, gelu, silu, mish, softplus, hardtanh), softmax and
- * log_softmax and bilinear. float32 and float64.
+ * activations (the rows of activation_list.h: relu6, leaky_relu, elu, gelu, silu, mish,
+ * softplus, hardtanh, hardswish), softmax and log_softmax and bilinear. float32 and float64.
  *
  * Elementwise activations are one pass over (y, x) forward and (grad_x, g, x) backward: a
  * contiguous fast path over restrict pointers, other layouts walked row by row with lc_iter
- * (no contiguous copy), big tensors split with lc_parallel_for. Softmax-like ops, dropout,
- * embedding and bilinear read contiguous operands (a strided input is copied once). Backward
- * functions compute with raw loops and BLAS; they never record (lucid has no double backward).
+ * (no contiguous copy), big tensors split with lc_parallel_for. Softmax-like ops and bilinear
+ * read contiguous operands (a strided input is copied once). Backward functions compute with
+ * raw loops and BLAS; they never record (lucid has no double backward).
  */
 #include "activation.h"
-#include "fused_helpers.h"
+#include "kernel_util.h"
 
 #include "lucid_activation.h" /* lc_gelu_approx */
 
