@@ -33,7 +33,7 @@ static lc_status check_ptrs(const char *fn, const lc_tensor *input, const lc_ten
   if (!target) return lc_set_error(LC_EARG, "%s: target is NULL", fn);
   if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
   if (!lc_dtype_is_float(lc_dtype_of(input)))
-    return lc_set_error(LC_EDTYPE, "%s: input must be float32 or float64, got %s", fn,
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
                         lc_dtype_name(lc_dtype_of(input)));
   return LC_OK;
 }
