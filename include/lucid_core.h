@@ -312,11 +312,38 @@ lc_status lc_where(const lc_tensor *cond, const lc_tensor *a, const lc_tensor *b
 
 /* ---------------------------------------------------------------- reductions */
 
-typedef enum lc_reduce_op {
-  LC_SUM, LC_MEAN, LC_PROD, LC_AMAX, LC_AMIN, LC_VAR, LC_STD, LC_NORM, LC_LOGSUMEXP,
-  LC_ALL, LC_ANY, /* return bool */
-  LC_REDUCE_COUNT
-} lc_reduce_op;
+/* The reductions, one row each: the one list that generates the op codes LC_<CODE> below, the
+ * ops and their dtype rules (src/kernels/reduce.c, which holds each row's kernel: its cases in
+ * racc_init, racc_merge, the block kernels blk_*, racc_store and rback_*), the options
+ * lc_reduce passes on (src/ops/reduce.c) and the Lua rows t:<name>(...) and
+ * lucid.<name>(t, ...) (src/lua/ops.c).
+ * X(CODE, name, GradFn, DTYPES, SAVES, ARGS)
+ *   GradFn  grad_fn name, or NULL: not differentiable
+ *   DTYPES  WIDEN: any dtype, integer and bool inputs give int64;
+ *           SAME: any dtype, the result has the input's;
+ *           FLOAT: float32 or float64 only (LC_EDTYPE otherwise, as in PyTorch);
+ *           BOOL: any dtype, the result is bool
+ *   SAVES   what the gradient reads: NONE, IN (the input) or IN_OUT (the input and the result)
+ *   ARGS    its arguments after the tensor: DIMS (dim, keepdim; no dim: every dim); DIMS_REQ
+ *           the same, the dim required in Lua (PyTorch's signature; C's opts may still leave
+ *           it out); CORRECTION (dim, keepdim, correction, unbiased: opts.correction);
+ *           P (p, dim, keepdim: opts.p) */
+#define LC_REDUCE_LIST(X)                                                                          \
+  X(SUM, sum, "SumBackward", WIDEN, NONE, DIMS)                                                    \
+  X(MEAN, mean, "MeanBackward", FLOAT, NONE, DIMS)                                                 \
+  X(PROD, prod, "ProdBackward", WIDEN, IN_OUT, DIMS)                                               \
+  X(AMAX, amax, "AmaxBackward", SAME, IN_OUT, DIMS)                                                \
+  X(AMIN, amin, "AminBackward", SAME, IN_OUT, DIMS)                                                \
+  X(VAR, var, "VarBackward", FLOAT, IN, CORRECTION)                                                \
+  X(STD, std, "StdBackward", FLOAT, IN_OUT, CORRECTION)                                            \
+  X(NORM, norm, "NormBackward", FLOAT, IN_OUT, P)                                                  \
+  X(LOGSUMEXP, logsumexp, "LogsumexpBackward", FLOAT, IN_OUT, DIMS_REQ)                            \
+  X(ALL, all, NULL, BOOL, NONE, DIMS)                                                              \
+  X(ANY, any, NULL, BOOL, NONE, DIMS)
+
+#define LC_REDUCE_ENUM_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS) LC_##CODE,
+typedef enum lc_reduce_op { LC_REDUCE_LIST(LC_REDUCE_ENUM_) LC_REDUCE_COUNT } lc_reduce_op;
+#undef LC_REDUCE_ENUM_
 
 typedef struct lc_reduce_opts {
   int ndims;             /* 0 = reduce over all dims */
@@ -326,8 +353,8 @@ typedef struct lc_reduce_opts {
   double p;              /* norm: order (2 for the default, INFINITY for max-abs) */
 } lc_reduce_opts;
 
-/* sum of bool/int gives int64; mean/var/std/norm/logsumexp of integers is an LC_EDTYPE error,
- * as in PyTorch. */
+/* Result dtypes by the DTYPES column: sum and prod of bool/int give int64, all and any bool;
+ * mean/var/std/norm/logsumexp of integers is an LC_EDTYPE error, as in PyTorch. */
 lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *opts,
                     lc_tensor **out);
 /* Values and 0-based int64 indices of the max/min along dim (first occurrence wins). */

@@ -359,7 +359,7 @@ describe("errors", function()
     helpers.raises({"lucid.nn.functional.log_softmax", "dim 0 is invalid"}, F.log_softmax, x, 0)
     helpers.raises({"lucid.nn.functional.softmax", "a dim is required"}, F.softmax, x)
     helpers.raises({"lucid.softmax", "argument 2 (dim)"}, function() return x:softmax(5) end)
-    helpers.raises({"lucid.nn.functional.relu6", "an input of dtype float32 or float64",
+    helpers.raises({"lucid.nn.functional.relu6", "expected a float32 or float64 input",
       "got int64"}, F.relu6, ix)
     helpers.raises({"lucid.nn.functional.gelu", "argument 1 (input)", "expected a tensor, got nil"},
       F.gelu)

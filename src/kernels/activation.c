@@ -1,15 +1,15 @@
 /* activation.c - the activation family's ops, forward and backward side by side: elementwise
- * activations (relu6, leaky_relu, elu, gelu, silu, mish, softplus, hardtanh), softmax and
- * log_softmax and bilinear. float32 and float64.
+ * activations (the rows of activation_list.h: relu6, leaky_relu, elu, gelu, silu, mish,
+ * softplus, hardtanh, hardswish), softmax and log_softmax and bilinear. float32 and float64.
  *
  * Elementwise activations are one pass over (y, x) forward and (grad_x, g, x) backward: a
  * contiguous fast path over restrict pointers, other layouts walked row by row with lc_iter
- * (no contiguous copy), big tensors split with lc_parallel_for. Softmax-like ops, dropout,
- * embedding and bilinear read contiguous operands (a strided input is copied once). Backward
- * functions compute with raw loops and BLAS; they never record (lucid has no double backward).
+ * (no contiguous copy), big tensors split with lc_parallel_for. Softmax-like ops and bilinear
+ * read contiguous operands (a strided input is copied once). Backward functions compute with
+ * raw loops and BLAS; they never record (lucid has no double backward).
  */
 #include "activation.h"
-#include "fused_helpers.h"
+#include "kernel_util.h"
 
 #include "lucid_activation.h" /* lc_gelu_approx */
 
@@ -408,7 +408,7 @@ lc_status lc_act_check(int code, const char *fn, const double *p) {
 static lc_status act_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                              const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *x = in[0];
-  lc_status st = need_float(op->name, "an input", x);
+  lc_status st = need_float_dtype(op->name, "input", x->dtype);
   if (!st) st = lc_act_check(op->code, op->name, args->f);
   if (st) return st;
   lc_tensor *y = NULL;
@@ -664,7 +664,7 @@ static void sm_run(sm_job *j, const lc_tensor *t, int dim) {
 static lc_status sm_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                             const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *x = in[0];
-  lc_status st = need_float(op->name, "an input", x);
+  lc_status st = need_float_dtype(op->name, "input", x->dtype);
   if (st) return st;
   int dim = (int)args->i[0];
   if ((st = lc_wrap_dim(&dim, x->ndim, op->name))) return st;
@@ -821,7 +821,7 @@ static lc_status bl_check(const char *fn, int n, lc_tensor *const *in, bl_dims *
   const lc_tensor *x1 = in[0], *x2 = in[1], *w = in[2], *b = n == 4 ? in[3] : NULL;
   static const char *const names[] = {"input1", "input2", "weight", "bias"};
   for (int k = 0; k < n; k++) {
-    lc_status st = need_float(fn, names[k], in[k]);
+    lc_status st = need_float_dtype(fn, names[k], in[k]->dtype);
     if (st) return st;
     if (in[k]->dtype != x1->dtype)
       return lc_set_error(LC_EDTYPE, "%s: expected %s of dtype %s (as input1), got %s", fn,

@@ -63,7 +63,7 @@ static lc_status do_check_p(const char *fn, double p) {
 static lc_status do_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                             const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *x = in[0];
-  lc_status st = need_float(op->name, "an input", x);
+  lc_status st = need_float_dtype(op->name, "input", x->dtype);
   if (!st) st = do_check_p(op->name, args->f[0]);
   if (st) return st;
   lc_tensor *hold = NULL, *y = NULL, *mask = NULL;

@@ -42,7 +42,7 @@ static void emb_rows(void *ctx, int64_t b, int64_t e) {
 static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                              const lc_op_args *args, lc_tensor **out) {
   const lc_tensor *w = in[0], *idx = in[1];
-  lc_status st = need_float(op->name, "a weight", w);
+  lc_status st = need_float_dtype(op->name, "weight", w->dtype);
   if (st) return st;
   char buf[256];
   if (w->ndim != 2)

@@ -18,18 +18,9 @@
 
 static inline bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
 
-/* "fn: expected <what> of dtype float32 or float64, got X", what with its article ("an
- * input", "a weight"): the fused ops' phrasing (activation.c, dropout.c, embedding.c). */
-static inline lc_status need_float(const char *fn, const char *what, const lc_tensor *t) {
-  if (!is_float(t->dtype))
-    return lc_set_error(LC_EDTYPE, "%s: expected %s of dtype float32 or float64, got %s", fn, what,
-                        lc_dtype_name(t->dtype));
-  return LC_OK;
-}
-
-/* "fn: expected a float32 or float64 <what>, got X" ("input", "weight"): the other kernels'
- * phrasing of the same rule (conv, pool, norm, interpolate, loss). Both texts are pinned by
- * specs (nn_activation_spec, nn_pool_pad_spec). */
+/* "fn: expected a float32 or float64 <what>, got X" ("input", "weight"): the one phrasing of
+ * the float rule for every kernel (and the entry points that check it first, src/ops/loss.c
+ * and dropout.c). */
 static inline lc_status need_float_dtype(const char *fn, const char *what, lc_dtype dt) {
   if (!is_float(dt))
     return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 %s, got %s", fn, what,

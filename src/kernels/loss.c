@@ -1,8 +1,10 @@
 /*
  * loss.c - loss ops, each forward next to its backward:
- *   - pointwise losses (mse, l1, huber, smooth_l1, binary_cross_entropy(_with_logits), kl_div):
- *     one fused pass computing the per-element loss and, for mean/sum, its sum; backward one
- *     pass writing d/dinput and d/dtarget;
+ *   - pointwise losses (the rows of loss_list.h: mse, l1, huber, smooth_l1,
+ *     binary_cross_entropy(_with_logits), kl_div): one fused pass computing the per-element loss
+ *     and, for mean/sum, its sum; backward one pass writing d/dinput and d/dtarget. A row's
+ *     kernel is its case in pw_value (the loss of one element) and pw_grad (its derivatives);
+ *     the passes, reductions and op definitions are shared;
  *   - class losses (cross_entropy, nll_loss): one pass per sample over its C class scores
  *     (max, sum of exp, log-sum-exp, negative log-likelihood, label smoothing), no N*C
  *     temporary; backward writes softmax - onehot (scaled) straight into the gradient.
@@ -19,14 +21,6 @@
 #include <string.h>
 
 #define L_BLOCK ((int64_t)4096) /* elements (or samples) per partial sum */
-
-static const char *const pw_names[LC_PW_COUNT] = {"mse_loss",
-                                                  "l1_loss",
-                                                  "huber_loss",
-                                                  "smooth_l1_loss",
-                                                  "binary_cross_entropy",
-                                                  "binary_cross_entropy_with_logits",
-                                                  "kl_div"};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -85,8 +79,7 @@ static lc_status no_grad_for(const lc_op_ctx *ctx, int i, const char *what) {
 
 typedef struct pw_ctx {
   lc_pw_kind kind;
-  double p; /* delta / beta */
-  bool log_target;
+  double p; /* the row's parameter: delta, beta, log_target (1 or 0) */
   int64_t n;
   const void *x, *y, *w, *pw; /* contiguous, dtype of x; w/pw may be NULL */
   /* forward */
@@ -125,8 +118,8 @@ static inline double pw_value(const pw_ctx *c, double x, double y, double pwv) {
     return -(y * lx + (1 - y) * l1x);
   }
   case LC_PW_BCE_LOGITS: return (1 - y) * x + (1 + (pwv - 1) * y) * softplus_neg(x);
-  case LC_PW_KL_DIV:
-    if (c->log_target) return exp(y) * (y - x);
+  case LC_PW_KL_DIV: /* p: log_target, 1 or 0 */
+    if (p != 0) return exp(y) * (y - x);
     return (y == 0 ? 0.0 : y * log(y)) - y * x; /* xlogy(y, y) - y x */
   default: return NAN;
   }
@@ -167,8 +160,8 @@ static inline void pw_grad(const pw_ctx *c, double x, double y, double pwv, doub
     *dy = -x + (pwv - 1) * softplus_neg(x);
     return;
   }
-  case LC_PW_KL_DIV:
-    if (c->log_target) {
+  case LC_PW_KL_DIV: /* p: log_target, 1 or 0 */
+    if (p != 0) {
       double e = exp(y);
       *dx = -e;
       *dy = e * (y - x + 1);
@@ -261,8 +254,8 @@ static lc_status pw_prepare(const char *fn, int n, lc_tensor *const *in, int fla
 static lc_status pw_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                             const lc_op_args *args, lc_tensor **out) {
   lc_pw_kind kind = (lc_pw_kind)op->code;
-  const char *fn = pw_names[kind];
-  lc_status st = check_reduction(fn, args->i[0], kind == LC_PW_KL_DIV);
+  const char *fn = op->name;
+  lc_status st = check_reduction(fn, args->i[0], lc_pw_descs[kind].batchmean);
   if (st) return st;
   lc_reduction red = (lc_reduction)args->i[0];
   pw_operands o;
@@ -271,7 +264,6 @@ static lc_status pw_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_dtype dt = x->dtype;
   pw_ctx c = {.kind = kind,
               .p = args->f[0],
-              .log_target = (args->flags & LC_LOSS_LOG_TARGET) != 0,
               .n = x->numel,
               .x = lc_data(o.x),
               .y = lc_data(o.y),
@@ -335,12 +327,11 @@ static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
     st = lc_ctx_saved(ctx, i, &saved[i]);
   if (st) return st;
   pw_operands o;
-  if ((st = pw_prepare(pw_names[kind], ctx->n_saved, saved, flags, &o))) return st;
+  if ((st = pw_prepare(ctx->op->name, ctx->n_saved, saved, flags, &o))) return st;
   lc_dtype dt = o.x->dtype;
   lc_reduction red = (lc_reduction)ctx->args->i[0];
   pw_ctx c = {.kind = kind,
               .p = ctx->args->f[0],
-              .log_target = (flags & LC_LOSS_LOG_TARGET) != 0,
               .n = o.x->numel,
               .x = lc_data(o.x),
               .y = lc_data(o.y),
@@ -372,26 +363,31 @@ static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return LC_OK;
 }
 
-#define PW_DEF(KIND, NAME, GRADNAME)                                                               \
-  [KIND] = {.name = NAME,                                                                          \
-            .grad_fn_name = GRADNAME,                                                              \
-            .n_inputs = -1,                                                                        \
-            .n_outputs = 1,                                                                        \
-            .code = KIND,                                                                          \
-            .save = LC_SAVE_ALL_INPUTS,                                                            \
-            .forward = pw_forward,                                                                 \
-            .backward = pw_backward}
+/* One op and one descriptor per row of loss_list.h. */
+#define PW_DEF_(CODE, NAME, Module, GradFn, WEIGHTS, PARAM, BATCHMEAN)                             \
+  [LC_PW_##CODE] = {.name = #NAME,                                                                 \
+                    .grad_fn_name = GradFn,                                                        \
+                    .n_inputs = -1,                                                                \
+                    .n_outputs = 1,                                                                \
+                    .code = LC_PW_##CODE,                                                          \
+                    .save = LC_SAVE_ALL_INPUTS,                                                    \
+                    .forward = pw_forward,                                                         \
+                    .backward = pw_backward},
+const lc_op_def lc_op_pw_loss[LC_PW_COUNT] = {LC_PW_LOSS_LIST(PW_DEF_)};
+#undef PW_DEF_
 
-const lc_op_def lc_op_pw_loss[LC_PW_COUNT] = {
-    PW_DEF(LC_PW_MSE, "mse_loss", "MseLossBackward"),
-    PW_DEF(LC_PW_L1, "l1_loss", "L1LossBackward"),
-    PW_DEF(LC_PW_HUBER, "huber_loss", "HuberLossBackward"),
-    PW_DEF(LC_PW_SMOOTH_L1, "smooth_l1_loss", "SmoothL1LossBackward"),
-    PW_DEF(LC_PW_BCE, "binary_cross_entropy", "BinaryCrossEntropyBackward"),
-    PW_DEF(LC_PW_BCE_LOGITS, "binary_cross_entropy_with_logits",
-           "BinaryCrossEntropyWithLogitsBackward"),
-    PW_DEF(LC_PW_KL_DIV, "kl_div", "KlDivBackward"),
-};
+#define PW_DESC_(CODE, NAME, Module, GradFn, WEIGHTS, PARAM, BATCHMEAN)                            \
+  [LC_PW_##CODE] = {.name = #NAME,                                                                 \
+                    .module = Module,                                                              \
+                    .weight = LC_PW_W_WEIGHT(WEIGHTS),                                             \
+                    .pos_weight = LC_PW_W_POS_WEIGHT(WEIGHTS),                                     \
+                    .batchmean = BATCHMEAN,                                                        \
+                    .param = {.name = LC_PW_P_NAME(PARAM),                                         \
+                              .def = LC_PW_P_DEFAULT(PARAM),                                       \
+                              .flag = LC_PW_P_FLAG(PARAM),                                         \
+                              .rule = LC_PW_P_RULE(PARAM)}},
+const lc_pw_desc lc_pw_descs[LC_PW_COUNT] = {LC_PW_LOSS_LIST(PW_DESC_)};
+#undef PW_DESC_
 
 /* ================================================================ class losses */
 

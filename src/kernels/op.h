@@ -4,12 +4,13 @@
  *
  * Layer 2 of 8 (kernels: above core, below autograd; docs/CONTRIBUTING.md). There is no single
  * table file: each family defines its ops in its kernel file (elementwise.c, reduce.c, ...),
- * families with many ops generate them from one list (the activations from activation_list.h),
- * and the ops are declared at the end of this header or in the family's private header
- * (activation.h, conv.h, ...). Kernels never record graphs: the autograd layer (src/autograd)
- * calls op->forward, and, when gradients are needed, stores a node that later calls
- * op->backward. Backward functions compute gradients with plain kernel calls (lc_op_run and
- * the lc_k_* helpers below), never recording.
+ * families with many ops generate them from one list (LC_UNARY_LIST, LC_BINARY_LIST and
+ * LC_REDUCE_LIST in lucid_core.h; the activations from activation_list.h, the pointwise losses
+ * from loss_list.h), and the ops are declared at the end of this header or in the family's
+ * private header (activation.h, conv.h, loss.h, ...). Kernels never record graphs: the
+ * autograd layer (src/autograd) calls op->forward, and, when gradients are needed, stores a
+ * node that later calls op->backward. Backward functions compute gradients with plain kernel
+ * calls (lc_op_run and the lc_k_* helpers below), never recording.
  *
  * Ownership: forward writes owned tensors into out[0..n_outputs-1]; backward writes owned
  * tensors (or NULL for "no gradient") into grad_in[i] for each i with ctx->needs_grad[i].
@@ -106,7 +107,9 @@ lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_
 
 /* ---- the ops ----
  * Each is defined in its domain's kernel file. Families with one def per code are arrays
- * indexed by the family's enum from lucid.h. */
+ * indexed by the family's enum, which its list generates: lc_unary_op, lc_binary_op and
+ * lc_reduce_op in include/lucid_core.h here; lc_act_code and lc_pw_kind in the private
+ * headers activation.h and loss.h. */
 extern const lc_op_def lc_op_unary[LC_UNARY_COUNT];   /* elementwise.c */
 extern const lc_op_def lc_op_binary[LC_BINARY_COUNT]; /* elementwise.c */
 extern const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT]; /* elementwise.c, f[0] = s */
@@ -114,7 +117,10 @@ extern const lc_op_def lc_op_clamp;                   /* elementwise.c */
 extern const lc_op_def lc_op_where;                   /* elementwise.c */
 extern const lc_op_def lc_op_cast;                    /* elementwise.c, args.dtype */
 extern const lc_op_def lc_op_clone;                   /* elementwise.c (also contiguous) */
-extern const lc_op_def lc_op_reduce[LC_REDUCE_COUNT]; /* reduce.c */
+extern const lc_op_def lc_op_reduce[LC_REDUCE_COUNT]; /* reduce.c, one per LC_REDUCE_LIST row */
+/* The ARGS column of LC_REDUCE_LIST per op: the options a reduction takes (reduce.c). */
+enum { LC_RA_DIMS, LC_RA_DIMS_REQ, LC_RA_CORRECTION, LC_RA_P };
+extern const unsigned char lc_reduce_args[LC_REDUCE_COUNT];
 extern const lc_op_def lc_op_max_dim, lc_op_min_dim;  /* reduce.c: out[1] = indices */
 extern const lc_op_def lc_op_argmax, lc_op_argmin;    /* reduce.c */
 extern const lc_op_def lc_op_matmul;                  /* linalg.c */

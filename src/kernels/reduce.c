@@ -1,7 +1,10 @@
 /*
  * reduce.c - reductions: sum, mean, prod, amax, amin, var, std, norm, logsumexp, all, any
- * (lc_op_reduce), max/min along a dim with indices (lc_op_max_dim / lc_op_min_dim) and
- * argmax/argmin; each forward next to its backward.
+ * (lc_op_reduce, one op per row of LC_REDUCE_LIST in lucid_core.h, which also gives each its
+ * dtype rule and options), max/min along a dim with indices (lc_op_max_dim / lc_op_min_dim)
+ * and argmax/argmin; each forward next to its backward. A row's kernel is its cases in
+ * racc_init, racc_merge, the block kernels (DEF_FLOAT_BLOCK, DEF_INT_BLOCK), racc_store and
+ * DEF_RBACK.
  *
  * Strategy. A reduction splits x's dims into kept dims (one output element per index) and
  * reduced dims. The reduced dims are ordered by decreasing stride and coalesced by lc_iter, so
@@ -29,8 +32,14 @@
 /* Column-path block width (doubles on the stack). */
 #define R_COLS 256
 
-static const char *const reduce_names[LC_REDUCE_COUNT] = {
-    "sum", "mean", "prod", "amax", "amin", "var", "std", "norm", "logsumexp", "all", "any"};
+/* The DTYPES and ARGS columns of LC_REDUCE_LIST (lucid_core.h), as data. */
+enum { RD_WIDEN, RD_SAME, RD_FLOAT, RD_BOOL };
+#define REDUCE_DTYPES_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS) [LC_##CODE] = RD_##DTYPES,
+static const unsigned char reduce_dtypes[LC_REDUCE_COUNT] = {LC_REDUCE_LIST(REDUCE_DTYPES_)};
+#undef REDUCE_DTYPES_
+#define REDUCE_ARGS_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS) [LC_##CODE] = LC_RA_##ARGS,
+const unsigned char lc_reduce_args[LC_REDUCE_COUNT] = {LC_REDUCE_LIST(REDUCE_ARGS_)};
+#undef REDUCE_ARGS_
 
 /* ================================================================ dims and plans */
 
@@ -730,21 +739,19 @@ static bool column_layout(const lc_tensor *x, const bool *red, int64_t *A, int64
   return *C >= 2 && *R >= 1;
 }
 
-static bool op_needs_float(int op) {
-  return op == LC_MEAN || op == LC_VAR || op == LC_STD || op == LC_NORM || op == LC_LOGSUMEXP;
-}
-
 static lc_dtype reduce_out_dtype(int op, lc_dtype dt) {
-  if (op == LC_ALL || op == LC_ANY) return LC_BOOL;
-  if ((op == LC_SUM || op == LC_PROD) && !is_float(dt)) return LC_INT64;
-  return dt;
+  switch (reduce_dtypes[op]) {
+  case RD_BOOL: return LC_BOOL;
+  case RD_WIDEN: return is_float(dt) ? dt : LC_INT64;
+  default: return dt;
+  }
 }
 
 /* The reduction itself (no argument checks beyond dims): used by forward and by backward
  * functions that need e.g. a mean. */
 static lc_status reduce_compute(int op, const lc_tensor *x, const bool *red, bool keepdim,
                                 double pn, int64_t corr, lc_tensor **out) {
-  const char *name = reduce_names[op];
+  const char *name = lc_op_reduce[op].name;
   rplan p;
   plan_build(&p, x->ndim, x->shape, red, keepdim, x->strides, NULL);
   if ((op == LC_AMAX || op == LC_AMIN) && p.nred == 0 && p.nout > 0)
@@ -805,10 +812,10 @@ static lc_status reduce_compute(int op, const lc_tensor *x, const bool *red, boo
 static lc_status reduce_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                 const lc_op_args *args, lc_tensor **out) {
   int code = op->code;
-  const char *name = reduce_names[code];
+  const char *name = op->name;
   if (n != 1 || !in[0]) return lc_set_error(LC_EARG, "%s: expected 1 input tensor", name);
   const lc_tensor *x = in[0];
-  if (op_needs_float(code) && !is_float(x->dtype))
+  if (reduce_dtypes[code] == RD_FLOAT && !is_float(x->dtype))
     return lc_set_error(LC_EDTYPE,
                         "%s: expected a float32 or float64 tensor, got %s (convert it with "
                         ":float() or :double() first)",
@@ -816,9 +823,9 @@ static lc_status reduce_forward(const lc_op_def *op, int n, lc_tensor *const *in
   bool red[LC_MAX_DIMS];
   lc_status st = parse_dims(name, args, x->ndim, red);
   if (st) return st;
-  double pn = code == LC_NORM ? args->f[0] : 0;
-  if (code == LC_NORM && pn != pn) return lc_set_error(LC_EARG, "norm: p must not be nan");
-  int64_t corr = (code == LC_VAR || code == LC_STD) ? (int64_t)args->f[1] : 0;
+  double pn = lc_reduce_args[code] == LC_RA_P ? args->f[0] : 0;
+  if (pn != pn) return lc_set_error(LC_EARG, "%s: p must not be nan", name);
+  int64_t corr = lc_reduce_args[code] == LC_RA_CORRECTION ? (int64_t)args->f[1] : 0;
   return reduce_compute(code, x, red, (args->flags & LC_ARG_KEEPDIM) != 0, pn, corr, &out[0]);
 }
 
@@ -955,10 +962,10 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   int code = ctx->op->code;
   const lc_meta *m = &ctx->in[0];
   bool red[LC_MAX_DIMS];
-  lc_status st = parse_dims(reduce_names[code], ctx->args, m->ndim, red);
+  lc_status st = parse_dims(ctx->op->name, ctx->args, m->ndim, red);
   if (st) return st;
   if (!is_float(m->dtype))
-    return lc_set_error(LC_EDTYPE, "%s: backward needs a float tensor, got %s", reduce_names[code],
+    return lc_set_error(LC_EDTYPE, "%s: backward needs a float tensor, got %s", ctx->op->name,
                         lc_dtype_name(m->dtype));
   lc_tensor *x = NULL, *o = NULL;
   int k = 0;
@@ -990,31 +997,22 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   return LC_OK;
 }
 
-#define RDEF(code_, name_, gname_, save_)                                                          \
-  [code_] = {.name = name_,                                                                        \
-             .grad_fn_name = gname_,                                                               \
-             .n_inputs = 1,                                                                        \
-             .n_outputs = 1,                                                                       \
-             .code = code_,                                                                        \
-             .save = save_,                                                                        \
-             .forward = reduce_forward,                                                            \
-             .backward = reduce_backward}
-#define RDEF_ND(code_, name_)                                                                      \
-  [code_] = {.name = name_, .n_inputs = 1, .n_outputs = 1, .code = code_, .forward = reduce_forward}
-
-const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {
-    RDEF(LC_SUM, "sum", "SumBackward", 0),
-    RDEF(LC_MEAN, "mean", "MeanBackward", 0),
-    RDEF(LC_PROD, "prod", "ProdBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF(LC_AMAX, "amax", "AmaxBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF(LC_AMIN, "amin", "AminBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF(LC_VAR, "var", "VarBackward", LC_SAVE_IN(0)),
-    RDEF(LC_STD, "std", "StdBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF(LC_NORM, "norm", "NormBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF(LC_LOGSUMEXP, "logsumexp", "LogsumexpBackward", LC_SAVE_IN(0) | LC_SAVE_OUT(0)),
-    RDEF_ND(LC_ALL, "all"),
-    RDEF_ND(LC_ANY, "any"),
-};
+/* One op per row of LC_REDUCE_LIST; the args: i = the dims (none with LC_ARG_ALL), flags
+ * LC_ARG_KEEPDIM, f[0] = p (P rows), f[1] = correction (CORRECTION rows). */
+#define RD_SAVE_NONE 0
+#define RD_SAVE_IN LC_SAVE_IN(0)
+#define RD_SAVE_IN_OUT (LC_SAVE_IN(0) | LC_SAVE_OUT(0))
+#define REDUCE_DEF_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS)                                       \
+  [LC_##CODE] = {.name = #NAME,                                                                    \
+                 .grad_fn_name = GradFn,                                                           \
+                 .n_inputs = 1,                                                                    \
+                 .n_outputs = 1,                                                                   \
+                 .code = LC_##CODE,                                                                \
+                 .save = RD_SAVE_##SAVES,                                                          \
+                 .forward = reduce_forward,                                                        \
+                 .backward = GradFn ? reduce_backward : NULL},
+const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {LC_REDUCE_LIST(REDUCE_DEF_)};
+#undef REDUCE_DEF_
 
 /* ================================================================ max/min along a dim */
 

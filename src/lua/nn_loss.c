@@ -6,11 +6,14 @@
  *
  * Class targets are the one 1-based conversion here: values 1..C (or equal to ignore_index)
  * become a 0-based int64 copy, and the first bad value is reported with its 1-based position.
- * The loss modules are Lua classes (two inputs), so nb_loss_funcs is empty. */
+ * The loss modules are Lua classes (two inputs): nb_loss_funcs only hands the pointwise rows to
+ * lua/lucid/nn/loss.lua, which builds their classes. */
 #include "binding.h"
 #include "lucid_init.h"
 #include "lucid_loss.h"
 #include "nn_binding.h"
+
+#include "../ops/loss.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -56,72 +59,109 @@ static lc_tensor *opt_tensor(lua_State *L, const char *fn, int pos, const char *
 
 /* ---------------------------------------------------------------- pointwise losses */
 
-/* mse_loss, l1_loss (input, target, reduction) */
-static int f_simple(lua_State *L) {
+/* The rows of src/kernels/loss_list.h, bound generically from their descriptors:
+ * nn.functional.<name>(input, target, [weight,] reduction, [pos_weight,] [param]), positional
+ * and/or with a trailing options table. */
+
+/* The Lua parameter names of row d in order; the positions of each (0: the row has none). */
+typedef struct pw_sig {
+  const char *names[6];
+  int n, weight, reduction, pos_weight, param;
+} pw_sig;
+
+/* Appends a parameter; returns its (1-based) stack position. */
+static int pw_add(pw_sig *g, const char *pname) {
+  g->names[g->n++] = pname;
+  return g->n;
+}
+
+static void pw_signature(const lc_pw_desc *d, pw_sig *g) {
+  memset(g, 0, sizeof *g);
+  pw_add(g, "input");
+  pw_add(g, "target");
+  if (d->weight) g->weight = pw_add(g, "weight");
+  g->reduction = pw_add(g, "reduction");
+  if (d->pos_weight) g->pos_weight = pw_add(g, "pos_weight");
+  if (d->param.name) g->param = pw_add(g, d->param.name);
+}
+
+static int f_pw(lua_State *L) {
   const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "target", "reduction"};
-  lb_args_untabled(L, fn, P, 3);
+  const int kind = LB_OP(L);
+  const lc_pw_desc *d = &lc_pw_descs[kind];
+  pw_sig g;
+  pw_signature(d, &g);
+  lb_args_untabled(L, fn, g.names, g.n);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_reduction r = reduction_arg(L, fn, 3, false);
+  lc_tensor *w = g.weight ? opt_tensor(L, fn, g.weight, "weight") : NULL;
+  lc_reduction r = reduction_arg(L, fn, g.reduction, d->batchmean);
+  lc_tensor *pw = g.pos_weight ? opt_tensor(L, fn, g.pos_weight, "pos_weight") : NULL;
+  double p = 0;
+  if (g.param && d->param.flag) {
+    p = lb_opt_bool_arg(L, fn, g.param, d->param.name, d->param.def != 0) ? 1 : 0;
+  } else if (g.param) {
+    p = lb_opt_num_arg(L, fn, g.param, d->param.name, d->param.def); /* C checks its rule */
+  }
   lc_tensor **out = lb_slot(L);
-  CORE(LB_OP(L) == 0 ? lc_mse_loss(x, y, r, out) : lc_l1_loss(x, y, r, out));
+  CORE(lc_pw_loss_apply(kind, x, y, w, pw, r, p, out));
   return 1;
 }
 
-/* huber_loss(input, target, reduction, delta), smooth_l1_loss(input, target, reduction, beta) */
-static int f_huber(lua_State *L) {
-  const char *fn = LB_FN(L);
-  bool huber = LB_OP(L) == 0;
-  static const char *const PH[] = {"input", "target", "reduction", "delta"};
-  static const char *const PS[] = {"input", "target", "reduction", "beta"};
-  lb_args_untabled(L, fn, huber ? PH : PS, 4);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_reduction r = reduction_arg(L, fn, 3, false);
-  double p = lb_opt_num_arg(L, fn, 4, huber ? "delta" : "beta", 1.0);
-  if (huber && !(p > 0)) lb_argerror(L, fn, 4, "delta", "must be positive, got %g", p);
-  if (!huber && !(p >= 0)) lb_argerror(L, fn, 4, "beta", "must be >= 0, got %g", p);
-  lc_tensor **out = lb_slot(L);
-  CORE(huber ? lc_huber_loss(x, y, r, p, out) : lc_smooth_l1_loss(x, y, r, p, out));
+/* nn_core.pointwise_losses(): the rows, for lua/lucid/nn/loss.lua to build its classes from:
+ * {{name = "huber_loss", module = "HuberLoss", kind = <code>, params = {"reduction", "delta"},
+ *   batchmean = false, param = "delta", default = 1.0, flag = false}, ...}
+ * in list order (params: the constructor's, after input and target; param and the fields after
+ * it only for a row with one; kind: the row's code for check_pw_param). */
+static int c_pw_losses(lua_State *L) {
+  lua_createtable(L, LC_PW_COUNT, 0);
+  for (int k = 0; k < LC_PW_COUNT; k++) {
+    const lc_pw_desc *d = &lc_pw_descs[k];
+    pw_sig g;
+    pw_signature(d, &g);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, d->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, d->module);
+    lua_setfield(L, -2, "module");
+    lua_pushinteger(L, k);
+    lua_setfield(L, -2, "kind");
+    lua_createtable(L, g.n - 2, 0);
+    for (int i = 2; i < g.n; i++) {
+      lua_pushstring(L, g.names[i]);
+      lua_rawseti(L, -2, i - 1);
+    }
+    lua_setfield(L, -2, "params");
+    lua_pushboolean(L, d->batchmean);
+    lua_setfield(L, -2, "batchmean");
+    if (d->param.name) {
+      lua_pushstring(L, d->param.name);
+      lua_setfield(L, -2, "param");
+      if (d->param.flag)
+        lua_pushboolean(L, d->param.def != 0);
+      else
+        lua_pushnumber(L, d->param.def);
+      lua_setfield(L, -2, "default");
+      lua_pushboolean(L, d->param.flag);
+      lua_setfield(L, -2, "flag");
+    }
+    lua_rawseti(L, -2, (lua_Integer)k + 1);
+  }
   return 1;
 }
 
-/* binary_cross_entropy(input, target, weight, reduction) */
-static int f_bce(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "target", "weight", "reduction"};
-  lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_tensor *w = opt_tensor(L, fn, 3, "weight");
-  lc_reduction r = reduction_arg(L, fn, 4, false);
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_binary_cross_entropy(x, y, w, r, out));
-  return 1;
-}
-
-/* binary_cross_entropy_with_logits(input, target, weight, reduction, pos_weight) */
-static int f_bce_logits(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "target", "weight", "reduction", "pos_weight"};
-  lb_args_untabled(L, fn, P, 5);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_tensor *w = opt_tensor(L, fn, 3, "weight");
-  lc_reduction r = reduction_arg(L, fn, 4, false);
-  lc_tensor *pw = opt_tensor(L, fn, 5, "pos_weight");
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_binary_cross_entropy_with_logits(x, y, w, pw, r, out));
-  return 1;
-}
-
-/* kl_div(input, target, reduction, log_target) */
-static int f_kl_div(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "target", "reduction", "log_target"};
-  lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_reduction r = reduction_arg(L, fn, 3, true);
-  bool lt = lb_opt_bool_arg(L, fn, 4, "log_target", false);
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_kl_div(x, y, r, lt, out));
+/* nn_core.check_pw_param(kind, fn, value): C's rule for the row's scalar parameter, for the
+ * loss classes to apply at construction (nn.HuberLoss{delta = 0} fails there, in C's words):
+ * value, or nil and the message "<fn>: <param> must be ..." for the class to raise. */
+static int c_check_pw_param(lua_State *L) {
+  int kind = (int)luaL_checkinteger(L, 1);
+  const char *fn = luaL_checkstring(L, 2);
+  double p = luaL_checknumber(L, 3);
+  if (lc_pw_loss_check_param(kind, fn, p) != LC_OK) {
+    lua_pushnil(L);
+    lua_pushstring(L, lb_last_error());
+    return 2;
+  }
+  lua_settop(L, 3);
   return 1;
 }
 
@@ -460,14 +500,11 @@ static int f_vector_to_parameters(lua_State *L) {
   return 0;
 }
 
+#define PW_REG_(CODE, NAME, Module, GradFn, WEIGHTS, PARAM, BATCHMEAN)                             \
+  {"nn.functional." #NAME, f_pw, LC_PW_##CODE, LB_FUNC},
 const lb_reg lb_loss_regs[] = {
-    {"nn.functional.mse_loss", f_simple, 0, LB_FUNC},
-    {"nn.functional.l1_loss", f_simple, 1, LB_FUNC},
-    {"nn.functional.huber_loss", f_huber, 0, LB_FUNC},
-    {"nn.functional.smooth_l1_loss", f_huber, 1, LB_FUNC},
-    {"nn.functional.binary_cross_entropy", f_bce, 0, LB_FUNC},
-    {"nn.functional.binary_cross_entropy_with_logits", f_bce_logits, 0, LB_FUNC},
-    {"nn.functional.kl_div", f_kl_div, 0, LB_FUNC},
+    /* every row of src/kernels/loss_list.h */
+    LC_PW_LOSS_LIST(PW_REG_)
     {"nn.functional.cross_entropy", f_class, 0, LB_FUNC},
     {"nn.functional.nll_loss", f_class, 1, LB_FUNC},
     {"nn.init.uniform_", f_init_uniform, 0, LB_FUNC},
@@ -489,4 +526,6 @@ const lb_reg lb_loss_regs[] = {
     {"nn.utils.vector_to_parameters", f_vector_to_parameters, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
 
-const luaL_Reg nb_loss_funcs[] = {{NULL, NULL}};
+const luaL_Reg nb_loss_funcs[] = {{"pointwise_losses", c_pw_losses},
+                                     {"check_pw_param", c_check_pw_param},
+                                     {NULL, NULL}};

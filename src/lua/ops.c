@@ -389,11 +389,13 @@ static void reduce_common(lua_State *L, const char *fn, lc_tensor *t, int dim_po
   o->p = 2;
 }
 
-static int f_reduce(lua_State *L) {
+/* The rows of LC_REDUCE_LIST by their ARGS column: DIMS (f_reduce), DIMS_REQ (f_reduce_dim),
+ * CORRECTION (f_var), P (f_norm). */
+static int reduce_dims(lua_State *L, bool dim_required) {
   const char *fn = LB_FN(L);
   lc_reduce_op op = (lc_reduce_op)LB_OP(L);
   lc_tensor *t = input1(L, fn, P_RED, 3);
-  if (op == LC_LOGSUMEXP && lua_isnil(L, 2))
+  if (dim_required && lua_isnil(L, 2))
     lb_argerror(L, fn, 2, "dim", "expected a dim or a table of dims, got nil");
   lc_reduce_opts o;
   reduce_common(L, fn, t, 2, 3, &o);
@@ -401,6 +403,9 @@ static int f_reduce(lua_State *L) {
   CORE(lc_reduce(op, t, &o, out));
   return 1;
 }
+
+static int f_reduce(lua_State *L) { return reduce_dims(L, false); }
+static int f_reduce_dim(lua_State *L) { return reduce_dims(L, true); }
 
 static int f_var(lua_State *L) {
   const char *fn = LB_FN(L);
@@ -437,7 +442,7 @@ static int f_norm(lua_State *L) {
     o.p = lb_opt_num_arg(L, fn, 2, "p", 2.0);
   }
   lc_tensor **out = lb_slot(L);
-  CORE(lc_reduce(LC_NORM, t, &o, out));
+  CORE(lc_reduce((lc_reduce_op)LB_OP(L), t, &o, out));
   return 1;
 }
 
@@ -853,6 +858,12 @@ static int f_tolist(lua_State *L) {
   {#NAME, f_binary, LC_##CODE, B}, BINARY_INPLACE_##INPLACE(CODE, NAME)
 #define UNARY_ROWS_(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                     \
   {#NAME, f_unary, LC_##CODE, B}, {#NAME "_", f_unary_, LC_##CODE, M},
+#define REDUCE_FN_DIMS f_reduce
+#define REDUCE_FN_DIMS_REQ f_reduce_dim
+#define REDUCE_FN_CORRECTION f_var
+#define REDUCE_FN_P f_norm
+#define REDUCE_ROWS_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS)                                      \
+  {#NAME, REDUCE_FN_##ARGS, LC_##CODE, B},
 const lb_reg lb_ops_regs[] = {
     {"size", f_size, 0, M},
     {"stride", f_size, 1, M},
@@ -889,17 +900,8 @@ const lb_reg lb_ops_regs[] = {
     {"clamp_", f_clamp, 1, M},
     {"where", f_where, 0, F},
 
-    {"sum", f_reduce, LC_SUM, B},
-    {"mean", f_reduce, LC_MEAN, B},
-    {"prod", f_reduce, LC_PROD, B},
-    {"amax", f_reduce, LC_AMAX, B},
-    {"amin", f_reduce, LC_AMIN, B},
-    {"logsumexp", f_reduce, LC_LOGSUMEXP, B},
-    {"all", f_reduce, LC_ALL, B},
-    {"any", f_reduce, LC_ANY, B},
-    {"var", f_var, LC_VAR, B},
-    {"std", f_var, LC_STD, B},
-    {"norm", f_norm, 0, B},
+    /* every row of LC_REDUCE_LIST: t:<name>(...) and lucid.<name>(t, ...) */
+    LC_REDUCE_LIST(REDUCE_ROWS_)
     {"max", f_maxmin, 0, B},
     {"min", f_maxmin, 1, B},
     {"argmax", f_argmax, 0, B},

@@ -22,7 +22,7 @@ lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **ou
   if (st) return st;
   if ((st = lc_dropout_check_p("dropout", p))) return st;
   if (!lc_dtype_is_float(x->dtype))
-    return lc_set_error(LC_EDTYPE, "dropout: expected an input of dtype float32 or float64, got %s",
+    return lc_set_error(LC_EDTYPE, "dropout: expected a float32 or float64 input, got %s",
                         lc_dtype_name(x->dtype));
   if (!training) {
     *out = lc_retain((lc_tensor *)x);

@@ -1,12 +1,13 @@
 /*
  * ops/loss.c - public loss functions (include/lucid_loss.h): argument checks, the target cast
  * to the input's dtype (recorded, so a target that requires grad still gets its gradient),
- * then lc_apply so autograd records the fused loss op of src/kernels/loss.c.
+ * then lc_apply so autograd records the fused loss op of src/kernels/loss.c. The pointwise
+ * losses' entry points are generated from src/kernels/loss_list.h.
  */
-#include "../kernels/loss.h"
+#include "loss.h"
+
 #include "../autograd/autograd.h"
 
-#include <math.h>
 #include <string.h>
 
 static const char *const red_names[] = {"mean", "sum", "none", "batchmean"};
@@ -32,7 +33,7 @@ static lc_status check_ptrs(const char *fn, const lc_tensor *input, const lc_ten
   if (!target) return lc_set_error(LC_EARG, "%s: target is NULL", fn);
   if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
   if (!lc_dtype_is_float(lc_dtype_of(input)))
-    return lc_set_error(LC_EDTYPE, "%s: input must be float32 or float64, got %s", fn,
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
                         lc_dtype_name(lc_dtype_of(input)));
   return LC_OK;
 }
@@ -53,17 +54,31 @@ static lc_status target_as(const lc_tensor *input, const lc_tensor *target, lc_t
   return lc_to_dtype(target, lc_dtype_of(input), out);
 }
 
-static lc_status pointwise(lc_pw_kind kind, const lc_tensor *input, const lc_tensor *target,
+lc_status lc_pw_loss_check_param(int kind, const char *fn, double p) {
+  if (kind < 0 || kind >= LC_PW_COUNT)
+    return lc_set_error(LC_EARG, "loss: no pointwise loss with code %d", kind);
+  const lc_pw_desc *d = &lc_pw_descs[kind];
+  if (d->param.name && !lc_pw_rule_ok(d->param.rule, p))
+    return lc_set_error(LC_EARG, "%s: %s must be %s, got %g", fn ? fn : d->name, d->param.name,
+                        lc_pw_rule_text(d->param.rule), p);
+  return LC_OK;
+}
+
+lc_status lc_pw_loss_apply(int kind, const lc_tensor *input, const lc_tensor *target,
                            const lc_tensor *weight, const lc_tensor *pos_weight,
-                           lc_reduction reduction, double p, int flags, lc_tensor **out) {
-  const char *fn = lc_op_pw_loss[kind].name;
-  lc_status st = check_ptrs(fn, input, target, out);
-  if (!st) st = check_red(fn, reduction, kind == LC_PW_KL_DIV);
+                           lc_reduction reduction, double p, lc_tensor **out) {
+  if (kind < 0 || kind >= LC_PW_COUNT)
+    return lc_set_error(LC_EARG, "loss: no pointwise loss with code %d", kind);
+  const lc_pw_desc *d = &lc_pw_descs[kind];
+  const char *fn = d->name;
+  lc_status st = lc_pw_loss_check_param(kind, fn, p);
+  if (!st) st = check_ptrs(fn, input, target, out);
+  if (!st) st = check_red(fn, reduction, d->batchmean);
   if (st) return st;
   lc_tensor *y = NULL;
   if ((st = target_as(input, target, &y))) return st;
   lc_tensor *in[4] = {(lc_tensor *)input, y};
-  int n = 2;
+  int n = 2, flags = 0;
   if (weight) {
     in[n++] = (lc_tensor *)weight;
     flags |= LC_LOSS_HAS_WEIGHT;
@@ -78,48 +93,29 @@ static lc_status pointwise(lc_pw_kind kind, const lc_tensor *input, const lc_ten
   return st;
 }
 
-lc_status lc_mse_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
-                      lc_tensor **out) {
-  return pointwise(LC_PW_MSE, input, target, NULL, NULL, reduction, 0, 0, out);
-}
-
-lc_status lc_l1_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
-                     lc_tensor **out) {
-  return pointwise(LC_PW_L1, input, target, NULL, NULL, reduction, 0, 0, out);
-}
-
-lc_status lc_huber_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
-                        double delta, lc_tensor **out) {
-  if (!(delta > 0) || !isfinite(delta))
-    return lc_set_error(LC_EARG, "huber_loss: delta must be a positive number, got %g", delta);
-  return pointwise(LC_PW_HUBER, input, target, NULL, NULL, reduction, delta, 0, out);
-}
-
-lc_status lc_smooth_l1_loss(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
-                            double beta, lc_tensor **out) {
-  if (!(beta >= 0) || !isfinite(beta))
-    return lc_set_error(LC_EARG, "smooth_l1_loss: beta must be a non-negative number, got %g",
-                        beta);
-  return pointwise(LC_PW_SMOOTH_L1, input, target, NULL, NULL, reduction, beta, 0, out);
-}
-
-lc_status lc_binary_cross_entropy(const lc_tensor *input, const lc_tensor *target,
-                                  const lc_tensor *weight, lc_reduction reduction,
-                                  lc_tensor **out) {
-  return pointwise(LC_PW_BCE, input, target, weight, NULL, reduction, 0, 0, out);
-}
-
-lc_status lc_binary_cross_entropy_with_logits(const lc_tensor *input, const lc_tensor *target,
-                                              const lc_tensor *weight, const lc_tensor *pos_weight,
-                                              lc_reduction reduction, lc_tensor **out) {
-  return pointwise(LC_PW_BCE_LOGITS, input, target, weight, pos_weight, reduction, 0, 0, out);
-}
-
-lc_status lc_kl_div(const lc_tensor *input, const lc_tensor *target, lc_reduction reduction,
-                    bool log_target, lc_tensor **out) {
-  return pointwise(LC_PW_KL_DIV, input, target, NULL, NULL, reduction, 0,
-                   log_target ? LC_LOSS_LOG_TARGET : 0, out);
-}
+/* lc_<name>(input, target, [weight,] [pos_weight,] reduction, [param,] out) for every row of
+ * src/kernels/loss_list.h, by its WEIGHTS and PARAM columns. */
+#define PW_W_ARGS_NONE
+#define PW_W_ARGS_W const lc_tensor *weight,
+#define PW_W_ARGS_W_PW const lc_tensor *weight, const lc_tensor *pos_weight,
+#define PW_W_VALS_NONE NULL, NULL
+#define PW_W_VALS_W weight, NULL
+#define PW_W_VALS_W_PW weight, pos_weight
+#define PW_P_ARG_NOPARAM
+#define PW_P_ARG_NUM(n, d, r) , double n
+#define PW_P_ARG_FLAG(n, d) , bool n
+#define PW_P_VAL_NOPARAM 0
+#define PW_P_VAL_NUM(n, d, r) n
+#define PW_P_VAL_FLAG(n, d) (n ? 1.0 : 0.0)
+#define PW_ENTRY_(CODE, NAME, Module, GradFn, WEIGHTS, PARAM, BATCHMEAN)                           \
+  lc_status lc_##NAME(const lc_tensor *input, const lc_tensor *target,                             \
+                      PW_W_ARGS_##WEIGHTS lc_reduction reduction PW_P_ARG_##PARAM,                 \
+                      lc_tensor **out) {                                                           \
+    return lc_pw_loss_apply(LC_PW_##CODE, input, target, PW_W_VALS_##WEIGHTS, reduction,           \
+                            PW_P_VAL_##PARAM, out);                                                \
+  }
+LC_PW_LOSS_LIST(PW_ENTRY_)
+#undef PW_ENTRY_
 
 static lc_status class_loss(const lc_op_def *op, const lc_tensor *input, const lc_tensor *target,
                             const lc_class_loss_opts *opts, lc_tensor **out) {

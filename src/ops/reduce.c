@@ -1,24 +1,22 @@
 /*
- * ops/reduce.c - public reductions (lucid.h): argument checks, then lc_apply so autograd
- * records them. The kernels and backward functions live in src/kernels/reduce.c.
+ * ops/reduce.c - public reductions (lucid_core.h): argument checks, then lc_apply so autograd
+ * records them. lc_reduce serves every row of LC_REDUCE_LIST; the kernels and backward
+ * functions live in src/kernels/reduce.c.
  */
 #include "../autograd/autograd.h"
 
 #include <string.h>
 
-static const char *const names[LC_REDUCE_COUNT] = {
-    "sum", "mean", "prod", "amax", "amin", "var", "std", "norm", "logsumexp", "all", "any"};
-
 lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *opts,
                     lc_tensor **out) {
   if ((unsigned)op >= LC_REDUCE_COUNT)
     return lc_set_error(LC_EARG, "lc_reduce: unknown reduction %d", (int)op);
-  const char *name = names[op];
+  const char *name = lc_op_reduce[op].name;
   if (!x || !out) return lc_set_error(LC_EARG, "%s: NULL tensor argument", name);
   lc_op_args args;
   memset(&args, 0, sizeof args);
-  args.f[0] = 2; /* norm: p */
-  args.f[1] = 1; /* var/std: correction */
+  args.f[0] = 2; /* P rows (norm): p */
+  args.f[1] = 1; /* CORRECTION rows (var, std): correction */
   if (opts) {
     if (opts->ndims < 0 || opts->ndims > LC_MAX_DIMS)
       return lc_set_error(LC_EARG, "%s: expected 0..%d dims to reduce, got %d", name, LC_MAX_DIMS,
@@ -37,11 +35,11 @@ lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *o
     }
     args.ni = opts->ndims;
     if (opts->keepdim) args.flags |= LC_ARG_KEEPDIM;
-    if (op == LC_NORM) {
-      if (opts->p != opts->p) return lc_set_error(LC_EARG, "norm: p must not be nan");
+    if (lc_reduce_args[op] == LC_RA_P) {
+      if (opts->p != opts->p) return lc_set_error(LC_EARG, "%s: p must not be nan", name);
       args.f[0] = opts->p;
     }
-    if (op == LC_VAR || op == LC_STD) args.f[1] = (double)opts->correction;
+    if (lc_reduce_args[op] == LC_RA_CORRECTION) args.f[1] = (double)opts->correction;
   }
   if (args.ni == 0) args.flags |= LC_ARG_ALL;
   lc_tensor *in[1] = {(lc_tensor *)x};

@@ -10,8 +10,12 @@ return function(nn, P)
   local fail, describe = P.fail, P.describe
   local is_tensor = P.tcore.is_tensor
 
-  for _, n in ipairs{"mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
-    "binary_cross_entropy_with_logits", "kl_div", "cross_entropy", "nll_loss"} do
+  -- the pointwise losses: the rows of src/kernels/loss_list.h, as the binding hands them over
+  local pointwise = P.core.pointwise_losses()
+  for _, row in ipairs(pointwise) do
+    F[row.name] = assert(_F["nn.functional." .. row.name], row.name)
+  end
+  for _, n in ipairs{"cross_entropy", "nll_loss"} do
     F[n] = assert(_F["nn.functional." .. n], n)
   end
 
@@ -57,22 +61,6 @@ return function(nn, P)
     return cls
   end
 
-  local function red_only(self, a, fname) self.reduction = check_reduction(fname, a.reduction) end
-  local function red_opts(self) return {reduction = self.reduction} end
-
-  loss_class("MSELoss", {"reduction"}, F.mse_loss, red_only, red_opts)
-  loss_class("L1Loss", {"reduction"}, F.l1_loss, red_only, red_opts)
-
-  loss_class("HuberLoss", {"reduction", "delta"}, F.huber_loss, function(self, a, f)
-    self.reduction = check_reduction(f, a.reduction)
-    self.delta = check_number(f, "delta", a.delta, 1.0, function(v) return v > 0 end, "positive")
-  end, function(self) return {reduction = self.reduction, delta = self.delta} end)
-
-  loss_class("SmoothL1Loss", {"reduction", "beta"}, F.smooth_l1_loss, function(self, a, f)
-    self.reduction = check_reduction(f, a.reduction)
-    self.beta = check_number(f, "beta", a.beta, 1.0, function(v) return v >= 0 end, ">= 0")
-  end, function(self) return {reduction = self.reduction, beta = self.beta} end)
-
   local function weight_buffer(self, f, name, w)
     if check_tensor(f, name, w) ~= nil then self:register_buffer(name, w) end
   end
@@ -106,22 +94,29 @@ return function(nn, P)
     return {weight = self.weight, ignore_index = self.ignore_index, reduction = self.reduction}
   end)
 
-  loss_class("BCELoss", {"weight", "reduction"}, F.binary_cross_entropy, function(self, a, f)
-    weight_buffer(self, f, "weight", a.weight)
-    self.reduction = check_reduction(f, a.reduction)
-  end, function(self) return {weight = self.weight, reduction = self.reduction} end)
-
-  loss_class("BCEWithLogitsLoss", {"weight", "reduction", "pos_weight"},
-    F.binary_cross_entropy_with_logits, function(self, a, f)
-      weight_buffer(self, f, "weight", a.weight)
-      self.reduction = check_reduction(f, a.reduction)
-      weight_buffer(self, f, "pos_weight", a.pos_weight)
+  -- The pointwise losses (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, BCELoss,
+  -- BCEWithLogitsLoss, KLDivLoss): one class per row of src/kernels/loss_list.h. Its options
+  -- are the row's parameters, in the functional form's order: weight and pos_weight (buffers),
+  -- reduction and the row's scalar parameter, checked at construction by C's rule.
+  for _, row in ipairs(pointwise) do
+    loss_class(row.module, row.params, F[row.name], function(self, a, f)
+      for _, p in ipairs(row.params) do
+        if p == "weight" or p == "pos_weight" then
+          weight_buffer(self, f, p, a[p])
+        elseif p == "reduction" then
+          self.reduction = check_reduction(f, a.reduction, row.batchmean)
+        elseif row.flag then
+          self[p] = P.bool_arg(f, p, a[p], row.default)
+        else
+          local v, err = P.core.check_pw_param(row.kind, f, check_number(f, p, a[p], row.default))
+          if err then fail("%s", err) end
+          self[p] = v
+        end
+      end
     end, function(self)
-      return {weight = self.weight, reduction = self.reduction, pos_weight = self.pos_weight}
+      local o = {}
+      for _, p in ipairs(row.params) do o[p] = self[p] end
+      return o
     end)
-
-  loss_class("KLDivLoss", {"reduction", "log_target"}, F.kl_div, function(self, a, f)
-    self.reduction = check_reduction(f, a.reduction, true)
-    self.log_target = P.bool_arg(f, "log_target", a.log_target, false)
-  end, function(self) return {reduction = self.reduction, log_target = self.log_target} end)
+  end
 end
