@@ -86,6 +86,14 @@ const char *lc_last_error_marked(void);
  * buf (cap bytes, always terminated when cap > 0); returns buf. buf may be text itself (the
  * result is never longer). */
 char *lc_render_positions(const char *text, int base, char *buf, size_t cap);
+/* The dim and index rules every op applies, with their messages (marked, so a binding shows
+ * them in its users' base): a dim in [-ndim, ndim) (a 0-dim tensor takes 0 and -1, as in
+ * PyTorch), an index into a dim of `size` in [-size, size); a negative one counts from the
+ * end. Each wraps its value to [0, n) or sets LC_EINDEX "<what>: dim/index ... out of range
+ * ... (expected ...)". */
+lc_status lc_wrap_dim(int *dim, int ndim, const char *what);
+lc_status lc_wrap_dim64(int64_t dim, int ndim, const char *what, int *out); /* any int64 dim */
+lc_status lc_wrap_index(int64_t *index, int64_t size, int dim, const char *what);
 /* Sets the thread's last error (printf-style) and returns st; used by layers above the core. */
 lc_status lc_set_error(lc_status st, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -110,6 +118,10 @@ bool lc_is_contiguous(const lc_tensor *t);
 /* Address of element (0, ..., 0). Writing through it bypasses autograd's version counter:
  * call lc_bump_version() afterwards if the tensor may have been saved for backward. */
 void *lc_data(const lc_tensor *t);
+/* Every value of the int64 or int32 index tensor idx lies in [0, size) (no wrapping, as in
+ * PyTorch's gather/scatter/index_select); else LC_EINDEX naming the first bad one by its
+ * position: "<what>: index[i, j] = v out of range for dim d of size n (expected 0..n-1)". */
+lc_status lc_check_indices(const lc_tensor *idx, int64_t size, int dim, const char *what);
 size_t lc_storage_nbytes(const lc_tensor *t);
 bool lc_same_storage(const lc_tensor *a, const lc_tensor *b);
 void lc_bump_version(lc_tensor *t);

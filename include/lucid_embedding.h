@@ -27,7 +27,9 @@ lc_status lc_embedding(const lc_tensor *input, const lc_tensor *weight, int64_t 
                        lc_tensor **out);
 /* The same with indices counted from index_base (0 or 1): bindings whose users count from 1
  * pass 1 and the raw index tensor, with no conversion copy. padding_idx is still 0-based (or
- * LC_NO_PADDING); messages show indices, positions and ranges in index_base. */
+ * LC_NO_PADDING). Messages are 0-based as every C text (an index read as 5 with index_base 1
+ * is row 4), their numbers marked, so such a binding shows its users' values by rendering them
+ * 1-based (lc_render_positions). */
 lc_status lc_embedding_ex(const lc_tensor *input, const lc_tensor *weight, int64_t padding_idx,
                           int64_t index_base, lc_tensor **out);
 

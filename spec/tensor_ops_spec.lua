@@ -365,7 +365,7 @@ describe("index functions (1-based indices)", function()
     same(lucid.gather(m, 1, L({{2, 1, 2}})), {{4, 2, 6}})
     raises({"lucid.index_select: argument 3 (index): index[2] = 4 out of range for dim 2 of size 3 (expected 1..3)"},
       m.index_select, m, 2, L({1, 4}))
-    raises({"lucid.index_select: argument 3 (index)", "= 0 out of range"}, m.index_select, m, 2, L({0}))
+    raises({"lucid.index_select: argument 3 (index)", "index[1] = 0 is invalid: indices are 1-based"}, m.index_select, m, 2, L({0}))
     raises({"lucid.index_select: argument 3 (index): expected an int64 or int32 tensor"}, m.index_select, m, 2, lucid.Tensor({1}))
     raises({"lucid.gather: argument 3 (index): index[1, 2] = 3 out of range for dim 1 of size 2"}, m.gather, m, 1, L({{1, 3}}))
     raises({"lucid.gather: argument 2 (dim): dim 3 out of range"}, m.gather, m, 3, L({{1}}))

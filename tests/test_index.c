@@ -97,10 +97,10 @@ TEST(index_select_errors) {
   CHECK_OK(lc_zeros(1, si, LC_FLOAT32, &fi));
   if (!t || !ib || !in || !i2 || !fi) goto out;
   CHECK_STATUS(lc_index_select(t, 1, ib, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "index_select: index 5 is out of range for dim 1 of size 5") !=
-        NULL);
+  CHECK(strstr(lc_last_error(), "index_select: index[1] = 5 out of range for dim 1 of size 5 "
+                                    "(expected 0..4)") != NULL);
   CHECK_STATUS(lc_index_select(t, 0, in, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "index -1") != NULL);
+  CHECK(strstr(lc_last_error(), "index[0] = -1 out of range") != NULL);
   CHECK_STATUS(lc_index_select(t, 0, i2, &x), LC_ESHAPE);
   CHECK_STATUS(lc_index_select(t, 0, fi, &x), LC_EDTYPE);
   CHECK_STATUS(lc_index_select(t, 2, i2, &x), LC_EINDEX);
@@ -138,7 +138,7 @@ TEST(index_gather_values_and_errors) {
   int64_t bad[] = {0, 7, 0, 0, 0, 0};
   lc_tensor *ib = i64s(2, si, bad);
   if (ib) CHECK_STATUS(lc_gather(t, 1, ib, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "gather: index 7 is out of range for dim 1 of size 5") != NULL);
+  CHECK(strstr(lc_last_error(), "gather: index[0, 1] = 7 out of range for dim 1 of size 5") != NULL);
   int64_t sbig[] = {4, 1}, vbig[] = {0, 0, 0, 0};
   lc_tensor *big = i64s(2, sbig, vbig); /* 4 rows > 3 on a dim other than dim */
   if (big) CHECK_STATUS(lc_gather(t, 1, big, &x), LC_ESHAPE);
@@ -190,7 +190,7 @@ TEST(index_scatter_values_and_inplace) {
   int64_t bad[] = {0, 4, 0, 0};
   lc_tensor *ib = i64s(2, si, bad), *x = NULL;
   if (ib) CHECK_STATUS(lc_scatter(t, 1, ib, src, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "scatter: index 4 is out of range for dim 1 of size 4") != NULL);
+  CHECK(strstr(lc_last_error(), "scatter: index[0, 1] = 4 out of range for dim 1 of size 4") != NULL);
   if (ib) CHECK_STATUS(lc_scatter_(t, 1, ib, src), LC_EINDEX);
   int64_t s1[] = {1, 1};
   lc_tensor *small = NULL;
@@ -547,4 +547,41 @@ out:
   lc_release(src);
   lc_release(idx);
   lc_release(m);
+}
+
+/* The dim and index rules (lucid_core.h) every op and the Lua binding apply: 0-based texts in
+ * C, 1-based once rendered for Lua; a bad index tensor value named by its position. */
+TEST(index_rules_and_their_messages) {
+  int d = -1;
+  CHECK_OK(lc_wrap_dim(&d, 3, "f"));
+  CHECK(d == 2);
+  CHECK_STATUS(lc_wrap_dim64(INT64_C(1) << 40, 2, "f", &d), LC_EINDEX);
+  CHECK(strstr(lc_last_error(), "f: dim 1099511627776 out of range for a tensor with 2 dims "
+                                "(expected 0..1 or -2..-1)") != NULL);
+  int64_t i = -3;
+  CHECK_OK(lc_wrap_index(&i, 3, 0, "f"));
+  CHECK(i == 0);
+  i = 3;
+  CHECK_STATUS(lc_wrap_index(&i, 3, 1, "f"), LC_EINDEX);
+  CHECK(strcmp(lc_last_error(),
+               "f: index 3 out of range for dim 1 of size 3 (expected 0..2 or -3..-1)") == 0);
+  char buf[256];
+  lc_render_positions(lc_last_error_marked(), 1, buf, sizeof buf);
+  CHECK(strcmp(buf, "f: index 4 out of range for dim 2 of size 3 (expected 1..3 or -3..-1)") == 0);
+  CHECK_STATUS(lc_wrap_index(&i, 0, 0, "f"), LC_EINDEX);
+  CHECK(strstr(lc_last_error(), "of size 0 (it has no indices)") != NULL);
+
+  /* a transposed (non-contiguous) index tensor: the position is the logical one */
+  int64_t s[] = {2, 3}, v[] = {0, 1, 2, 0, 1, 9}; /* [[0, 1, 2], [0, 1, 9]] */
+  lc_tensor *idx = i64s(2, s, v), *t = NULL;
+  if (!idx) return;
+  CHECK_OK(lc_transpose(idx, 0, 1, &t)); /* 9 is t[2][1], flat element 5 of {3, 2} */
+  if (t) {
+    CHECK_STATUS(lc_check_indices(t, 3, 0, "g"), LC_EINDEX);
+    CHECK(strcmp(lc_last_error(),
+                 "g: index[2, 1] = 9 out of range for dim 0 of size 3 (expected 0..2)") == 0);
+    CHECK_OK(lc_check_indices(t, 10, 0, "g"));
+  }
+  lc_release(t);
+  lc_release(idx);
 }

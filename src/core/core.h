@@ -102,9 +102,6 @@ lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape
 void lc_tensor_refresh(lc_tensor *t);
 void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 int64_t lc_shape_numel(int ndim, const int64_t *shape);
-/* Wraps a negative dim and checks range [0, ndim) (ndim 0 accepts -1 and 0 when allow0).
- * On failure sets an LC_EINDEX error mentioning `what` (the function name). */
-lc_status lc_wrap_dim(int *dim, int ndim, const char *what);
 /* "{2, 3}" into buf. */
 const char *lc_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
 /* Broadcast shape of a and b into out (returns LC_ESHAPE with a clear message on mismatch). */

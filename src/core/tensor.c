@@ -161,15 +161,86 @@ lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape
   return LC_OK;
 }
 
-lc_status lc_wrap_dim(int *dim, int ndim, const char *what) {
+lc_status lc_wrap_dim64(int64_t dim, int ndim, const char *what, int *out) {
   int n = ndim > 0 ? ndim : 1; /* a 0-dim tensor accepts dim 0 and -1, like PyTorch */
-  int d = *dim < 0 ? *dim + n : *dim;
+  int64_t d = dim < 0 ? dim + n : dim;
   if (d < 0 || d >= n)
     return lc_set_error(LC_EINDEX,
-                        "%s: dim " LC_POS_D " out of range for a tensor with %d dims (expected "
+                        "%s: dim " LC_POS_I " out of range for a tensor with %d dims (expected "
                         LC_POS_D ".." LC_POS_D " or " LC_POS_D ".." LC_POS_D ")",
-                        what, *dim, ndim, 0, n - 1, -n, -1);
-  *dim = d;
+                        what, (long long)dim, ndim, 0, n - 1, -n, -1);
+  *out = (int)d;
+  return LC_OK;
+}
+
+lc_status lc_wrap_dim(int *dim, int ndim, const char *what) {
+  return lc_wrap_dim64(*dim, ndim, what, dim);
+}
+
+lc_status lc_wrap_index(int64_t *index, int64_t size, int dim, const char *what) {
+  int64_t i = *index < 0 && size > 0 ? *index + size : *index;
+  if (i < 0 || i >= size) {
+    if (size == 0)
+      return lc_set_error(LC_EINDEX,
+                          "%s: index " LC_POS_I " out of range for dim " LC_POS_D
+                          " of size 0 (it has no indices)",
+                          what, (long long)*index, dim);
+    return lc_set_error(LC_EINDEX,
+                        "%s: index " LC_POS_I " out of range for dim " LC_POS_D
+                        " of size %lld (expected " LC_POS_I ".." LC_POS_I " or " LC_POS_I
+                        ".." LC_POS_I ")",
+                        what, (long long)*index, dim, (long long)size, 0LL, (long long)size - 1,
+                        -(long long)size, -1LL);
+  }
+  *index = i;
+  return LC_OK;
+}
+
+/* "[i, j]": element `flat` (row-major) of a tensor of that shape, each coordinate marked;
+ * "" for a 0-dim tensor. */
+static void marked_position(int nd, const int64_t *shape, int64_t flat, char *buf, size_t cap) {
+  int64_t c[LC_MAX_DIMS];
+  for (int d = nd - 1; d >= 0; d--) {
+    c[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  size_t n = 0;
+  buf[0] = 0;
+  for (int d = 0; d < nd && n < cap; d++)
+    n += (size_t)snprintf(buf + n, cap - n, "%s" LC_POS_I "%s", d ? ", " : "[", (long long)c[d],
+                          d + 1 == nd ? "]" : "");
+}
+
+lc_status lc_check_indices(const lc_tensor *idx, int64_t size, int dim, const char *what) {
+  if (!idx) return lc_set_error(LC_EARG, "%s: index tensor is NULL", what);
+  if (idx->dtype != LC_INT64 && idx->dtype != LC_INT32)
+    return lc_set_error(LC_EDTYPE, "%s: expected an int64 or int32 index tensor, got %s", what,
+                        lc_dtype_name(idx->dtype));
+  if (idx->numel == 0) return LC_OK;
+  lc_iter it;
+  lc_iter_init(&it, 1, idx->ndim, idx->shape, (const int64_t(*)[LC_MAX_DIMS])idx->strides);
+  const void *p = lc_data(idx);
+  int64_t offs[LC_ITER_MAX_OPS];
+  for (int64_t r = 0; r < it.outer; r++) {
+    lc_iter_row(&it, r, offs);
+    for (int64_t j = 0; j < it.inner; j++) {
+      int64_t k = offs[0] + j * it.inner_stride[0];
+      int64_t v = idx->dtype == LC_INT64 ? ((const int64_t *)p)[k] : ((const int32_t *)p)[k];
+      if (v >= 0 && v < size) continue;
+      char where[LC_MAX_DIMS * 28 + 4];
+      marked_position(idx->ndim, idx->shape, r * it.inner + j, where, sizeof where);
+      if (size == 0)
+        return lc_set_error(LC_EINDEX,
+                            "%s: index%s = " LC_POS_I " out of range for dim " LC_POS_D
+                            " of size 0 (it has no indices)",
+                            what, where, (long long)v, dim);
+      return lc_set_error(LC_EINDEX,
+                          "%s: index%s = " LC_POS_I " out of range for dim " LC_POS_D
+                          " of size %lld (expected " LC_POS_I ".." LC_POS_I ")",
+                          what, where, (long long)v, dim, (long long)size, 0LL,
+                          (long long)size - 1);
+    }
+  }
   return LC_OK;
 }
 

@@ -8,9 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* "[1, 0]": the position of flat C-order element k of shape, counted from base. */
-static void position_str(int ndim, const int64_t *shape, int64_t k, int64_t base, char *buf,
-                         size_t cap) {
+/* "[1, 0]": the position of flat C-order element k of shape, each coordinate marked. */
+static void position_str(int ndim, const int64_t *shape, int64_t k, char *buf, size_t cap) {
   int64_t idx[LC_MAX_DIMS];
   for (int d = ndim - 1; d >= 0; d--) {
     idx[d] = shape[d] ? k % shape[d] : 0;
@@ -18,7 +17,7 @@ static void position_str(int ndim, const int64_t *shape, int64_t k, int64_t base
   }
   size_t n = (size_t)snprintf(buf, cap, "[");
   for (int d = 0; d < ndim && n < cap; d++)
-    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)(idx[d] + base));
+    n += (size_t)snprintf(buf + n, cap - n, d ? ", " LC_POS_I : LC_POS_I, (long long)idx[d]);
   if (n < cap) snprintf(buf + n, cap - n, "]");
 }
 
@@ -61,18 +60,22 @@ static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   for (int64_t k = 0; k < ic->numel; k++) {
     int64_t v = load_index(ip, ic->dtype, k);
     if (v < base || v - base >= N) {
+      /* Messages are 0-based like every C text, whatever base the indices were read in: the
+       * index as a 0-based row, marked LC_POS_ABS (a row below 0 is shown shifted too), so a
+       * binding that reads base-1 indices shows the user's own value by rendering 1-based. */
       char pos[256];
-      position_str(ic->ndim, ic->shape, k, base, pos, sizeof pos);
+      position_str(ic->ndim, ic->shape, k, pos, sizeof pos);
       if (N == 0)
-        st = lc_set_error(LC_EINDEX, "%s: index %lld at position %s out of range: the embedding "
-                                     "has 0 rows",
-                          op->name, (long long)v, pos);
+        st = lc_set_error(LC_EINDEX,
+                          "%s: index " LC_POS_ABS " at position %s out of range: the embedding "
+                          "has 0 rows",
+                          op->name, (long long)(v - base), pos);
       else
         st = lc_set_error(LC_EINDEX,
-                          "%s: index %lld at position %s out of range for %lld embeddings "
-                          "(expected %lld..%lld)",
-                          op->name, (long long)v, pos, (long long)N, (long long)base,
-                          (long long)(N - 1 + base));
+                          "%s: index " LC_POS_ABS " at position %s out of range for %lld embeddings "
+                          "(expected " LC_POS_I ".." LC_POS_I ")",
+                          op->name, (long long)(v - base), pos, (long long)N, 0LL,
+                          (long long)(N - 1));
       lc_release(hi);
       return st;
     }

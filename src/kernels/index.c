@@ -34,25 +34,6 @@ static void lay_of(const lc_tensor *t, lay *l) {
   memcpy(l->strides, t->strides, (size_t)t->ndim * sizeof(int64_t));
 }
 
-/* Every value of idx must lie in [0, size). */
-static lc_status check_index_range(const lc_tensor *idx, int64_t size, int dim, const char *fn) {
-  if (idx->numel == 0) return LC_OK;
-  lc_iter it;
-  lc_iter_init(&it, 1, idx->ndim, idx->shape, (const int64_t(*)[LC_MAX_DIMS])idx->strides);
-  const void *p = lc_data(idx);
-  int64_t offs[LC_ITER_MAX_OPS];
-  for (int64_t r = 0; r < it.outer; r++) {
-    lc_iter_row(&it, r, offs);
-    for (int64_t j = 0; j < it.inner; j++) {
-      int64_t v = load_index(p, idx->dtype, offs[0] + j * it.inner_stride[0]);
-      if (v < 0 || v >= size)
-        return lc_set_error(LC_EINDEX, "%s: index %lld is out of range for dim %d of size %lld", fn,
-                            (long long)v, dim, (long long)size);
-    }
-  }
-  return LC_OK;
-}
-
 /* ---------------------------------------------------------------- gather/scatter engine */
 
 typedef enum gs_mode { GS_GATHER, GS_SCATTER, GS_SCATTER_ADD } gs_mode;
@@ -190,7 +171,7 @@ static lc_status index_select_forward(const lc_op_def *op, int n, lc_tensor *con
     return lc_set_error(LC_ESHAPE,
                         "index_select: a 0-dim tensor takes an index of one element, got %lld",
                         (long long)nidx);
-  st = check_index_range(index, tl.shape[dim], dim, "index_select");
+  st = lc_check_indices(index, tl.shape[dim], dim, "index_select");
   if (st) return st;
   int64_t oshape[LC_MAX_DIMS];
   memcpy(oshape, tl.shape, (size_t)tl.nd * sizeof *oshape);
@@ -267,7 +248,7 @@ static lc_status check_gs(const char *fn, const lc_tensor *t, int *dim, const lc
   }
   lay tl;
   lay_of(t, &tl);
-  return check_index_range(index, tl.shape[*dim], *dim, fn);
+  return lc_check_indices(index, tl.shape[*dim], *dim, fn);
 }
 
 static lc_status gather_forward(const lc_op_def *op, int n, lc_tensor *const *in,

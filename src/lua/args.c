@@ -257,18 +257,24 @@ lc_dtype lb_dtype_arg(lua_State *L, const char *fn, int pos, const char *name) {
 
 /* ---------------------------------------------------------------- dims and indices */
 
+/* Raises the core's last message (a dim or index rule of lc_wrap_*) as argument pos's error:
+ * "lucid.<fn>: argument <pos> (<name>): <message without its own 'what: '>". */
+static int wrap_error(lua_State *L, const char *fn, int pos, const char *name) {
+  const char *m = lb_last_error(), *colon = strstr(m, ": ");
+  return lb_argerror(L, fn, pos, name, "%s", colon ? colon + 2 : m);
+}
+
+/* The conversion only: 1-based d (0 has no 0-based image) to C's, whose lc_wrap_dim64 owns the
+ * range rule and its message. */
 int lb_dim_value(lua_State *L, const char *fn, int pos, const char *name, int64_t d,
                      int ndim) {
-  int n = ndim > 0 ? ndim : 1; /* a 0-dim tensor takes dim 1 / -1, like PyTorch's 0 / -1 */
+  int n = ndim > 0 ? ndim : 1;
   if (d == 0)
     lb_argerror(L, fn, pos, name, "dim 0 is invalid: dims are 1-based (expected 1..%d or -%d..-1)",
                 n, n);
-  if (d > n || d < -n)
-    lb_argerror(L, fn, pos, name,
-                "dim %lld out of range for a tensor with %d dims (expected 1..%d or -%d..-1)",
-                (long long)d, ndim, n, n);
-  if (ndim == 0) return 0;
-  return (int)(d > 0 ? d - 1 : d + ndim);
+  int c;
+  if (lc_wrap_dim64(d > 0 ? d - 1 : d, ndim, "dim", &c)) wrap_error(L, fn, pos, name);
+  return c;
 }
 
 int64_t lb_position_option(lua_State *L, const char *fn, int pos, const char *name) {
@@ -340,12 +346,9 @@ int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, 
                 "index 0 is invalid: indices are 1-based (expected 1..%lld or -%lld..-1 for dim "
                 "%d)",
                 (long long)size, (long long)size, dim0 + 1);
-  if (v > size || v < -size)
-    lb_argerror(L, fn, pos, name,
-                "index %lld out of range for dim %d of size %lld (expected 1..%lld or "
-                "-%lld..-1)",
-                (long long)v, dim0 + 1, (long long)size, (long long)size, (long long)size);
-  return v > 0 ? v - 1 : v + size;
+  int64_t c = v > 0 ? v - 1 : v; /* the conversion; lc_wrap_index owns the range rule */
+  if (lc_wrap_index(&c, size, dim0, "index")) wrap_error(L, fn, pos, name);
+  return c;
 }
 
 /* ---------------------------------------------------------------- module paths */
@@ -584,13 +587,11 @@ lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *n
   int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
   if (n > 0 && lc_copy_to_buffer(idx, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
   for (int64_t k = 0; k < n; k++) {
-    if (buf[k] < 1 || buf[k] > size) {
+    if (buf[k] < 1) { /* no 0-based image: the conversion's own error */
       char where[128];
       multi_index(idx, k, where, sizeof where);
-      lb_argerror(L, fn, pos, name,
-                  "index%s = %lld out of range for dim %d of size %lld (expected 1..%lld)",
-                  lc_ndim(idx) ? where : "", (long long)buf[k], dim0 + 1, (long long)size,
-                  (long long)size);
+      lb_argerror(L, fn, pos, name, "index%s = %lld is invalid: indices are 1-based (expected "
+                  "1..%lld)", lc_ndim(idx) ? where : "", (long long)buf[k], (long long)size);
     }
     buf[k] -= 1;
   }
@@ -598,6 +599,7 @@ lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *n
   if (lc_from_data(lc_ndim(idx), lc_shape(idx), LC_INT64, buf, slot) != LC_OK)
     lb_core_error(L, fn);
   lua_remove(L, -2); /* the buffer */
+  if (lc_check_indices(*slot, size, dim0, "index")) wrap_error(L, fn, pos, name); /* C's rule */
   return slot;
 }
 

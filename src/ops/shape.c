@@ -156,13 +156,15 @@ lc_status lc_narrow(const lc_tensor *t, int dim, int64_t start, int64_t length, 
   if (st) return st;
   int64_t size = t->shape[dim];
   if (start < -size || start > size)
-    return lc_set_error(LC_EINDEX, "narrow: start %lld is out of range for dim %d of size %lld",
+    return lc_set_error(LC_EINDEX,
+                        "narrow: start " LC_POS_I " is out of range for dim " LC_POS_D
+                        " of size %lld",
                         (long long)start, dim, (long long)size);
   if (start < 0) start += size; /* PyTorch wraps a negative start */
   if (length < 0 || start + length > size)
     return lc_set_error(LC_EINDEX,
-                        "narrow: start (%lld) + length (%lld) exceeds dim %d of size %lld "
-                        "(length must be >= 0)",
+                        "narrow: start (" LC_POS_I ") + length (%lld) exceeds dim " LC_POS_D
+                        " of size %lld (length must be >= 0)",
                         (long long)start, (long long)length, dim, (long long)size);
   return slice_apply(t, dim, start, start + length, 1, out);
 }
@@ -178,8 +180,9 @@ lc_status lc_slice(const lc_tensor *t, int dim, int64_t start, int64_t end, int6
   int64_t size = t->shape[dim];
   if (start < 0 || start > end || end > size)
     return lc_set_error(LC_EINDEX,
-                        "slice: range [%lld, %lld) is invalid for dim %d of size %lld (expected "
-                        "0 <= start <= end <= size)",
+                        "slice: range [%lld, %lld) is invalid for dim " LC_POS_D
+                        " of size %lld (0-based, end exclusive: expected 0 <= start <= end <= "
+                        "size)",
                         (long long)start, (long long)end, dim, (long long)size);
   return slice_apply(t, dim, start, end, step, out);
 }
@@ -189,11 +192,7 @@ lc_status lc_select(const lc_tensor *t, int dim, int64_t index, lc_tensor **out)
   if (!st) st = need_dims("select", t);
   if (!st) st = lc_wrap_dim(&dim, t->ndim, "select");
   if (st) return st;
-  int64_t size = t->shape[dim];
-  if (index < -size || index >= size)
-    return lc_set_error(LC_EINDEX, "select: index %lld is out of range for dim %d of size %lld",
-                        (long long)index, dim, (long long)size);
-  if (index < 0) index += size;
+  if ((st = lc_wrap_index(&index, t->shape[dim], dim, "select"))) return st;
   lc_op_args a = {.i = {dim, index}, .ni = 2};
   return apply1(&lc_op_select, t, &a, out);
 }
