@@ -95,7 +95,7 @@ TEST(embedding_gradcheck_and_errors) {
   CHECK_STATUS(lc_embedding(bx, w, LC_NO_PADDING, &y), LC_EINDEX);
   CHECK(msg_has("index 4") && msg_has("[1]") && msg_has("0..3"));
   CHECK_STATUS(lc_embedding_ex(bx, w, LC_NO_PADDING, 1, &y), LC_EINDEX); /* 0 is invalid 1-based */
-  CHECK(msg_has("index -1 at position [0]") && msg_has("0..3")); /* C shows it 0-based */
+  CHECK(msg_has("index -1 at position [0]") && msg_has("0..3"));         /* C shows it 0-based */
   {
     char one[256];
     lc_render_positions(lc_last_error_marked(), 1, one, sizeof one);

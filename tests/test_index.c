@@ -98,7 +98,7 @@ TEST(index_select_errors) {
   if (!t || !ib || !in || !i2 || !fi) goto out;
   CHECK_STATUS(lc_index_select(t, 1, ib, &x), LC_EINDEX);
   CHECK(strstr(lc_last_error(), "index_select: index[1] = 5 out of range for dim 1 of size 5 "
-                                    "(expected 0..4)") != NULL);
+                                "(expected 0..4)") != NULL);
   CHECK_STATUS(lc_index_select(t, 0, in, &x), LC_EINDEX);
   CHECK(strstr(lc_last_error(), "index[0] = -1 out of range") != NULL);
   CHECK_STATUS(lc_index_select(t, 0, i2, &x), LC_ESHAPE);
@@ -138,7 +138,8 @@ TEST(index_gather_values_and_errors) {
   int64_t bad[] = {0, 7, 0, 0, 0, 0};
   lc_tensor *ib = i64s(2, si, bad);
   if (ib) CHECK_STATUS(lc_gather(t, 1, ib, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "gather: index[0, 1] = 7 out of range for dim 1 of size 5") != NULL);
+  CHECK(strstr(lc_last_error(), "gather: index[0, 1] = 7 out of range for dim 1 of size 5") !=
+        NULL);
   int64_t sbig[] = {4, 1}, vbig[] = {0, 0, 0, 0};
   lc_tensor *big = i64s(2, sbig, vbig); /* 4 rows > 3 on a dim other than dim */
   if (big) CHECK_STATUS(lc_gather(t, 1, big, &x), LC_ESHAPE);
@@ -190,7 +191,8 @@ TEST(index_scatter_values_and_inplace) {
   int64_t bad[] = {0, 4, 0, 0};
   lc_tensor *ib = i64s(2, si, bad), *x = NULL;
   if (ib) CHECK_STATUS(lc_scatter(t, 1, ib, src, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "scatter: index[0, 1] = 4 out of range for dim 1 of size 4") != NULL);
+  CHECK(strstr(lc_last_error(), "scatter: index[0, 1] = 4 out of range for dim 1 of size 4") !=
+        NULL);
   if (ib) CHECK_STATUS(lc_scatter_(t, 1, ib, src), LC_EINDEX);
   int64_t s1[] = {1, 1};
   lc_tensor *small = NULL;

@@ -300,7 +300,9 @@ TEST(shape_narrow_slice_select) {
     CHECK(shape_is(se, 1, ss) && lc_offset(se) == 12);
   }
   CHECK_STATUS(lc_select(t, 0, 4, &x), LC_EINDEX);
-  CHECK(strstr(lc_last_error(), "select: index 4 out of range for dim 0 of size 4 (expected 0..3 or -4..-1)") != NULL);
+  CHECK(strstr(lc_last_error(),
+               "select: index 4 out of range for dim 0 of size 4 (expected 0..3 or -4..-1)") !=
+        NULL);
   CHECK_STATUS(lc_select(t, 0, -5, &x), LC_EINDEX);
   CHECK(x == NULL);
   /* select on 1-D gives a 0-dim view; an empty slice is fine */

@@ -166,8 +166,9 @@ lc_status lc_wrap_dim64(int64_t dim, int ndim, const char *what, int *out) {
   int64_t d = dim < 0 ? dim + n : dim;
   if (d < 0 || d >= n)
     return lc_set_error(LC_EINDEX,
-                        "%s: dim " LC_POS_I " out of range for a tensor with %d dims (expected "
-                        LC_POS_D ".." LC_POS_D " or " LC_POS_D ".." LC_POS_D ")",
+                        "%s: dim " LC_POS_I
+                        " out of range for a tensor with %d dims (expected " LC_POS_D ".." LC_POS_D
+                        " or " LC_POS_D ".." LC_POS_D ")",
                         what, (long long)dim, ndim, 0, n - 1, -n, -1);
   *out = (int)d;
   return LC_OK;

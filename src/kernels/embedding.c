@@ -71,11 +71,11 @@ static lc_status emb_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                           "has 0 rows",
                           op->name, (long long)(v - base), pos);
       else
-        st = lc_set_error(LC_EINDEX,
-                          "%s: index " LC_POS_ABS " at position %s out of range for %lld embeddings "
-                          "(expected " LC_POS_I ".." LC_POS_I ")",
-                          op->name, (long long)(v - base), pos, (long long)N, 0LL,
-                          (long long)(N - 1));
+        st = lc_set_error(
+            LC_EINDEX,
+            "%s: index " LC_POS_ABS " at position %s out of range for %lld embeddings "
+            "(expected " LC_POS_I ".." LC_POS_I ")",
+            op->name, (long long)(v - base), pos, (long long)N, 0LL, (long long)(N - 1));
       lc_release(hi);
       return st;
     }

@@ -261,13 +261,13 @@ static lc_status select_forward(const lc_op_def *op, int n, lc_tensor *const *in
   int64_t dim = args->i[0], index = args->i[1];
   if (x->ndim == 0) return lc_set_error(LC_EINDEX, "select: cannot select from a 0-dim tensor");
   if (args->ni < 2 || dim < 0 || dim >= x->ndim)
-    return lc_set_error(LC_EINDEX, "select: dim " LC_POS_I " out of range for a tensor with %d dims",
+    return lc_set_error(LC_EINDEX,
+                        "select: dim " LC_POS_I " out of range for a tensor with %d dims",
                         (long long)dim, x->ndim);
   if (index < 0 || index >= x->shape[dim])
-    return lc_set_error(LC_EINDEX,
-                        "select: index " LC_POS_I " is out of range for dim " LC_POS_I
-                        " of size %lld",
-                        (long long)index, (long long)dim, (long long)x->shape[dim]);
+    return lc_set_error(
+        LC_EINDEX, "select: index " LC_POS_I " is out of range for dim " LC_POS_I " of size %lld",
+        (long long)index, (long long)dim, (long long)x->shape[dim]);
   int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
   int k = 0;
   for (int i = 0; i < x->ndim; i++) {

@@ -590,8 +590,10 @@ lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *n
     if (buf[k] < 1) { /* no 0-based image: the conversion's own error */
       char where[128];
       multi_index(idx, k, where, sizeof where);
-      lb_argerror(L, fn, pos, name, "index%s = %lld is invalid: indices are 1-based (expected "
-                  "1..%lld)", lc_ndim(idx) ? where : "", (long long)buf[k], (long long)size);
+      lb_argerror(L, fn, pos, name,
+                  "index%s = %lld is invalid: indices are 1-based (expected "
+                  "1..%lld)",
+                  lc_ndim(idx) ? where : "", (long long)buf[k], (long long)size);
     }
     buf[k] -= 1;
   }

@@ -156,10 +156,9 @@ lc_status lc_narrow(const lc_tensor *t, int dim, int64_t start, int64_t length, 
   if (st) return st;
   int64_t size = t->shape[dim];
   if (start < -size || start > size)
-    return lc_set_error(LC_EINDEX,
-                        "narrow: start " LC_POS_I " is out of range for dim " LC_POS_D
-                        " of size %lld",
-                        (long long)start, dim, (long long)size);
+    return lc_set_error(
+        LC_EINDEX, "narrow: start " LC_POS_I " is out of range for dim " LC_POS_D " of size %lld",
+        (long long)start, dim, (long long)size);
   if (start < 0) start += size; /* PyTorch wraps a negative start */
   if (length < 0 || start + length > size)
     return lc_set_error(LC_EINDEX,
