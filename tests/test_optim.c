@@ -374,6 +374,101 @@ TEST(optim_check_options_errors) {
   CHECK_OK(lc_optim_check_options(LC_OPTIM_SGD, &o));
 }
 
+/* The descriptors' rules are what lc_optim_check_options applies: every hyper-parameter with a
+ * rule refuses a value outside it with the message naming it, and one without accepts any. */
+TEST(optim_descriptor_rules_are_the_checks) {
+  CHECK(strcmp(lc_optim_rule_text(LC_OPTIM_NONNEG), ">= 0") == 0);
+  CHECK(strcmp(lc_optim_rule_text(LC_OPTIM_UNIT), "in [0, 1)") == 0);
+  CHECK(lc_optim_rule_text(LC_OPTIM_ANY) == NULL);
+  int ruled = 0;
+  for (int i = 0; i < LC_OPTIM_KIND_COUNT; i++) {
+    lc_optim_kind kind = (lc_optim_kind)i;
+    const lc_optim_kind_desc *d = lc_optim_kind_info(kind);
+    for (int k = 0; d && k < d->num_hparams; k++) {
+      const lc_optim_hparam *h = &d->hparams[k];
+      CHECK(h->type != LC_OPTIM_BOOL || h->rule == LC_OPTIM_ANY);
+      CHECK((h->type == LC_OPTIM_PAIR) == (h->part[0] != NULL && h->part[1] != NULL));
+      if (h->type == LC_OPTIM_BOOL) continue;
+      for (int j = 0; j < (h->type == LC_OPTIM_PAIR ? 2 : 1); j++) {
+        static const double bad_nonneg[] = {-1, NAN}, bad_unit[] = {-0.1, 1, NAN},
+                            bad_any[] = {-1, 1e9};
+        const double *bad = h->rule == LC_OPTIM_NONNEG ? bad_nonneg
+                            : h->rule == LC_OPTIM_UNIT ? bad_unit
+                                                       : bad_any;
+        int nbad = h->rule == LC_OPTIM_NONNEG ? 2 : h->rule == LC_OPTIM_UNIT ? 3 : 2;
+        for (int b = 0; b < nbad; b++) {
+          lc_optim_options o = opts_of(kind, 0.1);
+          double v[2];
+          CHECK_OK(lc_optim_get_hparam(kind, &o, k, v));
+          v[j] = bad[b];
+          CHECK_OK(lc_optim_set_hparam(kind, &o, k, v));
+          if (h->rule == LC_OPTIM_ANY) {
+            CHECK_OK(lc_optim_check_options(kind, &o));
+            continue;
+          }
+          CHECK_STATUS(lc_optim_check_options(kind, &o), LC_EARG);
+          char want[96];
+          snprintf(want, sizeof want, "lc_optim_check_options: invalid %s",
+                   h->type == LC_OPTIM_PAIR ? h->part[j] : h->name);
+          CHECK(strncmp(lc_last_error(), want, strlen(want)) == 0);
+          if (strncmp(lc_last_error(), want, strlen(want)))
+            printf("  %s.%s: %s\n", d->name, h->name, lc_last_error());
+          ruled++;
+        }
+        /* the bounds themselves: 0 passes both rules */
+        lc_optim_options o = opts_of(kind, 0.1);
+        double v[2];
+        CHECK_OK(lc_optim_get_hparam(kind, &o, k, v));
+        v[j] = 0;
+        CHECK_OK(lc_optim_set_hparam(kind, &o, k, v));
+        CHECK_OK(lc_optim_check_options(kind, &o));
+      }
+    }
+  }
+  CHECK(ruled > 0);
+  /* the messages users see */
+  lc_optim_options o = opts_of(LC_OPTIM_ADAM, 0.1);
+  o.beta2 = 1;
+  CHECK_STATUS(lc_optim_check_options(LC_OPTIM_ADAM, &o), LC_EARG);
+  CHECK(strcmp(lc_last_error(), "lc_optim_check_options: invalid beta2 (betas, second value): "
+                                "expected 0 <= beta2 < 1, got 1") == 0);
+  o = opts_of(LC_OPTIM_RMSPROP, 0.1);
+  o.eps = -2;
+  CHECK_STATUS(lc_optim_check_options(LC_OPTIM_RMSPROP, &o), LC_EARG);
+  CHECK(strcmp(lc_last_error(),
+               "lc_optim_check_options: invalid eps: expected a number >= 0, got -2") == 0);
+}
+
+/* The descriptors' state names are the buffers the step makes: with every option that makes a
+ * buffer on, one step creates each named buffer (and a step count exactly when has_step). */
+TEST(optim_descriptor_state_is_what_the_step_makes) {
+  for (int i = 0; i < LC_OPTIM_KIND_COUNT; i++) {
+    lc_optim_kind kind = (lc_optim_kind)i;
+    const lc_optim_kind_desc *d = lc_optim_kind_info(kind);
+    lc_optim_options o = opts_of(kind, 0.1);
+    o.momentum = 0.9;  /* SGD, RMSprop */
+    o.amsgrad = true;  /* Adam, AdamW */
+    o.centered = true; /* RMSprop */
+    lc_tensor *p = param_of(3, LC_FLOAT32, 1);
+    lc_optimizer *opt = NULL;
+    CHECK_OK(lc_optimizer_new(kind, 1, &p, &o, &opt));
+    CHECK_OK(set_grad_values(p, 0.3));
+    if (opt) CHECK_OK(lc_optimizer_step(opt));
+    for (int k = 0; opt && k < d->num_state; k++) {
+      lc_tensor *b = NULL;
+      CHECK_OK(lc_optimizer_get_state(opt, 0, d->state_names[k], &b));
+      CHECK(b != NULL);
+      if (!b) printf("  %s: no %s after a step\n", d->name, d->state_names[k]);
+      lc_release(b);
+    }
+    int64_t step = -1;
+    if (opt) CHECK_OK(lc_optimizer_get_step(opt, 0, &step));
+    CHECK(step == (d->has_step ? 1 : 0));
+    lc_optimizer_free(opt);
+    lc_release(p);
+  }
+}
+
 /* ---------------------------------------------------------------- updates */
 
 TEST(optim_updates_match_reference) {

@@ -133,8 +133,9 @@ static void push_default(lua_State *L, const lc_optim_hparam *h) {
 
 /* optim_kinds() -> a list, in kind order, of {name = "SGD", step = false,
  * hparams = {{name = "lr", type = "number", keyword_only = false, required = true,
- * default = nil}, ...}, state = {"momentum_buffer"}}: the core's descriptors. A new table on
- * each call. */
+ * default = nil, rule = ">= 0"}, ...}, state = {"momentum_buffer"}}: the core's descriptors
+ * (rule: lc_optim_rule_text, nil for none; informative: the rules are applied in C). A new table
+ * on each call. */
 static int f_kinds(lua_State *L) {
   lua_createtable(L, LC_OPTIM_KIND_COUNT, 0);
   for (int k = 0; k < LC_OPTIM_KIND_COUNT; k++) {
@@ -147,7 +148,7 @@ static int f_kinds(lua_State *L) {
     lua_createtable(L, d->num_hparams, 0);
     for (int j = 0; j < d->num_hparams; j++) {
       const lc_optim_hparam *h = &d->hparams[j];
-      lua_createtable(L, 0, 5);
+      lua_createtable(L, 0, 6);
       lua_pushstring(L, h->name);
       lua_setfield(L, -2, "name");
       lua_pushstring(L, hparam_type_name(h->type));
@@ -159,6 +160,10 @@ static int f_kinds(lua_State *L) {
       if (!h->required) {
         push_default(L, h);
         lua_setfield(L, -2, "default");
+      }
+      if (lc_optim_rule_text(h->rule)) {
+        lua_pushstring(L, lc_optim_rule_text(h->rule));
+        lua_setfield(L, -2, "rule");
       }
       lua_rawseti(L, -2, j + 1);
     }
