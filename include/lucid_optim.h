@@ -137,9 +137,10 @@ void lc_optim_default_options(lc_optim_kind kind, lc_optim_options *out);
  * The message starts "lc_optim_check_options: ". */
 lc_status lc_optim_check_options(lc_optim_kind kind, const lc_optim_options *opts);
 /* Checks that t can be optimized: a float32 or float64 leaf tensor that requires grad
- * (LC_EDTYPE / LC_EARG otherwise). The message names t as `what` ("parameter 2", or a Lua
- * binding's "params[3]"; NULL: "parameter"), e.g. "<what> does not require grad (...)". */
-lc_status lc_optim_check_param(const lc_tensor *t, const char *what);
+ * (LC_EDTYPE / LC_EARG otherwise). The message names t as entry `index` (0-based, a marked
+ * position, LC_POS_I) of the list `what` (NULL: "params"), e.g. "params[2] does not require
+ * grad (...)"; index < 0 names it `what` alone. */
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what, int64_t index);
 /* Whether kind keeps a per-parameter step count (all but SGD). */
 bool lc_optim_has_step(lc_optim_kind kind);
 /* The names of kind's state buffers, k = 0 .. lc_optim_num_state_buffers(kind) - 1 (NULL
@@ -172,6 +173,12 @@ lc_status lc_optimizer_add_param_group(lc_optimizer *o, int64_t n, lc_tensor *co
  * for lack of memory. */
 lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
                                       int64_t *index, int64_t *earlier, int64_t *group);
+/* The same rule with its message (LC_EARG; LC_OK when there is none), positions 0-based and
+ * marked: "params[0] and params[2] are the same tensor", "params[1] is already in
+ * param_groups[0] (some parameters appear in more than one group)", the list named `what`
+ * (NULL: "params"). lc_optimizer_new / add_param_group raise it as "<function>: params[...]". */
+lc_status lc_optimizer_check_duplicates(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                        const char *what);
 
 lc_optim_kind lc_optimizer_kind(const lc_optimizer *o);
 int64_t lc_optimizer_num_groups(const lc_optimizer *o);

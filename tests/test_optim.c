@@ -261,11 +261,17 @@ TEST(optim_check_param_and_duplicates) {
   lc_tensor *a = param_of(2, LC_FLOAT32, 1), *b = param_of(3, LC_FLOAT64, 1), *c = NULL;
   int64_t shape[1] = {2};
   CHECK_OK(lc_zeros(1, shape, LC_FLOAT32, &c)); /* no grad */
-  CHECK_OK(lc_optim_check_param(a, "params[1]"));
-  CHECK_STATUS(lc_optim_check_param(c, "params[3]"), LC_EARG);
-  CHECK(strncmp(lc_last_error(), "params[3] does not require grad", 31) == 0);
-  CHECK_STATUS(lc_optim_check_param(NULL, NULL), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameter is NULL") != NULL);
+  CHECK_OK(lc_optim_check_param(a, "params", 0));
+  CHECK_STATUS(lc_optim_check_param(c, "params", 2), LC_EARG);
+  CHECK(strncmp(lc_last_error(), "params[2] does not require grad", 31) == 0);
+  /* the index is a marked position: a 1-based binding renders it with lc_render_positions */
+  char shown[256];
+  lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+  CHECK(strncmp(shown, "params[3] does not require grad", 31) == 0);
+  CHECK_STATUS(lc_optim_check_param(c, "groups[1].params", -1), LC_EARG);
+  CHECK(strncmp(lc_last_error(), "groups[1].params does not require grad", 38) == 0);
+  CHECK_STATUS(lc_optim_check_param(NULL, NULL, 4), LC_EARG);
+  CHECK(strcmp(lc_last_error(), "params[4] is NULL") == 0);
 
   int64_t i, j, g;
   lc_tensor *list[4] = {a, b, b, a};
@@ -285,7 +291,18 @@ TEST(optim_check_param_and_duplicates) {
     CHECK_OK(lc_optimizer_find_duplicate(opt, 2, more2, &i, &j, &g));
     CHECK(i == 1 && j == -1 && g == 0); /* b is group 0's */
     CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, more2, &o), LC_EARG);
-    CHECK(strstr(lc_last_error(), "parameter 1 is already in parameter group 0") != NULL);
+    CHECK(strcmp(lc_last_error(), "lc_optimizer_add_param_group: params[1] is already in "
+                                  "param_groups[0] (some parameters appear in more than one "
+                                  "group)") == 0);
+    /* the rule with its message, for callers naming the list their own way */
+    CHECK_OK(lc_optimizer_check_duplicates(opt, 1, more2, "p"));
+    CHECK_STATUS(lc_optimizer_check_duplicates(opt, 3, more, "p"), LC_EARG);
+    CHECK(strcmp(lc_last_error(), "p[0] and p[1] are the same tensor") == 0);
+    lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+    CHECK(strcmp(shown, "p[1] and p[2] are the same tensor") == 0);
+    CHECK_STATUS(lc_optimizer_check_duplicates(opt, 2, more2, NULL), LC_EARG);
+    lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+    CHECK(strncmp(shown, "params[2] is already in param_groups[1] (", 41) == 0);
 
     /* state checks change nothing and name the state as the caller asks */
     lc_tensor *wrong = NULL;
@@ -682,11 +699,11 @@ TEST(optim_groups_and_options) {
 
   /* a tensor in two groups, twice in one, and bad options: nothing changes */
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 1, &a, &o2), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameter 0 is already in parameter group 0") != NULL);
+  CHECK(strstr(lc_last_error(), "params[0] is already in param_groups[0]") != NULL);
   lc_tensor *d = param_of(2, LC_FLOAT32, 1);
   lc_tensor *dd[2] = {d, d};
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, dd, &o2), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameters 0 and 1 are the same tensor") != NULL);
+  CHECK(strstr(lc_last_error(), "params[0] and params[1] are the same tensor") != NULL);
   o2.lr = -1;
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 1, &d, &o2), LC_EARG);
   CHECK(lc_optimizer_num_groups(opt) == 2 && lc_optimizer_num_params(opt) == 3);
@@ -710,7 +727,7 @@ TEST(optim_new_errors) {
   CHECK_OK(lc_zeros(1, shape, LC_INT64, &ints));
   CHECK_OK(lc_binary_scalar(LC_MUL, p, 2, false, &nonleaf));
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &nograd, &o, &opt), LC_EARG);
-  CHECK(strstr(lc_last_error(), "lc_optimizer_new: parameter 0 does not require grad") != NULL);
+  CHECK(strstr(lc_last_error(), "lc_optimizer_new: params[0] does not require grad") != NULL);
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &ints, &o, &opt), LC_EDTYPE);
   CHECK(strstr(lc_last_error(), "int64") != NULL);
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &nonleaf, &o, &opt), LC_EARG);

@@ -256,20 +256,25 @@ void lc_optimizer_free(lc_optimizer *o) {
   free(o);
 }
 
-lc_status lc_optim_check_param(const lc_tensor *t, const char *what) {
-  if (!what) what = "parameter";
-  if (!t) return lc_set_error(LC_EARG, "%s is NULL", what);
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what, int64_t index) {
+  char name[192];
+  if (!what) what = "params";
+  if (index >= 0)
+    snprintf(name, sizeof name, "%s[" LC_POS_I "]", what, (long long)index);
+  else
+    snprintf(name, sizeof name, "%s", what);
+  if (!t) return lc_set_error(LC_EARG, "%s is NULL", name);
   if (!lc_dtype_is_float(lc_dtype_of(t)))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 tensor, got %s", what,
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 tensor, got %s", name,
                         lc_dtype_name(lc_dtype_of(t)));
   if (!lc_requires_grad(t))
     return lc_set_error(
-        LC_EARG, "%s does not require grad (set requires_grad = true, or leave it out)", what);
+        LC_EARG, "%s does not require grad (set requires_grad = true, or leave it out)", name);
   if (!lc_is_leaf(t))
     return lc_set_error(LC_EARG,
                         "%s is not a leaf tensor: can't optimize a non-leaf tensor (detach() "
                         "it and set requires_grad)",
-                        what);
+                        name);
   return LC_OK;
 }
 
@@ -313,29 +318,43 @@ lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tenso
   return LC_OK;
 }
 
+/* lc_optimizer_check_duplicates' message, after "<fn>: " when fn is set. */
+static lc_status duplicates(const char *fn, const lc_optimizer *o, int64_t n,
+                            lc_tensor *const *params, const char *what) {
+  int64_t dup, earlier, group;
+  lc_status st = lc_optimizer_find_duplicate(o, n, params, &dup, &earlier, &group);
+  if (st || dup < 0) return st;
+  const char *sep = fn ? ": " : "";
+  if (!fn) fn = "";
+  if (!what) what = "params";
+  if (earlier >= 0)
+    return lc_set_error(LC_EARG, "%s%s%s[" LC_POS_I "] and %s[" LC_POS_I "] are the same tensor",
+                        fn, sep, what, (long long)earlier, what, (long long)dup);
+  return lc_set_error(LC_EARG,
+                      "%s%s%s[" LC_POS_I "] is already in param_groups[" LC_POS_I
+                      "] (some parameters appear in more than one group)",
+                      fn, sep, what, (long long)dup, (long long)group);
+}
+
+lc_status lc_optimizer_check_duplicates(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                        const char *what) {
+  return duplicates(NULL, o, n, params, what);
+}
+
 /* Checks params[0..n) as a new group of o: tensors fit to optimize, none twice, none already
- * in o. */
+ * in o. Messages name them "<fn>: params[i]". */
 static lc_status check_params(const char *fn, const lc_optimizer *o, int64_t n,
                               lc_tensor *const *params) {
   if (n < 0)
     return lc_set_error(LC_EARG, "%s: expected n >= 0 parameters, got %lld", fn, (long long)n);
   if (n > 0 && !params) return lc_set_error(LC_EARG, "%s: params must not be NULL", fn);
+  char what[96];
+  snprintf(what, sizeof what, "%s: params", fn);
   for (int64_t i = 0; i < n; i++) {
-    char what[96];
-    snprintf(what, sizeof what, "%s: parameter %lld", fn, (long long)i);
-    lc_status st = lc_optim_check_param(params[i], what);
+    lc_status st = lc_optim_check_param(params[i], what, i);
     if (st) return st;
   }
-  int64_t dup, earlier, group;
-  lc_status st = lc_optimizer_find_duplicate(o, n, params, &dup, &earlier, &group);
-  if (st || dup < 0) return st;
-  if (earlier >= 0)
-    return lc_set_error(LC_EARG, "%s: parameters %lld and %lld are the same tensor", fn,
-                        (long long)earlier, (long long)dup);
-  return lc_set_error(LC_EARG,
-                      "%s: parameter %lld is already in parameter group %lld (some parameters "
-                      "appear in more than one group)",
-                      fn, (long long)dup, (long long)group);
+  return duplicates(fn, o, n, params, "params");
 }
 
 static lc_status make_buf(const lc_tensor *p, double fill, lc_tensor **out);
@@ -500,8 +519,8 @@ lc_status lc_optimizer_get_step(const lc_optimizer *o, int64_t i, int64_t *out) 
 static lc_status check_step_value(const char *fn, const char *what, int64_t i, int64_t step) {
   if (step >= 0) return LC_OK;
   if (what) return lc_set_error(LC_EARG, "%s.step must be >= 0, got %lld", what, (long long)step);
-  return lc_set_error(LC_EARG, "%s: parameter %lld: expected a step count >= 0, got %lld", fn,
-                      (long long)i, (long long)step);
+  return lc_set_error(LC_EARG, "%s: parameter " LC_POS_I ": expected a step count >= 0, got %lld",
+                      fn, (long long)i, (long long)step);
 }
 
 lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step,
@@ -512,8 +531,8 @@ lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step
   if (!lc_optim_has_step(o->kind)) {
     if (what)
       return lc_set_error(LC_EARG, "%s.step: %s keeps no step count", what, kinds[o->kind].name);
-    return lc_set_error(LC_EARG, "%s: parameter %lld: %s keeps no step count", fn, (long long)i,
-                        kinds[o->kind].name);
+    return lc_set_error(LC_EARG, "%s: parameter " LC_POS_I ": %s keeps no step count", fn,
+                        (long long)i, kinds[o->kind].name);
   }
   return check_step_value(fn, what, i, step);
 }
@@ -545,8 +564,8 @@ static lc_status check_state(const char *fn, const lc_optimizer *o, int64_t i, c
       return lc_set_error(LC_EARG, "%s: unknown state entry '%s' for %s (expected one of: %s)",
                           what, name ? name : "(null)", d->name, names);
     return lc_set_error(LC_EARG,
-                        "%s: parameter %lld: unknown state entry '%s' for %s (expected one of: "
-                        "%s)",
+                        "%s: parameter " LC_POS_I ": unknown state entry '%s' for %s (expected "
+                        "one of: %s)",
                         fn, (long long)i, name ? name : "(null)", d->name, names);
   }
   if (!value) return LC_OK;
@@ -562,7 +581,8 @@ static lc_status check_state(const char *fn, const lc_optimizer *o, int64_t i, c
     return lc_set_error(LC_ESHAPE, "%s.%s has shape %s, but the parameter has shape %s", what, name,
                         a, b);
   return lc_set_error(LC_ESHAPE,
-                      "%s: parameter %lld: state '%s' has shape %s, but the parameter has shape %s",
+                      "%s: parameter " LC_POS_I
+                      ": state '%s' has shape %s, but the parameter has shape %s",
                       fn, (long long)i, name, a, b);
 }
 
