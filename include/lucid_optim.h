@@ -69,15 +69,24 @@ typedef struct lc_optim_options {
 /* ---------------------------------------------------------------- kind descriptors
  *
  * What each kind takes and keeps, as data: the one source for the Lua binding's constructors
- * (their positional order, defaults and option types) and its state names, and for
- * lc_optim_default_options. The value rules (lr >= 0, betas in [0, 1), ...) are
- * lc_optim_check_options'. */
+ * (their positional order, defaults and option types) and its state names, for
+ * lc_optim_default_options, and for the value rules (lr >= 0, betas in [0, 1), ...) that
+ * lc_optim_check_options applies. */
 
 typedef enum lc_optim_hparam_type {
   LC_OPTIM_NUMBER = 0, /* a double */
   LC_OPTIM_BOOL,       /* a bool (0 / 1 through lc_optim_get/set_hparam) */
   LC_OPTIM_PAIR        /* two doubles (betas: beta1, beta2) */
 } lc_optim_hparam_type;
+
+/* The value rule of a hyper-parameter, applied by lc_optim_check_options with its message
+ * (for a pair, to each value; NaN fails both rules). */
+typedef enum lc_optim_rule {
+  LC_OPTIM_ANY = 0, /* no rule */
+  LC_OPTIM_NONNEG,  /* >= 0: "invalid eps: expected a number >= 0, got -1" */
+  LC_OPTIM_UNIT     /* in [0, 1): "invalid beta1 (betas, first value): expected 0 <= beta1 < 1,
+                     * got 1" */
+} lc_optim_rule;
 
 /* One hyper-parameter of a kind. */
 typedef struct lc_optim_hparam {
@@ -87,10 +96,14 @@ typedef struct lc_optim_hparam {
   bool required;     /* no default: must be given (SGD's lr; def is NAN) */
   double def[2];     /* the default (PyTorch 1.13's); def[1]: a pair's second value */
   size_t offset[2];  /* offsetof the value(s) in lc_optim_options */
+  lc_optim_rule rule;
+  const char *part[2]; /* a pair's values as messages name them ("beta1", "beta2"); else NULL */
 } lc_optim_hparam;
 
 /* One kind: hparams in PyTorch's constructor order (the positional ones first, then the
- * keyword-only ones), and its per-parameter state. */
+ * keyword-only ones), with their value rules, and its per-parameter state. The one rule that
+ * ties two options together, SGD's nesterov (momentum > 0 and dampening == 0), is
+ * lc_optim_check_options' own. */
 typedef struct lc_optim_kind_desc {
   const char *name; /* "SGD", ... */
   int num_hparams;
@@ -108,6 +121,9 @@ const lc_optim_kind_desc *lc_optim_kind_info(lc_optim_kind kind);
 lc_status lc_optim_get_hparam(lc_optim_kind kind, const lc_optim_options *o, int k, double v[2]);
 lc_status lc_optim_set_hparam(lc_optim_kind kind, lc_optim_options *o, int k, const double v[2]);
 
+/* A rule as text: ">= 0", "in [0, 1)"; NULL for LC_OPTIM_ANY (or an invalid rule). */
+const char *lc_optim_rule_text(lc_optim_rule rule);
+
 /* "SGD", "Adam", "AdamW", "RMSprop", "Adagrad" (NULL for an invalid kind). */
 const char *lc_optim_kind_name(lc_optim_kind kind);
 lc_status lc_optim_kind_from_name(const char *name, lc_optim_kind *out);
@@ -116,13 +132,15 @@ lc_status lc_optim_kind_from_name(const char *name, lc_optim_kind *out);
  * (0.9, 0.999), eps 1e-8; AdamW the same with weight_decay 1e-2; RMSprop: lr 1e-2, alpha 0.99,
  * eps 1e-8; Adagrad: lr 1e-2, eps 1e-10; everything else 0 / false. */
 void lc_optim_default_options(lc_optim_kind kind, lc_optim_options *out);
-/* Checks the options kind reads (LC_EARG naming the option, expected and got): the one place
- * of the value rules. The message starts "lc_optim_check_options: ". */
+/* Checks the options kind reads by the descriptor's rules, in its order, then the nesterov rule
+ * (LC_EARG naming the option, expected and got): the one place the value rules are applied.
+ * The message starts "lc_optim_check_options: ". */
 lc_status lc_optim_check_options(lc_optim_kind kind, const lc_optim_options *opts);
 /* Checks that t can be optimized: a float32 or float64 leaf tensor that requires grad
- * (LC_EDTYPE / LC_EARG otherwise). The message names t as `what` ("parameter 2", or a Lua
- * binding's "params[3]"; NULL: "parameter"), e.g. "<what> does not require grad (...)". */
-lc_status lc_optim_check_param(const lc_tensor *t, const char *what);
+ * (LC_EDTYPE / LC_EARG otherwise). The message names t as entry `index` (0-based, a marked
+ * position, LC_POS_I) of the list `what` (NULL: "params"), e.g. "params[2] does not require
+ * grad (...)"; index < 0 names it `what` alone. */
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what, int64_t index);
 /* Whether kind keeps a per-parameter step count (all but SGD). */
 bool lc_optim_has_step(lc_optim_kind kind);
 /* The names of kind's state buffers, k = 0 .. lc_optim_num_state_buffers(kind) - 1 (NULL
@@ -155,6 +173,12 @@ lc_status lc_optimizer_add_param_group(lc_optimizer *o, int64_t n, lc_tensor *co
  * for lack of memory. */
 lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
                                       int64_t *index, int64_t *earlier, int64_t *group);
+/* The same rule with its message (LC_EARG; LC_OK when there is none), positions 0-based and
+ * marked: "params[0] and params[2] are the same tensor", "params[1] is already in
+ * param_groups[0] (some parameters appear in more than one group)", the list named `what`
+ * (NULL: "params"). lc_optimizer_new / add_param_group raise it as "<function>: params[...]". */
+lc_status lc_optimizer_check_duplicates(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                        const char *what);
 
 lc_optim_kind lc_optimizer_kind(const lc_optimizer *o);
 int64_t lc_optimizer_num_groups(const lc_optimizer *o);

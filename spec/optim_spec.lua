@@ -712,6 +712,43 @@ describe("optimizer kinds come from C", function()
     end
   end)
 
+  it("the value rules are the descriptor's, applied in C (lucid.optim checks none itself)", function()
+    -- PyTorch 1.13's constructor checks: every number >= 0 but SGD's dampening, betas in [0, 1)
+    local rules = {}
+    for _, d in ipairs(core.optim_kinds()) do
+      for _, hp in ipairs(d.hparams) do
+        if hp.type ~= "boolean" then rules[#rules + 1] = d.name .. "." .. hp.name .. " " .. tostring(hp.rule) end
+        if hp.type == "boolean" then assert.is_nil(hp.rule, d.name .. "." .. hp.name) end
+      end
+    end
+    assert.are.same({"SGD.lr >= 0", "SGD.momentum >= 0", "SGD.dampening nil", "SGD.weight_decay >= 0",
+      "Adam.lr >= 0", "Adam.betas in [0, 1)", "Adam.eps >= 0", "Adam.weight_decay >= 0",
+      "AdamW.lr >= 0", "AdamW.betas in [0, 1)", "AdamW.eps >= 0", "AdamW.weight_decay >= 0",
+      "RMSprop.lr >= 0", "RMSprop.alpha >= 0", "RMSprop.eps >= 0", "RMSprop.weight_decay >= 0",
+      "RMSprop.momentum >= 0", "Adagrad.lr >= 0", "Adagrad.lr_decay >= 0", "Adagrad.weight_decay >= 0",
+      "Adagrad.initial_accumulator_value >= 0", "Adagrad.eps >= 0"}, rules)
+    -- each rule refuses what it says, with C's message; a number without one takes anything
+    for _, d in ipairs(core.optim_kinds()) do
+      for _, hp in ipairs(d.hparams) do
+        local function with(v)
+          local o = {lr = 0.1}
+          o[hp.name] = v
+          return function() return optim[d.name](params(), o) end
+        end
+        if hp.rule == ">= 0" then
+          H.raises({"lucid.optim." .. d.name .. ": invalid " .. hp.name .. ": expected a number >= 0, got -1"}, with(-1))
+          assert(pcall(with(0)), d.name .. "." .. hp.name)
+        elseif hp.rule == "in [0, 1)" then
+          H.raises({"invalid beta1 (betas, first value): expected 0 <= beta1 < 1, got 1"}, with({1, 0.5}))
+          H.raises({"invalid beta2 (betas, second value): expected 0 <= beta2 < 1, got -0.5"}, with({0.5, -0.5}))
+          assert(pcall(with({0, 0})), d.name .. "." .. hp.name)
+        elseif hp.type == "number" then
+          assert(pcall(with(-1)), d.name .. "." .. hp.name)
+        end
+      end
+    end
+  end)
+
   it("lucid.optim reads the descriptors when it loads (a changed descriptor changes the defaults)", function()
     local real = core.optim_kinds
     core.optim_kinds = function()

@@ -261,11 +261,17 @@ TEST(optim_check_param_and_duplicates) {
   lc_tensor *a = param_of(2, LC_FLOAT32, 1), *b = param_of(3, LC_FLOAT64, 1), *c = NULL;
   int64_t shape[1] = {2};
   CHECK_OK(lc_zeros(1, shape, LC_FLOAT32, &c)); /* no grad */
-  CHECK_OK(lc_optim_check_param(a, "params[1]"));
-  CHECK_STATUS(lc_optim_check_param(c, "params[3]"), LC_EARG);
-  CHECK(strncmp(lc_last_error(), "params[3] does not require grad", 31) == 0);
-  CHECK_STATUS(lc_optim_check_param(NULL, NULL), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameter is NULL") != NULL);
+  CHECK_OK(lc_optim_check_param(a, "params", 0));
+  CHECK_STATUS(lc_optim_check_param(c, "params", 2), LC_EARG);
+  CHECK(strncmp(lc_last_error(), "params[2] does not require grad", 31) == 0);
+  /* the index is a marked position: a 1-based binding renders it with lc_render_positions */
+  char shown[256];
+  lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+  CHECK(strncmp(shown, "params[3] does not require grad", 31) == 0);
+  CHECK_STATUS(lc_optim_check_param(c, "groups[1].params", -1), LC_EARG);
+  CHECK(strncmp(lc_last_error(), "groups[1].params does not require grad", 38) == 0);
+  CHECK_STATUS(lc_optim_check_param(NULL, NULL, 4), LC_EARG);
+  CHECK(strcmp(lc_last_error(), "params[4] is NULL") == 0);
 
   int64_t i, j, g;
   lc_tensor *list[4] = {a, b, b, a};
@@ -285,7 +291,18 @@ TEST(optim_check_param_and_duplicates) {
     CHECK_OK(lc_optimizer_find_duplicate(opt, 2, more2, &i, &j, &g));
     CHECK(i == 1 && j == -1 && g == 0); /* b is group 0's */
     CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, more2, &o), LC_EARG);
-    CHECK(strstr(lc_last_error(), "parameter 1 is already in parameter group 0") != NULL);
+    CHECK(strcmp(lc_last_error(), "lc_optimizer_add_param_group: params[1] is already in "
+                                  "param_groups[0] (some parameters appear in more than one "
+                                  "group)") == 0);
+    /* the rule with its message, for callers naming the list their own way */
+    CHECK_OK(lc_optimizer_check_duplicates(opt, 1, more2, "p"));
+    CHECK_STATUS(lc_optimizer_check_duplicates(opt, 3, more, "p"), LC_EARG);
+    CHECK(strcmp(lc_last_error(), "p[0] and p[1] are the same tensor") == 0);
+    lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+    CHECK(strcmp(shown, "p[1] and p[2] are the same tensor") == 0);
+    CHECK_STATUS(lc_optimizer_check_duplicates(opt, 2, more2, NULL), LC_EARG);
+    lc_render_positions(lc_last_error_marked(), 1, shown, sizeof shown);
+    CHECK(strncmp(shown, "params[2] is already in param_groups[1] (", 41) == 0);
 
     /* state checks change nothing and name the state as the caller asks */
     lc_tensor *wrong = NULL;
@@ -372,6 +389,101 @@ TEST(optim_check_options_errors) {
   o = opts_of(LC_OPTIM_SGD, 0.1);
   o.beta1 = 7;
   CHECK_OK(lc_optim_check_options(LC_OPTIM_SGD, &o));
+}
+
+/* The descriptors' rules are what lc_optim_check_options applies: every hyper-parameter with a
+ * rule refuses a value outside it with the message naming it, and one without accepts any. */
+TEST(optim_descriptor_rules_are_the_checks) {
+  CHECK(strcmp(lc_optim_rule_text(LC_OPTIM_NONNEG), ">= 0") == 0);
+  CHECK(strcmp(lc_optim_rule_text(LC_OPTIM_UNIT), "in [0, 1)") == 0);
+  CHECK(lc_optim_rule_text(LC_OPTIM_ANY) == NULL);
+  int ruled = 0;
+  for (int i = 0; i < LC_OPTIM_KIND_COUNT; i++) {
+    lc_optim_kind kind = (lc_optim_kind)i;
+    const lc_optim_kind_desc *d = lc_optim_kind_info(kind);
+    for (int k = 0; d && k < d->num_hparams; k++) {
+      const lc_optim_hparam *h = &d->hparams[k];
+      CHECK(h->type != LC_OPTIM_BOOL || h->rule == LC_OPTIM_ANY);
+      CHECK((h->type == LC_OPTIM_PAIR) == (h->part[0] != NULL && h->part[1] != NULL));
+      if (h->type == LC_OPTIM_BOOL) continue;
+      for (int j = 0; j < (h->type == LC_OPTIM_PAIR ? 2 : 1); j++) {
+        static const double bad_nonneg[] = {-1, NAN}, bad_unit[] = {-0.1, 1, NAN},
+                            bad_any[] = {-1, 1e9};
+        const double *bad = h->rule == LC_OPTIM_NONNEG ? bad_nonneg
+                            : h->rule == LC_OPTIM_UNIT ? bad_unit
+                                                       : bad_any;
+        int nbad = h->rule == LC_OPTIM_NONNEG ? 2 : h->rule == LC_OPTIM_UNIT ? 3 : 2;
+        for (int b = 0; b < nbad; b++) {
+          lc_optim_options o = opts_of(kind, 0.1);
+          double v[2];
+          CHECK_OK(lc_optim_get_hparam(kind, &o, k, v));
+          v[j] = bad[b];
+          CHECK_OK(lc_optim_set_hparam(kind, &o, k, v));
+          if (h->rule == LC_OPTIM_ANY) {
+            CHECK_OK(lc_optim_check_options(kind, &o));
+            continue;
+          }
+          CHECK_STATUS(lc_optim_check_options(kind, &o), LC_EARG);
+          char want[96];
+          snprintf(want, sizeof want, "lc_optim_check_options: invalid %s",
+                   h->type == LC_OPTIM_PAIR ? h->part[j] : h->name);
+          CHECK(strncmp(lc_last_error(), want, strlen(want)) == 0);
+          if (strncmp(lc_last_error(), want, strlen(want)))
+            printf("  %s.%s: %s\n", d->name, h->name, lc_last_error());
+          ruled++;
+        }
+        /* the bounds themselves: 0 passes both rules */
+        lc_optim_options o = opts_of(kind, 0.1);
+        double v[2];
+        CHECK_OK(lc_optim_get_hparam(kind, &o, k, v));
+        v[j] = 0;
+        CHECK_OK(lc_optim_set_hparam(kind, &o, k, v));
+        CHECK_OK(lc_optim_check_options(kind, &o));
+      }
+    }
+  }
+  CHECK(ruled > 0);
+  /* the messages users see */
+  lc_optim_options o = opts_of(LC_OPTIM_ADAM, 0.1);
+  o.beta2 = 1;
+  CHECK_STATUS(lc_optim_check_options(LC_OPTIM_ADAM, &o), LC_EARG);
+  CHECK(strcmp(lc_last_error(), "lc_optim_check_options: invalid beta2 (betas, second value): "
+                                "expected 0 <= beta2 < 1, got 1") == 0);
+  o = opts_of(LC_OPTIM_RMSPROP, 0.1);
+  o.eps = -2;
+  CHECK_STATUS(lc_optim_check_options(LC_OPTIM_RMSPROP, &o), LC_EARG);
+  CHECK(strcmp(lc_last_error(),
+               "lc_optim_check_options: invalid eps: expected a number >= 0, got -2") == 0);
+}
+
+/* The descriptors' state names are the buffers the step makes: with every option that makes a
+ * buffer on, one step creates each named buffer (and a step count exactly when has_step). */
+TEST(optim_descriptor_state_is_what_the_step_makes) {
+  for (int i = 0; i < LC_OPTIM_KIND_COUNT; i++) {
+    lc_optim_kind kind = (lc_optim_kind)i;
+    const lc_optim_kind_desc *d = lc_optim_kind_info(kind);
+    lc_optim_options o = opts_of(kind, 0.1);
+    o.momentum = 0.9;  /* SGD, RMSprop */
+    o.amsgrad = true;  /* Adam, AdamW */
+    o.centered = true; /* RMSprop */
+    lc_tensor *p = param_of(3, LC_FLOAT32, 1);
+    lc_optimizer *opt = NULL;
+    CHECK_OK(lc_optimizer_new(kind, 1, &p, &o, &opt));
+    CHECK_OK(set_grad_values(p, 0.3));
+    if (opt) CHECK_OK(lc_optimizer_step(opt));
+    for (int k = 0; opt && k < d->num_state; k++) {
+      lc_tensor *b = NULL;
+      CHECK_OK(lc_optimizer_get_state(opt, 0, d->state_names[k], &b));
+      CHECK(b != NULL);
+      if (!b) printf("  %s: no %s after a step\n", d->name, d->state_names[k]);
+      lc_release(b);
+    }
+    int64_t step = -1;
+    if (opt) CHECK_OK(lc_optimizer_get_step(opt, 0, &step));
+    CHECK(step == (d->has_step ? 1 : 0));
+    lc_optimizer_free(opt);
+    lc_release(p);
+  }
 }
 
 /* ---------------------------------------------------------------- updates */
@@ -587,11 +699,11 @@ TEST(optim_groups_and_options) {
 
   /* a tensor in two groups, twice in one, and bad options: nothing changes */
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 1, &a, &o2), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameter 0 is already in parameter group 0") != NULL);
+  CHECK(strstr(lc_last_error(), "params[0] is already in param_groups[0]") != NULL);
   lc_tensor *d = param_of(2, LC_FLOAT32, 1);
   lc_tensor *dd[2] = {d, d};
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 2, dd, &o2), LC_EARG);
-  CHECK(strstr(lc_last_error(), "parameters 0 and 1 are the same tensor") != NULL);
+  CHECK(strstr(lc_last_error(), "params[0] and params[1] are the same tensor") != NULL);
   o2.lr = -1;
   CHECK_STATUS(lc_optimizer_add_param_group(opt, 1, &d, &o2), LC_EARG);
   CHECK(lc_optimizer_num_groups(opt) == 2 && lc_optimizer_num_params(opt) == 3);
@@ -615,7 +727,7 @@ TEST(optim_new_errors) {
   CHECK_OK(lc_zeros(1, shape, LC_INT64, &ints));
   CHECK_OK(lc_binary_scalar(LC_MUL, p, 2, false, &nonleaf));
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &nograd, &o, &opt), LC_EARG);
-  CHECK(strstr(lc_last_error(), "lc_optimizer_new: parameter 0 does not require grad") != NULL);
+  CHECK(strstr(lc_last_error(), "lc_optimizer_new: params[0] does not require grad") != NULL);
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &ints, &o, &opt), LC_EDTYPE);
   CHECK(strstr(lc_last_error(), "int64") != NULL);
   CHECK_STATUS(lc_optimizer_new(LC_OPTIM_SGD, 1, &nonleaf, &o, &opt), LC_EARG);

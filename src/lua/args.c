@@ -59,7 +59,18 @@ int lb_core_error(lua_State *L, const char *fn) {
    * is Lua's "autograd.grad"). */
   size_t n = strlen(fn), i = 0;
   while (i < n && (m[i] == fn[i] || (m[i] == '_' && fn[i] == '.'))) i++;
-  if (i == n && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
+  if (i == n && m[n] == ':' && m[n + 1] == ' ') return lb_error(L, fn, "%s", m + n + 2);
+  /* A module's forward names the failing child after the module's type: under that type,
+   * "Sequential.fc2 (Linear): ..." is "fc2 (Linear): ...". */
+  if (i == n && n > 0 && m[n] == '.') return lb_error(L, fn, "%s", m + n + 1);
+  /* Our last name alone repeats too: a module kind ("Linear: " under "nn.Linear"), an op under
+   * its family ("hardtanh: " under "nn.functional.hardtanh"), a method ("pop: " under
+   * "Sequential:pop"). Another name (an inner op's, "copy_: ") stays. */
+  const char *last = fn;
+  for (const char *p = fn; *p; p++)
+    if (*p == '.' || *p == ':') last = p + 1;
+  n = strlen(last);
+  if (n > 0 && strncmp(m, last, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
   return lb_error(L, fn, "%s", m);
 }
 

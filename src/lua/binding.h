@@ -106,7 +106,10 @@ int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const c
  * one place the binding turns the core's 0-based numbers into Lua's. Every binding file raises
  * core errors through it (lb_core_error does). Valid until the next call. */
 const char *lb_last_error(void);
-/* "lucid.fn: <lb_last_error()>" */
+/* "lucid.fn: <lb_last_error()>", without the core's leading name when it repeats ours: fn
+ * ("autograd_grad: " under "autograd.grad"), fn's last name ("Linear: " under "nn.Linear",
+ * "pop: " under "Sequential:pop"), or fn as the type before a module path
+ * ("Sequential.fc2 (Linear): ..." under "Sequential": "fc2 (Linear): ..."). */
 int lb_core_error(lua_State *L, const char *fn);
 /* Like lb_core_error for a failed binary op of a and b (re-words broadcast errors 1-based). */
 int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_tensor *b);

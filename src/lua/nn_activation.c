@@ -99,7 +99,7 @@ static int c_act(lua_State *L) {
   act_params(L, fn, d, 1, p);
   bool inplace = d->inplace && lb_opt_bool_arg(L, fn, n, "inplace", false);
   lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_act_new(code, p, inplace, slot) != LC_OK) return core_error(L, fn);
+  if (lc_nn_act_new(code, p, inplace, slot) != LC_OK) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }
@@ -214,7 +214,7 @@ static int c_unflatten(lua_State *L) {
     lua_pop(L, 1);
   }
   lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_unflatten(d, (int)n, sizes, slot) != LC_OK) return core_error(L, fn);
+  if (lc_nn_unflatten(d, (int)n, sizes, slot) != LC_OK) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }

@@ -314,7 +314,7 @@ static int nb_conv(lua_State *L) {
   pair_at(L, 7, o.dilation);
   o.groups = int_at(L, 8);
   bool bias = lua_toboolean(L, 9);
-  if (lc_pad_mode_from_name(luaL_checkstring(L, 10), &o.padding_mode)) return nb_raise_core(L, fn);
+  if (lc_pad_mode_from_name(luaL_checkstring(L, 10), &o.padding_mode)) return lb_core_error(L, fn);
   if (!lua_isnoneornil(L, 11)) pair_at(L, 11, o.output_padding);
   lc_module **slot = nb_new_module_slot(L);
   lc_status st;
@@ -324,7 +324,7 @@ static int nb_conv(lua_State *L) {
     st = lc_nn_conv2d(int_at(L, 2), int_at(L, 3), k, &o, bias, slot);
   else
     st = lc_nn_conv_transpose2d(int_at(L, 2), int_at(L, 3), k, &o, bias, slot);
-  if (st) return nb_raise_core(L, fn);
+  if (st) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }
@@ -355,7 +355,7 @@ static int nb_pool(lua_State *L) {
     st = lc_nn_avg_pool1d(&o, slot);
   else
     st = lc_nn_avg_pool2d(&o, slot);
-  if (st) return nb_raise_core(L, fn);
+  if (st) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }
@@ -378,7 +378,7 @@ static int nb_adaptive_pool(lua_State *L) {
     st = lc_nn_adaptive_max_pool1d(os[0], ri, slot);
   else
     st = lc_nn_adaptive_max_pool2d(os, ri, slot);
-  if (st) return nb_raise_core(L, fn);
+  if (st) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }

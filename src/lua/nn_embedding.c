@@ -40,7 +40,7 @@ static int f_embedding(lua_State *L) {
       const char *m = strstr(lb_last_error(), ": ");
       lb_argerror(L, fn, 1, "input", "%s", m ? m + 2 : lb_last_error());
     }
-    core_error(L, fn);
+    lb_core_error(L, fn);
   }
   return 1;
 }

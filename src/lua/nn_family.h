@@ -1,8 +1,8 @@
 /*
  * nn_family.h - helpers the binding files of the layer families share (src/lua/nn_activation.c,
- * nn_dropout.c, nn_embedding.c, nn_linear.c): function names, the core's messages re-raised
- * under the Lua name, float inputs, the refused inplace flag, module constructors. Layer 7
- * (binding); private.
+ * nn_dropout.c, nn_embedding.c, nn_linear.c): function names, float inputs, the refused inplace
+ * flag, module constructors; core errors are raised with lb_core_error. Layer 7 (binding);
+ * private.
  */
 #ifndef LUCID_LUA_NN_FAMILY_H
 #define LUCID_LUA_NN_FAMILY_H
@@ -20,26 +20,10 @@ static inline const char *fname(lua_State *L, bool method, char *buf, size_t cap
   return buf;
 }
 
-/* Raises the core's message under fn, dropping the core's own "name: " prefix ("hardtanh",
- * "Hardtanh"). */
-static inline int core_error(lua_State *L, const char *fn) {
-  const char *m = lb_last_error();
-  const char *colon = strstr(m, ": ");
-  if (colon) {
-    bool word = colon > m;
-    for (const char *p = m; p < colon; p++)
-      if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-            (*p >= '0' && *p <= '9')))
-        word = false;
-    if (word) m = colon + 2;
-  }
-  return lb_error(L, fn, "%s", m);
-}
-
 /* The functions keep no C temporaries across calls that may raise: outputs live in slots. */
 #define CORE(call)                                                                                 \
   do {                                                                                             \
-    if ((call) != LC_OK) core_error(L, fn);                                                        \
+    if ((call) != LC_OK) lb_core_error(L, fn);                                                     \
   } while (0)
 
 static inline lc_tensor *float_input(lua_State *L, const char *fn, int pos, const char *name) {
@@ -62,7 +46,7 @@ static inline void no_inplace(lua_State *L, const char *fn, int pos) {
 #define MAKE(name, call)                                                                           \
   do {                                                                                             \
     lc_module **slot = nb_new_module_slot(L);                                                      \
-    if ((call) != LC_OK) return nb_raise_core(L, name);                                            \
+    if ((call) != LC_OK) return lb_core_error(L, name);                                            \
     nb_remember(L);                                                                                \
     return 1;                                                                                      \
   } while (0)

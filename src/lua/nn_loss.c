@@ -19,21 +19,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* "lucid.<fn>: <core message>", dropping the core's own "name: " prefix when fn ends with it
- * ("nn.functional.cross_entropy" and "cross_entropy: ..."). */
-static int core_error(lua_State *L, const char *fn) {
-  const char *m = lb_last_error();
-  if (!m || !*m) m = "failed";
-  const char *base = strrchr(fn, '.');
-  base = base ? base + 1 : fn;
-  size_t n = strlen(base);
-  if (strncmp(m, base, n) == 0 && m[n] == ':' && m[n + 1] == ' ') m += n + 2;
-  return lb_error(L, fn, "%s", m);
-}
-
 #define CORE(call)                                                                                 \
   do {                                                                                             \
-    if ((call) != LC_OK) core_error(L, fn);                                                        \
+    if ((call) != LC_OK) lb_core_error(L, fn);                                                     \
   } while (0)
 
 static const char *const RED_ALL = "mean, sum or none";
@@ -206,7 +194,7 @@ static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor
                 lc_dtype_name(dt));
   int64_t n = lc_numel(t);
   int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
-  if (n > 0 && lc_copy_to_buffer(t, LC_INT64, buf) != LC_OK) core_error(L, fn);
+  if (n > 0 && lc_copy_to_buffer(t, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
   for (int64_t k = 0; k < n; k++) {
     int64_t v = buf[k];
     if ((v < 1 || v > C) && !(has_ign && v == ign)) {
@@ -223,7 +211,7 @@ static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor
     buf[k] = v - 1; /* ignore_index shifts with the targets */
   }
   lc_tensor **slot = lb_slot(L);
-  if (lc_from_data(lc_ndim(t), lc_shape(t), LC_INT64, buf, slot) != LC_OK) core_error(L, fn);
+  if (lc_from_data(lc_ndim(t), lc_shape(t), LC_INT64, buf, slot) != LC_OK) lb_core_error(L, fn);
   lua_remove(L, -2); /* the buffer */
   return *slot;
 }
@@ -277,7 +265,7 @@ static int f_class(lua_State *L) {
   lc_tensor *tt = class_targets(L, fn, 2, t, C, o.has_ignore_index, ign);
   lc_tensor **out = lb_slot(L);
   lc_status st = ce ? lc_cross_entropy(x, tt, &o, out) : lc_nll_loss(x, tt, &o, out);
-  if (st) core_error(L, fn);
+  if (st) lb_core_error(L, fn);
   if (lua_gettop(L) > top + 1) { /* drop the converted targets early */
     lb_tensor *u = lb_ud(L, top + 1);
     lc_release(u->t);

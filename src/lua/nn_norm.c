@@ -223,15 +223,6 @@ const lb_reg lb_norm_regs[] = {
 /* The Lua classes (lua/lucid/nn/norm.lua) validate types and defaults; these take plain
  * positional values. */
 
-/* Raises the core's message as "nn.Name: ...", dropping the core's own "Name: " prefix. */
-static int raise_ctor(lua_State *L, const char *fn) {
-  const char *msg = lb_last_error(), *name = strncmp(fn, "nn.", 3) ? fn : fn + 3;
-  size_t n = strlen(name);
-  if (!strncmp(msg, name, n) && msg[n] == ':' && msg[n + 1] == ' ') msg += n + 2;
-  lua_pushfstring(L, "%s: %s", fn, msg);
-  return lua_error(L);
-}
-
 typedef lc_status (*bn_ctor)(int64_t, double, double, bool, bool, lc_module **);
 
 /* (num_features, eps, momentum (number or false), affine, track_running_stats) */
@@ -241,7 +232,7 @@ static int make_bn(lua_State *L, bn_ctor ctor, const char *name) {
   double mom = momentum_arg(L, name, 3, true);
   bool affine = lua_toboolean(L, 4), track = lua_toboolean(L, 5);
   lc_module **slot = nb_new_module_slot(L);
-  if (ctor(C, eps, mom, affine, track, slot)) return raise_ctor(L, name);
+  if (ctor(C, eps, mom, affine, track, slot)) return lb_core_error(L, name);
   nb_remember(L);
   return 1;
 }
@@ -259,7 +250,7 @@ static int f_layer_norm_m(lua_State *L) {
   double eps = luaL_checknumber(L, 2);
   bool affine = lua_toboolean(L, 3);
   lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_layer_norm(n, shape, eps, affine, slot)) return raise_ctor(L, fn);
+  if (lc_nn_layer_norm(n, shape, eps, affine, slot)) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }
@@ -270,7 +261,7 @@ static int f_group_norm_m(lua_State *L) {
   double eps = luaL_checknumber(L, 3);
   bool affine = lua_toboolean(L, 4);
   lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_group_norm(g, c, eps, affine, slot)) return raise_ctor(L, "nn.GroupNorm");
+  if (lc_nn_group_norm(g, c, eps, affine, slot)) return lb_core_error(L, "nn.GroupNorm");
   nb_remember(L);
   return 1;
 }
@@ -282,7 +273,7 @@ static int f_upsample(lua_State *L) {
   lc_interpolate_opts o;
   interp_opts(L, fn, 1, &o);
   lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_upsample(&o, slot)) return raise_ctor(L, fn);
+  if (lc_nn_upsample(&o, slot)) return lb_core_error(L, fn);
   nb_remember(L);
   return 1;
 }

@@ -10,9 +10,10 @@
  * What a kind takes and keeps comes from the core's descriptors (lc_optim_kind_info):
  * optim_kinds hands them to Lua, which builds its constructors' positional order and defaults
  * from them, and the options are read here by the descriptor's types. The rules live in the
- * core (lc_optim_check_options, lc_optim_check_param, lc_optimizer_find_duplicate,
+ * core (lc_optim_check_options, lc_optim_check_param, lc_optimizer_check_duplicates,
  * lc_optimizer_check_state / check_step), with the messages users see; this file names where a
- * value came from, 1-based, and raises the way the tensor binding does (lb_error,
+ * value came from (a position in a parameter list is the core's, 0-based and marked, which
+ * lb_core_error shows 1-based) and raises the way the tensor binding does (lb_error,
  * lb_argerror, lb_core_error: "lucid.<fn>: ...").
  *
  * Error messages name the Lua function given as `fname` ("optim.SGD", raised as
@@ -133,8 +134,9 @@ static void push_default(lua_State *L, const lc_optim_hparam *h) {
 
 /* optim_kinds() -> a list, in kind order, of {name = "SGD", step = false,
  * hparams = {{name = "lr", type = "number", keyword_only = false, required = true,
- * default = nil}, ...}, state = {"momentum_buffer"}}: the core's descriptors. A new table on
- * each call. */
+ * default = nil, rule = ">= 0"}, ...}, state = {"momentum_buffer"}}: the core's descriptors
+ * (rule: lc_optim_rule_text, nil for none; informative: the rules are applied in C). A new table
+ * on each call. */
 static int f_kinds(lua_State *L) {
   lua_createtable(L, LC_OPTIM_KIND_COUNT, 0);
   for (int k = 0; k < LC_OPTIM_KIND_COUNT; k++) {
@@ -147,7 +149,7 @@ static int f_kinds(lua_State *L) {
     lua_createtable(L, d->num_hparams, 0);
     for (int j = 0; j < d->num_hparams; j++) {
       const lc_optim_hparam *h = &d->hparams[j];
-      lua_createtable(L, 0, 5);
+      lua_createtable(L, 0, 6);
       lua_pushstring(L, h->name);
       lua_setfield(L, -2, "name");
       lua_pushstring(L, hparam_type_name(h->type));
@@ -159,6 +161,10 @@ static int f_kinds(lua_State *L) {
       if (!h->required) {
         push_default(L, h);
         lua_setfield(L, -2, "default");
+      }
+      if (lc_optim_rule_text(h->rule)) {
+        lua_pushstring(L, lc_optim_rule_text(h->rule));
+        lua_setfield(L, -2, "rule");
       }
       lua_rawseti(L, -2, j + 1);
     }
@@ -233,9 +239,9 @@ static void read_options(lua_State *L, int t, lc_optim_kind kind, const char *fn
 
 /* ---------------------------------------------------------------- parameter lists */
 
-/* The tensors of the Lua list at idx, each checked by the core's rule under its 1-based name
- * (where[i]); the array lives in a userdata pushed on the stack (collected if anything
- * raises). */
+/* The tensors of the Lua list at idx, each checked by the core's rule as entry i of where (the
+ * core names it, 0-based and marked: lb_core_error shows it 1-based); the array lives in a
+ * userdata pushed on the stack (collected if anything raises). */
 static lc_tensor **read_params(lua_State *L, int idx, const char *fn, const char *where,
                                int64_t *n) {
   if (!lua_istable(L, idx))
@@ -248,30 +254,12 @@ static lc_tensor **read_params(lua_State *L, int idx, const char *fn, const char
     if (!u || !u->t)
       lb_error(L, fn, "%s[%d] is not a tensor: optimizers can only optimize tensors, got %s", where,
                (int)i, u ? "a closed tensor" : lb_typename(L, -1));
-    char what[160];
-    snprintf(what, sizeof what, "%s[%d]", where, (int)i);
-    if (lc_optim_check_param(u->t, what)) lb_error(L, fn, "%s", lb_last_error());
+    if (lc_optim_check_param(u->t, where, i - 1)) lb_core_error(L, fn);
     ps[i - 1] = u->t;
     lua_pop(L, 1);
   }
   *n = len;
   return ps;
-}
-
-/* The core's rule "each tensor once per optimizer" over the new list ps (o NULL: a first
- * group), reported with 1-based positions. */
-static void check_duplicates(lua_State *L, const lc_optimizer *o, int64_t n, lc_tensor **ps,
-                             const char *fn, const char *where) {
-  int64_t i, j, g;
-  if (lc_optimizer_find_duplicate(o, n, ps, &i, &j, &g)) lb_core_error(L, fn);
-  if (i < 0) return;
-  if (j >= 0)
-    lb_error(L, fn, "%s[%lld] and %s[%lld] are the same tensor", where, (long long)j + 1, where,
-             (long long)i + 1);
-  lb_error(L, fn,
-           "%s[%lld] is already in param_groups[%lld] (some parameters appear in more than one "
-           "group)",
-           where, (long long)i + 1, (long long)g + 1);
 }
 
 /* optim_new(kind, params, options, fname [, where [, owhere]]) -> handle: one group. where
@@ -288,7 +276,7 @@ static int f_new(lua_State *L) {
   read_options(L, 3, kind, fn, owhere, &opts);
   int64_t n;
   lc_tensor **ps = read_params(L, 2, fn, where, &n);
-  check_duplicates(L, NULL, n, ps, fn, where);
+  if (lc_optimizer_check_duplicates(NULL, n, ps, where)) lb_core_error(L, fn);
   ob_optim *u = ob_new(L);
   lc_optimizer *o = NULL;
   if (lc_optimizer_new(kind, n, ps, &opts, &o)) lb_core_error(L, fn);
@@ -307,7 +295,7 @@ static int f_add_group(lua_State *L) {
   read_options(L, 3, lc_optimizer_kind(o), fn, owhere, &opts);
   int64_t n;
   lc_tensor **ps = read_params(L, 2, fn, where, &n);
-  check_duplicates(L, o, n, ps, fn, where);
+  if (lc_optimizer_check_duplicates(o, n, ps, where)) lb_core_error(L, fn);
   if (lc_optimizer_add_param_group(o, n, ps, &opts)) lb_core_error(L, fn);
   return 0;
 }

@@ -18,25 +18,30 @@
 /* One hyper-parameter a line (clang-format would break the initializer macros apart). */
 /* clang-format off */
 #define OFF(f) offsetof(lc_optim_options, f)
-/* name, field, default: positional numbers and flags; keyword-only flags; a pair */
-#define NUM(n, f, d) {n, LC_OPTIM_NUMBER, false, false, {d, 0}, {OFF(f), 0}}
-#define FLAG(n, f) {n, LC_OPTIM_BOOL, false, false, {0, 0}, {OFF(f), 0}}
-#define KW_FLAG(n, f) {n, LC_OPTIM_BOOL, true, false, {0, 0}, {OFF(f), 0}}
-#define PAIR(n, f1, f2, d1, d2) {n, LC_OPTIM_PAIR, false, false, {d1, d2}, {OFF(f1), OFF(f2)}}
+/* name, field, default: positional numbers (>= 0, or any value), flags, keyword-only flags,
+ * a pair of values in [0, 1) */
+#define NUM(n, f, d) {n, LC_OPTIM_NUMBER, false, false, {d, 0}, {OFF(f), 0}, LC_OPTIM_NONNEG, {0}}
+#define ANY_NUM(n, f, d) {n, LC_OPTIM_NUMBER, false, false, {d, 0}, {OFF(f), 0}, LC_OPTIM_ANY, {0}}
+#define FLAG(n, f) {n, LC_OPTIM_BOOL, false, false, {0, 0}, {OFF(f), 0}, LC_OPTIM_ANY, {0}}
+#define KW_FLAG(n, f) {n, LC_OPTIM_BOOL, true, false, {0, 0}, {OFF(f), 0}, LC_OPTIM_ANY, {0}}
+#define UNIT_PAIR(n, f1, f2, d1, d2) \
+  {n, LC_OPTIM_PAIR, false, false, {d1, d2}, {OFF(f1), OFF(f2)}, LC_OPTIM_UNIT, {#f1, #f2}}
 #define COUNT(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
-/* PyTorch 1.13's constructors, in their order (torch/optim/<kind>.py). */
+/* PyTorch 1.13's constructors, in their order (torch/optim/<kind>.py), with the rules its
+ * constructors check (SGD's dampening has none). */
 static const lc_optim_hparam sgd_hp[] = {
-    {"lr", LC_OPTIM_NUMBER, false, true, {NAN, 0}, {OFF(lr), 0}}, /* torch.optim's `required` */
+    /* torch.optim's `required` */
+    {"lr", LC_OPTIM_NUMBER, false, true, {NAN, 0}, {OFF(lr), 0}, LC_OPTIM_NONNEG, {0}},
     NUM("momentum", momentum, 0),
-    NUM("dampening", dampening, 0),
+    ANY_NUM("dampening", dampening, 0),
     NUM("weight_decay", weight_decay, 0),
     FLAG("nesterov", nesterov),
     KW_FLAG("maximize", maximize),
 };
 static const lc_optim_hparam adam_hp[] = {
     NUM("lr", lr, 1e-3),
-    PAIR("betas", beta1, beta2, 0.9, 0.999),
+    UNIT_PAIR("betas", beta1, beta2, 0.9, 0.999),
     NUM("eps", eps, 1e-8),
     NUM("weight_decay", weight_decay, 0),
     FLAG("amsgrad", amsgrad),
@@ -44,7 +49,7 @@ static const lc_optim_hparam adam_hp[] = {
 };
 static const lc_optim_hparam adamw_hp[] = {
     NUM("lr", lr, 1e-3),
-    PAIR("betas", beta1, beta2, 0.9, 0.999),
+    UNIT_PAIR("betas", beta1, beta2, 0.9, 0.999),
     NUM("eps", eps, 1e-8),
     NUM("weight_decay", weight_decay, 1e-2),
     FLAG("amsgrad", amsgrad),
@@ -180,47 +185,48 @@ static lc_status check_nonneg(const char *fn, const char *what, double v) {
   return lc_set_error(LC_EARG, "%s: invalid %s: expected a number >= 0, got %g", fn, what, v);
 }
 
+const char *lc_optim_rule_text(lc_optim_rule rule) {
+  switch (rule) {
+  case LC_OPTIM_NONNEG: return ">= 0";
+  case LC_OPTIM_UNIT: return "in [0, 1)";
+  default: return NULL;
+  }
+}
+
+/* Hyper-parameter h's rule on its value(s) v, with the message users see. */
+static lc_status check_rule(const char *fn, const lc_optim_hparam *h, const double v[2]) {
+  int n = h->type == LC_OPTIM_PAIR ? 2 : 1;
+  for (int j = 0; j < n && h->rule != LC_OPTIM_ANY; j++) {
+    if (v[j] >= 0 && (h->rule == LC_OPTIM_NONNEG || v[j] < 1)) continue;
+    const char *what = n == 2 ? h->part[j] : h->name;
+    char pos[64] = ""; /* which value of a pair */
+    if (n == 2) snprintf(pos, sizeof pos, " (%s, %s value)", h->name, j ? "second" : "first");
+    if (h->rule == LC_OPTIM_NONNEG)
+      return lc_set_error(LC_EARG, "%s: invalid %s%s: expected a number >= 0, got %g", fn, what,
+                          pos, v[j]);
+    return lc_set_error(LC_EARG, "%s: invalid %s%s: expected 0 <= %s < 1, got %g", fn, what, pos,
+                        what, v[j]);
+  }
+  return LC_OK;
+}
+
+/* The descriptor's rules in its order, then the one rule tying two options together. */
 static lc_status check_options(const char *fn, lc_optim_kind kind, const lc_optim_options *o) {
   if (!valid_kind(kind))
     return lc_set_error(LC_EARG, "%s: invalid optimizer kind %d", fn, (int)kind);
   if (!o) return lc_set_error(LC_EARG, "%s: options must not be NULL", fn);
-  lc_status st;
-  if ((st = check_nonneg(fn, "lr", o->lr))) return st;
-  if ((st = check_nonneg(fn, "weight_decay", o->weight_decay))) return st;
-  if (kind != LC_OPTIM_SGD && (st = check_nonneg(fn, "eps", o->eps))) return st;
-  switch (kind) {
-  case LC_OPTIM_SGD:
-    if ((st = check_nonneg(fn, "momentum", o->momentum))) return st;
-    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0))
-      return lc_set_error(LC_EARG,
-                          "%s: nesterov momentum requires a momentum > 0 and zero dampening, got "
-                          "momentum %g and dampening %g",
-                          fn, o->momentum, o->dampening);
-    break;
-  case LC_OPTIM_ADAM:
-  case LC_OPTIM_ADAMW:
-    if (!(o->beta1 >= 0 && o->beta1 < 1))
-      return lc_set_error(LC_EARG,
-                          "%s: invalid beta1 (betas, first value): expected 0 <= beta1 "
-                          "< 1, got %g",
-                          fn, o->beta1);
-    if (!(o->beta2 >= 0 && o->beta2 < 1))
-      return lc_set_error(LC_EARG,
-                          "%s: invalid beta2 (betas, second value): expected 0 <= "
-                          "beta2 < 1, got %g",
-                          fn, o->beta2);
-    break;
-  case LC_OPTIM_RMSPROP:
-    if ((st = check_nonneg(fn, "momentum", o->momentum))) return st;
-    if ((st = check_nonneg(fn, "alpha", o->alpha))) return st;
-    break;
-  case LC_OPTIM_ADAGRAD:
-    if ((st = check_nonneg(fn, "lr_decay", o->lr_decay))) return st;
-    if ((st = check_nonneg(fn, "initial_accumulator_value", o->initial_accumulator_value)))
-      return st;
-    break;
-  default: break;
+  const lc_optim_kind_desc *d = &kinds[kind];
+  for (int k = 0; k < d->num_hparams; k++) {
+    double v[2];
+    lc_optim_get_hparam(kind, o, k, v);
+    lc_status st = check_rule(fn, &d->hparams[k], v);
+    if (st) return st;
   }
+  if (kind == LC_OPTIM_SGD && o->nesterov && (o->momentum <= 0 || o->dampening != 0))
+    return lc_set_error(LC_EARG,
+                        "%s: nesterov momentum requires a momentum > 0 and zero dampening, got "
+                        "momentum %g and dampening %g",
+                        fn, o->momentum, o->dampening);
   return LC_OK;
 }
 
@@ -250,20 +256,25 @@ void lc_optimizer_free(lc_optimizer *o) {
   free(o);
 }
 
-lc_status lc_optim_check_param(const lc_tensor *t, const char *what) {
-  if (!what) what = "parameter";
-  if (!t) return lc_set_error(LC_EARG, "%s is NULL", what);
+lc_status lc_optim_check_param(const lc_tensor *t, const char *what, int64_t index) {
+  char name[192];
+  if (!what) what = "params";
+  if (index >= 0)
+    snprintf(name, sizeof name, "%s[" LC_POS_I "]", what, (long long)index);
+  else
+    snprintf(name, sizeof name, "%s", what);
+  if (!t) return lc_set_error(LC_EARG, "%s is NULL", name);
   if (!lc_dtype_is_float(lc_dtype_of(t)))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 tensor, got %s", what,
+    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 tensor, got %s", name,
                         lc_dtype_name(lc_dtype_of(t)));
   if (!lc_requires_grad(t))
     return lc_set_error(
-        LC_EARG, "%s does not require grad (set requires_grad = true, or leave it out)", what);
+        LC_EARG, "%s does not require grad (set requires_grad = true, or leave it out)", name);
   if (!lc_is_leaf(t))
     return lc_set_error(LC_EARG,
                         "%s is not a leaf tensor: can't optimize a non-leaf tensor (detach() "
                         "it and set requires_grad)",
-                        what);
+                        name);
   return LC_OK;
 }
 
@@ -307,29 +318,43 @@ lc_status lc_optimizer_find_duplicate(const lc_optimizer *o, int64_t n, lc_tenso
   return LC_OK;
 }
 
+/* lc_optimizer_check_duplicates' message, after "<fn>: " when fn is set. */
+static lc_status duplicates(const char *fn, const lc_optimizer *o, int64_t n,
+                            lc_tensor *const *params, const char *what) {
+  int64_t dup, earlier, group;
+  lc_status st = lc_optimizer_find_duplicate(o, n, params, &dup, &earlier, &group);
+  if (st || dup < 0) return st;
+  const char *sep = fn ? ": " : "";
+  if (!fn) fn = "";
+  if (!what) what = "params";
+  if (earlier >= 0)
+    return lc_set_error(LC_EARG, "%s%s%s[" LC_POS_I "] and %s[" LC_POS_I "] are the same tensor",
+                        fn, sep, what, (long long)earlier, what, (long long)dup);
+  return lc_set_error(LC_EARG,
+                      "%s%s%s[" LC_POS_I "] is already in param_groups[" LC_POS_I
+                      "] (some parameters appear in more than one group)",
+                      fn, sep, what, (long long)dup, (long long)group);
+}
+
+lc_status lc_optimizer_check_duplicates(const lc_optimizer *o, int64_t n, lc_tensor *const *params,
+                                        const char *what) {
+  return duplicates(NULL, o, n, params, what);
+}
+
 /* Checks params[0..n) as a new group of o: tensors fit to optimize, none twice, none already
- * in o. */
+ * in o. Messages name them "<fn>: params[i]". */
 static lc_status check_params(const char *fn, const lc_optimizer *o, int64_t n,
                               lc_tensor *const *params) {
   if (n < 0)
     return lc_set_error(LC_EARG, "%s: expected n >= 0 parameters, got %lld", fn, (long long)n);
   if (n > 0 && !params) return lc_set_error(LC_EARG, "%s: params must not be NULL", fn);
+  char what[96];
+  snprintf(what, sizeof what, "%s: params", fn);
   for (int64_t i = 0; i < n; i++) {
-    char what[96];
-    snprintf(what, sizeof what, "%s: parameter %lld", fn, (long long)i);
-    lc_status st = lc_optim_check_param(params[i], what);
+    lc_status st = lc_optim_check_param(params[i], what, i);
     if (st) return st;
   }
-  int64_t dup, earlier, group;
-  lc_status st = lc_optimizer_find_duplicate(o, n, params, &dup, &earlier, &group);
-  if (st || dup < 0) return st;
-  if (earlier >= 0)
-    return lc_set_error(LC_EARG, "%s: parameters %lld and %lld are the same tensor", fn,
-                        (long long)earlier, (long long)dup);
-  return lc_set_error(LC_EARG,
-                      "%s: parameter %lld is already in parameter group %lld (some parameters "
-                      "appear in more than one group)",
-                      fn, (long long)dup, (long long)group);
+  return duplicates(fn, o, n, params, "params");
 }
 
 static lc_status make_buf(const lc_tensor *p, double fill, lc_tensor **out);
@@ -494,8 +519,8 @@ lc_status lc_optimizer_get_step(const lc_optimizer *o, int64_t i, int64_t *out) 
 static lc_status check_step_value(const char *fn, const char *what, int64_t i, int64_t step) {
   if (step >= 0) return LC_OK;
   if (what) return lc_set_error(LC_EARG, "%s.step must be >= 0, got %lld", what, (long long)step);
-  return lc_set_error(LC_EARG, "%s: parameter %lld: expected a step count >= 0, got %lld", fn,
-                      (long long)i, (long long)step);
+  return lc_set_error(LC_EARG, "%s: parameter " LC_POS_I ": expected a step count >= 0, got %lld",
+                      fn, (long long)i, (long long)step);
 }
 
 lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step,
@@ -506,8 +531,8 @@ lc_status lc_optimizer_check_step(const lc_optimizer *o, int64_t i, int64_t step
   if (!lc_optim_has_step(o->kind)) {
     if (what)
       return lc_set_error(LC_EARG, "%s.step: %s keeps no step count", what, kinds[o->kind].name);
-    return lc_set_error(LC_EARG, "%s: parameter %lld: %s keeps no step count", fn, (long long)i,
-                        kinds[o->kind].name);
+    return lc_set_error(LC_EARG, "%s: parameter " LC_POS_I ": %s keeps no step count", fn,
+                        (long long)i, kinds[o->kind].name);
   }
   return check_step_value(fn, what, i, step);
 }
@@ -539,8 +564,8 @@ static lc_status check_state(const char *fn, const lc_optimizer *o, int64_t i, c
       return lc_set_error(LC_EARG, "%s: unknown state entry '%s' for %s (expected one of: %s)",
                           what, name ? name : "(null)", d->name, names);
     return lc_set_error(LC_EARG,
-                        "%s: parameter %lld: unknown state entry '%s' for %s (expected one of: "
-                        "%s)",
+                        "%s: parameter " LC_POS_I ": unknown state entry '%s' for %s (expected "
+                        "one of: %s)",
                         fn, (long long)i, name ? name : "(null)", d->name, names);
   }
   if (!value) return LC_OK;
@@ -556,7 +581,8 @@ static lc_status check_state(const char *fn, const lc_optimizer *o, int64_t i, c
     return lc_set_error(LC_ESHAPE, "%s.%s has shape %s, but the parameter has shape %s", what, name,
                         a, b);
   return lc_set_error(LC_ESHAPE,
-                      "%s: parameter %lld: state '%s' has shape %s, but the parameter has shape %s",
+                      "%s: parameter " LC_POS_I
+                      ": state '%s' has shape %s, but the parameter has shape %s",
                       fn, (long long)i, name, a, b);
 }
 
