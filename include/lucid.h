@@ -1,9 +1,9 @@
 /*
  * lucid.h - lucid's whole C API, no Lua: include this one header.
  *
- *   lucid_core.h        tensors, views, ops, autograd, threads, random numbers
+ *   lucid_core.h        tensors, views, ops (linear, bilinear), autograd, threads, random numbers
  *   lucid_nn.h          modules: the module protocol, Linear, containers
- *   lucid_activation.h  activations, softmax, bilinear, unflatten
+ *   lucid_activation.h  activations, softmax, unflatten
  *   lucid_dropout.h     dropout (Dropout)
  *   lucid_embedding.h   embedding lookups (Embedding)
  *   lucid_loss.h        losses (cross entropy, NLL, MSE, ...)

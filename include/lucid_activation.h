@@ -1,16 +1,16 @@
 /*
- * lucid_activation.h - activations, softmax, bilinear and unflatten:
+ * lucid_activation.h - activations, softmax and unflatten:
  * tensor functions (with autograd) and their module kinds.
  *
  * Conventions are lucid.h's: dims and indices are 0-based (negative dims count from the end),
  * every fallible function returns an lc_status with a message in lc_last_error(), a produced
  * tensor is written to the last argument and owned by the caller, arguments are borrowed.
  *
- * The elementwise activations, softmax, log_softmax and bilinear take float32 or
- * float64 tensors (other dtypes are an LC_EDTYPE error) and return a new contiguous tensor of the
- * same dtype; each runs as one fused kernel whose backward is one more pass (no graph of
- * primitive ops is recorded). Module kinds are single-input (lucid_nn.h); Bilinear, which takes
- * two inputs, exists as the function lc_bilinear only (the Lua binding builds nn.Bilinear on it).
+ * The elementwise activations, softmax and log_softmax take float32 or float64 tensors (other
+ * dtypes are an LC_EDTYPE error) and return a new contiguous tensor of the same dtype; each runs
+ * as one fused kernel whose backward is one more pass (no graph of primitive ops is recorded).
+ * Module kinds are single-input (lucid_nn.h). Bilinear is the linear family's, next to
+ * lc_linear in lucid_core.h.
  */
 #ifndef LUCID_ACTIVATION_H
 #define LUCID_ACTIVATION_H
@@ -59,14 +59,6 @@ lc_status lc_hardswish(const lc_tensor *x, lc_tensor **out);
  * dim 0 or -1. */
 lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out);
-
-/* ---------------------------------------------------------------- bilinear */
-
-/* y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o]: x1 {..., in1},
- * x2 {..., in2} with the same leading dims, weight {out, in1, in2}, bias {out} or NULL; all of
- * one float dtype. out: {..., out}. */
-lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor *weight,
-                      const lc_tensor *bias, lc_tensor **out);
 
 /* ---------------------------------------------------------------- unflatten */
 

@@ -391,6 +391,13 @@ lc_status lc_outer(const lc_tensor *a, const lc_tensor *b, lc_tensor **out);
  * NULL; one float dtype. One fused op (its backward writes W's gradient in W's layout). */
 lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
                     lc_tensor **out);
+/* y[..., o] = sum_ij x1[..., i] weight[o, i, j] x2[..., j] + bias[o]
+ * (torch.nn.functional.bilinear): x1 {..., in1}, x2 {..., in2} with the same leading dims, weight
+ * {out, in1, in2}, bias {out} or NULL; all of one float dtype. out: {..., out}. One fused op (GEMMs
+ * forward and backward); it has no module kind (kinds take one input): the Lua binding builds
+ * nn.Bilinear on it. */
+lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor *weight,
+                      const lc_tensor *bias, lc_tensor **out);
 
 /* ---------------------------------------------------------------- joining and indexing */
 

@@ -1,5 +1,5 @@
 -- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout,
--- bilinear, linear, unflatten. Values and gradients against PyTorch
+-- unflatten. Values and gradients against PyTorch
 -- (spec/fixtures/nn_activation.lua, written by tools/fixtures/activation.py): float32 within
 -- relative 1e-5 / absolute 1e-6, float64 within relative 1e-10 / absolute 1e-12; gradients
 -- numerically with lucid.autograd.gradcheck in float64.
@@ -81,8 +81,6 @@ describe("activations against PyTorch", function()
     H.assert_close(F.softmax{input = x, dim = 2}, x:softmax(2):tolist())
     H.assert_close(F.dropout(x, 0.5, false, {}), x:tolist())
     H.assert_close(F.dropout{input = x, training = false}, x:tolist())
-    local lw = lucid.randn(4, 3)
-    H.assert_close(F.linear(x, lw, {}), F.linear(x, lw):tolist())
     -- a non-empty table in a positional slot is still an error naming the argument
     assert.matches("argument 2 %(negative_slope%)", H.err(F.leaky_relu, x, {0.1}))
   end)
@@ -95,27 +93,12 @@ describe("activations against PyTorch", function()
     end
   end)
 
-  it("F.relu, F.tanh, F.sigmoid and F.linear match the tensor functions", function()
+  it("F.relu, F.tanh and F.sigmoid match the tensor functions", function()
     local x = lucid.randn(3, 4)
     H.assert_close(F.relu(x), x:relu():tolist())
     H.assert_close(F.relu(x, {inplace = false}), x:relu():tolist())
     H.assert_close(F.tanh(x), x:tanh():tolist())
     H.assert_close(F.sigmoid(x), x:sigmoid():tolist())
-    for _, name in ipairs{"linear", "linear_nobias"} do
-      local c = FX[name]
-      local xi = lucid.Tensor(c.input, {requires_grad = true})
-      local w = lucid.Tensor(c.weight, {requires_grad = true})
-      local b = c.bias and lucid.Tensor(c.bias, {requires_grad = true})
-      local y = F.linear(xi, w, b)
-      close(y, c.output, c)
-      y:backward(lucid.Tensor(c.grad_output))
-      close(xi.grad, c.input_grad, c)
-      close(w.grad, c.weight_grad, c)
-      if b then close(b.grad, c.bias_grad, c) end
-    end
-    local c = FX.linear
-    close(F.linear(lucid.Tensor(c.input), {weight = lucid.Tensor(c.weight),
-      bias = lucid.Tensor(c.bias)}), c.output, c)
   end)
 end)
 
@@ -152,54 +135,6 @@ describe("softmax and log_softmax against PyTorch", function()
   end)
 end)
 
-describe("bilinear against PyTorch", function()
-  for _, name in ipairs{"bilinear", "bilinear_3d_nobias", "bilinear_f64"} do
-    it(name .. ": nn.Bilinear and F.bilinear", function()
-      local c = FX[name]
-      local o = {dtype = c.dtype}
-      local m = nn.Bilinear(3, 5, 2, {bias = c.bias ~= nil})
-      if c.dtype == "float64" then
-        m.weight = nn.Parameter(lucid.Tensor(c.weight, o))
-        m.bias = nn.Parameter(lucid.Tensor(c.bias, o))
-      else
-        local sd = {{"weight", lucid.Tensor(c.weight)}}
-        if c.bias then sd[2] = {"bias", lucid.Tensor(c.bias)} end
-        m:load_state_dict(sd)
-      end
-      local x1 = lucid.Tensor(c.input1, {dtype = c.dtype, requires_grad = true})
-      local x2 = lucid.Tensor(c.input2, {dtype = c.dtype, requires_grad = true})
-      local y = m(x1, x2)
-      close(y, c.output, c)
-      y:backward(lucid.Tensor(c.grad_output, o))
-      close(x1.grad, c.input1_grad, c)
-      close(x2.grad, c.input2_grad, c)
-      close(m.weight.grad, c.weight_grad, c)
-      if c.bias then close(m.bias.grad, c.bias_grad, c) end
-      local b = c.bias and lucid.Tensor(c.bias, o)
-      close(F.bilinear(lucid.Tensor(c.input1, o), lucid.Tensor(c.input2, o),
-        lucid.Tensor(c.weight, o), b), c.output, c)
-    end)
-  end
-
-  it("prints, registers its parameters and initialises U(-1/sqrt(in1), 1/sqrt(in1))", function()
-    local m = nn.Bilinear(4, 3, 2)
-    assert.equal("Bilinear(in1_features=4, in2_features=3, out_features=2, bias=true)", tostring(m))
-    assert.equal("Bilinear(in1_features=4, in2_features=3, out_features=2, bias=false)",
-      tostring(nn.Bilinear{in1_features = 4, in2_features = 3, out_features = 2, bias = false}))
-    assert.same({2, 4, 3}, m.weight.shape)
-    assert.same({2}, m.bias.shape)
-    assert.equal(2, #m:parameters())
-    assert.equal(1, #nn.Bilinear(4, 3, 2, {bias = false}):parameters())
-    assert.is_true(m.weight:abs():max():item() <= 0.5 and m.bias:abs():max():item() <= 0.5)
-    assert.equal(4, m.in1_features)
-    local seq = nn.Sequential{{"bil", m}}
-    assert.equal([[
-Sequential(
-  (bil): Bilinear(in1_features=4, in2_features=3, out_features=2, bias=true)
-)]], tostring(seq))
-  end)
-end)
-
 describe("gradcheck in float64", function()
   local function check(f, ...) assert.is_true(gradcheck(f, {...})) end
 
@@ -217,7 +152,7 @@ describe("gradcheck in float64", function()
     check(function(x) return F.gelu(x:t()) end, f64(3, 5)) -- a strided input
   end)
 
-  it("softmax, log_softmax, dropout, bilinear, linear", function()
+  it("softmax, log_softmax, dropout", function()
     lucid.manual_seed(2)
     for d = 1, 3 do
       check(function(x) return F.softmax(x, d) end, f64(2, 3, 4))
@@ -227,9 +162,6 @@ describe("gradcheck in float64", function()
       lucid.manual_seed(9) -- the same mask for every evaluation
       return F.dropout(x, 0.4)
     end, f64(4, 6))
-    check(function(a, b, w, bias) return F.bilinear(a, b, w, bias) end,
-      f64(3, 2), f64(3, 4), f64(2, 2, 4), f64(2))
-    check(function(x, w, b) return F.linear(x, w, b) end, f64(3, 4), f64(2, 4), f64(2))
   end)
 end)
 
@@ -380,22 +312,6 @@ describe("errors", function()
     helpers.raises({"nn.Dropout", "between 0 and 1", "got 2"}, nn.Dropout, 2)
     helpers.raises({"lucid.nn.functional.dropout", "argument 3 (training)", "boolean"},
       F.dropout, x, 0.5, "yes")
-  end)
-
-  it("bilinear and linear: shapes", function()
-    helpers.raises({"lucid.nn.functional.bilinear", "input1 with 3 features"},
-      F.bilinear, lucid.randn(4, 2), lucid.randn(4, 5), lucid.randn(2, 3, 5))
-    helpers.raises({"lucid.nn.functional.bilinear", "leading dims"},
-      F.bilinear, lucid.randn(4, 3), lucid.randn(2, 5), lucid.randn(2, 3, 5))
-    helpers.raises({"lucid.nn.functional.bilinear", "argument 2 (input2)", "expected a tensor"},
-      F.bilinear, lucid.randn(4, 3))
-    helpers.raises({"lucid.nn.functional.bilinear", "input2 with 5 features"},
-      nn.Bilinear(3, 5, 2), lucid.randn(4, 3), lucid.randn(4, 4))
-    helpers.raises({"nn.Bilinear", "out_features must be >= 0"}, nn.Bilinear, 3, 5, -2)
-    helpers.raises({"lucid.nn.functional.linear", "expected the input's last dimension to be 4"},
-      F.linear, x, lucid.randn(5, 4))
-    helpers.raises({"lucid.nn.functional.linear", "bias must have shape {5}"},
-      F.linear, lucid.randn(2, 4), lucid.randn(5, 4), lucid.randn(3))
   end)
 
   it("module options and forward shapes", function()

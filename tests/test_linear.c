@@ -1,5 +1,10 @@
-/* test_linear.c - the fused linear op (lc_linear) and the thread pool behind lc_parallel_for. */
+/* test_linear.c - the linear family: the fused linear op (lc_linear) and bilinear
+ * (lc_bilinear: values against loops, gradients against central differences, errors), and the
+ * thread pool behind lc_parallel_for.
+ * Run alone with: make ctest-one T="tests/test_linear.c tests/gradcheck.c" */
 #include "../src/core/core.h"
+#include "family_test.h"
+#include "gradcheck.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -86,6 +91,87 @@ TEST(linear_batched_no_bias_and_errors) {
   lc_release(y);
   lc_release(bad);
   lc_release(w64);
+}
+
+/* ---------------------------------------------------------------- bilinear */
+
+TEST(bilinear_values_against_loops) {
+  const int64_t B0 = 2, B1 = 3, I = 4, J = 5, O = 3;
+  int64_t s1[3] = {B0, B1, I}, s2[3] = {B0, B1, J}, sw[3] = {O, I, J};
+  lc_manual_seed(41);
+  for (int dti = 0; dti < 2; dti++) {
+    lc_dtype dt = dti ? LC_FLOAT32 : LC_FLOAT64;
+    lc_tensor *x1 = NULL, *x2 = NULL, *w = NULL, *b = NULL, *y = NULL, *yn = NULL;
+    CHECK_OK(lc_randn(3, s1, dt, &x1));
+    CHECK_OK(lc_randn(3, s2, dt, &x2));
+    CHECK_OK(lc_randn(3, sw, dt, &w));
+    CHECK_OK(lc_randn(1, &O, dt, &b));
+    CHECK_OK(lc_bilinear(x1, x2, w, b, &y));
+    CHECK_OK(lc_bilinear(x1, x2, w, NULL, &yn));
+    CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[2] == O);
+    double *a1 = test_values(x1), *a2 = test_values(x2), *aw = test_values(w), *ab = test_values(b),
+           *vy = test_values(y), *vn = test_values(yn);
+    for (int64_t r = 0; r < B0 * B1; r++)
+      for (int64_t o = 0; o < O; o++) {
+        double s = 0;
+        for (int64_t i = 0; i < I; i++)
+          for (int64_t j = 0; j < J; j++)
+            s += a1[r * I + i] * aw[(o * I + i) * J + j] * a2[r * J + j];
+        double tol = dt == LC_FLOAT32 ? 1e-4 : 1e-12;
+        CHECK_NEAR(vy[r * O + o], s + ab[o], tol * (1 + fabs(s)));
+        CHECK_NEAR(vn[r * O + o], s, tol * (1 + fabs(s)));
+      }
+    free(a1), free(a2), free(aw), free(ab), free(vy), free(vn);
+    lc_release(x1), lc_release(x2), lc_release(w), lc_release(b), lc_release(y), lc_release(yn);
+  }
+}
+
+static lc_status bl_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  return lc_bilinear(in[0], in[1], in[2], ctx ? in[3] : NULL, out);
+}
+
+TEST(bilinear_gradcheck_float64) {
+  int64_t s1[2] = {3, 2}, s2[2] = {3, 4}, sw[3] = {2, 2, 4}, sb = 2;
+  lc_manual_seed(42);
+  for (int wb = 0; wb < 2; wb++) {
+    lc_tensor *in[4] = {leaf(2, s1, 1), leaf(2, s2, 1), leaf(3, sw, 1), leaf(1, &sb, 1)};
+    char msg[512];
+    int ok =
+        gradcheck(bl_fn, wb ? (void *)1 : NULL, wb ? 4 : 3, in, 1e-6, 1e-7, 1e-5, msg, sizeof msg);
+    if (!ok) printf("  %s\n", msg);
+    CHECK(ok);
+    for (int k = 0; k < 4; k++)
+      lc_release(in[k]);
+  }
+  /* 1-D (unbatched) inputs */
+  int64_t i1 = 2, i2 = 3, w1[3] = {2, 2, 3};
+  lc_tensor *u[3] = {leaf(1, &i1, 1), leaf(1, &i2, 1), leaf(3, w1, 1)};
+  char msg[512];
+  CHECK(gradcheck(bl_fn, NULL, 3, u, 1e-6, 1e-7, 1e-5, msg, sizeof msg));
+  for (int k = 0; k < 3; k++)
+    lc_release(u[k]);
+}
+
+TEST(bilinear_errors) {
+  int64_t s1[2] = {3, 2}, s2[2] = {3, 4}, sw[3] = {5, 2, 4}, s2b[2] = {2, 4}, sb = 4;
+  lc_tensor *x1 = NULL, *x2 = NULL, *w = NULL, *x2b = NULL, *b = NULL, *x1d = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(2, s1, LC_FLOAT32, &x1));
+  CHECK_OK(lc_zeros(2, s2, LC_FLOAT32, &x2));
+  CHECK_OK(lc_zeros(3, sw, LC_FLOAT32, &w));
+  CHECK_OK(lc_zeros(2, s2b, LC_FLOAT32, &x2b));
+  CHECK_OK(lc_zeros(1, &sb, LC_FLOAT32, &b));
+  CHECK_OK(lc_zeros(2, s1, LC_FLOAT64, &x1d));
+  CHECK_STATUS(lc_bilinear(x2, x1, w, NULL, &y), LC_ESHAPE);
+  CHECK(msg_has("input1") && msg_has("2 features"));
+  CHECK_STATUS(lc_bilinear(x1, x2b, w, NULL, &y), LC_ESHAPE);
+  CHECK(msg_has("leading dims"));
+  CHECK_STATUS(lc_bilinear(x1, x2, w, b, &y), LC_ESHAPE);
+  CHECK(msg_has("bias") && msg_has("{5}"));
+  CHECK_STATUS(lc_bilinear(x1d, x2, w, NULL, &y), LC_EDTYPE);
+  CHECK_STATUS(lc_bilinear(x1, x2, x1, NULL, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_bilinear(x1, NULL, w, NULL, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(x1), lc_release(x2), lc_release(w), lc_release(x2b), lc_release(b), lc_release(x1d);
 }
 
 /* ---- the pool: concurrent host threads and nested calls get every element exactly once */

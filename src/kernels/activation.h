@@ -44,7 +44,4 @@ lc_status lc_act_check(int code, const char *fn, const double *p);
 /* i[0] = dim (0-based, already wrapped; 0 for a 0-dim input). Save their output. */
 extern const lc_op_def lc_op_softmax, lc_op_log_softmax;
 
-/* in = {x1, x2, weight[, bias]} (3 or 4 inputs). Saves its inputs. */
-extern const lc_op_def lc_op_bilinear;
-
 #endif /* LUCID_KERNELS_ACTIVATION_H */

@@ -1,10 +1,11 @@
-/* linear.c - the fused linear op: y = x W^T + b, as nn.Linear and F.linear run it.
+/* linear.c - the linear family's ops: the fused linear op y = x W^T + b, as nn.Linear and
+ * F.linear run it, and bilinear (F.bilinear, nn.Bilinear) at the end of the file.
  *
- * One op rather than transpose + matmul + add: forward is one GEMM into a result pre-filled
- * with the bias rows; backward computes grad_W = g^T x straight into W's {out, in} layout and
- * grad_x = g W, both contiguous, so no transposed gradient is copied when it is accumulated
- * into W.grad, and grad_b is a column sum of g. Inputs: x {..., in}, W {out, in} and optionally
- * b {out}; all of one float dtype. Leading dims of x are flattened into the GEMM's rows.
+ * Linear is one op rather than transpose + matmul + add: forward is one GEMM into a result
+ * pre-filled with the bias rows; backward computes grad_W = g^T x straight into W's {out, in}
+ * layout and grad_x = g W, both contiguous, so no transposed gradient is copied when it is
+ * accumulated into W.grad, and grad_b is a column sum of g. Inputs: x {..., in}, W {out, in} and
+ * optionally b {out}; all of one float dtype. Leading dims of x are flattened into the GEMM's rows.
  */
 #include "linear.h"
 #include "kernel_util.h"
@@ -167,3 +168,278 @@ const lc_op_def lc_op_linear = {.name = "linear",
                                 .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
                                 .forward = linear_forward,
                                 .backward = linear_backward};
+
+/* ------------------------------------------------------------------ bilinear */
+
+/* With W seen as the matrix {O*I, J}: U = x2 W^T is {B, O*I}, U[b, o, i] = sum_j W[o,i,j]
+ * x2[b,j], so y[b, o] = sum_i U[b, o, i] x1[b, i] (+ bias). Backward, with V[b, o, i] =
+ * g[b, o] x1[b, i]: dx1[b, i] = sum_o g[b, o] U[b, o, i], dx2 = V W, dW = V^T x2, db = sum_b g.
+ * Rows go in chunks so the {rows, O*I} scratch stays small. */
+typedef struct bl_dims {
+  int64_t nb, ni, nj, no; /* batch rows, in1, in2, out */
+} bl_dims;
+
+#define BL_SCRATCH ((int64_t)1 << 18) /* elements of U / V per chunk */
+
+static void gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
+                 int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (dt == LC_FLOAT32)
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* U (rows x O*I) = x2[r0 .. r0+rows) W^T; zeros when J = 0 (BLAS needs K >= 1). */
+static void bl_u(lc_dtype dt, const bl_dims *d, int64_t r0, int64_t rows, const char *x2,
+                 const char *w, char *u) {
+  size_t es = lc_dtype_size(dt);
+  if (d->nj == 0) {
+    memset(u, 0, (size_t)(rows * d->no * d->ni) * es);
+    return;
+  }
+  gemm(dt, false, true, rows, d->no * d->ni, d->nj, x2 + (size_t)(r0 * d->nj) * es, d->nj, w, d->nj,
+       0, u, d->no * d->ni);
+}
+
+#define BL_LOOPS(T, S)                                                                             \
+  /* y[r, o] = bias[o] + sum_i U[r, o, i] x1[r, i] */                                              \
+  static void bl_out_##S(const bl_dims *d, int64_t rows, const T *restrict u,                      \
+                         const T *restrict x1, const T *restrict bias, T *restrict y) {            \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++) {                                                        \
+        const T *restrict ur = u + (r * d->no + o) * d->ni;                                        \
+        const T *restrict xr = x1 + r * d->ni;                                                     \
+        T s = bias ? bias[o] : (T)0;                                                               \
+        for (int64_t i = 0; i < d->ni; i++)                                                        \
+          s += ur[i] * xr[i];                                                                      \
+        y[r * d->no + o] = s;                                                                      \
+      }                                                                                            \
+  }                                                                                                \
+  /* dx1[r, i] = sum_o g[r, o] U[r, o, i] */                                                       \
+  static void bl_dx1_##S(const bl_dims *d, int64_t rows, const T *restrict u, const T *restrict g, \
+                         T *restrict dx1) {                                                        \
+    for (int64_t r = 0; r < rows; r++) {                                                           \
+      T *restrict dr = dx1 + r * d->ni;                                                            \
+      for (int64_t i = 0; i < d->ni; i++)                                                          \
+        dr[i] = 0;                                                                                 \
+      for (int64_t o = 0; o < d->no; o++) {                                                        \
+        const T go = g[r * d->no + o];                                                             \
+        const T *restrict ur = u + (r * d->no + o) * d->ni;                                        \
+        for (int64_t i = 0; i < d->ni; i++)                                                        \
+          dr[i] += go * ur[i];                                                                     \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+  /* V[r, o, i] = g[r, o] x1[r, i] */                                                              \
+  static void bl_v_##S(const bl_dims *d, int64_t rows, const T *restrict g, const T *restrict x1,  \
+                       T *restrict v) {                                                            \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++) {                                                        \
+        const T go = g[r * d->no + o];                                                             \
+        T *restrict vr = v + (r * d->no + o) * d->ni;                                              \
+        const T *restrict xr = x1 + r * d->ni;                                                     \
+        for (int64_t i = 0; i < d->ni; i++)                                                        \
+          vr[i] = go * xr[i];                                                                      \
+      }                                                                                            \
+  }                                                                                                \
+  static void bl_db_##S(const bl_dims *d, int64_t rows, const T *restrict g, T *restrict db) {     \
+    for (int64_t r = 0; r < rows; r++)                                                             \
+      for (int64_t o = 0; o < d->no; o++)                                                          \
+        db[o] += g[r * d->no + o];                                                                 \
+  }
+
+BL_LOOPS(float, f32)
+BL_LOOPS(double, f64)
+
+static int64_t bl_chunk(const bl_dims *d) {
+  int64_t oi = d->no * d->ni;
+  int64_t ch = oi > 0 ? BL_SCRATCH / oi : d->nb;
+  if (ch < 1) ch = 1;
+  return ch < d->nb ? ch : (d->nb > 0 ? d->nb : 1);
+}
+
+static lc_status bl_check(const char *fn, int n, lc_tensor *const *in, bl_dims *d) {
+  if (n != 3 && n != 4)
+    return lc_set_error(LC_EARG, "%s: expected 3 or 4 inputs (x1, x2, weight[, bias]), got %d", fn,
+                        n);
+  const lc_tensor *x1 = in[0], *x2 = in[1], *w = in[2], *b = n == 4 ? in[3] : NULL;
+  static const char *const names[] = {"input1", "input2", "weight", "bias"};
+  for (int k = 0; k < n; k++) {
+    lc_status st = need_float_dtype(fn, names[k], in[k]->dtype);
+    if (st) return st;
+    if (in[k]->dtype != x1->dtype)
+      return lc_set_error(LC_EDTYPE, "%s: expected %s of dtype %s (as input1), got %s", fn,
+                          names[k], lc_dtype_name(x1->dtype), lc_dtype_name(in[k]->dtype));
+  }
+  char s1[256], s2[256];
+  if (w->ndim != 3)
+    return lc_set_error(LC_ESHAPE, "%s: weight must be 3-D {out, in1, in2}, got shape %s", fn,
+                        lc_shape_str(w->ndim, w->shape, s1, sizeof s1));
+  if (x1->ndim < 1 || x1->shape[x1->ndim - 1] != w->shape[1])
+    return lc_set_error(LC_ESHAPE,
+                        "%s: expected input1 with %lld features (last dimension) to match "
+                        "weight {%lld, %lld, %lld}, got shape %s",
+                        fn, (long long)w->shape[1], (long long)w->shape[0], (long long)w->shape[1],
+                        (long long)w->shape[2], lc_shape_str(x1->ndim, x1->shape, s1, sizeof s1));
+  if (x2->ndim < 1 || x2->shape[x2->ndim - 1] != w->shape[2])
+    return lc_set_error(LC_ESHAPE,
+                        "%s: expected input2 with %lld features (last dimension) to match "
+                        "weight {%lld, %lld, %lld}, got shape %s",
+                        fn, (long long)w->shape[2], (long long)w->shape[0], (long long)w->shape[1],
+                        (long long)w->shape[2], lc_shape_str(x2->ndim, x2->shape, s1, sizeof s1));
+  bool lead = x1->ndim == x2->ndim;
+  for (int k = 0; lead && k < x1->ndim - 1; k++)
+    lead = x1->shape[k] == x2->shape[k];
+  if (!lead)
+    return lc_set_error(LC_ESHAPE,
+                        "%s: input1 and input2 must have the same leading dims, got shapes %s "
+                        "and %s",
+                        fn, lc_shape_str(x1->ndim, x1->shape, s1, sizeof s1),
+                        lc_shape_str(x2->ndim, x2->shape, s2, sizeof s2));
+  if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
+    return lc_set_error(LC_ESHAPE, "%s: bias must have shape {%lld}, got %s", fn,
+                        (long long)w->shape[0], lc_shape_str(b->ndim, b->shape, s1, sizeof s1));
+  d->no = w->shape[0];
+  d->ni = w->shape[1];
+  d->nj = w->shape[2];
+  d->nb = 1;
+  for (int k = 0; k < x1->ndim - 1; k++)
+    d->nb *= x1->shape[k];
+  return LC_OK;
+}
+
+static lc_status bl_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                            const lc_op_args *args, lc_tensor **out) {
+  bl_dims d;
+  lc_status st = bl_check(op->name, n, in, &d);
+  if (st) return st;
+  const lc_tensor *x1 = in[0];
+  const lc_dtype dt = x1->dtype;
+  const size_t es = lc_dtype_size(dt);
+  int64_t shape[LC_MAX_DIMS];
+  memcpy(shape, x1->shape, (size_t)x1->ndim * sizeof *shape);
+  shape[x1->ndim - 1] = d.no;
+  lc_tensor *hold[4] = {NULL}, *y = NULL;
+  const lc_tensor *c[4] = {NULL};
+  char *u = NULL;
+  for (int k = 0; k < n && !st; k++)
+    st = dense(in[k], dt, &hold[k], &c[k]);
+  if (!st) st = lc_tensor_new(x1->ndim, shape, dt, &y);
+  const int64_t ch = bl_chunk(&d);
+  if (!st && d.nb > 0 && d.no > 0) {
+    u = lc_aligned_alloc((size_t)(ch * d.no * d.ni) * es + LC_ALIGN);
+    if (!u) st = lc_error_oom((size_t)(ch * d.no * d.ni) * es);
+  }
+  if (!st && d.nb > 0 && d.no > 0) {
+    const char *px1 = lc_data(c[0]), *px2 = lc_data(c[1]), *pw = lc_data(c[2]);
+    const char *pb = n == 4 ? lc_data(c[3]) : NULL;
+    char *py = lc_data(y);
+    for (int64_t r0 = 0; r0 < d.nb; r0 += ch) {
+      int64_t rows = d.nb - r0 < ch ? d.nb - r0 : ch;
+      bl_u(dt, &d, r0, rows, px2, pw, u);
+      if (dt == LC_FLOAT32)
+        bl_out_f32(&d, rows, (const float *)u, (const float *)px1 + r0 * d.ni, (const float *)pb,
+                   (float *)py + r0 * d.no);
+      else
+        bl_out_f64(&d, rows, (const double *)u, (const double *)px1 + r0 * d.ni, (const double *)pb,
+                   (double *)py + r0 * d.no);
+    }
+  }
+  lc_aligned_free(u);
+  for (int k = 0; k < n; k++)
+    lc_release(hold[k]);
+  if (st) {
+    lc_release(y);
+    return st;
+  }
+  *out = y;
+  return LC_OK;
+}
+
+static lc_status bl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  const int n = ctx->n_inputs;
+  bool any = false;
+  for (int k = 0; k < n; k++)
+    any = any || ctx->needs_grad[k];
+  if (!any) return LC_OK;
+  if (!same_shape(g, ctx->out->ndim, ctx->out->shape)) return grad_shape_error(ctx, g);
+  lc_tensor *in[4] = {NULL};
+  lc_status st = LC_OK;
+  for (int k = 0; k < n && !st; k++)
+    st = lc_ctx_saved(ctx, k, &in[k]);
+  if (st) return st;
+  bl_dims d;
+  if ((st = bl_check(ctx->op->grad_fn_name, n, in, &d))) return st;
+  const lc_dtype dt = in[0]->dtype;
+  const size_t es = lc_dtype_size(dt);
+  lc_tensor *hold[5] = {NULL}, *gr[4] = {NULL};
+  const lc_tensor *c[5] = {NULL};
+  char *buf = NULL;
+  for (int k = 0; k < 3 && !st; k++)
+    st = dense(in[k], dt, &hold[k], &c[k]);
+  if (!st) st = dense(g, dt, &hold[4], &c[4]);
+  for (int k = 0; k < n && !st; k++)
+    if (ctx->needs_grad[k]) st = lc_zeros(in[k]->ndim, in[k]->shape, dt, &gr[k]);
+  const int64_t ch = bl_chunk(&d);
+  if (!st && d.nb > 0 && d.no * d.ni > 0) {
+    buf = lc_aligned_alloc((size_t)(ch * d.no * d.ni) * es + LC_ALIGN);
+    if (!buf) st = lc_error_oom((size_t)(ch * d.no * d.ni) * es);
+  }
+  if (!st && d.nb > 0) {
+    const char *px1 = lc_data(c[0]), *px2 = lc_data(c[1]), *pw = lc_data(c[2]);
+    const char *pg = lc_data(c[4]);
+    const bool f32 = dt == LC_FLOAT32;
+    for (int64_t r0 = 0; r0 < d.nb; r0 += ch) {
+      int64_t rows = d.nb - r0 < ch ? d.nb - r0 : ch;
+      const char *gch = pg + (size_t)(r0 * d.no) * es, *x1ch = px1 + (size_t)(r0 * d.ni) * es;
+      if (gr[0] && buf) { /* dx1 from U (the buffer is then reused for V) */
+        bl_u(dt, &d, r0, rows, px2, pw, buf);
+        char *dx1 = (char *)lc_data(gr[0]) + (size_t)(r0 * d.ni) * es;
+        if (f32)
+          bl_dx1_f32(&d, rows, (const float *)buf, (const float *)gch, (float *)dx1);
+        else
+          bl_dx1_f64(&d, rows, (const double *)buf, (const double *)gch, (double *)dx1);
+      }
+      if ((gr[1] || gr[2]) && buf && d.nj > 0) {
+        if (f32)
+          bl_v_f32(&d, rows, (const float *)gch, (const float *)x1ch, (float *)buf);
+        else
+          bl_v_f64(&d, rows, (const double *)gch, (const double *)x1ch, (double *)buf);
+        if (gr[1])
+          gemm(dt, false, false, rows, d.nj, d.no * d.ni, buf, d.no * d.ni, pw, d.nj, 0,
+               (char *)lc_data(gr[1]) + (size_t)(r0 * d.nj) * es, d.nj);
+        if (gr[2])
+          gemm(dt, true, false, d.no * d.ni, d.nj, rows, buf, d.no * d.ni,
+               px2 + (size_t)(r0 * d.nj) * es, d.nj, 1.0, lc_data(gr[2]), d.nj);
+      }
+      if (n == 4 && gr[3]) {
+        if (f32)
+          bl_db_f32(&d, rows, (const float *)gch, (float *)lc_data(gr[3]));
+        else
+          bl_db_f64(&d, rows, (const double *)gch, (double *)lc_data(gr[3]));
+      }
+    }
+  }
+  lc_aligned_free(buf);
+  for (int k = 0; k < 5; k++)
+    lc_release(hold[k]);
+  if (st) {
+    for (int k = 0; k < n; k++)
+      lc_release(gr[k]);
+    return st;
+  }
+  for (int k = 0; k < n; k++)
+    if (ctx->needs_grad[k]) grad_in[k] = gr[k];
+  return LC_OK;
+}
+
+const lc_op_def lc_op_bilinear = {.name = "bilinear",
+                                  .grad_fn_name = "BilinearBackward",
+                                  .n_inputs = -1,
+                                  .n_outputs = 1,
+                                  .save = LC_SAVE_ALL_INPUTS,
+                                  .forward = bl_forward,
+                                  .backward = bl_backward};

@@ -2,8 +2,8 @@
  * tensor functions behind nn.functional (core._F), the tensor methods t:softmax(dim) and
  * t:log_softmax(dim), and the module constructors of lucid.nn_core.
  *
- * Functions take positional arguments and/or a trailing options table (lb_args); dims and
- * embedding indices are 1-based and converted here. Errors read
+ * Functions take positional arguments and/or a trailing options table (lb_args); dims are
+ * 1-based and converted here. Errors read
  * "lucid.nn.functional.<name>: ..." (methods: "lucid.<name>: ...").
  * Module constructors receive values already validated (and dims made 0-based) by
  * lua/lucid/nn/activation.lua. */
@@ -140,35 +140,6 @@ static int f_softmax(lua_State *L) {
   return 1;
 }
 
-/* ---------------------------------------------------------------- bilinear, linear */
-
-static int f_bilinear(lua_State *L) {
-  char buf[96];
-  const char *fn = fname(L, false, buf, sizeof buf);
-  static const char *const P[] = {"input1", "input2", "weight", "bias"};
-  lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x1 = float_input(L, fn, 1, "input1");
-  lc_tensor *x2 = float_input(L, fn, 2, "input2");
-  lc_tensor *w = float_input(L, fn, 3, "weight");
-  lc_tensor *b = lua_isnil(L, 4) ? NULL : float_input(L, fn, 4, "bias");
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_bilinear(x1, x2, w, b, out));
-  return 1;
-}
-
-static int f_linear(lua_State *L) {
-  char buf[96];
-  const char *fn = fname(L, false, buf, sizeof buf);
-  static const char *const P[] = {"input", "weight", "bias"};
-  lb_args_untabled(L, fn, P, 3);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
-  lc_tensor *w = lb_tensor_arg(L, fn, 2, "weight");
-  lc_tensor *b = lua_isnil(L, 3) ? NULL : lb_tensor_arg(L, fn, 3, "bias");
-  lc_tensor **out = lb_slot(L);
-  CORE(lc_linear(x, w, b, out));
-  return 1;
-}
-
 #define ACT_REG(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                           \
   {#NAME, f_act, LC_ACT_##CODE, LB_FUNC},
 const lb_reg lb_activation_regs[] = {
@@ -177,8 +148,6 @@ const lb_reg lb_activation_regs[] = {
     {"log_softmax", f_softmax, 1, LB_FUNC},
     {"softmax", f_softmax, 2, LB_METHOD},
     {"log_softmax", f_softmax, 3, LB_METHOD},
-    {"bilinear", f_bilinear, 0, LB_FUNC},
-    {"linear", f_linear, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
 
 /* ---------------------------------------------------------------- module constructors */

@@ -60,18 +60,6 @@ lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out) {
   return softmax_like(&lc_op_log_softmax, x, dim, out);
 }
 
-/* ------------------------------------------------------------------ bilinear */
-
-lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor *weight,
-                      const lc_tensor *bias, lc_tensor **out) {
-  lc_status st = check_io("bilinear", x1, "x1", out);
-  if (!st) st = check_io("bilinear", x2, "x2", out);
-  if (!st) st = check_io("bilinear", weight, "weight", out);
-  if (st) return st;
-  lc_tensor *in[4] = {(lc_tensor *)x1, (lc_tensor *)x2, (lc_tensor *)weight, (lc_tensor *)bias};
-  return lc_apply(&lc_op_bilinear, bias ? 4 : 3, in, NULL, out);
-}
-
 /* ------------------------------------------------------------------ unflatten */
 
 lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,

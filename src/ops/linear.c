@@ -1,6 +1,8 @@
-/* linear.c - lc_linear, the public entry of the fused linear op (src/kernels/linear.c). */
-#include "../autograd/autograd.h"
+/* linear.c - the public entry points of the linear family's ops (src/kernels/linear.c):
+ * lc_linear (the fused linear op) and lc_bilinear. */
 #include "../kernels/linear.h"
+#include "../autograd/autograd.h"
+#include "check_io.h"
 
 lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor *bias,
                     lc_tensor **out) {
@@ -10,4 +12,14 @@ lc_status lc_linear(const lc_tensor *x, const lc_tensor *weight, const lc_tensor
   if (st) return st;
   lc_tensor *in[3] = {(lc_tensor *)x, (lc_tensor *)weight, (lc_tensor *)bias};
   return lc_apply(&lc_op_linear, bias ? 3 : 2, in, NULL, out);
+}
+
+lc_status lc_bilinear(const lc_tensor *x1, const lc_tensor *x2, const lc_tensor *weight,
+                      const lc_tensor *bias, lc_tensor **out) {
+  lc_status st = check_io("bilinear", x1, "x1", out);
+  if (!st) st = check_io("bilinear", x2, "x2", out);
+  if (!st) st = check_io("bilinear", weight, "weight", out);
+  if (st) return st;
+  lc_tensor *in[4] = {(lc_tensor *)x1, (lc_tensor *)x2, (lc_tensor *)weight, (lc_tensor *)bias};
+  return lc_apply(&lc_op_bilinear, bias ? 4 : 3, in, NULL, out);
 }

@@ -1,12 +1,12 @@
--- lucid.nn.activation: activations, softmax, bilinear, unflatten.
--- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.Bilinear, nn.Unflatten) and their
+-- lucid.nn.activation: activations, softmax, unflatten.
+-- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.Unflatten) and their
 -- nn.functional functions. The C kinds live in src/nn/activation.c, the tensor functions in
 -- src/ops/activation.c (bound by src/lua/nn_activation.c). Dims and indices are 1-based.
 -- See docs/nn/activation.md.
 return function(nn, P)
   local F, core, tcore = P.F, P.core, P.tcore
   local _F = tcore._F
-  local fail, describe, args, int_arg, bool_arg = P.fail, P.describe, P.args, P.int_arg, P.bool_arg
+  local fail, describe, args, bool_arg = P.fail, P.describe, P.args, P.bool_arg
 
   local function num_arg(fname, name, v, default)
     if v == nil then return default end
@@ -55,52 +55,10 @@ return function(nn, P)
   core.set_class("Unflatten", Unflatten)
   nn.Unflatten = Unflatten
 
-  -- ---------------------------------------------------------------- nn.Bilinear (a Lua module)
-
-  -- y = x1^T A x2 + b for every leading index: weight {out, in1, in2}, bias {out}. It takes two
-  -- inputs, so it is a Lua-defined module (C kinds have one input); forward calls F.bilinear.
-  local Bilinear = P.Module:extend("Bilinear")
-  nn.Bilinear = Bilinear
-
-  function Bilinear:init(...)
-    local f = "nn.Bilinear"
-    local a = args(f, {"in1_features", "in2_features", "out_features", "bias"}, ...)
-    local in1 = int_arg(f, "in1_features", a.in1_features, 0)
-    local in2 = int_arg(f, "in2_features", a.in2_features, 0)
-    local out = int_arg(f, "out_features", a.out_features, 0)
-    local bias = bool_arg(f, "bias", a.bias, true)
-    self.in1_features, self.in2_features, self.out_features = in1, in2, out
-    self.weight = nn.Parameter(tcore.zeros({out, in1, in2}))
-    if bias then self.bias = nn.Parameter(tcore.zeros({out})) end
-    self:reset_parameters()
-  end
-
-  -- PyTorch's init: U(-1/sqrt(in1), 1/sqrt(in1)) for the weight and the bias.
-  function Bilinear:reset_parameters()
-    local bound = self.in1_features > 0 and 1 / math.sqrt(self.in1_features) or 0
-    local prev = tcore.set_grad_enabled(false)
-    local ok, err = pcall(function()
-      self.weight:uniform_(-bound, bound)
-      if self.bias ~= nil then self.bias:uniform_(-bound, bound) end
-    end)
-    tcore.set_grad_enabled(prev)
-    if not ok then error(err, 0) end
-    return self
-  end
-
-  function Bilinear:forward(x1, x2)
-    return F.bilinear(x1, x2, self.weight, self.bias)
-  end
-
-  function Bilinear:extra_repr()
-    return ("in1_features=%d, in2_features=%d, out_features=%d, bias=%s"):format(
-      self.in1_features, self.in2_features, self.out_features, tostring(self.bias ~= nil))
-  end
-
   -- ---------------------------------------------------------------- nn.functional
 
   -- Functions with positional arguments and/or a trailing options table, validated in C.
-  for _, name in ipairs{"softmax", "log_softmax", "bilinear", "linear"} do
+  for _, name in ipairs{"softmax", "log_softmax"} do
     F[name] = _F[name]
   end
 
