@@ -324,7 +324,7 @@ describe("docs/nn.md", function()
     assert.truthy(doc:find(e, 1, true), e)
     local block = nn.Sequential{{"block", nn.Sequential{{"fc2", nn.Linear(3, 1)}}}}
     e = err(block, lucid.ones(1, 4))
-    assert.are.equal("Sequential.block.fc2 (Linear): expected input with 3 features (last " ..
+    assert.are.equal("lucid.Sequential.block.fc2 (Linear): expected input with 3 features (last " ..
       "dimension), got 4: input shape {1, 4}", e)
   end)
 end)

@@ -162,7 +162,7 @@ describe("nn.ModuleDict", function()
     assert.equal("Tanh", d.act:type())
     assert.equal("Linear", d:pop("dec"):type())
     assert.same({"enc", "act"}, d:keys())
-    assert.equal("ModuleDict: not callable: index it by name and call the modules it holds",
+    assert.equal("lucid.ModuleDict: not callable: index it by name and call the modules it holds",
       H.err(d, lucid.ones(1, 3)))
     assert.same({1, 2}, d.act(d.enc(lucid.ones(1, 3))).shape)
   end)

@@ -167,12 +167,12 @@ end)
 describe("conv errors", function()
   it("a wrong channel count or rank names the module and the shapes", function()
     local m = nn.Conv2d(3, 16, 3)
-    assert.equal("Conv2d: expected input with 3 channels, got 4: input shape {1, 4, 8, 8}",
+    assert.equal("lucid.Conv2d: expected input with 3 channels, got 4: input shape {1, 4, 8, 8}",
       H.err(m, lucid.randn(1, 4, 8, 8)))
     assert.matches("expected a 3%-D %(unbatched%) or 4%-D %(batched%) input, got a 2%-D input: input shape {8, 8}",
       H.err(m, lucid.randn(8, 8)))
     local s = nn.Sequential{{"conv", nn.Conv2d(3, 4, 3)}}
-    assert.equal("Sequential.conv (Conv2d): expected input with 3 channels, got 5: input shape {1, 5, 8, 8}",
+    assert.equal("lucid.Sequential.conv (Conv2d): expected input with 3 channels, got 5: input shape {1, 5, 8, 8}",
       H.err(s, lucid.randn(1, 5, 8, 8)))
     assert.matches("Conv1d: expected input with 2 channels, got 3", H.err(nn.Conv1d(2, 2, 3), lucid.randn(1, 3, 8)))
     -- the runtime keeps working
@@ -187,9 +187,9 @@ describe("conv errors", function()
   end)
 
   it("bad options name the option", function()
-    assert.equal("nn.Conv2d: stride must be >= 1, got 0", H.err(nn.Conv2d, 3, 4, 3, {stride = 0}))
-    assert.equal("nn.Conv2d: groups (2) must divide in_channels (3)", H.err(nn.Conv2d, 3, 4, 3, {groups = 2}))
-    assert.equal("nn.Conv2d: groups (3) must divide out_channels (4)", H.err(nn.Conv2d, 3, 4, 3, {groups = 3}))
+    assert.equal("lucid.nn.Conv2d: stride must be >= 1, got 0", H.err(nn.Conv2d, 3, 4, 3, {stride = 0}))
+    assert.equal("lucid.nn.Conv2d: groups (2) must divide in_channels (3)", H.err(nn.Conv2d, 3, 4, 3, {groups = 2}))
+    assert.equal("lucid.nn.Conv2d: groups (3) must divide out_channels (4)", H.err(nn.Conv2d, 3, 4, 3, {groups = 3}))
     assert.matches("nn.Conv2d: unknown option 'strides'", H.err(nn.Conv2d, 3, 4, 3, {strides = 1}))
     assert.matches("nn.Conv2d: missing argument kernel_size", H.err(nn.Conv2d, 3, 4))
     assert.matches("nn.Conv2d: padding \"same\" needs stride 1", H.err(nn.Conv2d, 3, 4, 3, {padding = "same", stride = 2}))

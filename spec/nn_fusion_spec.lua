@@ -80,7 +80,7 @@ describe("BatchNorm + ReLU fusion in containers", function()
 
   it("keeps the error path of the BatchNorm child", function()
     local m = nn.Sequential{{"bn", nn.BatchNorm2d(3)}, {"act", nn.ReLU()}}
-    assert.equal("Sequential.bn (BatchNorm2d): expected input with 3 channels, got 2: " ..
+    assert.equal("lucid.Sequential.bn (BatchNorm2d): expected input with 3 channels, got 2: " ..
       "input shape {1, 2, 4, 4}", H.err(m, lucid.ones(1, 2, 4, 4)))
     assert.same({1, 3, 4, 4}, m(lucid.randn(1, 3, 4, 4)).shape) -- still usable
   end)

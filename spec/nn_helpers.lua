@@ -34,7 +34,7 @@ end
 function H.err(fn, ...)
   local ok, msg = pcall(fn, ...)
   assert(not ok, "expected an error")
-  return tostring(msg)
+  return (tostring(msg):gsub("^[^:\n]+:%d+: ", "")) -- without the caller's position
 end
 
 return H

@@ -91,19 +91,19 @@ Net(
     local Bad = nn.Module:extend("Bad")
     function Bad:forward(x) error("boom", 0) end
     local model = nn.Sequential{{"ok", nn.Identity()}, {"bad", Bad()}}
-    assert.equal("Sequential.bad (Bad): boom", H.err(model, lucid.ones(1)))
+    assert.equal("lucid.Sequential.bad (Bad): boom", H.err(model, lucid.ones(1)))
     local Inner = nn.Module:extend("Inner")
     function Inner:init() self.fc = nn.Linear(3, 1) end
     function Inner:forward(x) return self.fc(x) end
     local outer = nn.Sequential{{"inner", Inner()}}
-    assert.equal("Sequential.inner (Inner): Linear: expected input with 3 features (last " ..
+    assert.equal("lucid.Sequential.inner (Inner): Linear: expected input with 3 features (last " ..
       "dimension), got 2: input shape {1, 2}", H.err(outer, lucid.ones(1, 2)))
     local NoForward = nn.Module:extend("NoForward")
-    assert.equal("Sequential.1 (NoForward): NoForward:forward is not defined (a module written " ..
+    assert.equal("lucid.Sequential.1 (NoForward): NoForward:forward is not defined (a module written " ..
       "in Lua defines function NoForward:forward(x))", H.err(nn.Sequential(NoForward()), lucid.ones(1)))
     local NotTensor = nn.Module:extend("NotTensor")
     function NotTensor:forward() return 42 end
-    assert.equal("Sequential.1 (NotTensor): NotTensor:forward must return a tensor, got number",
+    assert.equal("lucid.Sequential.1 (NotTensor): NotTensor:forward must return a tensor, got number",
       H.err(nn.Sequential(NotTensor()), lucid.ones(1)))
     -- the runtime is still usable
     assert.same({1, 1}, outer(lucid.ones(1, 3)).shape)
@@ -114,21 +114,21 @@ Net(
     local m = M()
     m.fc = nn.Linear(2, 2)
     assert.equal(1, #m:children())
-    assert.equal("M: name \"forward\" shadows a method of M",
+    assert.equal("lucid.M: name \"forward\" shadows a method of M",
       H.err(function() m.forward = nn.Linear(1, 1) end))
-    assert.equal("M: cannot assign a tensor to child module \"fc\"",
+    assert.equal("lucid.M: cannot assign a tensor to child module \"fc\"",
       H.err(function() m.fc = lucid.ones(1) end))
     m.plain = lucid.ones(2) -- a tensor without requires_grad is a plain field
     assert.equal(0, #m:parameters(false))
     assert.same({1, 1}, m.plain:tolist())
     local w = lucid.ones(2, {requires_grad = true})
-    assert.equal("M: cannot make the non-leaf tensor \"p\" a parameter: use nn.Parameter(t) " ..
+    assert.equal("lucid.M: cannot make the non-leaf tensor \"p\" a parameter: use nn.Parameter(t) " ..
       "or t:detach():requires_grad_()", H.err(function() m.p = w * 2 end))
     m.p = w
     assert.equal(1, #m:parameters(false))
     m.fc = nil
     assert.equal(0, #m:children())
-    assert.equal("extend: expected a class name (a non-empty string), got nil",
+    assert.equal("lucid.extend: expected a class name (a non-empty string), got nil",
       H.err(nn.Module.extend, nn.Module))
   end)
 

@@ -265,7 +265,7 @@ end)
 describe("norm errors", function()
   it("wrong channel count or rank names the module and the shapes", function()
     local model = nn.Sequential{{"bn1", nn.BatchNorm2d(16)}}
-    assert.equal("Sequential.bn1 (BatchNorm2d): expected input with 16 channels, got 8: input shape {2, 8, 4, 4}",
+    assert.equal("lucid.Sequential.bn1 (BatchNorm2d): expected input with 16 channels, got 8: input shape {2, 8, 4, 4}",
       H.err(model, lucid.randn(2, 8, 4, 4)))
     assert.matches("BatchNorm2d: expected a 4%-D {N, C, H, W} input, got 3%-D: input shape {2, 16, 4}",
       H.err(nn.BatchNorm2d(16), lucid.randn(2, 16, 4)))

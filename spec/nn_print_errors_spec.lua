@@ -51,100 +51,100 @@ describe("nn errors", function()
       {"activation", nn.Tanh()},
       {"fc2", nn.Linear(3, 1)},
     }
-    assert.equal("Sequential.fc2 (Linear): expected input with 3 features (last dimension), " ..
+    assert.equal("lucid.Sequential.fc2 (Linear): expected input with 3 features (last dimension), " ..
       "got 4: input shape {1, 4}", H.err(model, lucid.ones(1, 4)))
     local outer = nn.Sequential{{"block", model}}
-    assert.equal("Sequential.block.fc2 (Linear): expected input with 3 features (last " ..
+    assert.equal("lucid.Sequential.block.fc2 (Linear): expected input with 3 features (last " ..
       "dimension), got 4: input shape {1, 4}", H.err(outer, lucid.ones(1, 4)))
-    assert.equal("Linear: expected input with 3 features (last dimension), got 4: input shape " ..
+    assert.equal("lucid.Linear: expected input with 3 features (last dimension), got 4: input shape " ..
       "{2, 4}", H.err(model.fc2, lucid.ones(2, 4)))
     local list = nn.Sequential(nn.ModuleList{nn.Linear(2, 2), nn.Linear(3, 3)})
-    assert.equal("Sequential.1.2 (Linear): expected input with 3 features (last dimension), " ..
+    assert.equal("lucid.Sequential.1.2 (Linear): expected input with 3 features (last dimension), " ..
       "got 2: input shape {1, 2}", H.err(list, lucid.ones(1, 2)))
   end)
 
   it("forward arguments", function()
     local lin = nn.Linear(2, 2)
-    assert.equal("Linear: expected a tensor input, got number", H.err(lin, 3))
-    assert.equal("Linear: expected one input tensor, got 2 arguments",
+    assert.equal("lucid.Linear: expected a tensor input, got number", H.err(lin, 3))
+    assert.equal("lucid.Linear: expected one input tensor, got 2 arguments",
       H.err(lin, lucid.ones(2), lucid.ones(2)))
   end)
 
   it("a table with string keys has no order", function()
-    assert.equal("nn.Sequential: a table with string keys has no order: pass a list of " ..
+    assert.equal("lucid.nn.Sequential: a table with string keys has no order: pass a list of " ..
       "{name, module} pairs, e.g. {{\"fc1\", m1}, {\"act\", m2}}",
       H.err(nn.Sequential, {fc1 = nn.ReLU()}))
   end)
 
   it("bad names", function()
     local s = nn.Sequential{{"fc1", nn.ReLU()}}
-    assert.equal("add_module: a name must not be empty", H.err(s.add_module, s, "", nn.ReLU()))
-    assert.equal("add_module: name \"a.b\" must not contain \".\"",
+    assert.equal("lucid.add_module: a name must not be empty", H.err(s.add_module, s, "", nn.ReLU()))
+    assert.equal("lucid.add_module: name \"a.b\" must not contain \".\"",
       H.err(s.add_module, s, "a.b", nn.ReLU()))
-    assert.equal("add_module: Sequential already has a child named \"fc1\"",
+    assert.equal("lucid.add_module: Sequential already has a child named \"fc1\"",
       H.err(s.add_module, s, "fc1", nn.ReLU()))
-    assert.equal("add_module: name \"append\" shadows a method of Sequential",
+    assert.equal("lucid.add_module: name \"append\" shadows a method of Sequential",
       H.err(s.add_module, s, "append", nn.ReLU()))
-    assert.equal("add_module: name \"training\" is an attribute of Sequential",
+    assert.equal("lucid.add_module: name \"training\" is an attribute of Sequential",
       H.err(s.add_module, s, "training", nn.ReLU()))
-    assert.equal("nn.Sequential: name \"forward\" shadows a method of Sequential",
+    assert.equal("lucid.nn.Sequential: name \"forward\" shadows a method of Sequential",
       H.err(nn.Sequential, {{"forward", nn.ReLU()}}))
-    assert.equal("add_module: a name made of digits is a position: \"7\" given for position 2",
+    assert.equal("lucid.add_module: a name made of digits is a position: \"7\" given for position 2",
       H.err(s.add_module, s, "7", nn.ReLU()))
   end)
 
   it("children that are not modules", function()
-    assert.equal("nn.Sequential: argument 2 is not a module: got number 3",
+    assert.equal("lucid.nn.Sequential: argument 2 is not a module: got number 3",
       H.err(nn.Sequential, nn.ReLU(), 3))
-    assert.equal("nn.Sequential: entry 1 (\"fc1\") is not a module: got string",
+    assert.equal("lucid.nn.Sequential: entry 1 (\"fc1\") is not a module: got string",
       H.err(nn.Sequential, {{"fc1", "relu"}}))
     local s = nn.Sequential()
-    assert.equal("add_module: expected a module for \"x\", got table", H.err(s.add_module, s, "x", {}))
-    assert.equal("Sequential:append: expected a module, got nil", H.err(s.append, s, nil))
-    assert.equal("nn.ModuleList: entry 2 is not a module: got number 5",
+    assert.equal("lucid.add_module: expected a module for \"x\", got table", H.err(s.add_module, s, "x", {}))
+    assert.equal("lucid.Sequential:append: expected a module, got nil", H.err(s.append, s, nil))
+    assert.equal("lucid.nn.ModuleList: entry 2 is not a module: got number 5",
       H.err(nn.ModuleList, {nn.ReLU(), 5}))
-    assert.equal("nn.ModuleDict: entry 1 must be a {name, module} pair, got ReLU",
+    assert.equal("lucid.nn.ModuleDict: entry 1 must be a {name, module} pair, got ReLU",
       H.err(nn.ModuleDict, {nn.ReLU()}))
   end)
 
   it("indices out of range are 1-based in the message", function()
     local s = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
-    assert.equal("Sequential: index 0 out of range for 3 modules (expected 1..3 or -3..-1)",
+    assert.equal("lucid.Sequential: index 0 out of range for 3 modules (expected 1..3 or -3..-1)",
       H.err(function() return s[0] end))
-    assert.equal("Sequential: index -4 out of range for 3 modules (expected 1..3 or -3..-1)",
+    assert.equal("lucid.Sequential: index -4 out of range for 3 modules (expected 1..3 or -3..-1)",
       H.err(function() return s[-4] end))
-    assert.equal("Sequential:pop: index 4 out of range for 3 modules (expected 1..3 or -3..-1)",
+    assert.equal("lucid.Sequential:pop: index 4 out of range for 3 modules (expected 1..3 or -3..-1)",
       H.err(s.pop, s, 4))
-    assert.equal("Sequential:insert: index 5 out of range for 3 modules (expected 1..4 or -3..-1)",
+    assert.equal("lucid.Sequential:insert: index 5 out of range for 3 modules (expected 1..4 or -3..-1)",
       H.err(s.insert, s, 5, nn.ReLU()))
-    assert.equal("Sequential: index 5 out of range for 3 modules (expected 1..3 or -3..-1)",
+    assert.equal("lucid.Sequential: index 5 out of range for 3 modules (expected 1..3 or -3..-1)",
       H.err(function() s[5] = nn.ReLU() end))
-    assert.equal("Sequential:slice: range 2..7 out of range for 3 modules", H.err(s.slice, s, 2, 7))
-    assert.equal("Sequential:pop: index 1 out of range: the container is empty",
+    assert.equal("lucid.Sequential:slice: range 2..7 out of range for 3 modules", H.err(s.slice, s, 2, 7))
+    assert.equal("lucid.Sequential:pop: index 1 out of range: the container is empty",
       H.err(nn.Sequential().pop, nn.Sequential(), 1))
   end)
 
   it("a module can not contain itself", function()
     local s = nn.Sequential(nn.ReLU())
     local outer = nn.Sequential(s)
-    assert.equal("Sequential:append: adding this Sequential would make Sequential contain " ..
+    assert.equal("lucid.Sequential:append: adding this Sequential would make Sequential contain " ..
       "itself (a module cycle)", H.err(s.append, s, outer))
-    assert.equal("Sequential:append: adding this Sequential would make Sequential contain " ..
+    assert.equal("lucid.Sequential:append: adding this Sequential would make Sequential contain " ..
       "itself (a module cycle)", H.err(s.append, s, s))
   end)
 
   it("constructor options", function()
-    assert.equal("nn.Linear: unknown option 'bais' (expected one of: in_features, " ..
+    assert.equal("lucid.nn.Linear: unknown option 'bais' (expected one of: in_features, " ..
       "out_features, bias)", H.err(nn.Linear, 4, 3, {bais = false}))
-    assert.equal("nn.Linear: missing argument out_features", H.err(nn.Linear, {in_features = 4}))
-    assert.equal("nn.Linear: in_features must be an integer, got number 2.5", H.err(nn.Linear, 2.5, 3))
-    assert.equal("nn.Linear: in_features must be >= 0, got -1", H.err(nn.Linear, -1, 3))
-    assert.equal("nn.Linear: bias must be a boolean, got number 0", H.err(nn.Linear, 2, 3, {bias = 0}))
-    assert.equal("nn.Linear: in_features given twice (positionally and by name)",
-      H.err(nn.Linear, 2, 3, {in_features = 2}))
-    assert.equal("nn.Linear: expected at most 3 positional arguments, got 4",
+    assert.equal("lucid.nn.Linear: missing argument out_features", H.err(nn.Linear, {in_features = 4}))
+    assert.equal("lucid.nn.Linear: in_features must be an integer, got number 2.5", H.err(nn.Linear, 2.5, 3))
+    assert.equal("lucid.nn.Linear: in_features must be >= 0, got -1", H.err(nn.Linear, -1, 3))
+    assert.equal("lucid.nn.Linear: bias must be a boolean, got number 0", H.err(nn.Linear, 2, 3, {bias = 0}))
+    assert.equal("lucid.nn.Linear: argument 1 (in_features): given both by position and in " ..
+      "the options table", H.err(nn.Linear, 2, 3, {in_features = 2}))
+    assert.equal("lucid.nn.Linear: too many arguments: expected at most 3, got 4",
       H.err(nn.Linear, 2, 3, true, 5))
-    assert.equal("nn.ReLU: unknown option 'slope' (expected one of: inplace)",
+    assert.equal("lucid.nn.ReLU: unknown option 'slope' (expected one of: inplace)",
       H.err(nn.ReLU, {slope = 1}))
     assert.matches("lucid.nn.Flatten: argument 1 %(start_dim%): dim 0 is invalid: dims are 1%-based",
       H.err(nn.Flatten, 0))
@@ -152,14 +152,14 @@ describe("nn errors", function()
 
   it("attributes", function()
     local lin = nn.Linear(2, 3)
-    assert.equal("Linear: cannot set attribute \"foo\" (a built-in module takes modules, " ..
+    assert.equal("lucid.Linear: cannot set attribute \"foo\" (a built-in module takes modules, " ..
       "parameters and buffers only)", H.err(function() lin.foo = 1 end))
-    assert.equal("Linear: set training with train(mode) or eval()",
+    assert.equal("lucid.Linear: set training with train(mode) or eval()",
       H.err(function() lin.training = false end))
-    assert.equal("Linear: cannot assign a number to parameter \"weight\"",
+    assert.equal("lucid.Linear: cannot assign a number to parameter \"weight\"",
       H.err(function() lin.weight = 1 end))
-    assert.equal("Linear has no length (only containers do)", H.err(function() return #lin end))
-    assert.equal("register_parameter: parameter \"p\" must be a leaf tensor that requires grad, " ..
+    assert.equal("lucid.Linear has no length (only containers do)", H.err(function() return #lin end))
+    assert.equal("lucid.register_parameter: parameter \"p\" must be a leaf tensor that requires grad, " ..
       "got a tensor without requires_grad", H.err(lin.register_parameter, lin, "p", lucid.ones(2)))
   end)
 end)

@@ -119,17 +119,17 @@ describe("module protocol", function()
       ["fc2.weight"] = lucid.zeros(2, 4), ["fc2.bias"] = lucid.ones(2)}
     assert.same({{1, 1}}, other(lucid.ones(1, 3)):tolist())
     -- strict mismatch lists the keys; non-strict returns them
-    assert.equal("load_state_dict: missing keys: \"fc2.bias\"; unexpected keys: \"fc3.bias\"",
+    assert.equal("lucid.load_state_dict: missing keys: \"fc2.bias\"; unexpected keys: \"fc3.bias\"",
       H.err(dst.load_state_dict, dst, {{"fc1.weight", sd[1][2]}, {"fc1.bias", sd[2][2]},
         {"fc2.weight", sd[3][2]}, {"fc3.bias", sd[4][2]}}))
     missing, unexpected = dst:load_state_dict({{"fc1.weight", sd[1][2]}, {"extra", sd[2][2]}},
       {strict = false})
     assert.same({"fc1.bias", "fc2.weight", "fc2.bias"}, missing)
     assert.same({"extra"}, unexpected)
-    assert.equal("load_state_dict: size mismatch for \"fc1.weight\": expected shape {4, 3}, " ..
+    assert.equal("lucid.load_state_dict: size mismatch for \"fc1.weight\": expected shape {4, 3}, " ..
       "got {3, 4}", H.err(dst.load_state_dict, dst, {{"fc1.weight", lucid.zeros(3, 4)}},
       {strict = false}))
-    assert.equal("load_state_dict: unknown option 'strcit' (expected one of: strict)",
+    assert.equal("lucid.load_state_dict: unknown option 'strcit' (expected one of: strict)",
       H.err(dst.load_state_dict, dst, sd, {strcit = true}))
   end)
 
@@ -154,11 +154,11 @@ describe("module protocol", function()
     m:float()
     assert.equal("float32", a.weight.dtype)
     assert.is_nil(a.weight.grad)
-    assert.equal("to: expected a floating dtype (float32 or float64), got int64",
+    assert.equal("lucid.to: expected a floating dtype (float32 or float64), got int64",
       H.err(m.to, m, "int64"))
-    assert.equal("to: unknown dtype \"float16\" (expected \"float32\" or \"float64\")",
+    assert.equal("lucid.to: unknown dtype \"float16\" (expected \"float32\" or \"float64\")",
       H.err(m.to, m, "float16"))
-    assert.equal("to: unknown option 'dtyp' (expected dtype)", H.err(m.to, m, {dtyp = "float64"}))
+    assert.equal("lucid.to: unknown option 'dtyp' (expected dtype)", H.err(m.to, m, {dtyp = "float64"}))
     assert.equal("float32", m(lucid.ones(1, 3)).dtype) -- still usable
   end)
 

@@ -795,7 +795,7 @@ describe("optimizer kinds come from C", function()
       function() optim.Adam(ps, {betas = {0.9, 0.9, 0.9}}) end)
     H.raises({"lucid.optim.SGD: params[1].lr is required"}, function() optim.SGD({{params = ps}}) end)
     -- maximize is keyword-only, as in PyTorch
-    H.raises({"expected at most 6 positional arguments"}, function() optim.SGD(ps, 0.1, 0, 0, 0, false, true) end)
+    H.raises({"lucid.optim.SGD: too many arguments: expected at most 6, got 7"}, function() optim.SGD(ps, 0.1, 0, 0, 0, false, true) end)
     assert.is_true(optim.SGD(ps, 0.1, {maximize = true}).param_groups[1].maximize)
     -- the methods read their arguments like tensor methods (1-based argument positions)
     H.raises({"lucid.optim.RMSprop:state_of", "argument 2 (i)", "expected an integer"},

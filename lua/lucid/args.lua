@@ -6,8 +6,12 @@ local M = {}
 
 local mtype = math.type
 
--- Raises msg without a position: lucid's messages name the function themselves.
-function M.fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local nn_core = require "lucid.nn_core"
+
+-- Raises "lucid.<message>" (fmt starts with the function's name: "nn.Linear: ...") at the
+-- user's call, through the binding's raise (src/lua/args.c): one dialect for Lua and C.
+local raise = nn_core.raise
+function M.fail(fmt, ...) raise(string.format(fmt, ...)) end
 local fail = M.fail
 
 -- A value as messages describe it: "tensor", "Linear" (a module's type), "number 1.5", "table".
@@ -16,59 +20,27 @@ function M.describe(v)
     local mt = getmetatable(v)
     local name = type(mt) == "table" and mt.__name or nil
     if name == "lucid.Tensor" then return "tensor" end
-    if name == "lucid.Module" then return require("lucid.nn_core").type_name(v) end
+    if name == "lucid.Module" then return nn_core.type_name(v) end
   end
   if mtype(v) then return "number " .. tostring(v) end
   return type(v)
 end
 local describe = M.describe
 
--- The default rule for a trailing table: options when it is a plain table (no metatable: not
--- a tensor, module, dataset or optimizer) whose keys are all strings, or an empty one; a table
--- with integer keys is a positional value (a kernel size {3, 5}, a list of sizes).
-function M.is_options(v)
-  if type(v) ~= "table" or getmetatable(v) ~= nil then return false end
-  for k in pairs(v) do
-    if type(k) ~= "string" then return false end
-  end
-  return true
-end
+-- The parsing itself is the binding's one parser (src/lua/args.c, lb_collect_args), shared
+-- with every C-bound function: one rule for "a trailing table is options", one set of messages.
+local collect_args = nn_core.collect_args
 
 -- Collects fname's arguments: positional values (params, in order), then an optional trailing
--- options table (is_opt(v, position) decides; default M.is_options) whose keys may be params
--- or names in extra (accepted by name only). Returns a table name -> value.
-function M.collect(fname, params, extra, is_opt, ...)
-  is_opt = is_opt or M.is_options
-  local n = select("#", ...)
-  local a = {...}
-  local o
-  if n > 0 and is_opt(a[n], n) then
-    o = a[n]
-    n = n - 1
-  end
-  if n > #params then
-    fail("%s: expected at most %d positional arguments, got %d", fname, #params, n)
-  end
-  local r = {}
-  for i = 1, n do r[params[i]] = a[i] end
-  if o then
-    local known, list = {}, {}
-    for _, p in ipairs(params) do known[p] = true; list[#list + 1] = p end
-    for _, p in ipairs(extra or {}) do known[p] = true; list[#list + 1] = p end
-    for k, v in pairs(o) do
-      if not known[k] then
-        fail("%s: unknown option '%s' (expected one of: %s)", fname, tostring(k),
-          table.concat(list, ", "))
-      end
-      if r[k] ~= nil then fail("%s: %s given twice (positionally and by name)", fname, k) end
-      r[k] = v
-    end
-  end
-  return r
+-- options table whose keys may be params or names in extra (accepted by name only). A trailing
+-- empty table is an empty options table unless tabled (one of fname's parameters takes a
+-- table, so {} there is a value). Returns a table name -> value.
+function M.collect(fname, params, extra, tabled, ...)
+  return collect_args(fname, params, extra, not tabled, ...)
 end
 
--- M.collect with the default rule and no name-only options.
-function M.args(fname, params, ...) return M.collect(fname, params, nil, nil, ...) end
+-- M.collect with no name-only options.
+function M.args(fname, params, ...) return collect_args(fname, params, nil, true, ...) end
 
 -- An integer (a float with an integral value is accepted); nil is a missing argument.
 function M.int_arg(fname, name, v, min)

@@ -11,7 +11,7 @@ local mtype = math.type
 local is_module = core.is_module
 
 local A = require "lucid.args"
-local fail, describe, is_options, args = A.fail, A.describe, A.is_options, A.args
+local fail, describe, args = A.fail, A.describe, A.args
 local int_arg, bool_arg = A.int_arg, A.bool_arg
 
 local function iter(names, values)
@@ -393,7 +393,6 @@ local P = {
   fail = fail,                           -- error without position: fail(fmt, ...)
   describe = describe,                   -- a value's description for messages
   args = args,                           -- args(fname, params, ...) -> name -> value
-  is_options = is_options,               -- is a trailing table an options table?
   int_arg = int_arg,                     -- int_arg(fname, name, v [, min])
   bool_arg = bool_arg,                   -- bool_arg(fname, name, v, default)
   class = class,                         -- class(name, parent, ctor)

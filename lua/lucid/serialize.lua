@@ -27,7 +27,10 @@ local function core_message(msg) return (msg:gsub("^lc_[%w_]+: ", "")) end
 M._core_message = core_message
 
 local A = require "lucid.args"
-local fail, describe = A.fail, A.describe
+local describe = A.describe
+-- Raw failures: save, load and the renamers run their work under pcall and raise the message
+-- under their own name ("lucid.save: ...") at the caller's position.
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 -- ------------------------------------------------------------------ state dicts
 

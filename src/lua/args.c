@@ -14,25 +14,54 @@
 
 /* ---------------------------------------------------------------- errors */
 
+/* Is source (a chunk name) one of lucid's own Lua files: embedded ("@[lucid] lucid.nn") or
+ * installed and run from disk (".../lucid/nn.lua", ".../lucid/nn/conv.lua")? */
+static bool lucid_source(const char *source) {
+  if (strncmp(source, "@[lucid] ", 9) == 0) return true;
+  size_t n = strlen(source);
+  if (n < 5 || strcmp(source + n - 4, ".lua") != 0) return false;
+  const char *base = source + n;
+  while (base > source && base[-1] != '/') base--; /* the file name */
+  const char *dir = base > source ? base - 1 : base;
+  for (int up = 0; up < 2 && dir > source; up++) { /* lucid/x.lua or lucid/nn/x.lua */
+    const char *d = dir;
+    while (d > source && d[-1] != '/' && d[-1] != '@') d--;
+    if (dir - d == 5 && strncmp(d, "lucid", 5) == 0) return true;
+    dir = d > source ? d - 1 : d;
+  }
+  return false;
+}
+
+/* Pushes "file:line: " of the user's call: the first caller outside lucid's own Lua files, when
+ * it is Lua code (errors point where the user called, through any of lucid's wrappers); "" when
+ * it is C (pcall, a host) or there is none. */
+static void push_user_where(lua_State *L) {
+  lua_Debug ar;
+  for (int level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.currentline > 0 && lucid_source(ar.source)) continue;
+    if (ar.currentline > 0) {
+      lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+      return;
+    }
+    break;
+  }
+  lua_pushliteral(L, "");
+}
+
 static int raise_msg(lua_State *L, const char *msg) {
-  luaL_where(L, 2); /* the Lua caller's position, when it has one */
+  push_user_where(L);
   lua_pushstring(L, msg);
   lua_concat(L, 2);
   return lua_error(L);
 }
 
-/* Writes "<prefix><fn>: <message>" into msg (768 bytes). */
-static void format_msg(char *msg, const char *prefix, const char *fn, const char *fmt,
-                       va_list ap) {
-  int k = snprintf(msg, 768, "%s%s: ", prefix, fn);
-  vsnprintf(msg + k, 768 - (size_t)k, fmt, ap);
-}
-
 int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
   char msg[768];
+  int k = snprintf(msg, sizeof msg, "lucid.%s: ", fn);
   va_list ap;
   va_start(ap, fmt);
-  format_msg(msg, "lucid.", fn, fmt, ap);
+  vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
   va_end(ap);
   return raise_msg(L, msg);
 }
@@ -46,6 +75,25 @@ int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const c
   va_end(ap);
   return raise_msg(L, msg);
 }
+
+int lb_raise_message(lua_State *L, const char *msg) {
+  if (strncmp(msg, "lucid.", 6) == 0) return raise_msg(L, msg);
+  lua_pushfstring(L, "lucid.%s", msg);
+  return raise_msg(L, lua_tostring(L, -1));
+}
+
+const char *lb_message_text(const char *msg) {
+  const char *p = msg;
+  const char *colon = strstr(p, ": lucid.");
+  if (colon) { /* "file:line: lucid." */
+    const char *d = colon;
+    while (d > p && d[-1] >= '0' && d[-1] <= '9') d--;
+    if (d < colon && d > p && d[-1] == ':') p = colon + 2;
+  }
+  return strncmp(p, "lucid.", 6) == 0 ? p + 6 : msg;
+}
+
+int lb_raise(lua_State *L) { return lb_raise_message(L, luaL_checkstring(L, 1)); }
 
 const char *lb_last_error(void) {
   static _Thread_local char buf[768];
@@ -110,8 +158,17 @@ static const char *got(lua_State *L, int idx, char *buf, size_t cap) {
 
 /* ---------------------------------------------------------------- normalisation */
 
-bool lb_is_options(lua_State *L, int idx) {
+/* A table without a metatable: not a module, dataset or optimizer. */
+static bool is_plain_table(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE) return false;
+  if (!lua_getmetatable(L, idx)) return true;
+  lua_pop(L, 1);
+  return false;
+}
+
+/* A plain table holding a string key. */
+bool lb_is_options(lua_State *L, int idx) {
+  if (!is_plain_table(L, idx)) return false;
   idx = lua_absindex(L, idx);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -124,66 +181,102 @@ bool lb_is_options(lua_State *L, int idx) {
   return false;
 }
 
-void lb_args(lua_State *L, const char *fn, const char *const *names, int n) {
+static bool is_empty_plain_table(lua_State *L, int idx) {
+  if (!is_plain_table(L, idx)) return false;
+  lua_pushnil(L);
+  if (!lua_next(L, idx)) return true;
+  lua_pop(L, 2);
+  return false;
+}
+
+/* The one argument parser (lb_args, lb_args_untabled and Lua's args.collect all come here).
+ * The arguments are at stack indices base..top; names[0..n) are the parameters, the first
+ * npos of which may be given by position (the rest by name only). Afterwards parameter i
+ * (0-based) is at base + i and the top is base + n - 1. The rule for "a trailing table is
+ * options": a table without a metatable holding a string key, or an empty one that has no
+ * positional slot (beyond npos) or whose function takes no table argument (untabled). */
+static void collect(lua_State *L, const char *fn, int base, const char *const *names, int n,
+                    int npos, bool untabled) {
   int top = lua_gettop(L);
-  while (top > 0 && lua_isnil(L, top)) top--;
+  while (top >= base && lua_isnil(L, top)) top--;
   lua_settop(L, top);
+  int given = top - base + 1; /* arguments, the options table included */
   int opts = 0;
-  if (top >= 2 && lua_type(L, top) == LUA_TTABLE && (top > n || lb_is_options(L, top)))
+  if (given > 0 && (lb_is_options(L, top) ||
+                    (is_empty_plain_table(L, top) && (untabled || given > npos))))
     opts = top;
-  int npos = opts ? top - 1 : top;
-  if (npos > n)
-    lb_error(L, fn, "too many arguments: expected at most %d, got %d", n, npos);
+  int npositional = opts ? given - 1 : given;
+  if (npositional > npos)
+    lb_error(L, fn, "too many arguments: expected at most %d, got %d", npos, npositional);
+  int last = base + n - 1; /* parameter n - 1's slot */
   if (!opts) {
-    lua_settop(L, n);
+    lua_settop(L, last);
     return;
   }
-  /* a1..a_npos, O  ->  a1..a_npos, nil..., O at n + 1 */
-  lua_settop(L, n + 1);
-  lua_rotate(L, npos + 1, -1);
+  /* a1..a_k, O  ->  a1..a_k, nil..., O at last + 1 */
+  lua_settop(L, last + 1);
+  lua_rotate(L, base + npositional, -1);
   lua_pushnil(L);
-  while (lua_next(L, n + 1)) {
+  while (lua_next(L, last + 1)) {
     if (lua_type(L, -2) != LUA_TSTRING) {
       char b[64];
       lb_error(L, fn, "options table: unexpected key %s (options are named)", got(L, -2, b, sizeof b));
     }
     const char *key = lua_tostring(L, -2);
-    int j = 0;
-    for (int i = 0; i < n; i++)
-      if (strcmp(names[i], key) == 0) j = i + 1;
-    if (!j) {
-      char list[256] = "";
-      for (int i = 1; i < n; i++) {
+    int j = -1;
+    for (int i = 0; i < n && j < 0; i++)
+      if (strcmp(names[i], key) == 0) j = i;
+    if (j < 0) {
+      char list[512] = "";
+      for (int i = 0; i < n; i++) {
         strncat(list, names[i], sizeof list - strlen(list) - 1);
         if (i + 1 < n) strncat(list, ", ", sizeof list - strlen(list) - 1);
       }
       lb_error(L, fn, "unknown option '%s' (expected one of: %s)", key, list);
     }
-    if (!lua_isnil(L, j))
-      lb_argerror(L, fn, j, names[j - 1], "given both by position and in the options table");
+    if (!lua_isnil(L, base + j))
+      lb_argerror(L, fn, j + 1, names[j], "given both by position and in the options table");
     lua_pushvalue(L, -1);
-    lua_replace(L, j);
+    lua_replace(L, base + j);
     lua_pop(L, 1);
   }
-  lua_settop(L, n);
+  lua_settop(L, last);
+}
+
+void lb_args(lua_State *L, const char *fn, const char *const *names, int n) {
+  collect(L, fn, 1, names, n, n, false);
 }
 
 void lb_args_untabled(lua_State *L, const char *fn, const char *const *names, int n) {
-  int top = lua_gettop(L);
-  while (top > 0 && lua_isnil(L, top)) top--;
-  lua_settop(L, top);
-  if (top >= 1 && lua_type(L, top) == LUA_TTABLE) {
-    lua_pushnil(L);
-    if (lua_next(L, top))
-      lua_pop(L, 2);
-    else
-      lua_pop(L, 1); /* drop the empty table: no options */
+  collect(L, fn, 1, names, n, n, true);
+}
+
+/* collect_args(fname, params, extra, untabled, ...) (nn_core): lucid.args.collect's parser.
+ * Returns a table name -> value of params (positional, then by name) and extra (by name only). */
+int lb_collect_args(lua_State *L) {
+  const char *fn = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  bool untabled = lua_toboolean(L, 4);
+  int npos = (int)lua_rawlen(L, 2);
+  int nextra = lua_istable(L, 3) ? (int)lua_rawlen(L, 3) : 0;
+  int n = npos + nextra;
+  if (n > 64) return luaL_error(L, "collect_args: at most 64 parameters");
+  const char *names[64] = {0};
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, i < npos ? 2 : 3, i < npos ? i + 1 : i - npos + 1);
+    names[i] = lua_tostring(L, -1); /* anchored in the tables at 2 and 3 */
+    lua_pop(L, 1);
+    if (!names[i]) return luaL_error(L, "collect_args: parameter names must be strings");
   }
-  if (lua_gettop(L) == 1 && lb_is_options(L, 1)) { /* f{input = x, ...} */
-    lua_pushnil(L);
-    lua_insert(L, 1);
+  int base = 5;
+  luaL_checkstack(L, n + 8, "collect_args");
+  collect(L, fn, base, names, n, npos, untabled);
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    lua_pushvalue(L, base + i);
+    lua_setfield(L, -2, names[i]);
   }
-  lb_args(L, fn, names, n);
+  return 1;
 }
 
 /* ---------------------------------------------------------------- scalars */
@@ -415,24 +508,10 @@ int lb_shift_positions(lua_State *L) {
   return 1;
 }
 
-/* nn's messages name the method themselves ("Sequential:insert: ..."), without "lucid.". */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int nn_error(lua_State *L, const char *fn, const char *fmt, ...) {
-  char msg[768];
-  va_list ap;
-  va_start(ap, fmt);
-  format_msg(msg, "", fn, fmt, ap);
-  va_end(ap);
-  lua_pushstring(L, msg);
-  return lua_error(L);
-}
-
 static lua_Integer module_index(lua_State *L, const char *fn, int pos) {
   if (!lua_isinteger(L, pos)) {
     char b[64];
-    nn_error(L, fn, "index must be an integer, got %s", got(L, pos, b, sizeof b));
+    lb_error(L, fn, "index must be an integer, got %s", got(L, pos, b, sizeof b));
   }
   return lua_tointeger(L, pos);
 }
@@ -442,8 +521,8 @@ int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, boo
   int64_t j = i < 0 ? n + i + 1 : i, hi = allow_end ? n + 1 : n;
   if (j < 1 || j > hi) {
     if (n == 0 && !allow_end)
-      nn_error(L, fn, "index %lld out of range: the container is empty", (long long)i);
-    nn_error(L, fn, "index %lld out of range for %lld modules (expected 1..%lld or -%lld..-1)",
+      lb_error(L, fn, "index %lld out of range: the container is empty", (long long)i);
+    lb_error(L, fn, "index %lld out of range for %lld modules (expected 1..%lld or -%lld..-1)",
              (long long)i, (long long)n, (long long)hi, (long long)n);
   }
   return j - 1;
@@ -461,7 +540,7 @@ void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *
   }
   int64_t a = ij[0] < 0 ? n + ij[0] + 1 : ij[0], b = ij[1] < 0 ? n + ij[1] + 1 : ij[1];
   if (a < 1 || a > n + 1 || b < 0 || b > n)
-    nn_error(L, fn, "range %lld..%lld out of range for %lld modules", (long long)ij[0],
+    lb_error(L, fn, "range %lld..%lld out of range for %lld modules", (long long)ij[0],
              (long long)ij[1], (long long)n);
   if (b < a) b = a - 1; /* empty */
   *start = a - 1;

@@ -102,6 +102,14 @@ int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const c
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
+/* Raises msg ("fn: ...") as lb_error does: "lucid." before it (unless it starts so) and the
+ * position of the user's call (the first caller outside lucid's own Lua files) before that. */
+int lb_raise_message(lua_State *L, const char *msg);
+/* The text of a message lb_raise_message raised ("file:12: lucid.fn: ..." -> "fn: ..."); any
+ * other message as it is. */
+const char *lb_message_text(const char *msg);
+/* raise(msg) (lua_CFunction, nn_core): lb_raise_message for lucid.args.fail. */
+int lb_raise(lua_State *L);
 /* The core's last message with its marked positions (LC_POS_D / LC_POS_I) shown 1-based: the
  * one place the binding turns the core's 0-based numbers into Lua's. Every binding file raises
  * core errors through it (lb_core_error does). Valid until the next call. */
@@ -117,16 +125,20 @@ int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_t
 const char *lb_typename(lua_State *L, int idx);
 
 /* Normalises a call's arguments: afterwards parameter i (1-based, names[i-1]) is at stack
- * index i for i = 1..n and the top is n. A trailing table holding a string key (or standing
- * beyond n) is an options table whose keys are parameter names; an unknown key, a parameter
- * given twice or too many arguments are errors. */
+ * index i for i = 1..n and the top is n. A trailing plain table (no metatable) holding a
+ * string key, or an empty one standing beyond n, is an options table whose keys are parameter
+ * names; an unknown key, a parameter given twice or too many arguments are errors. One parser
+ * serves this, lb_args_untabled and Lua's lucid.args.collect (lb_collect_args). */
 void lb_args(lua_State *L, const char *fn, const char *const *names, int n);
 bool lb_is_options(lua_State *L, int idx);
 /* lb_args for functions none of whose parameters takes a table (activations, losses, init,
  * their module constructors): a trailing empty table is an empty options table, F.relu6(x, {})
- * or nn.ReLU6({}), and a lone options table gives every argument by name, F.relu6{input = x}. (lb_args cannot: for lucid.zeros({}) or
- * t:view({}) an empty table is a value.) */
+ * or nn.ReLU6({}). (lb_args cannot: for lucid.zeros({}) or t:view({}) an empty table is a
+ * value.) A lone options table gives every argument by name in both: F.relu6{input = x}. */
 void lb_args_untabled(lua_State *L, const char *fn, const char *const *names, int n);
+/* collect_args(fname, params, extra, untabled, ...) (lua_CFunction, nn_core): the same parser
+ * for lucid.args.collect; returns a table name -> value (extra: names accepted by name only). */
+int lb_collect_args(lua_State *L);
 
 /* Typed argument readers (pos is a stack index after lb_args = the parameter's position). */
 lc_tensor *lb_tensor_arg(lua_State *L, const char *fn, int pos, const char *name);

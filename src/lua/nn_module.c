@@ -43,7 +43,7 @@ static _Thread_local lua_State *nb_current;
 /* ---------------------------------------------------------------- errors */
 
 /* Raises the core's last message (positions 1-based), its leading "cfunction: " or "Kind: "
- * replaced by "<fn>: " when fn is set. (Not yet lb_error's "lucid.<fn>: " dialect.) */
+ * replaced by "<fn>: " when fn is set, in lb_error's dialect ("lucid.<fn>: ..."). */
 static int raise_core(lua_State *L, const char *fn) {
   const char *msg = lb_last_error();
   if (fn) {
@@ -56,19 +56,17 @@ static int raise_core(lua_State *L, const char *fn) {
           word = false;
       if (word) msg = colon + 2;
     }
-    lua_pushfstring(L, "%s: %s", fn, msg);
-  } else {
-    lua_pushstring(L, msg);
+    msg = lua_pushfstring(L, "%s: %s", fn, msg);
   }
-  return lua_error(L);
+  return lb_raise_message(L, msg);
 }
 
 static int raise(lua_State *L, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  const char *msg = lua_pushvfstring(L, fmt, ap);
   va_end(ap);
-  return lua_error(L);
+  return lb_raise_message(L, msg);
 }
 
 /* ---------------------------------------------------------------- userdata */
@@ -212,6 +210,7 @@ static lc_status lk_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   lua_pushlightuserdata(L, (void *)x);
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
+    if (msg) msg = lb_message_text(msg); /* lucid's errors nest without their prefix */
     /* a lucid error raised through Lua keeps its status */
     lc_status st = msg && lc_last_status() != LC_OK && strcmp(msg, lb_last_error()) == 0
                        ? lc_last_status()
@@ -939,6 +938,8 @@ static const luaL_Reg funcs[] = {
     {"parameter", f_parameter},
     {"insert", f_insert},
     {"shift_positions", lb_shift_positions},
+    {"collect_args", lb_collect_args},
+    {"raise", lb_raise},
     {"replace", f_replace},
     {"pop", f_pop},
     {"remove", f_remove},

@@ -46,11 +46,10 @@ return function(nn, P)
     local d = a.dim -- 1-based: the binding converts it
     return core.unflatten(d, a.unflattened_size) -- read and checked in C
   end
-  -- unflattened_size is a table itself: only a non-empty one with string keys is options
+  -- unflattened_size is a table itself: a trailing {} is a value, not options (tabled)
   local collect = require("lucid.args").collect
-  local function nonempty_options(v) return P.is_options(v) and next(v) ~= nil end
   local Unflatten = P.class("Unflatten", P.Module, function(_, ...)
-    return unflatten(collect("nn.Unflatten", {"dim", "unflattened_size"}, nil, nonempty_options, ...))
+    return unflatten(collect("nn.Unflatten", {"dim", "unflattened_size"}, nil, true, ...))
   end)
   core.set_class("Unflatten", Unflatten)
   nn.Unflatten = Unflatten
