@@ -100,6 +100,17 @@ const char *lb_last_error(void) {
   return lc_render_positions(lc_last_error_marked(), 1, buf, sizeof buf);
 }
 
+const char *lb_core_text(void) {
+  const char *msg = lb_last_error();
+  const char *colon = strstr(msg, ": ");
+  if (!colon || colon == msg) return msg;
+  for (const char *p = msg; p < colon; p++)
+    if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+          (*p >= '0' && *p <= '9')))
+      return msg;
+  return colon + 2;
+}
+
 int lb_core_error(lua_State *L, const char *fn) {
   const char *m = lb_last_error();
   if (!m || !*m) m = "failed";

@@ -114,6 +114,9 @@ int lb_raise(lua_State *L);
  * one place the binding turns the core's 0-based numbers into Lua's. Every binding file raises
  * core errors through it (lb_core_error does). Valid until the next call. */
 const char *lb_last_error(void);
+/* lb_last_error() without its leading C name ("lc_optim_check_options: ", "Embedding: "), for
+ * a message raised under the binding's own function and argument. */
+const char *lb_core_text(void);
 /* "lucid.fn: <lb_last_error()>", without the core's leading name when it repeats ours: fn
  * ("autograd_grad: " under "autograd.grad"), fn's last name ("Linear: " under "nn.Linear",
  * "pop: " under "Sequential:pop"), or fn as the type before a module path

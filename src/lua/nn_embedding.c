@@ -30,16 +30,12 @@ static int f_embedding(lua_State *L) {
   int64_t row;
   /* the op's own rule, asked first so its error names argument 3 (index errors name argument 1) */
   if (lc_embedding_padding_row("embedding", pad, lc_ndim(w) == 2 ? lc_shape(w)[0] : 0, &row)) {
-    const char *m = strstr(lb_last_error(), ": ");
-    lb_argerror(L, fn, 3, "padding_idx", "%s", m ? m + 2 : lb_last_error());
+    lb_argerror(L, fn, 3, "padding_idx", "%s", lb_core_text());
   }
   lc_tensor **out = lb_slot(L);
   /* indices stay 1-based: the kernel reads them with base 1 (no conversion copy) */
   if (lc_embedding_ex(idx, w, pad, 1, out) != LC_OK) {
-    if (lc_last_status() == LC_EINDEX) {
-      const char *m = strstr(lb_last_error(), ": ");
-      lb_argerror(L, fn, 1, "input", "%s", m ? m + 2 : lb_last_error());
-    }
+    if (lc_last_status() == LC_EINDEX) lb_argerror(L, fn, 1, "input", "%s", lb_core_text());
     lb_core_error(L, fn);
   }
   return 1;

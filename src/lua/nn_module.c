@@ -45,20 +45,8 @@ static _Thread_local lua_State *nb_current;
 /* Raises the core's last message (positions 1-based), its leading "cfunction: " or "Kind: "
  * replaced by "<fn>: " when fn is set, in lb_error's dialect ("lucid.<fn>: ..."). */
 static int raise_core(lua_State *L, const char *fn) {
-  const char *msg = lb_last_error();
-  if (fn) {
-    const char *colon = strstr(msg, ": ");
-    if (colon) {
-      bool word = colon > msg;
-      for (const char *p = msg; p < colon; p++)
-        if (!(*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-              (*p >= '0' && *p <= '9')))
-          word = false;
-      if (word) msg = colon + 2;
-    }
-    msg = lua_pushfstring(L, "%s: %s", fn, msg);
-  }
-  return lb_raise_message(L, msg);
+  if (!fn) return lb_raise_message(L, lb_last_error());
+  return lb_raise_message(L, lua_pushfstring(L, "%s: %s", fn, lb_core_text()));
 }
 
 static int raise(lua_State *L, const char *fmt, ...) {

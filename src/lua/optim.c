@@ -230,9 +230,7 @@ static void read_options(lua_State *L, int t, lc_optim_kind kind, const char *fn
   }
   if (lc_optim_check_options(kind, o) == LC_OK) return;
   /* the core's message without its function name, under ours and where */
-  static const char pre[] = "lc_optim_check_options: ";
-  const char *m = lb_last_error();
-  if (strncmp(m, pre, sizeof pre - 1) == 0) m += sizeof pre - 1;
+  const char *m = lb_core_text();
   if (*where) lb_error(L, fn, "%s: %s", where, m);
   lb_error(L, fn, "%s", m);
 }
