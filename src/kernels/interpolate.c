@@ -14,7 +14,7 @@
  * input gradient, so planes never conflict.
  */
 #include "kernel_util.h"
-#include "norm.h"
+#include "interpolate.h"
 
 #include <math.h>
 #include <stdlib.h>
