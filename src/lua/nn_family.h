@@ -44,8 +44,8 @@ static inline void no_inplace(lua_State *L, const char *fn, int pos) {
 
 /* A size list: an integer or a table of 1..max integers >= min_v. Returns the count. (nn_norm.c's
  * normalized_shape, nn_interpolate.c's size.) */
-static inline int int_list(lua_State *L, const char *fn, int pos, const char *name, int max, int64_t min_v,
-                    int64_t *out) {
+static inline int int_list(lua_State *L, const char *fn, int pos, const char *name, int max,
+                           int64_t min_v, int64_t *out) {
   if (lua_type(L, pos) == LUA_TNUMBER) {
     out[0] = lb_int_arg(L, fn, pos, name);
     if (out[0] < min_v)

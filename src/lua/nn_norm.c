@@ -108,8 +108,10 @@ static int f_instance_norm(lua_State *L) {
 }
 
 const lb_reg lb_norm_regs[] = {
-    {"batch_norm", f_batch_norm, 0, LB_FUNC}, {"layer_norm", f_layer_norm, 0, LB_FUNC},
-    {"group_norm", f_group_norm, 0, LB_FUNC}, {"instance_norm", f_instance_norm, 0, LB_FUNC},
+    {"batch_norm", f_batch_norm, 0, LB_FUNC},
+    {"layer_norm", f_layer_norm, 0, LB_FUNC},
+    {"group_norm", f_group_norm, 0, LB_FUNC},
+    {"instance_norm", f_instance_norm, 0, LB_FUNC},
     {NULL, NULL, 0, 0},
 };
 
@@ -162,10 +164,7 @@ static int f_group_norm_m(lua_State *L) {
 }
 
 const luaL_Reg nb_norm_funcs[] = {
-    {"batch_norm1d", f_batch_norm1d},
-    {"batch_norm2d", f_batch_norm2d},
-    {"instance_norm2d", f_instance_norm2d},
-    {"layer_norm", f_layer_norm_m},
-    {"group_norm", f_group_norm_m},
-    {NULL, NULL},
+    {"batch_norm1d", f_batch_norm1d},       {"batch_norm2d", f_batch_norm2d},
+    {"instance_norm2d", f_instance_norm2d}, {"layer_norm", f_layer_norm_m},
+    {"group_norm", f_group_norm_m},         {NULL, NULL},
 };

@@ -70,7 +70,6 @@ static inline const char *pyfloat(double v, char *buf, size_t cap) {
   return buf;
 }
 
-
 /* The shared state of the parameterised kinds. */
 typedef struct act_state {
   double a, b; /* negative_slope / alpha / beta, threshold / min_val, max_val / p */
