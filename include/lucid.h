@@ -9,7 +9,8 @@
  *   lucid_loss.h        losses (cross entropy, NLL, MSE, ...)
  *   lucid_init.h        nn.init initialisers and nn.utils (gradient clipping, ...)
  *   lucid_conv.h        padding, convolutions, pooling
- *   lucid_norm.h        batch/layer/group/instance norm, interpolation
+ *   lucid_norm.h        batch/layer/group/instance norm
+ *   lucid_interpolate.h interpolation (nearest, bilinear; Upsample)
  *   lucid_optim.h       optimizers (SGD, Adam, AdamW, RMSprop, Adagrad)
  *   lucid_io.h          checkpoints (safetensors) and IDX dataset files
  *
@@ -28,6 +29,7 @@
 #include "lucid_dropout.h"
 #include "lucid_embedding.h"
 #include "lucid_init.h"
+#include "lucid_interpolate.h"
 #include "lucid_io.h"
 #include "lucid_loss.h"
 #include "lucid_norm.h"

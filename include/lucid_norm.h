@@ -1,6 +1,6 @@
 /*
- * lucid_norm.h - normalization layers and resampling: batch / layer / group / instance norm
- * and interpolate (nearest, bilinear), as tensor functions with autograd and as modules.
+ * lucid_norm.h - normalization layers: batch / layer / group / instance norm, as tensor
+ * functions with autograd and as modules. Interpolation is its own family (lucid_interpolate.h).
  *
  * Conventions are lucid.h's: 0-based dims, every fallible function returns an lc_status with a
  * message in lc_last_error(), the result is written to the last argument (owned by the caller),
@@ -78,27 +78,6 @@ typedef struct lc_instance_norm_opts {
  * NULL (the defaults). */
 lc_status lc_instance_norm(const lc_tensor *x, const lc_instance_norm_opts *opts, lc_tensor **out);
 
-/* ---------------------------------------------------------------- interpolate */
-
-typedef enum lc_interp_mode { LC_INTERP_NEAREST = 0, LC_INTERP_BILINEAR } lc_interp_mode;
-
-typedef struct lc_interpolate_opts {
-  lc_interp_mode mode;
-  /* exactly one of: an output size per spatial dim (nsize = ndim - 2, or 1: used for every
-   * spatial dim) or a scale factor (nscale likewise; output size floor(in * factor)) */
-  int nsize;
-  int64_t size[2];
-  int nscale;
-  double scale_factor[2];
-  bool align_corners; /* bilinear only (true with nearest is an LC_EARG error) */
-} lc_interpolate_opts;
-
-/* Resamples the spatial dims of x: {N, C, W} (nearest) or {N, C, H, W} (nearest, bilinear).
- * Index rules are PyTorch's ("nearest": src = min(floor(dst * scale), in - 1); "bilinear" with
- * half-pixel centres unless align_corners), scale being 1 / scale_factor when a factor is given,
- * else in / out. */
-lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc_tensor **out);
-
 /* ---------------------------------------------------------------- modules */
 
 /* Pass as momentum for PyTorch's momentum=None: a cumulative moving average (the factor is
@@ -106,7 +85,7 @@ lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc
 #define LC_MOMENTUM_CUMULATIVE (-1.0)
 
 extern const lc_module_kind lc_kind_batch_norm1d, lc_kind_batch_norm2d, lc_kind_layer_norm,
-    lc_kind_group_norm, lc_kind_instance_norm2d, lc_kind_upsample;
+    lc_kind_group_norm, lc_kind_instance_norm2d;
 
 /* BatchNorm1d (input {N, C} or {N, C, L}) and BatchNorm2d ({N, C, H, W}), float32. With affine:
  * parameters weight (ones) and bias (zeros) {C}; with track_running_stats: buffers
@@ -133,8 +112,6 @@ lc_status lc_nn_group_norm(int64_t num_groups, int64_t num_channels, double eps,
  * uses them. */
 lc_status lc_nn_instance_norm2d(int64_t num_features, double eps, double momentum, bool affine,
                                 bool track_running_stats, lc_module **out);
-/* Upsample: lc_interpolate with fixed options (copied). */
-lc_status lc_nn_upsample(const lc_interpolate_opts *opts, lc_module **out);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,4 @@
--- The norm family (BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d, Upsample and their
+-- The norm family (BatchNorm1d/2d, LayerNorm, GroupNorm, InstanceNorm2d and their
 -- nn.functional functions) against PyTorch (spec/fixtures/nn_norm.lua, written by
 -- tools/fixtures/norm.py): outputs, gradients of input / weight / bias, running statistics
 -- after 3 training steps, eval mode. float32 tolerances: relative 1e-5, absolute 2e-5 (values
@@ -102,26 +102,6 @@ describe("norm modules against PyTorch", function()
     H.assert_close(w.grad, c.weight_grad, REL, ABS)
     H.assert_close(b.grad, c.bias_grad, REL, ABS)
   end)
-
-  it("F.interpolate: nearest 1-D / 2-D and bilinear, forward and backward", function()
-    local n = 0
-    for name, c in pairs(FX) do
-      if name:match("^interp_") then
-        n = n + 1
-        local x = T(c.input, {requires_grad = true})
-        local y = F.interpolate(x, c.options)
-        local ok, err = pcall(H.assert_close, y, c.output, REL, ABS)
-        assert(ok, name .. ": " .. tostring(err))
-        y:backward(T(c.grad_output))
-        ok, err = pcall(H.assert_close, x.grad, c.input_grad, REL, ABS)
-        assert(ok, name .. " (grad): " .. tostring(err))
-        -- nn.Upsample with the same options gives the same values
-        local up = nn.Upsample(c.options)
-        H.assert_close(up(T(c.input)), c.output, REL, ABS)
-      end
-    end
-    assert.equal(11, n)
-  end)
 end)
 
 describe("norm gradients (gradcheck, float64)", function()
@@ -153,17 +133,6 @@ describe("norm gradients (gradcheck, float64)", function()
     assert.is_true(gc(function(x_, w_, b_)
       return F.instance_norm(x_, {weight = w_, bias = b_})
     end, {x, r(4), r(4)}))
-  end)
-
-  it("interpolate: nearest 1-D and 2-D, bilinear with and without align_corners", function()
-    assert.is_true(gc(function(x_) return F.interpolate(x_, {size = 7}) end, {r(2, 2, 3)}))
-    assert.is_true(gc(function(x_) return F.interpolate(x_, {scale_factor = {2, 1.5}}) end, {r(1, 2, 3, 4)}))
-    assert.is_true(gc(function(x_)
-      return F.interpolate(x_, {size = {5, 7}, mode = "bilinear"})
-    end, {r(1, 2, 3, 4)}))
-    assert.is_true(gc(function(x_)
-      return F.interpolate(x_, {size = {4, 2}, mode = "bilinear", align_corners = true})
-    end, {r(1, 2, 3, 4)}))
   end)
 end)
 

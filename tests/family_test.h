@@ -1,5 +1,6 @@
 /* family_test.h - helpers the C tests of the layer families share (test_activation.c,
- * test_dropout.c, test_embedding.c, test_linear.c, ...): tensors from values, random leaves,
+ * test_dropout.c, test_embedding.c, test_interpolate.c, test_linear.c, test_pool_review.c, ...):
+ * tensors from values or 0, 1, 2, ..., random leaves,
  * message and repr checks. */
 #ifndef LUCID_TESTS_FAMILY_TEST_H
 #define LUCID_TESTS_FAMILY_TEST_H
@@ -15,6 +16,17 @@ static inline lc_tensor *from(int ndim, const int64_t *shape, lc_dtype dt, const
   if (dt == LC_FLOAT64) return d;
   lc_to_dtype(d, dt, &t);
   lc_release(d);
+  return t;
+}
+
+/* 0, 1, 2, ... in dtype dt, of the given shape. */
+static inline lc_tensor *arange_f(int nd, const int64_t *shape, lc_dtype dt) {
+  int64_t n = 1;
+  for (int d = 0; d < nd; d++)
+    n *= shape[d];
+  lc_tensor *a = NULL, *t = NULL;
+  if (!lc_arange(0, (double)n, 1, dt, &a)) lc_reshape(a, nd, shape, &t);
+  lc_release(a);
   return t;
 }
 

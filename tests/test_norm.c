@@ -1,4 +1,4 @@
-/* test_norm.c - batch / layer / group / instance norm and interpolate (lucid_norm.h): values
+/* test_norm.c - batch / layer / group / instance norm (lucid_norm.h): values
  * against float64 references computed here, running statistics, eval mode, the fused ReLU,
  * strided inputs, gradients against central differences (float64), the modules (printing,
  * buffers, forward errors) and every error path. Build alone with
@@ -395,77 +395,6 @@ TEST(norm_row_norms_gradcheck) {
   check_grad(failures_, f_gn, &g2, 3, in2);
   lc_release(x), lc_release(w), lc_release(b), lc_release(x4), lc_release(wc), lc_release(bc),
       lc_release(x2);
-}
-
-/* ---------------------------------------------------------------- interpolate */
-
-TEST(norm_interpolate_nearest_values) {
-  /* {1, 1, 3} -> 7 (scale 3/7) and x2 (size 6): floor(dst * in / out) */
-  double v[3] = {1, 2, 3};
-  int64_t s[3] = {1, 1, 3};
-  lc_tensor *x = NULL, *y = NULL, *y2 = NULL;
-  CHECK_OK(lc_from_data(3, s, LC_FLOAT64, v, &x));
-  lc_interpolate_opts o = {LC_INTERP_NEAREST, 1, {7, 0}, 0, {0, 0}, false};
-  CHECK_OK(lc_interpolate(x, &o, &y));
-  CHECK(lc_shape(y)[2] == 7);
-  double *yv = test_values(y);
-  for (int d = 0; d < 7; d++)
-    CHECK_NEAR(yv[d], v[(int)floor(d * 3.0 / 7.0)], 0);
-  lc_interpolate_opts o2 = {LC_INTERP_NEAREST, 0, {0, 0}, 1, {2, 0}, false};
-  CHECK_OK(lc_interpolate(x, &o2, &y2));
-  double *y2v = test_values(y2);
-  CHECK(lc_shape(y2)[2] == 6);
-  for (int d = 0; d < 6; d++)
-    CHECK_NEAR(y2v[d], v[d / 2], 0);
-  free(yv), free(y2v);
-  lc_release(x), lc_release(y), lc_release(y2);
-}
-
-TEST(norm_interpolate_bilinear_values) {
-  /* 2x2 -> 3x3 with align_corners: corners kept, centre the mean */
-  double v[4] = {0, 1, 2, 3};
-  int64_t s[4] = {1, 1, 2, 2};
-  lc_tensor *x64 = NULL, *x = NULL, *y = NULL, *y2 = NULL;
-  CHECK_OK(lc_from_data(4, s, LC_FLOAT64, v, &x64));
-  CHECK_OK(lc_to_dtype(x64, LC_FLOAT32, &x)); /* float32: the tables in float, as PyTorch */
-  lc_release(x64);
-  lc_interpolate_opts o = {LC_INTERP_BILINEAR, 1, {3, 0}, 0, {0, 0}, true};
-  CHECK_OK(lc_interpolate(x, &o, &y));
-  double *yv = test_values(y);
-  double want[9] = {0, 0.5, 1, 1, 1.5, 2, 2, 2.5, 3};
-  CHECK(max_abs_diff(yv, want, 9) <= 1e-6);
-  /* half-pixel: 2 -> 4 gives weights 1, .75/.25, .25/.75, 1 along each dim */
-  lc_interpolate_opts o2 = {LC_INTERP_BILINEAR, 0, {0, 0}, 1, {2, 0}, false};
-  CHECK_OK(lc_interpolate(x, &o2, &y2));
-  double *y2v = test_values(y2);
-  double row[4] = {0, 0.25, 0.75, 1};
-  for (int h = 0; h < 4; h++)
-    for (int w = 0; w < 4; w++)
-      CHECK_NEAR(y2v[h * 4 + w], 2 * row[h] + row[w], 1e-6);
-  free(yv), free(y2v);
-  lc_release(x), lc_release(y), lc_release(y2);
-}
-
-static lc_status f_interp(void *vctx, lc_tensor *const *in, lc_tensor **out) {
-  return lc_interpolate(in[0], vctx, out);
-}
-
-TEST(norm_interpolate_gradcheck) {
-  int64_t s3[3] = {2, 2, 5}, s4[4] = {2, 1, 3, 4};
-  lc_tensor *x3 = leaf(rnd(3, s3, LC_FLOAT64, -1, 1)), *x4 = leaf(rnd(4, s4, LC_FLOAT64, -1, 1));
-  lc_interpolate_opts n1 = {LC_INTERP_NEAREST, 1, {8, 0}, 0, {0, 0}, false};
-  lc_interpolate_opts n1d = {LC_INTERP_NEAREST, 1, {3, 0}, 0, {0, 0}, false};
-  lc_interpolate_opts n2 = {LC_INTERP_NEAREST, 0, {0, 0}, 2, {2, 1.5}, false};
-  lc_interpolate_opts b1 = {LC_INTERP_BILINEAR, 2, {5, 7}, 0, {0, 0}, false};
-  lc_interpolate_opts b2 = {LC_INTERP_BILINEAR, 2, {2, 9}, 0, {0, 0}, true};
-  lc_interpolate_opts b3 = {LC_INTERP_BILINEAR, 0, {0, 0}, 1, {1.7, 0}, false};
-  check_grad(failures_, f_interp, &n1, 1, &x3);
-  check_grad(failures_, f_interp, &n1d, 1, &x3);
-  check_grad(failures_, f_interp, &n2, 1, &x4);
-  check_grad(failures_, f_interp, &b1, 1, &x4);
-  check_grad(failures_, f_interp, &b2, 1, &x4);
-  check_grad(failures_, f_interp, &b3, 1, &x4);
-  lc_release(x3), lc_release(x4);
 }
 
 /* ---------------------------------------------------------------- errors */

@@ -1,29 +1,18 @@
-/* test_pool_review.c - pooling, padding and interpolation at their edges (include/lucid_conv.h,
- * lc_interpolate of include/lucid_norm.h): option values whose size arithmetic would overflow
- * int64, windows of huge kernels, negative pads of the gather modes and what pad's messages call
- * a dim, nearest interpolation's source indices. Values against PyTorch 1.13 are in
- * spec/nn_pool_pad_spec.lua. (tests/test_pool.c is about the memory pool.)
+/* test_pool_review.c - pooling and padding at their edges (include/lucid_conv.h): option values
+ * whose size arithmetic would overflow int64, windows of huge kernels, negative pads of the
+ * gather modes and what pad's messages call a dim. Values against PyTorch 1.13 are in
+ * spec/nn_pool_pad_spec.lua; nearest interpolation's source indices are tests/test_interpolate.c's.
+ * (tests/test_pool.c is about the memory pool.)
  * Run alone with: make ctest-one T="tests/test_pool_review.c tests/gradcheck.c" */
 #include "lucid_conv.h"
-#include "lucid_norm.h"
 
+#include "family_test.h"
 #include "gradcheck.h"
 #include "test.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* 0, 1, 2, ... in dtype dt, of the given shape. */
-static lc_tensor *arange_f(int nd, const int64_t *shape, lc_dtype dt) {
-  int64_t n = 1;
-  for (int d = 0; d < nd; d++)
-    n *= shape[d];
-  lc_tensor *a = NULL, *t = NULL;
-  if (!lc_arange(0, (double)n, 1, dt, &a)) lc_reshape(a, nd, shape, &t);
-  lc_release(a);
-  return t;
-}
 
 /* Kernel, dilation and stride values near INT64_MAX made the output-size arithmetic overflow
  * (undefined behaviour) and the window scan loop for up to 2^63 steps. */
@@ -164,53 +153,4 @@ TEST(pad_errors_name_dims_from_the_end) {
   CHECK(strstr(lc_last_error(), "negative size -1") != NULL);
   CHECK(y == NULL);
   lc_release(x);
-}
-
-/* Nearest interpolation reads src = floorf(dst * scale) with scale = 1 / scale_factor when a
- * factor is given: no shortcut for out == 2 in (factor 2.05) or out == in (factor 1.05), and
- * float64 rounds dst * scale to float before the floor, as PyTorch 1.13's forward. */
-TEST(interpolate_nearest_source_indices) {
-  static const struct {
-    lc_dtype dt;
-    int64_t in;
-    double sf;
-    int64_t size;
-    int n;
-    int64_t want[20];
-  } cs[] = {
-      {LC_FLOAT32, 10, 2.05, 0, 20, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9}},
-      {LC_FLOAT64, 10, 2.05, 0, 20, {0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9}},
-      {LC_FLOAT32, 10, 1.05, 0, 10, {0, 0, 1, 2, 3, 4, 5, 6, 7, 8}},
-      {LC_FLOAT64, 6, 1.4000000000000001, 0, 8, {0, 0, 1, 2, 2, 3, 4, 5}},
-      {LC_FLOAT64, 26, 0, 46, 1, {0}}, /* only output 23 checked: reads 13 */
-  };
-  for (size_t c = 0; c < sizeof cs / sizeof *cs; c++) {
-    int64_t s[3] = {1, 1, cs[c].in};
-    lc_tensor *x = arange_f(3, s, cs[c].dt), *y = NULL;
-    lc_interpolate_opts o;
-    memset(&o, 0, sizeof o);
-    o.mode = LC_INTERP_NEAREST;
-    if (cs[c].size) {
-      o.nsize = 1, o.size[0] = cs[c].size;
-    } else {
-      o.nscale = 1, o.scale_factor[0] = cs[c].sf;
-    }
-    CHECK_OK(lc_interpolate(x, &o, &y));
-    if (y) {
-      double *v = test_values(y);
-      if (cs[c].size) {
-        CHECK_NEAR(v[23], 13.0, 0);
-      } else {
-        CHECK(lc_shape(y)[2] == cs[c].n);
-        for (int i = 0; i < cs[c].n; i++)
-          if (v[i] != (double)cs[c].want[i]) {
-            printf("  case %zu: output %d reads %g, expected %lld\n", c, i, v[i],
-                   (long long)cs[c].want[i]);
-            CHECK(0);
-          }
-      }
-      free(v);
-    }
-    lc_release(x), lc_release(y);
-  }
 }

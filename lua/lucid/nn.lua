@@ -401,7 +401,7 @@ local P = {
 }
 nn._P = P
 
-for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "initializers", "utils"} do
+for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "interpolate", "initializers", "utils"} do
   require("lucid.nn." .. family)(nn, P)
 end
 

@@ -13,8 +13,8 @@
  * every plane (one per leading index) runs in parallel; backward scatters into the plane of the
  * input gradient, so planes never conflict.
  */
+#include "interpolate.h"
 #include "kernel_util.h"
-#include "norm.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
- * norm.h - private interface of the normalization and resampling kernels (src/kernels/norm.c,
- * src/kernels/interpolate.c), shared with the public entry points in src/ops/norm.c.
+ * norm.h - private interface of the normalization kernels (src/kernels/norm.c), shared with the
+ * public entry points in src/ops/norm.c.
  */
 #ifndef LUCID_KERNELS_NORM_H
 #define LUCID_KERNELS_NORM_H
@@ -28,12 +28,5 @@ extern const lc_op_def lc_op_batch_norm, lc_op_batch_norm_relu;
  * instance norm: {C, 1, spatial}. Inputs x, [weight], [bias] as the flags say; f[0] = eps.
  * Outputs y and {2, R} float64 statistics (mean, biased variance) per row. */
 extern const lc_op_def lc_op_layer_norm, lc_op_group_norm, lc_op_instance_norm;
-
-/* Interpolation of x {B..., spatial...}: i[0] = lc_interp_mode, i[1] = align_corners, i[2] =
- * number of spatial dims (1 or 2), i[3..] = output sizes; f[0..1] = scale factors given by the
- * caller per spatial dim (0: none, the scale is in / out). */
-extern const lc_op_def lc_op_interpolate;
-/* i[0] values: lucid_norm.h's LC_INTERP_NEAREST / LC_INTERP_BILINEAR (checked in src/ops) */
-enum { LC_K_INTERP_NEAREST = 0, LC_K_INTERP_BILINEAR = 1 };
 
 #endif /* LUCID_KERNELS_NORM_H */

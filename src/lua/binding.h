@@ -235,6 +235,7 @@ extern const lb_reg lb_conv_regs[];       /* nn_conv.c */
 extern const lb_reg lb_norm_regs[];       /* nn_norm.c */
 extern const lb_reg lb_optim_regs[];      /* optim.c */
 extern const lb_reg lb_linear_regs[];     /* nn_linear.c */
+extern const lb_reg lb_interpolate_regs[]; /* nn_interpolate.c */
 extern const lb_reg lb_io_regs[];         /* io.c: LB_FUNC entries go into core._io */
 
 #endif /* LUCID_LUA_BINDING_H */

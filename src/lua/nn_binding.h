@@ -35,5 +35,6 @@ extern const luaL_Reg nb_loss_funcs[];       /* nn_loss.c */
 extern const luaL_Reg nb_conv_funcs[];       /* nn_conv.c */
 extern const luaL_Reg nb_norm_funcs[];       /* nn_norm.c */
 extern const luaL_Reg nb_optim_funcs[];      /* optim.c */
+extern const luaL_Reg nb_interpolate_funcs[]; /* nn_interpolate.c */
 
 #endif /* LUCID_LUA_NN_BINDING_H */

@@ -1,8 +1,8 @@
 /*
  * nn_family.h - helpers the binding files of the layer families share (src/lua/nn_activation.c,
- * nn_dropout.c, nn_embedding.c, nn_linear.c): function names, float inputs, the refused inplace
- * flag, module constructors; core errors are raised with lb_core_error. Layer 7 (binding);
- * private.
+ * nn_dropout.c, nn_embedding.c, nn_interpolate.c, nn_linear.c, nn_norm.c): function names, float
+ * inputs, the refused inplace flag, size lists, module constructors; core errors are raised with
+ * lb_core_error. Layer 7 (binding); private.
  */
 #ifndef LUCID_LUA_NN_FAMILY_H
 #define LUCID_LUA_NN_FAMILY_H
@@ -40,6 +40,38 @@ static inline void no_inplace(lua_State *L, const char *fn, int pos) {
     lb_argerror(L, fn, pos, "inplace",
                 "in-place activations are not supported (lucid computes out of place): use "
                 "inplace = false");
+}
+
+/* A size list: an integer or a table of 1..max integers >= min_v. Returns the count. (nn_norm.c's
+ * normalized_shape, nn_interpolate.c's size.) */
+static inline int int_list(lua_State *L, const char *fn, int pos, const char *name, int max,
+                           int64_t min_v, int64_t *out) {
+  if (lua_type(L, pos) == LUA_TNUMBER) {
+    out[0] = lb_int_arg(L, fn, pos, name);
+    if (out[0] < min_v)
+      lb_argerror(L, fn, pos, name, "expected sizes >= %lld, got %lld", (long long)min_v,
+                  (long long)out[0]);
+    return 1;
+  }
+  if (lua_type(L, pos) != LUA_TTABLE)
+    lb_argerror(L, fn, pos, name, "expected an integer or a table of integers, got %s",
+                lb_typename(L, pos));
+  int n = (int)lua_rawlen(L, pos);
+  if (n < 1 || n > max) lb_argerror(L, fn, pos, name, "expected 1 to %d sizes, got %d", max, n);
+  for (int k = 0; k < n; k++) {
+    lua_rawgeti(L, pos, k + 1);
+    int ok = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || lua_type(L, -1) != LUA_TNUMBER)
+      lb_argerror(L, fn, pos, name, "entry %d: expected an integer, got %s", k + 1,
+                  lb_typename(L, -1));
+    if (v < min_v)
+      lb_argerror(L, fn, pos, name, "entry %d: expected a size >= %lld, got %lld", k + 1,
+                  (long long)min_v, (long long)v);
+    out[k] = v;
+    lua_pop(L, 1);
+  }
+  return n;
 }
 
 /* Pushes the module made by the core call (raising under `name` on failure). */

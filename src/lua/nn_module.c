@@ -980,9 +980,9 @@ int lucid_open_nn_core(lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, funcs);
   /* the constructors of the layer families, each in its own binding file */
-  const luaL_Reg *families[] = {nb_activation_funcs, nb_dropout_funcs, nb_embedding_funcs,
-                                nb_loss_funcs,       nb_conv_funcs,    nb_norm_funcs,
-                                nb_optim_funcs};
+  const luaL_Reg *families[] = {nb_activation_funcs, nb_dropout_funcs,    nb_embedding_funcs,
+                                nb_loss_funcs,       nb_conv_funcs,       nb_norm_funcs,
+                                nb_optim_funcs,      nb_interpolate_funcs};
   for (size_t i = 0; i < sizeof families / sizeof *families; i++)
     luaL_setfuncs(L, families[i], 0);
   return 1;

@@ -1,15 +1,10 @@
 /* nn_norm.c - Lua binding of the norm family (lucid_norm.h): the tensor functions batch_norm,
- * layer_norm, group_norm, instance_norm and interpolate (core._F, from which
- * lua/lucid/nn/norm.lua builds nn.functional) and the module constructors of BatchNorm1d/2d,
- * LayerNorm, GroupNorm, InstanceNorm2d and Upsample (lucid.nn_core; their Lua classes validate
- * the options before calling them). Dims and sizes need no 0/1-based conversion here: the only
- * dim-like inputs are sizes. */
-#include "binding.h"
+ * layer_norm, group_norm and instance_norm (core._F, from which lua/lucid/nn/norm.lua builds
+ * nn.functional) and the module constructors of BatchNorm1d/2d, LayerNorm, GroupNorm and
+ * InstanceNorm2d (lucid.nn_core; their Lua classes validate the options before calling them).
+ * Dims and sizes need no 0/1-based conversion here: the only dim-like inputs are sizes. */
 #include "lucid_norm.h"
-#include "nn_binding.h"
-
-#include <math.h>
-#include <string.h>
+#include "nn_family.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -28,93 +23,6 @@ static double eps_arg(lua_State *L, const char *fn, int pos) {
   double e = lb_opt_num_arg(L, fn, pos, "eps", 1e-5);
   if (!(e >= 0)) lb_argerror(L, fn, pos, "eps", "expected a number >= 0, got %g", e);
   return e;
-}
-
-/* A size list: an integer or a table of 1..max integers >= min_v. Returns the count. */
-static int int_list(lua_State *L, const char *fn, int pos, const char *name, int max, int64_t min_v,
-                    int64_t *out) {
-  if (lua_type(L, pos) == LUA_TNUMBER) {
-    out[0] = lb_int_arg(L, fn, pos, name);
-    if (out[0] < min_v)
-      lb_argerror(L, fn, pos, name, "expected sizes >= %lld, got %lld", (long long)min_v,
-                  (long long)out[0]);
-    return 1;
-  }
-  if (lua_type(L, pos) != LUA_TTABLE)
-    lb_argerror(L, fn, pos, name, "expected an integer or a table of integers, got %s",
-                lb_typename(L, pos));
-  int n = (int)lua_rawlen(L, pos);
-  if (n < 1 || n > max) lb_argerror(L, fn, pos, name, "expected 1 to %d sizes, got %d", max, n);
-  for (int k = 0; k < n; k++) {
-    lua_rawgeti(L, pos, k + 1);
-    int ok = 0;
-    lua_Integer v = lua_tointegerx(L, -1, &ok);
-    if (!ok || lua_type(L, -1) != LUA_TNUMBER)
-      lb_argerror(L, fn, pos, name, "entry %d: expected an integer, got %s", k + 1,
-                  lb_typename(L, -1));
-    if (v < min_v)
-      lb_argerror(L, fn, pos, name, "entry %d: expected a size >= %lld, got %lld", k + 1,
-                  (long long)min_v, (long long)v);
-    out[k] = v;
-    lua_pop(L, 1);
-  }
-  return n;
-}
-
-/* scale_factor: a number or a table of 1..2 positive numbers. */
-static int scale_list(lua_State *L, const char *fn, int pos, double *out) {
-  int n = 1;
-  if (lua_type(L, pos) == LUA_TNUMBER) {
-    out[0] = lua_tonumber(L, pos);
-  } else if (lua_type(L, pos) == LUA_TTABLE) {
-    n = (int)lua_rawlen(L, pos);
-    if (n < 1 || n > 2)
-      lb_argerror(L, fn, pos, "scale_factor", "expected 1 or 2 factors, got %d", n);
-    for (int k = 0; k < n; k++) {
-      lua_rawgeti(L, pos, k + 1);
-      if (lua_type(L, -1) != LUA_TNUMBER)
-        lb_argerror(L, fn, pos, "scale_factor", "entry %d: expected a number, got %s", k + 1,
-                    lb_typename(L, -1));
-      out[k] = lua_tonumber(L, -1);
-      lua_pop(L, 1);
-    }
-  } else {
-    lb_argerror(L, fn, pos, "scale_factor", "expected a number or a table of numbers, got %s",
-                lb_typename(L, pos));
-  }
-  for (int k = 0; k < n; k++)
-    if (!(out[k] > 0) || !isfinite(out[k]))
-      lb_argerror(L, fn, pos, "scale_factor", "expected positive numbers, got %g", out[k]);
-  return n;
-}
-
-/* Reads (size, scale_factor, mode, align_corners) at pos..pos+3 into o. */
-static void interp_opts(lua_State *L, const char *fn, int pos, lc_interpolate_opts *o) {
-  memset(o, 0, sizeof *o);
-  bool has_size = !lua_isnoneornil(L, pos), has_scale = !lua_isnoneornil(L, pos + 1);
-  if (has_size == has_scale)
-    lb_error(L, fn, "expected exactly one of size and scale_factor, got %s",
-             has_size ? "both" : "neither");
-  if (has_size) o->nsize = int_list(L, fn, pos, "size", 2, 1, o->size);
-  if (has_scale) o->nscale = scale_list(L, fn, pos + 1, o->scale_factor);
-  const char *mode = lua_isnoneornil(L, pos + 2) ? "nearest" : NULL;
-  if (!mode) {
-    if (lua_type(L, pos + 2) != LUA_TSTRING)
-      lb_argerror(L, fn, pos + 2, "mode", "expected a string, got %s", lb_typename(L, pos + 2));
-    mode = lua_tostring(L, pos + 2);
-  }
-  if (!strcmp(mode, "nearest"))
-    o->mode = LC_INTERP_NEAREST;
-  else if (!strcmp(mode, "bilinear"))
-    o->mode = LC_INTERP_BILINEAR;
-  else
-    lb_argerror(L, fn, pos + 2, "mode", "expected \"nearest\" or \"bilinear\", got \"%s\"", mode);
-  if (!lua_isnoneornil(L, pos + 3)) {
-    if (o->mode != LC_INTERP_BILINEAR)
-      lb_argerror(L, fn, pos + 3, "align_corners",
-                  "can only be set with the interpolating mode \"bilinear\"");
-    o->align_corners = lb_opt_bool_arg(L, fn, pos + 3, "align_corners", false);
-  }
 }
 
 /* ---------------------------------------------------------------- tensor functions */
@@ -199,23 +107,12 @@ static int f_instance_norm(lua_State *L) {
   return 1;
 }
 
-/* interpolate(input, size, scale_factor, mode, align_corners) */
-static int f_interpolate(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "size", "scale_factor", "mode", "align_corners"};
-  lb_args(L, fn, P, 5);
-  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
-  lc_interpolate_opts o;
-  interp_opts(L, fn, 2, &o);
-  lc_tensor **slot = lb_slot(L);
-  if (lc_interpolate(x, &o, slot)) lb_core_error(L, fn);
-  return 1;
-}
-
 const lb_reg lb_norm_regs[] = {
-    {"batch_norm", f_batch_norm, 0, LB_FUNC},   {"layer_norm", f_layer_norm, 0, LB_FUNC},
-    {"group_norm", f_group_norm, 0, LB_FUNC},   {"instance_norm", f_instance_norm, 0, LB_FUNC},
-    {"interpolate", f_interpolate, 0, LB_FUNC}, {NULL, NULL, 0, 0},
+    {"batch_norm", f_batch_norm, 0, LB_FUNC},
+    {"layer_norm", f_layer_norm, 0, LB_FUNC},
+    {"group_norm", f_group_norm, 0, LB_FUNC},
+    {"instance_norm", f_instance_norm, 0, LB_FUNC},
+    {NULL, NULL, 0, 0},
 };
 
 /* ---------------------------------------------------------------- module constructors */
@@ -266,24 +163,8 @@ static int f_group_norm_m(lua_State *L) {
   return 1;
 }
 
-/* (size, scale_factor, mode, align_corners) */
-static int f_upsample(lua_State *L) {
-  const char *fn = "nn.Upsample";
-  lua_settop(L, 4);
-  lc_interpolate_opts o;
-  interp_opts(L, fn, 1, &o);
-  lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_upsample(&o, slot)) return lb_core_error(L, fn);
-  nb_remember(L);
-  return 1;
-}
-
 const luaL_Reg nb_norm_funcs[] = {
-    {"batch_norm1d", f_batch_norm1d},
-    {"batch_norm2d", f_batch_norm2d},
-    {"instance_norm2d", f_instance_norm2d},
-    {"layer_norm", f_layer_norm_m},
-    {"group_norm", f_group_norm_m},
-    {"upsample", f_upsample},
-    {NULL, NULL},
+    {"batch_norm1d", f_batch_norm1d},       {"batch_norm2d", f_batch_norm2d},
+    {"instance_norm2d", f_instance_norm2d}, {"layer_norm", f_layer_norm_m},
+    {"group_norm", f_group_norm_m},         {NULL, NULL},
 };

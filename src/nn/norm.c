@@ -1,11 +1,11 @@
 /* nn/norm.c - the module kinds of the norm family: BatchNorm1d, BatchNorm2d, LayerNorm,
- * GroupNorm, InstanceNorm2d and Upsample (lucid_norm.h). Forwards check the input against the
- * module's configuration (messages without a path: lc_module_forward adds it), then call the
- * tensor functions of src/ops/norm.c. Parameters and buffers are looked up by name on every
- * call, since load_state_dict / to(dtype) may replace them. */
+ * GroupNorm and InstanceNorm2d (lucid_norm.h). Forwards check the input against the module's
+ * configuration (messages without a path: lc_module_forward adds it), then call the tensor
+ * functions of src/ops/norm.c. Parameters and buffers are looked up by name on every call,
+ * since load_state_dict / to(dtype) may replace them. */
 #include "lucid_norm.h"
 
-#include "nn.h"
+#include "kind_helpers.h"
 
 #include "../core/core.h"
 
@@ -14,20 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static lc_status nn_oom(void) { return lc_set_error(LC_ENOMEM, "nn: out of memory"); }
-static void free_state(lc_module *m) { free(lc_module_state(m)); }
-
-/* A float as Python's repr prints it: the shortest text that reads back the same value, with
- * ".0" on integral values (1e-05, 0.1, 2.0). */
-static const char *pyfloat(double v, char *buf, size_t cap) {
-  for (int p = 1; p <= 17; p++) {
-    snprintf(buf, cap, "%.*g", p, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  if (isfinite(v) && !strpbrk(buf, ".en")) strncat(buf, ".0", cap - strlen(buf) - 1);
-  return buf;
-}
 
 static lc_tensor *param(const lc_module *m, const char *name) {
   int64_t i = lc_module_find_parameter(m, name);
@@ -473,76 +459,4 @@ lc_status lc_nn_group_norm(int64_t num_groups, int64_t num_channels, double eps,
   }
   *out = m;
   return LC_OK;
-}
-
-/* ---------------------------------------------------------------- Upsample */
-
-static lc_status up_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  const lc_interpolate_opts *o = lc_module_state(m);
-  lc_status st = lc_interpolate(x, o, out);
-  return st ? unprefix(st, "interpolate") : LC_OK;
-}
-
-static lc_status up_extra(const lc_module *m, char **out) {
-  const lc_interpolate_opts *o = lc_module_state(m);
-  char buf[256], a[40], b[40];
-  int n;
-  if (o->nsize > 0) {
-    if (o->nsize == 1)
-      n = snprintf(buf, sizeof buf, "size=%lld", (long long)o->size[0]);
-    else
-      n = snprintf(buf, sizeof buf, "size=(%lld, %lld)", (long long)o->size[0],
-                   (long long)o->size[1]);
-  } else {
-    if (o->nscale == 1)
-      n = snprintf(buf, sizeof buf, "scale_factor=%s", pyfloat(o->scale_factor[0], a, sizeof a));
-    else
-      n = snprintf(buf, sizeof buf, "scale_factor=(%s, %s)",
-                   pyfloat(o->scale_factor[0], a, sizeof a),
-                   pyfloat(o->scale_factor[1], b, sizeof b));
-  }
-  snprintf(buf + n, sizeof buf - (size_t)n, ", mode='%s'",
-           o->mode == LC_INTERP_BILINEAR ? "bilinear" : "nearest");
-  *out = lc_nn_strdup(buf);
-  return *out ? LC_OK : nn_oom();
-}
-
-static bool up_attr(const lc_module *m, const char *name, lc_attr *out) {
-  const lc_interpolate_opts *o = lc_module_state(m);
-  if (!strcmp(name, "align_corners"))
-    *out = (lc_attr){.type = LC_ATTR_BOOL, .b = o->align_corners};
-  else
-    return false;
-  return true;
-}
-
-const lc_module_kind lc_kind_upsample = {.name = "Upsample",
-                                         .forward = up_forward,
-                                         .extra_repr = up_extra,
-                                         .attr = up_attr,
-                                         .destroy = free_state};
-
-lc_status lc_nn_upsample(const lc_interpolate_opts *opts, lc_module **out) {
-  if (!opts || !out) return lc_set_error(LC_EARG, "Upsample: NULL argument");
-  if (opts->mode != LC_INTERP_NEAREST && opts->mode != LC_INTERP_BILINEAR)
-    return lc_set_error(LC_EARG, "Upsample: unknown mode %d", (int)opts->mode);
-  if ((opts->nsize > 0) == (opts->nscale > 0) || opts->nsize > 2 || opts->nscale > 2)
-    return lc_set_error(LC_EARG, "Upsample: expected exactly one of size and scale_factor (1 or 2 "
-                                 "entries)");
-  for (int k = 0; k < opts->nsize; k++)
-    if (opts->size[k] < 1)
-      return lc_set_error(LC_EARG, "Upsample: sizes must be >= 1, got %lld",
-                          (long long)opts->size[k]);
-  for (int k = 0; k < opts->nscale; k++)
-    if (!(opts->scale_factor[k] > 0) || !isfinite(opts->scale_factor[k]))
-      return lc_set_error(LC_EARG, "Upsample: scale_factor must be a positive number, got %g",
-                          opts->scale_factor[k]);
-  if (opts->align_corners && opts->mode != LC_INTERP_BILINEAR)
-    return lc_set_error(LC_EARG,
-                        "Upsample: align_corners can only be set with the interpolating mode "
-                        "bilinear");
-  lc_interpolate_opts *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  *s = *opts;
-  return lc_module_new(&lc_kind_upsample, s, NULL, out);
 }

@@ -1,7 +1,7 @@
--- lucid.nn.norm: normalization layers and resampling. The modules are C kinds (src/nn/norm.c,
--- constructors in lucid.nn_core from src/lua/nn_norm.c); the functions of nn.functional are the
--- C functions of core._F (they take positional arguments and/or an options table themselves).
--- See docs/nn/norm.md.
+-- lucid.nn.norm: normalization layers. The modules are C kinds (src/nn/norm.c, constructors in
+-- lucid.nn_core from src/lua/nn_norm.c); the functions of nn.functional are the C functions of
+-- core._F (they take positional arguments and/or an options table themselves). Interpolation
+-- (nn.Upsample, F.interpolate) is lua/lucid/nn/interpolate.lua's. See docs/nn/norm.md.
 return function(nn, P)
   local core, F, C = P.core, P.F, P.tcore._F
   local fail, describe, int_arg, bool_arg = P.fail, P.describe, P.int_arg, P.bool_arg
@@ -84,15 +84,6 @@ return function(nn, P)
       bool_arg(f, "affine", a.affine, true))
   end)
 
-  P.builtin("Upsample", {"size", "scale_factor", "mode", "align_corners"}, function(a)
-    local f = "nn.Upsample"
-    if a.mode ~= nil and type(a.mode) ~= "string" then
-      fail("%s: mode must be a string, got %s", f, describe(a.mode))
-    end
-    if a.align_corners ~= nil then bool_arg(f, "align_corners", a.align_corners, false) end
-    return core.upsample(a.size, a.scale_factor, a.mode, a.align_corners)
-  end)
-
   -- ---------------------------------------------------------------- functions
 
   -- F.batch_norm(x, running_mean, running_var [, {weight =, bias =, training = false,
@@ -105,8 +96,4 @@ return function(nn, P)
   -- F.instance_norm(x [, {running_mean =, running_var =, weight =, bias =,
   --   use_input_stats = true, momentum = 0.1, eps = 1e-5}])
   F.instance_norm = C.instance_norm
-  -- F.interpolate(x, {size = | scale_factor =, mode = "nearest", align_corners =})
-  F.interpolate = C.interpolate
-  -- F.upsample: PyTorch's deprecated alias
-  F.upsample = C.interpolate
 end
