@@ -34,6 +34,17 @@ describe("interpolate against PyTorch", function()
   end)
 end)
 
+describe("nn.Upsample", function()
+  it("prints as PyTorch's repr, floats with their .0 however large", function()
+    assert.equal("Upsample(scale_factor=2.0, mode='nearest')", tostring(nn.Upsample{scale_factor = 2}))
+    assert.equal("Upsample(scale_factor=10.0, mode='nearest')", tostring(nn.Upsample{scale_factor = 10}))
+    assert.equal("Upsample(scale_factor=(100.0, 0.5), mode='nearest')",
+      tostring(nn.Upsample{scale_factor = {100, 0.5}}))
+    assert.equal("Upsample(size=(4, 5), mode='bilinear')",
+      tostring(nn.Upsample{size = {4, 5}, mode = "bilinear"}))
+  end)
+end)
+
 describe("interpolate gradients (gradcheck, float64)", function()
   local gc = lucid.autograd.gradcheck
   local function r(...) return lucid.randn({...}, {dtype = "float64"}) end

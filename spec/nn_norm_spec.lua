@@ -147,9 +147,6 @@ describe("norm modules", function()
     assert.equal("GroupNorm(2, 4, eps=1e-05, affine=true)", tostring(nn.GroupNorm(2, 4)))
     assert.equal("InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=false, track_running_stats=false)",
       tostring(nn.InstanceNorm2d(3)))
-    assert.equal("Upsample(scale_factor=2.0, mode='nearest')", tostring(nn.Upsample{scale_factor = 2}))
-    assert.equal("Upsample(size=(4, 5), mode='bilinear')",
-      tostring(nn.Upsample{size = {4, 5}, mode = "bilinear"}))
   end)
 
   it("BatchNorm2d: parameters, buffers and state dict as PyTorch's", function()

@@ -5,13 +5,13 @@
 #include "../core/core.h"
 #include "lucid_conv.h"
 
+#include "kind_helpers.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static lc_status nn_oom(void) { return lc_set_error(LC_ENOMEM, "nn: out of memory"); }
-static void free_state(lc_module *m) { free(lc_module_state(m)); }
 
 /* ---------------------------------------------------------------- convolutions */
 
@@ -42,18 +42,6 @@ static lc_status check_input(const lc_tensor *x, int sd, int64_t channels) {
 static lc_tensor *param(const lc_module *m, const char *name) {
   int64_t i = lc_module_find_parameter(m, name);
   return i >= 0 ? lc_module_own_parameter(m, i) : NULL;
-}
-
-/* Forward errors carry no function name (the container adds the module path). */
-static lc_status strip_fn(lc_status st, const char *fn) {
-  size_t n = strlen(fn);
-  const char *m = lc_last_error_marked();
-  if (!strncmp(m, fn, n) && !strncmp(m + n, ": ", 2)) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", m + n + 2);
-    lc_set_error(st, "%s", msg);
-  }
-  return st;
 }
 
 static lc_status conv_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {

@@ -23,11 +23,11 @@ static lc_status up_extra(const lc_module *m, char **out) {
                    (long long)o->size[1]);
   } else {
     if (o->nscale == 1)
-      n = snprintf(buf, sizeof buf, "scale_factor=%s", pyfloat(o->scale_factor[0], a, sizeof a));
+      n = snprintf(buf, sizeof buf, "scale_factor=%s", num_str(o->scale_factor[0], true, a, sizeof a));
     else
       n = snprintf(buf, sizeof buf, "scale_factor=(%s, %s)",
-                   pyfloat(o->scale_factor[0], a, sizeof a),
-                   pyfloat(o->scale_factor[1], b, sizeof b));
+                   num_str(o->scale_factor[0], true, a, sizeof a),
+                   num_str(o->scale_factor[1], true, b, sizeof b));
   }
   snprintf(buf + n, sizeof buf - (size_t)n, ", mode='%s'",
            o->mode == LC_INTERP_BILINEAR ? "bilinear" : "nearest");

@@ -1,6 +1,6 @@
 /*
  * kind_helpers.h - helpers the module kinds of the layer families share (src/nn/activation.c,
- * dropout.c, embedding.c, interpolate.c, norm.c): printing, messages, state. Layer 6 (nn);
+ * conv.c, dropout.c, embedding.c, interpolate.c, norm.c): printing, messages, state. Layer 6 (nn);
  * private.
  */
 #ifndef LUCID_NN_KIND_HELPERS_H
@@ -30,7 +30,7 @@ static inline lc_status set_repr(char **out, const char *fmt, ...) {
 }
 
 /* The shortest text that reads back as v ("0.01", "1e-05"); with as_float, an integral value
- * gets ".0" as Python prints floats ("1.0", "-1.0"). */
+ * gets ".0" as Python's repr prints floats ("1.0", "-1.0", "10.0"). */
 static inline const char *num_str(double v, bool as_float, char *buf, size_t cap) {
   /* start with enough digits for the integer part, so 20 prints "20", not "2e+01" */
   int prec = 1;
@@ -57,18 +57,6 @@ static inline lc_status strip_fn(lc_status st, const char *fn) {
 }
 
 static inline void free_state(lc_module *m) { free(lc_module_state(m)); }
-
-/* A float as Python's repr prints it: the shortest text that reads back the same value, with
- * ".0" on integral values (1e-05, 0.1, 2.0). The norm and interpolate kinds print with it
- * (norm.c, interpolate.c). */
-static inline const char *pyfloat(double v, char *buf, size_t cap) {
-  for (int p = 1; p <= 17; p++) {
-    snprintf(buf, cap, "%.*g", p, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  if (isfinite(v) && !strpbrk(buf, ".en")) strncat(buf, ".0", cap - strlen(buf) - 1);
-  return buf;
-}
 
 /* The shared state of the parameterised kinds. */
 typedef struct act_state {

@@ -64,19 +64,6 @@ static lc_status shape_error(const lc_tensor *x, const char *fmt, ...) {
                       lc_shape_str(lc_ndim(x), lc_shape(x), b, sizeof b));
 }
 
-/* Re-words an error of a tensor function called by a forward without its "fn: " prefix (the
- * module path replaces it). */
-static lc_status unprefix(lc_status st, const char *fn) {
-  const char *msg = lc_last_error_marked();
-  size_t n = strlen(fn);
-  if (!strncmp(msg, fn, n) && msg[n] == ':' && msg[n + 1] == ' ') {
-    char copy[1024];
-    snprintf(copy, sizeof copy, "%s", msg + n + 2);
-    lc_set_error(st, "%s", copy);
-  }
-  return st;
-}
-
 /* ---------------------------------------------------------------- batch / instance norm */
 
 typedef struct bn_state {
@@ -92,9 +79,9 @@ static lc_status bn_extra(const lc_module *m, char **out) {
   if (s->momentum < 0)
     snprintf(mo, sizeof mo, "false");
   else
-    pyfloat(s->momentum, mo, sizeof mo);
+    num_str(s->momentum, true, mo, sizeof mo);
   snprintf(buf, sizeof buf, "%lld, eps=%s, momentum=%s, affine=%s, track_running_stats=%s",
-           (long long)s->C, pyfloat(s->eps, e, sizeof e), mo, s->affine ? "true" : "false",
+           (long long)s->C, num_str(s->eps, true, e, sizeof e), mo, s->affine ? "true" : "false",
            s->track ? "true" : "false");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
@@ -154,7 +141,7 @@ static lc_status bn_run(lc_module *m, const lc_tensor *x, bool relu, lc_tensor *
   lc_batch_norm_opts o = {param(m, "weight"), param(m, "bias"), rm,     rv,
                           training || !rm,    factor,           s->eps, relu};
   lc_status st = lc_batch_norm(x, &o, out);
-  if (st) return unprefix(st, "batch_norm");
+  if (st) return strip_fn(st, "batch_norm");
   if (k) {
     *k += 1;
     lc_bump_version(nbt);
@@ -208,7 +195,7 @@ static lc_status in_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
     y = z;
   }
   lc_release(xb);
-  if (st) return unprefix(st, "instance_norm");
+  if (st) return strip_fn(st, "instance_norm");
   *out = y;
   return LC_OK;
 }
@@ -306,14 +293,14 @@ static lc_status ln_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   }
   lc_status st =
       lc_layer_norm(x, s->nshape, s->shape, param(m, "weight"), param(m, "bias"), s->eps, out);
-  return st ? unprefix(st, "layer_norm") : LC_OK;
+  return st ? strip_fn(st, "layer_norm") : LC_OK;
 }
 
 static lc_status ln_extra(const lc_module *m, char **out) {
   const ln_state *s = lc_module_state(m);
   char b[256], e[40], buf[400];
   lc_nn_tuple_str(s->nshape, s->shape, b, sizeof b); /* "(4,)", "(3, 4)": as Conv2d's sizes */
-  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b, pyfloat(s->eps, e, sizeof e),
+  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b, num_str(s->eps, true, e, sizeof e),
            s->affine ? "true" : "false");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
@@ -395,14 +382,14 @@ static lc_status gn_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
     return shape_error(x, "expected input with %lld channels, got %lld", (long long)s->C,
                        (long long)lc_shape(x)[1]);
   lc_status st = lc_group_norm(x, s->G, param(m, "weight"), param(m, "bias"), s->eps, out);
-  return st ? unprefix(st, "group_norm") : LC_OK;
+  return st ? strip_fn(st, "group_norm") : LC_OK;
 }
 
 static lc_status gn_extra(const lc_module *m, char **out) {
   const gn_state *s = lc_module_state(m);
   char e[40], buf[256];
   snprintf(buf, sizeof buf, "%lld, %lld, eps=%s, affine=%s", (long long)s->G, (long long)s->C,
-           pyfloat(s->eps, e, sizeof e), s->affine ? "true" : "false");
+           num_str(s->eps, true, e, sizeof e), s->affine ? "true" : "false");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
 }
