@@ -351,3 +351,13 @@ describe("errors", function()
       "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
   end)
 end)
+
+describe("softmax and log_softmax inputs", function()
+  it("must be float32 or float64 (C's rule)", function()
+    local i = lucid.ones(2, 3, {dtype = "int64"})
+    assert.equal("lucid.nn.functional.softmax: expected a float32 or float64 input, got int64",
+      H.err(F.softmax, i, 1))
+    assert.equal("lucid.nn.functional.log_softmax: expected a float32 or float64 input, got int64",
+      H.err(F.log_softmax, i, -1))
+  end)
+end)

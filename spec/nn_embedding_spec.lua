@@ -133,3 +133,10 @@ describe("errors", function()
     helpers.raises({"Embedding", "int64 or int32", "float32"}, nn.Embedding(10, 4), x)
   end)
 end)
+
+describe("F.embedding's weight", function()
+  it("must be float32 or float64 (C's rule, naming the weight)", function()
+    assert.equal("lucid.nn.functional.embedding: expected a float32 or float64 weight, got int64",
+      H.err(F.embedding, lucid.ones(2, {dtype = "int64"}), lucid.ones(2, 3, {dtype = "int64"})))
+  end)
+end)

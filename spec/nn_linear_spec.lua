@@ -127,3 +127,16 @@ describe("errors", function()
   end)
 
 end)
+
+describe("linear family dtype rule", function()
+  it("is C's: each float argument is named in the message", function()
+    local f, i = lucid.ones(2, 3), lucid.ones(2, 3, {dtype = "int64"})
+    local w = lucid.ones(1, 3, 3)
+    assert.equal("lucid.nn.functional.bilinear: expected a float32 or float64 input1, got int64",
+      H.err(F.bilinear, i, f, w))
+    assert.equal("lucid.nn.functional.bilinear: expected a float32 or float64 weight, got int64",
+      H.err(F.bilinear, f, f, i))
+    assert.equal("lucid.nn.functional.bilinear: expected a float32 or float64 bias, got int32",
+      H.err(F.bilinear, f, f, w, lucid.ones(1, {dtype = "int32"})))
+  end)
+end)

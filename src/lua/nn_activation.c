@@ -131,7 +131,7 @@ static int f_softmax(lua_State *L) {
   const char *fn = fname(L, op & 2, buf, sizeof buf);
   static const char *const P[] = {"input", "dim"};
   lb_args_untabled(L, fn, P, 2);
-  lc_tensor *x = float_input(L, fn, 1, "input");
+  lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   if (lua_isnil(L, 2))
     lb_argerror(L, fn, 2, "dim", "a dim is required (e.g. -1 for the last dim), got nil");
   int d = lb_dim_arg(L, fn, 2, "dim", lc_ndim(x));

@@ -22,7 +22,7 @@ static int f_embedding(lua_State *L) {
   if (it != LC_INT64 && it != LC_INT32)
     lb_argerror(L, fn, 1, "input", "expected an int64 or int32 tensor of 1-based indices, got %s",
                 lc_dtype_name(it));
-  lc_tensor *w = float_input(L, fn, 2, "weight");
+  lc_tensor *w = lb_tensor_arg(L, fn, 2, "weight");
   if (lc_ndim(w) != 2)
     lb_argerror(L, fn, 2, "weight", "expected a 2-D {num_embeddings, embedding_dim} tensor, got "
                 "%d dims", lc_ndim(w));

@@ -1,7 +1,7 @@
 /*
  * nn_family.h - helpers the binding files of the layer families share (src/lua/nn_activation.c,
- * nn_dropout.c, nn_embedding.c, nn_interpolate.c, nn_linear.c, nn_norm.c): function names, float
- * inputs, the refused inplace flag, size lists, module constructors; core errors are raised with
+ * nn_dropout.c, nn_embedding.c, nn_interpolate.c, nn_linear.c, nn_norm.c): function names, the
+ * refused inplace flag, size lists, module constructors; core errors are raised with
  * lb_core_error. Layer 7 (binding); private.
  */
 #ifndef LUCID_LUA_NN_FAMILY_H
@@ -25,14 +25,6 @@ static inline const char *fname(lua_State *L, bool method, char *buf, size_t cap
   do {                                                                                             \
     if ((call) != LC_OK) lb_core_error(L, fn);                                                     \
   } while (0)
-
-static inline lc_tensor *float_input(lua_State *L, const char *fn, int pos, const char *name) {
-  lc_tensor *t = lb_tensor_arg(L, fn, pos, name);
-  if (!lc_dtype_is_float(lc_dtype_of(t)))
-    lb_argerror(L, fn, pos, name, "expected a float32 or float64 tensor, got %s",
-                lc_dtype_name(lc_dtype_of(t)));
-  return t;
-}
 
 /* inplace = true is refused: lucid computes out of place (and autograd relies on it). */
 static inline void no_inplace(lua_State *L, const char *fn, int pos) {

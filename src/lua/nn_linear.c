@@ -11,10 +11,10 @@ static int f_bilinear(lua_State *L) {
   const char *fn = fname(L, false, buf, sizeof buf);
   static const char *const P[] = {"input1", "input2", "weight", "bias"};
   lb_args_untabled(L, fn, P, 4);
-  lc_tensor *x1 = float_input(L, fn, 1, "input1");
-  lc_tensor *x2 = float_input(L, fn, 2, "input2");
-  lc_tensor *w = float_input(L, fn, 3, "weight");
-  lc_tensor *b = lua_isnil(L, 4) ? NULL : float_input(L, fn, 4, "bias");
+  lc_tensor *x1 = lb_tensor_arg(L, fn, 1, "input1");
+  lc_tensor *x2 = lb_tensor_arg(L, fn, 2, "input2");
+  lc_tensor *w = lb_tensor_arg(L, fn, 3, "weight");
+  lc_tensor *b = lua_isnil(L, 4) ? NULL : lb_tensor_arg(L, fn, 4, "bias");
   lc_tensor **out = lb_slot(L);
   CORE(lc_bilinear(x1, x2, w, b, out));
   return 1;

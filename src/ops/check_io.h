@@ -5,7 +5,8 @@
 #ifndef LUCID_OPS_CHECK_IO_H
 #define LUCID_OPS_CHECK_IO_H
 
-#include "../core/core.h" /* check_input reads the tensor fields */
+#include "../core/core.h"             /* check_input reads the tensor fields */
+#include "../kernels/kernel_util.h" /* the float rule */
 
 static inline lc_status check_io(const char *fn, const lc_tensor *x, const char *xname, void *out) {
   if (!x) return lc_set_error(LC_EARG, "%s: %s is NULL", fn, xname);
@@ -15,9 +16,7 @@ static inline lc_status check_io(const char *fn, const lc_tensor *x, const char 
 
 /* A float32 or float64 input with at least min_ndim dims (norm.c, interpolate.c). */
 static inline lc_status check_input(const char *fn, const lc_tensor *x, int min_ndim) {
-  if (x->dtype != LC_FLOAT32 && x->dtype != LC_FLOAT64)
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
-                        lc_dtype_name(x->dtype));
+  if (need_float_dtype(fn, "input", x->dtype)) return LC_EDTYPE;
   if (x->ndim < min_ndim) {
     char b[128];
     return lc_set_error(LC_ESHAPE,
