@@ -60,13 +60,6 @@ lc_status lc_hardswish(const lc_tensor *x, lc_tensor **out);
 lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 
-/* ---------------------------------------------------------------- unflatten */
-
-/* Splits dim into sizes (nsizes >= 1 entries, one of them may be -1 to be inferred; their
- * product must equal the dim's size). A view when the layout allows, else a copy. */
-lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
-                       lc_tensor **out);
-
 /* ---------------------------------------------------------------- module kinds */
 
 extern const lc_module_kind lc_kind_relu6, lc_kind_leaky_relu, lc_kind_elu, lc_kind_gelu,

@@ -7,6 +7,7 @@
 
 #include "../core/core.h"
 #include "../ops/activation.h"
+#include "../ops/shape.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -178,28 +179,8 @@ typedef struct unflatten_state {
 
 static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
   const unflatten_state *s = lc_module_state(m);
-  int nd = lc_ndim(x);
-  char b1[256], b2[256];
-  if (nd == 0 || s->dim >= nd || s->dim < -nd)
-    return lc_set_error(LC_EINDEX,
-                        "dim=" LC_POS_D " is out of range for an input with %d dims: input shape %s",
-                        s->dim, nd, lc_shape_str(nd, lc_shape(x), b1, sizeof b1));
-  int d = s->dim < 0 ? s->dim + nd : s->dim;
-  int64_t prod = 1, size = lc_shape(x)[d];
-  bool infer = false;
-  for (int k = 0; k < s->n; k++) {
-    if (s->sizes[k] == -1)
-      infer = true;
-    else
-      prod *= s->sizes[k];
-  }
-  if (infer ? (prod == 0 || size % prod != 0) : prod != size)
-    return lc_set_error(LC_ESHAPE,
-                        "unflattened_size %s does not fit dim " LC_POS_D
-                        " of size %lld: input shape %s",
-                        lc_shape_str(s->n, s->sizes, b1, sizeof b1), d, (long long)size,
-                        lc_shape_str(nd, lc_shape(x), b2, sizeof b2));
-  return strip_fn(lc_unflatten(x, s->dim, s->n, s->sizes, out), "unflatten");
+  lc_status st = lc_unflatten_as("unflattened_size", x, s->dim, s->n, s->sizes, out);
+  return st ? strip_fn(st, "unflatten") : st; /* the rules and messages are the op's */
 }
 
 static lc_status unflatten_extra(const lc_module *m, char **out) {
