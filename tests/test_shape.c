@@ -469,8 +469,8 @@ TEST(shape_unflatten_shapes_and_errors) {
   CHECK_OK(lc_zeros(3, sh, LC_FLOAT32, &x));
   int64_t s1[3] = {2, -1, 3};
   CHECK_OK(lc_unflatten(x, 1, 3, s1, &y));
-  CHECK(y && lc_ndim(y) == 5 && lc_shape(y)[1] == 2 && lc_shape(y)[2] == 2 &&
-        lc_shape(y)[3] == 3 && lc_shape(y)[4] == 3);
+  CHECK(y && lc_ndim(y) == 5 && lc_shape(y)[1] == 2 && lc_shape(y)[2] == 2 && lc_shape(y)[3] == 3 &&
+        lc_shape(y)[4] == 3);
   lc_release(y);
   int64_t s2[2] = {1, 3};
   CHECK_OK(lc_unflatten(x, -1, 2, s2, &y));

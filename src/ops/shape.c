@@ -295,13 +295,13 @@ lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,
   int infer = -1;
   for (int k = 0; k < nsizes; k++) {
     if (sizes[k] < -1)
-      return lc_set_error(LC_EARG, "%s: %s[" LC_POS_D "] must be >= 0 or -1, got %lld", fn, what,
-                          k, (long long)sizes[k]);
+      return lc_set_error(LC_EARG, "%s: %s[" LC_POS_D "] must be >= 0 or -1, got %lld", fn, what, k,
+                          (long long)sizes[k]);
     if (sizes[k] == -1) {
       if (infer >= 0)
         return lc_set_error(LC_EARG,
-                            "%s: only one size may be -1, got -1 at " LC_POS_D " and " LC_POS_D,
-                            fn, infer, k);
+                            "%s: only one size may be -1, got -1 at " LC_POS_D " and " LC_POS_D, fn,
+                            infer, k);
       infer = k;
     }
   }
@@ -330,8 +330,7 @@ lc_status lc_unflatten_as(const char *what, const lc_tensor *x, int dim, int nsi
                           const int64_t *sizes, lc_tensor **out) {
   lc_status st = check_t("unflatten", x, out);
   if (st) return st;
-  if (x->ndim == 0)
-    return lc_set_error(LC_ESHAPE, "unflatten: cannot unflatten a 0-dim tensor");
+  if (x->ndim == 0) return lc_set_error(LC_ESHAPE, "unflatten: cannot unflatten a 0-dim tensor");
   if ((st = lc_wrap_dim(&dim, x->ndim, "unflatten"))) return st;
   if ((st = lc_unflatten_check_sizes("unflatten", what, nsizes, sizes))) return st;
   if (x->ndim - 1 + nsizes > LC_MAX_DIMS)
