@@ -1,5 +1,5 @@
--- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout,
--- unflatten. Values and gradients against PyTorch
+-- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout.
+-- Values and gradients against PyTorch
 -- (spec/fixtures/nn_activation.lua, written by tools/fixtures/activation.py): float32 within
 -- relative 1e-5 / absolute 1e-6, float64 within relative 1e-10 / absolute 1e-12; gradients
 -- numerically with lucid.autograd.gradcheck in float64.
@@ -240,8 +240,6 @@ describe("printing and attributes", function()
       {nn.LogSoftmax(1), "LogSoftmax(dim=1)"},
       {nn.Dropout(), "Dropout(p=0.5, inplace=false)"},
       {nn.Dropout(0.1), "Dropout(p=0.1, inplace=false)"},
-      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size=(2, 5))"},
-      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size=(-1, 4))"},
     }
     for _, c in ipairs(cases) do assert.equal(c[2], tostring(c[1])) end
   end)
@@ -257,14 +255,6 @@ describe("printing and attributes", function()
     assert.equal(4, nn.Hardtanh(-3, 4).max_val)
     assert.equal(2, nn.Softmax(2).dim)
     assert.equal(-1, nn.LogSoftmax(-1).dim)
-    assert.equal(2, nn.Unflatten(2, {2, 2}).dim)
-  end)
-
-  it("Unflatten splits a dim (one size may be -1)", function()
-    local x = lucid.randn(3, 12)
-    assert.same({3, 2, 6}, nn.Unflatten(2, {2, -1})(x).shape)
-    assert.same({3, 4, 3}, nn.Unflatten(-1, {4, 3})(x).shape)
-    assert.same({1, 3, 12}, nn.Unflatten(1, {1, 3})(x).shape)
   end)
 
   it("layers work inside containers and train end to end", function()
@@ -338,16 +328,5 @@ describe("errors", function()
       nn.Hardtanh, 1, 0)
     helpers.raises({"nn.Softplus", "beta must be a non-zero number"}, nn.Softplus, 0)
     helpers.raises({"nn.ReLU6", "unknown option 'inplac'"}, nn.ReLU6, {inplac = true})
-    helpers.raises({"nn.Unflatten", "only one size may be -1"}, nn.Unflatten, 2, {-1, -1})
-    helpers.raises({"lucid.nn.Unflatten", "unflattened_size must hold 1..16 sizes, got 0"},
-      nn.Unflatten, 2, {})
-    -- one owner for the sizes rules (C), the same for the module and the function; positions 1-based
-    helpers.raises({"lucid.nn.Unflatten", "unflattened_size[2] must be >= 0 or -1, got -3"},
-      nn.Unflatten, 2, {2, -3})
-    helpers.raises({"lucid.nn.Unflatten", "only one size may be -1, got -1 at 1 and 2"},
-      nn.Unflatten, 2, {-1, -1})
-    helpers.raises({"lucid.nn.Unflatten", "entry [2] is string"}, nn.Unflatten, 2, {2, "x"})
-    helpers.raises({"Unflatten", "unflattened_size {5, 2} does not fit dim 2 of size 3",
-      "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
   end)
 end)

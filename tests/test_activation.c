@@ -500,9 +500,6 @@ TEST(module_reprs) {
   CHECK(lc_nn_softmax(1, &m) == LC_OK && repr_is(m, "Softmax(dim=1)")); /* C: 0-based */
   CHECK(lc_nn_log_softmax(-1, &m) == LC_OK && repr_is(m, "LogSoftmax(dim=-1)"));
   CHECK(lc_nn_dropout(0.5, false, &m) == LC_OK && repr_is(m, "Dropout(p=0.5, inplace=false)"));
-  int64_t sizes[2] = {2, 5};
-  CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
-        repr_is(m, "Unflatten(dim=1, unflattened_size=(2, 5))"));
 }
 
 TEST(module_attrs_and_constructor_errors) {
@@ -537,9 +534,6 @@ TEST(module_attrs_and_constructor_errors) {
   CHECK_STATUS(lc_nn_hardtanh(1, 0, false, &m), LC_EARG);
   CHECK_STATUS(lc_nn_softplus(0, 20, &m), LC_EARG);
   CHECK_STATUS(lc_nn_gelu((lc_gelu_approx)3, &m), LC_EARG);
-  int64_t bad[3] = {-1, 2, -1};
-  CHECK_STATUS(lc_nn_unflatten(1, 3, bad, &m), LC_EARG);
-  CHECK_STATUS(lc_nn_unflatten(1, 0, bad, &m), LC_EARG);
   CHECK(m == NULL);
 }
 
@@ -621,31 +615,6 @@ TEST(module_dropout_training_flag) {
   CHECK(y == x);
   lc_release(y);
   lc_module_release(d);
-  lc_release(x);
-}
-
-TEST(module_unflatten_forward) {
-  int64_t sh[2] = {3, 12};
-  lc_tensor *x = NULL, *y = NULL;
-  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
-  lc_module *u = NULL;
-  int64_t sizes[2] = {4, -1};
-  CHECK_OK(lc_nn_unflatten(1, 2, sizes, &u));
-  CHECK_OK(lc_module_forward(u, x, &y));
-  CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[1] == 4 && lc_shape(y)[2] == 3);
-  lc_release(y);
-  lc_module_release(u);
-  int64_t s2[2] = {5, 2};
-  CHECK_OK(lc_nn_unflatten(-1, 2, s2, &u));
-  y = NULL;
-  CHECK_STATUS(lc_module_forward(u, x, &y), LC_ESHAPE);
-  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 1 of size 12: input shape {3, 12}"));
-  lc_module_release(u);
-  CHECK_OK(lc_nn_unflatten(2, 2, s2, &u));
-  CHECK_STATUS(lc_module_forward(u, x, &y), LC_EINDEX);
-  CHECK(msg_has("Unflatten: dim 2 out of range")); /* the op's rule (lc_wrap_dim), 0-based in C */
-  CHECK(y == NULL);
-  lc_module_release(u);
   lc_release(x);
 }
 

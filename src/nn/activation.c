@@ -1,5 +1,5 @@
 /* activation.c - module kinds of the activation family: ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish,
- * Softplus, Hardtanh, Softmax, LogSoftmax, Unflatten. Each forward is one
+ * Softplus, Hardtanh, Softmax, LogSoftmax. Each forward is one
  * call of the matching tensor function (src/ops/activation.c). */
 #include "lucid_activation.h"
 #include "kind_helpers.h"
@@ -7,7 +7,6 @@
 
 #include "../core/core.h"
 #include "../ops/activation.h"
-#include "../ops/shape.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -168,49 +167,4 @@ lc_status lc_nn_softmax(int dim, lc_module **out) {
 }
 lc_status lc_nn_log_softmax(int dim, lc_module **out) {
   return new_kind(&lc_kind_log_softmax, (act_state){.dim = dim}, out);
-}
-
-/* ---------------------------------------------------------------- Unflatten */
-
-typedef struct unflatten_state {
-  int dim, n;
-  int64_t sizes[LC_MAX_DIMS];
-} unflatten_state;
-
-static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  const unflatten_state *s = lc_module_state(m);
-  lc_status st = lc_unflatten_as("unflattened_size", x, s->dim, s->n, s->sizes, out);
-  return st ? strip_fn(st, "unflatten") : st; /* the rules and messages are the op's */
-}
-
-static lc_status unflatten_extra(const lc_module *m, char **out) {
-  const unflatten_state *s = lc_module_state(m);
-  char b[256];
-  return set_repr(out, "dim=" LC_POS_D ", unflattened_size=%s", s->dim,
-                  lc_nn_tuple_str(s->n, s->sizes, b, sizeof b));
-}
-
-static bool unflatten_attr(const lc_module *m, const char *name, lc_attr *out) {
-  const unflatten_state *s = lc_module_state(m);
-  if (strcmp(name, "dim") != 0) return false;
-  *out = (lc_attr){.type = LC_ATTR_DIM, .i = s->dim};
-  return true;
-}
-
-const lc_module_kind lc_kind_unflatten = {.name = "Unflatten",
-                                          .forward = unflatten_forward,
-                                          .extra_repr = unflatten_extra,
-                                          .attr = unflatten_attr,
-                                          .destroy = free_state};
-
-lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out) {
-  if (!out) return lc_set_error(LC_EARG, "Unflatten: out is NULL");
-  lc_status st = lc_unflatten_check_sizes("Unflatten", "unflattened_size", nsizes, sizes);
-  if (st) return st;
-  unflatten_state *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  s->dim = dim;
-  s->n = nsizes;
-  memcpy(s->sizes, sizes, (size_t)nsizes * sizeof *sizes);
-  return lc_module_new(&lc_kind_unflatten, s, NULL, out);
 }
