@@ -1,6 +1,6 @@
 /* test_nn.c - the module system: built-in layers, containers, the protocol, error paths. */
-#include "lucid_nn.h"
 #include "family_test.h"
+#include "lucid_nn.h"
 #include "test.h"
 
 #include <stdlib.h>
