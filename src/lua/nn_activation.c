@@ -161,6 +161,7 @@ static int c_log_softmax(lua_State *L) {
   int d = lb_dim_option(L, "nn.LogSoftmax", 1, "dim");
   MAKE("nn.LogSoftmax", lc_nn_log_softmax(d, slot));
 }
+
 const luaL_Reg nb_activation_funcs[] = {{"activations", c_activations},
                                         {"softmax", c_softmax},
                                         {"log_softmax", c_log_softmax},
