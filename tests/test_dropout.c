@@ -27,8 +27,8 @@ TEST(dropout_statistics_and_scaling) {
     for (int64_t i = 0; v && i < n; i++) {
       if (v[i] != 0) kept++;
       sum += v[i];
-      only_two_values = only_two_values &&
-                        (v[i] == 0 || fabs(v[i] - 1 / (1 - ps[k])) < 1e-6 * (1 / (1 - ps[k])));
+      only_two_values =
+          only_two_values && (v[i] == 0 || fabs(v[i] - 1 / (1 - ps[k])) < 1e-6 * (1 / (1 - ps[k])));
     }
     double frac = (double)kept / (double)n, sd = sqrt(ps[k] * (1 - ps[k]) / (double)n);
     CHECK(fabs(frac - (1 - ps[k])) < 5 * sd);
@@ -71,7 +71,8 @@ TEST(dropout_eval_seed_edges_and_errors) {
   CHECK_OK(lc_dropout(x, 1, true, &b));
   double *v = test_values(b);
   bool zeros = true;
-  for (int64_t i = 0; i < 33 * 17; i++) zeros = zeros && v[i] == 0;
+  for (int64_t i = 0; i < 33 * 17; i++)
+    zeros = zeros && v[i] == 0;
   CHECK(zeros);
   free(v);
   lc_release(a);
@@ -107,7 +108,8 @@ TEST(dropout_gradient_is_mask_times_scale) {
   CHECK_OK(lc_backward(s, NULL, false));
   double *v = test_values(y), *g = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
   CHECK(g != NULL);
-  for (int64_t i = 0; g && i < n; i++) CHECK_NEAR(g[i], v[i] / 2.0, 1e-12);
+  for (int64_t i = 0; g && i < n; i++)
+    CHECK_NEAR(g[i], v[i] / 2.0, 1e-12);
   free(v);
   free(g);
   lc_release(x);
@@ -142,7 +144,8 @@ TEST(module_dropout_training_flag) {
   CHECK_OK(lc_module_forward(d, x, &y));
   double *v = test_values(y);
   int zeros = 0;
-  for (int64_t i = 0; i < n; i++) zeros += v[i] == 0;
+  for (int64_t i = 0; i < n; i++)
+    zeros += v[i] == 0;
   CHECK(zeros > 1700 && zeros < 2300);
   free(v);
   lc_release(y);
