@@ -2,8 +2,8 @@
  * lucid.h - lucid's whole C API, no Lua: include this one header.
  *
  *   lucid_core.h        tensors, views, ops (linear, bilinear), autograd, threads, random numbers
- *   lucid_nn.h          modules: the module protocol, Linear, containers
- *   lucid_activation.h  activations, softmax, unflatten
+ *   lucid_nn.h          modules: the module protocol, Linear, Flatten, Unflatten, containers
+ *   lucid_activation.h  activations, softmax
  *   lucid_dropout.h     dropout (Dropout)
  *   lucid_embedding.h   embedding lookups (Embedding)
  *   lucid_loss.h        losses (cross entropy, NLL, MSE, ...)

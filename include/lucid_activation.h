@@ -1,5 +1,5 @@
 /*
- * lucid_activation.h - activations, softmax and unflatten:
+ * lucid_activation.h - activations and softmax:
  * tensor functions (with autograd) and their module kinds.
  *
  * Conventions are lucid.h's: dims and indices are 0-based (negative dims count from the end),
@@ -60,18 +60,11 @@ lc_status lc_hardswish(const lc_tensor *x, lc_tensor **out);
 lc_status lc_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 lc_status lc_log_softmax(const lc_tensor *x, int dim, lc_tensor **out);
 
-/* ---------------------------------------------------------------- unflatten */
-
-/* Splits dim into sizes (nsizes >= 1 entries, one of them may be -1 to be inferred; their
- * product must equal the dim's size). A view when the layout allows, else a copy. */
-lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
-                       lc_tensor **out);
-
 /* ---------------------------------------------------------------- module kinds */
 
 extern const lc_module_kind lc_kind_relu6, lc_kind_leaky_relu, lc_kind_elu, lc_kind_gelu,
     lc_kind_silu, lc_kind_mish, lc_kind_softplus, lc_kind_hardtanh, lc_kind_softmax,
-    lc_kind_log_softmax, lc_kind_unflatten, lc_kind_hardswish;
+    lc_kind_log_softmax, lc_kind_hardswish;
 
 /* Printing follows PyTorch ("LeakyReLU(negative_slope=0.01)", "Softmax(dim=1)"), with dims
  * 0-based (marked positions: lc_module_to_string_based(m, 1, ...) shows them 1-based, as the
@@ -92,8 +85,6 @@ lc_status lc_nn_hardswish(bool inplace, lc_module **out);
 /* dim: 0-based, negative from the end; checked against the input at forward time. */
 lc_status lc_nn_softmax(int dim, lc_module **out);
 lc_status lc_nn_log_softmax(int dim, lc_module **out);
-/* dim 0-based (negative from the end); sizes copied (one may be -1). */
-lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out);
 
 #ifdef __cplusplus
 }

@@ -194,6 +194,11 @@ lc_status lc_squeeze_dim(const lc_tensor *t, int dim, lc_tensor **out);
 lc_status lc_unsqueeze(const lc_tensor *t, int dim, lc_tensor **out);
 lc_status lc_expand(const lc_tensor *t, int ndim, const int64_t *shape, lc_tensor **out);
 lc_status lc_flatten(const lc_tensor *t, int start_dim, int end_dim, lc_tensor **out);
+/* Splits dim into sizes (1..LC_MAX_DIMS entries, each >= 0, one of them may be -1 to be
+ * inferred; their product must equal the dim's size). A view, as reshape makes it (splitting
+ * one dim never needs a copy). */
+lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
+                       lc_tensor **out);
 /* Returns t itself (a new reference) when already contiguous. */
 lc_status lc_contiguous(const lc_tensor *t, lc_tensor **out);
 /* Shares data with t but has no autograd history and does not require grad. */

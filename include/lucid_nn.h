@@ -115,8 +115,9 @@ bool lc_module_attr(const lc_module *m, const char *name, lc_attr *out);
 
 /* ---------------------------------------------------------------- built-in kinds */
 
-extern const lc_module_kind lc_kind_linear, lc_kind_identity, lc_kind_flatten, lc_kind_relu,
-    lc_kind_tanh, lc_kind_sigmoid, lc_kind_sequential, lc_kind_module_list, lc_kind_module_dict;
+extern const lc_module_kind lc_kind_linear, lc_kind_identity, lc_kind_flatten, lc_kind_unflatten,
+    lc_kind_relu, lc_kind_tanh, lc_kind_sigmoid, lc_kind_sequential, lc_kind_module_list,
+    lc_kind_module_dict;
 
 /* y = x W^T + b with weight {out, in} and bias {out} (float32), initialised as PyTorch does:
  * U(-1/sqrt(in), 1/sqrt(in)) for both (kaiming_uniform with a = sqrt(5)). Attributes:
@@ -127,6 +128,11 @@ lc_status lc_nn_identity(lc_module **out);
 /* Flattens dims start_dim..end_dim (0-based, inclusive, negative from the end); PyTorch's
  * defaults are start_dim = 1, end_dim = -1. Attributes start_dim, end_dim (DIM). */
 lc_status lc_nn_flatten(int start_dim, int end_dim, lc_module **out);
+/* Splits dim (0-based, negative from the end) into sizes at forward (lc_unflatten's rules and
+ * messages, the sizes named unflattened_size); sizes are copied and checked here: 1..LC_MAX_DIMS
+ * entries, each >= 0 or -1, at most one -1. Prints "Unflatten(dim=1, unflattened_size=(2, 5))";
+ * attribute dim (DIM). */
+lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out);
 lc_status lc_nn_relu(lc_module **out);
 lc_status lc_nn_tanh(lc_module **out);
 lc_status lc_nn_sigmoid(lc_module **out);

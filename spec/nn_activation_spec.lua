@@ -1,5 +1,5 @@
--- The activation family (docs/nn/activation.md): activations, softmax/log_softmax, dropout,
--- unflatten. Values and gradients against PyTorch
+-- The activation family (docs/nn/activation.md): activations, softmax/log_softmax (dropout:
+-- spec/nn_dropout_spec.lua). Values and gradients against PyTorch
 -- (spec/fixtures/nn_activation.lua, written by tools/fixtures/activation.py): float32 within
 -- relative 1e-5 / absolute 1e-6, float64 within relative 1e-10 / absolute 1e-12; gradients
 -- numerically with lucid.autograd.gradcheck in float64.
@@ -79,8 +79,6 @@ describe("activations against PyTorch", function()
     end
     H.assert_close(F.softmax(x, 2, {}), x:softmax(2):tolist())
     H.assert_close(F.softmax{input = x, dim = 2}, x:softmax(2):tolist())
-    H.assert_close(F.dropout(x, 0.5, false, {}), x:tolist())
-    H.assert_close(F.dropout{input = x, training = false}, x:tolist())
     -- a non-empty table in a positional slot is still an error naming the argument
     assert.matches("argument 2 %(negative_slope%)", H.err(F.leaky_relu, x, {0.1}))
   end)
@@ -152,69 +150,12 @@ describe("gradcheck in float64", function()
     check(function(x) return F.gelu(x:t()) end, f64(3, 5)) -- a strided input
   end)
 
-  it("softmax, log_softmax, dropout", function()
+  it("softmax, log_softmax", function()
     lucid.manual_seed(2)
     for d = 1, 3 do
       check(function(x) return F.softmax(x, d) end, f64(2, 3, 4))
       check(function(x) return F.log_softmax(x, d) end, f64(2, 3, 4))
     end
-    check(function(x)
-      lucid.manual_seed(9) -- the same mask for every evaluation
-      return F.dropout(x, 0.4)
-    end, f64(4, 6))
-  end)
-end)
-
-describe("dropout", function()
-  it("keeps the mean, zeroes about p of the elements and scales the rest by 1/(1-p)", function()
-    lucid.manual_seed(7)
-    local x = lucid.ones(200000)
-    for _, p in ipairs{0.2, 0.5, 0.9} do
-      local y = F.dropout(x, p)
-      local kept = y:ne(0):sum():item() / 200000
-      local sd = math.sqrt(p * (1 - p) / 200000)
-      assert.is_true(math.abs(kept - (1 - p)) < 5 * sd, "kept fraction " .. kept)
-      assert.is_true(math.abs(y:mean():item() - 1) < 5 * sd / (1 - p), "mean")
-      assert.is_true(math.abs(y:max():item() - 1 / (1 - p)) < 1e-5)
-    end
-  end)
-
-  it("nn.Dropout follows the training flag; eval is the identity", function()
-    local d = nn.Dropout(0.5)
-    assert.is_true(d.training)
-    local x = lucid.randn(50)
-    local y = d(x)
-    assert.is_true(y:eq(0):sum():item() > 5)
-    d:eval()
-    assert.is_true(d(x):equal(x))
-    assert.is_nil(d(x).grad_fn)
-    assert.is_true(F.dropout(x, 0.5, false):equal(x))
-    assert.is_true(F.dropout(x, {p = 0.5, training = false}):equal(x))
-    d:train()
-    assert.is_false(d(x):equal(x))
-  end)
-
-  it("is reproducible under lucid.manual_seed", function()
-    local x = lucid.randn(64, 33)
-    local d = nn.Dropout(0.3)
-    lucid.manual_seed(123)
-    local a, a2 = d(x), F.dropout(x, 0.3)
-    lucid.manual_seed(123)
-    local b, b2 = d(x), F.dropout(x, 0.3)
-    assert.is_true(a:equal(b))
-    assert.is_true(a2:equal(b2))
-    assert.is_false(a:equal(a2))
-  end)
-
-  it("p = 0 is the identity, p = 1 gives zeros; the gradient is the mask times 1/(1-p)", function()
-    local x = lucid.randn(10, 10, {requires_grad = true})
-    assert.is_true(F.dropout(x, 0):equal(x))
-    assert.is_true(F.dropout(x, 1):equal(lucid.zeros(10, 10)))
-    local y = F.dropout(x, 0.25)
-    assert.equal("DropoutBackward", y.grad_fn)
-    y:sum():backward()
-    local want = y:ne(0):float() / 0.75
-    H.assert_close(x.grad, want:tolist())
   end)
 end)
 
@@ -238,17 +179,11 @@ describe("printing and attributes", function()
       {nn.Softmax(2), "Softmax(dim=2)"},
       {nn.Softmax{dim = -1}, "Softmax(dim=-1)"},
       {nn.LogSoftmax(1), "LogSoftmax(dim=1)"},
-      {nn.Dropout(), "Dropout(p=0.5, inplace=false)"},
-      {nn.Dropout(0.1), "Dropout(p=0.1, inplace=false)"},
-      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size=(2, 5))"},
-      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size=(-1, 4))"},
     }
     for _, c in ipairs(cases) do assert.equal(c[2], tostring(c[1])) end
   end)
 
   it("exposes the options as attributes", function()
-    assert.equal(0.3, nn.Dropout(0.3).p)
-    assert.is_false(nn.Dropout(0.3).inplace)
     assert.equal(0.2, nn.LeakyReLU(0.2).negative_slope)
     assert.equal(2, nn.ELU(2).alpha)
     assert.equal(2, nn.Softplus(2, 5).beta)
@@ -257,14 +192,6 @@ describe("printing and attributes", function()
     assert.equal(4, nn.Hardtanh(-3, 4).max_val)
     assert.equal(2, nn.Softmax(2).dim)
     assert.equal(-1, nn.LogSoftmax(-1).dim)
-    assert.equal(2, nn.Unflatten(2, {2, 2}).dim)
-  end)
-
-  it("Unflatten splits a dim (one size may be -1)", function()
-    local x = lucid.randn(3, 12)
-    assert.same({3, 2, 6}, nn.Unflatten(2, {2, -1})(x).shape)
-    assert.same({3, 4, 3}, nn.Unflatten(-1, {4, 3})(x).shape)
-    assert.same({1, 3, 12}, nn.Unflatten(1, {1, 3})(x).shape)
   end)
 
   it("layers work inside containers and train end to end", function()
@@ -305,15 +232,6 @@ describe("errors", function()
     helpers.raises({"nn.functional.relu", "inplace"}, F.relu, x, true)
   end)
 
-  it("dropout: p outside [0, 1]", function()
-    helpers.raises({"lucid.nn.functional.dropout", "between 0 and 1", "got 1.5"},
-      F.dropout, x, 1.5)
-    helpers.raises({"lucid.nn.functional.dropout", "-0.1"}, F.dropout, x, -0.1)
-    helpers.raises({"nn.Dropout", "between 0 and 1", "got 2"}, nn.Dropout, 2)
-    helpers.raises({"lucid.nn.functional.dropout", "argument 3 (training)", "boolean"},
-      F.dropout, x, 0.5, "yes")
-  end)
-
   it("module options and forward shapes", function()
     helpers.raises({"nn.Softmax", "dim is required"}, nn.Softmax)
     helpers.raises({"nn.Softmax", "dim 0 is invalid"}, nn.Softmax, 0)
@@ -338,17 +256,6 @@ describe("errors", function()
       nn.Hardtanh, 1, 0)
     helpers.raises({"nn.Softplus", "beta must be a non-zero number"}, nn.Softplus, 0)
     helpers.raises({"nn.ReLU6", "unknown option 'inplac'"}, nn.ReLU6, {inplac = true})
-    helpers.raises({"nn.Unflatten", "only one size may be -1"}, nn.Unflatten, 2, {-1, -1})
-    helpers.raises({"lucid.nn.Unflatten", "unflattened_size must hold 1..16 sizes, got 0"},
-      nn.Unflatten, 2, {})
-    -- one owner for the sizes rules (C), the same for the module and the function; positions 1-based
-    helpers.raises({"lucid.nn.Unflatten", "unflattened_size[2] must be >= 0 or -1, got -3"},
-      nn.Unflatten, 2, {2, -3})
-    helpers.raises({"lucid.nn.Unflatten", "only one size may be -1, got -1 at 1 and 2"},
-      nn.Unflatten, 2, {-1, -1})
-    helpers.raises({"lucid.nn.Unflatten", "entry [2] is string"}, nn.Unflatten, 2, {2, "x"})
-    helpers.raises({"Unflatten", "unflattened_size {5, 2} does not fit dim 2 of size 3",
-      "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
   end)
 end)
 

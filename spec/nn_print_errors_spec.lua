@@ -1,7 +1,9 @@
--- What modules print, and the exact messages of nn's errors.
+-- What modules print, the exact messages of nn's errors, and the stateless layers' shapes
+-- (Flatten, Unflatten).
 local lucid = require "lucid"
 local nn = require "lucid.nn"
 local H = require "nn_helpers"
+local helpers = require "helpers"
 
 describe("printing modules", function()
   it("prints the seed's tree exactly", function()
@@ -41,6 +43,15 @@ Sequential(
     (a): Identity()
   )
 )]], tostring(m))
+  end)
+
+  it("prints Unflatten's sizes as a tuple; its dim is 1-based", function()
+    local cases = {
+      {nn.Unflatten(2, {2, 5}), "Unflatten(dim=2, unflattened_size=(2, 5))"},
+      {nn.Unflatten{dim = -1, unflattened_size = {-1, 4}}, "Unflatten(dim=-1, unflattened_size=(-1, 4))"},
+    }
+    for _, c in ipairs(cases) do assert.equal(c[2], tostring(c[1])) end
+    assert.equal(2, nn.Unflatten(2, {2, 2}).dim)
   end)
 end)
 
@@ -150,6 +161,25 @@ describe("nn errors", function()
       H.err(nn.Flatten, 0))
   end)
 
+  it("Unflatten: its sizes' rules when built, the fit at forward (the op's)", function()
+    local x = lucid.randn(2, 3)
+    helpers.raises({"nn.Unflatten", "only one size may be -1"}, nn.Unflatten, 2, {-1, -1})
+    helpers.raises({"lucid.nn.Unflatten", "unflattened_size must hold 1..16 sizes, got 0"},
+      nn.Unflatten, 2, {})
+    -- one owner for the sizes rules (C), the same for the module and the function; positions 1-based
+    helpers.raises({"lucid.nn.Unflatten", "unflattened_size[2] must be >= 0 or -1, got -3"},
+      nn.Unflatten, 2, {2, -3})
+    helpers.raises({"lucid.nn.Unflatten", "only one size may be -1, got -1 at 1 and 2"},
+      nn.Unflatten, 2, {-1, -1})
+    helpers.raises({"lucid.nn.Unflatten", "entry [2] is string"}, nn.Unflatten, 2, {2, "x"})
+    helpers.raises({"Unflatten", "unflattened_size {5, 2} does not fit dim 2 of size 3",
+      "input shape {2, 3}"}, nn.Unflatten(2, {5, 2}), x)
+    helpers.raises({"Unflatten", "unflattened_size {-1, 2} does not fit dim 2 of size 3",
+      "the other sizes multiply to 2, which does not divide 3"}, nn.Unflatten(-1, {-1, 2}), x)
+    helpers.raises({"Unflatten", "dim 3 out of range for a tensor with 2 dims",
+      "expected 1..2 or -2..-1"}, nn.Unflatten(3, {1, 3}), x)
+  end)
+
   it("attributes", function()
     local lin = nn.Linear(2, 3)
     assert.equal("lucid.Linear: cannot set attribute \"foo\" (a built-in module takes modules, " ..
@@ -161,5 +191,14 @@ describe("nn errors", function()
     assert.equal("lucid.Linear has no length (only containers do)", H.err(function() return #lin end))
     assert.equal("lucid.register_parameter: parameter \"p\" must be a leaf tensor that requires grad, " ..
       "got a tensor without requires_grad", H.err(lin.register_parameter, lin, "p", lucid.ones(2)))
+  end)
+end)
+
+describe("stateless layers", function()
+  it("Unflatten splits a dim (one size may be -1)", function()
+    local x = lucid.randn(3, 12)
+    assert.same({3, 2, 6}, nn.Unflatten(2, {2, -1})(x).shape)
+    assert.same({3, 4, 3}, nn.Unflatten(-1, {4, 3})(x).shape)
+    assert.same({1, 3, 12}, nn.Unflatten(1, {1, 3})(x).shape)
   end)
 end)

@@ -88,6 +88,44 @@ describe("views", function()
     raises({"lucid.flatten: argument 3 (end_dim)", "before start_dim"}, m.flatten, m, 2, 1)
   end)
 
+  it("unflatten splits a dim (1-based, one size may be -1): a view, the inverse of flatten", function()
+    local x = lucid.arange(24):reshape(2, 12)
+    local u = x:unflatten(2, {3, -1})
+    assert.are.same({2, 3, 4}, u.shape)
+    same(u:flatten(2), x:tolist())
+    u[{1, 1, 1}] = 100
+    assert.are.equal(100, x[{1, 1}]:item()) -- shares x's storage
+    assert.are.same({2, 4, 3}, lucid.unflatten(x, -1, {4, 3}).shape)
+    assert.are.same({1, 2, 12}, x:unflatten(1, {1, 2}).shape)
+    assert.are.same({12, 2}, x:t():unflatten(2, {2}).shape)
+    assert.are.same({2, 0, 3}, lucid.zeros(2, 0):unflatten(2, {0, 3}).shape)
+    local g = lucid.randn(2, 6, {requires_grad = true})
+    g:unflatten(2, {2, 3}):sum():backward()
+    same(g.grad, lucid.ones(2, 6):tolist())
+  end)
+
+  it("unflatten's errors are the op's, positions 1-based", function()
+    local x = lucid.zeros(2, 12)
+    raises({"lucid.unflatten: sizes {5, 2} does not fit dim 2 of size 12: input shape {2, 12}",
+      "the sizes multiply to 10"}, x.unflatten, x, 2, {5, 2})
+    raises({"lucid.unflatten", "-1 cannot be inferred", "the other sizes multiply to 5, which " ..
+      "does not divide 12"}, x.unflatten, x, -1, {-1, 5})
+    raises({"lucid.unflatten: argument 2 (dim): dim 3 out of range for a tensor with 2 dims " ..
+      "(expected 1..2 or -2..-1)"}, x.unflatten, x, 3, {1})
+    raises({"lucid.unflatten: argument 2 (dim): dim 0 is invalid"}, x.unflatten, x, 0, {1})
+    raises({"lucid.unflatten: only one size may be -1, got -1 at 1 and 2"}, x.unflatten, x, 2,
+      {-1, -1})
+    raises({"lucid.unflatten: sizes[2] must be >= 0 or -1, got -3"}, x.unflatten, x, 2, {4, -3})
+    raises({"lucid.unflatten: sizes must hold 1..16 sizes, got 0"}, x.unflatten, x, 2, {})
+    raises({"lucid.unflatten: argument 3 (sizes): entry [2] is string, expected an integer"},
+      x.unflatten, x, 2, {2, "x"})
+    raises({"lucid.unflatten: argument 3 (sizes): expected a table of sizes"}, x.unflatten, x, 2)
+    raises({"lucid.unflatten: cannot unflatten a 0-dim tensor"}, lucid.unflatten, lucid.Tensor(1),
+      1, {1})
+    raises({"lucid.unflatten", "the sizes multiply to more than 9223372036854775807"},
+      x.unflatten, x, 2, {2 ^ 62 // 1, 4, 3})
+  end)
+
   it("contiguous returns the tensor itself when already contiguous", function()
     local m = m23()
     local c = m:contiguous()

@@ -374,138 +374,6 @@ TEST(softmax_0dim_and_errors) {
   lc_release(x);
 }
 
-/* ---------------------------------------------------------------- dropout */
-
-TEST(dropout_statistics_and_scaling) {
-  int64_t n = 200001; /* odd: the last draw serves one element */
-  lc_tensor *x = NULL, *y = NULL;
-  CHECK_OK(lc_ones(1, &n, LC_FLOAT32, &x));
-  lc_manual_seed(5);
-  const double ps[] = {0.1, 0.5, 0.8};
-  for (int k = 0; k < 3; k++) {
-    CHECK_OK(lc_dropout(x, ps[k], true, &y));
-    double *v = y ? test_values(y) : NULL;
-    int64_t kept = 0;
-    double sum = 0;
-    bool only_two_values = true;
-    for (int64_t i = 0; v && i < n; i++) {
-      if (v[i] != 0) kept++;
-      sum += v[i];
-      only_two_values = only_two_values &&
-                        (v[i] == 0 || fabs(v[i] - 1 / (1 - ps[k])) < 1e-6 * (1 / (1 - ps[k])));
-    }
-    double frac = (double)kept / (double)n, sd = sqrt(ps[k] * (1 - ps[k]) / (double)n);
-    CHECK(fabs(frac - (1 - ps[k])) < 5 * sd);
-    CHECK(fabs(sum / (double)n - 1.0) < 5 * sd / (1 - ps[k])); /* the mean is preserved */
-    CHECK(only_two_values);
-    free(v);
-    lc_release(y);
-    y = NULL;
-  }
-  lc_release(x);
-}
-
-TEST(dropout_eval_seed_edges_and_errors) {
-  int64_t sh[2] = {33, 17};
-  lc_tensor *x = NULL, *a = NULL, *b = NULL, *c = NULL;
-  lc_manual_seed(3);
-  CHECK_OK(lc_randn(2, sh, LC_FLOAT64, &x));
-  /* eval: the input itself */
-  CHECK_OK(lc_dropout(x, 0.5, false, &a));
-  CHECK(a == x);
-  lc_release(a);
-  /* the same seed gives the same mask; the next call a different one */
-  lc_manual_seed(42);
-  CHECK_OK(lc_dropout(x, 0.3, true, &a));
-  CHECK_OK(lc_dropout(x, 0.3, true, &c));
-  lc_manual_seed(42);
-  CHECK_OK(lc_dropout(x, 0.3, true, &b));
-  bool eq = false;
-  CHECK_OK(lc_equal(a, b, &eq));
-  CHECK(eq);
-  CHECK_OK(lc_equal(a, c, &eq));
-  CHECK(!eq);
-  lc_release(a);
-  lc_release(b);
-  lc_release(c);
-  /* p = 0 is the identity, p = 1 zeros */
-  CHECK_OK(lc_dropout(x, 0, true, &a));
-  CHECK_OK(lc_equal(a, x, &eq));
-  CHECK(eq);
-  CHECK_OK(lc_dropout(x, 1, true, &b));
-  double *v = test_values(b);
-  bool zeros = true;
-  for (int64_t i = 0; i < 33 * 17; i++) zeros = zeros && v[i] == 0;
-  CHECK(zeros);
-  free(v);
-  lc_release(a);
-  lc_release(b);
-  /* a transposed input */
-  lc_tensor *xt = NULL;
-  CHECK_OK(lc_t(x, &xt));
-  CHECK_OK(lc_dropout(xt, 0.5, true, &a));
-  CHECK(a && lc_shape(a)[0] == 17 && lc_shape(a)[1] == 33);
-  lc_release(a);
-  lc_release(xt);
-  a = NULL;
-  CHECK_STATUS(lc_dropout(x, 1.5, true, &a), LC_EARG);
-  CHECK(msg_has("between 0 and 1") && msg_has("1.5"));
-  CHECK_STATUS(lc_dropout(x, -0.1, false, &a), LC_EARG);
-  CHECK_STATUS(lc_dropout(x, NAN, true, &a), LC_EARG);
-  lc_tensor *xi = NULL;
-  CHECK_OK(lc_zeros(2, sh, LC_INT64, &xi));
-  CHECK_STATUS(lc_dropout(xi, 0.5, true, &a), LC_EDTYPE);
-  CHECK(a == NULL);
-  lc_release(xi);
-  lc_release(x);
-}
-
-TEST(dropout_gradient_is_mask_times_scale) {
-  int64_t n = 1001;
-  lc_tensor *x = NULL, *y = NULL, *s = NULL;
-  CHECK_OK(lc_full(1, &n, 2.0, LC_FLOAT64, &x));
-  lc_set_requires_grad(x, true);
-  CHECK_OK(lc_dropout(x, 0.25, true, &y));
-  CHECK(y && strcmp(lc_grad_fn_name(y), "DropoutBackward") == 0);
-  CHECK_OK(lc_reduce(LC_SUM, y, &(lc_reduce_opts){0}, &s));
-  CHECK_OK(lc_backward(s, NULL, false));
-  double *v = test_values(y), *g = lc_grad(x) ? test_values(lc_grad(x)) : NULL;
-  CHECK(g != NULL);
-  for (int64_t i = 0; g && i < n; i++) CHECK_NEAR(g[i], v[i] / 2.0, 1e-12);
-  free(v);
-  free(g);
-  lc_release(x);
-  lc_release(y);
-  lc_release(s);
-}
-
-/* ---------------------------------------------------------------- unflatten */
-
-TEST(unflatten_shapes_and_errors) {
-  int64_t sh[3] = {2, 12, 3};
-  lc_tensor *x = NULL, *y = NULL;
-  CHECK_OK(lc_zeros(3, sh, LC_FLOAT32, &x));
-  int64_t s1[3] = {2, -1, 3};
-  CHECK_OK(lc_unflatten(x, 1, 3, s1, &y));
-  CHECK(y && lc_ndim(y) == 5 && lc_shape(y)[1] == 2 && lc_shape(y)[2] == 2 &&
-        lc_shape(y)[3] == 3 && lc_shape(y)[4] == 3);
-  lc_release(y);
-  int64_t s2[2] = {1, 3};
-  CHECK_OK(lc_unflatten(x, -1, 2, s2, &y));
-  CHECK(y && lc_ndim(y) == 4 && lc_shape(y)[3] == 3);
-  lc_release(y);
-  y = NULL;
-  int64_t s3[2] = {5, 2}, s4[2] = {-1, -1}, s5[2] = {-1, 5};
-  CHECK_STATUS(lc_unflatten(x, 1, 2, s3, &y), LC_ESHAPE);
-  CHECK(msg_has("multiply to 10") && msg_has("size 12"));
-  CHECK_STATUS(lc_unflatten(x, 1, 2, s4, &y), LC_EARG);
-  CHECK_STATUS(lc_unflatten(x, 1, 2, s5, &y), LC_ESHAPE);
-  CHECK_STATUS(lc_unflatten(x, 3, 2, s3, &y), LC_EINDEX);
-  CHECK_STATUS(lc_unflatten(x, 1, 0, s3, &y), LC_EARG);
-  CHECK(y == NULL);
-  lc_release(x);
-}
-
 /* ---------------------------------------------------------------- module kinds */
 
 TEST(module_reprs) {
@@ -526,20 +394,11 @@ TEST(module_reprs) {
         repr_is(m, "Hardtanh(min_val=-1.0, max_val=1.0)"));
   CHECK(lc_nn_softmax(1, &m) == LC_OK && repr_is(m, "Softmax(dim=1)")); /* C: 0-based */
   CHECK(lc_nn_log_softmax(-1, &m) == LC_OK && repr_is(m, "LogSoftmax(dim=-1)"));
-  CHECK(lc_nn_dropout(0.5, false, &m) == LC_OK && repr_is(m, "Dropout(p=0.5, inplace=false)"));
-  int64_t sizes[2] = {2, 5};
-  CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
-        repr_is(m, "Unflatten(dim=1, unflattened_size=(2, 5))"));
 }
 
 TEST(module_attrs_and_constructor_errors) {
   lc_module *m = NULL;
   lc_attr a;
-  CHECK_OK(lc_nn_dropout(0.3, false, &m));
-  CHECK(lc_module_attr(m, "p", &a) && a.type == LC_ATTR_FLOAT && a.f == 0.3);
-  CHECK(lc_module_attr(m, "inplace", &a) && a.type == LC_ATTR_BOOL && !a.b);
-  CHECK(!lc_module_attr(m, "q", &a));
-  lc_module_release(m);
   CHECK_OK(lc_nn_leaky_relu(0.1, false, &m));
   CHECK(lc_module_attr(m, "negative_slope", &a) && a.f == 0.1);
   lc_module_release(m);
@@ -559,14 +418,9 @@ TEST(module_attrs_and_constructor_errors) {
   CHECK(lc_module_attr(m, "inplace", &a) && a.b);
   lc_module_release(m);
   m = NULL;
-  CHECK_STATUS(lc_nn_dropout(2, false, &m), LC_EARG);
-  CHECK(msg_has("Dropout") && msg_has("between 0 and 1"));
   CHECK_STATUS(lc_nn_hardtanh(1, 0, false, &m), LC_EARG);
   CHECK_STATUS(lc_nn_softplus(0, 20, &m), LC_EARG);
   CHECK_STATUS(lc_nn_gelu((lc_gelu_approx)3, &m), LC_EARG);
-  int64_t bad[3] = {-1, 2, -1};
-  CHECK_STATUS(lc_nn_unflatten(1, 3, bad, &m), LC_EARG);
-  CHECK_STATUS(lc_nn_unflatten(1, 0, bad, &m), LC_EARG);
   CHECK(m == NULL);
 }
 
@@ -626,53 +480,6 @@ TEST(module_forwards_match_functions) {
   lc_release(v);
   lc_module_release(sm);
   lc_module_release(lsm);
-  lc_release(x);
-}
-
-TEST(module_dropout_training_flag) {
-  int64_t n = 4000;
-  lc_tensor *x = NULL, *y = NULL;
-  CHECK_OK(lc_ones(1, &n, LC_FLOAT32, &x));
-  lc_module *d = NULL;
-  CHECK_OK(lc_nn_dropout(0.5, false, &d));
-  CHECK(lc_module_is_training(d));
-  CHECK_OK(lc_module_forward(d, x, &y));
-  double *v = test_values(y);
-  int zeros = 0;
-  for (int64_t i = 0; i < n; i++) zeros += v[i] == 0;
-  CHECK(zeros > 1700 && zeros < 2300);
-  free(v);
-  lc_release(y);
-  lc_module_train(d, false);
-  CHECK_OK(lc_module_forward(d, x, &y));
-  CHECK(y == x);
-  lc_release(y);
-  lc_module_release(d);
-  lc_release(x);
-}
-
-TEST(module_unflatten_forward) {
-  int64_t sh[2] = {3, 12};
-  lc_tensor *x = NULL, *y = NULL;
-  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
-  lc_module *u = NULL;
-  int64_t sizes[2] = {4, -1};
-  CHECK_OK(lc_nn_unflatten(1, 2, sizes, &u));
-  CHECK_OK(lc_module_forward(u, x, &y));
-  CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[1] == 4 && lc_shape(y)[2] == 3);
-  lc_release(y);
-  lc_module_release(u);
-  int64_t s2[2] = {5, 2};
-  CHECK_OK(lc_nn_unflatten(-1, 2, s2, &u));
-  y = NULL;
-  CHECK_STATUS(lc_module_forward(u, x, &y), LC_ESHAPE);
-  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 1 of size 12: input shape {3, 12}"));
-  lc_module_release(u);
-  CHECK_OK(lc_nn_unflatten(2, 2, s2, &u));
-  CHECK_STATUS(lc_module_forward(u, x, &y), LC_EINDEX);
-  CHECK(msg_has("dim=2 is out of range")); /* 0-based in C */
-  CHECK(y == NULL);
-  lc_module_release(u);
   lc_release(x);
 }
 

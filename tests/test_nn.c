@@ -1,4 +1,5 @@
 /* test_nn.c - the module system: built-in layers, containers, the protocol, error paths. */
+#include "family_test.h"
 #include "lucid_nn.h"
 #include "test.h"
 
@@ -319,6 +320,49 @@ TEST(nn_stateless_layers_and_lists) {
   lc_module_release(sg);
   lc_module_release(ml);
   lc_module_release(empty);
+}
+
+/* Unflatten: its printed form, attribute and the constructor's rules on its sizes. */
+TEST(nn_unflatten_repr_attrs_and_constructor_errors) {
+  lc_module *m = NULL;
+  int64_t sizes[2] = {2, 5};
+  CHECK(lc_nn_unflatten(1, 2, sizes, &m) == LC_OK &&
+        repr_is(m, "Unflatten(dim=1, unflattened_size=(2, 5))"));
+  CHECK_OK(lc_nn_unflatten(-1, 2, sizes, &m));
+  lc_attr a;
+  CHECK(lc_module_attr(m, "dim", &a) && a.type == LC_ATTR_DIM && a.i == -1);
+  lc_module_release(m);
+  m = NULL;
+  int64_t bad[3] = {-1, 2, -1};
+  CHECK_STATUS(lc_nn_unflatten(1, 3, bad, &m), LC_EARG);
+  CHECK_STATUS(lc_nn_unflatten(1, 0, bad, &m), LC_EARG);
+  CHECK(msg_has("Unflatten: unflattened_size must hold 1..16 sizes, got 0"));
+  CHECK(m == NULL);
+}
+
+TEST(nn_unflatten_forward) {
+  int64_t sh[2] = {3, 12};
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
+  lc_module *u = NULL;
+  int64_t sizes[2] = {4, -1};
+  CHECK_OK(lc_nn_unflatten(1, 2, sizes, &u));
+  CHECK_OK(lc_module_forward(u, x, &y));
+  CHECK(y && lc_ndim(y) == 3 && lc_shape(y)[1] == 4 && lc_shape(y)[2] == 3);
+  lc_release(y);
+  lc_module_release(u);
+  int64_t s2[2] = {5, 2};
+  CHECK_OK(lc_nn_unflatten(-1, 2, s2, &u));
+  y = NULL;
+  CHECK_STATUS(lc_module_forward(u, x, &y), LC_ESHAPE);
+  CHECK(msg_has("unflattened_size {5, 2} does not fit dim 1 of size 12: input shape {3, 12}"));
+  lc_module_release(u);
+  CHECK_OK(lc_nn_unflatten(2, 2, s2, &u));
+  CHECK_STATUS(lc_module_forward(u, x, &y), LC_EINDEX);
+  CHECK(msg_has("Unflatten: dim 2 out of range")); /* the op's rule (lc_wrap_dim), 0-based in C */
+  CHECK(y == NULL);
+  lc_module_release(u);
+  lc_release(x);
 }
 
 TEST(nn_to_string) {

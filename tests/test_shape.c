@@ -463,6 +463,122 @@ TEST(shape_flatten) {
   lc_release(zf);
 }
 
+TEST(shape_unflatten_shapes_and_errors) {
+  int64_t sh[3] = {2, 12, 3};
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(3, sh, LC_FLOAT32, &x));
+  int64_t s1[3] = {2, -1, 3};
+  CHECK_OK(lc_unflatten(x, 1, 3, s1, &y));
+  CHECK(y && lc_ndim(y) == 5 && lc_shape(y)[1] == 2 && lc_shape(y)[2] == 2 && lc_shape(y)[3] == 3 &&
+        lc_shape(y)[4] == 3);
+  lc_release(y);
+  int64_t s2[2] = {1, 3};
+  CHECK_OK(lc_unflatten(x, -1, 2, s2, &y));
+  CHECK(y && lc_ndim(y) == 4 && lc_shape(y)[3] == 3);
+  lc_release(y);
+  y = NULL;
+  int64_t s3[2] = {5, 2}, s4[2] = {-1, -1}, s5[2] = {-1, 5};
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s3, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "multiply to 10") && strstr(lc_last_error(), "size 12"));
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s4, &y), LC_EARG);
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s5, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_unflatten(x, 3, 2, s3, &y), LC_EINDEX);
+  CHECK_STATUS(lc_unflatten(x, 1, 0, s3, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(x);
+}
+
+/* The fit rule's messages: 0-based marked dims, the input's shape, products that overflow. */
+TEST(shape_unflatten_messages_and_overflow) {
+  int64_t sh[2] = {3, 12};
+  lc_tensor *x = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(2, sh, LC_FLOAT32, &x));
+  int64_t s1[2] = {5, 2};
+  CHECK_STATUS(lc_unflatten(x, -1, 2, s1, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "unflatten: sizes {5, 2} does not fit dim 1 of size 12: input "
+                                "shape {3, 12} (the sizes multiply to 10)") != NULL);
+  char one_based[512];
+  lc_render_positions(lc_last_error_marked(), 1, one_based, sizeof one_based);
+  CHECK(strstr(one_based, "does not fit dim 2 of size 12") != NULL);
+  int64_t s2[2] = {-1, 5};
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s2, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "the other sizes multiply to 5, which does not divide 12") != NULL);
+  int64_t s3[2] = {0, -1};
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s3, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "-1 cannot be inferred next to a size 0") != NULL);
+  /* 2^62 * 4 overflows int64: an error, not a wrapped product that happens to fit */
+  int64_t big[3] = {INT64_C(1) << 62, 4, 3}, bigi[3] = {INT64_C(1) << 62, 4, -1};
+  CHECK_STATUS(lc_unflatten(x, 1, 3, big, &y), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "multiply to more than 9223372036854775807") != NULL);
+  CHECK_STATUS(lc_unflatten(x, 1, 3, bigi, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_unflatten(x, 2, 2, s1, &y), LC_EINDEX);
+  CHECK(strstr(lc_last_error(), "unflatten: dim 2 out of range for a tensor with 2 dims") != NULL);
+  lc_tensor *z = NULL;
+  CHECK_OK(lc_scalar(1, LC_FLOAT32, &z));
+  int64_t s4[1] = {1};
+  CHECK_STATUS(lc_unflatten(z, 0, 1, s4, &y), LC_ESHAPE);
+  CHECK_STATUS(lc_unflatten(x, 1, 2, s1, NULL), LC_EARG);
+  CHECK_STATUS(lc_unflatten(NULL, 1, 2, s1, &y), LC_EARG);
+  CHECK(y == NULL);
+  lc_release(z);
+  lc_release(x);
+}
+
+/* Views of contiguous and strided inputs, zero sizes, gradients. */
+static lc_status f_unflatten(void *ctx, lc_tensor *const *in, lc_tensor **out) {
+  (void)ctx;
+  int64_t sizes[2] = {2, -1};
+  lc_tensor *t = NULL;
+  lc_status st = lc_transpose(in[0], 0, 1, &t); /* {6, 4}: strided */
+  if (!st) st = lc_unflatten(t, 0, 2, sizes, out);
+  lc_release(t);
+  return st;
+}
+
+TEST(shape_unflatten_view_copy_and_gradient) {
+  int64_t s[] = {4, 6};
+  lc_tensor *t = seq(2, s, LC_FLOAT32), *a = NULL, *p = NULL, *c = NULL;
+  if (!t) return;
+  int64_t sz[2] = {3, 2}, sa[] = {4, 3, 2};
+  CHECK_OK(lc_unflatten(t, 1, 2, sz, &a));
+  if (a) CHECK(shape_is(a, 3, sa) && lc_same_storage(a, t));
+  /* splitting one dim is a view of a strided input too (the transposed {6, 4}) */
+  CHECK_OK(lc_transpose(t, 0, 1, &p));
+  int64_t sp[] = {2, 2}, sc[] = {6, 2, 2};
+  if (p) CHECK_OK(lc_unflatten(p, 1, 2, sp, &c));
+  if (c) {
+    CHECK(shape_is(c, 3, sc) && lc_same_storage(c, t));
+    double *v = vals(c);
+    for (int64_t k = 0; v && k < 24; k++) {
+      int64_t ip[] = {k / 4, k % 4};
+      CHECK(v[k] == at(p, ip));
+    }
+    free(v);
+  }
+  lc_release(a);
+  lc_release(c);
+  lc_release(p);
+  lc_release(t);
+  /* an empty dim takes sizes with a 0 */
+  int64_t ze[] = {2, 0}, zs[2] = {3, 0}, zw[] = {2, 3, 0};
+  lc_tensor *e = NULL, *ef = NULL;
+  CHECK_OK(lc_zeros(2, ze, LC_FLOAT32, &e));
+  if (e) CHECK_OK(lc_unflatten(e, 1, 2, zs, &ef));
+  if (ef) CHECK(shape_is(ef, 3, zw));
+  lc_release(e);
+  lc_release(ef);
+  lc_tensor *x = NULL;
+  lc_manual_seed(17);
+  CHECK_OK(lc_randn(2, s, LC_FLOAT64, &x));
+  if (!x) return;
+  lc_set_requires_grad(x, true);
+  lc_tensor *ins[] = {x};
+  char msg[256];
+  CHECK(gradcheck(f_unflatten, NULL, 1, ins, 1e-6, 1e-7, 1e-6, msg, sizeof msg) ||
+        printf("%s\n", msg));
+  lc_release(x);
+}
+
 TEST(shape_empty_tensors) {
   int64_t s[] = {0, 3};
   lc_tensor *t = NULL, *v = NULL, *p = NULL, *x = NULL;

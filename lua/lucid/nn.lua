@@ -224,6 +224,18 @@ builtin("Flatten", {"start_dim", "end_dim"}, function(a)
   local e = a.end_dim == nil and -1 or int_arg("nn.Flatten", "end_dim", a.end_dim)
   return core.flatten(s, e)
 end)
+local function unflatten(a)
+  local f = "nn.Unflatten"
+  if a.dim == nil then fail("%s: missing argument dim", f) end
+  local d = a.dim -- 1-based: the binding converts it
+  return core.unflatten(d, a.unflattened_size) -- read and checked in C
+end
+-- unflattened_size is a table itself: a trailing {} is a value, not options (tabled)
+local Unflatten = class("Unflatten", Module, function(_, ...)
+  return unflatten(A.collect("nn.Unflatten", {"dim", "unflattened_size"}, nil, true, ...))
+end)
+core.set_class("Unflatten", Unflatten)
+nn.Unflatten = Unflatten
 
 -- ------------------------------------------------------------------ containers
 

@@ -597,6 +597,25 @@ void lb_shape_table(lua_State *L, const char *fn, int pos, const char *name, boo
   *ndim = (int)len;
 }
 
+int lb_sizes_arg(lua_State *L, const char *fn, int pos, const char *name, int64_t *sizes) {
+  if (lua_type(L, pos) != LUA_TTABLE)
+    lb_argerror(L, fn, pos, name, "expected a table of sizes, e.g. {2, 5}, got %s",
+                lb_typename(L, pos));
+  lua_Integer n = luaL_len(L, pos);
+  if (n > LC_MAX_DIMS) n = LC_MAX_DIMS + 1; /* too many: C reports it */
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, pos, i);
+    int ok = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok)
+      lb_argerror(L, fn, pos, name, "entry [%lld] is %s, expected an integer", (long long)i,
+                  lb_typename(L, -1));
+    sizes[i - 1] = (int64_t)v;
+    lua_pop(L, 1);
+  }
+  return (int)n;
+}
+
 int lb_shape_args(lua_State *L, const char *fn, int first, bool allow_neg1, int *ndim,
                   int64_t *shape) {
   if (lua_type(L, first) == LUA_TTABLE && !lb_is_options(L, first)) {

@@ -191,6 +191,10 @@ int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, 
  * allow_neg1. Returns the stack index just after the shape. */
 int lb_shape_args(lua_State *L, const char *fn, int first, bool allow_neg1, int *ndim,
                   int64_t *shape);
+/* A table of integer sizes at pos as C values, for C to check their rules (count, signs, -1):
+ * at most LC_MAX_DIMS + 1 entries are read into sizes (room for that many), one more than any
+ * rule allows, so C reports too many. Returns the count. */
+int lb_sizes_arg(lua_State *L, const char *fn, int pos, const char *name, int64_t *sizes);
 /* A shape given as one table (or a single number) at pos. */
 void lb_shape_table(lua_State *L, const char *fn, int pos, const char *name, bool allow_neg1,
                     int *ndim, int64_t *shape);

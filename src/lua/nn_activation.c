@@ -161,34 +161,8 @@ static int c_log_softmax(lua_State *L) {
   int d = lb_dim_option(L, "nn.LogSoftmax", 1, "dim");
   MAKE("nn.LogSoftmax", lc_nn_log_softmax(d, slot));
 }
-/* unflatten(dim, sizes): the 1-based dim, sizes a sequence of integers */
-static int c_unflatten(lua_State *L) {
-  int d = lb_dim_option(L, "nn.Unflatten", 1, "dim");
-  /* the table becomes C values here; its rules (count, -1) are lc_unflatten_check_sizes' */
-  const char *fn = "nn.Unflatten";
-  if (lua_type(L, 2) != LUA_TTABLE)
-    lb_argerror(L, fn, 2, "unflattened_size", "expected a table of sizes, e.g. {2, 5}, got %s",
-                lb_typename(L, 2));
-  lua_Integer n = luaL_len(L, 2);
-  if (n > LC_MAX_DIMS) n = LC_MAX_DIMS + 1; /* too many: C reports it */
-  int64_t sizes[LC_MAX_DIMS + 1];
-  for (lua_Integer i = 1; i <= n; i++) {
-    lua_rawgeti(L, 2, i);
-    int ok = 0;
-    lua_Integer v = lua_tointegerx(L, -1, &ok);
-    if (!ok)
-      lb_argerror(L, fn, 2, "unflattened_size", "entry [%lld] is %s, expected an integer",
-                  (long long)i, lb_typename(L, -1));
-    sizes[i - 1] = (int64_t)v;
-    lua_pop(L, 1);
-  }
-  lc_module **slot = nb_new_module_slot(L);
-  if (lc_nn_unflatten(d, (int)n, sizes, slot) != LC_OK) return lb_core_error(L, fn);
-  nb_remember(L);
-  return 1;
-}
 
-const luaL_Reg nb_activation_funcs[] = {
-    {"activations", c_activations}, {"softmax", c_softmax},     {"log_softmax", c_log_softmax},
-    {"unflatten", c_unflatten},
-    {NULL, NULL}};
+const luaL_Reg nb_activation_funcs[] = {{"activations", c_activations},
+                                        {"softmax", c_softmax},
+                                        {"log_softmax", c_log_softmax},
+                                        {NULL, NULL}};

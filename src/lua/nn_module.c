@@ -534,6 +534,18 @@ static int f_flatten(lua_State *L) {
   return 1;
 }
 
+/* unflatten(dim, sizes): the 1-based dim, sizes a sequence of integers */
+static int f_unflatten(lua_State *L) {
+  const char *fn = "nn.Unflatten";
+  int d = lb_dim_option(L, fn, 1, "dim");
+  int64_t sizes[LC_MAX_DIMS + 1];
+  int n = lb_sizes_arg(L, fn, 2, "unflattened_size", sizes); /* its rules are lc_nn_unflatten's */
+  nb_module *u = nb_slot(L);
+  if (lc_nn_unflatten(d, n, sizes, &u->m)) return lb_core_error(L, fn);
+  remember(L, u->m);
+  return 1;
+}
+
 static int make_simple(lua_State *L, lc_status (*fn)(lc_module **), const char *name) {
   nb_module *u = nb_slot(L);
   if (fn(&u->m)) return raise_core(L, name);
@@ -917,6 +929,7 @@ static const luaL_Reg meta[] = {
 static const luaL_Reg funcs[] = {
     {"linear", f_linear},
     {"flatten", f_flatten},
+    {"unflatten", f_unflatten},
     {"identity", f_identity},
     {"relu", f_relu},
     {"tanh", f_tanh},

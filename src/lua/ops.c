@@ -251,6 +251,19 @@ static int f_flatten(lua_State *L) {
   return 1;
 }
 
+/* unflatten(dim, sizes): the 1-based dim and the sizes as C values; the rules are lc_unflatten's */
+static int f_unflatten(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "dim", "sizes"};
+  lc_tensor *t = input1(L, fn, P, 3);
+  int d = lb_dim_arg(L, fn, 2, "dim", lc_ndim(t));
+  int64_t sizes[LC_MAX_DIMS + 1];
+  int n = lb_sizes_arg(L, fn, 3, "sizes", sizes);
+  lc_tensor **out = lb_slot(L);
+  CORE(lc_unflatten(t, d, n, sizes, out));
+  return 1;
+}
+
 static int f_simple(lua_State *L) { /* op 0 contiguous, 1 detach, 2 clone */
   const char *fn = LB_FN(L);
   lc_tensor *t = input1(L, fn, P_IN, 1);
@@ -887,6 +900,7 @@ const lb_reg lb_ops_regs[] = {
     {"unsqueeze", f_squeeze, 1, B},
     {"expand", f_expand, 0, M},
     {"flatten", f_flatten, 0, B},
+    {"unflatten", f_unflatten, 0, B},
     {"contiguous", f_simple, 0, M},
     {"detach", f_simple, 1, B},
     {"clone", f_simple, 2, B},

@@ -1,5 +1,5 @@
 /* activation.c - module kinds of the activation family: ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish,
- * Softplus, Hardtanh, Softmax, LogSoftmax, Unflatten. Each forward is one
+ * Softplus, Hardtanh, Softmax, LogSoftmax. Each forward is one
  * call of the matching tensor function (src/ops/activation.c). */
 #include "lucid_activation.h"
 #include "kind_helpers.h"
@@ -167,69 +167,4 @@ lc_status lc_nn_softmax(int dim, lc_module **out) {
 }
 lc_status lc_nn_log_softmax(int dim, lc_module **out) {
   return new_kind(&lc_kind_log_softmax, (act_state){.dim = dim}, out);
-}
-
-/* ---------------------------------------------------------------- Unflatten */
-
-typedef struct unflatten_state {
-  int dim, n;
-  int64_t sizes[LC_MAX_DIMS];
-} unflatten_state;
-
-static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  const unflatten_state *s = lc_module_state(m);
-  int nd = lc_ndim(x);
-  char b1[256], b2[256];
-  if (nd == 0 || s->dim >= nd || s->dim < -nd)
-    return lc_set_error(LC_EINDEX,
-                        "dim=" LC_POS_D " is out of range for an input with %d dims: input shape %s",
-                        s->dim, nd, lc_shape_str(nd, lc_shape(x), b1, sizeof b1));
-  int d = s->dim < 0 ? s->dim + nd : s->dim;
-  int64_t prod = 1, size = lc_shape(x)[d];
-  bool infer = false;
-  for (int k = 0; k < s->n; k++) {
-    if (s->sizes[k] == -1)
-      infer = true;
-    else
-      prod *= s->sizes[k];
-  }
-  if (infer ? (prod == 0 || size % prod != 0) : prod != size)
-    return lc_set_error(LC_ESHAPE,
-                        "unflattened_size %s does not fit dim " LC_POS_D
-                        " of size %lld: input shape %s",
-                        lc_shape_str(s->n, s->sizes, b1, sizeof b1), d, (long long)size,
-                        lc_shape_str(nd, lc_shape(x), b2, sizeof b2));
-  return strip_fn(lc_unflatten(x, s->dim, s->n, s->sizes, out), "unflatten");
-}
-
-static lc_status unflatten_extra(const lc_module *m, char **out) {
-  const unflatten_state *s = lc_module_state(m);
-  char b[256];
-  return set_repr(out, "dim=" LC_POS_D ", unflattened_size=%s", s->dim,
-                  lc_nn_tuple_str(s->n, s->sizes, b, sizeof b));
-}
-
-static bool unflatten_attr(const lc_module *m, const char *name, lc_attr *out) {
-  const unflatten_state *s = lc_module_state(m);
-  if (strcmp(name, "dim") != 0) return false;
-  *out = (lc_attr){.type = LC_ATTR_DIM, .i = s->dim};
-  return true;
-}
-
-const lc_module_kind lc_kind_unflatten = {.name = "Unflatten",
-                                          .forward = unflatten_forward,
-                                          .extra_repr = unflatten_extra,
-                                          .attr = unflatten_attr,
-                                          .destroy = free_state};
-
-lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out) {
-  if (!out) return lc_set_error(LC_EARG, "Unflatten: out is NULL");
-  lc_status st = lc_unflatten_check_sizes("Unflatten", "unflattened_size", nsizes, sizes);
-  if (st) return st;
-  unflatten_state *s = malloc(sizeof *s);
-  if (!s) return nn_oom();
-  s->dim = dim;
-  s->n = nsizes;
-  memcpy(s->sizes, sizes, (size_t)nsizes * sizeof *sizes);
-  return lc_module_new(&lc_kind_unflatten, s, NULL, out);
 }

@@ -74,7 +74,7 @@ static inline lc_status new_kind(const lc_module_kind *kind, act_state init, lc_
   return lc_module_new(kind, s, NULL, out);
 }
 
-static const act_state *st_of(const lc_module *m) { return lc_module_state(m); }
+static inline const act_state *st_of(const lc_module *m) { return lc_module_state(m); }
 
 static inline bool inplace_attr(const lc_module *m, const char *name, lc_attr *out) {
   if (strcmp(name, "inplace") != 0) return false;

@@ -1,8 +1,10 @@
-/* layers.c - the built-in module kinds: Linear, Identity, Flatten, activations, and the
+/* layers.c - the built-in module kinds: Linear, Identity, Flatten, Unflatten, activations, and the
  * containers Sequential, ModuleList, ModuleDict. */
+#include "kind_helpers.h"
 #include "nn.h"
 
 #include "../core/core.h"
+#include "../ops/shape.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -17,8 +19,6 @@ const char *lc_nn_tuple_str(int n, const int64_t *v, char *buf, size_t cap) {
   if (k < cap) snprintf(buf + k, cap - k, "%s)", n == 1 ? "," : "");
   return buf;
 }
-
-static lc_status nn_oom(void) { return lc_set_error(LC_ENOMEM, "nn: out of memory"); }
 
 static char *nn_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *nn_printf(const char *fmt, ...) {
@@ -95,8 +95,6 @@ static bool linear_attr(const lc_module *m, const char *name, lc_attr *out) {
     return false;
   return true;
 }
-
-static void free_state(lc_module *m) { free(lc_module_state(m)); }
 
 const lc_module_kind lc_kind_linear = {
     .name = "Linear",
@@ -188,6 +186,49 @@ lc_status lc_nn_flatten(int start_dim, int end_dim, lc_module **out) {
   if (!s) return nn_oom();
   *s = (flatten_state){start_dim, end_dim};
   return lc_module_new(&lc_kind_flatten, s, NULL, out);
+}
+
+typedef struct unflatten_state {
+  int dim, n;
+  int64_t sizes[LC_MAX_DIMS];
+} unflatten_state;
+
+static lc_status unflatten_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
+  const unflatten_state *s = lc_module_state(m);
+  lc_status st = lc_unflatten_as("unflattened_size", x, s->dim, s->n, s->sizes, out);
+  return st ? strip_fn(st, "unflatten") : st; /* the rules and messages are the op's */
+}
+
+static lc_status unflatten_extra(const lc_module *m, char **out) {
+  const unflatten_state *s = lc_module_state(m);
+  char b[256];
+  return set_repr(out, "dim=" LC_POS_D ", unflattened_size=%s", s->dim,
+                  lc_nn_tuple_str(s->n, s->sizes, b, sizeof b));
+}
+
+static bool unflatten_attr(const lc_module *m, const char *name, lc_attr *out) {
+  const unflatten_state *s = lc_module_state(m);
+  if (strcmp(name, "dim") != 0) return false;
+  *out = (lc_attr){.type = LC_ATTR_DIM, .i = s->dim};
+  return true;
+}
+
+const lc_module_kind lc_kind_unflatten = {.name = "Unflatten",
+                                          .forward = unflatten_forward,
+                                          .extra_repr = unflatten_extra,
+                                          .attr = unflatten_attr,
+                                          .destroy = free_state};
+
+lc_status lc_nn_unflatten(int dim, int nsizes, const int64_t *sizes, lc_module **out) {
+  if (!out) return lc_set_error(LC_EARG, "Unflatten: out is NULL");
+  lc_status st = lc_unflatten_check_sizes("Unflatten", "unflattened_size", nsizes, sizes);
+  if (st) return st;
+  unflatten_state *s = malloc(sizeof *s);
+  if (!s) return nn_oom();
+  s->dim = dim;
+  s->n = nsizes;
+  memcpy(s->sizes, sizes, (size_t)nsizes * sizeof *sizes);
+  return lc_module_new(&lc_kind_unflatten, s, NULL, out);
 }
 
 #define ACTIVATION(fn, kind, Name, OP)                                                             \

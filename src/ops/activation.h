@@ -12,10 +12,4 @@
  * position), recorded by autograd: the same as calling lc_<name>. */
 lc_status lc_act_apply(int code, const lc_tensor *x, const double *p, lc_tensor **out);
 
-/* Unflatten's rules on its sizes (1..LC_MAX_DIMS entries, each >= 0 or -1, at most one -1),
- * shared by lc_unflatten and nn.Unflatten's constructor; `what` names the sizes ("sizes",
- * "unflattened_size"), positions marked. */
-lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,
-                                   const int64_t *sizes);
-
 #endif /* LUCID_OPS_ACTIVATION_H */

@@ -1,10 +1,14 @@
 /*
  * shape.c - public view functions: view, reshape, permute, transpose, t, narrow, slice,
- * select, squeeze, unsqueeze, expand, flatten. Each checks and normalises its arguments
+ * select, squeeze, unsqueeze, expand, flatten, unflatten. Each checks and normalises its arguments
  * (negative dims, -1 sizes) and records one view op through lc_apply.
  */
+#include "shape.h"
+
 #include "../autograd/autograd.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* kernels/shape.c: strides that view t as `shape`, or false when its layout forbids it. */
@@ -281,4 +285,94 @@ lc_status lc_flatten(const lc_tensor *t, int start_dim, int end_dim, lc_tensor *
     a.i[a.ni++] = t->shape[i];
   /* like PyTorch, a view when the layout allows it, else a copy */
   return reshape_resolved(t, &a, out);
+}
+
+lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,
+                                   const int64_t *sizes) {
+  if (nsizes < 1 || nsizes > LC_MAX_DIMS || !sizes)
+    return lc_set_error(LC_EARG, "%s: %s must hold 1..%d sizes, got %d", fn, what, LC_MAX_DIMS,
+                        sizes ? nsizes : 0);
+  int infer = -1;
+  for (int k = 0; k < nsizes; k++) {
+    if (sizes[k] < -1)
+      return lc_set_error(LC_EARG, "%s: %s[" LC_POS_D "] must be >= 0 or -1, got %lld", fn, what, k,
+                          (long long)sizes[k]);
+    if (sizes[k] == -1) {
+      if (infer >= 0)
+        return lc_set_error(LC_EARG,
+                            "%s: only one size may be -1, got -1 at " LC_POS_D " and " LC_POS_D, fn,
+                            infer, k);
+      infer = k;
+    }
+  }
+  return LC_OK;
+}
+
+/* The product of the sizes other than -1 (checked: each >= 0); *over when it exceeds INT64_MAX
+ * (a zero size makes it 0 whatever the others). */
+static int64_t sizes_product(int n, const int64_t *sizes, bool *over) {
+  *over = false;
+  for (int k = 0; k < n; k++)
+    if (sizes[k] == 0) return 0;
+  int64_t prod = 1;
+  for (int k = 0; k < n; k++) {
+    if (sizes[k] == -1) continue;
+    if (prod > INT64_MAX / sizes[k]) {
+      *over = true;
+      return INT64_MAX;
+    }
+    prod *= sizes[k];
+  }
+  return prod;
+}
+
+lc_status lc_unflatten_as(const char *what, const lc_tensor *x, int dim, int nsizes,
+                          const int64_t *sizes, lc_tensor **out) {
+  lc_status st = check_t("unflatten", x, out);
+  if (st) return st;
+  if (x->ndim == 0) return lc_set_error(LC_ESHAPE, "unflatten: cannot unflatten a 0-dim tensor");
+  if ((st = lc_wrap_dim(&dim, x->ndim, "unflatten"))) return st;
+  if ((st = lc_unflatten_check_sizes("unflatten", what, nsizes, sizes))) return st;
+  if (x->ndim - 1 + nsizes > LC_MAX_DIMS)
+    return lc_set_error(LC_ESHAPE, "unflatten: the result would have %d dims, at most %d allowed",
+                        x->ndim - 1 + nsizes, LC_MAX_DIMS);
+  int infer = -1;
+  for (int k = 0; k < nsizes; k++)
+    if (sizes[k] == -1) infer = k;
+  bool over;
+  const int64_t prod = sizes_product(nsizes, sizes, &over), size = x->shape[dim];
+  bool fits = infer >= 0 ? !over && prod != 0 && size % prod == 0 : !over && prod == size;
+  if (!fits) {
+    char b1[256], b2[256], why[160];
+    if (over)
+      snprintf(why, sizeof why, "the sizes multiply to more than %lld", (long long)INT64_MAX);
+    else if (infer >= 0 && prod == 0)
+      snprintf(why, sizeof why, "-1 cannot be inferred next to a size 0");
+    else if (infer >= 0)
+      snprintf(why, sizeof why,
+               "-1 cannot be inferred: the other sizes multiply to %lld, which does not divide "
+               "%lld",
+               (long long)prod, (long long)size);
+    else
+      snprintf(why, sizeof why, "the sizes multiply to %lld", (long long)prod);
+    return lc_set_error(LC_ESHAPE,
+                        "unflatten: %s %s does not fit dim " LC_POS_D
+                        " of size %lld: input shape %s (%s)",
+                        what, lc_shape_str(nsizes, sizes, b1, sizeof b1), dim, (long long)size,
+                        lc_shape_str(x->ndim, x->shape, b2, sizeof b2), why);
+  }
+  lc_op_args a = {0};
+  for (int d = 0; d < dim; d++)
+    a.i[a.ni++] = x->shape[d];
+  for (int k = 0; k < nsizes; k++)
+    a.i[a.ni++] = k == infer ? size / prod : sizes[k];
+  for (int d = dim + 1; d < x->ndim; d++)
+    a.i[a.ni++] = x->shape[d];
+  /* like PyTorch, a view when the layout allows it, else a copy */
+  return reshape_resolved(x, &a, out);
+}
+
+lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *sizes,
+                       lc_tensor **out) {
+  return lc_unflatten_as("sizes", x, dim, nsizes, sizes, out);
 }

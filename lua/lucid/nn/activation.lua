@@ -1,5 +1,5 @@
--- lucid.nn.activation: activations, softmax, unflatten.
--- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.Unflatten) and their
+-- lucid.nn.activation: activations and softmax.
+-- Classes (nn.ReLU6, nn.LeakyReLU, ..., nn.LogSoftmax) and their
 -- nn.functional functions. The C kinds live in src/nn/activation.c, the tensor functions in
 -- src/ops/activation.c (bound by src/lua/nn_activation.c). Dims and indices are 1-based.
 -- See docs/nn/activation.md.
@@ -39,20 +39,6 @@ return function(nn, P)
   end
   softmax_class("Softmax", core.softmax)
   softmax_class("LogSoftmax", core.log_softmax)
-
-  local function unflatten(a)
-    local f = "nn.Unflatten"
-    if a.dim == nil then fail("%s: missing argument dim", f) end
-    local d = a.dim -- 1-based: the binding converts it
-    return core.unflatten(d, a.unflattened_size) -- read and checked in C
-  end
-  -- unflattened_size is a table itself: a trailing {} is a value, not options (tabled)
-  local collect = require("lucid.args").collect
-  local Unflatten = P.class("Unflatten", P.Module, function(_, ...)
-    return unflatten(collect("nn.Unflatten", {"dim", "unflattened_size"}, nil, true, ...))
-  end)
-  core.set_class("Unflatten", Unflatten)
-  nn.Unflatten = Unflatten
 
   -- ---------------------------------------------------------------- nn.functional
 

@@ -1,6 +1,6 @@
 -- lucid.nn.dropout: nn.Dropout and nn.functional.dropout. The C kind lives in src/nn/dropout.c,
 -- the tensor function in src/ops/dropout.c (bound by src/lua/nn_dropout.c). See
--- docs/nn/activation.md ("Dropout"), where its documentation still lives.
+-- docs/nn/dropout.md; specs in spec/nn_dropout_spec.lua, C tests in tests/test_dropout.c.
 return function(nn, P)
   local F, core, tcore = P.F, P.core, P.tcore
   local fail, describe, bool_arg = P.fail, P.describe, P.bool_arg
