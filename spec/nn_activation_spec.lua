@@ -235,8 +235,10 @@ describe("errors", function()
   it("module options and forward shapes", function()
     helpers.raises({"nn.Softmax", "dim is required"}, nn.Softmax)
     helpers.raises({"nn.Softmax", "dim 0 is invalid"}, nn.Softmax, 0)
-    helpers.raises({"Softmax", "dim=3 is out of range for an input with 2 dims", "{2, 3}"},
+    helpers.raises({"lucid.Softmax: dim 3 out of range for a tensor with 2 dims (expected 1..2 or -2..-1)"},
       nn.Softmax(3), x)
+    helpers.raises({"lucid.Sequential.sm (Softmax): dim 3 out of range for a tensor with 2 dims"},
+      nn.Sequential{{"sm", nn.Softmax(3)}}, x)
     helpers.raises({"lucid.nn.LeakyReLU", "argument 1 (negative_slope)", "expected a number",
       "got string"},
       nn.LeakyReLU, "big")

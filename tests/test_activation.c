@@ -475,7 +475,7 @@ TEST(module_forwards_match_functions) {
   a = NULL;
   CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &v));
   CHECK_STATUS(lc_module_forward(sm, v, &a), LC_EINDEX);
-  CHECK(msg_has("Softmax") && msg_has("dim=1 is out of range") && msg_has("{3}"));
+  CHECK(msg_has("Softmax") && msg_has("dim 1 out of range for a tensor with 1 dims"));
   CHECK(a == NULL);
   lc_release(v);
   lc_module_release(sm);

@@ -123,25 +123,10 @@ LC_ACTIVATION_LIST(ELEM_CTOR)
 
 /* ---------------------------------------------------------------- Softmax, LogSoftmax */
 
-static lc_status dim_fits(int d, const lc_tensor *x) {
-  int nd = lc_ndim(x), n = nd > 0 ? nd : 1;
-  if (d >= n || d < -n) {
-    char buf[256];
-    return lc_set_error(LC_EINDEX,
-                        "dim=" LC_POS_D " is out of range for an input with %d dims: input shape %s",
-                        d, nd, lc_shape_str(nd, lc_shape(x), buf, sizeof buf));
-  }
-  return LC_OK;
-}
-
 static lc_status softmax_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  lc_status st = dim_fits(st_of(m)->dim, x);
-  if (st) return st;
   return strip_fn(lc_softmax(x, st_of(m)->dim, out), "softmax");
 }
 static lc_status log_softmax_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
-  lc_status st = dim_fits(st_of(m)->dim, x);
-  if (st) return st;
   return strip_fn(lc_log_softmax(x, st_of(m)->dim, out), "log_softmax");
 }
 static lc_status dim_extra(const lc_module *m, char **out) {
