@@ -26,11 +26,10 @@ lc_status lc_dropout(const lc_tensor *x, double p, bool training, lc_tensor **ou
 
 /* ---------------------------------------------------------------- module kind */
 
+/* Applies lc_dropout with the module's training flag (lc_module_train / eval). Prints
+ * "Dropout(p=0.5, inplace=false)" (inplace always; it is remembered but lucid computes out of
+ * place). Attributes (lc_module_attr): p (FLOAT), inplace (BOOL). */
 extern const lc_module_kind lc_kind_dropout;
-
-/* Prints "Dropout(p=0.5, inplace=false)" (inplace always; it is remembered but lucid computes
- * out of place). Attributes (lc_module_attr): p (FLOAT), inplace (BOOL). */
-/* Applies lc_dropout with the module's training flag (lc_module_train / eval). */
 lc_status lc_nn_dropout(double p, bool inplace, lc_module **out);
 
 #ifdef __cplusplus

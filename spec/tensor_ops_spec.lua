@@ -85,7 +85,7 @@ describe("views", function()
     raises({"lucid.unsqueeze: argument 2 (dim): dim 4 out of range"}, m.unsqueeze, m, 4)
     raises({"lucid.expand: argument 2 (size)", "-1 is only allowed for existing dims"}, m.expand, m, -1, 2, 3)
     raises({"lucid.expand"}, m.expand, m, 2, 4)
-    raises({"lucid.flatten: argument 3 (end_dim)", "before start_dim"}, m.flatten, m, 2, 1)
+    raises({"lucid.flatten: start_dim 2 must not come after end_dim 1"}, m.flatten, m, 2, 1)
   end)
 
   it("unflatten splits a dim (1-based, one size may be -1): a view, the inverse of flatten", function()

@@ -239,15 +239,8 @@ static int f_flatten(lua_State *L) {
   int nd = lc_ndim(t);
   int s = lb_opt_dim_arg(L, fn, 2, "start_dim", nd, 0);
   int e = lb_opt_dim_arg(L, fn, 3, "end_dim", nd, nd > 0 ? nd - 1 : 0);
-  if (nd > 0 && s > e)
-    lb_argerror(L, fn, 3, "end_dim", "end_dim %d is before start_dim %d", e + 1, s + 1);
   lc_tensor **out = lb_slot(L);
-  if (nd == 0) {
-    int64_t one = 1;
-    CORE(lc_reshape(t, 1, &one, out));
-  } else {
-    CORE(lc_flatten(t, s, e, out));
-  }
+  CORE(lc_flatten(t, s, e, out)); /* the order rule and the 0-dim case are lc_flatten's */
   return 1;
 }
 

@@ -101,14 +101,12 @@ lc_status lc_permute(const lc_tensor *t, const int *dims, lc_tensor **out) {
   bool seen[LC_MAX_DIMS] = {false};
   for (int i = 0; i < t->ndim; i++) {
     int d = dims[i];
-    if (d < -t->ndim || d >= t->ndim)
-      return lc_set_error(LC_EINDEX,
-                          "permute: dim %d (entry %d) out of range for a tensor with %d dims "
-                          "(expected %d..%d)",
-                          d, i, t->ndim, -t->ndim, t->ndim - 1);
-    if (d < 0) d += t->ndim;
+    char what[48];
+    snprintf(what, sizeof what, "permute: entry " LC_POS_D, i);
+    if (lc_wrap_dim(&d, t->ndim, what)) return LC_EINDEX;
     if (seen[d])
-      return lc_set_error(LC_EARG, "permute: dim %d appears more than once in the permutation", d);
+      return lc_set_error(LC_EARG, "permute: dim " LC_POS_D " appears more than once in the permutation",
+                          d);
     seen[d] = true;
     a.i[i] = d;
   }
@@ -276,7 +274,8 @@ lc_status lc_flatten(const lc_tensor *t, int start_dim, int end_dim, lc_tensor *
     return apply1(&lc_op_view, t, &a, out);
   }
   if (start_dim > end_dim)
-    return lc_set_error(LC_EARG, "flatten: start_dim (%d) must not come after end_dim (%d)",
+    return lc_set_error(LC_EARG,
+                        "flatten: start_dim " LC_POS_D " must not come after end_dim " LC_POS_D,
                         start_dim, end_dim);
   for (int i = 0; i < start_dim; i++)
     a.i[a.ni++] = t->shape[i];
