@@ -147,14 +147,36 @@ describe("loss modules", function()
   end)
 
   it("reject bad options at construction", function()
-    helpers.raises({"nn.CrossEntropyLoss", "reduction", "'avg'"}, nn.CrossEntropyLoss, {reduction = "avg"})
+    -- the functional forms' readers and C's rules, naming the constructor's own arguments
+    local H = require "nn_helpers"
+    assert.equal("lucid.nn.CrossEntropyLoss: argument 3 (reduction): unknown reduction 'avg' " ..
+      "(expected mean, sum or none)", H.err(nn.CrossEntropyLoss, {reduction = "avg"}))
     helpers.raises({"nn.MSELoss", "unknown option 'size_average'"}, nn.MSELoss, {size_average = true})
-    helpers.raises({"nn.NLLLoss", "weight must be a tensor"}, nn.NLLLoss, {weight = {1, 2}})
-    helpers.raises({"nn.CrossEntropyLoss", "label_smoothing", "[0, 1]"}, nn.CrossEntropyLoss,
-      {label_smoothing = 2})
-    helpers.raises({"nn.HuberLoss", "delta", "positive"}, nn.HuberLoss, {delta = 0})
-    helpers.raises({"nn.MSELoss", "batchmean"}, nn.MSELoss, "batchmean")
+    assert.equal("lucid.nn.NLLLoss: argument 1 (weight): expected a tensor, got table",
+      H.err(nn.NLLLoss, {weight = {1, 2}}))
+    assert.equal("lucid.nn.NLLLoss: argument 2 (ignore_index): expected an integer, got 1.5",
+      H.err(nn.NLLLoss, nil, 1.5))
+    assert.equal("lucid.nn.CrossEntropyLoss: label_smoothing must be in [0, 1], got 2",
+      H.err(nn.CrossEntropyLoss, {label_smoothing = 2}))
+    assert.equal("lucid.nn.HuberLoss: delta must be a positive number, got 0",
+      H.err(nn.HuberLoss, {delta = 0}))
+    assert.equal("lucid.nn.BCEWithLogitsLoss: argument 3 (pos_weight): expected a tensor, got number",
+      H.err(nn.BCEWithLogitsLoss, {pos_weight = 2}))
+    assert.equal("lucid.nn.MSELoss: argument 1 (reduction): unknown reduction 'batchmean' " ..
+      "(expected mean, sum or none)", H.err(nn.MSELoss, "batchmean"))
+    -- the same rules as the functional forms
+    assert.equal("lucid.nn.functional.cross_entropy: label_smoothing must be in [0, 1], got 2",
+      H.err(F.cross_entropy, lucid.zeros(2, 3), lucid.Tensor({1, 2}, {dtype = "int64"}),
+        {label_smoothing = 2}))
+    -- defaults filled in, given values kept
     assert.equal("batchmean", nn.KLDivLoss("batchmean").reduction)
+    local ce = nn.CrossEntropyLoss()
+    assert.equal("mean", ce.reduction)
+    assert.equal(0, ce.label_smoothing)
+    assert.is_nil(ce.ignore_index)
+    assert.equal(3, nn.NLLLoss(nil, 3.0).ignore_index)
+    assert.equal(1.0, nn.HuberLoss().delta)
+    assert.is_false(nn.KLDivLoss().log_target)
   end)
 end)
 

@@ -48,7 +48,7 @@ static lc_status dense_as(const char *fn, const char *what, const lc_tensor *t, 
   return lc_k_expand_copy(t, nd, shape, dt, out);
 }
 
-static lc_status check_reduction(const char *fn, int64_t r, bool batchmean) {
+lc_status lc_loss_check_reduction(const char *fn, int64_t r, bool batchmean) {
   if (r == LC_REDUCTION_MEAN || r == LC_REDUCTION_SUM || r == LC_REDUCTION_NONE) return LC_OK;
   if (r == LC_REDUCTION_BATCHMEAN && batchmean) return LC_OK;
   return lc_set_error(LC_EARG, "%s: invalid reduction %lld (expected mean, sum or none%s)", fn,
@@ -255,7 +255,7 @@ static lc_status pw_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                             const lc_op_args *args, lc_tensor **out) {
   lc_pw_kind kind = (lc_pw_kind)op->code;
   const char *fn = op->name;
-  lc_status st = check_reduction(fn, args->i[0], lc_pw_descs[kind].batchmean);
+  lc_status st = lc_loss_check_reduction(fn, args->i[0], lc_pw_descs[kind].batchmean);
   if (st) return st;
   lc_reduction red = (lc_reduction)args->i[0];
   pw_operands o;
@@ -539,6 +539,14 @@ static void cl_release(cl_operands *o) {
   free(o->w);
 }
 
+lc_status lc_loss_check_label_smoothing(const char *fn, bool nll, double eps) {
+  if (!(eps >= 0 && eps <= 1))
+    return lc_set_error(LC_EARG, "%s: label_smoothing must be in [0, 1], got %g", fn, eps);
+  if (nll && eps != 0)
+    return lc_set_error(LC_EARG, "%s: label_smoothing is not an option of nll_loss", fn);
+  return LC_OK;
+}
+
 /* Checks shapes, dtypes, target values and options; fills c and o. */
 static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *in,
                             const lc_op_args *args, cl_ctx *c, cl_operands *o) {
@@ -548,7 +556,7 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
   bool has_w = (args->flags & LC_LOSS_HAS_WEIGHT) != 0;
   if (n != 2 + has_w)
     return lc_set_error(LC_EARG, "%s: expected %d inputs, got %d", fn, 2 + has_w, n);
-  lc_status st = check_reduction(fn, args->i[0], false);
+  lc_status st = lc_loss_check_reduction(fn, args->i[0], false);
   if (!st) st = need_float_dtype(fn, "input", x->dtype);
   if (st) return st;
   char a[256], b[256], c3[256];
@@ -568,10 +576,7 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
   c->eps = args->f[0];
   c->has_ign = (args->flags & LC_LOSS_HAS_IGNORE) != 0;
   c->ign = args->i[1];
-  if (!(c->eps >= 0 && c->eps <= 1))
-    return lc_set_error(LC_EARG, "%s: label_smoothing must be in [0, 1], got %g", fn, c->eps);
-  if (nll && c->eps != 0)
-    return lc_set_error(LC_EARG, "%s: label_smoothing is not an option of nll_loss", fn);
+  if ((st = lc_loss_check_label_smoothing(fn, nll, c->eps))) return st;
   c->prob = is_float(t->dtype);
   if (c->prob) {
     if (nll)

@@ -61,6 +61,13 @@ static inline const char *lc_pw_rule_text(lc_pw_rule rule) {
   }
 }
 
+/* The option rules the loss kernels apply (one owner; src/ops/loss.c offers them to callers
+ * that check options before any tensor exists, the Lua loss classes at construction): a
+ * reduction code valid for the loss (batchmean: kl_div only), and label_smoothing in [0, 1]
+ * (0 for nll_loss). LC_EARG with "<fn>: ..." otherwise. */
+lc_status lc_loss_check_reduction(const char *fn, int64_t r, bool batchmean);
+lc_status lc_loss_check_label_smoothing(const char *fn, bool nll, double eps);
+
 /* Class losses. Inputs: input {N, C, d...} or {C}, target (class indices int64/int32, 0-based,
  * or probabilities of input's shape and dtype: cross_entropy only), then weight {C} if
  * LC_LOSS_HAS_WEIGHT. args: i[0] = lc_reduction, i[1] = ignore_index with

@@ -73,6 +73,29 @@ static void pw_signature(const lc_pw_desc *d, pw_sig *g) {
   if (d->param.name) g->param = pw_add(g, d->param.name);
 }
 
+/* Row d's options: weight, reduction, pos_weight and its parameter, which sit at stack index
+ * first + (their position in pw_sig - 3): 3 in the functional form (after input and target),
+ * 1 for the constructor's check. Messages name those stack positions. */
+typedef struct pw_opts {
+  lc_tensor *weight, *pos_weight;
+  lc_reduction reduction;
+  double p;
+} pw_opts;
+
+static pw_opts read_pw_options(lua_State *L, const char *fn, const lc_pw_desc *d, const pw_sig *g,
+                               int first) {
+  int k = first - 3;
+  pw_opts o = {0};
+  o.weight = g->weight ? opt_tensor(L, fn, g->weight + k, "weight") : NULL;
+  o.reduction = reduction_arg(L, fn, g->reduction + k, d->batchmean);
+  o.pos_weight = g->pos_weight ? opt_tensor(L, fn, g->pos_weight + k, "pos_weight") : NULL;
+  if (g->param && d->param.flag)
+    o.p = lb_opt_bool_arg(L, fn, g->param + k, d->param.name, d->param.def != 0) ? 1 : 0;
+  else if (g->param)
+    o.p = lb_opt_num_arg(L, fn, g->param + k, d->param.name, d->param.def); /* C checks its rule */
+  return o;
+}
+
 static int f_pw(lua_State *L) {
   const char *fn = LB_FN(L);
   const int kind = LB_OP(L);
@@ -81,75 +104,35 @@ static int f_pw(lua_State *L) {
   pw_signature(d, &g);
   lb_args_untabled(L, fn, g.names, g.n);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *y = lb_tensor_arg(L, fn, 2, "target");
-  lc_tensor *w = g.weight ? opt_tensor(L, fn, g.weight, "weight") : NULL;
-  lc_reduction r = reduction_arg(L, fn, g.reduction, d->batchmean);
-  lc_tensor *pw = g.pos_weight ? opt_tensor(L, fn, g.pos_weight, "pos_weight") : NULL;
-  double p = 0;
-  if (g.param && d->param.flag) {
-    p = lb_opt_bool_arg(L, fn, g.param, d->param.name, d->param.def != 0) ? 1 : 0;
-  } else if (g.param) {
-    p = lb_opt_num_arg(L, fn, g.param, d->param.name, d->param.def); /* C checks its rule */
-  }
+  pw_opts o = read_pw_options(L, fn, d, &g, 3);
   lc_tensor **out = lb_slot(L);
-  CORE(lc_pw_loss_apply(kind, x, y, w, pw, r, p, out));
+  CORE(lc_pw_loss_apply(kind, x, y, o.weight, o.pos_weight, o.reduction, o.p, out));
   return 1;
 }
 
 /* nn_core.pointwise_losses(): the rows, for lua/lucid/nn/loss.lua to build its classes from:
- * {{name = "huber_loss", module = "HuberLoss", kind = <code>, params = {"reduction", "delta"},
- *   batchmean = false, param = "delta", default = 1.0, flag = false}, ...}
- * in list order (params: the constructor's, after input and target; param and the fields after
- * it only for a row with one; kind: the row's code for check_pw_param). */
+ * {{name = "huber_loss", module = "HuberLoss", params = {"reduction", "delta"}}, ...} in list
+ * order (params: the constructor's, after input and target; their rules are
+ * check_loss_options'). */
 static int c_pw_losses(lua_State *L) {
   lua_createtable(L, LC_PW_COUNT, 0);
   for (int k = 0; k < LC_PW_COUNT; k++) {
     const lc_pw_desc *d = &lc_pw_descs[k];
     pw_sig g;
     pw_signature(d, &g);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 3);
     lua_pushstring(L, d->name);
     lua_setfield(L, -2, "name");
     lua_pushstring(L, d->module);
     lua_setfield(L, -2, "module");
-    lua_pushinteger(L, k);
-    lua_setfield(L, -2, "kind");
     lua_createtable(L, g.n - 2, 0);
     for (int i = 2; i < g.n; i++) {
       lua_pushstring(L, g.names[i]);
       lua_rawseti(L, -2, i - 1);
     }
     lua_setfield(L, -2, "params");
-    lua_pushboolean(L, d->batchmean);
-    lua_setfield(L, -2, "batchmean");
-    if (d->param.name) {
-      lua_pushstring(L, d->param.name);
-      lua_setfield(L, -2, "param");
-      if (d->param.flag)
-        lua_pushboolean(L, d->param.def != 0);
-      else
-        lua_pushnumber(L, d->param.def);
-      lua_setfield(L, -2, "default");
-      lua_pushboolean(L, d->param.flag);
-      lua_setfield(L, -2, "flag");
-    }
-    lua_rawseti(L, -2, (lua_Integer)k + 1);
+    lua_rawseti(L, -2, k + 1);
   }
-  return 1;
-}
-
-/* nn_core.check_pw_param(kind, fn, value): C's rule for the row's scalar parameter, for the
- * loss classes to apply at construction (nn.HuberLoss{delta = 0} fails there, in C's words):
- * value, or nil and the message "<fn>: <param> must be ..." for the class to raise. */
-static int c_check_pw_param(lua_State *L) {
-  int kind = (int)luaL_checkinteger(L, 1);
-  const char *fn = luaL_checkstring(L, 2);
-  double p = luaL_checknumber(L, 3);
-  if (lc_pw_loss_check_param(kind, fn, p) != LC_OK) {
-    lua_pushnil(L);
-    lua_pushstring(L, lb_last_error());
-    return 2;
-  }
-  lua_settop(L, 3);
   return 1;
 }
 
@@ -216,6 +199,21 @@ static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor
   return *slot;
 }
 
+/* A class loss's options weight, ignore_index, reduction, label_smoothing (cross_entropy only)
+ * at stack indices first.. (3 in the functional form, 1 for the constructor's check); *ign:
+ * the 1-based ignore_index as given (o.ignore_index is 0-based). */
+static lc_class_loss_opts read_class_options(lua_State *L, const char *fn, bool ce, int first,
+                                             int64_t *ign) {
+  lc_class_loss_opts o = {0};
+  o.weight = opt_tensor(L, fn, first, "weight");
+  o.has_ignore_index = !lua_isnoneornil(L, first + 1);
+  *ign = o.has_ignore_index ? lb_int_arg(L, fn, first + 1, "ignore_index") : 0;
+  o.ignore_index = *ign - 1;
+  o.reduction = reduction_arg(L, fn, first + 2, false);
+  if (ce) o.label_smoothing = lb_opt_num_arg(L, fn, first + 3, "label_smoothing", 0.0);
+  return o;
+}
+
 /* cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
  * nll_loss(input, target, weight, ignore_index, reduction) */
 static int f_class(lua_State *L) {
@@ -225,17 +223,8 @@ static int f_class(lua_State *L) {
                                   "ignore_index", "reduction", "label_smoothing"};
   lb_args_untabled(L, fn, P, ce ? 6 : 5);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *t = lb_tensor_arg(L, fn, 2, "target");
-  lc_class_loss_opts o = {0};
-  o.weight = opt_tensor(L, fn, 3, "weight");
-  o.has_ignore_index = !lua_isnoneornil(L, 4);
-  int64_t ign = o.has_ignore_index ? lb_int_arg(L, fn, 4, "ignore_index") : 0;
-  o.ignore_index = ign - 1;
-  o.reduction = reduction_arg(L, fn, 5, false);
-  if (ce) {
-    o.label_smoothing = lb_opt_num_arg(L, fn, 6, "label_smoothing", 0.0);
-    if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1))
-      lb_argerror(L, fn, 6, "label_smoothing", "must be in [0, 1], got %g", o.label_smoothing);
-  }
+  int64_t ign;
+  lc_class_loss_opts o = read_class_options(L, fn, ce, 3, &ign); /* C checks label_smoothing */
   int nd = lc_ndim(x);
   if (nd < 1)
     lb_argerror(L, fn, 1, "input",
@@ -514,6 +503,60 @@ const lb_reg lb_loss_regs[] = {
     {"nn.utils.vector_to_parameters", f_vector_to_parameters, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};
 
+/* nn_core.check_loss_options(name, fn, ...): the loss classes' construction-time check, by the
+ * functional form's readers and C's rules (one owner): name is a pointwise row's or
+ * "cross_entropy" / "nll_loss", ... the constructor's values in its parameter order (a row's
+ * params; weight, ignore_index, reduction[, label_smoothing]). Returns them with the defaults
+ * filled in (reduction "mean", the row's parameter default, label_smoothing 0), or raises
+ * "lucid.<fn>: ..." naming the constructor's argument. */
+static int c_check_loss_options(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  char fn[96];
+  snprintf(fn, sizeof fn, "%s", luaL_checkstring(L, 2));
+  lua_rotate(L, 1, -2);
+  lua_pop(L, 2); /* the values now sit at 1.. as the constructor received them */
+  bool ce = strcmp(name, "cross_entropy") == 0, nll = strcmp(name, "nll_loss") == 0;
+  if (ce || nll) {
+    int64_t ign;
+    int n = ce ? 4 : 3;
+    lua_settop(L, n);
+    lc_class_loss_opts o = read_class_options(L, fn, ce, 1, &ign);
+    if (lc_class_loss_check_options(fn, nll, &o)) lb_core_error(L, fn);
+    lua_pushstring(L, lc_reduction_name(o.reduction));
+    lua_replace(L, 3);
+    if (ce) {
+      lua_pushnumber(L, o.label_smoothing);
+      lua_replace(L, 4);
+    }
+    if (o.has_ignore_index) {
+      lua_pushinteger(L, ign);
+      lua_replace(L, 2);
+    }
+    return n;
+  }
+  int kind = -1;
+  for (int k = 0; k < LC_PW_COUNT && kind < 0; k++)
+    if (strcmp(lc_pw_descs[k].name, name) == 0) kind = k;
+  if (kind < 0) return luaL_error(L, "check_loss_options: no loss named %s", name);
+  const lc_pw_desc *d = &lc_pw_descs[kind];
+  pw_sig g;
+  pw_signature(d, &g);
+  int n = g.n - 2;
+  lua_settop(L, n);
+  pw_opts o = read_pw_options(L, fn, d, &g, 1);
+  if (lc_pw_loss_check_options(kind, fn, o.reduction, o.p)) lb_core_error(L, fn);
+  lua_pushstring(L, lc_reduction_name(o.reduction));
+  lua_replace(L, g.reduction - 2);
+  if (g.param) {
+    if (d->param.flag)
+      lua_pushboolean(L, o.p != 0);
+    else
+      lua_pushnumber(L, o.p);
+    lua_replace(L, g.param - 2);
+  }
+  return n;
+}
+
 const luaL_Reg nb_loss_funcs[] = {{"pointwise_losses", c_pw_losses},
-                                     {"check_pw_param", c_check_pw_param},
+                                     {"check_loss_options", c_check_loss_options},
                                      {NULL, NULL}};

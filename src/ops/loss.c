@@ -7,6 +7,7 @@
 #include "loss.h"
 
 #include "../autograd/autograd.h"
+#include "../kernels/kernel_util.h" /* the float rule */
 
 #include <string.h>
 
@@ -32,17 +33,7 @@ static lc_status check_ptrs(const char *fn, const lc_tensor *input, const lc_ten
   if (!input) return lc_set_error(LC_EARG, "%s: input is NULL", fn);
   if (!target) return lc_set_error(LC_EARG, "%s: target is NULL", fn);
   if (!out) return lc_set_error(LC_EARG, "%s: out is NULL", fn);
-  if (!lc_dtype_is_float(lc_dtype_of(input)))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 input, got %s", fn,
-                        lc_dtype_name(lc_dtype_of(input)));
-  return LC_OK;
-}
-
-static lc_status check_red(const char *fn, lc_reduction r, bool batchmean) {
-  if (r == LC_REDUCTION_MEAN || r == LC_REDUCTION_SUM || r == LC_REDUCTION_NONE) return LC_OK;
-  if (r == LC_REDUCTION_BATCHMEAN && batchmean) return LC_OK;
-  return lc_set_error(LC_EARG, "%s: invalid reduction %d (expected %s)", fn, (int)r,
-                      batchmean ? "mean, sum, none or batchmean" : "mean, sum or none");
+  return need_float_dtype(fn, "input", lc_dtype_of(input)); /* before target takes its dtype */
 }
 
 /* target in input's dtype (a new reference: target itself when it already is). */
@@ -54,14 +45,22 @@ static lc_status target_as(const lc_tensor *input, const lc_tensor *target, lc_t
   return lc_to_dtype(target, lc_dtype_of(input), out);
 }
 
-lc_status lc_pw_loss_check_param(int kind, const char *fn, double p) {
+lc_status lc_pw_loss_check_options(int kind, const char *fn, lc_reduction reduction, double p) {
   if (kind < 0 || kind >= LC_PW_COUNT)
     return lc_set_error(LC_EARG, "loss: no pointwise loss with code %d", kind);
   const lc_pw_desc *d = &lc_pw_descs[kind];
+  if (!fn) fn = d->name;
+  lc_status st = lc_loss_check_reduction(fn, reduction, d->batchmean);
+  if (st) return st;
   if (d->param.name && !lc_pw_rule_ok(d->param.rule, p))
-    return lc_set_error(LC_EARG, "%s: %s must be %s, got %g", fn ? fn : d->name, d->param.name,
+    return lc_set_error(LC_EARG, "%s: %s must be %s, got %g", fn, d->param.name,
                         lc_pw_rule_text(d->param.rule), p);
   return LC_OK;
+}
+
+lc_status lc_class_loss_check_options(const char *fn, bool nll, const lc_class_loss_opts *o) {
+  lc_status st = lc_loss_check_reduction(fn, o->reduction, false);
+  return st ? st : lc_loss_check_label_smoothing(fn, nll, o->label_smoothing);
 }
 
 lc_status lc_pw_loss_apply(int kind, const lc_tensor *input, const lc_tensor *target,
@@ -71,9 +70,8 @@ lc_status lc_pw_loss_apply(int kind, const lc_tensor *input, const lc_tensor *ta
     return lc_set_error(LC_EARG, "loss: no pointwise loss with code %d", kind);
   const lc_pw_desc *d = &lc_pw_descs[kind];
   const char *fn = d->name;
-  lc_status st = lc_pw_loss_check_param(kind, fn, p);
+  lc_status st = lc_pw_loss_check_options(kind, fn, reduction, p);
   if (!st) st = check_ptrs(fn, input, target, out);
-  if (!st) st = check_red(fn, reduction, d->batchmean);
   if (st) return st;
   lc_tensor *y = NULL;
   if ((st = target_as(input, target, &y))) return st;
@@ -123,7 +121,6 @@ static lc_status class_loss(const lc_op_def *op, const lc_tensor *input, const l
   lc_status st = check_ptrs(fn, input, target, out);
   static const lc_class_loss_opts defaults;
   if (!opts) opts = &defaults;
-  if (!st) st = check_red(fn, opts->reduction, false);
   if (st) return st;
   lc_tensor *y = NULL;
   /* a float target (probabilities) follows the input's dtype; class indices stay as given */
