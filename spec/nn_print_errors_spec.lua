@@ -120,8 +120,11 @@ describe("nn errors", function()
 
   it("indices out of range are 1-based in the message", function()
     local s = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
-    assert.equal("lucid.Sequential: index 0 out of range for 3 modules (expected 1..3 or -3..-1)",
+    assert.equal("lucid.Sequential: index 0 is invalid: indices are 1-based (expected 1..3 or -3..-1)",
       H.err(function() return s[0] end))
+    assert.equal(s[3], s[3.0]) -- an integral float is an integer index, as in Lua's own tables
+    assert.is_nil(s[1.5])
+    assert.equal("lucid.Sequential:pop: index must be an integer, got 1.5", H.err(s.pop, s, 1.5))
     assert.equal("lucid.Sequential: index -4 out of range for 3 modules (expected 1..3 or -3..-1)",
       H.err(function() return s[-4] end))
     assert.equal("lucid.Sequential:pop: index 4 out of range for 3 modules (expected 1..3 or -3..-1)",

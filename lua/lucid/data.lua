@@ -116,16 +116,9 @@ function Dataset.extend(parent, name)
   return class(name, parent)
 end
 
-local function check_index(fname, i, n)
-  if mtype(i) == "float" and i == math.floor(i) then i = math.tointeger(i) end
-  if mtype(i) ~= "integer" then fail("%s: index must be an integer, got %s", fname, describe(i)) end
-  local j = i < 0 and n + i + 1 or i
-  if j < 1 or j > n then
-    if i == 0 then fail("%s: index 0 is invalid: indices are 1-based (expected 1..%d)", fname, n) end
-    fail("%s: index %d out of range for %d samples (expected 1..%d or -%d..-1)", fname, i, n, n, n)
-  end
-  return j
-end
+-- A sample index: 1..n or -n..-1 -> 1..n, by the binding's one position rule.
+local position = require("lucid.nn_core").position
+local function check_index(fname, i, n) return position(fname, i, n, "samples", "the dataset is empty") end
 
 -- Whether ds's get_batch goes with its get(i): a class that overrides get(i) below the class
 -- defining get_batch (a TensorDataset subclass with its own get, say) is batched through get.
@@ -527,17 +520,16 @@ local function mnist_like(cls_name, default_root, classes)
       local images, msg = io_core.idx_load(ipath, 3, "float32", 1 / 255)
       if not images then fail("%s: %s", fname, serialize._core_message(msg)) end
       local labels
-      labels, msg = io_core.idx_load(lpath, 1, "int64", 1)
+      labels, msg = io_core.idx_load(lpath, 1, "int64", 1, true) -- classes 1-based, as lucid's
       if not labels then fail("%s: %s", fname, serialize._core_message(msg)) end
       local n = images.shape[1]
       if labels.shape[1] ~= n then
         fail("%s: %s holds %d images but %s holds %d labels", fname, ipath, n, lpath, labels.shape[1])
       end
-      if n > 0 and (labels:min():item() < 0 or labels:max():item() >= #classes) then
-        fail("%s: %s holds labels outside 0..%d", fname, lpath, #classes - 1)
+      if n > 0 and (labels:min():item() < 1 or labels:max():item() > #classes) then
+        fail("%s: %s holds labels outside its %d classes", fname, lpath, #classes)
       end
       self.data = images:view(n, 1, images.shape[2], images.shape[3])
-      labels:add_(1) -- classes are 1-based in lucid
       self.targets = labels
       self.train = train
       self.root = root

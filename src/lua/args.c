@@ -56,9 +56,12 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
+/* "lucid." unless fn already names it ("lucid.data.Subset:get"). */
+static const char *prefix(const char *fn) { return strncmp(fn, "lucid.", 6) == 0 ? "" : "lucid."; }
+
 int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "lucid.%s: ", fn);
+  int k = snprintf(msg, sizeof msg, "%s%s: ", prefix(fn), fn);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
@@ -68,7 +71,7 @@ int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
 
 int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "lucid.%s: argument %d (%s): ", fn, pos, name);
+  int k = snprintf(msg, sizeof msg, "%s%s: argument %d (%s): ", prefix(fn), fn, pos, name);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
@@ -519,24 +522,41 @@ int lb_shift_positions(lua_State *L) {
   return 1;
 }
 
-static lua_Integer module_index(lua_State *L, const char *fn, int pos) {
-  if (!lua_isinteger(L, pos)) {
+/* An integer index (a float with an integral value is one, as Lua's own t[2.0] is t[2]). */
+static lua_Integer index_arg(lua_State *L, const char *fn, int pos) {
+  int ok = 0;
+  lua_Integer i = lua_tointegerx(L, pos, &ok);
+  if (!ok || lua_type(L, pos) != LUA_TNUMBER) {
     char b[64];
     lb_error(L, fn, "index must be an integer, got %s", got(L, pos, b, sizeof b));
   }
-  return lua_tointeger(L, pos);
+  return i;
+}
+
+int64_t lb_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end,
+                    const char *things, const char *empty) {
+  lua_Integer i = index_arg(L, fn, pos);
+  int64_t j = i < 0 ? n + i + 1 : i, hi = allow_end ? n + 1 : n;
+  if (j >= 1 && j <= hi) return j - 1;
+  if (hi == 0) lb_error(L, fn, "index %lld out of range: %s", (long long)i, empty);
+  if (i == 0)
+    lb_error(L, fn, "index 0 is invalid: indices are 1-based (expected 1..%lld or -%lld..-1)",
+             (long long)hi, (long long)n);
+  return lb_error(L, fn, "index %lld out of range for %lld %s (expected 1..%lld or -%lld..-1)",
+                  (long long)i, (long long)n, things, (long long)hi, (long long)n);
 }
 
 int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end) {
-  lua_Integer i = module_index(L, fn, pos);
-  int64_t j = i < 0 ? n + i + 1 : i, hi = allow_end ? n + 1 : n;
-  if (j < 1 || j > hi) {
-    if (n == 0 && !allow_end)
-      lb_error(L, fn, "index %lld out of range: the container is empty", (long long)i);
-    lb_error(L, fn, "index %lld out of range for %lld modules (expected 1..%lld or -%lld..-1)",
-             (long long)i, (long long)n, (long long)hi, (long long)n);
-  }
-  return j - 1;
+  return lb_position(L, fn, pos, n, allow_end, "modules", "the container is empty");
+}
+
+int lb_position_lua(lua_State *L) {
+  const char *fn = luaL_checkstring(L, 1);
+  int64_t n = luaL_checkinteger(L, 3);
+  const char *things = luaL_optstring(L, 4, "items");
+  const char *empty = luaL_optstring(L, 5, "there are none");
+  lua_pushinteger(L, lb_position(L, fn, 2, n, false, things, empty) + 1);
+  return 1;
 }
 
 void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *start,
@@ -547,7 +567,7 @@ void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *
       ij[1] = -1; /* to the end */
       continue;
     }
-    ij[k] = module_index(L, fn, pos + k);
+    ij[k] = index_arg(L, fn, pos + k);
   }
   int64_t a = ij[0] < 0 ? n + ij[0] + 1 : ij[0], b = ij[1] < 0 ? n + ij[1] + 1 : ij[1];
   if (a < 1 || a > n + 1 || b < 0 || b > n)

@@ -178,6 +178,14 @@ int lb_shift_positions(lua_State *L);
 /* The 1-based position at stack index pos in a container of n children (negative from the end;
  * allow_end: n + 1, appending, too) -> 0-based; out of range raises "fn: index ...". */
 int64_t lb_module_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end);
+/* The rule behind it, for any n things (lb_module_position: "modules"): an integer index at pos
+ * in 1..n (allow_end: 1..n + 1) or -n..-1 -> 0-based; 0 is "1-based" error, n == 0 the
+ * message empty ("the container is empty"). */
+int64_t lb_position(lua_State *L, const char *fn, int pos, int64_t n, bool allow_end,
+                    const char *things, const char *empty);
+/* position(fname, i, n [, things, empty]) (lua_CFunction, nn_core): lb_position for Lua code
+ * (lucid.data's datasets): the 1-based index i normalised (negative from the end). */
+int lb_position_lua(lua_State *L);
 /* The 1-based inclusive range i..j at stack indices pos, pos + 1 (negative from the end; j nil:
  * -1, the last) of a container of n children -> the 0-based half-open [start, end). */
 void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *start,

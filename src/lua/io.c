@@ -129,16 +129,21 @@ static int io_safetensors_save(lua_State *L) {
   return 1;
 }
 
-/* _io.idx_load(path, ndim (-1: any), dtype, scale) -> tensor | nil, message */
+/* _io.idx_load(path, ndim (-1: any), dtype, scale, class_labels) -> tensor | nil, message;
+ * class_labels: the file holds 0-based class indices (IDX label files), which Lua sees 1-based
+ * (converted here, through the binding's one index mechanism). */
 static int io_idx_load(lua_State *L) {
   const char *fn = LB_FN(L);
   const char *path = luaL_checkstring(L, 1);
   lua_Integer ndim = luaL_optinteger(L, 2, -1);
   lc_dtype dt = lua_isnoneornil(L, 3) ? LC_FLOAT32 : lb_dtype_arg(L, fn, 3, "dtype");
   double scale = luaL_optnumber(L, 4, 1.0);
+  bool class_labels = lua_toboolean(L, 5);
+  lua_settop(L, 4);
   if (ndim < -1 || ndim > LC_MAX_DIMS) luaL_error(L, "idx_load: bad ndim %d", (int)ndim);
   lc_tensor **slot = lb_slot(L); /* before the allocation, so the collector can run first */
   if (lc_idx_load(path, (int)ndim, dt, scale, slot) != LC_OK) return fail(L);
+  if (class_labels) lb_one_based(L, fn, slot);
   return 1;
 }
 

@@ -293,12 +293,14 @@ static const char *child_key(lua_State *L, const lc_module *m, const char *k) {
 
 /* model[i]: 1-based, negative from the end. Past the end is nil (ipairs stops there). */
 static int index_int(lua_State *L, lc_module *m) {
-  if (!is_indexed(m) || !lua_isinteger(L, 2)) {
+  int is_int = 0;
+  lua_Integer i = lua_tointegerx(L, 2, &is_int); /* 3.0 is 3, as in a Lua table */
+  if (!is_indexed(m) || !is_int || lua_type(L, 2) != LUA_TNUMBER) {
     lua_pushnil(L);
     return 1;
   }
   int64_t n = lc_module_num_children(m);
-  if (lua_tointeger(L, 2) > n) {
+  if (i > n) {
     lua_pushnil(L);
     return 1;
   }
@@ -941,6 +943,7 @@ static const luaL_Reg funcs[] = {
     {"shift_positions", lb_shift_positions},
     {"collect_args", lb_collect_args},
     {"raise", lb_raise},
+    {"position", lb_position_lua},
     {"replace", f_replace},
     {"pop", f_pop},
     {"remove", f_remove},
