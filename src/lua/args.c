@@ -274,13 +274,13 @@ int lb_collect_args(lua_State *L) {
   int npos = (int)lua_rawlen(L, 2);
   int nextra = lua_istable(L, 3) ? (int)lua_rawlen(L, 3) : 0;
   int n = npos + nextra;
-  if (n > 64) return luaL_error(L, "collect_args: at most 64 parameters");
+  if (n > 64) return lb_error(L, "collect_args", "at most 64 parameters");
   const char *names[64] = {0};
   for (int i = 0; i < n; i++) {
     lua_rawgeti(L, i < npos ? 2 : 3, i < npos ? i + 1 : i - npos + 1);
     names[i] = lua_tostring(L, -1); /* anchored in the tables at 2 and 3 */
     lua_pop(L, 1);
-    if (!names[i]) return luaL_error(L, "collect_args: parameter names must be strings");
+    if (!names[i]) return lb_error(L, "collect_args", "parameter names must be strings");
   }
   int base = 5;
   luaL_checkstack(L, n + 8, "collect_args");

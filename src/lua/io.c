@@ -79,7 +79,7 @@ static int io_safetensors_load(lua_State *L) {
 static void strings_of(lua_State *L, int idx, int n, const char **out, const char *what) {
   for (int i = 0; i < n; i++) {
     if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
-      luaL_error(L, "safetensors_save: %s[%d] must be a string, got %s", what, i + 1,
+      lb_error(L, "safetensors_save", "%s[%d] must be a string, got %s", what, i + 1,
                  lb_typename(L, -1));
     out[i] = lua_tostring(L, -1); /* stays alive: the table holds it */
     lua_pop(L, 1);
@@ -101,10 +101,10 @@ static int io_safetensors_save(lua_State *L) {
   lua_settop(L, 5);
   lua_Integer n = luaL_len(L, 2), nm = luaL_len(L, 4);
   if (luaL_len(L, 3) != n)
-    luaL_error(L, "safetensors_save: %d names but %d tensors", (int)n, (int)luaL_len(L, 3));
+    lb_error(L, "safetensors_save", "%d names but %d tensors", (int)n, (int)luaL_len(L, 3));
   if (luaL_len(L, 5) != nm)
-    luaL_error(L, "safetensors_save: metadata keys and values differ in length");
-  if (n > INT32_MAX / 4 || nm > INT32_MAX / 4) luaL_error(L, "safetensors_save: too many entries");
+    lb_error(L, "safetensors_save", "metadata keys and values differ in length");
+  if (n > INT32_MAX / 4 || nm > INT32_MAX / 4) lb_error(L, "safetensors_save", "too many entries");
   /* scratch arrays in a userdata: collected if an error unwinds */
   size_t words = (size_t)(2 * n + 2 * nm + 1);
   void **scratch = lua_newuserdatauv(L, words * sizeof(void *), 0);
@@ -119,7 +119,7 @@ static int io_safetensors_save(lua_State *L) {
     lua_rawgeti(L, 3, i + 1);
     lb_tensor *u = lb_ud(L, -1);
     if (!u || !u->t)
-      luaL_error(L, "safetensors_save: tensors[%d] must be a live tensor, got %s", i + 1,
+      lb_error(L, "safetensors_save", "tensors[%d] must be a live tensor, got %s", i + 1,
                  lb_typename(L, -1));
     ts[i] = u->t; /* borrowed: the table keeps the userdata alive */
     lua_pop(L, 1);
@@ -140,7 +140,7 @@ static int io_idx_load(lua_State *L) {
   double scale = luaL_optnumber(L, 4, 1.0);
   bool class_labels = lua_toboolean(L, 5);
   lua_settop(L, 4);
-  if (ndim < -1 || ndim > LC_MAX_DIMS) luaL_error(L, "idx_load: bad ndim %d", (int)ndim);
+  if (ndim < -1 || ndim > LC_MAX_DIMS) lb_error(L, fn, "bad ndim %d", (int)ndim);
   lc_tensor **slot = lb_slot(L); /* before the allocation, so the collector can run first */
   if (lc_idx_load(path, (int)ndim, dt, scale, slot) != LC_OK) return fail(L);
   if (class_labels) lb_one_based(L, fn, slot);

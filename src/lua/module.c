@@ -141,7 +141,7 @@ void lucid_preload(lua_State *L) {
 int luaopen_lucid(lua_State *L) {
   lucid_preload(L);
   if (lua_getglobal(L, "require") != LUA_TFUNCTION)
-    return luaL_error(L, "luaopen_lucid: the package library is not open (luaL_openlibs)");
+    return lb_error(L, "luaopen_lucid", "the package library is not open (luaL_openlibs)");
   lua_pushliteral(L, "lucid");
   lua_call(L, 1, 1);
   return 1;

@@ -537,7 +537,7 @@ static int c_check_loss_options(lua_State *L) {
   int kind = -1;
   for (int k = 0; k < LC_PW_COUNT && kind < 0; k++)
     if (strcmp(lc_pw_descs[k].name, name) == 0) kind = k;
-  if (kind < 0) return luaL_error(L, "check_loss_options: no loss named %s", name);
+  if (kind < 0) return lb_error(L, "check_loss_options", "no loss named %s", name);
   const lc_pw_desc *d = &lc_pw_descs[kind];
   pw_sig g;
   pw_signature(d, &g);

@@ -198,7 +198,7 @@ static int mm_len(lua_State *L) {
 
 static int mm_tostring(lua_State *L) {
   lb_tensor *u = lb_ud(L, 1);
-  if (!u) return luaL_error(L, "lucid.Tensor.__tostring: expected a tensor");
+  if (!u) return lb_error(L, "Tensor.__tostring", "expected a tensor");
   if (!u->t) {
     lua_pushliteral(L, "tensor(<closed>)");
     return 1;
