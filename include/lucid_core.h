@@ -122,6 +122,10 @@ void *lc_data(const lc_tensor *t);
  * PyTorch's gather/scatter/index_select); else LC_EINDEX naming the first bad one by its
  * position: "<what>: index[i, j] = v out of range for dim d of size n (expected 0..n-1)". */
 lc_status lc_check_indices(const lc_tensor *idx, int64_t size, int dim, const char *what);
+/* "[i, j]": element `flat` (row-major) of a tensor of that shape, each coordinate marked
+ * (LC_POS_I: shown 0-based by lc_last_error, 1-based by the Lua binding); "" for a 0-dim
+ * tensor. For messages naming an element of an index or target tensor. */
+void lc_marked_position(int nd, const int64_t *shape, int64_t flat, char *buf, size_t cap);
 size_t lc_storage_nbytes(const lc_tensor *t);
 bool lc_same_storage(const lc_tensor *a, const lc_tensor *b);
 void lc_bump_version(lc_tensor *t);

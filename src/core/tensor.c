@@ -197,9 +197,7 @@ lc_status lc_wrap_index(int64_t *index, int64_t size, int dim, const char *what)
   return LC_OK;
 }
 
-/* "[i, j]": element `flat` (row-major) of a tensor of that shape, each coordinate marked;
- * "" for a 0-dim tensor. */
-static void marked_position(int nd, const int64_t *shape, int64_t flat, char *buf, size_t cap) {
+void lc_marked_position(int nd, const int64_t *shape, int64_t flat, char *buf, size_t cap) {
   int64_t c[LC_MAX_DIMS];
   for (int d = nd - 1; d >= 0; d--) {
     c[d] = shape[d] ? flat % shape[d] : 0;
@@ -229,7 +227,7 @@ lc_status lc_check_indices(const lc_tensor *idx, int64_t size, int dim, const ch
       int64_t v = idx->dtype == LC_INT64 ? ((const int64_t *)p)[k] : ((const int32_t *)p)[k];
       if (v >= 0 && v < size) continue;
       char where[LC_MAX_DIMS * 28 + 4];
-      marked_position(idx->ndim, idx->shape, r * it.inner + j, where, sizeof where);
+      lc_marked_position(idx->ndim, idx->shape, r * it.inner + j, where, sizeof where);
       if (size == 0)
         return lc_set_error(LC_EINDEX,
                             "%s: index%s = " LC_POS_I " out of range for dim " LC_POS_D

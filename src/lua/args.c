@@ -701,19 +701,30 @@ void lb_apply_copts(lua_State *L, const char *fn, lc_tensor *t, const lb_copts *
 
 /* ---------------------------------------------------------------- index tensors */
 
-/* "[2, 1]" from a flat C-order position. */
-static void multi_index(const lc_tensor *t, int64_t k, char *buf, size_t cap) {
-  int nd = lc_ndim(t);
-  const int64_t *sh = lc_shape(t);
-  int64_t idx[LC_MAX_DIMS];
-  for (int d = nd - 1; d >= 0; d--) {
-    idx[d] = sh[d] ? k % sh[d] : 0;
-    k = sh[d] ? k / sh[d] : 0;
+lc_tensor **lb_one_based_tensor(lua_State *L, const char *fn, int pos, const char *name,
+                                const lc_tensor *idx, int64_t size, const char *what,
+                                const char *kind, const int64_t *keep) {
+  int64_t n = lc_numel(idx);
+  /* The buffer is a userdata: freed by the collector if an error below unwinds. */
+  int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
+  if (n > 0 && lc_copy_to_buffer(idx, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
+  for (int64_t k = 0; k < n; k++) {
+    if (buf[k] < 1 && !(keep && buf[k] == *keep)) { /* no 0-based image: the conversion's error */
+      char where[LC_MAX_DIMS * 28 + 4], shown[LC_MAX_DIMS * 28 + 4];
+      lc_marked_position(lc_ndim(idx), lc_shape(idx), k, where, sizeof where);
+      char range[64] = "";
+      if (size > 0) snprintf(range, sizeof range, " (expected 1..%lld)", (long long)size);
+      lb_argerror(L, fn, pos, name, "%s%s = %lld is invalid: %s are 1-based%s", what,
+                  lc_render_positions(where, 1, shown, sizeof shown), (long long)buf[k], kind,
+                  range);
+    }
+    buf[k] -= 1; /* a kept value shifts with the others (ignore_index) */
   }
-  size_t n = (size_t)snprintf(buf, cap, "[");
-  for (int d = 0; d < nd && n < cap; d++)
-    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)idx[d] + 1);
-  if (n < cap) snprintf(buf + n, cap - n, "]");
+  lc_tensor **slot = lb_slot(L);
+  if (lc_from_data(lc_ndim(idx), lc_shape(idx), LC_INT64, buf, slot) != LC_OK)
+    lb_core_error(L, fn);
+  lua_remove(L, -2); /* the buffer */
+  return slot;
 }
 
 lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *name,
@@ -722,25 +733,7 @@ lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *n
   if (dt != LC_INT64 && dt != LC_INT32)
     lb_argerror(L, fn, pos, name, "expected an int64 or int32 tensor of 1-based indices, got %s",
                 lc_dtype_name(dt));
-  int64_t n = lc_numel(idx);
-  /* The buffer is a userdata: freed by the collector if an error below unwinds. */
-  int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
-  if (n > 0 && lc_copy_to_buffer(idx, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
-  for (int64_t k = 0; k < n; k++) {
-    if (buf[k] < 1) { /* no 0-based image: the conversion's own error */
-      char where[128];
-      multi_index(idx, k, where, sizeof where);
-      lb_argerror(L, fn, pos, name,
-                  "index%s = %lld is invalid: indices are 1-based (expected "
-                  "1..%lld)",
-                  lc_ndim(idx) ? where : "", (long long)buf[k], (long long)size);
-    }
-    buf[k] -= 1;
-  }
-  lc_tensor **slot = lb_slot(L);
-  if (lc_from_data(lc_ndim(idx), lc_shape(idx), LC_INT64, buf, slot) != LC_OK)
-    lb_core_error(L, fn);
-  lua_remove(L, -2); /* the buffer */
+  lc_tensor **slot = lb_one_based_tensor(L, fn, pos, name, idx, size, "index", "indices", NULL);
   if (lc_check_indices(*slot, size, dim0, "index")) wrap_error(L, fn, pos, name); /* C's rule */
   return slot;
 }

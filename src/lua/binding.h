@@ -218,9 +218,16 @@ void lb_creation_opts(lua_State *L, const char *fn, int idx, lb_copts *o);
 /* Applies requires_grad to the tensor in slot (raises on failure). */
 void lb_apply_copts(lua_State *L, const char *fn, lc_tensor *t, const lb_copts *o);
 
-/* Converts a Lua-side index tensor (1-based int64/int32 positions) into a 0-based int64 copy,
- * checking every value is in 1..size; pushes a slot holding it and returns the slot (release
- * *slot and set it to NULL once the core call is done). */
+/* The conversion of a tensor of 1-based values (int64/int32 idx) into a 0-based int64 copy:
+ * a value < 1 has no 0-based image and is this conversion's error ("<what>[i, j] = 0 is
+ * invalid: <kind> are 1-based (expected 1..size)"), unless it equals *keep (ignore_index),
+ * which shifts with the others. The range above is the core's rule, checked by the caller's
+ * op. Pushes a slot holding the copy and returns it. */
+lc_tensor **lb_one_based_tensor(lua_State *L, const char *fn, int pos, const char *name,
+                                const lc_tensor *idx, int64_t size, const char *what,
+                                const char *kind, const int64_t *keep);
+/* lb_one_based_tensor for an index tensor along dim0 of size `size`, the range checked by C's
+ * lc_check_indices (release *slot and set it to NULL once the core call is done). */
 lc_tensor **lb_index_tensor(lua_State *L, const char *fn, int pos, const char *name,
                            const lc_tensor *idx, int64_t size, int dim0);
 /* Replaces the index tensor in slot by itself + 1 (0-based -> 1-based). */

@@ -138,65 +138,17 @@ static int c_pw_losses(lua_State *L) {
 
 /* ---------------------------------------------------------------- class losses */
 
-static const char *shape_text(int nd, const int64_t *s, char *buf, size_t cap) {
-  size_t k = (size_t)snprintf(buf, cap, "{");
-  for (int d = 0; d < nd && k < cap; d++)
-    k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)s[d]);
-  if (k < cap) snprintf(buf + k, cap - k, "}");
-  return buf;
-}
-
-/* "[2, 1]" (1-based) of flat position k in t's shape; "" for a 0-dim t. */
-static void position_str(const lc_tensor *t, int64_t k, char *buf, size_t cap) {
-  int nd = lc_ndim(t);
-  const int64_t *sh = lc_shape(t);
-  int64_t idx[LC_MAX_DIMS];
-  buf[0] = 0;
-  if (nd == 0) return;
-  for (int d = nd - 1; d >= 0; d--) {
-    idx[d] = sh[d] ? k % sh[d] : 0;
-    k = sh[d] ? k / sh[d] : 0;
-  }
-  size_t n = (size_t)snprintf(buf, cap, "[");
-  for (int d = 0; d < nd && n < cap; d++)
-    n += (size_t)snprintf(buf + n, cap - n, d ? ", %lld" : "%lld", (long long)idx[d] + 1);
-  if (n < cap) snprintf(buf + n, cap - n, "]");
-}
-
-/* Class indices at pos (int64/int32, 1-based: 1..C, or equal to ignore_index when has_ign) ->
- * a slot (pushed) holding a 0-based int64 copy. A float target (probabilities) is returned as
- * is, pushing nothing. */
-static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor *t, int64_t C,
-                                bool has_ign, int64_t ign) {
+/* Class indices (int64/int32, 1-based: 1..C, or equal to ignore_index when has_ign) -> a slot
+ * (pushed) holding a 0-based int64 copy; the range is the kernel's rule. Any other target
+ * (probabilities, a wrong dtype) is returned as is, pushing nothing: C judges it. */
+static lc_tensor *class_targets(lua_State *L, const char *fn, int pos, lc_tensor *t,
+                                const lc_tensor *x, bool has_ign, int64_t ign) {
   lc_dtype dt = lc_dtype_of(t);
-  if (lc_dtype_is_float(dt)) return t;
-  if (dt != LC_INT64 && dt != LC_INT32)
-    lb_argerror(L, fn, pos, "target",
-                "expected class indices (an int64 or int32 tensor of values 1..C) or class "
-                "probabilities (a float tensor), got %s",
-                lc_dtype_name(dt));
-  int64_t n = lc_numel(t);
-  int64_t *buf = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof(int64_t), 0);
-  if (n > 0 && lc_copy_to_buffer(t, LC_INT64, buf) != LC_OK) lb_core_error(L, fn);
-  for (int64_t k = 0; k < n; k++) {
-    int64_t v = buf[k];
-    if ((v < 1 || v > C) && !(has_ign && v == ign)) {
-      char where[160];
-      position_str(t, k, where, sizeof where);
-      if (v == 0)
-        lb_argerror(L, fn, pos, "target",
-                    "target%s = 0 is invalid: class indices are 1-based (expected 1..%lld)", where,
-                    (long long)C);
-      lb_argerror(L, fn, pos, "target",
-                  "target%s = %lld is out of range for %lld classes (expected 1..%lld%s)", where,
-                  (long long)v, (long long)C, (long long)C, has_ign ? ", or ignore_index" : "");
-    }
-    buf[k] = v - 1; /* ignore_index shifts with the targets */
-  }
-  lc_tensor **slot = lb_slot(L);
-  if (lc_from_data(lc_ndim(t), lc_shape(t), LC_INT64, buf, slot) != LC_OK) lb_core_error(L, fn);
-  lua_remove(L, -2); /* the buffer */
-  return *slot;
+  if (dt != LC_INT64 && dt != LC_INT32) return t;
+  int nd = lc_ndim(x); /* the class count, for the conversion's message only */
+  int64_t C = nd >= 2 ? lc_shape(x)[1] : nd == 1 ? lc_shape(x)[0] : 0;
+  return *lb_one_based_tensor(L, fn, pos, "target", t, C, "target", "class indices",
+                              has_ign ? &ign : NULL);
 }
 
 /* A class loss's options weight, ignore_index, reduction, label_smoothing (cross_entropy only)
@@ -225,33 +177,8 @@ static int f_class(lua_State *L) {
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input"), *t = lb_tensor_arg(L, fn, 2, "target");
   int64_t ign;
   lc_class_loss_opts o = read_class_options(L, fn, ce, 3, &ign); /* C checks label_smoothing */
-  int nd = lc_ndim(x);
-  if (nd < 1)
-    lb_argerror(L, fn, 1, "input",
-                "expected a class dim ({C}, {N, C} or {N, C, d1, ...}), got a 0-dim tensor");
-  int64_t C = nd == 1 ? lc_shape(x)[0] : lc_shape(x)[1];
-  if (!lc_dtype_is_float(lc_dtype_of(t))) {
-    /* the shape first: a range error about a target of the wrong shape would mislead */
-    int64_t ts[LC_MAX_DIMS];
-    int tn = 0;
-    if (nd >= 2) {
-      ts[tn++] = lc_shape(x)[0];
-      for (int d = 2; d < nd; d++)
-        ts[tn++] = lc_shape(x)[d];
-    }
-    bool same = lc_ndim(t) == tn;
-    for (int d = 0; same && d < tn; d++)
-      same = lc_shape(t)[d] == ts[d];
-    if (!same) {
-      char a[256], b[256], c[256];
-      lb_argerror(L, fn, 2, "target",
-                  "expected class indices of shape %s for input of shape %s, got shape %s",
-                  shape_text(tn, ts, a, sizeof a), shape_text(nd, lc_shape(x), b, sizeof b),
-                  shape_text(lc_ndim(t), lc_shape(t), c, sizeof c));
-    }
-  }
   int top = lua_gettop(L);
-  lc_tensor *tt = class_targets(L, fn, 2, t, C, o.has_ignore_index, ign);
+  lc_tensor *tt = class_targets(L, fn, 2, t, x, o.has_ignore_index, ign);
   lc_tensor **out = lb_slot(L);
   lc_status st = ce ? lc_cross_entropy(x, tt, &o, out) : lc_nll_loss(x, tt, &o, out);
   if (st) lb_core_error(L, fn);
