@@ -488,6 +488,7 @@ TEST(reduce_bad_dims) {
   lc_reduce_opts rep = {.ndims = 2, .dims = {1, -1}};
   CHECK_STATUS(lc_reduce(LC_MEAN, x, &rep, &y), LC_EARG);
   CHECK(strstr(lc_last_error(), "more than once") != NULL);
+  CHECK(strstr(lc_last_error(), "mean: dim ") == lc_last_error()); /* the public name, 0-based */
   CHECK_STATUS(lc_reduce((lc_reduce_op)99, x, NULL, &y), LC_EARG);
   lc_tensor *v = NULL, *i = NULL;
   CHECK_STATUS(lc_max_dim(x, 2, false, &v, &i), LC_EINDEX);

@@ -232,9 +232,14 @@ TEST(shape_permute_transpose_t) {
   }
   int rep[] = {0, 1, 1};
   CHECK_STATUS(lc_permute(t, rep, &x), LC_EARG);
-  CHECK(strstr(lc_last_error(), "appears more than once") != NULL);
+  CHECK(strcmp(lc_last_error(), "permute: dim 1 appears more than once in the permutation") == 0);
+  int neg[] = {2, 0, -1}; /* -1 is dim 2: a repeat */
+  CHECK_STATUS(lc_permute(t, neg, &x), LC_EARG);
+  CHECK(strcmp(lc_last_error(), "permute: dim 2 appears more than once in the permutation") == 0);
   int oob[] = {0, 1, 3};
   CHECK_STATUS(lc_permute(t, oob, &x), LC_EINDEX);
+  CHECK(strcmp(lc_last_error(), "permute: entry 2: dim 3 out of range for a tensor with 3 dims "
+                                "(expected 0..2 or -3..-1)") == 0);
   CHECK_OK(lc_transpose(t, -1, 0, &tr));
   if (tr) {
     int64_t ts[] = {4, 3, 2}, tst[] = {1, 4, 12};

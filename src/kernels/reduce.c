@@ -56,17 +56,14 @@ static lc_status parse_dims(const char *name, const lc_op_args *args, int ndim, 
     return lc_set_error(LC_EARG, "%s: expected at most %d dims to reduce, got %d", name,
                         LC_MAX_DIMS, args->ni);
   bool seen[LC_MAX_DIMS] = {false};
-  int n = ndim > 0 ? ndim : 1; /* a 0-dim tensor accepts dim 0 and -1, like PyTorch */
   for (int k = 0; k < args->ni; k++) {
-    int64_t d = args->i[k];
-    if (d < -n || d >= n)
-      return lc_set_error(LC_EINDEX,
-                          "%s: dim %lld out of range for a tensor with %d dims (expected %d..%d)",
-                          name, (long long)d, ndim, -n, n - 1);
-    if (d < 0) d += n;
+    int d; /* a 0-dim tensor accepts dim 0 and -1, like PyTorch (lc_wrap_dim64) */
+    lc_status st = lc_wrap_dim64(args->i[k], ndim, name, &d);
+    if (st) return st;
     if (seen[d])
-      return lc_set_error(LC_EARG, "%s: dim %lld appears more than once in the dims to reduce",
-                          name, (long long)d);
+      return lc_set_error(LC_EARG,
+                          "%s: dim " LC_POS_D " appears more than once in the dims to reduce", name,
+                          d);
     seen[d] = true;
     if (ndim > 0) red[d] = true;
   }

@@ -135,15 +135,16 @@ static lc_status check_perm(int ndim, const lc_op_args *args, int *perm) {
                         ndim);
   bool seen[LC_MAX_DIMS] = {false};
   for (int i = 0; i < ndim; i++) {
-    int64_t p = args->i[i];
-    if (p < 0 || p >= ndim)
-      return lc_set_error(LC_EINDEX, "permute: dim %lld out of range for a tensor with %d dims",
-                          (long long)p, ndim);
+    char what[48];
+    snprintf(what, sizeof what, "permute: entry " LC_POS_D, i);
+    int p;
+    lc_status st = lc_wrap_dim64(args->i[i], ndim, what, &p); /* negative from the end */
+    if (st) return st;
     if (seen[p])
-      return lc_set_error(LC_EARG, "permute: dim %lld appears more than once in the permutation",
-                          (long long)p);
+      return lc_set_error(LC_EARG,
+                          "permute: dim " LC_POS_D " appears more than once in the permutation", p);
     seen[p] = true;
-    perm[i] = (int)p;
+    perm[i] = p;
   }
   return LC_OK;
 }

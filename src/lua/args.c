@@ -449,10 +449,7 @@ int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndi
     lb_argerror(L, fn, pos, name, "expected a dim or a table of dims, got %s",
                 lb_typename(L, pos));
   }
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < i; j++)
-      if (dims[i] == dims[j])
-        lb_argerror(L, fn, pos, name, "dim %d appears twice", dims[i] + 1);
+  /* repeats are the reduction kernel's rule */
   if (ndim == 0) return 0; /* reducing a 0-dim tensor over its one pseudo-dim: over all */
   return n;
 }

@@ -190,7 +190,8 @@ int lb_position_lua(lua_State *L);
  * -1, the last) of a container of n children -> the 0-based half-open [start, end). */
 void lb_module_range(lua_State *L, const char *fn, int pos, int64_t n, int64_t *start,
                      int64_t *end);
-/* A number or a table of dims (nil -> 0 dims). Checks repeats. Returns the count. */
+/* A number or a table of dims (nil -> 0 dims), converted to 0-based; repeats are C's rule. Returns
+ * the count. */
 int lb_dims_arg(lua_State *L, const char *fn, int pos, const char *name, int ndim, int *dims);
 /* A 1-based index into a dim of `size` (1..size or -size..-1) -> 0-based. */
 int64_t lb_index_value(lua_State *L, const char *fn, int pos, const char *name, int64_t v,

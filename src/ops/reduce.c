@@ -21,18 +21,8 @@ lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *o
     if (opts->ndims < 0 || opts->ndims > LC_MAX_DIMS)
       return lc_set_error(LC_EARG, "%s: expected 0..%d dims to reduce, got %d", name, LC_MAX_DIMS,
                           opts->ndims);
-    /* Validate here too so the message names the public function; the kernel re-checks. */
-    bool seen[LC_MAX_DIMS] = {false};
-    for (int k = 0; k < opts->ndims; k++) {
-      int d = opts->dims[k];
-      lc_status st = lc_wrap_dim(&d, x->ndim, name);
-      if (st) return st;
-      if (seen[d])
-        return lc_set_error(LC_EARG, "%s: dim %d appears more than once in the dims to reduce",
-                            name, d);
-      seen[d] = true;
-      args.i[k] = d;
-    }
+    for (int k = 0; k < opts->ndims; k++) /* the kernel owns the dims rule (range, repeats) */
+      args.i[k] = opts->dims[k];
     args.ni = opts->ndims;
     if (opts->keepdim) args.flags |= LC_ARG_KEEPDIM;
     if (lc_reduce_args[op] == LC_RA_P) {
