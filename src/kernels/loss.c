@@ -643,8 +643,9 @@ static lc_status cl_prepare(const char *fn, bool nll, int n, lc_tensor *const *i
         char where[LC_MAX_DIMS * 28 + 4];
         lc_marked_position(t->ndim, t->shape, r, where, sizeof where);
         st = lc_set_error(LC_EINDEX,
-                          "%s: target%s = " LC_POS_I " is out of range for %lld classes (expected " LC_POS_I
-                          ".." LC_POS_I "%s)",
+                          "%s: target%s = " LC_POS_I
+                          " is out of range for %lld classes (expected " LC_POS_I ".." LC_POS_I
+                          "%s)",
                           fn, where, (long long)v, (long long)c->C, 0LL, (long long)c->C - 1,
                           c->has_ign ? ", or ignore_index" : "");
         goto fail;

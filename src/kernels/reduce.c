@@ -61,9 +61,8 @@ static lc_status parse_dims(const char *name, const lc_op_args *args, int ndim, 
     lc_status st = lc_wrap_dim64(args->i[k], ndim, name, &d);
     if (st) return st;
     if (seen[d])
-      return lc_set_error(LC_EARG,
-                          "%s: dim " LC_POS_D " appears more than once in the dims to reduce", name,
-                          d);
+      return lc_set_error(
+          LC_EARG, "%s: dim " LC_POS_D " appears more than once in the dims to reduce", name, d);
     seen[d] = true;
     if (ndim > 0) red[d] = true;
   }

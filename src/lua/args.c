@@ -21,11 +21,13 @@ static bool lucid_source(const char *source) {
   size_t n = strlen(source);
   if (n < 5 || strcmp(source + n - 4, ".lua") != 0) return false;
   const char *base = source + n;
-  while (base > source && base[-1] != '/') base--; /* the file name */
+  while (base > source && base[-1] != '/')
+    base--; /* the file name */
   const char *dir = base > source ? base - 1 : base;
   for (int up = 0; up < 2 && dir > source; up++) { /* lucid/x.lua or lucid/nn/x.lua */
     const char *d = dir;
-    while (d > source && d[-1] != '/' && d[-1] != '@') d--;
+    while (d > source && d[-1] != '/' && d[-1] != '@')
+      d--;
     if (dir - d == 5 && strncmp(d, "lucid", 5) == 0) return true;
     dir = d > source ? d - 1 : d;
   }
@@ -90,7 +92,8 @@ const char *lb_message_text(const char *msg) {
   const char *colon = strstr(p, ": lucid.");
   if (colon) { /* "file:line: lucid." */
     const char *d = colon;
-    while (d > p && d[-1] >= '0' && d[-1] <= '9') d--;
+    while (d > p && d[-1] >= '0' && d[-1] <= '9')
+      d--;
     if (d < colon && d > p && d[-1] == ':') p = colon + 2;
   }
   return strncmp(p, "lucid.", 6) == 0 ? p + 6 : msg;
@@ -212,12 +215,13 @@ static bool is_empty_plain_table(lua_State *L, int idx) {
 static void collect(lua_State *L, const char *fn, int base, const char *const *names, int n,
                     int npos, bool untabled) {
   int top = lua_gettop(L);
-  while (top >= base && lua_isnil(L, top)) top--;
+  while (top >= base && lua_isnil(L, top))
+    top--;
   lua_settop(L, top);
   int given = top - base + 1; /* arguments, the options table included */
   int opts = 0;
-  if (given > 0 && (lb_is_options(L, top) ||
-                    (is_empty_plain_table(L, top) && (untabled || given > npos))))
+  if (given > 0 &&
+      (lb_is_options(L, top) || (is_empty_plain_table(L, top) && (untabled || given > npos))))
     opts = top;
   int npositional = opts ? given - 1 : given;
   if (npositional > npos)

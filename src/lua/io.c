@@ -80,7 +80,7 @@ static void strings_of(lua_State *L, int idx, int n, const char **out, const cha
   for (int i = 0; i < n; i++) {
     if (lua_rawgeti(L, idx, i + 1) != LUA_TSTRING)
       lb_error(L, "safetensors_save", "%s[%d] must be a string, got %s", what, i + 1,
-                 lb_typename(L, -1));
+               lb_typename(L, -1));
     out[i] = lua_tostring(L, -1); /* stays alive: the table holds it */
     lua_pop(L, 1);
   }
@@ -120,7 +120,7 @@ static int io_safetensors_save(lua_State *L) {
     lb_tensor *u = lb_ud(L, -1);
     if (!u || !u->t)
       lb_error(L, "safetensors_save", "tensors[%d] must be a live tensor, got %s", i + 1,
-                 lb_typename(L, -1));
+               lb_typename(L, -1));
     ts[i] = u->t; /* borrowed: the table keeps the userdata alive */
     lua_pop(L, 1);
   }

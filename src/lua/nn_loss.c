@@ -484,6 +484,5 @@ static int c_check_loss_options(lua_State *L) {
   return n;
 }
 
-const luaL_Reg nb_loss_funcs[] = {{"pointwise_losses", c_pw_losses},
-                                     {"check_loss_options", c_check_loss_options},
-                                     {NULL, NULL}};
+const luaL_Reg nb_loss_funcs[] = {
+    {"pointwise_losses", c_pw_losses}, {"check_loss_options", c_check_loss_options}, {NULL, NULL}};

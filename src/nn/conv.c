@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---------------------------------------------------------------- convolutions */
 
 typedef struct conv_state {

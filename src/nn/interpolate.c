@@ -23,7 +23,8 @@ static lc_status up_extra(const lc_module *m, char **out) {
                    (long long)o->size[1]);
   } else {
     if (o->nscale == 1)
-      n = snprintf(buf, sizeof buf, "scale_factor=%s", num_str(o->scale_factor[0], true, a, sizeof a));
+      n = snprintf(buf, sizeof buf, "scale_factor=%s",
+                   num_str(o->scale_factor[0], true, a, sizeof a));
     else
       n = snprintf(buf, sizeof buf, "scale_factor=(%s, %s)",
                    num_str(o->scale_factor[0], true, a, sizeof a),

@@ -300,8 +300,8 @@ static lc_status ln_extra(const lc_module *m, char **out) {
   const ln_state *s = lc_module_state(m);
   char b[256], e[40], buf[400];
   lc_nn_tuple_str(s->nshape, s->shape, b, sizeof b); /* "(4,)", "(3, 4)": as Conv2d's sizes */
-  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b, num_str(s->eps, true, e, sizeof e),
-           s->affine ? "true" : "false");
+  snprintf(buf, sizeof buf, "%s, eps=%s, elementwise_affine=%s", b,
+           num_str(s->eps, true, e, sizeof e), s->affine ? "true" : "false");
   *out = lc_nn_strdup(buf);
   return *out ? LC_OK : nn_oom();
 }

@@ -5,7 +5,7 @@
 #ifndef LUCID_OPS_CHECK_IO_H
 #define LUCID_OPS_CHECK_IO_H
 
-#include "../core/core.h"             /* check_input reads the tensor fields */
+#include "../core/core.h"           /* check_input reads the tensor fields */
 #include "../kernels/kernel_util.h" /* the float rule */
 
 static inline lc_status check_io(const char *fn, const lc_tensor *x, const char *xname, void *out) {
