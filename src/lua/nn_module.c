@@ -635,14 +635,6 @@ static int f_insert(lua_State *L) {
   return 0;
 }
 
-static int f_replace(lua_State *L) {
-  lc_module *m = nb_check(L, 1, "replace");
-  lc_module *c = nb_to(L, 3);
-  if (!c) return raise(L, "replace: expected a module, got %s", luaL_typename(L, 3));
-  if (lc_module_replace(m, luaL_checkinteger(L, 2), c)) return raise_core(L, NULL);
-  return 0;
-}
-
 /* pop(m, pos|nil, fn): pos 1-based (negative from the end), nil the last */
 static int f_pop(lua_State *L) {
   const char *fn = luaL_optstring(L, 3, "pop");
@@ -944,7 +936,6 @@ static const luaL_Reg funcs[] = {
     {"collect_args", lb_collect_args},
     {"raise", lb_raise},
     {"position", lb_position_lua},
-    {"replace", f_replace},
     {"pop", f_pop},
     {"remove", f_remove},
     {"slice", f_slice},
