@@ -2,6 +2,8 @@
 #include "../src/core/core.h"
 #include "test.h"
 
+#include <string.h>
+
 #include <stdint.h>
 
 TEST(tensor_new_is_contiguous_and_aligned) {
@@ -20,10 +22,25 @@ TEST(tensor_new_is_contiguous_and_aligned) {
 TEST(tensor_new_rejects_bad_shapes) {
   lc_tensor *t = NULL;
   int64_t neg[] = {2, -1};
-  CHECK_STATUS(lc_tensor_new(2, neg, LC_FLOAT32, &t), LC_ESHAPE);
+  CHECK_STATUS(lc_tensor_new(2, neg, LC_FLOAT32, &t), LC_EARG); /* lc_check_shape's, as lc_zeros */
   CHECK(t == NULL);
   int64_t huge[] = {INT64_MAX / 2, 4};
   CHECK_STATUS(lc_tensor_new(2, huge, LC_FLOAT32, &t), LC_ENOMEM);
+  /* a 0 size does not excuse the others: their strides would overflow int64 */
+  int64_t zero_huge[] = {0, INT64_C(1) << 62, INT64_C(1) << 62};
+  CHECK_STATUS(lc_tensor_new(3, zero_huge, LC_FLOAT32, &t), LC_ENOMEM);
+  CHECK(strstr(lc_last_error(), "{0, 4611686018427387904, 4611686018427387904} is too large"));
+  /* the largest accepted: sizes multiplying to 2^59 - 1 */
+  int64_t edge[] = {0, (INT64_C(1) << 59) - 1};
+  CHECK_OK(lc_tensor_new(2, edge, LC_FLOAT64, &t));
+  lc_release(t);
+  t = NULL;
+  int64_t past[] = {0, INT64_C(1) << 59};
+  CHECK_STATUS(lc_tensor_new(2, past, LC_FLOAT64, &t), LC_ENOMEM);
+  /* lc_shape_numel never overflows: 0 with a 0 size, -1 past int64 */
+  CHECK(lc_shape_numel(3, zero_huge) == 0);
+  int64_t over[] = {INT64_C(1) << 62, INT64_C(1) << 62};
+  CHECK(lc_shape_numel(2, over) == -1);
   int64_t big[] = {1};
   CHECK_STATUS(lc_tensor_new(LC_MAX_DIMS + 1, big, LC_FLOAT32, &t), LC_ESHAPE);
 }

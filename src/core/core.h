@@ -100,8 +100,19 @@ lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape
                             const int64_t *strides, int64_t offset, lc_tensor **out);
 /* Recomputes numel and the contiguous flag after shape/strides were edited. */
 void lc_tensor_refresh(lc_tensor *t);
+/* The one shape rule: 0..LC_MAX_DIMS dims, sizes >= 0, and the sizes (each at least 1)
+ * multiplying within 2^59, so that element and byte counts and contiguous strides of any dtype
+ * fit in int64 whatever the sizes. LC_ESHAPE / LC_EARG / LC_ENOMEM naming `what` and the shape. */
+lc_status lc_check_shape(const char *what, int ndim, const int64_t *shape);
+/* Strides of the dense layout of a checked shape (lc_tensor_new / lc_tensor_view_of's rule). */
 void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* The element count: 0 when a size is 0, -1 when a size is negative or the product overflows
+ * int64 (never undefined behaviour: callers compare it with a real count, or refuse -1). */
 int64_t lc_shape_numel(int ndim, const int64_t *shape);
+/* Checked int64 arithmetic, the one set the layers use for sizes, strides, offsets and byte
+ * counts: true (and *out unspecified) when a op b overflows. */
+bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out);
+bool lc_add_overflows(int64_t a, int64_t b, int64_t *out);
 /* "{2, 3}" into buf. */
 const char *lc_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
 /* Broadcast shape of a and b into out (returns LC_ESHAPE with a clear message on mismatch). */

@@ -20,21 +20,9 @@ static lc_status check_dtype(const char *fn, lc_dtype dt) {
   return LC_OK;
 }
 
-static lc_status check_shape(const char *fn, int ndim, const int64_t *shape) {
-  if (ndim < 0 || ndim > LC_MAX_DIMS)
-    return lc_set_error(LC_ESHAPE, "%s: expected 0..%d dims, got %d", fn, LC_MAX_DIMS, ndim);
-  if (ndim > 0 && !shape)
-    return lc_set_error(LC_EARG, "%s: shape is NULL for a %d-dim tensor", fn, ndim);
-  for (int i = 0; i < ndim; i++)
-    if (shape[i] < 0)
-      return lc_set_error(LC_EARG, "%s: sizes must be non-negative, got %lld at dim %d", fn,
-                          (long long)shape[i], i);
-  return LC_OK;
-}
-
 static lc_status check_args(const char *fn, int ndim, const int64_t *shape, lc_dtype dt) {
   lc_status st = check_dtype(fn, dt);
-  return st ? st : check_shape(fn, ndim, shape);
+  return st ? st : lc_check_shape(fn, ndim, shape);
 }
 
 /* A value stored into dtype dt must be representable (ints: finite and in range). */
@@ -132,12 +120,7 @@ lc_status lc_from_buffer(int ndim, const int64_t *shape, lc_dtype dt, void *data
   lc_status st = check_args("from_buffer", ndim, shape, dt);
   if (!st) st = check_out("from_buffer", out);
   if (st) return st;
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] && n > INT64_MAX / 16 / shape[i])
-      return lc_set_error(LC_EARG, "from_buffer: tensor too large (element count overflows)");
-    n *= shape[i];
-  }
+  int64_t n = lc_shape_numel(ndim, shape); /* fits: lc_check_shape */
   size_t esz = lc_dtype_size(dt);
   if (n && !data)
     return lc_set_error(LC_EARG, "from_buffer: data is NULL for %lld elements", (long long)n);

@@ -47,14 +47,25 @@ void *lc_data(const lc_tensor *t) {
 void lc_bump_version(lc_tensor *t) { atomic_fetch_add(&t->storage->version, 1); }
 uint64_t lc_version(const lc_tensor *t) { return atomic_load(&t->storage->version); }
 
+bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+
+bool lc_add_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_add_overflow(a, b, out);
+}
+
 int64_t lc_shape_numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0) return 0;
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] < 0 || lc_mul_overflows(n, shape[i], &n)) return -1;
   return n;
 }
 
 void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
-  int64_t s = 1;
+  int64_t s = 1; /* bounded: a checked shape's sizes (each at least 1) multiply within int64 */
   for (int i = ndim - 1; i >= 0; i--) {
     strides[i] = s;
     s *= shape[i] > 1 ? shape[i] : 1;
@@ -77,21 +88,27 @@ void lc_tensor_refresh(lc_tensor *t) {
   t->contiguous = c || t->numel == 0;
 }
 
-/* Checks sizes and that numel * element size fits in size_t / int64. */
-static lc_status check_shape(int ndim, const int64_t *shape, lc_dtype dt, const char *what) {
+lc_status lc_check_shape(const char *what, int ndim, const int64_t *shape) {
   if (ndim < 0 || ndim > LC_MAX_DIMS)
-    return lc_set_error(LC_ESHAPE, "%s: a tensor has at most %d dims, got %d", what,
-                        LC_MAX_DIMS, ndim);
-  if ((unsigned)dt >= LC_DTYPE_COUNT) return lc_set_error(LC_EDTYPE, "%s: invalid dtype", what);
-  int64_t n = 1;
+    return lc_set_error(LC_ESHAPE, "%s: expected 0..%d dims, got %d", what, LC_MAX_DIMS, ndim);
+  if (ndim > 0 && !shape)
+    return lc_set_error(LC_EARG, "%s: shape is NULL for a %d-dim tensor", what, ndim);
+  /* The sizes, each at least 1, must multiply within 2^59 - 1 = int64 / 16 (the largest
+   * element): then the element count, the byte count and every contiguous stride fit too, even
+   * with a 0 size. */
+  int64_t span = 1;
   const int64_t limit = INT64_MAX / 16;
   for (int i = 0; i < ndim; i++) {
     if (shape[i] < 0)
-      return lc_set_error(LC_ESHAPE, "%s: sizes must be non-negative, got %lld at dim %d", what,
-                          (long long)shape[i], i);
-    if (shape[i] != 0 && n > limit / shape[i])
-      return lc_set_error(LC_ENOMEM, "%s: tensor too large (element count overflows)", what);
-    n *= shape[i];
+      return lc_set_error(LC_EARG, "%s: sizes must be non-negative, got %lld at dim " LC_POS_D,
+                          what, (long long)shape[i], i);
+    if (lc_mul_overflows(span, shape[i] > 1 ? shape[i] : 1, &span) || span > limit) {
+      char b[LC_MAX_DIMS * 24 + 4];
+      return lc_set_error(LC_ENOMEM,
+                          "%s: shape %s is too large: its sizes multiply past 2^59 - 1 (the "
+                          "element count, byte count or strides would overflow 64 bits)",
+                          what, lc_shape_str(ndim, shape, b, sizeof b));
+    }
   }
   return LC_OK;
 }
@@ -109,7 +126,8 @@ static lc_tensor *header_alloc(void) {
 }
 
 lc_status lc_tensor_new(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor **out) {
-  lc_status st = check_shape(ndim, shape, dt, "tensor");
+  if ((unsigned)dt >= LC_DTYPE_COUNT) return lc_set_error(LC_EDTYPE, "tensor: invalid dtype");
+  lc_status st = lc_check_shape("tensor", ndim, shape);
   if (st) return st;
   int64_t n = lc_shape_numel(ndim, shape);
   size_t nbytes = (size_t)n * lc_dtype_size(dt);
@@ -143,7 +161,7 @@ lc_status lc_tensor_new(int ndim, const int64_t *shape, lc_dtype dt, lc_tensor *
 
 lc_status lc_tensor_view_of(const lc_tensor *src, int ndim, const int64_t *shape,
                             const int64_t *strides, int64_t offset, lc_tensor **out) {
-  lc_status st = check_shape(ndim, shape, src->dtype, "view");
+  lc_status st = lc_check_shape("view", ndim, shape);
   if (st) return st;
   lc_tensor *t = header_alloc();
   if (!t) return LC_ENOMEM;
