@@ -553,20 +553,17 @@ static int f_split(lua_State *L) { /* op 0 split, 1 chunk */
     lua_Integer len = luaL_len(L, 2);
     if (len > (lua_Integer)(sizeof sizes / sizeof sizes[0]))
       lb_argerror(L, fn, 2, P[1], "too many sections (%lld)", (long long)len);
-    int64_t total = 0;
     for (ns = 0; ns < len; ns++) {
       lua_rawgeti(L, 2, ns + 1);
       int ok = 0;
       sizes[ns] = lua_tointegerx(L, -1, &ok);
-      if (!ok || sizes[ns] < 0)
-        lb_argerror(L, fn, 2, P[1], "entry [%d] is not a non-negative integer", ns + 1);
-      total += sizes[ns];
+      if (!ok) lb_argerror(L, fn, 2, P[1], "entry [%d] is not an integer", ns + 1);
       lua_pop(L, 1);
     }
-    if (total != lc_shape(t)[d])
-      lb_argerror(L, fn, 2, P[1], "sizes add up to %lld but dim %d has size %lld",
-                  (long long)total, d + 1, (long long)lc_shape(t)[d]);
-    st = lc_split_sizes(t, ns, sizes, d, &n, &outs);
+    /* the sizes' rules (non-negative, summing to the dim's size) are lc_split_sizes' */
+    if (lc_split_sizes(t, ns, sizes, d, &n, &outs) != LC_OK)
+      lb_argerror(L, fn, 2, P[1], "%s", lb_core_text());
+    st = LC_OK;
   } else {
     int64_t k = lb_int_arg(L, fn, 2, P[1]);
     if (k < 1 || (chunk && k > 1 << 30))

@@ -5,6 +5,7 @@
  */
 #include "../autograd/autograd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 lc_status lc_cat(int n, lc_tensor *const *ts, int dim, lc_tensor **out) {
@@ -116,7 +117,7 @@ static lc_status split_by(const char *fn, const lc_tensor *t, int64_t size, int 
   int64_t len = t->shape[dim];
   if (size < 0 || (size == 0 && len != 0))
     return lc_set_error(LC_EARG, "%s: split size must be positive, got %lld", fn, (long long)size);
-  int64_t pieces = len == 0 ? 1 : (len + size - 1) / size;
+  int64_t pieces = len == 0 ? 1 : (len - 1) / size + 1; /* no len + size overflow */
   if (pieces > 1 << 30)
     return lc_set_error(LC_EARG, "%s: too many pieces (%lld)", fn, (long long)pieces);
   int64_t *sizes = malloc((size_t)pieces * sizeof *sizes);
@@ -141,17 +142,21 @@ lc_status lc_split_sizes(const lc_tensor *t, int nsizes, const int64_t *sizes, i
   if (nsizes < 1 || !sizes)
     return lc_set_error(LC_EARG, "split_sizes: expected at least one size, got %d", nsizes);
   int64_t sum = 0;
+  bool over = false;
   for (int k = 0; k < nsizes; k++) {
     if (sizes[k] < 0)
-      return lc_set_error(LC_EARG, "split_sizes: size %d is negative (%lld)", k,
+      return lc_set_error(LC_EARG, "split_sizes: size " LC_POS_D " is negative (%lld)", k,
                           (long long)sizes[k]);
-    sum += sizes[k];
+    over = over || lc_add_overflows(sum, sizes[k], &sum);
   }
-  if (sum != t->shape[dim])
+  if (over || sum != t->shape[dim]) {
+    char total[32];
+    snprintf(total, sizeof total, "%lld", (long long)sum);
     return lc_set_error(LC_ESHAPE,
-                        "split_sizes: sizes must sum to the size of dim %d (%lld), but they sum "
-                        "to %lld",
-                        dim, (long long)t->shape[dim], (long long)sum);
+                        "split_sizes: sizes must sum to the size of dim " LC_POS_D
+                        " (%lld), but they sum to %s",
+                        dim, (long long)t->shape[dim], over ? "more than 2^63 - 1" : total);
+  }
   return split_views(t, dim, nsizes, sizes, n, outs);
 }
 
