@@ -406,6 +406,7 @@ local P = {
   describe = describe,                   -- a value's description for messages
   args = args,                           -- args(fname, params, ...) -> name -> value
   int_arg = int_arg,                     -- int_arg(fname, name, v [, min])
+  num_arg = A.num_arg,                   -- num_arg(fname, name, v, default [, what])
   bool_arg = bool_arg,                   -- bool_arg(fname, name, v, default)
   class = class,                         -- class(name, parent, ctor)
   builtin = builtin,                     -- builtin(name, params, make(a) -> C module)
