@@ -611,8 +611,8 @@ TEST(norm_normalized_shape_rule) {
   lc_module *m = NULL;
   CHECK_STATUS(lc_layer_norm(x, 1, ns + 1, NULL, NULL, 1e-5, &y), LC_EARG);
   CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape[0] must be >= 1, got 0"));
-  CHECK(!strcmp(lc_last_error_marked(),
-                "layer_norm: normalized_shape[" LC_POS_MARK "0" LC_POS_MARK "] must be >= 1, got 0"));
+  CHECK(!strcmp(lc_last_error_marked(), "layer_norm: normalized_shape[" LC_POS_MARK "0" LC_POS_MARK
+                                        "] must be >= 1, got 0"));
   CHECK_STATUS(lc_layer_norm(x, 1, neg, NULL, NULL, 1e-5, &y), LC_EARG);
   CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape[0] must be >= 1, got -2"));
   CHECK_STATUS(lc_layer_norm(x, 0, ns, NULL, NULL, 1e-5, &y), LC_EARG);
@@ -626,7 +626,8 @@ TEST(norm_normalized_shape_rule) {
   CHECK(y == NULL && m == NULL);
   /* the other constructor rules the Lua classes no longer repeat */
   CHECK_STATUS(lc_nn_group_norm(0, 6, 1e-5, true, &m), LC_EARG);
-  CHECK(!strcmp(lc_last_error(), "GroupNorm: num_groups and num_channels must be >= 1, got 0 and 6"));
+  CHECK(
+      !strcmp(lc_last_error(), "GroupNorm: num_groups and num_channels must be >= 1, got 0 and 6"));
   CHECK_STATUS(lc_nn_batch_norm1d(0, 1e-5, 0.1, true, true, &m), LC_EARG);
   CHECK(!strcmp(lc_last_error(), "BatchNorm1d: num_features must be >= 1, got 0"));
   CHECK(m == NULL);

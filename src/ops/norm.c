@@ -175,8 +175,8 @@ lc_status lc_norm_check_shape(const char *fn, int nshape, const int64_t *normali
                         LC_MAX_DIMS, nshape);
   for (int k = 0; k < nshape; k++)
     if (normalized_shape[k] < 1)
-      return lc_set_error(LC_EARG, "%s: normalized_shape[" LC_POS_D "] must be >= 1, got %lld",
-                          fn, k, (long long)normalized_shape[k]);
+      return lc_set_error(LC_EARG, "%s: normalized_shape[" LC_POS_D "] must be >= 1, got %lld", fn,
+                          k, (long long)normalized_shape[k]);
   return LC_OK;
 }
 
