@@ -96,4 +96,13 @@ describe("dropout errors", function()
     helpers.raises({"lucid.nn.functional.dropout", "argument 3 (training)", "boolean"},
       F.dropout, x, 0.5, "yes")
   end)
+
+  it("nn.Dropout converts p (lucid.args' num_arg); its rule is lc_nn_dropout's", function()
+    assert.equal("lucid.nn.Dropout: p must be a number, got string", H.err(nn.Dropout, "0.5"))
+    assert.equal("lucid.nn.Dropout: inplace must be a boolean, got number 1", H.err(nn.Dropout, 0.5, 1))
+    assert.equal("lucid.nn.Dropout: dropout probability has to be between 0 and 1, but got -0.5",
+      H.err(nn.Dropout, -0.5))
+    assert.equal("lucid.nn.Dropout: dropout probability has to be between 0 and 1, but got 1.5",
+      H.err(nn.Dropout, {p = 1.5}))
+  end)
 end)

@@ -129,7 +129,13 @@ describe("errors", function()
     helpers.raises({"lucid.nn.functional.embedding", "argument 3 (padding_idx)",
       "padding_idx -11 out of range for 10 embeddings (expected 1..10 or -10..-1)"},
       F.embedding, ix, w, -11)
-    helpers.raises({"nn.Embedding", "num_embeddings must be >= 0"}, nn.Embedding, -1, 3)
+    -- the sizes' rule is lc_nn_embedding_ex's (one owner): the class converts types only
+    assert.equal("lucid.nn.Embedding: num_embeddings and embedding_dim must be >= 0, got -1 and 3",
+      H.err(nn.Embedding, -1, 3))
+    assert.equal("lucid.nn.Embedding: num_embeddings and embedding_dim must be >= 0, got 3 and -2",
+      H.err(nn.Embedding, 3, -2))
+    assert.equal("lucid.nn.Embedding: num_embeddings must be an integer, got number 2.5",
+      H.err(nn.Embedding, 2.5, 3))
     helpers.raises({"Embedding", "int64 or int32", "float32"}, nn.Embedding(10, 4), x)
   end)
 end)

@@ -282,17 +282,67 @@ describe("norm errors", function()
 
   it("constructor options are checked", function()
     assert.matches("nn.BatchNorm2d: unknown option 'momentun'", H.err(nn.BatchNorm2d, 4, {momentun = 0.2}))
-    assert.matches("nn.BatchNorm2d: num_features must be >= 1, got 0", H.err(nn.BatchNorm2d, 0))
-    assert.matches("nn.BatchNorm2d: momentum must be a number or false, got string",
+    assert.equal("lucid.nn.BatchNorm2d: momentum must be a number or false, got string",
       H.err(nn.BatchNorm2d, 4, {momentum = "x"}))
-    assert.matches("nn.InstanceNorm2d: momentum must be a number, got boolean",
+    assert.equal("lucid.nn.InstanceNorm2d: momentum must be a number, got boolean",
       H.err(nn.InstanceNorm2d, 4, {momentum = false}))
-    assert.matches("nn.GroupNorm: num_channels %(6%) must be divisible by num_groups %(4%)",
+    assert.equal("lucid.nn.GroupNorm: num_channels (6) must be divisible by num_groups (4)",
       H.err(nn.GroupNorm, 4, 6))
     assert.matches("nn.LayerNorm: missing argument normalized_shape", H.err(nn.LayerNorm))
     assert.matches("nn.Upsample: expected exactly one of size and scale_factor",
       H.err(nn.Upsample, {mode = "nearest"}))
     assert.matches("align_corners.*bilinear", H.err(nn.Upsample, {scale_factor = 2, align_corners = true}))
+  end)
+
+  it("the classes convert types; the values' rules are the C constructors' (one owner)", function()
+    -- types: the Lua classes (lucid.args' int_arg / num_arg / bool_arg)
+    assert.equal("lucid.nn.BatchNorm1d: num_features must be an integer, got number 2.5",
+      H.err(nn.BatchNorm1d, 2.5))
+    assert.equal("lucid.nn.BatchNorm2d: eps must be a number, got string", H.err(nn.BatchNorm2d, 4, {eps = "x"}))
+    assert.equal("lucid.nn.BatchNorm2d: affine must be a boolean, got number 1",
+      H.err(nn.BatchNorm2d, 4, {affine = 1}))
+    assert.equal("lucid.nn.LayerNorm: normalized_shape[2] must be an integer, got number 2.5",
+      H.err(nn.LayerNorm, {3, 2.5}))
+    assert.equal("lucid.nn.GroupNorm: eps must be a number, got boolean", H.err(nn.GroupNorm, 2, 4, true))
+    -- rules: src/nn/norm.c (layer norm's sizes: src/ops/norm.c, shared with F.layer_norm)
+    assert.equal("lucid.nn.BatchNorm2d: num_features must be >= 1, got 0", H.err(nn.BatchNorm2d, 0))
+    assert.equal("lucid.nn.InstanceNorm2d: num_features must be >= 1, got -3", H.err(nn.InstanceNorm2d, -3))
+    assert.equal("lucid.nn.BatchNorm2d: eps must be >= 0, got -1", H.err(nn.BatchNorm2d, 4, {eps = -1}))
+    assert.equal("lucid.nn.BatchNorm2d: momentum must be in [0, 1] (or negative for a cumulative " ..
+      "average), got 2", H.err(nn.BatchNorm2d, 4, {momentum = 2}))
+    assert.equal("lucid.nn.InstanceNorm2d: momentum must be in [0, 1], got -0.5",
+      H.err(nn.InstanceNorm2d, 4, {momentum = -0.5}))
+    assert.equal("lucid.nn.LayerNorm: normalized_shape[1] must be >= 1, got 0", H.err(nn.LayerNorm, 0))
+    assert.equal("lucid.nn.LayerNorm: normalized_shape[2] must be >= 1, got 0", H.err(nn.LayerNorm, {3, 0}))
+    assert.equal("lucid.nn.LayerNorm: normalized_shape must have 1..16 dims, got 0",
+      H.err(nn.LayerNorm, {normalized_shape = {}}))
+    local many = {}
+    for i = 1, 17 do many[i] = 1 end
+    assert.equal("lucid.nn.LayerNorm: normalized_shape must have 1..16 dims, got 17", H.err(nn.LayerNorm, many))
+    assert.equal("lucid.nn.LayerNorm: eps must be >= 0, got -1", H.err(nn.LayerNorm, 4, -1))
+    assert.equal("lucid.nn.GroupNorm: num_groups and num_channels must be >= 1, got 0 and 6",
+      H.err(nn.GroupNorm, 0, 6))
+    assert.equal("lucid.nn.GroupNorm: num_groups and num_channels must be >= 1, got 2 and 0",
+      H.err(nn.GroupNorm, 2, 0))
+  end)
+
+  it("functions convert; eps and normalized_shape's rules are the ops'", function()
+    local x = lucid.randn(4, 3)
+    assert.equal("lucid.batch_norm: eps must be >= 0, got -1",
+      H.err(F.batch_norm, x, nil, nil, {training = true, eps = -1}))
+    assert.equal("lucid.layer_norm: eps must be >= 0, got -1", H.err(F.layer_norm, x, 3, {eps = -1}))
+    assert.equal("lucid.group_norm: eps must be >= 0, got -1", H.err(F.group_norm, x, 3, {eps = -1}))
+    assert.equal("lucid.instance_norm: eps must be >= 0, got -1",
+      H.err(F.instance_norm, lucid.randn(2, 3, 4), {eps = -1}))
+    assert.equal("lucid.layer_norm: normalized_shape[1] must be >= 1, got 0", H.err(F.layer_norm, x, 0))
+    assert.equal("lucid.layer_norm: normalized_shape[2] must be >= 1, got -1", H.err(F.layer_norm, x, {3, -1}))
+    assert.equal("lucid.layer_norm: normalized_shape must have 1..16 dims, got 0", H.err(F.layer_norm, x, {}))
+    -- interpolate's size (the same converter): its rule is lc_interpolate's / lc_nn_upsample's
+    assert.equal("lucid.interpolate: output sizes must be >= 1, got 0",
+      H.err(F.interpolate, lucid.randn(1, 1, 4), {size = 0}))
+    assert.equal("lucid.nn.Upsample: sizes must be >= 1, got 0", H.err(nn.Upsample, {size = {0}}))
+    assert.equal("lucid.nn.Upsample: expected exactly one of size and scale_factor (1 or 2 entries)",
+      H.err(nn.Upsample, {size = {2, 3, 4}}))
   end)
 
   it("functions check their arguments", function()

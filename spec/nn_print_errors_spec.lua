@@ -152,7 +152,12 @@ describe("nn errors", function()
       "out_features, bias)", H.err(nn.Linear, 4, 3, {bais = false}))
     assert.equal("lucid.nn.Linear: missing argument out_features", H.err(nn.Linear, {in_features = 4}))
     assert.equal("lucid.nn.Linear: in_features must be an integer, got number 2.5", H.err(nn.Linear, 2.5, 3))
-    assert.equal("lucid.nn.Linear: in_features must be >= 0, got -1", H.err(nn.Linear, -1, 3))
+    -- the sizes' rule is lc_nn_linear's (one owner): the class converts types only
+    assert.equal("lucid.nn.Linear: in_features and out_features must be >= 0, got -1 and 3",
+      H.err(nn.Linear, -1, 3))
+    assert.equal("lucid.nn.Linear: in_features and out_features must be >= 0, got 3 and -1",
+      H.err(nn.Linear, 3, -1))
+    assert.equal("lucid.nn.Linear: out_features must be an integer, got string", H.err(nn.Linear, 3, "4"))
     assert.equal("lucid.nn.Linear: bias must be a boolean, got number 0", H.err(nn.Linear, 2, 3, {bias = 0}))
     assert.equal("lucid.nn.Linear: argument 1 (in_features): given both by position and in " ..
       "the options table", H.err(nn.Linear, 2, 3, {in_features = 2}))

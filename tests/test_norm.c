@@ -601,6 +601,39 @@ TEST(norm_module_forward_errors) {
       lc_module_release(in), lc_module_release(seq);
 }
 
+/* normalized_shape's rule has one owner (src/ops/norm.c), for the function and the module: 1..16
+ * sizes, each >= 1, the failing entry marked (0-based in C) */
+TEST(norm_normalized_shape_rule) {
+  int64_t s[2] = {4, 3}, ns[2] = {3, 0}, neg[1] = {-2}, many[LC_MAX_DIMS + 1];
+  for (int k = 0; k <= LC_MAX_DIMS; k++)
+    many[k] = 1;
+  lc_tensor *x = rnd(2, s, LC_FLOAT32, 0, 1), *y = NULL;
+  lc_module *m = NULL;
+  CHECK_STATUS(lc_layer_norm(x, 1, ns + 1, NULL, NULL, 1e-5, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape[0] must be >= 1, got 0"));
+  CHECK(!strcmp(lc_last_error_marked(), "layer_norm: normalized_shape[" LC_POS_MARK "0" LC_POS_MARK
+                                        "] must be >= 1, got 0"));
+  CHECK_STATUS(lc_layer_norm(x, 1, neg, NULL, NULL, 1e-5, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape[0] must be >= 1, got -2"));
+  CHECK_STATUS(lc_layer_norm(x, 0, ns, NULL, NULL, 1e-5, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape must have 1..16 dims, got 0"));
+  CHECK_STATUS(lc_layer_norm(x, LC_MAX_DIMS + 1, many, NULL, NULL, 1e-5, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "layer_norm: normalized_shape must have 1..16 dims, got 17"));
+  CHECK_STATUS(lc_nn_layer_norm(2, ns, 1e-5, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "LayerNorm: normalized_shape[1] must be >= 1, got 0"));
+  CHECK_STATUS(lc_nn_layer_norm(LC_MAX_DIMS + 1, many, 1e-5, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "LayerNorm: normalized_shape must have 1..16 dims, got 17"));
+  CHECK(y == NULL && m == NULL);
+  /* the other constructor rules the Lua classes no longer repeat */
+  CHECK_STATUS(lc_nn_group_norm(0, 6, 1e-5, true, &m), LC_EARG);
+  CHECK(
+      !strcmp(lc_last_error(), "GroupNorm: num_groups and num_channels must be >= 1, got 0 and 6"));
+  CHECK_STATUS(lc_nn_batch_norm1d(0, 1e-5, 0.1, true, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "BatchNorm1d: num_features must be >= 1, got 0"));
+  CHECK(m == NULL);
+  lc_release(x);
+}
+
 TEST(norm_module_gradients_reach_parameters) {
   lc_module *bn = NULL;
   CHECK_OK(lc_nn_batch_norm2d(2, 1e-5, 0.1, true, true, &bn));

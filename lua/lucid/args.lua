@@ -54,6 +54,16 @@ function M.int_arg(fname, name, v, min)
   return v
 end
 
+-- A number, or default when nil (a type conversion only: the value's rules are the op's, in
+-- C). what names the accepted types in the message ("a number" unless given).
+function M.num_arg(fname, name, v, default, what)
+  if v == nil then return default end
+  if type(v) ~= "number" then
+    fail("%s: %s must be %s, got %s", fname, name, what or "a number", describe(v))
+  end
+  return v
+end
+
 -- A boolean, or default when nil.
 function M.bool_arg(fname, name, v, default)
   if v == nil then return default end

@@ -207,10 +207,12 @@ local function builtin(name, params, make)
   return cls
 end
 
+-- The constructors convert types; the values' rules are the C constructors' (lc_nn_linear: sizes
+-- >= 0), whose messages users see.
 builtin("Linear", {"in_features", "out_features", "bias"}, function(a)
   local f = "nn.Linear"
-  return core.linear(int_arg(f, "in_features", a.in_features, 0),
-    int_arg(f, "out_features", a.out_features, 0), bool_arg(f, "bias", a.bias, true))
+  return core.linear(int_arg(f, "in_features", a.in_features),
+    int_arg(f, "out_features", a.out_features), bool_arg(f, "bias", a.bias, true))
 end)
 builtin("Identity", {}, function() return core.identity() end)
 builtin("ReLU", {"inplace"}, function(a)
@@ -406,6 +408,7 @@ local P = {
   describe = describe,                   -- a value's description for messages
   args = args,                           -- args(fname, params, ...) -> name -> value
   int_arg = int_arg,                     -- int_arg(fname, name, v [, min])
+  num_arg = A.num_arg,                   -- num_arg(fname, name, v, default [, what])
   bool_arg = bool_arg,                   -- bool_arg(fname, name, v, default)
   class = class,                         -- class(name, parent, ctor)
   builtin = builtin,                     -- builtin(name, params, make(a) -> C module)

@@ -5,8 +5,8 @@
  * Functions take positional arguments and/or a trailing options table (lb_args); dims are
  * 1-based and converted here. Errors read
  * "lucid.nn.functional.<name>: ..." (methods: "lucid.<name>: ...").
- * Module constructors receive values already validated (and dims made 0-based) by
- * lua/lucid/nn/activation.lua. */
+ * Module constructors read and convert their arguments here too (Softmax's 1-based dim
+ * included); the rules are the ops' (lc_act_check, lc_nn_softmax). */
 #include "binding.h"
 #include "nn_binding.h"
 #include "nn_family.h"

@@ -34,22 +34,21 @@ static inline void no_inplace(lua_State *L, const char *fn, int pos) {
                 "inplace = false");
 }
 
-/* A size list: an integer or a table of 1..max integers >= min_v. Returns the count. (nn_norm.c's
- * normalized_shape, nn_interpolate.c's size.) */
-static inline int int_list(lua_State *L, const char *fn, int pos, const char *name, int max,
-                           int64_t min_v, int64_t *out) {
+/* A size list: an integer or a table of integers, converted only (the count's and the sizes'
+ * rules are the op's). out holds cap entries, one more than the op accepts: a longer table
+ * stops there, so the op reports too many (as lb_sizes_arg). Returns the count, 0 for {}.
+ * (nn_norm.c's normalized_shape, nn_interpolate.c's size.) */
+static inline int int_list(lua_State *L, const char *fn, int pos, const char *name, int cap,
+                           int64_t *out) {
   if (lua_type(L, pos) == LUA_TNUMBER) {
     out[0] = lb_int_arg(L, fn, pos, name);
-    if (out[0] < min_v)
-      lb_argerror(L, fn, pos, name, "expected sizes >= %lld, got %lld", (long long)min_v,
-                  (long long)out[0]);
     return 1;
   }
   if (lua_type(L, pos) != LUA_TTABLE)
     lb_argerror(L, fn, pos, name, "expected an integer or a table of integers, got %s",
                 lb_typename(L, pos));
-  int n = (int)lua_rawlen(L, pos);
-  if (n < 1 || n > max) lb_argerror(L, fn, pos, name, "expected 1 to %d sizes, got %d", max, n);
+  lua_Unsigned len = lua_rawlen(L, pos);
+  int n = len > (lua_Unsigned)cap ? cap : (int)len;
   for (int k = 0; k < n; k++) {
     lua_rawgeti(L, pos, k + 1);
     int ok = 0;
@@ -57,9 +56,6 @@ static inline int int_list(lua_State *L, const char *fn, int pos, const char *na
     if (!ok || lua_type(L, -1) != LUA_TNUMBER)
       lb_argerror(L, fn, pos, name, "entry %d: expected an integer, got %s", k + 1,
                   lb_typename(L, -1));
-    if (v < min_v)
-      lb_argerror(L, fn, pos, name, "entry %d: expected a size >= %lld, got %lld", k + 1,
-                  (long long)min_v, (long long)v);
     out[k] = v;
     lua_pop(L, 1);
   }

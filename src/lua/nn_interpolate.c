@@ -43,7 +43,11 @@ static void interp_opts(lua_State *L, const char *fn, int pos, lc_interpolate_op
   if (has_size == has_scale)
     lb_error(L, fn, "expected exactly one of size and scale_factor, got %s",
              has_size ? "both" : "neither");
-  if (has_size) o->nsize = int_list(L, fn, pos, "size", 2, 1, o->size);
+  if (has_size) {
+    int64_t size[3] = {0}; /* one past the op's 2 entries: the op reports too many */
+    o->nsize = int_list(L, fn, pos, "size", 3, size);
+    memcpy(o->size, size, sizeof o->size);
+  }
   if (has_scale) o->nscale = scale_list(L, fn, pos + 1, o->scale_factor);
   const char *mode = lua_isnoneornil(L, pos + 2) ? "nearest" : NULL;
   if (!mode) {

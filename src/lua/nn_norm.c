@@ -1,8 +1,10 @@
 /* nn_norm.c - Lua binding of the norm family (lucid_norm.h): the tensor functions batch_norm,
  * layer_norm, group_norm and instance_norm (core._F, from which lua/lucid/nn/norm.lua builds
  * nn.functional) and the module constructors of BatchNorm1d/2d, LayerNorm, GroupNorm and
- * InstanceNorm2d (lucid.nn_core; their Lua classes validate the options before calling them).
- * Dims and sizes need no 0/1-based conversion here: the only dim-like inputs are sizes. */
+ * InstanceNorm2d (lucid.nn_core; their Lua classes convert the options' types before calling
+ * them). The argument rules (eps >= 0, momentum, the sizes) are the core's: values are converted
+ * here, never re-checked. Dims and sizes need no 0/1-based conversion here: the only dim-like
+ * inputs are sizes. */
 #include "lucid_norm.h"
 #include "nn_family.h"
 
@@ -19,10 +21,9 @@ static double momentum_arg(lua_State *L, const char *fn, int pos, bool allow_fal
   return lua_tonumber(L, pos);
 }
 
+/* eps (its rule, >= 0, is the op's) */
 static double eps_arg(lua_State *L, const char *fn, int pos) {
-  double e = lb_opt_num_arg(L, fn, pos, "eps", 1e-5);
-  if (!(e >= 0)) lb_argerror(L, fn, pos, "eps", "expected a number >= 0, got %g", e);
-  return e;
+  return lb_opt_num_arg(L, fn, pos, "eps", 1e-5);
 }
 
 /* ---------------------------------------------------------------- tensor functions */
@@ -58,8 +59,8 @@ static int f_layer_norm(lua_State *L) {
   lb_args(L, fn, P, 5);
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   if (lua_isnil(L, 2)) lb_argerror(L, fn, 2, "normalized_shape", "missing");
-  int64_t shape[LC_MAX_DIMS];
-  int n = int_list(L, fn, 2, "normalized_shape", LC_MAX_DIMS, 1, shape);
+  int64_t shape[LC_MAX_DIMS + 1]; /* one past the limit: the op reports too many */
+  int n = int_list(L, fn, 2, "normalized_shape", LC_MAX_DIMS + 1, shape);
   lc_tensor *w = lua_isnil(L, 3) ? NULL : lb_tensor_arg(L, fn, 3, "weight");
   lc_tensor *b = lua_isnil(L, 4) ? NULL : lb_tensor_arg(L, fn, 4, "bias");
   double eps = eps_arg(L, fn, 5);
@@ -117,8 +118,8 @@ const lb_reg lb_norm_regs[] = {
 
 /* ---------------------------------------------------------------- module constructors */
 
-/* The Lua classes (lua/lucid/nn/norm.lua) validate types and defaults; these take plain
- * positional values. */
+/* The Lua classes (lua/lucid/nn/norm.lua) convert types and fill in defaults; these take plain
+ * positional values, and the constructors (src/nn/norm.c) check them. */
 
 typedef lc_status (*bn_ctor)(int64_t, double, double, bool, bool, lc_module **);
 
@@ -142,8 +143,8 @@ static int f_instance_norm2d(lua_State *L) {
 /* (normalized_shape: integer or table, eps, elementwise_affine) */
 static int f_layer_norm_m(lua_State *L) {
   const char *fn = "nn.LayerNorm";
-  int64_t shape[LC_MAX_DIMS];
-  int n = int_list(L, fn, 1, "normalized_shape", LC_MAX_DIMS, 1, shape);
+  int64_t shape[LC_MAX_DIMS + 1]; /* one past the limit: lc_nn_layer_norm reports too many */
+  int n = int_list(L, fn, 1, "normalized_shape", LC_MAX_DIMS + 1, shape);
   double eps = luaL_checknumber(L, 2);
   bool affine = lua_toboolean(L, 3);
   lc_module **slot = nb_new_module_slot(L);

@@ -8,6 +8,7 @@
 #include "kind_helpers.h"
 
 #include "../core/core.h"
+#include "../ops/norm.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -336,13 +337,8 @@ lc_status lc_nn_layer_norm(int nshape, const int64_t *normalized_shape, double e
                            bool elementwise_affine, lc_module **out) {
   if (!out || (nshape > 0 && !normalized_shape))
     return lc_set_error(LC_EARG, "LayerNorm: NULL argument");
-  if (nshape < 1 || nshape > LC_MAX_DIMS)
-    return lc_set_error(LC_EARG, "LayerNorm: normalized_shape must have 1..%d dims, got %d",
-                        LC_MAX_DIMS, nshape);
-  for (int k = 0; k < nshape; k++)
-    if (normalized_shape[k] < 1)
-      return lc_set_error(LC_EARG, "LayerNorm: normalized_shape sizes must be >= 1, got %lld",
-                          (long long)normalized_shape[k]);
+  lc_status cst = lc_norm_check_shape("LayerNorm", nshape, normalized_shape);
+  if (cst) return cst;
   if (!(eps >= 0)) return lc_set_error(LC_EARG, "LayerNorm: eps must be >= 0, got %g", eps);
   ln_state *s = calloc(1, sizeof *s);
   if (!s) return nn_oom();

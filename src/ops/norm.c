@@ -9,6 +9,7 @@
 #include "../autograd/autograd.h"
 #include "../kernels/norm.h"
 #include "check_io.h"
+#include "norm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -168,6 +169,17 @@ static lc_status row_norm(const lc_op_def *op, const lc_tensor *x, const lc_tens
   return LC_OK;
 }
 
+lc_status lc_norm_check_shape(const char *fn, int nshape, const int64_t *normalized_shape) {
+  if (nshape < 1 || nshape > LC_MAX_DIMS)
+    return lc_set_error(LC_EARG, "%s: normalized_shape must have 1..%d dims, got %d", fn,
+                        LC_MAX_DIMS, nshape);
+  for (int k = 0; k < nshape; k++)
+    if (normalized_shape[k] < 1)
+      return lc_set_error(LC_EARG, "%s: normalized_shape[" LC_POS_D "] must be >= 1, got %lld", fn,
+                          k, (long long)normalized_shape[k]);
+  return LC_OK;
+}
+
 lc_status lc_layer_norm(const lc_tensor *x, int nshape, const int64_t *normalized_shape,
                         const lc_tensor *weight, const lc_tensor *bias, double eps,
                         lc_tensor **out) {
@@ -175,13 +187,11 @@ lc_status lc_layer_norm(const lc_tensor *x, int nshape, const int64_t *normalize
   if (!x || !out || (nshape > 0 && !normalized_shape))
     return lc_set_error(LC_EARG, "%s: NULL argument", fn);
   lc_status st = check_input(fn, x, 0);
+  if (!st) st = lc_norm_check_shape(fn, nshape, normalized_shape);
   if (st) return st;
   char a[128], b[128];
-  if (nshape < 1 || nshape > x->ndim ||
+  if (nshape > x->ndim ||
       memcmp(x->shape + x->ndim - nshape, normalized_shape, (size_t)nshape * sizeof(int64_t))) {
-    if (nshape < 1)
-      return lc_set_error(LC_EARG, "%s: normalized_shape must have at least 1 dim, got %d", fn,
-                          nshape);
     return lc_set_error(LC_ESHAPE,
                         "%s: expected an input whose last %d dims are %s, got input shape %s", fn,
                         nshape, lc_shape_str(nshape, normalized_shape, a, sizeof a),

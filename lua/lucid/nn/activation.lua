@@ -8,12 +8,6 @@ return function(nn, P)
   local _F = tcore._F
   local fail, describe, args, bool_arg = P.fail, P.describe, P.args, P.bool_arg
 
-  local function num_arg(fname, name, v, default)
-    if v == nil then return default end
-    if type(v) ~= "number" then fail("%s: %s must be a number, got %s", fname, name, describe(v)) end
-    return v
-  end
-
   -- ---------------------------------------------------------------- classes (C kinds)
 
   -- The elementwise activations (ReLU6, LeakyReLU, ELU, GELU, SiLU, Mish, Softplus, Hardtanh):

@@ -3,14 +3,9 @@
 -- docs/nn/dropout.md; specs in spec/nn_dropout_spec.lua, C tests in tests/test_dropout.c.
 return function(nn, P)
   local F, core, tcore = P.F, P.core, P.tcore
-  local fail, describe, bool_arg = P.fail, P.describe, P.bool_arg
+  local num_arg, bool_arg = P.num_arg, P.bool_arg
 
-  local function num_arg(fname, name, v, default)
-    if v == nil then return default end
-    if type(v) ~= "number" then fail("%s: %s must be a number, got %s", fname, name, describe(v)) end
-    return v
-  end
-
+  -- p's rule ([0, 1]) is lc_nn_dropout's (lc_dropout_check_p)
   P.builtin("Dropout", {"p", "inplace"}, function(a)
     local f = "nn.Dropout"
     return core.dropout(num_arg(f, "p", a.p, 0.5), bool_arg(f, "inplace", a.inplace, false))

@@ -9,8 +9,9 @@ return function(nn, P)
   local Embedding = P.builtin("Embedding", {"num_embeddings", "embedding_dim", "padding_idx"},
     function(a)
       local f = "nn.Embedding"
-      local n = int_arg(f, "num_embeddings", a.num_embeddings, 0)
-      local d = int_arg(f, "embedding_dim", a.embedding_dim, 0)
+      -- types here; the sizes' rule (>= 0) is lc_nn_embedding_ex's
+      local n = int_arg(f, "num_embeddings", a.num_embeddings)
+      local d = int_arg(f, "embedding_dim", a.embedding_dim)
       return core.embedding(n, d, a.padding_idx) -- 1-based: the binding converts it
     end)
 

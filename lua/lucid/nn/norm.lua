@@ -4,23 +4,17 @@
 -- (nn.Upsample, F.interpolate) is lua/lucid/nn/interpolate.lua's. See docs/nn/norm.md.
 return function(nn, P)
   local core, F, C = P.core, P.F, P.tcore._F
-  local fail, describe, int_arg, bool_arg = P.fail, P.describe, P.int_arg, P.bool_arg
+  local fail, int_arg, num_arg, bool_arg = P.fail, P.int_arg, P.num_arg, P.bool_arg
 
-  local function num_arg(f, name, v, default)
-    if v == nil then return default end
-    if type(v) ~= "number" then fail("%s: %s must be a number, got %s", f, name, describe(v)) end
-    return v
-  end
+  -- The classes convert types and fill in defaults only: the values' rules (num_features >= 1,
+  -- eps >= 0, momentum in [0, 1], normalized_shape's count and sizes, num_groups and
+  -- num_channels) are the C constructors' (src/nn/norm.c), whose messages users see.
 
   -- momentum: a number; false (Lua's stand-in for PyTorch's None, since an absent option and
   -- nil are the same) asks for a cumulative moving average where the module supports it.
-  local function momentum_arg(f, v, allow_false)
-    if v == nil then return 0.1 end
-    if v == false and allow_false then return false end
-    if type(v) ~= "number" then
-      fail("%s: momentum must be a number%s, got %s", f, allow_false and " or false" or "", describe(v))
-    end
-    return v
+  local function momentum_arg(f, v, cumulative)
+    if v == false and cumulative then return false end
+    return num_arg(f, "momentum", v, 0.1, cumulative and "a number or false" or nil)
   end
 
   -- ---------------------------------------------------------------- modules
@@ -36,7 +30,7 @@ return function(nn, P)
     local cumulative = name ~= "InstanceNorm2d"
     P.builtin(name, BN, function(a)
       local f = "nn." .. name
-      return ctor(int_arg(f, "num_features", a.num_features, 1), num_arg(f, "eps", a.eps, 1e-5),
+      return ctor(int_arg(f, "num_features", a.num_features), num_arg(f, "eps", a.eps, 1e-5),
         momentum_arg(f, a.momentum, cumulative), bool_arg(f, "affine", a.affine, affine),
         bool_arg(f, "track_running_stats", a.track_running_stats, track))
     end)
@@ -50,10 +44,9 @@ return function(nn, P)
     local s = a.normalized_shape
     if s == nil then fail("%s: missing argument normalized_shape", f) end
     if type(s) == "table" then
-      if #s == 0 then fail("%s: normalized_shape must have at least one size", f) end
-      for i, v in ipairs(s) do int_arg(f, "normalized_shape[" .. i .. "]", v, 1) end
+      for i, v in ipairs(s) do int_arg(f, "normalized_shape[" .. i .. "]", v) end
     else
-      int_arg(f, "normalized_shape", s, 1)
+      int_arg(f, "normalized_shape", s)
     end
     return core.layer_norm(s, num_arg(f, "eps", a.eps, 1e-5),
       bool_arg(f, "elementwise_affine", a.elementwise_affine, true))
@@ -79,8 +72,8 @@ return function(nn, P)
 
   P.builtin("GroupNorm", {"num_groups", "num_channels", "eps", "affine"}, function(a)
     local f = "nn.GroupNorm"
-    return core.group_norm(int_arg(f, "num_groups", a.num_groups, 1),
-      int_arg(f, "num_channels", a.num_channels, 1), num_arg(f, "eps", a.eps, 1e-5),
+    return core.group_norm(int_arg(f, "num_groups", a.num_groups),
+      int_arg(f, "num_channels", a.num_channels), num_arg(f, "eps", a.eps, 1e-5),
       bool_arg(f, "affine", a.affine, true))
   end)
 
