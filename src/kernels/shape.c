@@ -245,14 +245,18 @@ static lc_status slice_forward(const lc_op_def *op, int n, lc_tensor *const *in,
     return lc_set_error(LC_EARG, "slice: step must be at least 1, got %lld", (long long)step);
   if (start < 0 || start > end || end > size)
     return lc_set_error(LC_EINDEX,
-                        "slice: range [%lld, %lld) is invalid for dim %lld of size %lld "
-                        "(expected 0 <= start <= end <= size)",
+                        "slice: range [%lld, %lld) is invalid for dim " LC_POS_I
+                        " of size %lld (0-based, end exclusive: expected 0 <= start <= end <= "
+                        "size)",
                         (long long)start, (long long)end, (long long)dim, (long long)size);
   int64_t shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
   memcpy(shape, x->shape, (size_t)x->ndim * sizeof *shape);
   memcpy(strides, x->strides, (size_t)x->ndim * sizeof *strides);
-  shape[dim] = (end - start + step - 1) / step;
-  strides[dim] = x->strides[dim] * step;
+  /* no overflow for a step near 2^63: count without end + step, and a stride multiplied only
+   * when two elements are taken (then step < size, and stride * step stays in the storage) */
+  int64_t count = end == start ? 0 : (end - start - 1) / step + 1;
+  shape[dim] = count;
+  if (count > 1) strides[dim] = x->strides[dim] * step;
   return make_view(x, x->ndim, shape, strides, x->offset + start * x->strides[dim], out);
 }
 

@@ -30,10 +30,7 @@ static int scale_list(lua_State *L, const char *fn, int pos, double *out) {
     lb_argerror(L, fn, pos, "scale_factor", "expected a number or a table of numbers, got %s",
                 lb_typename(L, pos));
   }
-  for (int k = 0; k < n; k++)
-    if (!(out[k] > 0) || !isfinite(out[k]))
-      lb_argerror(L, fn, pos, "scale_factor", "expected positive numbers, got %g", out[k]);
-  return n;
+  return n; /* the values' rule (positive, finite) is lc_interpolate's */
 }
 
 /* Reads (size, scale_factor, mode, align_corners) at pos..pos+3 into o. */

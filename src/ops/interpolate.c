@@ -38,9 +38,8 @@ lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc
     return lc_set_error(LC_EARG, "%s: expected exactly one of size and scale_factor", fn);
   int given = opts->nsize > 0 ? opts->nsize : opts->nscale;
   if (given != 1 && given != nsp)
-    return lc_set_error(LC_ESHAPE,
-                        "%s: expected %s with 1 or %d entries for %d spatial dims, got %d", fn,
-                        opts->nsize > 0 ? "size" : "scale_factor", nsp, nsp, given);
+    return lc_set_error(LC_ESHAPE, "%s: expected %s with 1 or %d entries for %d spatial dims, got %d",
+                        fn, opts->nsize > 0 ? "size" : "scale_factor", nsp, nsp, given);
   lc_op_args args;
   memset(&args, 0, sizeof args);
   args.i[0] = opts->mode;
@@ -57,7 +56,13 @@ lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc
       double f = opts->scale_factor[given == 1 ? 0 : k];
       if (!(f > 0) || !isfinite(f))
         return lc_set_error(LC_EARG, "%s: scale_factor must be a positive number, got %g", fn, f);
-      o = (int64_t)floor((double)in * f);
+      double od = floor((double)in * f);
+      if (od > (double)(INT64_MAX / 16)) /* the cast below would be undefined */
+        return lc_set_error(LC_EARG,
+                            "%s: scale_factor %g gives an output size past 2^59 - 1 for a dim of "
+                            "size %lld",
+                            fn, f, (long long)in);
+      o = (int64_t)od;
       if (o < 1 && in > 0)
         return lc_set_error(LC_EARG,
                             "%s: scale_factor %g gives an empty output for a dim of size %lld", fn,

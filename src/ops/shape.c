@@ -152,7 +152,7 @@ lc_status lc_narrow(const lc_tensor *t, int dim, int64_t start, int64_t length, 
         LC_EINDEX, "narrow: start " LC_POS_I " is out of range for dim " LC_POS_D " of size %lld",
         (long long)start, dim, (long long)size);
   if (start < 0) start += size; /* PyTorch wraps a negative start */
-  if (length < 0 || start + length > size)
+  if (length < 0 || length > size - start) /* start + length could overflow */
     return lc_set_error(LC_EINDEX,
                         "narrow: start (" LC_POS_I ") + length (%lld) exceeds dim " LC_POS_D
                         " of size %lld (length must be >= 0)",
@@ -166,16 +166,7 @@ lc_status lc_slice(const lc_tensor *t, int dim, int64_t start, int64_t end, int6
   if (!st) st = need_dims("slice", t);
   if (!st) st = lc_wrap_dim(&dim, t->ndim, "slice");
   if (st) return st;
-  if (step < 1)
-    return lc_set_error(LC_EARG, "slice: step must be at least 1, got %lld", (long long)step);
-  int64_t size = t->shape[dim];
-  if (start < 0 || start > end || end > size)
-    return lc_set_error(LC_EINDEX,
-                        "slice: range [%lld, %lld) is invalid for dim " LC_POS_D
-                        " of size %lld (0-based, end exclusive: expected 0 <= start <= end <= "
-                        "size)",
-                        (long long)start, (long long)end, dim, (long long)size);
-  return slice_apply(t, dim, start, end, step, out);
+  return slice_apply(t, dim, start, end, step, out); /* the range rule is the kernel's */
 }
 
 lc_status lc_select(const lc_tensor *t, int dim, int64_t index, lc_tensor **out) {

@@ -1,0 +1,81 @@
+-- Hostile sizes: shapes, views, splits and ranges whose arithmetic would overflow int64 get a
+-- clear error naming the function and the sizes (never undefined behaviour: `make check-asan`
+-- runs this file under UBSan, which stops at the first report). Issue 12, item 1.
+local lucid = require "lucid"
+local F = lucid.nn.functional
+
+local BIG = 1 << 62
+local MAX, MIN = math.maxinteger, math.mininteger
+
+local function err(fn, ...)
+  local ok, e = pcall(fn, ...)
+  assert(not ok, "expected an error")
+  return tostring(e)
+end
+
+local function has(e, text) assert(e:find(text, 1, true), e) end
+
+describe("hostile sizes", function()
+  it("creation refuses shapes whose counts or strides overflow, a 0 size included", function()
+    has(err(lucid.zeros, 0, BIG, BIG), "lucid.zeros: shape {0, 4611686018427387904, " ..
+      "4611686018427387904} is too large: its sizes multiply past 2^59 - 1")
+    has(err(lucid.zeros, 1 << 40, 1 << 40), "lucid.zeros: shape {1099511627776, 1099511627776} is too large")
+    has(err(lucid.randn, BIG, BIG), "lucid.randn: shape")
+    has(err(lucid.full, {BIG, 4}, 1), "lucid.full: shape {4611686018427387904, 4} is too large")
+    has(err(lucid.eye, BIG), "lucid.eye: shape")
+    has(err(lucid.linspace, 0, 1, MAX), "is too large")
+    has(err(lucid.randperm, MAX), "is too large")
+    has(err(lucid.arange, 0, 2^62, 1e-10), "lucid.arange: too many elements")
+    -- the largest zero-size shape still works
+    assert.same({0, (1 << 59) - 1}, lucid.zeros(0, (1 << 59) - 1).shape)
+  end)
+
+  it("views whose sizes multiply past 2^63 are refused, not wrapped", function()
+    local t = lucid.zeros(4)
+    has(err(t.view, t, BIG, BIG, 0), "lucid.view: shape {4611686018427387904, 4611686018427387904, 0} " ..
+      "is invalid for input of size 4")
+    has(err(t.view, t, BIG, -1), "lucid.view: shape {4611686018427387904, -1} is invalid for input of size 4")
+    has(err(t.reshape, t, BIG, BIG), "lucid.reshape: shape {4611686018427387904, 4611686018427387904} " ..
+      "is invalid for input of size 4")
+    has(err(t.expand, t:view(1, 4), BIG, 4), "lucid.expand: view: shape {4611686018427387904, 4} is too large")
+    has(err(t.unflatten, t, 1, {BIG, BIG}), "the sizes multiply to more than 9223372036854775807")
+  end)
+
+  it("split sizes summing past 2^63 and split sizes near 2^63", function()
+    local t = lucid.arange(1, 5)
+    has(err(t.split, t, {MAX, MAX, 2}), "lucid.split: argument 2 (split_size_or_sections): sizes must " ..
+      "sum to the size of dim 1 (4), but they sum to more than 2^63 - 1")
+    has(err(t.split, t, {5, -1}), "lucid.split: argument 2 (split_size_or_sections): size 2 is negative (-1)")
+    local parts = t:split(MAX) -- one piece: the whole dim
+    assert.equal(1, #parts)
+    assert.same({1, 2, 3, 4}, parts[1]:tolist())
+    has(err(t.chunk, t, MAX), "lucid.chunk: argument 2 (chunks): expected a positive integer")
+  end)
+
+  it("ranges and narrow with bounds and steps near 2^63", function()
+    local t = lucid.arange(1, 5)
+    assert.same({1}, t[{{1, 4, MAX}}]:tolist())
+    assert.same({1}, t[{{1, -1, MAX - 1}}]:tolist())
+    assert.same({2, 4}, t[{{2, 4, 2}}]:tolist())
+    has(err(function() return t[{{MIN, MAX}}] end), "range start -9223372036854775808 out of range for dim 1 of size 4")
+    has(err(t.narrow, t, 1, 2, MAX), "lucid.narrow: start (2) + length (9223372036854775807) exceeds dim 1 of size 4")
+    has(err(t.narrow, t, 1, MAX, 1), "lucid.narrow: argument 3 (start): index 9223372036854775807 out of range")
+    has(err(function() return t[MIN] end), "index -9223372036854775808 out of range for dim 1 of size 4")
+    has(err(t.select, t, 1, MIN), "index -9223372036854775808 out of range for dim 1 of size 4")
+  end)
+
+  it("dims near 2^63 are out of range, not wrapped", function()
+    local t = lucid.zeros(2, 2)
+    has(err(t.permute, t, MIN, 1), "lucid.permute: argument 2 (dims): dim -9223372036854775808 out of range")
+    has(err(t.sum, t, MIN), "lucid.sum: argument 2 (dim): dim -9223372036854775808 out of range")
+    has(err(t.transpose, t, 1, MIN), "lucid.transpose: argument 3 (dim1): dim -9223372036854775808 out of range")
+    has(err(t.unsqueeze, t, MAX), "lucid.unsqueeze: argument 2 (dim): dim 9223372036854775807 out of range")
+  end)
+
+  it("resampling to an output past 2^59 is refused", function()
+    has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = 1e300}),
+      "lucid.interpolate: scale_factor 1e+300 gives an output size past 2^59 - 1 for a dim of size 4")
+    has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = -1}),
+      "lucid.interpolate: scale_factor must be a positive number, got -1")
+  end)
+end)
