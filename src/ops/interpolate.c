@@ -37,9 +37,14 @@ lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc
   if ((opts->nsize > 0) == (opts->nscale > 0))
     return lc_set_error(LC_EARG, "%s: expected exactly one of size and scale_factor", fn);
   int given = opts->nsize > 0 ? opts->nsize : opts->nscale;
-  if (given != 1 && given != nsp)
+  const char *what = opts->nsize > 0 ? "size" : "scale_factor";
+  if (given != 1 && given != nsp) {
+    if (nsp == 1)
+      return lc_set_error(LC_ESHAPE, "%s: expected %s with 1 entry for 1 spatial dim, got %d", fn,
+                          what, given);
     return lc_set_error(LC_ESHAPE, "%s: expected %s with 1 or %d entries for %d spatial dims, got %d",
-                        fn, opts->nsize > 0 ? "size" : "scale_factor", nsp, nsp, given);
+                        fn, what, nsp, nsp, given);
+  }
   lc_op_args args;
   memset(&args, 0, sizeof args);
   args.i[0] = opts->mode;
