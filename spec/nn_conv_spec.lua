@@ -208,8 +208,9 @@ describe("conv errors", function()
   it("nn.functional errors name the function and the argument (1-based)", function()
     local x = lucid.randn(1, 3, 8, 8)
     assert.matches("lucid.conv2d: argument 2 %(weight%): expected a tensor", H.err(F.conv2d, x, 3))
-    assert.matches("lucid.conv2d: argument 4 %(stride%): expected stride >= 1, got 0",
-      H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, 0))
+    assert.equal("lucid.conv2d: stride must be >= 1, got 0", H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, 0))
+    assert.matches("lucid.conv2d: argument 4 %(stride%): expected an integer or a table of integers, got string",
+      H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, "2"))
     assert.matches("lucid.conv2d: expected input with 6 channels", H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), {groups = 2}))
     assert.matches("lucid.pad: argument 3 %(mode%)", H.err(F.pad, x, {1, 1}, "mirror"))
     assert.matches("lucid.pad: reflect padding must be smaller than the dim it pads", H.err(F.pad, x, {8, 0}, "reflect"))
@@ -217,6 +218,37 @@ describe("conv errors", function()
     assert.matches("lucid.conv2d: input, weight and bias must have the same dtype",
       H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3, {dtype = "float64"})))
     assert.same({1, 3, 4, 4}, F.max_pool2d(x, 2).shape)
+  end)
+
+  -- the rules are C's (the functions' and lc_nn_conv*, lc_nn_*pool*'s): one message for a
+  -- module and its function; the binding only converts
+  it("the functions' conv option rules are C's, with the modules' messages", function()
+    local x, w = lucid.randn(1, 2, 6, 6), lucid.randn(2, 2, 3, 3)
+    assert.equal("lucid.conv2d: groups must be >= 1, got 0", H.err(F.conv2d, x, w, {groups = 0}))
+    assert.equal("lucid.conv2d: groups (2) must divide out_channels (3)",
+      H.err(F.conv2d, x, lucid.randn(3, 1, 3, 3), {groups = 2}))
+    assert.equal("lucid.conv2d: padding must be >= 0, got -1", H.err(F.conv2d, x, w, {padding = -1}))
+    assert.equal("lucid.conv1d: dilation must be >= 1, got 0",
+      H.err(F.conv1d, lucid.randn(1, 2, 6), lucid.randn(2, 2, 3), {dilation = 0}))
+    assert.equal("lucid.conv2d: padding \"same\" needs stride 1, got stride 2",
+      H.err(F.conv2d, x, w, {padding = "same", stride = 2}))
+    assert.matches("lucid.conv2d: argument 5 %(padding%): expected an integer, a table of integers, \"same\" or \"valid\", got \"full\"",
+      H.err(F.conv2d, x, w, {padding = "full"}))
+    assert.equal("lucid.conv_transpose2d: groups must be >= 1, got 0", H.err(F.conv_transpose2d, x, w, {groups = 0}))
+    assert.equal("lucid.conv_transpose2d: output_padding must be >= 0 and smaller than stride or dilation, "
+      .. "got output_padding 2 for stride 2 and dilation 1",
+      H.err(F.conv_transpose2d, x, w, {stride = 2, output_padding = 2}))
+  end)
+
+  it("the functions' pooling option rules are C's, with the modules' messages", function()
+    local x = lucid.randn(1, 1, 4, 4)
+    assert.equal("lucid.max_pool2d: stride must be >= 1, got 0", H.err(F.max_pool2d, x, 2, 0))
+    assert.equal("lucid.avg_pool2d: kernel_size must be >= 1, got -1", H.err(F.avg_pool2d, x, -1))
+    assert.equal("lucid.adaptive_avg_pool2d: output_size[1] must be >= 1, got 0", H.err(F.adaptive_avg_pool2d, x, {0, 2}))
+    assert.equal("lucid.adaptive_max_pool1d: output_size must be >= 1, got -2",
+      H.err(F.adaptive_max_pool1d, lucid.randn(1, 4), -2))
+    -- nil keeps the input's size
+    assert.same({1, 1, 2, 4}, F.adaptive_avg_pool2d(x, {2, nil}).shape)
   end)
 end)
 
