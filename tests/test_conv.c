@@ -734,8 +734,9 @@ TEST(option_rules_are_one_for_modules_and_functions) {
   lc_conv_opts_init(&o);
   o.valid = true;
   CHECK_STATUS(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m), LC_EARG);
-  CHECK(!strcmp(lc_last_error(),
-                "ConvTranspose2d: padding must be an integer or a table of integers, got \"valid\""));
+  CHECK(
+      !strcmp(lc_last_error(),
+              "ConvTranspose2d: padding must be an integer or a table of integers, got \"valid\""));
   lc_conv_opts_init(&o);
   o.padding_mode = LC_PAD_CIRCULAR;
   CHECK_STATUS(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m), LC_EARG);
@@ -794,7 +795,8 @@ TEST(option_rules_are_one_for_modules_and_functions) {
   /* pad: a value is constant mode's */
   int64_t p[2] = {1, 1};
   CHECK_STATUS(lc_pad(x, 2, p, LC_PAD_REFLECT, 1, &y), LC_EARG);
-  CHECK(!strcmp(lc_last_error(), "pad: padding mode \"reflect\" doesn't take a value, got value 1"));
+  CHECK(
+      !strcmp(lc_last_error(), "pad: padding mode \"reflect\" doesn't take a value, got value 1"));
   CHECK(y == NULL);
   lc_release(x), lc_release(w);
 }

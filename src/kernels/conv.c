@@ -347,16 +347,17 @@ static void run_batch(int64_t n, int64_t cost, int64_t grain, lc_range_fn fn, vo
     fn(ctx, 0, n);
 }
 
-
 lc_status lc_conv_check_opts(const char *fn, int sd, bool transposed, const lc_conv_opts *o) {
   for (int d = 0; d < sd; d++) {
     if (o->stride[d] < 1)
-      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)o->stride[d]);
+      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn,
+                          (long long)o->stride[d]);
     if (o->dilation[d] < 1)
       return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn,
                           (long long)o->dilation[d]);
     if (!o->same && !o->valid && o->padding[d] < 0)
-      return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn, (long long)o->padding[d]);
+      return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn,
+                          (long long)o->padding[d]);
   }
   if ((unsigned)o->padding_mode >= LC_PAD_MODE_COUNT)
     return lc_set_error(LC_EARG, "%s: unknown padding_mode %d", fn, (int)o->padding_mode);

@@ -95,15 +95,18 @@ lc_status lc_pool_check_window(const char *fn, int n, const int64_t *kernel_size
   const int64_t lim = INT64_MAX / 8;
   for (int d = 0; d < n; d++) {
     int64_t k = kernel_size[d], s = stride[d], p = padding[d], dl = dilation ? dilation[d] : 1;
-    if (k < 1) return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)k);
+    if (k < 1)
+      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)k);
     if (s < 1) return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)s);
-    if (dl < 1) return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)dl);
+    if (dl < 1)
+      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)dl);
     if (k - 1 > lim / dl)
       return lc_set_error(LC_EARG,
                           "%s: kernel_size * dilation is too large, got kernel_size %lld with "
                           "dilation %lld",
                           fn, (long long)k, (long long)dl);
-    if (s > lim) return lc_set_error(LC_EARG, "%s: stride is too large, got %lld", fn, (long long)s);
+    if (s > lim)
+      return lc_set_error(LC_EARG, "%s: stride is too large, got %lld", fn, (long long)s);
     if (p < 0 || p > k / 2)
       return lc_set_error(LC_EARG,
                           "%s: padding must be >= 0 and at most half the kernel size, got padding "

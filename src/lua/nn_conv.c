@@ -1,8 +1,8 @@
 /* nn_conv.c - Lua binding of the conv family (lucid_conv.h): the tensor functions pad, conv1d,
  * conv2d, conv_transpose2d and the pooling functions (core._F, from which lua/lucid/nn/conv.lua
  * builds nn.functional), and the module constructors (lucid.nn_core; the Lua classes convert
- * the numbers before calling them). The arguments' rules are C's. Pooling indices are 1-based in Lua: the
- * binding adds 1 to the core's 0-based flat positions. */
+ * the numbers before calling them). The arguments' rules are C's. Pooling indices are 1-based in
+ * Lua: the binding adds 1 to the core's 0-based flat positions. */
 #include "binding.h"
 #include "lucid_conv.h"
 #include "nn_binding.h"
@@ -14,7 +14,8 @@
 /* An integer or a table of sd integers (sd = 1: also a 1-entry table) into out[0..sd); nil
  * leaves out as the caller preset it (the defaults of lc_conv_opts_init / lc_pool_opts_init).
  * The values' rules are C's. */
-static void pair_arg(lua_State *L, const char *fn, int pos, const char *name, int sd, int64_t *out) {
+static void pair_arg(lua_State *L, const char *fn, int pos, const char *name, int sd,
+                     int64_t *out) {
   if (lua_isnoneornil(L, pos)) return;
   if (lua_type(L, pos) == LUA_TNUMBER) {
     out[0] = out[1] = lb_int_arg(L, fn, pos, name);
@@ -312,8 +313,10 @@ static int nb_conv(lua_State *L) {
   /* PyTorch's padding_mode names: "zeros" for constant, which it does not take */
   const char *mode = lua_type(L, 10) == LUA_TSTRING ? lua_tostring(L, 10) : NULL;
   if (!mode || !strcmp(mode, "constant") || lc_pad_mode_from_name(mode, &o.padding_mode))
-    lb_error(L, fn, "padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got %s%s%s",
-             mode ? "\"" : "", mode ? mode : lb_typename(L, 10), mode ? "\"" : "");
+    lb_error(
+        L, fn,
+        "padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got %s%s%s",
+        mode ? "\"" : "", mode ? mode : lb_typename(L, 10), mode ? "\"" : "");
   if (!lua_isnoneornil(L, 11)) pair_at(L, 11, o.output_padding);
   lc_module **slot = nb_new_module_slot(L);
   lc_status st;

@@ -153,7 +153,8 @@ static lc_status make_conv(const lc_module_kind *kind, int sd, bool transposed, 
     o = *opts;
   else
     lc_conv_opts_init(&o);
-  if (in < 1) return lc_set_error(LC_EARG, "%s: in_channels must be >= 1, got %lld", fn, (long long)in);
+  if (in < 1)
+    return lc_set_error(LC_EARG, "%s: in_channels must be >= 1, got %lld", fn, (long long)in);
   if (outc < 1)
     return lc_set_error(LC_EARG, "%s: out_channels must be >= 1, got %lld", fn, (long long)outc);
   for (int d = 0; d < sd; d++)
