@@ -48,7 +48,8 @@ lc_status lc_pad_mode_from_name(const char *name, lc_pad_mode *out);
 
 /* torch.nn.functional.pad: pad holds npad (even) entries, PyTorch's order: (before, after) of
  * the LAST dim first, then of the dim before it, ... Negative entries crop, in every mode.
- * Constant mode pads any number of dims with `value`; the other modes pad the last 1, 2 or 3
+ * Constant mode pads any number of dims with `value` (the other modes take value 0: "padding
+ * mode "reflect" doesn't take a value, got value 1"); the other modes pad the last 1, 2 or 3
  * dims (circular wraps around the cropped dim, so its pads are at most the cropped size). Any
  * dtype for constant mode; floats for the others. Differentiable. */
 lc_status lc_pad(const lc_tensor *x, int npad, const int64_t *pad, lc_pad_mode mode, double value,
@@ -94,7 +95,7 @@ void lc_conv_empty_cache(void);
 
 typedef struct lc_pool_opts {
   int64_t kernel_size[2];  /* >= 1 */
-  int64_t stride[2];       /* >= 1; 0 means kernel_size (PyTorch's default) */
+  int64_t stride[2];       /* >= 1 (lc_pool_opts_init: kernel_size, PyTorch's default) */
   int64_t padding[2];      /* 0 <= padding <= kernel_size / 2 (implicit -inf / zeros) */
   int64_t dilation[2];     /* >= 1; max pooling only */
   bool ceil_mode;          /* ceil instead of floor in the output size; a last window must
@@ -117,8 +118,8 @@ lc_status lc_max_pool2d(const lc_tensor *x, const lc_pool_opts *o, lc_tensor **o
 /* Average pooling (dilation must be 1). */
 lc_status lc_avg_pool1d(const lc_tensor *x, const lc_pool_opts *o, lc_tensor **out);
 lc_status lc_avg_pool2d(const lc_tensor *x, const lc_pool_opts *o, lc_tensor **out);
-/* Adaptive pooling: output spatial size out_size (>= 1 each; a negative entry keeps the input's
- * size, as PyTorch's None). Window i of a dim of size n into m covers
+/* Adaptive pooling: output spatial size out_size (>= 1 each; -1 keeps the input's size, as
+ * PyTorch's None). Window i of a dim of size n into m covers
  * [floor(i * n / m), ceil((i + 1) * n / m)). */
 lc_status lc_adaptive_avg_pool1d(const lc_tensor *x, int64_t out_size, lc_tensor **out);
 lc_status lc_adaptive_avg_pool2d(const lc_tensor *x, const int64_t out_size[2], lc_tensor **out);
@@ -140,7 +141,9 @@ extern const lc_module_kind lc_kind_conv1d, lc_kind_conv2d, lc_kind_conv_transpo
  * out / groups * prod(kernel)). opts may be NULL. Attributes: in_channels, out_channels, groups
  * (INT). Forward checks the input's rank and channel count ("expected input with 3 channels,
  * got 4: input shape {1, 4, 8, 8}"). 1-d layers read entry [0] of kernel_size and of the
- * opts pairs. */
+ * opts pairs. The rules, checked when the layer is made: in_channels, out_channels,
+ * kernel_size >= 1, groups >= 1 dividing both channel counts, and the functions' option rules
+ * (lc_conv_opts above). */
 lc_status lc_nn_conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
                        const lc_conv_opts *opts, bool bias, lc_module **out);
 lc_status lc_nn_conv2d(int64_t in_channels, int64_t out_channels, const int64_t kernel_size[2],
@@ -150,12 +153,13 @@ lc_status lc_nn_conv_transpose2d(int64_t in_channels, int64_t out_channels,
                                  lc_module **out);
 
 /* Pooling layers (forward returns the pooled values only; return_indices is recorded for the
- * bindings, which return the indices too). */
+ * bindings, which return the indices too). The options' rules are the functions' (checked
+ * here, when the layer is made). */
 lc_status lc_nn_max_pool1d(const lc_pool_opts *o, bool return_indices, lc_module **out);
 lc_status lc_nn_max_pool2d(const lc_pool_opts *o, bool return_indices, lc_module **out);
 lc_status lc_nn_avg_pool1d(const lc_pool_opts *o, lc_module **out);
 lc_status lc_nn_avg_pool2d(const lc_pool_opts *o, lc_module **out);
-/* out_size entries: >= 1, or negative for None (keep the input's size). */
+/* out_size entries: >= 1, or -1 for None (keep the input's size). */
 lc_status lc_nn_adaptive_avg_pool1d(int64_t out_size, lc_module **out);
 lc_status lc_nn_adaptive_avg_pool2d(const int64_t out_size[2], lc_module **out);
 lc_status lc_nn_adaptive_max_pool1d(int64_t out_size, bool return_indices, lc_module **out);

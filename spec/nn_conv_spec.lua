@@ -198,18 +198,20 @@ describe("conv errors", function()
     assert.matches("nn.Conv2d: padding_mode must be", H.err(nn.Conv2d, 3, 4, 3, {padding_mode = "mirror"}))
     assert.matches("nn.Conv2d: kernel_size must be an integer or a table of 2 integers, got a table of 3",
       H.err(nn.Conv2d, 3, 4, {3, 3, 3}))
-    assert.matches("nn.ConvTranspose2d: output_padding must be smaller than stride or dilation, got 1",
-      H.err(nn.ConvTranspose2d, 3, 4, 3, {output_padding = 1}))
-    assert.matches("nn.MaxPool2d: padding must be at most half the kernel size", H.err(nn.MaxPool2d, 2, {padding = 2}))
+    assert.equal("lucid.nn.ConvTranspose2d: output_padding must be >= 0 and smaller than stride or dilation, "
+      .. "got output_padding 1 for stride 1 and dilation 1", H.err(nn.ConvTranspose2d, 3, 4, 3, {output_padding = 1}))
+    assert.equal("lucid.nn.MaxPool2d: padding must be >= 0 and at most half the kernel size, got padding 2 for kernel_size 2",
+      H.err(nn.MaxPool2d, 2, {padding = 2}))
     assert.matches("nn.AvgPool2d: stride must be >= 1, got 0", H.err(nn.AvgPool2d, 2, 0))
-    assert.matches("nn.AdaptiveAvgPool2d: output_size%[1%] must be >= 1, got 0", H.err(nn.AdaptiveAvgPool2d, {0, 2}))
+    assert.equal("lucid.nn.AdaptiveAvgPool2d: output_size[1] must be >= 1, got 0", H.err(nn.AdaptiveAvgPool2d, {0, 2}))
   end)
 
   it("nn.functional errors name the function and the argument (1-based)", function()
     local x = lucid.randn(1, 3, 8, 8)
     assert.matches("lucid.conv2d: argument 2 %(weight%): expected a tensor", H.err(F.conv2d, x, 3))
-    assert.matches("lucid.conv2d: argument 4 %(stride%): expected stride >= 1, got 0",
-      H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, 0))
+    assert.equal("lucid.conv2d: stride must be >= 1, got 0", H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, 0))
+    assert.matches("lucid.conv2d: argument 4 %(stride%): expected an integer or a table of integers, got string",
+      H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), nil, "2"))
     assert.matches("lucid.conv2d: expected input with 6 channels", H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3), {groups = 2}))
     assert.matches("lucid.pad: argument 3 %(mode%)", H.err(F.pad, x, {1, 1}, "mirror"))
     assert.matches("lucid.pad: reflect padding must be smaller than the dim it pads", H.err(F.pad, x, {8, 0}, "reflect"))
@@ -217,6 +219,87 @@ describe("conv errors", function()
     assert.matches("lucid.conv2d: input, weight and bias must have the same dtype",
       H.err(F.conv2d, x, lucid.randn(2, 3, 3, 3, {dtype = "float64"})))
     assert.same({1, 3, 4, 4}, F.max_pool2d(x, 2).shape)
+  end)
+
+  -- the rules are C's (lc_nn_conv*, lc_nn_*pool*, the functions'): one message for a module
+  -- and its function; the Lua classes and the binding only convert
+  it("the modules' conv option rules are the C constructors'", function()
+    local E = function(...) return H.err(nn.Conv2d, ...) end
+    assert.equal("lucid.nn.Conv2d: groups must be >= 1, got 0", E(2, 3, 3, {groups = 0}))
+    assert.equal("lucid.nn.Conv2d: groups must be >= 1, got -2", E(2, 4, 3, {groups = -2}))
+    assert.equal("lucid.nn.Conv2d: in_channels must be >= 1, got 0", E(0, 4, 3))
+    assert.equal("lucid.nn.Conv2d: out_channels must be >= 1, got 0", E(3, 0, 3))
+    assert.equal("lucid.nn.Conv2d: kernel_size must be >= 1, got 0", E(3, 4, {3, 0}))
+    assert.equal("lucid.nn.Conv2d: dilation must be >= 1, got 0", E(3, 4, 3, {dilation = {1, 0}}))
+    assert.equal("lucid.nn.Conv2d: padding must be >= 0, got -1", E(3, 4, 3, {padding = -1}))
+    assert.equal("lucid.nn.Conv2d: padding \"same\" needs stride 1, got stride 2",
+      E(3, 4, 3, {padding = "same", stride = {1, 2}}))
+    assert.equal("lucid.nn.Conv2d: padding must be an integer, a table of integers, \"same\" or \"valid\", got \"full\"",
+      E(3, 4, 3, {padding = "full"}))
+    assert.equal("lucid.nn.Conv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"mirror\"",
+      E(3, 4, 3, {padding_mode = "mirror"}))
+    assert.equal("lucid.nn.Conv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got \"constant\"",
+      E(3, 4, 3, {padding_mode = "constant"}))
+    assert.equal("lucid.nn.Conv2d: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got number",
+      E(3, 4, 3, {padding_mode = 1}))
+    assert.equal("lucid.nn.Conv1d: groups must be >= 1, got 0", H.err(nn.Conv1d, 2, 2, 3, {groups = 0}))
+    assert.equal("lucid.nn.Conv1d: stride must be >= 1, got -1", H.err(nn.Conv1d, 2, 2, 3, {stride = -1}))
+    local T = function(...) return H.err(nn.ConvTranspose2d, ...) end
+    assert.equal("lucid.nn.ConvTranspose2d: padding must be an integer or a table of integers, got \"same\"",
+      T(3, 4, 3, {padding = "same"}))
+    assert.equal("lucid.nn.ConvTranspose2d: padding must be an integer or a table of integers, got \"valid\"",
+      T(3, 4, 3, {padding = "valid"}))
+    assert.equal("lucid.nn.ConvTranspose2d: only padding_mode \"zeros\" is supported, got \"reflect\"",
+      T(3, 4, 3, {padding_mode = "reflect"}))
+    assert.equal("lucid.nn.ConvTranspose2d: output_padding must be >= 0 and smaller than stride or dilation, "
+      .. "got output_padding -1 for stride 1 and dilation 1", T(3, 4, 3, {output_padding = -1}))
+    assert.equal("lucid.nn.ConvTranspose2d: groups (2) must divide out_channels (3)", T(4, 3, 3, {groups = 2}))
+    -- output_padding below stride or below dilation is fine
+    assert.same({1, 4, 6, 6}, nn.ConvTranspose2d(3, 4, 3, {stride = 2, output_padding = 1})(lucid.randn(1, 3, 2, 2)).shape)
+    assert.same({1, 4, 7, 7}, nn.ConvTranspose2d(3, 4, 2, {dilation = 2, output_padding = 1})(lucid.randn(1, 3, 4, 4)).shape)
+  end)
+
+  it("the functions' conv option rules are C's, with the modules' messages", function()
+    local x, w = lucid.randn(1, 2, 6, 6), lucid.randn(2, 2, 3, 3)
+    assert.equal("lucid.conv2d: groups must be >= 1, got 0", H.err(F.conv2d, x, w, {groups = 0}))
+    assert.equal("lucid.conv2d: groups (2) must divide out_channels (3)",
+      H.err(F.conv2d, x, lucid.randn(3, 1, 3, 3), {groups = 2}))
+    assert.equal("lucid.conv2d: padding must be >= 0, got -1", H.err(F.conv2d, x, w, {padding = -1}))
+    assert.equal("lucid.conv1d: dilation must be >= 1, got 0",
+      H.err(F.conv1d, lucid.randn(1, 2, 6), lucid.randn(2, 2, 3), {dilation = 0}))
+    assert.equal("lucid.conv2d: padding \"same\" needs stride 1, got stride 2",
+      H.err(F.conv2d, x, w, {padding = "same", stride = 2}))
+    assert.matches("lucid.conv2d: argument 5 %(padding%): expected an integer, a table of integers, \"same\" or \"valid\", got \"full\"",
+      H.err(F.conv2d, x, w, {padding = "full"}))
+    assert.equal("lucid.conv_transpose2d: groups must be >= 1, got 0", H.err(F.conv_transpose2d, x, w, {groups = 0}))
+    assert.equal("lucid.conv_transpose2d: output_padding must be >= 0 and smaller than stride or dilation, "
+      .. "got output_padding 2 for stride 2 and dilation 1",
+      H.err(F.conv_transpose2d, x, w, {stride = 2, output_padding = 2}))
+  end)
+
+  it("the modules' pooling option rules are the C constructors'", function()
+    assert.equal("lucid.nn.MaxPool2d: kernel_size must be >= 1, got 0", H.err(nn.MaxPool2d, {2, 0}))
+    assert.equal("lucid.nn.MaxPool2d: stride must be >= 1, got 0", H.err(nn.MaxPool2d, 2, 0))
+    assert.equal("lucid.nn.MaxPool1d: dilation must be >= 1, got 0", H.err(nn.MaxPool1d, 2, {dilation = 0}))
+    assert.equal("lucid.nn.AvgPool1d: padding must be >= 0 and at most half the kernel size, got padding -1 for kernel_size 2",
+      H.err(nn.AvgPool1d, 2, {padding = -1}))
+    assert.equal("lucid.nn.MaxPool1d: stride is too large, got " .. math.maxinteger,
+      H.err(nn.MaxPool1d, 2, math.maxinteger))
+    assert.equal("lucid.nn.AdaptiveAvgPool2d: output_size[2] must be >= 1, got -3", H.err(nn.AdaptiveAvgPool2d, {2, -3}))
+    assert.equal("lucid.nn.AdaptiveMaxPool1d: output_size must be >= 1, got 0", H.err(nn.AdaptiveMaxPool1d, 0))
+    assert.equal("lucid.nn.AdaptiveAvgPool2d: output_size[1] must be >= 1, got 0", H.err(nn.AdaptiveAvgPool2d, 0))
+    assert.same({1, 1, 2, 4}, nn.AdaptiveAvgPool2d({2, nil})(lucid.randn(1, 1, 4, 4)).shape)
+  end)
+
+  it("the functions' pooling option rules are C's, with the modules' messages", function()
+    local x = lucid.randn(1, 1, 4, 4)
+    assert.equal("lucid.max_pool2d: stride must be >= 1, got 0", H.err(F.max_pool2d, x, 2, 0))
+    assert.equal("lucid.avg_pool2d: kernel_size must be >= 1, got -1", H.err(F.avg_pool2d, x, -1))
+    assert.equal("lucid.adaptive_avg_pool2d: output_size[1] must be >= 1, got 0", H.err(F.adaptive_avg_pool2d, x, {0, 2}))
+    assert.equal("lucid.adaptive_max_pool1d: output_size must be >= 1, got -2",
+      H.err(F.adaptive_max_pool1d, lucid.randn(1, 4), -2))
+    -- nil keeps the input's size
+    assert.same({1, 1, 2, 4}, F.adaptive_avg_pool2d(x, {2, nil}).shape)
   end)
 end)
 

@@ -116,6 +116,17 @@ describe("pooling, padding and interpolation errors", function()
       H.err(F.pad, lucid.zeros(1, 2, 0), {1, 1}, "replicate"))
   end)
 
+  it("the pad list's and the value's rules are the op's", function()
+    assert.equal("lucid.pad: the pad list must have an even length, got 3", H.err(F.pad, x, {1, 1, 1}))
+    assert.equal("lucid.pad: the pad list has 8 entries, more than 2 per dim of a 3-D input",
+      H.err(F.pad, x, {1, 1, 1, 1, 1, 1, 1, 1}))
+    assert.equal("lucid.pad: padding mode \"reflect\" doesn't take a value, got value 1",
+      H.err(F.pad, x, {1, 1}, "reflect", 1))
+    assert.same({1, 2, 6}, F.pad(x, {1, 1}, "reflect", 0).shape)
+    assert.matches("lucid.pad: argument 3 %(mode%): expected \"constant\", \"reflect\", \"replicate\" or \"circular\", got \"zeros\"",
+      H.err(F.pad, x, {1, 1}, "zeros"))
+  end)
+
   it("constant mode pads and crops any dtype", function()
     local i = lucid.Tensor({{1, 2, 3}}, {dtype = "int64"})
     local y = F.pad(i, {-1, 2, 1, 0}, "constant", 7)

@@ -496,7 +496,8 @@ static lc_status pad_fn(void *ctx, lc_tensor *const *in, lc_tensor **out) {
   const int *mode = ctx;
   int64_t p[4] = {2, 1, 1, 2};
   if (*mode == LC_PAD_CONSTANT) p[1] = -1; /* crop */
-  return lc_pad(in[0], 4, p, (lc_pad_mode)*mode, 0.5, out);
+  /* a value is constant mode's only: the others take 0 */
+  return lc_pad(in[0], 4, p, (lc_pad_mode)*mode, *mode == LC_PAD_CONSTANT ? 0.5 : 0, out);
 }
 
 TEST(pad_values_and_gradcheck) {
@@ -714,6 +715,90 @@ TEST(pool_modules_printing_and_forward) {
   CHECK(strstr(lc_last_error(), "MaxPool2d: padding") != NULL);
   os[0] = 0;
   CHECK_STATUS(lc_nn_adaptive_avg_pool2d(os, &m), LC_EARG);
+}
+
+/* The family's option rules live once (src/kernels/conv.c, pool.c): a module constructor and
+ * its function give the same message. */
+TEST(option_rules_are_one_for_modules_and_functions) {
+  lc_module *m = NULL;
+  int64_t k[2] = {3, 3};
+  lc_conv_opts o;
+  lc_conv_opts_init(&o);
+  o.groups = 0; /* no division by zero: a clear error */
+  CHECK_STATUS(lc_nn_conv2d(2, 3, k, &o, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "Conv2d: groups must be >= 1, got 0"));
+  CHECK_STATUS(lc_nn_conv2d(0, 3, k, NULL, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "Conv2d: in_channels must be >= 1, got 0"));
+  CHECK_STATUS(lc_nn_conv1d(2, -1, 3, NULL, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "Conv1d: out_channels must be >= 1, got -1"));
+  lc_conv_opts_init(&o);
+  o.valid = true;
+  CHECK_STATUS(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m), LC_EARG);
+  CHECK(
+      !strcmp(lc_last_error(),
+              "ConvTranspose2d: padding must be an integer or a table of integers, got \"valid\""));
+  lc_conv_opts_init(&o);
+  o.padding_mode = LC_PAD_CIRCULAR;
+  CHECK_STATUS(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(),
+                "ConvTranspose2d: only padding_mode \"zeros\" is supported, got \"circular\""));
+  lc_conv_opts_init(&o);
+  o.stride[1] = 2, o.output_padding[1] = 2;
+  CHECK_STATUS(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "ConvTranspose2d: output_padding must be >= 0 and smaller than "
+                                 "stride or dilation, got output_padding 2 for stride 2 and "
+                                 "dilation 1"));
+  o.output_padding[1] = 1; /* < stride */
+  CHECK_OK(lc_nn_conv_transpose2d(2, 3, k, &o, true, &m));
+  lc_module_release(m), m = NULL;
+  /* the function: the same rule and words */
+  int64_t xs[4] = {1, 2, 5, 5}, ws[4] = {3, 2, 3, 3};
+  lc_tensor *x = NULL, *w = NULL, *y = NULL;
+  CHECK_OK(lc_zeros(4, xs, LC_FLOAT32, &x));
+  CHECK_OK(lc_zeros(4, ws, LC_FLOAT32, &w));
+  lc_conv_opts_init(&o);
+  o.groups = 0;
+  CHECK_STATUS(lc_conv2d(x, w, NULL, &o, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "conv2d: groups must be >= 1, got 0"));
+  o.groups = 2; /* 3 output channels */
+  CHECK_STATUS(lc_conv2d(x, w, NULL, &o, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "conv2d: groups (2) must divide out_channels (3)"));
+  lc_conv_opts_init(&o);
+  o.same = true, o.stride[0] = 3;
+  CHECK_STATUS(lc_conv2d(x, w, NULL, &o, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "conv2d: padding \"same\" needs stride 1, got stride 3"));
+  CHECK(y == NULL);
+  /* pooling: stride >= 1 (lc_pool_opts_init's default is the kernel size), at construction too */
+  lc_pool_opts po;
+  lc_pool_opts_init(&po, 2, 2);
+  po.stride[1] = 0;
+  CHECK_STATUS(lc_nn_avg_pool2d(&po, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "AvgPool2d: stride must be >= 1, got 0"));
+  CHECK_STATUS(lc_avg_pool2d(x, &po, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "avg_pool2d: stride must be >= 1, got 0"));
+  lc_pool_opts_init(&po, 2, 1);
+  po.stride[0] = INT64_MAX;
+  CHECK_STATUS(lc_nn_max_pool1d(&po, false, &m), LC_EARG);
+  CHECK(strstr(lc_last_error(), "MaxPool1d: stride is too large") != NULL);
+  /* output_size: >= 1 or -1 (keep); a marked entry, 0-based in C */
+  int64_t os[2] = {2, -2};
+  CHECK_STATUS(lc_nn_adaptive_max_pool2d(os, false, &m), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "AdaptiveMaxPool2d: output_size[1] must be >= 1, got -2"));
+  CHECK_STATUS(lc_adaptive_max_pool2d(x, os, &y, NULL), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "adaptive_max_pool2d: output_size[1] must be >= 1, got -2"));
+  CHECK_STATUS(lc_adaptive_avg_pool1d(x, 0, &y), LC_EARG);
+  CHECK(!strcmp(lc_last_error(), "adaptive_avg_pool1d: output_size must be >= 1, got 0"));
+  os[1] = -1;
+  CHECK_OK(lc_adaptive_max_pool2d(x, os, &y, NULL));
+  if (y) CHECK(lc_shape(y)[2] == 2 && lc_shape(y)[3] == 5);
+  lc_release(y), y = NULL;
+  /* pad: a value is constant mode's */
+  int64_t p[2] = {1, 1};
+  CHECK_STATUS(lc_pad(x, 2, p, LC_PAD_REFLECT, 1, &y), LC_EARG);
+  CHECK(
+      !strcmp(lc_last_error(), "pad: padding mode \"reflect\" doesn't take a value, got value 1"));
+  CHECK(y == NULL);
+  lc_release(x), lc_release(w);
 }
 
 /* lc_empty_cache frees the idle workspaces too (registered by the conv kernels); later

@@ -347,6 +347,56 @@ static void run_batch(int64_t n, int64_t cost, int64_t grain, lc_range_fn fn, vo
     fn(ctx, 0, n);
 }
 
+lc_status lc_conv_check_opts(const char *fn, int sd, bool transposed, const lc_conv_opts *o) {
+  for (int d = 0; d < sd; d++) {
+    if (o->stride[d] < 1)
+      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn,
+                          (long long)o->stride[d]);
+    if (o->dilation[d] < 1)
+      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn,
+                          (long long)o->dilation[d]);
+    if (!o->same && !o->valid && o->padding[d] < 0)
+      return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn,
+                          (long long)o->padding[d]);
+  }
+  if ((unsigned)o->padding_mode >= LC_PAD_MODE_COUNT)
+    return lc_set_error(LC_EARG, "%s: unknown padding_mode %d", fn, (int)o->padding_mode);
+  if (!transposed) {
+    for (int d = 0; o->same && d < sd; d++)
+      if (o->stride[d] != 1)
+        return lc_set_error(LC_EARG, "%s: padding \"same\" needs stride 1, got stride %lld", fn,
+                            (long long)o->stride[d]);
+    return LC_OK;
+  }
+  if (o->same || o->valid)
+    return lc_set_error(LC_EARG,
+                        "%s: padding must be an integer or a table of integers, got \"%s\"", fn,
+                        o->same ? "same" : "valid");
+  if (o->padding_mode != LC_PAD_CONSTANT)
+    return lc_set_error(LC_EARG, "%s: only padding_mode \"zeros\" is supported, got \"%s\"", fn,
+                        lc_pad_mode_name(o->padding_mode));
+  for (int d = 0; d < sd; d++) {
+    int64_t op = o->output_padding[d], s = o->stride[d], dl = o->dilation[d];
+    if (op < 0 || (op >= s && op >= dl))
+      return lc_set_error(LC_EARG,
+                          "%s: output_padding must be >= 0 and smaller than stride or dilation, "
+                          "got output_padding %lld for stride %lld and dilation %lld",
+                          fn, (long long)op, (long long)s, (long long)dl);
+  }
+  return LC_OK;
+}
+
+lc_status lc_conv_check_groups(const char *fn, int64_t groups, int64_t in, int64_t out) {
+  if (groups < 1)
+    return lc_set_error(LC_EARG, "%s: groups must be >= 1, got %lld", fn, (long long)groups);
+  if (in % groups)
+    return lc_set_error(LC_EARG, "%s: groups (%lld) must divide in_channels (%lld)", fn,
+                        (long long)groups, (long long)in);
+  if (out % groups)
+    return lc_set_error(LC_EARG, "%s: groups (%lld) must divide out_channels (%lld)", fn,
+                        (long long)groups, (long long)out);
+  return LC_OK;
+}
 
 /* Fills the job's geometry from the shapes; checks everything. out_shape receives y's shape. */
 static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const lc_meta *wm,
@@ -378,16 +428,16 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
   int64_t dh = sd == 2 ? a->i[LC_CONV_DH] : 1, dw = a->i[LC_CONV_DW - (sd == 1)];
   int64_t oph = sd == 2 ? a->i[LC_CONV_OPH] : 0, opw = a->i[LC_CONV_OPW - (sd == 1)];
   int64_t G = a->i[LC_CONV_G];
-  if (sh < 1 || swd < 1) return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)(sh < 1 ? sh : swd));
-  if (dh < 1 || dw < 1) return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)(dh < 1 ? dh : dw));
-  if (ph < 0 || pw < 0) return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn, (long long)(ph < 0 ? ph : pw));
-  if (G < 1) return lc_set_error(LC_EARG, "%s: groups must be >= 1, got %lld", fn, (long long)G);
+  /* the options' rules are lc_conv_check_opts', asked by the entry points */
   j->N = batched ? xm->shape[0] : 1;
   j->G = G;
   j->Cin = xs[0];
+  /* a conv's weight is {out, in / groups, ...}, a transposed one's {in, out / groups, ...}: the
+   * other channel count is a multiple of groups by construction (0 stands for it) */
+  if ((st = lc_conv_check_groups(fn, G, j->transposed ? wm->shape[0] : 0,
+                                 j->transposed ? 0 : wm->shape[0])))
+    return st;
   if (!j->transposed) {
-    if (wm->shape[0] % G != 0)
-      return lc_set_error(LC_EARG, "%s: groups (%lld) must divide out_channels (%lld)", fn, (long long)G, (long long)wm->shape[0]);
     if (j->Cin != wm->shape[1] * G)
       return lc_set_error(LC_ESHAPE,
                           "%s: expected input with %lld channels (weight %s, groups %lld), got %lld: input shape %s",
@@ -395,18 +445,12 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
                           (long long)G, (long long)j->Cin, lc_shape_str(xm->ndim, xm->shape, sx, sizeof sx));
     j->Cout = wm->shape[0];
   } else {
-    if (wm->shape[0] % G != 0)
-      return lc_set_error(LC_EARG, "%s: groups (%lld) must divide in_channels (%lld)", fn, (long long)G, (long long)wm->shape[0]);
     if (j->Cin != wm->shape[0])
       return lc_set_error(LC_ESHAPE,
                           "%s: expected input with %lld channels (weight %s), got %lld: input shape %s",
                           fn, (long long)wm->shape[0], lc_shape_str(wm->ndim, wm->shape, sw, sizeof sw),
                           (long long)j->Cin, lc_shape_str(xm->ndim, xm->shape, sx, sizeof sx));
     j->Cout = wm->shape[1] * G;
-    if (oph < 0 || opw < 0 || (oph >= sh && oph >= dh) || (opw >= swd && opw >= dw))
-      return lc_set_error(LC_EARG,
-                          "%s: output_padding must be >= 0 and smaller than stride or dilation, got %lld",
-                          fn, (long long)(oph < 0 || (oph >= sh && oph >= dh) ? oph : opw));
   }
   if (n == 3 && (bm->ndim != 1 || bm->shape[0] != j->Cout))
     return lc_set_error(LC_ESHAPE, "%s: expected a bias of shape {%lld}, got %s", fn, (long long)j->Cout,

@@ -21,6 +21,26 @@ enum {
 #define LC_CONV_TRANSPOSED (1 << 8) /* args.flags: transposed convolution */
 extern const lc_op_def lc_op_conv;
 
+/* The family's option rules, each in one place: the module constructors (src/nn/conv.c) call
+ * these when a layer is made; at the op, the conv entry points (src/ops/conv.c) ask
+ * lc_conv_check_opts and lc_pool_check_output_size (the kernels trust those args), the conv
+ * kernel lc_conv_check_groups and the pool kernel lc_pool_check_window. Messages read
+ * "fn: <rule>, got <values>". */
+/* sd pairs of o: stride, dilation >= 1, padding >= 0 (unless same / valid), padding_mode
+ * known; "same" needs stride 1; a transposed conv takes numeric padding, padding_mode zeros
+ * and 0 <= output_padding < stride or dilation. */
+lc_status lc_conv_check_opts(const char *fn, int sd, bool transposed, const lc_conv_opts *o);
+/* groups >= 1 dividing in_channels and out_channels. */
+lc_status lc_conv_check_groups(const char *fn, int64_t groups, int64_t in, int64_t out);
+/* Window pooling's n pairs (entry 0 first): kernel_size, stride >= 1, dilation >= 1 (NULL: all
+ * 1), 0 <= padding <= kernel_size / 2, and kernel_size * dilation and stride small enough for
+ * the size arithmetic. */
+lc_status lc_pool_check_window(const char *fn, int n, const int64_t *kernel_size,
+                               const int64_t *stride, const int64_t *padding,
+                               const int64_t *dilation);
+/* Adaptive pooling's sd output sizes: >= 1, or -1 (keep the input's size). */
+lc_status lc_pool_check_output_size(const char *fn, int sd, const int64_t *out_size);
+
 /* Pooling ops. Input: any leading dims, then args.i[LC_POOL_SD] (1 or 2) spatial dims. */
 enum {
   LC_POOL_KH = 0, LC_POOL_KW,

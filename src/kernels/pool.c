@@ -88,6 +88,46 @@ static lc_status axis_adaptive(axis *a, int64_t in, int64_t n_out) {
   return LC_OK;
 }
 
+lc_status lc_pool_check_window(const char *fn, int n, const int64_t *kernel_size,
+                               const int64_t *stride, const int64_t *padding,
+                               const int64_t *dilation) {
+  /* bounds that keep every size and window computation within int64 */
+  const int64_t lim = INT64_MAX / 8;
+  for (int d = 0; d < n; d++) {
+    int64_t k = kernel_size[d], s = stride[d], p = padding[d], dl = dilation ? dilation[d] : 1;
+    if (k < 1)
+      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)k);
+    if (s < 1) return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)s);
+    if (dl < 1)
+      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)dl);
+    if (k - 1 > lim / dl)
+      return lc_set_error(LC_EARG,
+                          "%s: kernel_size * dilation is too large, got kernel_size %lld with "
+                          "dilation %lld",
+                          fn, (long long)k, (long long)dl);
+    if (s > lim)
+      return lc_set_error(LC_EARG, "%s: stride is too large, got %lld", fn, (long long)s);
+    if (p < 0 || p > k / 2)
+      return lc_set_error(LC_EARG,
+                          "%s: padding must be >= 0 and at most half the kernel size, got padding "
+                          "%lld for kernel_size %lld",
+                          fn, (long long)p, (long long)k);
+  }
+  return LC_OK;
+}
+
+lc_status lc_pool_check_output_size(const char *fn, int sd, const int64_t *out_size) {
+  for (int d = 0; d < sd; d++) {
+    if (out_size[d] >= 1 || out_size[d] == -1) continue;
+    if (sd == 1)
+      return lc_set_error(LC_EARG, "%s: output_size must be >= 1, got %lld", fn,
+                          (long long)out_size[d]);
+    return lc_set_error(LC_EARG, "%s: output_size[" LC_POS_D "] must be >= 1, got %lld", fn, d,
+                        (long long)out_size[d]);
+  }
+  return LC_OK;
+}
+
 static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op_args *a, pplan *p,
                             int *out_nd, int64_t *out_shape) {
   memset(p, 0, sizeof *p);
@@ -115,10 +155,8 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
     p->P *= x->shape[d];
   bool adaptive = p->kind == POOL_AMAX || p->kind == POOL_AAVG;
   if (adaptive) {
+    /* the entry points resolved -1 (keep) and checked the rest: lc_pool_check_output_size */
     int64_t oh = sd == 2 ? a->i[LC_POOL_OH] : 1, ow = a->i[LC_POOL_OW];
-    if (oh < 1 || ow < 1)
-      return lc_set_error(LC_EARG, "%s: output_size must be >= 1, got %lld", fn,
-                          (long long)(oh < 1 ? oh : ow));
     if (p->H < 1 || p->W < 1)
       return lc_set_error(LC_ESHAPE, "%s: expected non-empty spatial dims, got input shape %s", fn,
                           lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
@@ -133,36 +171,11 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
     int64_t ph = sd == 2 ? a->i[LC_POOL_PH] : 0, pw = a->i[LC_POOL_PW];
     int64_t dh = sd == 2 ? a->i[LC_POOL_DH] : 1, dw = a->i[LC_POOL_DW];
     bool ceil = (a->flags & LC_POOL_CEIL) != 0;
-    if (kh < 1 || kw < 1)
-      return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn,
-                          (long long)(kh < 1 ? kh : kw));
-    if (sh < 1 || sw < 1)
-      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn,
-                          (long long)(sh < 1 ? sh : sw));
-    if (dh < 1 || dw < 1)
-      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn,
-                          (long long)(dh < 1 ? dh : dw));
-    /* bounds that keep every size and window computation below within int64 */
-    const int64_t lim = INT64_MAX / 8;
-    if (kh - 1 > lim / dh || kw - 1 > lim / dw)
-      return lc_set_error(LC_EARG,
-                          "%s: kernel_size * dilation is too large, got kernel_size %lld with "
-                          "dilation %lld",
-                          fn, (long long)(kh - 1 > lim / dh ? kh : kw),
-                          (long long)(kh - 1 > lim / dh ? dh : dw));
-    if (sh > lim || sw > lim)
-      return lc_set_error(LC_EARG, "%s: stride is too large, got %lld", fn,
-                          (long long)(sh > lim ? sh : sw));
-    if (ph < 0 || pw < 0 || ph > kh / 2 || pw > kw / 2)
-      return lc_set_error(LC_EARG,
-                          "%s: padding must be >= 0 and at most half the kernel size, got padding "
-                          "%lld for kernel_size %lld",
-                          fn, (long long)(ph < 0 || ph > kh / 2 ? ph : pw),
-                          (long long)(ph < 0 || ph > kh / 2 ? kh : kw));
+    int64_t ks[2] = {kh, kw}, ss[2] = {sh, sw}, ps[2] = {ph, pw}, ds[2] = {dh, dw};
+    if ((st = lc_pool_check_window(fn, 2, ks, ss, ps, ds))) return st;
     p->OH = pool_out_size(p->H, kh, sh, ph, dh, ceil);
     p->OW = pool_out_size(p->W, kw, sw, pw, dw, ceil);
     if (p->OH < 1 || p->OW < 1) {
-      int64_t ks[2] = {kh, kw};
       char sk[64];
       return lc_set_error(
           LC_ESHAPE,

@@ -1,8 +1,8 @@
 /* nn_conv.c - Lua binding of the conv family (lucid_conv.h): the tensor functions pad, conv1d,
  * conv2d, conv_transpose2d and the pooling functions (core._F, from which lua/lucid/nn/conv.lua
- * builds nn.functional), and the module constructors (lucid.nn_core; the Lua classes validate
- * and normalise the options before calling them). Pooling indices are 1-based in Lua: the
- * binding adds 1 to the core's 0-based flat positions. */
+ * builds nn.functional), and the module constructors (lucid.nn_core; the Lua classes convert
+ * the numbers before calling them). The arguments' rules are C's. Pooling indices are 1-based in
+ * Lua: the binding adds 1 to the core's 0-based flat positions. */
 #include "binding.h"
 #include "lucid_conv.h"
 #include "nn_binding.h"
@@ -11,11 +11,11 @@
 
 /* ---------------------------------------------------------------- argument helpers */
 
-/* An integer or a table of sd integers (sd = 1: also a 1-entry table), each >= min, into
- * out[0..sd); nil gives def. */
-static void pair_arg(lua_State *L, const char *fn, int pos, const char *name, int sd, int64_t min,
-                     int64_t def, int64_t *out) {
-  out[0] = out[1] = def;
+/* An integer or a table of sd integers (sd = 1: also a 1-entry table) into out[0..sd); nil
+ * leaves out as the caller preset it (the defaults of lc_conv_opts_init / lc_pool_opts_init).
+ * The values' rules are C's. */
+static void pair_arg(lua_State *L, const char *fn, int pos, const char *name, int sd,
+                     int64_t *out) {
   if (lua_isnoneornil(L, pos)) return;
   if (lua_type(L, pos) == LUA_TNUMBER) {
     out[0] = out[1] = lb_int_arg(L, fn, pos, name);
@@ -35,24 +35,26 @@ static void pair_arg(lua_State *L, const char *fn, int pos, const char *name, in
   } else {
     lb_argerror(L, fn, pos, name, "expected an integer or a table of integers, got %s", lb_typename(L, pos));
   }
-  for (int k = 0; k < sd; k++)
-    if (out[k] < min)
-      lb_argerror(L, fn, pos, name, "expected %s >= %lld, got %lld", name, (long long)min, (long long)out[k]);
+}
+
+#define PADDING_NAMES "an integer, a table of integers, \"same\" or \"valid\""
+
+/* padding "same" / "valid" into o; false for another string */
+static bool padding_name(const char *s, lc_conv_opts *o) {
+  o->same = !strcmp(s, "same");
+  o->valid = !strcmp(s, "valid");
+  return o->same || o->valid;
 }
 
 /* padding: an integer, a table, "same" or "valid". */
 static void padding_arg(lua_State *L, const char *fn, int pos, int sd, lc_conv_opts *o) {
   if (lua_type(L, pos) == LUA_TSTRING) {
     const char *s = lua_tostring(L, pos);
-    if (!strcmp(s, "same"))
-      o->same = true;
-    else if (!strcmp(s, "valid"))
-      o->valid = true;
-    else
-      lb_argerror(L, fn, pos, "padding", "expected an integer, a table of integers, \"same\" or \"valid\", got \"%s\"", s);
+    if (!padding_name(s, o))
+      lb_argerror(L, fn, pos, "padding", "expected " PADDING_NAMES ", got \"%s\"", s);
     return;
   }
-  pair_arg(L, fn, pos, "padding", sd, 0, 0, o->padding);
+  pair_arg(L, fn, pos, "padding", sd, o->padding);
 }
 
 /* Pushes values and (when wanted) 1-based indices held in slots. Returns the count. */
@@ -76,12 +78,11 @@ static int f_pad(lua_State *L) {
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   if (lua_type(L, 2) != LUA_TTABLE)
     lb_argerror(L, fn, 2, "pad", "expected a table of integers, got %s", lb_typename(L, 2));
+  /* the list's rules (even, at most 2 per dim) are C's; entries beyond LC_MAX_DIMS are not
+   * read (lc_pad refuses such a count before reading any) */
   int n = (int)lua_rawlen(L, 2);
-  if (n % 2 != 0 || n > 2 * lc_ndim(x) || n > LC_MAX_DIMS)
-    lb_argerror(L, fn, 2, "pad", "expected an even number of entries, at most 2 per dim (%d), got %d",
-                2 * lc_ndim(x) < LC_MAX_DIMS ? 2 * lc_ndim(x) : LC_MAX_DIMS, n);
   int64_t p[LC_MAX_DIMS];
-  for (int k = 0; k < n; k++) {
+  for (int k = 0; k < n && k < LC_MAX_DIMS; k++) {
     lua_rawgeti(L, 2, k + 1);
     int ok = 0;
     p[k] = lua_tointegerx(L, -1, &ok);
@@ -98,8 +99,6 @@ static int f_pad(lua_State *L) {
                   "expected \"constant\", \"reflect\", \"replicate\" or \"circular\", got \"%s\"", m);
   }
   double value = lb_opt_num_arg(L, fn, 4, "value", 0);
-  if (mode != LC_PAD_CONSTANT && value != 0)
-    lb_argerror(L, fn, 4, "value", "padding mode \"%s\" doesn't take a value", lc_pad_mode_name(mode));
   lc_tensor **y = lb_slot(L);
   if (lc_pad(x, n, p, mode, value, y)) return lb_core_error(L, fn);
   return 1;
@@ -115,11 +114,10 @@ static int f_conv(lua_State *L) {
   lc_tensor *b = lb_opt_tensor_arg(L, fn, 3, "bias");
   lc_conv_opts o;
   lc_conv_opts_init(&o);
-  pair_arg(L, fn, 4, "stride", sd, 1, 1, o.stride);
+  pair_arg(L, fn, 4, "stride", sd, o.stride);
   padding_arg(L, fn, 5, sd, &o);
-  pair_arg(L, fn, 6, "dilation", sd, 1, 1, o.dilation);
+  pair_arg(L, fn, 6, "dilation", sd, o.dilation);
   o.groups = lb_opt_int_arg(L, fn, 7, "groups", 1);
-  if (o.groups < 1) lb_argerror(L, fn, 7, "groups", "expected groups >= 1, got %lld", (long long)o.groups);
   lc_tensor **y = lb_slot(L);
   lc_status st = sd == 1 ? lc_conv1d(x, w, b, &o, y) : lc_conv2d(x, w, b, &o, y);
   if (st) return lb_core_error(L, fn);
@@ -136,12 +134,11 @@ static int f_conv_transpose2d(lua_State *L) {
   lc_tensor *b = lb_opt_tensor_arg(L, fn, 3, "bias");
   lc_conv_opts o;
   lc_conv_opts_init(&o);
-  pair_arg(L, fn, 4, "stride", 2, 1, 1, o.stride);
-  pair_arg(L, fn, 5, "padding", 2, 0, 0, o.padding);
-  pair_arg(L, fn, 6, "output_padding", 2, 0, 0, o.output_padding);
+  pair_arg(L, fn, 4, "stride", 2, o.stride);
+  pair_arg(L, fn, 5, "padding", 2, o.padding);
+  pair_arg(L, fn, 6, "output_padding", 2, o.output_padding);
   o.groups = lb_opt_int_arg(L, fn, 7, "groups", 1);
-  if (o.groups < 1) lb_argerror(L, fn, 7, "groups", "expected groups >= 1, got %lld", (long long)o.groups);
-  pair_arg(L, fn, 8, "dilation", 2, 1, 1, o.dilation);
+  pair_arg(L, fn, 8, "dilation", 2, o.dilation);
   lc_tensor **y = lb_slot(L);
   if (lc_conv_transpose2d(x, w, b, &o, y)) return lb_core_error(L, fn);
   return 1;
@@ -158,12 +155,12 @@ static int f_max_pool(lua_State *L) {
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   if (lua_isnil(L, 2)) lb_argerror(L, fn, 2, "kernel_size", "missing");
   lc_pool_opts o;
-  int64_t k[2];
-  pair_arg(L, fn, 2, "kernel_size", sd, 1, 1, k);
+  int64_t k[2] = {1, 1};
+  pair_arg(L, fn, 2, "kernel_size", sd, k);
   lc_pool_opts_init(&o, k[0], k[1]);
-  pair_arg(L, fn, 3, "stride", sd, 1, 0, o.stride);
-  pair_arg(L, fn, 4, "padding", sd, 0, 0, o.padding);
-  pair_arg(L, fn, 5, "dilation", sd, 1, 1, o.dilation);
+  pair_arg(L, fn, 3, "stride", sd, o.stride);
+  pair_arg(L, fn, 4, "padding", sd, o.padding);
+  pair_arg(L, fn, 5, "dilation", sd, o.dilation);
   o.ceil_mode = lb_opt_bool_arg(L, fn, 6, "ceil_mode", false);
   bool ri = lb_opt_bool_arg(L, fn, 7, "return_indices", false);
   lc_tensor **y = lb_slot(L), **ix = lb_slot(L);
@@ -182,11 +179,11 @@ static int f_avg_pool(lua_State *L) {
   lc_tensor *x = lb_tensor_arg(L, fn, 1, "input");
   if (lua_isnil(L, 2)) lb_argerror(L, fn, 2, "kernel_size", "missing");
   lc_pool_opts o;
-  int64_t k[2];
-  pair_arg(L, fn, 2, "kernel_size", sd, 1, 1, k);
+  int64_t k[2] = {1, 1};
+  pair_arg(L, fn, 2, "kernel_size", sd, k);
   lc_pool_opts_init(&o, k[0], k[1]);
-  pair_arg(L, fn, 3, "stride", sd, 1, 0, o.stride);
-  pair_arg(L, fn, 4, "padding", sd, 0, 0, o.padding);
+  pair_arg(L, fn, 3, "stride", sd, o.stride);
+  pair_arg(L, fn, 4, "padding", sd, o.padding);
   o.ceil_mode = lb_opt_bool_arg(L, fn, 5, "ceil_mode", false);
   o.count_include_pad = lb_opt_bool_arg(L, fn, 6, "count_include_pad", true);
   lc_tensor **y = lb_slot(L);
@@ -194,8 +191,9 @@ static int f_avg_pool(lua_State *L) {
   return 1;
 }
 
-/* output_size: an integer, or a table of sd entries where nil (or a hole) keeps the input size.
- * A table with holes has no reliable length, so entries 1..sd are read directly. */
+/* output_size: an integer, or a table of sd entries where nil (or a hole) keeps the input size
+ * (-1 for C, whose rule the sizes are). A table with holes has no reliable length, so entries
+ * 1..sd are read directly. */
 static void out_size_arg(lua_State *L, const char *fn, int pos, int sd, int64_t *out) {
   out[0] = out[1] = -1;
   if (lua_type(L, pos) == LUA_TNUMBER) {
@@ -220,9 +218,6 @@ static void out_size_arg(lua_State *L, const char *fn, int pos, int sd, int64_t 
     lb_argerror(L, fn, pos, "output_size", "expected an integer or a table, got %s",
                 lb_typename(L, pos));
   }
-  for (int k = 0; k < sd; k++)
-    if (out[k] != -1 && out[k] < 1)
-      lb_argerror(L, fn, pos, "output_size", "expected sizes >= 1 (or nil), got %lld", (long long)out[k]);
 }
 
 /* adaptive_avg_pool1d/2d(input, output_size) */
@@ -293,9 +288,10 @@ static void pair_at(lua_State *L, int idx, int64_t *out) {
   }
 }
 
-/* conv(kind, in, out, {kh, kw}, {stride}, {padding} | "same" | "valid", {dilation}, groups,
- *      bias, padding_mode, {output_padding}); kind: "Conv1d", "Conv2d", "ConvTranspose2d".
- * The Lua class has validated and normalised everything (pairs are full tables). */
+/* conv(kind, in, out, {kh, kw}, {stride}, {padding} | padding string, {dilation}, groups,
+ *      bias, padding_mode string, {output_padding}); kind: "Conv1d", "Conv2d",
+ * "ConvTranspose2d". The Lua class has converted the numbers (pairs are full tables); the
+ * strings are converted here, and every rule is lc_nn_conv*'s. */
 static int nb_conv(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);
   char fn[64];
@@ -306,15 +302,21 @@ static int nb_conv(lua_State *L) {
   pair_at(L, 4, k);
   pair_at(L, 5, o.stride);
   if (lua_type(L, 6) == LUA_TSTRING) {
-    o.same = !strcmp(lua_tostring(L, 6), "same");
-    o.valid = !o.same;
+    if (!padding_name(lua_tostring(L, 6), &o))
+      lb_error(L, fn, "padding must be " PADDING_NAMES ", got \"%s\"", lua_tostring(L, 6));
   } else {
     pair_at(L, 6, o.padding);
   }
   pair_at(L, 7, o.dilation);
   o.groups = int_at(L, 8);
   bool bias = lua_toboolean(L, 9);
-  if (lc_pad_mode_from_name(luaL_checkstring(L, 10), &o.padding_mode)) return lb_core_error(L, fn);
+  /* PyTorch's padding_mode names: "zeros" for constant, which it does not take */
+  const char *mode = lua_type(L, 10) == LUA_TSTRING ? lua_tostring(L, 10) : NULL;
+  if (!mode || !strcmp(mode, "constant") || lc_pad_mode_from_name(mode, &o.padding_mode))
+    lb_error(
+        L, fn,
+        "padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got %s%s%s",
+        mode ? "\"" : "", mode ? mode : lb_typename(L, 10), mode ? "\"" : "");
   if (!lua_isnoneornil(L, 11)) pair_at(L, 11, o.output_padding);
   lc_module **slot = nb_new_module_slot(L);
   lc_status st;
@@ -426,10 +428,8 @@ static int nb_conv_options(lua_State *L) {
         if (os[d] >= 0) lua_pushinteger(L, os[d]), lua_rawseti(L, -2, d + 1);
       lua_setfield(L, -2, "output_size");
     } else {
-      int64_t st[2] = {po.stride[0] ? po.stride[0] : po.kernel_size[0],
-                       po.stride[1] ? po.stride[1] : po.kernel_size[1]};
       set_pair(L, "kernel_size", sd, po.kernel_size);
-      set_pair(L, "stride", sd, st);
+      set_pair(L, "stride", sd, po.stride);
       set_pair(L, "padding", sd, po.padding);
       lua_pushboolean(L, po.ceil_mode), lua_setfield(L, -2, "ceil_mode");
       if (strstr(tn, "Max"))

@@ -3,6 +3,7 @@
 #include "nn.h"
 
 #include "../core/core.h"
+#include "../kernels/conv.h" /* the family's option rules */
 #include "lucid_conv.h"
 
 #include "kind_helpers.h"
@@ -152,39 +153,16 @@ static lc_status make_conv(const lc_module_kind *kind, int sd, bool transposed, 
     o = *opts;
   else
     lc_conv_opts_init(&o);
-  if (in < 1 || outc < 1)
-    return lc_set_error(LC_EARG, "%s: in_channels and out_channels must be >= 1, got %lld and %lld",
-                        fn, (long long)in, (long long)outc);
-  for (int d = 0; d < sd; d++) {
+  if (in < 1)
+    return lc_set_error(LC_EARG, "%s: in_channels must be >= 1, got %lld", fn, (long long)in);
+  if (outc < 1)
+    return lc_set_error(LC_EARG, "%s: out_channels must be >= 1, got %lld", fn, (long long)outc);
+  for (int d = 0; d < sd; d++)
     if (k[d] < 1)
       return lc_set_error(LC_EARG, "%s: kernel_size must be >= 1, got %lld", fn, (long long)k[d]);
-    if (o.stride[d] < 1)
-      return lc_set_error(LC_EARG, "%s: stride must be >= 1, got %lld", fn, (long long)o.stride[d]);
-    if (o.dilation[d] < 1)
-      return lc_set_error(LC_EARG, "%s: dilation must be >= 1, got %lld", fn, (long long)o.dilation[d]);
-    if (!o.same && o.padding[d] < 0)
-      return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn, (long long)o.padding[d]);
-    if (transposed && (o.output_padding[d] < 0 ||
-                       (o.output_padding[d] >= o.stride[d] && o.output_padding[d] >= o.dilation[d])))
-      return lc_set_error(LC_EARG,
-                          "%s: output_padding must be >= 0 and smaller than stride or dilation, got %lld",
-                          fn, (long long)o.output_padding[d]);
-    if (o.same && o.stride[d] != 1)
-      return lc_set_error(LC_EARG, "%s: padding \"same\" needs stride 1, got stride %lld", fn,
-                          (long long)o.stride[d]);
-  }
-  if (o.groups < 1)
-    return lc_set_error(LC_EARG, "%s: groups must be >= 1, got %lld", fn, (long long)o.groups);
-  if (in % o.groups)
-    return lc_set_error(LC_EARG, "%s: groups (%lld) must divide in_channels (%lld)", fn,
-                        (long long)o.groups, (long long)in);
-  if (outc % o.groups)
-    return lc_set_error(LC_EARG, "%s: groups (%lld) must divide out_channels (%lld)", fn,
-                        (long long)o.groups, (long long)outc);
-  if ((unsigned)o.padding_mode >= LC_PAD_MODE_COUNT)
-    return lc_set_error(LC_EARG, "%s: unknown padding_mode %d", fn, (int)o.padding_mode);
-  if (transposed && (o.same || o.padding_mode != LC_PAD_CONSTANT))
-    return lc_set_error(LC_EARG, "%s: only padding_mode \"zeros\" and numeric padding are supported", fn);
+  lc_status st = lc_conv_check_opts(fn, sd, transposed, &o);
+  if (!st) st = lc_conv_check_groups(fn, o.groups, in, outc);
+  if (st) return st;
   if (o.same || o.valid)
     for (int d = 0; d < 2; d++)
       o.padding[d] = 0;
@@ -194,7 +172,7 @@ static lc_status make_conv(const lc_module_kind *kind, int sd, bool transposed, 
   *s = (conv_state){.sd = sd, .transposed = transposed, .in = in, .out = outc, .o = o};
   s->k[0] = k[0], s->k[1] = sd == 2 ? k[1] : 1;
   lc_module *m;
-  lc_status st = lc_module_new(kind, s, NULL, &m);
+  st = lc_module_new(kind, s, NULL, &m);
   if (st) return st;
   int64_t ws[4] = {transposed ? in : outc, transposed ? outc / o.groups : in / o.groups, k[0],
                    sd == 2 ? k[1] : 0};
@@ -295,8 +273,7 @@ static void size_entry(lc_strbuf *b, int64_t v) {
 static lc_status pool_extra(const lc_module *m, char **out) {
   const pool_state *s = lc_module_state(m);
   lc_strbuf b = {0};
-  int64_t stride[2] = {s->o.stride[0] ? s->o.stride[0] : s->o.kernel_size[0],
-                       s->o.stride[1] ? s->o.stride[1] : s->o.kernel_size[1]};
+  const int64_t *stride = s->o.stride;
   switch (s->kind) {
   case P_MAX:
     lc_sb_add(&b, "kernel_size=");
@@ -374,37 +351,24 @@ static lc_status make_pool(const lc_module_kind *kind, int pk, int sd, const lc_
   s->kind = pk, s->sd = sd, s->return_indices = ri;
   if (o) {
     s->o = *o;
-    for (int d = 0; d < sd; d++) {
-      const char *what = NULL;
-      int64_t v = 0;
-      if (o->kernel_size[d] < 1)
-        what = "kernel_size", v = o->kernel_size[d];
-      else if (o->stride[d] < 0)
-        what = "stride", v = o->stride[d];
-      else if (o->padding[d] < 0 || o->padding[d] > o->kernel_size[d] / 2)
-        what = "padding", v = o->padding[d];
-      else if (pk == P_MAX && o->dilation[d] < 1)
-        what = "dilation", v = o->dilation[d];
-      if (what) {
-        free(s);
-        if (!strcmp(what, "padding"))
-          return lc_set_error(LC_EARG, "%s: padding must be >= 0 and at most half the kernel size, got %lld", fn,
-                              (long long)v);
-        return lc_set_error(LC_EARG, "%s: %s must be >= 1, got %lld", fn, what, (long long)v);
-      }
+    lc_status st = lc_pool_check_window(fn, sd, o->kernel_size, o->stride, o->padding,
+                                        pk == P_MAX ? o->dilation : NULL);
+    if (st) {
+      free(s);
+      return st;
     }
     if (sd == 1) {
       s->o.kernel_size[1] = 1, s->o.stride[1] = 1, s->o.padding[1] = 0, s->o.dilation[1] = 1;
     }
     if (pk == P_AVG) s->o.dilation[0] = s->o.dilation[1] = 1;
   } else {
-    for (int d = 0; d < sd; d++) {
-      if (out_size[d] == 0) {
-        free(s);
-        return lc_set_error(LC_EARG, "%s: output_size must be >= 1 (or nil), got 0", fn);
-      }
-      s->out_size[d] = out_size[d] < 0 ? -1 : out_size[d];
+    lc_status st = lc_pool_check_output_size(fn, sd, out_size);
+    if (st) {
+      free(s);
+      return st;
     }
+    for (int d = 0; d < sd; d++)
+      s->out_size[d] = out_size[d];
     if (sd == 1) s->out_size[1] = 1;
   }
   return lc_module_new(kind, s, NULL, out);

@@ -36,6 +36,9 @@ lc_status lc_pad(const lc_tensor *x, int npad, const int64_t *pad, lc_pad_mode m
     return lc_set_error(LC_EARG, "pad: expected 0..%d pad entries, got %d", LC_MAX_DIMS, npad);
   if ((unsigned)mode >= LC_PAD_MODE_COUNT)
     return lc_set_error(LC_EARG, "pad: unknown mode %d", (int)mode);
+  if (mode != LC_PAD_CONSTANT && value != 0)
+    return lc_set_error(LC_EARG, "pad: padding mode \"%s\" doesn't take a value, got value %g",
+                        lc_pad_mode_name(mode), value);
   lc_op_args a;
   memset(&a, 0, sizeof a);
   for (int k = 0; k < npad; k++)
@@ -49,14 +52,6 @@ lc_status lc_pad(const lc_tensor *x, int npad, const int64_t *pad, lc_pad_mode m
 
 /* ---------------------------------------------------------------- convolution */
 
-static lc_status check_pos(const char *fn, const char *what, const int64_t *v, int n, int64_t min) {
-  for (int k = 0; k < n; k++)
-    if (v[k] < min)
-      return lc_set_error(LC_EARG, "%s: %s must be >= %lld, got %lld", fn, what, (long long)min,
-                          (long long)v[k]);
-  return LC_OK;
-}
-
 static lc_status conv_common(const char *fn, int sd, bool transposed, const lc_tensor *x,
                              const lc_tensor *w, const lc_tensor *b, const lc_conv_opts *opts,
                              lc_tensor **out) {
@@ -66,31 +61,12 @@ static lc_status conv_common(const char *fn, int sd, bool transposed, const lc_t
     o = *opts;
   else
     lc_conv_opts_init(&o);
-  lc_status st;
-  if ((st = check_pos(fn, "stride", o.stride, sd, 1)) ||
-      (st = check_pos(fn, "dilation", o.dilation, sd, 1)) ||
-      (!o.same && (st = check_pos(fn, "padding", o.padding, sd, 0))))
-    return st;
-  if (o.groups < 1)
-    return lc_set_error(LC_EARG, "%s: groups must be >= 1, got %lld", fn, (long long)o.groups);
-  if ((unsigned)o.padding_mode >= LC_PAD_MODE_COUNT)
-    return lc_set_error(LC_EARG, "%s: unknown padding_mode %d", fn, (int)o.padding_mode);
+  lc_status st = lc_conv_check_opts(fn, sd, transposed, &o);
+  if (st) return st;
   if (w->ndim != sd + 2) {
     char s[256];
     return lc_set_error(LC_ESHAPE, "%s: expected a %d-D weight, got shape %s", fn, sd + 2,
                         lc_shape_str(w->ndim, w->shape, s, sizeof s));
-  }
-  if (transposed) {
-    if (o.same) return lc_set_error(LC_EARG, "%s: padding \"same\" is not supported", fn);
-    if (o.padding_mode != LC_PAD_CONSTANT)
-      return lc_set_error(LC_EARG, "%s: only padding_mode \"zeros\" is supported, got \"%s\"", fn,
-                          lc_pad_mode_name(o.padding_mode));
-  } else if (o.same) {
-    for (int k = 0; k < sd; k++)
-      if (o.stride[k] != 1)
-        return lc_set_error(LC_EARG,
-                            "%s: padding \"same\" needs stride 1, got stride %lld", fn,
-                            (long long)o.stride[k]);
   }
   /* explicit padding before/after per spatial dim (k = 0 is height for 2-d) */
   int64_t before[2] = {0, 0}, after[2] = {0, 0};
@@ -194,16 +170,10 @@ static lc_status pool_common(const lc_op_def *op, const char *fn, int sd, const 
   a.i[LC_POOL_SD] = sd;
   lc_status st;
   if (o) {
-    if ((st = check_pos(fn, "kernel_size", o->kernel_size, sd, 1)) ||
-        (st = check_pos(fn, "stride", o->stride, sd, 0)) ||
-        (st = check_pos(fn, "padding", o->padding, sd, 0)))
-      return st;
-    if (op == &lc_op_max_pool && (st = check_pos(fn, "dilation", o->dilation, sd, 1))) return st;
-    int64_t stride[2] = {o->stride[0] ? o->stride[0] : o->kernel_size[0],
-                         o->stride[1] ? o->stride[1] : o->kernel_size[1]};
+    /* the window's rules are the kernel's (lc_pool_check_window) */
     int64_t ones[2] = {1, 1};
     put(&a, sd, LC_POOL_KH, o->kernel_size);
-    put(&a, sd, LC_POOL_SH, stride);
+    put(&a, sd, LC_POOL_SH, o->stride);
     put(&a, sd, LC_POOL_PH, o->padding);
     put(&a, sd, LC_POOL_DH, op == &lc_op_max_pool ? o->dilation : ones);
     if (o->ceil_mode) a.flags |= LC_POOL_CEIL;
@@ -214,12 +184,10 @@ static lc_status pool_common(const lc_op_def *op, const char *fn, int sd, const 
       return lc_set_error(LC_ESHAPE, "%s: expected an input with at least %d dims, got shape %s",
                           fn, sd + 1, lc_shape_str(x->ndim, x->shape, s, sizeof s));
     }
+    if ((st = lc_pool_check_output_size(fn, sd, osize))) return st;
     int64_t os[2];
-    for (int k = 0; k < sd; k++) {
-      if (osize[k] == 0)
-        return lc_set_error(LC_EARG, "%s: output_size must be >= 1 (or negative for the input's size), got 0", fn);
-      os[k] = osize[k] < 0 ? x->shape[x->ndim - sd + k] : osize[k];
-    }
+    for (int k = 0; k < sd; k++)
+      os[k] = osize[k] == -1 ? x->shape[x->ndim - sd + k] : osize[k];
     put(&a, sd, LC_POOL_OH, os);
   }
   lc_tensor *in[1] = {(lc_tensor *)x}, *res[2] = {NULL, NULL};

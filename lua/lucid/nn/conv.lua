@@ -1,6 +1,6 @@
 -- lucid.nn.conv: convolution, pooling and padding. The modules are C kinds (src/nn/conv.c,
--- constructors in lucid.nn_core from src/lua/nn_conv.c); the classes below validate and
--- normalise the options (positional and/or an options table, PyTorch's names and order). The
+-- constructors in lucid.nn_core from src/lua/nn_conv.c); the classes below convert the
+-- options (positional and/or an options table, PyTorch's names and order) and C checks them. The
 -- functions of nn.functional are the C functions of core._F (they take positional arguments
 -- and/or an options table themselves). See docs/nn/conv.md.
 return function(nn, P)
@@ -8,8 +8,8 @@ return function(nn, P)
   local fail, describe, int_arg, bool_arg = P.fail, P.describe, P.int_arg, P.bool_arg
   local mtype = math.type
 
-  -- An integer or a table of sd integers (>= min) -> {a, b} (1-d: {a, 1}).
-  local function pair(f, name, v, sd, min, default)
+  -- An integer or a table of sd integers -> {a, b} (1-d: {a, 1}). The values' rules are C's.
+  local function pair(f, name, v, sd, default)
     if v == nil then v = default end
     local r
     if type(v) == "table" then
@@ -24,14 +24,9 @@ return function(nn, P)
     else
       fail("%s: %s must be an integer or a table of %d integers, got %s", f, name, sd, describe(v))
     end
-    for i = 1, sd do
-      if r[i] < min then fail("%s: %s must be >= %d, got %d", f, name, min, r[i]) end
-    end
     if sd == 1 then r[2] = 1 end
     return r
   end
-
-  local MODES = {zeros = true, reflect = true, replicate = true, circular = true}
 
   -- P.args reads a trailing table with integer keys as a positional value, so
   -- nn.Conv2d(3, 16, {3, 5}) and nn.AdaptiveAvgPool2d({nil, 7}) need nothing special.
@@ -50,46 +45,23 @@ return function(nn, P)
   local CONVT = {"in_channels", "out_channels", "kernel_size", "stride", "padding",
     "output_padding", "groups", "bias", "dilation", "padding_mode"}
 
+  -- the numbers converted here, the padding and padding_mode strings by the binding; every
+  -- rule is the C constructor's (src/nn/conv.c)
   local function make_conv(name, sd, transposed)
     return function(a)
       local f = "nn." .. name
-      local cin = int_arg(f, "in_channels", a.in_channels, 1)
-      local cout = int_arg(f, "out_channels", a.out_channels, 1)
+      local cin = int_arg(f, "in_channels", a.in_channels)
+      local cout = int_arg(f, "out_channels", a.out_channels)
       if a.kernel_size == nil then fail("%s: missing argument kernel_size", f) end
-      local k = pair(f, "kernel_size", a.kernel_size, sd, 1)
-      local stride = pair(f, "stride", a.stride, sd, 1, 1)
+      local k = pair(f, "kernel_size", a.kernel_size, sd)
+      local stride = pair(f, "stride", a.stride, sd, 1)
       local padding = a.padding
-      if type(padding) == "string" then
-        if padding ~= "same" and padding ~= "valid" then
-          fail("%s: padding must be an integer, a table of integers, \"same\" or \"valid\", got \"%s\"", f, padding)
-        end
-        if transposed then fail("%s: padding must be an integer or a table of integers, got \"%s\"", f, padding) end
-        if padding == "same" and (stride[1] ~= 1 or stride[2] ~= 1) then
-          fail("%s: padding \"same\" needs stride 1, got stride %s", f, describe(a.stride))
-        end
-      else
-        padding = pair(f, "padding", padding, sd, 0, 0)
-      end
-      local dilation = pair(f, "dilation", a.dilation, sd, 1, 1)
-      local groups = a.groups == nil and 1 or int_arg(f, "groups", a.groups, 1)
-      if cin % groups ~= 0 then fail("%s: groups (%d) must divide in_channels (%d)", f, groups, cin) end
-      if cout % groups ~= 0 then fail("%s: groups (%d) must divide out_channels (%d)", f, groups, cout) end
+      if type(padding) ~= "string" then padding = pair(f, "padding", padding, sd, 0) end
+      local dilation = pair(f, "dilation", a.dilation, sd, 1)
+      local groups = a.groups == nil and 1 or int_arg(f, "groups", a.groups)
       local bias = bool_arg(f, "bias", a.bias, true)
       local mode = a.padding_mode == nil and "zeros" or a.padding_mode
-      if type(mode) ~= "string" or not MODES[mode] then
-        fail("%s: padding_mode must be \"zeros\", \"reflect\", \"replicate\" or \"circular\", got %s", f,
-          type(mode) == "string" and ("\"" .. mode .. "\"") or describe(mode))
-      end
-      local opad
-      if transposed then
-        if mode ~= "zeros" then fail("%s: only padding_mode \"zeros\" is supported, got \"%s\"", f, mode) end
-        opad = pair(f, "output_padding", a.output_padding, sd, 0, 0)
-        for i = 1, sd do
-          if opad[i] >= stride[i] and opad[i] >= dilation[i] then
-            fail("%s: output_padding must be smaller than stride or dilation, got %d", f, opad[i])
-          end
-        end
-      end
+      local opad = transposed and pair(f, "output_padding", a.output_padding, sd, 0) or nil
       return core.conv(name, cin, cout, k, stride, padding, dilation, groups, bias, mode, opad)
     end
   end
@@ -128,16 +100,10 @@ return function(nn, P)
     return function(a)
       local f = "nn." .. name
       if a.kernel_size == nil then fail("%s: missing argument kernel_size", f) end
-      local k = pair(f, "kernel_size", a.kernel_size, sd, 1)
-      local stride = a.stride == nil and k or pair(f, "stride", a.stride, sd, 1)
-      local padding = pair(f, "padding", a.padding, sd, 0, 0)
-      for i = 1, sd do
-        if padding[i] > k[i] // 2 then
-          fail("%s: padding must be at most half the kernel size, got padding %d for kernel_size %d",
-            f, padding[i], k[i])
-        end
-      end
-      local dilation = is_max and pair(f, "dilation", a.dilation, sd, 1, 1) or {1, 1}
+      local k = pair(f, "kernel_size", a.kernel_size, sd)
+      local stride = a.stride == nil and k or pair(f, "stride", a.stride, sd)
+      local padding = pair(f, "padding", a.padding, sd, 0)
+      local dilation = is_max and pair(f, "dilation", a.dilation, sd, 1) or {1, 1}
       local ceil = bool_arg(f, "ceil_mode", a.ceil_mode, false)
       local cip = not is_max and bool_arg(f, "count_include_pad", a.count_include_pad, true)
       local ri = is_max and bool_arg(f, "return_indices", a.return_indices, false)
@@ -160,12 +126,12 @@ return function(nn, P)
   end
 
   -- output_size: an integer, or a table of sd entries where nil keeps the input's size
-  -- ({nil, 7}); -> {a, b} with -1 for nil
+  -- ({nil, 7}); -> {a, b} with -1 for nil (the sizes' rule is C's)
   local function out_size(f, v, sd)
     if v == nil then fail("%s: missing argument output_size", f) end
     local r
     if type(v) == "number" then
-      local n = int_arg(f, "output_size", v, 1)
+      local n = int_arg(f, "output_size", v)
       r = {n, n}
     elseif type(v) == "table" then
       for key in pairs(v) do
@@ -175,7 +141,7 @@ return function(nn, P)
         end
       end
       r = {}
-      for i = 1, sd do r[i] = v[i] == nil and -1 or int_arg(f, "output_size[" .. i .. "]", v[i], 1) end
+      for i = 1, sd do r[i] = v[i] == nil and -1 or int_arg(f, "output_size[" .. i .. "]", v[i]) end
     else
       fail("%s: output_size must be an integer or a table, got %s", f, describe(v))
     end
