@@ -72,6 +72,28 @@ describe("hostile sizes", function()
     has(err(t.unsqueeze, t, MAX), "lucid.unsqueeze: argument 2 (dim): dim 9223372036854775807 out of range")
   end)
 
+  it("convolution, pooling and padding sizes near 2^63 are refused, not wrapped", function()
+    local x = lucid.zeros(1, 1, 4, 4)
+    local w1, w3 = lucid.zeros(1, 1, 1, 1), lucid.zeros(1, 1, 3, 3)
+    has(err(F.conv2d, x, w1, nil, {padding = MAX}), "lucid.conv2d: padding must be below 2^59, got 9223372036854775807")
+    has(err(F.conv2d, x, w3, nil, {dilation = MAX}), "lucid.conv2d: dilation must be below 2^59")
+    has(err(F.conv2d, x, w1, nil, {stride = MAX}), "lucid.conv2d: stride must be below 2^59")
+    has(err(F.conv2d, x, w1, nil, {padding = 1 << 61}), "lucid.conv2d: padding must be below 2^59")
+    -- a large stride that fits is fine: one output position
+    assert.same({1, 1, 1, 1}, F.conv2d(x, w1, nil, {stride = (1 << 59) - 1}).shape)
+    has(err(F.max_pool2d, x, MAX), "lucid.max_pool2d: kernel_size * dilation is too large")
+    has(err(F.max_pool2d, x, 2, {stride = MAX}), "lucid.max_pool2d: stride is too large")
+    -- the output shape is checked before any per-position table is allocated (this crashed)
+    has(err(F.adaptive_avg_pool2d, x, {1 << 61, 1 << 61}), "lucid.adaptive_avg_pool2d: shape " ..
+      "{1, 1, 2305843009213693952, 2305843009213693952} is too large")
+    has(err(F.adaptive_max_pool2d, x, {1 << 40, 1 << 40}), "is too large")
+    assert.same({1, 1, 3, 3}, F.adaptive_avg_pool2d(x, 3).shape)
+    has(err(F.pad, x, {MAX, 1}), "lucid.pad: dim -1 of size 4 padded by (9223372036854775807, 1) " ..
+      "would get a size past 64 bits")
+    has(err(F.pad, x, {1 << 61, 1 << 61}), "lucid.pad: tensor: shape {1, 1, 4, 4611686018427387908} is too large")
+    has(err(F.pad, x, {-(1 << 62), 1}), "would get the negative size -4611686018427387899")
+  end)
+
   it("resampling to an output past 2^59 is refused", function()
     has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = 1e300}),
       "lucid.interpolate: scale_factor 1e+300 gives an output size past 2^59 - 1 for a dim of size 4")

@@ -347,6 +347,10 @@ static void run_batch(int64_t n, int64_t cost, int64_t grain, lc_range_fn fn, vo
     fn(ctx, 0, n);
 }
 
+/* Stride, dilation and padding above this are refused: with sizes below 2^59 (lc_check_shape)
+ * every output-size expression then stays within int64 (checked where they multiply). */
+#define CONV_OPT_MAX (INT64_C(1) << 59)
+
 lc_status lc_conv_check_opts(const char *fn, int sd, bool transposed, const lc_conv_opts *o) {
   for (int d = 0; d < sd; d++) {
     if (o->stride[d] < 1)
@@ -358,6 +362,12 @@ lc_status lc_conv_check_opts(const char *fn, int sd, bool transposed, const lc_c
     if (!o->same && !o->valid && o->padding[d] < 0)
       return lc_set_error(LC_EARG, "%s: padding must be >= 0, got %lld", fn,
                           (long long)o->padding[d]);
+    const int64_t v[3] = {o->stride[d], o->dilation[d], o->padding[d]};
+    static const char *const names[3] = {"stride", "dilation", "padding"};
+    for (int k = 0; k < 3; k++)
+      if (v[k] >= CONV_OPT_MAX)
+        return lc_set_error(LC_EARG, "%s: %s must be below 2^59, got %lld", fn, names[k],
+                            (long long)v[k]);
   }
   if ((unsigned)o->padding_mode >= LC_PAD_MODE_COUNT)
     return lc_set_error(LC_EARG, "%s: unknown padding_mode %d", fn, (int)o->padding_mode);
@@ -458,8 +468,19 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
   j->Cg = j->Cin / G;
   j->Og = j->Cout / G;
   int64_t OH, OW;
+  /* sizes < 2^59 and options < 2^59 (lc_conv_check_opts): the products below are checked, the
+   * sums of two or three such terms fit */
+  int64_t eh, ew, th, tw;
+  if (lc_mul_overflows(dh, kh - 1, &eh) || lc_mul_overflows(dw, kw - 1, &ew) ||
+      eh >= CONV_OPT_MAX || ew >= CONV_OPT_MAX ||
+      (j->transposed && (lc_mul_overflows(H - 1, sh, &th) || lc_mul_overflows(W - 1, swd, &tw) ||
+                         th >= CONV_OPT_MAX || tw >= CONV_OPT_MAX)))
+    return lc_set_error(LC_ESHAPE,
+                        "%s: the kernel size with dilation, or the input size with stride, is "
+                        "too large (2^59 or more): input shape %s",
+                        fn, lc_shape_str(xm->ndim, xm->shape, sx, sizeof sx));
+  eh += 1, ew += 1;
   if (!j->transposed) {
-    int64_t eh = dh * (kh - 1) + 1, ew = dw * (kw - 1) + 1;
     if (H + 2 * ph < eh || W + 2 * pw < ew) {
       int64_t pin[2] = {H + 2 * ph, W + 2 * pw}, ke[2] = {eh, ew};
       char sp[64], sk[64];
@@ -472,8 +493,8 @@ static lc_status conv_setup(const lc_op_args *a, int n, const lc_meta *xm, const
     OH = (H + 2 * ph - eh) / sh + 1;
     OW = (W + 2 * pw - ew) / swd + 1;
   } else {
-    OH = (H - 1) * sh - 2 * ph + dh * (kh - 1) + oph + 1;
-    OW = (W - 1) * swd - 2 * pw + dw * (kw - 1) + opw + 1;
+    OH = th - 2 * ph + eh + oph;
+    OW = tw - 2 * pw + ew + opw;
     if (OH < 1 || OW < 1) {
       int64_t os[2] = {OH, OW};
       return lc_set_error(LC_ESHAPE, "%s: the output size %s would be empty: input shape %s", fn,

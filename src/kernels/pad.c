@@ -84,7 +84,13 @@ static lc_status pad_setup(const lc_meta *x, const lc_op_args *a, padplan *p) {
     int d = x->ndim - 1 - k, dn = -1 - k;
     int64_t b = a->i[2 * k], e = a->i[2 * k + 1], n = x->shape[d];
     p->before[d] = b, p->after[d] = e;
-    int64_t o = n + b + e;
+    int64_t o;
+    if (lc_add_overflows(n, b, &o) || lc_add_overflows(o, e, &o))
+      return lc_set_error(LC_ESHAPE,
+                          "pad: dim %d of size %lld padded by (%lld, %lld) would get a size past "
+                          "64 bits: input shape %s",
+                          dn, (long long)n, (long long)b, (long long)e,
+                          lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
     if (o < 0)
       return lc_set_error(LC_ESHAPE,
                           "pad: dim %d of size %lld padded by (%lld, %lld) would get the negative "

@@ -82,7 +82,9 @@ static lc_status axis_adaptive(axis *a, int64_t in, int64_t n_out) {
   if (st) return st;
   a->n_in = in, a->step = 1;
   for (int64_t o = 0; o < n_out; o++) {
-    int64_t b = o * in / n_out, e = ((o + 1) * in + n_out - 1) / n_out;
+    /* o * in can pass int64 (both up to 2^59): the window bounds in 128 bits */
+    int64_t b = (int64_t)((__int128)o * in / n_out);
+    int64_t e = (int64_t)(((__int128)(o + 1) * in + n_out - 1) / n_out);
     a->base[o] = b, a->lo[o] = 0, a->hi[o] = e - b, a->cnt[o] = e - b;
   }
   return LC_OK;
@@ -128,6 +130,17 @@ lc_status lc_pool_check_output_size(const char *fn, int sd, const int64_t *out_s
   return LC_OK;
 }
 
+/* The output's shape obeys the one shape rule (lc_check_shape) before the per-axis tables of
+ * OH and OW entries are allocated. */
+static lc_status check_out_shape(const char *fn, const lc_tensor *x, int sd, const pplan *p) {
+  int64_t shape[LC_MAX_DIMS];
+  int nd = x->ndim - sd;
+  memcpy(shape, x->shape, sizeof(int64_t) * (size_t)nd);
+  if (sd == 2) shape[nd++] = p->OH;
+  shape[nd++] = p->OW;
+  return lc_check_shape(fn, nd, shape);
+}
+
 static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op_args *a, pplan *p,
                             int *out_nd, int64_t *out_shape) {
   memset(p, 0, sizeof *p);
@@ -161,6 +174,7 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
       return lc_set_error(LC_ESHAPE, "%s: expected non-empty spatial dims, got input shape %s", fn,
                           lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
     p->OH = oh, p->OW = ow;
+    if ((st = check_out_shape(fn, x, sd, p))) return st;
     if ((st = axis_adaptive(&p->ah, p->H, oh)) || (st = axis_adaptive(&p->aw, p->W, ow))) {
       plan_free(p);
       return st;
@@ -183,6 +197,7 @@ static lc_status pool_setup(const lc_op_def *op, const lc_tensor *x, const lc_op
           fn, lc_shape_str(sd, ks + (2 - sd), sk, sizeof sk),
           lc_shape_str(x->ndim, x->shape, sx, sizeof sx));
     }
+    if ((st = check_out_shape(fn, x, sd, p))) return st;
     p->count_pad = (a->flags & LC_POOL_COUNT_PAD) != 0;
     p->fast2x2 = p->kind == POOL_MAX && sd == 2 && kh == 2 && kw == 2 && sh == 2 && sw == 2 &&
                  ph == 0 && pw == 0 && dh == 1 && dw == 1 && 2 * p->OH <= p->H && 2 * p->OW <= p->W;
