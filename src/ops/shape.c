@@ -36,6 +36,7 @@ static lc_status infer_shape(const char *fn, const lc_tensor *t, int ndim, const
   if (ndim > 0 && !shape) return lc_set_error(LC_EARG, "%s: shape is NULL", fn);
   int infer = -1;
   int64_t known = 1;
+  bool over = false; /* the known sizes multiply past int64 (then they fit no tensor) */
   for (int i = 0; i < ndim; i++) {
     if (shape[i] == -1) {
       if (infer >= 0)
@@ -46,11 +47,16 @@ static lc_status infer_shape(const char *fn, const lc_tensor *t, int ndim, const
       return lc_set_error(LC_ESHAPE, "%s: invalid size %lld at dim %d of shape %s", fn,
                           (long long)shape[i], i, lc_shape_str(ndim, shape, buf, sizeof buf));
     } else {
-      known *= shape[i];
+      over = over || lc_mul_overflows(known, shape[i], &known);
     }
   }
+  for (int i = 0; i < ndim; i++)
+    if (shape[i] == 0) known = 0, over = false; /* a 0 size: no elements, however large the rest */
   memcpy(a->i, shape, (size_t)ndim * sizeof *shape);
   a->ni = ndim;
+  if (over)
+    return lc_set_error(LC_ESHAPE, "%s: shape %s is invalid for input of size %lld", fn,
+                        lc_shape_str(ndim, shape, buf, sizeof buf), (long long)t->numel);
   if (infer >= 0) {
     if (known == 0 || t->numel % known != 0)
       return lc_set_error(LC_ESHAPE, "%s: shape %s is invalid for input of size %lld", fn,
