@@ -157,14 +157,11 @@ static int f_narrow(lua_State *L) {
   int d = lb_dim_arg(L, fn, 2, "dim", lc_ndim(t));
   int64_t size = lc_shape(t)[d];
   int64_t length = lb_int_arg(L, fn, 4, "length");
-  if (length < 0) lb_argerror(L, fn, 4, "length", "expected >= 0, got %lld", (long long)length);
   int64_t s = lb_int_arg(L, fn, 3, "start");
+  /* start converts (size + 1, one past the end, is allowed for an empty narrow, as PyTorch's
+   * size); the length rules are lc_narrow's */
   int64_t start = (length == 0 && s == size + 1) ? size
                                                   : lb_index_value(L, fn, 3, "start", s, size, d);
-  if (start + length > size)
-    lb_argerror(L, fn, 4, "length",
-                "start %lld + length %lld runs past the end of dim %d of size %lld",
-                (long long)s, (long long)length, d + 1, (long long)size);
   lc_tensor **out = lb_slot(L);
   CORE(lc_narrow(t, d, start, length, out));
   return 1;

@@ -26,6 +26,23 @@ static lc_status check_t(const char *fn, const lc_tensor *t, lc_tensor **out) {
   return LC_OK;
 }
 
+/* The product of the sizes other than -1 (checked: each >= 0); *over when it exceeds INT64_MAX
+ * (a zero size makes it 0 whatever the others). */
+static int64_t sizes_product(int n, const int64_t *sizes, bool *over) {
+  *over = false;
+  for (int k = 0; k < n; k++)
+    if (sizes[k] == 0) return 0;
+  int64_t prod = 1;
+  for (int k = 0; k < n; k++) {
+    if (sizes[k] == -1) continue;
+    if (lc_mul_overflows(prod, sizes[k], &prod)) {
+      *over = true;
+      return INT64_MAX;
+    }
+  }
+  return prod;
+}
+
 /* Resolves one -1 in shape into args->i and checks the element count against t. */
 static lc_status infer_shape(const char *fn, const lc_tensor *t, int ndim, const int64_t *shape,
                              lc_op_args *a) {
@@ -35,8 +52,6 @@ static lc_status infer_shape(const char *fn, const lc_tensor *t, int ndim, const
                         ndim);
   if (ndim > 0 && !shape) return lc_set_error(LC_EARG, "%s: shape is NULL", fn);
   int infer = -1;
-  int64_t known = 1;
-  bool over = false; /* the known sizes multiply past int64 (then they fit no tensor) */
   for (int i = 0; i < ndim; i++) {
     if (shape[i] == -1) {
       if (infer >= 0)
@@ -46,12 +61,10 @@ static lc_status infer_shape(const char *fn, const lc_tensor *t, int ndim, const
     } else if (shape[i] < 0) {
       return lc_set_error(LC_ESHAPE, "%s: invalid size %lld at dim %d of shape %s", fn,
                           (long long)shape[i], i, lc_shape_str(ndim, shape, buf, sizeof buf));
-    } else {
-      over = over || lc_mul_overflows(known, shape[i], &known);
     }
   }
-  for (int i = 0; i < ndim; i++)
-    if (shape[i] == 0) known = 0, over = false; /* a 0 size: no elements, however large the rest */
+  bool over; /* the known sizes multiply past int64: then they fit no tensor */
+  int64_t known = sizes_product(ndim, shape, &over);
   memcpy(a->i, shape, (size_t)ndim * sizeof *shape);
   a->ni = ndim;
   if (over)
@@ -292,24 +305,6 @@ lc_status lc_unflatten_check_sizes(const char *fn, const char *what, int nsizes,
     }
   }
   return LC_OK;
-}
-
-/* The product of the sizes other than -1 (checked: each >= 0); *over when it exceeds INT64_MAX
- * (a zero size makes it 0 whatever the others). */
-static int64_t sizes_product(int n, const int64_t *sizes, bool *over) {
-  *over = false;
-  for (int k = 0; k < n; k++)
-    if (sizes[k] == 0) return 0;
-  int64_t prod = 1;
-  for (int k = 0; k < n; k++) {
-    if (sizes[k] == -1) continue;
-    if (prod > INT64_MAX / sizes[k]) {
-      *over = true;
-      return INT64_MAX;
-    }
-    prod *= sizes[k];
-  }
-  return prod;
 }
 
 lc_status lc_unflatten_as(const char *what, const lc_tensor *x, int dim, int nsizes,
