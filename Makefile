@@ -83,7 +83,7 @@ $(CTESTS): $(TEST_OBJ) $(LIB)
 # lets one part of the core be tested while other parts are still being written.
 ctest-one: $(LIB)
 	@mkdir -p $(BUILD)/bin
-	$(CC) $(CFLAGS_ALL) -o $(BUILD)/bin/ctest-one tests/main.c $(T) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -o $(BUILD)/bin/ctest-one tests/main.c tests/gradcheck.c $(T) $(LIB) $(LDLIBS_ALL)
 	$(BUILD)/bin/ctest-one
 
 # The main job: trains a CNN on Fashion-MNIST (examples/fashion_mnist.lua; docs/tutorial.md).
