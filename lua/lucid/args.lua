@@ -17,8 +17,8 @@ local fail = M.fail
 -- A value as messages describe it: "tensor", "Linear" (a module's type), "number 1.5", "table".
 function M.describe(v)
   if type(v) == "userdata" then
-    local mt = getmetatable(v)
-    local name = type(mt) == "table" and mt.__name or nil
+    -- lucid's metatables are sealed: getmetatable(v) is their name ("lucid.Tensor")
+    local name = getmetatable(v)
     if name == "lucid.Tensor" then return "tensor" end
     if name == "lucid.Module" then return nn_core.type_name(v) end
   end
@@ -26,6 +26,14 @@ function M.describe(v)
   return type(v)
 end
 local describe = M.describe
+
+-- A function, a lucid module (its sealed metatable has __call) or a value whose open
+-- metatable has __call.
+function M.callable(f)
+  if type(f) == "function" or nn_core.is_module(f) then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
 
 -- The parsing itself is the binding's one parser (src/lua/args.c, lb_collect_args), shared
 -- with every C-bound function: one rule for "a trailing table is options", one set of messages.

@@ -10,11 +10,7 @@ autograd.grad = core.grad
 
 local FN = "lucid.autograd.gradcheck"
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = require("lucid.args").callable
 
 -- Fixed pseudo-random weights in [0.5, 1.5): the same for every call, and the global RNG is
 -- left alone.

@@ -41,11 +41,7 @@ local function construct(c, ...)
   return self
 end
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = require("lucid.args").callable
 
 local function ds_len(fname, ds)
   local ok, n = pcall(function() return #ds end)

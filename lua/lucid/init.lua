@@ -28,11 +28,7 @@ lucid.float32, lucid.float64, lucid.int32, lucid.int64, lucid.bool =
   "float32", "float64", "int32", "int64", "bool"
 lucid.float, lucid.double, lucid.int, lucid.long = "float32", "float64", "int32", "int64"
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = require("lucid.args").callable
 
 -- Runs fn(...) with grad mode set to `mode`, restoring the previous mode afterwards, also when
 -- fn raises (the error is re-raised unchanged).

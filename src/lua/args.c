@@ -173,6 +173,11 @@ static const char *got(lua_State *L, int idx, char *buf, size_t cap) {
   return lb_typename(L, idx);
 }
 
+void lb_seal_metatable(lua_State *L) {
+  lua_getfield(L, -1, "__name");
+  lua_setfield(L, -2, "__metatable");
+}
+
 /* ---------------------------------------------------------------- normalisation */
 
 /* A table without a metatable: not a module, dataset or optimizer. */

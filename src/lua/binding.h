@@ -124,6 +124,10 @@ const char *lb_core_text(void);
 int lb_core_error(lua_State *L, const char *fn);
 /* Like lb_core_error for a failed binary op of a and b (re-words broadcast errors 1-based). */
 int lb_binary_error(lua_State *L, const char *fn, const lc_tensor *a, const lc_tensor *b);
+/* Protects the metatable at the top of the stack: getmetatable on its objects returns its
+ * __name ("lucid.Tensor") instead of the table, and setmetatable on them is refused, so a
+ * script can neither reach the metamethods nor swap them under other scripts. */
+void lb_seal_metatable(lua_State *L);
 /* A type name for messages: "number", "string", "tensor", ... */
 const char *lb_typename(lua_State *L, int idx);
 

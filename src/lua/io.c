@@ -20,7 +20,7 @@ typedef struct holder {
 } holder;
 
 static int holder_gc(lua_State *L) {
-  holder *h = lua_touserdata(L, 1);
+  holder *h = luaL_testudata(L, 1, HOLDER_MT); /* NULL for a foreign value */
   if (h && h->f) {
     lc_safetensors_free(h->f);
     h->f = NULL;
@@ -46,6 +46,7 @@ static int io_safetensors_load(lua_State *L) {
   if (luaL_newmetatable(L, HOLDER_MT)) {
     lua_pushcfunction(L, holder_gc);
     lua_setfield(L, -2, "__gc");
+    lb_seal_metatable(L);
   }
   lua_setmetatable(L, -2);
   if (lc_safetensors_load(path, &h->f) != LC_OK) return fail(L);

@@ -85,6 +85,9 @@ int luaopen_lucid_core(lua_State *L) {
     push_fn(L, mt, st, methods, r->func, 0, r->name);
     lua_setfield(L, mt, r->name);
   }
+  lua_pushvalue(L, mt);
+  lb_seal_metatable(L); /* getmetatable(t) is "lucid.Tensor" */
+  lua_pop(L, 1);
   register_all(L, mt, st, methods, module, lb_ops_regs);
   register_all(L, mt, st, methods, module, lb_create_regs);
   register_all(L, mt, st, methods, module, lb_autograd_regs);

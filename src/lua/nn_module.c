@@ -719,7 +719,7 @@ typedef struct nb_box {
 } nb_box;
 
 static int box_gc(lua_State *L) {
-  nb_box *b = lua_touserdata(L, 1);
+  nb_box *b = luaL_testudata(L, 1, "lucid.nn.box"); /* NULL for a foreign value */
   if (b->modules)
     lc_named_modules_free(&b->m);
   else
@@ -734,6 +734,7 @@ static nb_box *new_box(lua_State *L, bool modules) {
   if (luaL_newmetatable(L, "lucid.nn.box")) {
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");
+    lb_seal_metatable(L);
   }
   lua_setmetatable(L, -2);
   return b;
@@ -969,6 +970,7 @@ int lucid_open_nn_core(lua_State *L) {
     luaL_setfuncs(L, meta, 0);
     lua_pushliteral(L, "lucid.Module");
     lua_setfield(L, -2, "__name");
+    lb_seal_metatable(L);
   }
   lua_pop(L, 1);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &cache_key) != LUA_TTABLE) {

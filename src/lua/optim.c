@@ -56,8 +56,7 @@ static ob_optim *ob_new(lua_State *L) {
   if (luaL_newmetatable(L, OPT_MT)) {
     lua_pushcfunction(L, ob_gc);
     lua_setfield(L, -2, "__gc");
-    lua_pushliteral(L, "false");
-    lua_setfield(L, -2, "__metatable");
+    lb_seal_metatable(L);
   }
   lua_setmetatable(L, -2);
   return u;

@@ -68,7 +68,7 @@ void lb_push(lua_State *L, lc_tensor *t) {
 /* ---------------------------------------------------------------- tensor lists */
 
 static int list_gc(lua_State *L) {
-  lb_list *l = lua_touserdata(L, 1);
+  lb_list *l = luaL_testudata(L, 1, LB_LIST_MT); /* NULL for a foreign value */
   if (l && l->ts) {
     for (int i = 0; i < l->n; i++) lc_release(l->ts[i]);
     if (l->free_array) lc_free(l->ts);
@@ -86,6 +86,7 @@ lb_list *lb_list_new(lua_State *L, int n) {
   if (luaL_newmetatable(L, LB_LIST_MT)) {
     lua_pushcfunction(L, list_gc);
     lua_setfield(L, -2, "__gc");
+    lb_seal_metatable(L);
   }
   lua_setmetatable(L, -2);
   if (n > 0) {
@@ -140,7 +141,7 @@ static int arith(lua_State *L, lc_binary_op op, const char *fn) {
                   lb_typename(L, 2));
     lc_tensor **out = lb_slot(L);
     st = lc_binary_scalar(op, ua->t, s, false, out);
-  } else {
+  } else if (ub) {
     double s;
     if (!ub->t) lb_error(L, fn, "tensor was closed");
     if (lua_type(L, 1) != LUA_TNUMBER || !lb_scalar(L, 1, &s))
@@ -148,6 +149,8 @@ static int arith(lua_State *L, lc_binary_op op, const char *fn) {
                   lb_typename(L, 1));
     lc_tensor **out = lb_slot(L);
     st = lc_binary_scalar(op, ub->t, s, true, out);
+  } else { /* called directly with no tensor at all (getmetatable(t).__add(1, 2)) */
+    return lb_argerror(L, fn, 1, "input", "expected a tensor, got %s", lb_typename(L, 1));
   }
   if (st != LC_OK) lb_core_error(L, fn);
   return 1;
@@ -169,7 +172,7 @@ static int mm_unm(lua_State *L) {
 /* ---------------------------------------------------------------- other metamethods */
 
 static int mm_gc(lua_State *L) {
-  lb_tensor *u = lua_touserdata(L, 1);
+  lb_tensor *u = lb_ud(L, 1); /* never a foreign userdata: __gc can be called by hand */
   if (u && u->t) {
     lc_release(u->t);
     u->t = NULL;
