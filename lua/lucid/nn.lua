@@ -370,6 +370,10 @@ function ModuleDict:values() return self:children() end
 function ModuleDict:items() return self:named_children() end
 -- update(list of {name, module} pairs): adds or replaces by name
 function ModuleDict:update(list)
+  if not is_module(self) then fail("ModuleDict:update: expected a ModuleDict, got %s", describe(self)) end
+  if type(list) ~= "table" then
+    fail("ModuleDict:update: expected a list of {name, module} pairs, got %s", describe(list))
+  end
   for i, e in ipairs(list) do
     if type(e) ~= "table" or not is_module(e[2]) then
       fail("ModuleDict:update: entry %d must be a {name, module} pair", i)

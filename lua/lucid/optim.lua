@@ -57,7 +57,7 @@ local Optimizer = {}
 Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
-local function is_optimizer(o) return getmetatable(o) ~= nil and rawget(o, "_h") ~= nil end
+local function is_optimizer(o) return type(o) == "table" and getmetatable(o) ~= nil and rawget(o, "_h") ~= nil end
 
 -- The parameter groups given to a constructor: a list of tensors (one group) or a list of
 -- group tables {params = {...}, <option> = ...}.
@@ -192,6 +192,7 @@ Optimizer.state_of = core.optim_state_of
 -- with 1-based parameter indices over all groups; buffers are copies. Only tensors, numbers,
 -- booleans and strings as leaves.
 function Optimizer:state_dict()
+  if not is_optimizer(self) then fail("optim.Optimizer:state_dict: expected an optimizer, got %s", describe(self)) end
   local sd = {state = {}, param_groups = {}}
   local idx = 0
   for gi, g in ipairs(self.param_groups) do
