@@ -133,6 +133,15 @@ uint64_t lc_version(const lc_tensor *t);
 
 /* Bytes currently held by all live storages (process-wide, atomic). */
 int64_t lc_bytes_in_use(void);
+/* A host's cap on those bytes, process-wide (storages are shared by every lua_State and
+ * thread): an allocation that would pass it fails with LC_ENOMEM and a message giving the
+ * sizes, before any memory is touched. 0 (the default) is no limit. lc_lock_memory_limit makes
+ * the current limit final: later lc_set_memory_limit calls fail with LC_ESTATE (a host locks
+ * it before running scripts it does not trust). */
+lc_status lc_set_memory_limit(int64_t bytes);
+void lc_lock_memory_limit(void);
+int64_t lc_memory_limit(void);
+bool lc_memory_limit_locked(void);
 /* lucid keeps a few freed large blocks (at most 16 blocks, 256 MiB) for reuse, so large
  * temporaries do not pay fresh page faults each time; this returns them to the system, with
  * the idle convolution workspaces (lucid_conv.h). */

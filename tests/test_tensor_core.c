@@ -112,3 +112,23 @@ TEST(large_blocks_are_reused_and_cache_empties) {
   }
   lc_empty_cache();
 }
+
+TEST(memory_limit_refuses_before_allocating) {
+  int64_t base = lc_bytes_in_use();
+  CHECK_STATUS(lc_set_memory_limit(-1), LC_EARG);
+  CHECK_OK(lc_set_memory_limit(base + 4096));
+  lc_tensor *t = NULL;
+  int64_t big[] = {1 << 20};
+  CHECK_STATUS(lc_tensor_new(1, big, LC_FLOAT32, &t), LC_ENOMEM);
+  CHECK(t == NULL);
+  CHECK(strstr(lc_last_error(), "allocating 4194304 bytes would pass the memory limit"));
+  CHECK(lc_bytes_in_use() == base); /* the refused bytes were not kept counted */
+  int64_t small[] = {16};
+  CHECK_OK(lc_tensor_new(1, small, LC_FLOAT32, &t)); /* within the limit */
+  lc_release(t);
+  t = NULL;
+  CHECK_OK(lc_set_memory_limit(0)); /* no limit: the same allocation works */
+  CHECK_OK(lc_tensor_new(1, big, LC_FLOAT32, &t));
+  lc_release(t);
+  CHECK(lc_memory_limit() == 0 && !lc_memory_limit_locked());
+}

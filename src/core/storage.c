@@ -9,6 +9,44 @@ static atomic_llong bytes_in_use;
 
 int64_t lc_bytes_in_use(void) { return atomic_load(&bytes_in_use); }
 
+/* The host's cap on bytes_in_use (0: none), and whether it can still be changed. */
+static atomic_llong memory_limit;
+static atomic_bool limit_locked;
+
+lc_status lc_set_memory_limit(int64_t bytes) {
+  if (bytes < 0)
+    return lc_set_error(LC_EARG, "set_memory_limit: expected bytes >= 0 (0: no limit), got %lld",
+                        (long long)bytes);
+  if (atomic_load(&limit_locked))
+    return lc_set_error(LC_ESTATE, "set_memory_limit: the memory limit is locked (%lld bytes)",
+                        (long long)atomic_load(&memory_limit));
+  atomic_store(&memory_limit, bytes);
+  return LC_OK;
+}
+
+void lc_lock_memory_limit(void) { atomic_store(&limit_locked, true); }
+int64_t lc_memory_limit(void) { return atomic_load(&memory_limit); }
+bool lc_memory_limit_locked(void) { return atomic_load(&limit_locked); }
+
+/* Counts nbytes as in use before they are allocated; past the limit, takes them back and fails
+ * (nothing is allocated, so nothing is touched). */
+static bool reserve(size_t nbytes) {
+  long long n = (long long)nbytes;
+  long long now = atomic_fetch_add_explicit(&bytes_in_use, n, memory_order_relaxed) + n;
+  long long limit = atomic_load_explicit(&memory_limit, memory_order_relaxed);
+  if (limit == 0 || now <= limit) return true;
+  atomic_fetch_sub_explicit(&bytes_in_use, n, memory_order_relaxed);
+  lc_set_error(LC_ENOMEM,
+               "out of memory: allocating %zu bytes would pass the memory limit of %lld bytes "
+               "(%lld in use)",
+               nbytes, limit, now - n);
+  return false;
+}
+
+static void unreserve(size_t nbytes) {
+  atomic_fetch_sub_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+}
+
 void *lc_aligned_alloc(size_t nbytes) {
   /* aligned_alloc wants a multiple of the alignment; never ask for 0 bytes. */
   size_t rounded = (nbytes + LC_ALIGN - 1) / LC_ALIGN * LC_ALIGN;
@@ -226,16 +264,17 @@ static void init_owned(lc_storage *s, size_t nbytes, void *block) {
   s->owned = true;
   s->release = NULL;
   s->release_ctx = NULL;
-  s->block = block;
-  atomic_fetch_add_explicit(&bytes_in_use, (long long)nbytes, memory_order_relaxed);
+  s->block = block; /* its bytes were counted by reserve() */
 }
 
 lc_storage *lc_storage_new(size_t nbytes) {
   size_t size = block_size(nbytes);
+  if (!reserve(nbytes)) return NULL;
   lc_storage *s = NULL;
   if (size >= CACHE_MIN_BYTES) s = cache_take(size);
   if (!s && size) s = malloc(size);
   if (!s) {
+    unreserve(nbytes);
     lc_error_oom(nbytes);
     return NULL;
   }
@@ -249,9 +288,11 @@ void *lc_storage_new_embedded(size_t nbytes, lc_storage **out) {
                  LC_SMALL_BYTES);
     return NULL;
   }
+  if (!reserve(nbytes)) return NULL;
   char *block = lc_pool_get(LC_POOL_SMALL);
   if (!block) block = malloc(SMALL_BLOCK);
   if (!block) {
+    unreserve(nbytes);
     lc_error_oom(SMALL_BLOCK);
     return NULL;
   }

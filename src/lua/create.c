@@ -375,6 +375,26 @@ static int f_is_tensor(lua_State *L) {
   return 1;
 }
 
+/* lucid.set_memory_limit(bytes [, {lock = true}]): lc_set_memory_limit, then
+ * lc_lock_memory_limit with lock (the host's setting a script cannot undo). */
+static int f_set_memory_limit(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"bytes", "lock"};
+  lb_args(L, fn, P, 2);
+  int64_t bytes = lb_int_arg(L, fn, 1, "bytes");
+  bool lock = lb_opt_bool_arg(L, fn, 2, "lock", false);
+  if (lc_set_memory_limit(bytes) != LC_OK) lb_core_error(L, fn);
+  if (lock) lc_lock_memory_limit();
+  return 0;
+}
+
+/* lucid.memory_limit() -> bytes (0: none), locked */
+static int f_memory_limit(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lc_memory_limit());
+  lua_pushboolean(L, lc_memory_limit_locked());
+  return 2;
+}
+
 /* lucid.empty_cache(): returns cached free blocks and idle workspaces to the system */
 static int f_empty_cache(lua_State *L) {
   (void)L;
@@ -423,5 +443,7 @@ const lb_reg lb_create_regs[] = {
     {"get_num_threads", f_get_num_threads, 0, LB_FUNC},
     {"is_tensor", f_is_tensor, 0, LB_FUNC},
     {"bytes_in_use", f_bytes_in_use, 0, LB_FUNC},
+    {"set_memory_limit", f_set_memory_limit, 0, LB_FUNC},
+    {"memory_limit", f_memory_limit, 0, LB_FUNC},
     {"empty_cache", f_empty_cache, 0, LB_FUNC},
     {NULL, NULL, 0, 0}};

@@ -23,8 +23,11 @@ lb_tensor *lb_ud(lua_State *L, int idx) {
  * bytes held by live storages and force a full collection once they pass a threshold that
  * adapts to what survived the last one: max(64 MiB, live) above the live bytes. */
 void lb_gc_check(lua_State *L, lb_state *st) {
-  int64_t used = lc_bytes_in_use();
-  if (used <= st->next_gc) return;
+  int64_t used = lc_bytes_in_use(), limit = lc_memory_limit();
+  /* under a host's memory limit, collect once three quarters of it are in use, so that a loop
+   * of temporaries stays within the limit when its live data does */
+  int64_t next = limit > 0 && limit - limit / 4 < st->next_gc ? limit - limit / 4 : st->next_gc;
+  if (used <= next) return;
   lua_gc(L, LUA_GCCOLLECT);
   int64_t live = lc_bytes_in_use();
   /* Garbage allowed before the next collection: a quarter of what is live, at least
