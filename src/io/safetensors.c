@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ST_MAX_HEADER 100000000ull /* the reference's limit */
@@ -1108,6 +1111,50 @@ static lc_status build_header(const char *fn, int64_t count, const wentry *w, in
   return LC_OK;
 }
 
+/* A writer holds an exclusive flock on its temporary file ("<path>.tmp.XXXXXX") from creation
+ * to the rename; the kernel drops it when the writer dies, kill -9 included. A save first
+ * reclaims the temporaries of its target whose writer is gone: those it can lock. A file
+ * younger than TMP_GRACE_S seconds is left alone: between mkstemp and flock, and between
+ * fclose and rename, a live writer's file is briefly unlocked. So a crash leaves at most the
+ * temporaries of the saves killed in the last TMP_GRACE_S seconds, and a live writer's file is
+ * never deleted. Best effort: failures leave files, they never fail the save. */
+#define TMP_GRACE_S 2
+
+static void reclaim_stale_temps(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t dlen = slash ? (size_t)(slash - path) : 0, blen = strlen(base);
+  char dir[4096];
+  if (dlen >= sizeof dir) return;
+  if (slash) {
+    memcpy(dir, path, dlen);
+    dir[dlen] = 0;
+    if (dlen == 0) strcpy(dir, "/");
+  } else {
+    strcpy(dir, ".");
+  }
+  DIR *d = opendir(dir);
+  if (!d) return;
+  time_t now = time(NULL);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    const char *n = e->d_name;
+    if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0 ||
+        strlen(n + blen + 5) != 6)
+      continue;
+    char full[8192];
+    if ((size_t)snprintf(full, sizeof full, "%s/%s", dir, n) >= sizeof full) continue;
+    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime >= TMP_GRACE_S &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0)
+      (void)unlink(full); /* its writer is gone: nobody holds its lock */
+    close(fd);
+  }
+  closedir(d);
+}
+
 static void fsync_dir_of(const char *path) {
   /* Makes the rename itself durable; failures only weaken durability, so they are ignored. */
   size_t n = strlen(path);
@@ -1187,6 +1234,7 @@ lc_status lc_safetensors_save(const char *path, int64_t count, const char *const
     return lc_error_oom(plen + 16);
   }
   snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+  reclaim_stale_temps(path);
   int fd = mkstemp(tmp);
   if (fd < 0) {
     st = lc_set_error(LC_EIO, "%s: cannot create a temporary file next to '%s': %s", fn, path,
@@ -1198,6 +1246,7 @@ lc_status lc_safetensors_save(const char *path, int64_t count, const char *const
   }
   /* mkstemp makes 0600; a checkpoint should read like any other file (keep the old mode when
    * replacing one) */
+  (void)flock(fd, LOCK_EX); /* ours while we live (reclaim_stale_temps) */
   struct stat old;
   (void)fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644);
   FILE *fp = fdopen(fd, "wb");
