@@ -74,6 +74,29 @@ const char *lc_safetensors_meta(const lc_safetensors *f, const char *key);
 lc_status lc_idx_load(const char *path, int expect_ndim, lc_dtype dt, double scale,
                       lc_tensor **out);
 
+/* ---------------------------------------------------------------- file access policy
+ *
+ * Every reader and writer above (lc_safetensors_load, lc_safetensors_save, lc_idx_load, and
+ * lucid.load, lucid.save, lucid.data's readers through them) asks the policy before it opens a
+ * path; a refused path is LC_EIO "fn: the host's file policy does not allow reading 'path'".
+ * The policy is process-wide. A host sets it before running scripts it does not trust and
+ * locks it (lc_lock_file_policy): later changes fail with LC_ESTATE, from C or from Lua. */
+typedef enum lc_file_access { LC_FILE_READ, LC_FILE_WRITE } lc_file_access;
+/* true: the path may be opened for access. Called under a lock, from any thread. */
+typedef bool (*lc_file_policy_fn)(void *ctx, const char *path, lc_file_access access);
+/* The host's own callback; NULL allows everything (the default). */
+lc_status lc_set_file_policy(lc_file_policy_fn fn, void *ctx);
+/* The built-in policy: reading is allowed below the directories read_roots (nread of them;
+ * nread < 0: anywhere), writing below write_roots likewise. Roots must exist; they and every
+ * path asked about are compared in canonical form (realpath), so "..", symbolic links and
+ * relative paths cannot leave a root. Both counts < 0 removes the policy. */
+lc_status lc_set_file_roots(const char *const *read_roots, int nread,
+                            const char *const *write_roots, int nwrite);
+void lc_lock_file_policy(void);
+bool lc_file_policy_locked(void);
+/* LC_OK when the policy allows fn to open path for access (the readers' and writers' check). */
+lc_status lc_file_check(const char *fn, const char *path, lc_file_access access);
+
 #ifdef __cplusplus
 }
 #endif

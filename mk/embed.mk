@@ -4,6 +4,8 @@
 #   $(BUILD)/bin/embed-c-only   c_only.c: lucid.h + lucid_nn.h only, no Lua
 #   $(BUILD)/bin/embed-host     host.c:   its own lua_State, lucid_preload, model.lua
 #   $(BUILD)/bin/embed-threads  threads.c: two pthreads, one lua_State each (train.lua)
+#   $(BUILD)/bin/embed-sandbox  sandbox.c: an untrusted script under a locked file policy and
+#                               memory limit, in a lua_State with the safe libraries only
 #   $(BUILD)/bin/embed-classify classify.c: a Lua-defined model (examples/fashion_model.lua) and a
 #                               checkpoint of examples/fashion_mnist.lua, fed images read in C
 #
@@ -12,7 +14,7 @@
 # sub-make builds $(BUILD)/bin/lucid-tests with BUILD=build-asan).
 
 EMBED_BINS = $(BUILD)/bin/embed-c-only $(BUILD)/bin/embed-host $(BUILD)/bin/embed-threads \
-             $(BUILD)/bin/embed-classify
+             $(BUILD)/bin/embed-classify $(BUILD)/bin/embed-sandbox
 EMBED_LUA_LINK = $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB)
 
 .PHONY: embed-examples
@@ -34,5 +36,9 @@ $(BUILD)/bin/embed-threads: $(BUILD)/obj/examples/embed/threads.o $(EMBED_LUA_LI
 	$(CC) -o $@ $< $(EMBED_LUA_LINK) $(LDLIBS_ALL) -ldl
 
 $(BUILD)/bin/embed-classify: $(BUILD)/obj/examples/embed/classify.o $(EMBED_LUA_LINK)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(EMBED_LUA_LINK) $(LDLIBS_ALL) -ldl
+
+$(BUILD)/bin/embed-sandbox: $(BUILD)/obj/examples/embed/sandbox.o $(EMBED_LUA_LINK)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(EMBED_LUA_LINK) $(LDLIBS_ALL) -ldl

@@ -428,7 +428,7 @@ describe("docs/embedding.md", function()
         end
       end
       p:close()
-      assert.are.equal(4, n)
+      assert.are.equal(5, n)
     end)
 
   it("says the generator is per thread, as src/core/random.c makes it", function()

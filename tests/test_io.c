@@ -853,3 +853,46 @@ done:
     lc_module_release(kids[i]);
   lc_safetensors_free(f);
 }
+
+/* A host callback: writing refused, reading allowed except one name. */
+static int policy_calls;
+static bool deny_writes(void *ctx, const char *path, lc_file_access access) {
+  policy_calls++;
+  return access == LC_FILE_READ && strstr(path, (const char *)ctx) == NULL;
+}
+
+TEST(io_file_policy_callback_and_roots) {
+  char dir[] = "/tmp/lucid-policy-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[64];
+  snprintf(path, sizeof path, "%s/a.safetensors", dir);
+  lc_tensor *t = NULL;
+  int64_t n = 2;
+  CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &t));
+  const char *names[] = {"w"};
+  CHECK_OK(lc_safetensors_save(path, 1, names, &t, 0, NULL, NULL));
+  CHECK_OK(lc_set_file_policy(deny_writes, "secret"));
+  CHECK_STATUS(lc_safetensors_save(path, 1, names, &t, 0, NULL, NULL), LC_EIO);
+  CHECK(strstr(lc_last_error(), "the host's file policy does not allow writing"));
+  lc_safetensors *f = NULL;
+  CHECK_OK(lc_safetensors_load(path, &f)); /* reading is allowed */
+  lc_safetensors_free(f);
+  CHECK_STATUS(lc_idx_load("/tmp/secret-idx1-ubyte", 1, LC_INT64, 1, &t), LC_EIO);
+  CHECK(strstr(lc_last_error(), "lc_idx_load: the host's file policy does not allow reading"));
+  CHECK(policy_calls == 3);
+  /* the built-in roots: below dir only, canonical ("..") */
+  const char *roots[] = {dir};
+  CHECK_OK(lc_set_file_roots(roots, 1, roots, 1));
+  CHECK_OK(lc_safetensors_save(path, 1, names, &t, 0, NULL, NULL));
+  char outside[96];
+  snprintf(outside, sizeof outside, "%s/../escape.safetensors", dir);
+  CHECK_STATUS(lc_safetensors_save(outside, 1, names, &t, 0, NULL, NULL), LC_EIO);
+  const char *missing[] = {"/nonexistent-lucid-root"};
+  CHECK_STATUS(lc_set_file_roots(missing, 1, NULL, -1), LC_EARG);
+  CHECK_OK(lc_set_file_roots(NULL, -1, NULL, -1)); /* removed: anything again */
+  CHECK_OK(lc_safetensors_save(path, 1, names, &t, 0, NULL, NULL));
+  CHECK(!lc_file_policy_locked()); /* the lock is tested in a separate process (spec) */
+  lc_release(t);
+  unlink(path);
+  rmdir(dir);
+}

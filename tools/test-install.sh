@@ -88,6 +88,9 @@ use_prefix() {
   check "build threads.c with pkg-config lucid-lua" \
     sh -c "$CCW \$(pkg-config --cflags lucid-lua) examples/embed/threads.c \$(pkg-config --libs lucid-lua) -lpthread -o '$tmp/threads'"
   expect "threads runs" "^threads: OK" env LD_LIBRARY_PATH="$P/lib" "$tmp/threads" examples/embed/train.lua
+  check "build sandbox.c with pkg-config lucid-lua" \
+    sh -c "$CCW \$(pkg-config --cflags lucid-lua) examples/embed/sandbox.c \$(pkg-config --libs lucid-lua) -o '$tmp/sandbox'"
+  expect "sandbox runs" "^sandbox: OK 9 attempts refused" env LD_LIBRARY_PATH="$P/lib" "$tmp/sandbox"
   check "build classify.c with pkg-config lucid-lua" \
     sh -c "$CCW \$(pkg-config --cflags lucid-lua) examples/embed/classify.c \$(pkg-config --libs lucid-lua) -lm -o '$tmp/classify'"
   fm=/usr/share/datasets/fashion-mnist

@@ -60,6 +60,8 @@ lucid.autograd = require "lucid.autograd"
 -- lucid.save / lucid.load: checkpoints in the safetensors format (lua/lucid/serialize.lua).
 local serialize = require "lucid.serialize"
 lucid.save, lucid.load = serialize.save, serialize.load
+-- the host's file access policy (src/io/policy.c; docs/embedding.md, "Sandboxing file access")
+lucid.set_file_policy, lucid.file_policy_locked = core._io.set_file_policy, core._io.file_policy_locked
 lucid.serialize = serialize
 
 -- Sub-packages written elsewhere (lucid.nn, lucid.optim, lucid.data) load on first use, so

@@ -130,6 +130,8 @@ lc_status lc_idx_load(const char *path, int expect_ndim, lc_dtype dt, double sca
                         "lc_idx_load: scale %g needs a float dtype and a finite value, "
                         "got %s",
                         scale, lc_dtype_name(dt));
+  lc_status pst = lc_file_check("lc_idx_load", path, LC_FILE_READ);
+  if (pst) return pst;
   struct stat sb;
   if (stat(path, &sb) != 0)
     return lc_set_error(LC_EIO, "lc_idx_load: cannot open '%s': %s", path, strerror(errno));

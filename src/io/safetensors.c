@@ -929,6 +929,8 @@ static lc_status load_from(src *s, lc_safetensors **out) {
 lc_status lc_safetensors_load(const char *path, lc_safetensors **out) {
   const char *fn = "lc_safetensors_load";
   if (!path || !out) return lc_set_error(LC_EARG, "%s: path and out must not be NULL", fn);
+  lc_status pst = lc_file_check(fn, path, LC_FILE_READ);
+  if (pst) return pst;
   FILE *fp = fopen(path, "rb");
   if (!fp) return lc_set_error(LC_EIO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
   struct stat sb;
@@ -1183,6 +1185,8 @@ lc_status lc_safetensors_save(const char *path, int64_t count, const char *const
   if (!little_endian_host())
     return lc_set_error(LC_EIO, "%s: big-endian hosts are not supported", fn);
   if (!path || !*path) return lc_set_error(LC_EARG, "%s: path must be a non-empty string", fn);
+  lc_status pst = lc_file_check(fn, path, LC_FILE_WRITE); /* its temporaries share its dir */
+  if (pst) return pst;
   if (count < 0 || meta_count < 0)
     return lc_set_error(LC_EARG,
                         "%s: counts must be >= 0, got %lld tensors and %lld metadata "

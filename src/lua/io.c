@@ -148,7 +148,73 @@ static int io_idx_load(lua_State *L) {
   return 1;
 }
 
+/* Reads the list at option `name` of the table at idx into a userdata-held array of strings
+ * (anchored on the stack); *n = -1 when the option is nil (unrestricted). */
+static const char **root_list(lua_State *L, const char *fn, int idx, const char *name, int *n) {
+  *n = -1;
+  if (lua_getfield(L, idx, name) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushnil(L); /* keep the stack shape: one slot per list */
+    return NULL;
+  }
+  if (lua_type(L, -1) != LUA_TTABLE)
+    lb_error(L, fn, "option %s: expected a list of directories, got %s", name, lb_typename(L, -1));
+  lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+  if (len > 1024) lb_error(L, fn, "option %s: at most 1024 directories, got %lld", name, (long long)len);
+  const char **list = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *list, 1);
+  lua_pushvalue(L, -2);
+  lua_setiuservalue(L, -2, 1); /* the table keeps the strings alive */
+  for (lua_Integer k = 1; k <= len; k++) {
+    if (lua_rawgeti(L, -2, k) != LUA_TSTRING)
+      lb_error(L, fn, "option %s: entry [%lld] must be a string, got %s", name, (long long)k,
+               lb_typename(L, -1));
+    list[k - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  lua_remove(L, -2);
+  *n = (int)len;
+  return list;
+}
+
+/* lucid.set_file_policy{read = {dirs}, write = {dirs}, lock = true}: the built-in root policy
+ * (lc_set_file_roots; a missing list is unrestricted, an empty one allows nothing), then
+ * lc_lock_file_policy with lock. lucid.set_file_policy() removes the policy (unless locked). */
+static int io_set_file_policy(lua_State *L) {
+  const char *fn = "set_file_policy";
+  if (lua_isnoneornil(L, 1)) {
+    if (lc_set_file_roots(NULL, -1, NULL, -1) != LC_OK) lb_error(L, fn, "%s", lb_core_text());
+    return 0;
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
+    if (strcmp(k, "read") && strcmp(k, "write") && strcmp(k, "lock"))
+      lb_error(L, fn, "unknown option '%s' (expected one of: read, write, lock)",
+               lua_type(L, -2) == LUA_TSTRING ? k : lb_typename(L, -2));
+    lua_pop(L, 1);
+  }
+  int nr, nw;
+  const char **r = root_list(L, fn, 1, "read", &nr);
+  const char **w = root_list(L, fn, 1, "write", &nw);
+  lua_getfield(L, 1, "lock");
+  if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+    lb_error(L, fn, "option lock: expected a boolean, got %s", lb_typename(L, -1));
+  bool lock = lua_toboolean(L, -1);
+  if (lc_set_file_roots(r, nr, w, nw) != LC_OK) lb_error(L, fn, "%s", lb_core_text());
+  if (lock) lc_lock_file_policy();
+  return 0;
+}
+
+static int io_file_policy_locked(lua_State *L) {
+  lua_pushboolean(L, lc_file_policy_locked());
+  return 1;
+}
+
 const lb_reg lb_io_regs[] = {
+    {"set_file_policy", io_set_file_policy, 0, LB_FUNC},
+    {"file_policy_locked", io_file_policy_locked, 0, LB_FUNC},
     {"safetensors_load", io_safetensors_load, 0, LB_FUNC},
     {"safetensors_save", io_safetensors_save, 0, LB_FUNC},
     {"idx_load", io_idx_load, 0, LB_FUNC},
