@@ -41,7 +41,8 @@ static const char *const SCRIPT =
     "end\n"
     "attempt('read outside', lucid.load, '/etc/passwd')\n"
     "attempt('escape with ..', lucid.load, dir .. '/../../etc/passwd')\n"
-    "attempt('write outside', lucid.save, '/tmp/lucid-sandbox-escape.safetensors', {w = lucid.ones(1)})\n"
+    "attempt('write outside', lucid.save, '/tmp/lucid-sandbox-escape.safetensors', {w = "
+    "lucid.ones(1)})\n"
     "attempt('lift the file policy', lucid.set_file_policy)\n"
     "attempt('lift the memory limit', lucid.set_memory_limit, 0)\n"
     "attempt('allocate 1 GiB', lucid.zeros, 256 * 1024 * 1024)\n"
@@ -52,7 +53,8 @@ static const char *const SCRIPT =
     "local nn = lucid.nn\n"
     "local model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))\n"
     "local opt = lucid.optim.SGD(model:parameters(), 0.1)\n"
-    "local loss = nn.functional.cross_entropy(model(lucid.randn(16, 4)), lucid.ones(16, {dtype = 'int64'}))\n"
+    "local loss = nn.functional.cross_entropy(model(lucid.randn(16, 4)), lucid.ones(16, {dtype = "
+    "'int64'}))\n"
     "loss:backward()\n"
     "opt:step()\n"
     "lucid.save(dir .. '/model.safetensors', model:state_dict())\n"
@@ -85,10 +87,11 @@ int main(int argc, char **argv) {
   lua_State *L = luaL_newstate();
   if (!L) return 1;
   /* the safe libraries only: a script gets no io, os, debug, or loading code from disk */
-  static const luaL_Reg safe[] = {{LUA_GNAME, luaopen_base},       {LUA_LOADLIBNAME, luaopen_package},
-                                  {LUA_TABLIBNAME, luaopen_table}, {LUA_STRLIBNAME, luaopen_string},
-                                  {LUA_MATHLIBNAME, luaopen_math}, {LUA_UTF8LIBNAME, luaopen_utf8},
-                                  {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL}};
+  static const luaL_Reg safe[] = {
+      {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
+      {LUA_TABLIBNAME, luaopen_table},    {LUA_STRLIBNAME, luaopen_string},
+      {LUA_MATHLIBNAME, luaopen_math},    {LUA_UTF8LIBNAME, luaopen_utf8},
+      {LUA_COLIBNAME, luaopen_coroutine}, {NULL, NULL}};
   for (const luaL_Reg *lib = safe; lib->func; lib++) {
     luaL_requiref(L, lib->name, lib->func, 1);
     lua_pop(L, 1);

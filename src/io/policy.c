@@ -55,8 +55,7 @@ static bool canonical(const char *path, char *out) {
   }
   char cdir[PATH_MAX];
   if (!realpath(dir, cdir)) return false;
-  return (size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(cdir, "/") ? cdir : "", name) <
-         PATH_MAX;
+  return (size_t)snprintf(out, PATH_MAX, "%s/%s", strcmp(cdir, "/") ? cdir : "", name) < PATH_MAX;
 }
 
 static bool under(const char *path, const char *root) {

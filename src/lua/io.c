@@ -160,7 +160,8 @@ static const char **root_list(lua_State *L, const char *fn, int idx, const char 
   if (lua_type(L, -1) != LUA_TTABLE)
     lb_error(L, fn, "option %s: expected a list of directories, got %s", name, lb_typename(L, -1));
   lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
-  if (len > 1024) lb_error(L, fn, "option %s: at most 1024 directories, got %lld", name, (long long)len);
+  if (len > 1024)
+    lb_error(L, fn, "option %s: at most 1024 directories, got %lld", name, (long long)len);
   const char **list = lua_newuserdatauv(L, (size_t)(len > 0 ? len : 1) * sizeof *list, 1);
   lua_pushvalue(L, -2);
   lua_setiuservalue(L, -2, 1); /* the table keeps the strings alive */

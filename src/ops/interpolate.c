@@ -42,8 +42,9 @@ lc_status lc_interpolate(const lc_tensor *x, const lc_interpolate_opts *opts, lc
     if (nsp == 1)
       return lc_set_error(LC_ESHAPE, "%s: expected %s with 1 entry for 1 spatial dim, got %d", fn,
                           what, given);
-    return lc_set_error(LC_ESHAPE, "%s: expected %s with 1 or %d entries for %d spatial dims, got %d",
-                        fn, what, nsp, nsp, given);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: expected %s with 1 or %d entries for %d spatial dims, got %d", fn,
+                        what, nsp, nsp, given);
   }
   lc_op_args args;
   memset(&args, 0, sizeof args);
