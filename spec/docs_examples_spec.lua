@@ -154,7 +154,7 @@ describe("README.md", function()
 
   it("names make targets that exist", function()
     local mk = slurp("Makefile")
-    for _, f in ipairs{"mk/install.mk", "mk/embed.mk"} do mk = mk .. "\n" .. slurp(f) end
+    for _, f in ipairs{"mk/install.mk", "mk/embed.mk", "mk/fuzz.mk"} do mk = mk .. "\n" .. slurp(f) end
     local n = 0
     for target in readme:gmatch("`make ([%w%-]+)") do
       assert.truthy(mk:find("\n" .. target:gsub("%-", "%%-") .. ":"),
@@ -216,7 +216,7 @@ describe("README.md", function()
     local said = readme:match("Both install the missing Debian packages first(.-)\n\n")
     local names = {["lua5.4"] = "Lua 5.4", ["liblua5.4-dev"] = "Lua 5.4",
       ["libopenblas-dev"] = "OpenBLAS", ["zlib1g-dev"] = "zlib", ["lua-busted"] = "busted",
-      gcc = "the compiler", make = "make", ["pkg-config"] = "pkg-config",
+      gcc = "the compiler", make = "make", ["pkg-config"] = "pkg-config", clang = "`clang`",
       ["dataset-fashion-mnist"] = "`dataset-fashion-mnist`"}
     for pkg in pkgs:gmatch("%S+") do
       local name = names[pkg]
