@@ -94,6 +94,13 @@ describe("hostile sizes", function()
     has(err(F.pad, x, {-(1 << 62), 1}), "would get the negative size -4611686018427387899")
   end)
 
+  it("an ignore_index of -2^63 has no 0-based image (found by the Lua API fuzzer)", function()
+    has(err(F.cross_entropy, lucid.zeros(2, 3), lucid.ones(2, {dtype = "int64"}), {ignore_index = MIN}),
+      "lucid.nn.functional.cross_entropy: argument 4 (ignore_index): expected an integer above -2^63")
+    assert.is_true(lucid.is_tensor(F.cross_entropy(lucid.zeros(2, 3), lucid.ones(2, {dtype = "int64"}),
+      {ignore_index = MIN + 1})))
+  end)
+
   it("resampling to an output past 2^59 is refused", function()
     has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = 1e300}),
       "lucid.interpolate: scale_factor 1e+300 gives an output size past 2^59 - 1 for a dim of size 4")

@@ -160,6 +160,9 @@ static lc_class_loss_opts read_class_options(lua_State *L, const char *fn, bool 
   o.weight = opt_tensor(L, fn, first, "weight");
   o.has_ignore_index = !lua_isnoneornil(L, first + 1);
   *ign = o.has_ignore_index ? lb_int_arg(L, fn, first + 1, "ignore_index") : 0;
+  if (*ign == INT64_MIN) /* no 0-based image */
+    lb_argerror(L, fn, first + 1, "ignore_index", "expected an integer above -2^63, got %lld",
+                (long long)*ign);
   o.ignore_index = *ign - 1;
   o.reduction = reduction_arg(L, fn, first + 2, false);
   if (ce) o.label_smoothing = lb_opt_num_arg(L, fn, first + 3, "label_smoothing", 0.0);
