@@ -106,6 +106,9 @@ describe("hostile sizes", function()
       "lucid.interpolate: scale_factor 1e+300 gives an output size past 2^59 - 1 for a dim of size 4")
     has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = -1}),
       "lucid.interpolate: scale_factor must be a positive number, got -1")
+    -- sizes given directly (found by the Lua API fuzzer): the output shape rule first
+    has(err(F.interpolate, lucid.zeros(1, 1, 4, 4), {size = {MAX, MAX}}), "is too large")
+    has(err(F.interpolate, lucid.zeros(1, 1, 4), {size = MAX}), "is too large")
     has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = {2, 2}}),
       "lucid.interpolate: expected scale_factor with 1 entry for 1 spatial dim, got 2")
   end)

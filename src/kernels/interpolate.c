@@ -180,6 +180,13 @@ static lc_status plan(const char *name, const lc_meta *x, const lc_op_args *args
   p->planes = 1;
   for (int d = 0; d < x->ndim - nsp; d++)
     p->planes *= x->shape[d];
+  /* the output obeys the one shape rule before its index tables are sized from it */
+  int64_t oshape[LC_MAX_DIMS];
+  memcpy(oshape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  for (int k = 0; k < nsp; k++)
+    oshape[x->ndim - nsp + k] = out_sp[2 - nsp + k];
+  lc_status cst = lc_check_shape(name, x->ndim, oshape);
+  if (cst) return cst;
   size_t tsz = lc_dtype_size(x->dtype);
   size_t n = (size_t)(out_sp[0] + out_sp[1]);
   size_t bytes = 2 * n * sizeof(int64_t) + 2 * n * tsz + 16;
