@@ -233,6 +233,7 @@ static int cmp_seq_desc(const void *a, const void *b) {
 }
 
 static lc_status graph_sort(graph *g) {
+  if (g->n == 0) return LC_OK; /* nothing recorded: recs and table may be NULL */
   qsort(g->recs, g->n, sizeof *g->recs, cmp_seq_desc);
   memset(g->table, 0, g->tcap * sizeof *g->table);
   for (size_t i = 0; i < g->n; i++)
