@@ -101,6 +101,15 @@ describe("hostile sizes", function()
       {ignore_index = MIN + 1})))
   end)
 
+  it("reductions and views with extreme arguments (found by the Lua API fuzzer)", function()
+    local x = lucid.randn(2, 3)
+    has(err(x.var, x, {correction = MIN}), "lucid.var: argument 4 (correction): expected >= 0")
+    has(err(x.std, x, {correction = MAX}), "lucid.std: correction must be within -2^53..2^53")
+    assert.is_true(x:var{correction = 1 << 53}:item() >= 0) -- 0 divisor: inf or nan, no overflow
+    -- a view of an empty tensor to sizes past the shape rule
+    has(err(lucid.zeros(0).view, lucid.zeros(0), MAX, 0, 6), "is too large")
+  end)
+
   it("resampling to an output past 2^59 is refused", function()
     has(err(F.interpolate, lucid.zeros(1, 1, 4), {scale_factor = 1e300}),
       "lucid.interpolate: scale_factor 1e+300 gives an output size past 2^59 - 1 for a dim of size 4")

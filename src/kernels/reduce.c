@@ -544,7 +544,8 @@ static void racc_store(int op, double p, int64_t corr, int64_t N, const racc *r,
   case LC_VAR:
   case LC_STD: {
     /* PyTorch divides by max(0, N - correction): nan for 0/0, inf for M2/0. */
-    double den = (double)(N - corr > 0 ? N - corr : 0);
+    double den = (double)N - (double)corr; /* in double: corr may be near +-2^63 */
+    if (den < 0) den = 0;
     v = (N > 0 ? r->b : 0.0) / den;
     if (op == LC_STD) v = sqrt(v);
     break;

@@ -27,8 +27,10 @@ bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, i
      * else use dense strides (as NumPy and PyTorch do). */
     if (same_shape(t, ndim, shape)) {
       memcpy(strides, t->strides, (size_t)ndim * sizeof *strides);
-    } else {
+    } else if (lc_check_shape("view", ndim, shape) == LC_OK) {
       lc_contiguous_strides(ndim, shape, strides);
+    } else { /* sizes past the shape rule: the view's header refuses them (lc_tensor_view_of) */
+      memset(strides, 0, (size_t)ndim * sizeof *strides);
     }
     return true;
   }

@@ -29,7 +29,13 @@ lc_status lc_reduce(lc_reduce_op op, const lc_tensor *x, const lc_reduce_opts *o
       if (opts->p != opts->p) return lc_set_error(LC_EARG, "%s: p must not be nan", name);
       args.f[0] = opts->p;
     }
-    if (lc_reduce_args[op] == LC_RA_CORRECTION) args.f[1] = (double)opts->correction;
+    if (lc_reduce_args[op] == LC_RA_CORRECTION) {
+      /* carried as a double to the kernel: exact, and safe to convert back, within 2^53 */
+      if (opts->correction > (INT64_C(1) << 53) || opts->correction < -(INT64_C(1) << 53))
+        return lc_set_error(LC_EARG, "%s: correction must be within -2^53..2^53, got %lld", name,
+                            (long long)opts->correction);
+      args.f[1] = (double)opts->correction;
+    }
   }
   if (args.ni == 0) args.flags |= LC_ARG_ALL;
   lc_tensor *in[1] = {(lc_tensor *)x};
