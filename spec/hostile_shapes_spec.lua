@@ -64,6 +64,16 @@ describe("hostile sizes", function()
     has(err(t.select, t, 1, MIN), "index -9223372036854775808 out of range for dim 1 of size 4")
   end)
 
+  it("cat of sizes summing past 2^63", function()
+    -- expand makes a size near 2^59 without memory; 20 of them sum past 2^63
+    local e = lucid.zeros(0, 1):expand(0, (1 << 59) - 1)
+    local ts = {}
+    for i = 1, 20 do ts[i] = e end
+    has(err(lucid.cat, ts, 2), "lucid.cat: the sizes along dim 2 sum past 2^63 - 1")
+    local five = {e, e, e, e, e}
+    has(err(lucid.cat, five, 2), "is too large") -- the sum fits int64, not the shape rule
+  end)
+
   it("dims near 2^63 are out of range, not wrapped", function()
     local t = lucid.zeros(2, 2)
     has(err(t.permute, t, MIN, 1), "lucid.permute: argument 2 (dims): dim -9223372036854775808 out of range")

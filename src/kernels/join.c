@@ -34,7 +34,9 @@ static lc_status cat_check(int n, lc_tensor *const *in, const lc_op_args *args, 
                             "%lld but got size %lld for tensor %d at dim %d",
                             dim, (long long)t0->shape[d], (long long)t->shape[d], k, d);
     }
-    shape[dim] += t->shape[dim];
+    if (lc_add_overflows(shape[dim], t->shape[dim], &shape[dim]))
+      return lc_set_error(LC_ESHAPE, "cat: the sizes along dim " LC_POS_D " sum past 2^63 - 1",
+                          dim);
     dt = lc_promote(dt, t->dtype);
   }
   *dim_out = dim;
