@@ -4,20 +4,11 @@
 -- cannot change it.
 local lucid = require "lucid"
 
-local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
+local bin = require("helpers").lucid_bin()
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local sh = require("helpers").sh
 
-local function err(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local err = require("helpers").err
 
 local function has(e, text) assert(e:find(text, 1, true), e) end
 

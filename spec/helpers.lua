@@ -21,6 +21,24 @@ function helpers.raises(parts, fn, ...)
   return err
 end
 
+-- The message of fn(...)'s error (which must happen), the runtime checked usable after it.
+function helpers.err(fn, ...) return helpers.raises({}, fn, ...) end
+
+-- A shell command's output.
+function helpers.sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- The interpreter under test (tools/run-tests.sh sets LUCID_BIN), as an absolute path.
+function helpers.lucid_bin()
+  local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
+  if bin:sub(1, 1) ~= "/" then bin = helpers.sh("pwd"):gsub("%s+$", "") .. "/" .. bin end
+  return bin
+end
+
 local function flatten(v, out)
   if type(v) == "table" then
     for _, x in ipairs(v) do flatten(x, out) end

@@ -7,11 +7,7 @@ local F = lucid.nn.functional
 local BIG = 1 << 62
 local MAX, MIN = math.maxinteger, math.mininteger
 
-local function err(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert(not ok, "expected an error")
-  return tostring(e)
-end
+local err = require("helpers").err
 
 local function has(e, text) assert(e:find(text, 1, true), e) end
 

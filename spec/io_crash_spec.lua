@@ -4,19 +4,9 @@
 -- grace), and never one that a live process is still writing.
 local lucid = require "lucid"
 
-local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
-if bin:sub(1, 1) ~= "/" then
-  local p = assert(io.popen("pwd"))
-  bin = p:read("l") .. "/" .. bin
-  p:close()
-end
+local bin = require("helpers").lucid_bin()
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local sh = require("helpers").sh
 
 local function temps(dir)
   local n = 0

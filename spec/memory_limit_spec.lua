@@ -4,7 +4,7 @@
 local lucid = require "lucid"
 local nn, F = lucid.nn, lucid.nn.functional
 
-local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
+local bin = require("helpers").lucid_bin()
 
 local function with_limit(extra, fn)
   collectgarbage()
