@@ -82,7 +82,8 @@ lc_status lc_idx_load(const char *path, int expect_ndim, lc_dtype dt, double sca
  * The policy is process-wide. A host sets it before running scripts it does not trust and
  * locks it (lc_lock_file_policy): later changes fail with LC_ESTATE, from C or from Lua. */
 typedef enum lc_file_access { LC_FILE_READ, LC_FILE_WRITE } lc_file_access;
-/* true: the path may be opened for access. Called under a lock, from any thread. */
+/* true: the path may be opened for access. Called under the policy's lock, from any thread:
+ * it must not call the policy functions below (that would deadlock). */
 typedef bool (*lc_file_policy_fn)(void *ctx, const char *path, lc_file_access access);
 /* The host's own callback; NULL allows everything (the default). */
 lc_status lc_set_file_policy(lc_file_policy_fn fn, void *ctx);
