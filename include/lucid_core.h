@@ -131,6 +131,11 @@ bool lc_same_storage(const lc_tensor *a, const lc_tensor *b);
 void lc_bump_version(lc_tensor *t);
 uint64_t lc_version(const lc_tensor *t);
 
+/* Testing error paths: the nth allocation of the core from now fails (n >= 1; 0: none), once,
+ * process-wide. lc_debug_allocations counts the allocations made so far. */
+void lc_debug_fail_allocation(int64_t n);
+int64_t lc_debug_allocations(void);
+
 /* Bytes currently held by all live storages (process-wide, atomic). */
 int64_t lc_bytes_in_use(void);
 /* A host's cap on those bytes, process-wide (storages are shared by every lua_State and

@@ -7,6 +7,8 @@
 
 #include "lucid_nn.h"
 
+#include "../core/alloc.h" /* malloc & co. through the failure-injection hooks */
+
 #include <stdatomic.h>
 
 /* An ordered list of named entries (tensors or modules, one owned reference each). */

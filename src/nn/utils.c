@@ -3,6 +3,8 @@
  */
 #include "lucid_init.h"
 
+#include "../core/alloc.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
