@@ -58,33 +58,31 @@ static int raise_msg(lua_State *L, const char *msg) {
   return lua_error(L);
 }
 
-/* "lucid." unless fn already names it ("lucid.data.Subset:get"). */
-static const char *prefix(const char *fn) { return strncmp(fn, "lucid.", 6) == 0 ? "" : "lucid."; }
+int lb_raise_message(lua_State *L, const char *msg) {
+  /* "lucid." unless the message already names it ("lucid.data.Subset:get: ...") */
+  if (strncmp(msg, "lucid.", 6) == 0) return raise_msg(L, msg);
+  lua_pushfstring(L, "lucid.%s", msg);
+  return raise_msg(L, lua_tostring(L, -1));
+}
 
 int lb_error(lua_State *L, const char *fn, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "%s%s: ", prefix(fn), fn);
+  int k = snprintf(msg, sizeof msg, "%s: ", fn);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
   va_end(ap);
-  return raise_msg(L, msg);
+  return lb_raise_message(L, msg);
 }
 
 int lb_argerror(lua_State *L, const char *fn, int pos, const char *name, const char *fmt, ...) {
   char msg[768];
-  int k = snprintf(msg, sizeof msg, "%s%s: argument %d (%s): ", prefix(fn), fn, pos, name);
+  int k = snprintf(msg, sizeof msg, "%s: argument %d (%s): ", fn, pos, name);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
   va_end(ap);
-  return raise_msg(L, msg);
-}
-
-int lb_raise_message(lua_State *L, const char *msg) {
-  if (strncmp(msg, "lucid.", 6) == 0) return raise_msg(L, msg);
-  lua_pushfstring(L, "lucid.%s", msg);
-  return raise_msg(L, lua_tostring(L, -1));
+  return lb_raise_message(L, msg);
 }
 
 const char *lb_message_text(const char *msg) {
