@@ -131,8 +131,10 @@ bool lc_same_storage(const lc_tensor *a, const lc_tensor *b);
 void lc_bump_version(lc_tensor *t);
 uint64_t lc_version(const lc_tensor *t);
 
-/* Testing error paths: the nth allocation of the core from now fails (n >= 1; 0: none), once,
- * process-wide. lc_debug_allocations counts the allocations made so far. */
+/* Testing error paths, process-wide: while tracking is on, lc_debug_allocations counts the core's
+ * allocations and lc_debug_fail_allocation(n) makes the nth one from now fail, once (n >= 1;
+ * 0: none). Off by default, so the allocation path pays one relaxed load. */
+void lc_debug_track_allocations(bool on);
 void lc_debug_fail_allocation(int64_t n);
 int64_t lc_debug_allocations(void);
 

@@ -76,6 +76,7 @@ TEST(alloc_failure_every_allocation_of_a_training_step) {
   CHECK_OK(lc_zeros(1, ys, LC_INT64, &w.y));
   if (!w.model || !w.opt || !w.x || !w.y) return;
   CHECK_OK(step(&w)); /* warm: the optimizer's state exists from here on */
+  lc_debug_track_allocations(true);
   int64_t before = lc_debug_allocations();
   CHECK_OK(step(&w));
   int64_t k = lc_debug_allocations() - before;
@@ -97,6 +98,7 @@ TEST(alloc_failure_every_allocation_of_a_training_step) {
     }
   }
   printf("  %lld allocations per step, %lld failures reported\n", (long long)k, (long long)failed);
+  lc_debug_track_allocations(false);
   CHECK(failed > k / 2); /* most allocations are not optional: their failure is reported */
   lc_optimizer_free(w.opt);
   lc_module_release(w.model);
