@@ -112,8 +112,12 @@ void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 int64_t lc_shape_numel(int ndim, const int64_t *shape);
 /* Checked int64 arithmetic, the one set the layers use for sizes, strides, offsets and byte
  * counts: true (and *out unspecified) when a op b overflows. */
-bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out);
-bool lc_add_overflows(int64_t a, int64_t b, int64_t *out);
+static inline bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_mul_overflow(a, b, out);
+}
+static inline bool lc_add_overflows(int64_t a, int64_t b, int64_t *out) {
+  return __builtin_add_overflow(a, b, out);
+}
 /* "{2, 3}" into buf. */
 const char *lc_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
 /* Broadcast shape of a and b into out (returns LC_ESHAPE with a clear message on mismatch). */

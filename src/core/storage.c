@@ -32,9 +32,13 @@ bool lc_memory_limit_locked(void) { return atomic_load(&limit_locked); }
  * (nothing is allocated, so nothing is touched). */
 static bool reserve(size_t nbytes) {
   long long n = (long long)nbytes;
-  long long now = atomic_fetch_add_explicit(&bytes_in_use, n, memory_order_relaxed) + n;
   long long limit = atomic_load_explicit(&memory_limit, memory_order_relaxed);
-  if (limit == 0 || now <= limit) return true;
+  if (limit == 0) { /* no limit: the count alone, as before limits existed */
+    atomic_fetch_add_explicit(&bytes_in_use, n, memory_order_relaxed);
+    return true;
+  }
+  long long now = atomic_fetch_add_explicit(&bytes_in_use, n, memory_order_relaxed) + n;
+  if (now <= limit) return true;
   atomic_fetch_sub_explicit(&bytes_in_use, n, memory_order_relaxed);
   lc_set_error(LC_ENOMEM,
                "out of memory: allocating %zu bytes would pass the memory limit of %lld bytes "

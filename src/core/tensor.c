@@ -47,21 +47,14 @@ void *lc_data(const lc_tensor *t) {
 void lc_bump_version(lc_tensor *t) { atomic_fetch_add(&t->storage->version, 1); }
 uint64_t lc_version(const lc_tensor *t) { return atomic_load(&t->storage->version); }
 
-bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out) {
-  return __builtin_mul_overflow(a, b, out);
-}
-
-bool lc_add_overflows(int64_t a, int64_t b, int64_t *out) {
-  return __builtin_add_overflow(a, b, out);
-}
-
 int64_t lc_shape_numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
+  bool bad = false; /* a negative size or a product past int64: -1, unless a size is 0 */
+  for (int i = 0; i < ndim; i++) {
     if (shape[i] == 0) return 0;
-  for (int i = 0; i < ndim; i++)
-    if (shape[i] < 0 || lc_mul_overflows(n, shape[i], &n)) return -1;
-  return n;
+    bad = bad || shape[i] < 0 || lc_mul_overflows(n, shape[i], &n);
+  }
+  return bad ? -1 : n;
 }
 
 void lc_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {

@@ -137,11 +137,13 @@ static lc_status check_perm(int ndim, const lc_op_args *args, int *perm) {
                         ndim);
   bool seen[LC_MAX_DIMS] = {false};
   for (int i = 0; i < ndim; i++) {
-    char what[48];
-    snprintf(what, sizeof what, "permute: entry " LC_POS_D, i);
-    int p;
-    lc_status st = lc_wrap_dim64(args->i[i], ndim, what, &p); /* negative from the end */
-    if (st) return st;
+    int64_t v = args->i[i];
+    int p = (int)(v < 0 ? v + ndim : v); /* negative from the end */
+    if (v < -ndim || v >= ndim) { /* the message (formatted only then) is lc_wrap_dim64's */
+      char what[48];
+      snprintf(what, sizeof what, "permute: entry " LC_POS_D, i);
+      return lc_wrap_dim64(v, ndim, what, &p);
+    }
     if (seen[p])
       return lc_set_error(LC_EARG,
                           "permute: dim " LC_POS_D " appears more than once in the permutation", p);

@@ -222,8 +222,8 @@ static void collect(lua_State *L, const char *fn, int base, const char *const *n
     top--;
   lua_settop(L, top);
   int given = top - base + 1; /* arguments, the options table included */
-  int opts = 0;
-  if (given > 0 &&
+  int opts = 0; /* the common call has no table last: one lua_type, nothing more */
+  if (given > 0 && lua_type(L, top) == LUA_TTABLE &&
       (lb_is_options(L, top) || (is_empty_plain_table(L, top) && (untabled || given > npos))))
     opts = top;
   int npositional = opts ? given - 1 : given;
