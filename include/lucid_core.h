@@ -454,6 +454,32 @@ lc_status lc_masked_select(const lc_tensor *t, const lc_tensor *mask, lc_tensor 
 /* {count, ndim} int64 of 0-based positions of non-zero elements, in C order. */
 lc_status lc_nonzero(const lc_tensor *t, lc_tensor **out);
 
+/* ---------------------------------------------------------------- cumulative ops (scan) */
+/* PyTorch 1.13's torch.cumsum / cumprod / logcumsumexp / diff. dim is 0-based, negative from
+ * the end; a 0-dim tensor takes dim 0 or -1 (and is its own scan). Any layout (strided,
+ * expanded) is accepted; the result is a new contiguous tensor of t's shape.
+ *
+ * lc_cumsum, lc_cumprod: dtype NULL gives int64 for an integer or bool t and t's dtype for a
+ * float one; a non-NULL dtype (float32, float64, int32 or int64; bool is LC_EDTYPE) converts t
+ * to it before scanning (torch's dtype= argument). Integer results wrap on overflow.
+ * Differentiable for float results: cumsum's gradient is the reversed cumsum of the incoming
+ * one; cumprod's is exact when t holds zeros (the positions after a column's first zero get
+ * 0, the first zero the product of the others); both arrive in t's dtype. */
+lc_status lc_cumsum(const lc_tensor *t, int dim, const lc_dtype *dtype, lc_tensor **out);
+lc_status lc_cumprod(const lc_tensor *t, int dim, const lc_dtype *dtype, lc_tensor **out);
+/* log(cumsum(exp(t))) computed stably (t float32 or float64, else LC_EDTYPE); a NaN
+ * propagates, -inf entries add nothing. The gradient is PyTorch's stable formula (so, as
+ * there, NaN at a -inf input whose running value is still -inf). */
+lc_status lc_logcumsumexp(const lc_tensor *t, int dim, lc_tensor **out);
+/* The n-th forward difference along dim: out[i] = t[i + 1] - t[i], n times (logical_xor for
+ * bool). prepend / append (NULL for none) are concatenated before / after t along dim first
+ * (same ndim as t, same sizes except along dim; dtypes promote as in lc_cat). t needs at least
+ * one dim. n larger than the dim's size gives size 0 along dim; n == 0 is a copy of t (prepend
+ * and append ignored); n < 0 returns t itself (or the concatenation), as torch.diff does. A
+ * composition of lc_cat, lc_narrow and lc_binary, differentiable through them (SubBackward). */
+lc_status lc_diff(const lc_tensor *t, int64_t n, int dim, const lc_tensor *prepend,
+                  const lc_tensor *append, lc_tensor **out);
+
 /* ---------------------------------------------------------------- autograd */
 
 /* Per-thread grad mode. lc_set_grad_enabled returns the previous mode. */

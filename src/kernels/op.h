@@ -138,5 +138,8 @@ extern const lc_op_def lc_op_scatter_add;  /* index.c */
 extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
 extern const lc_op_def lc_op_masked_select; /* index.c */
 extern const lc_op_def lc_op_nonzero;       /* index.c */
+extern const lc_op_def lc_op_cumsum;        /* scan.c: i = {dim, has_dtype}, dtype */
+extern const lc_op_def lc_op_cumprod;       /* scan.c: i = {dim, has_dtype}, dtype */
+extern const lc_op_def lc_op_logcumsumexp;  /* scan.c: i[0] = dim */
 
 #endif /* LUCID_KERNELS_OP_H */
