@@ -488,6 +488,19 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs,
                            lc_tensor *const *inputs, bool retain_graph, bool allow_unused,
                            lc_tensor **grads);
 
+/* Flags of the _ex forms. LC_CREATE_GRAPH records the backward pass itself, so the gradients
+ * it produces (.grad, or grads[]) have a history and can be differentiated again (gradient
+ * penalties, Hessian-vector products); pass LC_RETAIN_GRAPH with it unless the forward graph
+ * is not needed again (PyTorch's default retain_graph = create_graph). With lc_backward_ex, a
+ * leaf's .grad then references the graph that references the leaf: clear it (lc_set_grad(t,
+ * NULL)) when done, or prefer lc_autograd_grad_ex, which leaves .grad alone. An op without a
+ * differentiable backward on the way is an LC_EGRAD error naming it. */
+enum { LC_RETAIN_GRAPH = 1u << 0, LC_CREATE_GRAPH = 1u << 1, LC_ALLOW_UNUSED = 1u << 2 };
+lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags);
+lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
+                              lc_tensor *const *grad_outputs, int n_inputs,
+                              lc_tensor *const *inputs, unsigned flags, lc_tensor **grads);
+
 /* ---------------------------------------------------------------- threads */
 
 /* One policy for the whole runtime: lucid's own parallel loops and OpenBLAS share this count.

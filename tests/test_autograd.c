@@ -39,7 +39,7 @@ static lc_status scale_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(ctx->op, 1, in, ctx->args, &gi[0]);
 }
-static const lc_op_def op_scale = {"scale", "ScaleBackward", 1, 1, 0, false, 0, scale_fw, scale_bw};
+static const lc_op_def op_scale = {"scale", "ScaleBackward", 1, 1, 0, false, 0, scale_fw, scale_bw, NULL};
 static const lc_op_args two = {.f = {2.0, 0}};
 static const lc_op_args one = {.f = {1.0, 0}};
 
@@ -68,8 +68,8 @@ static lc_status mul_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   return LC_OK;
 }
 static const lc_op_def op_mul = {
-    "mul", "MulBackward", 2, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1), mul_fw, mul_bw};
-static const lc_op_def op_mul_nograd = {"mul", NULL, 2, 1, 0, false, 0, mul_fw, NULL};
+    "mul", "MulBackward", 2, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1), mul_fw, mul_bw, NULL};
+static const lc_op_def op_mul_nograd = {"mul", NULL, 2, 1, 0, false, 0, mul_fw, NULL, NULL};
 
 /* out = a + b (same shape); backward passes the incoming gradient through (shared!) */
 static lc_status add_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -88,7 +88,7 @@ static lc_status add_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
     if (ctx->needs_grad[i]) gi[i] = lc_retain((lc_tensor *)g);
   return LC_OK;
 }
-static const lc_op_def op_add = {"add", "AddBackward", 2, 1, 0, false, 0, add_fw, add_bw};
+static const lc_op_def op_add = {"add", "AddBackward", 2, 1, 0, false, 0, add_fw, add_bw, NULL};
 
 /* 0-dim sum of all elements */
 static lc_status sum_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -109,7 +109,7 @@ static lc_status sum_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   if (!st) st = lc_k_fill(gi[0], at(g, 0));
   return st;
 }
-static const lc_op_def op_sum = {"sum", "SumBackward", 1, 1, 0, false, 0, sum_fw, sum_bw};
+static const lc_op_def op_sum = {"sum", "SumBackward", 1, 1, 0, false, 0, sum_fw, sum_bw, NULL};
 
 /* two outputs: out[0] = 2x (float), out[1] = int64 zeros; and an op returning only ints */
 static lc_status two_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -129,34 +129,34 @@ static lc_status two_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   return st;
 }
 static const lc_op_def op_two = {"two", "TwoBackward",  1,      2,     0,
-                                 false, LC_SAVE_OUT(1), two_fw, two_bw};
+                                 false, LC_SAVE_OUT(1), two_fw, two_bw, NULL};
 static lc_status int_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
                         lc_tensor **out) {
   lc_status st = lc_tensor_new(in[0]->ndim, in[0]->shape, LC_INT64, out);
   if (!st) st = lc_k_fill(*out, 1);
   return st;
 }
-static const lc_op_def op_int = {"toint", "ToIntBackward", 1, 1, 0, false, 0, int_fw, scale_bw};
+static const lc_op_def op_int = {"toint", "ToIntBackward", 1, 1, 0, false, 0, int_fw, scale_bw, NULL};
 
 /* a backward that fails, and one that returns a wrong shape */
 static lc_status fail_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   return lc_set_error(LC_EARG, "boom");
 }
 static const lc_op_def op_fail = {"fail", "FailBackward", 1,        1,      0,
-                                  false,  LC_SAVE_IN(0),  scale_fw, fail_bw};
+                                  false,  LC_SAVE_IN(0),  scale_fw, fail_bw, NULL};
 static lc_status badshape_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   int64_t s[1] = {7};
   return lc_tensor_new(1, s, LC_FLOAT64, &gi[0]) || lc_k_fill(gi[0], 1) ? LC_ENOMEM : LC_OK;
 }
 static const lc_op_def op_badshape = {"bad", "BadBackward", 1,          1, 0, false,
-                                      0,     scale_fw,      badshape_bw};
+                                      0,     scale_fw,      badshape_bw, NULL};
 /* a wrong gradient (for gradcheck's negative test): d(2x) reported as 3 */
 static lc_status wrong_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   lc_op_args a = {.f = {3.0, 0}};
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(&op_scale, 1, in, &a, &gi[0]);
 }
-static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1, 1, 0, false, 0, scale_fw, wrong_bw};
+static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1, 1, 0, false, 0, scale_fw, wrong_bw, NULL};
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -201,7 +201,7 @@ TEST(ag_op_run_and_ctx_saved_checks) {
   uint64_t ver[1] = {lc_version(x)};
   lc_meta m = {0};
   bool ng = true;
-  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver};
+  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver, lc_op_run, false};
   lc_tensor *got = NULL;
   CHECK_OK(lc_ctx_saved(&ctx, 0, &got));
   CHECK(got == x);

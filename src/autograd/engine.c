@@ -38,10 +38,7 @@ static void fill_meta(lc_meta *m, const lc_tensor *t) {
   m->dtype = t->dtype;
 }
 
-static bool save_input(unsigned save, int i) {
-  if ((save & LC_SAVE_ALL_INPUTS) == LC_SAVE_ALL_INPUTS) return true;
-  return i < 8 && (save & LC_SAVE_IN(i));
-}
+static bool save_input(unsigned save, int i) { return lc_ag_saves_input(save, i); }
 
 /* kind: bool < integer < float. A result can be written into a tensor of the same or a
  * higher kind (float64 into float32 is fine, float into int64 is not), as in PyTorch. */
