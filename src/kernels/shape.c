@@ -5,6 +5,7 @@
  * Also home of lc_shape_view_strides() (PyTorch's computeStride), which src/ops/shape.c uses
  * to decide whether reshape can be a view (declared there by prototype: no header is shared).
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <stdio.h>
@@ -118,6 +119,14 @@ static lc_status view_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return reshape_nograd(g, ctx->in[0].ndim, ctx->in[0].shape, &grad_in[0]);
 }
 
+static lc_status view_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, 0, lc_gb_reshape(&b, g, ctx->in[0].ndim, ctx->in[0].shape), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_view = {
     .name = "view",
     .grad_fn_name = "ViewBackward",
@@ -126,6 +135,7 @@ const lc_op_def lc_op_view = {
     .is_view = true,
     .forward = view_forward,
     .backward = view_backward,
+    .backward_graph = view_backward_graph,
 };
 
 /* ---------------------------------------------------------------- permute */
@@ -167,13 +177,14 @@ static lc_status permute_forward(const lc_op_def *op, int n, lc_tensor *const *i
   return make_view(x, x->ndim, shape, strides, x->offset, out);
 }
 
+/* The inverse permutation, through ctx->run: a plain view, or recorded under create_graph. */
 static lc_status permute_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   lc_op_args inv = {.ni = (int)ctx->args->ni};
   for (int i = 0; i < ctx->args->ni; i++)
     inv.i[ctx->args->i[i]] = i;
   lc_tensor *in[1] = {(lc_tensor *)g};
-  return permute_forward(&lc_op_permute, 1, in, &inv, &grad_in[0]);
+  return ctx->run(&lc_op_permute, 1, in, &inv, &grad_in[0]);
 }
 
 const lc_op_def lc_op_permute = {
@@ -184,6 +195,7 @@ const lc_op_def lc_op_permute = {
     .is_view = true,
     .forward = permute_forward,
     .backward = permute_backward,
+    .backward_graph = permute_backward,
 };
 
 /* ---------------------------------------------------------------- expand */
@@ -225,6 +237,14 @@ static lc_status expand_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return lc_k_sum_to(g, ctx->in[0].ndim, ctx->in[0].shape, &grad_in[0]);
 }
 
+static lc_status expand_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, 0, g, grad_in); /* sum_to the input's shape, an op */
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_expand = {
     .name = "expand",
     .grad_fn_name = "ExpandBackward",
@@ -233,6 +253,7 @@ const lc_op_def lc_op_expand = {
     .is_view = true,
     .forward = expand_forward,
     .backward = expand_backward,
+    .backward_graph = expand_backward_graph,
 };
 
 /* ---------------------------------------------------------------- slice and select */
@@ -315,6 +336,38 @@ static lc_status select_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return scatter_into_zeros(ctx, select_forward, g, grad_in);
 }
 
+/* create_graph: slice and select place g back with scatter_add (whose own gradient is a
+ * gather), at a constant index: positions start, start + step, ... along dim, expanded over
+ * the other dims. select is a slice of one position with its dim removed. */
+static lc_status place_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                      lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *m = &ctx->in[0];
+  const bool is_select = ctx->op == &lc_op_select;
+  const int dim = (int)ctx->args->i[0];
+  const int64_t start = ctx->args->i[1], step = is_select ? 1 : ctx->args->i[3];
+  int64_t sh[LC_MAX_DIMS], one[LC_MAX_DIMS];
+  for (int d = 0; d < m->ndim; d++) {
+    sh[d] = d == dim ? (is_select ? 1 : g->shape[d]) : m->shape[d];
+    one[d] = d == dim ? sh[d] : 1;
+  }
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *ix = NULL;
+  b.st = lc_tensor_new(1, &sh[dim], LC_INT64, &ix);
+  if (!b.st) {
+    int64_t *p = lc_data(ix);
+    for (int64_t k = 0; k < sh[dim]; k++)
+      p[k] = start + k * step;
+  }
+  ix = lc_gb_keep(&b, ix);
+  ix = lc_gb_expand(&b, lc_gb_reshape(&b, ix, m->ndim, one), m->ndim, sh);
+  lc_tensor *src = lc_gb_reshape(&b, g, m->ndim, sh);
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(&b, m, g->dtype), ix, src};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_slice = {
     .name = "slice",
     .grad_fn_name = "SliceBackward",
@@ -323,6 +376,7 @@ const lc_op_def lc_op_slice = {
     .is_view = true,
     .forward = slice_forward,
     .backward = slice_backward,
+    .backward_graph = place_backward_graph,
 };
 
 const lc_op_def lc_op_select = {
@@ -333,4 +387,5 @@ const lc_op_def lc_op_select = {
     .is_view = true,
     .forward = select_forward,
     .backward = select_backward,
+    .backward_graph = place_backward_graph,
 };

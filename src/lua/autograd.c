@@ -21,14 +21,16 @@ static int f_requires_grad_(lua_State *L) {
 
 static int f_backward(lua_State *L) {
   const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "gradient", "retain_graph"};
-  lb_args(L, fn, P, 3);
+  static const char *const P[] = {"input", "gradient", "retain_graph", "create_graph"};
+  lb_args(L, fn, P, 4);
   lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
   lc_tensor *g = NULL;
   if (!lua_isnil(L, 2)) g = lb_tensor_arg(L, fn, 2, "gradient");
-  bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", false);
+  bool create = lb_opt_bool_arg(L, fn, 4, "create_graph", false);
+  bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", create); /* PyTorch's default */
+  unsigned flags = (retain ? LC_RETAIN_GRAPH : 0) | (create ? LC_CREATE_GRAPH : 0);
   /* the rules (requires grad, a gradient for non-scalars) and their messages are lc_backward's */
-  if (lc_backward(t, g, retain) != LC_OK) lb_core_error(L, fn);
+  if (lc_backward_ex(t, g, flags) != LC_OK) lb_core_error(L, fn);
   return 0;
 }
 
@@ -88,9 +90,10 @@ static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char
 
 static int f_grad(lua_State *L) {
   const char *fn = "autograd.grad";
-  static const char *const P[] = {"outputs", "inputs", "grad_outputs", "retain_graph",
-                                  "allow_unused"};
-  lb_args(L, fn, P, 5);
+  /* PyTorch's order, without its deprecated only_inputs */
+  static const char *const P[] = {"outputs",      "inputs",       "grad_outputs",
+                                  "retain_graph", "create_graph", "allow_unused"};
+  lb_args(L, fn, P, 6);
   int no, ni, ng = 0;
   lc_tensor **outs = tensor_list(L, fn, 1, "outputs", &no, false);
   lc_tensor **ins = tensor_list(L, fn, 2, "inputs", &ni, false);
@@ -101,14 +104,17 @@ static int f_grad(lua_State *L) {
       lb_argerror(L, fn, 3, "grad_outputs", "expected %d gradients (one per output), got %d", no,
                   ng);
   }
-  bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", false);
-  bool allow_unused = lb_opt_bool_arg(L, fn, 5, "allow_unused", false);
+  bool create = lb_opt_bool_arg(L, fn, 5, "create_graph", false);
+  bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", create); /* PyTorch's default */
+  bool allow_unused = lb_opt_bool_arg(L, fn, 6, "allow_unused", false);
+  unsigned flags = (retain ? LC_RETAIN_GRAPH : 0) | (create ? LC_CREATE_GRAPH : 0) |
+                   (allow_unused ? LC_ALLOW_UNUSED : 0);
   /* the rules (outputs require grad, a gradient for non-scalar outputs, reachable inputs) and
    * their messages are lc_autograd_grad's, positions shown 1-based by lb_core_error */
   /* grad_outputs entries left nil reach C as NULL: lc_autograd_grad seeds them with ones */
   /* The results land in a tensor list owned by the collector until moved into the table. */
   lb_list *l = lb_list_new(L, ni);
-  if (lc_autograd_grad(no, outs, gouts, ni, ins, retain, allow_unused, l->ts) != LC_OK) {
+  if (lc_autograd_grad_ex(no, outs, gouts, ni, ins, flags, l->ts) != LC_OK) {
     lb_core_error(L, fn);
   }
   lb_list_to_table(L, l);
