@@ -707,3 +707,45 @@ TEST(ag_inplace_leaf_rule_for_nondifferentiable_ops) {
   lc_set_grad_enabled(prev);
   lc_release(x);
 }
+
+/* create_graph from C: d/dx sum(x^3) = 3x^2 comes back with a history, and its own gradient is
+ * 6x; without LC_RETAIN_GRAPH the forward graph is gone after the first pass. */
+TEST(ag_create_graph_second_derivative) {
+  lc_tensor *x = leaf(1, S3, V3, true), *x2 = NULL, *x3 = NULL, *s = NULL;
+  CHECK_OK(lc_binary(LC_MUL, x, x, &x2));
+  CHECK_OK(lc_binary(LC_MUL, x2, x, &x3));
+  lc_reduce_opts all = {0};
+  CHECK_OK(lc_reduce(LC_SUM, x3, &all, &s));
+  lc_tensor *g = NULL, *gs = NULL, *h = NULL;
+  CHECK_OK(lc_autograd_grad_ex(1, &s, NULL, 1, &x, LC_CREATE_GRAPH | LC_RETAIN_GRAPH, &g));
+  CHECK(g && lc_grad_fn_name(g) != NULL && lc_requires_grad(g));
+  for (int j = 0; g && j < 3; j++)
+    CHECK_NEAR(at(g, j), 3 * V3[j] * V3[j], 1e-12);
+  CHECK_OK(lc_reduce(LC_SUM, g, &all, &gs));
+  CHECK_OK(lc_autograd_grad_ex(1, &gs, NULL, 1, &x, 0, &h));
+  for (int j = 0; h && j < 3; j++)
+    CHECK_NEAR(at(h, j), 6 * V3[j], 1e-12);
+  CHECK(h && lc_grad_fn_name(h) == NULL);
+  /* that pass did not retain: the forward graph it went back through is freed */
+  CHECK_STATUS(lc_backward_ex(s, NULL, LC_CREATE_GRAPH), LC_EGRAD);
+  CHECK_OK(lc_set_grad(x, NULL)); /* what the failed pass accumulated before the freed node */
+  /* lc_backward_ex: .grad gets the recorded gradient; clearing it breaks the x -> .grad -> graph
+   * -> x cycle */
+  lc_tensor *s2 = NULL, *sq = NULL;
+  CHECK_OK(lc_binary(LC_MUL, x, x, &sq));
+  CHECK_OK(lc_reduce(LC_SUM, sq, &all, &s2));
+  CHECK_OK(lc_backward_ex(s2, NULL, LC_CREATE_GRAPH));
+  CHECK(lc_grad(x) && lc_grad_fn_name(lc_grad(x)) != NULL);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 2 * V3[j], 1e-12);
+  CHECK_OK(lc_set_grad(x, NULL));
+  lc_release(s2);
+  lc_release(sq);
+  lc_release(h);
+  lc_release(gs);
+  lc_release(g);
+  lc_release(s);
+  lc_release(x3);
+  lc_release(x2);
+  lc_release(x);
+}

@@ -202,8 +202,26 @@ function autograd.gradgradcheck(fn, inputs, grad_outputs, opts)
     return core.cat(flat, 1)
   end
   local all = {}
-  for i = 1, n do all[i] = xs[i] end
-  all[n + 1] = v
+  for i = 1, n do all[i] = xs[i]:detach():requires_grad_() end
+  all[n + 1] = v:detach():requires_grad_()
+  -- The recorded gradient must equal the plain one (gradcheck below only proves that the
+  -- recorded gradient is consistent with its own derivative).
+  local plain_ins = {}
+  for i = 1, n do plain_ins[i] = xs[i]:detach():requires_grad_() end
+  local plain = core.grad(fn(table.unpack(plain_ins, 1, n)), plain_ins, {v}, false, false, true)
+  local recorded = first_order(table.unpack(all, 1, n + 1))
+  local off, o = 0, opts or {}
+  local atol, rtol = o.atol or 1e-5, o.rtol or 1e-3
+  for i = 1, n do
+    local want = (plain[i] or xs[i]:mul(0)):reshape(-1)
+    local got = recorded:narrow(1, off + 1, want:numel())
+    off = off + want:numel()
+    local diff = ((got - want):abs() - (want:abs() * rtol + atol)):max():item()
+    if want:numel() > 0 and diff > 0 then
+      error(("%s: the create_graph gradient of input %d differs from the plain gradient (by %.3g "
+        .. "beyond atol %g, rtol %g)"):format(GG, i, diff, atol, rtol), 2)
+    end
+  end
   return autograd.gradcheck(first_order, all, opts)
 end
 
