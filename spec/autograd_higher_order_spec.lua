@@ -273,4 +273,39 @@ describe("gradgradcheck", function()
       assert.is_true(gradgradcheck(f, {leaf(2, 3)}), "activation " .. i)
     end
   end)
+
+  it("pointwise losses, every reduction, with weights", function()
+    local y = lucid.randn(2, 3):double()
+    local p01 = lucid.rand(2, 3):double() * 0.8 + 0.1
+    local w = lucid.rand(2, 3):double() + 0.5
+    local pw = lucid.rand(3):double() + 0.5
+    for _, red in ipairs({"mean", "sum", "none"}) do
+      local o = {reduction = red}
+      assert.is_true(gradgradcheck(function(a, b) return F.mse_loss(a, b, o) end, {leaf(2, 3), leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.l1_loss(a * a, y, o) end, {leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.huber_loss(a * a, y, {reduction = red, delta = 0.5}) end, {leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.smooth_l1_loss(a * a, y, {reduction = red, beta = 0.5}) end, {leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.binary_cross_entropy(a:sigmoid(), p01, {weight = w, reduction = red}) end, {leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a, b) return F.binary_cross_entropy_with_logits(a, b, {reduction = red}) end, {leaf(2, 3), p01:clone():requires_grad_()}), red)
+      assert.is_true(gradgradcheck(function(a) return F.binary_cross_entropy_with_logits(a, p01, {pos_weight = pw, reduction = red}) end, {leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a, b) return F.kl_div(a, b, {reduction = red, log_target = true}) * 1 end, {leaf(2, 3), leaf(2, 3)}), red)
+      assert.is_true(gradgradcheck(function(a, b) return F.kl_div(a * a, b, {reduction = red}) end, {leaf(2, 3), pos(2, 3)}), red)
+    end
+  end)
+
+  it("cross_entropy and nll_loss (class targets, weights, ignore_index, K-dim inputs)", function()
+    local t = lucid.Tensor({1, 3, 2}, {dtype = "int64"})
+    local cw = lucid.rand(3):double() + 0.5
+    for _, red in ipairs({"mean", "sum", "none"}) do
+      assert.is_true(gradgradcheck(function(a) return F.cross_entropy(a, t, {reduction = red}) end, {leaf(3, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.cross_entropy(a, t, {weight = cw, ignore_index = 3, reduction = red}) end, {leaf(3, 3)}), red)
+      assert.is_true(gradgradcheck(function(a) return F.nll_loss(a:log_softmax(2), t, {weight = cw, reduction = red}) end, {leaf(3, 3)}), red)
+      local tk = lucid.Tensor({{1, 2}, {3, 1}}, {dtype = "int64"})
+      assert.is_true(gradgradcheck(function(a) return F.cross_entropy(a, tk, {reduction = red}) end, {leaf(2, 3, 2)}), red)
+    end
+    raises({"label_smoothing", "not implemented"}, function()
+      local x = leaf(3, 3)
+      return grad(F.cross_entropy(x, t, {label_smoothing = 0.1}), x, {create_graph = true})
+    end)
+  end)
 end)
