@@ -308,4 +308,12 @@ describe("gradgradcheck", function()
       return grad(F.cross_entropy(x, t, {label_smoothing = 0.1}), x, {create_graph = true})
     end)
   end)
+
+  it("dropout (a fixed mask) and embedding (with padding_idx)", function()
+    local drop = function(a) lucid.manual_seed(7); return F.dropout(a * a, 0.4, true) end
+    assert.is_true(gradgradcheck(drop, {leaf(3, 4)}))
+    local idx = lucid.Tensor({{1, 3}, {3, 2}}, {dtype = "int64"})
+    assert.is_true(gradgradcheck(function(w) return F.embedding(idx, w) ^ 2 end, {leaf(4, 3)}))
+    assert.is_true(gradgradcheck(function(w) return F.embedding(idx, w, {padding_idx = 3}) ^ 2 end, {leaf(4, 3)}))
+  end)
 end)
