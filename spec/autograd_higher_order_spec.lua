@@ -316,4 +316,13 @@ describe("gradgradcheck", function()
     assert.is_true(gradgradcheck(function(w) return F.embedding(idx, w) ^ 2 end, {leaf(4, 3)}))
     assert.is_true(gradgradcheck(function(w) return F.embedding(idx, w, {padding_idx = 3}) ^ 2 end, {leaf(4, 3)}))
   end)
+
+  it("layer_norm, group_norm and instance_norm", function()
+    assert.is_true(gradgradcheck(function(x, w, b) return F.layer_norm(x, {3}, w, b) end,
+      {leaf(2, 3), leaf(3), leaf(3)}))
+    assert.is_true(gradgradcheck(function(x) return F.layer_norm(x, {2, 2}) end, {leaf(2, 2, 2)}))
+    assert.is_true(gradgradcheck(function(x, w, b) return F.group_norm(x, 2, w, b) end,
+      {leaf(2, 4, 2), leaf(4), leaf(4)}))
+    assert.is_true(gradgradcheck(function(x) return F.instance_norm(x) end, {leaf(2, 2, 3)}))
+  end)
 end)
