@@ -92,9 +92,9 @@ lc_status lc_roll(const lc_tensor *t, int nshifts, const int64_t *shifts, int nd
   } else {
     if (nshifts != ndims)
       return lc_set_error(LC_EARG,
-                          "roll: shifts and dims must have the same length, got %d shifts and "
-                          "%d dims",
-                          nshifts, ndims);
+                          "roll: shifts and dims must have the same length, got %d shift%s and "
+                          "%d dim%s",
+                          nshifts, nshifts == 1 ? "" : "s", ndims, ndims == 1 ? "" : "s");
     if (t->ndim == 0)
       return lc_set_error(LC_EINDEX,
                           "roll: a 0-dim tensor has no dim to roll along (leave dims out to roll "
