@@ -27,7 +27,7 @@ typedef struct mv_ctx {
 
 #define MV_LOOP(T)                                                                                 \
   do {                                                                                             \
-    const int64_t n_ = c->it.inner, ds = c->it.inner_stride[0], ss = c->it.inner_stride[1];       \
+    const int64_t n_ = c->it.inner, ds = c->it.inner_stride[0], ss = c->it.inner_stride[1];        \
     for (int64_t r = begin; r < end; r++) {                                                        \
       lc_iter_row(&c->it, r, offs);                                                                \
       T *restrict d_ = (T *)c->dst + offs[0];                                                      \
@@ -204,7 +204,8 @@ static lc_status flip_forward(const lc_op_def *op, int n, lc_tensor *const *in,
       return lc_set_error(LC_EARG, "flip: dim " LC_POS_D " appears more than once in dims", d);
     flip[d] = true;
   }
-  if (t->ndim == 0 || t->numel == 0) return move_new(t, t->ndim, t->shape, lc_data(t), t->strides, out);
+  if (t->ndim == 0 || t->numel == 0)
+    return move_new(t, t->ndim, t->shape, lc_data(t), t->strides, out);
   int64_t sstr[LC_MAX_DIMS];
   const char *src = reversed_view(t, flip, sstr);
   return move_new(t, t->ndim, t->shape, src, sstr, out);
@@ -250,7 +251,7 @@ static lc_status roll_flat(const lc_tensor *t, int64_t shift, lc_tensor **out) {
     const char *src = lc_data(d);
     char *dst = lc_data(r);
     int64_t a = nel - s;
-    mv_run(1, &a, dst + (size_t)s * es, &ds, src, &one, es);       /* out[s..) = in[0..n-s) */
+    mv_run(1, &a, dst + (size_t)s * es, &ds, src, &one, es);        /* out[s..) = in[0..n-s) */
     if (s) mv_run(1, &s, dst, &ds, src + (size_t)a * es, &one, es); /* out[0..s) = in[n-s..) */
   }
   lc_release(hold);
@@ -402,8 +403,8 @@ const lc_op_def lc_op_rot90 = {
  * that dim becomes positions off[j] .. off[j + 1] - 1 of the result's dim (off[n] = total). */
 typedef struct ri_layout {
   int64_t outer, n, inner, total;
-  int dim;        /* the repeated dim of the (unflattened) tensor; -1 when flattened */
-  int64_t *off;   /* n + 1 entries, malloc'ed */
+  int dim;      /* the repeated dim of the (unflattened) tensor; -1 when flattened */
+  int64_t *off; /* n + 1 entries, malloc'ed */
 } ri_layout;
 
 /* Checks the repeats (an int64 or int32 tensor, 0-dim or 1-D with one value or one per
@@ -465,8 +466,9 @@ static lc_status ri_layout_of(const char *fn, const lc_tensor *t, const lc_tenso
       if (reps->ndim == 0)
         return lc_set_error(LC_EARG, "%s: repeats must be non-negative, got %lld", fn,
                             (long long)r);
-      return lc_set_error(LC_EARG, "%s: repeats must be non-negative, got repeats[" LC_POS_I
-                          "] = %lld", fn, (long long)(nr == 1 ? 0 : j), (long long)r);
+      return lc_set_error(LC_EARG,
+                          "%s: repeats must be non-negative, got repeats[" LC_POS_I "] = %lld", fn,
+                          (long long)(nr == 1 ? 0 : j), (long long)r);
     }
     if (lc_add_overflows(acc, r, &acc)) {
       free(l->off);
@@ -640,8 +642,10 @@ static lc_status ss_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   int64_t have = l.dim < 0 ? g->numel : g->shape[l.dim];
   if (have != l.total) {
     free(l.off);
-    return lc_set_error(LC_ESHAPE, "%s: the gradient has %lld positions along the dim, the "
-                        "repeats add up to %lld", fn, (long long)have, (long long)l.total);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: the gradient has %lld positions along the dim, the "
+                        "repeats add up to %lld",
+                        fn, (long long)have, (long long)l.total);
   }
   int64_t shape[LC_MAX_DIMS];
   int nd = ri_shape(g, &l, l.n, shape);

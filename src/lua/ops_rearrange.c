@@ -55,8 +55,7 @@ static int dims_list(lua_State *L, const char *fn, int pos, const char *name, in
     return 1;
   }
   if (lua_type(L, pos) != LUA_TTABLE)
-    lb_argerror(L, fn, pos, name, "expected a dim or a table of dims, got %s",
-                lb_typename(L, pos));
+    lb_argerror(L, fn, pos, name, "expected a dim or a table of dims, got %s", lb_typename(L, pos));
   lua_Integer len = luaL_len(L, pos);
   if (len > max)
     lb_argerror(L, fn, pos, name, "expected at most %d dims, got %lld", max, (long long)len);
@@ -131,12 +130,11 @@ static int f_roll(lua_State *L) {
     nd = (int)len;
     dims = lua_newuserdatauv(L, (size_t)(nd ? nd : 1) * sizeof *dims, 0);
     for (int i = 0; i < nd; i++)
-      dims[i] = lb_dim_value(L, fn, 3, "dims", int_entry(L, fn, 3, "dims", i + 1, "dim"),
-                             lc_ndim(t));
+      dims[i] =
+          lb_dim_value(L, fn, 3, "dims", int_entry(L, fn, 3, "dims", i + 1, "dim"), lc_ndim(t));
   } else if (!lua_isnil(L, 3)) {
     if (lua_type(L, 3) != LUA_TNUMBER)
-      lb_argerror(L, fn, 3, "dims", "expected a dim or a table of dims, got %s",
-                  lb_typename(L, 3));
+      lb_argerror(L, fn, 3, "dims", "expected a dim or a table of dims, got %s", lb_typename(L, 3));
     one_dim = lb_dim_arg(L, fn, 3, "dims", lc_ndim(t));
     nd = 1;
   }
@@ -211,13 +209,12 @@ static int f_repeat_interleave(lua_State *L) {
 
 /* ---------------------------------------------------------------- registration */
 
-const lb_reg lb_rearrange_regs[] = {
-    {"tril", f_tri, 0, LB_BOTH},
-    {"triu", f_tri, 1, LB_BOTH},
-    {"tril_", f_tri, 2, LB_METHOD},
-    {"triu_", f_tri, 3, LB_METHOD},
-    {"flip", f_flip, 0, LB_BOTH},
-    {"roll", f_roll, 0, LB_BOTH},
-    {"rot90", f_rot90, 0, LB_BOTH},
-    {"repeat_interleave", f_repeat_interleave, 0, LB_BOTH},
-    {NULL, NULL, 0, 0}};
+const lb_reg lb_rearrange_regs[] = {{"tril", f_tri, 0, LB_BOTH},
+                                    {"triu", f_tri, 1, LB_BOTH},
+                                    {"tril_", f_tri, 2, LB_METHOD},
+                                    {"triu_", f_tri, 3, LB_METHOD},
+                                    {"flip", f_flip, 0, LB_BOTH},
+                                    {"roll", f_roll, 0, LB_BOTH},
+                                    {"rot90", f_rot90, 0, LB_BOTH},
+                                    {"repeat_interleave", f_repeat_interleave, 0, LB_BOTH},
+                                    {NULL, NULL, 0, 0}};

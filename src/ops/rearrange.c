@@ -75,8 +75,7 @@ lc_status lc_roll(const lc_tensor *t, int nshifts, const int64_t *shifts, int nd
                   const int *dims, lc_tensor **out) {
   lc_status st = check_io("roll", t, out);
   if (st) return st;
-  if (nshifts < 1 || !shifts)
-    return lc_set_error(LC_EARG, "roll: shifts is required (got none)");
+  if (nshifts < 1 || !shifts) return lc_set_error(LC_EARG, "roll: shifts is required (got none)");
   if (ndims < 0 || (ndims > 0 && !dims))
     return lc_set_error(LC_EARG, "roll: expected ndims >= 0 dims, got %d", ndims);
   lc_op_args a = {0};
@@ -135,8 +134,8 @@ lc_status lc_rot90(const lc_tensor *t, int64_t k, int ndims, const int *dims, lc
 
 /* ---------------------------------------------------------------- repeat_interleave */
 
-lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim,
-                               int dim, lc_tensor **out) {
+lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim, int dim,
+                               lc_tensor **out) {
   lc_status st = check_io("repeat_interleave", t, out);
   if (st) return st;
   if (!repeats) return lc_set_error(LC_EARG, "repeat_interleave: repeats is NULL");
