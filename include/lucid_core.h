@@ -454,6 +454,39 @@ lc_status lc_masked_select(const lc_tensor *t, const lc_tensor *mask, lc_tensor 
 /* {count, ndim} int64 of 0-based positions of non-zero elements, in C order. */
 lc_status lc_nonzero(const lc_tensor *t, lc_tensor **out);
 
+/* ---------------------------------------------------------------- rearranging
+ * tril, triu, flip, roll, rot90, repeat_interleave: PyTorch 1.13's semantics, every dtype,
+ * any layout (non-contiguous and expanded inputs are read through their strides); each result
+ * is a new contiguous tensor. Gradients (float dtypes) are the same ops on the gradient, and
+ * differentiate to any order (LC_CREATE_GRAPH). */
+
+/* The lower (tril) or upper (triu) triangle of the last two dims (batched over the others; at
+ * least 2 dims): elements with j - i > diagonal (tril) or j - i < diagonal (triu) become 0.
+ * diagonal 0 is the main diagonal, > 0 above it, < 0 below; any int64. */
+lc_status lc_tril(const lc_tensor *t, int64_t diagonal, lc_tensor **out);
+lc_status lc_triu(const lc_tensor *t, int64_t diagonal, lc_tensor **out);
+lc_status lc_tril_(lc_tensor *t, int64_t diagonal);
+lc_status lc_triu_(lc_tensor *t, int64_t diagonal);
+/* Reverses the order along each of dims[0..ndims-1] (negative from the end; a repeat is
+ * LC_EARG; ndims 0 is a copy). */
+lc_status lc_flip(const lc_tensor *t, int ndims, const int *dims, lc_tensor **out);
+/* Shifts elements along dims by shifts (element i goes to (i + shift) mod size), one shift per
+ * dim (nshifts == ndims; a dim may repeat, the shifts add up). ndims 0: one shift of the
+ * flattened tensor, reshaped back. Any int64 shift, negative too. */
+lc_status lc_roll(const lc_tensor *t, int nshifts, const int64_t *shifts, int ndims,
+                  const int *dims, lc_tensor **out);
+/* Rotates by 90 degrees k times (any int64, modulo 4) in the plane of dims[0], dims[1], from
+ * dims[1] towards dims[0]: k = 1 is flip(dims[1]) then transpose. dims NULL with ndims 0: the
+ * default (0, 1). Needs exactly 2 distinct dims of a tensor with at least 2. */
+lc_status lc_rot90(const lc_tensor *t, int64_t k, int ndims, const int *dims, lc_tensor **out);
+/* Repeats element j along dim repeats[j] times (one value: every element). repeats: an int64
+ * or int32 tensor, 0-dim or 1-D with one value or t's size along dim; none negative. Without
+ * a dim (has_dim false) t is flattened first and the result is 1-D, as in PyTorch. */
+lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim,
+                               int dim, lc_tensor **out);
+lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has_dim, int dim,
+                                   lc_tensor **out);
+
 /* ---------------------------------------------------------------- autograd */
 
 /* Per-thread grad mode. lc_set_grad_enabled returns the previous mode. */

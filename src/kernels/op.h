@@ -152,6 +152,14 @@ extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
 extern const lc_op_def lc_op_masked_select; /* index.c */
 extern const lc_op_def lc_op_nonzero;       /* index.c */
 extern const lc_op_def lc_op_sum_to; /* sum_to.c: args.i = the target shape (lc_k_sum_to as an op) */
+/* rearrange.c: elements moved, never computed on */
+extern const lc_op_def lc_op_tril, lc_op_triu; /* i[0] = diagonal */
+extern const lc_op_def lc_op_flip;             /* i[0..ni-1] = dims */
+extern const lc_op_def lc_op_roll;   /* i[d] = shift along dim d; LC_ARG_ALL: i[0], flattened */
+extern const lc_op_def lc_op_rot90;  /* i = {k, dim0, dim1} */
+extern const lc_op_def lc_op_repeat_interleave; /* in[1] = repeats; i[0] = dim or LC_ARG_ALL */
+/* its adjoint, the segment sum: in = {g, repeats}, i[1] = the repeated dim's size */
+extern const lc_op_def lc_op_repeat_interleave_backward;
 
 /* shape.c: strides that view t as `shape`, or false when its layout forbids it. */
 bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
