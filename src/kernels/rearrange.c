@@ -400,12 +400,21 @@ const lc_op_def lc_op_rot90 = {
 
 /* The layout both directions share: the tensor seen as {outer, n, inner} around the repeated
  * dim (the flattened tensor: {1, numel, 1}), and the prefix sums of the repeats: element j of
- * that dim becomes positions off[j] .. off[j + 1] - 1 of the result's dim (off[n] = total). */
+ * that dim becomes positions off[j] .. off[j + 1] - 1 of the result's dim (off[n] = total);
+ * with one count for all, off[j] is j * rep (ri_off). */
 typedef struct ri_layout {
   int64_t outer, n, inner, total;
   int dim;      /* the repeated dim of the (unflattened) tensor; -1 when flattened */
-  int64_t *off; /* n + 1 entries, malloc'ed */
+  int64_t *off; /* n + 1 entries, malloc'ed; NULL when every element repeats rep times */
+  int64_t rep;
 } ri_layout;
+
+static lc_status negative_repeats(const char *fn, const lc_tensor *reps, int64_t j, int64_t r) {
+  if (reps->ndim == 0)
+    return lc_set_error(LC_EARG, "%s: repeats must be non-negative, got %lld", fn, (long long)r);
+  return lc_set_error(LC_EARG, "%s: repeats must be non-negative, got repeats[" LC_POS_I "] = %lld",
+                      fn, (long long)j, (long long)r);
+}
 
 /* Checks the repeats (an int64 or int32 tensor, 0-dim or 1-D with one value or one per
  * element of the dim, none negative) and builds the layout of t (the input; for the segment
@@ -453,32 +462,50 @@ static lc_status ri_layout_of(const char *fn, const lc_tensor *t, const lc_tenso
                         " (%lld), got %lld",
                         fn, l->dim, (long long)l->n, (long long)nr);
   }
+  const char *rp = lc_data(reps);
+  if (nr == 1) { /* one count for every element: offsets by multiplication, no table */
+    int64_t r = lc_load_i64(rp, reps->dtype, 0);
+    if (r < 0 && l->n > 0) return negative_repeats(fn, reps, 0, r);
+    l->rep = r;
+    if (lc_mul_overflows(l->n, r, &l->total))
+      return lc_set_error(LC_ESHAPE, "%s: the repeated size overflows", fn);
+    return LC_OK;
+  }
   size_t bytes = ((size_t)l->n + 1) * sizeof(int64_t); /* n < 2^59: no overflow */
   if (!(l->off = malloc(bytes))) return lc_error_oom(bytes);
-  const char *rp = lc_data(reps);
-  int64_t rs = reps->ndim ? reps->strides[0] : 0, acc = 0;
+  int64_t rs = reps->strides[0], acc = 0;
+  bool neg = false, over = false;
   l->off[0] = 0;
-  for (int64_t j = 0; j < l->n; j++) {
-    int64_t r = lc_load_i64(rp, reps->dtype, nr == 1 ? 0 : j * rs);
-    if (r < 0) {
-      free(l->off);
-      l->off = NULL;
-      if (reps->ndim == 0)
-        return lc_set_error(LC_EARG, "%s: repeats must be non-negative, got %lld", fn,
-                            (long long)r);
-      return lc_set_error(LC_EARG,
-                          "%s: repeats must be non-negative, got repeats[" LC_POS_I "] = %lld", fn,
-                          (long long)(nr == 1 ? 0 : j), (long long)r);
+  if (reps->dtype == LC_INT64) {
+    const int64_t *v = (const int64_t *)rp;
+    for (int64_t j = 0; j < l->n; j++) {
+      neg |= v[j * rs] < 0;
+      over |= lc_add_overflows(acc, v[j * rs], &acc);
+      l->off[j + 1] = acc;
     }
-    if (lc_add_overflows(acc, r, &acc)) {
-      free(l->off);
-      l->off = NULL;
-      return lc_set_error(LC_ESHAPE, "%s: the repeated size overflows", fn);
+  } else {
+    const int32_t *v = (const int32_t *)rp;
+    for (int64_t j = 0; j < l->n; j++) {
+      neg |= v[j * rs] < 0;
+      over |= lc_add_overflows(acc, v[j * rs], &acc);
+      l->off[j + 1] = acc;
     }
-    l->off[j + 1] = acc;
+  }
+  if (neg || over) {
+    free(l->off);
+    l->off = NULL;
+    if (!neg) return lc_set_error(LC_ESHAPE, "%s: the repeated size overflows", fn);
+    for (int64_t j = 0;; j++) { /* the first negative one, for the message */
+      int64_t r = lc_load_i64(rp, reps->dtype, j * rs);
+      if (r < 0) return negative_repeats(fn, reps, j, r);
+    }
   }
   l->total = acc;
   return LC_OK;
+}
+
+static inline int64_t ri_off(const ri_layout *l, int64_t j) {
+  return l->off ? l->off[j] : j * l->rep;
 }
 
 typedef struct ri_ctx {
@@ -488,14 +515,16 @@ typedef struct ri_ctx {
   size_t es;
 } ri_ctx;
 
-/* Item q = (o, j): element j of the dim, in outer block o, copied to its positions. */
+/* Items q = (o, j) in [begin, end) are consecutive in the output too (position o * total +
+ * off[j] of the dim, and off[n] = total), so d_ just advances: no division per item. */
 #define RI_LOOP(T)                                                                                 \
   do {                                                                                             \
-    const int64_t n_ = l->n, in_ = l->inner, tot = l->total;                                       \
+    const int64_t n_ = l->n, in_ = l->inner;                                                       \
+    int64_t j = begin % n_;                                                                        \
+    const T *restrict s_ = (const T *)c->src + begin * in_;                                        \
+    T *restrict d_ = (T *)c->dst + ((begin / n_) * l->total + ri_off(l, j)) * in_;                 \
     for (int64_t q = begin; q < end; q++) {                                                        \
-      int64_t o = q / n_, j = q % n_, p0 = l->off[j], cnt = l->off[j + 1] - p0;                    \
-      const T *restrict s_ = (const T *)c->src + q * in_;                                          \
-      T *restrict d_ = (T *)c->dst + (o * tot + p0) * in_;                                         \
+      const int64_t cnt = ri_off(l, j + 1) - ri_off(l, j);                                         \
       if (in_ == 1) {                                                                              \
         const T v_ = s_[0];                                                                        \
         for (int64_t r = 0; r < cnt; r++)                                                          \
@@ -504,6 +533,9 @@ typedef struct ri_ctx {
         for (int64_t r = 0; r < cnt; r++)                                                          \
           memcpy(d_ + r * in_, s_, (size_t)in_ * sizeof(T));                                       \
       }                                                                                            \
+      s_ += in_;                                                                                   \
+      d_ += cnt * in_;                                                                             \
+      if (++j == n_) j = 0;                                                                        \
     }                                                                                              \
   } while (0)
 
@@ -611,16 +643,27 @@ typedef struct ss_ctx {
   static void ss_rows_##SUF(void *ctx, int64_t begin, int64_t end) {                               \
     const ss_ctx *c = ctx;                                                                         \
     const ri_layout *l = c->l;                                                                     \
-    const int64_t n_ = l->n, in_ = l->inner, tot = l->total;                                       \
+    const int64_t n_ = l->n, in_ = l->inner;                                                       \
+    int64_t j = begin % n_;                                                                        \
+    const T *restrict s_ = (const T *)c->src + ((begin / n_) * l->total + ri_off(l, j)) * in_;     \
+    T *restrict d_ = (T *)c->dst + begin * in_;                                                    \
     for (int64_t q = begin; q < end; q++) {                                                        \
-      int64_t o = q / n_, j = q % n_, p0 = l->off[j], cnt = l->off[j + 1] - p0;                    \
-      const T *restrict s_ = (const T *)c->src + (o * tot + p0) * in_;                             \
-      T *restrict d_ = (T *)c->dst + q * in_;                                                      \
-      for (int64_t x = 0; x < in_; x++)                                                            \
-        d_[x] = 0;                                                                                 \
-      for (int64_t r = 0; r < cnt; r++)                                                            \
+      const int64_t cnt = ri_off(l, j + 1) - ri_off(l, j);                                         \
+      if (in_ == 1) {                                                                              \
+        T acc = 0;                                                                                 \
+        for (int64_t r = 0; r < cnt; r++)                                                          \
+          acc += s_[r];                                                                            \
+        d_[0] = acc;                                                                               \
+      } else {                                                                                     \
         for (int64_t x = 0; x < in_; x++)                                                          \
-          d_[x] += s_[r * in_ + x];                                                                \
+          d_[x] = 0;                                                                               \
+        for (int64_t r = 0; r < cnt; r++)                                                          \
+          for (int64_t x = 0; x < in_; x++)                                                        \
+            d_[x] += s_[r * in_ + x];                                                              \
+      }                                                                                            \
+      s_ += cnt * in_;                                                                             \
+      d_ += in_;                                                                                   \
+      if (++j == n_) j = 0;                                                                        \
     }                                                                                              \
   }
 SS_LOOP(float, f32)

@@ -154,9 +154,7 @@ lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has
                                    lc_tensor **out) {
   lc_status st = check_io("repeat_interleave", t, out);
   if (st) return st;
-  if (repeats < 0)
-    return lc_set_error(LC_EARG, "repeat_interleave: repeats must be non-negative, got %lld",
-                        (long long)repeats);
+  /* a negative count is the op's error (none when the dim is empty, as in PyTorch) */
   lc_tensor *r = NULL;
   if ((st = lc_from_data(0, NULL, LC_INT64, &repeats, &r))) return st;
   st = lc_repeat_interleave(t, r, has_dim, dim, out);
