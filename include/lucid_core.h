@@ -534,6 +534,19 @@ lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
                               lc_tensor *const *grad_outputs, int n_inputs,
                               lc_tensor *const *inputs, unsigned flags, lc_tensor **grads);
 
+/* Gradient hooks (PyTorch's Tensor.register_hook): fn(ud, grad, &replace) runs each time a
+ * gradient for t is computed, before it is accumulated into .grad or flows on into t's
+ * history; setting *replace (an owned tensor of grad's shape) replaces the gradient, leaving it
+ * NULL keeps it. Hooks run in registration order; a failing hook stops the backward with its
+ * status. free_ud (may be NULL) releases ud when the hook is removed or t's graph dies. The
+ * handle removes the hook (idempotent) and must be freed with lc_hook_handle_free. */
+typedef lc_status (*lc_grad_hook)(void *ud, const lc_tensor *grad, lc_tensor **replace);
+typedef struct lc_hook_handle lc_hook_handle;
+lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_ud)(void *),
+                           lc_hook_handle **handle);
+void lc_hook_handle_remove(lc_hook_handle *h);
+void lc_hook_handle_free(lc_hook_handle *h);
+
 /* ---------------------------------------------------------------- threads */
 
 /* One policy for the whole runtime: lucid's own parallel loops and OpenBLAS share this count.

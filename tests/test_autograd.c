@@ -749,3 +749,45 @@ TEST(ag_create_graph_second_derivative) {
   lc_release(x2);
   lc_release(x);
 }
+
+/* lc_register_hook from C: a leaf's hook sees the summed gradient once and doubles it; after
+ * lc_hook_handle_remove it no longer runs; ud is released with the hook. */
+static int hook_calls, hook_freed;
+static lc_status double_hook(void *ud, const lc_tensor *g, lc_tensor **rep) {
+  (void)ud;
+  hook_calls++;
+  return lc_binary_scalar(LC_MUL, g, 2.0, false, rep);
+}
+static void count_free(void *ud) {
+  (void)ud;
+  hook_freed++;
+}
+TEST(ag_register_hook_c_api) {
+  hook_calls = hook_freed = 0;
+  lc_tensor *x = leaf(1, S3, V3, true), *y = NULL, *s = NULL;
+  lc_hook_handle *hd = NULL;
+  CHECK_OK(lc_register_hook(x, double_hook, NULL, count_free, &hd));
+  CHECK_OK(lc_binary(LC_MUL, x, x, &y));
+  lc_reduce_opts all = {0};
+  CHECK_OK(lc_reduce(LC_SUM, y, &all, &s));
+  CHECK_OK(lc_backward(s, NULL, true));
+  CHECK(hook_calls == 1);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 4 * V3[j], 1e-12);
+  lc_hook_handle_remove(hd);
+  CHECK(hook_freed == 1);
+  CHECK_OK(lc_set_grad(x, NULL));
+  CHECK_OK(lc_backward(s, NULL, false));
+  CHECK(hook_calls == 1);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 2 * V3[j], 1e-12);
+  lc_hook_handle_free(hd);
+  /* a hook left registered is released with its tensor */
+  CHECK_OK(lc_register_hook(x, double_hook, NULL, count_free, &hd));
+  lc_hook_handle_free(hd);
+  CHECK(hook_freed == 1);
+  lc_release(s);
+  lc_release(y);
+  lc_release(x);
+  CHECK(hook_freed == 2);
+}

@@ -293,6 +293,11 @@ typedef struct engine {
   lc_tensor *const *inputs;
   lc_tensor **captures;
   bool *reached;
+  /* leaves with hooks: their gradient is summed over every edge first, and the hooks run once
+   * on the total when the pass ends (PyTorch runs them before AccumulateGrad) */
+  lc_tensor **hooked;      /* borrowed: the graph's edges hold them */
+  lc_tensor **hooked_grad; /* owned */
+  int n_hooked, cap_hooked;
   /* per-node scratch, grown to the widest node */
   lc_tensor **grad_in;
   bool *needs;
@@ -362,6 +367,44 @@ static lc_status grow_scratch(engine *e, int n) {
   return LC_OK;
 }
 
+/* A gradient reaching leaf: held back when the leaf has hooks, else delivered. */
+static lc_status leaf_grad(engine *e, lc_tensor *leaf, lc_tensor *g) {
+  if (!leaf->hooks) return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
+  int k = 0;
+  while (k < e->n_hooked && e->hooked[k] != leaf)
+    k++;
+  if (k == e->n_hooked) {
+    if (e->inputs && input_index(e, leaf, 0) < 0) return LC_OK; /* not asked for */
+    if (e->n_hooked == e->cap_hooked) {
+      int cap = e->cap_hooked ? 2 * e->cap_hooked : 4;
+      lc_tensor **a = realloc(e->hooked, (size_t)cap * sizeof *a);
+      if (!a) return lc_error_oom((size_t)cap * sizeof *a);
+      e->hooked = a;
+      lc_tensor **b = realloc(e->hooked_grad, (size_t)cap * sizeof *b);
+      if (!b) return lc_error_oom((size_t)cap * sizeof *b);
+      e->hooked_grad = b;
+      e->cap_hooked = cap;
+    }
+    e->hooked[k] = leaf;
+    e->hooked_grad[k] = NULL;
+    e->n_hooked++;
+  }
+  lc_status st = e->inputs ? LC_OK : check_leaf_grad(leaf, g);
+  return st ? st : acc_e(e, &e->hooked_grad[k], g, leaf->dtype);
+}
+
+/* End of the pass: each hooked leaf's total gradient through its hooks, then delivered. */
+static lc_status flush_hooked(engine *e) {
+  lc_status st = LC_OK;
+  for (int k = 0; k < e->n_hooked && !st; k++) {
+    lc_tensor *leaf = e->hooked[k];
+    if (!(st = lc_ag_run_hooks(leaf->hooks, &e->hooked_grad[k], e->inputs ? "autograd_grad" : "backward")))
+      st = e->inputs ? capture(e, leaf, e->hooked_grad[k])
+                     : accumulate_leaf(leaf, e->hooked_grad[k], e->create_graph);
+  }
+  return st;
+}
+
 /* Prefixes an error raised inside op->backward with the node's name, unless already there. */
 static lc_status prefix_error(lc_status st, const char *name) {
   const char *msg = lc_last_error_marked();
@@ -426,6 +469,11 @@ static lc_status run_node(engine *e, rec *r) {
   lc_node *nd = r->node;
   bool grad_mode = e->inputs != NULL;
   lc_status st = LC_OK;
+  /* hooks on the node's output (a non-leaf's register_hook) see its complete gradient first */
+  if (nd->hooks && r->grad &&
+      (st = lc_ag_run_hooks(nd->hooks, &r->grad,
+                            nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name)))
+    return st;
 
   if (grad_mode) {
     for (int j = 0; j < e->n_inputs && !st; j++)
@@ -509,10 +557,8 @@ static lc_status run_node(engine *e, rec *r) {
     if (ed->node) {
       int64_t c = graph_find(&e->g, ed->node);
       if (c >= 0) st = acc_e(e, &e->g.recs[c].grad, g, ed->node->out.dtype);
-    } else if (grad_mode) {
-      st = capture(e, ed->leaf, g);
     } else {
-      st = accumulate_leaf(ed->leaf, g, e->create_graph);
+      st = leaf_grad(e, ed->leaf, g);
     }
     if (st) goto out;
   }
@@ -544,11 +590,16 @@ static lc_status engine_run(engine *e) {
     r->grad = NULL;
     if (!st && !e->retain_graph) release_saved(r->node);
   }
+  if (!st) st = flush_hooked(e);
   lc_set_grad_enabled(prev);
   return st;
 }
 
 static void engine_free(engine *e) {
+  for (int k = 0; k < e->n_hooked; k++)
+    lc_release(e->hooked_grad[k]);
+  free(e->hooked);
+  free(e->hooked_grad);
   graph_free(&e->g);
   free(e->grad_in);
   free(e->needs);
@@ -600,7 +651,8 @@ lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags) {
   lc_status st = make_seed("backward", t, grad, &seed);
   if (st) return st;
   if (!t->grad_fn) {
-    st = accumulate_leaf(t, seed, create_graph);
+    st = lc_ag_run_hooks(t->hooks, &seed, "backward");
+    if (!st) st = accumulate_leaf(t, seed, create_graph);
     lc_release(seed);
     return st;
   }

@@ -80,6 +80,7 @@ static void node_destroy(lc_node_base *base) {
       for (int k = 0; k < nd->n_saved; k++)
         lc_release(nd->saved[k]);
     lc_release(nd->retain_target);
+    lc_node_base_release(nd->hooks);
     free(nd);
   }
 }
@@ -123,6 +124,7 @@ static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_
   nd->saved_version = n_saved ? (uint64_t *)(p + off_ver) : NULL;
   nd->released = false;
   nd->retain_target = NULL;
+  nd->hooks = NULL;
   for (int i = 0; i < n; i++) {
     nd->next[i].node = NULL;
     nd->next[i].output_nr = 0;

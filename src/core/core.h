@@ -63,6 +63,7 @@ struct lc_tensor {
   lc_node_base *grad_fn;    /* owned reference; NULL for leaves */
   int output_nr;            /* which output of grad_fn this is */
   lc_tensor *view_base;     /* owned: the tensor this is a view of (NULL if not a view) */
+  lc_node_base *hooks;      /* owned: a leaf's gradient hooks (src/autograd/hooks.c) or NULL */
 };
 
 /* ---- errors (error.c) ----
