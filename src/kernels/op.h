@@ -151,6 +151,10 @@ extern const lc_op_def lc_op_scatter_add;  /* index.c */
 extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
 extern const lc_op_def lc_op_masked_select; /* index.c */
 extern const lc_op_def lc_op_nonzero;       /* index.c */
+/* shape.c: in[1] = geometry {ndim, offset, shape..., strides...} (int64) of a view of a
+ * contiguous tensor shaped like in[0]: as_strided copies that view out; as_strided_scatter(base,
+ * src, geom) writes src into it (autograd through in-place writes into views) */
+extern const lc_op_def lc_op_as_strided, lc_op_as_strided_scatter;
 extern const lc_op_def lc_op_sum_to; /* sum_to.c: args.i = the target shape (lc_k_sum_to as an op) */
 /* rearrange.c: elements moved, never computed on */
 extern const lc_op_def lc_op_tril, lc_op_triu; /* i[0] = diagonal */

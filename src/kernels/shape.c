@@ -389,3 +389,139 @@ const lc_op_def lc_op_select = {
     .backward = select_backward,
     .backward_graph = place_backward_graph,
 };
+
+/* ---------------------------------------------------------------- as_strided, as_strided_scatter
+ * The two ops behind autograd through in-place writes into views (engine.c, PyTorch's
+ * CopySlices). Geometry: input `geom`, an int64 tensor {ndim, offset, shape..., strides...}
+ * giving a view of a contiguous tensor of the base's shape. Both produce new contiguous tensors
+ * and are each other's adjoint, so they differentiate to any order. */
+
+typedef struct geom {
+  int ndim;
+  int64_t offset, shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
+} geom;
+
+static lc_status read_geom(const char *fn, const lc_tensor *g, const lc_tensor *base, geom *out) {
+  if (g->dtype != LC_INT64 || g->ndim != 1 || !g->contiguous || g->numel < 2)
+    return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+  const int64_t *p = lc_data(g);
+  int nd = (int)p[0];
+  if (nd < 0 || nd > LC_MAX_DIMS || g->numel != 2 + 2 * (int64_t)nd)
+    return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+  out->ndim = nd;
+  out->offset = p[1];
+  /* the view must lie inside the base: offset + sum (shape - 1) * stride within [0, numel) */
+  int64_t lo = out->offset, hi = out->offset, n = 1;
+  for (int d = 0; d < nd; d++) {
+    out->shape[d] = p[2 + d];
+    out->strides[d] = p[2 + nd + d];
+    if (out->shape[d] < 0) return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+    n *= out->shape[d];
+    if (out->shape[d] > 1) {
+      int64_t span = (out->shape[d] - 1) * out->strides[d];
+      if (span < 0) lo += span; else hi += span;
+    }
+  }
+  if (n > 0 && (lo < 0 || hi >= base->numel))
+    return lc_set_error(LC_EINDEX, "%s: the view lies outside its base", fn);
+  return LC_OK;
+}
+
+/* as_strided(x, geom): a contiguous copy of the view geom of x (x read as contiguous). */
+static lc_status as_strided_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                    const lc_op_args *args, lc_tensor **out) {
+  geom gm;
+  lc_status st = read_geom(op->name, in[1], in[0], &gm);
+  if (st) return st;
+  lc_tensor *d = NULL, *v = NULL;
+  if ((st = lc_k_dense(in[0], &d))) return st;
+  st = lc_tensor_view_of(d, gm.ndim, gm.shape, gm.strides, d->offset + gm.offset, &v);
+  if (!st) st = lc_k_copy_as(v, v->dtype, out);
+  lc_release(v);
+  lc_release(d);
+  return st;
+}
+
+/* as_strided_scatter(base, src, geom): a contiguous copy of base with the view geom replaced
+ * by src. */
+static lc_status as_strided_scatter_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                            const lc_op_args *args, lc_tensor **out) {
+  geom gm;
+  lc_status st = read_geom(op->name, in[2], in[0], &gm);
+  if (st) return st;
+  const lc_tensor *src = in[1];
+  if (src->ndim != gm.ndim ||
+      (gm.ndim && memcmp(src->shape, gm.shape, (size_t)gm.ndim * sizeof gm.shape[0])))
+    return lc_set_error(LC_ESHAPE, "%s: src does not have the view's shape", op->name);
+  lc_dtype dt = lc_promote(in[0]->dtype, src->dtype);
+  lc_tensor *r = NULL, *v = NULL;
+  if ((st = lc_k_copy_as(in[0], dt, &r))) return st;
+  st = lc_tensor_view_of(r, gm.ndim, gm.shape, gm.strides, gm.offset, &v);
+  if (!st) st = lc_k_copy(v, src);
+  lc_release(v);
+  if (st) {
+    lc_release(r);
+    return st;
+  }
+  *out = r;
+  return LC_OK;
+}
+
+static lc_status as_strided_backward(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_tensor *gm = NULL, *z = NULL;
+  lc_status st = lc_ctx_saved(ctx, 0, &gm);
+  if (!st) st = lc_zeros(ctx->in[0].ndim, ctx->in[0].shape, g->dtype, &z);
+  if (st) return st;
+  lc_tensor *in[3] = {z, (lc_tensor *)g, gm};
+  st = ctx->run(&lc_op_as_strided_scatter, 3, in, NULL, &grad_in[0]);
+  lc_release(z);
+  return st;
+}
+
+static lc_status as_strided_scatter_backward(const lc_op_ctx *ctx, const lc_tensor *g,
+                                             lc_tensor **grad_in) {
+  lc_tensor *gm = NULL;
+  lc_status st = lc_ctx_saved(ctx, 0, &gm);
+  if (st) return st;
+  if (ctx->needs_grad[0]) { /* g with the overwritten view zeroed */
+    lc_tensor *z = NULL;
+    if ((st = lc_zeros(ctx->in[1].ndim, ctx->in[1].shape, g->dtype, &z))) return st;
+    lc_tensor *in[3] = {(lc_tensor *)g, z, gm};
+    st = ctx->run(&lc_op_as_strided_scatter, 3, in, NULL, &grad_in[0]);
+    lc_release(z);
+    if (st) return st;
+  }
+  if (ctx->needs_grad[1]) {
+    lc_tensor *in[2] = {(lc_tensor *)g, gm};
+    st = ctx->run(&lc_op_as_strided, 2, in, NULL, &grad_in[1]);
+    if (st) {
+      lc_release(grad_in[0]);
+      grad_in[0] = NULL;
+    }
+  }
+  return st;
+}
+
+const lc_op_def lc_op_as_strided = {
+    .name = "as_strided",
+    .grad_fn_name = "AsStridedBackward",
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .save = LC_SAVE_IN(1),
+    .forward = as_strided_forward,
+    .backward = as_strided_backward,
+    .backward_graph = as_strided_backward,
+};
+
+const lc_op_def lc_op_as_strided_scatter = {
+    .name = "as_strided_scatter",
+    .grad_fn_name = "CopySlices",
+    .n_inputs = 3,
+    .n_outputs = 1,
+    .save = LC_SAVE_IN(2),
+    .forward = as_strided_scatter_forward,
+    .backward = as_strided_scatter_backward,
+    .backward_graph = as_strided_scatter_backward,
+};
