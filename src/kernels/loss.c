@@ -315,12 +315,19 @@ static lc_status pw_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   return LC_OK;
 }
 
-static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
-  lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
+/* weight and pos_weight (inputs 2 and 3 when given) have no gradient */
+static lc_status pw_no_weight_grads(const lc_op_ctx *ctx) {
   int flags = ctx->args->flags, k = 2;
   lc_status st = LC_OK;
   if (flags & LC_LOSS_HAS_WEIGHT) st = no_grad_for(ctx, k++, "weight");
   if (!st && (flags & LC_LOSS_HAS_POS_WEIGHT)) st = no_grad_for(ctx, k++, "pos_weight");
+  return st;
+}
+
+static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
+  int flags = ctx->args->flags;
+  lc_status st = pw_no_weight_grads(ctx);
   if (st) return st;
   bool need_x = ctx->needs_grad[0], need_y = ctx->needs_grad[1];
   if (!need_x && !need_y) return LC_OK;
@@ -371,9 +378,7 @@ static lc_status pw_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
                                    lc_tensor **grad_in) {
   lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
   int flags = ctx->args->flags, k = 2;
-  lc_status st = LC_OK;
-  if (flags & LC_LOSS_HAS_WEIGHT) st = no_grad_for(ctx, k++, "weight");
-  if (!st && (flags & LC_LOSS_HAS_POS_WEIGHT)) st = no_grad_for(ctx, k++, "pos_weight");
+  lc_status st = pw_no_weight_grads(ctx);
   if (st) return st;
   const bool need_x = ctx->needs_grad[0], need_y = ctx->needs_grad[1];
   if (!need_x && !need_y) return LC_OK;
