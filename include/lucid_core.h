@@ -482,8 +482,8 @@ lc_status lc_rot90(const lc_tensor *t, int64_t k, int ndims, const int *dims, lc
 /* Repeats element j along dim repeats[j] times (one value: every element). repeats: an int64
  * or int32 tensor, 0-dim or 1-D with one value or t's size along dim; none negative. Without
  * a dim (has_dim false) t is flattened first and the result is 1-D, as in PyTorch. */
-lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim,
-                               int dim, lc_tensor **out);
+lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim, int dim,
+                               lc_tensor **out);
 lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has_dim, int dim,
                                    lc_tensor **out);
 

@@ -39,7 +39,8 @@ static lc_status scale_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(ctx->op, 1, in, ctx->args, &gi[0]);
 }
-static const lc_op_def op_scale = {"scale", "ScaleBackward", 1, 1, 0, false, 0, scale_fw, scale_bw, NULL};
+static const lc_op_def op_scale = {"scale", "ScaleBackward", 1,        1,   0, false,
+                                   0,       scale_fw,        scale_bw, NULL};
 static const lc_op_args two = {.f = {2.0, 0}};
 static const lc_op_args one = {.f = {1.0, 0}};
 
@@ -128,7 +129,7 @@ static lc_status two_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   (void)ctx;
   return st;
 }
-static const lc_op_def op_two = {"two", "TwoBackward",  1,      2,     0,
+static const lc_op_def op_two = {"two", "TwoBackward",  1,      2,      0,
                                  false, LC_SAVE_OUT(1), two_fw, two_bw, NULL};
 static lc_status int_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
                         lc_tensor **out) {
@@ -136,19 +137,20 @@ static lc_status int_fw(const lc_op_def *op, int n, lc_tensor *const *in, const 
   if (!st) st = lc_k_fill(*out, 1);
   return st;
 }
-static const lc_op_def op_int = {"toint", "ToIntBackward", 1, 1, 0, false, 0, int_fw, scale_bw, NULL};
+static const lc_op_def op_int = {"toint", "ToIntBackward", 1,        1,   0, false,
+                                 0,       int_fw,          scale_bw, NULL};
 
 /* a backward that fails, and one that returns a wrong shape */
 static lc_status fail_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   return lc_set_error(LC_EARG, "boom");
 }
-static const lc_op_def op_fail = {"fail", "FailBackward", 1,        1,      0,
+static const lc_op_def op_fail = {"fail", "FailBackward", 1,        1,       0,
                                   false,  LC_SAVE_IN(0),  scale_fw, fail_bw, NULL};
 static lc_status badshape_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   int64_t s[1] = {7};
   return lc_tensor_new(1, s, LC_FLOAT64, &gi[0]) || lc_k_fill(gi[0], 1) ? LC_ENOMEM : LC_OK;
 }
-static const lc_op_def op_badshape = {"bad", "BadBackward", 1,          1, 0, false,
+static const lc_op_def op_badshape = {"bad", "BadBackward", 1,           1,   0, false,
                                       0,     scale_fw,      badshape_bw, NULL};
 /* a wrong gradient (for gradcheck's negative test): d(2x) reported as 3 */
 static lc_status wrong_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
@@ -156,7 +158,8 @@ static lc_status wrong_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(&op_scale, 1, in, &a, &gi[0]);
 }
-static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1, 1, 0, false, 0, scale_fw, wrong_bw, NULL};
+static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1,        1,   0, false,
+                                   0,       scale_fw,        wrong_bw, NULL};
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -369,7 +369,8 @@ static lc_status grow_scratch(engine *e, int n) {
 
 /* A gradient reaching leaf: held back when the leaf has hooks, else delivered. */
 static lc_status leaf_grad(engine *e, lc_tensor *leaf, lc_tensor *g) {
-  if (!leaf->hooks) return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
+  if (!leaf->hooks)
+    return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
   int k = 0;
   while (k < e->n_hooked && e->hooked[k] != leaf)
     k++;
@@ -398,7 +399,8 @@ static lc_status flush_hooked(engine *e) {
   lc_status st = LC_OK;
   for (int k = 0; k < e->n_hooked && !st; k++) {
     lc_tensor *leaf = e->hooked[k];
-    if (!(st = lc_ag_run_hooks(leaf->hooks, &e->hooked_grad[k], e->inputs ? "autograd_grad" : "backward")))
+    if (!(st = lc_ag_run_hooks(leaf->hooks, &e->hooked_grad[k],
+                               e->inputs ? "autograd_grad" : "backward")))
       st = e->inputs ? capture(e, leaf, e->hooked_grad[k])
                      : accumulate_leaf(leaf, e->hooked_grad[k], e->create_graph);
   }

@@ -123,10 +123,10 @@ lc_status lc_ag_run_hooks(lc_node_base *b, lc_tensor **grad, const char *name) {
       if (rep->ndim != g->ndim ||
           (g->ndim && memcmp(rep->shape, g->shape, (size_t)g->ndim * sizeof g->shape[0]))) {
         char a[256], c[256];
-        lc_status es = lc_set_error(LC_ESHAPE,
-                                    "%s: a hook returned a gradient of shape %s, expected %s", name,
-                                    lc_shape_str(rep->ndim, rep->shape, a, sizeof a),
-                                    lc_shape_str(g->ndim, g->shape, c, sizeof c));
+        lc_status es =
+            lc_set_error(LC_ESHAPE, "%s: a hook returned a gradient of shape %s, expected %s", name,
+                         lc_shape_str(rep->ndim, rep->shape, a, sizeof a),
+                         lc_shape_str(g->ndim, g->shape, c, sizeof c));
         lc_release(rep);
         return es;
       }

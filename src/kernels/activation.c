@@ -438,8 +438,7 @@ static lc_status act_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
 }
 
 /* create_graph: f'(x) g of each activation as recorded ops (p0, p1: its parameters). */
-static lc_status act_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                    lc_tensor **grad_in) {
+static lc_status act_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   const double p0 = ctx->args->f[0], p1 = ctx->args->f[1];
   lc_gb b = LC_GB_INIT(ctx);
@@ -479,14 +478,16 @@ static lc_status act_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
     break;
   }
   case LC_ACT_HARDSWISH: { /* 0 below -3, x / 3 + 1/2 up to 3, 1 above */
-    lc_tensor *mid = lc_gb_where(&b, lc_gb_sc(&b, LC_LE, x, 3), MUL(g, ADDS(MULS(x, 1.0 / 3), 0.5)), g);
+    lc_tensor *mid =
+        lc_gb_where(&b, lc_gb_sc(&b, LC_LE, x, 3), MUL(g, ADDS(MULS(x, 1.0 / 3), 0.5)), g);
     r = lc_gb_mask(&b, lc_gb_sc(&b, LC_GE, x, -3), mid);
     break;
   }
   case LC_ACT_GELU:
     if (p0 == 0) { /* Phi(x) + x phi(x) */
       lc_tensor *cdf = MULS(ADDS(lc_gb_un(&b, LC_ERF, MULS(x, M_SQRT1_2)), 1), 0.5);
-      lc_tensor *pdf = MULS(lc_gb_un(&b, LC_EXP, MULS(MUL(x, x), -0.5)), 0.5 * M_2_SQRTPI * M_SQRT1_2);
+      lc_tensor *pdf =
+          MULS(lc_gb_un(&b, LC_EXP, MULS(MUL(x, x), -0.5)), 0.5 * M_2_SQRTPI * M_SQRT1_2);
       r = MUL(g, ADD(cdf, MUL(x, pdf)));
     } else { /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2), t = tanh(k (x + c x^3)) */
       const double k = M_2_SQRTPI * M_SQRT1_2, c = 0.044715;
@@ -508,7 +509,7 @@ static lc_status act_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
   return lc_gb_end(&b, grad_in);
 }
 
-#define ACT_DEF(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                            \
+#define ACT_DEF(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                             \
   [LC_ACT_##CODE] = {.name = #NAME,                                                                \
                      .grad_fn_name = GradFn,                                                       \
                      .n_inputs = 1,                                                                \

@@ -121,8 +121,7 @@ static lc_status do_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
 }
 
 /* create_graph: g where kept, times 1 / (1 - p) */
-static lc_status do_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                   lc_tensor **grad_in) {
+static lc_status do_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   lc_gb b = LC_GB_INIT(ctx);
   lc_tensor *mask = lc_gb_saved(&b, 0);

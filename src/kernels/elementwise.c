@@ -346,7 +346,8 @@ static lc_tensor *pow_grad_exp(lc_gb *b, const lc_tensor *g, const lc_tensor *a,
                                const lc_tensor *e) {
   lc_tensor *p = a ? lc_gb_bin(b, LC_POW, a, e) : lc_gb_rsc(b, LC_POW, as, e);
   lc_tensor *gp = lc_gb_bin(b, LC_MUL, g, p);
-  lc_tensor *t = a ? lc_gb_bin(b, LC_MUL, gp, lc_gb_un(b, LC_LOG, a)) : lc_gb_sc(b, LC_MUL, gp, log(as));
+  lc_tensor *t =
+      a ? lc_gb_bin(b, LC_MUL, gp, lc_gb_un(b, LC_LOG, a)) : lc_gb_sc(b, LC_MUL, gp, log(as));
   if (!a && as != 0) return t;
   lc_tensor *keep =
       a ? lc_gb_un(b, LC_LOGICAL_NOT,
@@ -376,8 +377,9 @@ static lc_status binary_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
   case LC_DIV:
     if (ga) da = lc_gb_bin(&b, LC_DIV, g, y);
     if (gb_)
-      db = lc_gb_un(&b, LC_NEG, lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, a),
-                                          lc_gb_bin(&b, LC_MUL, y, y)));
+      db =
+          lc_gb_un(&b, LC_NEG,
+                   lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, a), lc_gb_bin(&b, LC_MUL, y, y)));
     break;
   case LC_POW:
     if (ga) da = pow_grad_base(&b, g, a, y, 0);
@@ -656,7 +658,7 @@ const lc_op_def lc_op_clone = {.name = "clone",
                                .n_outputs = 1,
                                .forward = clone_forward,
                                .backward = pass_backward,
-                              .backward_graph = pass_backward_graph};
+                               .backward_graph = pass_backward_graph};
 
 /* copy_: {dst, src} -> src broadcast to dst's shape, in dst's dtype. dst's old values are
  * overwritten, so its gradient is none (pass_backward only serves input 1). */

@@ -136,8 +136,7 @@ static void emb_cols(void *ctx, int64_t b, int64_t e) {
 
 /* create_graph: the rows of g scatter-added into zeros of the weight's shape at the 0-based
  * indices (idx - base), the padding row's contributions masked out. */
-static lc_status emb_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                    lc_tensor **grad_in) {
+static lc_status emb_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   const lc_meta *wm = &ctx->in[0];
   lc_gb b = LC_GB_INIT(ctx);
@@ -190,4 +189,4 @@ const lc_op_def lc_op_embedding = {.name = "embedding",
                                    .save = LC_SAVE_IN(1),
                                    .forward = emb_forward,
                                    .backward = emb_backward,
-                                    .backward_graph = emb_backward_graph};
+                                   .backward_graph = emb_backward_graph};

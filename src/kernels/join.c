@@ -90,8 +90,7 @@ static lc_status cat_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   return LC_OK;
 }
 
-static lc_status cat_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                    lc_tensor **grad_in) {
+static lc_status cat_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   int dim = (int)ctx->args->i[0];
   lc_status st = lc_wrap_dim(&dim, ctx->in[0].ndim, "CatBackward");
   if (st) return st;

@@ -343,8 +343,15 @@ static lc_status matmul_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   int an = a->ndim, bn = y->ndim;
   memcpy(as, a->shape, (size_t)an * sizeof *as);
   memcpy(bs, y->shape, (size_t)bn * sizeof *bs);
-  if (an == 1) { as[1] = as[0]; as[0] = one; an = 2; }
-  if (bn == 1) { bs[1] = one; bn = 2; }
+  if (an == 1) {
+    as[1] = as[0];
+    as[0] = one;
+    an = 2;
+  }
+  if (bn == 1) {
+    bs[1] = one;
+    bn = 2;
+  }
   lc_tensor *a2 = lc_gb_reshape(&b, a, an, as), *b2 = lc_gb_reshape(&b, y, bn, bs);
   /* the promoted product's shape: broadcast batch dims, then m x n */
   int nb = (an > bn ? an : bn) - 2;

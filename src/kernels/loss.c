@@ -374,8 +374,7 @@ static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
 
 /* create_graph: pw_grad's derivatives as recorded ops, times the weight and the reduction's
  * scale of g. */
-static lc_status pw_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                   lc_tensor **grad_in) {
+static lc_status pw_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
   int flags = ctx->args->flags, k = 2;
   lc_status st = pw_no_weight_grads(ctx);
@@ -408,10 +407,11 @@ static lc_status pw_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
       dx = lc_gb_op(&b, &lc_op_clamp, 1, &q, &a);
     }
     break;
-  case LC_PW_BCE: /* (x - y) / max(x (1 - x), 1e-12); dy = max(log1p(-x), -100) - max(log x, -100) */
-    dx = lc_gb_bin(&b, LC_DIV, d,
-                   lc_gb_sc(&b, LC_MAXIMUM, lc_gb_bin(&b, LC_MUL, x, lc_gb_rsc(&b, LC_SUB, 1, x)),
-                            1e-12));
+  case LC_PW_BCE: /* (x - y) / max(x (1 - x), 1e-12); dy = max(log1p(-x), -100) - max(log x, -100)
+                   */
+    dx = lc_gb_bin(
+        &b, LC_DIV, d,
+        lc_gb_sc(&b, LC_MAXIMUM, lc_gb_bin(&b, LC_MUL, x, lc_gb_rsc(&b, LC_SUB, 1, x)), 1e-12));
     if (need_y)
       dy = lc_gb_bin(&b, LC_SUB, lc_gb_sc(&b, LC_MAXIMUM, lc_gb_un(&b, LC_LOG1P, NEG(x)), -100),
                      lc_gb_sc(&b, LC_MAXIMUM, lc_gb_un(&b, LC_LOG, x), -100));

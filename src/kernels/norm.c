@@ -910,8 +910,8 @@ static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_o
   lc_gb b = LC_GB_INIT(ctx);
   lc_tensor *x = lc_gb_saved(&b, 0), *w = iw > 0 ? lc_gb_saved(&b, iw) : NULL;
   if (b.st || D == 0 || numel == 0) {
-    if (!b.st) b.st = lc_set_error(LC_EGRAD, "%s: higher-order gradients of an empty input",
-                                   ctx->op->name);
+    if (!b.st)
+      b.st = lc_set_error(LC_EGRAD, "%s: higher-order gradients of an empty input", ctx->op->name);
     return lc_gb_end(&b, grad_in);
   }
   int64_t s4[4] = {numel / D / G, G, Cg, S}, p4[4] = {1, G, Cg, 1};
@@ -919,8 +919,8 @@ static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_o
   lc_tensor *x4 = lc_gb_reshape(&b, x, 4, s4), *g4 = lc_gb_reshape(&b, grad_out, 4, s4);
   lc_tensor *mu = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, x4, rows), (double)D);
   lc_tensor *xc = lc_gb_bin(&b, LC_SUB, x4, mu);
-  lc_tensor *var = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, xc, xc), rows),
-                            (double)D);
+  lc_tensor *var =
+      lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, xc, xc), rows), (double)D);
   lc_tensor *rstd = lc_gb_un(&b, LC_RSQRT, lc_gb_sc(&b, LC_ADD, var, ctx->args->f[0]));
   lc_tensor *xhat = lc_gb_bin(&b, LC_MUL, xc, rstd);
   if (need_x) {
@@ -928,7 +928,8 @@ static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_o
     lc_tensor *m1 = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, dy, rows), (double)D);
     lc_tensor *m2 =
         lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, dy, xhat), rows), (double)D);
-    lc_tensor *in = lc_gb_bin(&b, LC_SUB, lc_gb_bin(&b, LC_SUB, dy, m1), lc_gb_bin(&b, LC_MUL, xhat, m2));
+    lc_tensor *in =
+        lc_gb_bin(&b, LC_SUB, lc_gb_bin(&b, LC_SUB, dy, m1), lc_gb_bin(&b, LC_MUL, xhat, m2));
     lc_tensor *dx = lc_gb_bin(&b, LC_MUL, rstd, in);
     lc_gb_grad(&b, 0, lc_gb_reshape(&b, dx, xm->ndim, xm->shape), grad_in);
   }

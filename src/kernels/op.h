@@ -155,12 +155,13 @@ extern const lc_op_def lc_op_nonzero;       /* index.c */
  * contiguous tensor shaped like in[0]: as_strided copies that view out; as_strided_scatter(base,
  * src, geom) writes src into it (autograd through in-place writes into views) */
 extern const lc_op_def lc_op_as_strided, lc_op_as_strided_scatter;
-extern const lc_op_def lc_op_sum_to; /* sum_to.c: args.i = the target shape (lc_k_sum_to as an op) */
+extern const lc_op_def
+    lc_op_sum_to; /* sum_to.c: args.i = the target shape (lc_k_sum_to as an op) */
 /* rearrange.c: elements moved, never computed on */
 extern const lc_op_def lc_op_tril, lc_op_triu; /* i[0] = diagonal */
 extern const lc_op_def lc_op_flip;             /* i[0..ni-1] = dims */
-extern const lc_op_def lc_op_roll;   /* i[d] = shift along dim d; LC_ARG_ALL: i[0], flattened */
-extern const lc_op_def lc_op_rot90;  /* i = {k, dim0, dim1} */
+extern const lc_op_def lc_op_roll;  /* i[d] = shift along dim d; LC_ARG_ALL: i[0], flattened */
+extern const lc_op_def lc_op_rot90; /* i = {k, dim0, dim1} */
 extern const lc_op_def lc_op_repeat_interleave; /* in[1] = repeats; i[0] = dim or LC_ARG_ALL */
 /* its adjoint, the segment sum: in = {g, repeats}, i[1] = the repeated dim's size */
 extern const lc_op_def lc_op_repeat_interleave_backward;

@@ -1044,9 +1044,8 @@ static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   }
   case LC_NORM:
     if (!(isfinite(p) && p >= 1)) {
-      b.st = lc_set_error(LC_EGRAD,
-                          "norm: higher-order gradients are implemented for finite p >= 1, got %g",
-                          p);
+      b.st = lc_set_error(
+          LC_EGRAD, "norm: higher-order gradients are implemented for finite p >= 1, got %g", p);
       break;
     }
     /* sign(x) |x|^(p-1) / norm^(p-1), 0 where the norm is 0 */

@@ -419,7 +419,10 @@ static lc_status read_geom(const char *fn, const lc_tensor *g, const lc_tensor *
     n *= out->shape[d];
     if (out->shape[d] > 1) {
       int64_t span = (out->shape[d] - 1) * out->strides[d];
-      if (span < 0) lo += span; else hi += span;
+      if (span < 0)
+        lo += span;
+      else
+        hi += span;
     }
   }
   if (n > 0 && (lo < 0 || hi >= base->numel))

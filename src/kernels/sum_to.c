@@ -105,8 +105,7 @@ static lc_status sum_to_forward(const lc_op_def *op, int n, lc_tensor *const *in
   (void)op;
   (void)n;
   if (same_shape(in[0], args->ni, args->i)) /* a new header, never in[0] itself */
-    return lc_tensor_view_of(in[0], in[0]->ndim, in[0]->shape, in[0]->strides, in[0]->offset,
-                             out);
+    return lc_tensor_view_of(in[0], in[0]->ndim, in[0]->shape, in[0]->strides, in[0]->offset, out);
   return lc_k_sum_to(in[0], args->ni, args->i, out);
 }
 

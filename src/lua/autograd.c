@@ -67,9 +67,7 @@ static void free_lua_hook(void *ud) {
 
 #define HOOK_HANDLE_MT "lucid.RemovableHandle"
 
-static lc_hook_handle **check_handle(lua_State *L) {
-  return luaL_checkudata(L, 1, HOOK_HANDLE_MT);
-}
+static lc_hook_handle **check_handle(lua_State *L) { return luaL_checkudata(L, 1, HOOK_HANDLE_MT); }
 
 static int handle_remove(lua_State *L) {
   lc_hook_handle **hd = check_handle(L);
@@ -126,7 +124,13 @@ static int f_register_hook(lua_State *L) {
 }
 
 /* Runs a backward with hook_L set to L (restored after, also for nested backwards). */
-#define WITH_HOOKS(L, call)                                                                          do {                                                                                                 lua_State *prev_hook_L_ = hook_L;                                                                  hook_L = (L);                                                                                      st_ = (call);                                                                                      hook_L = prev_hook_L_;                                                                           } while (0)
+#define WITH_HOOKS(L, call)                                                                        \
+  do {                                                                                             \
+    lua_State *prev_hook_L_ = hook_L;                                                              \
+    hook_L = (L);                                                                                  \
+    st_ = (call);                                                                                  \
+    hook_L = prev_hook_L_;                                                                         \
+  } while (0)
 
 static int f_backward(lua_State *L) {
   const char *fn = LB_FN(L);
@@ -234,12 +238,11 @@ static int f_grad(lua_State *L) {
   return 1;
 }
 
-const lb_reg lb_autograd_regs[] = {
-    {"requires_grad_", f_requires_grad_, 0, LB_METHOD},
-    {"backward", f_backward, 0, LB_BOTH},
-    {"retain_grad", f_retain_grad, 0, LB_METHOD},
-    {"register_hook", f_register_hook, 0, LB_METHOD},
-    {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
-    {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
-    {"grad", f_grad, 0, LB_FUNC},
-    {NULL, NULL, 0, 0}};
+const lb_reg lb_autograd_regs[] = {{"requires_grad_", f_requires_grad_, 0, LB_METHOD},
+                                   {"backward", f_backward, 0, LB_BOTH},
+                                   {"retain_grad", f_retain_grad, 0, LB_METHOD},
+                                   {"register_hook", f_register_hook, 0, LB_METHOD},
+                                   {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
+                                   {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
+                                   {"grad", f_grad, 0, LB_FUNC},
+                                   {NULL, NULL, 0, 0}};
