@@ -454,6 +454,39 @@ lc_status lc_masked_select(const lc_tensor *t, const lc_tensor *mask, lc_tensor 
 /* {count, ndim} int64 of 0-based positions of non-zero elements, in C order. */
 lc_status lc_nonzero(const lc_tensor *t, lc_tensor **out);
 
+/* ---------------------------------------------------------------- rearranging
+ * tril, triu, flip, roll, rot90, repeat_interleave: PyTorch 1.13's semantics, every dtype,
+ * any layout (non-contiguous and expanded inputs are read through their strides); each result
+ * is a new contiguous tensor. Gradients (float dtypes) are the same ops on the gradient, and
+ * differentiate to any order (LC_CREATE_GRAPH). */
+
+/* The lower (tril) or upper (triu) triangle of the last two dims (batched over the others; at
+ * least 2 dims): elements with j - i > diagonal (tril) or j - i < diagonal (triu) become 0.
+ * diagonal 0 is the main diagonal, > 0 above it, < 0 below; any int64. */
+lc_status lc_tril(const lc_tensor *t, int64_t diagonal, lc_tensor **out);
+lc_status lc_triu(const lc_tensor *t, int64_t diagonal, lc_tensor **out);
+lc_status lc_tril_(lc_tensor *t, int64_t diagonal);
+lc_status lc_triu_(lc_tensor *t, int64_t diagonal);
+/* Reverses the order along each of dims[0..ndims-1] (negative from the end; a repeat is
+ * LC_EARG; ndims 0 is a copy). */
+lc_status lc_flip(const lc_tensor *t, int ndims, const int *dims, lc_tensor **out);
+/* Shifts elements along dims by shifts (element i goes to (i + shift) mod size), one shift per
+ * dim (nshifts == ndims; a dim may repeat, the shifts add up). ndims 0: one shift of the
+ * flattened tensor, reshaped back. Any int64 shift, negative too. */
+lc_status lc_roll(const lc_tensor *t, int nshifts, const int64_t *shifts, int ndims,
+                  const int *dims, lc_tensor **out);
+/* Rotates by 90 degrees k times (any int64, modulo 4) in the plane of dims[0], dims[1], from
+ * dims[1] towards dims[0]: k = 1 is flip(dims[1]) then transpose. dims NULL with ndims 0: the
+ * default (0, 1). Needs exactly 2 distinct dims of a tensor with at least 2. */
+lc_status lc_rot90(const lc_tensor *t, int64_t k, int ndims, const int *dims, lc_tensor **out);
+/* Repeats element j along dim repeats[j] times (one value: every element). repeats: an int64
+ * or int32 tensor, 0-dim or 1-D with one value or t's size along dim; none negative. Without
+ * a dim (has_dim false) t is flattened first and the result is 1-D, as in PyTorch. */
+lc_status lc_repeat_interleave(const lc_tensor *t, const lc_tensor *repeats, bool has_dim, int dim,
+                               lc_tensor **out);
+lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has_dim, int dim,
+                                   lc_tensor **out);
+
 /* ---------------------------------------------------------------- cumulative ops (scan) */
 /* PyTorch 1.13's torch.cumsum / cumprod / logcumsumexp / diff. dim is 0-based, negative from
  * the end; a 0-dim tensor takes dim 0 or -1 (and is its own scan). Any layout (strided,
@@ -513,6 +546,32 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs,
                            lc_tensor *const *grad_outputs, int n_inputs,
                            lc_tensor *const *inputs, bool retain_graph, bool allow_unused,
                            lc_tensor **grads);
+
+/* Flags of the _ex forms. LC_CREATE_GRAPH records the backward pass itself, so the gradients
+ * it produces (.grad, or grads[]) have a history and can be differentiated again (gradient
+ * penalties, Hessian-vector products); pass LC_RETAIN_GRAPH with it unless the forward graph
+ * is not needed again (PyTorch's default retain_graph = create_graph). With lc_backward_ex, a
+ * leaf's .grad then references the graph that references the leaf: clear it (lc_set_grad(t,
+ * NULL)) when done, or prefer lc_autograd_grad_ex, which leaves .grad alone. An op without a
+ * differentiable backward on the way is an LC_EGRAD error naming it. */
+enum { LC_RETAIN_GRAPH = 1u << 0, LC_CREATE_GRAPH = 1u << 1, LC_ALLOW_UNUSED = 1u << 2 };
+lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags);
+lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
+                              lc_tensor *const *grad_outputs, int n_inputs,
+                              lc_tensor *const *inputs, unsigned flags, lc_tensor **grads);
+
+/* Gradient hooks (PyTorch's Tensor.register_hook): fn(ud, grad, &replace) runs each time a
+ * gradient for t is computed, before it is accumulated into .grad or flows on into t's
+ * history; setting *replace (an owned tensor of grad's shape) replaces the gradient, leaving it
+ * NULL keeps it. Hooks run in registration order; a failing hook stops the backward with its
+ * status. free_ud (may be NULL) releases ud when the hook is removed or t's graph dies. The
+ * handle removes the hook (idempotent) and must be freed with lc_hook_handle_free. */
+typedef lc_status (*lc_grad_hook)(void *ud, const lc_tensor *grad, lc_tensor **replace);
+typedef struct lc_hook_handle lc_hook_handle;
+lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_ud)(void *),
+                           lc_hook_handle **handle);
+void lc_hook_handle_remove(lc_hook_handle *h);
+void lc_hook_handle_free(lc_hook_handle *h);
 
 /* ---------------------------------------------------------------- threads */
 

@@ -39,7 +39,8 @@ static lc_status scale_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(ctx->op, 1, in, ctx->args, &gi[0]);
 }
-static const lc_op_def op_scale = {"scale", "ScaleBackward", 1, 1, 0, false, 0, scale_fw, scale_bw};
+static const lc_op_def op_scale = {"scale", "ScaleBackward", 1,        1,   0, false,
+                                   0,       scale_fw,        scale_bw, NULL};
 static const lc_op_args two = {.f = {2.0, 0}};
 static const lc_op_args one = {.f = {1.0, 0}};
 
@@ -68,8 +69,8 @@ static lc_status mul_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   return LC_OK;
 }
 static const lc_op_def op_mul = {
-    "mul", "MulBackward", 2, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1), mul_fw, mul_bw};
-static const lc_op_def op_mul_nograd = {"mul", NULL, 2, 1, 0, false, 0, mul_fw, NULL};
+    "mul", "MulBackward", 2, 1, 0, false, LC_SAVE_IN(0) | LC_SAVE_IN(1), mul_fw, mul_bw, NULL};
+static const lc_op_def op_mul_nograd = {"mul", NULL, 2, 1, 0, false, 0, mul_fw, NULL, NULL};
 
 /* out = a + b (same shape); backward passes the incoming gradient through (shared!) */
 static lc_status add_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -88,7 +89,7 @@ static lc_status add_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
     if (ctx->needs_grad[i]) gi[i] = lc_retain((lc_tensor *)g);
   return LC_OK;
 }
-static const lc_op_def op_add = {"add", "AddBackward", 2, 1, 0, false, 0, add_fw, add_bw};
+static const lc_op_def op_add = {"add", "AddBackward", 2, 1, 0, false, 0, add_fw, add_bw, NULL};
 
 /* 0-dim sum of all elements */
 static lc_status sum_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -109,7 +110,7 @@ static lc_status sum_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   if (!st) st = lc_k_fill(gi[0], at(g, 0));
   return st;
 }
-static const lc_op_def op_sum = {"sum", "SumBackward", 1, 1, 0, false, 0, sum_fw, sum_bw};
+static const lc_op_def op_sum = {"sum", "SumBackward", 1, 1, 0, false, 0, sum_fw, sum_bw, NULL};
 
 /* two outputs: out[0] = 2x (float), out[1] = int64 zeros; and an op returning only ints */
 static lc_status two_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
@@ -128,35 +129,37 @@ static lc_status two_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi
   (void)ctx;
   return st;
 }
-static const lc_op_def op_two = {"two", "TwoBackward",  1,      2,     0,
-                                 false, LC_SAVE_OUT(1), two_fw, two_bw};
+static const lc_op_def op_two = {"two", "TwoBackward",  1,      2,      0,
+                                 false, LC_SAVE_OUT(1), two_fw, two_bw, NULL};
 static lc_status int_fw(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *a,
                         lc_tensor **out) {
   lc_status st = lc_tensor_new(in[0]->ndim, in[0]->shape, LC_INT64, out);
   if (!st) st = lc_k_fill(*out, 1);
   return st;
 }
-static const lc_op_def op_int = {"toint", "ToIntBackward", 1, 1, 0, false, 0, int_fw, scale_bw};
+static const lc_op_def op_int = {"toint", "ToIntBackward", 1,        1,   0, false,
+                                 0,       int_fw,          scale_bw, NULL};
 
 /* a backward that fails, and one that returns a wrong shape */
 static lc_status fail_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   return lc_set_error(LC_EARG, "boom");
 }
-static const lc_op_def op_fail = {"fail", "FailBackward", 1,        1,      0,
-                                  false,  LC_SAVE_IN(0),  scale_fw, fail_bw};
+static const lc_op_def op_fail = {"fail", "FailBackward", 1,        1,       0,
+                                  false,  LC_SAVE_IN(0),  scale_fw, fail_bw, NULL};
 static lc_status badshape_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   int64_t s[1] = {7};
   return lc_tensor_new(1, s, LC_FLOAT64, &gi[0]) || lc_k_fill(gi[0], 1) ? LC_ENOMEM : LC_OK;
 }
-static const lc_op_def op_badshape = {"bad", "BadBackward", 1,          1, 0, false,
-                                      0,     scale_fw,      badshape_bw};
+static const lc_op_def op_badshape = {"bad", "BadBackward", 1,           1,   0, false,
+                                      0,     scale_fw,      badshape_bw, NULL};
 /* a wrong gradient (for gradcheck's negative test): d(2x) reported as 3 */
 static lc_status wrong_bw(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **gi) {
   lc_op_args a = {.f = {3.0, 0}};
   lc_tensor *in[1] = {(lc_tensor *)g};
   return lc_op_run(&op_scale, 1, in, &a, &gi[0]);
 }
-static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1, 1, 0, false, 0, scale_fw, wrong_bw};
+static const lc_op_def op_wrong = {"wrong", "WrongBackward", 1,        1,   0, false,
+                                   0,       scale_fw,        wrong_bw, NULL};
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -201,7 +204,7 @@ TEST(ag_op_run_and_ctx_saved_checks) {
   uint64_t ver[1] = {lc_version(x)};
   lc_meta m = {0};
   bool ng = true;
-  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver};
+  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver, lc_op_run, false};
   lc_tensor *got = NULL;
   CHECK_OK(lc_ctx_saved(&ctx, 0, &got));
   CHECK(got == x);
@@ -405,7 +408,9 @@ TEST(ag_in_place_rebases_history) {
   lc_release(w);
 }
 
-TEST(ag_in_place_on_view_of_grad_tensor_fails) {
+/* In place on a view of a tensor with history (CopySlices): h = 2x, v = h viewed as 3x1, v *= 2
+ * in place: h now holds 4x, and both h and v differentiate through the write. */
+TEST(ag_in_place_on_view_of_grad_tensor) {
   lc_tensor *x = leaf(1, S3, V3, true);
   lc_tensor *h = ap1(&op_scale, x, &two);
   lc_op_args va = {.i = {3, 1}, .ni = 2};
@@ -413,10 +418,24 @@ TEST(ag_in_place_on_view_of_grad_tensor_fails) {
   CHECK(v && lc_requires_grad(v));
   if (v) {
     lc_tensor *in[1] = {v};
-    CHECK_STATUS(lc_apply_inplace(&op_scale, 1, in, &two), LC_EGRAD);
-    CHECK(strstr(lc_last_error(), "view of a tensor that requires grad") != NULL);
-    CHECK(at(h, 0) == 2.0);
+    CHECK_OK(lc_apply_inplace(&op_scale, 1, in, &two));
+    for (int j = 0; j < 3; j++)
+      CHECK_NEAR(at(h, j), 4 * V3[j], 1e-12);
+    CHECK(strcmp(lc_grad_fn_name(h), "CopySlices") == 0);
+    lc_tensor *s = ap1(&op_sum, h, NULL);
+    CHECK_OK(lc_backward(s, NULL, false));
+    for (int j = 0; lc_grad(x) && j < 3; j++)
+      CHECK_NEAR(at(lc_grad(x), j), 4.0, 1e-12);
+    lc_release(s);
   }
+  /* a view of a leaf that requires grad stays refused */
+  lc_tensor *lv = ap1(&lc_op_view, x, &va);
+  if (lv) {
+    lc_tensor *in[1] = {lv};
+    CHECK_STATUS(lc_apply_inplace(&op_scale, 1, in, &two), LC_EGRAD);
+    CHECK(strstr(lc_last_error(), "a view of a leaf tensor that requires grad") != NULL);
+  }
+  lc_release(lv);
   lc_release(v);
   lc_release(h);
   lc_release(x);
@@ -706,4 +725,88 @@ TEST(ag_inplace_leaf_rule_for_nondifferentiable_ops) {
   CHECK_OK(lc_unary_(LC_LOGICAL_NOT, x)); /* allowed under no_grad */
   lc_set_grad_enabled(prev);
   lc_release(x);
+}
+
+/* create_graph from C: d/dx sum(x^3) = 3x^2 comes back with a history, and its own gradient is
+ * 6x; without LC_RETAIN_GRAPH the forward graph is gone after the first pass. */
+TEST(ag_create_graph_second_derivative) {
+  lc_tensor *x = leaf(1, S3, V3, true), *x2 = NULL, *x3 = NULL, *s = NULL;
+  CHECK_OK(lc_binary(LC_MUL, x, x, &x2));
+  CHECK_OK(lc_binary(LC_MUL, x2, x, &x3));
+  lc_reduce_opts all = {0};
+  CHECK_OK(lc_reduce(LC_SUM, x3, &all, &s));
+  lc_tensor *g = NULL, *gs = NULL, *h = NULL;
+  CHECK_OK(lc_autograd_grad_ex(1, &s, NULL, 1, &x, LC_CREATE_GRAPH | LC_RETAIN_GRAPH, &g));
+  CHECK(g && lc_grad_fn_name(g) != NULL && lc_requires_grad(g));
+  for (int j = 0; g && j < 3; j++)
+    CHECK_NEAR(at(g, j), 3 * V3[j] * V3[j], 1e-12);
+  CHECK_OK(lc_reduce(LC_SUM, g, &all, &gs));
+  CHECK_OK(lc_autograd_grad_ex(1, &gs, NULL, 1, &x, 0, &h));
+  for (int j = 0; h && j < 3; j++)
+    CHECK_NEAR(at(h, j), 6 * V3[j], 1e-12);
+  CHECK(h && lc_grad_fn_name(h) == NULL);
+  /* that pass did not retain: the forward graph it went back through is freed */
+  CHECK_STATUS(lc_backward_ex(s, NULL, LC_CREATE_GRAPH), LC_EGRAD);
+  CHECK_OK(lc_set_grad(x, NULL)); /* what the failed pass accumulated before the freed node */
+  /* lc_backward_ex: .grad gets the recorded gradient; clearing it breaks the x -> .grad -> graph
+   * -> x cycle */
+  lc_tensor *s2 = NULL, *sq = NULL;
+  CHECK_OK(lc_binary(LC_MUL, x, x, &sq));
+  CHECK_OK(lc_reduce(LC_SUM, sq, &all, &s2));
+  CHECK_OK(lc_backward_ex(s2, NULL, LC_CREATE_GRAPH));
+  CHECK(lc_grad(x) && lc_grad_fn_name(lc_grad(x)) != NULL);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 2 * V3[j], 1e-12);
+  CHECK_OK(lc_set_grad(x, NULL));
+  lc_release(s2);
+  lc_release(sq);
+  lc_release(h);
+  lc_release(gs);
+  lc_release(g);
+  lc_release(s);
+  lc_release(x3);
+  lc_release(x2);
+  lc_release(x);
+}
+
+/* lc_register_hook from C: a leaf's hook sees the summed gradient once and doubles it; after
+ * lc_hook_handle_remove it no longer runs; ud is released with the hook. */
+static int hook_calls, hook_freed;
+static lc_status double_hook(void *ud, const lc_tensor *g, lc_tensor **rep) {
+  (void)ud;
+  hook_calls++;
+  return lc_binary_scalar(LC_MUL, g, 2.0, false, rep);
+}
+static void count_free(void *ud) {
+  (void)ud;
+  hook_freed++;
+}
+TEST(ag_register_hook_c_api) {
+  hook_calls = hook_freed = 0;
+  lc_tensor *x = leaf(1, S3, V3, true), *y = NULL, *s = NULL;
+  lc_hook_handle *hd = NULL;
+  CHECK_OK(lc_register_hook(x, double_hook, NULL, count_free, &hd));
+  CHECK_OK(lc_binary(LC_MUL, x, x, &y));
+  lc_reduce_opts all = {0};
+  CHECK_OK(lc_reduce(LC_SUM, y, &all, &s));
+  CHECK_OK(lc_backward(s, NULL, true));
+  CHECK(hook_calls == 1);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 4 * V3[j], 1e-12);
+  lc_hook_handle_remove(hd);
+  CHECK(hook_freed == 1);
+  CHECK_OK(lc_set_grad(x, NULL));
+  CHECK_OK(lc_backward(s, NULL, false));
+  CHECK(hook_calls == 1);
+  for (int j = 0; lc_grad(x) && j < 3; j++)
+    CHECK_NEAR(at(lc_grad(x), j), 2 * V3[j], 1e-12);
+  lc_hook_handle_free(hd);
+  /* a hook left registered is released with its tensor */
+  CHECK_OK(lc_register_hook(x, double_hook, NULL, count_free, &hd));
+  lc_hook_handle_free(hd);
+  CHECK(hook_freed == 1);
+  lc_release(s);
+  lc_release(y);
+  lc_release(x);
+  CHECK(hook_freed == 2);
 }

@@ -3,7 +3,8 @@ local core = require "lucid.core"
 
 local autograd = {}
 
--- autograd.grad(outputs, inputs [, {grad_outputs =, retain_graph =, allow_unused =}])
+-- autograd.grad(outputs, inputs [, {grad_outputs =, retain_graph =, create_graph =,
+-- allow_unused =}])
 -- returns a table of gradients, one per input ({n = #inputs}; nil entries for unused inputs
 -- when allow_unused).
 autograd.grad = core.grad
@@ -96,7 +97,7 @@ function autograd.gradcheck(fn, inputs, opts)
   local s = objective(out)
   local analytic = {}
   if s.requires_grad then
-    analytic = core.grad(s, xs, nil, false, true)
+    analytic = core.grad(s, xs, nil, false, false, true)
   end
 
   local prev = core.set_grad_enabled(false)
@@ -133,6 +134,95 @@ function autograd.gradcheck(fn, inputs, opts)
   core.set_grad_enabled(prev)
   if not ok then error(err, 0) end
   return true
+end
+
+local GG = "lucid.autograd.gradgradcheck"
+
+-- gradgradcheck(fn, inputs [, grad_outputs] [, {eps =, atol =, rtol =}]): checks second-order
+-- gradients as PyTorch's does: the function (inputs, v) -> grad(fn(inputs), inputs, v,
+-- create_graph) is checked by gradcheck with respect to both the inputs and v (the
+-- grad_outputs, fixed weights by default). Every input must be a float64-able tensor; fn must
+-- return one tensor.
+function autograd.gradgradcheck(fn, inputs, grad_outputs, opts)
+  if not callable(fn) then
+    error(("%s: argument 1 (fn): expected a function, got %s"):format(GG, type(fn)), 2)
+  end
+  if core.is_tensor(inputs) then inputs = {inputs} end
+  if type(inputs) ~= "table" then
+    error(("%s: argument 2 (inputs): expected a tensor or a table of tensors, got %s")
+      :format(GG, type(inputs)), 2)
+  end
+  if opts == nil and type(grad_outputs) == "table" and not core.is_tensor(grad_outputs)
+      and grad_outputs[1] == nil then
+    opts, grad_outputs = grad_outputs, nil -- gradgradcheck(fn, inputs, opts)
+  end
+  local n = #inputs
+  local xs = {}
+  for i = 1, n do
+    if not core.is_tensor(inputs[i]) then
+      error(("%s: argument 2 (inputs): entry [%d] is a %s, expected a tensor")
+        :format(GG, i, type(inputs[i])), 2)
+    end
+    xs[i] = inputs[i]:detach():to("float64")
+  end
+  local v = grad_outputs
+  if v == nil then
+    local probe = core.set_grad_enabled(false)
+    local ok, out = pcall(fn, table.unpack(xs, 1, n))
+    core.set_grad_enabled(probe)
+    if not ok then error(out, 0) end
+    if not core.is_tensor(out) then
+      error(("%s: fn must return a tensor, got %s"):format(GG, type(out)), 2)
+    end
+    v = weights(out.shape)
+  elseif not core.is_tensor(v) then
+    error(("%s: argument 3 (grad_outputs): expected a tensor, got %s"):format(GG, type(v)), 2)
+  end
+  v = v:detach():to("float64")
+  -- (x..., v) -> the input gradients, flattened and joined into one tensor
+  local function first_order(...)
+    local args = table.pack(...)
+    local ins, gv = {}, args[n + 1]
+    for i = 1, n do ins[i] = args[i] end
+    -- gradcheck evaluates its function with grad mode off; the first-order gradient needs it
+    local prev = core.set_grad_enabled(true)
+    local ok, out = pcall(fn, table.unpack(ins, 1, n))
+    local gs
+    if ok and core.is_tensor(out) then
+      ok, gs = pcall(core.grad, out, ins, {gv}, true, true, true)
+    end
+    core.set_grad_enabled(prev)
+    if not ok then error(gs or out, 0) end
+    if not gs then error(("%s: fn must return a tensor, got %s"):format(GG, type(out)), 0) end
+    local flat = {}
+    for i = 1, n do
+      local g = gs[i] or ins[i]:detach():mul(0)
+      flat[i] = g:reshape(-1)
+    end
+    return core.cat(flat, 1)
+  end
+  local all = {}
+  for i = 1, n do all[i] = xs[i]:detach():requires_grad_() end
+  all[n + 1] = v:detach():requires_grad_()
+  -- The recorded gradient must equal the plain one (gradcheck below only proves that the
+  -- recorded gradient is consistent with its own derivative).
+  local plain_ins = {}
+  for i = 1, n do plain_ins[i] = xs[i]:detach():requires_grad_() end
+  local plain = core.grad(fn(table.unpack(plain_ins, 1, n)), plain_ins, {v}, false, false, true)
+  local recorded = first_order(table.unpack(all, 1, n + 1))
+  local off, o = 0, opts or {}
+  local atol, rtol = o.atol or 1e-5, o.rtol or 1e-3
+  for i = 1, n do
+    local want = (plain[i] or xs[i]:mul(0)):reshape(-1)
+    local got = recorded:narrow(1, off + 1, want:numel())
+    off = off + want:numel()
+    local diff = ((got - want):abs() - (want:abs() * rtol + atol)):max():item()
+    if want:numel() > 0 and diff > 0 then
+      error(("%s: the create_graph gradient of input %d differs from the plain gradient (by %.3g "
+        .. "beyond atol %g, rtol %g)"):format(GG, i, diff, atol, rtol), 2)
+    end
+  end
+  return autograd.gradcheck(first_order, all, opts)
 end
 
 return autograd

@@ -38,6 +38,9 @@ typedef struct lc_node {
    * tensor stored in that output's ->grad; backward accumulates into slot->grad, and lc_grad()
    * of a non-leaf reads it there. Shared ownership, so either side may die first, no cycle. */
   lc_tensor *retain_target;
+  /* owned: hooks registered on the node's output 0 (a non-leaf's t:register_hook), run on its
+   * gradient before the node's backward; NULL when none */
+  lc_node_base *hooks;
 } lc_node;
 
 /* Runs op and records it when needed. out[0..op->n_outputs-1] receive owned tensors. */
@@ -59,6 +62,10 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
 lc_status lc_inplace_check_target(const char *name, const lc_tensor *self);
 lc_status lc_inplace_check_result(const char *name, const lc_tensor *self, int ndim,
                                   const int64_t *shape, lc_dtype dt);
+
+/* Runs the hooks of list (a tensor's or a node's, NULL for none) on *grad in registration
+ * order; a hook's replacement takes the place of *grad (owned). name prefixes errors. */
+lc_status lc_ag_run_hooks(lc_node_base *list, lc_tensor **grad, const char *name);
 
 /* Grad mode: true when recording is on for this thread. */
 bool lc_grad_mode(void);

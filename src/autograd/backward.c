@@ -126,6 +126,29 @@ static lc_status acc_grad_field(lc_tensor **field, lc_tensor *g, lc_dtype dt) {
   return add_into(f, g);
 }
 
+/* create_graph: *slot += g as recorded ops (g cast to dt first), so the sum keeps the history
+ * of both. Never in place: the tensors involved may be part of the graph being built. */
+static lc_status acc_graph(lc_tensor **slot, const lc_tensor *g, lc_dtype dt) {
+  lc_tensor *src = (lc_tensor *)g, *cast = NULL, *sum = NULL;
+  lc_status st = LC_OK;
+  if (g->dtype != dt) {
+    lc_op_args a = {.dtype = dt};
+    if ((st = lc_apply(&lc_op_cast, 1, &src, &a, &cast))) return st;
+    src = cast;
+  }
+  if (!*slot) {
+    *slot = cast ? cast : lc_retain(src);
+    return LC_OK;
+  }
+  lc_tensor *in[2] = {*slot, src};
+  st = lc_apply(&lc_op_binary[LC_ADD], 2, in, NULL, &sum);
+  lc_release(cast);
+  if (st) return st;
+  lc_release(*slot);
+  *slot = sum;
+  return LC_OK;
+}
+
 static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
   return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof a[0]) == 0);
 }
@@ -138,9 +161,12 @@ static lc_status check_leaf_grad(const lc_tensor *leaf, const lc_tensor *g) {
                       lc_shape_str(leaf->ndim, leaf->shape, b, sizeof b));
 }
 
-static lc_status accumulate_leaf(lc_tensor *leaf, lc_tensor *g) {
+static lc_status accumulate_leaf(lc_tensor *leaf, lc_tensor *g, bool create_graph) {
   lc_status st = check_leaf_grad(leaf, g);
   if (st) return st;
+  /* create_graph: .grad is the recorded gradient itself (or the recorded sum with the old one),
+   * so it can be differentiated, as PyTorch's */
+  if (create_graph) return acc_graph(&leaf->grad, g, leaf->dtype);
   return acc_grad_field(&leaf->grad, g, leaf->dtype);
 }
 
@@ -261,11 +287,17 @@ static void release_saved(lc_node *nd) {
 typedef struct engine {
   graph g;
   bool retain_graph;
+  bool create_graph; /* backward runs recorded: every gradient gets a history */
   /* lc_autograd_grad mode when inputs != NULL: gradients are captured, .grad untouched */
   int n_inputs;
   lc_tensor *const *inputs;
   lc_tensor **captures;
   bool *reached;
+  /* leaves with hooks: their gradient is summed over every edge first, and the hooks run once
+   * on the total when the pass ends (PyTorch runs them before AccumulateGrad) */
+  lc_tensor **hooked;      /* borrowed: the graph's edges hold them */
+  lc_tensor **hooked_grad; /* owned */
+  int n_hooked, cap_hooked;
   /* per-node scratch, grown to the widest node */
   lc_tensor **grad_in;
   bool *needs;
@@ -278,11 +310,16 @@ static int input_index(const engine *e, const lc_tensor *t, int from) {
   return -1;
 }
 
+/* *slot += g, recorded under create_graph */
+static lc_status acc_e(const engine *e, lc_tensor **slot, const lc_tensor *g, lc_dtype dt) {
+  return e->create_graph ? acc_graph(slot, g, dt) : acc(slot, g, dt);
+}
+
 static lc_status capture(engine *e, const lc_tensor *t, lc_tensor *g) {
   for (int j = input_index(e, t, 0); j >= 0; j = input_index(e, t, j + 1)) {
     e->reached[j] = true;
     if (g) {
-      lc_status st = acc(&e->captures[j], g, e->inputs[j]->dtype);
+      lc_status st = acc_e(e, &e->captures[j], g, e->inputs[j]->dtype);
       if (st) return st;
     }
   }
@@ -330,6 +367,46 @@ static lc_status grow_scratch(engine *e, int n) {
   return LC_OK;
 }
 
+/* A gradient reaching leaf: held back when the leaf has hooks, else delivered. */
+static lc_status leaf_grad(engine *e, lc_tensor *leaf, lc_tensor *g) {
+  if (!leaf->hooks)
+    return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
+  int k = 0;
+  while (k < e->n_hooked && e->hooked[k] != leaf)
+    k++;
+  if (k == e->n_hooked) {
+    if (e->inputs && input_index(e, leaf, 0) < 0) return LC_OK; /* not asked for */
+    if (e->n_hooked == e->cap_hooked) {
+      int cap = e->cap_hooked ? 2 * e->cap_hooked : 4;
+      lc_tensor **a = realloc(e->hooked, (size_t)cap * sizeof *a);
+      if (!a) return lc_error_oom((size_t)cap * sizeof *a);
+      e->hooked = a;
+      lc_tensor **b = realloc(e->hooked_grad, (size_t)cap * sizeof *b);
+      if (!b) return lc_error_oom((size_t)cap * sizeof *b);
+      e->hooked_grad = b;
+      e->cap_hooked = cap;
+    }
+    e->hooked[k] = leaf;
+    e->hooked_grad[k] = NULL;
+    e->n_hooked++;
+  }
+  lc_status st = e->inputs ? LC_OK : check_leaf_grad(leaf, g);
+  return st ? st : acc_e(e, &e->hooked_grad[k], g, leaf->dtype);
+}
+
+/* End of the pass: each hooked leaf's total gradient through its hooks, then delivered. */
+static lc_status flush_hooked(engine *e) {
+  lc_status st = LC_OK;
+  for (int k = 0; k < e->n_hooked && !st; k++) {
+    lc_tensor *leaf = e->hooked[k];
+    if (!(st = lc_ag_run_hooks(leaf->hooks, &e->hooked_grad[k],
+                               e->inputs ? "autograd_grad" : "backward")))
+      st = e->inputs ? capture(e, leaf, e->hooked_grad[k])
+                     : accumulate_leaf(leaf, e->hooked_grad[k], e->create_graph);
+  }
+  return st;
+}
+
 /* Prefixes an error raised inside op->backward with the node's name, unless already there. */
 static lc_status prefix_error(lc_status st, const char *name) {
   const char *msg = lc_last_error_marked();
@@ -340,18 +417,73 @@ static lc_status prefix_error(lc_status st, const char *name) {
   return lc_set_error(st, "%s: %s", name, copy);
 }
 
+/* create_graph: an alias of saved tensor s carrying the history of the value it saved (the
+ * node that produced it, output nr), so gradients computed from it differentiate through it. */
+static lc_status with_history(const lc_tensor *s, lc_node *node, int nr, lc_tensor **out) {
+  lc_tensor *t = NULL;
+  lc_status st = lc_tensor_view_of(s, s->ndim, s->shape, s->strides, s->offset, &t);
+  if (st) return st;
+  atomic_fetch_add_explicit(&node->base.refcount, 1, memory_order_relaxed);
+  t->grad_fn = &node->base;
+  t->output_nr = nr;
+  t->requires_grad = true;
+  *out = t;
+  return LC_OK;
+}
+
+/* create_graph: the node's saved tensors with their histories reattached (PyTorch's
+ * SavedVariable unpacking): a saved input takes its edge's history (a leaf is handed over as
+ * itself), a saved output 0 takes this node as grad_fn. A released slot stays NULL, so
+ * lc_ctx_saved reports the second backward. */
+static lc_status unpack_saved(lc_node *nd, lc_tensor **out) {
+  lc_status st = LC_OK;
+  int k = 0;
+  for (int i = 0; i < nd->n_inputs && !st; i++) {
+    if (!lc_ag_saves_input(nd->op->save, i)) continue;
+    const lc_tensor *s = nd->saved[k];
+    const lc_edge *ed = &nd->next[i];
+    if (!s)
+      out[k] = NULL;
+    else if (ed->leaf && lc_same_storage(ed->leaf, s) && ed->leaf->offset == s->offset)
+      out[k] = lc_retain(ed->leaf);
+    else if (ed->node)
+      st = with_history(s, ed->node, ed->output_nr, &out[k]);
+    else
+      out[k] = lc_retain((lc_tensor *)s);
+    k++;
+  }
+  for (int o = 0; o < nd->op->n_outputs && !st; o++) {
+    if (!(nd->op->save & LC_SAVE_OUT(o))) continue;
+    const lc_tensor *s = nd->saved[k];
+    if (!s)
+      out[k] = NULL;
+    else if (o == 0)
+      st = with_history(s, nd, 0, &out[k]);
+    else
+      out[k] = lc_retain((lc_tensor *)s);
+    k++;
+  }
+  return st;
+}
+
 /* Runs one node: its backward, then routes each input gradient along its edge. */
 static lc_status run_node(engine *e, rec *r) {
   lc_node *nd = r->node;
   bool grad_mode = e->inputs != NULL;
   lc_status st = LC_OK;
+  /* hooks on the node's output (a non-leaf's register_hook) see its complete gradient first */
+  if (nd->hooks && r->grad &&
+      (st = lc_ag_run_hooks(nd->hooks, &r->grad,
+                            nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name)))
+    return st;
 
   if (grad_mode) {
     for (int j = 0; j < e->n_inputs && !st; j++)
       if (e->inputs[j]->grad_fn == &nd->base && r->grad)
-        st = acc(&e->captures[j], r->grad, e->inputs[j]->dtype);
+        st = acc_e(e, &e->captures[j], r->grad, e->inputs[j]->dtype);
   } else if (nd->retain_target && r->grad) {
-    st = acc_grad_field(&nd->retain_target->grad, r->grad, nd->out.dtype);
+    st = e->create_graph ? acc_graph(&nd->retain_target->grad, r->grad, nd->out.dtype)
+                         : acc_grad_field(&nd->retain_target->grad, r->grad, nd->out.dtype);
   }
   if (st || !r->grad) return st;
 
@@ -385,8 +517,26 @@ static lc_status run_node(engine *e, rec *r) {
       .n_saved = nd->n_saved,
       .saved = nd->saved,
       .saved_version = nd->saved_version,
+      .run = lc_op_run,
   };
-  st = nd->op->backward(&ctx, r->grad, e->grad_in);
+  lc_backward_fn fn = nd->op->backward;
+  lc_tensor *unpacked_small[8] = {NULL}, **unpacked = NULL;
+  if (e->create_graph) {
+    fn = nd->op->backward_graph;
+    if (!fn)
+      return lc_set_error(LC_EGRAD,
+                          "%s: higher-order gradients (create_graph = true) are not implemented "
+                          "for %s yet",
+                          name, nd->op->name);
+    unpacked = unpacked_small;
+    if (nd->n_saved > 8 && !(unpacked = calloc((size_t)nd->n_saved, sizeof *unpacked)))
+      return lc_error_oom((size_t)nd->n_saved * sizeof *unpacked);
+    if (nd->saved && (st = unpack_saved(nd, unpacked))) goto out;
+    ctx.saved = nd->saved ? unpacked : NULL;
+    ctx.run = lc_apply;
+    ctx.create_graph = true;
+  }
+  st = fn(&ctx, r->grad, e->grad_in);
   if (st) {
     st = prefix_error(st, name);
     goto out;
@@ -408,11 +558,9 @@ static lc_status run_node(engine *e, rec *r) {
     const lc_edge *ed = &nd->next[i];
     if (ed->node) {
       int64_t c = graph_find(&e->g, ed->node);
-      if (c >= 0) st = acc(&e->g.recs[c].grad, g, ed->node->out.dtype);
-    } else if (grad_mode) {
-      st = capture(e, ed->leaf, g);
+      if (c >= 0) st = acc_e(e, &e->g.recs[c].grad, g, ed->node->out.dtype);
     } else {
-      st = accumulate_leaf(ed->leaf, g);
+      st = leaf_grad(e, ed->leaf, g);
     }
     if (st) goto out;
   }
@@ -420,6 +568,11 @@ out:
   for (int i = 0; i < nd->n_inputs; i++) {
     lc_release(e->grad_in[i]);
     e->grad_in[i] = NULL;
+  }
+  if (unpacked) {
+    for (int k = 0; k < nd->n_saved; k++)
+      lc_release(unpacked[k]);
+    if (unpacked != unpacked_small) free(unpacked);
   }
   return st;
 }
@@ -430,7 +583,7 @@ static lc_status engine_run(engine *e) {
   if (!st) st = graph_sort(&e->g);
   if (st) return st;
   if (e->inputs) mark_needed(e);
-  bool prev = lc_set_grad_enabled(false);
+  bool prev = lc_set_grad_enabled(e->create_graph);
   for (size_t i = 0; i < e->g.n && !st; i++) {
     rec *r = &e->g.recs[i];
     if (!r->needed) continue;
@@ -439,11 +592,16 @@ static lc_status engine_run(engine *e) {
     r->grad = NULL;
     if (!st && !e->retain_graph) release_saved(r->node);
   }
+  if (!st) st = flush_hooked(e);
   lc_set_grad_enabled(prev);
   return st;
 }
 
 static void engine_free(engine *e) {
+  for (int k = 0; k < e->n_hooked; k++)
+    lc_release(e->hooked_grad[k]);
+  free(e->hooked);
+  free(e->hooked_grad);
   graph_free(&e->g);
   free(e->grad_in);
   free(e->needs);
@@ -482,6 +640,11 @@ static lc_status make_seed(const char *what, const lc_tensor *t, const lc_tensor
 }
 
 lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph) {
+  return lc_backward_ex(t, grad, retain_graph ? LC_RETAIN_GRAPH : 0);
+}
+
+lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags) {
+  const bool create_graph = (flags & LC_CREATE_GRAPH) != 0;
   if (!t) return lc_set_error(LC_EARG, "backward: tensor is NULL");
   if (!t->requires_grad && !t->grad_fn)
     return lc_set_error(LC_EGRAD, "backward: the tensor does not require grad and has no grad_fn "
@@ -490,13 +653,15 @@ lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph) {
   lc_status st = make_seed("backward", t, grad, &seed);
   if (st) return st;
   if (!t->grad_fn) {
-    st = accumulate_leaf(t, seed);
+    st = lc_ag_run_hooks(t->hooks, &seed, "backward");
+    if (!st) st = accumulate_leaf(t, seed, create_graph);
     lc_release(seed);
     return st;
   }
   engine e;
   memset(&e, 0, sizeof e);
-  e.retain_graph = retain_graph;
+  e.retain_graph = (flags & LC_RETAIN_GRAPH) != 0;
+  e.create_graph = create_graph;
   st = graph_add(&e.g, lc_ag_node(t));
   if (!st) {
     e.g.recs[0].grad = seed;
@@ -511,6 +676,14 @@ lc_status lc_backward(lc_tensor *t, const lc_tensor *grad, bool retain_graph) {
 lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *const *grad_outputs,
                            int n_inputs, lc_tensor *const *inputs, bool retain_graph,
                            bool allow_unused, lc_tensor **grads) {
+  unsigned flags = (retain_graph ? LC_RETAIN_GRAPH : 0) | (allow_unused ? LC_ALLOW_UNUSED : 0);
+  return lc_autograd_grad_ex(n_outputs, outputs, grad_outputs, n_inputs, inputs, flags, grads);
+}
+
+lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
+                              lc_tensor *const *grad_outputs, int n_inputs,
+                              lc_tensor *const *inputs, unsigned flags, lc_tensor **grads) {
+  const bool allow_unused = (flags & LC_ALLOW_UNUSED) != 0;
   if (n_outputs < 1 || !outputs)
     return lc_set_error(LC_EARG, "autograd_grad: expected at least one output, got %d", n_outputs);
   if (n_inputs < 1 || !inputs || !grads)
@@ -531,7 +704,8 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
 
   engine e;
   memset(&e, 0, sizeof e);
-  e.retain_graph = retain_graph;
+  e.retain_graph = (flags & LC_RETAIN_GRAPH) != 0;
+  e.create_graph = (flags & LC_CREATE_GRAPH) != 0;
   e.n_inputs = n_inputs;
   e.inputs = inputs;
   e.captures = calloc((size_t)n_inputs, sizeof *e.captures);
@@ -549,7 +723,7 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
       st = graph_add(&e.g, lc_ag_node(o));
       if (!st) {
         int64_t k = graph_find(&e.g, lc_ag_node(o));
-        st = acc(&e.g.recs[k].grad, seed, o->dtype);
+        st = acc_e(&e, &e.g.recs[k].grad, seed, o->dtype);
       }
     } else {
       st = capture(&e, o, seed); /* an output that is itself a requested leaf */
@@ -563,7 +737,12 @@ lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *
       /* results must not alias a seed or another result the caller can see */
       if (!exclusive(e.captures[j])) {
         lc_tensor *c = NULL;
-        st = lc_ag_clone(e.captures[j], inputs[j]->dtype, &c);
+        if (e.create_graph) { /* a recorded copy, keeping the history */
+          bool prev = lc_set_grad_enabled(true);
+          st = lc_apply(&lc_op_clone, 1, &e.captures[j], NULL, &c);
+          lc_set_grad_enabled(prev);
+        } else
+          st = lc_ag_clone(e.captures[j], inputs[j]->dtype, &c);
         if (st) break;
         lc_release(e.captures[j]);
         e.captures[j] = c;

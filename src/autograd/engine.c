@@ -38,10 +38,7 @@ static void fill_meta(lc_meta *m, const lc_tensor *t) {
   m->dtype = t->dtype;
 }
 
-static bool save_input(unsigned save, int i) {
-  if ((save & LC_SAVE_ALL_INPUTS) == LC_SAVE_ALL_INPUTS) return true;
-  return i < 8 && (save & LC_SAVE_IN(i));
-}
+static bool save_input(unsigned save, int i) { return lc_ag_saves_input(save, i); }
 
 /* kind: bool < integer < float. A result can be written into a tensor of the same or a
  * higher kind (float64 into float32 is fine, float into int64 is not), as in PyTorch. */
@@ -83,6 +80,7 @@ static void node_destroy(lc_node_base *base) {
       for (int k = 0; k < nd->n_saved; k++)
         lc_release(nd->saved[k]);
     lc_release(nd->retain_target);
+    lc_node_base_release(nd->hooks);
     free(nd);
   }
 }
@@ -126,6 +124,7 @@ static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_
   nd->saved_version = n_saved ? (uint64_t *)(p + off_ver) : NULL;
   nd->released = false;
   nd->retain_target = NULL;
+  nd->hooks = NULL;
   for (int i = 0; i < n; i++) {
     nd->next[i].node = NULL;
     nd->next[i].output_nr = 0;
@@ -203,19 +202,28 @@ static bool any_requires_grad(int n, lc_tensor *const *in) {
   return false;
 }
 
+static lc_status refresh_view(lc_tensor *v);
+
 /* ------------------------------------------------------------------ lc_apply */
 
 lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,
                    lc_tensor **out) {
+  lc_status st = LC_OK;
+  if (lc_grad_mode())
+    for (int i = 0; i < n && !st; i++)
+      if (in[i]->view_base && lc_version(in[i]) != in[i]->view_version) st = refresh_view(in[i]);
+  if (st) return st;
   lc_tensor *res[LC_OP_MAX_OUTPUTS] = {NULL};
-  lc_status st = lc_op_run(op, n, in, args, res);
+  st = lc_op_run(op, n, in, args, res);
   if (st) return st;
   int n_out = op->n_outputs;
 
   /* A view op's result remembers the tensor that owns the data (the root of a chain of
-   * views), so lc_apply_inplace can refuse in-place writes that autograd cannot follow. */
+   * views), so an in-place write into it can rewrite the root's history (inplace_on_view),
+   * and the storage version its history was taken at (refresh_view). */
   if (op->is_view && n > 0 && res[0] && !res[0]->view_base)
     res[0]->view_base = lc_retain(in[0]->view_base ? in[0]->view_base : in[0]);
+  if (op->is_view && res[0] && res[0]->view_base) res[0]->view_version = lc_version(res[0]);
 
   if (lc_grad_mode() && op->backward && any_requires_grad(n, in) &&
       lc_dtype_is_float(res[0]->dtype)) {
@@ -260,6 +268,122 @@ lc_status lc_inplace_check_result(const char *name, const lc_tensor *self, int n
   return LC_OK;
 }
 
+#define INPLACE_MAX_INPUTS 8
+
+/* An int64 tensor {ndim, offset, shape..., strides...}: where view v lies in a contiguous
+ * tensor shaped like its base (lc_op_as_strided's geometry). */
+static lc_status view_geometry(const lc_tensor *v, const lc_tensor *base, lc_tensor **out) {
+  int64_t n = 2 + 2 * (int64_t)v->ndim;
+  lc_status st = lc_tensor_new(1, &n, LC_INT64, out);
+  if (st) return st;
+  int64_t *p = lc_data(*out);
+  p[0] = v->ndim;
+  p[1] = v->offset - base->offset;
+  for (int d = 0; d < v->ndim; d++) {
+    p[2 + d] = v->shape[d];
+    p[2 + v->ndim + d] = v->strides[d];
+  }
+  return LC_OK;
+}
+
+/* Gives t the history of node nd (owned, output 0), carrying a retain_grad slot over. */
+static void rebase(lc_tensor *t, lc_node *nd) {
+  lc_node *old = lc_ag_node(t);
+  if (lc_ag_has_slot(t) && t->grad) {
+    nd->retain_target = lc_retain(t->grad); /* retain_grad follows the tensor */
+    if (old && old->retain_target == t->grad) {
+      lc_release(old->retain_target);
+      old->retain_target = NULL;
+    }
+  }
+  t->grad_fn = &nd->base;
+  t->output_nr = 0;
+  t->requires_grad = true;
+  lc_node_base_release(old ? &old->base : NULL);
+}
+
+/* A view whose storage was written since its history was taken (an in-place write through
+ * another view of the same root) takes its history from the root again: as_strided of the
+ * root's current history at the view's geometry, as PyTorch regenerates a view's grad_fn. */
+static lc_status refresh_view(lc_tensor *v) {
+  lc_tensor *root = v->view_base;
+  uint64_t now = lc_version(v);
+  if (!root->grad_fn || !root->contiguous || !lc_same_storage(v, root)) {
+    v->view_version = now;
+    return LC_OK;
+  }
+  lc_tensor *gm = NULL;
+  lc_node *nd = NULL;
+  lc_status st = view_geometry(v, root, &gm);
+  lc_tensor *vin[2] = {root, gm};
+  if (!st) st = record(&lc_op_as_strided, 2, vin, NULL, &v, NULL, &nd);
+  lc_release(gm);
+  if (st) return st;
+  rebase(v, nd);
+  v->view_version = now;
+  return LC_OK;
+}
+
+/* In-place op on a view self of base, with grad recording (PyTorch's CopySlices): the result
+ * r = op(self, ...) is computed with its history, written into self's memory, and then
+ *   base's history becomes as_strided_scatter(base's old history, r) at self's geometry, and
+ *   self's history becomes as_strided(base's new history) at the same geometry,
+ * so gradients reach r's inputs through the base and through the view alike. Neither node
+ * runs its forward (the memory already holds the values); they are recorded only. */
+static lc_status inplace_on_view(const lc_op_def *op, int n, lc_tensor *const *in,
+                                 const lc_op_args *args, const char *name) {
+  lc_tensor *self = in[0], *base = self->view_base;
+  if (base->requires_grad && !base->grad_fn)
+    return lc_set_error(LC_EGRAD,
+                        "%s_: a view of a leaf tensor that requires grad is being used in an "
+                        "in-place operation",
+                        name);
+  if (!base->contiguous || !lc_same_storage(self, base))
+    return lc_set_error(LC_EGRAD,
+                        "%s_: in-place modification of a view of a non-contiguous tensor is not "
+                        "supported with autograd; use an out-of-place op",
+                        name);
+  lc_tensor *res[LC_OP_MAX_OUTPUTS] = {NULL}, *r, *gm = NULL;
+  lc_node *scatter = NULL, *view = NULL;
+  char fn[96];
+  snprintf(fn, sizeof fn, "%s_", name);
+  /* op runs on a (recorded) copy of self: what it saves must not be the memory written below */
+  lc_tensor *cur = NULL, *ops_in[INPLACE_MAX_INPUTS];
+  if (n > INPLACE_MAX_INPUTS) return lc_set_error(LC_EARG, "%s_: too many inputs", name);
+  lc_status st = lc_apply(&lc_op_clone, 1, &self, NULL, &cur);
+  if (st) return st;
+  ops_in[0] = cur;
+  for (int i = 1; i < n; i++)
+    ops_in[i] = in[i];
+  st = lc_apply(op, n, ops_in, args, res);
+  lc_release(cur);
+  if (st) return st;
+  for (int k = 1; k < op->n_outputs; k++)
+    lc_release(res[k]);
+  r = res[0];
+  if ((st = lc_inplace_check_result(fn, self, r->ndim, r->shape, r->dtype))) goto done;
+  if ((st = view_geometry(self, base, &gm))) goto done;
+  /* the nodes are built before any history changes: their edges hold the old ones */
+  lc_tensor *sin[3] = {base, r, gm};
+  if ((st = record(&lc_op_as_strided_scatter, 3, sin, NULL, &base, NULL, &scatter))) goto done;
+  scatter->out.dtype = base->dtype;
+  if ((st = lc_k_copy(self, r))) goto done;
+  lc_bump_version(self);
+  rebase(base, scatter);
+  scatter = NULL;
+  lc_tensor *vin[2] = {base, gm};
+  if ((st = record(&lc_op_as_strided, 2, vin, NULL, &self, NULL, &view))) goto done;
+  rebase(self, view);
+  self->view_version = lc_version(self);
+  view = NULL;
+done:
+  if (scatter) node_destroy(&scatter->base);
+  if (view) node_destroy(&view->base);
+  lc_release(gm);
+  lc_release(r);
+  return st;
+}
+
 lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
                            const lc_op_args *args) {
   const char *name = op && op->name ? op->name : "apply_inplace";
@@ -273,22 +397,7 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_status cst = lc_inplace_check_target(fn, self);
   if (cst) return cst;
   bool rec = lc_grad_mode() && op->backward && any_requires_grad(n, in);
-  if (rec) {
-    lc_tensor *base = self->view_base;
-    if (base && (base->requires_grad || base->grad_fn))
-      return lc_set_error(LC_EGRAD,
-                          "%s_: in-place modification of a view of a tensor that requires grad "
-                          "is not supported; use an out-of-place op",
-                          name);
-    /* The base would hold the new values without the history that produced them (lucid has
-     * no CopySlices): refuse rather than compute wrong gradients later. */
-    if (base)
-      return lc_set_error(LC_EGRAD,
-                          "%s_: in-place modification of a view with an input that requires "
-                          "grad is not supported (the viewed tensor would not get its "
-                          "gradient); use an out-of-place op",
-                          name);
-  }
+  if (rec && self->view_base) return inplace_on_view(op, n, in, args, name);
 
   lc_tensor *res[LC_OP_MAX_OUTPUTS] = {NULL};
   lc_status st = lc_op_run(op, n, in, args, res);

@@ -17,6 +17,13 @@ static inline lc_node *lc_ag_node(const lc_tensor *t) { return (lc_node *)t->gra
  * holds a strong reference to the same slot in node->retain_target. So the node never points
  * at t itself (no dangling pointer when t is freed first, no cycle t -> node -> t), and the
  * engine writes into slot->grad, which lc_grad(t) reads. */
+/* Whether op's save mask keeps input i (engine.c's record order: inputs by index, then
+ * outputs). */
+static inline bool lc_ag_saves_input(unsigned save, int i) {
+  if ((save & LC_SAVE_ALL_INPUTS) == LC_SAVE_ALL_INPUTS) return true;
+  return i < 8 && (save & LC_SAVE_IN(i));
+}
+
 static inline bool lc_ag_has_slot(const lc_tensor *t) { return t->grad_fn && t->retains_grad; }
 
 #endif

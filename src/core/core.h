@@ -63,6 +63,8 @@ struct lc_tensor {
   lc_node_base *grad_fn;    /* owned reference; NULL for leaves */
   int output_nr;            /* which output of grad_fn this is */
   lc_tensor *view_base;     /* owned: the tensor this is a view of (NULL if not a view) */
+  lc_node_base *hooks;      /* owned: a leaf's gradient hooks (src/autograd/hooks.c) or NULL */
+  uint64_t view_version;    /* a view: the storage version its history was taken at */
 };
 
 /* ---- errors (error.c) ----

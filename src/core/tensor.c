@@ -20,6 +20,7 @@ void lc_release(lc_tensor *t) {
     lc_tensor *base = t->view_base;
     lc_release(t->grad);
     lc_node_base_release(t->grad_fn);
+    lc_node_base_release(t->hooks);
     /* A header sharing its block with its storage is freed with the storage (which may
      * outlive it in views), not here. */
     lc_storage *s = t->storage;

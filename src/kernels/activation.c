@@ -9,6 +9,7 @@
  * loops; they never record (lucid has no double backward).
  */
 #include "activation.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include "lucid_activation.h" /* lc_gelu_approx */
@@ -436,7 +437,79 @@ static lc_status act_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return st;
 }
 
-#define ACT_DEF(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                            \
+/* create_graph: f'(x) g of each activation as recorded ops (p0, p1: its parameters). */
+static lc_status act_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const double p0 = ctx->args->f[0], p1 = ctx->args->f[1];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *r = NULL;
+#define AND(u, v) lc_gb_bin(&b, LC_LOGICAL_AND, u, v)
+#define MUL(u, v) lc_gb_bin(&b, LC_MUL, u, v)
+#define ADD(u, v) lc_gb_bin(&b, LC_ADD, u, v)
+#define MULS(u, c) lc_gb_sc(&b, LC_MUL, u, c)
+#define ADDS(u, c) lc_gb_sc(&b, LC_ADD, u, c)
+  switch ((lc_act_code)ctx->op->code) {
+  case LC_ACT_RELU6:
+  case LC_ACT_HARDTANH: {
+    double lo = ctx->op->code == LC_ACT_RELU6 ? 0 : p0, hi = ctx->op->code == LC_ACT_RELU6 ? 6 : p1;
+    r = lc_gb_mask(&b, AND(lc_gb_sc(&b, LC_GT, x, lo), lc_gb_sc(&b, LC_LT, x, hi)), g);
+    break;
+  }
+  case LC_ACT_LEAKY_RELU: r = lc_gb_where(&b, lc_gb_sc(&b, LC_GT, x, 0), g, MULS(g, p0)); break;
+  case LC_ACT_ELU: /* alpha e^x below 0 */
+    r = lc_gb_where(&b, lc_gb_sc(&b, LC_GT, x, 0), g, MUL(g, MULS(lc_gb_un(&b, LC_EXP, x), p0)));
+    break;
+  case LC_ACT_SILU: { /* s (1 + x (1 - s)) */
+    lc_tensor *sg = lc_gb_un(&b, LC_SIGMOID, x);
+    r = MUL(g, MUL(sg, ADDS(MUL(x, lc_gb_rsc(&b, LC_SUB, 1, sg)), 1)));
+    break;
+  }
+  case LC_ACT_MISH: { /* tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x) */
+    lc_op_args sp = {.f = {1, 20}};
+    lc_tensor *in[1] = {x};
+    lc_tensor *t = lc_gb_un(&b, LC_TANH, lc_gb_op(&b, &lc_op_act[LC_ACT_SOFTPLUS], 1, in, &sp));
+    lc_tensor *d = MUL(MUL(x, lc_gb_un(&b, LC_SIGMOID, x)), lc_gb_rsc(&b, LC_SUB, 1, MUL(t, t)));
+    r = MUL(g, ADD(t, d));
+    break;
+  }
+  case LC_ACT_SOFTPLUS: { /* sigmoid(beta x), 1 above the threshold */
+    lc_tensor *bx = MULS(x, p0);
+    r = lc_gb_where(&b, lc_gb_sc(&b, LC_GT, bx, p1), g, MUL(g, lc_gb_un(&b, LC_SIGMOID, bx)));
+    break;
+  }
+  case LC_ACT_HARDSWISH: { /* 0 below -3, x / 3 + 1/2 up to 3, 1 above */
+    lc_tensor *mid =
+        lc_gb_where(&b, lc_gb_sc(&b, LC_LE, x, 3), MUL(g, ADDS(MULS(x, 1.0 / 3), 0.5)), g);
+    r = lc_gb_mask(&b, lc_gb_sc(&b, LC_GE, x, -3), mid);
+    break;
+  }
+  case LC_ACT_GELU:
+    if (p0 == 0) { /* Phi(x) + x phi(x) */
+      lc_tensor *cdf = MULS(ADDS(lc_gb_un(&b, LC_ERF, MULS(x, M_SQRT1_2)), 1), 0.5);
+      lc_tensor *pdf =
+          MULS(lc_gb_un(&b, LC_EXP, MULS(MUL(x, x), -0.5)), 0.5 * M_2_SQRTPI * M_SQRT1_2);
+      r = MUL(g, ADD(cdf, MUL(x, pdf)));
+    } else { /* 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3c x^2), t = tanh(k (x + c x^3)) */
+      const double k = M_2_SQRTPI * M_SQRT1_2, c = 0.044715;
+      lc_tensor *x2 = MUL(x, x);
+      lc_tensor *t = lc_gb_un(&b, LC_TANH, MULS(ADD(x, MULS(MUL(x2, x), c)), k));
+      lc_tensor *left = MULS(ADDS(t, 1), 0.5);
+      lc_tensor *dt = MULS(MUL(x, lc_gb_rsc(&b, LC_SUB, 1, MUL(t, t))), 0.5 * k);
+      r = MUL(g, ADD(left, MUL(dt, ADDS(MULS(x2, 3 * c), 1))));
+    }
+    break;
+  default: b.st = lc_set_error(LC_EGRAD, "%s: no graph backward", ctx->op->name);
+  }
+#undef AND
+#undef MUL
+#undef ADD
+#undef MULS
+#undef ADDS
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+#define ACT_DEF(CODE, NAME, Module, GradFn, cost, INPLACE, NP, P0, P1)                             \
   [LC_ACT_##CODE] = {.name = #NAME,                                                                \
                      .grad_fn_name = GradFn,                                                       \
                      .n_inputs = 1,                                                                \
@@ -444,7 +517,8 @@ static lc_status act_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
                      .code = LC_ACT_##CODE,                                                        \
                      .save = LC_SAVE_IN(0),                                                        \
                      .forward = act_forward,                                                       \
-                     .backward = act_backward},
+                     .backward = act_backward,                                                     \
+                     .backward_graph = act_backward_graph},
 const lc_op_def lc_op_act[LC_ACT_COUNT] = {LC_ACTIVATION_LIST(ACT_DEF)};
 #undef ACT_DEF
 
@@ -705,13 +779,33 @@ static lc_status sm_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return st;
 }
 
+/* create_graph: softmax y (g - sum(g y)), log_softmax g - e^y sum(g), sums over dim kept. */
+static lc_status sm_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *y = lc_gb_saved(&b, 0), *r = NULL;
+  int dim = (int)ctx->args->i[0];
+  if (!b.st) b.st = lc_wrap_dim(&dim, y->ndim, ctx->op->grad_fn_name);
+  bool red[LC_MAX_DIMS] = {false};
+  if (!b.st && y->ndim > 0) red[dim] = true;
+  if (ctx->op == &lc_op_log_softmax)
+    r = lc_gb_bin(&b, LC_SUB, g,
+                  lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_EXP, y), lc_gb_sum_keep(&b, g, red)));
+  else
+    r = lc_gb_bin(&b, LC_MUL, y,
+                  lc_gb_bin(&b, LC_SUB, g, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, g, y), red)));
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_softmax = {.name = "softmax",
                                  .grad_fn_name = "SoftmaxBackward",
                                  .n_inputs = 1,
                                  .n_outputs = 1,
                                  .save = LC_SAVE_OUT(0),
                                  .forward = sm_forward,
-                                 .backward = sm_backward};
+                                 .backward = sm_backward,
+                                 .backward_graph = sm_backward_graph};
 
 const lc_op_def lc_op_log_softmax = {.name = "log_softmax",
                                      .grad_fn_name = "LogSoftmaxBackward",
@@ -719,4 +813,5 @@ const lc_op_def lc_op_log_softmax = {.name = "log_softmax",
                                      .n_outputs = 1,
                                      .save = LC_SAVE_OUT(0),
                                      .forward = sm_forward,
-                                     .backward = sm_backward};
+                                     .backward = sm_backward,
+                                     .backward_graph = sm_backward_graph};

@@ -3,6 +3,7 @@
  * the thread count), the kept elements scaled by 1 / (1 - p); backward applies the saved mask.
  * float32 and float64; contiguous operands (a strided input is copied once). */
 #include "dropout.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -119,10 +120,21 @@ static lc_status do_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return st;
 }
 
+/* create_graph: g where kept, times 1 / (1 - p) */
+static lc_status do_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *mask = lc_gb_saved(&b, 0);
+  lc_tensor *r = lc_gb_sc(&b, LC_MUL, lc_gb_mask(&b, mask, g), do_scale(ctx->args->f[0]));
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_dropout = {.name = "dropout",
                                  .grad_fn_name = "DropoutBackward",
                                  .n_inputs = 1,
                                  .n_outputs = 2,
                                  .save = LC_SAVE_OUT(1),
                                  .forward = do_forward,
-                                 .backward = do_backward};
+                                 .backward = do_backward,
+                                 .backward_graph = do_backward_graph};

@@ -5,6 +5,7 @@
  * with what forward saved through fused backward kernels (one pass, one allocation), then
  * reduce broadcast dims with lc_k_sum_to and cast back to the input's dtype. */
 #include "elementwise.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -185,6 +186,44 @@ static lc_status unary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
 #define UN_SAVE_IN LC_SAVE_IN(0)
 #define UN_SAVE_OUT LC_SAVE_OUT(0)
 #define UN_SAVE_ZERO 0
+/* create_graph: the same gradients as recorded ops (s: the saved input or output). */
+static lc_status unary_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                      lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_unary_op code = (lc_unary_op)ctx->op->code;
+  if (unary_grad_kernel[code] == LC_EW_KERNEL_COUNT) return zero_grad(ctx, 0, g, grad_in);
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *s = ctx->n_saved > 0 ? lc_gb_saved(&b, 0) : NULL, *r = NULL;
+  switch (code) {
+  case LC_NEG: r = lc_gb_un(&b, LC_NEG, g); break;
+  case LC_ABS: r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_SIGN, s)); break;
+  case LC_EXP: r = lc_gb_bin(&b, LC_MUL, g, s); break;
+  case LC_LOG: r = lc_gb_bin(&b, LC_DIV, g, s); break;
+  case LC_LOG1P: r = lc_gb_bin(&b, LC_DIV, g, lc_gb_sc(&b, LC_ADD, s, 1)); break;
+  case LC_SQRT: r = lc_gb_bin(&b, LC_DIV, g, lc_gb_sc(&b, LC_MUL, s, 2)); break;
+  case LC_RSQRT:
+    r = lc_gb_bin(&b, LC_MUL, g, lc_gb_sc(&b, LC_MUL, lc_gb_sc(&b, LC_POW, s, 3), -0.5));
+    break;
+  case LC_SIN: r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_COS, s)); break;
+  case LC_COS: r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_NEG, lc_gb_un(&b, LC_SIN, s))); break;
+  case LC_TANH:
+    r = lc_gb_bin(&b, LC_MUL, g, lc_gb_rsc(&b, LC_SUB, 1, lc_gb_bin(&b, LC_MUL, s, s)));
+    break;
+  case LC_SIGMOID:
+    r = lc_gb_bin(&b, LC_MUL, lc_gb_bin(&b, LC_MUL, g, s), lc_gb_rsc(&b, LC_SUB, 1, s));
+    break;
+  case LC_RELU: r = lc_gb_mask(&b, lc_gb_sc(&b, LC_GT, s, 0), g); break;
+  case LC_ERF: { /* 2/sqrt(pi) exp(-x^2) */
+    lc_tensor *e = lc_gb_un(&b, LC_EXP, lc_gb_un(&b, LC_NEG, lc_gb_bin(&b, LC_MUL, s, s)));
+    r = lc_gb_bin(&b, LC_MUL, g, lc_gb_sc(&b, LC_MUL, e, M_2_SQRTPI));
+    break;
+  }
+  default: b.st = lc_set_error(LC_EGRAD, "%s: no graph backward", ctx->op->name);
+  }
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 #define UNARY_DEF(CODE, NAME, GradFn, DTYPES, SAVES, COST)                                         \
   [LC_##CODE] = {.name = #NAME,                                                                    \
                  .grad_fn_name = GradFn,                                                           \
@@ -193,7 +232,8 @@ static lc_status unary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
                  .code = LC_##CODE,                                                                \
                  .save = UN_SAVE_##SAVES,                                                          \
                  .forward = unary_forward,                                                         \
-                 .backward = GradFn ? unary_backward : NULL},
+                 .backward = GradFn ? unary_backward : NULL,                                       \
+                 .backward_graph = GradFn ? unary_backward_graph : NULL},
 
 const lc_op_def lc_op_unary[LC_UNARY_COUNT] = {LC_UNARY_LIST(UNARY_DEF)};
 #undef UNARY_DEF
@@ -276,6 +316,87 @@ static lc_status binary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return st;
 }
 
+/* maximum / minimum: the share of the gradient input a takes: 1 where a wins, 1/2 on a tie, 0
+ * where it loses, against the tensor o (or, when o is NULL, the number os). A constant: no
+ * history. */
+static lc_tensor *winner_share(lc_gb *b, bool is_max, const lc_tensor *a, const lc_tensor *o,
+                               double os, lc_dtype dt) {
+  lc_binary_op win = is_max ? LC_GT : LC_LT;
+  lc_tensor *w = o ? lc_gb_bin(b, win, a, o) : lc_gb_sc(b, win, a, os);
+  lc_tensor *tie = o ? lc_gb_bin(b, LC_EQ, a, o) : lc_gb_sc(b, LC_EQ, a, os);
+  return lc_gb_bin(b, LC_ADD, lc_gb_cast(b, w, dt),
+                   lc_gb_sc(b, LC_MUL, lc_gb_cast(b, tie, dt), 0.5));
+}
+
+/* g d(a^e)/da = g e a^(e-1), 0 where e == 0 (e: a tensor, or NULL with the number es) */
+static lc_tensor *pow_grad_base(lc_gb *b, const lc_tensor *g, const lc_tensor *a,
+                                const lc_tensor *e, double es) {
+  if (!e) {
+    if (es == 0) return lc_gb_sc(b, LC_MUL, g, 0);
+    return lc_gb_bin(b, LC_MUL, g, lc_gb_sc(b, LC_MUL, lc_gb_sc(b, LC_POW, a, es - 1), es));
+  }
+  lc_tensor *t = lc_gb_bin(
+      b, LC_MUL, g, lc_gb_bin(b, LC_MUL, e, lc_gb_bin(b, LC_POW, a, lc_gb_sc(b, LC_SUB, e, 1))));
+  return lc_gb_mask(b, lc_gb_sc(b, LC_NE, e, 0), t);
+}
+
+/* g d(a^e)/de = g a^e log(a), 0 where a == 0 and e >= 0 (a: a tensor, or NULL with the number
+ * as) */
+static lc_tensor *pow_grad_exp(lc_gb *b, const lc_tensor *g, const lc_tensor *a, double as,
+                               const lc_tensor *e) {
+  lc_tensor *p = a ? lc_gb_bin(b, LC_POW, a, e) : lc_gb_rsc(b, LC_POW, as, e);
+  lc_tensor *gp = lc_gb_bin(b, LC_MUL, g, p);
+  lc_tensor *t =
+      a ? lc_gb_bin(b, LC_MUL, gp, lc_gb_un(b, LC_LOG, a)) : lc_gb_sc(b, LC_MUL, gp, log(as));
+  if (!a && as != 0) return t;
+  lc_tensor *keep =
+      a ? lc_gb_un(b, LC_LOGICAL_NOT,
+                   lc_gb_bin(b, LC_LOGICAL_AND, lc_gb_sc(b, LC_EQ, a, 0), lc_gb_sc(b, LC_GE, e, 0)))
+        : lc_gb_sc(b, LC_LT, e, 0);
+  return lc_gb_mask(b, keep, t);
+}
+
+static lc_status binary_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  const lc_binary_op code = (lc_binary_op)ctx->op->code;
+  const bool ga = ctx->needs_grad[0], gb_ = ctx->needs_grad[1];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *a = ctx->n_saved == 2 ? lc_gb_saved(&b, 0) : NULL;
+  lc_tensor *y = ctx->n_saved == 2 ? lc_gb_saved(&b, 1) : NULL;
+  lc_tensor *da = NULL, *db = NULL;
+  switch (code) {
+  case LC_ADD:
+  case LC_SUB:
+    da = (lc_tensor *)g;
+    if (gb_) db = code == LC_ADD ? (lc_tensor *)g : lc_gb_un(&b, LC_NEG, g);
+    break;
+  case LC_MUL:
+    if (ga) da = lc_gb_bin(&b, LC_MUL, g, y);
+    if (gb_) db = lc_gb_bin(&b, LC_MUL, g, a);
+    break;
+  case LC_DIV:
+    if (ga) da = lc_gb_bin(&b, LC_DIV, g, y);
+    if (gb_)
+      db =
+          lc_gb_un(&b, LC_NEG,
+                   lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, a), lc_gb_bin(&b, LC_MUL, y, y)));
+    break;
+  case LC_POW:
+    if (ga) da = pow_grad_base(&b, g, a, y, 0);
+    if (gb_) db = pow_grad_exp(&b, g, a, 0, y);
+    break;
+  case LC_MAXIMUM:
+  case LC_MINIMUM:
+    if (ga) da = lc_gb_bin(&b, LC_MUL, g, winner_share(&b, code == LC_MAXIMUM, a, y, 0, g->dtype));
+    if (gb_) db = lc_gb_bin(&b, LC_MUL, g, winner_share(&b, code == LC_MAXIMUM, y, a, 0, g->dtype));
+    break;
+  default: b.st = lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
+  }
+  if (ga) lc_gb_grad(&b, 0, da, grad_in);
+  if (gb_) lc_gb_grad(&b, 1, db, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 #define BIN_SAVE_AB (LC_SAVE_IN(0) | LC_SAVE_IN(1))
 #define BIN_SAVE_A LC_SAVE_IN(0)
 #define BIN_SAVE_NONE 0
@@ -287,7 +408,8 @@ static lc_status binary_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
                  .code = LC_##CODE,                                                                \
                  .save = BIN_SAVE_##SAVES,                                                         \
                  .forward = binary_forward,                                                        \
-                 .backward = GradFn ? binary_backward : NULL},
+                 .backward = GradFn ? binary_backward : NULL,                                      \
+                 .backward_graph = GradFn ? binary_backward_graph : NULL},
 const lc_op_def lc_op_binary[LC_BINARY_COUNT] = {LC_BINARY_LIST(BINARY_DEF)};
 #undef BINARY_DEF
 
@@ -352,6 +474,33 @@ static lc_status scalar_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   }
 }
 
+static lc_status scalar_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_binary_op code = (lc_binary_op)ctx->op->code;
+  const double s = ctx->args->f[0];
+  const bool rev = (ctx->args->flags & LC_ARG_REVERSE) != 0;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *a = ctx->n_saved > 0 ? lc_gb_saved(&b, 0) : NULL, *r = NULL;
+  switch (code) {
+  case LC_ADD: r = (lc_tensor *)g; break;
+  case LC_SUB: r = rev ? lc_gb_un(&b, LC_NEG, g) : (lc_tensor *)g; break;
+  case LC_MUL: r = lc_gb_sc(&b, LC_MUL, g, s); break;
+  case LC_DIV:
+    r = !rev ? lc_gb_sc(&b, LC_DIV, g, s) /* d(s/a) = -g s / a^2 */
+             : lc_gb_sc(&b, LC_MUL, lc_gb_bin(&b, LC_DIV, g, lc_gb_bin(&b, LC_MUL, a, a)), -s);
+    break;
+  case LC_POW: r = !rev ? pow_grad_base(&b, g, a, NULL, s) : pow_grad_exp(&b, g, NULL, s, a); break;
+  case LC_MAXIMUM:
+  case LC_MINIMUM:
+    r = lc_gb_bin(&b, LC_MUL, g, winner_share(&b, code == LC_MAXIMUM, a, NULL, s, g->dtype));
+    break;
+  default: b.st = lc_set_error(LC_EGRAD, "%s: not differentiable", ctx->op->name);
+  }
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 #define SCALAR_DEF(CODE, NAME, GradFn, LOOPS, RESULT, SAVES, SAVES_SCALAR, INPLACE, COST)          \
   [LC_##CODE] = {.name = #NAME,                                                                    \
                  .grad_fn_name = GradFn,                                                           \
@@ -360,7 +509,8 @@ static lc_status scalar_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
                  .code = LC_##CODE,                                                                \
                  .save = BIN_SAVE_##SAVES_SCALAR,                                                  \
                  .forward = scalar_forward,                                                        \
-                 .backward = GradFn ? scalar_backward : NULL},
+                 .backward = GradFn ? scalar_backward : NULL,                                      \
+                 .backward_graph = GradFn ? scalar_backward_graph : NULL},
 const lc_op_def lc_op_binary_scalar[LC_BINARY_COUNT] = {LC_BINARY_LIST(SCALAR_DEF)};
 #undef SCALAR_DEF
 
@@ -395,13 +545,28 @@ static lc_status clamp_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
   return grad_kernel(ctx, 0, LC_EW_CLAMP_B, f, 2, (lc_ew_arg[]){ARG(g), ARG(x)}, grad_in);
 }
 
+static lc_status clamp_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                      lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *in = NULL;
+  if (ctx->args->flags & LC_ARG_HAS_LO) in = lc_gb_sc(&b, LC_GE, x, ctx->args->f[0]);
+  if (ctx->args->flags & LC_ARG_HAS_HI) {
+    lc_tensor *hi = lc_gb_sc(&b, LC_LE, x, ctx->args->f[1]);
+    in = in ? lc_gb_bin(&b, LC_LOGICAL_AND, in, hi) : hi;
+  }
+  lc_gb_grad(&b, 0, lc_gb_mask(&b, in, g), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_clamp = {.name = "clamp",
                                .grad_fn_name = "ClampBackward",
                                .n_inputs = 1,
                                .n_outputs = 1,
                                .save = LC_SAVE_IN(0),
                                .forward = clamp_forward,
-                               .backward = clamp_backward};
+                               .backward = clamp_backward,
+                               .backward_graph = clamp_backward_graph};
 
 /* ------------------------------------------------------------------ where */
 
@@ -430,13 +595,24 @@ static lc_status where_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
   return st;
 }
 
+static lc_status where_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                      lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *cond = lc_gb_saved(&b, 0);
+  if (ctx->needs_grad[1]) lc_gb_grad(&b, 1, lc_gb_mask(&b, cond, g), grad_in);
+  if (ctx->needs_grad[2])
+    lc_gb_grad(&b, 2, lc_gb_mask(&b, lc_gb_un(&b, LC_LOGICAL_NOT, cond), g), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_where = {.name = "where",
                                .grad_fn_name = "WhereBackward",
                                .n_inputs = 3,
                                .n_outputs = 1,
                                .save = LC_SAVE_IN(0),
                                .forward = where_forward,
-                               .backward = where_backward};
+                               .backward = where_backward,
+                               .backward_graph = where_backward_graph};
 
 /* ------------------------------------------------------------------ cast, clone, copy */
 
@@ -445,6 +621,15 @@ static lc_status cast_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   if (!valid_dtype(args->dtype))
     return lc_set_error(LC_EDTYPE, "to: invalid dtype %d", (int)args->dtype);
   return lc_k_copy_as(in[0], args->dtype, out);
+}
+
+static lc_status pass_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  const int i = ctx->n_inputs - 1;
+  if (!ctx->needs_grad[i]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, i, g, grad_in);
+  return lc_gb_end(&b, grad_in);
 }
 
 /* Also clone's and copy_'s: the gradient passes through, reduced and cast back to the input. */
@@ -459,7 +644,8 @@ const lc_op_def lc_op_cast = {.name = "to",
                               .n_inputs = 1,
                               .n_outputs = 1,
                               .forward = cast_forward,
-                              .backward = pass_backward};
+                              .backward = pass_backward,
+                              .backward_graph = pass_backward_graph};
 
 static lc_status clone_forward(const lc_op_def *op, int n, lc_tensor *const *in,
                                const lc_op_args *args, lc_tensor **out) {
@@ -471,7 +657,8 @@ const lc_op_def lc_op_clone = {.name = "clone",
                                .n_inputs = 1,
                                .n_outputs = 1,
                                .forward = clone_forward,
-                               .backward = pass_backward};
+                               .backward = pass_backward,
+                               .backward_graph = pass_backward_graph};
 
 /* copy_: {dst, src} -> src broadcast to dst's shape, in dst's dtype. dst's old values are
  * overwritten, so its gradient is none (pass_backward only serves input 1). */
@@ -485,4 +672,5 @@ const lc_op_def lc_op_copy = {.name = "copy", /* lc_apply_inplace reports it as 
                               .n_inputs = 2,
                               .n_outputs = 1,
                               .forward = copy_forward,
-                              .backward = pass_backward};
+                              .backward = pass_backward,
+                              .backward_graph = pass_backward_graph};

@@ -3,6 +3,7 @@
  * accumulated per row (the padding row skipped). float32 and float64; contiguous operands (a
  * strided input is copied once). */
 #include "embedding.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <stdio.h>
@@ -133,6 +134,26 @@ static void emb_cols(void *ctx, int64_t b, int64_t e) {
     emb_acc_f64(j, b, e);
 }
 
+/* create_graph: the rows of g scatter-added into zeros of the weight's shape at the 0-based
+ * indices (idx - base), the padding row's contributions masked out. */
+static lc_status emb_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *wm = &ctx->in[0];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *idx = lc_gb_saved(&b, 0);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int64_t K = idx->numel, D = wm->shape[1];
+  int64_t k1[2] = {K, 1}, kd[2] = {K, D};
+  lc_tensor *i0 = lc_gb_cast(&b, lc_gb_sc(&b, LC_SUB, idx, (double)ctx->args->i[1]), LC_INT64);
+  lc_tensor *col = lc_gb_reshape(&b, i0, 2, k1);
+  lc_tensor *rows = lc_gb_reshape(&b, g, 2, kd);
+  rows = lc_gb_mask(&b, lc_gb_sc(&b, LC_NE, col, (double)ctx->args->i[0]), rows);
+  lc_op_args a = {.i = {0}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(&b, wm, g->dtype), lc_gb_expand(&b, col, 2, kd), rows};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status emb_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   const lc_tensor *idx = NULL;
@@ -167,4 +188,5 @@ const lc_op_def lc_op_embedding = {.name = "embedding",
                                    .n_outputs = 1,
                                    .save = LC_SAVE_IN(1),
                                    .forward = emb_forward,
-                                   .backward = emb_backward};
+                                   .backward = emb_backward,
+                                   .backward_graph = emb_backward_graph};

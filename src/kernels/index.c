@@ -9,6 +9,7 @@
  * different threads, even for scatter. index_select is gather with an index broadcast (stride
  * 0) over every dim but `dim`.
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <string.h>
@@ -189,6 +190,89 @@ static lc_status index_select_forward(const lc_op_def *op, int n, lc_tensor *con
   return LC_OK;
 }
 
+/* ---------------------------------------------------------------- graph backwards
+ * create_graph forms of the index ops' gradients: the adjoints are themselves index ops
+ * (gather <-> scatter_add), so each differentiates to any order. */
+
+static lc_tensor *gb_dim_op(lc_gb *b, const lc_op_def *op, int dim, int n, lc_tensor *const *in) {
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  return lc_gb_op(b, op, n, in, &a);
+}
+
+static int ctx_dim(const lc_op_ctx *ctx) {
+  int dim = (int)ctx->args->i[0];
+  lc_wrap_dim(&dim, ctx->in[0].ndim, ctx->op->name);
+  return dim;
+}
+
+/* zeros shaped like input 0, scattered-added with src at index along dim */
+static lc_tensor *gb_scatter_add_zeros(lc_gb *b, int dim, lc_tensor *index, const lc_tensor *src) {
+  lc_tensor *z = lc_gb_zeros(b, &b->ctx->in[0], src->dtype);
+  lc_tensor *in[3] = {z, index, (lc_tensor *)src};
+  return gb_dim_op(b, &lc_op_scatter_add, dim, 3, in);
+}
+
+static lc_status gather_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *index = lc_gb_saved(&b, 0);
+  if (!b.st) lc_gb_grad(&b, 0, gb_scatter_add_zeros(&b, ctx_dim(ctx), index, g), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+/* scatter / scatter_add: self gets g (scatter: zero where overwritten), src gets g gathered */
+static lc_status scatter_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                        lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *index = lc_gb_saved(&b, 0);
+  int dim = b.st ? 0 : ctx_dim(ctx);
+  if (ctx->needs_grad[0]) {
+    lc_tensor *r = (lc_tensor *)g;
+    if (ctx->op == &lc_op_scatter && !b.st) {
+      lc_meta im;
+      im.ndim = index->ndim;
+      memcpy(im.shape, index->shape, sizeof im.shape);
+      lc_tensor *in[3] = {(lc_tensor *)g, index, lc_gb_zeros(&b, &im, g->dtype)};
+      r = gb_dim_op(&b, &lc_op_scatter, dim, 3, in);
+    }
+    lc_gb_grad(&b, 0, r, grad_in);
+  }
+  if (ctx->needs_grad[2]) {
+    lc_tensor *in[2] = {(lc_tensor *)g, index};
+    lc_gb_grad(&b, 2, gb_dim_op(&b, &lc_op_gather, dim, 2, in), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
+/* index_select: g scatter-added back, with the 1-D index expanded to g's shape along dim */
+static lc_status index_select_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                             lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *index = lc_gb_saved(&b, 0);
+  if (!b.st && g->ndim > 0) {
+    int dim = ctx_dim(ctx);
+    int64_t sh[LC_MAX_DIMS];
+    for (int d = 0; d < g->ndim; d++)
+      sh[d] = d == dim ? g->shape[d] : 1;
+    lc_tensor *ix = lc_gb_expand(&b, lc_gb_reshape(&b, index, g->ndim, sh), g->ndim, g->shape);
+    lc_gb_grad(&b, 0, gb_scatter_add_zeros(&b, dim, ix, g), grad_in);
+  } else if (!b.st) {
+    lc_gb_grad(&b, 0, g, grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
+static lc_status masked_fill_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                            lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *mask = lc_gb_saved(&b, 0);
+  lc_gb_grad(&b, 0, lc_gb_mask(&b, lc_gb_un(&b, LC_LOGICAL_NOT, mask), g), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status index_select_backward(const lc_op_ctx *ctx, const lc_tensor *g,
                                        lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
@@ -219,6 +303,7 @@ const lc_op_def lc_op_index_select = {
     .save = LC_SAVE_IN(1),
     .forward = index_select_forward,
     .backward = index_select_backward,
+    .backward_graph = index_select_backward_graph,
 };
 
 /* ---------------------------------------------------------------- gather */
@@ -305,6 +390,7 @@ const lc_op_def lc_op_gather = {
     .save = LC_SAVE_IN(1),
     .forward = gather_forward,
     .backward = gather_backward,
+    .backward_graph = gather_backward_graph,
 };
 
 /* ---------------------------------------------------------------- scatter, scatter_add */
@@ -428,6 +514,7 @@ const lc_op_def lc_op_scatter = {
     .save = LC_SAVE_IN(1),
     .forward = scatter_forward,
     .backward = scatter_backward,
+    .backward_graph = scatter_backward_graph,
 };
 
 const lc_op_def lc_op_scatter_add = {
@@ -438,6 +525,7 @@ const lc_op_def lc_op_scatter_add = {
     .save = LC_SAVE_IN(1),
     .forward = scatter_add_forward,
     .backward = scatter_add_backward,
+    .backward_graph = scatter_backward_graph,
 };
 
 /* ---------------------------------------------------------------- masks */
@@ -549,6 +637,7 @@ const lc_op_def lc_op_masked_fill = {
     .save = LC_SAVE_IN(1),
     .forward = masked_fill_forward,
     .backward = masked_fill_backward,
+    .backward_graph = masked_fill_backward_graph,
 };
 
 /* C-order walk over (nd, shape) keeping element offsets for two operands. masked_select and

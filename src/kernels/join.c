@@ -2,6 +2,7 @@
  * join.c - cat: n tensors joined along one dim. Forward copies each input into its band of
  * the output; backward hands each input the matching band (a view) of the gradient.
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <string.h>
@@ -89,6 +90,24 @@ static lc_status cat_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   return LC_OK;
 }
 
+static lc_status cat_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  int dim = (int)ctx->args->i[0];
+  lc_status st = lc_wrap_dim(&dim, ctx->in[0].ndim, "CatBackward");
+  if (st) return st;
+  lc_gb b = LC_GB_INIT(ctx);
+  int64_t off = 0;
+  for (int k = 0; k < ctx->n_inputs; k++) {
+    int64_t len = ctx->in[k].shape[dim];
+    if (ctx->needs_grad[k]) {
+      lc_op_args a = {.i = {dim, off, off + len, 1}, .ni = 4};
+      lc_tensor *gin[1] = {(lc_tensor *)g};
+      lc_gb_grad(&b, k, lc_gb_op(&b, &lc_op_slice, 1, gin, &a), grad_in);
+    }
+    off += len;
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status cat_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   int dim = (int)ctx->args->i[0];
   lc_status st = lc_wrap_dim(&dim, ctx->in[0].ndim, "CatBackward");
@@ -132,4 +151,5 @@ const lc_op_def lc_op_cat = {
     .n_outputs = 1,
     .forward = cat_forward,
     .backward = cat_backward,
+    .backward_graph = cat_backward_graph,
 };

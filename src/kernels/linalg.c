@@ -7,6 +7,7 @@
  * (CblasTrans), otherwise the operand is first copied to contiguous. Tiny products use a plain
  * loop: OpenBLAS's call overhead dominates a 4x3 by 3x2 product.
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <cblas.h>
@@ -329,6 +330,51 @@ static lc_status reduce_to_input(lc_tensor *r, const mop *m2, const lc_meta *in,
   return st;
 }
 
+/* create_graph: with 1-D operands promoted to matrices (a: 1 x k, b: k x 1) and g reshaped to
+ * the promoted product, grad_a = g b^T and grad_b = a^T g, summed over broadcast batch dims and
+ * reshaped back. */
+static lc_status matmul_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                       lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *a = lc_gb_saved(&b, 0), *y = lc_gb_saved(&b, 1);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int64_t one = 1;
+  int64_t as[LC_MAX_DIMS], bs[LC_MAX_DIMS];
+  int an = a->ndim, bn = y->ndim;
+  memcpy(as, a->shape, (size_t)an * sizeof *as);
+  memcpy(bs, y->shape, (size_t)bn * sizeof *bs);
+  if (an == 1) {
+    as[1] = as[0];
+    as[0] = one;
+    an = 2;
+  }
+  if (bn == 1) {
+    bs[1] = one;
+    bn = 2;
+  }
+  lc_tensor *a2 = lc_gb_reshape(&b, a, an, as), *b2 = lc_gb_reshape(&b, y, bn, bs);
+  /* the promoted product's shape: broadcast batch dims, then m x n */
+  int nb = (an > bn ? an : bn) - 2;
+  int64_t os[LC_MAX_DIMS];
+  for (int d = 0; d < nb; d++) {
+    int ia = d - (nb - (an - 2)), ib = d - (nb - (bn - 2));
+    int64_t sa = ia >= 0 ? as[ia] : 1, sb = ib >= 0 ? bs[ib] : 1;
+    os[d] = sa == 1 ? sb : sa;
+  }
+  os[nb] = as[an - 2];
+  os[nb + 1] = bs[bn - 1];
+  lc_tensor *g2 = lc_gb_reshape(&b, grad_out, nb + 2, os);
+  if (ctx->needs_grad[0]) {
+    lc_tensor *r = lc_gb_sum_to(&b, lc_gb_matmul(&b, g2, lc_gb_mT(&b, b2)), an, as);
+    lc_gb_grad(&b, 0, lc_gb_reshape(&b, r, ctx->in[0].ndim, ctx->in[0].shape), grad_in);
+  }
+  if (ctx->needs_grad[1]) {
+    lc_tensor *r = lc_gb_sum_to(&b, lc_gb_matmul(&b, lc_gb_mT(&b, a2), g2), bn, bs);
+    lc_gb_grad(&b, 1, lc_gb_reshape(&b, r, ctx->in[1].ndim, ctx->in[1].shape), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status matmul_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                  lc_tensor **grad_in) {
   grad_in[0] = grad_in[1] = NULL;
@@ -372,4 +418,5 @@ const lc_op_def lc_op_matmul = {.name = "matmul",
                                 .n_outputs = 1,
                                 .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
                                 .forward = matmul_forward,
-                                .backward = matmul_backward};
+                                .backward = matmul_backward,
+                                .backward_graph = matmul_backward_graph};

@@ -8,6 +8,7 @@
  * optionally b {out}; all of one float dtype. Leading dims of x are flattened into the GEMM's rows.
  */
 #include "linear.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <cblas.h>
@@ -112,6 +113,24 @@ static void column_sums(const lc_tensor *g, int64_t m, int64_t nout, lc_tensor *
     column_sums_f64(lc_data(g), m, nout, lc_data(gb));
 }
 
+/* create_graph: x (..., k), W (n, k): grad_x = g W, grad_W = g2^T x2 with the leading dims
+ * flattened (g2: m x n, x2: m x k), grad_b = g summed to (n). */
+static lc_status linear_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                       lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *w = lc_gb_saved(&b, 1);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int64_t n = w->shape[0], k = w->shape[1];
+  if (ctx->needs_grad[0]) lc_gb_grad(&b, 0, lc_gb_matmul(&b, grad_out, w), grad_in);
+  if (ctx->needs_grad[1]) {
+    int64_t gs[2] = {n ? lc_numel(grad_out) / n : 0, n}, xs[2] = {gs[0], k};
+    lc_tensor *g2 = lc_gb_reshape(&b, grad_out, 2, gs), *x2 = lc_gb_reshape(&b, x, 2, xs);
+    lc_gb_grad(&b, 1, lc_gb_matmul(&b, lc_gb_mT(&b, g2), x2), grad_in);
+  }
+  if (ctx->n_inputs == 3 && ctx->needs_grad[2]) lc_gb_grad(&b, 2, grad_out, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                  lc_tensor **grad_in) {
   for (int i = 0; i < ctx->n_inputs; i++) grad_in[i] = NULL;
@@ -167,7 +186,8 @@ const lc_op_def lc_op_linear = {.name = "linear",
                                 .n_outputs = 1,
                                 .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
                                 .forward = linear_forward,
-                                .backward = linear_backward};
+                                .backward = linear_backward,
+                                .backward_graph = linear_backward_graph};
 
 /* ------------------------------------------------------------------ bilinear */
 

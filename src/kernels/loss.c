@@ -14,6 +14,8 @@
  * the number of threads.
  */
 #include "loss.h"
+#include "activation.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -313,12 +315,19 @@ static lc_status pw_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   return LC_OK;
 }
 
-static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
-  lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
+/* weight and pos_weight (inputs 2 and 3 when given) have no gradient */
+static lc_status pw_no_weight_grads(const lc_op_ctx *ctx) {
   int flags = ctx->args->flags, k = 2;
   lc_status st = LC_OK;
   if (flags & LC_LOSS_HAS_WEIGHT) st = no_grad_for(ctx, k++, "weight");
   if (!st && (flags & LC_LOSS_HAS_POS_WEIGHT)) st = no_grad_for(ctx, k++, "pos_weight");
+  return st;
+}
+
+static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
+  int flags = ctx->args->flags;
+  lc_status st = pw_no_weight_grads(ctx);
   if (st) return st;
   bool need_x = ctx->needs_grad[0], need_y = ctx->needs_grad[1];
   if (!need_x && !need_y) return LC_OK;
@@ -363,6 +372,95 @@ static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return LC_OK;
 }
 
+/* create_graph: pw_grad's derivatives as recorded ops, times the weight and the reduction's
+ * scale of g. */
+static lc_status pw_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  lc_pw_kind kind = (lc_pw_kind)ctx->op->code;
+  int flags = ctx->args->flags, k = 2;
+  lc_status st = pw_no_weight_grads(ctx);
+  if (st) return st;
+  const bool need_x = ctx->needs_grad[0], need_y = ctx->needs_grad[1];
+  if (!need_x && !need_y) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *y = lc_gb_saved(&b, 1), *w = NULL, *pw = NULL;
+  k = 2;
+  if (flags & LC_LOSS_HAS_WEIGHT) w = lc_gb_saved(&b, k++);
+  if (flags & LC_LOSS_HAS_POS_WEIGHT) pw = lc_gb_saved(&b, k++);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const double p = ctx->args->f[0];
+  lc_tensor *d = lc_gb_bin(&b, LC_SUB, x, y), *dx = NULL, *dy = NULL;
+#define NEG(u) lc_gb_un(&b, LC_NEG, u)
+  switch (kind) {
+  case LC_PW_MSE: dx = lc_gb_sc(&b, LC_MUL, d, 2); break;
+  case LC_PW_L1: dx = lc_gb_un(&b, LC_SIGN, d); break;
+  case LC_PW_HUBER: {
+    lc_op_args a = {.f = {-p, p}, .flags = LC_ARG_HAS_LO | LC_ARG_HAS_HI};
+    dx = lc_gb_op(&b, &lc_op_clamp, 1, &d, &a);
+    break;
+  }
+  case LC_PW_SMOOTH_L1:
+    if (p == 0) {
+      dx = lc_gb_un(&b, LC_SIGN, d);
+    } else {
+      lc_op_args a = {.f = {-1, 1}, .flags = LC_ARG_HAS_LO | LC_ARG_HAS_HI};
+      lc_tensor *q = lc_gb_sc(&b, LC_DIV, d, p);
+      dx = lc_gb_op(&b, &lc_op_clamp, 1, &q, &a);
+    }
+    break;
+  case LC_PW_BCE: /* (x - y) / max(x (1 - x), 1e-12); dy = max(log1p(-x), -100) - max(log x, -100)
+                   */
+    dx = lc_gb_bin(
+        &b, LC_DIV, d,
+        lc_gb_sc(&b, LC_MAXIMUM, lc_gb_bin(&b, LC_MUL, x, lc_gb_rsc(&b, LC_SUB, 1, x)), 1e-12));
+    if (need_y)
+      dy = lc_gb_bin(&b, LC_SUB, lc_gb_sc(&b, LC_MAXIMUM, lc_gb_un(&b, LC_LOG1P, NEG(x)), -100),
+                     lc_gb_sc(&b, LC_MAXIMUM, lc_gb_un(&b, LC_LOG, x), -100));
+    break;
+  case LC_PW_BCE_LOGITS: { /* (1 + (pw - 1) y) sigmoid(x) - pw y; dy = -x + (pw - 1) softplus(-x) */
+    lc_tensor *sg = lc_gb_un(&b, LC_SIGMOID, x);
+    if (!pw) {
+      dx = lc_gb_bin(&b, LC_SUB, sg, y);
+      dy = NEG(x);
+    } else {
+      lc_tensor *pm1 = lc_gb_sc(&b, LC_SUB, pw, 1);
+      lc_tensor *lw = lc_gb_sc(&b, LC_ADD, lc_gb_bin(&b, LC_MUL, pm1, y), 1);
+      dx = lc_gb_bin(&b, LC_SUB, lc_gb_bin(&b, LC_MUL, lw, sg), lc_gb_bin(&b, LC_MUL, pw, y));
+      if (need_y) {
+        lc_op_args sp = {.f = {1, 20}};
+        lc_tensor *nx = NEG(x);
+        lc_tensor *spn = lc_gb_op(&b, &lc_op_act[LC_ACT_SOFTPLUS], 1, &nx, &sp);
+        dy = lc_gb_bin(&b, LC_ADD, nx, lc_gb_bin(&b, LC_MUL, pm1, spn));
+      }
+    }
+    break;
+  }
+  case LC_PW_KL_DIV:
+    if (p != 0) {
+      lc_tensor *e = lc_gb_un(&b, LC_EXP, y);
+      dx = NEG(e);
+      if (need_y) dy = lc_gb_bin(&b, LC_MUL, e, lc_gb_sc(&b, LC_ADD, NEG(d), 1));
+    } else {
+      dx = NEG(y);
+      if (need_y) dy = lc_gb_bin(&b, LC_SUB, lc_gb_sc(&b, LC_ADD, lc_gb_un(&b, LC_LOG, y), 1), x);
+    }
+    break;
+  default: b.st = lc_set_error(LC_EGRAD, "%s: no graph backward", ctx->op->name);
+  }
+  /* the losses symmetric in d have dy = -dx */
+  if (need_y && !dy && !b.st) dy = NEG(dx);
+#undef NEG
+  /* the reduction's scale: none keeps g's shape; mean, sum and batchmean have a 0-dim g */
+  lc_reduction red = (lc_reduction)ctx->args->i[0];
+  lc_tensor *gs = (lc_tensor *)g;
+  if (red == LC_REDUCTION_MEAN && !b.st) gs = lc_gb_sc(&b, LC_DIV, g, (double)x->numel);
+  if (red == LC_REDUCTION_BATCHMEAN && !b.st)
+    gs = lc_gb_sc(&b, LC_DIV, g, x->ndim > 0 ? (double)x->shape[0] : 1.0);
+  if (w) gs = lc_gb_bin(&b, LC_MUL, gs, w);
+  if (need_x) lc_gb_grad(&b, 0, lc_gb_bin(&b, LC_MUL, dx, gs), grad_in);
+  if (need_y) lc_gb_grad(&b, 1, lc_gb_bin(&b, LC_MUL, dy, gs), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 /* One op and one descriptor per row of loss_list.h. */
 #define PW_DEF_(CODE, NAME, Module, GradFn, WEIGHTS, PARAM, BATCHMEAN)                             \
   [LC_PW_##CODE] = {.name = #NAME,                                                                 \
@@ -372,7 +470,8 @@ static lc_status pw_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
                     .code = LC_PW_##CODE,                                                          \
                     .save = LC_SAVE_ALL_INPUTS,                                                    \
                     .forward = pw_forward,                                                         \
-                    .backward = pw_backward},
+                    .backward = pw_backward,                                                       \
+                    .backward_graph = pw_backward_graph},
 const lc_op_def lc_op_pw_loss[LC_PW_COUNT] = {LC_PW_LOSS_LIST(PW_DEF_)};
 #undef PW_DEF_
 
@@ -792,6 +891,70 @@ static lc_status cl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return LC_OK;
 }
 
+/* create_graph. nll_loss is linear in its input, so its gradient is G1 g, where G1 (the
+ * gradient for a unit g: the weighted one-hot targets over the reduction's denominator) is a
+ * constant that the plain backward computes. cross_entropy is nll_loss of log_softmax: the
+ * same G1 g (label smoothing aside), taken back through a recorded log_softmax of the input. */
+static lc_status cl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  const bool nll = ctx->op == &lc_op_nll_loss;
+  lc_status st = no_grad_for(ctx, 2, "weight");
+  if (st) return st;
+  if (ctx->needs_grad[1])
+    return lc_set_error(LC_EGRAD,
+                        "%s: higher-order gradients for a target that requires grad are not "
+                        "implemented yet",
+                        ctx->op->name);
+  if (!ctx->needs_grad[0]) return LC_OK;
+  if (!nll && ctx->args->f[0] != 0)
+    return lc_set_error(LC_EGRAD,
+                        "%s: higher-order gradients with label_smoothing are not implemented yet",
+                        ctx->op->name);
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *t = lc_gb_saved(&b, 1);
+  if (!b.st && !nll && is_float(t->dtype))
+    b.st = lc_set_error(LC_EGRAD,
+                        "%s: higher-order gradients with class-probability targets are not "
+                        "implemented yet",
+                        ctx->op->name);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  lc_tensor *ones = NULL, *gi[4] = {NULL};
+  b.st = lc_tensor_new(g->ndim, g->shape, g->dtype, &ones);
+  if (!b.st) b.st = lc_k_fill(ones, 1.0);
+  lc_gb_keep(&b, ones);
+  if (!b.st) {
+    bool ng[4] = {true, false, false, false};
+    lc_op_ctx unit = *ctx;
+    unit.op = &lc_op_nll_loss;
+    unit.n_saved = ctx->n_inputs; /* nll saves the inputs only */
+    unit.needs_grad = ng;
+    unit.run = lc_op_run;
+    unit.create_graph = false;
+    b.st = cl_backward(&unit, ones, gi);
+  }
+  lc_tensor *g1 = lc_gb_keep(&b, gi[0]);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  /* g per row: reduction none gives g the input's shape without the class dim */
+  const int cdim = x->ndim >= 2 ? 1 : 0;
+  lc_tensor *gb = (lc_tensor *)g;
+  if (g->ndim > 0 && g->ndim < x->ndim) {
+    int64_t sh[LC_MAX_DIMS];
+    for (int d = 0, j = 0; d < x->ndim; d++)
+      sh[d] = d == cdim ? 1 : g->shape[j++];
+    gb = lc_gb_reshape(&b, g, x->ndim, sh);
+  }
+  lc_tensor *r = lc_gb_bin(&b, LC_MUL, g1, gb);
+  if (!nll) {
+    lc_op_args a = {.i = {cdim}, .ni = 1};
+    lc_tensor *lsm = lc_gb_op(&b, &lc_op_log_softmax, 1, &x, &a);
+    bool red[LC_MAX_DIMS] = {false};
+    red[cdim] = x->ndim > 0;
+    r = lc_gb_bin(&b, LC_SUB, r,
+                  lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_EXP, lsm), lc_gb_sum_keep(&b, r, red)));
+  }
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_cross_entropy = {
     .name = "cross_entropy",
     .grad_fn_name = "CrossEntropyLossBackward",
@@ -800,6 +963,7 @@ const lc_op_def lc_op_cross_entropy = {
     .save = LC_SAVE_ALL_INPUTS | LC_SAVE_OUT(1),
     .forward = cl_forward,
     .backward = cl_backward,
+    .backward_graph = cl_backward_graph,
 };
 
 const lc_op_def lc_op_nll_loss = {
@@ -810,4 +974,5 @@ const lc_op_def lc_op_nll_loss = {
     .save = LC_SAVE_ALL_INPUTS,
     .forward = cl_forward,
     .backward = cl_backward,
+    .backward_graph = cl_backward_graph,
 };

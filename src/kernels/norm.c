@@ -25,6 +25,7 @@
  * (kernel_util.h); the op definitions follow them.
  */
 #include "norm.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -889,6 +890,60 @@ done:
   return st;
 }
 
+/* create_graph: with x seen as (R / G, G, Cg, S) and the parameters as (1, G, Cg, 1), the
+ * statistics are recomputed as recorded ops (they depend on x), then
+ *   dx = rstd (dy - mean(dy) - xhat mean(dy xhat)), dy = g w,
+ *   dw = sum(g xhat), db = sum(g) over the batch and run dims. */
+static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                   lc_tensor **grad_in) {
+  int flags = ctx->args->flags;
+  int iw = flags & LC_NORM_W ? 1 : -1;
+  int ib = flags & LC_NORM_B ? 1 + (iw > 0) : -1;
+  bool need_x = ctx->needs_grad[0], need_w = iw > 0 && ctx->needs_grad[iw],
+       need_b = ib > 0 && ctx->needs_grad[ib];
+  if (!need_x && !need_w && !need_b) return LC_OK;
+  const int64_t G = ctx->args->i[0], Cg = ctx->args->i[1], S = ctx->args->i[2], D = Cg * S;
+  const lc_meta *xm = &ctx->in[0];
+  int64_t numel = 1;
+  for (int d = 0; d < xm->ndim; d++)
+    numel *= xm->shape[d];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *w = iw > 0 ? lc_gb_saved(&b, iw) : NULL;
+  if (b.st || D == 0 || numel == 0) {
+    if (!b.st)
+      b.st = lc_set_error(LC_EGRAD, "%s: higher-order gradients of an empty input", ctx->op->name);
+    return lc_gb_end(&b, grad_in);
+  }
+  int64_t s4[4] = {numel / D / G, G, Cg, S}, p4[4] = {1, G, Cg, 1};
+  bool rows[4] = {false, false, true, true}, cols[4] = {true, false, false, true};
+  lc_tensor *x4 = lc_gb_reshape(&b, x, 4, s4), *g4 = lc_gb_reshape(&b, grad_out, 4, s4);
+  lc_tensor *mu = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, x4, rows), (double)D);
+  lc_tensor *xc = lc_gb_bin(&b, LC_SUB, x4, mu);
+  lc_tensor *var =
+      lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, xc, xc), rows), (double)D);
+  lc_tensor *rstd = lc_gb_un(&b, LC_RSQRT, lc_gb_sc(&b, LC_ADD, var, ctx->args->f[0]));
+  lc_tensor *xhat = lc_gb_bin(&b, LC_MUL, xc, rstd);
+  if (need_x) {
+    lc_tensor *dy = w ? lc_gb_bin(&b, LC_MUL, g4, lc_gb_reshape(&b, w, 4, p4)) : g4;
+    lc_tensor *m1 = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, dy, rows), (double)D);
+    lc_tensor *m2 =
+        lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, dy, xhat), rows), (double)D);
+    lc_tensor *in =
+        lc_gb_bin(&b, LC_SUB, lc_gb_bin(&b, LC_SUB, dy, m1), lc_gb_bin(&b, LC_MUL, xhat, m2));
+    lc_tensor *dx = lc_gb_bin(&b, LC_MUL, rstd, in);
+    lc_gb_grad(&b, 0, lc_gb_reshape(&b, dx, xm->ndim, xm->shape), grad_in);
+  }
+  if (need_w) {
+    lc_tensor *dw = lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, g4, xhat), cols);
+    lc_gb_grad(&b, iw, lc_gb_reshape(&b, dw, ctx->in[iw].ndim, ctx->in[iw].shape), grad_in);
+  }
+  if (need_b) {
+    lc_tensor *db = lc_gb_sum_keep(&b, g4, cols);
+    lc_gb_grad(&b, ib, lc_gb_reshape(&b, db, ctx->in[ib].ndim, ctx->in[ib].shape), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 #define ROW_NORM_OP(var, nm, gname)                                                                \
   const lc_op_def var = {.name = nm,                                                               \
                          .grad_fn_name = gname,                                                    \
@@ -896,7 +951,8 @@ done:
                          .n_outputs = 2,                                                           \
                          .save = LC_SAVE_ALL_INPUTS | LC_SAVE_OUT(1),                              \
                          .forward = rn_forward,                                                    \
-                         .backward = rn_backward};
+                         .backward = rn_backward,                                                  \
+                         .backward_graph = rn_backward_graph};
 ROW_NORM_OP(lc_op_layer_norm, "layer_norm", "LayerNormBackward")
 ROW_NORM_OP(lc_op_group_norm, "group_norm", "GroupNormBackward")
 ROW_NORM_OP(lc_op_instance_norm, "instance_norm", "InstanceNormBackward")

@@ -52,6 +52,9 @@ struct lc_op_def;
 /* What backward sees. saved[] holds what forward's op asked to save, in the order of the
  * save mask: inputs by index first, then outputs. Use lc_ctx_saved() to fetch them: it checks
  * the version counter and fails with LC_EGRAD if the tensor was modified in place. */
+typedef lc_status (*lc_run_fn)(const struct lc_op_def *op, int n, lc_tensor *const *in,
+                               const struct lc_op_args *args, lc_tensor **out);
+
 typedef struct lc_op_ctx {
   const struct lc_op_def *op;
   const lc_op_args *args;
@@ -62,6 +65,11 @@ typedef struct lc_op_ctx {
   int n_saved;
   lc_tensor *const *saved;
   const uint64_t *saved_version;
+  /* How a backward runs the ops it is made of: lc_op_run normally; under create_graph, the
+   * recorder (lc_apply), so the gradient it returns has a history. Only backward_graph
+   * functions (and the lc_gb_* builder) use it; a fused backward calls its kernels directly. */
+  lc_run_fn run;
+  bool create_graph;
 } lc_op_ctx;
 
 typedef lc_status (*lc_forward_fn)(const struct lc_op_def *op, int n, lc_tensor *const *in,
@@ -84,6 +92,11 @@ typedef struct lc_op_def {
   unsigned save;            /* what backward needs */
   lc_forward_fn forward;    /* shape rule, checks and computation */
   lc_backward_fn backward;  /* NULL: not differentiable */
+  /* The backward used under create_graph (higher-order gradients): made only of ops run
+   * through ctx->run (the lc_gb_* builder of grad_graph.h), so the gradients it returns are
+   * differentiable. It may be backward itself when backward is already such a composition.
+   * NULL on a differentiable op: create_graph through it is an LC_EGRAD error naming it. */
+  lc_backward_fn backward_graph;
 } lc_op_def;
 
 /* Fetch saved tensor k (borrowed). Fails if it was modified in place since forward. */
@@ -138,6 +151,24 @@ extern const lc_op_def lc_op_scatter_add;  /* index.c */
 extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
 extern const lc_op_def lc_op_masked_select; /* index.c */
 extern const lc_op_def lc_op_nonzero;       /* index.c */
+/* shape.c: in[1] = geometry {ndim, offset, shape..., strides...} (int64) of a view of a
+ * contiguous tensor shaped like in[0]: as_strided copies that view out; as_strided_scatter(base,
+ * src, geom) writes src into it (autograd through in-place writes into views) */
+extern const lc_op_def lc_op_as_strided, lc_op_as_strided_scatter;
+extern const lc_op_def
+    lc_op_sum_to; /* sum_to.c: args.i = the target shape (lc_k_sum_to as an op) */
+/* rearrange.c: elements moved, never computed on */
+extern const lc_op_def lc_op_tril, lc_op_triu; /* i[0] = diagonal */
+extern const lc_op_def lc_op_flip;             /* i[0..ni-1] = dims */
+extern const lc_op_def lc_op_roll;  /* i[d] = shift along dim d; LC_ARG_ALL: i[0], flattened */
+extern const lc_op_def lc_op_rot90; /* i = {k, dim0, dim1} */
+extern const lc_op_def lc_op_repeat_interleave; /* in[1] = repeats; i[0] = dim or LC_ARG_ALL */
+/* its adjoint, the segment sum: in = {g, repeats}, i[1] = the repeated dim's size */
+extern const lc_op_def lc_op_repeat_interleave_backward;
+
+/* shape.c: strides that view t as `shape`, or false when its layout forbids it. */
+bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
+
 extern const lc_op_def lc_op_cumsum;        /* scan.c: i = {dim, has_dtype}, dtype */
 extern const lc_op_def lc_op_cumprod;       /* scan.c: i = {dim, has_dtype}, dtype */
 extern const lc_op_def lc_op_logcumsumexp;  /* scan.c: i[0] = dim */

@@ -19,6 +19,7 @@
  * Float sums accumulate in double (16 independent lanes), which keeps a float32 sum of 1e6
  * values within 1e-6 relative error of the exact sum and still vectorises.
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <limits.h>
@@ -999,6 +1000,79 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
 #define RD_SAVE_NONE 0
 #define RD_SAVE_IN LC_SAVE_IN(0)
 #define RD_SAVE_IN_OUT (LC_SAVE_IN(0) | LC_SAVE_OUT(0))
+/* create_graph: the gradients of reduce_backward as recorded ops. g is first given the kept
+ * (size-1) reduced dims, so it broadcasts against the input. */
+static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const int code = ctx->op->code;
+  const lc_meta *m = &ctx->in[0];
+  bool red[LC_MAX_DIMS];
+  lc_status st = parse_dims(ctx->op->name, ctx->args, m->ndim, red);
+  if (st) return st;
+  int64_t ks[LC_MAX_DIMS];
+  double n = 1;
+  for (int d = 0; d < m->ndim; d++) {
+    ks[d] = red[d] ? 1 : m->shape[d];
+    if (red[d]) n *= (double)m->shape[d];
+  }
+  lc_gb b = LC_GB_INIT(ctx);
+  int k = 0;
+  lc_tensor *x = (ctx->op->save & LC_SAVE_IN(0)) ? lc_gb_saved(&b, k++) : NULL;
+  lc_tensor *o = (ctx->op->save & LC_SAVE_OUT(0)) ? lc_gb_saved(&b, k++) : NULL;
+  lc_tensor *g = lc_gb_reshape(&b, grad_out, m->ndim, ks), *r = NULL;
+  if (o) o = lc_gb_reshape(&b, o, m->ndim, ks);
+  const double p = ctx->args->f[0], corr = ctx->args->f[1];
+  switch (code) {
+  case LC_SUM: r = lc_gb_expand(&b, g, m->ndim, m->shape); break;
+  case LC_MEAN: r = lc_gb_expand(&b, lc_gb_sc(&b, LC_DIV, g, n), m->ndim, m->shape); break;
+  case LC_AMAX:
+  case LC_AMIN: { /* shared evenly between the tied extremes, as PyTorch */
+    lc_tensor *hit = lc_gb_cast(&b, lc_gb_bin(&b, LC_EQ, x, o), grad_out->dtype);
+    r = lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, hit), lc_gb_sum_keep(&b, hit, red));
+    break;
+  }
+  case LC_VAR:
+  case LC_STD: {
+    lc_tensor *dev = lc_gb_bin(&b, LC_SUB, x, lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, x, red), n));
+    lc_tensor *scale = lc_gb_sc(&b, LC_DIV, dev, n - corr);
+    if (code == LC_VAR)
+      r = lc_gb_bin(&b, LC_MUL, g, lc_gb_sc(&b, LC_MUL, scale, 2));
+    else
+      r = lc_gb_bin(&b, LC_MUL, g, lc_gb_bin(&b, LC_DIV, scale, o));
+    break;
+  }
+  case LC_NORM:
+    if (!(isfinite(p) && p >= 1)) {
+      b.st = lc_set_error(
+          LC_EGRAD, "norm: higher-order gradients are implemented for finite p >= 1, got %g", p);
+      break;
+    }
+    /* sign(x) |x|^(p-1) / norm^(p-1), 0 where the norm is 0 */
+    if (p == 1) {
+      r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_SIGN, x));
+    } else {
+      lc_tensor *num = p == 2 ? x
+                              : lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_SIGN, x),
+                                          lc_gb_sc(&b, LC_POW, lc_gb_un(&b, LC_ABS, x), p - 1));
+      lc_tensor *den = p == 2 ? o : lc_gb_sc(&b, LC_POW, o, p - 1);
+      lc_tensor *q = lc_gb_bin(&b, LC_MUL, g, lc_gb_bin(&b, LC_DIV, num, den));
+      r = lc_gb_mask(&b, lc_gb_sc(&b, LC_NE, o, 0), q);
+    }
+    break;
+  case LC_LOGSUMEXP:
+    r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_EXP, lc_gb_bin(&b, LC_SUB, x, o)));
+    break;
+  default:
+    b.st = lc_set_error(LC_EGRAD,
+                        "%s: higher-order gradients (create_graph = true) are not implemented "
+                        "for %s yet",
+                        ctx->op->grad_fn_name, ctx->op->name);
+  }
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 #define REDUCE_DEF_(CODE, NAME, GradFn, DTYPES, SAVES, ARGS)                                       \
   [LC_##CODE] = {.name = #NAME,                                                                    \
                  .grad_fn_name = GradFn,                                                           \
@@ -1007,7 +1081,8 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
                  .code = LC_##CODE,                                                                \
                  .save = RD_SAVE_##SAVES,                                                          \
                  .forward = reduce_forward,                                                        \
-                 .backward = GradFn ? reduce_backward : NULL},
+                 .backward = GradFn ? reduce_backward : NULL,                                      \
+                 .backward_graph = GradFn ? reduce_backward_graph : NULL},
 const lc_op_def lc_op_reduce[LC_REDUCE_COUNT] = {LC_REDUCE_LIST(REDUCE_DEF_)};
 #undef REDUCE_DEF_
 
@@ -1155,6 +1230,30 @@ static lc_status maxdim_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   return LC_OK;
 }
 
+/* create_graph: g (given its kept dim back) scatter-added into zeros at the saved indices */
+static lc_status maxdim_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *m = &ctx->in[0];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *ix = lc_gb_saved(&b, 0);
+  if (m->ndim == 0) {
+    lc_gb_grad(&b, 0, grad_out, grad_in);
+    return lc_gb_end(&b, grad_in);
+  }
+  int dim = (int)ctx->args->i[0];
+  if (!b.st) b.st = lc_wrap_dim(&dim, m->ndim, ctx->op->name);
+  int64_t ks[LC_MAX_DIMS];
+  for (int d = 0; d < m->ndim; d++)
+    ks[d] = d == dim ? 1 : m->shape[d];
+  lc_tensor *g = lc_gb_reshape(&b, grad_out, m->ndim, ks);
+  ix = lc_gb_reshape(&b, ix, m->ndim, ks);
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(&b, m, grad_out->dtype), ix, g};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_max_dim = {.name = "max",
                                  .grad_fn_name = "MaxBackward",
                                  .n_inputs = 1,
@@ -1162,7 +1261,8 @@ const lc_op_def lc_op_max_dim = {.name = "max",
                                  .code = LC_AMAX,
                                  .save = LC_SAVE_OUT(1),
                                  .forward = maxdim_forward,
-                                 .backward = maxdim_backward};
+                                 .backward = maxdim_backward,
+                                 .backward_graph = maxdim_backward_graph};
 const lc_op_def lc_op_min_dim = {.name = "min",
                                  .grad_fn_name = "MinBackward",
                                  .n_inputs = 1,
@@ -1170,7 +1270,8 @@ const lc_op_def lc_op_min_dim = {.name = "min",
                                  .code = LC_AMIN,
                                  .save = LC_SAVE_OUT(1),
                                  .forward = maxdim_forward,
-                                 .backward = maxdim_backward};
+                                 .backward = maxdim_backward,
+                                 .backward_graph = maxdim_backward_graph};
 
 /* ================================================================ argmax / argmin */
 

@@ -5,6 +5,7 @@
  * Also home of lc_shape_view_strides() (PyTorch's computeStride), which src/ops/shape.c uses
  * to decide whether reshape can be a view (declared there by prototype: no header is shared).
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <stdio.h>
@@ -118,6 +119,14 @@ static lc_status view_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return reshape_nograd(g, ctx->in[0].ndim, ctx->in[0].shape, &grad_in[0]);
 }
 
+static lc_status view_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, 0, lc_gb_reshape(&b, g, ctx->in[0].ndim, ctx->in[0].shape), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_view = {
     .name = "view",
     .grad_fn_name = "ViewBackward",
@@ -126,6 +135,7 @@ const lc_op_def lc_op_view = {
     .is_view = true,
     .forward = view_forward,
     .backward = view_backward,
+    .backward_graph = view_backward_graph,
 };
 
 /* ---------------------------------------------------------------- permute */
@@ -167,13 +177,14 @@ static lc_status permute_forward(const lc_op_def *op, int n, lc_tensor *const *i
   return make_view(x, x->ndim, shape, strides, x->offset, out);
 }
 
+/* The inverse permutation, through ctx->run: a plain view, or recorded under create_graph. */
 static lc_status permute_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   lc_op_args inv = {.ni = (int)ctx->args->ni};
   for (int i = 0; i < ctx->args->ni; i++)
     inv.i[ctx->args->i[i]] = i;
   lc_tensor *in[1] = {(lc_tensor *)g};
-  return permute_forward(&lc_op_permute, 1, in, &inv, &grad_in[0]);
+  return ctx->run(&lc_op_permute, 1, in, &inv, &grad_in[0]);
 }
 
 const lc_op_def lc_op_permute = {
@@ -184,6 +195,7 @@ const lc_op_def lc_op_permute = {
     .is_view = true,
     .forward = permute_forward,
     .backward = permute_backward,
+    .backward_graph = permute_backward,
 };
 
 /* ---------------------------------------------------------------- expand */
@@ -225,6 +237,14 @@ static lc_status expand_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return lc_k_sum_to(g, ctx->in[0].ndim, ctx->in[0].shape, &grad_in[0]);
 }
 
+static lc_status expand_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, 0, g, grad_in); /* sum_to the input's shape, an op */
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_expand = {
     .name = "expand",
     .grad_fn_name = "ExpandBackward",
@@ -233,6 +253,7 @@ const lc_op_def lc_op_expand = {
     .is_view = true,
     .forward = expand_forward,
     .backward = expand_backward,
+    .backward_graph = expand_backward_graph,
 };
 
 /* ---------------------------------------------------------------- slice and select */
@@ -315,6 +336,38 @@ static lc_status select_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return scatter_into_zeros(ctx, select_forward, g, grad_in);
 }
 
+/* create_graph: slice and select place g back with scatter_add (whose own gradient is a
+ * gather), at a constant index: positions start, start + step, ... along dim, expanded over
+ * the other dims. select is a slice of one position with its dim removed. */
+static lc_status place_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                      lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *m = &ctx->in[0];
+  const bool is_select = ctx->op == &lc_op_select;
+  const int dim = (int)ctx->args->i[0];
+  const int64_t start = ctx->args->i[1], step = is_select ? 1 : ctx->args->i[3];
+  int64_t sh[LC_MAX_DIMS], one[LC_MAX_DIMS];
+  for (int d = 0; d < m->ndim; d++) {
+    sh[d] = d == dim ? (is_select ? 1 : g->shape[d]) : m->shape[d];
+    one[d] = d == dim ? sh[d] : 1;
+  }
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *ix = NULL;
+  b.st = lc_tensor_new(1, &sh[dim], LC_INT64, &ix);
+  if (!b.st) {
+    int64_t *p = lc_data(ix);
+    for (int64_t k = 0; k < sh[dim]; k++)
+      p[k] = start + k * step;
+  }
+  ix = lc_gb_keep(&b, ix);
+  ix = lc_gb_expand(&b, lc_gb_reshape(&b, ix, m->ndim, one), m->ndim, sh);
+  lc_tensor *src = lc_gb_reshape(&b, g, m->ndim, sh);
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(&b, m, g->dtype), ix, src};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_slice = {
     .name = "slice",
     .grad_fn_name = "SliceBackward",
@@ -323,6 +376,7 @@ const lc_op_def lc_op_slice = {
     .is_view = true,
     .forward = slice_forward,
     .backward = slice_backward,
+    .backward_graph = place_backward_graph,
 };
 
 const lc_op_def lc_op_select = {
@@ -333,4 +387,144 @@ const lc_op_def lc_op_select = {
     .is_view = true,
     .forward = select_forward,
     .backward = select_backward,
+    .backward_graph = place_backward_graph,
+};
+
+/* ---------------------------------------------------------------- as_strided, as_strided_scatter
+ * The two ops behind autograd through in-place writes into views (engine.c, PyTorch's
+ * CopySlices). Geometry: input `geom`, an int64 tensor {ndim, offset, shape..., strides...}
+ * giving a view of a contiguous tensor of the base's shape. Both produce new contiguous tensors
+ * and are each other's adjoint, so they differentiate to any order. */
+
+typedef struct geom {
+  int ndim;
+  int64_t offset, shape[LC_MAX_DIMS], strides[LC_MAX_DIMS];
+} geom;
+
+static lc_status read_geom(const char *fn, const lc_tensor *g, const lc_tensor *base, geom *out) {
+  if (g->dtype != LC_INT64 || g->ndim != 1 || !g->contiguous || g->numel < 2)
+    return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+  const int64_t *p = lc_data(g);
+  int nd = (int)p[0];
+  if (nd < 0 || nd > LC_MAX_DIMS || g->numel != 2 + 2 * (int64_t)nd)
+    return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+  out->ndim = nd;
+  out->offset = p[1];
+  /* the view must lie inside the base: offset + sum (shape - 1) * stride within [0, numel) */
+  int64_t lo = out->offset, hi = out->offset, n = 1;
+  for (int d = 0; d < nd; d++) {
+    out->shape[d] = p[2 + d];
+    out->strides[d] = p[2 + nd + d];
+    if (out->shape[d] < 0) return lc_set_error(LC_EARG, "%s: malformed view geometry", fn);
+    n *= out->shape[d];
+    if (out->shape[d] > 1) {
+      int64_t span = (out->shape[d] - 1) * out->strides[d];
+      if (span < 0)
+        lo += span;
+      else
+        hi += span;
+    }
+  }
+  if (n > 0 && (lo < 0 || hi >= base->numel))
+    return lc_set_error(LC_EINDEX, "%s: the view lies outside its base", fn);
+  return LC_OK;
+}
+
+/* as_strided(x, geom): a contiguous copy of the view geom of x (x read as contiguous). */
+static lc_status as_strided_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                    const lc_op_args *args, lc_tensor **out) {
+  geom gm;
+  lc_status st = read_geom(op->name, in[1], in[0], &gm);
+  if (st) return st;
+  lc_tensor *d = NULL, *v = NULL;
+  if ((st = lc_k_dense(in[0], &d))) return st;
+  st = lc_tensor_view_of(d, gm.ndim, gm.shape, gm.strides, d->offset + gm.offset, &v);
+  if (!st) st = lc_k_copy_as(v, v->dtype, out);
+  lc_release(v);
+  lc_release(d);
+  return st;
+}
+
+/* as_strided_scatter(base, src, geom): a contiguous copy of base with the view geom replaced
+ * by src. */
+static lc_status as_strided_scatter_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                            const lc_op_args *args, lc_tensor **out) {
+  geom gm;
+  lc_status st = read_geom(op->name, in[2], in[0], &gm);
+  if (st) return st;
+  const lc_tensor *src = in[1];
+  if (src->ndim != gm.ndim ||
+      (gm.ndim && memcmp(src->shape, gm.shape, (size_t)gm.ndim * sizeof gm.shape[0])))
+    return lc_set_error(LC_ESHAPE, "%s: src does not have the view's shape", op->name);
+  lc_dtype dt = lc_promote(in[0]->dtype, src->dtype);
+  lc_tensor *r = NULL, *v = NULL;
+  if ((st = lc_k_copy_as(in[0], dt, &r))) return st;
+  st = lc_tensor_view_of(r, gm.ndim, gm.shape, gm.strides, gm.offset, &v);
+  if (!st) st = lc_k_copy(v, src);
+  lc_release(v);
+  if (st) {
+    lc_release(r);
+    return st;
+  }
+  *out = r;
+  return LC_OK;
+}
+
+static lc_status as_strided_backward(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_tensor *gm = NULL, *z = NULL;
+  lc_status st = lc_ctx_saved(ctx, 0, &gm);
+  if (!st) st = lc_zeros(ctx->in[0].ndim, ctx->in[0].shape, g->dtype, &z);
+  if (st) return st;
+  lc_tensor *in[3] = {z, (lc_tensor *)g, gm};
+  st = ctx->run(&lc_op_as_strided_scatter, 3, in, NULL, &grad_in[0]);
+  lc_release(z);
+  return st;
+}
+
+static lc_status as_strided_scatter_backward(const lc_op_ctx *ctx, const lc_tensor *g,
+                                             lc_tensor **grad_in) {
+  lc_tensor *gm = NULL;
+  lc_status st = lc_ctx_saved(ctx, 0, &gm);
+  if (st) return st;
+  if (ctx->needs_grad[0]) { /* g with the overwritten view zeroed */
+    lc_tensor *z = NULL;
+    if ((st = lc_zeros(ctx->in[1].ndim, ctx->in[1].shape, g->dtype, &z))) return st;
+    lc_tensor *in[3] = {(lc_tensor *)g, z, gm};
+    st = ctx->run(&lc_op_as_strided_scatter, 3, in, NULL, &grad_in[0]);
+    lc_release(z);
+    if (st) return st;
+  }
+  if (ctx->needs_grad[1]) {
+    lc_tensor *in[2] = {(lc_tensor *)g, gm};
+    st = ctx->run(&lc_op_as_strided, 2, in, NULL, &grad_in[1]);
+    if (st) {
+      lc_release(grad_in[0]);
+      grad_in[0] = NULL;
+    }
+  }
+  return st;
+}
+
+const lc_op_def lc_op_as_strided = {
+    .name = "as_strided",
+    .grad_fn_name = "AsStridedBackward",
+    .n_inputs = 2,
+    .n_outputs = 1,
+    .save = LC_SAVE_IN(1),
+    .forward = as_strided_forward,
+    .backward = as_strided_backward,
+    .backward_graph = as_strided_backward,
+};
+
+const lc_op_def lc_op_as_strided_scatter = {
+    .name = "as_strided_scatter",
+    .grad_fn_name = "CopySlices",
+    .n_inputs = 3,
+    .n_outputs = 1,
+    .save = LC_SAVE_IN(2),
+    .forward = as_strided_scatter_forward,
+    .backward = as_strided_scatter_backward,
+    .backward_graph = as_strided_scatter_backward,
 };

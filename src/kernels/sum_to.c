@@ -94,3 +94,33 @@ lc_status lc_k_sum_to(const lc_tensor *grad, int ndim, const int64_t *shape, lc_
   lc_release(acc);
   return st;
 }
+
+/* ------------------------------------------------------------------ sum_to as an op */
+
+/* The graph form of lc_k_sum_to (used by backward_graph functions through lc_gb_sum_to): its
+ * gradient is the expansion back to the input's shape, itself an op, so it differentiates to
+ * any order. */
+static lc_status sum_to_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                const lc_op_args *args, lc_tensor **out) {
+  (void)op;
+  (void)n;
+  if (same_shape(in[0], args->ni, args->i)) /* a new header, never in[0] itself */
+    return lc_tensor_view_of(in[0], in[0]->ndim, in[0]->shape, in[0]->strides, in[0]->offset, out);
+  return lc_k_sum_to(in[0], args->ni, args->i, out);
+}
+
+static lc_status sum_to_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_op_args a = {.ni = ctx->in[0].ndim};
+  memcpy(a.i, ctx->in[0].shape, (size_t)a.ni * sizeof a.i[0]);
+  lc_tensor *in[1] = {(lc_tensor *)g};
+  return ctx->run(&lc_op_expand, 1, in, &a, &grad_in[0]);
+}
+
+const lc_op_def lc_op_sum_to = {.name = "sum_to",
+                                .grad_fn_name = "SumToBackward",
+                                .n_inputs = 1,
+                                .n_outputs = 1,
+                                .forward = sum_to_forward,
+                                .backward = sum_to_backward,
+                                .backward_graph = sum_to_backward};

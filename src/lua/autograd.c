@@ -6,6 +6,7 @@
 #include "binding.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int f_requires_grad_(lua_State *L) {
@@ -19,16 +20,132 @@ static int f_requires_grad_(lua_State *L) {
   return 1;
 }
 
+/* ---------------------------------------------------------------- gradient hooks
+ * A Lua hook is a registry reference called from lc_register_hook's callback. It can only run
+ * while a backward started from Lua is on this thread's stack (lucid.backward / autograd.grad
+ * set hook_L for the call): the callback runs inside that C frame, so it uses its lua_State. */
+
+static _Thread_local lua_State *hook_L;
+
+typedef struct lua_hook {
+  lua_State *main; /* for the unref when the hook is dropped */
+  int ref;
+} lua_hook;
+
+static lc_status run_lua_hook(void *ud, const lc_tensor *grad, lc_tensor **replace) {
+  lua_hook *h = ud;
+  lua_State *L = hook_L;
+  if (!L)
+    return lc_set_error(LC_EGRAD, "register_hook: a Lua hook can only run in a backward started "
+                                  "from Lua");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, h->ref);
+  lb_push(L, (lc_tensor *)grad);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    lc_status st = lc_set_error(LC_EGRAD, "error in a gradient hook: %s", msg ? msg : "?");
+    lua_pop(L, 1);
+    return st;
+  }
+  lc_status st = LC_OK;
+  if (!lua_isnil(L, -1)) {
+    lb_tensor *u = lb_ud(L, -1);
+    if (u && u->t)
+      *replace = lc_retain(u->t);
+    else
+      st = lc_set_error(LC_EGRAD, "a gradient hook must return a tensor or nil, got %s",
+                        lb_typename(L, -1));
+  }
+  lua_pop(L, 1);
+  return st;
+}
+
+static void free_lua_hook(void *ud) {
+  lua_hook *h = ud;
+  luaL_unref(h->main, LUA_REGISTRYINDEX, h->ref);
+  free(h);
+}
+
+#define HOOK_HANDLE_MT "lucid.RemovableHandle"
+
+static lc_hook_handle **check_handle(lua_State *L) { return luaL_checkudata(L, 1, HOOK_HANDLE_MT); }
+
+static int handle_remove(lua_State *L) {
+  lc_hook_handle **hd = check_handle(L);
+  lc_hook_handle_remove(*hd);
+  return 0;
+}
+
+static int handle_gc(lua_State *L) {
+  lc_hook_handle **hd = check_handle(L);
+  lc_hook_handle_free(*hd);
+  *hd = NULL;
+  return 0;
+}
+
+/* a function, or a value whose metatable has __call */
+static bool is_callable(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) return true;
+  if (!luaL_getmetafield(L, idx, "__call")) return false;
+  lua_pop(L, 1);
+  return true;
+}
+
+static int f_register_hook(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "hook"};
+  lb_args(L, fn, P, 2);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  if (!is_callable(L, 2))
+    lb_argerror(L, fn, 2, "hook", "expected a function, got %s", lb_typename(L, 2));
+  lc_hook_handle **hd = lua_newuserdatauv(L, sizeof *hd, 0);
+  *hd = NULL;
+  if (luaL_newmetatable(L, HOOK_HANDLE_MT)) {
+    lua_pushcfunction(L, handle_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, handle_remove);
+    lua_setfield(L, -2, "remove");
+    lua_setfield(L, -2, "__index");
+    lb_seal_metatable(L);
+  }
+  lua_setmetatable(L, -2);
+  lua_hook *h = malloc(sizeof *h);
+  if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  h->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_pushvalue(L, 2);
+  h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (lc_register_hook(t, run_lua_hook, h, free_lua_hook, hd) != LC_OK) {
+    free_lua_hook(h);
+    lb_core_error(L, fn);
+  }
+  return 1;
+}
+
+/* Runs a backward with hook_L set to L (restored after, also for nested backwards). */
+#define WITH_HOOKS(L, call)                                                                        \
+  do {                                                                                             \
+    lua_State *prev_hook_L_ = hook_L;                                                              \
+    hook_L = (L);                                                                                  \
+    st_ = (call);                                                                                  \
+    hook_L = prev_hook_L_;                                                                         \
+  } while (0)
+
 static int f_backward(lua_State *L) {
   const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "gradient", "retain_graph"};
-  lb_args(L, fn, P, 3);
+  static const char *const P[] = {"input", "gradient", "retain_graph", "create_graph"};
+  lb_args(L, fn, P, 4);
   lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
   lc_tensor *g = NULL;
   if (!lua_isnil(L, 2)) g = lb_tensor_arg(L, fn, 2, "gradient");
-  bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", false);
+  bool create = lb_opt_bool_arg(L, fn, 4, "create_graph", false);
+  bool retain = lb_opt_bool_arg(L, fn, 3, "retain_graph", create); /* PyTorch's default */
+  unsigned flags = (retain ? LC_RETAIN_GRAPH : 0) | (create ? LC_CREATE_GRAPH : 0);
   /* the rules (requires grad, a gradient for non-scalars) and their messages are lc_backward's */
-  if (lc_backward(t, g, retain) != LC_OK) lb_core_error(L, fn);
+  lc_status st_;
+  WITH_HOOKS(L, lc_backward_ex(t, g, flags));
+  if (st_ != LC_OK) lb_core_error(L, fn);
   return 0;
 }
 
@@ -88,9 +205,10 @@ static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char
 
 static int f_grad(lua_State *L) {
   const char *fn = "autograd.grad";
-  static const char *const P[] = {"outputs", "inputs", "grad_outputs", "retain_graph",
-                                  "allow_unused"};
-  lb_args(L, fn, P, 5);
+  /* PyTorch's order, without its deprecated only_inputs */
+  static const char *const P[] = {"outputs",      "inputs",       "grad_outputs",
+                                  "retain_graph", "create_graph", "allow_unused"};
+  lb_args(L, fn, P, 6);
   int no, ni, ng = 0;
   lc_tensor **outs = tensor_list(L, fn, 1, "outputs", &no, false);
   lc_tensor **ins = tensor_list(L, fn, 2, "inputs", &ni, false);
@@ -101,27 +219,30 @@ static int f_grad(lua_State *L) {
       lb_argerror(L, fn, 3, "grad_outputs", "expected %d gradients (one per output), got %d", no,
                   ng);
   }
-  bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", false);
-  bool allow_unused = lb_opt_bool_arg(L, fn, 5, "allow_unused", false);
+  bool create = lb_opt_bool_arg(L, fn, 5, "create_graph", false);
+  bool retain = lb_opt_bool_arg(L, fn, 4, "retain_graph", create); /* PyTorch's default */
+  bool allow_unused = lb_opt_bool_arg(L, fn, 6, "allow_unused", false);
+  unsigned flags = (retain ? LC_RETAIN_GRAPH : 0) | (create ? LC_CREATE_GRAPH : 0) |
+                   (allow_unused ? LC_ALLOW_UNUSED : 0);
   /* the rules (outputs require grad, a gradient for non-scalar outputs, reachable inputs) and
    * their messages are lc_autograd_grad's, positions shown 1-based by lb_core_error */
   /* grad_outputs entries left nil reach C as NULL: lc_autograd_grad seeds them with ones */
   /* The results land in a tensor list owned by the collector until moved into the table. */
   lb_list *l = lb_list_new(L, ni);
-  if (lc_autograd_grad(no, outs, gouts, ni, ins, retain, allow_unused, l->ts) != LC_OK) {
-    lb_core_error(L, fn);
-  }
+  lc_status st_;
+  WITH_HOOKS(L, lc_autograd_grad_ex(no, outs, gouts, ni, ins, flags, l->ts));
+  if (st_ != LC_OK) lb_core_error(L, fn);
   lb_list_to_table(L, l);
   lua_pushinteger(L, ni);
   lua_setfield(L, -2, "n");
   return 1;
 }
 
-const lb_reg lb_autograd_regs[] = {
-    {"requires_grad_", f_requires_grad_, 0, LB_METHOD},
-    {"backward", f_backward, 0, LB_BOTH},
-    {"retain_grad", f_retain_grad, 0, LB_METHOD},
-    {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
-    {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
-    {"grad", f_grad, 0, LB_FUNC},
-    {NULL, NULL, 0, 0}};
+const lb_reg lb_autograd_regs[] = {{"requires_grad_", f_requires_grad_, 0, LB_METHOD},
+                                   {"backward", f_backward, 0, LB_BOTH},
+                                   {"retain_grad", f_retain_grad, 0, LB_METHOD},
+                                   {"register_hook", f_register_hook, 0, LB_METHOD},
+                                   {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
+                                   {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
+                                   {"grad", f_grad, 0, LB_FUNC},
+                                   {NULL, NULL, 0, 0}};

@@ -249,9 +249,11 @@ enum { LB_METHOD = 1, LB_FUNC = 2, LB_BOTH = 3 };
 extern const lb_reg lb_ops_regs[];      /* ops.c */
 extern const lb_reg lb_create_regs[];   /* create.c */
 extern const lb_reg lb_autograd_regs[]; /* autograd.c */
-extern const lb_reg lb_scan_regs[];     /* ops_scan.c: cumsum, cumprod, logcumsumexp, diff */
+extern const lb_reg lb_rearrange_regs[]; /* ops_rearrange.c: tril, flip, roll, ... */
+extern const lb_reg lb_scan_regs[];      /* ops_scan.c: cumsum, cumprod, logcumsumexp, diff */
 /* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what
- * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor methods. */
+ * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor
+ * methods. */
 extern const lb_reg lb_activation_regs[]; /* nn_activation.c */
 extern const lb_reg lb_dropout_regs[];    /* nn_dropout.c */
 extern const lb_reg lb_embedding_regs[];  /* nn_embedding.c */

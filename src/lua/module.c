@@ -91,11 +91,8 @@ int luaopen_lucid_core(lua_State *L) {
   register_all(L, mt, st, methods, module, lb_ops_regs);
   register_all(L, mt, st, methods, module, lb_create_regs);
   register_all(L, mt, st, methods, module, lb_autograd_regs);
-  /* tensor families: methods and lucid.<name> functions, like lb_ops_regs (the families
-   * array below is nn.functional's) */
-  const lb_reg *tensor_families[] = {lb_scan_regs};
-  for (size_t i = 0; i < sizeof tensor_families / sizeof *tensor_families; i++)
-    register_all(L, mt, st, methods, module, tensor_families[i]);
+  register_all(L, mt, st, methods, module, lb_rearrange_regs);
+  register_all(L, mt, st, methods, module, lb_scan_regs);
 
   lua_newtable(L);
   int functional = lua_gettop(L);

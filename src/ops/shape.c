@@ -11,9 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* kernels/shape.c: strides that view t as `shape`, or false when its layout forbids it. */
-bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, int64_t *strides);
-
 static lc_status apply1(const lc_op_def *op, const lc_tensor *t, const lc_op_args *a,
                         lc_tensor **out) {
   lc_tensor *in[1] = {(lc_tensor *)t};

@@ -1,0 +1,205 @@
+/* grad_graph.c - the lc_gb_* builder (grad_graph.h): differentiable gradient formulas for the
+ * backward_graph functions, every step an op run through ctx->run. */
+#include "grad_graph.h"
+
+#include "elementwise.h"
+#include "kernel_util.h"
+
+#include <string.h>
+
+lc_tensor *lc_gb_keep(lc_gb *b, lc_tensor *t) {
+  if (b->st) {
+    lc_release(t);
+    return NULL;
+  }
+  if (!t) {
+    b->st = lc_set_error(LC_EGRAD, "%s: backward_graph: missing operand", b->ctx->op->name);
+    return NULL;
+  }
+  if (b->n == LC_GB_KEEP) {
+    lc_release(t);
+    b->st = lc_set_error(LC_EGRAD, "%s: backward_graph: more than %d steps", b->ctx->op->name,
+                         LC_GB_KEEP);
+    return NULL;
+  }
+  b->keep[b->n++] = t;
+  return t;
+}
+
+lc_tensor *lc_gb_op(lc_gb *b, const lc_op_def *op, int n, lc_tensor *const *in,
+                    const lc_op_args *args) {
+  if (b->st) return NULL;
+  for (int i = 0; i < n; i++)
+    if (!in[i]) {
+      b->st = lc_set_error(LC_EGRAD, "%s: backward_graph: missing operand", b->ctx->op->name);
+      return NULL;
+    }
+  lc_op_args none;
+  if (!args) {
+    memset(&none, 0, sizeof none);
+    args = &none;
+  }
+  lc_tensor *out[LC_OP_MAX_OUTPUTS] = {NULL};
+  lc_status st = b->ctx->run(op, n, in, args, out);
+  if (st) {
+    b->st = st;
+    return NULL;
+  }
+  for (int k = 1; k < op->n_outputs; k++)
+    lc_release(out[k]);
+  return lc_gb_keep(b, out[0]);
+}
+
+#define T(x) ((lc_tensor *)(x))
+
+lc_tensor *lc_gb_un(lc_gb *b, lc_unary_op code, const lc_tensor *x) {
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_unary[code], 1, in, NULL);
+}
+
+lc_tensor *lc_gb_bin(lc_gb *b, lc_binary_op code, const lc_tensor *x, const lc_tensor *y) {
+  lc_tensor *in[2] = {T(x), T(y)};
+  return lc_gb_op(b, &lc_op_binary[code], 2, in, NULL);
+}
+
+lc_tensor *lc_gb_sc(lc_gb *b, lc_binary_op code, const lc_tensor *x, double s) {
+  lc_op_args a = {.f = {s}};
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_binary_scalar[code], 1, in, &a);
+}
+
+lc_tensor *lc_gb_rsc(lc_gb *b, lc_binary_op code, double s, const lc_tensor *x) {
+  lc_op_args a = {.f = {s}, .flags = LC_ARG_REVERSE};
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_binary_scalar[code], 1, in, &a);
+}
+
+lc_tensor *lc_gb_where(lc_gb *b, const lc_tensor *cond, const lc_tensor *x, const lc_tensor *y) {
+  lc_tensor *in[3] = {T(cond), T(x), T(y)};
+  return lc_gb_op(b, &lc_op_where, 3, in, NULL);
+}
+
+lc_tensor *lc_gb_mask(lc_gb *b, const lc_tensor *cond, const lc_tensor *x) {
+  if (b->st) return NULL;
+  lc_tensor *z = NULL;
+  b->st = lc_tensor_new(0, NULL, x->dtype, &z);
+  if (!b->st) b->st = lc_k_fill(z, 0.0);
+  if (b->st) {
+    lc_release(z);
+    return NULL;
+  }
+  return lc_gb_where(b, cond, x, lc_gb_keep(b, z));
+}
+
+lc_tensor *lc_gb_cast(lc_gb *b, const lc_tensor *x, lc_dtype dt) {
+  if (b->st) return NULL;
+  if (x->dtype == dt) return T(x);
+  lc_op_args a = {.dtype = dt};
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_cast, 1, in, &a);
+}
+
+static lc_op_args shape_args(int ndim, const int64_t *shape) {
+  lc_op_args a = {.ni = ndim};
+  if (ndim > 0) memcpy(a.i, shape, (size_t)ndim * sizeof *shape);
+  return a;
+}
+
+lc_tensor *lc_gb_reshape(lc_gb *b, const lc_tensor *x, int ndim, const int64_t *shape) {
+  if (b->st) return NULL;
+  if (same_shape(x, ndim, shape)) return T(x);
+  int64_t strides[LC_MAX_DIMS];
+  lc_tensor *src = T(x);
+  if (!lc_shape_view_strides(x, ndim, shape, strides)) {
+    lc_tensor *in[1] = {src};
+    src = lc_gb_op(b, &lc_op_clone, 1, in, NULL);
+    if (!src) return NULL;
+  }
+  lc_op_args a = shape_args(ndim, shape);
+  lc_tensor *in[1] = {src};
+  return lc_gb_op(b, &lc_op_view, 1, in, &a);
+}
+
+lc_tensor *lc_gb_expand(lc_gb *b, const lc_tensor *x, int ndim, const int64_t *shape) {
+  if (b->st) return NULL;
+  if (same_shape(x, ndim, shape)) return T(x);
+  lc_op_args a = shape_args(ndim, shape);
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_expand, 1, in, &a);
+}
+
+lc_tensor *lc_gb_sum_to(lc_gb *b, const lc_tensor *x, int ndim, const int64_t *shape) {
+  if (b->st) return NULL;
+  if (same_shape(x, ndim, shape)) return T(x);
+  lc_op_args a = shape_args(ndim, shape);
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_sum_to, 1, in, &a);
+}
+
+lc_tensor *lc_gb_permute(lc_gb *b, const lc_tensor *x, int ndim, const int64_t *perm) {
+  lc_op_args a = shape_args(ndim, perm);
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_permute, 1, in, &a);
+}
+
+lc_tensor *lc_gb_mT(lc_gb *b, const lc_tensor *x) {
+  if (b->st) return NULL;
+  if (x->ndim < 2) return T(x);
+  int64_t perm[LC_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++)
+    perm[i] = i;
+  perm[x->ndim - 2] = x->ndim - 1;
+  perm[x->ndim - 1] = x->ndim - 2;
+  return lc_gb_permute(b, x, x->ndim, perm);
+}
+
+lc_tensor *lc_gb_matmul(lc_gb *b, const lc_tensor *x, const lc_tensor *y) {
+  lc_tensor *in[2] = {T(x), T(y)};
+  return lc_gb_op(b, &lc_op_matmul, 2, in, NULL);
+}
+
+lc_tensor *lc_gb_sum_keep(lc_gb *b, const lc_tensor *x, const bool *red) {
+  if (b->st) return NULL;
+  lc_op_args a = {.flags = LC_ARG_KEEPDIM};
+  for (int d = 0; d < x->ndim; d++)
+    if (red[d]) a.i[a.ni++] = d;
+  if (a.ni == 0) return T(x);
+  lc_tensor *in[1] = {T(x)};
+  return lc_gb_op(b, &lc_op_reduce[LC_SUM], 1, in, &a);
+}
+
+lc_tensor *lc_gb_zeros(lc_gb *b, const lc_meta *m, lc_dtype dt) {
+  if (b->st) return NULL;
+  lc_tensor *z = NULL;
+  b->st = lc_zeros(m->ndim, m->shape, dt, &z);
+  return lc_gb_keep(b, z);
+}
+
+lc_tensor *lc_gb_saved(lc_gb *b, int k) {
+  if (b->st) return NULL;
+  lc_tensor *t = NULL;
+  b->st = lc_ctx_saved(b->ctx, k, &t);
+  return b->st ? NULL : t;
+}
+
+void lc_gb_grad(lc_gb *b, int i, const lc_tensor *t, lc_tensor **grad_in) {
+  if (b->st) return;
+  const lc_meta *m = &b->ctx->in[i];
+  lc_tensor *r = lc_gb_sum_to(b, t, m->ndim, m->shape);
+  if (r && lc_dtype_is_float(m->dtype)) r = lc_gb_cast(b, r, m->dtype);
+  if (!r) return;
+  lc_release(grad_in[i]);
+  grad_in[i] = lc_retain(r);
+}
+
+lc_status lc_gb_end(lc_gb *b, lc_tensor **grad_in) {
+  for (int k = 0; k < b->n; k++)
+    lc_release(b->keep[k]);
+  b->n = 0;
+  if (b->st && grad_in)
+    for (int i = 0; i < b->ctx->n_inputs; i++) {
+      lc_release(grad_in[i]);
+      grad_in[i] = NULL;
+    }
+  return b->st;
+}
