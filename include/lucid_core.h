@@ -497,7 +497,8 @@ lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has
  * to it before scanning (torch's dtype= argument). Integer results wrap on overflow.
  * Differentiable for float results: cumsum's gradient is the reversed cumsum of the incoming
  * one; cumprod's is exact when t holds zeros (the positions after a column's first zero get
- * 0, the first zero the product of the others); both arrive in t's dtype. */
+ * 0, the first zero the product of the others); both arrive in t's dtype. All three
+ * differentiate to any order (LC_CREATE_GRAPH; cumprod's with zeros in O(n^2) memory). */
 lc_status lc_cumsum(const lc_tensor *t, int dim, const lc_dtype *dtype, lc_tensor **out);
 lc_status lc_cumprod(const lc_tensor *t, int dim, const lc_dtype *dtype, lc_tensor **out);
 /* log(cumsum(exp(t))) computed stably (t float32 or float64, else LC_EDTYPE); a NaN

@@ -218,6 +218,46 @@ describe("cumulative ops: autograd", function()
   end)
 end)
 
+describe("cumulative ops: higher-order gradients (create_graph)", function()
+  local gg = lucid.autograd.gradgradcheck
+  local function r(...) return lucid.randn({...}, {dtype = "float64"}) end
+
+  it("gradgradcheck: every op along every dim, strided, 0-dim", function()
+    for _, op in ipairs({"cumsum", "cumprod", "logcumsumexp"}) do
+      for _, d in ipairs({1, 2, -1}) do
+        assert.is_true(gg(function(a) return a[op](a, d) end, {r(2, 3, 4)}))
+      end
+      assert.is_true(gg(function(a) return a:t()[op](a:t(), 1) end, {r(3, 4)}))
+      assert.is_true(gg(function(a) return a:reshape({})[op](a:reshape({}), 1) end, {r(1)}))
+    end
+    assert.is_true(gg(function(a, p) return a:diff{n = 2, prepend = p} ^ 2 end, {r(3, 5), r(3, 1)}))
+  end)
+
+  it("cumprod with zeros: exact to any order (PyTorch's values)", function()
+    local x = r(3, 5)
+    x[{1, 2}] = 0
+    x[{2, 1}] = 0
+    x[{2, 4}] = 0
+    x[{3, 5}] = 0
+    assert.is_true(gg(function(a) return a:cumprod(2) end, {x}))
+    assert.is_true(gg(function(a) return a:cumprod(1) end, {x}))
+    local a = T({2, 0, 3, 0.5}, {dtype = "float64", requires_grad = true})
+    local g1 = lucid.autograd.grad({a:cumprod(1):sum()}, {a}, {create_graph = true})[1]
+    same(g1, {1, 11, 0, 0})
+    local g2 = lucid.autograd.grad({g1:sum()}, {a})[1]
+    same(g2, {5.5, 14.5, 3, 6}) -- torch.autograd.grad twice
+  end)
+
+  it("logcumsumexp: second derivative as PyTorch's", function()
+    local b = T({{1, -2, 3}, {0.5, 0.1, -1}}, {dtype = "float64", requires_grad = true})
+    local g = lucid.autograd.grad({b:logcumsumexp(2)}, {b}, {
+      grad_outputs = {T({{1, 2, -1}, {0.3, -0.7, 2}}, {dtype = "float64"})}, create_graph = true})[1]
+    local hh = lucid.autograd.grad({(g * g):sum()}, {b})[1]
+    same(hh, {{-0.276258331970876, -0.49368508711509146, 0.7699434190859704},
+      {0.38454236889345483, -0.17795735570369814, -0.20658501318975656}}, 1e-10)
+  end)
+end)
+
 describe("cumulative ops: errors", function()
   local x = T({{1, 2, 3}, {4, 5, 6}})
   it("dim: required, 1-based, in range", function()

@@ -22,6 +22,7 @@
  * logcumsumexp of log|g| - y over the positive (negative) gradients (the lowest finite value of
  * the dtype standing for the others).
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <float.h>
@@ -287,7 +288,9 @@ static lc_status scan_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   lc_tensor *x = NULL;
   st = lc_k_dense_as(t, dt, &x);
   if (st) return st;
-  st = scan_dense(mode, false, x, dim, out);
+  /* args.i[2]: cumsum from the end (its own gradient, and backward_graph's) */
+  bool reverse = mode == SCAN_SUM && args->ni > 2 && args->i[2];
+  st = scan_dense(mode, reverse, x, dim, out);
   lc_release(x);
   return st;
 }
@@ -320,7 +323,8 @@ static lc_status cumsum_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   lc_tensor *gd = NULL;
   st = grad_as(ctx, g, ctx->in[0].dtype, &gd);
   if (st) return st;
-  st = scan_dense(SCAN_SUM, true, gd, dim, &grad_in[0]);
+  bool reverse = ctx->args->ni > 2 && ctx->args->i[2];
+  st = scan_dense(SCAN_SUM, !reverse, gd, dim, &grad_in[0]);
   lc_release(gd);
   return st;
 }
@@ -394,6 +398,190 @@ static lc_status logcumsumexp_backward(const lc_op_ctx *ctx, const lc_tensor *g,
   return scan_backward_common(ctx, g, grad_in, SCAN_LSE);
 }
 
+/* ---------------------------------------------------------------- create_graph
+ * The same gradients as compositions of recorded ops (grad_graph.h), so they differentiate
+ * again: cumsum's is a cumsum from the end; logcumsumexp's is PyTorch's formula written out;
+ * cumprod's is PyTorch's: the cumsum from the end of g y, over x, when x has no zeros, else the
+ * exact sum_{j>=i} g_j prod_{m<=j, m!=i} x_m through an (n, n) matrix per line (O(n^2) memory,
+ * only under create_graph). */
+
+static lc_tensor *gb_scan(lc_gb *b, const lc_op_def *op, const lc_tensor *x, int dim,
+                          bool reverse) {
+  lc_op_args a = {.i = {dim, 0, reverse}, .ni = 3};
+  lc_tensor *in[1] = {(lc_tensor *)x};
+  return lc_gb_op(b, op, 1, in, &a);
+}
+
+static lc_tensor *gb_flip(lc_gb *b, const lc_tensor *x, int dim) {
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[1] = {(lc_tensor *)x};
+  return lc_gb_op(b, &lc_op_flip, 1, in, &a);
+}
+
+/* A constant (no history) of shape (nd, shape) and dtype dt filled with v, kept by b. */
+static lc_tensor *gb_const(lc_gb *b, int nd, const int64_t *shape, lc_dtype dt, double v) {
+  if (b->st) return NULL;
+  lc_tensor *t = NULL;
+  b->st = lc_tensor_new(nd, shape, dt, &t);
+  if (!b->st) b->st = lc_k_fill(t, v);
+  if (b->st) {
+    lc_release(t);
+    return NULL;
+  }
+  return lc_gb_keep(b, t);
+}
+
+/* The dim and the trivial case (the gradient passes through) of a scan's backward. */
+static bool graph_prologue(lc_gb *b, int *dim, bool trivial_small) {
+  const lc_op_ctx *ctx = b->ctx;
+  *dim = (int)ctx->args->i[0];
+  b->st = lc_wrap_dim(dim, ctx->in[0].ndim, ctx->op->grad_fn_name);
+  if (b->st) return true;
+  int64_t numel = lc_shape_numel(ctx->out->ndim, ctx->out->shape);
+  int64_t n = ctx->out->ndim ? ctx->out->shape[*dim] : 1;
+  return ctx->out->ndim == 0 || numel == 0 || (trivial_small && n == 1);
+}
+
+static lc_status cumsum_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  int dim = (int)ctx->args->i[0];
+  b.st = lc_wrap_dim(&dim, ctx->in[0].ndim, "CumsumBackward");
+  bool reverse = ctx->args->ni > 2 && ctx->args->i[2];
+  lc_tensor *gc = lc_gb_cast(&b, g, ctx->in[0].dtype);
+  lc_gb_grad(&b, 0, gb_scan(&b, &lc_op_cumsum, gc, dim, !reverse), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+static lc_status logcumsumexp_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                             lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  int dim;
+  if (graph_prologue(&b, &dim, false)) {
+    lc_gb_grad(&b, 0, g, grad_in);
+    return lc_gb_end(&b, grad_in);
+  }
+  lc_tensor *x = lc_gb_saved(&b, 0), *y = lc_gb_saved(&b, 1);
+  lc_dtype dt = ctx->out->dtype;
+  lc_tensor *lowest = gb_const(&b, 0, NULL, dt, dt == LC_FLOAT32 ? -(double)FLT_MAX : -DBL_MAX);
+  lc_tensor *la = lc_gb_un(&b, LC_LOG, lc_gb_un(&b, LC_ABS, g));
+  lc_tensor *parts[2];
+  for (int k = 0; k < 2; k++) {
+    lc_tensor *sel = lc_gb_sc(&b, k == 0 ? LC_GT : LC_LT, g, 0);
+    lc_tensor *lg = lc_gb_where(&b, sel, la, lowest);
+    lc_tensor *rev = gb_flip(&b,
+                             gb_scan(&b, &lc_op_logcumsumexp,
+                                     gb_flip(&b, lc_gb_bin(&b, LC_SUB, lg, y), dim), dim, false),
+                             dim);
+    parts[k] = lc_gb_un(&b, LC_EXP, lc_gb_bin(&b, LC_ADD, rev, x));
+  }
+  lc_gb_grad(&b, 0, lc_gb_bin(&b, LC_SUB, parts[0], parts[1]), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+/* The exact form with zeros, for x and g (dtype dt) along dim. */
+static lc_tensor *cumprod_grad_zeros(lc_gb *b, lc_tensor *x, lc_tensor *y, const lc_tensor *g,
+                                     int dim) {
+  if (b->st) return NULL;
+  int nd = x->ndim;
+  int64_t n = x->shape[dim], perm[LC_MAX_DIMS], inv[LC_MAX_DIMS];
+  int64_t s2[LC_MAX_DIMS + 1], s1[LC_MAX_DIMS + 1];
+  if (nd + 1 > LC_MAX_DIMS) {
+    b->st = lc_set_error(LC_ESHAPE,
+                         "CumprodBackward: create_graph with zeros needs one dim more "
+                         "than the input's %d (at most %d)",
+                         nd, LC_MAX_DIMS);
+    return NULL;
+  }
+  int k = 0;
+  for (int d = 0; d < nd; d++)
+    if (d != dim) perm[k++] = d;
+  perm[k] = dim;
+  for (int d = 0; d < nd; d++)
+    inv[perm[d]] = d;
+  /* lines last: (..., n); the matrix (..., n_i, n_j) */
+  lc_tensor *xt = lc_gb_permute(b, x, nd, perm), *gt = lc_gb_permute(b, g, nd, perm);
+  lc_tensor *yt = lc_gb_permute(b, y, nd, perm);
+  for (int d = 0; d < nd - 1; d++)
+    s2[d] = s1[d] = x->shape[perm[d]];
+  s2[nd - 1] = n;
+  s2[nd] = n;
+  s1[nd - 1] = 1;
+  s1[nd] = n;
+  lc_dtype dt = x->dtype;
+  lc_tensor *upper = NULL, *strict = NULL;
+  int64_t nn[2] = {n, n};
+  if (!b->st) {
+    upper = gb_const(b, 2, nn, LC_BOOL, 0);
+    strict = gb_const(b, 2, nn, LC_BOOL, 0);
+  }
+  if (b->st) return NULL;
+  uint8_t *up = lc_data(upper), *st = lc_data(strict);
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < n; j++) {
+      up[i * n + j] = j >= i;
+      st[i * n + j] = j > i;
+    }
+  lc_tensor *one = gb_const(b, 0, NULL, dt, 1);
+  /* M[i, j] = prod_{i<m<=j} x_m for j >= i, else 0 */
+  lc_tensor *xb = lc_gb_expand(b, lc_gb_reshape(b, xt, nd + 1, s1), nd + 1, s2);
+  lc_tensor *m =
+      lc_gb_mask(b, upper, gb_scan(b, &lc_op_cumprod, lc_gb_where(b, strict, xb, one), nd, false));
+  bool red[LC_MAX_DIMS] = {false};
+  red[nd] = true;
+  lc_tensor *sum =
+      lc_gb_sum_keep(b, lc_gb_bin(b, LC_MUL, m, lc_gb_reshape(b, gt, nd + 1, s1)), red);
+  lc_tensor *sv = lc_gb_reshape(b, sum, nd, s2);
+  /* prod_{m<i} x_m: 1, then cumprod(x) up to n - 2 */
+  lc_tensor *excl = NULL;
+  if (n == 1) {
+    excl = gb_const(b, 0, NULL, dt, 1);
+  } else if (!b->st) {
+    lc_op_args a = {.i = {nd - 1, 0, n - 1, 1}, .ni = 4};
+    lc_tensor *in[1] = {yt};
+    lc_tensor *head = lc_gb_op(b, &lc_op_slice, 1, in, &a);
+    lc_tensor *ones = gb_const(b, nd, s1, dt, 1);
+    lc_op_args c = {.i = {nd - 1}, .ni = 1};
+    lc_tensor *cin[2] = {ones, head};
+    excl = ones && head ? lc_gb_op(b, &lc_op_cat, 2, cin, &c) : NULL;
+  }
+  return lc_gb_permute(b, lc_gb_bin(b, LC_MUL, excl, sv), nd, inv);
+}
+
+static lc_status cumprod_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                        lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  int dim;
+  if (graph_prologue(&b, &dim, true)) {
+    lc_gb_grad(&b, 0, g, grad_in);
+    return lc_gb_end(&b, grad_in);
+  }
+  lc_dtype dt = ctx->out->dtype;
+  lc_tensor *x = lc_gb_cast(&b, lc_gb_saved(&b, 0), dt), *y = lc_gb_saved(&b, 1);
+  lc_tensor *gc = lc_gb_cast(&b, g, dt), *r = NULL;
+  bool zeros = false;
+  if (!b.st) {
+    lc_tensor *xd = NULL;
+    b.st = lc_k_dense(x, &xd);
+    if (!b.st) {
+      const char *p = lc_data(xd);
+      for (int64_t k = 0; k < xd->numel && !zeros; k++)
+        zeros = lc_load_f64(p, dt, k) == 0;
+    }
+    lc_release(xd);
+  }
+  if (!zeros)
+    r = lc_gb_bin(&b, LC_DIV, gb_scan(&b, &lc_op_cumsum, lc_gb_bin(&b, LC_MUL, gc, y), dim, true),
+                  x);
+  else
+    r = cumprod_grad_zeros(&b, x, y, gc, dim);
+  lc_gb_grad(&b, 0, r, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 /* ---------------------------------------------------------------- the ops */
 
 const lc_op_def lc_op_cumsum = {
@@ -405,6 +593,7 @@ const lc_op_def lc_op_cumsum = {
     .save = 0,
     .forward = scan_forward,
     .backward = cumsum_backward,
+    .backward_graph = cumsum_backward_graph,
 };
 
 const lc_op_def lc_op_cumprod = {
@@ -416,6 +605,7 @@ const lc_op_def lc_op_cumprod = {
     .save = LC_SAVE_IN(0) | LC_SAVE_OUT(0),
     .forward = scan_forward,
     .backward = cumprod_backward,
+    .backward_graph = cumprod_backward_graph,
 };
 
 const lc_op_def lc_op_logcumsumexp = {
@@ -427,4 +617,5 @@ const lc_op_def lc_op_logcumsumexp = {
     .save = LC_SAVE_IN(0) | LC_SAVE_OUT(0),
     .forward = scan_forward,
     .backward = logcumsumexp_backward,
+    .backward_graph = logcumsumexp_backward_graph,
 };
