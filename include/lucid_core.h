@@ -490,8 +490,9 @@ lc_status lc_repeat_interleave_int(const lc_tensor *t, int64_t repeats, bool has
 /* ---------------------------------------------------------------- sorting and selection
  * PyTorch 1.13's sort, argsort, topk, kthvalue, median and mode (src/ops/sort.c). Indices are
  * 0-based int64 positions along dim. NaN orders above every number (last ascending, first
- * descending); equal values keep their order (every sort is stable, whatever `stable` says),
- * topk and kthvalue take the earliest of equal values, mode the last occurrence of its value.
+ * descending); equal values keep their order (every sort is stable, whatever `stable` says;
+ * topk, kthvalue and median return the positions a stable sort puts at their ranks), mode
+ * returns the last occurrence of its value.
  * bool tensors take sort, argsort and mode only. A 0-dim tensor is a row of one element (dim
  * 0 or -1). The values are differentiable: the gradient goes to the selected positions. */
 lc_status lc_sort(const lc_tensor *x, int dim, bool descending, bool stable, lc_tensor **values,

@@ -12,8 +12,8 @@
  * The order is PyTorch's: NaN is larger than every number (last ascending, first descending),
  * and every comparison breaks ties by the original position, so the results are those of a
  * stable sort whatever the algorithm (merge sort for sort and mode, quickselect with a merge
- * sort fallback for topk, kthvalue and median). Among equal values topk and kthvalue pick the
- * earliest positions, mode the last occurrence of its value (PyTorch documents neither).
+ * sort fallback for topk, kthvalue and median). Mode returns the last occurrence of its value
+ * (PyTorch documents no choice for either).
  *
  * The gradient of every op along a dim is the values-selecting one (PyTorch's
  * value_selecting_reduction_backward): the incoming gradient scattered to the selected
