@@ -294,3 +294,19 @@ describe("sorting family gradients (gradcheck, float64)", function()
     assert.is_false(y:argsort().requires_grad)
   end)
 end)
+
+describe("sorting family: hostile inputs", function()
+  local x = lucid.randn(3, 4)
+  it("extreme k and dims are errors, huge empty shapes are fine", function()
+    H.raises("lucid.topk: k = 9223372036854775807 out of range",
+      function() return x:topk(math.maxinteger) end)
+    H.raises("lucid.kthvalue: k = -9223372036854775808 out of range",
+      function() return x:kthvalue(math.mininteger) end)
+    H.raises("lucid.sort: argument 2 (dim): dim -9223372036854775808 out of range",
+      function() return x:sort(math.mininteger) end)
+    H.raises("lucid.topk: argument 2 (k): expected an integer", function() return x:topk(0 / 0) end)
+    shape_is(lucid.zeros(2 ^ 40, 0):sort(1), {2 ^ 40, 0}, "sort")
+    shape_is(lucid.zeros(0, 2 ^ 40):median(2), {0}, "median")
+    shape_is(lucid.zeros(2 ^ 40, 0):topk(0), {2 ^ 40, 0}, "topk")
+  end)
+end)
