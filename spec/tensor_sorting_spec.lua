@@ -277,6 +277,28 @@ describe("sorting family gradients (gradcheck, float64)", function()
     -- mode_grad and mode_strided).
   end)
 
+  it("second order (create_graph): gradgradcheck through every op", function()
+    local ggc = lucid.autograd.gradgradcheck
+    -- the values times themselves, so the second derivative is not zero
+    local function sq(f) return function(x_) local v = f(x_); return v * v end end
+    assert.is_true(ggc(sq(function(x_) return (x_:sort{dim = 1, descending = true}) end), {r(3, 4)}))
+    assert.is_true(ggc(sq(function(x_) return (x_:topk(2)) end), {r(3, 5)}))
+    assert.is_true(ggc(sq(function(x_) return (x_:kthvalue(2, 1)) end), {r(4, 3)}))
+    assert.is_true(ggc(sq(function(x_) return (x_:kthvalue(2, 2, true)) end), {r(2, 3)}))
+    assert.is_true(ggc(sq(function(x_) return (x_:median(2)) end), {r(3, 5)}))
+    assert.is_true(ggc(sq(function(x_) return x_:median() end), {r(3, 3)}))
+    assert.is_true(ggc(sq(function(x_) return (x_:sort()) end), {r()}))
+    -- mode and median over ties: the graph form gives what the fused backward gives
+    for _, f in ipairs({function(x_) return x_:median() end,
+                        function(x_) return (x_:mode()) end}) do
+      local x = T({{1, 2, 1, 3}, {4, 4, 5, 6}}, {dtype = "float64", requires_grad = true})
+      local g1 = lucid.autograd.grad((f(x) ^ 2):sum(), x, {create_graph = true})[1]
+      assert.is_not_nil(g1.grad_fn)
+      local g2 = lucid.autograd.grad((f(x) ^ 2):sum(), x)[1]
+      close(g1:tolist(), g2:tolist(), "graph vs fused")
+    end
+  end)
+
   it("median()'s gradient is split evenly over ties; grad_fn names", function()
     local x = T({2, 1, 2, 5, 2, 0}, {dtype = "float64", requires_grad = true})
     local m = x:median()

@@ -20,6 +20,7 @@
  * positions, zeros elsewhere. median over all elements spreads it evenly over the elements
  * equal to the median (evenly_distribute_backward), as PyTorch does.
  */
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -469,6 +470,34 @@ static lc_status select_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return LC_OK;
 }
 
+/* The same gradient as recorded ops (create_graph): scatter_add of g into zeros at the indices,
+ * g and the indices first given back the reduced dim (size 1) when the op removed it. */
+static lc_status select_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                       lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  const lc_meta *m = &ctx->in[0];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *ix = lc_gb_saved(&b, 0);
+  if (m->ndim == 0) { /* a row of one: the value is the element */
+    lc_gb_grad(&b, 0, grad_out, grad_in);
+    return lc_gb_end(&b, grad_in);
+  }
+  int dim = (int)ctx->args->i[A_DIM];
+  if (!b.st) b.st = lc_wrap_dim(&dim, m->ndim, ctx->op->grad_fn_name);
+  lc_tensor *g = (lc_tensor *)grad_out;
+  if (!b.st && ix && ix->ndim != m->ndim) {
+    int64_t ks[LC_MAX_DIMS];
+    for (int d = 0; d < m->ndim; d++)
+      ks[d] = d == dim ? 1 : m->shape[d];
+    g = lc_gb_reshape(&b, grad_out, m->ndim, ks);
+    ix = lc_gb_reshape(&b, ix, m->ndim, ks);
+  }
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(&b, m, grad_out->dtype), ix, g};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 /* ---------------------------------------------------------------- median of all elements */
 
 static lc_status median_all_forward(const lc_op_def *op, int n, lc_tensor *const *in,
@@ -549,6 +578,26 @@ static lc_status median_all_backward(const lc_op_ctx *ctx, const lc_tensor *g,
   return LC_OK;
 }
 
+/* median_all_backward as recorded ops: where(x == median, g / count, 0) (x != x for a NaN
+ * median). */
+static lc_status median_all_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                           lc_tensor **grad_in) {
+  if (!ctx->needs_grad[0]) return LC_OK;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *med = lc_gb_saved(&b, 1);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  double mv = lc_load_f64(lc_data(med), med->dtype, 0);
+  lc_tensor *mask = mv != mv ? lc_gb_bin(&b, LC_NE, x, x) : lc_gb_bin(&b, LC_EQ, x, med);
+  bool red[LC_MAX_DIMS];
+  for (int d = 0; d < LC_MAX_DIMS; d++)
+    red[d] = true;
+  lc_tensor *count = lc_gb_sum_keep(&b, lc_gb_cast(&b, mask, g->dtype), red);
+  lc_tensor *share = lc_gb_bin(&b, LC_DIV, g, count);
+  if (!b.st) share = lc_gb_expand(&b, share, x->ndim, x->shape);
+  lc_gb_grad(&b, 0, lc_gb_mask(&b, mask, share), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 /* ---------------------------------------------------------------- the ops */
 
 const lc_op_def lc_op_sort = {.name = "sort",
@@ -558,7 +607,8 @@ const lc_op_def lc_op_sort = {.name = "sort",
                               .code = SK_SORT,
                               .save = LC_SAVE_OUT(1),
                               .forward = sort_forward,
-                              .backward = select_backward};
+                              .backward = select_backward,
+                              .backward_graph = select_backward_graph};
 const lc_op_def lc_op_argsort = {
     .name = "argsort", .n_inputs = 1, .n_outputs = 1, .code = SK_ARGSORT, .forward = sort_forward};
 const lc_op_def lc_op_topk = {.name = "topk",
@@ -568,7 +618,8 @@ const lc_op_def lc_op_topk = {.name = "topk",
                               .code = SK_TOPK,
                               .save = LC_SAVE_OUT(1),
                               .forward = topk_forward,
-                              .backward = select_backward};
+                              .backward = select_backward,
+                              .backward_graph = select_backward_graph};
 const lc_op_def lc_op_kthvalue = {.name = "kthvalue",
                                   .grad_fn_name = "KthvalueBackward",
                                   .n_inputs = 1,
@@ -576,7 +627,8 @@ const lc_op_def lc_op_kthvalue = {.name = "kthvalue",
                                   .code = SK_KTH,
                                   .save = LC_SAVE_OUT(1),
                                   .forward = select_forward,
-                                  .backward = select_backward};
+                                  .backward = select_backward,
+                                  .backward_graph = select_backward_graph};
 const lc_op_def lc_op_median_dim = {.name = "median",
                                     .grad_fn_name = "MedianBackward",
                                     .n_inputs = 1,
@@ -584,7 +636,8 @@ const lc_op_def lc_op_median_dim = {.name = "median",
                                     .code = SK_MEDIAN,
                                     .save = LC_SAVE_OUT(1),
                                     .forward = select_forward,
-                                    .backward = select_backward};
+                                    .backward = select_backward,
+                                    .backward_graph = select_backward_graph};
 const lc_op_def lc_op_median = {.name = "median",
                                 .grad_fn_name = "MedianBackward",
                                 .n_inputs = 1,
@@ -592,7 +645,8 @@ const lc_op_def lc_op_median = {.name = "median",
                                 .code = SK_MEDIAN,
                                 .save = LC_SAVE_IN(0) | LC_SAVE_OUT(0),
                                 .forward = median_all_forward,
-                                .backward = median_all_backward};
+                                .backward = median_all_backward,
+                                .backward_graph = median_all_backward_graph};
 const lc_op_def lc_op_mode = {.name = "mode",
                               .grad_fn_name = "ModeBackward",
                               .n_inputs = 1,
@@ -600,4 +654,5 @@ const lc_op_def lc_op_mode = {.name = "mode",
                               .code = SK_MODE,
                               .save = LC_SAVE_OUT(1),
                               .forward = select_forward,
-                              .backward = select_backward};
+                              .backward = select_backward,
+                              .backward_graph = select_backward_graph};
