@@ -514,6 +514,37 @@ lc_status lc_logcumsumexp(const lc_tensor *t, int dim, lc_tensor **out);
 lc_status lc_diff(const lc_tensor *t, int64_t n, int dim, const lc_tensor *prepend,
                   const lc_tensor *append, lc_tensor **out);
 
+/* ---------------------------------------------------------------- sorting and selection
+ * PyTorch 1.13's sort, argsort, topk, kthvalue, median and mode (src/ops/sort.c). Indices are
+ * 0-based int64 positions along dim. NaN orders above every number (last ascending, first
+ * descending); equal values keep their order (every sort is stable, whatever `stable` says;
+ * topk, kthvalue and median return the positions a stable sort puts at their ranks), mode
+ * returns the last occurrence of its value.
+ * bool tensors take sort, argsort and mode only. A 0-dim tensor is a row of one element (dim
+ * 0 or -1). The values are differentiable: the gradient goes to the selected positions. */
+lc_status lc_sort(const lc_tensor *x, int dim, bool descending, bool stable, lc_tensor **values,
+                  lc_tensor **indices);
+lc_status lc_argsort(const lc_tensor *x, int dim, bool descending, bool stable, lc_tensor **out);
+/* The k largest (largest) or smallest values along dim, best first (sorted or not: always in
+ * order); 0 <= k <= size of dim. */
+lc_status lc_topk(const lc_tensor *x, int64_t k, int dim, bool largest, bool sorted,
+                  lc_tensor **values, lc_tensor **indices);
+/* The k-th smallest value along dim: k counts from 1 as in PyTorch (1 = the smallest), in C
+ * too, since it is a rank, not a position; 1 <= k <= size of dim. */
+lc_status lc_kthvalue(const lc_tensor *x, int64_t k, int dim, bool keepdim, lc_tensor **values,
+                      lc_tensor **indices);
+/* The lower median of all elements (0-dim; NaN when there is a NaN, NaN for an empty float
+ * tensor, an error for an empty integer one). Its gradient is spread evenly over the elements
+ * equal to it, as PyTorch's. */
+lc_status lc_median(const lc_tensor *x, lc_tensor **out);
+/* The lower median along dim (a NaN in a row: the first NaN). */
+lc_status lc_median_dim(const lc_tensor *x, int dim, bool keepdim, lc_tensor **values,
+                        lc_tensor **indices);
+/* The most frequent value along dim (the smallest of equally frequent ones; NaNs count as one
+ * value) and its last position. */
+lc_status lc_mode(const lc_tensor *x, int dim, bool keepdim, lc_tensor **values,
+                  lc_tensor **indices);
+
 /* ---------------------------------------------------------------- autograd */
 
 /* Per-thread grad mode. lc_set_grad_enabled returns the previous mode. */

@@ -172,5 +172,9 @@ bool lc_shape_view_strides(const lc_tensor *t, int ndim, const int64_t *shape, i
 extern const lc_op_def lc_op_cumsum;        /* scan.c: i = {dim, has_dtype}, dtype */
 extern const lc_op_def lc_op_cumprod;       /* scan.c: i = {dim, has_dtype}, dtype */
 extern const lc_op_def lc_op_logcumsumexp;  /* scan.c: i[0] = dim */
+/* sort.c: i[0] = dim, i[1] = k, i[2] = descending / largest, i[3] = sorted; out[1] = indices */
+extern const lc_op_def lc_op_sort, lc_op_argsort, lc_op_topk;
+extern const lc_op_def lc_op_kthvalue, lc_op_median_dim, lc_op_mode; /* LC_ARG_KEEPDIM */
+extern const lc_op_def lc_op_median; /* sort.c: over all elements, one output */
 
 #endif /* LUCID_KERNELS_OP_H */
