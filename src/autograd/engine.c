@@ -418,21 +418,9 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   if (st) goto done;
   lc_bump_version(self);
 
-  if (nd) {
-    /* Rebase: self is now the output of the new node, whose edge 0 holds the old history. */
-    lc_node *old = lc_ag_node(self);
-    if (lc_ag_has_slot(self) && self->grad) {
-      nd->retain_target = lc_retain(self->grad); /* retain_grad follows the tensor */
-      if (old && old->retain_target == self->grad) {
-        lc_release(old->retain_target);
-        old->retain_target = NULL;
-      }
-    }
-    self->grad_fn = &nd->base;
-    self->output_nr = 0;
-    self->requires_grad = true;
+  if (nd) { /* self is now the output of the new node, whose edge 0 holds the old history */
+    rebase(self, nd);
     nd = NULL;
-    lc_node_base_release(old ? &old->base : NULL);
   }
 
 done:
