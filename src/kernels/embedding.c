@@ -148,9 +148,7 @@ static lc_status emb_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc
   lc_tensor *col = lc_gb_reshape(&b, i0, 2, k1);
   lc_tensor *rows = lc_gb_reshape(&b, g, 2, kd);
   rows = lc_gb_mask(&b, lc_gb_sc(&b, LC_NE, col, (double)ctx->args->i[0]), rows);
-  lc_op_args a = {.i = {0}, .ni = 1};
-  lc_tensor *in[3] = {lc_gb_zeros(&b, wm, g->dtype), lc_gb_expand(&b, col, 2, kd), rows};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  lc_gb_grad(&b, 0, lc_gb_put_back(&b, wm, 0, rows, lc_gb_expand(&b, col, 2, kd)), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

@@ -175,6 +175,22 @@ lc_tensor *lc_gb_zeros(lc_gb *b, const lc_meta *m, lc_dtype dt) {
   return lc_gb_keep(b, z);
 }
 
+lc_tensor *lc_gb_put_back(lc_gb *b, const lc_meta *m, int dim, const lc_tensor *src,
+                          const lc_tensor *index) {
+  if (b->st) return NULL;
+  if (!src || !index) return lc_gb_keep(b, NULL);
+  if (src->ndim != m->ndim || index->ndim != m->ndim) {
+    int64_t ks[LC_MAX_DIMS]; /* m's shape with dim of size 1 */
+    for (int d = 0; d < m->ndim; d++)
+      ks[d] = d == dim ? 1 : m->shape[d];
+    if (src->ndim != m->ndim) src = lc_gb_reshape(b, src, m->ndim, ks);
+    if (index->ndim != m->ndim) index = lc_gb_reshape(b, index, m->ndim, ks);
+  }
+  lc_op_args a = {.i = {dim}, .ni = 1};
+  lc_tensor *in[3] = {lc_gb_zeros(b, m, src ? src->dtype : LC_FLOAT32), T(index), T(src)};
+  return lc_gb_op(b, &lc_op_scatter_add, 3, in, &a);
+}
+
 lc_tensor *lc_gb_saved(lc_gb *b, int k) {
   if (b->st) return NULL;
   lc_tensor *t = NULL;

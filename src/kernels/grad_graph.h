@@ -50,6 +50,11 @@ lc_tensor *lc_gb_mT(lc_gb *b, const lc_tensor *x);
 lc_tensor *lc_gb_matmul(lc_gb *b, const lc_tensor *x, const lc_tensor *y);
 /* sum over the dims marked in red (ndim = x's), keeping them as size 1 */
 lc_tensor *lc_gb_sum_keep(lc_gb *b, const lc_tensor *x, const bool *red);
+/* The gradient of picking src's positions `index` along dim out of a tensor shaped m: zeros of
+ * that shape with src scatter-added at index (gather's adjoint). src and index may lack dim
+ * (a reduction without keepdim): it is given back as size 1 first. */
+lc_tensor *lc_gb_put_back(lc_gb *b, const lc_meta *m, int dim, const lc_tensor *src,
+                          const lc_tensor *index);
 /* A tensor of zeros shaped like input i (no history). */
 lc_tensor *lc_gb_zeros(lc_gb *b, const lc_meta *m, lc_dtype dt);
 /* Keeps t (owned) in the builder; returns it (NULL, with st set, when t is NULL). */

@@ -205,19 +205,12 @@ static int ctx_dim(const lc_op_ctx *ctx) {
   return dim;
 }
 
-/* zeros shaped like input 0, scattered-added with src at index along dim */
-static lc_tensor *gb_scatter_add_zeros(lc_gb *b, int dim, lc_tensor *index, const lc_tensor *src) {
-  lc_tensor *z = lc_gb_zeros(b, &b->ctx->in[0], src->dtype);
-  lc_tensor *in[3] = {z, index, (lc_tensor *)src};
-  return gb_dim_op(b, &lc_op_scatter_add, dim, 3, in);
-}
-
 static lc_status gather_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
                                        lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
   lc_gb b = LC_GB_INIT(ctx);
   lc_tensor *index = lc_gb_saved(&b, 0);
-  if (!b.st) lc_gb_grad(&b, 0, gb_scatter_add_zeros(&b, ctx_dim(ctx), index, g), grad_in);
+  if (!b.st) lc_gb_grad(&b, 0, lc_gb_put_back(&b, &ctx->in[0], ctx_dim(ctx), g, index), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 
@@ -257,7 +250,7 @@ static lc_status index_select_backward_graph(const lc_op_ctx *ctx, const lc_tens
     for (int d = 0; d < g->ndim; d++)
       sh[d] = d == dim ? g->shape[d] : 1;
     lc_tensor *ix = lc_gb_expand(&b, lc_gb_reshape(&b, index, g->ndim, sh), g->ndim, g->shape);
-    lc_gb_grad(&b, 0, gb_scatter_add_zeros(&b, dim, ix, g), grad_in);
+    lc_gb_grad(&b, 0, lc_gb_put_back(&b, &ctx->in[0], dim, g, ix), grad_in);
   } else if (!b.st) {
     lc_gb_grad(&b, 0, g, grad_in);
   }

@@ -1243,14 +1243,7 @@ static lc_status maxdim_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   }
   int dim = (int)ctx->args->i[0];
   if (!b.st) b.st = lc_wrap_dim(&dim, m->ndim, ctx->op->name);
-  int64_t ks[LC_MAX_DIMS];
-  for (int d = 0; d < m->ndim; d++)
-    ks[d] = d == dim ? 1 : m->shape[d];
-  lc_tensor *g = lc_gb_reshape(&b, grad_out, m->ndim, ks);
-  ix = lc_gb_reshape(&b, ix, m->ndim, ks);
-  lc_op_args a = {.i = {dim}, .ni = 1};
-  lc_tensor *in[3] = {lc_gb_zeros(&b, m, grad_out->dtype), ix, g};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  lc_gb_grad(&b, 0, lc_gb_put_back(&b, m, dim, grad_out, ix), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

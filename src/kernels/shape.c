@@ -362,9 +362,7 @@ static lc_status place_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
   ix = lc_gb_keep(&b, ix);
   ix = lc_gb_expand(&b, lc_gb_reshape(&b, ix, m->ndim, one), m->ndim, sh);
   lc_tensor *src = lc_gb_reshape(&b, g, m->ndim, sh);
-  lc_op_args a = {.i = {dim}, .ni = 1};
-  lc_tensor *in[3] = {lc_gb_zeros(&b, m, g->dtype), ix, src};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  lc_gb_grad(&b, 0, lc_gb_put_back(&b, m, dim, src, ix), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

@@ -484,17 +484,7 @@ static lc_status select_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   }
   int dim = (int)ctx->args->i[A_DIM];
   if (!b.st) b.st = lc_wrap_dim(&dim, m->ndim, ctx->op->grad_fn_name);
-  lc_tensor *g = (lc_tensor *)grad_out;
-  if (!b.st && ix && ix->ndim != m->ndim) {
-    int64_t ks[LC_MAX_DIMS];
-    for (int d = 0; d < m->ndim; d++)
-      ks[d] = d == dim ? 1 : m->shape[d];
-    g = lc_gb_reshape(&b, grad_out, m->ndim, ks);
-    ix = lc_gb_reshape(&b, ix, m->ndim, ks);
-  }
-  lc_op_args a = {.i = {dim}, .ni = 1};
-  lc_tensor *in[3] = {lc_gb_zeros(&b, m, grad_out->dtype), ix, g};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_scatter_add, 3, in, &a), grad_in);
+  lc_gb_grad(&b, 0, lc_gb_put_back(&b, m, dim, grad_out, ix), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 
@@ -600,44 +590,27 @@ static lc_status median_all_backward_graph(const lc_op_ctx *ctx, const lc_tensor
 
 /* ---------------------------------------------------------------- the ops */
 
-const lc_op_def lc_op_sort = {.name = "sort",
-                              .grad_fn_name = "SortBackward",
-                              .n_inputs = 1,
-                              .n_outputs = 2,
-                              .code = SK_SORT,
-                              .save = LC_SAVE_OUT(1),
-                              .forward = sort_forward,
-                              .backward = select_backward,
-                              .backward_graph = select_backward_graph};
+/* The ops that pick one position (or k) per row along dim: out[1] holds the positions, which
+ * their backward scatters the gradient back to. */
+#define PICK_OP(var, nm, gname, kind, fwd)                                                         \
+  const lc_op_def var = {.name = nm,                                                               \
+                         .grad_fn_name = gname,                                                    \
+                         .n_inputs = 1,                                                            \
+                         .n_outputs = 2,                                                           \
+                         .code = kind,                                                             \
+                         .save = LC_SAVE_OUT(1),                                                   \
+                         .forward = fwd,                                                           \
+                         .backward = select_backward,                                              \
+                         .backward_graph = select_backward_graph};
+PICK_OP(lc_op_sort, "sort", "SortBackward", SK_SORT, sort_forward)
+PICK_OP(lc_op_topk, "topk", "TopkBackward", SK_TOPK, topk_forward)
+PICK_OP(lc_op_kthvalue, "kthvalue", "KthvalueBackward", SK_KTH, select_forward)
+PICK_OP(lc_op_median_dim, "median", "MedianBackward", SK_MEDIAN, select_forward)
+PICK_OP(lc_op_mode, "mode", "ModeBackward", SK_MODE, select_forward)
+#undef PICK_OP
+
 const lc_op_def lc_op_argsort = {
     .name = "argsort", .n_inputs = 1, .n_outputs = 1, .code = SK_ARGSORT, .forward = sort_forward};
-const lc_op_def lc_op_topk = {.name = "topk",
-                              .grad_fn_name = "TopkBackward",
-                              .n_inputs = 1,
-                              .n_outputs = 2,
-                              .code = SK_TOPK,
-                              .save = LC_SAVE_OUT(1),
-                              .forward = topk_forward,
-                              .backward = select_backward,
-                              .backward_graph = select_backward_graph};
-const lc_op_def lc_op_kthvalue = {.name = "kthvalue",
-                                  .grad_fn_name = "KthvalueBackward",
-                                  .n_inputs = 1,
-                                  .n_outputs = 2,
-                                  .code = SK_KTH,
-                                  .save = LC_SAVE_OUT(1),
-                                  .forward = select_forward,
-                                  .backward = select_backward,
-                                  .backward_graph = select_backward_graph};
-const lc_op_def lc_op_median_dim = {.name = "median",
-                                    .grad_fn_name = "MedianBackward",
-                                    .n_inputs = 1,
-                                    .n_outputs = 2,
-                                    .code = SK_MEDIAN,
-                                    .save = LC_SAVE_OUT(1),
-                                    .forward = select_forward,
-                                    .backward = select_backward,
-                                    .backward_graph = select_backward_graph};
 const lc_op_def lc_op_median = {.name = "median",
                                 .grad_fn_name = "MedianBackward",
                                 .n_inputs = 1,
@@ -647,12 +620,3 @@ const lc_op_def lc_op_median = {.name = "median",
                                 .forward = median_all_forward,
                                 .backward = median_all_backward,
                                 .backward_graph = median_all_backward_graph};
-const lc_op_def lc_op_mode = {.name = "mode",
-                              .grad_fn_name = "ModeBackward",
-                              .n_inputs = 1,
-                              .n_outputs = 2,
-                              .code = SK_MODE,
-                              .save = LC_SAVE_OUT(1),
-                              .forward = select_forward,
-                              .backward = select_backward,
-                              .backward_graph = select_backward_graph};
