@@ -605,6 +605,40 @@ lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_
 void lc_hook_handle_remove(lc_hook_handle *h);
 void lc_hook_handle_free(lc_hook_handle *h);
 
+/* Custom autograd functions (PyTorch's torch.autograd.Function, used by
+ * lucid.autograd.Function): the caller computes the outputs itself (without recording), then
+ * lc_function_record joins them to the graph as the outputs of one node named name (copied;
+ * its grad_fn name and the prefix of its errors) whose backward is def->backward. def must
+ * outlive the node (a static definition). The node's edges are the inputs' histories at the
+ * time of the call; output k gets the node as grad_fn (output number k) unless
+ * differentiable[k] is false (NULL: all are) or it is not a float tensor. An output that is
+ * one of the inputs (an input modified in place: PyTorch's mark_dirty) has its history
+ * rebased onto the node; that input must not be a leaf that requires grad, nor a view of a
+ * tensor with history. Nothing is recorded (LC_OK, payload freed at once) when grad mode is
+ * off or no input requires grad. The node owns payload: def->free(payload) runs when the
+ * graph dies or when a backward without LC_RETAIN_GRAPH has used it (a second backward is
+ * then an error). Other outputs must be tensors without history, distinct from one another. */
+typedef struct lc_function_ctx lc_function_ctx;
+typedef struct lc_function_def {
+  /* grad_out[k]: the gradient of output k (zeros when none reached it); writes an owned tensor
+   * of input i's shape, or NULL for none, into grad_in[i] for each i with needs_grad[i]. Runs
+   * with grad mode on under LC_CREATE_GRAPH, so a backward made of lucid ops is differentiable
+   * again. */
+  lc_status (*backward)(const lc_function_ctx *ctx, void *payload, int n_out,
+                        lc_tensor *const *grad_out, int n_in, const bool *needs_grad,
+                        lc_tensor **grad_in);
+  void (*free)(void *payload); /* may be NULL */
+} lc_function_def;
+lc_status lc_function_record(const lc_function_def *def, const char *name, void *payload,
+                             int n_in, lc_tensor *const *inputs, int n_out,
+                             lc_tensor *const *outputs, const bool *differentiable);
+/* Inside def->backward: saved, an alias of output k taken at forward time, given output k's
+ * history (this node) when the backward is being recorded, so a saved output differentiates
+ * again; otherwise saved itself (a new reference either way). */
+lc_status lc_function_saved_output(const lc_function_ctx *ctx, int k, const lc_tensor *saved,
+                                   lc_tensor **out);
+bool lc_function_create_graph(const lc_function_ctx *ctx);
+
 /* ---------------------------------------------------------------- threads */
 
 /* One policy for the whole runtime: lucid's own parallel loops and OpenBLAS share this count.

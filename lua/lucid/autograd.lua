@@ -225,4 +225,178 @@ function autograd.gradgradcheck(fn, inputs, grad_outputs, opts)
   return autograd.gradcheck(first_order, all, opts)
 end
 
+-- ---------------------------------------------------------------- custom functions
+-- lucid.autograd.Function{name =, forward = function(ctx, ...) end, backward = function(ctx,
+-- grad_out...) end} (PyTorch's torch.autograd.Function). Fn.apply(...), Fn:apply(...) and
+-- Fn(...) run forward without recording, then join its tensor outputs to the graph as the
+-- outputs of one node whose backward is the Lua backward (core._function_record,
+-- src/lua/autograd.c). See docs/autograd.md.
+
+local FNF = "lucid.autograd.Function"
+local PRIV = setmetatable({}, {__tostring = function() return "private" end})
+
+local Ctx = {}
+Ctx.__index = Ctx
+Ctx.__name = "lucid.autograd.FunctionCtx"
+
+local function ctx_priv(ctx, what)
+  local p = type(ctx) == "table" and rawget(ctx, PRIV)
+  if not p then error(FNF .. ": ctx:" .. what .. " must be called as a method of the ctx", 3) end
+  return p
+end
+
+local function tensor_args(what, ...)
+  local n = select("#", ...)
+  for i = 1, n do
+    local t = select(i, ...)
+    if t ~= nil and not core.is_tensor(t) then
+      error(("%s: ctx:%s: argument %d: expected a tensor or nil, got %s"):format(FNF, what, i,
+        type(t)), 3)
+    end
+  end
+  return n
+end
+
+-- ctx:save_for_backward(...): tensors (or nils) for backward, read there as ctx.saved_tensors.
+function Ctx.save_for_backward(ctx, ...)
+  local p = ctx_priv(ctx, "save_for_backward")
+  if not p.in_forward then error(FNF .. ": ctx:save_for_backward can only be called in forward", 2) end
+  local n = tensor_args("save_for_backward", ...)
+  p.saved = table.pack(...)
+  p.saved.n = n
+end
+
+-- ctx:mark_dirty(...): inputs that forward modified in place (and returns).
+function Ctx.mark_dirty(ctx, ...)
+  local p = ctx_priv(ctx, "mark_dirty")
+  tensor_args("mark_dirty", ...)
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if t ~= nil then p.dirty[t] = true end
+  end
+end
+
+-- ctx:mark_non_differentiable(...): outputs that get no gradient (indices, masks).
+function Ctx.mark_non_differentiable(ctx, ...)
+  local p = ctx_priv(ctx, "mark_non_differentiable")
+  tensor_args("mark_non_differentiable", ...)
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    if t ~= nil then p.nondiff[t] = true end
+  end
+end
+
+local Function = {}
+Function.__index = Function
+Function.__name = "lucid.autograd.Function"
+
+local function apply(self, ...)
+  local args = table.pack(...)
+  if args.n >= 1 and rawequal(args[1], self) then -- Fn:apply(x)
+    args = table.pack(select(2, ...))
+  end
+  local enabled = core.is_grad_enabled()
+  local needs, inputs, pos, any = {}, {}, {}, false
+  for i = 1, args.n do
+    local a = args[i]
+    if core.is_tensor(a) then
+      inputs[#inputs + 1], pos[#pos + 1] = a, i
+      needs[i] = enabled and a.requires_grad
+      any = any or needs[i]
+    else
+      needs[i] = false
+    end
+  end
+  local p = {saved = {n = 0}, dirty = {}, nondiff = {}, in_forward = true}
+  local ctx = setmetatable({[PRIV] = p, needs_input_grad = needs}, Ctx)
+  local prev = core.set_grad_enabled(false)
+  local res = table.pack(pcall(self.forward, ctx, table.unpack(args, 1, args.n)))
+  core.set_grad_enabled(prev)
+  p.in_forward = false
+  if not res[1] then error(res[2], 0) end
+
+  local outs, touts, diff, is_input = {n = res.n - 1}, {}, {}, {}
+  for _, t in ipairs(inputs) do is_input[t] = true end
+  for k = 2, res.n do
+    local o = res[k]
+    if core.is_tensor(o) then
+      if is_input[o] and not p.dirty[o] then
+        o = o:detach() -- an input returned as is: an alias that takes the new history
+      end
+      touts[#touts + 1] = o
+      diff[#touts] = not p.nondiff[res[k]]
+    end
+    outs[k - 1] = o
+  end
+  for t in pairs(p.dirty) do
+    local returned = false
+    for _, o in ipairs(touts) do returned = returned or rawequal(o, t) end
+    if not returned then
+      error(("%s %s: a tensor marked dirty (ctx:mark_dirty) must be returned by forward"):format(
+        FNF, self.name), 2)
+    end
+  end
+  if any and #touts > 0 then
+    -- saved entries: the non-nil ones go to C, nils come back in their places
+    local saved, where = {}, {}
+    for i = 1, p.saved.n do
+      if p.saved[i] ~= nil then saved[#saved + 1], where[#saved + 1] = p.saved[i], i end
+    end
+    local nsaved, name, backward = p.saved.n, self.name, self.backward
+    local function bw(unpacked, ...)
+      local st = {n = nsaved}
+      for j, i in ipairs(where) do st[i] = unpacked[j] end
+      rawset(ctx, "saved_tensors", st)
+      local g = table.pack(backward(ctx, ...))
+      local n = g.n
+      while n > args.n and g[n] == nil do n = n - 1 end
+      if n ~= args.n then
+        error(("%s's backward returned an incorrect number of gradients (expected %d, one per "
+          .. "forward argument, got %d)"):format(name, args.n, g.n), 0)
+      end
+      local r = {}
+      for i = 1, args.n do
+        if not core.is_tensor(args[i]) and g[i] ~= nil then
+          error(("%s's backward returned a gradient different from nil at position %d, but "
+            .. "forward argument %d is not a tensor"):format(name, i, i), 0)
+        end
+      end
+      for j, i in ipairs(pos) do r[j] = g[i] end
+      return table.unpack(r, 1, #pos)
+    end
+    core._function_record(name .. "Backward", bw, inputs, touts, diff, saved)
+  end
+  return table.unpack(outs, 1, outs.n)
+end
+
+Function.__call = apply
+Function.__tostring = function(self) return "lucid.autograd.Function(" .. self.name .. ")" end
+
+local FUNCTION_KEYS = {name = true, forward = true, backward = true}
+
+-- lucid.autograd.Function{forward = f, backward = g [, name = "MyFn"]}
+function autograd.Function(def)
+  if type(def) ~= "table" then
+    error(("%s: argument 1 (def): expected a table {forward =, backward =}, got %s"):format(FNF,
+      type(def)), 2)
+  end
+  for k in pairs(def) do
+    if not FUNCTION_KEYS[k] then
+      error(("%s: unknown key '%s' (expected forward, backward, name)"):format(FNF, tostring(k)), 2)
+    end
+  end
+  for _, k in ipairs{"forward", "backward"} do
+    if not callable(def[k]) then
+      error(("%s: %s: expected a function, got %s"):format(FNF, k, type(def[k])), 2)
+    end
+  end
+  if def.name ~= nil and type(def.name) ~= "string" then
+    error(("%s: name: expected a string, got %s"):format(FNF, type(def.name)), 2)
+  end
+  local fn = setmetatable({name = def.name or "Function", forward = def.forward,
+    backward = def.backward}, Function)
+  fn.apply = function(...) return apply(fn, ...) end
+  return fn
+end
+
 return autograd

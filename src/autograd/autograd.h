@@ -41,7 +41,21 @@ typedef struct lc_node {
   /* owned: hooks registered on the node's output 0 (a non-leaf's t:register_hook), run on its
    * gradient before the node's backward; NULL when none */
   lc_node_base *hooks;
+  /* owned; NULL for an op's node. A custom function's node (lc_function_record) keeps its
+   * definition and payload here, and has several differentiable outputs: output 0 uses the
+   * fields above (out, retain_target, hooks), outputs 1.. the arrays below. */
+  struct lc_node_ext *ext;
 } lc_node;
+
+typedef struct lc_node_ext {
+  const lc_function_def *fn;
+  char *name;            /* owned copy */
+  void *payload;         /* freed by fn->free on release or destroy */
+  int n_outputs;
+  lc_meta *out;          /* n_outputs entries; [0] mirrors lc_node.out */
+  lc_tensor **retain;    /* n_outputs entries; [0] unused */
+  lc_node_base **hooks;  /* n_outputs entries; [0] unused */
+} lc_node_ext;
 
 /* Runs op and records it when needed. out[0..op->n_outputs-1] receive owned tensors. */
 lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op_args *args,

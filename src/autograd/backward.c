@@ -174,8 +174,9 @@ static lc_status accumulate_leaf(lc_tensor *leaf, lc_tensor *g, bool create_grap
 
 typedef struct rec {
   lc_node *node;
-  lc_tensor *grad; /* pending gradient of the node's output 0 (owned) */
-  bool needed;     /* lc_autograd_grad: leads to a requested input */
+  lc_tensor *grad;  /* pending gradient of the node's output 0 (owned) */
+  lc_tensor **more; /* a custom node's outputs: n_outputs pending gradients ([0] unused) */
+  bool needed;      /* lc_autograd_grad: leads to a requested input */
 } rec;
 
 typedef struct graph {
@@ -233,6 +234,7 @@ static lc_status graph_add(graph *g, lc_node *nd) {
   }
   g->recs[g->n].node = nd;
   g->recs[g->n].grad = NULL;
+  g->recs[g->n].more = NULL;
   g->recs[g->n].needed = true;
   g->n++;
   if (g->n * 2 > g->tcap) return table_rebuild(g, g->tcap ? g->tcap * 2 : 128);
@@ -267,9 +269,41 @@ static lc_status graph_sort(graph *g) {
   return LC_OK;
 }
 
+/* Releases r's pending gradients. */
+static void rec_clear(rec *r) {
+  lc_release(r->grad);
+  r->grad = NULL;
+  if (r->more) {
+    for (int k = 1; k < r->node->ext->n_outputs; k++)
+      lc_release(r->more[k]);
+    free(r->more);
+    r->more = NULL;
+  }
+}
+
+/* Where output nr's pending gradient of r's node accumulates. */
+static lc_status rec_slot(rec *r, int nr, lc_tensor ***slot) {
+  if (nr == 0) {
+    *slot = &r->grad;
+    return LC_OK;
+  }
+  if (!r->more) {
+    int n = r->node->ext->n_outputs;
+    if (!(r->more = calloc((size_t)n, sizeof *r->more)))
+      return lc_error_oom((size_t)n * sizeof *r->more);
+  }
+  *slot = &r->more[nr];
+  return LC_OK;
+}
+
+/* The pending gradient of output k (NULL when none arrived). */
+static lc_tensor *rec_grad(const rec *r, int k) {
+  return k == 0 ? r->grad : r->more ? r->more[k] : NULL;
+}
+
 static void graph_free(graph *g) {
   for (size_t i = 0; i < g->n; i++)
-    lc_release(g->recs[i].grad);
+    rec_clear(&g->recs[i]);
   free(g->recs);
   free(g->table);
 }
@@ -279,6 +313,7 @@ static void release_saved(lc_node *nd) {
     lc_release(nd->saved[k]);
     nd->saved[k] = NULL;
   }
+  lc_ag_ext_release_payload(nd);
   nd->released = true;
 }
 
@@ -334,7 +369,7 @@ static void mark_needed(engine *e) {
     lc_node *nd = g->recs[r].node;
     bool need = false;
     for (int j = 0; j < e->n_inputs; j++)
-      if (e->inputs[j]->grad_fn == &nd->base) {
+      if (e->inputs[j]->grad_fn == &nd->base) { /* any of its outputs */
         e->reached[j] = true;
         need = true;
       }
@@ -419,7 +454,7 @@ static lc_status prefix_error(lc_status st, const char *name) {
 
 /* create_graph: an alias of saved tensor s carrying the history of the value it saved (the
  * node that produced it, output nr), so gradients computed from it differentiate through it. */
-static lc_status with_history(const lc_tensor *s, lc_node *node, int nr, lc_tensor **out) {
+lc_status lc_ag_with_history(const lc_tensor *s, lc_node *node, int nr, lc_tensor **out) {
   lc_tensor *t = NULL;
   lc_status st = lc_tensor_view_of(s, s->ndim, s->shape, s->strides, s->offset, &t);
   if (st) return st;
@@ -447,7 +482,7 @@ static lc_status unpack_saved(lc_node *nd, lc_tensor **out) {
     else if (ed->leaf && lc_same_storage(ed->leaf, s) && ed->leaf->offset == s->offset)
       out[k] = lc_retain(ed->leaf);
     else if (ed->node)
-      st = with_history(s, ed->node, ed->output_nr, &out[k]);
+      st = lc_ag_with_history(s, ed->node, ed->output_nr, &out[k]);
     else
       out[k] = lc_retain((lc_tensor *)s);
     k++;
@@ -458,7 +493,7 @@ static lc_status unpack_saved(lc_node *nd, lc_tensor **out) {
     if (!s)
       out[k] = NULL;
     else if (o == 0)
-      st = with_history(s, nd, 0, &out[k]);
+      st = lc_ag_with_history(s, nd, 0, &out[k]);
     else
       out[k] = lc_retain((lc_tensor *)s);
     k++;
@@ -466,28 +501,71 @@ static lc_status unpack_saved(lc_node *nd, lc_tensor **out) {
   return st;
 }
 
+/* Output k's complete gradient g of node nd, before nd's backward: its hooks (which may
+ * replace it), then a capture (lc_autograd_grad asked for that tensor) or its retain_grad
+ * slot. */
+static lc_status output_grad(engine *e, lc_node *nd, int k, lc_tensor **g, const char *name) {
+  lc_node_base *hooks = *lc_ag_hooks_slot(nd, k);
+  lc_status st = LC_OK;
+  if (hooks && (st = lc_ag_run_hooks(hooks, g, name))) return st;
+  lc_dtype dt = lc_ag_out_meta(nd, k)->dtype;
+  if (e->inputs) {
+    for (int j = 0; j < e->n_inputs && !st; j++)
+      if (e->inputs[j]->grad_fn == &nd->base && e->inputs[j]->output_nr == k)
+        st = acc_e(e, &e->captures[j], *g, e->inputs[j]->dtype);
+  } else {
+    lc_tensor *slot = *lc_ag_retain_slot(nd, k);
+    if (slot)
+      st = e->create_graph ? acc_graph(&slot->grad, *g, dt) : acc_grad_field(&slot->grad, *g, dt);
+  }
+  return st;
+}
+
+/* A custom function's backward: every output's gradient (zeros where none arrived, as
+ * PyTorch materializes them) into fn->backward. */
+static lc_status run_custom(engine *e, lc_node *nd, rec *r) {
+  lc_node_ext *x = nd->ext;
+  lc_tensor *small[4] = {NULL}, **gout = small;
+  if (x->n_outputs > 4 && !(gout = calloc((size_t)x->n_outputs, sizeof *gout)))
+    return lc_error_oom((size_t)x->n_outputs * sizeof *gout);
+  lc_status st = LC_OK;
+  for (int k = 0; k < x->n_outputs && !st; k++) {
+    lc_tensor *g = rec_grad(r, k);
+    if (g) {
+      gout[k] = lc_retain(g);
+      continue;
+    }
+    const lc_meta *m = &x->out[k];
+    st = lc_tensor_new(m->ndim, m->shape, m->dtype, &gout[k]);
+    if (!st) st = lc_k_fill(gout[k], 0.0);
+  }
+  if (!st) {
+    lc_function_ctx fctx = {.node = nd, .create_graph = e->create_graph};
+    st = x->fn->backward(&fctx, x->payload, x->n_outputs, gout, nd->n_inputs, e->needs,
+                         e->grad_in);
+  }
+  for (int k = 0; k < x->n_outputs; k++)
+    lc_release(gout[k]);
+  if (gout != small) free(gout);
+  return st;
+}
+
 /* Runs one node: its backward, then routes each input gradient along its edge. */
 static lc_status run_node(engine *e, rec *r) {
   lc_node *nd = r->node;
   bool grad_mode = e->inputs != NULL;
+  const char *name = lc_ag_node_name(nd);
   lc_status st = LC_OK;
-  /* hooks on the node's output (a non-leaf's register_hook) see its complete gradient first */
-  if (nd->hooks && r->grad &&
-      (st = lc_ag_run_hooks(nd->hooks, &r->grad,
-                            nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name)))
-    return st;
-
-  if (grad_mode) {
-    for (int j = 0; j < e->n_inputs && !st; j++)
-      if (e->inputs[j]->grad_fn == &nd->base && r->grad)
-        st = acc_e(e, &e->captures[j], r->grad, e->inputs[j]->dtype);
-  } else if (nd->retain_target && r->grad) {
-    st = e->create_graph ? acc_graph(&nd->retain_target->grad, r->grad, nd->out.dtype)
-                         : acc_grad_field(&nd->retain_target->grad, r->grad, nd->out.dtype);
+  bool have = false;
+  for (int k = 0; k < lc_ag_n_outputs(nd) && !st; k++) {
+    lc_tensor **slot = k == 0 ? &r->grad : r->more ? &r->more[k] : NULL;
+    if (slot && *slot) {
+      have = true;
+      st = output_grad(e, nd, k, slot, name);
+    }
   }
-  if (st || !r->grad) return st;
+  if (st || !have) return st;
 
-  const char *name = nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name;
   if (nd->released) return lc_set_error(LC_EGRAD, "%s", MSG_SECOND_BACKWARD);
   if ((st = grow_scratch(e, nd->n_inputs))) return st;
 
@@ -507,36 +585,40 @@ static lc_status run_node(engine *e, rec *r) {
   }
   if (!any) return LC_OK;
 
-  lc_op_ctx ctx = {
-      .op = nd->op,
-      .args = &nd->args,
-      .n_inputs = nd->n_inputs,
-      .in = nd->in,
-      .out = &nd->out,
-      .needs_grad = e->needs,
-      .n_saved = nd->n_saved,
-      .saved = nd->saved,
-      .saved_version = nd->saved_version,
-      .run = lc_op_run,
-  };
-  lc_backward_fn fn = nd->op->backward;
   lc_tensor *unpacked_small[8] = {NULL}, **unpacked = NULL;
-  if (e->create_graph) {
-    fn = nd->op->backward_graph;
-    if (!fn)
-      return lc_set_error(LC_EGRAD,
-                          "%s: higher-order gradients (create_graph = true) are not implemented "
-                          "for %s yet",
-                          name, nd->op->name);
-    unpacked = unpacked_small;
-    if (nd->n_saved > 8 && !(unpacked = calloc((size_t)nd->n_saved, sizeof *unpacked)))
-      return lc_error_oom((size_t)nd->n_saved * sizeof *unpacked);
-    if (nd->saved && (st = unpack_saved(nd, unpacked))) goto out;
-    ctx.saved = nd->saved ? unpacked : NULL;
-    ctx.run = lc_apply;
-    ctx.create_graph = true;
+  if (nd->ext) {
+    st = run_custom(e, nd, r);
+  } else {
+    lc_op_ctx ctx = {
+        .op = nd->op,
+        .args = &nd->args,
+        .n_inputs = nd->n_inputs,
+        .in = nd->in,
+        .out = &nd->out,
+        .needs_grad = e->needs,
+        .n_saved = nd->n_saved,
+        .saved = nd->saved,
+        .saved_version = nd->saved_version,
+        .run = lc_op_run,
+    };
+    lc_backward_fn fn = nd->op->backward;
+    if (e->create_graph) {
+      fn = nd->op->backward_graph;
+      if (!fn)
+        return lc_set_error(LC_EGRAD,
+                            "%s: higher-order gradients (create_graph = true) are not "
+                            "implemented for %s yet",
+                            name, nd->op->name);
+      unpacked = unpacked_small;
+      if (nd->n_saved > 8 && !(unpacked = calloc((size_t)nd->n_saved, sizeof *unpacked)))
+        return lc_error_oom((size_t)nd->n_saved * sizeof *unpacked);
+      if (nd->saved && (st = unpack_saved(nd, unpacked))) goto out;
+      ctx.saved = nd->saved ? unpacked : NULL;
+      ctx.run = lc_apply;
+      ctx.create_graph = true;
+    }
+    st = fn(&ctx, r->grad, e->grad_in);
   }
-  st = fn(&ctx, r->grad, e->grad_in);
   if (st) {
     st = prefix_error(st, name);
     goto out;
@@ -558,7 +640,9 @@ static lc_status run_node(engine *e, rec *r) {
     const lc_edge *ed = &nd->next[i];
     if (ed->node) {
       int64_t c = graph_find(&e->g, ed->node);
-      if (c >= 0) st = acc_e(e, &e->g.recs[c].grad, g, ed->node->out.dtype);
+      lc_tensor **slot = NULL;
+      if (c >= 0 && !(st = rec_slot(&e->g.recs[c], ed->output_nr, &slot)))
+        st = acc_e(e, slot, g, lc_ag_out_meta(ed->node, ed->output_nr)->dtype);
     } else {
       st = leaf_grad(e, ed->leaf, g);
     }
@@ -588,8 +672,7 @@ static lc_status engine_run(engine *e) {
     rec *r = &e->g.recs[i];
     if (!r->needed) continue;
     st = run_node(e, r);
-    lc_release(r->grad);
-    r->grad = NULL;
+    rec_clear(r);
     if (!st && !e->retain_graph) release_saved(r->node);
   }
   if (!st) st = flush_hooked(e);
@@ -663,8 +746,10 @@ lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags) {
   e.retain_graph = (flags & LC_RETAIN_GRAPH) != 0;
   e.create_graph = create_graph;
   st = graph_add(&e.g, lc_ag_node(t));
+  lc_tensor **slot = NULL;
+  if (!st) st = rec_slot(&e.g.recs[0], t->output_nr, &slot);
   if (!st) {
-    e.g.recs[0].grad = seed;
+    *slot = seed;
     seed = NULL;
     st = engine_run(&e);
   }
@@ -723,7 +808,9 @@ lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
       st = graph_add(&e.g, lc_ag_node(o));
       if (!st) {
         int64_t k = graph_find(&e.g, lc_ag_node(o));
-        st = acc_e(&e, &e.g.recs[k].grad, seed, o->dtype);
+        lc_tensor **slot = NULL;
+        st = rec_slot(&e.g.recs[k], o->output_nr, &slot);
+        if (!st) st = acc_e(&e, slot, seed, o->dtype);
       }
     } else {
       st = capture(&e, o, seed); /* an output that is itself a requested leaf */
@@ -796,8 +883,7 @@ bool lc_is_leaf(const lc_tensor *t) { return t->grad_fn == NULL; }
 
 const char *lc_grad_fn_name(const lc_tensor *t) {
   if (!t->grad_fn) return NULL;
-  const lc_op_def *op = lc_ag_node(t)->op;
-  return op->grad_fn_name ? op->grad_fn_name : op->name;
+  return lc_ag_node_name(lc_ag_node(t));
 }
 
 lc_tensor *lc_grad(const lc_tensor *t) {
@@ -836,8 +922,9 @@ lc_status lc_retain_grad(lc_tensor *t) {
   lc_node *nd = lc_ag_node(t);
   slot->grad = t->grad; /* a gradient set earlier with lc_set_grad moves into the slot */
   t->grad = slot;
-  lc_release(nd->retain_target);
-  nd->retain_target = lc_retain(slot);
+  lc_tensor **target = lc_ag_retain_slot(nd, t->output_nr);
+  lc_release(*target);
+  *target = lc_retain(slot);
   t->retains_grad = true;
   return LC_OK;
 }

@@ -81,12 +81,21 @@ static void node_destroy(lc_node_base *base) {
         lc_release(nd->saved[k]);
     lc_release(nd->retain_target);
     lc_node_base_release(nd->hooks);
+    if (nd->ext) {
+      lc_ag_ext_release_payload(nd);
+      for (int k = 1; k < nd->ext->n_outputs; k++) {
+        lc_release(nd->ext->retain[k]);
+        lc_node_base_release(nd->ext->hooks[k]);
+      }
+      free(nd->ext->name);
+      free(nd->ext);
+    }
     free(nd);
   }
 }
 
 /* One allocation for the node and its arrays. Edges and saved slots start empty. */
-static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args) {
+lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args) {
   size_t sz = sizeof(lc_node);
   size_t off_edges = sz;
   sz += (size_t)n * sizeof(lc_edge);
@@ -125,6 +134,7 @@ static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_
   nd->released = false;
   nd->retain_target = NULL;
   nd->hooks = NULL;
+  nd->ext = NULL;
   for (int i = 0; i < n; i++) {
     nd->next[i].node = NULL;
     nd->next[i].output_nr = 0;
@@ -134,6 +144,15 @@ static lc_node *node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_
   for (int k = 0; k < n_saved; k++)
     nd->saved[k] = NULL;
   return nd;
+}
+
+void lc_ag_ext_release_payload(lc_node *nd) {
+  lc_node_ext *x = nd->ext;
+  if (x && x->payload) {
+    void *p = x->payload;
+    x->payload = NULL;
+    if (x->fn->free) x->fn->free(p);
+  }
 }
 
 /* A history-free alias of t: same storage and layout, no grad_fn, requires_grad false. */
@@ -154,7 +173,7 @@ static lc_status record(const lc_op_def *op, int n, lc_tensor *const *in, const 
   for (int k = 0; k < op->n_outputs; k++)
     n_saved += (op->save & LC_SAVE_OUT(k)) != 0;
 
-  lc_node *nd = node_alloc(op, n, n_saved, args);
+  lc_node *nd = lc_ag_node_alloc(op, n, n_saved, args);
   if (!nd) return LC_ENOMEM;
   for (int i = 0; i < n; i++) {
     lc_tensor *x = in[i];

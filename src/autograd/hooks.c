@@ -58,7 +58,7 @@ lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_
   if (!t->requires_grad)
     return lc_set_error(LC_EGRAD, "register_hook: cannot register a hook on a tensor that "
                                   "doesn't require gradient");
-  lc_node_base **slot = t->grad_fn ? &lc_ag_node(t)->hooks : &t->hooks;
+  lc_node_base **slot = t->grad_fn ? lc_ag_hooks_slot(lc_ag_node(t), t->output_nr) : &t->hooks;
   if (!*slot) {
     hook_list *l = list_new();
     if (!l) return LC_ENOMEM;

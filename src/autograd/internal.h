@@ -24,6 +24,38 @@ static inline bool lc_ag_saves_input(unsigned save, int i) {
   return i < 8 && (save & LC_SAVE_IN(i));
 }
 
+/* Per-output state of a node: output k's metadata, retain_grad slot and hooks (a custom
+ * function's node has several differentiable outputs; an op's only output 0). */
+static inline int lc_ag_n_outputs(const lc_node *nd) { return nd->ext ? nd->ext->n_outputs : 1; }
+static inline lc_meta *lc_ag_out_meta(lc_node *nd, int k) {
+  return k == 0 ? &nd->out : &nd->ext->out[k];
+}
+static inline lc_tensor **lc_ag_retain_slot(lc_node *nd, int k) {
+  return k == 0 ? &nd->retain_target : &nd->ext->retain[k];
+}
+static inline lc_node_base **lc_ag_hooks_slot(lc_node *nd, int k) {
+  return k == 0 ? &nd->hooks : &nd->ext->hooks[k];
+}
+/* The name a node's errors and grad_fn carry ("AddBackward", a custom function's name). */
+static inline const char *lc_ag_node_name(const lc_node *nd) {
+  if (nd->ext) return nd->ext->name;
+  return nd->op->grad_fn_name ? nd->op->grad_fn_name : nd->op->name;
+}
+/* What a custom function's backward is given (lc_function_saved_output reads it). */
+struct lc_function_ctx {
+  lc_node *node;
+  bool create_graph;
+};
+
+/* create_graph: an alias of saved tensor s carrying the history of the value it saved (node's
+ * output nr), so gradients computed from it differentiate through it. backward.c */
+lc_status lc_ag_with_history(const lc_tensor *s, lc_node *node, int nr, lc_tensor **out);
+
+/* Frees a custom node's payload (once). engine.c */
+void lc_ag_ext_release_payload(lc_node *nd);
+/* One node allocation (engine.c): edges, metas, saved slots, empty. */
+lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args);
+
 static inline bool lc_ag_has_slot(const lc_tensor *t) { return t->grad_fn && t->retains_grad; }
 
 #endif

@@ -203,6 +203,180 @@ static lc_tensor **tensor_list(lua_State *L, const char *fn, int pos, const char
   return ts;
 }
 
+/* ---------------------------------------------------------------- custom functions
+ * lucid.autograd.Function (lua/lucid/autograd.lua) runs forward itself and hands the result to
+ * core._function_record, which records one node (lc_function_record) whose payload is below:
+ * the Lua backward (a registry reference to a closure made by autograd.lua) and the saved
+ * tensors. Like a hook, the backward runs in the lua_State of the backward started from Lua. */
+
+typedef struct lua_fn {
+  lua_State *main; /* for the unref when the node drops the payload */
+  int ref;
+  int n_saved;
+  lc_tensor **saved; /* owned: an input (or any tensor) as is, an output as a history-free alias */
+  uint64_t *version; /* saved[i]'s version when recorded */
+  int *out_k;        /* output number of saved[i], -1 when it is not an output */
+} lua_fn;
+
+static void lua_fn_free(void *p) {
+  lua_fn *f = p;
+  luaL_unref(f->main, LUA_REGISTRYINDEX, f->ref);
+  for (int i = 0; i < f->n_saved; i++)
+    lc_release(f->saved[i]);
+  free(f->saved);
+  free(f->version);
+  free(f->out_k);
+  free(f);
+}
+
+typedef struct lua_fn_call {
+  const lc_function_ctx *ctx;
+  lua_fn *f;
+  int n_out, n_in;
+  lc_tensor *const *grad_out;
+  lc_tensor **grad_in;
+  lc_status st; /* a core error while unpacking (its message is set) */
+} lua_fn_call;
+
+/* Runs protected (lua_pcall), so an error raised while pushing cannot unwind the engine's C
+ * frames: closure(saved, grad_out...) -> one gradient (tensor or nil) per input. */
+static int lua_fn_call_protected(lua_State *L) {
+  lua_fn_call *c = lua_touserdata(L, 1);
+  lua_fn *f = c->f;
+  luaL_checkstack(L, c->n_out + c->n_in + 8, "autograd.Function backward");
+  lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+  lua_createtable(L, f->n_saved, 0);
+  for (int i = 0; i < f->n_saved; i++) {
+    if (lc_version(f->saved[i]) != f->version[i]) {
+      c->st = lc_set_error(LC_EGRAD,
+                           "one of the variables needed for gradient computation has been "
+                           "modified by an inplace operation: saved tensor " LC_POS_D
+                           " is at version %llu; expected version %llu instead",
+                           i, (unsigned long long)lc_version(f->saved[i]),
+                           (unsigned long long)f->version[i]);
+      return 0;
+    }
+    lc_tensor **slot = lb_slot(L);
+    if (f->out_k[i] >= 0)
+      c->st = lc_function_saved_output(c->ctx, f->out_k[i], f->saved[i], slot);
+    else
+      *slot = lc_retain(f->saved[i]);
+    if (c->st) return 0;
+    lua_rawseti(L, -2, i + 1);
+  }
+  for (int k = 0; k < c->n_out; k++)
+    lb_push(L, c->grad_out[k]);
+  lua_call(L, 1 + c->n_out, c->n_in);
+  int base = lua_gettop(L) - c->n_in;
+  for (int i = 0; i < c->n_in; i++) {
+    lb_tensor *u = lb_ud(L, base + 1 + i);
+    if (u && u->t)
+      c->grad_in[i] = lc_retain(u->t);
+    else if (!lua_isnil(L, base + 1 + i))
+      return luaL_error(L, "backward returned %s as the gradient of input %d, expected a tensor "
+                           "or nil",
+                        lb_typename(L, base + 1 + i), i + 1);
+  }
+  return 0;
+}
+
+static lc_status lua_fn_backward(const lc_function_ctx *ctx, void *payload, int n_out,
+                                 lc_tensor *const *grad_out, int n_in, const bool *needs_grad,
+                                 lc_tensor **grad_in) {
+  lua_State *L = hook_L;
+  if (!L)
+    return lc_set_error(LC_EGRAD, "a lucid.autograd.Function's backward can only run in a "
+                                  "backward started from Lua");
+  lua_fn_call c = {ctx, payload, n_out, n_in, grad_out, grad_in, LC_OK};
+  if (!lua_checkstack(L, LB_NUPVALUES + 4))
+    return lc_set_error(LC_ENOMEM, "autograd.Function: Lua stack overflow");
+  /* the running C function is the lucid.backward / autograd.grad that started this pass: the
+   * protected call gets its upvalues (the tensor metatable and state lb_slot needs) */
+  for (int i = 1; i <= LB_NUPVALUES; i++)
+    lua_pushvalue(L, lua_upvalueindex(i));
+  lua_pushcclosure(L, lua_fn_call_protected, LB_NUPVALUES);
+  lua_pushlightuserdata(L, &c);
+  int rc = lua_pcall(L, 1, 0, 0);
+  lc_status st = c.st;
+  if (rc != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    st = lc_set_error(LC_EGRAD, "error in backward: %s", msg ? msg : "?");
+    lua_pop(L, 1);
+  }
+  if (st)
+    for (int i = 0; i < n_in; i++) {
+      lc_release(grad_in[i]);
+      grad_in[i] = NULL;
+    }
+  for (int i = 0; i < n_in && !st; i++)
+    if (!needs_grad[i]) {
+      lc_release(grad_in[i]);
+      grad_in[i] = NULL;
+    }
+  return st;
+}
+
+static const lc_function_def lua_fn_def = {lua_fn_backward, lua_fn_free};
+
+/* core._function_record(name, backward, inputs, outputs, differentiable, saved) */
+static int f_function_record(lua_State *L) {
+  const char *fn = "autograd.Function";
+  const char *name = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  int n_in = 0, n_out = 0, n_saved = 0;
+  lc_tensor **ins = NULL;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  if (luaL_len(L, 3) > 0) ins = tensor_list(L, fn, 3, "inputs", &n_in, false);
+  lc_tensor **outs = tensor_list(L, fn, 4, "outputs", &n_out, false);
+  bool *diff = lua_newuserdatauv(L, (size_t)n_out * sizeof *diff, 0);
+  for (int k = 0; k < n_out; k++) {
+    lua_rawgeti(L, 5, k + 1);
+    diff[k] = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lc_tensor **sv = NULL;
+  luaL_checktype(L, 6, LUA_TTABLE);
+  if (luaL_len(L, 6) > 0) sv = tensor_list(L, fn, 6, "saved", &n_saved, false);
+
+  lua_fn *f = calloc(1, sizeof *f);
+  if (!f) return luaL_error(L, "%s: out of memory", fn);
+  f->main = NULL;
+  f->ref = LUA_NOREF;
+  if (n_saved) {
+    f->saved = calloc((size_t)n_saved, sizeof *f->saved);
+    f->version = calloc((size_t)n_saved, sizeof *f->version);
+    f->out_k = calloc((size_t)n_saved, sizeof *f->out_k);
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  f->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lc_status st = LC_OK;
+  if (n_saved && (!f->saved || !f->version || !f->out_k))
+    st = lc_set_error(LC_ENOMEM, "%s: out of memory", fn);
+  for (int i = 0; i < n_saved && !st; i++) {
+    f->n_saved = i + 1;
+    f->out_k[i] = -1;
+    for (int k = 0; k < n_out; k++)
+      if (outs[k] == sv[i]) f->out_k[i] = k;
+    /* an output is kept without its history (no cycle node -> output -> node) and given it
+     * back when unpacked under create_graph */
+    if (f->out_k[i] >= 0)
+      st = lc_detach(sv[i], &f->saved[i]);
+    else
+      f->saved[i] = lc_retain(sv[i]);
+    if (!st) f->version[i] = lc_version(sv[i]);
+  }
+  lua_pushvalue(L, 2);
+  f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  if (st) {
+    lua_fn_free(f);
+    lb_core_error(L, fn);
+  }
+  if (lc_function_record(&lua_fn_def, name, f, n_in, ins, n_out, outs, diff) != LC_OK)
+    lb_core_error(L, fn); /* f was freed by lc_function_record */
+  return 0;
+}
+
 static int f_grad(lua_State *L) {
   const char *fn = "autograd.grad";
   /* PyTorch's order, without its deprecated only_inputs */
@@ -245,4 +419,5 @@ const lb_reg lb_autograd_regs[] = {{"requires_grad_", f_requires_grad_, 0, LB_ME
                                    {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
                                    {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
                                    {"grad", f_grad, 0, LB_FUNC},
+                                   {"_function_record", f_function_record, 0, LB_FUNC},
                                    {NULL, NULL, 0, 0}};
