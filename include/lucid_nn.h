@@ -153,6 +153,32 @@ lc_status lc_module_forward(lc_module *m, const lc_tensor *x, lc_tensor **out);
  * for the innermost failing module) to the message, so paths compose as errors bubble up. */
 lc_status lc_module_forward_child(lc_module *m, int64_t i, const lc_tensor *x, lc_tensor **out);
 
+/* Module hooks (PyTorch's register_forward_pre_hook, register_forward_hook and
+ * register_full_backward_hook), run by lc_module_forward and by containers running a child:
+ * - pre(ud, m, input, &replace) before forward; a replacement (owned) becomes the input;
+ * - fwd(ud, m, input, output, &replace) after it; a replacement becomes the output;
+ * - bwd(ud, m, grad_input, grad_output, &replace) once the gradient of m's input is known
+ *   (grad_input NULL when the input does not require grad); a replacement (grad_input's shape)
+ *   flows on instead. The module's output and input are wrapped in identity nodes
+ *   ("BackwardHookFunctionBackward") for that, as PyTorch does.
+ * Each returns a handle (lc_hook_handle_remove / lc_hook_handle_free, lucid_core.h); free_ud
+ * (may be NULL) releases ud when the hook is removed or the module dies. A failing hook stops
+ * the forward (or backward) with its status. A hooked child is never fused with the ReLU
+ * after it. */
+typedef lc_status (*lc_forward_pre_hook)(void *ud, lc_module *m, const lc_tensor *input,
+                                         lc_tensor **replace);
+typedef lc_status (*lc_forward_hook)(void *ud, lc_module *m, const lc_tensor *input,
+                                     const lc_tensor *output, lc_tensor **replace);
+typedef lc_status (*lc_backward_hook)(void *ud, lc_module *m, const lc_tensor *grad_input,
+                                      const lc_tensor *grad_output, lc_tensor **replace);
+lc_status lc_module_register_forward_pre_hook(lc_module *m, lc_forward_pre_hook fn, void *ud,
+                                              void (*free_ud)(void *), lc_hook_handle **handle);
+lc_status lc_module_register_forward_hook(lc_module *m, lc_forward_hook fn, void *ud,
+                                          void (*free_ud)(void *), lc_hook_handle **handle);
+lc_status lc_module_register_full_backward_hook(lc_module *m, lc_backward_hook fn, void *ud,
+                                                void (*free_ud)(void *), lc_hook_handle **handle);
+bool lc_module_has_hooks(const lc_module *m);
+
 /* ---------------------------------------------------------------- own entries */
 
 /* Counts and borrowed entries (0 <= i < count); names are borrowed too. */

@@ -86,6 +86,16 @@ end
 function Module:named_modules() return iter(core.named_modules(self)) end
 function Module:num_parameters() return core.num_parameters(self) end
 
+-- Module hooks (docs/nn.md): each returns a handle with :remove().
+-- hook(module, input) -> nil or a new input
+function Module:register_forward_pre_hook(hook) return core.register_forward_pre_hook(self, hook) end
+-- hook(module, input, output) -> nil or a new output
+function Module:register_forward_hook(hook) return core.register_forward_hook(self, hook) end
+-- hook(module, grad_input, grad_output) -> nil or a new grad_input
+function Module:register_full_backward_hook(hook)
+  return core.register_full_backward_hook(self, hook)
+end
+
 function Module:train(mode)
   core.train(self, bool_arg("train", "mode", mode, true))
   return self

@@ -81,6 +81,17 @@ lc_status lc_inplace_check_result(const char *name, const lc_tensor *self, int n
  * order; a hook's replacement takes the place of *grad (owned). name prefixes errors. */
 lc_status lc_ag_run_hooks(lc_node_base *list, lc_tensor **grad, const char *name);
 
+/* The hook lists behind lc_register_hook, for other owners too (module hooks, src/nn): a
+ * refcounted list in *slot (created on first use) of callbacks of the owner's type, removable
+ * through the handle. Iterating: lc_hook_list_len and lc_hook_list_at (callback i, its ud and
+ * id); a callback may remove entries while the list runs, so after calling entry i, look at i
+ * again when its id changed. */
+typedef void (*lc_hook_fn)(void);
+lc_status lc_hook_list_add(lc_node_base **slot, lc_hook_fn fn, void *ud, void (*free_ud)(void *),
+                           lc_hook_handle **handle);
+int lc_hook_list_len(const lc_node_base *list);
+lc_hook_fn lc_hook_list_at(const lc_node_base *list, int i, void **ud, uint64_t *id);
+
 /* Grad mode: true when recording is on for this thread. */
 bool lc_grad_mode(void);
 

@@ -11,7 +11,7 @@
 
 typedef struct hook {
   uint64_t id;
-  lc_grad_hook fn;
+  lc_hook_fn fn; /* an lc_grad_hook, or the owner's own callback type (module hooks) */
   void *ud;
   void (*free_ud)(void *);
 } hook;
@@ -52,13 +52,8 @@ static hook_list *list_new(void) {
   return l;
 }
 
-lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_ud)(void *),
+lc_status lc_hook_list_add(lc_node_base **slot, lc_hook_fn fn, void *ud, void (*free_ud)(void *),
                            lc_hook_handle **handle) {
-  if (!t || !fn || !handle) return lc_set_error(LC_EARG, "register_hook: NULL argument");
-  if (!t->requires_grad)
-    return lc_set_error(LC_EGRAD, "register_hook: cannot register a hook on a tensor that "
-                                  "doesn't require gradient");
-  lc_node_base **slot = t->grad_fn ? lc_ag_hooks_slot(lc_ag_node(t), t->output_nr) : &t->hooks;
   if (!*slot) {
     hook_list *l = list_new();
     if (!l) return LC_ENOMEM;
@@ -83,6 +78,25 @@ lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_
   hd->id = l->next_id++;
   *handle = hd;
   return LC_OK;
+}
+
+int lc_hook_list_len(const lc_node_base *b) { return b ? ((const hook_list *)b)->n : 0; }
+
+lc_hook_fn lc_hook_list_at(const lc_node_base *b, int i, void **ud, uint64_t *id) {
+  const hook_list *l = (const hook_list *)b;
+  *ud = l->h[i].ud;
+  *id = l->h[i].id;
+  return l->h[i].fn;
+}
+
+lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_ud)(void *),
+                           lc_hook_handle **handle) {
+  if (!t || !fn || !handle) return lc_set_error(LC_EARG, "register_hook: NULL argument");
+  if (!t->requires_grad)
+    return lc_set_error(LC_EGRAD, "register_hook: cannot register a hook on a tensor that "
+                                  "doesn't require gradient");
+  lc_node_base **slot = t->grad_fn ? lc_ag_hooks_slot(lc_ag_node(t), t->output_nr) : &t->hooks;
+  return lc_hook_list_add(slot, (lc_hook_fn)fn, ud, free_ud, handle);
 }
 
 void lc_hook_handle_remove(lc_hook_handle *hd) {
@@ -113,7 +127,7 @@ lc_status lc_ag_run_hooks(lc_node_base *b, lc_tensor **grad, const char *name) {
   for (int i = 0; i < l->n; i++) {
     hook h = l->h[i];
     lc_tensor *rep = NULL;
-    lc_status st = h.fn(h.ud, *grad, &rep);
+    lc_status st = ((lc_grad_hook)h.fn)(h.ud, *grad, &rep);
     if (st) {
       lc_release(rep);
       return st;

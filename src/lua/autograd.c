@@ -27,13 +27,10 @@ static int f_requires_grad_(lua_State *L) {
 
 static _Thread_local lua_State *hook_L;
 
-typedef struct lua_hook {
-  lua_State *main; /* for the unref when the hook is dropped */
-  int ref;
-} lua_hook;
+lua_State *lb_backward_state(void) { return hook_L; }
 
 static lc_status run_lua_hook(void *ud, const lc_tensor *grad, lc_tensor **replace) {
-  lua_hook *h = ud;
+  lb_luaref *h = ud;
   lua_State *L = hook_L;
   if (!L)
     return lc_set_error(LC_EGRAD, "register_hook: a Lua hook can only run in a backward started "
@@ -59,10 +56,21 @@ static lc_status run_lua_hook(void *ud, const lc_tensor *grad, lc_tensor **repla
   return st;
 }
 
-static void free_lua_hook(void *ud) {
-  lua_hook *h = ud;
+void lb_luaref_free(void *ud) {
+  lb_luaref *h = ud;
   luaL_unref(h->main, LUA_REGISTRYINDEX, h->ref);
   free(h);
+}
+
+lb_luaref *lb_luaref_new(lua_State *L, int idx) {
+  lb_luaref *h = malloc(sizeof *h);
+  if (!h) return NULL;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  h->main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_pushvalue(L, idx);
+  h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return h;
 }
 
 #define HOOK_HANDLE_MT "lucid.RemovableHandle"
@@ -90,13 +98,7 @@ static bool is_callable(lua_State *L, int idx) {
   return true;
 }
 
-static int f_register_hook(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "hook"};
-  lb_args(L, fn, P, 2);
-  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
-  if (!is_callable(L, 2))
-    lb_argerror(L, fn, 2, "hook", "expected a function, got %s", lb_typename(L, 2));
+lc_hook_handle **lb_hook_handle_new(lua_State *L) {
   lc_hook_handle **hd = lua_newuserdatauv(L, sizeof *hd, 0);
   *hd = NULL;
   if (luaL_newmetatable(L, HOOK_HANDLE_MT)) {
@@ -109,15 +111,21 @@ static int f_register_hook(lua_State *L) {
     lb_seal_metatable(L);
   }
   lua_setmetatable(L, -2);
-  lua_hook *h = malloc(sizeof *h);
+  return hd;
+}
+
+static int f_register_hook(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "hook"};
+  lb_args(L, fn, P, 2);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  if (!is_callable(L, 2))
+    lb_argerror(L, fn, 2, "hook", "expected a function, got %s", lb_typename(L, 2));
+  lc_hook_handle **hd = lb_hook_handle_new(L);
+  lb_luaref *h = lb_luaref_new(L, 2);
   if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  h->main = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  lua_pushvalue(L, 2);
-  h->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  if (lc_register_hook(t, run_lua_hook, h, free_lua_hook, hd) != LC_OK) {
-    free_lua_hook(h);
+  if (lc_register_hook(t, run_lua_hook, h, lb_luaref_free, hd) != LC_OK) {
+    lb_luaref_free(h);
     lb_core_error(L, fn);
   }
   return 1;

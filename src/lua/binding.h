@@ -70,6 +70,18 @@ lc_tensor **lb_slot(lua_State *L);
 void lb_push(lua_State *L, lc_tensor *t);
 /* The state from the registry (NULL before luaopen_lucid_core); for the host API. */
 lb_state *lb_state_of(lua_State *L);
+/* Lua callbacks held by the core (src/lua/autograd.c): a registry reference, freed through
+ * lb_luaref_free (a free_ud for the hook APIs); a removable-handle userdata pushed with its slot
+ * returned; the lua_State of the backward started from Lua on this thread (NULL outside). */
+typedef struct lb_luaref {
+  lua_State *main; /* for the unref when the core drops it */
+  int ref;
+} lb_luaref;
+lb_luaref *lb_luaref_new(lua_State *L, int idx); /* NULL when out of memory */
+void lb_luaref_free(void *ref);
+lc_hook_handle **lb_hook_handle_new(lua_State *L);
+lua_State *lb_backward_state(void);
+
 /* Counts tensor bytes for the collector; called by lb_slot. */
 void lb_gc_check(lua_State *L, lb_state *st);
 /* Pushes a new empty holder for a C array of tensors (released on collection). */

@@ -479,6 +479,15 @@ static int run_forward(lua_State *L, lc_module *m, int xidx) {
 
 static int mm_call(lua_State *L) {
   lc_module *m = nb_check(L, 1, "call");
+  if (is_lua_kind(m) && lc_module_has_hooks(m)) {
+    /* hooks run in the core's forward, which takes one tensor */
+    if (lua_gettop(L) != 2 || !lucid_to_tensor(L, 2))
+      return raise(L,
+                   "%s: a module with hooks takes one tensor input (module hooks around a "
+                   "forward of several arguments are not supported)",
+                   lc_module_type_name(m));
+    return run_forward(L, m, 2);
+  }
   if (is_lua_kind(m)) {
     /* a Lua module called from Lua: a plain call of its forward, with all arguments */
     int nargs = lua_gettop(L) - 1;
@@ -865,6 +874,115 @@ static int f_reset_parameters(lua_State *L) {
   return 0;
 }
 
+/* ---------------------------------------------------------------- module hooks
+ * register_forward_pre_hook / register_forward_hook / register_full_backward_hook(m, fn): the
+ * core runs the hooks (src/nn/module_hooks.c); each Lua hook is called protected, in the
+ * lua_State running the forward (nb_current) or the backward started from Lua. */
+
+enum { MH_PRE, MH_FWD, MH_BWD };
+static const char *const mh_what[] = {"forward pre-hook", "forward hook", "backward hook"};
+
+typedef struct mh_call {
+  int kind;
+  lb_luaref *h;
+  lc_module *m;
+  const lc_tensor *a, *b; /* pre: input; fwd: input, output; bwd: grad_input, grad_output */
+  lc_tensor *rep;
+} mh_call;
+
+static void push_or_nil(lua_State *L, const lc_tensor *t) {
+  if (t)
+    lucid_push_tensor(L, (lc_tensor *)t);
+  else
+    lua_pushnil(L);
+}
+
+static int mh_protected(lua_State *L) {
+  mh_call *c = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->h->ref);
+  nb_push(L, c->m);
+  push_or_nil(L, c->a);
+  if (c->kind != MH_PRE) push_or_nil(L, c->b);
+  lua_call(L, c->kind == MH_PRE ? 2 : 3, 1);
+  if (lua_isnil(L, -1)) return 0;
+  lc_tensor *t = lucid_to_tensor(L, -1);
+  if (!t)
+    return raise(L, "a %s must return a tensor or nil, got %s", mh_what[c->kind],
+                 luaL_typename(L, -1));
+  c->rep = lc_retain(t);
+  return 0;
+}
+
+static lc_status mh_run(mh_call *c, lc_tensor **replace) {
+  lua_State *L = c->kind == MH_BWD ? lb_backward_state() : nb_current ? nb_current : c->h->main;
+  if (!L)
+    return lc_set_error(LC_EGRAD, "a module backward hook written in Lua can only run in a "
+                                  "backward started from Lua");
+  if (!lua_checkstack(L, 8)) return lc_set_error(LC_ENOMEM, "Lua stack overflow");
+  lua_pushcfunction(L, mh_protected);
+  lua_pushlightuserdata(L, c);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    if (msg) msg = lb_message_text(msg);
+    lc_status st = lc_set_error(LC_EARG, "error in a %s: %s", mh_what[c->kind],
+                                msg ? msg : "(error object is not a string)");
+    lua_pop(L, 1);
+    lc_release(c->rep);
+    return st;
+  }
+  *replace = c->rep;
+  return LC_OK;
+}
+
+static lc_status mh_pre(void *ud, lc_module *m, const lc_tensor *x, lc_tensor **rep) {
+  mh_call c = {MH_PRE, ud, m, x, NULL, NULL};
+  return mh_run(&c, rep);
+}
+static lc_status mh_fwd(void *ud, lc_module *m, const lc_tensor *x, const lc_tensor *y,
+                        lc_tensor **rep) {
+  mh_call c = {MH_FWD, ud, m, x, y, NULL};
+  return mh_run(&c, rep);
+}
+static lc_status mh_bwd(void *ud, lc_module *m, const lc_tensor *gi, const lc_tensor *go,
+                        lc_tensor **rep) {
+  mh_call c = {MH_BWD, ud, m, gi, go, NULL};
+  return mh_run(&c, rep);
+}
+
+static int register_module_hook(lua_State *L, int kind, const char *fn) {
+  lc_module *m = nb_check(L, 1, fn);
+  if (lua_type(L, 2) != LUA_TFUNCTION && !luaL_getmetafield(L, 2, "__call"))
+    return raise(L, "lucid.nn.Module:%s: argument 1 (hook): expected a function, got %s", fn,
+                 luaL_typename(L, 2));
+  lua_settop(L, 2);
+  lc_hook_handle **hd = lb_hook_handle_new(L);
+  lb_luaref *h = lb_luaref_new(L, 2);
+  if (!h) return raise(L, "lucid.nn.Module:%s: out of memory", fn);
+  lc_status st = kind == MH_PRE   ? lc_module_register_forward_pre_hook(m, mh_pre, h, lb_luaref_free, hd)
+                 : kind == MH_FWD ? lc_module_register_forward_hook(m, mh_fwd, h, lb_luaref_free, hd)
+                                  : lc_module_register_full_backward_hook(m, mh_bwd, h,
+                                                                          lb_luaref_free, hd);
+  if (st) {
+    lb_luaref_free(h);
+    return raise_core(L, fn);
+  }
+  return 1;
+}
+
+static int f_register_forward_pre_hook(lua_State *L) {
+  return register_module_hook(L, MH_PRE, "register_forward_pre_hook");
+}
+static int f_register_forward_hook(lua_State *L) {
+  return register_module_hook(L, MH_FWD, "register_forward_hook");
+}
+static int f_register_full_backward_hook(lua_State *L) {
+  return register_module_hook(L, MH_BWD, "register_full_backward_hook");
+}
+static int f_has_hooks(lua_State *L) {
+  lua_pushboolean(L, lc_module_has_hooks(nb_check(L, 1, "has_hooks")));
+  return 1;
+}
+
 /* forward(m, x): the built-in forward (what Module:forward does for built-in kinds) */
 static int f_forward(lua_State *L) {
   lc_module *m = nb_check(L, 1, "forward");
@@ -955,6 +1073,10 @@ static const luaL_Reg funcs[] = {
     {"reset_parameters", f_reset_parameters},
     {"to_dtype", f_to_dtype},
     {"forward", f_forward},
+    {"register_forward_pre_hook", f_register_forward_pre_hook},
+    {"register_forward_hook", f_register_forward_hook},
+    {"register_full_backward_hook", f_register_full_backward_hook},
+    {"has_hooks", f_has_hooks},
     {"tostring", mm_tostring},
     {"type_name", f_type_name},
     {"is_module", f_is_module},

@@ -258,7 +258,8 @@ static lc_status chain_forward(lc_module *m, const lc_tensor *x, lc_tensor **out
     lc_tensor *next;
     lc_module *c = lc_module_child(m, i);
     bool fuse = i + 1 < n && lc_module_kind_of(c)->forward_relu &&
-                lc_module_kind_of(lc_module_child(m, i + 1)) == &lc_kind_relu;
+                lc_module_kind_of(lc_module_child(m, i + 1)) == &lc_kind_relu &&
+                !lc_module_has_hooks(c) && !lc_module_has_hooks(lc_module_child(m, i + 1));
     lc_status st = fuse ? lc_nn_forward_child_relu(m, i++, cur, &next)
                         : lc_module_forward_child(m, i, cur, &next);
     lc_release(cur);

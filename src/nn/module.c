@@ -143,6 +143,8 @@ void lc_module_release(lc_module *m) {
   free(m->children.names);
   free(m->children.items);
   free(m->type_name);
+  for (int k = 0; k < 3; k++)
+    lc_node_base_release(m->hooks[k]);
   free(m);
 }
 
@@ -492,6 +494,8 @@ lc_status lc_module_forward(lc_module *m, const lc_tensor *x, lc_tensor **out) {
     st = lc_set_error(LC_EARG, "expected an input tensor, got NULL");
   else if ((m->kind->flags & LC_KIND_NOT_CALLABLE) || !m->kind->forward)
     st = lc_set_error(LC_ESTATE, "not callable: index it by name and call the modules it holds");
+  else if (m->hooks[0] || m->hooks[1] || m->hooks[2])
+    st = lc_nn_hooked_forward(m, false, x, out);
   else
     st = m->kind->forward(m, x, out);
   if (st) {
@@ -516,7 +520,10 @@ static lc_status forward_child(lc_module *m, int64_t i, bool relu, const lc_tens
     path_open = false;
   } else {
     path_open = false;
-    st = relu ? c->kind->forward_relu(c, x, out) : c->kind->forward(c, x, out);
+    if (c->hooks[0] || c->hooks[1] || c->hooks[2])
+      st = lc_nn_hooked_forward(c, relu, x, out);
+    else
+      st = relu ? c->kind->forward_relu(c, x, out) : c->kind->forward(c, x, out);
     inner = !path_open;
   }
   if (st) {

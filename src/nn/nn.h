@@ -27,7 +27,12 @@ struct lc_module {
   lc_entries params;   /* lc_tensor* */
   lc_entries buffers;  /* lc_tensor* */
   lc_entries children; /* lc_module* */
+  /* owned hook lists (src/nn/module_hooks.c), NULL when none: forward pre, forward, backward */
+  struct lc_node_base *hooks[3];
 };
+
+/* Runs kind forward (fused with a ReLU when relu) with m's hooks around it (module_hooks.c). */
+lc_status lc_nn_hooked_forward(lc_module *m, bool relu, const lc_tensor *x, lc_tensor **out);
 
 /* lc_module_forward_child for a child whose kind has forward_relu, fused with the ReLU child
  * that follows it (the container skips that one). */
