@@ -463,19 +463,40 @@ lc_status lc_cdist(const lc_tensor *x1, const lc_tensor *x2, double p, lc_tensor
     lc_tensor *n1 = cb_red(&c, LC_SUM, cb_bin(&c, LC_MUL, x1, x1), -1, true, 0);
     lc_tensor *n2 = cb_red(&c, LC_SUM, cb_bin(&c, LC_MUL, x2, x2), -1, true, 0);
     lc_tensor *o1 = NULL, *o2 = NULL, *a = NULL, *b = NULL, *bt = NULL, *m = NULL, *cl = NULL;
-    if (!c.st) o1 = cb_keep(&c, lc_ones_like(n1, &o1), o1);
-    if (!c.st) o2 = cb_keep(&c, lc_ones_like(n2, &o2), o2);
+    if (!c.st) {
+      lc_status s_ = lc_ones_like(n1, &o1);
+      o1 = cb_keep(&c, s_, o1);
+    }
+    if (!c.st) {
+      lc_status s_ = lc_ones_like(n2, &o2);
+      o2 = cb_keep(&c, s_, o2);
+    }
     if (!c.st) {
       lc_tensor *pa[3] = {cb_sc(&c, LC_MUL, x1, -2), n1, o1};
-      if (!c.st) a = cb_keep(&c, lc_cat(3, pa, -1, &a), a);
+      if (!c.st) {
+        lc_status s_ = lc_cat(3, pa, -1, &a);
+        a = cb_keep(&c, s_, a);
+      }
     }
     if (!c.st) {
       lc_tensor *pb[3] = {(lc_tensor *)x2, o2, n2};
-      b = cb_keep(&c, lc_cat(3, pb, -1, &b), b);
+      {
+        lc_status s_ = lc_cat(3, pb, -1, &b);
+        b = cb_keep(&c, s_, b);
+      }
     }
-    if (!c.st) bt = cb_keep(&c, lc_transpose(b, -1, -2, &bt), bt);
-    if (!c.st) m = cb_keep(&c, lc_matmul(a, bt, &m), m);
-    if (!c.st) cl = cb_keep(&c, lc_clamp(m, true, 1e-30, false, 0, &cl), cl);
+    if (!c.st) {
+      lc_status s_ = lc_transpose(b, -1, -2, &bt);
+      bt = cb_keep(&c, s_, bt);
+    }
+    if (!c.st) {
+      lc_status s_ = lc_matmul(a, bt, &m);
+      m = cb_keep(&c, s_, m);
+    }
+    if (!c.st) {
+      lc_status s_ = lc_clamp(m, true, 1e-30, false, 0, &cl);
+      cl = cb_keep(&c, s_, cl);
+    }
     r = cb_un(&c, LC_SQRT, cl);
   } else {
     lc_tensor *diff = cb_bin(&c, LC_SUB, cb_unsq(&c, x1, -2), cb_unsq(&c, x2, -3));
@@ -515,7 +536,10 @@ lc_status lc_cosine_similarity(const lc_tensor *x1, const lc_tensor *x2, int dim
   lc_tensor *n1 = cb_red(&c, LC_SUM, cb_bin(&c, LC_MUL, a, a), dim, false, 0);
   lc_tensor *n2 = cb_red(&c, LC_SUM, cb_bin(&c, LC_MUL, b, b), dim, false, 0);
   lc_tensor *n12 = cb_bin(&c, LC_MUL, n1, n2), *cl = NULL;
-  if (!c.st) cl = cb_keep(&c, lc_clamp(n12, true, eps * eps, false, 0, &cl), cl);
+  if (!c.st) {
+    lc_status s_ = lc_clamp(n12, true, eps * eps, false, 0, &cl);
+    cl = cb_keep(&c, s_, cl);
+  }
   lc_tensor *r = cb_bin(&c, LC_DIV, w12, cb_un(&c, LC_SQRT, cl));
   return cb_end(&c, r, out);
 }
