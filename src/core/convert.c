@@ -117,8 +117,8 @@ static bool eq_int(void *vc, int64_t ia, int64_t ib) {
 
 static bool close_pair(void *vc, int64_t ia, int64_t ib) {
   const cmp_ctx *c = vc;
-  return lc_close_f64(lc_load_f64(c->a, c->da, ia), lc_load_f64(c->b, c->db, ib), c->rtol,
-                      c->atol, c->equal_nan);
+  return lc_close_f64(lc_load_f64(c->a, c->da, ia), lc_load_f64(c->b, c->db, ib), c->rtol, c->atol,
+                      c->equal_nan);
 }
 
 lc_status lc_equal(const lc_tensor *a, const lc_tensor *b, bool *out) {
@@ -154,9 +154,13 @@ lc_status lc_allclose_ex(const lc_tensor *a, const lc_tensor *b, double rtol, do
   if (st) return st;
   lc_broadcast_strides(a, ndim, shape, sa);
   lc_broadcast_strides(b, ndim, shape, sb);
-  cmp_ctx c = {
-      .a = lc_data(a), .b = lc_data(b), .da = a->dtype, .db = b->dtype, .rtol = rtol, .atol = atol,
-      .equal_nan = equal_nan};
+  cmp_ctx c = {.a = lc_data(a),
+               .b = lc_data(b),
+               .da = a->dtype,
+               .db = b->dtype,
+               .rtol = rtol,
+               .atol = atol,
+               .equal_nan = equal_nan};
   *out = all_pairs(ndim, shape, sa, sb, close_pair, &c);
   return LC_OK;
 }
