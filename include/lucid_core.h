@@ -242,6 +242,9 @@ lc_status lc_copy_to_buffer(const lc_tensor *t, lc_dtype dt, void *buf);
 lc_status lc_equal(const lc_tensor *a, const lc_tensor *b, bool *out);
 lc_status lc_allclose(const lc_tensor *a, const lc_tensor *b, double rtol, double atol,
                       bool *out);
+/* lc_allclose with PyTorch's equal_nan (two NaNs count as close); lc_isclose's rule, reduced. */
+lc_status lc_allclose_ex(const lc_tensor *a, const lc_tensor *b, double rtol, double atol,
+                         bool equal_nan, bool *out);
 
 /* Text as lucid prints it: "tensor([[0.1235, 1.], [2., 3.]])", 4 significant digits, the dtype
  * appended when not float32, large tensors summarised with "...". *out is malloc'ed: free it
@@ -544,6 +547,67 @@ lc_status lc_median_dim(const lc_tensor *x, int dim, bool keepdim, lc_tensor **v
  * value) and its last position. */
 lc_status lc_mode(const lc_tensor *x, int dim, bool keepdim, lc_tensor **values,
                   lc_tensor **indices);
+
+/* ================================================================ misc ops (src/ops/misc_ops.c)
+ * meshgrid, unique, unique_consecutive, searchsorted, bucketize, clamp with tensor bounds,
+ * nan_to_num, isclose, lerp, cdist, cosine_similarity, pairwise_distance. Indices and positions
+ * are 0-based here (the Lua binding shows them 1-based). */
+
+/* n 0-dim or 1-D tensors of one dtype -> n views (expanded, stride 0) of shape (len_0, ...,
+ * len_{n-1}); xy swaps the first two dims of the result (Cartesian indexing). outs has n slots. */
+lc_status lc_meshgrid(int n, lc_tensor *const *ts, bool xy, lc_tensor **outs);
+/* The distinct values of x (has_dim false: flattened, 1-D result) or distinct slices along dim,
+ * in ascending (lexicographic) order; sorted = false gives the same sorted result. inverse (x's
+ * shape, or x.shape[dim]) and counts (int64) are optional (NULL: not computed). NaNs are
+ * each distinct. No gradient. */
+lc_status lc_unique(const lc_tensor *x, bool sorted, bool has_dim, int dim, lc_tensor **values,
+                    lc_tensor **inverse, lc_tensor **counts);
+/* Like lc_unique over runs of consecutive equal values (or slices), keeping the input order. */
+lc_status lc_unique_consecutive(const lc_tensor *x, bool has_dim, int dim, lc_tensor **values,
+                                lc_tensor **inverse, lc_tensor **counts);
+/* For each of values, the 0-based insertion index i in [0, n] into the sorted last dim of seq
+ * (seq 1-D, or seq's leading dims equal values' leading dims): left (right = false) the first i
+ * with seq[i] >= v, right the first with seq[i] > v. sorter (optional, int64, seq's shape, 0-based)
+ * gives seq's sorted order. int64 result, or int32 with out_int32. seq and values: one dtype. */
+lc_status lc_searchsorted(const lc_tensor *seq, const lc_tensor *values, bool right,
+                          bool out_int32, const lc_tensor *sorter, lc_tensor **out);
+/* lc_searchsorted(boundaries, x, right, ...) with 1-D boundaries. */
+lc_status lc_bucketize(const lc_tensor *x, const lc_tensor *boundaries, bool right,
+                       bool out_int32, lc_tensor **out);
+/* clamp with tensor bounds (lo and/or hi, NULL for none; broadcast with x): minimum(maximum(x,
+ * lo), hi), the dtype promoted over all three. Differentiable in x, lo and hi (PyTorch's rule: lo
+ * gets the gradient where x < lo < hi, hi where x > hi or hi < lo, x where lo <= x <= hi). */
+lc_status lc_clamp_tensor(const lc_tensor *x, const lc_tensor *lo, const lc_tensor *hi,
+                          lc_tensor **out);
+lc_status lc_clamp_tensor_(lc_tensor *x, const lc_tensor *lo, const lc_tensor *hi);
+/* NaN, +inf and -inf replaced (NULL: 0, the dtype's largest and lowest finite value); integer
+ * and bool tensors are copied. Gradient: passed through where x is finite, 0 elsewhere. */
+lc_status lc_nan_to_num(const lc_tensor *x, const double *nan, const double *posinf,
+                        const double *neginf, lc_tensor **out);
+lc_status lc_nan_to_num_(lc_tensor *x, const double *nan, const double *posinf,
+                         const double *neginf);
+/* Elementwise closeness (lc_allclose's rule) of a and b (one dtype, broadcast) -> bool. */
+lc_status lc_isclose(const lc_tensor *a, const lc_tensor *b, double rtol, double atol,
+                     bool equal_nan, lc_tensor **out);
+/* start + weight * (end - start); float start, end (and weight) of one dtype, broadcast.
+ * Differentiable in all three. */
+lc_status lc_lerp(const lc_tensor *start, const lc_tensor *end, const lc_tensor *weight,
+                  lc_tensor **out);
+lc_status lc_lerp_scalar(const lc_tensor *start, const lc_tensor *end, double weight,
+                         lc_tensor **out);
+lc_status lc_lerp_(lc_tensor *start, const lc_tensor *end, const lc_tensor *weight);
+lc_status lc_lerp_scalar_(lc_tensor *start, const lc_tensor *end, double weight);
+/* p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M) -> (..., P, R), batch
+ * dims broadcast; p >= 0 (INFINITY allowed). p = 2 with P > 25 or R > 25 goes through a matrix
+ * product (PyTorch's use_mm_for_euclid_dist_if_necessary). Differentiable. */
+lc_status lc_cdist(const lc_tensor *x1, const lc_tensor *x2, double p, lc_tensor **out);
+/* sum(x1 * x2, dim) / sqrt(max(sum(x1^2, dim) * sum(x2^2, dim), eps^2)), x1 and x2 broadcast. */
+lc_status lc_cosine_similarity(const lc_tensor *x1, const lc_tensor *x2, int dim, double eps,
+                               lc_tensor **out);
+/* norm(x1 - x2 + eps, p) over the last dim (of the broadcast shape). */
+lc_status lc_pairwise_distance(const lc_tensor *x1, const lc_tensor *x2, double p, double eps,
+                               bool keepdim, lc_tensor **out);
+/* ================================================================ end of misc ops */
 
 /* ---------------------------------------------------------------- autograd */
 

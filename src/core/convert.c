@@ -102,6 +102,7 @@ typedef struct cmp_ctx {
   const void *a, *b;
   lc_dtype da, db;
   double rtol, atol;
+  bool equal_nan;
 } cmp_ctx;
 
 static bool eq_float(void *vc, int64_t ia, int64_t ib) {
@@ -116,10 +117,8 @@ static bool eq_int(void *vc, int64_t ia, int64_t ib) {
 
 static bool close_pair(void *vc, int64_t ia, int64_t ib) {
   const cmp_ctx *c = vc;
-  double x = lc_load_f64(c->a, c->da, ia), y = lc_load_f64(c->b, c->db, ib);
-  if (x == y) return true;                        /* also equal infinities */
-  if (!isfinite(x) || !isfinite(y)) return false; /* NaN is never close */
-  return fabs(x - y) <= c->atol + c->rtol * fabs(y);
+  return lc_close_f64(lc_load_f64(c->a, c->da, ia), lc_load_f64(c->b, c->db, ib), c->rtol, c->atol,
+                      c->equal_nan);
 }
 
 lc_status lc_equal(const lc_tensor *a, const lc_tensor *b, bool *out) {
@@ -137,6 +136,11 @@ lc_status lc_equal(const lc_tensor *a, const lc_tensor *b, bool *out) {
 }
 
 lc_status lc_allclose(const lc_tensor *a, const lc_tensor *b, double rtol, double atol, bool *out) {
+  return lc_allclose_ex(a, b, rtol, atol, false, out);
+}
+
+lc_status lc_allclose_ex(const lc_tensor *a, const lc_tensor *b, double rtol, double atol,
+                         bool equal_nan, bool *out) {
   if (!a || !b) return lc_set_error(LC_EARG, "allclose: tensor is NULL");
   if (!out) return lc_set_error(LC_EARG, "allclose: out is NULL");
   if (!(rtol >= 0) || !(atol >= 0))
@@ -150,8 +154,13 @@ lc_status lc_allclose(const lc_tensor *a, const lc_tensor *b, double rtol, doubl
   if (st) return st;
   lc_broadcast_strides(a, ndim, shape, sa);
   lc_broadcast_strides(b, ndim, shape, sb);
-  cmp_ctx c = {
-      .a = lc_data(a), .b = lc_data(b), .da = a->dtype, .db = b->dtype, .rtol = rtol, .atol = atol};
+  cmp_ctx c = {.a = lc_data(a),
+               .b = lc_data(b),
+               .da = a->dtype,
+               .db = b->dtype,
+               .rtol = rtol,
+               .atol = atol,
+               .equal_nan = equal_nan};
   *out = all_pairs(ndim, shape, sa, sb, close_pair, &c);
   return LC_OK;
 }

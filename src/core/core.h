@@ -117,6 +117,19 @@ int64_t lc_shape_numel(int ndim, const int64_t *shape);
 static inline bool lc_mul_overflows(int64_t a, int64_t b, int64_t *out) {
   return __builtin_mul_overflow(a, b, out);
 }
+/* The closeness rule of isclose and allclose (PyTorch's): equal values (equal infinities
+ * included) are close; otherwise both finite and |x - y| <= atol + rtol * |y|; two NaNs are
+ * close only with equal_nan. */
+static inline bool lc_close_f64(double x, double y, double rtol, double atol, bool equal_nan) {
+  if (x == y) return true;
+  if (x != x || y != y) return equal_nan && x != x && y != y;
+  if (x - x != 0 || y - y != 0) return false; /* an infinity against another value */
+  double d = x - y, ay = y;
+  if (d < 0) d = -d;
+  if (ay < 0) ay = -ay;
+  return d <= atol + rtol * ay;
+}
+
 static inline bool lc_add_overflows(int64_t a, int64_t b, int64_t *out) {
   return __builtin_add_overflow(a, b, out);
 }

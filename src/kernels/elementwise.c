@@ -118,8 +118,13 @@ static lc_status finish_grad(const lc_op_ctx *ctx, int i, lc_tensor *g, lc_tenso
 /* Runs a backward kernel over (g, operands...) in g's dtype and finishes input i. */
 static lc_status grad_kernel(const lc_op_ctx *ctx, int i, lc_ew_kernel k, const double *f,
                              int nargs, const lc_ew_arg *args, lc_tensor **grad_in) {
-  lc_dtype dt = args[0].t ? args[0].t->dtype : LC_FLOAT32;
-  if (!is_float(dt)) dt = LC_FLOAT32;
+  /* the first float operand's dtype (where's gradient: g after the bool condition) */
+  lc_dtype dt = LC_FLOAT32;
+  for (int a = 0; a < nargs; a++)
+    if (args[a].t && is_float(args[a].t->dtype)) {
+      dt = args[a].t->dtype;
+      break;
+    }
   lc_tensor *g = NULL;
   lc_status st = lc_ew(ctx->op->grad_fn_name, k, dt, dt, f, nargs, args, &g);
   if (st) return st;

@@ -321,10 +321,38 @@ static int f_binary_(lua_State *L) {
   return 1;
 }
 
+/* A tensor bound (min or max) goes to lc_clamp_tensor; numbers keep the scalar op. A number
+ * beside a tensor bound becomes a 0-dim tensor (the input's dtype when float, else float32 for
+ * a fractional number). */
+static lc_tensor *clamp_bound(lua_State *L, const char *fn, int pos, const char *name,
+                              const lc_tensor *x) {
+  if (lua_isnil(L, pos)) return NULL;
+  lb_tensor *u = lb_ud(L, pos);
+  if (u) return u->t;
+  double s = lb_num_arg(L, fn, pos, name);
+  lc_dtype dt = lc_dtype_of(x);
+  if (!lc_dtype_is_float(dt) && s != (double)(int64_t)s) dt = LC_FLOAT32;
+  lc_tensor **slot = lb_slot(L);
+  CORE(lc_scalar(s, dt, slot));
+  lua_replace(L, pos);
+  return *slot;
+}
+
 static int f_clamp(lua_State *L) { /* op 1: in place */
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "min", "max"};
   lc_tensor *t = input1(L, fn, P, 3);
+  if (lb_ud(L, 2) || lb_ud(L, 3)) {
+    lc_tensor *tl = clamp_bound(L, fn, 2, "min", t), *th = clamp_bound(L, fn, 3, "max", t);
+    if (LB_OP(L)) {
+      CORE(lc_clamp_tensor_(t, tl, th));
+      lua_settop(L, 1);
+      return 1;
+    }
+    lc_tensor **out = lb_slot(L);
+    CORE(lc_clamp_tensor(t, tl, th, out));
+    return 1;
+  }
   bool hl = !lua_isnil(L, 2), hh = !lua_isnil(L, 3);
   double lo = lb_opt_num_arg(L, fn, 2, "min", 0), hi = lb_opt_num_arg(L, fn, 3, "max", 0);
   if (!hl && !hh) lb_error(L, fn, "at least one of min and max must be given");
@@ -741,12 +769,13 @@ static int f_equal(lua_State *L) {
 
 static int f_allclose(lua_State *L) {
   const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "other", "rtol", "atol"};
-  lc_tensor *a = input1(L, fn, P, 4);
+  static const char *const P[] = {"input", "other", "rtol", "atol", "equal_nan"};
+  lc_tensor *a = input1(L, fn, P, 5);
   lc_tensor *b = lb_tensor_arg(L, fn, 2, "other");
   double rtol = lb_opt_num_arg(L, fn, 3, "rtol", 1e-5), atol = lb_opt_num_arg(L, fn, 4, "atol", 1e-8);
+  bool en = lb_opt_bool_arg(L, fn, 5, "equal_nan", false);
   bool eq = false;
-  CORE(lc_allclose(a, b, rtol, atol, &eq));
+  CORE(lc_allclose_ex(a, b, rtol, atol, en, &eq));
   lua_pushboolean(L, eq);
   return 1;
 }
@@ -895,6 +924,8 @@ const lb_reg lb_ops_regs[] = {
     LC_BINARY_LIST(BINARY_ROWS_)
     {"clamp", f_clamp, 0, B},
     {"clamp_", f_clamp, 1, M},
+    {"clip", f_clamp, 0, B},
+    {"clip_", f_clamp, 1, M},
     {"where", f_where, 0, F},
 
     /* every row of LC_REDUCE_LIST: t:<name>(...) and lucid.<name>(t, ...) */

@@ -49,4 +49,8 @@ return function(nn, P)
     C.vector_to_parameters(vec, plist("lucid.nn.utils.vector_to_parameters", parameters), ...)
   end
   nn.utils = utils
+  -- Distance functions of nn.functional: the lucid.* functions (src/lua/ops_misc.c).
+  for _, n in ipairs{"cosine_similarity", "pairwise_distance", "cdist"} do
+    P.F[n] = assert(P.tcore[n], n)
+  end
 end
