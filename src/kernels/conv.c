@@ -25,6 +25,7 @@
  * and a thread's buffer is freed when the thread exits.
  */
 #include "conv.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <cblas.h>
@@ -588,7 +589,7 @@ static void conv_bwd_range(void *ctx, int64_t cb, int64_t ce) {
     for (int64_t n = nb; n < ne; n++)
       for (int64_t g = 0; g < j->G; g++) {
         const char *xg = j->x ? j->x + ((n * j->Cin + g * j->Cg) * j->HW) * es : NULL;
-        const char *wg = j->w + (g * j->K * j->S) * es;
+        const char *wg = j->w ? j->w + (g * j->K * j->S) * es : NULL;
         const char *dyg = j->dy + ((n * j->Cout + g * j->Og) * j->OHW) * es;
         char *dxg = j->dx ? j->dx + ((n * j->Cin + g * j->Cg) * j->HW) * es : NULL;
         char *dwg = dwc ? dwc + g * j->K * j->S * es : NULL;
@@ -626,28 +627,26 @@ static void conv_bwd_range(void *ctx, int64_t cb, int64_t ce) {
   }
 }
 
-static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
-                               lc_tensor **grad_in) {
-  int n = ctx->n_inputs;
-  for (int i = 0; i < n; i++)
-    grad_in[i] = NULL;
-  bool need_x = ctx->needs_grad[0], need_w = ctx->needs_grad[1], need_b = n == 3 && ctx->needs_grad[2];
-  lc_tensor *xs = NULL, *ws = NULL;
-  lc_status st = lc_ctx_saved(ctx, 0, &xs);
-  if (!st) st = lc_ctx_saved(ctx, 1, &ws);
-  if (st) return st;
+/* The fused gradients of conv(x, w [, b]) with args a for dy = grad_out: dx (needs ws), dw
+ * (needs xs), db, each when asked for (NULL pointers for the others). xm / wm / bm are the
+ * inputs' metas (bm when n == 3). */
+static lc_status conv_grads(const lc_op_args *a, int n, const lc_meta *xm, const lc_meta *wm,
+                            const lc_meta *bm, const lc_tensor *xs, const lc_tensor *ws,
+                            const lc_tensor *grad_out, lc_tensor **dx_out, lc_tensor **dw_out,
+                            lc_tensor **db_out) {
+  bool need_x = dx_out != NULL, need_w = dw_out != NULL, need_b = n == 3 && db_out != NULL;
   cjob j;
   int ond;
   int64_t oshape[LC_MAX_DIMS];
-  if ((st = conv_setup(ctx->args, n, &ctx->in[0], &ctx->in[1], n == 3 ? &ctx->in[2] : NULL, &j,
-                       &ond, oshape)))
-    return st;
+  lc_status st = conv_setup(a, n, xm, wm, n == 3 ? bm : NULL, &j, &ond, oshape);
+  if (st) return st;
   lc_tensor *x = NULL, *w = NULL, *dy = NULL, *dx = NULL, *dw = NULL, *db = NULL, *part = NULL;
-  if ((st = lc_k_dense(xs, &x)) || (st = lc_k_dense(ws, &w))) goto fail;
+  if (need_w && (st = lc_k_dense_as(xs, j.dt, &x))) goto fail;
+  if (need_x && (st = lc_k_dense_as(ws, j.dt, &w))) goto fail;
   if ((st = lc_k_dense_as(grad_out, j.dt, &dy))) goto fail;
-  if (need_x && (st = lc_tensor_new(ctx->in[0].ndim, ctx->in[0].shape, j.dt, &dx))) goto fail;
-  if (need_w && (st = lc_tensor_new(ctx->in[1].ndim, ctx->in[1].shape, j.dt, &dw))) goto fail;
-  if (need_b && (st = lc_tensor_new(1, ctx->in[2].shape, j.dt, &db))) goto fail;
+  if (need_x && (st = lc_tensor_new(xm->ndim, xm->shape, j.dt, &dx))) goto fail;
+  if (need_w && (st = lc_tensor_new(wm->ndim, wm->shape, j.dt, &dw))) goto fail;
+  if (need_b && (st = lc_tensor_new(1, bm->shape, j.dt, &db))) goto fail;
   int nt = lc_get_num_threads();
   int64_t cost = 2 * j.Cout * j.OHW * j.S * (need_x + need_w) + 1;
   j.nchunks = parallel_pays(j.N, cost) ? (j.N < nt ? j.N : nt) : 1;
@@ -660,7 +659,9 @@ static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
     if ((st = lc_tensor_new(1, pshape, j.dt, &part))) goto fail;
     memset(lc_data(part), 0, (size_t)(plen * j.nchunks) * es);
   }
-  j.x = lc_data(x), j.w = lc_data(w), j.dy = lc_data(dy);
+  j.x = x ? lc_data(x) : NULL;
+  j.w = w ? lc_data(w) : NULL;
+  j.dy = lc_data(dy);
   j.dx = dx ? lc_data(dx) : NULL;
   j.dw = need_w ? lc_data(part) : NULL;
   j.db = need_b ? (char *)lc_data(part) + (size_t)((need_w ? wnum : 0) * j.nchunks) * es : NULL;
@@ -682,9 +683,9 @@ static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   lc_release(w);
   lc_release(dy);
   lc_release(part);
-  grad_in[0] = dx;
-  grad_in[1] = dw;
-  if (n == 3) grad_in[2] = db;
+  if (dx_out) *dx_out = dx;
+  if (dw_out) *dw_out = dw;
+  if (need_b) *db_out = db;
   return LC_OK;
 fail:
   lc_release(x);
@@ -697,10 +698,164 @@ fail:
   return st;
 }
 
+static lc_status conv_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                               lc_tensor **grad_in) {
+  int n = ctx->n_inputs;
+  for (int i = 0; i < n; i++)
+    grad_in[i] = NULL;
+  lc_tensor *xs = NULL, *ws = NULL;
+  lc_status st = lc_ctx_saved(ctx, 0, &xs);
+  if (!st) st = lc_ctx_saved(ctx, 1, &ws);
+  if (st) return st;
+  return conv_grads(ctx->args, n, &ctx->in[0], &ctx->in[1], n == 3 ? &ctx->in[2] : NULL, xs, ws,
+                    grad_out, ctx->needs_grad[0] ? &grad_in[0] : NULL,
+                    ctx->needs_grad[1] ? &grad_in[1] : NULL,
+                    n == 3 && ctx->needs_grad[2] ? &grad_in[2] : NULL);
+}
+
+/* ---- double backward: conv's two gradients as ops of their own.
+ * conv(x, w) is bilinear, so with C = conv for fixed args:
+ *   conv_input_grad(g, w) = dx (<dx, u> = <g, C(u, w)>),
+ *   conv_weight_grad(x, g) = dw (<dw, v> = <g, C(x, v)>),
+ * and their adjoints are again C, conv_input_grad and conv_weight_grad, so gradients of any
+ * order run on the fused kernels. The missing operand's meta (x's for the input gradient, w's
+ * for the weight gradient) rides in args.i[LC_CONV_NARGS..]: {ndim, shape...}. */
+
+static void meta_to_args(lc_op_args *a, const lc_meta *m) {
+  a->i[LC_CONV_NARGS] = m->ndim;
+  for (int d = 0; d < m->ndim; d++)
+    a->i[LC_CONV_NARGS + 1 + d] = m->shape[d];
+  a->ni = LC_CONV_NARGS + 1 + m->ndim;
+}
+
+static lc_meta meta_from_args(const lc_op_args *a, lc_dtype dt) {
+  lc_meta m = {.ndim = (int)a->i[LC_CONV_NARGS], .dtype = dt};
+  for (int d = 0; d < m.ndim; d++)
+    m.shape[d] = a->i[LC_CONV_NARGS + 1 + d];
+  return m;
+}
+
+static lc_op_args conv_args_only(const lc_op_args *a) {
+  lc_op_args c = *a;
+  c.ni = LC_CONV_NARGS;
+  return c;
+}
+
+/* in = {g, w}: dx of conv, shaped as the x meta in args */
+static lc_status conv_input_grad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                         const lc_op_args *args, lc_tensor **out) {
+  (void)op;
+  (void)n;
+  lc_meta xm = meta_from_args(args, in[1]->dtype), wm;
+  meta_of(in[1], &wm);
+  lc_op_args c = conv_args_only(args);
+  return conv_grads(&c, 2, &xm, &wm, NULL, NULL, in[1], in[0], &out[0], NULL, NULL);
+}
+
+/* in = {x, g}: dw of conv, shaped as the w meta in args */
+static lc_status conv_weight_grad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                          const lc_op_args *args, lc_tensor **out) {
+  (void)op;
+  (void)n;
+  lc_meta xm, wm = meta_from_args(args, in[0]->dtype);
+  meta_of(in[0], &xm);
+  lc_op_args c = conv_args_only(args);
+  return conv_grads(&c, 2, &xm, &wm, NULL, in[0], NULL, in[1], NULL, &out[0], NULL);
+}
+
+const lc_op_def lc_op_conv_input_grad, lc_op_conv_weight_grad;
+
+/* d conv_input_grad(g, w): to g, C(gu, w); to w, conv_weight_grad(gu, g) */
+static lc_status conv_input_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gu,
+                                          lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *g = lc_gb_saved(&b, 0), *w = lc_gb_saved(&b, 1);
+  lc_op_args c = conv_args_only(ctx->args);
+  if (ctx->needs_grad[0]) {
+    lc_tensor *in[2] = {(lc_tensor *)gu, w};
+    lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_conv, 2, in, &c), grad_in);
+  }
+  if (ctx->needs_grad[1]) {
+    lc_op_args a = c;
+    meta_to_args(&a, &ctx->in[1]);
+    lc_tensor *in[2] = {(lc_tensor *)gu, g};
+    lc_gb_grad(&b, 1, lc_gb_op(&b, &lc_op_conv_weight_grad, 2, in, &a), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
+/* d conv_weight_grad(x, g): to x, conv_input_grad(g, gv); to g, C(x, gv) */
+static lc_status conv_weight_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gv,
+                                           lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *g = lc_gb_saved(&b, 1);
+  lc_op_args c = conv_args_only(ctx->args);
+  if (ctx->needs_grad[0]) {
+    lc_op_args a = c;
+    meta_to_args(&a, &ctx->in[0]);
+    lc_tensor *in[2] = {g, (lc_tensor *)gv};
+    lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_conv_input_grad, 2, in, &a), grad_in);
+  }
+  if (ctx->needs_grad[1]) {
+    lc_tensor *in[2] = {x, (lc_tensor *)gv};
+    lc_gb_grad(&b, 1, lc_gb_op(&b, &lc_op_conv, 2, in, &c), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
+const lc_op_def lc_op_conv_input_grad = {.name = "conv_input_grad",
+                                         .grad_fn_name = "ConvolutionBackwardBackward",
+                                         .n_inputs = 2,
+                                         .n_outputs = 1,
+                                         .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
+                                         .forward = conv_input_grad_forward,
+                                         .backward = conv_input_grad_backward,
+                                         .backward_graph = conv_input_grad_backward};
+const lc_op_def lc_op_conv_weight_grad = {.name = "conv_weight_grad",
+                                          .grad_fn_name = "ConvolutionBackwardBackward",
+                                          .n_inputs = 2,
+                                          .n_outputs = 1,
+                                          .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
+                                          .forward = conv_weight_grad_forward,
+                                          .backward = conv_weight_grad_backward,
+                                          .backward_graph = conv_weight_grad_backward};
+
+/* conv's gradients as recorded ops (create_graph) */
+static lc_status conv_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  int n = ctx->n_inputs;
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *w = lc_gb_saved(&b, 1);
+  lc_op_args c = conv_args_only(ctx->args);
+  if (ctx->needs_grad[0]) {
+    lc_op_args a = c;
+    meta_to_args(&a, &ctx->in[0]);
+    lc_tensor *in[2] = {(lc_tensor *)g, w};
+    lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_conv_input_grad, 2, in, &a), grad_in);
+  }
+  if (ctx->needs_grad[1]) {
+    lc_op_args a = c;
+    meta_to_args(&a, &ctx->in[1]);
+    lc_tensor *in[2] = {x, (lc_tensor *)g};
+    lc_gb_grad(&b, 1, lc_gb_op(&b, &lc_op_conv_weight_grad, 2, in, &a), grad_in);
+  }
+  if (n == 3 && ctx->needs_grad[2]) {
+    /* db: g summed over every dim but the channel one (dim 1 batched, 0 unbatched) */
+    int cdim = ctx->in[0].ndim == ctx->in[1].ndim ? 1 : 0;
+    bool red[LC_MAX_DIMS] = {false};
+    for (int d = 0; d < g->ndim; d++)
+      red[d] = d != cdim;
+    lc_tensor *s = lc_gb_sum_keep(&b, g, red);
+    lc_gb_grad(&b, 2, lc_gb_reshape(&b, s, 1, ctx->in[2].shape), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_conv = {.name = "conv",
                               .grad_fn_name = "ConvolutionBackward",
                               .n_inputs = -1,
                               .n_outputs = 1,
                               .save = LC_SAVE_IN(0) | LC_SAVE_IN(1),
                               .forward = conv_forward,
-                              .backward = conv_backward};
+                              .backward = conv_backward,
+                              .backward_graph = conv_backward_graph};
