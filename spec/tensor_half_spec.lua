@@ -219,8 +219,31 @@ describe("half precision", function()
       local l = lucid.nn.functional.linear(a, b:t())
       assert.equal(dt, l.dtype)
       check("linear_" .. dt, l, c.out, 2 * ULP[dt], 2 * ULP[dt])
+      local F = lucid.nn.functional
+      c = FX["conv2d_" .. dt]
+      local y = F.conv2d(lucid.tensor(c.x):to(dt), lucid.tensor(c.w):to(dt),
+        lucid.tensor(c.bias):to(dt), {stride = {2, 1}, padding = 1})
+      assert.equal(dt, y.dtype)
+      assert.same(c.out_shape, y.shape)
+      -- 27-term sums of O(1) values: a couple of ulps of the largest output
+      check("conv2d_" .. dt, y, c.out, 2 * ULP[dt], 8 * ULP[dt])
+      c = FX["linear_" .. dt]
+      l = F.linear(lucid.tensor(c.x):to(dt), lucid.tensor(c.w):to(dt), lucid.tensor(c.bias):to(dt))
+      assert.equal(dt, l.dtype)
+      check("linear_bias_" .. dt, l, c.out, 2 * ULP[dt], 8 * ULP[dt])
     end)
   end
+
+  it("hostile shapes and empty tensors stay errors or empty results", function()
+    raises("lucid.zeros", function() return lucid.zeros(2 ^ 40, 2 ^ 40, {dtype = "float16"}) end)
+    local e = lucid.zeros(0, 2 ^ 40, {dtype = "bfloat16"})
+    assert.equal("bfloat16", (e + 1).dtype)
+    assert.same({0, 2 ^ 40}, e:exp().shape)
+    assert.same({0}, e:sum(2).shape)
+    assert.equal(0, lucid.zeros(0, {dtype = "float16"}):sum():item())
+    assert.same({}, lucid.zeros(0, {dtype = "float16"}):tolist())
+    raises("half_bits", function() return lucid.half_bits(lucid.ones(2)) end)
+  end)
 
   it("in-place ops store back into the half tensor", function()
     local x = lucid.tensor({1, 2, 3}):half()
