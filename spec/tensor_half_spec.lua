@@ -264,6 +264,13 @@ describe("half precision", function()
     local w = lucid.ones(2, {requires_grad = true})
     raises("float16 tensors do not support autograd yet",
       function() return w * lucid.ones(2, {dtype = "float16"}) end)
+    -- a custom Function returning a half tensor from an input that requires grad
+    local Half = lucid.autograd.Function{
+      name = "ToHalf",
+      forward = function(ctx, x) return x:detach():half() end,
+      backward = function(ctx, g) return g:float() end,
+    }
+    raises("ToHalfBackward: float16 tensors do not support autograd yet", function() return Half(w) end)
     -- without grad mode (inference) the mixed op is fine
     local r = lucid.no_grad(function() return w * lucid.ones(2, {dtype = "float16"}) end)
     assert.equal("float32", r.dtype)
