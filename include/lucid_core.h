@@ -40,7 +40,9 @@ typedef enum lc_dtype {
   LC_FLOAT64,
   LC_INT32,
   LC_INT64,
-  LC_BOOL, /* stored as one byte, 0 or 1 */
+  LC_BOOL,     /* stored as one byte, 0 or 1 */
+  LC_FLOAT16,  /* IEEE half (torch.float16 / torch.half), computed in float32 */
+  LC_BFLOAT16, /* brain float (torch.bfloat16), computed in float32 */
   LC_DTYPE_COUNT
 } lc_dtype;
 
@@ -60,7 +62,8 @@ typedef enum lc_status {
 const char *lc_dtype_name(lc_dtype dt);                 /* "float32", ... */
 lc_status lc_dtype_from_name(const char *name, lc_dtype *out);
 size_t lc_dtype_size(lc_dtype dt);                      /* bytes per element */
-bool lc_dtype_is_float(lc_dtype dt);
+bool lc_dtype_is_float(lc_dtype dt);                    /* float16/bfloat16 included */
+bool lc_dtype_is_half(lc_dtype dt);                     /* float16 or bfloat16 */
 const char *lc_status_name(lc_status st);               /* "LC_ESHAPE", ... */
 
 /* The message of the last failure on this thread ("" if none), dims and indices 0-based. */
@@ -702,6 +705,21 @@ lc_status lc_function_record(const lc_function_def *def, const char *name, void 
 lc_status lc_function_saved_output(const lc_function_ctx *ctx, int k, const lc_tensor *saved,
                                    lc_tensor **out);
 bool lc_function_create_graph(const lc_function_ctx *ctx);
+
+/* ---------------------------------------------------------------- half precision (float16, bfloat16)
+ * LC_FLOAT16 and LC_BFLOAT16 store 2 bytes per element and compute in float32: every op but
+ * the views, clone and cast converts its half inputs to float32, runs the float32 kernel and
+ * converts float results back to the half dtype (lc_op_run). Conversions from float32 round to
+ * nearest even (overflow to inf, NaN to the quiet NaN 0x7e00 with its sign in float16 and to
+ * 0xffff in bfloat16, float16 subnormals kept), bit for bit as PyTorch 1.13; float64 and integers convert through
+ * float32, as PyTorch does. Half tensors do not take requires_grad (LC_EGRAD). */
+uint16_t lc_float_to_half(float f);
+float lc_half_to_float(uint16_t h);
+uint16_t lc_float_to_bfloat16(float f);
+float lc_bfloat16_to_float(uint16_t h);
+/* n elements, contiguous; dt is LC_FLOAT16 or LC_BFLOAT16. */
+void lc_half_from_float(lc_dtype dt, uint16_t *dst, const float *src, int64_t n);
+void lc_half_to_float_n(lc_dtype dt, float *dst, const uint16_t *src, int64_t n);
 
 /* ---------------------------------------------------------------- threads */
 

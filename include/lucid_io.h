@@ -43,8 +43,9 @@ lc_status lc_safetensors_save(const char *path, int64_t count, const char *const
                               lc_tensor *const *tensors, int64_t meta_count,
                               const char *const *meta_keys, const char *const *meta_values);
 
-/* Reads a whole file. dtypes: F32, F64, I32, I64, BOOL load as themselves; F16 and BF16 load as
- * float32; U8, I8, I16, U16 as int32; U32 as int64. Others (U64, F8_*) are LC_EDTYPE. A
+/* Reads a whole file. dtypes: F32, F64, I32, I64, BOOL, F16 and BF16 load as themselves (F16 as
+ * LC_FLOAT16, BF16 as LC_BFLOAT16, bit for bit; convert with lc_to_dtype for float32); U8, I8,
+ * I16, U16 as int32; U32 as int64. Others (U64, F8_*) are LC_EDTYPE. A
  * malformed file (bad header length, malformed JSON, unknown dtype, offsets past the end,
  * overlapping or leaving gaps, a shape whose byte size overflows or disagrees with its offsets)
  * is LC_EFORMAT; a missing or unreadable file LC_EIO. *out: free with lc_safetensors_free. */

@@ -45,7 +45,25 @@ describe("examples/fashion_mnist.lua", function()
     assert.falsy(out:find("epoch 1/2", 1, true), out)
     assert.truthy(out:find("epoch 2: test accuracy", 1, true), out)
     assert.equal(2, require("lucid").load(ckpt).epoch)
+  end)
+
+  it("examples/half_inference.lua evaluates the checkpoint in float32, float16 and bfloat16", function()
+    local p = assert(io.popen(bin .. " examples/half_inference.lua --quick --checkpoint " .. ckpt .. " 2>&1"))
+    local out = p:read("a")
+    local ok = p:close()
     os.remove(ckpt)
+    assert.is_true(ok, out)
+    local acc = {}
+    for _, dt in ipairs({"float32", "float16", "bfloat16"}) do
+      local a, bytes = out:match(dt .. " +test accuracy ([%d.]+)%%.-parameters (%d+) bytes")
+      assert.is_not_nil(a, out)
+      acc[dt] = tonumber(a)
+      assert.equal(dt == "float32" and 1687336 or 843668, tonumber(bytes), out)
+    end
+    assert.is_true(acc.float32 > 60, out)
+    -- half precision costs the classifier (almost) nothing
+    assert.is_true(math.abs(acc.float16 - acc.float32) <= 1, out)
+    assert.is_true(math.abs(acc.bfloat16 - acc.float32) <= 2, out)
   end)
 
   it("rejects bad options and a missing checkpoint with a clear message", function()

@@ -47,7 +47,7 @@ local function flat(t)
 end
 
 local dtype_of = {F32 = "float32", F64 = "float64", I64 = "int64", I32 = "int32", BOOL = "bool",
-                  F16 = "float32", BF16 = "float32", U8 = "int32", I8 = "int32", I16 = "int32"}
+                  F16 = "float16", BF16 = "bfloat16", U8 = "int32", I8 = "int32", I16 = "int32"}
 
 local function check_fixture_tensors(sd, spec)
   assert.equal(#spec.tensors, #sd)
@@ -91,7 +91,7 @@ describe("lucid.load of files in PyTorch's safetensors layout", function()
     model:load_state_dict(sd2)
   end)
 
-  it("loads every dtype (F16/BF16 as float32, small integers as int32)", function()
+  it("loads every dtype (F16/BF16 as float16/bfloat16, small integers as int32)", function()
     local spec = F.torch_dtypes
     local sd, meta = lucid.load(FIXDIR .. spec.file)
     check_fixture_tensors(sd, spec)

@@ -154,10 +154,10 @@ describe("module protocol", function()
     m:float()
     assert.equal("float32", a.weight.dtype)
     assert.is_nil(a.weight.grad)
-    assert.equal("lucid.to: expected a floating dtype (float32 or float64), got int64",
+    assert.equal("lucid.to: expected a floating dtype (float32, float64, float16 or bfloat16), got int64",
       H.err(m.to, m, "int64"))
-    assert.equal("lucid.to: unknown dtype \"float16\" (expected \"float32\" or \"float64\")",
-      H.err(m.to, m, "float16"))
+    assert.equal("lucid.to: unknown dtype \"float8\" (expected \"float32\", \"float64\", \"float16\" or \"bfloat16\")",
+      H.err(m.to, m, "float8"))
     assert.equal("lucid.to: unknown option 'dtyp' (expected dtype)", H.err(m.to, m, {dtyp = "float64"}))
     assert.equal("float32", m(lucid.ones(1, 3)).dtype) -- still usable
   end)

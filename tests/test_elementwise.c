@@ -276,7 +276,8 @@ TEST(elementwise_bool_ops) {
 
 static int rank(lc_dtype dt) {
   static const int r[LC_DTYPE_COUNT] = {
-      [LC_BOOL] = 0, [LC_INT32] = 1, [LC_INT64] = 2, [LC_FLOAT32] = 3, [LC_FLOAT64] = 4};
+      [LC_BOOL] = 0,    [LC_INT32] = 1,    [LC_INT64] = 2,   [LC_FLOAT16] = 3,
+      [LC_BFLOAT16] = 3, [LC_FLOAT32] = 4, [LC_FLOAT64] = 5};
   return r[dt];
 }
 
@@ -286,10 +287,12 @@ TEST(elementwise_promotion_table) {
     for (int db = 0; db < LC_DTYPE_COUNT; db++) {
       lc_tensor *a = mk1(2, (lc_dtype)da, one), *b = mk1(2, (lc_dtype)db, one);
       lc_dtype p = rank((lc_dtype)da) >= rank((lc_dtype)db) ? (lc_dtype)da : (lc_dtype)db;
+      if (rank((lc_dtype)da) == 3 && rank((lc_dtype)db) == 3 && da != db)
+        p = LC_FLOAT32; /* float16 with bfloat16 */
       lc_binary_op ops[] = {LC_ADD, LC_MUL, LC_DIV, LC_MAXIMUM, LC_LT, LC_LOGICAL_OR};
       for (int k = 0; k < 6; k++) {
         lc_dtype want = p;
-        if (ops[k] == LC_DIV && rank(p) < rank(LC_FLOAT32)) want = LC_FLOAT32;
+        if (ops[k] == LC_DIV && rank(p) < rank(LC_FLOAT16)) want = LC_FLOAT32;
         if (ops[k] >= LC_EQ) want = LC_BOOL;
         lc_tensor *y = NULL;
         CHECK_OK(lc_binary(ops[k], a, b, &y));

@@ -303,7 +303,8 @@ TEST(io_safetensors_half_and_small_ints) {
   if (!f) return;
   CHECK(strcmp(f->names[0], "h") == 0 && strcmp(f->file_dtypes[0], "F16") == 0);
   double *v = test_values(f->tensors[0]);
-  CHECK(lc_dtype_of(f->tensors[0]) == LC_FLOAT32);
+  CHECK(lc_dtype_of(f->tensors[0]) == LC_FLOAT16); /* loaded natively, bit for bit */
+  CHECK(lc_dtype_of(lc_safetensors_get(f, "bf")) == LC_BFLOAT16);
   CHECK(v[0] == 1.0 && v[1] == -2.0 && v[2] == 65504.0 && v[3] == ldexp(1.0, -24) && isinf(v[4]) &&
         v[4] > 0);
   free(v);

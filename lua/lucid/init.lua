@@ -27,6 +27,7 @@ lucid.Tensor = setmetatable({}, {
 lucid.float32, lucid.float64, lucid.int32, lucid.int64, lucid.bool =
   "float32", "float64", "int32", "int64", "bool"
 lucid.float, lucid.double, lucid.int, lucid.long = "float32", "float64", "int32", "int64"
+lucid.float16, lucid.half, lucid.bfloat16 = "float16", "float16", "bfloat16"
 
 local callable = require("lucid.args").callable
 

@@ -204,6 +204,10 @@ function Module:to(dtype)
   return core.to_dtype(self, dtype)
 end
 function Module:double() return self:to("float64") end
+-- half() and bfloat16(): parameters and buffers in float16 / bfloat16 for inference (they do not
+-- require grad; float() or double() makes them trainable again)
+function Module:half() return self:to("float16") end
+function Module:bfloat16() return self:to("bfloat16") end
 function Module:float() return self:to("float32") end
 
 -- ------------------------------------------------------------------ built-in layers

@@ -866,6 +866,9 @@ lc_status lc_set_requires_grad(lc_tensor *t, bool requires_grad) {
     return lc_set_error(LC_EDTYPE,
                         "requires_grad: only floating point tensors can require gradients, got %s",
                         lc_dtype_name(t->dtype));
+  if (requires_grad && lc_dtype_is_half(t->dtype))
+    return lc_set_error(LC_EGRAD, "requires_grad: %s tensors do not support autograd yet",
+                        lc_dtype_name(t->dtype));
   if (t->grad_fn) {
     if (!requires_grad)
       return lc_set_error(LC_EGRAD,

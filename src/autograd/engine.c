@@ -246,6 +246,13 @@ lc_status lc_apply(const lc_op_def *op, int n, lc_tensor *const *in, const lc_op
 
   if (lc_grad_mode() && op->backward && any_requires_grad(n, in) &&
       lc_dtype_is_float(res[0]->dtype)) {
+    for (int i = 0; i < n; i++)
+      if (lc_dtype_is_half(in[i]->dtype)) {
+        for (int k = 0; k < n_out; k++)
+          lc_release(res[k]);
+        return lc_set_error(LC_EGRAD, "%s: %s tensors do not support autograd yet", op->name,
+                            lc_dtype_name(in[i]->dtype));
+      }
     lc_node *nd = NULL;
     st = record(op, n, in, args, res, NULL, &nd);
     if (st) {
@@ -429,6 +436,11 @@ lc_status lc_apply_inplace(const lc_op_def *op, int n, lc_tensor *const *in,
   snprintf(b1, sizeof b1, "%s_", name);
   if ((st = lc_inplace_check_result(b1, self, r->ndim, r->shape, r->dtype))) goto done;
   if (rec && lc_dtype_is_float(r->dtype)) {
+    for (int i = 0; i < n && !st; i++)
+      if (lc_dtype_is_half(in[i]->dtype))
+        st = lc_set_error(LC_EGRAD, "%s: %s tensors do not support autograd yet", b1,
+                          lc_dtype_name(in[i]->dtype));
+    if (st) goto done;
     st = record(op, n, in, args, res, self, &nd);
     if (st) goto done;
     nd->out.dtype = self->dtype; /* the graph's output is self, whatever dtype op computed */

@@ -146,6 +146,17 @@ lc_status lc_function_record(const lc_function_def *def, const char *name, void 
     if (def && def->free && payload) def->free(payload);
     return st;
   }
+  /* no half autograd yet (lucid_core.h, half precision) */
+  for (int i = 0; i < n_in + n_out && !st; i++) {
+    const lc_tensor *t = i < n_in ? inputs[i] : outputs[i - n_in];
+    if (lc_dtype_is_half(t->dtype))
+      st = lc_set_error(LC_EGRAD, "%s: %s tensors do not support autograd yet", name,
+                        lc_dtype_name(t->dtype));
+  }
+  if (st) {
+    if (def->free && payload) def->free(payload);
+    return st;
+  }
 
   lc_node *nd = NULL;
   if ((st = node_new(def, name, payload, n_in, inputs, n_out, outputs, &nd))) {

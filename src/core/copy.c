@@ -13,45 +13,64 @@
 /* One inner loop: n elements, destination stride ds and source stride ss (elements). */
 typedef void (*cast_fn)(void *d, int64_t ds, const void *s, int64_t ss, int64_t n);
 
-#define CONV_PLAIN(DT, x) ((DT)(x))
-#define CONV_BOOL(DT, x) ((DT)((x) != 0))
+/* A conversion is load (the source element as a C value) then store (into the destination
+ * type): half sources load as float, half destinations store a float rounded to nearest even
+ * (float64 and integers go through float32, as PyTorch converts them). */
+#define LD_PLAIN(x) (x)
+#define LD_F16(x) lc_f_from_h(x)
+#define LD_BF16(x) lc_f_from_bf(x)
+#define ST_PLAIN(DT, v) ((DT)(v))
+#define ST_BOOL(DT, v) ((DT)((v) != 0))
+#define ST_F16(DT, v) lc_h_from_f((float)(v))
+#define ST_BF16(DT, v) lc_bf_from_f((float)(v))
 
 /* The branch on strides is hoisted by the compiler; the unit-stride loop vectorises. */
-#define DEF_CAST(NAME, DT, ST, CONV)                                                               \
+#define DEF_CAST(NAME, DT, ST, LD, STORE)                                                          \
   static void NAME(void *dv, int64_t ds, const void *sv, int64_t ss, int64_t n) {                  \
     DT *restrict d = dv;                                                                           \
     const ST *restrict s = sv;                                                                     \
     if (ds == 1 && ss == 1) {                                                                      \
       for (int64_t i = 0; i < n; i++)                                                              \
-        d[i] = CONV(DT, s[i]);                                                                     \
+        d[i] = STORE(DT, LD(s[i]));                                                                \
     } else if (ds == 1 && ss == 0) {                                                               \
-      const DT v = CONV(DT, s[0]);                                                                 \
+      const DT v = STORE(DT, LD(s[0]));                                                            \
       for (int64_t i = 0; i < n; i++)                                                              \
         d[i] = v;                                                                                  \
     } else {                                                                                       \
       for (int64_t i = 0; i < n; i++)                                                              \
-        d[i * ds] = CONV(DT, s[i * ss]);                                                           \
+        d[i * ds] = STORE(DT, LD(s[i * ss]));                                                      \
     }                                                                                              \
   }
 
 /* Rows: destination dtype; columns: source dtype (order of lc_dtype). */
-#define DEF_CAST_ROW(DN, DT, CONV)                                                                 \
-  DEF_CAST(cast_##DN##_f32, DT, float, CONV)                                                       \
-  DEF_CAST(cast_##DN##_f64, DT, double, CONV)                                                      \
-  DEF_CAST(cast_##DN##_i32, DT, int32_t, CONV)                                                     \
-  DEF_CAST(cast_##DN##_i64, DT, int64_t, CONV)                                                     \
-  DEF_CAST(cast_##DN##_b, DT, uint8_t, CONV)
+#define DEF_CAST_ROW(DN, DT, STORE)                                                                \
+  DEF_CAST(cast_##DN##_f32, DT, float, LD_PLAIN, STORE)                                            \
+  DEF_CAST(cast_##DN##_f64, DT, double, LD_PLAIN, STORE)                                           \
+  DEF_CAST(cast_##DN##_i32, DT, int32_t, LD_PLAIN, STORE)                                          \
+  DEF_CAST(cast_##DN##_i64, DT, int64_t, LD_PLAIN, STORE)                                          \
+  DEF_CAST(cast_##DN##_b, DT, uint8_t, LD_PLAIN, STORE)                                            \
+  DEF_CAST(cast_##DN##_f16, DT, uint16_t, LD_F16, STORE)                                           \
+  DEF_CAST(cast_##DN##_bf16, DT, uint16_t, LD_BF16, STORE)
 
-DEF_CAST_ROW(f32, float, CONV_PLAIN)
-DEF_CAST_ROW(f64, double, CONV_PLAIN)
-DEF_CAST_ROW(i32, int32_t, CONV_PLAIN)
-DEF_CAST_ROW(i64, int64_t, CONV_PLAIN)
-DEF_CAST_ROW(b, uint8_t, CONV_BOOL)
+DEF_CAST_ROW(f32, float, ST_PLAIN)
+DEF_CAST_ROW(f64, double, ST_PLAIN)
+DEF_CAST_ROW(i32, int32_t, ST_PLAIN)
+DEF_CAST_ROW(i64, int64_t, ST_PLAIN)
+DEF_CAST_ROW(b, uint8_t, ST_BOOL)
+DEF_CAST_ROW(f16, uint16_t, ST_F16)
+DEF_CAST_ROW(bf16, uint16_t, ST_BF16)
+
+/* half to the same half dtype: the bits as they are (NaN payloads kept) */
+DEF_CAST(cast_u16_same, uint16_t, uint16_t, LD_PLAIN, ST_PLAIN)
 
 #define CAST_ROW(DN)                                                                               \
-  { cast_##DN##_f32, cast_##DN##_f64, cast_##DN##_i32, cast_##DN##_i64, cast_##DN##_b }
+  {                                                                                                \
+    cast_##DN##_f32, cast_##DN##_f64, cast_##DN##_i32, cast_##DN##_i64, cast_##DN##_b,             \
+        cast_##DN##_f16, cast_##DN##_bf16                                                          \
+  }
 static const cast_fn cast_table[LC_DTYPE_COUNT][LC_DTYPE_COUNT] = {
-    CAST_ROW(f32), CAST_ROW(f64), CAST_ROW(i32), CAST_ROW(i64), CAST_ROW(b)};
+    CAST_ROW(f32), CAST_ROW(f64), CAST_ROW(i32), CAST_ROW(i64),
+    CAST_ROW(b),   CAST_ROW(f16), CAST_ROW(bf16)};
 
 /* ------------------------------------------------------------------ fill loops */
 
@@ -74,7 +93,9 @@ DEF_FILL(fill_f64, double)
 DEF_FILL(fill_i32, int32_t)
 DEF_FILL(fill_i64, int64_t)
 DEF_FILL(fill_b, uint8_t)
-static const fill_fn fill_table[LC_DTYPE_COUNT] = {fill_f32, fill_f64, fill_i32, fill_i64, fill_b};
+DEF_FILL(fill_u16, uint16_t)
+static const fill_fn fill_table[LC_DTYPE_COUNT] = {fill_f32, fill_f64, fill_i32, fill_i64,
+                                                   fill_b,   fill_u16, fill_u16};
 
 /* ------------------------------------------------------------------ flat-range driver */
 
@@ -187,7 +208,9 @@ lc_status lc_k_copy(lc_tensor *dst, const lc_tensor *src) {
   c.s = lc_data(src);
   c.dsz = lc_dtype_size(dst->dtype);
   c.ssz = lc_dtype_size(src->dtype);
-  c.cast = cast_table[dst->dtype][src->dtype];
+  c.cast = dst->dtype == src->dtype && lc_dtype_is_half(dst->dtype)
+               ? cast_u16_same
+               : cast_table[dst->dtype][src->dtype];
   if (dst->contiguous && src->contiguous && src->numel == dst->numel) {
     c.flat = true;
     c.is_memcpy = dst->dtype == src->dtype;
@@ -215,6 +238,7 @@ lc_status lc_k_fill(lc_tensor *t, double v) {
     int32_t i32;
     int64_t i64;
     uint8_t b;
+    uint16_t u16;
   } val;
   switch (t->dtype) {
   case LC_FLOAT32: val.f32 = (float)v; break;
@@ -231,6 +255,8 @@ lc_status lc_k_fill(lc_tensor *t, double v) {
     val.i64 = (int64_t)v;
     break;
   case LC_BOOL: val.b = v != 0; break;
+  case LC_FLOAT16: val.u16 = lc_h_from_f((float)v); break;
+  case LC_BFLOAT16: val.u16 = lc_bf_from_f((float)v); break;
   default: return lc_set_error(LC_EDTYPE, "fill: invalid dtype %d", (int)t->dtype);
   }
   if (t->numel == 0) return LC_OK;

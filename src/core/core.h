@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "half.h"
 #include "alloc.h" /* malloc & co. through the failure-injection hooks */
 
 #define LC_ALIGN 64 /* storage alignment in bytes */

@@ -14,8 +14,8 @@
 static lc_status check_dtype(const char *fn, lc_dtype dt) {
   if ((unsigned)dt >= LC_DTYPE_COUNT)
     return lc_set_error(LC_EDTYPE,
-                        "%s: invalid dtype %d (expected float32, float64, int32, "
-                        "int64 or bool)",
+                        "%s: invalid dtype %d (expected float32, float64, float16, "
+                        "bfloat16, int32, int64 or bool)",
                         fn, (int)dt);
   return LC_OK;
 }
@@ -288,6 +288,16 @@ static void rnd_row(const rnd_ctx *c, char *p, int64_t stride, uint64_t ctr, int
         /* rounding to float32 may land on the open upper bound */
         d[i * stride] = v < hi || lo == hi ? v : nextafterf(hi, lo);
       }
+    } else if (lc_dtype_is_half(c->dt)) {
+      /* rounding to half may land on the open upper bound: the half just below it instead */
+      uint16_t *d = (uint16_t *)p, hb;
+      lc_store_f64(&hb, c->dt, 0, c->b);
+      uint16_t below = c->b > 0 ? (uint16_t)(hb - 1) : c->b < 0 ? (uint16_t)(hb + 1) : 0x8001u;
+      for (int64_t i = 0; i < n; i++) {
+        double v = c->a + (c->b - c->a) * lc_rng_uniform(s, ctr + (uint64_t)i);
+        lc_store_f64(d, c->dt, i * stride, v);
+        if (!(lc_load_f64(d, c->dt, i * stride) < c->b) && c->a != c->b) d[i * stride] = below;
+      }
     } else {
       double *d = (double *)p;
       for (int64_t i = 0; i < n; i++) {
@@ -314,8 +324,10 @@ static void rnd_row(const rnd_ctx *c, char *p, int64_t stride, uint64_t ctr, int
       for (; j < 2 && i < n; j++, i++) {
         if (c->dt == LC_FLOAT32)
           ((float *)p)[i * stride] = (float)z[j];
-        else
+        else if (c->dt == LC_FLOAT64)
           ((double *)p)[i * stride] = z[j];
+        else
+          lc_store_f64(p, c->dt, i * stride, z[j]);
       }
     }
     break;
@@ -330,6 +342,8 @@ static void rnd_row(const rnd_ctx *c, char *p, int64_t stride, uint64_t ctr, int
       case LC_INT32: ((int32_t *)p)[i * stride] = (int32_t)v; break;
       case LC_FLOAT32: ((float *)p)[i * stride] = (float)v; break;
       case LC_FLOAT64: ((double *)p)[i * stride] = (double)v; break;
+      case LC_FLOAT16:
+      case LC_BFLOAT16: lc_store_f64(p, c->dt, i * stride, (double)v); break;
       default: ((uint8_t *)p)[i * stride] = v != 0; break;
       }
     }
@@ -374,7 +388,7 @@ static void rnd_fill(lc_tensor *t, rnd_ctx *c) {
 
 static lc_status check_float(const char *fn, lc_dtype dt) {
   if (!lc_dtype_is_float(dt))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float dtype (float32 or float64), got %s", fn,
+    return lc_set_error(LC_EDTYPE, "%s: expected a float dtype (float32, float64, float16 or bfloat16), got %s", fn,
                         lc_dtype_name(dt));
   return LC_OK;
 }

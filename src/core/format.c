@@ -83,7 +83,9 @@ static void fmt_float(char *buf, size_t cap, double x) {
 static void fmt_elem(char *buf, size_t cap, const void *data, lc_dtype dt, int64_t off) {
   switch (dt) {
   case LC_FLOAT32:
-  case LC_FLOAT64: fmt_float(buf, cap, lc_load_f64(data, dt, off)); break;
+  case LC_FLOAT64:
+  case LC_FLOAT16:
+  case LC_BFLOAT16: fmt_float(buf, cap, lc_load_f64(data, dt, off)); break;
   case LC_BOOL: snprintf(buf, cap, "%s", lc_load_i64(data, dt, off) ? "true" : "false"); break;
   default: snprintf(buf, cap, "%lld", (long long)lc_load_i64(data, dt, off)); break;
   }

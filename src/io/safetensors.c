@@ -24,7 +24,7 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-typedef enum { CV_SAME, CV_F16, CV_BF16, CV_U8, CV_I8, CV_I16, CV_U16, CV_U32, CV_NONE } cv_kind;
+typedef enum { CV_SAME, CV_U8, CV_I8, CV_I16, CV_U16, CV_U32, CV_NONE } cv_kind;
 
 typedef struct st_dtype {
   const char *name;
@@ -38,8 +38,8 @@ static const st_dtype st_dtypes[] = {
     {"BOOL", 0, 1, LC_BOOL, CV_SAME},       {"U8", 1, 1, LC_INT32, CV_U8},
     {"I8", 2, 1, LC_INT32, CV_I8},          {"F8_E5M2", 3, 1, LC_FLOAT32, CV_NONE},
     {"F8_E4M3", 4, 1, LC_FLOAT32, CV_NONE}, {"I16", 5, 2, LC_INT32, CV_I16},
-    {"U16", 6, 2, LC_INT32, CV_U16},        {"F16", 7, 2, LC_FLOAT32, CV_F16},
-    {"BF16", 8, 2, LC_FLOAT32, CV_BF16},    {"I32", 9, 4, LC_INT32, CV_SAME},
+    {"U16", 6, 2, LC_INT32, CV_U16},        {"F16", 7, 2, LC_FLOAT16, CV_SAME},
+    {"BF16", 8, 2, LC_BFLOAT16, CV_SAME},    {"I32", 9, 4, LC_INT32, CV_SAME},
     {"U32", 10, 4, LC_INT64, CV_U32},       {"F32", 11, 4, LC_FLOAT32, CV_SAME},
     {"F64", 12, 8, LC_FLOAT64, CV_SAME},    {"I64", 13, 8, LC_INT64, CV_SAME},
     {"U64", 14, 8, LC_INT64, CV_NONE},
@@ -53,7 +53,7 @@ static const st_dtype *st_dtype_by_name(const char *s) {
 }
 
 static const st_dtype *st_dtype_of(lc_dtype dt) {
-  static const char *names[LC_DTYPE_COUNT] = {"F32", "F64", "I32", "I64", "BOOL"};
+  static const char *names[LC_DTYPE_COUNT] = {"F32", "F64", "I32", "I64", "BOOL", "F16", "BF16"};
   return st_dtype_by_name(names[dt]);
 }
 
@@ -724,46 +724,8 @@ static lc_status src_read(src *s, void *dst, size_t n) {
   return LC_OK;
 }
 
-static float half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF, bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else { /* subnormal: renormalise */
-      int e = -1;
-      do {
-        e++;
-        man <<= 1;
-      } while (!(man & 0x400));
-      bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3FF) << 13);
-    }
-  } else if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
 static void convert(cv_kind cv, const unsigned char *in, void *outp, int64_t n) {
   switch (cv) {
-  case CV_F16:
-  case CV_BF16: {
-    float *out = outp;
-    for (int64_t i = 0; i < n; i++) {
-      uint16_t h = (uint16_t)(in[2 * i] | (in[2 * i + 1] << 8));
-      if (cv == CV_F16) {
-        out[i] = half_to_float(h);
-      } else {
-        uint32_t bits = (uint32_t)h << 16;
-        memcpy(&out[i], &bits, 4);
-      }
-    }
-    break;
-  }
   case CV_U8:
     for (int64_t i = 0; i < n; i++)
       ((int32_t *)outp)[i] = in[i];

@@ -18,11 +18,13 @@
 
 static inline bool is_float(lc_dtype dt) { return dt == LC_FLOAT32 || dt == LC_FLOAT64; }
 
-/* "fn: expected a float32 or float64 <what>, got X" ("input", "weight"): the one phrasing of
+/* "fn: expected a float32 or float64 <what>, got X" ("input", "weight"; half dtypes pass, as
+ * the kernels see them as float32, src/kernels/op.c): the one phrasing of
  * the float rule for every kernel (and the entry points that check it first, src/ops/loss.c
  * and dropout.c). */
 static inline lc_status need_float_dtype(const char *fn, const char *what, lc_dtype dt) {
-  if (!is_float(dt))
+  /* float16 / bfloat16 pass: entry points check before lc_op_run converts them to float32 */
+  if (!is_float(dt) && !lc_dtype_is_half(dt))
     return lc_set_error(LC_EDTYPE, "%s: expected a float32 or float64 %s, got %s", fn, what,
                         lc_dtype_name(dt));
   return LC_OK;

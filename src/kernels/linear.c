@@ -40,7 +40,7 @@ lc_status lc_k_linear_check(const lc_tensor *x, const lc_tensor *w, const lc_ten
   char msg[512];
   if (linear_shape_error(x, w, b, msg, sizeof msg)) return lc_set_error(LC_ESHAPE, "%s", msg);
   lc_dtype dt = x->dtype;
-  if (!is_float(dt) || w->dtype != dt || (b && b->dtype != dt))
+  if (!(is_float(dt) || lc_dtype_is_half(dt)) || w->dtype != dt || (b && b->dtype != dt))
     return lc_set_error(LC_EDTYPE,
                         "linear: expected input, weight and bias of one float dtype, got %s, %s "
                         "and %s",

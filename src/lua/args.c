@@ -360,7 +360,8 @@ static const struct {
   lc_dtype dt;
 } dtype_names[] = {{"float32", LC_FLOAT32}, {"float", LC_FLOAT32}, {"float64", LC_FLOAT64},
                    {"double", LC_FLOAT64},  {"int32", LC_INT32},   {"int", LC_INT32},
-                   {"int64", LC_INT64},     {"long", LC_INT64},    {"bool", LC_BOOL}};
+                   {"int64", LC_INT64},     {"long", LC_INT64},    {"bool", LC_BOOL},
+                   {"float16", LC_FLOAT16}, {"half", LC_FLOAT16},  {"bfloat16", LC_BFLOAT16}};
 
 /* Reads the value at stack index idx; messages name argument `pos`. */
 static lc_dtype dtype_value(lua_State *L, const char *fn, int idx, int pos, const char *name) {
@@ -372,8 +373,8 @@ static lc_dtype dtype_value(lua_State *L, const char *fn, int idx, int pos, cons
   for (size_t i = 0; i < sizeof dtype_names / sizeof dtype_names[0]; i++)
     if (strcmp(s, dtype_names[i].name) == 0) return dtype_names[i].dt;
   return (lc_dtype)lb_argerror(L, fn, pos, name,
-                               "unknown dtype '%s' (expected float32, float64, int32, int64 or "
-                               "bool)", s);
+                               "unknown dtype '%s' (expected float32, float64, float16, "
+                               "bfloat16, int32, int64 or bool)", s);
 }
 
 lc_dtype lb_dtype_arg(lua_State *L, const char *fn, int pos, const char *name) {

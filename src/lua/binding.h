@@ -263,6 +263,7 @@ extern const lb_reg lb_create_regs[];   /* create.c */
 extern const lb_reg lb_autograd_regs[]; /* autograd.c */
 extern const lb_reg lb_rearrange_regs[]; /* ops_rearrange.c: tril, flip, roll, ... */
 extern const lb_reg lb_scan_regs[];      /* ops_scan.c: cumsum, cumprod, logcumsumexp, diff */
+extern const lb_reg lb_half_regs[];      /* ops_half.c: half, bfloat16 */
 extern const lb_reg lb_sort_regs[];      /* ops_sort.c: sort, topk, median, ... */
 extern const lb_reg lb_misc_regs[];      /* ops_misc.c: meshgrid, unique, searchsorted, lerp, ... */
 /* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what

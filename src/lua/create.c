@@ -45,6 +45,11 @@ static void store(lua_State *L, const char *fn, nest *s, int idx, int depth) {
     switch (s->dt) {
     case LC_FLOAT32: ((float *)s->buf)[i] = (float)b; break;
     case LC_FLOAT64: ((double *)s->buf)[i] = b; break;
+    case LC_FLOAT16:
+    case LC_BFLOAT16:
+      ((uint16_t *)s->buf)[i] =
+          s->dt == LC_FLOAT16 ? lc_float_to_half((float)b) : lc_float_to_bfloat16((float)b);
+      break;
     case LC_INT32: ((int32_t *)s->buf)[i] = b; break;
     case LC_INT64: ((int64_t *)s->buf)[i] = b; break;
     default: ((uint8_t *)s->buf)[i] = (uint8_t)b; break;
@@ -55,6 +60,11 @@ static void store(lua_State *L, const char *fn, nest *s, int idx, int depth) {
   switch (s->dt) {
   case LC_FLOAT32: ((float *)s->buf)[i] = (float)v; break;
   case LC_FLOAT64: ((double *)s->buf)[i] = v; break;
+  case LC_FLOAT16:
+  case LC_BFLOAT16:
+    ((uint16_t *)s->buf)[i] =
+        s->dt == LC_FLOAT16 ? lc_float_to_half((float)v) : lc_float_to_bfloat16((float)v);
+    break;
   case LC_INT32:
   case LC_INT64: {
     int64_t iv;

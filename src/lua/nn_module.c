@@ -861,7 +861,8 @@ static int f_to_dtype(lua_State *L) {
   lc_module *m = nb_check(L, 1, "to");
   lc_dtype dt;
   if (lc_dtype_from_name(luaL_checkstring(L, 2), &dt))
-    return raise(L, "to: unknown dtype \"%s\" (expected \"float32\" or \"float64\")",
+    return raise(L, "to: unknown dtype \"%s\" (expected \"float32\", \"float64\", \"float16\" or "
+                 "\"bfloat16\")",
                  lua_tostring(L, 2));
   if (lc_module_to_dtype(m, dt)) return raise_core(L, "to");
   lua_settop(L, 1);

@@ -980,7 +980,8 @@ static lc_status convert_one(convert_map *map, lc_tensor *t, bool param, lc_tens
   lc_status st = lc_to_dtype(t, map->dtype, &c);
   if (!st) st = lc_detach(c, &leaf);
   lc_release(c);
-  if (!st && param) st = lc_set_requires_grad(leaf, true);
+  /* half parameters do not require grad (lucid_core.h: half precision is inference only) */
+  if (!st && param && !lc_dtype_is_half(map->dtype)) st = lc_set_requires_grad(leaf, true);
   if (st) {
     lc_release(leaf);
     return st;
@@ -1011,7 +1012,7 @@ static lc_status to_one(lc_module *m, void *ctx) {
 
 lc_status lc_module_to_dtype(lc_module *m, lc_dtype dtype) {
   if (!lc_dtype_is_float(dtype))
-    return lc_set_error(LC_EDTYPE, "to: expected a floating dtype (float32 or float64), got %s",
+    return lc_set_error(LC_EDTYPE, "to: expected a floating dtype (float32, float64, float16 or bfloat16), got %s",
                         lc_dtype_name(dtype));
   convert_map map = {.dtype = dtype};
   bool prev = lc_set_grad_enabled(false);
