@@ -127,7 +127,7 @@ describe("create_graph", function()
   it("an op without a differentiable backward is a clear error, and the runtime stays usable", function()
     local x = leaf(1, 1, 4, 4)
     raises({"lucid.autograd.grad", "higher-order gradients", "not implemented"},
-      function() return grad(F.max_pool2d(x, 2):sum(), x, {create_graph = true}) end)
+      function() return grad(F.interpolate(x, {scale_factor = 2}):sum(), x, {create_graph = true}) end)
     local p = leaf(3)
     raises({"ProdBackward", "higher-order"}, function() return grad(p:prod(), p, {create_graph = true}) end)
     local z = leaf(2)
@@ -357,6 +357,30 @@ describe("gradgradcheck", function()
       local num = (second(wp) - second(wm)) / (2 * eps)
       assert.is_true(math.abs(g3[{1, 1, i, j}]:item() - num) < 1e-5 * math.max(1, math.abs(num)))
     end
+  end)
+
+  it("differentiates pooling twice", function()
+    assert.is_true(gradgradcheck(function(x) return F.max_pool2d(x, 2) end, {leaf(2, 2, 4, 4)}))
+    assert.is_true(gradgradcheck(function(x)
+      return F.max_pool2d(x, 3, {stride = 2, padding = 1})
+    end, {leaf(1, 2, 5, 5)}))
+    assert.is_true(gradgradcheck(function(x) return F.max_pool1d(x, 2) end, {leaf(2, 6)}))
+    assert.is_true(gradgradcheck(function(x)
+      return F.avg_pool2d(x, 2, {padding = 1, count_include_pad = false})
+    end, {leaf(2, 2, 5, 5)}))
+    assert.is_true(gradgradcheck(function(x) return F.adaptive_avg_pool2d(x, {3, 2}) end,
+      {leaf(2, 2, 5, 5)}))
+    assert.is_true(gradgradcheck(function(x) return F.adaptive_max_pool2d(x, {2, 2}) end,
+      {leaf(1, 2, 5, 5)}))
+  end)
+
+  it("differentiates padding twice, in every mode", function()
+    for _, mode in ipairs{"constant", "reflect", "replicate", "circular"} do
+      local opts = mode == "constant" and {value = 0.5} or {mode = mode}
+      assert.is_true(gradgradcheck(function(x) return F.pad(x, {1, 2, 2, 1}, opts) end,
+        {leaf(1, 2, 4, 4)}), mode)
+    end
+    assert.is_true(gradgradcheck(function(x) return F.pad(x, {-1, 2}) end, {leaf(2, 5)}))
   end)
 
   it("computes a WGAN-GP penalty through a convolutional critic", function()

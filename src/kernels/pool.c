@@ -10,6 +10,7 @@
  * gradient; average pooling's backward spreads each gradient over its window.
  */
 #include "conv.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -388,12 +389,10 @@ static void pool_bwd_range(void *ctx, int64_t b, int64_t e) {
     bwd_planes_f64(j, b, e);
 }
 
-static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
-                               lc_tensor **grad_in) {
-  grad_in[0] = NULL;
-  if (!ctx->needs_grad[0]) return LC_OK;
-  const lc_meta *m = &ctx->in[0];
-  bool is_max = ctx->op->code == POOL_MAX || ctx->op->code == POOL_AMAX;
+/* The gradient of pool op (args) at an input of meta m for grad_out: a scatter-add at the
+ * saved indices ix (max) or a spread over each window (average). */
+static lc_status pool_grad(const lc_op_def *op, const lc_op_args *args, const lc_meta *m,
+                           const lc_tensor *grad_out, const lc_tensor *ix, lc_tensor **out) {
   /* the plan needs a tensor header of the input's shape: use the (empty) gradient itself */
   lc_tensor *gx = NULL, *g = NULL, *ixc = NULL;
   lc_status st = new_like(m, &gx);
@@ -401,22 +400,19 @@ static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   pplan p;
   int ond;
   int64_t oshape[LC_MAX_DIMS];
-  if ((st = pool_setup(ctx->op, gx, ctx->args, &p, &ond, oshape))) {
+  if ((st = pool_setup(op, gx, args, &p, &ond, oshape))) {
     lc_release(gx);
     return st;
   }
   memset(lc_data(gx), 0, (size_t)gx->numel * lc_dtype_size(m->dtype));
   if ((st = lc_k_dense_as(grad_out, m->dtype, &g))) goto fail;
-  if (is_max) {
-    lc_tensor *ix = NULL;
-    if ((st = lc_ctx_saved(ctx, 0, &ix)) || (st = lc_k_dense(ix, &ixc))) goto fail;
-  }
+  if (ix && (st = lc_k_dense(ix, &ixc))) goto fail;
   pjob j = {.p = &p, .g = lc_data(g), .gx = lc_data(gx), .idx = ixc ? lc_data(ixc) : NULL};
   if (g->numel > 0) lc_parallel_for(p.P, plane_cost(&p), pool_bwd_range, &j);
   plan_free(&p);
   lc_release(g);
   lc_release(ixc);
-  grad_in[0] = gx;
+  *out = gx;
   return LC_OK;
 fail:
   plan_free(&p);
@@ -426,6 +422,109 @@ fail:
   return st;
 }
 
+static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                               lc_tensor **grad_in) {
+  grad_in[0] = NULL;
+  if (!ctx->needs_grad[0]) return LC_OK;
+  bool is_max = ctx->op->code == POOL_MAX || ctx->op->code == POOL_AMAX;
+  lc_tensor *ix = NULL;
+  if (is_max) {
+    lc_status st = lc_ctx_saved(ctx, 0, &ix);
+    if (st) return st;
+  }
+  return pool_grad(ctx->op, ctx->args, &ctx->in[0], grad_out, ix, &grad_in[0]);
+}
+
+/* ---- double backward.
+ * Max pooling's gradient is g put back at the saved indices (flat within each plane): written
+ * with put_back (a scatter-add into zeros), whose adjoint is a gather. Average pooling's is a
+ * linear map of g whose adjoint is the pooling itself: an op of its own (avg_pool_grad, the
+ * pooled input's meta in args.i[LC_POOL_NARGS..] = {ndim, shape...}) whose backward is the
+ * pooling again, so every order runs on the fused kernels. */
+
+static lc_status max_pool_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                         lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  const lc_meta *m = &ctx->in[0];
+  int sd = (int)ctx->args->i[LC_POOL_SD], lead = m->ndim - sd;
+  lc_tensor *ix = lc_gb_saved(&b, 0);
+  int64_t gshape[LC_MAX_DIMS];
+  lc_meta flat = {.ndim = lead + 1, .dtype = m->dtype};
+  int64_t plane = 1, oplane = 1;
+  for (int d = 0; d < lead; d++)
+    gshape[d] = flat.shape[d] = m->shape[d];
+  for (int d = lead; d < m->ndim; d++) {
+    plane *= m->shape[d];
+    oplane *= g->shape[d];
+  }
+  flat.shape[lead] = plane;
+  gshape[lead] = oplane;
+  lc_tensor *g2 = lc_gb_reshape(&b, g, lead + 1, gshape);
+  lc_tensor *i2 = ix ? lc_gb_reshape(&b, ix, lead + 1, gshape) : NULL;
+  lc_tensor *dx = i2 ? lc_gb_put_back(&b, &flat, lead, g2, i2) : NULL;
+  lc_gb_grad(&b, 0, dx ? lc_gb_reshape(&b, dx, m->ndim, m->shape) : NULL, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+const lc_op_def lc_op_avg_pool_grad;
+
+static void pool_meta_to_args(lc_op_args *a, const lc_meta *m) {
+  a->i[LC_POOL_NARGS] = m->ndim;
+  for (int d = 0; d < m->ndim; d++)
+    a->i[LC_POOL_NARGS + 1 + d] = m->shape[d];
+  a->ni = LC_POOL_NARGS + 1 + m->ndim;
+}
+
+/* in = {g}; args.flags bit 16 marks the adaptive pooling */
+#define POOL_GRAD_ADAPTIVE (1 << 16)
+static const lc_op_def *avg_pool_of(const lc_op_args *a) {
+  return (a->flags & POOL_GRAD_ADAPTIVE) ? &lc_op_adaptive_avg_pool : &lc_op_avg_pool;
+}
+
+static lc_status avg_pool_grad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
+                                       const lc_op_args *args, lc_tensor **out) {
+  (void)op;
+  (void)n;
+  lc_meta m = {.ndim = (int)args->i[LC_POOL_NARGS], .dtype = in[0]->dtype};
+  for (int d = 0; d < m.ndim; d++)
+    m.shape[d] = args->i[LC_POOL_NARGS + 1 + d];
+  lc_op_args a = *args;
+  a.ni = LC_POOL_NARGS;
+  a.flags &= ~POOL_GRAD_ADAPTIVE;
+  return pool_grad(avg_pool_of(args), &a, &m, in[0], NULL, &out[0]);
+}
+
+/* avg_pool_grad's adjoint: the pooling itself */
+static lc_status avg_pool_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gg,
+                                        lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_op_args a = *ctx->args;
+  a.ni = LC_POOL_NARGS;
+  a.flags &= ~POOL_GRAD_ADAPTIVE;
+  lc_tensor *in[1] = {(lc_tensor *)gg};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, avg_pool_of(ctx->args), 1, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+const lc_op_def lc_op_avg_pool_grad = {.name = "avg_pool_grad",
+                                       .grad_fn_name = "AvgPoolBackwardBackward",
+                                       .n_inputs = 1,
+                                       .n_outputs = 1,
+                                       .forward = avg_pool_grad_forward,
+                                       .backward = avg_pool_grad_backward,
+                                       .backward_graph = avg_pool_grad_backward};
+
+static lc_status avg_pool_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                         lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_op_args a = *ctx->args;
+  pool_meta_to_args(&a, &ctx->in[0]);
+  if (ctx->op == &lc_op_adaptive_avg_pool) a.flags |= POOL_GRAD_ADAPTIVE;
+  lc_tensor *in[1] = {(lc_tensor *)g};
+  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_avg_pool_grad, 1, in, &a), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_max_pool = {.name = "max_pool",
                                   .grad_fn_name = "MaxPoolWithIndicesBackward",
                                   .n_inputs = 1,
@@ -433,14 +532,16 @@ const lc_op_def lc_op_max_pool = {.name = "max_pool",
                                   .code = POOL_MAX,
                                   .save = LC_SAVE_OUT(1),
                                   .forward = pool_forward,
-                                  .backward = pool_backward};
+                                  .backward = pool_backward,
+                                  .backward_graph = max_pool_backward_graph};
 const lc_op_def lc_op_avg_pool = {.name = "avg_pool",
                                   .grad_fn_name = "AvgPoolBackward",
                                   .n_inputs = 1,
                                   .n_outputs = 1,
                                   .code = POOL_AVG,
                                   .forward = pool_forward,
-                                  .backward = pool_backward};
+                                  .backward = pool_backward,
+                                  .backward_graph = avg_pool_backward_graph};
 const lc_op_def lc_op_adaptive_max_pool = {.name = "adaptive_max_pool",
                                            .grad_fn_name = "AdaptiveMaxPoolBackward",
                                            .n_inputs = 1,
@@ -448,11 +549,13 @@ const lc_op_def lc_op_adaptive_max_pool = {.name = "adaptive_max_pool",
                                            .code = POOL_AMAX,
                                            .save = LC_SAVE_OUT(1),
                                            .forward = pool_forward,
-                                           .backward = pool_backward};
+                                           .backward = pool_backward,
+                                           .backward_graph = max_pool_backward_graph};
 const lc_op_def lc_op_adaptive_avg_pool = {.name = "adaptive_avg_pool",
                                            .grad_fn_name = "AdaptiveAvgPoolBackward",
                                            .n_inputs = 1,
                                            .n_outputs = 1,
                                            .code = POOL_AAVG,
                                            .forward = pool_forward,
-                                           .backward = pool_backward};
+                                           .backward = pool_backward,
+                                           .backward_graph = avg_pool_backward_graph};
