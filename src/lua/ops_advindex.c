@@ -161,7 +161,6 @@ static int f_index_put(lua_State *L) {
       lb_argerror(L, fn, 2, "indices", "expected a tensor at [%d], got %s", i + 1,
                   lb_typename(L, -1));
     lc_tensor *x = u->t;
-    int top = lua_gettop(L);
     if (lc_dtype_of(x) == LC_BOOL) {
       ix[i] = x;
       k += lc_ndim(x) ? lc_ndim(x) : 1;
@@ -172,7 +171,7 @@ static int f_index_put(lua_State *L) {
                   lc_dtype_name(lc_dtype_of(x)), i + 1);
     if (k >= lc_ndim(t))
       lb_argerror(L, fn, 2, "indices", "too many indices for a tensor of %d dims", lc_ndim(t));
-    slots[i] = lb_index_tensor(L, fn, top, "indices", x, lc_shape(t)[k], k);
+    slots[i] = lb_index_tensor(L, fn, 2, "indices", x, lc_shape(t)[k], k);
     ix[i] = *slots[i];
     k++;
   }
