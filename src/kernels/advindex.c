@@ -31,17 +31,16 @@ static lc_status sr_check(const lc_tensor *t, int *dim, const lc_tensor *index,
   if (st) return st;
   int ind = index->ndim ? index->ndim : 1, snd = src->ndim ? src->ndim : 1;
   if (ind != nd)
-    return lc_set_error(LC_ESHAPE, "%s: index must have as many dims as the input (%d), got %d",
-                        fn, t->ndim, index->ndim);
+    return lc_set_error(LC_ESHAPE, "%s: index must have as many dims as the input (%d), got %d", fn,
+                        t->ndim, index->ndim);
   if (snd != nd)
     return lc_set_error(LC_ESHAPE, "%s: src must have as many dims as the input (%d), got %d", fn,
                         t->ndim, src->ndim);
   for (int d = 0; d < t->ndim; d++) {
     if (d != *dim && index->shape[d] > t->shape[d])
-      return lc_set_error(LC_ESHAPE,
-                          "%s: index size %lld at dim " LC_POS_D
-                          " exceeds the input's size %lld there",
-                          fn, (long long)index->shape[d], d, (long long)t->shape[d]);
+      return lc_set_error(
+          LC_ESHAPE, "%s: index size %lld at dim " LC_POS_D " exceeds the input's size %lld there",
+          fn, (long long)index->shape[d], d, (long long)t->shape[d]);
     if (index->shape[d] > src->shape[d])
       return lc_set_error(LC_ESHAPE,
                           "%s: index size %lld at dim " LC_POS_D " exceeds src's size %lld there",
@@ -76,7 +75,7 @@ static void sr_next(sr_walk *w) {
     const T *s = (const T *)lc_data(src);                                                          \
     const char *ix = lc_data(index);                                                               \
     if (!include_self) {                                                                           \
-      T id = reduce == LC_SR_PROD ? (T)1                                                           \
+      T id = reduce == LC_SR_PROD   ? (T)1                                                         \
              : reduce == LC_SR_AMAX ? (LOWEST)                                                     \
              : reduce == LC_SR_AMIN ? (HIGHEST)                                                    \
                                     : (T)0;                                                        \
@@ -176,8 +175,7 @@ static lc_tensor *gb_gather(lc_gb *b, lc_tensor *x, int dim, lc_tensor *index) {
   return gb_dim(b, &lc_op_gather, dim, 2, in);
 }
 
-static lc_tensor *gb_scatter_add(lc_gb *b, lc_tensor *x, int dim, lc_tensor *index,
-                                 lc_tensor *s) {
+static lc_tensor *gb_scatter_add(lc_gb *b, lc_tensor *x, int dim, lc_tensor *index, lc_tensor *s) {
   lc_tensor *in[3] = {x, index, s};
   return gb_dim(b, &lc_op_scatter_add, dim, 3, in);
 }
@@ -250,20 +248,19 @@ static lc_status sr_backward(const lc_op_ctx *ctx, const lc_tensor *gc, lc_tenso
     lc_tensor *mres = gb_sr(&b, mself, dim, index, src, ctx->args);
     gself = lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, mres), mself);
     lc_tensor *szero = lc_gb_sc(&b, LC_EQ, src, 0.0);
-    lc_tensor *nz = gb_gather(
-        &b, gb_scatter_add(&b, lc_gb_zeros(&b, &ctx->in[0], self->dtype), dim, index,
-                           lc_gb_cast(&b, szero, self->dtype)),
-        dim, index);
+    lc_tensor *nz = gb_gather(&b,
+                              gb_scatter_add(&b, lc_gb_zeros(&b, &ctx->in[0], self->dtype), dim,
+                                             index, lc_gb_cast(&b, szero, self->dtype)),
+                              dim, index);
     lc_tensor *single = lc_gb_bin(&b, LC_LOGICAL_AND, szero, lc_gb_sc(&b, LC_EQ, nz, 1.0));
     lc_tensor *ms[2] = {src, single};
     lc_tensor *msrc = lc_gb_op(&b, &lc_op_masked_fill, 2, ms, &one);
     lc_tensor *msres = gb_sr(&b, self, dim, index, msrc, ctx->args);
     lc_tensor *mz[2] = {src, szero};
     lc_tensor *src1 = lc_gb_op(&b, &lc_op_masked_fill, 2, mz, &one);
-    gsrc = lc_gb_where(&b, single, gb_gather(&b, lc_gb_bin(&b, LC_MUL, g, msres), dim, index),
-                       lc_gb_bin(&b, LC_DIV,
-                                 gb_gather(&b, lc_gb_bin(&b, LC_MUL, g, result), dim, index),
-                                 src1));
+    gsrc = lc_gb_where(
+        &b, single, gb_gather(&b, lc_gb_bin(&b, LC_MUL, g, msres), dim, index),
+        lc_gb_bin(&b, LC_DIV, gb_gather(&b, lc_gb_bin(&b, LC_MUL, g, result), dim, index), src1));
     break;
   }
   case LC_SR_MEAN: {

@@ -31,8 +31,8 @@ static bool is_index(lc_tensor *t) {
 }
 
 /* an index tensor argument, 1-based -> 0-based along dim d of size `size` */
-static lc_tensor **index_arg(lua_State *L, const char *fn, int pos, const char *name,
-                             int64_t size, int d) {
+static lc_tensor **index_arg(lua_State *L, const char *fn, int pos, const char *name, int64_t size,
+                             int d) {
   lc_tensor *idx = lb_tensor_arg(L, fn, pos, name);
   if (!is_index(idx))
     lb_argerror(L, fn, pos, name, "expected an int64 or int32 tensor of indices, got %s",
@@ -63,8 +63,7 @@ static int f_einsum(lua_State *L) {
     lb_tensor *u = lb_ud(L, base + i);
     if (!u || !u->t) {
       if (base == 2)
-        lb_argerror(L, fn, 2 + i, "operand", "expected a tensor, got %s",
-                    lb_typename(L, base + i));
+        lb_argerror(L, fn, 2 + i, "operand", "expected a tensor, got %s", lb_typename(L, base + i));
       lb_argerror(L, fn, 2, "operands", "expected a table of tensors, got %s at [%d]",
                   lb_typename(L, base + i), i + 1);
     }
@@ -84,8 +83,10 @@ static int f_scatter_reduce(lua_State *L) {
   lc_tensor *idx = lb_tensor_arg(L, fn, 3, "index");
   lc_tensor *src = lb_tensor_arg(L, fn, 4, "src");
   if (lua_type(L, 5) != LUA_TSTRING)
-    lb_argerror(L, fn, 5, "reduce", "expected one of \"sum\", \"prod\", \"mean\", \"amax\", "
-                "\"amin\", got %s", lb_typename(L, 5));
+    lb_argerror(L, fn, 5, "reduce",
+                "expected one of \"sum\", \"prod\", \"mean\", \"amax\", "
+                "\"amin\", got %s",
+                lb_typename(L, 5));
   lc_sr_reduce red;
   if (lc_sr_reduce_from_name(lua_tostring(L, 5), &red))
     lb_argerror(L, fn, 5, "reduce",
@@ -198,8 +199,8 @@ static int f_take_along_dim(lua_State *L) {
   int64_t size = has_dim ? (lc_ndim(t) ? lc_shape(t)[d] : 1) : lc_numel(t);
   lc_tensor *idx = lb_tensor_arg(L, fn, 2, "indices");
   if (has_dim && lc_ndim(idx) != lc_ndim(t))
-    lb_argerror(L, fn, 2, "indices", "expected as many dims as the input (%d), got %d",
-                lc_ndim(t), lc_ndim(idx));
+    lb_argerror(L, fn, 2, "indices", "expected as many dims as the input (%d), got %d", lc_ndim(t),
+                lc_ndim(idx));
   lc_tensor **k = index_arg(L, fn, 2, "indices", size, has_dim ? d : 0);
   lc_tensor **out = lb_slot(L);
   lc_status st = lc_take_along_dim(t, *k, has_dim, d, out);
@@ -239,16 +240,15 @@ static int f_one_hot(lua_State *L) {
 #define B LB_BOTH
 #define M LB_METHOD
 #define F LB_FUNC
-const lb_reg lb_advindex_regs[] = {
-    {"einsum", f_einsum, 0, F},
-    {"scatter_reduce", f_scatter_reduce, 0, B},
-    {"scatter_reduce_", f_scatter_reduce, 1, M},
-    {"index_add", f_index_add, 0, B},
-    {"index_add_", f_index_add, 1, M},
-    {"index_copy", f_index_add, 2, B},
-    {"index_copy_", f_index_add, 3, M},
-    {"index_put", f_index_put, 0, B},
-    {"index_put_", f_index_put, 1, M},
-    {"take_along_dim", f_take_along_dim, 0, B},
-    {"one_hot", f_one_hot, 0, F},
-    {NULL, NULL, 0, 0}};
+const lb_reg lb_advindex_regs[] = {{"einsum", f_einsum, 0, F},
+                                   {"scatter_reduce", f_scatter_reduce, 0, B},
+                                   {"scatter_reduce_", f_scatter_reduce, 1, M},
+                                   {"index_add", f_index_add, 0, B},
+                                   {"index_add_", f_index_add, 1, M},
+                                   {"index_copy", f_index_add, 2, B},
+                                   {"index_copy_", f_index_add, 3, M},
+                                   {"index_put", f_index_put, 0, B},
+                                   {"index_put_", f_index_put, 1, M},
+                                   {"take_along_dim", f_take_along_dim, 0, B},
+                                   {"one_hot", f_one_hot, 0, F},
+                                   {NULL, NULL, 0, 0}};

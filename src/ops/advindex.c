@@ -110,8 +110,7 @@ static lc_status ia_prepare(const char *fn, const lc_tensor *t, int *dim, const 
     return lc_set_error(LC_EDTYPE, "%s: index must be an int64 or int32 tensor, got %s", fn,
                         lc_dtype_name(index->dtype));
   if (index->ndim > 1)
-    return lc_set_error(LC_ESHAPE, "%s: index must be 1-D or 0-dim, got %d dims", fn,
-                        index->ndim);
+    return lc_set_error(LC_ESHAPE, "%s: index must be 1-D or 0-dim, got %d dims", fn, index->ndim);
   int nd = t->ndim ? t->ndim : 1;
   if ((source->ndim ? source->ndim : 1) != nd)
     return lc_set_error(LC_ESHAPE, "%s: source must have as many dims as the input (%d), got %d",
@@ -122,10 +121,11 @@ static lc_status ia_prepare(const char *fn, const lc_tensor *t, int *dim, const 
     if (d == *dim) continue;
     if (ts[d] != ss[d]) {
       char a[256], b[256];
-      return lc_set_error(LC_ESHAPE,
-                          "%s: source of shape %s does not match the input's shape %s outside dim " LC_POS_D,
-                          fn, lc_shape_str(source->ndim, source->shape, a, sizeof a),
-                          lc_shape_str(t->ndim, t->shape, b, sizeof b), *dim);
+      return lc_set_error(
+          LC_ESHAPE,
+          "%s: source of shape %s does not match the input's shape %s outside dim " LC_POS_D, fn,
+          lc_shape_str(source->ndim, source->shape, a, sizeof a),
+          lc_shape_str(t->ndim, t->shape, b, sizeof b), *dim);
     }
   }
   if (ss[*dim] != index->numel)
@@ -160,9 +160,8 @@ static lc_status index_put_back(const lc_tensor *t, lc_tensor *r, tmp *s, lc_ten
   return lc_reshape(r, 0, NULL, out);
 }
 
-static lc_status index_add_impl(const char *fn, const lc_tensor *t, int dim,
-                                const lc_tensor *index, const lc_tensor *source, double alpha,
-                                lc_tensor **out) {
+static lc_status index_add_impl(const char *fn, const lc_tensor *t, int dim, const lc_tensor *index,
+                                const lc_tensor *source, double alpha, lc_tensor **out) {
   tmp s = {0};
   lc_tensor *t1 = NULL, *s1 = NULL, *ix = NULL, *r = NULL;
   lc_status st;
@@ -186,8 +185,7 @@ done:
 }
 
 static lc_status index_copy_impl(const char *fn, const lc_tensor *t, int dim,
-                                 const lc_tensor *index, const lc_tensor *source,
-                                 lc_tensor **out) {
+                                 const lc_tensor *index, const lc_tensor *source, lc_tensor **out) {
   tmp s = {0};
   lc_tensor *t1 = NULL, *s1 = NULL, *ix = NULL, *r = NULL;
   lc_status st;
@@ -211,8 +209,8 @@ static lc_status write_back(const char *fn, lc_tensor *t, lc_tensor *r) {
   return st;
 }
 
-lc_status lc_index_add(const lc_tensor *t, int dim, const lc_tensor *index,
-                       const lc_tensor *source, double alpha, lc_tensor **out) {
+lc_status lc_index_add(const lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *source,
+                       double alpha, lc_tensor **out) {
   if (!out) return null_arg("index_add", "out");
   return index_add_impl("index_add", t, dim, index, source, alpha, out);
 }
@@ -255,11 +253,9 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
     if (!x) TRY(lc_set_error(LC_EARG, "%s: index tensor %d is NULL", fn, i));
     if (x->dtype == LC_BOOL) {
       int kd = x->ndim ? x->ndim : 1;
-      if (x->ndim == 0)
-        TRY(lc_set_error(LC_ESHAPE, "%s: a 0-dim bool mask is not supported", fn));
+      if (x->ndim == 0) TRY(lc_set_error(LC_ESHAPE, "%s: a 0-dim bool mask is not supported", fn));
       if (k + kd > t->ndim)
-        TRY(lc_set_error(LC_EINDEX, "%s: too many indices for a tensor of %d dims", fn,
-                         t->ndim));
+        TRY(lc_set_error(LC_EINDEX, "%s: too many indices for a tensor of %d dims", fn, t->ndim));
       for (int d = 0; d < kd; d++)
         if (x->shape[d] != t->shape[k + d])
           TRY(lc_set_error(LC_ESHAPE,
@@ -277,8 +273,7 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
       continue;
     }
     if (!is_index_dtype(x->dtype))
-      TRY(lc_set_error(LC_EDTYPE,
-                       "%s: index tensor %d must be int64, int32 or bool, got %s", fn, i,
+      TRY(lc_set_error(LC_EDTYPE, "%s: index tensor %d must be int64, int32 or bool, got %s", fn, i,
                        lc_dtype_name(x->dtype)));
     if (k + 1 > t->ndim)
       TRY(lc_set_error(LC_EINDEX, "%s: too many indices for a tensor of %d dims", fn, t->ndim));
@@ -316,8 +311,7 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
   for (int d = 0; d < rest; d++)
     tsh[1 + d] = vsh[1 + d] = t->shape[k + d];
   if (nb + rest > LC_MAX_DIMS)
-    TRY(lc_set_error(LC_ESHAPE, "%s: the indexed result has more than %d dims", fn,
-                     LC_MAX_DIMS));
+    TRY(lc_set_error(LC_ESHAPE, "%s: the indexed result has more than %d dims", fn, LC_MAX_DIMS));
   for (int d = 0; d < nb && d < LC_MAX_DIMS; d++)
     esh[d] = bshape[d];
   for (int d = 0; d < rest; d++)
@@ -339,9 +333,8 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
     lc_status bs = lc_broadcast_shapes(values->ndim, values->shape, nb + rest, esh, &no, o, fn);
     if (bs || !shapes_eq(no, o, nb + rest, esh)) {
       char a[256], b[256];
-      TRY(lc_set_error(LC_ESHAPE,
-                       "%s: values of shape %s do not broadcast to the indexed shape %s", fn,
-                       lc_shape_str(values->ndim, values->shape, a, sizeof a),
+      TRY(lc_set_error(LC_ESHAPE, "%s: values of shape %s do not broadcast to the indexed shape %s",
+                       fn, lc_shape_str(values->ndim, values->shape, a, sizeof a),
                        lc_shape_str(nb + rest, esh, b, sizeof b)));
     }
   }
@@ -439,8 +432,7 @@ lc_status lc_one_hot(const lc_tensor *t, int64_t num_classes, lc_tensor **out) {
     return lc_set_error(LC_EDTYPE, "%s: expected an int64 or int32 tensor of class indices, got %s",
                         fn, lc_dtype_name(t->dtype));
   if (t->ndim + 1 > LC_MAX_DIMS)
-    return lc_set_error(LC_ESHAPE, "%s: the result would have more than %d dims", fn,
-                        LC_MAX_DIMS);
+    return lc_set_error(LC_ESHAPE, "%s: the result would have more than %d dims", fn, LC_MAX_DIMS);
   tmp s = {0};
   lc_status st = LC_OK;
   if (num_classes < 0) {

@@ -148,31 +148,27 @@ static lc_status contract(operand *a, operand *b, const bool *needed, int64_t *l
     for (int d_ = 0; d_ < (o)->nl; d_++)                                                           \
       if ((o)->lab[d_] == (l)) (p) = d_;                                                           \
   } while (0)
-  for (int j = 0; j < nb; j++, k++)
-    {
-      POS(a, bl[j], pa[k]);
-      B *= lsize[bl[j]];
-    }
-  for (int j = 0; j < nm; j++, k++)
-    {
-      POS(a, ml[j], pa[k]);
-      M *= lsize[ml[j]];
-    }
-  for (int j = 0; j < nk; j++, k++)
-    {
-      POS(a, kl[j], pa[k]);
-      K *= lsize[kl[j]];
-    }
+  for (int j = 0; j < nb; j++, k++) {
+    POS(a, bl[j], pa[k]);
+    B *= lsize[bl[j]];
+  }
+  for (int j = 0; j < nm; j++, k++) {
+    POS(a, ml[j], pa[k]);
+    M *= lsize[ml[j]];
+  }
+  for (int j = 0; j < nk; j++, k++) {
+    POS(a, kl[j], pa[k]);
+    K *= lsize[kl[j]];
+  }
   k = 0;
   for (int j = 0; j < nb; j++, k++)
     POS(b, bl[j], pb[k]);
   for (int j = 0; j < nk; j++, k++)
     POS(b, kl[j], pb[k]);
-  for (int j = 0; j < nn; j++, k++)
-    {
-      POS(b, nl_[j], pb[k]);
-      N *= lsize[nl_[j]];
-    }
+  for (int j = 0; j < nn; j++, k++) {
+    POS(b, nl_[j], pb[k]);
+    N *= lsize[nl_[j]];
+  }
 #undef POS
   lc_tensor *ap = NULL, *bp = NULL, *a3 = NULL, *b3 = NULL, *m = NULL, *r = NULL;
   int64_t sa[3] = {B, M, K}, sb[3] = {B, K, N}, so[LC_MAX_DIMS];
