@@ -287,15 +287,23 @@ lc_status lc_einsum(const char *equation, int n, const lc_tensor *const *operand
       if (!seen[l]) count[l]++;
       occ[l]++;
       seen[l] = true;
-      int64_t s = x->shape[j];
+    }
+    /* repeated subscripts: the diagonal, before sizes are compared across operands */
+    if ((st = take_diagonals(&ops[i], equation))) goto done;
+    for (int j = 0; j < ops[i].nl; j++) {
+      int l = ops[i].lab[j];
+      int64_t s = ops[i].x->shape[j];
       if (lsize[l] < 0 || lsize[l] == 1)
         lsize[l] = s;
       else if (s != 1 && s != lsize[l]) {
         st = lc_set_error(LC_ESHAPE,
-                          "einsum: operand " LC_POS_D " has size %lld at dim " LC_POS_D
-                          " where another operand has %lld for the same subscript in "
-                          "equation \"%s\"",
-                          i, (long long)s, j, (long long)lsize[l], equation);
+                          "einsum: operand " LC_POS_D " has size %lld for subscript %c where "
+                          "another operand has %lld in equation \"%s\"",
+                          i, (long long)s,
+                          l < 26   ? 'A' + l
+                          : l < 52 ? 'a' + l - 26
+                                   : '.',
+                          (long long)lsize[l], equation);
         goto done;
       }
     }
@@ -353,7 +361,6 @@ lc_status lc_einsum(const char *equation, int n, const lc_tensor *const *operand
   /* drop size-1 dims broadcast against a larger size, take diagonals */
   for (int i = 0; i < n && !st; i++) {
     operand *o = &ops[i];
-    if ((st = take_diagonals(o, equation))) break;
     bool drop = false;
     int64_t sh[LC_MAX_DIMS];
     int nl = 0, lab[LC_MAX_DIMS];
