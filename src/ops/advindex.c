@@ -250,7 +250,7 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
   int k = 0; /* dims of t indexed so far */
   for (int i = 0; i < n; i++) {
     const lc_tensor *x = indices[i];
-    if (!x) TRY(lc_set_error(LC_EARG, "%s: index tensor %d is NULL", fn, i));
+    if (!x) TRY(lc_set_error(LC_EARG, "%s: index tensor " LC_POS_D " is NULL", fn, i));
     if (x->dtype == LC_BOOL) {
       int kd = x->ndim ? x->ndim : 1;
       if (x->ndim == 0) TRY(lc_set_error(LC_ESHAPE, "%s: a 0-dim bool mask is not supported", fn));
@@ -259,7 +259,8 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
       for (int d = 0; d < kd; d++)
         if (x->shape[d] != t->shape[k + d])
           TRY(lc_set_error(LC_ESHAPE,
-                           "%s: the mask (index tensor %d) has size %lld at its dim " LC_POS_D
+                           "%s: the mask (index tensor " LC_POS_D
+                           ") has size %lld at its dim " LC_POS_D
                            " but the indexed tensor has %lld at dim " LC_POS_D,
                            fn, i, (long long)x->shape[d], d, (long long)t->shape[k + d], k + d));
       r = NULL;
@@ -273,7 +274,8 @@ static lc_status index_put_impl(const char *fn, const lc_tensor *t, int n,
       continue;
     }
     if (!is_index_dtype(x->dtype))
-      TRY(lc_set_error(LC_EDTYPE, "%s: index tensor %d must be int64, int32 or bool, got %s", fn, i,
+      TRY(lc_set_error(LC_EDTYPE,
+                       "%s: index tensor " LC_POS_D " must be int64, int32 or bool, got %s", fn, i,
                        lc_dtype_name(x->dtype)));
     if (k + 1 > t->ndim)
       TRY(lc_set_error(LC_EINDEX, "%s: too many indices for a tensor of %d dims", fn, t->ndim));
