@@ -612,6 +612,62 @@ lc_status lc_pairwise_distance(const lc_tensor *x1, const lc_tensor *x2, double 
                                bool keepdim, lc_tensor **out);
 /* ================================================================ end of misc ops */
 
+/* ---------------------------------------------------------------- advanced indexing
+ * (src/kernels/advindex.c, src/ops/advindex.c, src/ops/einsum.c) */
+
+typedef enum lc_sr_reduce {
+  LC_SR_SUM,
+  LC_SR_PROD,
+  LC_SR_MEAN, /* integers: floor division */
+  LC_SR_AMAX, /* NaN propagates */
+  LC_SR_AMIN,
+  LC_SR_COUNT
+} lc_sr_reduce;
+/* "sum", "prod", "mean", "amax", "amin" -> the code (LC_EARG otherwise). */
+lc_status lc_sr_reduce_from_name(const char *name, lc_sr_reduce *out);
+/* scatter_reduce: a copy of t where each src value at position p (over index's shape) is folded
+ * into the element at p with coordinate dim replaced by index[p]. include_self: t's own value
+ * takes part (else an element receiving values starts from the reduction's identity, and mean
+ * divides by the number of values received). src has t's dtype; index as for scatter.
+ * Gradients as PyTorch 1.13 (amax/amin: shared evenly among the tied elements; prod: exact
+ * with at most one zero per element). */
+lc_status lc_scatter_reduce(const lc_tensor *t, int dim, const lc_tensor *index,
+                            const lc_tensor *src, lc_sr_reduce reduce, bool include_self,
+                            lc_tensor **out);
+lc_status lc_scatter_reduce_(lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *src,
+                             lc_sr_reduce reduce, bool include_self);
+/* index_add: t with alpha * source[..., k, ...] added along dim at index[k] (index 1-D or 0-dim
+ * with source's size along dim; source shaped like t elsewhere). Duplicates accumulate. */
+lc_status lc_index_add(const lc_tensor *t, int dim, const lc_tensor *index,
+                       const lc_tensor *source, double alpha, lc_tensor **out);
+lc_status lc_index_add_(lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *source,
+                        double alpha);
+/* index_copy: t with the slices at index along dim replaced by source's (duplicates: one of
+ * them wins, as in PyTorch). */
+lc_status lc_index_copy(const lc_tensor *t, int dim, const lc_tensor *index,
+                        const lc_tensor *source, lc_tensor **out);
+lc_status lc_index_copy_(lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *source);
+/* index_put: t[indices[0], ..., indices[n-1]] = values (accumulate: +=, duplicates summed).
+ * The n index tensors (int64/int32, or bool masks: a mask over k dims stands for the k index
+ * tensors of its nonzero positions) index t's leading dims and broadcast together to a shape B;
+ * values broadcast to B followed by t's remaining dims. */
+lc_status lc_index_put(const lc_tensor *t, int n, const lc_tensor *const *indices,
+                       const lc_tensor *values, bool accumulate, lc_tensor **out);
+lc_status lc_index_put_(lc_tensor *t, int n, const lc_tensor *const *indices,
+                        const lc_tensor *values, bool accumulate);
+/* take_along_dim: gather after broadcasting t and indices against each other except along
+ * dim; has_dim false: over the flattened t (indices flattened too). */
+lc_status lc_take_along_dim(const lc_tensor *t, const lc_tensor *indices, bool has_dim, int dim,
+                            lc_tensor **out);
+/* one_hot: int64 of shape t's + {num_classes} (num_classes < 0: max(t) + 1), a 1 at t's
+ * value (0-based classes here). t is int64/int32 with values in 0..num_classes-1. */
+lc_status lc_one_hot(const lc_tensor *t, int64_t num_classes, lc_tensor **out);
+/* einsum: PyTorch's equation language (implicit or explicit '->', '...', repeated subscripts
+ * as diagonals, summed subscripts), n operands contracted left to right in pairs, each pair as
+ * one batched matmul. Built from recorded ops, so it is differentiable to any order. */
+lc_status lc_einsum(const char *equation, int n, const lc_tensor *const *operands,
+                    lc_tensor **out);
+
 /* ---------------------------------------------------------------- autograd */
 
 /* Per-thread grad mode. lc_set_grad_enabled returns the previous mode. */

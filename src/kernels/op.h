@@ -151,6 +151,7 @@ extern const lc_op_def lc_op_scatter_add;  /* index.c */
 extern const lc_op_def lc_op_masked_fill;  /* index.c: f[0] = value */
 extern const lc_op_def lc_op_masked_select; /* index.c */
 extern const lc_op_def lc_op_nonzero;       /* index.c */
+extern const lc_op_def lc_op_scatter_reduce; /* advindex.c: i = {dim, lc_sr_reduce, include_self} */
 /* shape.c: in[1] = geometry {ndim, offset, shape..., strides...} (int64) of a view of a
  * contiguous tensor shaped like in[0]: as_strided copies that view out; as_strided_scatter(base,
  * src, geom) writes src into it (autograd through in-place writes into views) */

@@ -266,6 +266,7 @@ extern const lb_reg lb_scan_regs[];      /* ops_scan.c: cumsum, cumprod, logcums
 extern const lb_reg lb_half_regs[];      /* ops_half.c: half, bfloat16 */
 extern const lb_reg lb_sort_regs[];      /* ops_sort.c: sort, topk, median, ... */
 extern const lb_reg lb_misc_regs[];      /* ops_misc.c: meshgrid, unique, searchsorted, lerp, ... */
+extern const lb_reg lb_advindex_regs[]; /* ops_advindex.c: einsum, scatter_reduce, index_put, ... */
 /* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what
  * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor
  * methods. */

@@ -37,4 +37,6 @@ return function(nn, P)
 
   -- F.embedding(input, weight [, padding_idx]): validated in C
   F.embedding = _F.embedding
+  -- F.one_hot(input, num_classes = -1): 1-based classes (class k sets position k), int64
+  F.one_hot = tcore.one_hot
 end
