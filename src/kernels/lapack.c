@@ -251,9 +251,10 @@ static lc_status solve_forward(const lc_op_def *op, int n_in, lc_tensor *const *
     goto done;
   }
   if (bm.m != a.n || bm.nb != a.nb || in[0]->ndim != in[1]->ndim) {
-    st = lc_set_error(LC_ESHAPE, "%s: B must be (..., %d, k) with A's batch dims, got %d-D with "
-                      "%lldx%lld matrices", fn, (int)a.n, in[1]->ndim, (long long)bm.m,
-                      (long long)bm.n);
+    st = lc_set_error(LC_ESHAPE,
+                      "%s: B must be (..., %d, k) with A's batch dims, got %d-D with "
+                      "%lldx%lld matrices",
+                      fn, (int)a.n, in[1]->ndim, (long long)bm.m, (long long)bm.n);
     goto done;
   }
   if ((st = lc_tensor_new(in[1]->ndim, in[1]->shape, in[1]->dtype, &r))) goto done;
@@ -371,7 +372,10 @@ static lc_status slogdet_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_t
   lc_tensor *A = lc_gb_saved(&b, 0);
   lc_tensor *in[1] = {A};
   lc_tensor *it = lc_gb_mT(&b, lc_gb_op(&b, &lc_op_linalg_inv, 1, in, NULL));
-  lc_tensor *gg = gb_unsq(&b, gb_unsq(&b, g, false), false);
+  int64_t shape[LC_MAX_DIMS];
+  memcpy(shape, g->shape, (size_t)g->ndim * sizeof *shape);
+  shape[g->ndim] = shape[g->ndim + 1] = 1;
+  lc_tensor *gg = lc_gb_reshape(&b, g, g->ndim + 2, shape);
   lc_gb_grad(&b, 0, lc_gb_bin(&b, LC_MUL, gg, it), grad_in);
   return lc_gb_end(&b, grad_in);
 }
@@ -493,11 +497,13 @@ static lc_status qr_forward(const lc_op_def *op, int n_in, lc_tensor *const *in,
         rr[(size_t)c * ld + i] = w[(size_t)c * ld + i];
     store_rm(r, off + (int64_t)m * kq, kr, n, rr, ld, 0);
     if (kq > 0) {
-      for (size_t i = (size_t)ld * n; i < wa; i++) w[i] = 0;
+      for (size_t i = (size_t)ld * n; i < wa; i++)
+        w[i] = 0;
       if (k > 0)
         dorgqr_(&m, &kq, &k, w, &ld, tau, work, &lw, &info);
       else
-        for (lc_fint i = 0; i < kq && i < m; i++) w[(size_t)i * ld + i] = 1;
+        for (lc_fint i = 0; i < kq && i < m; i++)
+          w[(size_t)i * ld + i] = 1;
       store_rm(r, off, m, kq, w, ld, 0);
     }
   }
@@ -514,8 +520,7 @@ done:
 
 /* gradient for a square-or-tall (m >= n) reduced QR: (gQ + Q copyltu(M)) R^-T,
  * M = R gR^T - gQ^T Q */
-static lc_tensor *qr_grad_tall(lc_gb *b, lc_tensor *Q, lc_tensor *R, lc_tensor *gQ,
-                               lc_tensor *gR) {
+static lc_tensor *qr_grad_tall(lc_gb *b, lc_tensor *Q, lc_tensor *R, lc_tensor *gQ, lc_tensor *gR) {
   lc_tensor *M = lc_gb_bin(b, LC_SUB, lc_gb_matmul(b, R, lc_gb_mT(b, gR)),
                            lc_gb_matmul(b, lc_gb_mT(b, gQ), Q));
   lc_tensor *c = lc_gb_bin(b, LC_ADD, gb_tri(b, &lc_op_tril, M, 0),
@@ -685,7 +690,8 @@ static lc_status svd_forward(const lc_op_def *op, int n_in, lc_tensor *const *in
   if (k == 0) { /* full matrices of an empty side: identities */
     for (int64_t j = 0; j < a.nb; j++) {
       double one = 1;
-      for (lc_fint i = 0; i < ku; i++) store_vec(r, j * per + (int64_t)i * ku + i, 1, &one);
+      for (lc_fint i = 0; i < ku; i++)
+        store_vec(r, j * per + (int64_t)i * ku + i, 1, &one);
       for (lc_fint i = 0; i < kv; i++)
         store_vec(r, j * per + (int64_t)m * ku + (int64_t)i * n + i, 1, &one);
     }
@@ -694,8 +700,7 @@ static lc_status svd_forward(const lc_op_def *op, int n_in, lc_tensor *const *in
   const char *jobz = full ? "A" : "S";
   lc_fint ldu = m, ldvt = kv;
   double q = 0, dummy = 0;
-  dgesdd_(jobz, &m, &n, &dummy, &m, &dummy, &dummy, &ldu, &dummy, &ldvt, &q, &lw, &info, &info,
-          1);
+  dgesdd_(jobz, &m, &n, &dummy, &m, &dummy, &dummy, &ldu, &dummy, &ldvt, &q, &lw, &info, &info, 1);
   lw = lwork_of(q);
   size_t sz = (size_t)m * n + (size_t)k + (size_t)m * ku + (size_t)kv * n + (size_t)lw;
   w = work_alloc(sizeof(double) * sz);
@@ -768,8 +773,8 @@ static lc_status svd_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   lc_tensor *E = lc_gb_bin(&b, LC_SUB, gb_unsq(&b, S2, true), gb_unsq(&b, S2, false));
   E = lc_gb_where(&b, is_d, lc_gb_bin(&b, LC_ADD, lc_gb_mask(&b, is_d, E), eye), E);
   lc_tensor *Sr = gb_unsq(&b, S, true), *Sc = gb_unsq(&b, S, false);
-  lc_tensor *gA = lc_gb_bin(&b, LC_ADD, lc_gb_bin(&b, LC_MUL, UhgU, Sr),
-                            lc_gb_bin(&b, LC_MUL, Sc, VhgV));
+  lc_tensor *gA =
+      lc_gb_bin(&b, LC_ADD, lc_gb_bin(&b, LC_MUL, UhgU, Sr), lc_gb_bin(&b, LC_MUL, Sc, VhgV));
   gA = lc_gb_mask(&b, lc_gb_un(&b, LC_LOGICAL_NOT, is_d), lc_gb_bin(&b, LC_DIV, gA, E));
   gA = lc_gb_bin(&b, LC_ADD, gA, lc_gb_bin(&b, LC_MUL, gb_unsq(&b, gS, true), eye));
   if (m > k) {
@@ -819,9 +824,10 @@ static lc_status lstsq_forward(const lc_op_def *op, int n_in, lc_tensor *const *
     goto done;
   }
   if (bm.m != a.m || bm.nb != a.nb || in[0]->ndim != in[1]->ndim) {
-    st = lc_set_error(LC_ESHAPE, "%s: B must be (..., %d, k) with A's batch dims, got %d-D with "
-                      "%lldx%lld matrices", fn, (int)a.m, in[1]->ndim, (long long)bm.m,
-                      (long long)bm.n);
+    st = lc_set_error(LC_ESHAPE,
+                      "%s: B must be (..., %d, k) with A's batch dims, got %d-D with "
+                      "%lldx%lld matrices",
+                      fn, (int)a.m, in[1]->ndim, (long long)bm.m, (long long)bm.n);
     goto done;
   }
   lc_fint m = a.m, n = a.n, k = bm.n, info = 0, lw = -1, rank = 0, iq = 0;

@@ -251,6 +251,7 @@ extern const lb_reg lb_create_regs[];   /* create.c */
 extern const lb_reg lb_autograd_regs[]; /* autograd.c */
 extern const lb_reg lb_rearrange_regs[]; /* ops_rearrange.c: tril, flip, roll, ... */
 extern const lb_reg lb_scan_regs[];      /* ops_scan.c: cumsum, cumprod, logcumsumexp, diff */
+extern const lb_reg lb_linalg_regs[];      /* linalg.c: the lucid.linalg table */
 extern const lb_reg lb_sort_regs[];      /* ops_sort.c: sort, topk, median, ... */
 /* Tensor functions of the nn families: LB_FUNC entries go into the table core._F (what
  * the Lua files under lua/lucid/nn/ build nn.functional from), LB_METHOD entries become tensor

@@ -94,6 +94,12 @@ int luaopen_lucid_core(lua_State *L) {
   register_all(L, mt, st, methods, module, lb_rearrange_regs);
   register_all(L, mt, st, methods, module, lb_scan_regs);
   register_all(L, mt, st, methods, module, lb_sort_regs);
+  lua_newtable(L); /* lucid.linalg: names "linalg.x" stored as x */
+  for (const lb_reg *r = lb_linalg_regs; r->name; r++) {
+    push_fn(L, mt, st, methods, r->fn, r->op, r->name);
+    lua_setfield(L, -2, r->name + sizeof "linalg." - 1);
+  }
+  lua_setfield(L, module, "linalg");
 
   lua_newtable(L);
   int functional = lua_gettop(L);

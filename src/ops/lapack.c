@@ -6,8 +6,8 @@
  * matrix_rank, matrix_power, the norms and cross are compositions of recorded ops: their
  * gradients (and higher-order gradients) come from the ops they are made of.
  */
-#include "../autograd/autograd.h"
 #include "../kernels/lapack.h"
+#include "../autograd/autograd.h"
 
 #include <math.h>
 #include <string.h>
@@ -271,9 +271,10 @@ static lc_status reduce_last(lc_reduce_op op, const lc_tensor *x, bool keepdim, 
 /* The kept-values mask of pinv / matrix_rank: |s| > max(atol, rtol * max|s|) (s: (..., k)). */
 static lc_status sv_mask(const lc_tensor *s, int64_t m, int64_t n, double atol, double rtol,
                          lc_tensor **mask) {
-  if (rtol < 0) rtol = atol > 0 ? 0 : (s->dtype == LC_FLOAT64 ? 2.220446049250313e-16
-                                                                : 1.1920928955078125e-07) *
-                                              (double)(m > n ? m : n);
+  if (rtol < 0)
+    rtol = atol > 0 ? 0
+                    : (s->dtype == LC_FLOAT64 ? 2.220446049250313e-16 : 1.1920928955078125e-07) *
+                          (double)(m > n ? m : n);
   if (atol < 0) atol = 0;
   lc_tensor *a = NULL, *mx = NULL, *t = NULL, *th = NULL;
   lc_status st;
@@ -410,7 +411,8 @@ lc_status lc_linalg_vector_norm(const lc_tensor *x, double ord, int ndims, const
   lc_reduce_opts o;
   memset(&o, 0, sizeof o);
   o.ndims = ndims;
-  for (int i = 0; i < ndims; i++) o.dims[i] = dims[i];
+  for (int i = 0; i < ndims; i++)
+    o.dims[i] = dims[i];
   o.keepdim = keepdim;
   o.p = ord;
   return lc_reduce(LC_NORM, x, &o, out);
@@ -423,7 +425,8 @@ lc_status lc_linalg_matrix_norm(const lc_tensor *A, lc_linalg_norm_kind kind, do
   if (!st) st = need_mat(fn, "input", A, false);
   if (!st) st = lc_wrap_dim(&d0, A->ndim, fn);
   if (!st) st = lc_wrap_dim(&d1, A->ndim, fn);
-  if (!st && d0 == d1) st = lc_set_error(LC_EARG, "%s: dims must be different, got %d and %d", fn, d0, d1);
+  if (!st && d0 == d1)
+    st = lc_set_error(LC_EARG, "%s: dims must be different, got %d and %d", fn, d0, d1);
   if (st) return st;
   if (kind == LC_NORM_FRO) {
     int dims[2] = {d0, d1};
@@ -485,8 +488,10 @@ lc_status lc_linalg_norm(const lc_tensor *x, bool has_ord, lc_linalg_norm_kind k
       return lc_set_error(LC_EARG, "linalg_norm: a matrix norm takes 2 dims, got %d", ndims);
     if (kind == LC_NORM_ORD && !has_ord) kind = LC_NORM_FRO;
     if (ndims == 0 && x->ndim != 2)
-      return lc_set_error(LC_ESHAPE, "linalg_norm: a matrix norm without dims needs a 2-D input, "
-                                     "got %d-D", x->ndim);
+      return lc_set_error(LC_ESHAPE,
+                          "linalg_norm: a matrix norm without dims needs a 2-D input, "
+                          "got %d-D",
+                          x->ndim);
     int d0 = ndims ? dims[0] : -2, d1 = ndims ? dims[1] : -1;
     return lc_linalg_matrix_norm(x, kind, ord, d0, d1, keepdim, out);
   }
@@ -501,16 +506,18 @@ lc_status lc_linalg_cross(const lc_tensor *a, const lc_tensor *b, int dim, lc_te
   if (!st && !b) st = lc_set_error(LC_EARG, "%s: NULL tensor argument", fn);
   if (st) return st;
   if (a->ndim != b->ndim)
-    return lc_set_error(LC_ESHAPE, "%s: input and other must have the same number of dims, got "
-                                   "%d and %d", fn, a->ndim, b->ndim);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: input and other must have the same number of dims, got "
+                        "%d and %d",
+                        fn, a->ndim, b->ndim);
   int nd = 0;
   int64_t shape[LC_MAX_DIMS];
   if (lc_broadcast_shapes(a->ndim, a->shape, b->ndim, b->shape, &nd, shape, fn) != LC_OK)
     return lc_set_error(LC_ESHAPE, "%s: the shapes of input and other do not broadcast", fn);
   if ((st = lc_wrap_dim(&dim, nd, fn))) return st;
   if (shape[dim] != 3)
-    return lc_set_error(LC_ESHAPE, "%s: dimension " LC_POS_D " must have size 3, got %lld", fn,
-                        dim, (long long)shape[dim]);
+    return lc_set_error(LC_ESHAPE, "%s: dimension " LC_POS_D " must have size 3, got %lld", fn, dim,
+                        (long long)shape[dim]);
   lc_tensor *ea = NULL, *eb = NULL, *x[3] = {0}, *y[3] = {0}, *c[3] = {0}, *p = NULL, *q = NULL;
   TRY(lc_expand(a, nd, shape, &ea));
   TRY(lc_expand(b, nd, shape, &eb));
@@ -529,6 +536,7 @@ lc_status lc_linalg_cross(const lc_tensor *a, const lc_tensor *b, int dim, lc_te
   st = lc_stack(3, c, dim, out);
 done:
   lc_release(ea), lc_release(eb), lc_release(p), lc_release(q);
-  for (int i = 0; i < 3; i++) lc_release(x[i]), lc_release(y[i]), lc_release(c[i]);
+  for (int i = 0; i < 3; i++)
+    lc_release(x[i]), lc_release(y[i]), lc_release(c[i]);
   return st;
 }
