@@ -92,7 +92,7 @@ static lc_status new_out(const lc_tensor *t, int ntail, const int64_t *tail, lc_
   int64_t shape[LC_MAX_DIMS];
   int nd = t->ndim - 2;
   memcpy(shape, t->shape, (size_t)nd * sizeof *shape);
-  memcpy(shape + nd, tail, (size_t)ntail * sizeof *shape);
+  if (ntail) memcpy(shape + nd, tail, (size_t)ntail * sizeof *shape);
   return lc_tensor_new(nd + ntail, shape, dt, out);
 }
 
