@@ -785,6 +785,55 @@ void lc_half_to_float_n(lc_dtype dt, float *dst, const uint16_t *src, int64_t n)
 lc_status lc_set_num_threads(int n);
 int lc_get_num_threads(void);
 
+/* ================================================================ linear algebra (lucid.linalg)
+ * PyTorch 1.13's torch.linalg on float32/float64 batches of matrices (..., m, n), through
+ * OpenBLAS's LAPACK (computed in float64, returned in the input's dtype). Numerical failures
+ * (a singular matrix for inv/solve, a matrix that is not positive-definite for cholesky) are
+ * LC_EARG errors naming the function and which matrix of the batch failed (counted from 1).
+ * Gradients follow PyTorch's formulas; docs/linalg.md lists them. */
+lc_status lc_linalg_inv(const lc_tensor *A, lc_tensor **out);
+/* A X = B; B is (..., n, k) or a vector (1-D, or A's shape without its last dim); batch dims
+ * broadcast. */
+lc_status lc_linalg_solve(const lc_tensor *A, const lc_tensor *B, lc_tensor **out);
+lc_status lc_linalg_det(const lc_tensor *A, lc_tensor **out);
+/* sign is 0 and logabsdet -inf for a singular matrix */
+lc_status lc_linalg_slogdet(const lc_tensor *A, lc_tensor **sign, lc_tensor **logabsdet);
+/* lower L with A = L L^T (reads A's lower triangle); upper: L^T */
+lc_status lc_linalg_cholesky(const lc_tensor *A, bool upper, lc_tensor **out);
+typedef enum lc_linalg_qr_mode { LC_QR_REDUCED, LC_QR_COMPLETE, LC_QR_R } lc_linalg_qr_mode;
+/* mode r: Q is empty (..., m, 0) */
+lc_status lc_linalg_qr(const lc_tensor *A, lc_linalg_qr_mode mode, lc_tensor **Q, lc_tensor **R);
+/* ascending eigenvalues L and orthonormal eigenvectors V (columns) of a symmetric A, read from
+ * its lower (upper = false) or upper triangle */
+lc_status lc_linalg_eigh(const lc_tensor *A, bool upper, lc_tensor **L, lc_tensor **V);
+lc_status lc_linalg_eigvalsh(const lc_tensor *A, bool upper, lc_tensor **L);
+/* A = U diag(S) Vh, S descending; full_matrices: U (m x m), Vh (n x n) */
+lc_status lc_linalg_svd(const lc_tensor *A, bool full_matrices, lc_tensor **U, lc_tensor **S,
+                        lc_tensor **Vh);
+lc_status lc_linalg_svdvals(const lc_tensor *A, lc_tensor **S);
+/* least squares (gelsd): the solution only; rcond < 0: eps * max(m, n). Not differentiable. */
+lc_status lc_linalg_lstsq(const lc_tensor *A, const lc_tensor *B, double rcond, lc_tensor **out);
+/* atol / rtol < 0: not given (PyTorch's defaults) */
+lc_status lc_linalg_pinv(const lc_tensor *A, double atol, double rtol, bool hermitian,
+                         lc_tensor **out);
+lc_status lc_linalg_matrix_rank(const lc_tensor *A, double atol, double rtol, bool hermitian,
+                                lc_tensor **out); /* int64 */
+lc_status lc_linalg_matrix_power(const lc_tensor *A, int64_t n, lc_tensor **out);
+/* ord: any p, INFINITY, -INFINITY, 0; ndims = 0: over all elements */
+lc_status lc_linalg_vector_norm(const lc_tensor *x, double ord, int ndims, const int *dims,
+                                bool keepdim, lc_tensor **out);
+typedef enum lc_linalg_norm_kind { LC_NORM_ORD, LC_NORM_FRO, LC_NORM_NUC } lc_linalg_norm_kind;
+/* kind LC_NORM_ORD: ord in {inf, -inf, 1, -1, 2, -2}; dims d0, d1 (0-based, negative allowed) */
+lc_status lc_linalg_matrix_norm(const lc_tensor *A, lc_linalg_norm_kind kind, double ord, int d0,
+                                int d1, bool keepdim, lc_tensor **out);
+/* torch.linalg.norm: a matrix norm for a string ord, 2 dims, or ord with no dims on 2-D input;
+ * else a vector norm (ord 2 by default, over all elements when ndims = 0) */
+lc_status lc_linalg_norm(const lc_tensor *x, bool has_ord, lc_linalg_norm_kind kind, double ord,
+                         int ndims, const int *dims, bool keepdim, lc_tensor **out);
+/* cross product along dim (size 3), shapes broadcast */
+lc_status lc_linalg_cross(const lc_tensor *a, const lc_tensor *b, int dim, lc_tensor **out);
+/* ================================================================ end of linear algebra */
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,7 +18,7 @@
 
 #include "op.h"
 
-#define LC_GB_KEEP 48
+#define LC_GB_KEEP 96 /* svd's backward (lapack.c) takes ~70 steps */
 
 typedef struct lc_gb {
   const lc_op_ctx *ctx;

@@ -98,6 +98,13 @@ int luaopen_lucid_core(lua_State *L) {
   register_all(L, mt, st, methods, module, lb_half_regs);
   register_all(L, mt, st, methods, module, lb_advindex_regs);
 
+  lua_newtable(L); /* lucid.linalg: names "linalg.x" stored as x */
+  for (const lb_reg *r = lb_linalg_regs; r->name; r++) {
+    push_fn(L, mt, st, methods, r->fn, r->op, r->name);
+    lua_setfield(L, -2, r->name + sizeof "linalg." - 1);
+  }
+  lua_setfield(L, module, "linalg");
+
   lua_newtable(L);
   int functional = lua_gettop(L);
   const lb_reg *families[] = {lb_activation_regs, lb_dropout_regs, lb_embedding_regs,
