@@ -383,6 +383,22 @@ describe("gradgradcheck", function()
     assert.is_true(gradgradcheck(function(x) return F.pad(x, {-1, 2}) end, {leaf(2, 5)}))
   end)
 
+  it("differentiates batch_norm twice, in training and eval mode, fused with ReLU too", function()
+    assert.is_true(gradgradcheck(function(x, w, b)
+      return F.batch_norm(x, nil, nil, w, b, true)
+    end, {leaf(4, 3, 2), leaf(3), leaf(3)}))
+    assert.is_true(gradgradcheck(function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end,
+      {leaf(3, 2, 2, 2)}))
+    local rm, rv = lucid.randn(3):double(), lucid.rand(3):double() + 0.5
+    assert.is_true(gradgradcheck(function(x, w, b)
+      return F.batch_norm(x, rm, rv, w, b, false)
+    end, {leaf(4, 3), leaf(3), leaf(3)}))
+    local m = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU()):double() -- the fused pair
+    assert.is_true(gradgradcheck(function(x) return m(x) end, {leaf(5, 3)}))
+    m:eval()
+    assert.is_true(gradgradcheck(function(x) return m(x) end, {leaf(5, 3)}))
+  end)
+
   it("computes a WGAN-GP penalty through a convolutional critic", function()
     lucid.manual_seed(11)
     local critic = nn.Sequential(nn.Conv2d(1, 2, 3, {padding = 1}), nn.Tanh(), nn.Flatten(),

@@ -738,13 +738,17 @@ done:
   return st;
 }
 
+static lc_status bn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                   lc_tensor **grad_in);
+
 const lc_op_def lc_op_batch_norm = {.name = "batch_norm",
                                     .grad_fn_name = "BatchNormBackward",
                                     .n_inputs = -1,
                                     .n_outputs = 2,
                                     .save = LC_SAVE_ALL_INPUTS | LC_SAVE_OUT(1),
                                     .forward = bn_forward,
-                                    .backward = bn_backward};
+                                    .backward = bn_backward,
+                                    .backward_graph = bn_backward_graph};
 
 const lc_op_def lc_op_batch_norm_relu = {.name = "batch_norm",
                                          .grad_fn_name = "BatchNormReluBackward",
@@ -753,7 +757,8 @@ const lc_op_def lc_op_batch_norm_relu = {.name = "batch_norm",
                                          .save =
                                              LC_SAVE_ALL_INPUTS | LC_SAVE_OUT(0) | LC_SAVE_OUT(1),
                                          .forward = bn_forward,
-                                         .backward = bn_backward};
+                                         .backward = bn_backward,
+                                         .backward_graph = bn_backward_graph};
 
 /* ---------------------------------------------------------------- row norms */
 
@@ -894,19 +899,63 @@ done:
  * statistics are recomputed as recorded ops (they depend on x), then
  *   dx = rstd (dy - mean(dy) - xhat mean(dy xhat)), dy = g w,
  *   dw = sum(g xhat), db = sum(g) over the batch and run dims. */
+/* The gradients of a normalisation y = w * (x - mu) * rstd + b as recorded ops (create_graph),
+ * shared by the row norms and batch norm. x4 and g4 are x and the gradient reshaped alike;
+ * w4 the weight viewed to broadcast (NULL: none); the statistics are over the dims in rows (D
+ * elements each) and the weight / bias gradients sum over cols. mu and var given (batch norm
+ * in eval mode: the running ones) are constants; NULL: the batch's, differentiated through. */
+static void norm_grads_graph(lc_gb *b, const lc_op_ctx *ctx, lc_tensor *x4,
+                             lc_tensor *g4, lc_tensor *w4, lc_tensor *mu, lc_tensor *var,
+                             const bool *rows, const bool *cols, double D, int iw, int ib,
+                             lc_tensor **grad_in) {
+  bool need_x = ctx->needs_grad[0], need_w = iw > 0 && ctx->needs_grad[iw],
+       need_b = ib > 0 && ctx->needs_grad[ib];
+  bool batch_stats = !mu;
+  if (batch_stats) mu = lc_gb_sc(b, LC_DIV, lc_gb_sum_keep(b, x4, rows), D);
+  lc_tensor *xc = lc_gb_bin(b, LC_SUB, x4, mu);
+  if (batch_stats)
+    var = lc_gb_sc(b, LC_DIV, lc_gb_sum_keep(b, lc_gb_bin(b, LC_MUL, xc, xc), rows), D);
+  lc_tensor *rstd = lc_gb_un(b, LC_RSQRT, lc_gb_sc(b, LC_ADD, var, ctx->args->f[0]));
+  lc_tensor *xhat = lc_gb_bin(b, LC_MUL, xc, rstd);
+  const lc_meta *xm = &ctx->in[0];
+  if (need_x) {
+    lc_tensor *dy = w4 ? lc_gb_bin(b, LC_MUL, g4, w4) : g4;
+    lc_tensor *in = dy;
+    if (batch_stats) {
+      lc_tensor *m1 = lc_gb_sc(b, LC_DIV, lc_gb_sum_keep(b, dy, rows), D);
+      lc_tensor *m2 =
+          lc_gb_sc(b, LC_DIV, lc_gb_sum_keep(b, lc_gb_bin(b, LC_MUL, dy, xhat), rows), D);
+      in = lc_gb_bin(b, LC_SUB, lc_gb_bin(b, LC_SUB, dy, m1), lc_gb_bin(b, LC_MUL, xhat, m2));
+    }
+    lc_tensor *dx = lc_gb_bin(b, LC_MUL, rstd, in);
+    lc_gb_grad(b, 0, lc_gb_reshape(b, dx, xm->ndim, xm->shape), grad_in);
+  }
+  if (need_w) {
+    lc_tensor *dw = lc_gb_sum_keep(b, lc_gb_bin(b, LC_MUL, g4, xhat), cols);
+    lc_gb_grad(b, iw, lc_gb_reshape(b, dw, ctx->in[iw].ndim, ctx->in[iw].shape), grad_in);
+  }
+  if (need_b) {
+    lc_tensor *db = lc_gb_sum_keep(b, g4, cols);
+    lc_gb_grad(b, ib, lc_gb_reshape(b, db, ctx->in[ib].ndim, ctx->in[ib].shape), grad_in);
+  }
+}
+
+/* The element count of a meta, and an error for the empty input (the statistics divide by
+ * counts there). */
+static int64_t meta_numel(const lc_meta *m) {
+  int64_t n = 1;
+  for (int d = 0; d < m->ndim; d++)
+    n *= m->shape[d];
+  return n;
+}
+
 static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                    lc_tensor **grad_in) {
   int flags = ctx->args->flags;
   int iw = flags & LC_NORM_W ? 1 : -1;
   int ib = flags & LC_NORM_B ? 1 + (iw > 0) : -1;
-  bool need_x = ctx->needs_grad[0], need_w = iw > 0 && ctx->needs_grad[iw],
-       need_b = ib > 0 && ctx->needs_grad[ib];
-  if (!need_x && !need_w && !need_b) return LC_OK;
   const int64_t G = ctx->args->i[0], Cg = ctx->args->i[1], S = ctx->args->i[2], D = Cg * S;
-  const lc_meta *xm = &ctx->in[0];
-  int64_t numel = 1;
-  for (int d = 0; d < xm->ndim; d++)
-    numel *= xm->shape[d];
+  int64_t numel = meta_numel(&ctx->in[0]);
   lc_gb b = LC_GB_INIT(ctx);
   lc_tensor *x = lc_gb_saved(&b, 0), *w = iw > 0 ? lc_gb_saved(&b, iw) : NULL;
   if (b.st || D == 0 || numel == 0) {
@@ -917,30 +966,49 @@ static lc_status rn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_o
   int64_t s4[4] = {numel / D / G, G, Cg, S}, p4[4] = {1, G, Cg, 1};
   bool rows[4] = {false, false, true, true}, cols[4] = {true, false, false, true};
   lc_tensor *x4 = lc_gb_reshape(&b, x, 4, s4), *g4 = lc_gb_reshape(&b, grad_out, 4, s4);
-  lc_tensor *mu = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, x4, rows), (double)D);
-  lc_tensor *xc = lc_gb_bin(&b, LC_SUB, x4, mu);
-  lc_tensor *var =
-      lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, xc, xc), rows), (double)D);
-  lc_tensor *rstd = lc_gb_un(&b, LC_RSQRT, lc_gb_sc(&b, LC_ADD, var, ctx->args->f[0]));
-  lc_tensor *xhat = lc_gb_bin(&b, LC_MUL, xc, rstd);
-  if (need_x) {
-    lc_tensor *dy = w ? lc_gb_bin(&b, LC_MUL, g4, lc_gb_reshape(&b, w, 4, p4)) : g4;
-    lc_tensor *m1 = lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, dy, rows), (double)D);
-    lc_tensor *m2 =
-        lc_gb_sc(&b, LC_DIV, lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, dy, xhat), rows), (double)D);
-    lc_tensor *in =
-        lc_gb_bin(&b, LC_SUB, lc_gb_bin(&b, LC_SUB, dy, m1), lc_gb_bin(&b, LC_MUL, xhat, m2));
-    lc_tensor *dx = lc_gb_bin(&b, LC_MUL, rstd, in);
-    lc_gb_grad(&b, 0, lc_gb_reshape(&b, dx, xm->ndim, xm->shape), grad_in);
+  lc_tensor *w4 = w ? lc_gb_reshape(&b, w, 4, p4) : NULL;
+  norm_grads_graph(&b, ctx, x4, g4, w4, NULL, NULL, rows, cols, (double)D, iw, ib, grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
+/* Batch norm over {N, C, S}: statistics per channel over N and S (train), or the running ones
+ * (eval, constants); the fused ReLU masks the gradient by y > 0 first. */
+static lc_status bn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
+                                   lc_tensor **grad_in) {
+  int flags = ctx->args->flags;
+  bool relu = ctx->op == &lc_op_batch_norm_relu, train = flags & LC_NORM_TRAIN;
+  int n = ctx->n_inputs;
+  int iw = flags & LC_NORM_W ? 1 : -1;
+  int ib = flags & LC_NORM_B ? 1 + (iw > 0) : -1;
+  int irm = (flags & LC_NORM_RS) ? 1 + (iw > 0) + (ib > 0) : -1;
+  const lc_meta *xm = &ctx->in[0];
+  int64_t numel = meta_numel(xm), N = xm->shape[0], C = xm->shape[1];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *w = iw > 0 ? lc_gb_saved(&b, iw) : NULL;
+  if (b.st || numel == 0) {
+    if (!b.st)
+      b.st = lc_set_error(LC_EGRAD, "%s: higher-order gradients of an empty input", ctx->op->name);
+    return lc_gb_end(&b, grad_in);
   }
-  if (need_w) {
-    lc_tensor *dw = lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, g4, xhat), cols);
-    lc_gb_grad(&b, iw, lc_gb_reshape(&b, dw, ctx->in[iw].ndim, ctx->in[iw].shape), grad_in);
+  int64_t S = numel / (N * C);
+  int64_t s3[3] = {N, C, S}, p3[3] = {1, C, 1};
+  bool red[3] = {true, false, true};
+  lc_tensor *g = (lc_tensor *)grad_out;
+  if (relu) {
+    lc_tensor *y = lc_gb_saved(&b, n);
+    g = y ? lc_gb_mask(&b, lc_gb_sc(&b, LC_GT, y, 0.0), g) : NULL;
   }
-  if (need_b) {
-    lc_tensor *db = lc_gb_sum_keep(&b, g4, cols);
-    lc_gb_grad(&b, ib, lc_gb_reshape(&b, db, ctx->in[ib].ndim, ctx->in[ib].shape), grad_in);
+  lc_tensor *x3 = lc_gb_reshape(&b, x, 3, s3), *g3 = lc_gb_reshape(&b, g, 3, s3);
+  lc_tensor *w3 = w ? lc_gb_reshape(&b, w, 3, p3) : NULL;
+  lc_tensor *mu = NULL, *var = NULL;
+  if (!train) {
+    lc_tensor *rm = lc_gb_saved(&b, irm), *rv = lc_gb_saved(&b, irm + 1);
+    mu = lc_gb_reshape(&b, lc_gb_cast(&b, rm, xm->dtype), 3, p3);
+    var = lc_gb_reshape(&b, lc_gb_cast(&b, rv, xm->dtype), 3, p3);
   }
+  if (!b.st)
+    norm_grads_graph(&b, ctx, x3, g3, w3, mu, var, red, red, (double)(N * S), iw, ib,
+                     grad_in);
   return lc_gb_end(&b, grad_in);
 }
 
