@@ -127,9 +127,15 @@ describe("create_graph", function()
   it("an op without a differentiable backward is a clear error, and the runtime stays usable", function()
     local x = leaf(1, 1, 4, 4)
     raises({"lucid.autograd.grad", "higher-order gradients", "not implemented"},
-      function() return grad(F.interpolate(x, {scale_factor = 2}):sum(), x, {create_graph = true}) end)
+      function()
+        local w = lucid.randn(2, 16, 16):double():requires_grad_()
+        return grad(F.bilinear(x:reshape(1, 16), x:reshape(1, 16), w):sum(), x, {create_graph = true})
+      end)
     local p = leaf(3)
-    raises({"ProdBackward", "higher-order"}, function() return grad(p:prod(), p, {create_graph = true}) end)
+    raises({"CrossEntropyLossBackward", "label_smoothing"}, function()
+      return grad(F.cross_entropy(p:reshape(1, 3), lucid.Tensor({2}, {dtype = "int64"}),
+        {label_smoothing = 0.1}), p, {create_graph = true})
+    end)
     local z = leaf(2)
     same(grad((z * 2):sum(), z)[1], {2, 2})
   end)
@@ -381,6 +387,34 @@ describe("gradgradcheck", function()
         {leaf(1, 2, 4, 4)}), mode)
     end
     assert.is_true(gradgradcheck(function(x) return F.pad(x, {-1, 2}) end, {leaf(2, 5)}))
+  end)
+
+  it("differentiates prod twice, exactly with zeros", function()
+    local function T(t) return lucid.Tensor(t, {dtype = "float64", requires_grad = true}) end
+    assert.is_true(gradgradcheck(function(x) return x:prod() end, {leaf(2, 3)}))
+    assert.is_true(gradgradcheck(function(x) return x:prod(2) end, {leaf(2, 3)}))
+    assert.is_true(gradgradcheck(function(x) return x:prod(1, {keepdim = true}) end,
+      {leaf(3, 2, 2)}))
+    assert.is_true(gradgradcheck(function(x) return x:prod(2) end,
+      {T{{0, 2, 3}, {0, 0, 1.5}, {1, 2, 3}}}))
+    assert.is_true(gradgradcheck(function(x) return x:prod() end, {T{{0.5, 0}, {0, 2}}}))
+  end)
+
+  it("differentiates masked_select twice (broadcast masks too)", function()
+    local mask = lucid.Tensor({{true, false, true}, {false, true, true}})
+    assert.is_true(gradgradcheck(function(x) return x:masked_select(mask) end, {leaf(2, 3)}))
+    assert.is_true(gradgradcheck(function(x)
+      return x:masked_select(lucid.Tensor({true, false, true}))
+    end, {leaf(2, 3)}))
+    assert.is_true(gradgradcheck(function(x) return x:masked_select(mask) end, {leaf(3)}))
+  end)
+
+  it("differentiates interpolation twice", function()
+    assert.is_true(gradgradcheck(function(x) return F.interpolate(x, {scale_factor = 2}) end,
+      {leaf(1, 2, 3, 3)}))
+    assert.is_true(gradgradcheck(function(x)
+      return F.interpolate(x, {size = {5, 4}, mode = "bilinear", align_corners = true})
+    end, {leaf(1, 2, 3, 3)}))
   end)
 
   it("differentiates batch_norm twice, in training and eval mode, fused with ReLU too", function()

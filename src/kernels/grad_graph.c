@@ -219,3 +219,77 @@ lc_status lc_gb_end(lc_gb *b, lc_tensor **grad_in) {
     }
   return b->st;
 }
+
+/* ---- the gradient of an op linear in its one input, as an op (lc_gb_linear_grad).
+ * Inputs {g, desc}: desc is an int64 tensor {address of the op's def, ndim, shape...} of the
+ * input the gradient is for (it never leaves the runtime: only backward_graph functions make
+ * one). Forward runs the op's fused backward; the backward of that linear map is its adjoint,
+ * the op's forward itself, run on the incoming gradient. */
+
+static lc_status desc_decode(const lc_tensor *desc, const lc_op_def **op, lc_meta *m,
+                             lc_dtype dt) {
+  const int64_t *d = lc_data(desc);
+  *op = (const lc_op_def *)(uintptr_t)d[0];
+  m->ndim = (int)d[1];
+  m->dtype = dt;
+  for (int k = 0; k < m->ndim; k++)
+    m->shape[k] = d[2 + k];
+  return LC_OK;
+}
+
+static lc_status linear_grad_forward(const lc_op_def *self, int n, lc_tensor *const *in,
+                                     const lc_op_args *args, lc_tensor **out) {
+  (void)self;
+  (void)n;
+  const lc_op_def *op;
+  lc_meta m;
+  desc_decode(in[1], &op, &m, in[0]->dtype);
+  bool need = true;
+  lc_op_ctx ctx = {.op = op, .args = args, .n_inputs = 1, .in = &m, .out = &m,
+                   .needs_grad = &need, .run = lc_op_run};
+  lc_tensor *gi[1] = {NULL};
+  lc_status st = op->backward(&ctx, in[0], gi);
+  if (st) return st;
+  if (!gi[0]) return lc_set_error(LC_EGRAD, "%s: no gradient", op->name);
+  out[0] = gi[0];
+  return LC_OK;
+}
+
+static lc_status linear_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gg,
+                                      lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *desc = lc_gb_saved(&b, 0);
+  if (ctx->needs_grad[0] && desc) {
+    const lc_op_def *op;
+    lc_meta m;
+    desc_decode(desc, &op, &m, gg->dtype);
+    lc_tensor *in[1] = {T(gg)};
+    lc_gb_grad(&b, 0, lc_gb_op(&b, op, 1, in, ctx->args), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
+static const lc_op_def lc_op_linear_grad = {.name = "linear_grad",
+                                            .grad_fn_name = "LinearOpBackwardBackward",
+                                            .n_inputs = 2,
+                                            .n_outputs = 1,
+                                            .save = LC_SAVE_IN(1),
+                                            .forward = linear_grad_forward,
+                                            .backward = linear_grad_backward,
+                                            .backward_graph = linear_grad_backward};
+
+lc_tensor *lc_gb_linear_grad(lc_gb *b, const lc_tensor *g, const lc_op_args *args) {
+  if (b->st) return NULL;
+  const lc_meta *m = &b->ctx->in[0];
+  int64_t n = 2 + m->ndim;
+  lc_tensor *desc = NULL;
+  b->st = lc_tensor_new(1, &n, LC_INT64, &desc);
+  if (b->st) return NULL;
+  int64_t *d = lc_data(desc);
+  d[0] = (int64_t)(uintptr_t)b->ctx->op;
+  d[1] = m->ndim;
+  for (int k = 0; k < m->ndim; k++)
+    d[2 + k] = m->shape[k];
+  lc_tensor *in[2] = {T(g), lc_gb_keep(b, desc)};
+  return lc_gb_op(b, &lc_op_linear_grad, 2, in, args);
+}

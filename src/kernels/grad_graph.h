@@ -60,6 +60,12 @@ lc_tensor *lc_gb_zeros(lc_gb *b, const lc_meta *m, lc_dtype dt);
 /* Keeps t (owned) in the builder; returns it (NULL, with st set, when t is NULL). */
 lc_tensor *lc_gb_keep(lc_gb *b, lc_tensor *t);
 
+/* For an op linear in its single input x (y = L x) whose backward needs no saved tensors (pad,
+ * average pooling, interpolation): the gradient L^T g as one op whose own gradient is the op
+ * again, so every order runs on the fused kernels. args: the op's, with any constant term
+ * removed (pad's value set to 0), as used for both L^T and L. */
+lc_tensor *lc_gb_linear_grad(lc_gb *b, const lc_tensor *g, const lc_op_args *args);
+
 /* Hands t to grad_in[i] reduced to input i's shape and cast to its dtype (as a fused backward's
  * finish step). */
 void lc_gb_grad(lc_gb *b, int i, const lc_tensor *t, lc_tensor **grad_in);

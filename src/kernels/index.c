@@ -743,6 +743,29 @@ static lc_status masked_select_backward(const lc_op_ctx *ctx, const lc_tensor *g
   return st;
 }
 
+/* The same masked scatter as recorded ops: g put back at the mask's flat true positions
+ * (nonzero of the broadcast mask), reshaped, summed back to t's shape. */
+static lc_status masked_select_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                              lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *mask = lc_gb_saved(&b, 0);
+  int nb = 0;
+  int64_t bshape[LC_MAX_DIMS], total = 1;
+  if (mask)
+    b.st = lc_broadcast_shapes(ctx->in[0].ndim, ctx->in[0].shape, mask->ndim, mask->shape, &nb,
+                               bshape, "MaskedSelectBackward");
+  for (int d = 0; d < nb; d++)
+    total *= bshape[d];
+  lc_tensor *flat = lc_gb_reshape(&b, lc_gb_expand(&b, mask, nb, bshape), 1, &total);
+  lc_tensor *nz = flat ? lc_gb_op(&b, &lc_op_nonzero, 1, &flat, NULL) : NULL;
+  int64_t k = g->numel;
+  lc_tensor *idx = lc_gb_reshape(&b, nz, 1, &k);
+  lc_meta m = {.ndim = 1, .shape = {total}, .dtype = g->dtype};
+  lc_tensor *z = lc_gb_put_back(&b, &m, 0, g, idx);
+  lc_gb_grad(&b, 0, lc_gb_reshape(&b, z, nb, bshape), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_masked_select = {
     .name = "masked_select",
     .grad_fn_name = "MaskedSelectBackward",
@@ -751,6 +774,7 @@ const lc_op_def lc_op_masked_select = {
     .save = LC_SAVE_IN(1),
     .forward = masked_select_forward,
     .backward = masked_select_backward,
+    .backward_graph = masked_select_backward_graph,
 };
 
 /* ---------------------------------------------------------------- nonzero */

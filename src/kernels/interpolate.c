@@ -14,6 +14,7 @@
  * input gradient, so planes never conflict.
  */
 #include "interpolate.h"
+#include "grad_graph.h"
 #include "kernel_util.h"
 
 #include <math.h>
@@ -279,10 +280,19 @@ static lc_status interp_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_te
   return LC_OK;
 }
 
+/* interpolation is linear in x: its gradient is lc_gb_linear_grad's */
+static lc_status interp_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                       lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_gb_grad(&b, 0, lc_gb_linear_grad(&b, g, ctx->args), grad_in);
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_interpolate = {.name = "interpolate",
                                      .grad_fn_name = "InterpolateBackward",
                                      .n_inputs = 1,
                                      .n_outputs = 1,
                                      .save = 0,
                                      .forward = interp_forward,
-                                     .backward = interp_backward};
+                                     .backward = interp_backward,
+                                     .backward_graph = interp_backward_graph};

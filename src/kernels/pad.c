@@ -319,62 +319,14 @@ static lc_status pad_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
   return pad_grad(&ctx->in[0], ctx->args, grad_out, &grad_in[0]);
 }
 
-/* ---- double backward. pad is affine in x (y = P x, plus the constant), its gradient the
- * linear map P^T, whose adjoint is P: pad with value 0. So the gradient is an op of its own
- * (pad_grad) whose backward pads again. pad_grad's args: pad's, with f[1] = the pad list's
- * length and, after it in i, the padded input's meta {ndim, shape...}. */
-
-static lc_op_args pad_args_only(const lc_op_args *a) {
-  lc_op_args p = *a;
-  p.ni = (int)a->f[1];
-  p.f[0] = 0.0;
-  p.f[1] = 0.0;
-  return p;
-}
-
-static lc_status pad_grad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
-                                  const lc_op_args *args, lc_tensor **out) {
-  (void)op;
-  (void)n;
-  lc_op_args p = pad_args_only(args);
-  lc_meta m = {.ndim = (int)args->i[p.ni], .dtype = in[0]->dtype};
-  for (int d = 0; d < m.ndim; d++)
-    m.shape[d] = args->i[p.ni + 1 + d];
-  return pad_grad(&m, &p, in[0], &out[0]);
-}
-
-static lc_status pad_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gg,
-                                   lc_tensor **grad_in) {
-  lc_gb b = LC_GB_INIT(ctx);
-  lc_op_args p = pad_args_only(ctx->args);
-  lc_tensor *in[1] = {(lc_tensor *)gg};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_pad, 1, in, &p), grad_in);
-  return lc_gb_end(&b, grad_in);
-}
-
-static const lc_op_def lc_op_pad_grad = {.name = "pad_grad",
-                                         .grad_fn_name = "PadBackwardBackward",
-                                         .n_inputs = 1,
-                                         .n_outputs = 1,
-                                         .forward = pad_grad_forward,
-                                         .backward = pad_grad_backward,
-                                         .backward_graph = pad_grad_backward};
-
+/* ---- double backward: pad is affine in x, y = P x plus the constant border; its gradient P^T g
+ * is lc_gb_linear_grad's, with the value 0 (the linear part P). */
 static lc_status pad_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
                                     lc_tensor **grad_in) {
-  const lc_meta *m = &ctx->in[0];
-  if (ctx->args->ni + 1 + m->ndim > LC_MAX_DIMS)
-    return lc_set_error(LC_EGRAD, "PadBackward: higher-order gradients of a pad over %d dims "
-                                  "are not supported", m->ndim);
   lc_gb b = LC_GB_INIT(ctx);
   lc_op_args a = *ctx->args;
-  a.f[1] = a.ni;
-  a.i[a.ni] = m->ndim;
-  for (int d = 0; d < m->ndim; d++)
-    a.i[a.ni + 1 + d] = m->shape[d];
-  a.ni += 1 + m->ndim;
-  lc_tensor *in[1] = {(lc_tensor *)g};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_pad_grad, 1, in, &a), grad_in);
+  a.f[0] = 0.0;
+  lc_gb_grad(&b, 0, lc_gb_linear_grad(&b, g, &a), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

@@ -437,10 +437,8 @@ static lc_status pool_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
 
 /* ---- double backward.
  * Max pooling's gradient is g put back at the saved indices (flat within each plane): written
- * with put_back (a scatter-add into zeros), whose adjoint is a gather. Average pooling's is a
- * linear map of g whose adjoint is the pooling itself: an op of its own (avg_pool_grad, the
- * pooled input's meta in args.i[LC_POOL_NARGS..] = {ndim, shape...}) whose backward is the
- * pooling again, so every order runs on the fused kernels. */
+ * with put_back (a scatter-add into zeros), whose adjoint is a gather. Average pooling is
+ * linear: lc_gb_linear_grad. */
 
 static lc_status max_pool_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
                                          lc_tensor **grad_in) {
@@ -466,62 +464,10 @@ static lc_status max_pool_backward_graph(const lc_op_ctx *ctx, const lc_tensor *
   return lc_gb_end(&b, grad_in);
 }
 
-const lc_op_def lc_op_avg_pool_grad;
-
-static void pool_meta_to_args(lc_op_args *a, const lc_meta *m) {
-  a->i[LC_POOL_NARGS] = m->ndim;
-  for (int d = 0; d < m->ndim; d++)
-    a->i[LC_POOL_NARGS + 1 + d] = m->shape[d];
-  a->ni = LC_POOL_NARGS + 1 + m->ndim;
-}
-
-/* in = {g}; args.flags bit 16 marks the adaptive pooling */
-#define POOL_GRAD_ADAPTIVE (1 << 16)
-static const lc_op_def *avg_pool_of(const lc_op_args *a) {
-  return (a->flags & POOL_GRAD_ADAPTIVE) ? &lc_op_adaptive_avg_pool : &lc_op_avg_pool;
-}
-
-static lc_status avg_pool_grad_forward(const lc_op_def *op, int n, lc_tensor *const *in,
-                                       const lc_op_args *args, lc_tensor **out) {
-  (void)op;
-  (void)n;
-  lc_meta m = {.ndim = (int)args->i[LC_POOL_NARGS], .dtype = in[0]->dtype};
-  for (int d = 0; d < m.ndim; d++)
-    m.shape[d] = args->i[LC_POOL_NARGS + 1 + d];
-  lc_op_args a = *args;
-  a.ni = LC_POOL_NARGS;
-  a.flags &= ~POOL_GRAD_ADAPTIVE;
-  return pool_grad(avg_pool_of(args), &a, &m, in[0], NULL, &out[0]);
-}
-
-/* avg_pool_grad's adjoint: the pooling itself */
-static lc_status avg_pool_grad_backward(const lc_op_ctx *ctx, const lc_tensor *gg,
-                                        lc_tensor **grad_in) {
-  lc_gb b = LC_GB_INIT(ctx);
-  lc_op_args a = *ctx->args;
-  a.ni = LC_POOL_NARGS;
-  a.flags &= ~POOL_GRAD_ADAPTIVE;
-  lc_tensor *in[1] = {(lc_tensor *)gg};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, avg_pool_of(ctx->args), 1, in, &a), grad_in);
-  return lc_gb_end(&b, grad_in);
-}
-
-const lc_op_def lc_op_avg_pool_grad = {.name = "avg_pool_grad",
-                                       .grad_fn_name = "AvgPoolBackwardBackward",
-                                       .n_inputs = 1,
-                                       .n_outputs = 1,
-                                       .forward = avg_pool_grad_forward,
-                                       .backward = avg_pool_grad_backward,
-                                       .backward_graph = avg_pool_grad_backward};
-
 static lc_status avg_pool_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
                                          lc_tensor **grad_in) {
   lc_gb b = LC_GB_INIT(ctx);
-  lc_op_args a = *ctx->args;
-  pool_meta_to_args(&a, &ctx->in[0]);
-  if (ctx->op == &lc_op_adaptive_avg_pool) a.flags |= POOL_GRAD_ADAPTIVE;
-  lc_tensor *in[1] = {(lc_tensor *)g};
-  lc_gb_grad(&b, 0, lc_gb_op(&b, &lc_op_avg_pool_grad, 1, in, &a), grad_in);
+  lc_gb_grad(&b, 0, lc_gb_linear_grad(&b, g, ctx->args), grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

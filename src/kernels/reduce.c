@@ -1002,6 +1002,57 @@ static lc_status reduce_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
 #define RD_SAVE_IN_OUT (LC_SAVE_IN(0) | LC_SAVE_OUT(0))
 /* create_graph: the gradients of reduce_backward as recorded ops. g is first given the kept
  * (size-1) reduced dims, so it broadcasts against the input. */
+/* The exclusive product along the last dim of xr (shape {kept..., R}): entry i is the product
+ * of the entries before it (reverse: after it), from a recorded cumprod, so it is exact with
+ * zeros and differentiable again. */
+static lc_tensor *exclusive_cumprod(lc_gb *b, lc_tensor *xr, int nd, bool reverse) {
+  if (!xr) return NULL;
+  int last = nd - 1;
+  int64_t R = xr->shape[last];
+  lc_op_args fa = {.i = {last}, .ni = 1};
+  lc_tensor *src = reverse ? lc_gb_op(b, &lc_op_flip, 1, &xr, &fa) : xr;
+  lc_op_args ca = {.i = {last, 0}, .ni = 2};
+  lc_tensor *c = src ? lc_gb_op(b, &lc_op_cumprod, 1, &src, &ca) : NULL;
+  lc_op_args sa = {.i = {last, 0, R - 1, 1}, .ni = 4};
+  lc_tensor *head = c ? lc_gb_op(b, &lc_op_slice, 1, &c, &sa) : NULL;
+  lc_meta om = {.ndim = nd, .dtype = xr->dtype};
+  memcpy(om.shape, xr->shape, (size_t)nd * sizeof om.shape[0]);
+  om.shape[last] = 1;
+  lc_tensor *parts[2] = {lc_gb_sc(b, LC_ADD, lc_gb_zeros(b, &om, xr->dtype), 1.0), head};
+  lc_op_args ja = {.i = {last}, .ni = 1};
+  lc_tensor *e = parts[0] && head ? lc_gb_op(b, &lc_op_cat, 2, parts, &ja) : NULL;
+  return reverse && e ? lc_gb_op(b, &lc_op_flip, 1, &e, &fa) : e;
+}
+
+/* prod's gradient factor: for each element, the product of the others in its reduction group
+ * (the reduced dims moved last and flattened; exclusive products from both sides). */
+static lc_tensor *prod_of_others(lc_gb *b, lc_tensor *x, const lc_meta *m, const bool *red) {
+  if (!x) return NULL;
+  int64_t perm[LC_MAX_DIMS], inv[LC_MAX_DIMS], rs[LC_MAX_DIMS], ps[LC_MAX_DIMS];
+  int nk = 0, k = 0;
+  int64_t R = 1;
+  for (int d = 0; d < m->ndim; d++)
+    if (!red[d]) perm[k++] = d;
+  nk = k;
+  for (int d = 0; d < m->ndim; d++)
+    if (red[d]) {
+      perm[k++] = d;
+      R *= m->shape[d];
+    }
+  if (R == 0 || m->ndim == 0) return lc_gb_sc(b, LC_ADD, lc_gb_zeros(b, m, x->dtype), 1.0);
+  for (int d = 0; d < m->ndim; d++) {
+    inv[perm[d]] = d;
+    ps[d] = m->shape[perm[d]];
+  }
+  for (int d = 0; d < nk; d++)
+    rs[d] = ps[d];
+  rs[nk] = R;
+  lc_tensor *xr = lc_gb_reshape(b, lc_gb_permute(b, x, m->ndim, perm), nk + 1, rs);
+  lc_tensor *o = lc_gb_bin(b, LC_MUL, exclusive_cumprod(b, xr, nk + 1, false),
+                           exclusive_cumprod(b, xr, nk + 1, true));
+  return lc_gb_permute(b, lc_gb_reshape(b, o, m->ndim, ps), m->ndim, inv);
+}
+
 static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_out,
                                        lc_tensor **grad_in) {
   if (!ctx->needs_grad[0]) return LC_OK;
@@ -1026,6 +1077,7 @@ static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   switch (code) {
   case LC_SUM: r = lc_gb_expand(&b, g, m->ndim, m->shape); break;
   case LC_MEAN: r = lc_gb_expand(&b, lc_gb_sc(&b, LC_DIV, g, n), m->ndim, m->shape); break;
+  case LC_PROD: r = lc_gb_bin(&b, LC_MUL, g, prod_of_others(&b, x, m, red)); break;
   case LC_AMAX:
   case LC_AMIN: { /* shared evenly between the tied extremes, as PyTorch */
     lc_tensor *hit = lc_gb_cast(&b, lc_gb_bin(&b, LC_EQ, x, o), grad_out->dtype);
