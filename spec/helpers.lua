@@ -48,6 +48,17 @@ local function flatten(v, out)
   return out
 end
 
+-- The leaves of a nested table in order (a non-table is a one-element list).
+function helpers.flat(v) return flatten(v, {}) end
+
+-- The PyTorch fixture spec/fixtures/<name>.lua (written by tools/fixtures/<name>.py); its
+-- argument lists may build tensors with lucid.
+function helpers.fixture(name)
+  local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+  return assert(loadfile(here .. "fixtures/" .. name .. ".lua", "t",
+    setmetatable({lucid = lucid}, {__index = _G})))()
+end
+
 local function shape_of(v)
   local s = {}
   while type(v) == "table" do

@@ -6,19 +6,9 @@ local h = require "helpers"
 local lucid = h.lucid
 local T = lucid.Tensor
 
-local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local FX = assert(loadfile(here .. "fixtures/advindex.lua", "t",
-  setmetatable({lucid = lucid}, {__index = _G})))()
+local FX = require("helpers").fixture("advindex")
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local flat = require("helpers").flat
 
 local function check(name, t, expected, shape)
   assert.are.same(shape, t.shape, name .. ": shape")

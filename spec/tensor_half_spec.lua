@@ -6,17 +6,9 @@ local lucid = h.lucid
 local raises = h.raises
 
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local FX = dofile(here .. "fixtures/half.lua")
+local FX = require("helpers").fixture("half")
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local flat = require("helpers").flat
 
 local function check(name, t, expected, rel, abs)
   local got, want = flat(t:tolist()), flat(expected)

@@ -10,19 +10,9 @@ local T = lucid.Tensor
 local F = lucid.nn.functional
 local gradcheck, gradgradcheck = lucid.autograd.gradcheck, lucid.autograd.gradgradcheck
 
-local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-local FX = assert(loadfile(here .. "fixtures/misc_ops.lua", "t",
-  setmetatable({}, {__index = _G})))()
+local FX = require("helpers").fixture("misc_ops")
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local flat = require("helpers").flat
 
 local function check(name, t, e, rel, abs)
   assert.are.same(e.shape, t.shape, name .. ": shape")

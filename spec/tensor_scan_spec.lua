@@ -6,20 +6,10 @@ local lucid = h.lucid
 local raises, same = h.raises, h.same
 local T = lucid.Tensor
 
-local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 -- the fixture's argument lists build tensors with lucid.Tensor
-local FX = assert(loadfile(here .. "fixtures/scan.lua", "t",
-  setmetatable({lucid = lucid}, {__index = _G})))()
+local FX = require("helpers").fixture("scan")
 
-local function flat(v, out)
-  out = out or {}
-  if type(v) == "table" then
-    for _, x in ipairs(v) do flat(x, out) end
-  else
-    out[#out + 1] = v
-  end
-  return out
-end
+local flat = require("helpers").flat
 
 -- values of t (shape `shape`) against expected: exact for integers and bools, NaN matches NaN,
 -- infinities match themselves, else |a - b| <= abs + rel * |b|.
