@@ -811,7 +811,8 @@ lc_status lc_linalg_eigvalsh(const lc_tensor *A, bool upper, lc_tensor **L);
 lc_status lc_linalg_svd(const lc_tensor *A, bool full_matrices, lc_tensor **U, lc_tensor **S,
                         lc_tensor **Vh);
 lc_status lc_linalg_svdvals(const lc_tensor *A, lc_tensor **S);
-/* least squares (gelsd): the solution only; rcond < 0: eps * max(m, n). Not differentiable. */
+/* least squares (gelsd): the solution only; rcond < 0: eps * max(m, n). Differentiable in A
+ * and B with PyTorch's gradient (that of pinv(A) @ B, well defined for full-rank A). */
 lc_status lc_linalg_lstsq(const lc_tensor *A, const lc_tensor *B, double rcond, lc_tensor **out);
 /* atol / rtol < 0: not given (PyTorch's defaults) */
 lc_status lc_linalg_pinv(const lc_tensor *A, double atol, double rtol, bool hermitian,

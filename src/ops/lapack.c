@@ -126,8 +126,28 @@ lc_status lc_linalg_solve(const lc_tensor *A, const lc_tensor *B, lc_tensor **ou
   return solve_like("linalg_solve", &lc_op_linalg_solve, A, B, 0, out);
 }
 
+/* The values are gelsd's; under autograd the gradient is PyTorch's, that of pinv(A) @ B, added
+ * as pinv(A) @ B - detach(pinv(A) @ B) (zero in value). */
 lc_status lc_linalg_lstsq(const lc_tensor *A, const lc_tensor *B, double rcond, lc_tensor **out) {
-  return solve_like("linalg_lstsq", &lc_op_linalg_lstsq, A, B, rcond, out);
+  lc_tensor *x = NULL;
+  lc_status st = solve_like("linalg_lstsq", &lc_op_linalg_lstsq, A, B, rcond, &x);
+  if (st || !lc_grad_mode() || !(lc_requires_grad(A) || lc_requires_grad(B))) {
+    if (!st) *out = x;
+    return st;
+  }
+  lc_tensor *p = NULL, *pb = NULL, *pd = NULL, *z = NULL;
+  TRY(lc_linalg_pinv(A, -1, -1, false, &p));
+  TRY(lc_matmul(p, B, &pb));
+  TRY(lc_detach(pb, &pd));
+  TRY(lc_binary(LC_SUB, pb, pd, &z));
+  st = lc_binary(LC_ADD, x, z, out);
+done:
+  lc_release(x);
+  lc_release(p);
+  lc_release(pb);
+  lc_release(pd);
+  lc_release(z);
+  return st;
 }
 
 /* ---------------------------------------------------------------- determinants */
