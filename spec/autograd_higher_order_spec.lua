@@ -126,15 +126,15 @@ describe("create_graph", function()
 
   it("an op without a differentiable backward is a clear error, and the runtime stays usable", function()
     local x = leaf(1, 1, 4, 4)
-    raises({"lucid.autograd.grad", "higher-order gradients", "not implemented"},
+    raises({"lucid.autograd.grad", "NormBackward", "higher-order gradients", "finite p"},
       function()
-        local w = lucid.randn(2, 16, 16):double():requires_grad_()
-        return grad(F.bilinear(x:reshape(1, 16), x:reshape(1, 16), w):sum(), x, {create_graph = true})
+        local y = lucid.cdist(x:reshape(4, 4), x:reshape(4, 4):flip(1), {p = math.huge})
+        return grad(y:sum(), x, {create_graph = true})
       end)
     local p = leaf(3)
-    raises({"CrossEntropyLossBackward", "label_smoothing"}, function()
-      return grad(F.cross_entropy(p:reshape(1, 3), lucid.Tensor({2}, {dtype = "int64"}),
-        {label_smoothing = 0.1}), p, {create_graph = true})
+    raises({"CrossEntropyLossBackward", "target that requires grad"}, function()
+      local q = lucid.Tensor({{0.2, 0.3, 0.5}}, {dtype = "float64", requires_grad = true})
+      return grad(F.cross_entropy(p:reshape(1, 3), q), {p, q}, {create_graph = true})
     end)
     local z = leaf(2)
     same(grad((z * 2):sum(), z)[1], {2, 2})
@@ -309,9 +309,27 @@ describe("gradgradcheck", function()
       local tk = lucid.Tensor({{1, 2}, {3, 1}}, {dtype = "int64"})
       assert.is_true(gradgradcheck(function(a) return F.cross_entropy(a, tk, {reduction = red}) end, {leaf(2, 3, 2)}), red)
     end
-    raises({"label_smoothing", "not implemented"}, function()
-      local x = leaf(3, 3)
-      return grad(F.cross_entropy(x, t, {label_smoothing = 0.1}), x, {create_graph = true})
+    -- label smoothing and class-probability targets (with weights, every reduction)
+    local q = lucid.rand(3, 3):double()
+    q = q / q:sum(2, {keepdim = true})
+    for _, red in ipairs({"mean", "sum", "none"}) do
+      assert.is_true(gradgradcheck(function(a)
+        return F.cross_entropy(a, t, {label_smoothing = 0.2, weight = cw, reduction = red})
+      end, {leaf(3, 3)}), red)
+      assert.is_true(gradgradcheck(function(a)
+        return F.cross_entropy(a, t, {label_smoothing = 0.1, ignore_index = 2, reduction = red})
+      end, {leaf(3, 3)}), red)
+      assert.is_true(gradgradcheck(function(a)
+        return F.cross_entropy(a, q, {label_smoothing = 0.3, weight = cw, reduction = red})
+      end, {leaf(3, 3)}), red)
+    end
+    local tk = lucid.Tensor({{1, 2}, {3, 1}}, {dtype = "int64"})
+    assert.is_true(gradgradcheck(function(a)
+      return F.cross_entropy(a, tk, {label_smoothing = 0.2})
+    end, {leaf(2, 3, 2)}))
+    raises({"target that requires grad", "not implemented"}, function()
+      local x, qq = leaf(3, 3), q:clone():requires_grad_()
+      return grad(F.cross_entropy(x, qq), {x, qq}, {create_graph = true})
     end)
   end)
 
@@ -387,6 +405,13 @@ describe("gradgradcheck", function()
         {leaf(1, 2, 4, 4)}), mode)
     end
     assert.is_true(gradgradcheck(function(x) return F.pad(x, {-1, 2}) end, {leaf(2, 5)}))
+  end)
+
+  it("differentiates bilinear twice", function()
+    assert.is_true(gradgradcheck(function(a, b, w, bias) return F.bilinear(a, b, w, bias) end,
+      {leaf(3, 2), leaf(3, 4), leaf(5, 2, 4), leaf(5)}))
+    assert.is_true(gradgradcheck(function(a, b, w) return F.bilinear(a, b, w) end,
+      {leaf(2, 3, 2), leaf(2, 3, 3), leaf(2, 2, 3)}))
   end)
 
   it("differentiates prod twice, exactly with zeros", function()

@@ -456,10 +456,46 @@ static lc_status bl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return LC_OK;
 }
 
+/* The same gradients as recorded matmuls (create_graph), rows flattened to N: with
+ * T[n] = (g W)[n] viewed {I, J}, dx1 = T x2, dx2 = x1 T, dW = g^T (x1 outer x2), db = sum g. */
+static lc_status bl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x1 = lc_gb_saved(&b, 0), *x2 = lc_gb_saved(&b, 1), *w = lc_gb_saved(&b, 2);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int64_t ni = w->shape[1], nj = w->shape[2], no = w->shape[0];
+  const int64_t nr = ni > 0 ? x1->numel / ni : 0;
+  int64_t sNO[2] = {nr, no}, sOIJ[2] = {no, ni * nj}, sNIJ[3] = {nr, ni, nj},
+          sNI1[3] = {nr, ni, 1}, sN1J[3] = {nr, 1, nj}, sNIJf[2] = {nr, ni * nj};
+  lc_tensor *g2 = lc_gb_reshape(&b, g, 2, sNO);
+  lc_tensor *a1 = lc_gb_reshape(&b, x1, 3, sNI1), *a2 = lc_gb_reshape(&b, x2, 3, sN1J);
+  if (ctx->needs_grad[0] || ctx->needs_grad[1]) {
+    lc_tensor *t = lc_gb_reshape(&b, lc_gb_matmul(&b, g2, lc_gb_reshape(&b, w, 2, sOIJ)), 3, sNIJ);
+    if (ctx->needs_grad[0]) {
+      lc_tensor *d1 = lc_gb_matmul(&b, t, lc_gb_mT(&b, a2)); /* {N, I, 1} */
+      lc_gb_grad(&b, 0, lc_gb_reshape(&b, d1, ctx->in[0].ndim, ctx->in[0].shape), grad_in);
+    }
+    if (ctx->needs_grad[1]) {
+      lc_tensor *d2 = lc_gb_matmul(&b, lc_gb_mT(&b, a1), t); /* {N, 1, J} */
+      lc_gb_grad(&b, 1, lc_gb_reshape(&b, d2, ctx->in[1].ndim, ctx->in[1].shape), grad_in);
+    }
+  }
+  if (ctx->needs_grad[2]) {
+    lc_tensor *outer = lc_gb_reshape(&b, lc_gb_bin(&b, LC_MUL, a1, a2), 2, sNIJf);
+    lc_tensor *dw = lc_gb_matmul(&b, lc_gb_mT(&b, g2), outer);
+    lc_gb_grad(&b, 2, lc_gb_reshape(&b, dw, 3, w->shape), grad_in);
+  }
+  if (ctx->n_inputs == 4 && ctx->needs_grad[3]) {
+    bool red[2] = {true, false};
+    lc_gb_grad(&b, 3, lc_gb_reshape(&b, lc_gb_sum_keep(&b, g2, red), 1, &no), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 const lc_op_def lc_op_bilinear = {.name = "bilinear",
                                   .grad_fn_name = "BilinearBackward",
                                   .n_inputs = -1,
                                   .n_outputs = 1,
                                   .save = LC_SAVE_ALL_INPUTS,
                                   .forward = bl_forward,
-                                  .backward = bl_backward};
+                                  .backward = bl_backward,
+                                  .backward_graph = bl_backward_graph};

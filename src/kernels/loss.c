@@ -893,8 +893,10 @@ static lc_status cl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
 
 /* create_graph. nll_loss is linear in its input, so its gradient is G1 g, where G1 (the
  * gradient for a unit g: the weighted one-hot targets over the reduction's denominator) is a
- * constant that the plain backward computes. cross_entropy is nll_loss of log_softmax: the
- * same G1 g (label smoothing aside), taken back through a recorded log_softmax of the input. */
+ * constant that the plain backward computes. cross_entropy is a loss linear in log_softmax(x)
+ * (class targets, probabilities and label smoothing alike): the same G1 g, G1 its derivative
+ * in log_softmax, taken back through a recorded log_softmax of the input. The plain backward
+ * gives that G1 when run with an infinite logsumexp (every softmax term exp(x - lse) is 0). */
 static lc_status cl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   const bool nll = ctx->op == &lc_op_nll_loss;
   lc_status st = no_grad_for(ctx, 2, "weight");
@@ -905,30 +907,41 @@ static lc_status cl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_
                         "implemented yet",
                         ctx->op->name);
   if (!ctx->needs_grad[0]) return LC_OK;
-  if (!nll && ctx->args->f[0] != 0)
-    return lc_set_error(LC_EGRAD,
-                        "%s: higher-order gradients with label_smoothing are not implemented yet",
-                        ctx->op->name);
   lc_gb b = LC_GB_INIT(ctx);
-  lc_tensor *x = lc_gb_saved(&b, 0), *t = lc_gb_saved(&b, 1);
-  if (!b.st && !nll && is_float(t->dtype))
-    b.st = lc_set_error(LC_EGRAD,
-                        "%s: higher-order gradients with class-probability targets are not "
-                        "implemented yet",
-                        ctx->op->name);
+  lc_tensor *x = lc_gb_saved(&b, 0);
   if (b.st) return lc_gb_end(&b, grad_in);
-  lc_tensor *ones = NULL, *gi[4] = {NULL};
+  const int nin = ctx->n_inputs;
+  lc_tensor *ones = NULL, *gi[4] = {NULL}, *lse_inf = NULL;
   b.st = lc_tensor_new(g->ndim, g->shape, g->dtype, &ones);
   if (!b.st) b.st = lc_k_fill(ones, 1.0);
   lc_gb_keep(&b, ones);
+  lc_tensor *saved[5] = {NULL};
+  uint64_t version[5] = {0};
+  if (!b.st && !nll) {
+    int64_t C = x->ndim >= 2 ? x->shape[1] : x->ndim == 1 ? x->shape[0] : 1;
+    int64_t rows = C > 0 ? x->numel / C : 0;
+    b.st = lc_tensor_new(1, &rows, LC_FLOAT64, &lse_inf);
+    if (!b.st) b.st = lc_k_fill(lse_inf, INFINITY);
+    lc_gb_keep(&b, lse_inf);
+    for (int k = 0; k < nin && k < 4; k++) {
+      saved[k] = ctx->saved[k];
+      version[k] = ctx->saved_version[k];
+    }
+    saved[nin] = lse_inf;
+    version[nin] = lse_inf ? lc_version(lse_inf) : 0;
+  }
   if (!b.st) {
     bool ng[4] = {true, false, false, false};
     lc_op_ctx unit = *ctx;
-    unit.op = &lc_op_nll_loss;
-    unit.n_saved = ctx->n_inputs; /* nll saves the inputs only */
     unit.needs_grad = ng;
     unit.run = lc_op_run;
     unit.create_graph = false;
+    if (nll) {
+      unit.n_saved = nin; /* nll saves the inputs only */
+    } else {
+      unit.saved = saved;
+      unit.saved_version = version;
+    }
     b.st = cl_backward(&unit, ones, gi);
   }
   lc_tensor *g1 = lc_gb_keep(&b, gi[0]);
