@@ -1095,15 +1095,18 @@ static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
     break;
   }
   case LC_NORM:
-    if (!(isfinite(p) && p >= 1)) {
-      b.st = lc_set_error(
-          LC_EGRAD, "norm: higher-order gradients are implemented for finite p >= 1, got %g", p);
-      break;
-    }
-    /* sign(x) |x|^(p-1) / norm^(p-1), 0 where the norm is 0 */
-    if (p == 1) {
+    if (isinf(p)) { /* shared evenly between the tied extremes of |x|, as the plain backward */
+      lc_tensor *hit = lc_gb_cast(&b, lc_gb_bin(&b, LC_EQ, lc_gb_un(&b, LC_ABS, x), o),
+                                  grad_out->dtype);
+      r = lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, lc_gb_bin(&b, LC_MUL, hit,
+                                                                     lc_gb_un(&b, LC_SIGN, x))),
+                    lc_gb_sum_keep(&b, hit, red));
+    } else if (p == 0) { /* a count: no gradient */
+      r = lc_gb_zeros(&b, m, grad_out->dtype);
+    } else if (p == 1) {
       r = lc_gb_bin(&b, LC_MUL, g, lc_gb_un(&b, LC_SIGN, x));
     } else {
+      /* sign(x) |x|^(p-1) / norm^(p-1), 0 where the norm is 0 */
       lc_tensor *num = p == 2 ? x
                               : lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_SIGN, x),
                                           lc_gb_sc(&b, LC_POW, lc_gb_un(&b, LC_ABS, x), p - 1));
