@@ -810,3 +810,21 @@ TEST(ag_register_hook_c_api) {
   lc_release(x);
   CHECK(hook_freed == 2);
 }
+
+/* An op whose definition has no backward_graph (op_sum here): create_graph through it is an
+ * LC_EGRAD error naming it, and a plain backward still works afterwards. */
+TEST(ag_create_graph_without_backward_graph) {
+  lc_tensor *x = leaf(1, S3, V3, true), *y = NULL, *g = NULL;
+  lc_tensor *in[1] = {x};
+  CHECK_OK(lc_apply(&op_sum, 1, in, NULL, &y));
+  CHECK_STATUS(lc_autograd_grad_ex(1, &y, NULL, 1, &x, LC_CREATE_GRAPH | LC_RETAIN_GRAPH, &g),
+               LC_EGRAD);
+  CHECK(strstr(lc_last_error(), "SumBackward: higher-order gradients (create_graph = true) are "
+                                "not implemented for sum yet") != NULL);
+  CHECK_OK(lc_autograd_grad(1, &y, NULL, 1, &x, false, false, &g));
+  for (int j = 0; g && j < 3; j++)
+    CHECK_NEAR(at(g, j), 1.0, 1e-12);
+  lc_release(g);
+  lc_release(y);
+  lc_release(x);
+}

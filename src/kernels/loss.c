@@ -897,10 +897,59 @@ static lc_status cl_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
  * (class targets, probabilities and label smoothing alike): the same G1 g, G1 its derivative
  * in log_softmax, taken back through a recorded log_softmax of the input. The plain backward
  * gives that G1 when run with an infinite logsumexp (every softmax term exp(x - lse) is 0). */
+/* cross_entropy with class-probability targets q, as recorded ops (the target may require grad):
+ * with qt = (1 - eps) q + eps / C and w the class weights, loss_row = -sum_c w qt lsm, so
+ * d/dlsm = -w qt g / den and d/dq = -(1 - eps) w lsm g / den (den: the rows for mean, else 1). */
+static lc_status cl_prob_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                        lc_tensor **grad_in) {
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *x = lc_gb_saved(&b, 0), *q = lc_gb_saved(&b, 1);
+  lc_tensor *w = ctx->n_inputs == 3 ? lc_gb_saved(&b, 2) : NULL;
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int cdim = x->ndim >= 2 ? 1 : 0;
+  const int64_t C = x->ndim ? x->shape[cdim] : 1;
+  const double eps = ctx->args->f[0];
+  const lc_reduction red = (lc_reduction)ctx->args->i[0];
+  const double den = red == LC_REDUCTION_MEAN ? (C > 0 ? (double)(x->numel / C) : 0.0) : 1.0;
+  /* g with the class dim as 1 (reduction none), else the scalar */
+  lc_tensor *gb = (lc_tensor *)g;
+  if (g->ndim > 0 && g->ndim < x->ndim) {
+    int64_t sh[LC_MAX_DIMS];
+    for (int d = 0, j = 0; d < x->ndim; d++)
+      sh[d] = d == cdim ? 1 : g->shape[j++];
+    gb = lc_gb_reshape(&b, g, x->ndim, sh);
+  }
+  lc_tensor *scale = lc_gb_sc(&b, LC_DIV, gb, -den); /* -g / den */
+  lc_tensor *wb = NULL;
+  if (w) {
+    int64_t sh[LC_MAX_DIMS];
+    for (int d = 0; d < x->ndim; d++)
+      sh[d] = d == cdim ? C : 1;
+    wb = lc_gb_reshape(&b, lc_gb_cast(&b, w, x->dtype), x->ndim, sh);
+  }
+  lc_op_args a = {.i = {cdim}, .ni = 1};
+  lc_tensor *lsm = lc_gb_op(&b, &lc_op_log_softmax, 1, &x, &a);
+  if (ctx->needs_grad[0]) {
+    lc_tensor *qt = lc_gb_sc(&b, LC_ADD, lc_gb_sc(&b, LC_MUL, q, 1 - eps), C > 0 ? eps / C : 0);
+    lc_tensor *l = lc_gb_bin(&b, LC_MUL, wb ? lc_gb_bin(&b, LC_MUL, qt, wb) : qt, scale);
+    bool rd[LC_MAX_DIMS] = {false};
+    rd[cdim] = x->ndim > 0;
+    lc_tensor *r = lc_gb_bin(&b, LC_SUB, l,
+                             lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_EXP, lsm), lc_gb_sum_keep(&b, l, rd)));
+    lc_gb_grad(&b, 0, r, grad_in);
+  }
+  if (ctx->needs_grad[1]) {
+    lc_tensor *l = wb ? lc_gb_bin(&b, LC_MUL, lsm, wb) : lsm;
+    lc_gb_grad(&b, 1, lc_gb_sc(&b, LC_MUL, lc_gb_bin(&b, LC_MUL, l, scale), 1 - eps), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 static lc_status cl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   const bool nll = ctx->op == &lc_op_nll_loss;
   lc_status st = no_grad_for(ctx, 2, "weight");
   if (st) return st;
+  if (!nll && lc_dtype_is_float(ctx->in[1].dtype)) return cl_prob_backward_graph(ctx, g, grad_in);
   if (ctx->needs_grad[1])
     return lc_set_error(LC_EGRAD,
                         "%s: higher-order gradients for a target that requires grad are not "
