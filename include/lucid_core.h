@@ -814,6 +814,11 @@ lc_status lc_linalg_svdvals(const lc_tensor *A, lc_tensor **S);
 /* least squares (gelsd): the solution only; rcond < 0: eps * max(m, n). Differentiable in A
  * and B with PyTorch's gradient (that of pinv(A) @ B, well defined for full-rank A). */
 lc_status lc_linalg_lstsq(const lc_tensor *A, const lc_tensor *B, double rcond, lc_tensor **out);
+/* PyTorch's full result: also the squared residuals (*, k) (m > n and every matrix full-rank,
+ * else an empty tensor), the rank (int64, *) and the singular values (*, min(m, n)) of A. */
+lc_status lc_linalg_lstsq_ex(const lc_tensor *A, const lc_tensor *B, double rcond,
+                             lc_tensor **solution, lc_tensor **residuals, lc_tensor **rank,
+                             lc_tensor **singular_values);
 /* atol / rtol < 0: not given (PyTorch's defaults) */
 lc_status lc_linalg_pinv(const lc_tensor *A, double atol, double rtol, bool hermitian,
                          lc_tensor **out);

@@ -54,6 +54,10 @@ local F = {
   norm_vec = function(x) return {LA.norm(x, 3, {dim = 2})} end,
   cross = function(a, b) return {LA.cross(a, b)} end,
   lstsq = function(a, b) return {LA.lstsq(a, b).solution} end,
+  lstsq_full = function(a, b)
+    local r = LA.lstsq(a, b)
+    return {r.solution, r.residuals, r.rank:double(), r.singular_values}
+  end,
   rank = function(a) return {LA.matrix_rank(a)} end,
 }
 

@@ -2,7 +2,8 @@
  * linalg.c - the lucid.linalg table (lucid_core.h, "linear algebra"): PyTorch 1.13's
  * torch.linalg with positional arguments, a trailing options table, or both, in PyTorch's
  * parameter order. Dims are 1-based (negative from the end). Several results are returned as
- * several values (Q, R = lucid.linalg.qr(A)); lstsq returns a table {solution = X}.
+ * several values (Q, R = lucid.linalg.qr(A)); lstsq returns a table {solution, residuals, rank,
+ * singular_values}.
  */
 #include "binding.h"
 
@@ -43,10 +44,14 @@ static int f_solve(lua_State *L) {
     return 1;
   }
   double rcond = lb_opt_num_arg(L, fn, 3, "rcond", -1);
-  lua_createtable(L, 0, 1);
-  lc_tensor **o = lb_slot(L);
-  CORE(lc_linalg_lstsq(a, b, rcond, o));
-  lua_setfield(L, -2, "solution");
+  lc_tensor **x = lb_slot(L), **res = lb_slot(L), **rk = lb_slot(L), **sv = lb_slot(L);
+  CORE(lc_linalg_lstsq_ex(a, b, rcond, x, res, rk, sv));
+  lua_createtable(L, 0, 4);
+  static const char *const fields[] = {"solution", "residuals", "rank", "singular_values"};
+  for (int k = 0; k < 4; k++) {
+    lua_pushvalue(L, -5 + k);
+    lua_setfield(L, -2, fields[k]);
+  }
   return 1;
 }
 
