@@ -572,11 +572,11 @@ lc_status lc_unique_consecutive(const lc_tensor *x, bool has_dim, int dim, lc_te
  * (seq 1-D, or seq's leading dims equal values' leading dims): left (right = false) the first i
  * with seq[i] >= v, right the first with seq[i] > v. sorter (optional, int64, seq's shape, 0-based)
  * gives seq's sorted order. int64 result, or int32 with out_int32. seq and values: one dtype. */
-lc_status lc_searchsorted(const lc_tensor *seq, const lc_tensor *values, bool right,
-                          bool out_int32, const lc_tensor *sorter, lc_tensor **out);
+lc_status lc_searchsorted(const lc_tensor *seq, const lc_tensor *values, bool right, bool out_int32,
+                          const lc_tensor *sorter, lc_tensor **out);
 /* lc_searchsorted(boundaries, x, right, ...) with 1-D boundaries. */
-lc_status lc_bucketize(const lc_tensor *x, const lc_tensor *boundaries, bool right,
-                       bool out_int32, lc_tensor **out);
+lc_status lc_bucketize(const lc_tensor *x, const lc_tensor *boundaries, bool right, bool out_int32,
+                       lc_tensor **out);
 /* clamp with tensor bounds (lo and/or hi, NULL for none; broadcast with x): minimum(maximum(x,
  * lo), hi), the dtype promoted over all three. Differentiable in x, lo and hi (PyTorch's rule: lo
  * gets the gradient where x < lo < hi, hi where x > hi or hi < lo, x where lo <= x <= hi). */
@@ -638,8 +638,8 @@ lc_status lc_scatter_reduce_(lc_tensor *t, int dim, const lc_tensor *index, cons
                              lc_sr_reduce reduce, bool include_self);
 /* index_add: t with alpha * source[..., k, ...] added along dim at index[k] (index 1-D or 0-dim
  * with source's size along dim; source shaped like t elsewhere). Duplicates accumulate. */
-lc_status lc_index_add(const lc_tensor *t, int dim, const lc_tensor *index,
-                       const lc_tensor *source, double alpha, lc_tensor **out);
+lc_status lc_index_add(const lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *source,
+                       double alpha, lc_tensor **out);
 lc_status lc_index_add_(lc_tensor *t, int dim, const lc_tensor *index, const lc_tensor *source,
                         double alpha);
 /* index_copy: t with the slices at index along dim replaced by source's (duplicates: one of
@@ -665,8 +665,7 @@ lc_status lc_one_hot(const lc_tensor *t, int64_t num_classes, lc_tensor **out);
 /* einsum: PyTorch's equation language (implicit or explicit '->', '...', repeated subscripts
  * as diagonals, summed subscripts), n operands contracted left to right in pairs, each pair as
  * one batched matmul. Built from recorded ops, so it is differentiable to any order. */
-lc_status lc_einsum(const char *equation, int n, const lc_tensor *const *operands,
-                    lc_tensor **out);
+lc_status lc_einsum(const char *equation, int n, const lc_tensor *const *operands, lc_tensor **out);
 
 /* ---------------------------------------------------------------- autograd */
 
@@ -752,23 +751,24 @@ typedef struct lc_function_def {
                         lc_tensor **grad_in);
   void (*free)(void *payload); /* may be NULL */
 } lc_function_def;
-lc_status lc_function_record(const lc_function_def *def, const char *name, void *payload,
-                             int n_in, lc_tensor *const *inputs, int n_out,
-                             lc_tensor *const *outputs, const bool *differentiable);
+lc_status lc_function_record(const lc_function_def *def, const char *name, void *payload, int n_in,
+                             lc_tensor *const *inputs, int n_out, lc_tensor *const *outputs,
+                             const bool *differentiable);
 /* Inside def->backward: saved, an alias of output k taken at forward time, given output k's
  * history (this node) when the backward is being recorded, so a saved output differentiates
  * again; otherwise saved itself (a new reference either way). */
 lc_status lc_function_saved_output(const lc_function_ctx *ctx, int k, const lc_tensor *saved,
                                    lc_tensor **out);
+/* Inside def->backward: whether this backward is being recorded (LC_CREATE_GRAPH). */
 bool lc_function_create_graph(const lc_function_ctx *ctx);
 
-/* ---------------------------------------------------------------- half precision (float16, bfloat16)
- * LC_FLOAT16 and LC_BFLOAT16 store 2 bytes per element and compute in float32: every op but
- * the views, clone and cast converts its half inputs to float32, runs the float32 kernel and
- * converts float results back to the half dtype (lc_op_run). Conversions from float32 round to
- * nearest even (overflow to inf, NaN to the quiet NaN 0x7e00 with its sign in float16 and to
- * 0xffff in bfloat16, float16 subnormals kept), bit for bit as PyTorch 1.13; float64 and integers convert through
- * float32, as PyTorch does. Half tensors do not take requires_grad (LC_EGRAD). */
+/* ---------------------------------------------------------------- half precision
+ * LC_FLOAT16 and LC_BFLOAT16 (float16, bfloat16) store 2 bytes per element and compute in
+ * float32: every op but the views, clone and cast converts its half inputs to float32, runs the
+ * float32 kernel and converts float results back to the half dtype (lc_op_run). Conversions
+ * from float32 round to nearest even (overflow to inf, NaN to the quiet NaN 0x7e00 with its sign in float16 and to
+ * 0xffff in bfloat16, float16 subnormals kept), bit for bit as PyTorch 1.13; float64 and integers
+ * convert through float32, as PyTorch does. Half tensors do not take requires_grad (LC_EGRAD). */
 uint16_t lc_float_to_half(float f);
 float lc_half_to_float(uint16_t h);
 uint16_t lc_float_to_bfloat16(float f);

@@ -276,7 +276,7 @@ TEST(elementwise_bool_ops) {
 
 static int rank(lc_dtype dt) {
   static const int r[LC_DTYPE_COUNT] = {
-      [LC_BOOL] = 0,    [LC_INT32] = 1,    [LC_INT64] = 2,   [LC_FLOAT16] = 3,
+      [LC_BOOL] = 0,     [LC_INT32] = 1,   [LC_INT64] = 2,  [LC_FLOAT16] = 3,
       [LC_BFLOAT16] = 3, [LC_FLOAT32] = 4, [LC_FLOAT64] = 5};
   return r[dt];
 }

@@ -35,9 +35,8 @@ static void payload_free(void *p) {
 }
 
 /* outputs a = 2x, b = x * y: da = 2 ga + y gb, db = x gb */
-static lc_status two_backward(const lc_function_ctx *ctx, void *p, int n_out,
-                              lc_tensor *const *g, int n_in, const bool *needs,
-                              lc_tensor **gin) {
+static lc_status two_backward(const lc_function_ctx *ctx, void *p, int n_out, lc_tensor *const *g,
+                              int n_in, const bool *needs, lc_tensor **gin) {
   (void)ctx;
   payload *pl = p;
   if (pl->fail) return lc_set_error(LC_EGRAD, "planted failure");

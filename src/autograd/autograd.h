@@ -49,12 +49,12 @@ typedef struct lc_node {
 
 typedef struct lc_node_ext {
   const lc_function_def *fn;
-  char *name;            /* owned copy */
-  void *payload;         /* freed by fn->free on release or destroy */
+  char *name;    /* owned copy */
+  void *payload; /* freed by fn->free on release or destroy */
   int n_outputs;
-  lc_meta *out;          /* n_outputs entries; [0] mirrors lc_node.out */
-  lc_tensor **retain;    /* n_outputs entries; [0] unused */
-  lc_node_base **hooks;  /* n_outputs entries; [0] unused */
+  lc_meta *out;         /* n_outputs entries; [0] mirrors lc_node.out */
+  lc_tensor **retain;   /* n_outputs entries; [0] unused */
+  lc_node_base **hooks; /* n_outputs entries; [0] unused */
 } lc_node_ext;
 
 /* Runs op and records it when needed. out[0..op->n_outputs-1] receive owned tensors. */

@@ -541,8 +541,7 @@ static lc_status run_custom(engine *e, lc_node *nd, rec *r) {
   }
   if (!st) {
     lc_function_ctx fctx = {.node = nd, .create_graph = e->create_graph};
-    st = x->fn->backward(&fctx, x->payload, x->n_outputs, gout, nd->n_inputs, e->needs,
-                         e->grad_in);
+    st = x->fn->backward(&fctx, x->payload, x->n_outputs, gout, nd->n_inputs, e->needs, e->grad_in);
   }
   for (int k = 0; k < x->n_outputs; k++)
     lc_release(gout[k]);

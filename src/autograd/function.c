@@ -26,15 +26,15 @@ static int input_position(int n_in, lc_tensor *const *inputs, const lc_tensor *t
 }
 
 /* The checks, before anything is changed: outputs distinct, fresh or a writable input. */
-static lc_status check_outputs(const char *name, int n_in, lc_tensor *const *inputs,
-                               int n_out, lc_tensor *const *outputs) {
+static lc_status check_outputs(const char *name, int n_in, lc_tensor *const *inputs, int n_out,
+                               lc_tensor *const *outputs) {
   for (int k = 0; k < n_out; k++) {
     const lc_tensor *t = outputs[k];
     if (!t) return lc_set_error(LC_EARG, "%s: output " LC_POS_D " is NULL", name, k);
     for (int j = 0; j < k; j++)
       if (outputs[j] == t)
-        return lc_set_error(LC_EARG, "%s: outputs " LC_POS_D " and " LC_POS_D " are the same tensor",
-                            name, j, k);
+        return lc_set_error(
+            LC_EARG, "%s: outputs " LC_POS_D " and " LC_POS_D " are the same tensor", name, j, k);
     if (input_position(n_in, inputs, t) >= 0) {
       if (t->requires_grad && !t->grad_fn)
         return lc_set_error(LC_EGRAD,
@@ -61,8 +61,8 @@ static lc_status node_new(const lc_function_def *def, const char *name, void *pa
                           lc_node **out) {
   lc_node *nd = lc_ag_node_alloc(&custom_op, n_in, 0, NULL);
   if (!nd) return LC_ENOMEM;
-  size_t sz = sizeof(lc_node_ext) + (size_t)n_out * (sizeof(lc_meta) + sizeof(lc_tensor *) +
-                                                     sizeof(lc_node_base *));
+  size_t sz = sizeof(lc_node_ext) +
+              (size_t)n_out * (sizeof(lc_meta) + sizeof(lc_tensor *) + sizeof(lc_node_base *));
   lc_node_ext *x = calloc(1, sz);
   size_t len = strlen(name) + 1;
   char *nm = x ? malloc(len) : NULL;
@@ -121,16 +121,16 @@ static void attach(lc_node *nd, int k, lc_tensor *t) {
   lc_node_base_release(old ? &old->base : NULL);
 }
 
-lc_status lc_function_record(const lc_function_def *def, const char *name, void *payload,
-                             int n_in, lc_tensor *const *inputs, int n_out,
-                             lc_tensor *const *outputs, const bool *differentiable) {
+lc_status lc_function_record(const lc_function_def *def, const char *name, void *payload, int n_in,
+                             lc_tensor *const *inputs, int n_out, lc_tensor *const *outputs,
+                             const bool *differentiable) {
   lc_status st = LC_OK;
   if (!def || !name || !def->backward)
     st = lc_set_error(LC_EARG, "function_record: a definition with a backward and a name are "
                                "needed");
   else if (n_in < 0 || (n_in > 0 && !inputs) || n_out < 1 || !outputs)
-    st = lc_set_error(LC_EARG, "%s: expected inputs and at least one output, got %d and %d",
-                      name, n_in, n_out);
+    st = lc_set_error(LC_EARG, "%s: expected inputs and at least one output, got %d and %d", name,
+                      n_in, n_out);
   for (int i = 0; i < n_in && !st; i++)
     if (!inputs[i]) st = lc_set_error(LC_EARG, "%s: input " LC_POS_D " is NULL", name, i);
   if (!st) st = check_outputs(name, n_in, inputs, n_out, outputs);
@@ -172,8 +172,7 @@ lc_status lc_function_record(const lc_function_def *def, const char *name, void 
 
 lc_status lc_function_saved_output(const lc_function_ctx *ctx, int k, const lc_tensor *saved,
                                    lc_tensor **out) {
-  if (!ctx || !saved || !out)
-    return lc_set_error(LC_EARG, "function_saved_output: NULL argument");
+  if (!ctx || !saved || !out) return lc_set_error(LC_EARG, "function_saved_output: NULL argument");
   if (k < 0 || k >= lc_ag_n_outputs(ctx->node))
     return lc_set_error(LC_EARG, "function_saved_output: output " LC_POS_D " out of range", k);
   if (ctx->create_graph) return lc_ag_with_history(saved, ctx->node, k, out);

@@ -13,12 +13,12 @@
 
 #include "lucid_core.h"
 
+#include "alloc.h" /* malloc & co. through the failure-injection hooks */
+#include "half.h"
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "half.h"
-#include "alloc.h" /* malloc & co. through the failure-injection hooks */
 
 #define LC_ALIGN 64 /* storage alignment in bytes */
 

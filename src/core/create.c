@@ -388,8 +388,9 @@ static void rnd_fill(lc_tensor *t, rnd_ctx *c) {
 
 static lc_status check_float(const char *fn, lc_dtype dt) {
   if (!lc_dtype_is_float(dt))
-    return lc_set_error(LC_EDTYPE, "%s: expected a float dtype (float32, float64, float16 or bfloat16), got %s", fn,
-                        lc_dtype_name(dt));
+    return lc_set_error(
+        LC_EDTYPE, "%s: expected a float dtype (float32, float64, float16 or bfloat16), got %s", fn,
+        lc_dtype_name(dt));
   return LC_OK;
 }
 

@@ -64,8 +64,7 @@ float lc_half_to_float(uint16_t h) { return lc_f_from_h(h); }
 uint16_t lc_float_to_bfloat16(float f) { return lc_bf_from_f(f); }
 float lc_bfloat16_to_float(uint16_t h) { return lc_f_from_bf(h); }
 
-void lc_half_from_float(lc_dtype dt, uint16_t *restrict dst, const float *restrict src,
-                        int64_t n) {
+void lc_half_from_float(lc_dtype dt, uint16_t *restrict dst, const float *restrict src, int64_t n) {
   if (dt == LC_BFLOAT16)
     for (int64_t i = 0; i < n; i++)
       dst[i] = lc_bf_from_f(src[i]);
@@ -74,8 +73,7 @@ void lc_half_from_float(lc_dtype dt, uint16_t *restrict dst, const float *restri
       dst[i] = lc_h_from_f(src[i]);
 }
 
-void lc_half_to_float_n(lc_dtype dt, float *restrict dst, const uint16_t *restrict src,
-                        int64_t n) {
+void lc_half_to_float_n(lc_dtype dt, float *restrict dst, const uint16_t *restrict src, int64_t n) {
   if (dt == LC_BFLOAT16)
     for (int64_t i = 0; i < n; i++)
       dst[i] = lc_f_from_bf(src[i]);

@@ -39,7 +39,7 @@ static const st_dtype st_dtypes[] = {
     {"I8", 2, 1, LC_INT32, CV_I8},          {"F8_E5M2", 3, 1, LC_FLOAT32, CV_NONE},
     {"F8_E4M3", 4, 1, LC_FLOAT32, CV_NONE}, {"I16", 5, 2, LC_INT32, CV_I16},
     {"U16", 6, 2, LC_INT32, CV_U16},        {"F16", 7, 2, LC_FLOAT16, CV_SAME},
-    {"BF16", 8, 2, LC_BFLOAT16, CV_SAME},    {"I32", 9, 4, LC_INT32, CV_SAME},
+    {"BF16", 8, 2, LC_BFLOAT16, CV_SAME},   {"I32", 9, 4, LC_INT32, CV_SAME},
     {"U32", 10, 4, LC_INT64, CV_U32},       {"F32", 11, 4, LC_FLOAT32, CV_SAME},
     {"F64", 12, 8, LC_FLOAT64, CV_SAME},    {"I64", 13, 8, LC_INT64, CV_SAME},
     {"U64", 14, 8, LC_INT64, CV_NONE},

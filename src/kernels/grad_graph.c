@@ -226,8 +226,7 @@ lc_status lc_gb_end(lc_gb *b, lc_tensor **grad_in) {
  * one). Forward runs the op's fused backward; the backward of that linear map is its adjoint,
  * the op's forward itself, run on the incoming gradient. */
 
-static lc_status desc_decode(const lc_tensor *desc, const lc_op_def **op, lc_meta *m,
-                             lc_dtype dt) {
+static lc_status desc_decode(const lc_tensor *desc, const lc_op_def **op, lc_meta *m, lc_dtype dt) {
   const int64_t *d = lc_data(desc);
   *op = (const lc_op_def *)(uintptr_t)d[0];
   m->ndim = (int)d[1];
@@ -245,8 +244,13 @@ static lc_status linear_grad_forward(const lc_op_def *self, int n, lc_tensor *co
   lc_meta m;
   desc_decode(in[1], &op, &m, in[0]->dtype);
   bool need = true;
-  lc_op_ctx ctx = {.op = op, .args = args, .n_inputs = 1, .in = &m, .out = &m,
-                   .needs_grad = &need, .run = lc_op_run};
+  lc_op_ctx ctx = {.op = op,
+                   .args = args,
+                   .n_inputs = 1,
+                   .in = &m,
+                   .out = &m,
+                   .needs_grad = &need,
+                   .run = lc_op_run};
   lc_tensor *gi[1] = {NULL};
   lc_status st = op->backward(&ctx, in[0], gi);
   if (st) return st;

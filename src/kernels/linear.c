@@ -464,8 +464,8 @@ static lc_status bl_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_
   if (b.st) return lc_gb_end(&b, grad_in);
   const int64_t ni = w->shape[1], nj = w->shape[2], no = w->shape[0];
   const int64_t nr = ni > 0 ? x1->numel / ni : 0;
-  int64_t sNO[2] = {nr, no}, sOIJ[2] = {no, ni * nj}, sNIJ[3] = {nr, ni, nj},
-          sNI1[3] = {nr, ni, 1}, sN1J[3] = {nr, 1, nj}, sNIJf[2] = {nr, ni * nj};
+  int64_t sNO[2] = {nr, no}, sOIJ[2] = {no, ni * nj}, sNIJ[3] = {nr, ni, nj}, sNI1[3] = {nr, ni, 1},
+          sN1J[3] = {nr, 1, nj}, sNIJf[2] = {nr, ni * nj};
   lc_tensor *g2 = lc_gb_reshape(&b, g, 2, sNO);
   lc_tensor *a1 = lc_gb_reshape(&b, x1, 3, sNI1), *a2 = lc_gb_reshape(&b, x2, 3, sN1J);
   if (ctx->needs_grad[0] || ctx->needs_grad[1]) {

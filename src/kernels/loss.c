@@ -934,8 +934,8 @@ static lc_status cl_prob_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g
     lc_tensor *l = lc_gb_bin(&b, LC_MUL, wb ? lc_gb_bin(&b, LC_MUL, qt, wb) : qt, scale);
     bool rd[LC_MAX_DIMS] = {false};
     rd[cdim] = x->ndim > 0;
-    lc_tensor *r = lc_gb_bin(&b, LC_SUB, l,
-                             lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_EXP, lsm), lc_gb_sum_keep(&b, l, rd)));
+    lc_tensor *r = lc_gb_bin(
+        &b, LC_SUB, l, lc_gb_bin(&b, LC_MUL, lc_gb_un(&b, LC_EXP, lsm), lc_gb_sum_keep(&b, l, rd)));
     lc_gb_grad(&b, 0, r, grad_in);
   }
   if (ctx->needs_grad[1]) {

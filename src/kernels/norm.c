@@ -904,10 +904,9 @@ done:
  * w4 the weight viewed to broadcast (NULL: none); the statistics are over the dims in rows (D
  * elements each) and the weight / bias gradients sum over cols. mu and var given (batch norm
  * in eval mode: the running ones) are constants; NULL: the batch's, differentiated through. */
-static void norm_grads_graph(lc_gb *b, const lc_op_ctx *ctx, lc_tensor *x4,
-                             lc_tensor *g4, lc_tensor *w4, lc_tensor *mu, lc_tensor *var,
-                             const bool *rows, const bool *cols, double D, int iw, int ib,
-                             lc_tensor **grad_in) {
+static void norm_grads_graph(lc_gb *b, const lc_op_ctx *ctx, lc_tensor *x4, lc_tensor *g4,
+                             lc_tensor *w4, lc_tensor *mu, lc_tensor *var, const bool *rows,
+                             const bool *cols, double D, int iw, int ib, lc_tensor **grad_in) {
   bool need_x = ctx->needs_grad[0], need_w = iw > 0 && ctx->needs_grad[iw],
        need_b = ib > 0 && ctx->needs_grad[ib];
   bool batch_stats = !mu;
@@ -1007,8 +1006,7 @@ static lc_status bn_backward_graph(const lc_op_ctx *ctx, const lc_tensor *grad_o
     var = lc_gb_reshape(&b, lc_gb_cast(&b, rv, xm->dtype), 3, p3);
   }
   if (!b.st)
-    norm_grads_graph(&b, ctx, x3, g3, w3, mu, var, red, red, (double)(N * S), iw, ib,
-                     grad_in);
+    norm_grads_graph(&b, ctx, x3, g3, w3, mu, var, red, red, (double)(N * S), iw, ib, grad_in);
   return lc_gb_end(&b, grad_in);
 }
 

@@ -321,8 +321,7 @@ static lc_status pad_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out,
 
 /* ---- double backward: pad is affine in x, y = P x plus the constant border; its gradient P^T g
  * is lc_gb_linear_grad's, with the value 0 (the linear part P). */
-static lc_status pad_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
-                                    lc_tensor **grad_in) {
+static lc_status pad_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   lc_gb b = LC_GB_INIT(ctx);
   lc_op_args a = *ctx->args;
   a.f[0] = 0.0;

@@ -1096,10 +1096,10 @@ static lc_status reduce_backward_graph(const lc_op_ctx *ctx, const lc_tensor *gr
   }
   case LC_NORM:
     if (isinf(p)) { /* shared evenly between the tied extremes of |x|, as the plain backward */
-      lc_tensor *hit = lc_gb_cast(&b, lc_gb_bin(&b, LC_EQ, lc_gb_un(&b, LC_ABS, x), o),
-                                  grad_out->dtype);
-      r = lc_gb_bin(&b, LC_DIV, lc_gb_bin(&b, LC_MUL, g, lc_gb_bin(&b, LC_MUL, hit,
-                                                                     lc_gb_un(&b, LC_SIGN, x))),
+      lc_tensor *hit =
+          lc_gb_cast(&b, lc_gb_bin(&b, LC_EQ, lc_gb_un(&b, LC_ABS, x), o), grad_out->dtype);
+      r = lc_gb_bin(&b, LC_DIV,
+                    lc_gb_bin(&b, LC_MUL, g, lc_gb_bin(&b, LC_MUL, hit, lc_gb_un(&b, LC_SIGN, x))),
                     lc_gb_sum_keep(&b, hit, red));
     } else if (p == 0) { /* a count: no gradient */
       r = lc_gb_zeros(&b, m, grad_out->dtype);

@@ -374,7 +374,8 @@ static lc_dtype dtype_value(lua_State *L, const char *fn, int idx, int pos, cons
     if (strcmp(s, dtype_names[i].name) == 0) return dtype_names[i].dt;
   return (lc_dtype)lb_argerror(L, fn, pos, name,
                                "unknown dtype '%s' (expected float32, float64, float16, "
-                               "bfloat16, int32, int64 or bool)", s);
+                               "bfloat16, int32, int64 or bool)",
+                               s);
 }
 
 lc_dtype lb_dtype_arg(lua_State *L, const char *fn, int pos, const char *name) {

@@ -281,8 +281,9 @@ static int lua_fn_call_protected(lua_State *L) {
     if (u && u->t)
       c->grad_in[i] = lc_retain(u->t);
     else if (!lua_isnil(L, base + 1 + i))
-      return luaL_error(L, "backward returned %s as the gradient of input %d, expected a tensor "
-                           "or nil",
+      return luaL_error(L,
+                        "backward returned %s as the gradient of input %d, expected a tensor "
+                        "or nil",
                         lb_typename(L, base + 1 + i), i + 1);
   }
   return 0;

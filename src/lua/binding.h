@@ -264,7 +264,7 @@ extern const lb_reg lb_autograd_regs[]; /* autograd.c */
 extern const lb_reg lb_rearrange_regs[]; /* ops_rearrange.c: tril, flip, roll, ... */
 extern const lb_reg lb_scan_regs[];      /* ops_scan.c: cumsum, cumprod, logcumsumexp, diff */
 extern const lb_reg lb_half_regs[];      /* ops_half.c: half, bfloat16 */
-extern const lb_reg lb_linalg_regs[];      /* linalg.c: the lucid.linalg table */
+extern const lb_reg lb_linalg_regs[];    /* linalg.c: the lucid.linalg table */
 extern const lb_reg lb_sort_regs[];      /* ops_sort.c: sort, topk, median, ... */
 extern const lb_reg lb_misc_regs[];      /* ops_misc.c: meshgrid, unique, searchsorted, lerp, ... */
 extern const lb_reg lb_advindex_regs[]; /* ops_advindex.c: einsum, scatter_reduce, index_put, ... */

@@ -861,7 +861,8 @@ static int f_to_dtype(lua_State *L) {
   lc_module *m = nb_check(L, 1, "to");
   lc_dtype dt;
   if (lc_dtype_from_name(luaL_checkstring(L, 2), &dt))
-    return raise(L, "to: unknown dtype \"%s\" (expected \"float32\", \"float64\", \"float16\" or "
+    return raise(L,
+                 "to: unknown dtype \"%s\" (expected \"float32\", \"float64\", \"float16\" or "
                  "\"bfloat16\")",
                  lua_tostring(L, 2));
   if (lc_module_to_dtype(m, dt)) return raise_core(L, "to");
@@ -959,10 +960,10 @@ static int register_module_hook(lua_State *L, int kind, const char *fn) {
   lc_hook_handle **hd = lb_hook_handle_new(L);
   lb_luaref *h = lb_luaref_new(L, 2);
   if (!h) return raise(L, "lucid.nn.Module:%s: out of memory", fn);
-  lc_status st = kind == MH_PRE   ? lc_module_register_forward_pre_hook(m, mh_pre, h, lb_luaref_free, hd)
-                 : kind == MH_FWD ? lc_module_register_forward_hook(m, mh_fwd, h, lb_luaref_free, hd)
-                                  : lc_module_register_full_backward_hook(m, mh_bwd, h,
-                                                                          lb_luaref_free, hd);
+  lc_status st =
+      kind == MH_PRE   ? lc_module_register_forward_pre_hook(m, mh_pre, h, lb_luaref_free, hd)
+      : kind == MH_FWD ? lc_module_register_forward_hook(m, mh_fwd, h, lb_luaref_free, hd)
+                       : lc_module_register_full_backward_hook(m, mh_bwd, h, lb_luaref_free, hd);
   if (st) {
     lb_luaref_free(h);
     return raise_core(L, fn);

@@ -921,16 +921,14 @@ const lb_reg lb_ops_regs[] = {
     LC_UNARY_LIST(UNARY_ROWS_)
 
     /* every row of LC_BINARY_LIST: t:<name>(o), lucid.<name>(t, o), t:<name>_(o) when INPLACE */
-    LC_BINARY_LIST(BINARY_ROWS_)
-    {"clamp", f_clamp, 0, B},
+    LC_BINARY_LIST(BINARY_ROWS_){"clamp", f_clamp, 0, B},
     {"clamp_", f_clamp, 1, M},
     {"clip", f_clamp, 0, B},
     {"clip_", f_clamp, 1, M},
     {"where", f_where, 0, F},
 
     /* every row of LC_REDUCE_LIST: t:<name>(...) and lucid.<name>(t, ...) */
-    LC_REDUCE_LIST(REDUCE_ROWS_)
-    {"max", f_maxmin, 0, B},
+    LC_REDUCE_LIST(REDUCE_ROWS_){"max", f_maxmin, 0, B},
     {"min", f_maxmin, 1, B},
     {"argmax", f_argmax, 0, B},
     {"argmin", f_argmax, 1, B},

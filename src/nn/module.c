@@ -1012,8 +1012,9 @@ static lc_status to_one(lc_module *m, void *ctx) {
 
 lc_status lc_module_to_dtype(lc_module *m, lc_dtype dtype) {
   if (!lc_dtype_is_float(dtype))
-    return lc_set_error(LC_EDTYPE, "to: expected a floating dtype (float32, float64, float16 or bfloat16), got %s",
-                        lc_dtype_name(dtype));
+    return lc_set_error(
+        LC_EDTYPE, "to: expected a floating dtype (float32, float64, float16 or bfloat16), got %s",
+        lc_dtype_name(dtype));
   convert_map map = {.dtype = dtype};
   bool prev = lc_set_grad_enabled(false);
   lc_status st = lc_module_apply(m, to_one, &map);

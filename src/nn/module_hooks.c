@@ -56,9 +56,9 @@ static void take(lc_tensor **t, lc_tensor *rep) {
 /* Shared by the two identity nodes of one call. */
 typedef struct bw_state {
   atomic_int refcount;
-  lc_module *m;          /* owned */
-  lc_tensor *grad_out;   /* owned, set by the output's node */
-  bool input_wrapped;    /* the input's node will run the hooks */
+  lc_module *m;        /* owned */
+  lc_tensor *grad_out; /* owned, set by the output's node */
+  bool input_wrapped;  /* the input's node will run the hooks */
 } bw_state;
 
 static void state_release(bw_state *s) {
@@ -102,10 +102,10 @@ static lc_status run_bwd_hooks(bw_state *s, lc_tensor **grad_in) {
       if (rep->ndim != g->ndim ||
           (g->ndim && memcmp(rep->shape, g->shape, (size_t)g->ndim * sizeof g->shape[0]))) {
         char a[256], b[256];
-        lc_status es = lc_set_error(
-            LC_ESHAPE, "a backward hook returned a gradient of shape %s, expected %s",
-            lc_shape_str(rep->ndim, rep->shape, a, sizeof a),
-            lc_shape_str(g->ndim, g->shape, b, sizeof b));
+        lc_status es =
+            lc_set_error(LC_ESHAPE, "a backward hook returned a gradient of shape %s, expected %s",
+                         lc_shape_str(rep->ndim, rep->shape, a, sizeof a),
+                         lc_shape_str(g->ndim, g->shape, b, sizeof b));
         lc_release(rep);
         return es;
       }
@@ -163,8 +163,7 @@ static lc_status wrap(bw_state *s, bool is_output, lc_tensor **t) {
   atomic_fetch_add_explicit(&s->refcount, 1, memory_order_relaxed);
   b->s = s;
   b->is_output = is_output;
-  st = lc_function_record(&identity_def, "BackwardHookFunctionBackward", b, 1, t, 1, &alias,
-                          NULL);
+  st = lc_function_record(&identity_def, "BackwardHookFunctionBackward", b, 1, t, 1, &alias, NULL);
   if (st) {
     lc_release(alias);
     return st;
