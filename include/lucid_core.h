@@ -766,9 +766,10 @@ bool lc_function_create_graph(const lc_function_ctx *ctx);
  * LC_FLOAT16 and LC_BFLOAT16 (float16, bfloat16) store 2 bytes per element and compute in
  * float32: every op but the views, clone and cast converts its half inputs to float32, runs the
  * float32 kernel and converts float results back to the half dtype (lc_op_run). Conversions
- * from float32 round to nearest even (overflow to inf, NaN to the quiet NaN 0x7e00 with its sign in float16 and to
- * 0xffff in bfloat16, float16 subnormals kept), bit for bit as PyTorch 1.13; float64 and integers
- * convert through float32, as PyTorch does. Half tensors do not take requires_grad (LC_EGRAD). */
+ * from float32 round to nearest even (overflow to inf, NaN to the quiet NaN 0x7e00 with its
+ * sign in float16 and to 0xffff in bfloat16, float16 subnormals kept), bit for bit as PyTorch
+ * 1.13; float64 and integers convert through float32, as PyTorch does. Half tensors do not
+ * take requires_grad (LC_EGRAD). */
 uint16_t lc_float_to_half(float f);
 float lc_half_to_float(uint16_t h);
 uint16_t lc_float_to_bfloat16(float f);
