@@ -185,6 +185,10 @@ void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx
  * threads; the last one out restores the runtime's count), so the two never oversubscribe the
  * cores. A loop that runs serially leaves BLAS its threads. */
 void lc_parallel_for_blas(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx);
+/* OpenBLAS single-threaded between begin and end (nesting and other host threads' loops
+ * counted as for lc_parallel_for_blas). */
+void lc_blas_single_begin(void);
+void lc_blas_single_end(void);
 #define LC_PARALLEL_GRAIN 32768 /* minimum work units (about elements) worth a second thread */
 
 /* ---- random numbers (random.c) ----

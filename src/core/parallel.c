@@ -204,6 +204,13 @@ static void run(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx, boo
   if (blas) blas_single(false);
 }
 
+void lc_blas_single_begin(void) {
+  pthread_once(&init_once, init_threads);
+  blas_single(true);
+}
+
+void lc_blas_single_end(void) { blas_single(false); }
+
 void lc_parallel_for(int64_t n, int64_t cost_per_item, lc_range_fn fn, void *ctx) {
   run(n, cost_per_item, fn, ctx, false);
 }

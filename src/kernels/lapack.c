@@ -19,6 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* LAPACK runs with OpenBLAS single-threaded: lucid.linalg's matrices are small and batched,
+ * and OpenBLAS's threaded LU / QR synchronise outside pthreads, which ThreadSanitizer cannot
+ * follow (it reports races on the work buffers). */
+#define SINGLE_THREADED_BLAS(fwd)                                                                  \
+  static lc_status fwd##_1t(const lc_op_def *op, int n, lc_tensor *const *in,                      \
+                            const lc_op_args *args, lc_tensor **out) {                             \
+    lc_blas_single_begin();                                                                        \
+    lc_status st = fwd(op, n, in, args, out);                                                      \
+    lc_blas_single_end();                                                                          \
+    return st;                                                                                     \
+  }
+
 /* ---------------------------------------------------------------- shapes and copies */
 
 typedef struct mats {
@@ -225,12 +237,14 @@ static lc_status inv_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(inv_forward)
+
 const lc_op_def lc_op_linalg_inv = {.name = "linalg_inv",
                                     .grad_fn_name = "LinalgInvBackward",
                                     .n_inputs = 1,
                                     .n_outputs = 1,
                                     .save = LC_SAVE_OUT(0),
-                                    .forward = inv_forward,
+                                    .forward = inv_forward_1t,
                                     .backward = inv_backward,
                                     .backward_graph = inv_backward};
 
@@ -306,12 +320,14 @@ static lc_status solve_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(solve_forward)
+
 const lc_op_def lc_op_linalg_solve = {.name = "linalg_solve",
                                       .grad_fn_name = "LinalgSolveBackward",
                                       .n_inputs = 2,
                                       .n_outputs = 1,
                                       .save = LC_SAVE_IN(0) | LC_SAVE_OUT(0),
-                                      .forward = solve_forward,
+                                      .forward = solve_forward_1t,
                                       .backward = solve_backward,
                                       .backward_graph = solve_backward};
 
@@ -380,12 +396,14 @@ static lc_status slogdet_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_t
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(slogdet_forward)
+
 const lc_op_def lc_op_linalg_slogdet = {.name = "linalg_slogdet",
                                         .grad_fn_name = "LinalgSlogdetBackward",
                                         .n_inputs = 1,
                                         .n_outputs = 2,
                                         .save = LC_SAVE_IN(0),
-                                        .forward = slogdet_forward,
+                                        .forward = slogdet_forward_1t,
                                         .backward = slogdet_backward,
                                         .backward_graph = slogdet_backward};
 
@@ -443,12 +461,14 @@ static lc_status cholesky_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(cholesky_forward)
+
 const lc_op_def lc_op_linalg_cholesky = {.name = "linalg_cholesky",
                                          .grad_fn_name = "LinalgCholeskyBackward",
                                          .n_inputs = 1,
                                          .n_outputs = 1,
                                          .save = LC_SAVE_OUT(0),
-                                         .forward = cholesky_forward,
+                                         .forward = cholesky_forward_1t,
                                          .backward = cholesky_backward,
                                          .backward_graph = cholesky_backward};
 
@@ -572,12 +592,14 @@ static lc_status qr_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(qr_forward)
+
 const lc_op_def lc_op_linalg_qr = {.name = "linalg_qr",
                                    .grad_fn_name = "LinalgQrBackward",
                                    .n_inputs = 1,
                                    .n_outputs = 1,
                                    .save = LC_SAVE_OUT(0),
-                                   .forward = qr_forward,
+                                   .forward = qr_forward_1t,
                                    .backward = qr_backward,
                                    .backward_graph = qr_backward};
 
@@ -654,12 +676,14 @@ static lc_status eigh_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(eigh_forward)
+
 const lc_op_def lc_op_linalg_eigh = {.name = "linalg_eigh",
                                      .grad_fn_name = "LinalgEighBackward",
                                      .n_inputs = 1,
                                      .n_outputs = 1,
                                      .save = LC_SAVE_OUT(0),
-                                     .forward = eigh_forward,
+                                     .forward = eigh_forward_1t,
                                      .backward = eigh_backward,
                                      .backward_graph = eigh_backward};
 
@@ -796,12 +820,14 @@ static lc_status svd_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
+SINGLE_THREADED_BLAS(svd_forward)
+
 const lc_op_def lc_op_linalg_svd = {.name = "linalg_svd",
                                     .grad_fn_name = "LinalgSvdBackward",
                                     .n_inputs = 1,
                                     .n_outputs = 1,
                                     .save = LC_SAVE_OUT(0),
-                                    .forward = svd_forward,
+                                    .forward = svd_forward_1t,
                                     .backward = svd_backward,
                                     .backward_graph = svd_backward};
 
@@ -880,8 +906,10 @@ done:
   return LC_OK;
 }
 
+SINGLE_THREADED_BLAS(lstsq_forward)
+
 const lc_op_def lc_op_linalg_lstsq = {.name = "linalg_lstsq",
                                       .grad_fn_name = NULL,
                                       .n_inputs = 2,
                                       .n_outputs = 1,
-                                      .forward = lstsq_forward};
+                                      .forward = lstsq_forward_1t};
