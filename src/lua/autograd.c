@@ -337,6 +337,7 @@ static int f_function_record(lua_State *L) {
   luaL_checktype(L, 3, LUA_TTABLE);
   if (luaL_len(L, 3) > 0) ins = tensor_list(L, fn, 3, "inputs", &n_in, false);
   lc_tensor **outs = tensor_list(L, fn, 4, "outputs", &n_out, false);
+  luaL_checktype(L, 5, LUA_TTABLE);
   bool *diff = lua_newuserdatauv(L, (size_t)n_out * sizeof *diff, 0);
   for (int k = 0; k < n_out; k++) {
     lua_rawgeti(L, 5, k + 1);
