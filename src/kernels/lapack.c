@@ -31,6 +31,19 @@
     return st;                                                                                     \
   }
 
+/* A linalg op: its forward through SINGLE_THREADED_BLAS, and a backward made of recorded ops
+ * (so it is its own backward_graph; NULL: not differentiable). */
+#define LINALG_OP(var, nm, gname, nin, nout, savemask, stem, bwd)                                 \
+  SINGLE_THREADED_BLAS(stem##_forward)                                                             \
+  const lc_op_def var = {.name = nm,                                                               \
+                         .grad_fn_name = gname,                                                    \
+                         .n_inputs = nin,                                                          \
+                         .n_outputs = nout,                                                        \
+                         .save = savemask,                                                         \
+                         .forward = stem##_forward_1t,                                             \
+                         .backward = bwd,                                                          \
+                         .backward_graph = bwd};
+
 /* ---------------------------------------------------------------- shapes and copies */
 
 typedef struct mats {
@@ -237,16 +250,7 @@ static lc_status inv_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(inv_forward)
-
-const lc_op_def lc_op_linalg_inv = {.name = "linalg_inv",
-                                    .grad_fn_name = "LinalgInvBackward",
-                                    .n_inputs = 1,
-                                    .n_outputs = 1,
-                                    .save = LC_SAVE_OUT(0),
-                                    .forward = inv_forward_1t,
-                                    .backward = inv_backward,
-                                    .backward_graph = inv_backward};
+LINALG_OP(lc_op_linalg_inv, "linalg_inv", "LinalgInvBackward", 1, 1, LC_SAVE_OUT(0), inv, inv_backward)
 
 /* ---------------------------------------------------------------- solve */
 
@@ -320,16 +324,7 @@ static lc_status solve_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(solve_forward)
-
-const lc_op_def lc_op_linalg_solve = {.name = "linalg_solve",
-                                      .grad_fn_name = "LinalgSolveBackward",
-                                      .n_inputs = 2,
-                                      .n_outputs = 1,
-                                      .save = LC_SAVE_IN(0) | LC_SAVE_OUT(0),
-                                      .forward = solve_forward_1t,
-                                      .backward = solve_backward,
-                                      .backward_graph = solve_backward};
+LINALG_OP(lc_op_linalg_solve, "linalg_solve", "LinalgSolveBackward", 2, 1, LC_SAVE_IN(0) | LC_SAVE_OUT(0), solve, solve_backward)
 
 /* ---------------------------------------------------------------- slogdet */
 
@@ -396,16 +391,7 @@ static lc_status slogdet_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_t
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(slogdet_forward)
-
-const lc_op_def lc_op_linalg_slogdet = {.name = "linalg_slogdet",
-                                        .grad_fn_name = "LinalgSlogdetBackward",
-                                        .n_inputs = 1,
-                                        .n_outputs = 2,
-                                        .save = LC_SAVE_IN(0),
-                                        .forward = slogdet_forward_1t,
-                                        .backward = slogdet_backward,
-                                        .backward_graph = slogdet_backward};
+LINALG_OP(lc_op_linalg_slogdet, "linalg_slogdet", "LinalgSlogdetBackward", 1, 2, LC_SAVE_IN(0), slogdet, slogdet_backward)
 
 /* ---------------------------------------------------------------- cholesky */
 
@@ -461,16 +447,7 @@ static lc_status cholesky_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(cholesky_forward)
-
-const lc_op_def lc_op_linalg_cholesky = {.name = "linalg_cholesky",
-                                         .grad_fn_name = "LinalgCholeskyBackward",
-                                         .n_inputs = 1,
-                                         .n_outputs = 1,
-                                         .save = LC_SAVE_OUT(0),
-                                         .forward = cholesky_forward_1t,
-                                         .backward = cholesky_backward,
-                                         .backward_graph = cholesky_backward};
+LINALG_OP(lc_op_linalg_cholesky, "linalg_cholesky", "LinalgCholeskyBackward", 1, 1, LC_SAVE_OUT(0), cholesky, cholesky_backward)
 
 /* ---------------------------------------------------------------- qr */
 
@@ -592,16 +569,7 @@ static lc_status qr_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(qr_forward)
-
-const lc_op_def lc_op_linalg_qr = {.name = "linalg_qr",
-                                   .grad_fn_name = "LinalgQrBackward",
-                                   .n_inputs = 1,
-                                   .n_outputs = 1,
-                                   .save = LC_SAVE_OUT(0),
-                                   .forward = qr_forward_1t,
-                                   .backward = qr_backward,
-                                   .backward_graph = qr_backward};
+LINALG_OP(lc_op_linalg_qr, "linalg_qr", "LinalgQrBackward", 1, 1, LC_SAVE_OUT(0), qr, qr_backward)
 
 /* ---------------------------------------------------------------- eigh */
 
@@ -676,16 +644,7 @@ static lc_status eigh_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(eigh_forward)
-
-const lc_op_def lc_op_linalg_eigh = {.name = "linalg_eigh",
-                                     .grad_fn_name = "LinalgEighBackward",
-                                     .n_inputs = 1,
-                                     .n_outputs = 1,
-                                     .save = LC_SAVE_OUT(0),
-                                     .forward = eigh_forward_1t,
-                                     .backward = eigh_backward,
-                                     .backward_graph = eigh_backward};
+LINALG_OP(lc_op_linalg_eigh, "linalg_eigh", "LinalgEighBackward", 1, 1, LC_SAVE_OUT(0), eigh, eigh_backward)
 
 /* ---------------------------------------------------------------- svd */
 
@@ -820,16 +779,7 @@ static lc_status svd_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
-SINGLE_THREADED_BLAS(svd_forward)
-
-const lc_op_def lc_op_linalg_svd = {.name = "linalg_svd",
-                                    .grad_fn_name = "LinalgSvdBackward",
-                                    .n_inputs = 1,
-                                    .n_outputs = 1,
-                                    .save = LC_SAVE_OUT(0),
-                                    .forward = svd_forward_1t,
-                                    .backward = svd_backward,
-                                    .backward_graph = svd_backward};
+LINALG_OP(lc_op_linalg_svd, "linalg_svd", "LinalgSvdBackward", 1, 1, LC_SAVE_OUT(0), svd, svd_backward)
 
 /* ---------------------------------------------------------------- lstsq */
 
@@ -906,10 +856,4 @@ done:
   return LC_OK;
 }
 
-SINGLE_THREADED_BLAS(lstsq_forward)
-
-const lc_op_def lc_op_linalg_lstsq = {.name = "linalg_lstsq",
-                                      .grad_fn_name = NULL,
-                                      .n_inputs = 2,
-                                      .n_outputs = 1,
-                                      .forward = lstsq_forward_1t};
+LINALG_OP(lc_op_linalg_lstsq, "linalg_lstsq", NULL, 2, 1, 0, lstsq, NULL)
