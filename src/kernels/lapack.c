@@ -33,7 +33,7 @@
 
 /* A linalg op: its forward through SINGLE_THREADED_BLAS, and a backward made of recorded ops
  * (so it is its own backward_graph; NULL: not differentiable). */
-#define LINALG_OP(var, nm, gname, nin, nout, savemask, stem, bwd)                                 \
+#define LINALG_OP(var, nm, gname, nin, nout, savemask, stem, bwd)                                  \
   SINGLE_THREADED_BLAS(stem##_forward)                                                             \
   const lc_op_def var = {.name = nm,                                                               \
                          .grad_fn_name = gname,                                                    \
@@ -250,7 +250,8 @@ static lc_status inv_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_inv, "linalg_inv", "LinalgInvBackward", 1, 1, LC_SAVE_OUT(0), inv, inv_backward)
+LINALG_OP(lc_op_linalg_inv, "linalg_inv", "LinalgInvBackward", 1, 1, LC_SAVE_OUT(0), inv,
+          inv_backward)
 
 /* ---------------------------------------------------------------- solve */
 
@@ -324,7 +325,8 @@ static lc_status solve_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_ten
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_solve, "linalg_solve", "LinalgSolveBackward", 2, 1, LC_SAVE_IN(0) | LC_SAVE_OUT(0), solve, solve_backward)
+LINALG_OP(lc_op_linalg_solve, "linalg_solve", "LinalgSolveBackward", 2, 1,
+          LC_SAVE_IN(0) | LC_SAVE_OUT(0), solve, solve_backward)
 
 /* ---------------------------------------------------------------- slogdet */
 
@@ -391,7 +393,8 @@ static lc_status slogdet_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_t
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_slogdet, "linalg_slogdet", "LinalgSlogdetBackward", 1, 2, LC_SAVE_IN(0), slogdet, slogdet_backward)
+LINALG_OP(lc_op_linalg_slogdet, "linalg_slogdet", "LinalgSlogdetBackward", 1, 2, LC_SAVE_IN(0),
+          slogdet, slogdet_backward)
 
 /* ---------------------------------------------------------------- cholesky */
 
@@ -447,7 +450,8 @@ static lc_status cholesky_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_cholesky, "linalg_cholesky", "LinalgCholeskyBackward", 1, 1, LC_SAVE_OUT(0), cholesky, cholesky_backward)
+LINALG_OP(lc_op_linalg_cholesky, "linalg_cholesky", "LinalgCholeskyBackward", 1, 1, LC_SAVE_OUT(0),
+          cholesky, cholesky_backward)
 
 /* ---------------------------------------------------------------- qr */
 
@@ -644,7 +648,8 @@ static lc_status eigh_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_eigh, "linalg_eigh", "LinalgEighBackward", 1, 1, LC_SAVE_OUT(0), eigh, eigh_backward)
+LINALG_OP(lc_op_linalg_eigh, "linalg_eigh", "LinalgEighBackward", 1, 1, LC_SAVE_OUT(0), eigh,
+          eigh_backward)
 
 /* ---------------------------------------------------------------- svd */
 
@@ -779,7 +784,8 @@ static lc_status svd_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
   return lc_gb_end(&b, grad_in);
 }
 
-LINALG_OP(lc_op_linalg_svd, "linalg_svd", "LinalgSvdBackward", 1, 1, LC_SAVE_OUT(0), svd, svd_backward)
+LINALG_OP(lc_op_linalg_svd, "linalg_svd", "LinalgSvdBackward", 1, 1, LC_SAVE_OUT(0), svd,
+          svd_backward)
 
 /* ---------------------------------------------------------------- lstsq */
 
