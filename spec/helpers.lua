@@ -59,6 +59,30 @@ function helpers.fixture(name)
     setmetatable({lucid = lucid}, {__index = _G})))()
 end
 
+-- Tensor t against a fixture's values (nested table) and shape: exact for integers and bools,
+-- NaN matches NaN, infinities match themselves, else |a - b| <= abs + rel * |b|.
+function helpers.check_values(name, t, expected, shape, rel, abs)
+  assert(table.concat(shape, ",") == table.concat(t.shape, ","),
+    ("%s: shape {%s}, expected {%s}"):format(name, table.concat(t.shape, ", "),
+      table.concat(shape, ", ")))
+  local got, want = flatten(t:tolist(), {}), flatten(expected, {})
+  assert(#got == #want, ("%s: %d values, expected %d"):format(name, #got, #want))
+  for i = 1, #got do
+    local a, b = got[i], want[i]
+    local ok
+    if type(b) == "boolean" or math.type(a) == "integer" then
+      ok = a == b
+    elseif b ~= b then
+      ok = a ~= a
+    elseif b == math.huge or b == -math.huge then
+      ok = a == b
+    else
+      ok = math.abs(a - b) <= abs + rel * math.abs(b)
+    end
+    assert(ok, ("%s: element %d is %s, expected %s"):format(name, i, tostring(a), tostring(b)))
+  end
+end
+
 local function shape_of(v)
   local s = {}
   while type(v) == "table" do

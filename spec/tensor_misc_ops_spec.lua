@@ -12,27 +12,10 @@ local gradcheck, gradgradcheck = lucid.autograd.gradcheck, lucid.autograd.gradgr
 
 local FX = require("helpers").fixture("misc_ops")
 
-local flat = require("helpers").flat
 
 local function check(name, t, e, rel, abs)
-  assert.are.same(e.shape, t.shape, name .. ": shape")
   assert.are.equal(e.dtype, t.dtype, name .. ": dtype")
-  local got, want = flat(t:tolist()), flat(e.values)
-  assert(#got == #want, ("%s: %d values, expected %d"):format(name, #got, #want))
-  for i = 1, #got do
-    local a, b = got[i], want[i]
-    local ok
-    if type(b) == "boolean" or math.type(a) == "integer" then
-      ok = a == b
-    elseif b ~= b then
-      ok = a ~= a
-    elseif b == math.huge or b == -math.huge then
-      ok = a == b
-    else
-      ok = math.abs(a - b) <= abs + rel * math.abs(b)
-    end
-    assert(ok, ("%s: element %d is %s, expected %s"):format(name, i, tostring(a), tostring(b)))
-  end
+  require("helpers").check_values(name, t, e.values, e.shape, rel, abs)
 end
 
 local function make(e)

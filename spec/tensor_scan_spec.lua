@@ -9,29 +9,8 @@ local T = lucid.Tensor
 -- the fixture's argument lists build tensors with lucid.Tensor
 local FX = require("helpers").fixture("scan")
 
-local flat = require("helpers").flat
 
--- values of t (shape `shape`) against expected: exact for integers and bools, NaN matches NaN,
--- infinities match themselves, else |a - b| <= abs + rel * |b|.
-local function check(name, t, expected, shape, rel, abs)
-  assert.are.same(shape, t.shape, name .. ": shape")
-  local got, want = flat(t:tolist()), flat(expected)
-  assert(#got == #want, ("%s: %d values, expected %d"):format(name, #got, #want))
-  for i = 1, #got do
-    local a, b = got[i], want[i]
-    local ok
-    if type(b) == "boolean" or math.type(a) == "integer" then
-      ok = a == b
-    elseif b ~= b then
-      ok = a ~= a
-    elseif b == math.huge or b == -math.huge then
-      ok = a == b
-    else
-      ok = math.abs(a - b) <= abs + rel * math.abs(b)
-    end
-    assert(ok, ("%s: element %d is %s, expected %s"):format(name, i, tostring(a), tostring(b)))
-  end
-end
+local check = require("helpers").check_values
 
 local function tensor_of(values, shape, dtype)
   local t = T(values, {dtype = dtype})
