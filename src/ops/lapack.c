@@ -150,53 +150,6 @@ done:
   return st;
 }
 
-/* PyTorch's full result (driver gelsd): rank and singular values of A (no gradient), and the
- * squared residuals sum((A X - B)^2) over the rows, shaped (*, k), when m > n and every matrix
- * is full-rank; else an empty tensor. */
-lc_status lc_linalg_lstsq_ex(const lc_tensor *A, const lc_tensor *B, double rcond,
-                             lc_tensor **solution, lc_tensor **residuals, lc_tensor **rank,
-                             lc_tensor **singular_values) {
-  lc_tensor *x = NULL, *rk = NULL, *sv = NULL, *ax = NULL, *d = NULL, *res = NULL;
-  lc_status st = lc_linalg_lstsq(A, B, rcond, &x);
-  if (st) return st;
-  bool prev = lc_set_grad_enabled(false);
-  st = lc_linalg_svdvals(A, &sv);
-  if (!st) st = lc_linalg_matrix_rank(A, -1, rcond, false, &rk);
-  lc_set_grad_enabled(prev);
-  if (st) goto done;
-  int64_t m = A->shape[A->ndim - 2], n = A->shape[A->ndim - 1];
-  bool full = m > n && rk->numel > 0;
-  const int64_t *r = lc_data(rk);
-  for (int64_t i = 0; full && i < rk->numel; i++)
-    full = r[i] == n;
-  if (full) {
-    TRY(lc_matmul(A, x, &ax));
-    TRY(lc_binary(LC_SUB, ax, B, &d));
-    lc_tensor *sq = NULL;
-    TRY(lc_binary(LC_MUL, d, d, &sq));
-    lc_reduce_opts o = {.ndims = 1, .dims = {rhs_is_vector(A, B) ? -1 : -2}};
-    st = lc_reduce(LC_SUM, sq, &o, &res);
-    lc_release(sq);
-    if (st) goto done;
-  } else {
-    int64_t zero = 0;
-    TRY(lc_zeros(1, &zero, x->dtype, &res));
-  }
-  *solution = x;
-  *residuals = res;
-  *rank = rk;
-  *singular_values = sv;
-  x = res = rk = sv = NULL;
-done:
-  lc_release(x);
-  lc_release(rk);
-  lc_release(sv);
-  lc_release(ax);
-  lc_release(d);
-  lc_release(res);
-  return st;
-}
-
 /* ---------------------------------------------------------------- determinants */
 
 lc_status lc_linalg_slogdet(const lc_tensor *A, lc_tensor **sign, lc_tensor **logabsdet) {
@@ -415,6 +368,56 @@ lc_status lc_linalg_matrix_rank(const lc_tensor *A, double atol, double rtol, bo
 done:
   lc_release(S);
   lc_release(mask);
+  return st;
+}
+
+/* PyTorch's full result (driver gelsd): rank and singular values of A (no gradient), and the
+ * squared residuals sum((A X - B)^2) over the rows, shaped (*, k), when m > n and every matrix
+ * is full-rank; else an empty tensor. */
+lc_status lc_linalg_lstsq_ex(const lc_tensor *A, const lc_tensor *B, double rcond,
+                             lc_tensor **solution, lc_tensor **residuals, lc_tensor **rank,
+                             lc_tensor **singular_values) {
+  lc_tensor *x = NULL, *rk = NULL, *sv = NULL, *ax = NULL, *d = NULL, *res = NULL;
+  lc_status st = lc_linalg_lstsq(A, B, rcond, &x);
+  if (st) return st;
+  bool prev = lc_set_grad_enabled(false);
+  int64_t m = A->shape[A->ndim - 2], n = A->shape[A->ndim - 1];
+  lc_tensor *mask = NULL;
+  st = lc_linalg_svdvals(A, &sv);
+  if (!st) st = sv_mask(sv, m, n, -1, rcond, &mask); /* matrix_rank's rule, one SVD */
+  if (!st) st = reduce_last(LC_SUM, mask, false, &rk);
+  lc_release(mask);
+  lc_set_grad_enabled(prev);
+  if (st) goto done;
+  bool full = m > n && rk->numel > 0;
+  const int64_t *r = lc_data(rk);
+  for (int64_t i = 0; full && i < rk->numel; i++)
+    full = r[i] == n;
+  if (full) {
+    TRY(lc_matmul(A, x, &ax));
+    TRY(lc_binary(LC_SUB, ax, B, &d));
+    lc_tensor *sq = NULL;
+    TRY(lc_binary(LC_MUL, d, d, &sq));
+    lc_reduce_opts o = {.ndims = 1, .dims = {rhs_is_vector(A, B) ? -1 : -2}};
+    st = lc_reduce(LC_SUM, sq, &o, &res);
+    lc_release(sq);
+    if (st) goto done;
+  } else {
+    int64_t zero = 0;
+    TRY(lc_zeros(1, &zero, x->dtype, &res));
+  }
+  *solution = x;
+  *residuals = res;
+  *rank = rk;
+  *singular_values = sv;
+  x = res = rk = sv = NULL;
+done:
+  lc_release(x);
+  lc_release(rk);
+  lc_release(sv);
+  lc_release(ax);
+  lc_release(d);
+  lc_release(res);
   return st;
 }
 
