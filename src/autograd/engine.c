@@ -32,12 +32,6 @@ lc_status lc_ag_clone(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
   return LC_OK;
 }
 
-static void fill_meta(lc_meta *m, const lc_tensor *t) {
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
-  m->dtype = t->dtype;
-}
-
 static bool save_input(unsigned save, int i) { return lc_ag_saves_input(save, i); }
 
 /* kind: bool < integer < float. A result can be written into a tensor of the same or a
@@ -95,6 +89,22 @@ static void node_destroy(lc_node_base *base) {
 }
 
 /* One allocation for the node and its arrays. Edges and saved slots start empty. */
+void lc_ag_set_inputs(lc_node *nd, int n, lc_tensor *const *in) {
+  for (int i = 0; i < n; i++) {
+    lc_tensor *x = in[i];
+    lc_ag_fill_meta(&nd->in[i], x);
+    if (x->grad_fn) {
+      atomic_fetch_add_explicit(&x->grad_fn->refcount, 1, memory_order_relaxed);
+      nd->next[i].node = lc_ag_node(x);
+      nd->next[i].output_nr = x->output_nr;
+      nd->needs_grad[i] = true;
+    } else if (x->requires_grad) {
+      nd->next[i].leaf = lc_retain(x);
+      nd->needs_grad[i] = true;
+    }
+  }
+}
+
 lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args) {
   size_t sz = sizeof(lc_node);
   size_t off_edges = sz;
@@ -175,20 +185,8 @@ static lc_status record(const lc_op_def *op, int n, lc_tensor *const *in, const 
 
   lc_node *nd = lc_ag_node_alloc(op, n, n_saved, args);
   if (!nd) return LC_ENOMEM;
-  for (int i = 0; i < n; i++) {
-    lc_tensor *x = in[i];
-    fill_meta(&nd->in[i], x);
-    if (x->grad_fn) {
-      atomic_fetch_add_explicit(&x->grad_fn->refcount, 1, memory_order_relaxed);
-      nd->next[i].node = (lc_node *)x->grad_fn;
-      nd->next[i].output_nr = x->output_nr;
-      nd->needs_grad[i] = true;
-    } else if (x->requires_grad) {
-      nd->next[i].leaf = lc_retain(x);
-      nd->needs_grad[i] = true;
-    }
-  }
-  fill_meta(&nd->out, out[0]);
+  lc_ag_set_inputs(nd, n, in);
+  lc_ag_fill_meta(&nd->out, out[0]);
 
   lc_status st = LC_OK;
   int k = 0;

@@ -13,12 +13,6 @@
  * own name). */
 static const lc_op_def custom_op = {.name = "custom_function", .n_inputs = -1, .n_outputs = 1};
 
-static void fill_meta(lc_meta *m, const lc_tensor *t) {
-  m->ndim = t->ndim;
-  memcpy(m->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
-  m->dtype = t->dtype;
-}
-
 static int input_position(int n_in, lc_tensor *const *inputs, const lc_tensor *t) {
   for (int i = 0; i < n_in; i++)
     if (inputs[i] == t) return i;
@@ -81,21 +75,9 @@ static lc_status node_new(const lc_function_def *def, const char *name, void *pa
   x->payload = payload;
   x->n_outputs = n_out;
   nd->ext = x;
-  for (int i = 0; i < n_in; i++) {
-    lc_tensor *t = inputs[i];
-    fill_meta(&nd->in[i], t);
-    if (t->grad_fn) {
-      atomic_fetch_add_explicit(&t->grad_fn->refcount, 1, memory_order_relaxed);
-      nd->next[i].node = lc_ag_node(t);
-      nd->next[i].output_nr = t->output_nr;
-      nd->needs_grad[i] = true;
-    } else if (t->requires_grad) {
-      nd->next[i].leaf = lc_retain(t);
-      nd->needs_grad[i] = true;
-    }
-  }
+  lc_ag_set_inputs(nd, n_in, inputs);
   for (int k = 0; k < n_out; k++)
-    fill_meta(&x->out[k], outputs[k]);
+    lc_ag_fill_meta(&x->out[k], outputs[k]);
   nd->out = x->out[0];
   *out = nd;
   return LC_OK;

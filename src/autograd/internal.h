@@ -6,8 +6,17 @@
 
 #include "autograd.h"
 
+#include <string.h>
+
 /* A fresh contiguous copy of t converted to dtype dt (no history). */
 lc_status lc_ag_clone(const lc_tensor *t, lc_dtype dt, lc_tensor **out);
+
+/* t's shape and dtype as a node keeps them. */
+static inline void lc_ag_fill_meta(lc_meta *m, const lc_tensor *t) {
+  m->ndim = t->ndim;
+  memcpy(m->shape, t->shape, (size_t)t->ndim * sizeof t->shape[0]);
+  m->dtype = t->dtype;
+}
 
 /* The node behind a tensor's grad_fn (every grad_fn is an lc_node). */
 static inline lc_node *lc_ag_node(const lc_tensor *t) { return (lc_node *)t->grad_fn; }
@@ -53,6 +62,9 @@ lc_status lc_ag_with_history(const lc_tensor *s, lc_node *node, int nr, lc_tenso
 
 /* Frees a custom node's payload (once). engine.c */
 void lc_ag_ext_release_payload(lc_node *nd);
+/* Node nd's edges and input metas from its n inputs: each input's history (a reference to its
+ * node), or the leaf itself when it requires grad. engine.c */
+void lc_ag_set_inputs(lc_node *nd, int n, lc_tensor *const *in);
 /* One node allocation (engine.c): edges, metas, saved slots, empty. */
 lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args);
 
