@@ -876,6 +876,15 @@ lc_status lc_set_requires_grad(lc_tensor *t, bool requires_grad) {
     return LC_OK;
   }
   t->requires_grad = requires_grad;
+  /* A leaf that requires grad forgets the tensor it is a view of: graph edges hold such leaves,
+   * and the base's history may come to reference the leaf (base[2:]:add_(leaf)), which would
+   * make base -> node -> leaf -> base a reference cycle. It stays a leaf: nothing needs its base
+   * (an in-place write into it is refused, and a leaf has no history to regenerate). */
+  if (requires_grad && t->view_base) {
+    lc_tensor *base = t->view_base;
+    t->view_base = NULL;
+    lc_release(base);
+  }
   return LC_OK;
 }
 
