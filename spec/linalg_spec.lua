@@ -126,6 +126,10 @@ describe("lucid.linalg gradcheck and gradgradcheck (float64)", function()
     matrix_norm = {function(a) return LA.matrix_norm(a, "nuc") + LA.matrix_norm(a, -2) + LA.matrix_norm(a, 1) end, function() return {x(3, 4)} end},
     cross = {function(a, b) return LA.cross(a, b) end, function() return {x(2, 3), x(2, 3)} end},
     lstsq = {function(a, b) return LA.lstsq(a, b).solution end, function() return {x(5, 3), x(5, 2)} end},
+    -- exactly singular (rank 2) next to a regular matrix: the gradient from the SVD's adjugate
+    det_singular = {function(a) return LA.det(a) end, function()
+      return {T({{{1, 2, 3}, {2, 4, 6}, {1, 0, 1}}, {{2, 1, 0}, {1, 3, 1}, {0, 1, 4}}}):requires_grad_()}
+    end},
   }
   for name, c in pairs(cases) do
     it(name, function() assert.is_true(autograd.gradcheck(c[1], c[2]())) end)
@@ -181,6 +185,32 @@ describe("lucid.linalg shapes and options", function()
     assert.equal(0, s:item())
     assert.equal(-math.huge, l:item())
     assert.equal(0, LA.det(lucid.zeros(2, 2)):item())
+  end)
+  it("det of a singular matrix has the adjugate as gradient; its value stays the LU's", function()
+    local a = T({{1, 2, 3}, {2, 4, 6}, {1, 0, 1}}):requires_grad_()
+    local d = LA.det(a)
+    assert.equal(0, d:item())
+    d:backward()
+    -- adj(A)^T: the cofactors of A
+    local cof = T({{4, 4, -4}, {-2, -2, 2}, {0, 0, 0}})
+    assert.is_true(lucid.allclose(a.grad, cof, 0, 1e-12))
+    local b = T({{1, 2}, {2, 4}}):requires_grad_()
+    LA.det(b):backward()
+    assert.is_true(lucid.allclose(b.grad, T({{4, -2}, {-2, 1}}), 0, 1e-12))
+    -- rank n - 2: the adjugate is zero
+    local c = T({{1, 2, 3}, {2, 4, 6}, {3, 6, 9}}):requires_grad_()
+    LA.det(c):backward()
+    assert.is_true(lucid.allclose(c.grad, lucid.zeros_like(c), 0, 1e-12))
+  end)
+  it("svd's values alone, at repeated singular values and eigenvalues: finite gradients", function()
+    local a = eye(3, "float64"):requires_grad_()
+    local _, s = LA.svd(a)
+    s:sum():backward()
+    assert.is_true(lucid.allclose(a.grad, eye(3, "float64"), 0, 1e-12))
+    local b = eye(3, "float64"):requires_grad_()
+    local l = LA.eigh(b)
+    l:sum():backward()
+    assert.is_true(lucid.allclose(b.grad, eye(3, "float64"), 0, 1e-12))
   end)
 end)
 

@@ -627,6 +627,29 @@ done:
   return LC_OK;
 }
 
+/* Whether g is zero outside [start, start + len) of its last dim: only the values' gradient
+ * reached a packed eigh/svd output (PyTorch's undefined gV / gU, gVh: eigvalsh, svdvals, or
+ * vectors unused). The backward is then V diag(gL) V^T (U diag(gS) Vh), which, unlike the full
+ * formula, stays finite where values repeat (the vector terms would divide 0 by 0 there). */
+static bool only_values_grad(lc_gb *b, const lc_tensor *g, int64_t start, int64_t len) {
+  if (b->st) return false;
+  lc_tensor *hold = NULL;
+  const lc_tensor *c = NULL;
+  if (dense(g, LC_FLOAT64, &hold, &c)) return false; /* no copy: the full formula */
+  const double *v = (const double *)lc_data(c);
+  int64_t per = g->shape[g->ndim - 1], rows = per ? g->numel / per : 0;
+  bool zero = true;
+  for (int64_t r = 0; r < rows && zero; r++)
+    for (int64_t j = 0; j < per; j++)
+      if ((j < start || j >= start + len) && v[r * per + j] != 0) {
+        zero = false;
+        break;
+      }
+  lc_release(hold);
+  return zero;
+}
+
+
 /* gA = V (diag(gL) + skew(V^T gV) / E) V^T, skew(X) = (X - X^T) / 2, E_ij = L_j - L_i */
 static lc_status eigh_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tensor **grad_in) {
   const lc_meta *in = &ctx->in[0];
@@ -637,6 +660,11 @@ static lc_status eigh_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   lc_tensor *gL = gb_part(&b, g, 0, n, 1, &n), *gV = gb_part(&b, g, n, n * n, 2, vs);
   lc_dtype dt = in->dtype;
   lc_tensor *eye = gb_eye(&b, n, dt);
+  if (only_values_grad(&b, g, 0, n)) {
+    lc_tensor *X = lc_gb_bin(&b, LC_MUL, gb_unsq(&b, gL, true), eye);
+    lc_gb_grad(&b, 0, lc_gb_matmul(&b, lc_gb_matmul(&b, V, X), lc_gb_mT(&b, V)), grad_in);
+    return lc_gb_end(&b, grad_in);
+  }
   lc_tensor *is_d = lc_gb_sc(&b, LC_NE, eye, 0);
   lc_tensor *E = lc_gb_bin(&b, LC_SUB, gb_unsq(&b, L, true), gb_unsq(&b, L, false));
   E = lc_gb_where(&b, is_d, lc_gb_bin(&b, LC_ADD, lc_gb_mask(&b, is_d, E), eye), E);
@@ -750,6 +778,11 @@ static lc_status svd_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tenso
     gU = lc_gb_op(&b, &lc_op_slice, 1, &t[1], &su);
     Vh = lc_gb_op(&b, &lc_op_slice, 1, &t[2], &sv);
     gVh = lc_gb_op(&b, &lc_op_slice, 1, &t[3], &sv);
+  }
+  if (only_values_grad(&b, g, ou, k)) {
+    lc_tensor *US = lc_gb_bin(&b, LC_MUL, U, gb_unsq(&b, gS, true));
+    lc_gb_grad(&b, 0, lc_gb_matmul(&b, US, Vh), grad_in);
+    return lc_gb_end(&b, grad_in);
   }
   lc_tensor *V = lc_gb_mT(&b, Vh), *gV = lc_gb_mT(&b, gVh);
   lc_tensor *UhgU = lc_gb_matmul(&b, lc_gb_mT(&b, U), gU);

@@ -164,19 +164,68 @@ lc_status lc_linalg_slogdet(const lc_tensor *A, lc_tensor **sign, lc_tensor **lo
   return LC_OK;
 }
 
-/* det = sign * exp(logabsdet) */
+/* Whether some matrix of the batch has determinant sign 0 (exactly singular). */
+static bool any_zero(const lc_tensor *sign) {
+  for (int64_t i = 0; i < sign->numel; i++) {
+    double v = sign->dtype == LC_FLOAT64 ? ((const double *)lc_data(sign))[i]
+                                         : ((const float *)lc_data(sign))[i];
+    if (v == 0) return true;
+  }
+  return false;
+}
+
+/* det(U) det(Vh) prod(S) of A's SVD: det with a gradient that exists at singular matrices,
+ * PyTorch's adjugate det(U) det(Vh) U diag(prod of the other S) Vh (prod's gradient is exact
+ * with zeros; det(U) det(Vh) = +-1 is a constant, taken from the detached factors). */
+static lc_status det_by_svd(const lc_tensor *A, lc_tensor **out) {
+  lc_tensor *U = NULL, *S = NULL, *Vh = NULL, *Ud = NULL, *Vd = NULL, *su = NULL, *sv = NULL,
+            *l = NULL, *c = NULL, *p = NULL;
+  lc_status st;
+  lc_reduce_opts last = {.ndims = 1, .dims = {-1}};
+  TRY(lc_linalg_svd(A, false, &U, &S, &Vh));
+  TRY(lc_detach(U, &Ud));
+  TRY(lc_detach(Vh, &Vd));
+  TRY(lc_linalg_slogdet(Ud, &su, &l));
+  lc_release(l), l = NULL;
+  TRY(lc_linalg_slogdet(Vd, &sv, &l));
+  TRY(lc_binary(LC_MUL, su, sv, &c));
+  TRY(lc_reduce(LC_PROD, S, &last, &p));
+  st = lc_binary(LC_MUL, c, p, out);
+done:
+  lc_release(U), lc_release(S), lc_release(Vh), lc_release(Ud), lc_release(Vd);
+  lc_release(su), lc_release(sv), lc_release(l), lc_release(c), lc_release(p);
+  return st;
+}
+
+/* det = sign * exp(logabsdet), whose gradient det * inv(A)^T an exactly singular matrix does not
+ * have. When A needs a gradient and a matrix of the batch is singular, the value stays the LU's
+ * and the gradient is det_by_svd's, added as d - detach(d) (zero in value), as lstsq does. */
 lc_status lc_linalg_det(const lc_tensor *A, lc_tensor **out) {
-  lc_tensor *s = NULL, *l = NULL, *e = NULL;
+  lc_tensor *s = NULL, *l = NULL, *e = NULL, *v = NULL, *d = NULL, *dd = NULL, *z = NULL;
   lc_status st = need("linalg_det", A, out);
   if (!st) st = need_mat("linalg_det", "input", A, true);
   if (st) return st;
   TRY(lc_linalg_slogdet(A, &s, &l));
+  if (!lc_grad_mode() || !lc_requires_grad(A) || !any_zero(s)) {
+    TRY(lc_unary(LC_EXP, l, &e));
+    st = lc_binary(LC_MUL, s, e, out);
+    goto done;
+  }
+  lc_tensor *sd = NULL, *ld = NULL;
+  TRY(lc_detach(s, &sd));
+  st = lc_detach(l, &ld);
+  lc_release(s), lc_release(l);
+  s = sd, l = ld;
+  if (st) goto done;
   TRY(lc_unary(LC_EXP, l, &e));
-  st = lc_binary(LC_MUL, s, e, out);
+  TRY(lc_binary(LC_MUL, s, e, &v));
+  TRY(det_by_svd(A, &d));
+  TRY(lc_detach(d, &dd));
+  TRY(lc_binary(LC_SUB, d, dd, &z));
+  st = lc_binary(LC_ADD, v, z, out);
 done:
-  lc_release(s);
-  lc_release(l);
-  lc_release(e);
+  lc_release(s), lc_release(l), lc_release(e), lc_release(v);
+  lc_release(d), lc_release(dd), lc_release(z);
   return st;
 }
 
