@@ -33,7 +33,7 @@ CLI       = $(BUILD)/bin/lucid
 CTESTS    = $(BUILD)/bin/lucid-tests
 DEPS_OK   = $(BUILD)/.deps-ok
 
-.PHONY: all ctest-one deps demo test check-asan check-leaks bench fixtures format clean
+.PHONY: all ctest-one deps demo demo-text test check-asan check-leaks bench fixtures format clean
 
 all: $(DEPS_OK)
 	@$(MAKE) --no-print-directory $(LIB) $(LUAMOD) $(CLI) $(CTESTS)
@@ -90,6 +90,13 @@ ctest-one: $(LIB)
 # DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--epochs 2".
 demo: all
 	$(CLI) examples/fashion_mnist.lua --checkpoint $(BUILD)/fashion_mnist.safetensors $(DEMO_ARGS)
+
+# The second main job: a character-level language model on the text of Debian's fortunes
+# package (examples/char_lm.lua; docs/tutorial.md, "A text model"), then a sample from it.
+# DEMO_ARGS passes options, e.g. make demo-text DEMO_ARGS="--model lstm".
+demo-text: all
+	$(CLI) examples/char_lm.lua --checkpoint $(BUILD)/char_lm.safetensors $(DEMO_ARGS)
+	$(CLI) examples/char_lm.lua --checkpoint $(BUILD)/char_lm.safetensors --sample "The "
 
 # Prints "N passed, N failed" last (C tests and busted specs summed); non-zero on any failure.
 test: all
