@@ -208,3 +208,26 @@ describe("Transformer layers and helpers", function()
     assert.is_true(math.abs(r(q, {offset = 9}):norm():item() - q:norm():item()) < 1e-12)
   end)
 end)
+
+describe("Transformer layer errors", function()
+  local function err(pat, f, ...)
+    local ok, msg = pcall(f, ...)
+    assert.is_false(ok)
+    assert.matches(pat, msg, 1, true)
+  end
+  it("name the layer, its argument and the shapes", function()
+    local enc = nn.TransformerEncoderLayer(8, 2, 16)
+    err("nn.TransformerEncoderLayer: argument 2 (src): expected d_model 8 in dim 3, got 6", enc, lucid.randn(3, 2, 6))
+    err("nn.TransformerEncoderLayer: src_mask: expected shape {3, 3}, got {3, 4}", enc, lucid.randn(3, 2, 8),
+      lucid.zeros(3, 4))
+    err("nn.TransformerEncoderLayer: src_key_padding_mask: expected shape {2, 3}, got {3, 2}", enc,
+      lucid.randn(3, 2, 8), nil, lucid.zeros(3, 2, {dtype = "bool"}))
+    local dec = nn.TransformerDecoderLayer(8, 2, 16)
+    err("nn.TransformerDecoderLayer: argument 3 (memory): expected d_model 8 in dim 3, got 4", dec,
+      lucid.randn(3, 2, 8), lucid.randn(5, 2, 4))
+    err("nn.TransformerDecoderLayer: memory_key_padding_mask: expected shape {2, 5}, got {2, 4}", dec,
+      lucid.randn(3, 2, 8), lucid.randn(5, 2, 8), {memory_key_padding_mask = lucid.zeros(2, 4, {dtype = "bool"})})
+    err("nn.TransformerEncoderLayer: activation must be \"relu\", \"gelu\" or a function, got number 3",
+      nn.TransformerEncoderLayer, 8, 2, 16, 0, 3)
+  end)
+end)

@@ -338,7 +338,11 @@ return function(nn, P)
   -- average_attn_weights = true, is_causal = false, cache =}]) -> attn_output, weights (nil
   -- unless need_weights). key and value default to query (self-attention).
   function MHA:forward(query, ...)
-    local f = "nn.MultiheadAttention"
+    -- inside a Transformer layer, messages name the layer and its arguments (self._names)
+    local names = self._names
+    local f = names and names.f or "nn.MultiheadAttention"
+    local am_name = names and names.attn_mask or "attn_mask"
+    local kpm_name = names and names.key_padding_mask or "key_padding_mask"
     local a = args(f, MHA_FWD, ...)
     need_tensor(f, "argument 2 (query)", query)
     local key = a.key == nil and query or need_tensor(f, "argument 3 (key)", a.key)
@@ -385,18 +389,18 @@ return function(nn, P)
     local dt = q.dtype
     local mask
     if a.attn_mask ~= nil then
-      local m = need_tensor(f, "attn_mask", a.attn_mask)
-      if m:dim() == 2 then need_shape(f, "attn_mask", m, {L, S}); m = m:unsqueeze(1)
-      elseif m:dim() == 3 then need_shape(f, "attn_mask", m, {N * H, L, S})
-      else fail("%s: attn_mask: expected a 2-D (L, S) or 3-D (N*num_heads, L, S) tensor, got %d-D", f, m:dim()) end
-      mask = float_mask(f, "attn_mask", m, dt)
+      local m = need_tensor(f, am_name, a.attn_mask)
+      if m:dim() == 2 then need_shape(f, am_name, m, {L, S}); m = m:unsqueeze(1)
+      elseif m:dim() == 3 then need_shape(f, am_name, m, {N * H, L, S})
+      else fail("%s: %s: expected a 2-D (L, S) or 3-D (N*num_heads, L, S) tensor, got %d-D", f, am_name, m:dim()) end
+      mask = float_mask(f, am_name, m, dt)
     end
     local kpm
     if a.key_padding_mask ~= nil then
-      kpm = need_tensor(f, "key_padding_mask", a.key_padding_mask)
-      if batched then need_shape(f, "key_padding_mask", kpm, {N, S})
-      else need_shape(f, "key_padding_mask", kpm, {S}); kpm = kpm:unsqueeze(1) end
-      kpm = float_mask(f, "key_padding_mask", kpm, dt)
+      kpm = need_tensor(f, kpm_name, a.key_padding_mask)
+      if batched then need_shape(f, kpm_name, kpm, {N, S})
+      else need_shape(f, kpm_name, kpm, {S}); kpm = kpm:unsqueeze(1) end
+      kpm = float_mask(f, kpm_name, kpm, dt)
     end
     local lu = lucid()
     if self.bias_k then
@@ -500,10 +504,21 @@ return function(nn, P)
     self.batch_first = bool_arg(f, "batch_first", a.batch_first, false)
     self.norm_first = bool_arg(f, "norm_first", a.norm_first, false)
     self._act = activation_arg(f, a.activation)
+    self.d_model = d
     return d, h, ff, p, eps
   end
 
   -- A copy with the same options and parameter values (PyTorch's deepcopy in _get_clones).
+  -- x's last dim must be d_model (arg: the argument's position and name, for the message)
+  local function need_features(self, f, arg, x)
+    need_tensor(f, arg, x)
+    local nd = x:dim()
+    if nd ~= 2 and nd ~= 3 then fail("%s: %s: expected a 2-D (unbatched) or 3-D tensor, got %d-D", f, arg, nd) end
+    if x.shape[nd] ~= self.d_model then
+      fail("%s: %s: expected d_model %d in dim %d, got %d", f, arg, self.d_model, nd, x.shape[nd])
+    end
+  end
+
   local function clone_layer(f, layer)
     if type(layer) ~= "userdata" or not layer._args or not layer._clone then
       fail("%s: the layer must be an nn.TransformerEncoderLayer or nn.TransformerDecoderLayer, got %s", f, describe(layer))
@@ -526,6 +541,7 @@ return function(nn, P)
     local a = args(f, LAYER_ARGS, ...)
     local d, h, ff, p, eps = layer_common(self, f, a)
     self.self_attn = MHA(d, h, {dropout = p, batch_first = self.batch_first, rotary = a.rotary})
+    self.self_attn._names = {f = f, attn_mask = "src_mask", key_padding_mask = "src_key_padding_mask"}
     self.linear1 = nn.Linear(d, ff)
     self.dropout = nn.Dropout(p)
     self.linear2 = nn.Linear(ff, d)
@@ -543,7 +559,7 @@ return function(nn, P)
   -- layer(src [, src_mask [, src_key_padding_mask]] [, {is_causal =, cache =}])
   function Enc:forward(src, ...)
     local f = "nn.TransformerEncoderLayer"
-    need_tensor(f, "argument 2 (src)", src)
+    need_features(self, f, "argument 2 (src)", src)
     local a = P.core.collect_args(f, {"src_mask", "src_key_padding_mask"}, {"is_causal", "cache"}, true, ...)
     local x = src
     if self.norm_first then
@@ -563,7 +579,10 @@ return function(nn, P)
     local a = args(f, LAYER_ARGS, ...)
     local d, h, ff, p, eps = layer_common(self, f, a)
     self.self_attn = MHA(d, h, {dropout = p, batch_first = self.batch_first, rotary = a.rotary})
+    self.self_attn._names = {f = f, attn_mask = "tgt_mask", key_padding_mask = "tgt_key_padding_mask"}
     self.multihead_attn = MHA(d, h, {dropout = p, batch_first = self.batch_first})
+    self.multihead_attn._names = {f = f, attn_mask = "memory_mask",
+      key_padding_mask = "memory_key_padding_mask"}
     self.linear1 = nn.Linear(d, ff)
     self.dropout = nn.Dropout(p)
     self.linear2 = nn.Linear(ff, d)
@@ -580,9 +599,9 @@ return function(nn, P)
   -- memory_key_padding_mask]]]] [, {tgt_is_causal =, cache =}])
   function Dec:forward(tgt, ...)
     local f = "nn.TransformerDecoderLayer"
-    need_tensor(f, "argument 2 (tgt)", tgt)
+    need_features(self, f, "argument 2 (tgt)", tgt)
     local a = P.core.collect_args(f, DEC_FWD, {"tgt_is_causal", "cache"}, true, ...)
-    need_tensor(f, "argument 3 (memory)", a.memory)
+    need_features(self, f, "argument 3 (memory)", a.memory)
     local function sa(x)
       return self.dropout1((self.self_attn(x, x, x, {attn_mask = a.tgt_mask,
         key_padding_mask = a.tgt_key_padding_mask, need_weights = false,
