@@ -446,7 +446,7 @@ return function(nn, P)
       cache.k, cache.v = k, v
     end
     local Skeys = k.shape[2]
-    if is_causal then
+    if is_causal and (L > 1 or Skeys > past + 1) then -- (one new last query sees every key)
       -- query i (at position past + i) sees keys j <= past + i
       local c = lu.ones(L, Skeys, {dtype = "bool"}):triu(past + 1)
       local cm = lu.zeros({L, Skeys}, {dtype = dt}):masked_fill(c, -math.huge):unsqueeze(1)
