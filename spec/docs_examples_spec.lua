@@ -217,7 +217,7 @@ describe("README.md", function()
     local names = {["lua5.4"] = "Lua 5.4", ["liblua5.4-dev"] = "Lua 5.4",
       ["libopenblas-dev"] = "OpenBLAS", ["zlib1g-dev"] = "zlib", ["lua-busted"] = "busted",
       gcc = "the compiler", make = "make", ["pkg-config"] = "pkg-config", clang = "`clang`",
-      ["dataset-fashion-mnist"] = "`dataset-fashion-mnist`"}
+      ["dataset-fashion-mnist"] = "`dataset-fashion-mnist`", fortunes = "`fortunes`"}
     for pkg in pkgs:gmatch("%S+") do
       local name = names[pkg]
       assert.truthy(name, "install-deps.sh installs " .. pkg .. ", which README.md does not name")
@@ -334,14 +334,15 @@ describe("docs/tutorial.md", function()
   local doc = slurp(path)
   local script = slurp("examples/fashion_mnist.lua")
   local model_file = slurp("examples/fashion_model.lua")
+  local text_files = {slurp("examples/char_lm.lua"), slurp("examples/char_model.lua")}
 
   local function normalize(line)
     return (line:gsub("%s+%-%-.*$", ""):gsub("^%s+", ""):gsub("%s+$", ""):gsub("%s+", " "))
   end
 
-  it("shows lines of examples/fashion_mnist.lua and fashion_model.lua", function()
+  it("shows lines of examples/fashion_mnist.lua, fashion_model.lua and the text model's scripts", function()
     local have = {}
-    for _, src in ipairs{script, model_file} do
+    for _, src in ipairs{script, model_file, text_files[1], text_files[2]} do
       for line in src:gmatch("[^\n]+") do have[#have + 1] = normalize(line) end
     end
     local checked = 0
