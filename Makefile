@@ -33,7 +33,7 @@ CLI       = $(BUILD)/bin/lucid
 CTESTS    = $(BUILD)/bin/lucid-tests
 DEPS_OK   = $(BUILD)/.deps-ok
 
-.PHONY: all ctest-one deps demo demo-text test check-asan check-leaks bench fixtures format clean
+.PHONY: all ctest-one deps demo demo-text bench-text test check-asan check-leaks bench fixtures format clean
 
 all: $(DEPS_OK)
 	@$(MAKE) --no-print-directory $(LIB) $(LUAMOD) $(CLI) $(CTESTS)
@@ -116,6 +116,10 @@ check-leaks: check-asan
 $(BUILD)/bin/bench-blas: bench/blas.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LDLIBS_ALL)
+
+# The text model in lucid and in PyTorch for the same steps: validation bpc within 0.05 (issue 14).
+bench-text: all
+	sh bench/char_lm.sh $(BUILD)
 
 bench: all
 	@$(MAKE) --no-print-directory $(BUILD)/bin/bench-blas
