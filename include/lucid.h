@@ -6,6 +6,7 @@
  *   lucid_activation.h  activations, softmax
  *   lucid_dropout.h     dropout (Dropout)
  *   lucid_embedding.h   embedding lookups (Embedding)
+ *   lucid_attention.h   scaled dot-product attention (fused, FlashAttention-2 style)
  *   lucid_loss.h        losses (cross entropy, NLL, MSE, ...)
  *   lucid_init.h        nn.init initialisers and nn.utils (gradient clipping, ...)
  *   lucid_conv.h        padding, convolutions, pooling
@@ -25,6 +26,7 @@
 #include "lucid_nn.h"
 
 #include "lucid_activation.h"
+#include "lucid_attention.h"
 #include "lucid_conv.h"
 #include "lucid_dropout.h"
 #include "lucid_embedding.h"

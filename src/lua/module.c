@@ -109,7 +109,8 @@ int luaopen_lucid_core(lua_State *L) {
   int functional = lua_gettop(L);
   const lb_reg *families[] = {lb_activation_regs, lb_dropout_regs, lb_embedding_regs,
                               lb_loss_regs,       lb_conv_regs,    lb_norm_regs,
-                              lb_optim_regs,      lb_linear_regs,  lb_interpolate_regs};
+                              lb_optim_regs,      lb_linear_regs,  lb_interpolate_regs,
+                              lb_attention_regs};
   for (size_t i = 0; i < sizeof families / sizeof *families; i++)
     register_all(L, mt, st, methods, functional, families[i]);
   lua_setfield(L, module, "_F");
