@@ -43,12 +43,14 @@ step lucid "lucid: convolutions and the seed CNN (bench/bench_conv.lua)" "$BUILD
 step lucid "lucid: peak RSS of 100 seed-CNN training steps (bench/cnn_rss.lua)" "$BUILD/bin/lucid" bench/cnn_rss.lua
 step lucid "lucid: activations on 1M float32 elements, 1 thread (bench/bench_activation.lua)" "$BUILD/bin/lucid" bench/bench_activation.lua
 step lucid "lucid: a Transformer layer and text generation (bench/bench_transformer.lua)" "$BUILD/bin/lucid" bench/bench_transformer.lua
+step lucid "lucid: fused attention fwd+bwd, 8 heads x 1024 x 64 (bench/bench_attention.lua)" "$BUILD/bin/lucid" bench/bench_attention.lua
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
   step torch "PyTorch: peak RSS of 100 seed-CNN training steps" /usr/bin/python3 bench/cnn_torch.py rss
   step torch "PyTorch: activations (bench/bench_activation_torch.py)" /usr/bin/python3 bench/bench_activation_torch.py
   step torch "PyTorch: a Transformer layer and text generation (bench/transformer_torch.py)" /usr/bin/python3 bench/transformer_torch.py
+  step torch "PyTorch: attention fwd+bwd (bench/attention_torch.py)" /usr/bin/python3 bench/attention_torch.py
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
 fi
@@ -85,6 +87,8 @@ awk '
       if (c ~ /_train_step_ms$/ && c !~ /^(seed_cnn|mlp)/ && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "char_gen_transformer_cps" && t > 0) target = sprintf(">= 3x PyTorch re-running the prefix: %s", l >= 3 * t ? "met" : "MISSED")
       if (c == "char_gen_transformer_cached_cps" && t > 0) target = sprintf(">= 1x PyTorch with its own cache: %s", l >= t ? "met" : "MISSED")
+      if (c == "attn_b1_h8_s1024_d64_fwd_bwd_ms" && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
+      if (c == "attn_b1_h8_s1024_d64_peak_rss_delta_mb" && t > 0) target = sprintf("<= 1/4 of PyTorch (%.2fx): %s", l / t, l <= 0.25 * t ? "met" : "MISSED")
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]
