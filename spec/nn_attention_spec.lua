@@ -86,12 +86,30 @@ describe("scaled_dot_product_attention gradients (gradcheck, float64)", function
     end, ins))
   end)
 
-  it("create_graph through it is an error naming the op", function()
+  it("second order (gradgradcheck): masks, causal, a hidden row; not with dropout", function()
+    local ggc = lucid.autograd.gradgradcheck
+    local ins = {r(1, 2, 4, 3), r(1, 2, 5, 3), r(1, 2, 5, 2)}
+    local bm = T({{true, false, true, true, false}, {false, false, false, false, false},
+      {true, true, true, true, true}, {false, true, false, false, true}}, {dtype = "bool"})
+    local fm = r(4, 5)
+    assert.is_true(ggc(function(q, k, v) return sdpa(q, k, v) end, ins))
+    assert.is_true(ggc(function(q, k, v) return sdpa(q, k, v, {attn_mask = bm}) end, ins))
+    assert.is_true(ggc(function(q, k, v) return sdpa(q, k, v, {attn_mask = fm, scale = 0.8}) end, ins))
+    assert.is_true(ggc(function(q, k, v) return sdpa(q, k, v, {is_causal = true}) end, ins))
+    -- the recorded gradient equals the fused one
+    local bm2 = T({{true, false, true, true, false}, {false, false, false, false, false}}, {dtype = "bool"})
+    local a, b2, c = r(2, 2, 3):requires_grad_(), r(2, 5, 3):requires_grad_(), r(2, 5, 4):requires_grad_()
+    local w = r(2, 2, 4)
+    local y1 = sdpa(a, b2, c, {attn_mask = bm2})
+    local g1 = lucid.autograd.grad({y1}, {a, b2, c}, {w})
+    local y2 = sdpa(a, b2, c, {attn_mask = bm2})
+    local g2 = lucid.autograd.grad({y2}, {a, b2, c}, {w}, {create_graph = true})
+    for i = 1, 3 do H.assert_close(g2[i], g1[i]:tolist(), 1e-12, 1e-12) end
     local q = r(1, 3, 2):requires_grad_()
-    local y = sdpa(q, q, q)
+    local y = sdpa(q, q, q, {dropout_p = 0.2})
     local ok, err = pcall(lucid.autograd.grad, {y:sum()}, {q}, nil, {create_graph = true})
     assert.is_false(ok)
-    assert.truthy(tostring(err):find("ScaledDotProductAttention", 1, true))
+    assert.truthy(tostring(err):find("ScaledDotProductAttentionBackward: create_graph (higher-order gradients) with dropout_p > 0 is not supported", 1, true), tostring(err))
   end)
 end)
 

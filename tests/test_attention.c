@@ -227,10 +227,11 @@ TEST(attention_errors) {
   CHECK_OK(lc_zeros(2, (int64_t[]){4, 4}, LC_FLOAT64, &m64));
   CHECK_STATUS(lc_scaled_dot_product_attention(q, q, q, m64, NULL, &out), LC_EDTYPE);
   CHECK(out == NULL);
-  /* create_graph through it names the op */
+  /* create_graph: not with dropout */
   lc_tensor *x = rnd(4, s4, LC_FLOAT64), *y = NULL, *g = NULL;
   lc_set_requires_grad(x, true);
-  CHECK_OK(lc_scaled_dot_product_attention(x, x, x, NULL, NULL, &y));
+  lc_sdpa_opts od = {.dropout_p = 0.25};
+  CHECK_OK(lc_scaled_dot_product_attention(x, x, x, NULL, &od, &y));
   lc_tensor *ones = NULL;
   CHECK_OK(lc_ones(4, s4, LC_FLOAT64, &ones));
   lc_tensor *outs[1] = {y}, *gos[1] = {ones}, *ins[1] = {x};

@@ -353,6 +353,72 @@ static lc_status sdpa_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
   return st;
 }
 
+/* create_graph: the same gradient as a recorded composition (O(L x S) memory, as PyTorch's
+ * math path): P = softmax(q k^T * scale + mask) recomputed from q and k (the saved logsumexp
+ * is only a constant shift, so P stays a differentiable function of q and k), then dV = P^T g,
+ * dP = g V^T, dS = P * (dP - rowsum(dP * P)), dQ = dS K * scale, dK = dS^T Q * scale. A hidden
+ * row has P = 0 (its denominator gets 1 added). Dropout is not supported here. */
+static lc_status sdpa_backward_graph(const lc_op_ctx *ctx, const lc_tensor *g,
+                                     lc_tensor **grad_in) {
+  if (ctx->args->f[1] > 0)
+    return lc_set_error(LC_EGRAD,
+                        "%s: create_graph (higher-order gradients) with dropout_p > 0 "
+                        "is not supported",
+                        ctx->op->grad_fn_name);
+  const int ni = ctx->n_inputs;
+  const lc_dtype dt = ctx->in[0].dtype;
+  const double scale = ctx->args->f[0];
+  lc_gb b = LC_GB_INIT(ctx);
+  lc_tensor *q = lc_gb_saved(&b, 0), *k = lc_gb_saved(&b, 1), *v = lc_gb_saved(&b, 2);
+  lc_tensor *mask = ni > 3 ? lc_gb_saved(&b, 3) : NULL, *lse = lc_gb_saved(&b, ni + 1);
+  if (b.st) return lc_gb_end(&b, grad_in);
+  const int nd = q->ndim;
+  const int64_t L = q->shape[nd - 2], S = k->shape[nd - 2];
+  lc_tensor *s = lc_gb_sc(&b, LC_MUL, lc_gb_matmul(&b, q, lc_gb_mT(&b, k)), scale);
+  if (mask)
+    s = lc_gb_bin(&b, LC_ADD, s,
+                  mask->dtype == LC_BOOL ? lc_gb_un(&b, LC_LOG, lc_gb_cast(&b, mask, dt)) : mask);
+  if (ctx->args->i[2] && !b.st) { /* causal: 0 on and below the diagonal, -inf above */
+    lc_tensor *c = NULL;
+    int64_t sh[2] = {L, S};
+    b.st = lc_tensor_new(2, sh, dt, &c);
+    if (!b.st) {
+      lc_gb_keep(&b, c);
+      for (int64_t i = 0; i < L; i++)
+        for (int64_t j = 0; j < S; j++) {
+          double x = j > i ? -INFINITY : 0.0;
+          if (dt == LC_FLOAT32)
+            ((float *)lc_data(c))[i * S + j] = (float)x;
+          else
+            ((double *)lc_data(c))[i * S + j] = x;
+        }
+      s = lc_gb_bin(&b, LC_ADD, s, c);
+    }
+  }
+  int64_t col[LC_MAX_DIMS];
+  for (int d = 0; d < nd - 1; d++)
+    col[d] = q->shape[d];
+  col[nd - 1] = 1;
+  bool red[LC_MAX_DIMS] = {false};
+  red[nd - 1] = true;
+  lc_tensor *l1 = lc_gb_reshape(&b, lse, nd, col);
+  lc_tensor *live = lc_gb_sc(&b, LC_NE, l1, -INFINITY);
+  lc_tensor *e = lc_gb_un(&b, LC_EXP, lc_gb_bin(&b, LC_SUB, s, lc_gb_mask(&b, live, l1)));
+  lc_tensor *den = lc_gb_bin(&b, LC_ADD, lc_gb_sum_keep(&b, e, red),
+                             lc_gb_cast(&b, lc_gb_un(&b, LC_LOGICAL_NOT, live), dt));
+  lc_tensor *p = lc_gb_bin(&b, LC_DIV, e, den);
+  if (ctx->needs_grad[2]) lc_gb_grad(&b, 2, lc_gb_matmul(&b, lc_gb_mT(&b, p), g), grad_in);
+  if (ctx->needs_grad[0] || ctx->needs_grad[1]) {
+    lc_tensor *dp = lc_gb_matmul(&b, g, lc_gb_mT(&b, v));
+    lc_tensor *dr = lc_gb_sum_keep(&b, lc_gb_bin(&b, LC_MUL, dp, p), red);
+    lc_tensor *ds =
+        lc_gb_sc(&b, LC_MUL, lc_gb_bin(&b, LC_MUL, p, lc_gb_bin(&b, LC_SUB, dp, dr)), scale);
+    if (ctx->needs_grad[0]) lc_gb_grad(&b, 0, lc_gb_matmul(&b, ds, k), grad_in);
+    if (ctx->needs_grad[1]) lc_gb_grad(&b, 1, lc_gb_matmul(&b, lc_gb_mT(&b, ds), q), grad_in);
+  }
+  return lc_gb_end(&b, grad_in);
+}
+
 #define SDPA_SAVE (LC_SAVE_IN(0) | LC_SAVE_IN(1) | LC_SAVE_IN(2) | LC_SAVE_OUT(0) | LC_SAVE_OUT(1))
 
 const lc_op_def lc_op_sdpa = {.name = "scaled_dot_product_attention",
@@ -362,7 +428,7 @@ const lc_op_def lc_op_sdpa = {.name = "scaled_dot_product_attention",
                               .save = SDPA_SAVE,
                               .forward = sdpa_forward,
                               .backward = sdpa_backward,
-                              .backward_graph = NULL};
+                              .backward_graph = sdpa_backward_graph};
 
 const lc_op_def lc_op_sdpa_mask = {.name = "scaled_dot_product_attention",
                                    .grad_fn_name = "ScaledDotProductAttentionBackward",
@@ -371,4 +437,4 @@ const lc_op_def lc_op_sdpa_mask = {.name = "scaled_dot_product_attention",
                                    .save = SDPA_SAVE | LC_SAVE_IN(3),
                                    .forward = sdpa_forward,
                                    .backward = sdpa_backward,
-                                   .backward_graph = NULL};
+                                   .backward_graph = sdpa_backward_graph};
