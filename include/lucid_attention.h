@@ -31,7 +31,9 @@ typedef struct lc_sdpa_opts {
  * output 0 and gradient 0 (PyTorch's math path gives NaN there). Memory is linear in L and S
  * (FlashAttention-2: no L x S matrix is stored for backward). Dropout's keep mask is drawn from
  * lucid's generator (lc_manual_seed makes it reproducible) and regenerated in backward from its
- * seed. Gradients for q, k and v; create_graph through it is an LC_EGRAD error. */
+ * seed. Gradients for q, k and v. Under create_graph the gradient is recorded as matmul / exp /
+ * sum ops (higher-order gradients, O(L x S) memory); with dropout_p > 0 that is an LC_EGRAD
+ * error. */
 lc_status lc_scaled_dot_product_attention(const lc_tensor *q, const lc_tensor *k,
                                           const lc_tensor *v, const lc_tensor *mask,
                                           const lc_sdpa_opts *opts, lc_tensor **out);
