@@ -291,3 +291,52 @@ TEST(attention_long_sequence_memory) {
   free(gv);
   lc_release(q), lc_release(k), lc_release(v), lc_release(g), lc_release(o);
 }
+
+/* One head with many tiles takes the split backward ((head, key tile) then (head, query tile))
+ * when there are more threads than heads; two heads take the one-pass backward. The gradients
+ * of head 0 agree either way. */
+TEST(attention_split_backward_matches_one_pass) {
+  lc_manual_seed(17);
+  int64_t sq[3] = {2, 300, 16}, sk[3] = {2, 260, 16}, sv[3] = {2, 260, 8};
+  for (int causal = 0; causal < 2; causal++) {
+    lc_tensor *q2 = rnd(3, sq, LC_FLOAT64), *k2 = rnd(3, sk, LC_FLOAT64);
+    lc_tensor *v2 = rnd(3, sv, LC_FLOAT64), *q1 = NULL, *k1 = NULL, *v1 = NULL;
+    CHECK_OK(lc_narrow(q2, 0, 0, 1, &q1));
+    CHECK_OK(lc_narrow(k2, 0, 0, 1, &k1));
+    CHECK_OK(lc_narrow(v2, 0, 0, 1, &v1));
+    lc_tensor *in2[3] = {q2, k2, v2}, *in1[3] = {q1, k1, v1};
+    lc_tensor *g2[3] = {NULL}, *g1[3] = {NULL}, *o2 = NULL, *o1 = NULL, *w2 = NULL, *w1 = NULL;
+    for (int i = 0; i < 3; i++)
+      lc_set_requires_grad(in2[i], true);
+    lc_sdpa_opts o = {.is_causal = causal == 1};
+    CHECK_OK(lc_scaled_dot_product_attention(q2, k2, v2, NULL, &o, &o2));
+    int64_t so[3] = {2, 300, 8};
+    w2 = rnd(3, so, LC_FLOAT64);
+    CHECK_OK(lc_narrow(w2, 0, 0, 1, &w1));
+    CHECK_OK(lc_autograd_grad(1, &o2, &w2, 3, in2, false, false, g2));
+    /* the single head: its own leaves */
+    lc_tensor *c1[3] = {NULL};
+    for (int i = 0; i < 3; i++) {
+      CHECK_OK(lc_contiguous(in1[i], &c1[i]));
+      lc_tensor *d = NULL;
+      CHECK_OK(lc_detach(c1[i], &d));
+      lc_release(c1[i]);
+      c1[i] = d;
+      lc_set_requires_grad(c1[i], true);
+    }
+    CHECK_OK(lc_scaled_dot_product_attention(c1[0], c1[1], c1[2], NULL, &o, &o1));
+    CHECK_OK(lc_autograd_grad(1, &o1, &w1, 3, c1, false, false, g1));
+    for (int i = 0; i < 3; i++) {
+      lc_tensor *h0 = NULL;
+      if (g2[i]) CHECK_OK(lc_narrow(g2[i], 0, 0, 1, &h0));
+      double *a = h0 ? test_values(h0) : NULL, *b = g1[i] ? test_values(g1[i]) : NULL, m = 0;
+      for (int64_t e = 0; a && b && e < lc_numel(g1[i]); e++)
+        m = fmax(m, fabs(a[e] - b[e]));
+      CHECK(a && b && m < 1e-12);
+      free(a), free(b);
+      lc_release(h0), lc_release(g2[i]), lc_release(g1[i]), lc_release(c1[i]);
+      lc_release(in1[i]), lc_release(in2[i]);
+    }
+    lc_release(o2), lc_release(o1), lc_release(w2), lc_release(w1);
+  }
+}

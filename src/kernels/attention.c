@@ -25,9 +25,10 @@
 #define SD_BC 64 /* keys per tile */
 
 typedef struct sdpa_job {
-  int64_t BH, L, S, E, Ev, nqt;
+  int64_t BH, L, S, E, Ev, nqt, nkt;
   const void *q, *k, *v, *g;
-  void *o, *lse, *dq, *dk, *dv;
+  void *o, *lse, *dq, *dk, *dv, *D;
+  bool bwd_dq; /* backward: one pass per head (dQ too) rather than split in two */
   /* the mask: element (bh, i, j) at mask + sd_mask_offset(bh) + i * msL + j * msS */
   const void *mask;
   lc_dtype mdt;
@@ -230,6 +231,7 @@ static void job_shape(sdpa_job *j, const lc_tensor *q, const lc_tensor *k, const
   j->S = k->shape[nd - 2];
   j->Ev = v->shape[nd - 1];
   j->nqt = (j->L + SD_BR - 1) / SD_BR;
+  j->nkt = (j->S + SD_BC - 1) / SD_BC;
   j->scale = args->f[0];
   j->p = args->f[1];
   j->keep_scale = j->p > 0 ? 1.0 / (1.0 - j->p) : 1.0;
@@ -333,14 +335,32 @@ static lc_status sdpa_backward(const lc_op_ctx *ctx, const lc_tensor *g, lc_tens
     j.dq = lc_data(d[0]);
     j.dk = lc_data(d[1]);
     j.dv = lc_data(d[2]);
-    if (j.BH > 0 && j.L > 0 && j.S > 0) {
-      lc_range_fn fn = dt == LC_FLOAT32 ? bwd_f32 : bwd_f64;
-      lc_blas_single_begin();
-      lc_parallel_for(j.BH, j.L * j.S * (j.E + j.Ev + 1) / 8 + 1, fn, &j);
-      lc_blas_single_end();
+    const int64_t rows = j.BH * j.L;
+    if (rows > 0 && j.S > 0) {
+      const bool f32 = dt == LC_FLOAT32;
+      j.D = malloc((f32 ? sizeof(float) : sizeof(double)) * (size_t)rows);
+      if (!j.D) {
+        st = lc_error_oom((f32 ? sizeof(float) : sizeof(double)) * (size_t)rows);
+      } else {
+        /* One pass per head (dK, dV and dQ together) when the heads fill the threads; with
+         * fewer heads, two passes that split further: (head, key tile) for dK and dV, then
+         * (head, query tile) for dQ, recomputing the scores once more. */
+        const int64_t blk = SD_BR * SD_BC * (j.E + j.Ev + 1) / 8 + 1;
+        lc_blas_single_begin();
+        lc_parallel_for(rows, j.Ev + 1, f32 ? rowdot_f32 : rowdot_f64, &j);
+        j.bwd_dq =
+            j.BH >= lc_get_num_threads() || j.BH * j.nqt * j.nkt * blk < 4 * LC_PARALLEL_GRAIN;
+        if (j.bwd_dq) {
+          lc_parallel_for(j.BH, j.nqt * j.nkt * blk, f32 ? bwd_kv_f32 : bwd_kv_f64, &j);
+        } else {
+          lc_parallel_for(j.BH * j.nkt, j.nqt * blk, f32 ? bwd_kv_f32 : bwd_kv_f64, &j);
+          lc_parallel_for(j.BH * j.nqt, j.nkt * blk, f32 ? bwd_q_f32 : bwd_q_f64, &j);
+        }
+        lc_blas_single_end();
+        free(j.D);
+        if (atomic_load(&j.failed)) st = lc_error_oom(sizeof(double) * (size_t)(4 * SD_BR * SD_BC));
+      }
     }
-    if (atomic_load(&j.failed))
-      st = lc_error_oom(sizeof(double) * (size_t)(4 * SD_BR * SD_BC + j.L + 1));
   }
   for (int i = 0; i < 4; i++)
     lc_release(h[i]);

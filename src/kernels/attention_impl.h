@@ -142,77 +142,135 @@ static void FN(fwd)(void *ctx, int64_t b, int64_t e) {
   free(buf);
 }
 
-/* Backward over heads [b, e): per key tile, the scores recomputed for every query tile that
- * sees it; dV and dK accumulate in place, dQ in the head's rows (one thread owns a head). */
-static void FN(bwd)(void *ctx, int64_t b, int64_t e) {
+/* D_i = rowsum(dO_i * O_i) of rows [b, e) of every head (j->D). */
+static void FN(rowdot)(void *ctx, int64_t b, int64_t e) {
   sdpa_job *j = ctx;
-  const int64_t E = j->E, Ev = j->Ev, S = j->S, L = j->L;
-  T *buf = malloc(sizeof(T) * (size_t)(3 * SD_BR * SD_BC + L + 1) + SD_BR * SD_BC);
+  const int64_t Ev = j->Ev;
+  const T *o = (const T *)j->o, *g = (const T *)j->g;
+  T *D = (T *)j->D;
+  for (int64_t r = b; r < e; r++) {
+    T acc = 0;
+    for (int64_t c = 0; c < Ev; c++)
+      acc += g[r * Ev + c] * o[r * Ev + c];
+    D[r] = acc;
+  }
+}
+
+/* Backward scratch: P, the dropped P, dP / dS (tiles of T) and the keep mask (bytes). */
+typedef struct FN(bscratch) {
+  T *p, *pd, *dp;
+  uint8_t *keep;
+} FN(bscratch);
+
+static T *FN(balloc)(FN(bscratch) * w) {
+  T *buf = malloc(sizeof(T) * (size_t)(3 * SD_BR * SD_BC) + SD_BR * SD_BC);
+  if (buf) {
+    w->p = buf;
+    w->pd = buf + SD_BR * SD_BC;
+    w->dp = buf + 2 * SD_BR * SD_BC;
+    w->keep = (uint8_t *)(buf + 3 * SD_BR * SD_BC);
+  }
+  return buf;
+}
+
+/* One (query tile i0, key tile j0) block of head bh: P recomputed from the logsumexp, then
+ * dV_j += Pd^T dO_i and dS = P * (dP * keep - D) * scale into w->dp (dS's products are the
+ * caller's). */
+static void FN(bblock)(const sdpa_job *j, FN(bscratch) * w, int64_t bh, int64_t i0, int64_t br,
+                       int64_t j0, int64_t bc, bool want_dv) {
+  const int64_t Ev = j->Ev, L = j->L, S = j->S;
+  const T *v = (const T *)j->v + bh * S * Ev, *g = (const T *)j->g + bh * L * Ev;
+  const T *lse = (const T *)j->lse + bh * L, *D = (const T *)j->D + bh * L;
+  T *p = w->p, *pd = w->pd, *dp = w->dp;
+  const bool drop = j->p > 0;
+  const T ks = (T)j->keep_scale, sc = (T)j->scale;
+  FN(scores)(j, bh, i0, br, j0, bc, p);
+  for (int64_t r = 0; r < br; r++) {
+    T *restrict pr = p + r * SD_BC;
+    const T ls = lse[i0 + r];
+    if (ls == -(T)INFINITY) { /* a fully hidden row: no gradient */
+      for (int64_t c = 0; c < bc; c++)
+        pr[c] = 0;
+      continue;
+    }
+    for (int64_t c = 0; c < bc; c++)
+      pr[c] = EXPV(pr[c] - ls);
+  }
+  /* dP (of the dropped weights) = dO V^T */
+  FN(mm)(false, true, br, bc, Ev, 1, g + i0 * Ev, Ev, v + j0 * Ev, Ev, 0, dp, SD_BC);
+  if (drop) FN(drop)(j, bh, i0, br, j0, bc, p, pd, w->keep);
+  if (want_dv) {
+    T *dv = (T *)j->dv + bh * S * Ev;
+    FN(mm)(true, false, bc, Ev, br, 1, drop ? pd : p, SD_BC, g + i0 * Ev, Ev, 1, dv + j0 * Ev, Ev);
+  }
+  for (int64_t r = 0; r < br; r++) {
+    T *restrict dr = dp + r * SD_BC;
+    const T *restrict pr = p + r * SD_BC;
+    const T di = D[i0 + r];
+    if (drop) {
+      const uint8_t *restrict kr = w->keep + r * SD_BC;
+      for (int64_t c = 0; c < bc; c++)
+        dr[c] = pr[c] * ((kr[c] ? dr[c] * ks : (T)0) - di) * sc;
+    } else {
+      for (int64_t c = 0; c < bc; c++)
+        dr[c] = pr[c] * (dr[c] - di) * sc;
+    }
+  }
+}
+
+/* Units [b, e) of (head, key tile): dK_j and dV_j over the query tiles that see key tile j,
+ * and, when j->bwd_dq (one unit per head then covers all its key tiles: units = heads), dQ in
+ * the same pass. */
+static void FN(bwd_kv)(void *ctx, int64_t b, int64_t e) {
+  sdpa_job *j = ctx;
+  const int64_t E = j->E, S = j->S, L = j->L;
+  FN(bscratch) w;
+  T *buf = FN(balloc)(&w);
   if (!buf) {
     atomic_store(&j->failed, 1);
     return;
   }
-  T *p = buf, *pd = p + SD_BR * SD_BC, *dp = pd + SD_BR * SD_BC, *D = dp + SD_BR * SD_BC;
-  uint8_t *keep = (uint8_t *)(D + L + 1);
-  const bool drop = j->p > 0;
-  const T ks = (T)j->keep_scale, sc = (T)j->scale;
-  for (int64_t bh = b; bh < e; bh++) {
+  for (int64_t u = b; u < e; u++) {
+    const int64_t bh = j->bwd_dq ? u : u / j->nkt;
+    const int64_t jt0 = j->bwd_dq ? 0 : u % j->nkt, jt1 = j->bwd_dq ? j->nkt : jt0 + 1;
     const T *q = (const T *)j->q + bh * L * E, *k = (const T *)j->k + bh * S * E;
-    const T *v = (const T *)j->v + bh * S * Ev;
-    const T *o = (const T *)j->o + bh * L * Ev, *g = (const T *)j->g + bh * L * Ev;
-    const T *lse = (const T *)j->lse + bh * L;
     T *dq = (T *)j->dq + bh * L * E, *dk = (T *)j->dk + bh * S * E;
-    T *dv = (T *)j->dv + bh * S * Ev;
-    for (int64_t r = 0; r < L; r++) {
-      T acc = 0;
-      for (int64_t c = 0; c < Ev; c++)
-        acc += g[r * Ev + c] * o[r * Ev + c];
-      D[r] = acc;
-    }
-    for (int64_t j0 = 0; j0 < S; j0 += SD_BC) {
-      const int64_t bc = S - j0 < SD_BC ? S - j0 : SD_BC;
+    for (int64_t jt = jt0; jt < jt1; jt++) {
+      const int64_t j0 = jt * SD_BC, bc = S - j0 < SD_BC ? S - j0 : SD_BC;
       const int64_t ifirst = j->causal ? (j0 / SD_BR) * SD_BR : 0;
       for (int64_t i0 = ifirst; i0 < L; i0 += SD_BR) {
         const int64_t br = L - i0 < SD_BR ? L - i0 : SD_BR;
-        FN(scores)(j, bh, i0, br, j0, bc, p);
-        for (int64_t r = 0; r < br; r++) {
-          T *restrict pr = p + r * SD_BC;
-          const T ls = lse[i0 + r];
-          if (ls == -(T)INFINITY) { /* a fully hidden row: no gradient */
-            for (int64_t c = 0; c < bc; c++)
-              pr[c] = 0;
-            continue;
-          }
-          for (int64_t c = 0; c < bc; c++)
-            pr[c] = EXPV(pr[c] - ls);
-        }
-        /* dP (of the dropped weights) = dO V^T */
-        FN(mm)(false, true, br, bc, Ev, 1, g + i0 * Ev, Ev, v + j0 * Ev, Ev, 0, dp, SD_BC);
-        const T *pw = p;
-        if (drop) {
-          FN(drop)(j, bh, i0, br, j0, bc, p, pd, keep);
-          pw = pd;
-        }
-        /* dV += Pd^T dO */
-        FN(mm)(true, false, bc, Ev, br, 1, pw, SD_BC, g + i0 * Ev, Ev, 1, dv + j0 * Ev, Ev);
-        /* dS = P * (dP * keep - D) * scale, into dp */
-        for (int64_t r = 0; r < br; r++) {
-          T *restrict dr = dp + r * SD_BC;
-          const T *restrict pr = p + r * SD_BC;
-          const T di = D[i0 + r];
-          if (drop) {
-            const uint8_t *restrict kr = keep + r * SD_BC;
-            for (int64_t c = 0; c < bc; c++)
-              dr[c] = pr[c] * ((kr[c] ? dr[c] * ks : (T)0) - di) * sc;
-          } else {
-            for (int64_t c = 0; c < bc; c++)
-              dr[c] = pr[c] * (dr[c] - di) * sc;
-          }
-        }
-        /* dQ += dS K; dK += dS^T Q */
-        FN(mm)(false, false, br, E, bc, 1, dp, SD_BC, k + j0 * E, E, 1, dq + i0 * E, E);
-        FN(mm)(true, false, bc, E, br, 1, dp, SD_BC, q + i0 * E, E, 1, dk + j0 * E, E);
+        FN(bblock)(j, &w, bh, i0, br, j0, bc, true);
+        if (j->bwd_dq)
+          FN(mm)(false, false, br, E, bc, 1, w.dp, SD_BC, k + j0 * E, E, 1, dq + i0 * E, E);
+        FN(mm)(true, false, bc, E, br, 1, w.dp, SD_BC, q + i0 * E, E, 1, dk + j0 * E, E);
       }
+    }
+  }
+  free(buf);
+}
+
+/* Units [b, e) of (head, query tile): dQ_i over the key tiles it sees (the split backward's
+ * second pass, when there are fewer heads than threads). */
+static void FN(bwd_q)(void *ctx, int64_t b, int64_t e) {
+  sdpa_job *j = ctx;
+  const int64_t E = j->E, S = j->S, L = j->L;
+  FN(bscratch) w;
+  T *buf = FN(balloc)(&w);
+  if (!buf) {
+    atomic_store(&j->failed, 1);
+    return;
+  }
+  for (int64_t u = b; u < e; u++) {
+    const int64_t bh = u / j->nqt, i0 = (u % j->nqt) * SD_BR;
+    const int64_t br = L - i0 < SD_BR ? L - i0 : SD_BR;
+    const int64_t jend = j->causal ? (i0 + br < S ? i0 + br : S) : S;
+    const T *k = (const T *)j->k + bh * S * E;
+    T *dq = (T *)j->dq + bh * L * E;
+    for (int64_t j0 = 0; j0 < jend; j0 += SD_BC) {
+      const int64_t bc = jend - j0 < SD_BC ? jend - j0 : SD_BC;
+      FN(bblock)(j, &w, bh, i0, br, j0, bc, false);
+      FN(mm)(false, false, br, E, bc, 1, w.dp, SD_BC, k + j0 * E, E, 1, dq + i0 * E, E);
     }
   }
   free(buf);
