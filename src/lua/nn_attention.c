@@ -25,7 +25,7 @@ static int f_sdpa(lua_State *L) {
   lc_tensor *t[3];
   for (int i = 0; i < 3; i++)
     t[i] = lb_tensor_arg(L, fn, i + 1, P[i]);
-  lc_tensor *mask = lb_opt_tensor_arg(L, fn, 4, "attn_mask");
+  lc_tensor *mask = lua_isnil(L, 4) ? NULL : lb_tensor_arg(L, fn, 4, "attn_mask");
   lc_sdpa_opts o = {0};
   o.dropout_p = lb_opt_num_arg(L, fn, 5, "dropout_p", 0.0);
   o.is_causal = lb_opt_bool_arg(L, fn, 6, "is_causal", false);

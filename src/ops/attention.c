@@ -23,7 +23,9 @@ lc_status lc_scaled_dot_product_attention(const lc_tensor *q, const lc_tensor *k
   if (!opts) opts = &def;
   int arg;
   if ((st = lc_sdpa_validate(q, k, v, mask, opts->dropout_p, opts->is_causal, &arg))) return st;
-  double scale = opts->has_scale ? opts->scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
+  const int64_t E = q->shape[q->ndim - 1];
+  /* E = 0: every score is 0 whatever the scale (PyTorch's 1/sqrt(0) would make them NaN) */
+  double scale = opts->has_scale ? opts->scale : (E > 0 ? 1.0 / sqrt((double)E) : 1.0);
   if (!isfinite(scale))
     return lc_set_error(LC_EARG, "%s: scale: expected a finite number, got %g", fn, scale);
   uint64_t seed = 0, base = 0;
