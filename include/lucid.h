@@ -34,5 +34,6 @@
 #include "lucid_loss.h"
 #include "lucid_norm.h"
 #include "lucid_optim.h"
+#include "lucid_rnn.h"
 
 #endif /* LUCID_H */
