@@ -434,7 +434,7 @@ local P = {
 }
 nn._P = P
 
-for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "interpolate", "initializers", "utils"} do
+for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "interpolate", "initializers", "utils", "rnn"} do
   require("lucid.nn." .. family)(nn, P)
 end
 
