@@ -12,6 +12,7 @@
  */
 #include "rnn.h"
 #include "kernel_util.h"
+#include "vmath.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -35,17 +36,25 @@ static inline int64_t rnn_time(const rnn_geo *g, int64_t s, int64_t b) {
 #define RT float
 #define S f32
 #define GEMM cblas_sgemm
+#define TANH vtanhf
+#define SIGM sig_f32
 #include "rnn_impl.h"
 #undef RT
 #undef S
 #undef GEMM
+#undef TANH
+#undef SIGM
 #define RT double
 #define S f64
 #define GEMM cblas_dgemm
+#define TANH tanh
+#define SIGM sig_f64
 #include "rnn_impl.h"
 #undef RT
 #undef S
 #undef GEMM
+#undef TANH
+#undef SIGM
 
 static const char *FN_NAME = "rnn_recurrence";
 
@@ -151,8 +160,13 @@ static lc_status rec_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   TRY(check_lengths(&g));
   int64_t ny = g.T * g.B * g.Ho, nh = g.B * g.Ho, nc = g.mode == LC_LSTM ? g.B * g.H : 0;
   int64_t rs = ny + nh + nc, wss = g.ws_size, ghs[2] = {g.B, g.G * g.H};
-  TRY(lc_zeros(1, &rs, dt, &res));
-  TRY(lc_zeros(1, &wss, dt, &ws));
+  /* y is written at every valid step; padded ones stay 0. The workspace is fully written except
+   * rows no one reads (the step loop zeroes the ones a GEMM reads). */
+  if (g.len)
+    TRY(lc_zeros(1, &rs, dt, &res));
+  else
+    TRY(lc_empty(1, &rs, dt, &res));
+  TRY(lc_empty(1, &wss, dt, &ws));
   TRY(lc_empty(2, ghs, dt, &gh));
   size_t es = lc_dtype_size(dt);
   char *wp = lc_data(ws), *rp = lc_data(res);
@@ -221,9 +235,12 @@ done:
     TRY(lc_k_dense(len, &ld));
     g.len = lc_data(ld);
   }
-  TRY(lc_zeros(3, sx, dt, &dx));
-  TRY(lc_zeros(3, sx, dt, &DG));
-  if (g.proj) TRY(lc_zeros(3, sp, dt, &DH));
+  if (g.len)
+    TRY(lc_zeros(3, sx, dt, &dx));
+  else
+    TRY(lc_empty(3, sx, dt, &dx));
+  TRY(lc_empty(3, sx, dt, &DG));
+  if (g.proj) TRY(lc_empty(3, sp, dt, &DH));
   TRY(lc_empty(2, sh, dt, &dh));
   TRY(lc_empty(2, sh, dt, &dhp));
   TRY(lc_zeros(2, sc, dt, &dc));

@@ -1,18 +1,16 @@
 /*
  * rnn_impl.h - the body of the fused recurrence's forward and backward for one float type,
  * included by rnn.c once per dtype with RT (element type), S (suffix) and GEMM (cblas_?gemm)
- * defined. Layer 2 (kernels); private to rnn.c.
+ * defined, and TANH / SIGM its vectorisable tanh and sigmoid. Layer 2 (kernels); private to rnn.c.
  *
  * Layout (all row-major, time-major, B rows per step): xp {RT, B, GH}; ws = Hall {RT+1, B, Ho}
  * (Hall[0] = h0, Hall[s+1] = the state after step s), Call {RT+1, B, H} (LSTM), Gt {RT, B, GH}
  * (activated gates, LSTM / GRU), GHN {RT, B, H} (GRU: W_hn h + b_hn), M {RT, B, H} (LSTM with
- * projection: o * tanh(c) before W_hr).
+ * projection: o * TANH(c) before W_hr).
  */
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, S)
-
-static inline RT FN(sigm)(RT x) { return (RT)1 / ((RT)1 + exp(-x)); }
 
 static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restrict whh,
                         const RT *restrict bhh, const RT *restrict whr, RT *restrict y,
@@ -35,13 +33,17 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
            whh, (int)Ho, (RT)1, gh, (int)GH);
     for (int64_t b = 0; b < B; b++) {
       int64_t t = rnn_time(g, s, b);
-      if (t < 0) continue;
+      if (t < 0) {
+        /* the projection GEMM reads this row (the workspace is not zeroed) */
+        if (g->proj) memset(M + (s * B + b) * H, 0, sizeof(RT) * (size_t)H);
+        continue;
+      }
       const RT *restrict xr = xp + (t * B + b) * GH;
       const RT *restrict ghr = gh + b * GH;
       if (g->mode == LC_RNN_TANH || g->mode == LC_RNN_RELU) {
         RT *restrict h = hn + b * Ho;
         if (g->mode == LC_RNN_TANH)
-          for (int64_t j = 0; j < H; j++) h[j] = tanh(xr[j] + ghr[j]);
+          for (int64_t j = 0; j < H; j++) h[j] = TANH(xr[j] + ghr[j]);
         else
           for (int64_t j = 0; j < H; j++) {
             RT v = xr[j] + ghr[j];
@@ -52,32 +54,26 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
         const RT *restrict cp = Call + (s * B + b) * H;
         RT *restrict c = Call + ((s + 1) * B + b) * H;
         RT *restrict m = g->proj ? M + (s * B + b) * H : hn + b * Ho;
-        for (int64_t j = 0; j < H; j++) {
-          RT i = FN(sigm)(xr[j] + ghr[j]), f = FN(sigm)(xr[H + j] + ghr[H + j]),
-            gg = tanh(xr[2 * H + j] + ghr[2 * H + j]), o = FN(sigm)(xr[3 * H + j] + ghr[3 * H + j]);
-          gt[j] = i;
-          gt[H + j] = f;
-          gt[2 * H + j] = gg;
-          gt[3 * H + j] = o;
-          RT cv = f * cp[j] + i * gg;
-          c[j] = cv;
-          m[j] = o * tanh(cv);
-        }
+        /* simple loops (one activation each) so every one vectorises */
+        for (int64_t j = 0; j < GH; j++) gt[j] = xr[j] + ghr[j];
+        for (int64_t j = 0; j < 2 * H; j++) gt[j] = SIGM(gt[j]);
+        for (int64_t j = 2 * H; j < 3 * H; j++) gt[j] = TANH(gt[j]);
+        for (int64_t j = 3 * H; j < 4 * H; j++) gt[j] = SIGM(gt[j]);
+        const RT *restrict gi = gt, *restrict gf = gt + H, *restrict gg = gt + 2 * H,
+                           *restrict go = gt + 3 * H;
+        for (int64_t j = 0; j < H; j++) c[j] = gf[j] * cp[j] + gi[j] * gg[j];
+        for (int64_t j = 0; j < H; j++) m[j] = go[j] * TANH(c[j]);
       } else { /* GRU */
         RT *restrict gt = Gt + (s * B + b) * GH;
         RT *restrict ghn = GHN + (s * B + b) * H;
         const RT *restrict h0 = hp + b * Ho;
         RT *restrict h = hn + b * Ho;
-        for (int64_t j = 0; j < H; j++) {
-          RT r = FN(sigm)(xr[j] + ghr[j]), z = FN(sigm)(xr[H + j] + ghr[H + j]);
-          RT nh = ghr[2 * H + j];
-          RT n = tanh(xr[2 * H + j] + r * nh);
-          gt[j] = r;
-          gt[H + j] = z;
-          gt[2 * H + j] = n;
-          ghn[j] = nh;
-          h[j] = ((RT)1 - z) * n + z * h0[j];
-        }
+        for (int64_t j = 0; j < 2 * H; j++) gt[j] = SIGM(xr[j] + ghr[j]);
+        for (int64_t j = 0; j < H; j++) ghn[j] = ghr[2 * H + j];
+        const RT *restrict gr = gt, *restrict gz = gt + H, *restrict xn = xr + 2 * H;
+        RT *restrict gn = gt + 2 * H;
+        for (int64_t j = 0; j < H; j++) gn[j] = TANH(xn[j] + gr[j] * ghn[j]);
+        for (int64_t j = 0; j < H; j++) h[j] = ((RT)1 - gz[j]) * gn[j] + gz[j] * h0[j];
       }
     }
     if (g->proj && B > 0 && Ho > 0)
@@ -115,8 +111,12 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
     const RT *dm = dh;
     if (g->proj) {
       RT *dhs = DH + s * B * Ho;
-      for (int64_t b = 0; b < B; b++)
-        if (rnn_time(g, s, b) >= 0) memcpy(dhs + b * Ho, dh + b * Ho, sizeof(RT) * (size_t)Ho);
+      for (int64_t b = 0; b < B; b++) {
+        if (rnn_time(g, s, b) >= 0)
+          memcpy(dhs + b * Ho, dh + b * Ho, sizeof(RT) * (size_t)Ho);
+        else
+          memset(dhs + b * Ho, 0, sizeof(RT) * (size_t)Ho);
+      }
       if (B > 0 && H > 0)
         GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)H, (int)Ho, (RT)1, dhs,
              (int)Ho, whr, (int)H, (RT)0, dmbuf, (int)H);
@@ -128,6 +128,7 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
       RT *restrict dp = dhp + b * Ho;
       if (t < 0) {
         memcpy(dp, dh + b * Ho, sizeof(RT) * (size_t)Ho);
+        memset(dgs + b * GH, 0, sizeof(RT) * (size_t)GH);
         continue;
       }
       const RT *restrict dmr = dm + b * (g->proj ? H : Ho);
@@ -148,7 +149,7 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
         RT *restrict dcr = dc + b * H;
         for (int64_t j = 0; j < H; j++) {
           RT i = gt[j], f = gt[H + j], gg = gt[2 * H + j], o = gt[3 * H + j];
-          RT tc = tanh(c[j]);
+          RT tc = TANH(c[j]);
           RT dO = dmr[j] * tc;
           RT dct = dcr[j] + dmr[j] * o * ((RT)1 - tc * tc);
           dgr[j] = dct * gg * i * ((RT)1 - i);
