@@ -42,11 +42,13 @@ step lucid "lucid ($BUILD/bin/lucid bench/bench.lua)" "$BUILD/bin/lucid" bench/b
 step lucid "lucid: convolutions and the seed CNN (bench/bench_conv.lua)" "$BUILD/bin/lucid" bench/bench_conv.lua
 step lucid "lucid: peak RSS of 100 seed-CNN training steps (bench/cnn_rss.lua)" "$BUILD/bin/lucid" bench/cnn_rss.lua
 step lucid "lucid: activations on 1M float32 elements, 1 thread (bench/bench_activation.lua)" "$BUILD/bin/lucid" bench/bench_activation.lua
+step lucid "lucid: 2-layer LSTM / GRU training steps (bench/bench_rnn.lua)" "$BUILD/bin/lucid" bench/bench_rnn.lua
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
   step torch "PyTorch: peak RSS of 100 seed-CNN training steps" /usr/bin/python3 bench/cnn_torch.py rss
   step torch "PyTorch: activations (bench/bench_activation_torch.py)" /usr/bin/python3 bench/bench_activation_torch.py
+  step torch "PyTorch: 2-layer LSTM / GRU training steps (bench/rnn_torch.py)" /usr/bin/python3 bench/rnn_torch.py
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
 fi
@@ -80,6 +82,7 @@ awk '
       if (c == "seed_cnn_100_steps_peak_rss_mb") target = sprintf("<= 60 MB: %s", l <= 60 ? "met" : "MISSED")
       if (c == "fashion_epoch_s" && t > 0) target = sprintf("<= 0.75x the PyTorch time (%.2fx): %s", l / t, l <= 0.75 * t ? "met" : "MISSED")
       if (c == "fashion_accuracy_pct" && t > 0) target = sprintf("within 0.5 points of PyTorch (%+.2f)", l - t)
+      if (c ~ /^(lstm|gru)_2l_.*_train_step_ms$/ && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]

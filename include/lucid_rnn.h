@@ -27,18 +27,18 @@ typedef enum lc_rnn_mode {
 } lc_rnn_mode;
 
 typedef struct lc_rnn_opts {
-  int num_layers;     /* >= 1 (0 reads as 1) */
+  int num_layers; /* >= 1 (0 reads as 1) */
   bool bidirectional;
-  bool batch_first;   /* input / output {B, T, F} instead of {T, B, F} (states stay {L*D, B, H}) */
-  bool bias;          /* weights include b_ih, b_hh */
-  double dropout;     /* on the outputs of every layer but the last, when training */
+  bool batch_first; /* input / output {B, T, F} instead of {T, B, F} (states stay {L*D, B, H}) */
+  bool bias;        /* weights include b_ih, b_hh */
+  double dropout;   /* on the outputs of every layer but the last, when training */
   bool training;
-  int64_t proj_size;  /* LSTM only: 0 = none, else 0 < proj_size < hidden_size */
+  int64_t proj_size; /* LSTM only: 0 = none, else 0 < proj_size < hidden_size */
   /* int64 {B}: per-sample valid step counts in [1, T], any order (NULL: all T). Padded steps
    * neither update the state nor receive gradient, their outputs are 0; h_n / c_n are each
    * sample's state at its last valid step (the reverse direction starts there). */
   const lc_tensor *lengths;
-  const char *name;   /* the function name errors start with (NULL: "rnn") */
+  const char *name; /* the function name errors start with (NULL: "rnn") */
   /* how errors name the states (NULL: "argument 2 (hx)", "argument 3 (cx)"); the Lua LSTM
    * passes "argument 2 (hx[1])" and "argument 2 (hx[2])" */
   const char *hx_arg, *cx_arg, *lengths_arg;
@@ -52,9 +52,9 @@ typedef struct lc_rnn_opts {
  * features, in_l = D*Ho. The hidden size H is read from w_hh. n_weights must match.
  * Results: out {T, B, D*Ho} (batch_first: {B, T, D*Ho}); h_n {L*D, B, Ho}; c_n (LSTM only,
  * else NULL is written; c_n may be NULL) {L*D, B, H}. All of the input's float dtype. */
-lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx,
-                 const lc_tensor *cx, int n_weights, lc_tensor *const *weights,
-                 const lc_rnn_opts *opts, lc_tensor **out, lc_tensor **h_n, lc_tensor **c_n);
+lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx, const lc_tensor *cx,
+                 int n_weights, lc_tensor *const *weights, const lc_rnn_opts *opts, lc_tensor **out,
+                 lc_tensor **h_n, lc_tensor **c_n);
 
 /* One step: input {B, in} or {in}; hx {B, Ho} / {Ho} or NULL (zeros); cx LSTM's {B, H} or NULL;
  * w_ih {G*H, in}, w_hh {G*H, H}, b_ih, b_hh {G*H} or both NULL. h1 {B, H}; c1 LSTM's {B, H}

@@ -22,7 +22,7 @@ typedef struct rnn_geo {
   int mode, G;
   bool reverse, proj, bias;
   int64_t T, B, H, Ho;
-  const int64_t *len; /* NULL: every sample has T steps */
+  const int64_t *len;                       /* NULL: every sample has T steps */
   int64_t o_h, o_c, o_g, o_n, o_m, ws_size; /* workspace offsets (elements) */
 } rnn_geo;
 
@@ -174,15 +174,16 @@ static lc_status rec_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   if (g.mode == LC_LSTM) memcpy(wp + (size_t)g.o_c * es, lc_data(d[2]), (size_t)nc * es);
   const void *bhh = d[4] ? lc_data(d[4]) : NULL, *whr = d[5] ? lc_data(d[5]) : NULL;
   if (dt == LC_FLOAT32)
-    rnn_fwd_f32(&g, lc_data(d[0]), lc_data(d[3]), bhh, whr, (float *)rp, (float *)wp,
-                lc_data(gh));
+    rnn_fwd_f32(&g, lc_data(d[0]), lc_data(d[3]), bhh, whr, (float *)rp, (float *)wp, lc_data(gh));
   else
     rnn_fwd_f64(&g, lc_data(d[0]), lc_data(d[3]), bhh, whr, (double *)rp, (double *)wp,
                 lc_data(gh));
   memcpy(rp + (size_t)ny * es, wp + (size_t)(g.o_h + g.T * nh) * es, (size_t)nh * es);
-  if (nc) memcpy(rp + (size_t)(ny + nh) * es, wp + (size_t)(g.o_c + g.T * nc) * es, (size_t)nc * es);
+  if (nc)
+    memcpy(rp + (size_t)(ny + nh) * es, wp + (size_t)(g.o_c + g.T * nc) * es, (size_t)nc * es);
 done:
-  for (int k = 0; k < 7; k++) lc_release(d[k]);
+  for (int k = 0; k < 7; k++)
+    lc_release(d[k]);
   lc_release(gh);
   if (st) {
     lc_release(res);
@@ -249,8 +250,10 @@ done:
     const char *gp = lc_data(gd);
     int64_t ny = TB * g.Ho, nh = g.B * g.Ho;
     memcpy(lc_data(dh), gp + (size_t)ny * es, (size_t)nh * es);
-    if (g.mode == LC_LSTM) memcpy(lc_data(dc), gp + (size_t)(ny + nh) * es, (size_t)(g.B * g.H) * es);
-    void *rp = rd ? lc_data(rd) : NULL, *dhpp = DH ? lc_data(DH) : NULL, *dmp = dm ? lc_data(dm) : NULL;
+    if (g.mode == LC_LSTM)
+      memcpy(lc_data(dc), gp + (size_t)(ny + nh) * es, (size_t)(g.B * g.H) * es);
+    void *rp = rd ? lc_data(rd) : NULL, *dhpp = DH ? lc_data(DH) : NULL,
+         *dmp = dm ? lc_data(dm) : NULL;
     if (dt == LC_FLOAT32)
       rnn_bwd_f32(&g, lc_data(wd), rp, lc_data(ws), (const float *)gp, lc_data(dh), lc_data(dc),
                   lc_data(dx), lc_data(DG), dhpp, lc_data(dhp), dmp);
@@ -280,12 +283,14 @@ done:
       const float *p = lc_data(DG);
       float *o = lc_data(db);
       for (int64_t r = 0; r < TB; r++)
-        for (int64_t j = 0; j < GH; j++) o[j] += p[r * GH + j];
+        for (int64_t j = 0; j < GH; j++)
+          o[j] += p[r * GH + j];
     } else {
       const double *p = lc_data(DG);
       double *o = lc_data(db);
       for (int64_t r = 0; r < TB; r++)
-        for (int64_t j = 0; j < GH; j++) o[j] += p[r * GH + j];
+        for (int64_t j = 0; j < GH; j++)
+          o[j] += p[r * GH + j];
     }
   }
   if (g.proj && ctx->needs_grad[5]) {

@@ -17,7 +17,7 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
                         RT *restrict ws, RT *restrict gh) {
   const int64_t Tn = g->T, B = g->B, H = g->H, Ho = g->Ho, GH = g->G * H;
   RT *Hall = ws + g->o_h, *Call = ws + g->o_c, *Gt = ws + g->o_g, *GHN = ws + g->o_n,
-    *M = ws + g->o_m;
+     *M = ws + g->o_m;
   for (int64_t s = 0; s < Tn; s++) {
     const RT *hp = Hall + s * B * Ho;
     RT *hn = Hall + (s + 1) * B * Ho;
@@ -43,7 +43,8 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
       if (g->mode == LC_RNN_TANH || g->mode == LC_RNN_RELU) {
         RT *restrict h = hn + b * Ho;
         if (g->mode == LC_RNN_TANH)
-          for (int64_t j = 0; j < H; j++) h[j] = TANH(xr[j] + ghr[j]);
+          for (int64_t j = 0; j < H; j++)
+            h[j] = TANH(xr[j] + ghr[j]);
         else
           for (int64_t j = 0; j < H; j++) {
             RT v = xr[j] + ghr[j];
@@ -55,30 +56,40 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
         RT *restrict c = Call + ((s + 1) * B + b) * H;
         RT *restrict m = g->proj ? M + (s * B + b) * H : hn + b * Ho;
         /* simple loops (one activation each) so every one vectorises */
-        for (int64_t j = 0; j < GH; j++) gt[j] = xr[j] + ghr[j];
-        for (int64_t j = 0; j < 2 * H; j++) gt[j] = SIGM(gt[j]);
-        for (int64_t j = 2 * H; j < 3 * H; j++) gt[j] = TANH(gt[j]);
-        for (int64_t j = 3 * H; j < 4 * H; j++) gt[j] = SIGM(gt[j]);
+        for (int64_t j = 0; j < GH; j++)
+          gt[j] = xr[j] + ghr[j];
+        for (int64_t j = 0; j < 2 * H; j++)
+          gt[j] = SIGM(gt[j]);
+        for (int64_t j = 2 * H; j < 3 * H; j++)
+          gt[j] = TANH(gt[j]);
+        for (int64_t j = 3 * H; j < 4 * H; j++)
+          gt[j] = SIGM(gt[j]);
         const RT *restrict gi = gt, *restrict gf = gt + H, *restrict gg = gt + 2 * H,
                            *restrict go = gt + 3 * H;
-        for (int64_t j = 0; j < H; j++) c[j] = gf[j] * cp[j] + gi[j] * gg[j];
-        for (int64_t j = 0; j < H; j++) m[j] = go[j] * TANH(c[j]);
+        for (int64_t j = 0; j < H; j++)
+          c[j] = gf[j] * cp[j] + gi[j] * gg[j];
+        for (int64_t j = 0; j < H; j++)
+          m[j] = go[j] * TANH(c[j]);
       } else { /* GRU */
         RT *restrict gt = Gt + (s * B + b) * GH;
         RT *restrict ghn = GHN + (s * B + b) * H;
         const RT *restrict h0 = hp + b * Ho;
         RT *restrict h = hn + b * Ho;
-        for (int64_t j = 0; j < 2 * H; j++) gt[j] = SIGM(xr[j] + ghr[j]);
-        for (int64_t j = 0; j < H; j++) ghn[j] = ghr[2 * H + j];
+        for (int64_t j = 0; j < 2 * H; j++)
+          gt[j] = SIGM(xr[j] + ghr[j]);
+        for (int64_t j = 0; j < H; j++)
+          ghn[j] = ghr[2 * H + j];
         const RT *restrict gr = gt, *restrict gz = gt + H, *restrict xn = xr + 2 * H;
         RT *restrict gn = gt + 2 * H;
-        for (int64_t j = 0; j < H; j++) gn[j] = TANH(xn[j] + gr[j] * ghn[j]);
-        for (int64_t j = 0; j < H; j++) h[j] = ((RT)1 - gz[j]) * gn[j] + gz[j] * h0[j];
+        for (int64_t j = 0; j < H; j++)
+          gn[j] = TANH(xn[j] + gr[j] * ghn[j]);
+        for (int64_t j = 0; j < H; j++)
+          h[j] = ((RT)1 - gz[j]) * gn[j] + gz[j] * h0[j];
       }
     }
     if (g->proj && B > 0 && Ho > 0)
-      GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)Ho, (int)H, (RT)1,
-           M + s * B * H, (int)H, whr, (int)H, (RT)0, hn, (int)Ho);
+      GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)Ho, (int)H, (RT)1, M + s * B * H,
+           (int)H, whr, (int)H, (RT)0, hn, (int)Ho);
     for (int64_t b = 0; b < B; b++) {
       int64_t t = rnn_time(g, s, b);
       if (t < 0) { /* padded: the state carries over */
@@ -106,7 +117,8 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
       if (t < 0) continue;
       RT *restrict d = dh + b * Ho;
       const RT *restrict gyr = gy + (t * B + b) * Ho;
-      for (int64_t j = 0; j < Ho; j++) d[j] += gyr[j];
+      for (int64_t j = 0; j < Ho; j++)
+        d[j] += gyr[j];
     }
     const RT *dm = dh;
     if (g->proj) {
@@ -137,9 +149,11 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
       if (g->mode == LC_RNN_TANH || g->mode == LC_RNN_RELU) {
         const RT *restrict h = Hall + ((s + 1) * B + b) * Ho;
         if (g->mode == LC_RNN_TANH)
-          for (int64_t j = 0; j < H; j++) dgr[j] = dmr[j] * ((RT)1 - h[j] * h[j]);
+          for (int64_t j = 0; j < H; j++)
+            dgr[j] = dmr[j] * ((RT)1 - h[j] * h[j]);
         else
-          for (int64_t j = 0; j < H; j++) dgr[j] = h[j] > 0 ? dmr[j] : (RT)0;
+          for (int64_t j = 0; j < H; j++)
+            dgr[j] = h[j] > 0 ? dmr[j] : (RT)0;
         memcpy(dxr, dgr, sizeof(RT) * (size_t)GH);
         memset(dp, 0, sizeof(RT) * (size_t)Ho);
       } else if (g->mode == LC_LSTM) {
@@ -181,8 +195,8 @@ static void FN(rnn_bwd)(const rnn_geo *g, const RT *restrict whh, const RT *rest
     }
     /* dh_{s-1} = direct + DG_s W_hh */
     if (B > 0 && Ho > 0 && GH > 0)
-      GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)Ho, (int)GH, (RT)1, dgs,
-           (int)GH, whh, (int)Ho, (RT)1, dhp, (int)Ho);
+      GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)Ho, (int)GH, (RT)1, dgs, (int)GH,
+           whh, (int)Ho, (RT)1, dhp, (int)Ho);
     memcpy(dh, dhp, sizeof(RT) * (size_t)(B * Ho));
   }
 }

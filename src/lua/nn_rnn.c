@@ -33,7 +33,8 @@ static lua_Integer field_int(lua_State *L, int t, const char *k, lua_Integer def
 }
 
 /* _rnn(mode, input, hx|nil, cx|nil, {weights...}, {num_layers=, bidirectional=, batch_first=,
- * bias=, dropout=, training=, proj_size=, lengths=, name=, hx_arg=, cx_arg=}) -> out, h_n [, c_n] */
+ * bias=, dropout=, training=, proj_size=, lengths=, name=, hx_arg=, cx_arg=}) -> out, h_n [, c_n]
+ */
 static int f_rnn(lua_State *L) {
   luaL_checktype(L, 6, LUA_TTABLE);
   lua_getfield(L, 6, "name");

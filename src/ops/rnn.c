@@ -40,7 +40,8 @@ static lc_status want_dtype(const char *fn, const char *arg, const lc_tensor *t,
 static lc_status part(const lc_tensor *P, int64_t start, int nd, const int64_t *shape,
                       lc_tensor **out) {
   int64_t len = 1;
-  for (int d = 0; d < nd; d++) len *= shape[d];
+  for (int d = 0; d < nd; d++)
+    len *= shape[d];
   lc_tensor *s = NULL;
   lc_status st = lc_slice(P, 0, start, start + len, 1, &s);
   if (st) return st;
@@ -58,7 +59,12 @@ static lc_status run_dir(lc_rnn_mode mode, const lc_tensor *x, lc_tensor *h0, lc
   lc_tensor *xp = NULL, *res[2] = {NULL, NULL};
   lc_status st;
   TRY(lc_linear(x, w_ih, b_ih, &xp));
-  lc_tensor *in[7] = {xp, h0, c0 ? c0 : h0, w_hh, b_hh ? b_hh : w_hh, w_hr ? w_hr : w_hh,
+  lc_tensor *in[7] = {xp,
+                      h0,
+                      c0 ? c0 : h0,
+                      w_hh,
+                      b_hh ? b_hh : w_hh,
+                      w_hr ? w_hr : w_hh,
                       lengths ? (lc_tensor *)lengths : w_hh};
   lc_op_args a = {.ni = LC_RNNA_N};
   a.i[LC_RNNA_MODE] = mode;
@@ -91,16 +97,17 @@ static lc_status check_lengths(const char *fn, const char *arg, const lc_tensor 
   const int64_t *p = lc_data(d);
   for (int64_t b = 0; b < B && !st; b++)
     if (p[b] < 1 || p[b] > T)
-      st = lc_set_error(LC_EARG, "%s: %s: every length must be in [1, %lld] (the sequence "
-                        "length), got %lld at sample %lld", fn, arg, (long long)T,
-                        (long long)p[b], (long long)b);
+      st = lc_set_error(LC_EARG,
+                        "%s: %s: every length must be in [1, %lld] (the sequence "
+                        "length), got %lld at sample %lld",
+                        fn, arg, (long long)T, (long long)p[b], (long long)b);
   lc_release(d);
   return st;
 }
 
-lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx,
-                 const lc_tensor *cx, int n_weights, lc_tensor *const *weights,
-                 const lc_rnn_opts *opts, lc_tensor **out, lc_tensor **h_n, lc_tensor **c_n) {
+lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx, const lc_tensor *cx,
+                 int n_weights, lc_tensor *const *weights, const lc_rnn_opts *opts, lc_tensor **out,
+                 lc_tensor **h_n, lc_tensor **c_n) {
   static const lc_rnn_opts dflt = {.num_layers = 1, .bias = true};
   if (!opts) opts = &dflt;
   const char *fn = opts->name ? opts->name : "rnn";
@@ -125,25 +132,30 @@ lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx,
     return lc_set_error(LC_EARG, "%s: dropout must be in [0, 1], got %g", fn, opts->dropout);
   int per = 2 + (opts->bias ? 2 : 0) + (proj ? 1 : 0);
   if (n_weights != L * D * per)
-    return lc_set_error(LC_EARG, "%s: expected %d weight tensors (%d layers x %d directions x "
-                        "%d), got %d", fn, L * D * per, L, D, per, n_weights);
+    return lc_set_error(LC_EARG,
+                        "%s: expected %d weight tensors (%d layers x %d directions x "
+                        "%d), got %d",
+                        fn, L * D * per, L, D, per, n_weights);
   for (int k = 0; k < n_weights; k++)
     if (!weights[k]) return lc_set_error(LC_EARG, "%s: weight %d is NULL", fn, k);
   if (input->ndim != 2 && input->ndim != 3)
-    return lc_set_error(LC_ESHAPE, "%s: argument 1 (input): expected a 2-D (unbatched) or 3-D "
-                        "(batched) tensor, got %d-D", fn, input->ndim);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: argument 1 (input): expected a 2-D (unbatched) or 3-D "
+                        "(batched) tensor, got %d-D",
+                        fn, input->ndim);
   lc_dtype dt = input->dtype;
   if (dt != LC_FLOAT32 && dt != LC_FLOAT64)
-    return lc_set_error(LC_EDTYPE, "%s: argument 1 (input): expected a float32 or float64 "
-                        "tensor, got %s", fn, lc_dtype_name(dt));
+    return lc_set_error(LC_EDTYPE,
+                        "%s: argument 1 (input): expected a float32 or float64 "
+                        "tensor, got %s",
+                        fn, lc_dtype_name(dt));
   const lc_tensor *w_hh0 = weights[1];
   if (w_hh0->ndim != 2 || w_hh0->shape[0] % G || w_hh0->shape[0] == 0)
-    return lc_set_error(LC_ESHAPE, "%s: weight_hh_l0 must be {%d*hidden_size, hidden_size}", fn,
-                        G);
+    return lc_set_error(LC_ESHAPE, "%s: weight_hh_l0 must be {%d*hidden_size, hidden_size}", fn, G);
   int64_t H = w_hh0->shape[0] / G, Ho = proj ? opts->proj_size : H;
   if (proj && Ho >= H)
-    return lc_set_error(LC_EARG, "%s: proj_size (%lld) must be smaller than hidden_size (%lld)",
-                        fn, (long long)Ho, (long long)H);
+    return lc_set_error(LC_EARG, "%s: proj_size (%lld) must be smaller than hidden_size (%lld)", fn,
+                        (long long)Ho, (long long)H);
   bool unbatched = input->ndim == 2;
   lc_status st = LC_OK;
   lc_tensor *x = NULL, *h = NULL, *c = NULL, *layer = NULL, *ys[2] = {0}, *o = NULL;
@@ -164,11 +176,14 @@ lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx,
     goto done;
   }
   if (F != w_ih0->shape[1]) {
-    st = lc_set_error(LC_ESHAPE, "%s: argument 1 (input): expected input.size(-1) to be %lld "
-                      "(input_size), got %lld", fn, (long long)w_ih0->shape[1], (long long)F);
+    st = lc_set_error(LC_ESHAPE,
+                      "%s: argument 1 (input): expected input.size(-1) to be %lld "
+                      "(input_size), got %lld",
+                      fn, (long long)w_ih0->shape[1], (long long)F);
     goto done;
   }
-  for (int k = 0; k < n_weights; k++) TRY(want_dtype(fn, "weights", weights[k], dt));
+  for (int k = 0; k < n_weights; k++)
+    TRY(want_dtype(fn, "weights", weights[k], dt));
   int64_t sh[3] = {L * D, B, Ho}, sc[3] = {L * D, B, H};
   if (hx) {
     TRY(want_dtype(fn, hxa, hx, dt));
@@ -281,7 +296,8 @@ lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx,
 done:
   lc_release(x), lc_release(h), lc_release(c), lc_release(layer);
   lc_release(ys[0]), lc_release(ys[1]);
-  for (int k = 0; k < 2 * L * D; k++) lc_release(hs[k]);
+  for (int k = 0; k < 2 * L * D; k++)
+    lc_release(hs[k]);
   free(hs);
   return st;
 }
@@ -298,12 +314,16 @@ lc_status lc_rnn_cell(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor 
   if (!b_ih != !b_hh) return lc_set_error(LC_EARG, "%s: give both biases or neither", fn);
   int G = gates_of(mode);
   if (input->ndim != 1 && input->ndim != 2)
-    return lc_set_error(LC_ESHAPE, "%s: argument 1 (input): expected a 1-D (unbatched) or 2-D "
-                        "(batched) tensor, got %d-D", fn, input->ndim);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: argument 1 (input): expected a 1-D (unbatched) or 2-D "
+                        "(batched) tensor, got %d-D",
+                        fn, input->ndim);
   lc_dtype dt = input->dtype;
   if (dt != LC_FLOAT32 && dt != LC_FLOAT64)
-    return lc_set_error(LC_EDTYPE, "%s: argument 1 (input): expected a float32 or float64 "
-                        "tensor, got %s", fn, lc_dtype_name(dt));
+    return lc_set_error(LC_EDTYPE,
+                        "%s: argument 1 (input): expected a float32 or float64 "
+                        "tensor, got %s",
+                        fn, lc_dtype_name(dt));
   if (w_hh->ndim != 2 || w_hh->shape[0] % G || w_hh->shape[0] == 0 ||
       w_hh->shape[1] * G != w_hh->shape[0])
     return lc_set_error(LC_ESHAPE, "%s: weight_hh must be {%d*hidden_size, hidden_size}", fn, G);
@@ -317,8 +337,10 @@ lc_status lc_rnn_cell(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor 
     return lc_set_error(LC_ESHAPE, "%s: weight_ih must be {%lld, input_size}", fn,
                         (long long)(G * H));
   if (F != w_ih->shape[1])
-    return lc_set_error(LC_ESHAPE, "%s: argument 1 (input): expected input.size(-1) to be %lld "
-                        "(input_size), got %lld", fn, (long long)w_ih->shape[1], (long long)F);
+    return lc_set_error(LC_ESHAPE,
+                        "%s: argument 1 (input): expected input.size(-1) to be %lld "
+                        "(input_size), got %lld",
+                        fn, (long long)w_ih->shape[1], (long long)F);
   TRY(want_dtype(fn, "weight_ih", w_ih, dt));
   TRY(want_dtype(fn, "weight_hh", w_hh, dt));
   if (b_ih) {
@@ -360,8 +382,13 @@ lc_status lc_rnn_cell(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor 
   TRY(lc_linear(x, w_ih, b_ih, &xp));
   TRY(lc_reshape(xp, 3, (int64_t[]){1, B, G * H}, &xp3));
   {
-    lc_tensor *in[7] = {xp3, h, c ? c : h, (lc_tensor *)w_hh, (lc_tensor *)(b_hh ? b_hh : w_hh),
-                        (lc_tensor *)w_hh, (lc_tensor *)w_hh};
+    lc_tensor *in[7] = {xp3,
+                        h,
+                        c ? c : h,
+                        (lc_tensor *)w_hh,
+                        (lc_tensor *)(b_hh ? b_hh : w_hh),
+                        (lc_tensor *)w_hh,
+                        (lc_tensor *)w_hh};
     lc_op_args ar = {.ni = LC_RNNA_N};
     ar.i[LC_RNNA_MODE] = mode;
     ar.i[LC_RNNA_BIAS] = b_hh != NULL;
