@@ -11,6 +11,7 @@
  *   lucid_conv.h        padding, convolutions, pooling
  *   lucid_norm.h        batch/layer/group/instance norm
  *   lucid_interpolate.h interpolation (nearest, bilinear; Upsample)
+ *   lucid_rnn.h         recurrent layers (RNN, LSTM, GRU and their cells)
  *   lucid_optim.h       optimizers (SGD, Adam, AdamW, RMSprop, Adagrad)
  *   lucid_io.h          checkpoints (safetensors) and IDX dataset files
  *

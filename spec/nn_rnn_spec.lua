@@ -12,7 +12,7 @@ local core = require "lucid.core" -- core._rnn / core._rnn_cell: what the module
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local F = dofile(here .. "fixtures/rnn.lua")
 
-local function load(model, state, dtype)
+local function load_sd(model, state, dtype)
   model:to(dtype)
   local sd = {}
   for i, kv in ipairs(state) do sd[i] = {kv[1], lucid.Tensor(kv[2], {dtype = dtype})} end
@@ -42,7 +42,7 @@ describe("recurrent layers against PyTorch 1.13", function()
       local dt = c.dtype
       local rel, abs = tol(c)
       local cell = c.kind:find("Cell") ~= nil
-      local m = load(nn[c.kind](3, 4, c.options), c.state_dict, dt)
+      local m = load_sd(nn[c.kind](3, 4, c.options), c.state_dict, dt)
       local x = lucid.Tensor(c.input, {dtype = dt, requires_grad = true})
       local h0 = c.h0 and lucid.Tensor(c.h0, {dtype = dt, requires_grad = true})
       local c0 = c.c0 and lucid.Tensor(c.c0, {dtype = dt, requires_grad = true})
@@ -266,5 +266,33 @@ describe("recurrent layers", function()
     helpers.raises("RnnRecurrenceBackward", function()
       return lucid.autograd.grad(out:sum(), {x}, {create_graph = true})
     end)
+  end)
+end)
+
+describe("docs/nn/recurrent.md", function()
+  it("its Lua examples run and print what their --> comments say", function()
+    local f = assert(io.open(here .. "../docs/nn/recurrent.md", "rb"))
+    local doc = f:read("a")
+    f:close()
+    -- the blocks build on each other (the first one's lucid and nn): run them as one chunk
+    local n, codes = 0, {}
+    for code in doc:gmatch("```lua\n(.-)```") do
+      n = n + 1
+      codes[n] = "do\n" .. code .. "end"
+    end
+    local code = "local lucid = require 'lucid'\nlocal nn = lucid.nn\n" .. table.concat(codes, "\n")
+    local want, got = {}, {}
+    for line in code:gmatch("[^\n]+") do
+      local w = line:match("^print%(.*%)%s+%-%->%s(.*)$")
+      if w then want[#want + 1] = w end
+    end
+    local env = setmetatable({print = function(...)
+      local parts = {}
+      for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+      got[#got + 1] = table.concat(parts, "\t")
+    end}, {__index = _G})
+    assert(load(code, "=recurrent.md", "t", env))()
+    assert.same(want, got)
+    assert.is_true(n >= 3)
   end)
 end)
