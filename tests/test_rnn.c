@@ -224,6 +224,17 @@ TEST(rnn_errors_name_argument_and_shapes) {
   CHECK_STATUS(lc_rnn(LC_LSTM, x, NULL, NULL, 8, w, &o, &out, &hn, &cn), LC_ESHAPE);
   CHECK(msg_has("expected shape {3}, got {2}"));
   CHECK(out == NULL && hn == NULL && cn == NULL);
+  /* a weight of the wrong shape is named as PyTorch names the parameter */
+  lc_tensor *bad_w = NULL, *keep = w[5];
+  int64_t sbw[2] = {4 * H, H + 1};
+  CHECK_OK(lc_zeros(2, sbw, LC_FLOAT32, &bad_w));
+  w[5] = bad_w;
+  o.lengths = NULL;
+  CHECK_STATUS(lc_rnn(LC_LSTM, x, NULL, NULL, 8, w, &o, &out, &hn, &cn), LC_ESHAPE);
+  CHECK(msg_has("weight_hh_l1: expected shape {80, 20}, got {80, 21}") ||
+        printf("%s\n", lc_last_error()));
+  w[5] = keep;
+  lc_release(bad_w);
   /* and it still works */
   o.lengths = NULL;
   CHECK_OK(lc_rnn(LC_LSTM, x, NULL, NULL, 8, w, &o, &out, &hn, &cn));

@@ -28,7 +28,7 @@ static void FN(rnn_fwd)(const rnn_geo *g, const RT *restrict xp, const RT *restr
       else
         memset(gh + b * GH, 0, sizeof(RT) * (size_t)GH);
     }
-    if (Ho > 0 && GH > 0)
+    if (B > 0 && Ho > 0 && GH > 0)
       GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)Ho, (RT)1, hp, (int)Ho,
            whh, (int)Ho, (RT)1, gh, (int)GH);
     for (int64_t b = 0; b < B; b++) {

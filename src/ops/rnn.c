@@ -182,8 +182,27 @@ lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx, 
                       fn, (long long)w_ih0->shape[1], (long long)F);
     goto done;
   }
-  for (int k = 0; k < n_weights; k++)
-    TRY(want_dtype(fn, "weights", weights[k], dt));
+  /* every weight's shape and dtype, named as PyTorch names the parameter */
+  for (int k = 0; k < n_weights; k++) {
+    static const char *const base[5] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                        "weight_hr"};
+    int l = k / (per * D), d = k / per % D, j = k % per;
+    int role = opts->bias ? j : (j < 2 ? j : 4);
+    int64_t in_l = l == 0 ? F : D * Ho, want[2];
+    int nd = role == 2 || role == 3 ? 1 : 2;
+    want[0] = role == 4 ? Ho : G * H;
+    want[1] = role == 0 ? in_l : role == 1 ? Ho : H;
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s_l%d%s", base[role], l, d ? "_reverse" : "");
+    TRY(want_shape(fn, nm, weights[k], nd, want));
+    if (weights[k]->dtype != dt) {
+      st = lc_set_error(LC_EDTYPE,
+                        "%s: %s: expected %s (the input's dtype), got %s (convert the "
+                        "input or the module)",
+                        fn, nm, lc_dtype_name(dt), lc_dtype_name(weights[k]->dtype));
+      goto done;
+    }
+  }
   int64_t sh[3] = {L * D, B, Ho}, sc[3] = {L * D, B, H};
   if (hx) {
     TRY(want_dtype(fn, hxa, hx, dt));
@@ -208,27 +227,11 @@ lc_status lc_rnn(lc_rnn_mode mode, const lc_tensor *input, const lc_tensor *hx, 
   if (opts->lengths) TRY(check_lengths(fn, la, opts->lengths, T, B));
   layer = lc_retain(x);
   for (int l = 0; l < L; l++) {
-    int64_t Fl = l == 0 ? F : D * Ho;
     for (int d = 0; d < D; d++) {
       int k = l * D + d;
       lc_tensor *const *w = weights + k * per;
       lc_tensor *wih = w[0], *whh = w[1], *bih = opts->bias ? w[2] : NULL,
                 *bhh = opts->bias ? w[3] : NULL, *whr = proj ? w[per - 1] : NULL;
-      char nm[64];
-      snprintf(nm, sizeof nm, "weight_ih_l%d%s", l, d ? "_reverse" : "");
-      TRY(want_shape(fn, nm, wih, 2, (int64_t[]){G * H, Fl}));
-      snprintf(nm, sizeof nm, "weight_hh_l%d%s", l, d ? "_reverse" : "");
-      TRY(want_shape(fn, nm, whh, 2, (int64_t[]){G * H, Ho}));
-      if (bih) {
-        snprintf(nm, sizeof nm, "bias_ih_l%d%s", l, d ? "_reverse" : "");
-        TRY(want_shape(fn, nm, bih, 1, (int64_t[]){G * H}));
-        snprintf(nm, sizeof nm, "bias_hh_l%d%s", l, d ? "_reverse" : "");
-        TRY(want_shape(fn, nm, bhh, 1, (int64_t[]){G * H}));
-      }
-      if (whr) {
-        snprintf(nm, sizeof nm, "weight_hr_l%d%s", l, d ? "_reverse" : "");
-        TRY(want_shape(fn, nm, whr, 2, (int64_t[]){Ho, H}));
-      }
       lc_tensor *h0 = NULL, *c0 = NULL;
       if (h)
         st = lc_select(h, 0, k, &h0);
