@@ -246,7 +246,7 @@ describe("recurrent layers", function()
       function() return g(x, lucid.zeros(1, 2, 20)) end)
     helpers.raises({"nn.GRU: argument 3 (lengths)", "expected shape {3}, got {2}"},
       function() return g(x, {lengths = {1, 2}}) end)
-    helpers.raises({"nn.GRU: argument 3 (lengths)", "[1, 5]", "got 6"},
+    helpers.raises({"nn.GRU: argument 3 (lengths)", "[1, 5]", "got 6 at sample 3"},
       function() return g(x, {lengths = {1, 2, 6}}) end)
     helpers.raises({"nn.GRU: argument 3 (lengths)", "[1, 5]", "got 0"},
       function() return g(x, {lengths = {0, 2, 3}}) end)

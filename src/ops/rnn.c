@@ -99,7 +99,7 @@ static lc_status check_lengths(const char *fn, const char *arg, const lc_tensor 
     if (p[b] < 1 || p[b] > T)
       st = lc_set_error(LC_EARG,
                         "%s: %s: every length must be in [1, %lld] (the sequence "
-                        "length), got %lld at sample %lld",
+                        "length), got %lld at sample " LC_POS_I,
                         fn, arg, (long long)T, (long long)p[b], (long long)b);
   lc_release(d);
   return st;
