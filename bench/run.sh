@@ -44,6 +44,7 @@ step lucid "lucid: peak RSS of 100 seed-CNN training steps (bench/cnn_rss.lua)" 
 step lucid "lucid: activations on 1M float32 elements, 1 thread (bench/bench_activation.lua)" "$BUILD/bin/lucid" bench/bench_activation.lua
 step lucid "lucid: a Transformer layer and text generation (bench/bench_transformer.lua)" "$BUILD/bin/lucid" bench/bench_transformer.lua
 step lucid "lucid: fused attention fwd+bwd, 8 heads x 1024 x 64 (bench/bench_attention.lua)" "$BUILD/bin/lucid" bench/bench_attention.lua
+step lucid "lucid: 2-layer LSTM / GRU training steps (bench/bench_rnn.lua)" "$BUILD/bin/lucid" bench/bench_rnn.lua
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
@@ -51,6 +52,7 @@ if $have_torch; then
   step torch "PyTorch: activations (bench/bench_activation_torch.py)" /usr/bin/python3 bench/bench_activation_torch.py
   step torch "PyTorch: a Transformer layer and text generation (bench/transformer_torch.py)" /usr/bin/python3 bench/transformer_torch.py
   step torch "PyTorch: attention fwd+bwd (bench/attention_torch.py)" /usr/bin/python3 bench/attention_torch.py
+  step torch "PyTorch: 2-layer LSTM / GRU training steps (bench/rnn_torch.py)" /usr/bin/python3 bench/rnn_torch.py
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
 fi

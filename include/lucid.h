@@ -12,6 +12,7 @@
  *   lucid_conv.h        padding, convolutions, pooling
  *   lucid_norm.h        batch/layer/group/instance norm
  *   lucid_interpolate.h interpolation (nearest, bilinear; Upsample)
+ *   lucid_rnn.h         recurrent layers (RNN, LSTM, GRU and their cells)
  *   lucid_optim.h       optimizers (SGD, Adam, AdamW, RMSprop, Adagrad)
  *   lucid_io.h          checkpoints (safetensors) and IDX dataset files
  *
@@ -36,5 +37,6 @@
 #include "lucid_loss.h"
 #include "lucid_norm.h"
 #include "lucid_optim.h"
+#include "lucid_rnn.h"
 
 #endif /* LUCID_H */

@@ -94,6 +94,7 @@ int luaopen_lucid_core(lua_State *L) {
   register_all(L, mt, st, methods, module, lb_rearrange_regs);
   register_all(L, mt, st, methods, module, lb_scan_regs);
   register_all(L, mt, st, methods, module, lb_sort_regs);
+  register_all(L, mt, st, methods, module, lb_rnn_regs);
   register_all(L, mt, st, methods, module, lb_misc_regs);
   register_all(L, mt, st, methods, module, lb_half_regs);
   register_all(L, mt, st, methods, module, lb_advindex_regs);
