@@ -43,10 +43,12 @@ return function(nn, P)
 
   -- softmax(q k^T * scale + mask) v over the last two dims; weights returned when asked for.
   -- Without weights the fused kernel runs when it is built in (memory linear in the length).
-  local function attend(q, k, v, mask, dropout_p, need_weights, scale)
+  -- causal: the fused kernel's own top-left causal mask (no L x S mask built)
+  local function attend(q, k, v, mask, dropout_p, need_weights, scale, causal)
     local sdpa = F.scaled_dot_product_attention
     if sdpa and not need_weights then
-      return sdpa(q, k, v, {attn_mask = mask, dropout_p = dropout_p, scale = scale})
+      return sdpa(q, k, v, {attn_mask = mask, dropout_p = dropout_p, scale = scale,
+        is_causal = causal or nil})
     end
     local s = (q * scale):matmul(k:transpose(-2, -1))
     if mask then s = s + mask end
@@ -109,7 +111,9 @@ return function(nn, P)
     if off + L > self.max_len then
       fail("%s: positions up to %d exceed max_len %d", f, off + L, self.max_len)
     end
-    local pe = self.pe:narrow(1, off + 1, L):to(x.dtype)
+    -- the table in x's dtype, converted once per dtype (not at every call)
+    if not self._pe or self._pe.dtype ~= x.dtype then self._pe = self.pe:to(x.dtype) end
+    local pe = self._pe:narrow(1, off + 1, L)
     if nd == 3 then pe = self.batch_first and pe:unsqueeze(1) or pe:unsqueeze(2) end
     local y = x + pe
     if self.p > 0 then y = F.dropout(y, self.p, self.training) end
@@ -370,15 +374,14 @@ return function(nn, P)
     -- from here on (L, N, E) as PyTorch's function
     local L, N = query.shape[1], query.shape[2]
     local S = key.shape[1]
-    local qdim = nd -- the feature dim, in the caller's terms
     if query.shape[3] ~= E then
-      fail("%s: argument 2 (query): expected embed_dim %d in dim %d, got %d", f, E, qdim, query.shape[3])
+      fail("%s: argument 2 (query): expected embed_dim %d in dim %d, got %d", f, E, nd, query.shape[3])
     end
     if key.shape[3] ~= self.kdim then
-      fail("%s: argument 3 (key): expected kdim %d in dim %d, got %d", f, self.kdim, qdim, key.shape[3])
+      fail("%s: argument 3 (key): expected kdim %d in dim %d, got %d", f, self.kdim, nd, key.shape[3])
     end
     if value.shape[3] ~= self.vdim then
-      fail("%s: argument 4 (value): expected vdim %d in dim %d, got %d", f, self.vdim, qdim, value.shape[3])
+      fail("%s: argument 4 (value): expected vdim %d in dim %d, got %d", f, self.vdim, nd, value.shape[3])
     end
     if key.shape[2] ~= N or value.shape[2] ~= N or value.shape[1] ~= S then
       fail("%s: key and value must have query's batch size %d and the same length, got key %s and value %s",
@@ -446,7 +449,10 @@ return function(nn, P)
       cache.k, cache.v = k, v
     end
     local Skeys = k.shape[2]
-    if is_causal and (L > 1 or Skeys > past + 1) then -- (one new last query sees every key)
+    -- without a cache or another mask, causal is the fused kernel's top-left triangle
+    local fused_causal = is_causal and past == 0 and not mask and not kpm and not need_weights
+      and F.scaled_dot_product_attention ~= nil
+    if is_causal and not fused_causal and (L > 1 or Skeys > past + 1) then -- (one new last query sees every key)
       -- query i (at position past + i) sees keys j <= past + i
       local c = lu.ones(L, Skeys, {dtype = "bool"}):triu(past + 1)
       local cm = lu.zeros({L, Skeys}, {dtype = dt}):masked_fill(c, -math.huge):unsqueeze(1)
@@ -457,7 +463,7 @@ return function(nn, P)
       mask = mask and mask + kpm or kpm
     end
     local p = self.training and self.dropout or 0
-    local o, w = attend(q, k, v, mask, p, need_weights, 1 / math.sqrt(hd))
+    local o, w = attend(q, k, v, mask, p, need_weights, 1 / math.sqrt(hd), fused_causal)
     -- (N*H, L, hd) -> (L, N, E) -> out_proj
     o = o:transpose(1, 2):reshape(L, N, E)
     o = self.out_proj(o)
