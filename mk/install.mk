@@ -42,7 +42,7 @@ PC_FILES     = $(BUILD)/pkgconfig/lucid.pc $(BUILD)/pkgconfig/lucid-lua.pc
 EMBED_LUA_OBJ = $(BUILD)/obj/gen/embedded_lua.o
 
 # What the core needs at link time besides itself (also Libs.private of lucid.pc).
-LUCID_DEPLIBS = $(SAN) $(shell pkg-config --libs openblas) -lz -lm -lpthread
+LUCID_DEPLIBS = $(SAN) $(CORE_LIBS)
 # Shared objects must resolve every symbol (not possible under the sanitizers' runtime).
 SO_DEFS      = $(if $(SAN),,-Wl,--no-undefined)
 

@@ -1,0 +1,34 @@
+/*
+ * op_list.h - the ONNX op table: one row per op of the default domain lucid runs.
+ * X(Name, function, min inputs, max inputs (-1: variadic), max outputs, deterministic)
+ * Each function lives in the family file its section names (src/onnx/ops_<family>.c) and
+ * handles every opset from 7 to 17 of its op (attributes that became inputs, changed
+ * defaults); docs/onnx.md lists the rows.
+ */
+#define OX_OP_LIST(X) OX_OPS_MATH(X) OX_OPS_SHAPE(X) OX_OPS_NN(X)
+
+/* ops_math.c, ops_activation.c: elementwise arithmetic, comparison, logic, casts,
+ * activations, softmax */
+#define OX_OPS_MATH(X)                                                                             \
+  X(Add, ox_add, 2, 2, 1, true)                                                                    \
+  X(Sub, ox_sub, 2, 2, 1, true)                                                                    \
+  X(Mul, ox_mul, 2, 2, 1, true)                                                                    \
+  X(Div, ox_div, 2, 2, 1, true)                                                                    \
+  X(Relu, ox_relu, 1, 1, 1, true)                                                                  \
+  /* end of OX_OPS_MATH */
+
+/* ops_shape.c, ops_index.c: shapes, views, joins, indexing, constants, sorting */
+#define OX_OPS_SHAPE(X)                                                                            \
+  X(Identity, ox_identity, 1, 1, 1, true)                                                          \
+  X(Constant, ox_constant, 0, 0, 1, true)                                                          \
+  X(Reshape, ox_reshape, 1, 2, 1, true)                                                            \
+  X(Flatten, ox_flatten, 1, 1, 1, true)                                                            \
+  /* end of OX_OPS_SHAPE */
+
+/* ops_nn.c, ops_reduce.c, ops_rnn.c: linear algebra, convolution, pooling, normalization,
+ * reductions, resizing, recurrent layers */
+#define OX_OPS_NN(X)                                                                               \
+  X(MatMul, ox_matmul, 2, 2, 1, true)                                                              \
+  X(Gemm, ox_gemm, 2, 3, 1, true)                                                                  \
+  X(Conv, ox_conv, 2, 3, 1, true)                                                                  \
+  /* end of OX_OPS_NN */

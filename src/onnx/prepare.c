@@ -1,0 +1,287 @@
+/*
+ * prepare.c - what is done once per model, after parsing: constant folding, the fusions
+ * (Conv + BatchNormalization folded into the Conv's weights, MatMul + Add and Gemm as one
+ * linear op, a following Relu applied in place), and the memory plan (each value's last
+ * reader, so the executor frees it there).
+ */
+#include "onnx_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool is_const(const lc_onnx_model *m, int v) { return v >= 0 && m->values[v].constant; }
+
+/* A constant that folding may use: not a trainable parameter. */
+static bool foldable_input(const lc_onnx_model *m, int v) {
+  return v < 0 || (m->values[v].constant && !m->values[v].is_param);
+}
+
+static lc_status fold_constants(lc_onnx_model *m) {
+  bool grad = lc_set_grad_enabled(false);
+  lc_status st = LC_OK;
+  lc_tensor *outs[16];
+  for (int i = 0; i < m->n_nodes && !st; i++) {
+    ox_node *n = &m->nodes[i];
+    if (n->dead || !n->op->deterministic || n->n_out > 16) continue;
+    bool all = true;
+    for (int j = 0; j < n->n_in && all; j++) all = foldable_input(m, n->in[j]);
+    if (!all) continue;
+    lc_tensor *ins[64];
+    if (n->n_in > 64) continue;
+    for (int j = 0; j < n->n_in; j++) ins[j] = n->in[j] >= 0 ? m->values[n->in[j]].constant : NULL;
+    for (int j = 0; j < n->n_out; j++) outs[j] = NULL;
+    if ((st = ox_run_node(m, n, ins, outs))) break;
+    for (int j = 0; j < n->n_out; j++) {
+      if (n->out[j] >= 0) m->values[n->out[j]].constant = outs[j];
+      else lc_release(outs[j]);
+    }
+    n->dead = true;
+  }
+  lc_set_grad_enabled(grad);
+  return st;
+}
+
+/* Uses of each value by live nodes. */
+static void count_uses(lc_onnx_model *m) {
+  for (int v = 0; v < m->n_values; v++) {
+    m->values[v].n_uses = 0;
+    m->values[v].last_use = -1;
+  }
+  for (int i = 0; i < m->n_nodes; i++) {
+    const ox_node *n = &m->nodes[i];
+    if (n->dead) continue;
+    for (int j = 0; j < n->n_in; j++)
+      if (n->in[j] >= 0) {
+        m->values[n->in[j]].n_uses++;
+        m->values[n->in[j]].last_use = i;
+      }
+  }
+}
+
+/* The only live reader of value v (a node's first output), or NULL. */
+static ox_node *sole_reader(lc_onnx_model *m, int v, const char *op) {
+  if (v < 0 || m->values[v].is_output || m->values[v].n_uses != 1) return NULL;
+  int r = m->values[v].last_use;
+  ox_node *n = &m->nodes[r];
+  return strcmp(n->proto->op_type, op) == 0 ? n : NULL;
+}
+
+/* Makes node n produce what `absorbed` produced (its first output), and removes absorbed. */
+static void absorb(lc_onnx_model *m, ox_node *n, ox_node *absorbed) {
+  n->out[0] = absorbed->out[0];
+  if (n->out[0] >= 0) m->values[n->out[0]].producer = (int)(n - m->nodes);
+  absorbed->dead = true;
+}
+
+static bool float_tensor(const lc_tensor *t) {
+  return t && (lc_dtype_of(t) == LC_FLOAT32 || lc_dtype_of(t) == LC_FLOAT64);
+}
+
+/* An owned vector of n values (shape (n) or all-ones before it) from b, or NULL if b is not. */
+static lc_status as_bias(const lc_tensor *b, int64_t n, lc_tensor **out) {
+  *out = NULL;
+  int nd = lc_ndim(b);
+  if (lc_numel(b) == 1 && n != 1) {
+    int64_t shape[1] = {n};
+    lc_tensor *e;
+    lc_status st = lc_reshape(b, 0, shape, &e);
+    if (st) return st;
+    st = lc_expand(e, 1, shape, out);
+    lc_release(e);
+    if (st) return st;
+    lc_tensor *c;
+    st = lc_contiguous(*out, &c);
+    lc_release(*out);
+    *out = st ? NULL : c;
+    return st;
+  }
+  if (nd < 1 || lc_shape(b)[nd - 1] != n || lc_numel(b) != n) return LC_OK;
+  int64_t shape[1] = {n};
+  return lc_reshape(b, 1, shape, out);
+}
+
+/* Conv followed by BatchNormalization (inference form) -> one Conv with scaled weights. */
+static lc_status fuse_conv_bn(lc_onnx_model *m, ox_node *c) {
+  ox_node *bn = sole_reader(m, c->out[0], "BatchNormalization");
+  if (!bn || bn->in[0] != c->out[0] || bn->n_in != 5 || !is_const(m, c->in[1])) return LC_OK;
+  for (int j = 1; j < bn->n_out; j++)
+    if (bn->out[j] >= 0 && (m->values[bn->out[j]].n_uses || m->values[bn->out[j]].is_output))
+      return LC_OK;
+  if (ox_attr_int(bn, "training_mode", 0)) return LC_OK;
+  for (int j = 1; j < 5; j++)
+    if (!is_const(m, bn->in[j])) return LC_OK;
+  if (c->n_in == 3 && c->in[2] >= 0 && !is_const(m, c->in[2])) return LC_OK;
+  lc_tensor *w = m->values[c->in[1]].constant;
+  lc_tensor *scale = m->values[bn->in[1]].constant, *beta = m->values[bn->in[2]].constant;
+  lc_tensor *mean = m->values[bn->in[3]].constant, *var = m->values[bn->in[4]].constant;
+  if (!float_tensor(w) || lc_ndim(w) < 3) return LC_OK;
+  int64_t oc = lc_shape(w)[0];
+  lc_tensor *const vecs[4] = {scale, beta, mean, var};
+  for (int j = 0; j < 4; j++)
+    if (lc_dtype_of(vecs[j]) != lc_dtype_of(w) || lc_ndim(vecs[j]) != 1 || lc_shape(vecs[j])[0] != oc)
+      return LC_OK;
+  double eps = ox_attr_float(bn, "epsilon", 1e-5);
+  lc_tensor *s = NULL, *t1 = NULL, *sv = NULL, *nw = NULL, *nb = NULL, *t2 = NULL;
+  int64_t vshape[LC_MAX_DIMS];
+  vshape[0] = oc;
+  for (int k = 1; k < lc_ndim(w); k++) vshape[k] = 1;
+  lc_status st = lc_binary_scalar(LC_ADD, var, eps, false, &t1);
+  if (!st) st = lc_unary_(LC_RSQRT, t1);
+  if (!st) st = lc_binary(LC_MUL, scale, t1, &s); /* s = scale / sqrt(var + eps) */
+  if (!st) st = lc_reshape(s, lc_ndim(w), vshape, &sv);
+  if (!st) st = lc_binary(LC_MUL, w, sv, &nw);
+  lc_release(t1);
+  t1 = NULL;
+  /* b' = (b - mean) * s + beta */
+  if (!st && c->n_in == 3 && c->in[2] >= 0) st = lc_binary(LC_SUB, m->values[c->in[2]].constant, mean, &t1);
+  else if (!st) st = lc_unary(LC_NEG, mean, &t1);
+  if (!st) st = lc_binary(LC_MUL, t1, s, &t2);
+  if (!st) st = lc_binary(LC_ADD, t2, beta, &nb);
+  lc_release(s);
+  lc_release(t1);
+  lc_release(sv);
+  lc_release(t2);
+  if (st) {
+    lc_release(nw);
+    lc_release(nb);
+    return st;
+  }
+  lc_release(c->fused_weight);
+  lc_release(c->fused_bias);
+  c->fused_weight = nw;
+  c->fused_bias = nb;
+  c->fusion = OX_FUSE_WEIGHTS;
+  c->n_in = 3; /* room for one more was allocated */
+  c->in[1] = c->in[2] = -1;
+  absorb(m, c, bn);
+  return LC_OK;
+}
+
+/* MatMul(x, W) [+ Add(., b)] with a constant 2-D W -> linear(x, W^T, b). */
+static lc_status fuse_matmul_add(lc_onnx_model *m, ox_node *mm) {
+  if (!is_const(m, mm->in[1])) return LC_OK;
+  lc_tensor *w = m->values[mm->in[1]].constant;
+  if (!float_tensor(w) || lc_ndim(w) != 2) return LC_OK;
+  ox_node *add = sole_reader(m, mm->out[0], "Add");
+  int64_t n = lc_shape(w)[1];
+  lc_tensor *bias = NULL;
+  lc_status st;
+  if (add) {
+    int other = add->in[0] == mm->out[0] ? add->in[1] : add->in[0];
+    if (add->in[0] == add->in[1] || !is_const(m, other)) add = NULL;
+    else {
+      lc_tensor *b = m->values[other].constant;
+      if (lc_dtype_of(b) != lc_dtype_of(w) || lc_ndim(b) > 1) add = NULL; /* (1, n) may widen rank */
+      else if ((st = as_bias(b, n, &bias))) return st;
+      if (!bias) add = NULL;
+    }
+  }
+  lc_tensor *wt, *wc;
+  if ((st = lc_t(w, &wt))) {
+    lc_release(bias);
+    return st;
+  }
+  st = lc_contiguous(wt, &wc);
+  lc_release(wt);
+  if (st) {
+    lc_release(bias);
+    return st;
+  }
+  mm->fusion = OX_FUSE_LINEAR;
+  mm->fused_weight = wc;
+  mm->fused_bias = bias;
+  mm->in[1] = -1;
+  if (add) absorb(m, mm, add);
+  return LC_OK;
+}
+
+/* Gemm(A, B, C) with transA = 0 and a constant B (and C a vector or absent) -> linear. */
+static lc_status fuse_gemm(lc_onnx_model *m, ox_node *g) {
+  if (ox_attr_int(g, "transA", 0) || !is_const(m, g->in[1])) return LC_OK;
+  lc_tensor *b = m->values[g->in[1]].constant;
+  if (!float_tensor(b) || lc_ndim(b) != 2) return LC_OK;
+  bool tb = ox_attr_int(g, "transB", 0) != 0;
+  double alpha = ox_attr_float(g, "alpha", 1.0), beta = ox_attr_float(g, "beta", 1.0);
+  int64_t n = lc_shape(b)[tb ? 0 : 1];
+  lc_tensor *bias = NULL;
+  lc_status st;
+  if (g->n_in == 3 && g->in[2] >= 0) {
+    if (!is_const(m, g->in[2])) return LC_OK;
+    lc_tensor *c = m->values[g->in[2]].constant;
+    if (lc_dtype_of(c) != lc_dtype_of(b) || lc_ndim(c) > 2 ||
+        (lc_ndim(c) == 2 && lc_shape(c)[0] != 1))
+      return LC_OK;
+    lc_tensor *v;
+    if ((st = as_bias(c, n, &v))) return st;
+    if (!v) return LC_OK;
+    st = lc_binary_scalar(LC_MUL, v, beta, false, &bias);
+    lc_release(v);
+    if (st) return st;
+  }
+  lc_tensor *w = NULL, *wt = NULL;
+  if (tb) st = lc_binary_scalar(LC_MUL, b, alpha, false, &w);
+  else {
+    st = lc_t(b, &wt);
+    if (!st) st = lc_binary_scalar(LC_MUL, wt, alpha, false, &w);
+    lc_release(wt);
+  }
+  if (st) {
+    lc_release(bias);
+    return st;
+  }
+  g->fusion = OX_FUSE_LINEAR;
+  g->fused_weight = w;
+  g->fused_bias = bias;
+  g->in[1] = -1;
+  if (g->n_in == 3) g->in[2] = -1;
+  return LC_OK;
+}
+
+static lc_status fuse(lc_onnx_model *m) {
+  lc_status st = LC_OK;
+  for (int i = 0; i < m->n_nodes && !st; i++) {
+    ox_node *n = &m->nodes[i];
+    if (n->dead) continue;
+    const char *op = n->proto->op_type;
+    count_uses(m);
+    if (strcmp(op, "Conv") == 0) st = fuse_conv_bn(m, n);
+    else if (strcmp(op, "MatMul") == 0) st = fuse_matmul_add(m, n);
+    else if (strcmp(op, "Gemm") == 0) st = fuse_gemm(m, n);
+    else continue;
+    if (st) break;
+    /* a Relu reading only this result runs in place on it */
+    if (strcmp(op, "Conv") == 0 || n->fusion != OX_FUSE_NONE) {
+      count_uses(m);
+      ox_node *r = sole_reader(m, n->out[0], "Relu");
+      if (r && r->in[0] == n->out[0]) {
+        n->relu_after = true;
+        absorb(m, n, r);
+      }
+    }
+  }
+  return st;
+}
+
+lc_status ox_prepare(lc_onnx_model *m) {
+  lc_status st = fold_constants(m);
+  if (!st && !m->opts.no_fusion && !m->opts.trainable) st = fuse(m);
+  if (st) return st;
+  count_uses(m);
+  /* the initializers still read by a live node (or returned) */
+  m->params = malloc(((size_t)m->n_values + 1) * sizeof(int));
+  if (!m->params) return lc_set_error(LC_ENOMEM, "onnx: out of memory");
+  m->n_params = 0;
+  for (int v = 0; v < m->n_values; v++) {
+    const ox_value *ov = &m->values[v];
+    if (ov->constant && ov->producer < 0 && (ov->n_uses || ov->is_output)) m->params[m->n_params++] = v;
+  }
+  /* folded values nobody reads any more are dropped */
+  for (int v = 0; v < m->n_values; v++) {
+    ox_value *ov = &m->values[v];
+    if (ov->constant && ov->producer >= 0 && !ov->n_uses && !ov->is_output) {
+      lc_release(ov->constant);
+      ov->constant = NULL;
+    }
+  }
+  return LC_OK;
+}
