@@ -65,9 +65,10 @@ $(ONNX_GEN_O): $(BUILD)/gen/onnx/onnx.pb-c.c $(ONNX_GEN_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Wno-error -I$(BUILD)/gen/onnx -c $< -o $@
 
-# src/onnx includes the generated header.
-$(filter $(BUILD)/obj/src/onnx/%,$(CORE_OBJ)): CFLAGS_ALL += -I$(BUILD)/gen/onnx
-$(filter $(BUILD)/obj/src/onnx/%,$(CORE_OBJ)): $(ONNX_GEN_H)
+# src/onnx and the ONNX tests include the generated header.
+ONNX_USERS = $(filter $(BUILD)/obj/src/onnx/%,$(CORE_OBJ)) $(filter $(BUILD)/obj/tests/test_onnx%,$(TEST_OBJ))
+$(ONNX_USERS): CFLAGS_ALL += -I$(BUILD)/gen/onnx
+$(ONNX_USERS): $(ONNX_GEN_H)
 
 $(LIB): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -135,7 +136,8 @@ test: all
 check-asan: $(DEPS_OK)
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  build-asan/liblucid.a build-asan/bin/lucid build-asan/bin/lucid-tests
+	  build-asan/liblucid.a build-asan/bin/lucid build-asan/bin/lucid-tests \
+	  build-asan/bin/onnx-node-tests
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1 sh tools/run-tests.sh build-asan asan
 

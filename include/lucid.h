@@ -15,6 +15,7 @@
  *   lucid_rnn.h         recurrent layers (RNN, LSTM, GRU and their cells)
  *   lucid_optim.h       optimizers (SGD, Adam, AdamW, RMSprop, Adagrad)
  *   lucid_io.h          checkpoints (safetensors) and IDX dataset files
+ *   lucid_onnx.h        ONNX models (torch.onnx.export's files) run on lucid's ops
  *
  * Conventions, for all of them: lucid_core.h's top comment (0-based dims and indices, lc_status
  * results with lc_last_error(), outputs owned by the caller, arguments borrowed). Embedding in
@@ -36,6 +37,7 @@
 #include "lucid_io.h"
 #include "lucid_loss.h"
 #include "lucid_norm.h"
+#include "lucid_onnx.h"
 #include "lucid_optim.h"
 #include "lucid_rnn.h"
 

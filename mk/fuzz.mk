@@ -15,7 +15,7 @@
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_NAMES    = safetensors idx
+FUZZ_NAMES    = safetensors idx onnx
 FUZZ_BINS     = $(FUZZ_NAMES:%=build-fuzz/bin/fuzz-%)
 
 .PHONY: fuzz fuzz-build fuzz-lua-build

@@ -217,7 +217,9 @@ describe("README.md", function()
     local names = {["lua5.4"] = "Lua 5.4", ["liblua5.4-dev"] = "Lua 5.4",
       ["libopenblas-dev"] = "OpenBLAS", ["zlib1g-dev"] = "zlib", ["lua-busted"] = "busted",
       gcc = "the compiler", make = "make", ["pkg-config"] = "pkg-config", clang = "`clang`",
-      ["dataset-fashion-mnist"] = "`dataset-fashion-mnist`", fortunes = "`fortunes`"}
+      ["dataset-fashion-mnist"] = "`dataset-fashion-mnist`", fortunes = "`fortunes`",
+      ["libprotobuf-c-dev"] = "protobuf-c", ["protobuf-c-compiler"] = "protobuf-c",
+      ["libonnx-testdata"] = "`libonnx-testdata`", ["python3-onnx"] = "`python3-onnx`"}
     for pkg in pkgs:gmatch("%S+") do
       local name = names[pkg]
       assert.truthy(name, "install-deps.sh installs " .. pkg .. ", which README.md does not name")

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the C tests, the busted specs, the embedding examples and (except in asan mode) the
-# install test; prints "N passed, N failed" (all summed) last.
+# Runs the C tests, the busted specs, the embedding examples, ONNX's node tests and (except in
+# asan mode) the install test; prints "N passed, N failed" (all summed) last.
 # usage: run-tests.sh BUILD_DIR [asan]
 # In asan mode the specs run inside the sanitized `lucid` interpreter (which carries lucid
 # itself), so every C line they reach is checked.
@@ -109,6 +109,26 @@ else
   ckdir=""
 fi
 
+# ONNX's backend node tests through lucid's ONNX runtime (tools/onnx-node-tests.c: per-op table,
+# then "N passed, N failed"; the skips listed with reasons in tools/onnx-skip.txt). They come with
+# Debian's libonnx-testdata, which tools/install-deps.sh installs.
+o_pass=0
+o_fail=0
+if [ ! -d /usr/share/libonnx-testdata/data/node ]; then
+  echo "ok - onnx node tests # skip /usr/share/libonnx-testdata is absent (Debian's libonnx-testdata)"
+elif [ ! -x "$BUILD/bin/onnx-node-tests" ]; then
+  echo "not ok - onnx node tests: $BUILD/bin/onnx-node-tests was not built"
+  o_fail=1
+else
+  "$BUILD/bin/onnx-node-tests" -x tools/onnx-skip.txt >"$log" 2>&1
+  o_rc=$?
+  cat "$log"
+  o_pass=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n 1)
+  o_fail=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
+  if [ -z "$o_pass" ]; then o_pass=0; o_fail=1; echo "onnx node tests: printed no summary (exit $o_rc)"; fi
+  if [ "$o_rc" -ne 0 ] && [ "$o_fail" -eq 0 ]; then o_fail=1; fi
+fi
+
 # make install / uninstall into temporary directories and builds against the installation
 # (tools/test-install.sh). Not in asan mode: it installs the regular, unsanitized build.
 i_pass=0
@@ -123,9 +143,10 @@ if [ "$MODE" != asan ]; then
   if [ "$i_rc" -ne 0 ] && [ "$i_fail" -eq 0 ]; then i_fail=1; fi
 fi
 
-pass=$((c_pass + b_pass + e_pass + i_pass))
-fail=$((c_fail + b_fail + e_fail + i_fail))
+pass=$((c_pass + b_pass + e_pass + o_pass + i_pass))
+fail=$((c_fail + b_fail + e_fail + o_fail + i_fail))
 echo "C tests: $c_pass passed, $c_fail failed; specs: $b_pass passed, $b_fail failed;" \
-  "embedding examples: $e_pass passed, $e_fail failed; install: $i_pass passed, $i_fail failed"
+  "embedding examples: $e_pass passed, $e_fail failed; onnx node tests: $o_pass passed," \
+  "$o_fail failed; install: $i_pass passed, $i_fail failed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

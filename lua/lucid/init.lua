@@ -68,7 +68,7 @@ lucid.serialize = serialize
 -- Sub-packages written elsewhere (lucid.nn, lucid.optim, lucid.data) load on first use, so
 -- `require "lucid"` stays cheap and they may require "lucid" themselves. `lucid.nn` and
 -- `require "lucid.nn"` are the same table. A sub-package that is not installed reads as nil.
-local lazy = {nn = true, optim = true, data = true}
+local lazy = {nn = true, optim = true, data = true, onnx = true}
 setmetatable(lucid, {
   __index = function(t, k)
     if not lazy[k] then return nil end

@@ -282,6 +282,7 @@ extern const lb_reg lb_linear_regs[];     /* nn_linear.c */
 extern const lb_reg lb_interpolate_regs[]; /* nn_interpolate.c */
 extern const lb_reg lb_attention_regs[];   /* nn_attention.c */
 extern const lb_reg lb_rnn_regs[];        /* nn_rnn.c: core._rnn, core._rnn_cell */
+extern const lb_reg lb_onnx_regs[];       /* onnx.c: core._onnx (lucid.onnx) */
 extern const lb_reg lb_io_regs[];         /* io.c: LB_FUNC entries go into core._io */
 
 #endif /* LUCID_LUA_BINDING_H */

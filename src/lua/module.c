@@ -118,6 +118,9 @@ int luaopen_lucid_core(lua_State *L) {
   lua_newtable(L);
   register_all(L, mt, st, methods, lua_gettop(L), lb_io_regs);
   lua_setfield(L, module, "_io");
+  lua_newtable(L);
+  register_all(L, mt, st, methods, lua_gettop(L), lb_onnx_regs);
+  lua_setfield(L, module, "_onnx");
 
   lua_pushvalue(L, methods);
   lua_setfield(L, module, "_methods");

@@ -443,7 +443,9 @@ lc_status lc_onnx_load_buffer(const void *data, size_t size, const lc_onnx_opts 
 }
 
 /* Reads a whole file of at most max bytes. */
-lc_status ox_read_file(const char *path, int64_t max, void **data, size_t *size) {
+static lc_status ox_read_file(const char *path, int64_t max, void **data, size_t *size) {
+  lc_status pst = lc_file_check("onnx", path, LC_FILE_READ);
+  if (pst) return pst;
   FILE *f = fopen(path, "rb");
   if (!f) return lc_set_error(LC_EIO, "onnx: cannot open '%s': %s", path, strerror(errno));
   long long len = -1;

@@ -140,6 +140,11 @@ static lc_status read_external(const Onnx__TensorProto *tp, const char *dir, siz
   char *path = malloc(plen);
   if (!path) return lc_set_error(LC_ENOMEM, "onnx: out of memory");
   snprintf(path, plen, "%s/%s", dir, loc);
+  lc_status pst = lc_file_check("onnx", path, LC_FILE_READ);
+  if (pst) {
+    free(path);
+    return pst;
+  }
   FILE *f = fopen(path, "rb");
   if (!f) {
     lc_status st = lc_set_error(LC_EIO, "onnx: tensor '%s': cannot open external data file '%s': %s", tname,
