@@ -17,6 +17,7 @@
 #define LUCID_ONNX_H
 
 #include "lucid_core.h"
+#include "lucid_nn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,22 @@ lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *in
 int64_t lc_onnx_num_parameters(const lc_onnx_model *m);
 lc_status lc_onnx_parameter(const lc_onnx_model *m, int64_t i, const char **name,
                             lc_tensor **tensor);
+
+/* ---------------------------------------------------------------- export */
+
+typedef struct lc_onnx_export_opts {
+  bool static_batch; /* false (default): the first dim of the input and output is "batch" */
+} lc_onnx_export_opts;
+
+/* Writes m, a model of lucid's built-in modules (Sequential containers of Linear, Conv1d/2d,
+ * ConvTranspose2d, pools, BatchNorm1d/2d, LayerNorm, Embedding, Flatten, Dropout (as Identity)
+ * and the activations), to path as an ONNX model (opset 13; 14 with Hardswish, 17 with
+ * LayerNorm), running example through it to learn the shapes. The input is named "input",
+ * the output "output"; initializers carry the modules' paths ("0.weight"). Exported for
+ * inference (m runs in eval mode meanwhile; its mode is restored). A module it cannot write
+ * is an LC_EARG error naming its path and type. The file is written whole or not at all. */
+lc_status lc_onnx_export(lc_module *m, const lc_tensor *example, const char *path,
+                         const lc_onnx_export_opts *opts);
 
 /* One serialized TensorProto (the .pb files of ONNX's tests) read as a tensor. */
 lc_status lc_onnx_read_tensor(const char *path, lc_tensor **out);

@@ -174,3 +174,113 @@ describe("lucid.onnx", function()
     assert.truthy(msg:find("onnx.read_tensor: onnx:", 1, true), msg)
   end)
 end)
+
+-- python3-onnx's checker (with full shape inference) on a file, when python3-onnx is installed
+local function onnx_checker()
+  local p = io.popen("/usr/bin/python3 -c 'import onnx' 2>/dev/null && echo yes")
+  local have = p and p:read("a"):find("yes")
+  if p then p:close() end
+  if not have then return nil end
+  return function(path)
+    local cmd = ("/usr/bin/python3 -c \"import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), "
+      .. "full_check=True); print('checked')\" '%s' 2>&1"):format(path)
+    local q = assert(io.popen(cmd))
+    local out = q:read("a")
+    q:close()
+    return out:find("checked", 1, true) ~= nil, out
+  end
+end
+
+describe("lucid.onnx.export", function()
+  local check = onnx_checker()
+  if not check then print("# skip: python3-onnx is not installed: exported files are re-imported only") end
+
+  -- exports, re-imports, compares with the module itself (and another batch size), checks
+  local function roundtrip(model, x, x2, opts)
+    local path = os.tmpname()
+    model:eval()
+    assert.equal(path, lucid.onnx.export(model, x, path, opts))
+    local back = lucid.onnx.load(path)
+    for _, input in ipairs{x, x2} do
+      local want = lucid.no_grad(function() return model(input) end)
+      local got = back(input)
+      assert.same(want.shape, got.shape)
+      H.assert_close(got, want:tolist(), 1e-4, 1e-5)
+    end
+    if check then
+      local ok, out = check(path)
+      assert.is_true(ok, out)
+    end
+    os.remove(path)
+    return back
+  end
+
+  it("writes the seed's models (containers, named children, the CNN)", function()
+    roundtrip(nn.Sequential(nn.Linear{in_features = 4, out_features = 3}, nn.ReLU(),
+      nn.Linear{in_features = 3, out_features = 2}), lucid.randn(1, 4), lucid.randn(5, 4))
+    roundtrip(nn.Sequential{{"fc1", nn.Linear(5, 3)}, {"activation", nn.Tanh()},
+      {"fc2", nn.Linear(3, 1)}}, lucid.randn(2, 5), lucid.randn(3, 5))
+    local cnn = nn.Sequential{
+      {"conv1", nn.Conv2D{in_channels = 3, out_channels = 16, kernel_size = 3, padding = 1}},
+      {"batch_norm1", nn.BatchNorm2d{num_features = 16}},
+      {"relu1", nn.ReLU()},
+      {"pool1", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+      {"conv2", nn.Conv2D{in_channels = 16, out_channels = 32, kernel_size = 3, padding = 1}},
+      {"batch_norm2", nn.BatchNorm2d{num_features = 32}},
+      {"relu2", nn.ReLU()},
+      {"pool2", nn.MaxPool2d{kernel_size = 2, stride = 2}},
+      {"flatten", nn.Flatten()},
+      {"fc1", nn.Linear{in_features = 32 * 8 * 8, out_features = 128}},
+      {"relu3", nn.ReLU()},
+      {"fc2", nn.Linear{in_features = 128, out_features = 10}},
+    }
+    -- running statistics that are not the initial ones
+    cnn:train()
+    lucid.no_grad(function() cnn(lucid.randn(4, 3, 32, 32)) end)
+    local back = roundtrip(cnn, lucid.randn(1, 3, 32, 32), lucid.randn(3, 3, 32, 32))
+    local names = {}
+    for name in back:initializers() do names[name] = true end
+    assert.is_true(names["conv1.weight"] or false)
+    assert.is_true(cnn.training) -- the module's mode is restored
+    local layers = nn.ModuleList{nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 10)}
+    roundtrip(nn.Sequential{{"layer_sequence", layers}, {"output_layer", nn.Linear(10, 1)}},
+      lucid.randn(1, 10), lucid.randn(2, 10))
+  end)
+
+  it("writes the other built-in layers", function()
+    roundtrip(nn.Sequential(nn.Conv1d(2, 4, 3, {padding = "same"}), nn.BatchNorm1d(4),
+      nn.LeakyReLU(0.2), nn.AvgPool1d(2), nn.Conv1d(4, 4, 3, {stride = 2, padding_mode = "reflect",
+      padding = 1}), nn.ELU(0.5), nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 6), nn.GELU(),
+      nn.SiLU(), nn.Hardtanh(-0.5, 0.5), nn.LayerNorm(6), nn.ReLU6(), nn.Hardswish(),
+      nn.Softmax(2)), lucid.randn(2, 2, 16), lucid.randn(5, 2, 16))
+    roundtrip(nn.Sequential(nn.ConvTranspose2d(3, 2, 3, {stride = 2, padding = 1,
+      output_padding = 1}), nn.Sigmoid(), nn.AdaptiveAvgPool2d(2), nn.Flatten(1, 2),
+      nn.LogSoftmax(-1)), lucid.randn(1, 3, 4, 4), lucid.randn(2, 3, 4, 4))
+    roundtrip(nn.Sequential(nn.Conv2d(1, 3, 3, {padding = 1, groups = 1, dilation = 1}),
+      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)), lucid.randn(2, 1, 6, 6),
+      lucid.randn(1, 1, 6, 6))
+    -- an Embedding takes int64 indices; a 3-D input goes through MatMul + Add
+    local emb = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 3))
+    roundtrip(emb, lucid.Tensor({{1, 2, 3}, {4, 5, 6}}, {dtype = "int64"}),
+      lucid.Tensor({{9, 0, 1}}, {dtype = "int64"}))
+    -- a fixed batch size when asked
+    local path = os.tmpname()
+    lucid.onnx.export(nn.Sequential(nn.Linear(3, 2)), lucid.randn(4, 3), path, {dynamic_batch = false})
+    assert.same({4, 3}, lucid.onnx.load(path).inputs[1].shape)
+    os.remove(path)
+  end)
+
+  it("says which module it cannot write", function()
+    local Custom = nn.Module:extend("Custom")
+    function Custom:forward(x) return x * 2 end
+    local model = nn.Sequential{{"fc", nn.Linear(3, 3)}, {"mine", Custom()}}
+    local msg = H.err(lucid.onnx.export, model, lucid.randn(2, 3), os.tmpname())
+    assert.truthy(msg:find("module 'mine' (Custom)", 1, true), msg)
+    msg = H.err(lucid.onnx.export, model, "x", "/tmp/x.onnx")
+    assert.truthy(msg:find("argument 2 (example_input): expected a tensor, got string", 1, true), msg)
+    msg = H.err(lucid.onnx.export, nn.Linear(3, 3), lucid.randn(2, 3), "/tmp/x.onnx", {dynamic = true})
+    assert.truthy(msg:find("unknown option 'dynamic'", 1, true), msg)
+    msg = H.err(lucid.onnx.export, nn.Linear(3, 3), lucid.randn(2, 3), "/nonexistent/dir/x.onnx")
+    assert.truthy(msg:find("cannot write", 1, true), msg)
+  end)
+end)

@@ -160,6 +160,32 @@ end
 -- lucid.onnx.load(path [, opts]) -> nn.OnnxModel
 function onnx.load(path, opts) return OnnxModel(path, opts) end
 
+-- lucid.onnx.export(model, example_input, path [, {dynamic_batch = true}]): writes a model of
+-- lucid's built-in modules (Sequential containers and the layers docs/onnx.md lists) as ONNX,
+-- running example_input through it; the input is named "input", the output "output".
+function onnx.export(model, example, path, opts)
+  local f = "onnx.export"
+  if getmetatable(model) ~= "lucid.Module" then
+    fail("%s: argument 1 (model): expected a module, got %s", f, describe(model))
+  end
+  if not core.is_tensor(example) then
+    fail("%s: argument 2 (example_input): expected a tensor, got %s", f, describe(example))
+  end
+  if type(path) ~= "string" then fail("%s: argument 3 (path): expected a string, got %s", f, describe(path)) end
+  local dynamic = true
+  if opts ~= nil then
+    if type(opts) ~= "table" then fail("%s: argument 4 (options): expected a table, got %s", f, describe(opts)) end
+    for k, v in pairs(opts) do
+      if k ~= "dynamic_batch" then fail("%s: unknown option '%s'", f, tostring(k)) end
+      if type(v) ~= "boolean" then fail("%s: option 'dynamic_batch': expected a boolean, got %s", f, describe(v)) end
+      dynamic = v
+    end
+  end
+  local ok, err = C.export(model, example, path, not dynamic)
+  if not ok then fail("%s: %s", f, core_text(err)) end
+  return path
+end
+
 -- lucid.onnx.read_tensor(path) -> tensor: one serialized TensorProto (ONNX's .pb test files)
 function onnx.read_tensor(path)
   if type(path) ~= "string" then

@@ -7,6 +7,7 @@
  * functions' arguments raises directly.
  */
 #include "binding.h"
+#include "nn_binding.h"
 
 #include "lucid_onnx.h"
 
@@ -184,7 +185,20 @@ static int onnx_read_tensor(lua_State *L) {
   return 1;
 }
 
+/* _onnx.export(module, example, path, static_batch) -> true | nil, message */
+static int onnx_export(lua_State *L) {
+  lc_module *m = nb_check_module(L, 1, "onnx.export");
+  lb_tensor *x = lb_ud(L, 2);
+  if (!x || !x->t) lb_error(L, "onnx.export", "argument 2 (example_input): expected a tensor");
+  const char *path = luaL_checkstring(L, 3);
+  lc_onnx_export_opts o = {.static_batch = lua_toboolean(L, 4)};
+  if (lc_onnx_export(m, x->t, path, &o) != LC_OK) return fail(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 const lb_reg lb_onnx_regs[] = {
+    {"export", onnx_export, 0, LB_FUNC},
     {"load", onnx_load, 0, LB_FUNC},
     {"info", onnx_info, 0, LB_FUNC},
     {"parameters", onnx_parameters, 0, LB_FUNC},
