@@ -38,7 +38,7 @@ CLI       = $(BUILD)/bin/lucid
 CTESTS    = $(BUILD)/bin/lucid-tests
 DEPS_OK   = $(BUILD)/.deps-ok
 
-.PHONY: all test-onnx ctest-one deps demo demo-text bench-text test check-asan check-leaks bench fixtures format clean
+.PHONY: all test-onnx onnx-models ctest-one deps demo demo-text bench-text test check-asan check-leaks bench fixtures format clean
 
 ONNX_TESTS = $(BUILD)/bin/onnx-node-tests
 
@@ -115,6 +115,13 @@ $(ONNX_TESTS): tools/onnx-node-tests.c $(LIB)
 
 test-onnx: all
 	$(ONNX_TESTS) -x tools/onnx-skip.txt $(ONNX_ARGS)
+
+# ResNet-18, MobileNetV2 and a small Transformer encoder exported by PyTorch (random weights,
+# fixed seeds) with inputs and PyTorch's outputs, into build/onnx-models/ (tools/onnx-models.py;
+# needs python3-torch and python3-torchvision, which tests never need): spec/onnx_models_spec.lua
+# checks them when present and `make bench` times them.
+onnx-models:
+	/usr/bin/python3 tools/onnx-models.py $(BUILD)/onnx-models
 
 # The main job: trains a CNN on Fashion-MNIST (examples/fashion_mnist.lua; docs/tutorial.md).
 # DEMO_ARGS passes options, e.g. make demo DEMO_ARGS="--epochs 2".

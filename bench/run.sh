@@ -45,6 +45,11 @@ step lucid "lucid: activations on 1M float32 elements, 1 thread (bench/bench_act
 step lucid "lucid: a Transformer layer and text generation (bench/bench_transformer.lua)" "$BUILD/bin/lucid" bench/bench_transformer.lua
 step lucid "lucid: fused attention fwd+bwd, 8 heads x 1024 x 64 (bench/bench_attention.lua)" "$BUILD/bin/lucid" bench/bench_attention.lua
 step lucid "lucid: 2-layer LSTM / GRU training steps (bench/bench_rnn.lua)" "$BUILD/bin/lucid" bench/bench_rnn.lua
+# the real models of the ONNX runtime (written once by tools/onnx-models.py, which needs PyTorch)
+if $have_torch && [ ! -e "$BUILD/onnx-models/text_encoder.onnx" ]; then
+  /usr/bin/python3 tools/onnx-models.py "$BUILD/onnx-models" >/dev/null 2>&1 || echo "== onnx-models: export failed"
+fi
+step lucid "lucid: ONNX inference of ResNet-18, MobileNetV2, a text encoder (bench/onnx_models.lua)" "$BUILD/bin/lucid" bench/onnx_models.lua "$BUILD/onnx-models"
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
@@ -53,6 +58,7 @@ if $have_torch; then
   step torch "PyTorch: a Transformer layer and text generation (bench/transformer_torch.py)" /usr/bin/python3 bench/transformer_torch.py
   step torch "PyTorch: attention fwd+bwd (bench/attention_torch.py)" /usr/bin/python3 bench/attention_torch.py
   step torch "PyTorch: 2-layer LSTM / GRU training steps (bench/rnn_torch.py)" /usr/bin/python3 bench/rnn_torch.py
+  step torch "PyTorch eager: the ONNX bench's models (bench/onnx_models_torch.py)" /usr/bin/python3 bench/onnx_models_torch.py "$BUILD/onnx-models"
 else
   echo "== PyTorch: not installed (apt-get install python3-torch): no comparison"
 fi
@@ -91,6 +97,7 @@ awk '
       if (c == "char_gen_transformer_cached_cps" && t > 0) target = sprintf(">= 1x PyTorch with its own cache: %s", l >= t ? "met" : "MISSED")
       if (c == "attn_b1_h8_s1024_d64_fwd_bwd_ms" && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "attn_b1_h8_s1024_d64_peak_rss_delta_mb" && t > 0) target = sprintf("<= 1/4 of PyTorch (%.2fx): %s", l / t, l <= 0.25 * t ? "met" : "MISSED")
+      if (c ~ /^onnx_.*_ms$/ && t > 0) target = sprintf("<= 0.8x PyTorch eager (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]
