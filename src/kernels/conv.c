@@ -333,6 +333,61 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
   if (ws) ws_release();
 }
 
+/* Depthwise convolution (groups == in == out channels: MobileNet's 3x3 layers) computed
+ * directly, one plane per item: as one GEMM per group it would be a 1-row matrix product
+ * behind an im2col copy. Each kernel tap adds w * (a shifted row of x) to a row of y; with
+ * stride 1 the inner loop is contiguous and vectorises. */
+#define DEF_DEPTHWISE(T, S)                                                                        \
+  static void depthwise_plane_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y) {     \
+    for (int64_t oh = 0; oh < g->CH; oh++) {                                                       \
+      T *restrict yr = y + oh * g->CW;                                                             \
+      T b0 = bias ? *bias : (T)0;                                                                  \
+      for (int64_t ow = 0; ow < g->CW; ow++)                                                       \
+        yr[ow] = b0;                                                                               \
+      for (int64_t kh = 0; kh < g->kh; kh++) {                                                     \
+        int64_t ih = oh * g->sh - g->ph + kh * g->dh;                                              \
+        if (ih < 0 || ih >= g->IH) continue;                                                       \
+        const T *xr = x + ih * g->IW;                                                              \
+        for (int64_t kw = 0; kw < g->kw; kw++) {                                                   \
+          T wv = w[kh * g->kw + kw];                                                               \
+          int64_t off = kw * g->dw - g->pw, lo, hi;                                                \
+          valid_range(g->CW, g->sw, off, g->IW, &lo, &hi);                                         \
+          if (g->sw == 1) {                                                                        \
+            const T *restrict xs = xr + off;                                                       \
+            for (int64_t ow = lo; ow < hi; ow++)                                                   \
+              yr[ow] += wv * xs[ow];                                                               \
+          } else {                                                                                 \
+            for (int64_t ow = lo; ow < hi; ow++)                                                   \
+              yr[ow] += wv * xr[ow * g->sw + off];                                                 \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+DEF_DEPTHWISE(float, f32)
+DEF_DEPTHWISE(double, f64)
+
+static bool is_depthwise(const cjob *j) {
+  return !j->transposed && j->G > 1 && j->Cg == 1 && j->Og == 1 && j->geo.kh * j->geo.kw > 0;
+}
+
+/* Items n * G + g of a depthwise conv. */
+static void conv_dw_range(void *ctx, int64_t b, int64_t e) {
+  cjob *j = ctx;
+  size_t es = j->esz;
+  for (int64_t it = b; it < e; it++) {
+    int64_t n = it / j->G, g = it % j->G;
+    const char *xg = j->x + ((n * j->Cin + g) * j->HW) * es;
+    const char *wg = j->w + (g * j->S) * es;
+    const char *bg = j->b ? j->b + g * es : NULL;
+    char *yg = j->y + ((n * j->Cout + g) * j->OHW) * es;
+    if (j->dt == LC_FLOAT32)
+      depthwise_plane_f32(&j->geo, (const float *)xg, (const float *)wg, (const float *)bg, (float *)yg);
+    else
+      depthwise_plane_f64(&j->geo, (const double *)xg, (const double *)wg, (const double *)bg, (double *)yg);
+  }
+}
+
 /* Whether n items of cost each are worth splitting over the runtime's threads. */
 static bool parallel_pays(int64_t n, int64_t cost) {
   return lc_get_num_threads() > 1 && n >= 2 && n * cost >= LC_PARALLEL_GRAIN;
@@ -549,7 +604,11 @@ static lc_status conv_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   j.x = lc_data(x), j.w = lc_data(w), j.b = b ? lc_data(b) : NULL, j.y = lc_data(y);
   pthread_mutex_init(&j.lock, NULL);
   int64_t cost = 2 * j.Cout * j.OHW * j.S + 1;
-  if (y->numel > 0) run_batch(j.N, cost, cost, conv_fwd_range, &j);
+  if (y->numel > 0 && is_depthwise(&j)) {
+    lc_parallel_for(j.N * j.G, 2 * j.OHW * j.S + 1, conv_dw_range, &j); /* cost per plane */
+  } else if (y->numel > 0) {
+    run_batch(j.N, cost, cost, conv_fwd_range, &j);
+  }
   pthread_mutex_destroy(&j.lock);
   st = j.st;
 done:
