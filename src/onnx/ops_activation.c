@@ -30,13 +30,15 @@ static lc_status act_map(const ox_ctx *c, const lc_tensor *x, act_fn f, const do
     if (!st) {
       const float *s = lc_data(xk);
       float *d = lc_data(y);
-      for (int64_t i = 0; i < n; i++) d[i] = (float)f(s[i], p);
+      for (int64_t i = 0; i < n; i++)
+        d[i] = (float)f(s[i], p);
       lc_release(xk);
     }
   } else {
     double *d = lc_data(y);
     st = lc_copy_to_buffer(xc, LC_FLOAT64, d);
-    for (int64_t i = 0; !st && i < n; i++) d[i] = f(d[i], p);
+    for (int64_t i = 0; !st && i < n; i++)
+      d[i] = f(d[i], p);
   }
   lc_release(xc);
   if (!st && wt != dt) {
@@ -112,9 +114,7 @@ lc_status ox_softplus(ox_ctx *c) { return run_lucid(c, l_softplus, NULL); }
 /* HardSwish: x max(0, min(1, x / 6 + 1/2)), lucid's x relu6(x + 3) / 6. */
 lc_status ox_hard_swish(ox_ctx *c) { return run_lucid(c, l_hardswish, NULL); }
 
-static double f_selu(double x, const double *p) {
-  return p[1] * (x > 0 ? x : p[0] * (exp(x) - 1));
-}
+static double f_selu(double x, const double *p) { return p[1] * (x > 0 ? x : p[0] * (exp(x) - 1)); }
 
 lc_status ox_selu(ox_ctx *c) {
   lc_status st = need_float(c, c->in[0]);
@@ -181,7 +181,8 @@ lc_status ox_shrink(ox_ctx *c) {
 /* PRelu: x < 0 ? slope x : x, slope broadcasting to x (unidirectionally). */
 lc_status ox_prelu(ox_ctx *c) {
   const lc_tensor *x = c->in[0], *slope = c->in[1];
-  if (lc_dtype_of(x) == LC_BOOL) return ox_node_error(c, LC_EDTYPE, "a bool input is not supported");
+  if (lc_dtype_of(x) == LC_BOOL)
+    return ox_node_error(c, LC_EDTYPE, "a bool input is not supported");
   lc_tensor *neg = NULL, *sx = NULL, *y = NULL;
   lc_status st = lc_binary_scalar(LC_LT, x, 0.0, false, &neg);
   if (!st) st = lc_binary(LC_MUL, x, slope, &sx);
@@ -227,9 +228,12 @@ static lc_status softmax_layout(ox_ctx *c, int64_t *outer, int64_t *n, int64_t *
   }
   int64_t o = 1, m = 1, in = 1;
   for (int i = 0; i < r; i++) {
-    if (i < ax) o *= sh[i];
-    else if (legacy || i == ax) m *= sh[i];
-    else in *= sh[i];
+    if (i < ax)
+      o *= sh[i];
+    else if (legacy || i == ax)
+      m *= sh[i];
+    else
+      in *= sh[i];
   }
   *outer = o;
   *n = m;
@@ -295,7 +299,8 @@ lc_status ox_hardmax(ox_ctx *c) {
       int64_t best = 0;
       for (int64_t i = 1; i < n; i++)
         if (row[i * inner] > row[best * inner]) best = i;
-      for (int64_t i = 0; i < n; i++) row[i * inner] = i == best;
+      for (int64_t i = 0; i < n; i++)
+        row[i * inner] = i == best;
     }
   lc_tensor *t;
   st = lc_from_data(lc_ndim(x), lc_shape(x), LC_FLOAT64, v, &t);

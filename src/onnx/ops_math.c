@@ -28,7 +28,8 @@ static lc_status map(const ox_ctx *c, const lc_tensor *x, map_fn f, const double
     }
     const float *s = lc_data(xc);
     float *d = lc_data(y);
-    for (int64_t i = 0, n = lc_numel(x); i < n; i++) d[i] = (float)f(s[i], p);
+    for (int64_t i = 0, n = lc_numel(x); i < n; i++)
+      d[i] = (float)f(s[i], p);
     lc_release(xc);
     *out = y;
     return LC_OK;
@@ -38,7 +39,8 @@ static lc_status map(const ox_ctx *c, const lc_tensor *x, map_fn f, const double
   if (!st) {
     double *d = lc_data(y);
     st = lc_copy_to_buffer(xc, LC_FLOAT64, d);
-    for (int64_t i = 0, n = lc_numel(x); !st && i < n; i++) d[i] = f(d[i], p);
+    for (int64_t i = 0, n = lc_numel(x); !st && i < n; i++)
+      d[i] = f(d[i], p);
   }
   lc_release(xc);
   if (!st && dt != LC_FLOAT64) {
@@ -65,8 +67,8 @@ static lc_status map_float(ox_ctx *c, map_fn f) {
 }
 
 /* NumPy's broadcast of a's and b's shapes into shape (nd dims). */
-static lc_status broadcast_shape(const ox_ctx *c, const lc_tensor *a, const lc_tensor *b,
-                                 int *nd, int64_t *shape) {
+static lc_status broadcast_shape(const ox_ctx *c, const lc_tensor *a, const lc_tensor *b, int *nd,
+                                 int64_t *shape) {
   int na = lc_ndim(a), nb = lc_ndim(b), n = na > nb ? na : nb;
   for (int i = 0; i < n; i++) {
     int64_t da = i < n - na ? 1 : lc_shape(a)[i - (n - na)];
@@ -87,7 +89,8 @@ static lc_status read_pair(const ox_ctx *c, bool fl, int *nd, int64_t *shape, in
   lc_status st = broadcast_shape(c, c->in[0], c->in[1], nd, shape);
   if (st) return st;
   int64_t n = 1;
-  for (int i = 0; i < *nd; i++) n *= shape[i];
+  for (int i = 0; i < *nd; i++)
+    n *= shape[i];
   *numel = n;
   *pa = malloc((size_t)(n ? n : 1) * 8);
   *pb = malloc((size_t)(n ? n : 1) * 8);
@@ -352,7 +355,8 @@ lc_status ox_less_or_equal(ox_ctx *c) { return binary(c, LC_LE); }
 static lc_status logic(ox_ctx *c, lc_binary_op op) {
   if (lc_dtype_of(c->in[0]) != LC_BOOL || lc_dtype_of(c->in[1]) != LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "%s and %s inputs are not supported (bool only)",
-                         lc_dtype_name(lc_dtype_of(c->in[0])), lc_dtype_name(lc_dtype_of(c->in[1])));
+                         lc_dtype_name(lc_dtype_of(c->in[0])),
+                         lc_dtype_name(lc_dtype_of(c->in[1])));
   return binary(c, op);
 }
 
@@ -453,7 +457,8 @@ lc_status ox_clip(ox_ctx *c) {
 /* Values cast to an ONNX integer type lucid widens (int8, uint8, int16, uint16, uint32) wrap
  * to that type's range, as a C cast (and NumPy's astype) does; bits 0: no wrapping. */
 static int onnx_int_bits(int32_t t, bool *is_signed) {
-  *is_signed = t == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 || t == ONNX__TENSOR_PROTO__DATA_TYPE__INT16;
+  *is_signed =
+      t == ONNX__TENSOR_PROTO__DATA_TYPE__INT8 || t == ONNX__TENSOR_PROTO__DATA_TYPE__INT16;
   switch (t) {
   case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
   case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: return 8;
