@@ -56,6 +56,7 @@ static lc_status act_map(const ox_ctx *c, const lc_tensor *x, act_fn f, const do
 }
 
 static lc_status need_float(const ox_ctx *c, const lc_tensor *x) {
+  if (!x) return ox_node_error(c, LC_EARG, "input 0 is missing");
   lc_dtype dt = lc_dtype_of(x);
   if (!lc_dtype_is_float(dt))
     return ox_node_error(c, LC_EDTYPE, "a %s input is not supported (float types only)",
@@ -174,6 +175,7 @@ static double f_shrink(double x, const double *p) {
 }
 
 lc_status ox_shrink(ox_ctx *c) {
+  if (!c->in[0]) return ox_node_error(c, LC_EARG, "input 0 is missing");
   double p[2] = {ox_attr_float(c->node, "lambd", 0.5), ox_attr_float(c->node, "bias", 0.0)};
   return act_map(c, c->in[0], f_shrink, p, &c->out[0]);
 }
@@ -181,6 +183,7 @@ lc_status ox_shrink(ox_ctx *c) {
 /* PRelu: x < 0 ? slope x : x, slope broadcasting to x (unidirectionally). */
 lc_status ox_prelu(ox_ctx *c) {
   const lc_tensor *x = c->in[0], *slope = c->in[1];
+  if (!x || !slope) return ox_node_error(c, LC_EARG, "input %d is missing", x ? 1 : 0);
   if (lc_dtype_of(x) == LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "a bool input is not supported");
   lc_tensor *neg = NULL, *sx = NULL, *y = NULL;

@@ -10,6 +10,14 @@ static bool is_int(lc_dtype dt) { return dt == LC_INT32 || dt == LC_INT64; }
 
 /* ---------------------------------------------------------------- helpers */
 
+/* The first n inputs must be given: the loader lets a node name "" (omitted) for any input,
+ * required ones included. */
+static lc_status need_inputs(const ox_ctx *c, int n) {
+  for (int i = 0; i < n; i++)
+    if (i >= c->n_in || !c->in[i]) return ox_node_error(c, LC_EARG, "input %d is missing", i);
+  return LC_OK;
+}
+
 typedef double (*map_fn)(double x, const double *p);
 
 /* out = f(x) elementwise in x's dtype: float32 directly, every other number dtype through
@@ -59,6 +67,8 @@ static lc_status map(const ox_ctx *c, const lc_tensor *x, map_fn f, const double
 
 /* The float ops of ONNX take float tensors only. */
 static lc_status map_float(ox_ctx *c, map_fn f) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   lc_dtype dt = lc_dtype_of(c->in[0]);
   if (!lc_dtype_is_float(dt))
     return ox_node_error(c, LC_EDTYPE, "a %s input is not supported (float types only)",
@@ -127,6 +137,8 @@ static lc_status from_buffer(int nd, const int64_t *shape, lc_dtype src, const v
 /* ---------------------------------------------------------------- arithmetic */
 
 static lc_status binary(ox_ctx *c, lc_binary_op op) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   return lc_binary(op, c->in[0], c->in[1], &c->out[0]);
 }
 
@@ -136,6 +148,8 @@ lc_status ox_mul(ox_ctx *c) { return binary(c, LC_MUL); }
 
 /* Integer Div truncates towards zero (C's rule, as ONNX's reference); float Div is true. */
 lc_status ox_div(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   lc_dtype da = lc_dtype_of(c->in[0]), db = lc_dtype_of(c->in[1]);
   if (!is_int(da) || !is_int(db)) return binary(c, LC_DIV);
   lc_tensor *q, *t;
@@ -165,6 +179,8 @@ lc_status ox_div(ox_ctx *c) {
 /* Pow: the result has the base's type (opset 12 allows an integer base with a float exponent
  * and the reverse); lucid computes in the promoted dtype, cast back to the base's. */
 lc_status ox_pow(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   lc_dtype dt = lc_dtype_of(c->in[0]);
   if (dt == LC_BOOL || lc_dtype_of(c->in[1]) == LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "bool inputs are not supported");
@@ -196,6 +212,8 @@ static double mod_float(double a, double b, bool fmod_) {
 }
 
 lc_status ox_mod(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   lc_dtype da = lc_dtype_of(c->in[0]), db = lc_dtype_of(c->in[1]);
   if (da != db)
     return ox_node_error(c, LC_EDTYPE, "inputs of different types (%s and %s) are not supported",
@@ -223,6 +241,8 @@ lc_status ox_mod(ox_ctx *c) {
 /* BitShift over unsigned values. lucid holds uint8/uint16 as int32 and uint32 as int64, so a
  * left shift is not wrapped to the original width (uint64 tensors do not load at all). */
 lc_status ox_bitshift(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   lc_dtype da = lc_dtype_of(c->in[0]), db = lc_dtype_of(c->in[1]);
   if (!is_int(da) || !is_int(db))
     return ox_node_error(c, LC_EDTYPE, "%s and %s inputs are not supported (integers only)",
@@ -251,10 +271,16 @@ lc_status ox_bitshift(ox_ctx *c) {
 
 /* ---------------------------------------------------------------- unary math */
 
-static lc_status unary(ox_ctx *c, lc_unary_op op) { return lc_unary(op, c->in[0], &c->out[0]); }
+static lc_status unary(ox_ctx *c, lc_unary_op op) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
+  return lc_unary(op, c->in[0], &c->out[0]);
+}
 
 /* lucid's float unary ops turn integers into float32; ONNX's take floats only. */
 static lc_status unary_float(ox_ctx *c, lc_unary_op op) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   lc_dtype dt = lc_dtype_of(c->in[0]);
   if (!lc_dtype_is_float(dt))
     return ox_node_error(c, LC_EDTYPE, "a %s input is not supported (float types only)",
@@ -279,6 +305,8 @@ lc_status ox_ceil(ox_ctx *c) { return unary_float(c, LC_CEIL); }
 lc_status ox_round(ox_ctx *c) { return unary_float(c, LC_ROUND); } /* half to even, as ONNX */
 
 lc_status ox_reciprocal(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   lc_dtype dt = lc_dtype_of(c->in[0]);
   if (!lc_dtype_is_float(dt))
     return ox_node_error(c, LC_EDTYPE, "a %s input is not supported (float types only)",
@@ -315,6 +343,8 @@ lc_status ox_atanh(ox_ctx *c) { return map_float(c, f_atanh); }
 
 /* IsNaN / IsInf -> bool; integer inputs hold neither. */
 static lc_status classify(ox_ctx *c, bool nan, bool pos, bool neg) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   const lc_tensor *x = c->in[0];
   lc_tensor *y;
   lc_status st = lc_zeros(lc_ndim(x), lc_shape(x), LC_BOOL, &y);
@@ -353,6 +383,8 @@ lc_status ox_less(ox_ctx *c) { return binary(c, LC_LT); }
 lc_status ox_less_or_equal(ox_ctx *c) { return binary(c, LC_LE); }
 
 static lc_status logic(ox_ctx *c, lc_binary_op op) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
   if (lc_dtype_of(c->in[0]) != LC_BOOL || lc_dtype_of(c->in[1]) != LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "%s and %s inputs are not supported (bool only)",
                          lc_dtype_name(lc_dtype_of(c->in[0])),
@@ -365,6 +397,8 @@ lc_status ox_or(ox_ctx *c) { return logic(c, LC_LOGICAL_OR); }
 lc_status ox_xor(ox_ctx *c) { return logic(c, LC_LOGICAL_XOR); }
 
 lc_status ox_not(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   if (lc_dtype_of(c->in[0]) != LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "a %s input is not supported (bool only)",
                          lc_dtype_name(lc_dtype_of(c->in[0])));
@@ -410,6 +444,8 @@ lc_status ox_mean(ox_ctx *c) {
 /* ---------------------------------------------------------------- Where, Clip */
 
 lc_status ox_where(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 3);
+  if (st0) return st0;
   if (lc_dtype_of(c->in[0]) != LC_BOOL)
     return ox_node_error(c, LC_EDTYPE, "a %s condition is not supported (bool only)",
                          lc_dtype_name(lc_dtype_of(c->in[0])));
@@ -437,6 +473,8 @@ static lc_status clip_bound(ox_ctx *c, int k, const char *name, bool *has, doubl
 }
 
 lc_status ox_clip(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   bool has_lo, has_hi;
   double lo = 0, hi = 0;
   lc_status st = clip_bound(c, 1, "min", &has_lo, &lo);
@@ -500,6 +538,8 @@ static lc_status cast_to(ox_ctx *c, const lc_tensor *x, lc_dtype dt, int bits, b
 }
 
 lc_status ox_cast(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 1);
+  if (st0) return st0;
   const Onnx__AttributeProto *a = ox_attr(c->node, "to");
   if (!a || !a->has_i) return ox_node_error(c, LC_EFORMAT, "no 'to' attribute");
   lc_dtype dt;
@@ -513,4 +553,8 @@ lc_status ox_cast(ox_ctx *c) {
 
 /* CastLike (opset 15): to the second input's dtype (an int8-family tensor arrives widened, so
  * no wrapping to its original range). */
-lc_status ox_cast_like(ox_ctx *c) { return cast_to(c, c->in[0], lc_dtype_of(c->in[1]), 0, false); }
+lc_status ox_cast_like(ox_ctx *c) {
+  lc_status st0 = need_inputs(c, 2);
+  if (st0) return st0;
+  return cast_to(c, c->in[0], lc_dtype_of(c->in[1]), 0, false);
+}
