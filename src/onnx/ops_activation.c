@@ -193,7 +193,10 @@ lc_status ox_prelu(ox_ctx *c) {
   lc_release(neg);
   lc_release(sx);
   if (st) return st;
-  if (lc_ndim(y) != lc_ndim(x) || lc_numel(y) != lc_numel(x)) {
+  bool same = lc_ndim(y) == lc_ndim(x);
+  for (int i = 0; same && i < lc_ndim(x); i++)
+    same = lc_shape(y)[i] == lc_shape(x)[i];
+  if (!same) {
     lc_release(y);
     return ox_node_error(c, LC_ESHAPE, "slope does not broadcast to the input's shape");
   }

@@ -146,34 +146,26 @@ lc_status ox_add(ox_ctx *c) { return binary(c, LC_ADD); }
 lc_status ox_sub(ox_ctx *c) { return binary(c, LC_SUB); }
 lc_status ox_mul(ox_ctx *c) { return binary(c, LC_MUL); }
 
-/* Integer Div truncates towards zero (C's rule, as ONNX's reference); float Div is true. */
+/* Integer Div truncates towards zero (C's rule, as ONNX's reference), computed exactly in
+ * int64 (lucid's integer division is a float one); a quotient by 0 is 0 (NumPy's result),
+ * never a trap. Float Div is true division. */
 lc_status ox_div(ox_ctx *c) {
-  lc_status st0 = need_inputs(c, 2);
-  if (st0) return st0;
+  lc_status st = need_inputs(c, 2);
+  if (st) return st;
   lc_dtype da = lc_dtype_of(c->in[0]), db = lc_dtype_of(c->in[1]);
   if (!is_int(da) || !is_int(db)) return binary(c, LC_DIV);
-  lc_tensor *q, *t;
-  lc_status st = lc_binary(LC_DIV, c->in[0], c->in[1], &q);
-  if (st) return st;
-  /* trunc = sign(q) * floor(|q|); exact for |values| < 2^53 in float64 */
-  lc_tensor *q64;
-  st = lc_to_dtype(q, LC_FLOAT64, &q64);
-  lc_release(q);
-  if (st) return st;
-  lc_tensor *a = NULL, *f = NULL, *s = NULL;
-  st = lc_unary(LC_ABS, q64, &a);
-  if (!st) st = lc_unary_(LC_FLOOR, a);
-  if (!st) st = lc_unary(LC_SIGN, q64, &s);
-  if (!st) st = lc_binary(LC_MUL, a, s, &f);
-  lc_release(q64);
-  lc_release(a);
-  lc_release(s);
-  if (st) return st;
-  st = lc_to_dtype(f, da == LC_INT64 || db == LC_INT64 ? LC_INT64 : LC_INT32, &t);
-  lc_release(f);
-  if (st) return st;
-  c->out[0] = t;
-  return LC_OK;
+  int nd;
+  int64_t shape[LC_MAX_DIMS], n;
+  void *pa, *pb;
+  if ((st = read_pair(c, false, &nd, shape, &n, &pa, &pb))) return st;
+  int64_t *a = pa, *b = pb;
+  for (int64_t i = 0; i < n; i++)
+    a[i] = b[i] == 0 ? 0 : b[i] == -1 ? (int64_t)(0 - (uint64_t)a[i]) : a[i] / b[i];
+  st = from_buffer(nd, shape, LC_INT64, a, da == LC_INT64 || db == LC_INT64 ? LC_INT64 : LC_INT32,
+                   &c->out[0]);
+  free(pa);
+  free(pb);
+  return st;
 }
 
 /* Pow: the result has the base's type (opset 12 allows an integer base with a float exponent
@@ -507,7 +499,7 @@ static int onnx_int_bits(int32_t t, bool *is_signed) {
   }
 }
 
-static lc_status cast_wrapped(ox_ctx *c, const lc_tensor *x, lc_dtype dt, int bits, bool sgn,
+static lc_status cast_wrapped(const lc_tensor *x, lc_dtype dt, int bits, bool sgn,
                               lc_tensor **out) {
   lc_tensor *w;
   lc_status st = lc_to_dtype(x, LC_INT64, &w);
@@ -526,14 +518,13 @@ static lc_status cast_wrapped(ox_ctx *c, const lc_tensor *x, lc_dtype dt, int bi
     uint64_t u = (uint64_t)d[i] & mask;
     d[i] = sgn && (u >> (bits - 1)) ? (int64_t)u - (int64_t)(mask + 1) : (int64_t)u;
   }
-  (void)c;
   st = lc_to_dtype(w, dt, out);
   lc_release(w);
   return st;
 }
 
 static lc_status cast_to(ox_ctx *c, const lc_tensor *x, lc_dtype dt, int bits, bool sgn) {
-  if (bits) return cast_wrapped(c, x, dt, bits, sgn, &c->out[0]);
+  if (bits) return cast_wrapped(x, dt, bits, sgn, &c->out[0]);
   return lc_to_dtype(x, dt, &c->out[0]);
 }
 
