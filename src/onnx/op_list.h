@@ -14,7 +14,67 @@
   X(Sub, ox_sub, 2, 2, 1, true)                                                                    \
   X(Mul, ox_mul, 2, 2, 1, true)                                                                    \
   X(Div, ox_div, 2, 2, 1, true)                                                                    \
+  X(Pow, ox_pow, 2, 2, 1, true)                                                                    \
+  X(Mod, ox_mod, 2, 2, 1, true)                                                                    \
+  X(BitShift, ox_bitshift, 2, 2, 1, true)                                                          \
+  X(Abs, ox_abs, 1, 1, 1, true)                                                                    \
+  X(Neg, ox_neg, 1, 1, 1, true)                                                                    \
+  X(Sign, ox_sign, 1, 1, 1, true)                                                                  \
   X(Relu, ox_relu, 1, 1, 1, true)                                                                  \
+  X(Exp, ox_exp, 1, 1, 1, true)                                                                    \
+  X(Log, ox_log, 1, 1, 1, true)                                                                    \
+  X(Sqrt, ox_sqrt, 1, 1, 1, true)                                                                  \
+  X(Reciprocal, ox_reciprocal, 1, 1, 1, true)                                                      \
+  X(Sin, ox_sin, 1, 1, 1, true)                                                                    \
+  X(Cos, ox_cos, 1, 1, 1, true)                                                                    \
+  X(Tan, ox_tan, 1, 1, 1, true)                                                                    \
+  X(Asin, ox_asin, 1, 1, 1, true)                                                                  \
+  X(Acos, ox_acos, 1, 1, 1, true)                                                                  \
+  X(Atan, ox_atan, 1, 1, 1, true)                                                                  \
+  X(Sinh, ox_sinh, 1, 1, 1, true)                                                                  \
+  X(Cosh, ox_cosh, 1, 1, 1, true)                                                                  \
+  X(Tanh, ox_tanh, 1, 1, 1, true)                                                                  \
+  X(Asinh, ox_asinh, 1, 1, 1, true)                                                                \
+  X(Acosh, ox_acosh, 1, 1, 1, true)                                                                \
+  X(Atanh, ox_atanh, 1, 1, 1, true)                                                                \
+  X(Sigmoid, ox_sigmoid, 1, 1, 1, true)                                                            \
+  X(Erf, ox_erf, 1, 1, 1, true)                                                                    \
+  X(Floor, ox_floor, 1, 1, 1, true)                                                                \
+  X(Ceil, ox_ceil, 1, 1, 1, true)                                                                  \
+  X(Round, ox_round, 1, 1, 1, true)                                                                \
+  X(IsNaN, ox_isnan, 1, 1, 1, true)                                                                \
+  X(IsInf, ox_isinf, 1, 1, 1, true)                                                                \
+  X(Equal, ox_equal, 2, 2, 1, true)                                                                \
+  X(Greater, ox_greater, 2, 2, 1, true)                                                            \
+  X(GreaterOrEqual, ox_greater_or_equal, 2, 2, 1, true)                                            \
+  X(Less, ox_less, 2, 2, 1, true)                                                                  \
+  X(LessOrEqual, ox_less_or_equal, 2, 2, 1, true)                                                  \
+  X(And, ox_and, 2, 2, 1, true)                                                                    \
+  X(Or, ox_or, 2, 2, 1, true)                                                                      \
+  X(Xor, ox_xor, 2, 2, 1, true)                                                                    \
+  X(Not, ox_not, 1, 1, 1, true)                                                                    \
+  X(Max, ox_max, 1, -1, 1, true)                                                                   \
+  X(Min, ox_min, 1, -1, 1, true)                                                                   \
+  X(Sum, ox_sum, 1, -1, 1, true)                                                                   \
+  X(Mean, ox_mean, 1, -1, 1, true)                                                                 \
+  X(Where, ox_where, 3, 3, 1, true)                                                                \
+  X(Clip, ox_clip, 1, 3, 1, true)                                                                  \
+  X(Cast, ox_cast, 1, 1, 1, true)                                                                  \
+  X(CastLike, ox_cast_like, 2, 2, 1, true)                                                         \
+  X(LeakyRelu, ox_leaky_relu, 1, 1, 1, true)                                                       \
+  X(Elu, ox_elu, 1, 1, 1, true)                                                                    \
+  X(Selu, ox_selu, 1, 1, 1, true)                                                                  \
+  X(Celu, ox_celu, 1, 1, 1, true)                                                                  \
+  X(PRelu, ox_prelu, 2, 2, 1, true)                                                                \
+  X(HardSigmoid, ox_hard_sigmoid, 1, 1, 1, true)                                                   \
+  X(HardSwish, ox_hard_swish, 1, 1, 1, true)                                                       \
+  X(Softplus, ox_softplus, 1, 1, 1, true)                                                          \
+  X(Softsign, ox_softsign, 1, 1, 1, true)                                                          \
+  X(ThresholdedRelu, ox_thresholded_relu, 1, 1, 1, true)                                           \
+  X(Shrink, ox_shrink, 1, 1, 1, true)                                                              \
+  X(Softmax, ox_softmax, 1, 1, 1, true)                                                            \
+  X(LogSoftmax, ox_log_softmax, 1, 1, 1, true)                                                     \
+  X(Hardmax, ox_hardmax, 1, 1, 1, true)                                                            \
   /* end of OX_OPS_MATH */
 
 /* ops_shape.c, ops_index.c: shapes, views, joins, indexing, constants, sorting */
