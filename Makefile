@@ -103,7 +103,7 @@ $(CTESTS): $(TEST_OBJ) $(LIB)
 # lets one part of the core be tested while other parts are still being written.
 ctest-one: $(LIB)
 	@mkdir -p $(BUILD)/bin
-	$(CC) $(CFLAGS_ALL) -o $(BUILD)/bin/ctest-one tests/main.c tests/gradcheck.c $(T) $(LIB) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -I$(BUILD)/gen/onnx -o $(BUILD)/bin/ctest-one tests/main.c tests/gradcheck.c $(T) $(LIB) $(LDLIBS_ALL)
 	$(BUILD)/bin/ctest-one
 
 # ONNX's backend node tests (Debian's libonnx-testdata) through lucid's ONNX runtime: pass / fail /

@@ -284,3 +284,16 @@ describe("lucid.onnx.export", function()
     assert.truthy(msg:find("cannot write", 1, true), msg)
   end)
 end)
+
+describe("docs/onnx.md", function()
+  it("lists every op of the op table (src/onnx/op_list.h)", function()
+    local list = assert(io.open("src/onnx/op_list.h")):read("a")
+    local doc = assert(io.open("docs/onnx.md")):read("a")
+    local n = 0
+    for name in list:gmatch("\n%s*X%((%w+),") do
+      n = n + 1
+      assert.truthy(doc:find("`" .. name .. "`", 1, true), "docs/onnx.md does not list " .. name)
+    end
+    assert.is_true(n > 10)
+  end)
+end)

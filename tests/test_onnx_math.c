@@ -335,7 +335,8 @@ TEST(onnx_math_malformed_nodes_are_errors) {
   const char *where_in[3] = {"c", "", "x"};
   lc_onnx_model *m = one_node("Where", 16, 2, ins, 3, where_in, T_FLOAT, 0, NULL);
   lc_tensor *in[2] = {tc, t};
-  CHECK(m && run1(m, 2, in) == NULL && strstr(lc_last_error(), "missing"));
+  (void)in; /* refused when loading: the node names the omitted input */
+  CHECK(m == NULL && strstr(lc_last_error(), "a required input is omitted"));
   lc_onnx_free(m);
   const char *const unary[] = {"Abs",    "Tan",  "Softmax", "Hardmax", "Selu",
                                "Shrink", "Cast", "IsNaN",   "Not",     "Clip"};

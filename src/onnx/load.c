@@ -288,7 +288,8 @@ static lc_status build(lc_onnx_model *m) {
       }
       for (int j = 0; j < n->n_in && !st; j++) {
         const char *nmj = p->input[j];
-        if (!nmj || !*nmj) {
+        if (!nmj || !*nmj) { /* "" is an omitted optional input; a required one must be there */
+          if (j < n->op->min_inputs) st = node_error(m, p, LC_EFORMAT, "a required input is omitted", "");
           n->in[j] = -1;
           continue;
         }

@@ -39,11 +39,14 @@ lc_status ox_read_ints(const lc_tensor *t, const char *what, int64_t *vals, int 
 }
 
 lc_status ox_axis(int64_t axis, int rank, const char *what, int *out) {
-  if (axis < -(int64_t)rank || axis >= rank || (rank == 0 && axis != 0 && axis != -1))
+  if (rank == 0 && (axis == 0 || axis == -1)) { /* a 0-dim tensor takes 0 and -1, as lucid's dims */
+    *out = 0;
+    return LC_OK;
+  }
+  if (axis < -(int64_t)rank || axis >= rank)
     return lc_set_error(LC_EINDEX, "%s: axis %lld out of range for rank %d (expected %d..%d)", what,
                         (long long)axis, rank, -rank, rank - 1);
   *out = (int)(axis < 0 ? axis + rank : axis);
-  if (rank == 0) *out = 0;
   return LC_OK;
 }
 
