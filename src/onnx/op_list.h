@@ -31,4 +31,14 @@
   X(MatMul, ox_matmul, 2, 2, 1, true)                                                              \
   X(Gemm, ox_gemm, 2, 3, 1, true)                                                                  \
   X(Conv, ox_conv, 2, 3, 1, true)                                                                  \
+  X(ReduceSum, ox_reduce_sum, 1, 2, 1, true)                                                       \
+  X(ReduceMean, ox_reduce_mean, 1, 1, 1, true)                                                     \
+  X(ReduceMax, ox_reduce_max, 1, 1, 1, true)                                                       \
+  X(ReduceMin, ox_reduce_min, 1, 1, 1, true)                                                       \
+  X(ReduceProd, ox_reduce_prod, 1, 1, 1, true)                                                     \
+  X(ReduceL1, ox_reduce_l1, 1, 1, 1, true)                                                         \
+  X(ReduceL2, ox_reduce_l2, 1, 1, 1, true)                                                         \
+  X(ReduceLogSum, ox_reduce_log_sum, 1, 1, 1, true)                                                \
+  X(ReduceLogSumExp, ox_reduce_log_sum_exp, 1, 1, 1, true)                                         \
+  X(ReduceSumSquare, ox_reduce_sum_square, 1, 1, 1, true)                                          \
   /* end of OX_OPS_NN */
