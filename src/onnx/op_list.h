@@ -41,4 +41,16 @@
   X(ReduceLogSum, ox_reduce_log_sum, 1, 1, 1, true)                                                \
   X(ReduceLogSumExp, ox_reduce_log_sum_exp, 1, 1, 1, true)                                         \
   X(ReduceSumSquare, ox_reduce_sum_square, 1, 1, 1, true)                                          \
+  X(MaxPool, ox_max_pool, 1, 1, 2, true)                                                           \
+  X(AveragePool, ox_average_pool, 1, 1, 1, true)                                                   \
+  X(GlobalAveragePool, ox_global_average_pool, 1, 1, 1, true)                                      \
+  X(GlobalMaxPool, ox_global_max_pool, 1, 1, 1, true)                                              \
+  X(BatchNormalization, ox_batch_norm, 5, 5, 5, true)                                              \
+  X(InstanceNormalization, ox_instance_norm, 3, 3, 1, true)                                        \
+  X(LayerNormalization, ox_layer_norm, 2, 3, 3, true)                                              \
+  X(LRN, ox_lrn, 1, 1, 1, true)                                                                    \
+  X(MeanVarianceNormalization, ox_mvn, 1, 1, 1, true)                                              \
+  X(Dropout, ox_dropout, 1, 3, 2, false)                                                           \
+  X(ConvTranspose, ox_conv_transpose, 2, 3, 1, true)                                               \
+  X(Einsum, ox_einsum, 1, -1, 1, true)                                                             \
   /* end of OX_OPS_NN */

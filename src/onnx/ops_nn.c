@@ -1,7 +1,11 @@
 /* ops_nn.c - ONNX linear algebra, convolution, pooling and normalization ops. */
 #include "onnx_internal.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define OX_MAX_EXTENT ((int64_t)1 << 31)
 
 lc_status ox_matmul(ox_ctx *c) { return lc_matmul(c->in[0], c->in[1], &c->out[0]); }
 
@@ -47,8 +51,8 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
                               bool transposed) {
   int r = lc_ndim(x);
   s->nsp = r - 2;
-  if (s->nsp < 1 || s->nsp > 2)
-    return ox_node_error(c, LC_ESHAPE, "%d spatial dims (lucid runs 1 and 2)", s->nsp);
+  if (s->nsp < 1 || s->nsp > 3)
+    return ox_node_error(c, LC_ESHAPE, "%d spatial dims are not supported (1 to 3)", s->nsp);
   const int64_t *v;
   int64_t k;
   for (int i = 0; i < s->nsp; i++) {
@@ -72,9 +76,15 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
       if (v[i] < 0 || v[i + s->nsp] < 0) return ox_node_error(c, LC_EFORMAT, "negative pads");
     }
   }
-  for (int i = 0; i < s->nsp; i++)
+  for (int i = 0; i < s->nsp; i++) {
     if (s->stride[i] < 1 || s->dilation[i] < 1 || s->kernel[i] < 1)
       return ox_node_error(c, LC_EFORMAT, "kernel, strides and dilations must be >= 1");
+    /* bounded so the size arithmetic below cannot overflow */
+    if (s->stride[i] > OX_MAX_EXTENT || s->dilation[i] > OX_MAX_EXTENT ||
+        s->kernel[i] > OX_MAX_EXTENT || s->pad_begin[i] > OX_MAX_EXTENT ||
+        s->pad_end[i] > OX_MAX_EXTENT)
+      return ox_node_error(c, LC_EFORMAT, "kernel, strides, dilations or pads above 2^31");
+  }
   char buf[32];
   const char *ap = ox_attr_string(c->node, "auto_pad", "NOTSET", buf, sizeof buf);
   if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
@@ -103,7 +113,7 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
 /* x padded explicitly when its pads are not symmetric (lucid's convs pad both sides alike);
  * sym receives the symmetric padding left to the op. */
 static lc_status pad_asymmetric(const spatial *s, const lc_tensor *x, double value, lc_tensor **xp,
-                                int64_t sym[2]) {
+                                int64_t sym[3]) {
   bool symmetric = true;
   for (int i = 0; i < s->nsp; i++) symmetric = symmetric && s->pad_begin[i] == s->pad_end[i];
   if (symmetric) {
@@ -111,7 +121,7 @@ static lc_status pad_asymmetric(const spatial *s, const lc_tensor *x, double val
     *xp = lc_retain((lc_tensor *)x);
     return LC_OK;
   }
-  int64_t pad[4];
+  int64_t pad[6];
   for (int i = 0; i < s->nsp; i++) { /* lc_pad: last dim first */
     int d = s->nsp - 1 - i;
     pad[2 * i] = s->pad_begin[d];
@@ -129,6 +139,7 @@ lc_status ox_conv(ox_ctx *c) {
   spatial s;
   lc_status st = read_spatial(c, x, lc_shape(w) + 2, &s, false);
   if (st) return st;
+  if (s.nsp > 2) return ox_node_error(c, LC_ESHAPE, "3-D convolution is not supported");
   const int64_t *ks;
   int64_t nk = ox_attr_ints(c->node, "kernel_shape", &ks);
   for (int i = 0; i < nk && i < s.nsp; i++)
@@ -142,10 +153,604 @@ lc_status ox_conv(ox_ctx *c) {
     o.dilation[i] = s.dilation[i];
   }
   lc_tensor *xp;
-  int64_t sym[2];
+  int64_t sym[3];
   if ((st = pad_asymmetric(&s, x, 0.0, &xp, sym))) return st;
   for (int i = 0; i < s.nsp; i++) o.padding[i] = sym[i];
   st = s.nsp == 1 ? lc_conv1d(xp, w, b, &o, &c->out[0]) : lc_conv2d(xp, w, b, &o, &c->out[0]);
   lc_release(xp);
+  return st;
+}
+
+/* ---------------------------------------------------------------- float64 working copies
+ * Ops lucid has no kernel for (3-D pools, N-d resize, losses with ONNX's ignore rules, ...)
+ * run directly over contiguous float64 copies, allocated as lucid tensors (so the memory
+ * limit applies) and converted back to the input's dtype. */
+
+/* x as a contiguous float64 tensor (a new reference). */
+static lc_status as_f64(const lc_tensor *x, lc_tensor **out) {
+  lc_tensor *t;
+  lc_status st = lc_to_dtype(x, LC_FLOAT64, &t);
+  if (st) return st;
+  st = lc_contiguous(t, out);
+  lc_release(t);
+  return st;
+}
+
+/* *y (float64) converted to dt in place of itself. */
+static lc_status f64_to(lc_tensor **y, lc_dtype dt) {
+  if (dt == LC_FLOAT64) return LC_OK;
+  lc_tensor *t = NULL;
+  lc_status st = lc_to_dtype(*y, dt, &t);
+  lc_release(*y);
+  *y = t;
+  return st;
+}
+
+static lc_status need_float(ox_ctx *c, const lc_tensor *x, const char *what) {
+  lc_dtype dt = lc_dtype_of(x);
+  if (dt == LC_FLOAT32 || dt == LC_FLOAT64) return LC_OK;
+  return ox_node_error(c, LC_EDTYPE, "%s of dtype %s is not supported (float32, float64)", what,
+                       lc_dtype_name(dt));
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* A pool's geometry padded to 3 spatial dims (missing ones of size 1). */
+typedef struct pool_geom {
+  int64_t in[3], out[3], k[3], s[3], d[3], pb[3], pe[3];
+  int64_t planes; /* N * C */
+} pool_geom;
+
+static lc_status pool_setup(ox_ctx *c, const lc_tensor *x, bool ceil_mode, pool_geom *g) {
+  int r = lc_ndim(x);
+  if (r < 3 || r > 5)
+    return ox_node_error(c, LC_ESHAPE, "input of rank %d is not supported (3 to 5)", r);
+  const int64_t *ks;
+  int64_t nk = ox_attr_ints(c->node, "kernel_shape", &ks);
+  if (nk != r - 2)
+    return ox_node_error(c, LC_EFORMAT, "kernel_shape has %lld values for %d spatial dims",
+                         (long long)nk, r - 2);
+  spatial s;
+  lc_status st = read_spatial(c, x, ks, &s, false);
+  if (st) return st;
+  g->planes = lc_shape(x)[0] * lc_shape(x)[1];
+  for (int i = 0; i < 3; i++) {
+    bool have = i < s.nsp;
+    g->in[i] = have ? lc_shape(x)[2 + i] : 1;
+    g->k[i] = have ? s.kernel[i] : 1;
+    g->s[i] = have ? s.stride[i] : 1;
+    g->d[i] = have ? s.dilation[i] : 1;
+    g->pb[i] = have ? s.pad_begin[i] : 0;
+    g->pe[i] = have ? s.pad_end[i] : 0;
+    int64_t span = g->in[i] + g->pb[i] + g->pe[i] - ((g->k[i] - 1) * g->d[i] + 1);
+    if (span < 0)
+      return ox_node_error(c, LC_ESHAPE, "the kernel is larger than the padded input (dim %d)",
+                           i + 2);
+    g->out[i] = (ceil_mode ? (span + g->s[i] - 1) / g->s[i] : span / g->s[i]) + 1;
+  }
+  return LC_OK;
+}
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG } pool_kind;
+
+/* One plane (x: in[0]*in[1]*in[2] values) into y (out[...]); ind: argmax positions within the
+ * plane (row-major, or column-major with col_major) or NULL. */
+static void pool_plane(const pool_geom *g, pool_kind kind, bool include_pad, bool col_major,
+                       const double *x, double *y, int64_t *ind) {
+  int64_t o[3];
+  for (o[0] = 0; o[0] < g->out[0]; o[0]++)
+    for (o[1] = 0; o[1] < g->out[1]; o[1]++)
+      for (o[2] = 0; o[2] < g->out[2]; o[2]++) {
+        double acc = kind == POOL_MAX ? -INFINITY : 0.0;
+        int64_t best = -1, count = 0, padded = 0;
+        int64_t q[3], p[3];
+        for (q[0] = 0; q[0] < g->k[0]; q[0]++)
+          for (q[1] = 0; q[1] < g->k[1]; q[1]++)
+            for (q[2] = 0; q[2] < g->k[2]; q[2]++) {
+              bool inside = true, in_pad = true;
+              for (int i = 0; i < 3; i++) {
+                p[i] = o[i] * g->s[i] - g->pb[i] + q[i] * g->d[i];
+                inside = inside && p[i] >= 0 && p[i] < g->in[i];
+                in_pad = in_pad && p[i] < g->in[i] + g->pe[i];
+              }
+              padded += in_pad;
+              if (!inside) continue;
+              int64_t at = (p[0] * g->in[1] + p[1]) * g->in[2] + p[2];
+              double v = x[at];
+              count++;
+              if (kind == POOL_AVG) {
+                acc += v;
+              } else if (v > acc || best < 0 || (isnan(v) && !isnan(acc))) {
+                acc = v;
+                best = col_major ? (p[2] * g->in[1] + p[1]) * g->in[0] + p[0] : at;
+              }
+            }
+        int64_t oi = (o[0] * g->out[1] + o[1]) * g->out[2] + o[2];
+        if (kind == POOL_AVG) acc = acc / (double)(include_pad ? padded : count);
+        y[oi] = count || kind == POOL_AVG ? acc : NAN;
+        if (ind) ind[oi] = best;
+      }
+}
+
+static lc_status pool_run(ox_ctx *c, pool_kind kind) {
+  const lc_tensor *x = c->in[0];
+  bool ceil_mode = c->opset >= 10 && ox_attr_int(c->node, "ceil_mode", 0);
+  bool include_pad = kind == POOL_AVG && ox_attr_int(c->node, "count_include_pad", 0);
+  bool col_major = kind == POOL_MAX && ox_attr_int(c->node, "storage_order", 0);
+  if (kind == POOL_AVG && ox_attr_ints(c->node, "dilations", &(const int64_t *){NULL}) >= 0)
+    return ox_node_error(c, LC_EARG, "AveragePool dilations are not supported");
+  pool_geom g;
+  lc_status st = pool_setup(c, x, ceil_mode, &g);
+  if (st) return st;
+  int r = lc_ndim(x);
+  int64_t shape[5] = {lc_shape(x)[0], lc_shape(x)[1], g.out[0], g.out[1], g.out[2]};
+  lc_tensor *xd = NULL, *y = NULL, *ind = NULL;
+  bool want_ind = kind == POOL_MAX && c->n_out > 1 && c->node->out[1] >= 0;
+  if ((st = as_f64(x, &xd))) return st;
+  if (!(st = lc_empty(r, shape, LC_FLOAT64, &y)) && want_ind)
+    st = lc_empty(r, shape, LC_INT64, &ind);
+  if (!st) {
+    const double *xp = lc_data(xd);
+    double *yp = lc_data(y);
+    int64_t *ip = ind ? lc_data(ind) : NULL;
+    int64_t isz = g.in[0] * g.in[1] * g.in[2], osz = g.out[0] * g.out[1] * g.out[2];
+    for (int64_t p = 0; p < g.planes; p++) {
+      pool_plane(&g, kind, include_pad, col_major, xp + p * isz, yp + p * osz,
+                 ip ? ip + p * osz : NULL);
+      if (ip) /* positions count over the whole input (N and C included) */
+        for (int64_t j = 0; j < osz; j++) ip[p * osz + j] += p * isz;
+    }
+    st = f64_to(&y, lc_dtype_of(x));
+  }
+  lc_release(xd);
+  if (st) {
+    lc_release(y);
+    lc_release(ind);
+    return st;
+  }
+  c->out[0] = y;
+  if (want_ind) c->out[1] = ind;
+  return LC_OK;
+}
+
+lc_status ox_max_pool(ox_ctx *c) { return pool_run(c, POOL_MAX); }
+lc_status ox_average_pool(ox_ctx *c) { return pool_run(c, POOL_AVG); }
+
+static lc_status global_pool(ox_ctx *c, lc_reduce_op op) {
+  const lc_tensor *x = c->in[0];
+  int r = lc_ndim(x);
+  if (r < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", r);
+  if (r == 2) {
+    c->out[0] = lc_retain((lc_tensor *)x);
+    return LC_OK;
+  }
+  lc_reduce_opts o = {0};
+  o.keepdim = true;
+  for (int i = 2; i < r; i++) o.dims[o.ndims++] = i;
+  return lc_reduce(op, x, &o, &c->out[0]);
+}
+
+lc_status ox_global_average_pool(ox_ctx *c) { return global_pool(c, LC_MEAN); }
+lc_status ox_global_max_pool(ox_ctx *c) { return global_pool(c, LC_AMAX); }
+
+/* ---------------------------------------------------------------- normalization */
+
+/* t converted to dt (a new reference). */
+static lc_status cast_to(const lc_tensor *t, lc_dtype dt, lc_tensor **out) {
+  return lc_to_dtype(t, dt, out);
+}
+
+/* Mean and biased variance of x over every dim but 1 ({C} each). */
+static lc_status channel_stats(const lc_tensor *x, lc_tensor **mean, lc_tensor **var) {
+  lc_reduce_opts o = {0};
+  for (int i = 0; i < lc_ndim(x); i++)
+    if (i != 1) o.dims[o.ndims++] = i;
+  o.correction = 0;
+  lc_status st = lc_reduce(LC_MEAN, x, &o, mean);
+  if (st) return st;
+  if ((st = lc_reduce(LC_VAR, x, &o, var))) {
+    lc_release(*mean);
+    *mean = NULL;
+  }
+  return st;
+}
+
+/* r * momentum + s * (1 - momentum): ONNX's running statistics update. */
+static lc_status blend(const lc_tensor *r, const lc_tensor *s, double momentum, lc_tensor **out) {
+  lc_tensor *a = NULL, *b = NULL;
+  lc_status st = lc_binary_scalar(LC_MUL, r, momentum, false, &a);
+  if (!st) st = lc_binary_scalar(LC_MUL, s, 1.0 - momentum, false, &b);
+  if (!st) st = lc_binary(LC_ADD, a, b, out);
+  lc_release(a);
+  lc_release(b);
+  return st;
+}
+
+/* BatchNormalization. Training (the training_mode attribute from opset 14; before it, asking
+ * for the statistics outputs) normalises with the batch statistics and returns the updated
+ * running ones. Opset 15 lets scale, bias and the statistics have their own float types. */
+lc_status ox_batch_norm(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  if (lc_ndim(x) < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
+  if (c->opset < 9 && ox_attr_int(c->node, "spatial", 1) == 0)
+    return ox_node_error(c, LC_EARG, "spatial = 0 is not supported");
+  double eps = ox_attr_float(c->node, "epsilon", 1e-5);
+  double momentum = ox_attr_float(c->node, "momentum", 0.9);
+  bool training = c->opset >= 14 ? ox_attr_int(c->node, "training_mode", 0) != 0
+                                 : c->n_out > 1 && c->node->out[1] >= 0;
+  lc_dtype dt = lc_dtype_of(x);
+  lc_tensor *p[4] = {NULL, NULL, NULL, NULL}, *bm = NULL, *bv = NULL;
+  for (int i = 0; i < 4 && !st; i++) {
+    st = cast_to(c->in[1 + i], dt, &p[i]);
+    if (!st && (lc_ndim(p[i]) != 1 || lc_shape(p[i])[0] != lc_shape(x)[1]))
+      st = ox_node_error(c, LC_ESHAPE, "input %d must be {C} = {%lld}", i + 1,
+                         (long long)lc_shape(x)[1]);
+  }
+  if (!st && training) st = channel_stats(x, &bm, &bv);
+  if (!st) {
+    lc_batch_norm_opts o = LC_BATCH_NORM_OPTS_INIT;
+    o.weight = p[0];
+    o.bias = p[1];
+    o.running_mean = training ? bm : p[2];
+    o.running_var = training ? bv : p[3];
+    o.eps = eps;
+    st = lc_batch_norm(x, &o, &c->out[0]);
+  }
+  if (!st && training) {
+    if (c->n_out > 1 && c->node->out[1] >= 0) st = blend(p[2], bm, momentum, &c->out[1]);
+    if (!st && c->n_out > 2 && c->node->out[2] >= 0) st = blend(p[3], bv, momentum, &c->out[2]);
+    if (!st && c->n_out > 3 && c->node->out[3] >= 0) c->out[3] = lc_retain(bm);
+    if (!st && c->n_out > 4 && c->node->out[4] >= 0) c->out[4] = lc_retain(bv);
+  }
+  for (int i = 0; i < 4; i++) lc_release(p[i]);
+  lc_release(bm);
+  lc_release(bv);
+  return st;
+}
+
+lc_status ox_instance_norm(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  if (lc_ndim(x) < 3) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, D1, ...)", lc_ndim(x));
+  lc_tensor *w = NULL, *b = NULL;
+  if (!(st = cast_to(c->in[1], lc_dtype_of(x), &w)) && !(st = cast_to(c->in[2], lc_dtype_of(x), &b))) {
+    lc_instance_norm_opts o = LC_INSTANCE_NORM_OPTS_INIT;
+    o.weight = w;
+    o.bias = b;
+    o.eps = ox_attr_float(c->node, "epsilon", 1e-5);
+    st = lc_instance_norm(x, &o, &c->out[0]);
+  }
+  lc_release(w);
+  lc_release(b);
+  return st;
+}
+
+/* t broadcast to exactly shape (lc_layer_norm takes weight and bias of the normalized shape). */
+static lc_status fit_shape(const lc_tensor *t, int nd, const int64_t *shape, lc_dtype dt,
+                           lc_tensor **out) {
+  lc_tensor *a = NULL, *e = NULL;
+  lc_status st = lc_to_dtype(t, dt, &a);
+  if (st) return st;
+  if (lc_ndim(a) == nd && memcmp(lc_shape(a), shape, sizeof(int64_t) * (size_t)nd) == 0) {
+    *out = a;
+    return LC_OK;
+  }
+  if (!(st = lc_expand(a, nd, shape, &e))) st = lc_contiguous(e, out);
+  lc_release(a);
+  lc_release(e);
+  return st;
+}
+
+/* LayerNormalization (opset 17): normalises over dims axis.. ; outputs Y, Mean, InvStdDev
+ * (the statistics with the normalized dims kept as 1). */
+lc_status ox_layer_norm(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  int r = lc_ndim(x), axis;
+  if (r < 1) return ox_node_error(c, LC_ESHAPE, "0-dim input");
+  if ((st = ox_axis(ox_attr_int(c->node, "axis", -1), r, "axis", &axis))) return st;
+  double eps = ox_attr_float(c->node, "epsilon", 1e-5);
+  int ns = r - axis;
+  const int64_t *nshape = lc_shape(x) + axis;
+  lc_dtype dt = lc_dtype_of(x);
+  lc_tensor *w = NULL, *b = NULL;
+  if (!(st = fit_shape(c->in[1], ns, nshape, dt, &w)) && c->n_in > 2 && c->in[2])
+    st = fit_shape(c->in[2], ns, nshape, dt, &b);
+  if (!st) st = lc_layer_norm(x, ns, nshape, w, b, eps, &c->out[0]);
+  lc_release(w);
+  lc_release(b);
+  bool want_mean = c->n_out > 1 && c->node->out[1] >= 0;
+  bool want_inv = c->n_out > 2 && c->node->out[2] >= 0;
+  if (st || (!want_mean && !want_inv)) return st;
+  lc_reduce_opts o = {0};
+  o.keepdim = true;
+  for (int i = axis; i < r; i++) o.dims[o.ndims++] = i;
+  lc_tensor *mean = NULL, *var = NULL, *t = NULL;
+  if (!(st = lc_reduce(LC_MEAN, x, &o, &mean)) && want_inv && !(st = lc_reduce(LC_VAR, x, &o, &var)) &&
+      !(st = lc_binary_scalar(LC_ADD, var, eps, false, &t)))
+    st = lc_unary(LC_RSQRT, t, &c->out[2]);
+  if (!st && want_mean) c->out[1] = lc_retain(mean);
+  lc_release(mean);
+  lc_release(var);
+  lc_release(t);
+  return st;
+}
+
+/* LRN across channels: x / (bias + alpha / size * sum of squares in the window)^beta. */
+lc_status ox_lrn(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  if (lc_ndim(x) < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
+  int64_t size = ox_attr_int(c->node, "size", 0);
+  if (size < 1) return ox_node_error(c, LC_EFORMAT, "size must be >= 1");
+  double alpha = ox_attr_float(c->node, "alpha", 1e-4), beta = ox_attr_float(c->node, "beta", 0.75);
+  double bias = ox_attr_float(c->node, "bias", 1.0);
+  int64_t n = lc_shape(x)[0], ch = lc_shape(x)[1], inner = 1;
+  for (int i = 2; i < lc_ndim(x); i++) inner *= lc_shape(x)[i];
+  lc_tensor *xd = NULL, *y = NULL;
+  if ((st = as_f64(x, &xd))) return st;
+  if (!(st = lc_empty_like(xd, &y))) {
+    const double *xp = lc_data(xd);
+    double *yp = lc_data(y);
+    int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    for (int64_t b = 0; b < n; b++)
+      for (int64_t k = 0; k < ch; k++)
+        for (int64_t j = 0; j < inner; j++) {
+          double sq = 0;
+          for (int64_t q = k - lo; q <= k + hi; q++)
+            if (q >= 0 && q < ch) {
+              double v = xp[(b * ch + q) * inner + j];
+              sq += v * v;
+            }
+          int64_t at = (b * ch + k) * inner + j;
+          yp[at] = xp[at] / pow(bias + alpha / (double)size * sq, beta);
+        }
+    st = f64_to(&y, lc_dtype_of(x));
+  }
+  lc_release(xd);
+  if (!st) c->out[0] = y;
+  return st;
+}
+
+/* MeanVarianceNormalization: (x - mean) / (sqrt(var) + 1e-9) over axes (default 0, 2, 3), as
+ * ONNX's function body. */
+lc_status ox_mvn(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  int r = lc_ndim(x);
+  lc_reduce_opts o = {0};
+  o.keepdim = true;
+  const int64_t *ax;
+  int64_t na = ox_attr_ints(c->node, "axes", &ax);
+  static const int64_t def[3] = {0, 2, 3};
+  if (na < 0) {
+    ax = def;
+    na = 3;
+  }
+  if (na > r) return ox_node_error(c, LC_EARG, "%lld axes for rank %d", (long long)na, r);
+  for (int64_t i = 0; i < na; i++) {
+    if ((st = ox_axis(ax[i], r, "axes", &o.dims[i]))) return st;
+    for (int64_t j = 0; j < i; j++)
+      if (o.dims[j] == o.dims[i]) return ox_node_error(c, LC_EARG, "repeated axis");
+  }
+  o.ndims = (int)na;
+  if (r == 0) o.ndims = 0;
+  lc_tensor *mean = NULL, *var = NULL, *sd = NULL, *den = NULL, *num = NULL;
+  if (!(st = lc_reduce(LC_MEAN, x, &o, &mean)) && !(st = lc_reduce(LC_VAR, x, &o, &var)) &&
+      !(st = lc_unary(LC_SQRT, var, &sd)) && !(st = lc_binary_scalar(LC_ADD, sd, 1e-9, false, &den)) &&
+      !(st = lc_binary(LC_SUB, x, mean, &num)))
+    st = lc_binary(LC_DIV, num, den, &c->out[0]);
+  lc_release(mean);
+  lc_release(var);
+  lc_release(sd);
+  lc_release(den);
+  lc_release(num);
+  return st;
+}
+
+/* ---------------------------------------------------------------- dropout */
+
+/* Dropout: the identity (and an all-true mask) unless training (opset 12's training_mode input)
+ * with a nonzero ratio (attribute before 12, input from 12). */
+lc_status ox_dropout(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  double ratio = ox_attr_float(c->node, "ratio", 0.5);
+  bool training = false;
+  lc_status st;
+  if (c->opset >= 12) {
+    ratio = 0.5;
+    if (c->n_in > 1 && c->in[1]) {
+      if (lc_numel(c->in[1]) != 1) return ox_node_error(c, LC_ESHAPE, "ratio must be a scalar");
+      if ((st = lc_item(c->in[1], &ratio))) return st;
+    }
+    if (c->n_in > 2 && c->in[2]) {
+      double t;
+      if (lc_numel(c->in[2]) != 1) return ox_node_error(c, LC_ESHAPE, "training_mode must be a scalar");
+      if ((st = lc_item(c->in[2], &t))) return st;
+      training = t != 0;
+    }
+  }
+  if (!(ratio >= 0 && ratio <= 1)) return ox_node_error(c, LC_EARG, "ratio %g outside [0, 1]", ratio);
+  bool want_mask = c->n_out > 1 && c->node->out[1] >= 0;
+  lc_dtype mdt = c->opset >= 10 ? LC_BOOL : lc_dtype_of(x); /* the mask was of x's type before 10 */
+  if (!training || ratio == 0) {
+    if (want_mask && (st = lc_ones(lc_ndim(x), lc_shape(x), mdt, &c->out[1]))) return st;
+    c->out[0] = lc_retain((lc_tensor *)x);
+    return LC_OK;
+  }
+  if ((st = need_float(c, x, "training input"))) return st;
+  lc_tensor *u = NULL, *keep = NULL, *kf = NULL, *t = NULL;
+  if (!(st = lc_rand(lc_ndim(x), lc_shape(x), LC_FLOAT64, &u)) &&
+      !(st = lc_binary_scalar(LC_GE, u, ratio, false, &keep)) &&
+      !(st = lc_to_dtype(keep, lc_dtype_of(x), &kf)) && !(st = lc_binary(LC_MUL, x, kf, &t)))
+    st = ratio < 1 ? lc_binary_scalar(LC_MUL, t, 1.0 / (1.0 - ratio), false, &c->out[0])
+                   : lc_zeros_like(x, &c->out[0]);
+  if (!st && want_mask) c->out[1] = lc_retain(keep);
+  lc_release(u);
+  lc_release(keep);
+  lc_release(kf);
+  lc_release(t);
+  return st;
+}
+
+/* ---------------------------------------------------------------- ConvTranspose */
+
+/* Direct N-d transposed convolution over float64 copies: every input position scatters its
+ * kernel into y (cropped by pb at the start; y has out[] positions per dim). */
+static void conv_transpose_direct(const double *x, const double *w, double *y, int64_t n,
+                                  int64_t cin, int64_t cout, int64_t groups, const int64_t in[3],
+                                  const int64_t out[3], const int64_t k[3], const int64_t s[3],
+                                  const int64_t d[3], const int64_t pb[3]) {
+  int64_t cg = cin / groups, mg = cout / groups;
+  int64_t isz = in[0] * in[1] * in[2], osz = out[0] * out[1] * out[2], ksz = k[0] * k[1] * k[2];
+  for (int64_t b = 0; b < n; b++)
+    for (int64_t ci = 0; ci < cin; ci++) {
+      int64_t g = ci / cg;
+      const double *xp = x + (b * cin + ci) * isz;
+      for (int64_t p0 = 0; p0 < in[0]; p0++)
+        for (int64_t p1 = 0; p1 < in[1]; p1++)
+          for (int64_t p2 = 0; p2 < in[2]; p2++) {
+            double v = xp[(p0 * in[1] + p1) * in[2] + p2];
+            if (v == 0) continue;
+            for (int64_t q0 = 0; q0 < k[0]; q0++) {
+              int64_t o0 = p0 * s[0] + q0 * d[0] - pb[0];
+              if (o0 < 0 || o0 >= out[0]) continue;
+              for (int64_t q1 = 0; q1 < k[1]; q1++) {
+                int64_t o1 = p1 * s[1] + q1 * d[1] - pb[1];
+                if (o1 < 0 || o1 >= out[1]) continue;
+                for (int64_t q2 = 0; q2 < k[2]; q2++) {
+                  int64_t o2 = p2 * s[2] + q2 * d[2] - pb[2];
+                  if (o2 < 0 || o2 >= out[2]) continue;
+                  int64_t oi = (o0 * out[1] + o1) * out[2] + o2, qi = (q0 * k[1] + q1) * k[2] + q2;
+                  for (int64_t m = 0; m < mg; m++)
+                    y[(b * cout + g * mg + m) * osz + oi] += v * w[(ci * mg + m) * ksz + qi];
+                }
+              }
+            }
+          }
+    }
+}
+
+lc_status ox_conv_transpose(ox_ctx *c) {
+  const lc_tensor *x = c->in[0], *w = c->in[1];
+  const lc_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  int r = lc_ndim(x);
+  if (lc_ndim(w) != r || r < 3 || r > 5)
+    return ox_node_error(c, LC_ESHAPE, "input rank %d and weight rank %d (expected equal, 3 to 5)",
+                         r, lc_ndim(w));
+  int64_t groups = ox_attr_int(c->node, "group", 1);
+  int64_t n = lc_shape(x)[0], cin = lc_shape(x)[1];
+  if (groups < 1 || cin % groups || lc_shape(w)[0] != cin)
+    return ox_node_error(c, LC_ESHAPE, "weight {%lld, ...} for %lld input channels in %lld groups",
+                         (long long)lc_shape(w)[0], (long long)cin, (long long)groups);
+  int64_t cout = lc_shape(w)[1] * groups;
+  if (b && (lc_ndim(b) != 1 || lc_shape(b)[0] != cout))
+    return ox_node_error(c, LC_ESHAPE, "bias must be {%lld}", (long long)cout);
+  spatial s;
+  if ((st = read_spatial(c, x, lc_shape(w) + 2, &s, true))) return st;
+  int nsp = s.nsp;
+  const int64_t *ks, *op, *os;
+  int64_t nk = ox_attr_ints(c->node, "kernel_shape", &ks);
+  for (int i = 0; i < nk && i < nsp; i++)
+    if (ks[i] != lc_shape(w)[2 + i])
+      return ox_node_error(c, LC_ESHAPE, "kernel_shape does not match the weight");
+  int64_t nop = ox_attr_ints(c->node, "output_padding", &op);
+  int64_t nos = ox_attr_ints(c->node, "output_shape", &os);
+  if (nop >= 0 && nop != nsp) return ox_node_error(c, LC_EFORMAT, "output_padding has %lld values", (long long)nop);
+  if (nos >= 0 && nos != nsp && nos != nsp + 2)
+    return ox_node_error(c, LC_EFORMAT, "output_shape has %lld values", (long long)nos);
+  char buf[32];
+  const char *ap = ox_attr_string(c->node, "auto_pad", "NOTSET", buf, sizeof buf);
+  bool same = strncmp(ap, "SAME_", 5) == 0, upper = strcmp(ap, "SAME_UPPER") == 0;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, st3[3] = {1, 1, 1},
+          d[3] = {1, 1, 1}, pb[3] = {0, 0, 0};
+  for (int i = 0; i < nsp; i++) {
+    in[i] = lc_shape(x)[2 + i];
+    k[i] = s.kernel[i];
+    st3[i] = s.stride[i];
+    d[i] = s.dilation[i];
+    int64_t opad = nop >= 0 ? op[i] : 0;
+    if (opad < 0 || opad > OX_MAX_EXTENT) return ox_node_error(c, LC_EFORMAT, "bad output_padding");
+    int64_t full = st3[i] * (in[i] - 1) + opad + (k[i] - 1) * d[i] + 1;
+    if (nos >= 0 || same) {
+      int64_t want = nos >= 0 ? os[nos - nsp + i] : in[i] * st3[i];
+      if (want < 1 || want > OX_MAX_EXTENT) return ox_node_error(c, LC_EFORMAT, "bad output_shape");
+      int64_t total = full - want;
+      /* ONNX: SAME_UPPER puts the smaller half first; otherwise the larger half goes first */
+      pb[i] = upper || !same ? total / 2 : total - total / 2;
+      if (!same && nos >= 0) pb[i] = total - total / 2;
+      if (upper) pb[i] = total / 2;
+      out[i] = want;
+    } else {
+      pb[i] = s.pad_begin[i];
+      out[i] = full - s.pad_begin[i] - s.pad_end[i];
+    }
+    if (out[i] < 1) return ox_node_error(c, LC_ESHAPE, "output size %lld < 1", (long long)out[i]);
+  }
+  int64_t shape[5] = {n, cout, out[0], out[1], out[2]};
+  lc_tensor *xd = NULL, *wd = NULL, *y = NULL;
+  if (!(st = as_f64(x, &xd)) && !(st = as_f64(w, &wd)) && !(st = lc_zeros(r, shape, LC_FLOAT64, &y))) {
+    conv_transpose_direct(lc_data(xd), lc_data(wd), lc_data(y), n, cin, cout, groups, in, out, k,
+                          st3, d, pb);
+    if (b) {
+      lc_tensor *bd = NULL;
+      if (!(st = as_f64(b, &bd))) {
+        const double *bp = lc_data(bd);
+        double *yp = lc_data(y);
+        int64_t osz = out[0] * out[1] * out[2];
+        for (int64_t i = 0; i < n * cout; i++)
+          for (int64_t j = 0; j < osz; j++) yp[i * osz + j] += bp[i % cout];
+      }
+      lc_release(bd);
+    }
+    if (!st) st = f64_to(&y, lc_dtype_of(x));
+  }
+  lc_release(xd);
+  lc_release(wd);
+  if (st) {
+    lc_release(y);
+    return st;
+  }
+  c->out[0] = y;
+  return LC_OK;
+}
+
+/* ---------------------------------------------------------------- Einsum */
+
+lc_status ox_einsum(ox_ctx *c) {
+  char eq[256], clean[256];
+  const char *e = ox_attr_string(c->node, "equation", NULL, eq, sizeof eq);
+  if (!e) return ox_node_error(c, LC_EFORMAT, "missing equation");
+  size_t j = 0;
+  for (size_t i = 0; e[i] && j + 1 < sizeof clean; i++)
+    if (e[i] != ' ') clean[j++] = e[i];
+  clean[j] = '\0';
+  if (c->n_in < 1 || c->n_in > 16) return ox_node_error(c, LC_EARG, "%d operands", c->n_in);
+  lc_tensor *ops[16];
+  lc_dtype dt = lc_dtype_of(c->in[0]);
+  bool is_int = !lc_dtype_is_float(dt);
+  lc_status st = LC_OK;
+  int k = 0;
+  for (; k < c->n_in && !st; k++)
+    st = is_int ? lc_to_dtype(c->in[k], LC_FLOAT64, &ops[k]) : (ops[k] = lc_retain(c->in[k]), LC_OK);
+  if (st) k--;
+  lc_tensor *y = NULL;
+  if (!st) st = lc_einsum(clean, c->n_in, (const lc_tensor *const *)ops, &y);
+  for (int i = 0; i < k; i++) lc_release(ops[i]);
+  if (!st && lc_dtype_of(y) != dt) {
+    lc_tensor *t = NULL;
+    st = lc_to_dtype(y, dt, &t);
+    lc_release(y);
+    y = t;
+  }
+  if (!st) c->out[0] = y;
   return st;
 }
