@@ -53,4 +53,6 @@
   X(Dropout, ox_dropout, 1, 3, 2, false)                                                           \
   X(ConvTranspose, ox_conv_transpose, 2, 3, 1, true)                                               \
   X(Einsum, ox_einsum, 1, -1, 1, true)                                                             \
+  X(Resize, ox_resize, 1, 4, 1, true)                                                              \
+  X(Upsample, ox_upsample, 1, 2, 1, true)                                                          \
   /* end of OX_OPS_NN */

@@ -684,10 +684,10 @@ lc_status ox_conv_transpose(ox_ctx *c) {
       int64_t want = nos >= 0 ? os[nos - nsp + i] : in[i] * st3[i];
       if (want < 1 || want > OX_MAX_EXTENT) return ox_node_error(c, LC_EFORMAT, "bad output_shape");
       int64_t total = full - want;
-      /* ONNX: SAME_UPPER puts the smaller half first; otherwise the larger half goes first */
-      pb[i] = upper || !same ? total / 2 : total - total / 2;
-      if (!same && nos >= 0) pb[i] = total - total / 2;
-      if (upper) pb[i] = total / 2;
+      /* ONNX: SAME_UPPER puts the smaller half first, otherwise the larger half goes first;
+       * an output_shape beyond the computed size extends the end (as output_padding) */
+      pb[i] = upper ? total / 2 : total - total / 2;
+      if (total < 0) pb[i] = 0;
       out[i] = want;
     } else {
       pb[i] = s.pad_begin[i];
@@ -753,4 +753,282 @@ lc_status ox_einsum(ox_ctx *c) {
   }
   if (!st) c->out[0] = y;
   return st;
+}
+
+/* ---------------------------------------------------------------- Resize, Upsample
+ * ONNX's resampling, one axis at a time over a float64 copy (nearest, linear and cubic are
+ * separable, and so is tf_crop_and_resize's extrapolation): each output index of an axis
+ * reads up to 4 input indices (clamped to the edge, as the reference's edge padding) with
+ * weights, or the extrapolation value. */
+
+typedef enum rs_mode { RS_NEAREST, RS_LINEAR, RS_CUBIC } rs_mode;
+typedef enum rs_coord {
+  RS_HALF_PIXEL,
+  RS_PYTORCH_HALF_PIXEL,
+  RS_ALIGN_CORNERS,
+  RS_ASYMMETRIC,
+  RS_TF_HALF_PIXEL_FOR_NN,
+  RS_TF_CROP_AND_RESIZE
+} rs_coord;
+typedef enum rs_round { RS_PREFER_FLOOR, RS_PREFER_CEIL, RS_FLOOR, RS_CEIL } rs_round;
+
+typedef struct rs_opts {
+  rs_mode mode;
+  rs_coord coord;
+  rs_round round;
+  double a;     /* cubic_coeff_a */
+  bool exclude; /* exclude_outside */
+  double extrapolation;
+} rs_opts;
+
+static int rs_taps(rs_mode m) { return m == RS_NEAREST ? 1 : m == RS_LINEAR ? 2 : 4; }
+
+static void cubic_coeffs(double r, double a, double c[4]) {
+  double s = r + 1, t = 1 - r, u = 2 - r;
+  c[0] = ((a * s - 5 * a) * s + 8 * a) * s - 4 * a;
+  c[1] = ((a + 2) * r - (a + 3)) * r * r + 1;
+  c[2] = ((a + 2) * t - (a + 3)) * t * t + 1;
+  c[3] = ((a * u - 5 * a) * u + 8 * a) * u - 4 * a;
+}
+
+/* The taps of output index o of an axis of size in resized by scale (to out); lo, hi: the
+ * tf_crop_and_resize roi of the axis. false: outside (the extrapolation value). */
+static bool rs_tap(const rs_opts *p, int64_t in, double scale, int64_t o, double lo, double hi,
+                   int64_t *idx, double *w) {
+  double ow = scale * (double)in, x = (double)o, xo;
+  switch (p->coord) {
+  case RS_ALIGN_CORNERS: xo = ow == 1 ? 0 : x * (double)(in - 1) / (ow - 1); break;
+  case RS_ASYMMETRIC: xo = x / scale; break;
+  case RS_TF_CROP_AND_RESIZE:
+    xo = ow == 1 ? (hi - lo) * (double)(in - 1) / 2 : x * (hi - lo) * (double)(in - 1) / (ow - 1);
+    xo += lo * (double)(in - 1);
+    if (xo < 0 || xo > (double)(in - 1)) return false;
+    break;
+  case RS_PYTORCH_HALF_PIXEL: xo = ow == 1 ? -0.5 : (x + 0.5) / scale - 0.5; break;
+  case RS_TF_HALF_PIXEL_FOR_NN: xo = (x + 0.5) / scale; break;
+  default: xo = (x + 0.5) / scale - 0.5; break;
+  }
+  double f = floor(xo), r = xo - f;
+  int64_t fi = (int64_t)f;
+  int n = rs_taps(p->mode);
+  if (p->mode == RS_NEAREST) {
+    bool up = false;
+    if (r > 0) {
+      switch (p->round) {
+      case RS_PREFER_FLOOR: up = r > 0.5; break;
+      case RS_PREFER_CEIL: up = r >= 0.5; break;
+      case RS_FLOOR: up = false; break;
+      case RS_CEIL: up = true; break;
+      }
+    }
+    idx[0] = fi + up;
+    w[0] = 1;
+  } else if (p->mode == RS_LINEAR) {
+    idx[0] = fi;
+    idx[1] = fi + 1;
+    w[0] = 1 - r;
+    w[1] = r;
+  } else {
+    for (int t = 0; t < 4; t++) idx[t] = fi - 1 + t;
+    cubic_coeffs(r, p->a, w);
+  }
+  if (p->exclude) {
+    double sum = 0;
+    for (int t = 0; t < n; t++) {
+      if (idx[t] < 0 || idx[t] >= in) w[t] = 0;
+      sum += w[t];
+    }
+    if (sum != 0)
+      for (int t = 0; t < n; t++) w[t] /= sum;
+  }
+  for (int t = 0; t < n; t++) idx[t] = idx[t] < 0 ? 0 : idx[t] >= in ? in - 1 : idx[t];
+  return true;
+}
+
+/* One axis of src (contiguous float64, shape) resized to out into a new tensor. */
+static lc_status rs_axis(const rs_opts *p, const lc_tensor *src, int axis, int64_t out,
+                         double scale, double lo, double hi, lc_tensor **dst) {
+  int r = lc_ndim(src);
+  int64_t shape[LC_MAX_DIMS], outer = 1, inner = 1, in = lc_shape(src)[axis];
+  for (int i = 0; i < r; i++) {
+    shape[i] = i == axis ? out : lc_shape(src)[i];
+    if (i < axis) outer *= shape[i];
+    if (i > axis) inner *= shape[i];
+  }
+  int n = rs_taps(p->mode);
+  int64_t *idx = malloc(sizeof *idx * (size_t)(out * n + 1));
+  double *w = malloc(sizeof *w * (size_t)(out * n + 1));
+  bool *ok = malloc(sizeof *ok * (size_t)(out + 1));
+  lc_status st = idx && w && ok ? lc_empty(r, shape, LC_FLOAT64, dst)
+                                : lc_set_error(LC_ENOMEM, "out of memory");
+  if (!st) {
+    for (int64_t o = 0; o < out; o++) ok[o] = rs_tap(p, in, scale, o, lo, hi, idx + o * n, w + o * n);
+    const double *sp = lc_data(src);
+    double *dp = lc_data(*dst);
+    for (int64_t b = 0; b < outer; b++)
+      for (int64_t o = 0; o < out; o++) {
+        double *d = dp + (b * out + o) * inner;
+        if (!ok[o]) {
+          for (int64_t j = 0; j < inner; j++) d[j] = p->extrapolation;
+          continue;
+        }
+        for (int64_t j = 0; j < inner; j++) d[j] = 0;
+        for (int t = 0; t < n; t++) {
+          double wt = w[o * n + t];
+          if (wt == 0) continue;
+          const double *s = sp + (b * in + idx[o * n + t]) * inner;
+          for (int64_t j = 0; j < inner; j++) d[j] += wt * s[j];
+        }
+      }
+  }
+  free(idx);
+  free(w);
+  free(ok);
+  return st;
+}
+
+/* x resized to out[] with scales[] (one per dim); roi: 2 * rank values or NULL. */
+static lc_status rs_run(ox_ctx *c, const rs_opts *p, const int64_t *out, const double *scales,
+                        const double *roi) {
+  const lc_tensor *x = c->in[0];
+  int r = lc_ndim(x);
+  lc_tensor *cur = NULL;
+  lc_status st = as_f64(x, &cur);
+  for (int i = 0; i < r && !st; i++) {
+    int64_t in = lc_shape(x)[i];
+    bool ident = in == out[i] && scales[i] == 1.0 && p->coord != RS_TF_CROP_AND_RESIZE &&
+                 p->coord != RS_TF_HALF_PIXEL_FOR_NN;
+    if (ident) continue;
+    if (in == 0 || out[i] == 0) return lc_release(cur), ox_node_error(c, LC_ESHAPE, "empty dim");
+    lc_tensor *next = NULL;
+    st = rs_axis(p, cur, i, out[i], scales[i], roi ? roi[i] : 0, roi ? roi[r + i] : 1, &next);
+    lc_release(cur);
+    cur = next;
+  }
+  if (!st) st = f64_to(&cur, lc_dtype_of(x));
+  if (st) {
+    lc_release(cur);
+    return st;
+  }
+  c->out[0] = cur;
+  return LC_OK;
+}
+
+static lc_status rs_read_floats(ox_ctx *c, const lc_tensor *t, const char *what, double *v, int cap,
+                                int *n) {
+  if (lc_ndim(t) > 1 || lc_numel(t) > cap)
+    return ox_node_error(c, LC_ESHAPE, "%s must be 1-D with at most %d values", what, cap);
+  *n = (int)lc_numel(t);
+  return lc_copy_to_buffer(t, LC_FLOAT64, v);
+}
+
+/* Output sizes from scales (floor(in * scale), as the reference) after checking them. */
+static lc_status rs_sizes_from_scales(ox_ctx *c, const double *scales, int64_t *out) {
+  const lc_tensor *x = c->in[0];
+  for (int i = 0; i < lc_ndim(x); i++) {
+    if (!(scales[i] > 0) || scales[i] > 1e6)
+      return ox_node_error(c, LC_EARG, "scale %g must be positive", scales[i]);
+    double o = floor(scales[i] * (double)lc_shape(x)[i]);
+    if (o > (double)OX_MAX_EXTENT) return ox_node_error(c, LC_EARG, "output too large");
+    out[i] = (int64_t)o;
+  }
+  return LC_OK;
+}
+
+static lc_status rs_mode_from(ox_ctx *c, const char *m, rs_mode *out) {
+  if (strcmp(m, "nearest") == 0) *out = RS_NEAREST;
+  else if (strcmp(m, "linear") == 0 || strcmp(m, "bilinear") == 0) *out = RS_LINEAR;
+  else if (strcmp(m, "cubic") == 0) *out = RS_CUBIC;
+  else return ox_node_error(c, LC_EARG, "mode '%s' is not supported", m);
+  return LC_OK;
+}
+
+lc_status ox_resize(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  int r = lc_ndim(x);
+  if (r < 1) return ox_node_error(c, LC_ESHAPE, "0-dim input");
+  char buf[64];
+  rs_opts p = {RS_NEAREST, RS_HALF_PIXEL, RS_PREFER_FLOOR, -0.75, false, 0.0};
+  lc_status st = rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
+  if (st) return st;
+  double scales[LC_MAX_DIMS], roi[2 * LC_MAX_DIMS];
+  int64_t out[LC_MAX_DIMS];
+  int ns = 0, nr = 0;
+  if (c->opset < 11) { /* Resize-10: X, scales; Upsample's asymmetric, flooring transform */
+    if (p.mode == RS_CUBIC) return ox_node_error(c, LC_EARG, "mode 'cubic' is not supported at opset 10");
+    p.coord = RS_ASYMMETRIC;
+    p.round = RS_FLOOR;
+    if (c->n_in < 2 || !c->in[1]) return ox_node_error(c, LC_EARG, "missing scales");
+    if ((st = rs_read_floats(c, c->in[1], "scales", scales, LC_MAX_DIMS, &ns))) return st;
+    if (ns != r) return ox_node_error(c, LC_ESHAPE, "%d scales for rank %d", ns, r);
+    if ((st = rs_sizes_from_scales(c, scales, out))) return st;
+    return rs_run(c, &p, out, scales, NULL);
+  }
+  const char *ct = ox_attr_string(c->node, "coordinate_transformation_mode", "half_pixel", buf,
+                                  sizeof buf);
+  static const char *coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+                                 "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+  int k = 0;
+  while (k < 6 && strcmp(ct, coords[k]) != 0) k++;
+  if (k == 6) return ox_node_error(c, LC_EARG, "coordinate_transformation_mode '%s' is not supported", ct);
+  p.coord = (rs_coord)k;
+  const char *nm = ox_attr_string(c->node, "nearest_mode", "round_prefer_floor", buf, sizeof buf);
+  static const char *rounds[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+  k = 0;
+  while (k < 4 && strcmp(nm, rounds[k]) != 0) k++;
+  if (k == 4) return ox_node_error(c, LC_EARG, "nearest_mode '%s' is not supported", nm);
+  p.round = (rs_round)k;
+  p.a = ox_attr_float(c->node, "cubic_coeff_a", -0.75);
+  p.exclude = ox_attr_int(c->node, "exclude_outside", 0) != 0;
+  p.extrapolation = ox_attr_float(c->node, "extrapolation_value", 0.0);
+  const lc_tensor *troi = c->n_in > 1 ? c->in[1] : NULL, *tsc = c->n_in > 2 ? c->in[2] : NULL;
+  const lc_tensor *tsz = c->n_in > 3 ? c->in[3] : NULL;
+  if (tsc && lc_numel(tsc) == 0) tsc = NULL;
+  if (tsz && lc_numel(tsz) == 0) tsz = NULL;
+  if (!tsc == !tsz) return ox_node_error(c, LC_EARG, "exactly one of scales and sizes must be given");
+  if (p.coord == RS_TF_CROP_AND_RESIZE) {
+    if (!troi) return ox_node_error(c, LC_EARG, "tf_crop_and_resize needs roi");
+    if ((st = rs_read_floats(c, troi, "roi", roi, 2 * LC_MAX_DIMS, &nr))) return st;
+    if (nr != 2 * r) return ox_node_error(c, LC_ESHAPE, "roi has %d values for rank %d", nr, r);
+  }
+  if (tsc) {
+    if ((st = rs_read_floats(c, tsc, "scales", scales, LC_MAX_DIMS, &ns))) return st;
+    if (ns != r) return ox_node_error(c, LC_ESHAPE, "%d scales for rank %d", ns, r);
+    if ((st = rs_sizes_from_scales(c, scales, out))) return st;
+  } else {
+    if ((st = ox_read_ints(tsz, "sizes", out, LC_MAX_DIMS, &ns))) return st;
+    if (ns != r) return ox_node_error(c, LC_ESHAPE, "%d sizes for rank %d", ns, r);
+    for (int i = 0; i < r; i++) {
+      if (out[i] < 1 || out[i] > OX_MAX_EXTENT) return ox_node_error(c, LC_EARG, "bad size %lld", (long long)out[i]);
+      if (lc_shape(x)[i] == 0) return ox_node_error(c, LC_ESHAPE, "empty dim");
+      scales[i] = (double)out[i] / (double)lc_shape(x)[i];
+    }
+  }
+  return rs_run(c, &p, out, scales, p.coord == RS_TF_CROP_AND_RESIZE ? roi : NULL);
+}
+
+/* Upsample (opset 7: the scales attribute; 9: the scales input): asymmetric coordinates,
+ * nearest flooring. */
+lc_status ox_upsample(ox_ctx *c) {
+  const lc_tensor *x = c->in[0];
+  int r = lc_ndim(x), ns = 0;
+  char buf[32];
+  rs_opts p = {RS_NEAREST, RS_ASYMMETRIC, RS_FLOOR, -0.75, false, 0.0};
+  lc_status st = rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
+  if (st) return st;
+  if (p.mode == RS_CUBIC) return ox_node_error(c, LC_EARG, "mode 'cubic' is not supported");
+  double scales[LC_MAX_DIMS];
+  int64_t out[LC_MAX_DIMS];
+  if (c->n_in > 1 && c->in[1]) {
+    if ((st = rs_read_floats(c, c->in[1], "scales", scales, LC_MAX_DIMS, &ns))) return st;
+  } else {
+    const float *f;
+    int64_t nf = ox_attr_floats(c->node, "scales", &f);
+    if (nf < 0 || nf > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "missing scales");
+    for (int64_t i = 0; i < nf; i++) scales[i] = f[i];
+    ns = (int)nf;
+  }
+  if (ns != r || r < 1) return ox_node_error(c, LC_ESHAPE, "%d scales for rank %d", ns, r);
+  if ((st = rs_sizes_from_scales(c, scales, out))) return st;
+  return rs_run(c, &p, out, scales, NULL);
 }
