@@ -55,4 +55,6 @@
   X(Einsum, ox_einsum, 1, -1, 1, true)                                                             \
   X(Resize, ox_resize, 1, 4, 1, true)                                                              \
   X(Upsample, ox_upsample, 1, 2, 1, true)                                                          \
+  X(NegativeLogLikelihoodLoss, ox_nll_loss, 2, 3, 1, true)                                         \
+  X(SoftmaxCrossEntropyLoss, ox_softmax_cross_entropy, 2, 3, 2, true)                              \
   /* end of OX_OPS_NN */

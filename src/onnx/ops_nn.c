@@ -1032,3 +1032,131 @@ lc_status ox_upsample(ox_ctx *c) {
   if ((st = rs_sizes_from_scales(c, scales, out))) return st;
   return rs_run(c, &p, out, scales, NULL);
 }
+
+/* ---------------------------------------------------------------- losses
+ * NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss with ONNX's rules: input {N, C, d...},
+ * target {N, d...}; a target equal to ignore_index adds nothing (and may lie outside 0..C-1);
+ * mean divides by the sum of the weights of the targets kept (their count without weights). */
+
+typedef struct loss_args {
+  int64_t n, ch, inner; /* N, C, prod(d...) */
+  bool has_ignore;
+  int64_t ignore;
+  int reduction; /* 0 mean, 1 sum, 2 none */
+} loss_args;
+
+static lc_status loss_setup(ox_ctx *c, const lc_tensor *x, const lc_tensor *t, loss_args *a) {
+  lc_status st = need_float(c, x, "input");
+  if (st) return st;
+  int r = lc_ndim(x);
+  if (r < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", r);
+  if (lc_dtype_of(t) != LC_INT64 && lc_dtype_of(t) != LC_INT32)
+    return ox_node_error(c, LC_EDTYPE, "target must be an integer tensor");
+  if (lc_ndim(t) != r - 1 || lc_shape(t)[0] != lc_shape(x)[0] ||
+      memcmp(lc_shape(t) + 1, lc_shape(x) + 2, sizeof(int64_t) * (size_t)(r - 2)) != 0)
+    return ox_node_error(c, LC_ESHAPE, "target shape does not match the input's without dim 1");
+  a->n = lc_shape(x)[0];
+  a->ch = lc_shape(x)[1];
+  a->inner = 1;
+  for (int i = 2; i < r; i++) a->inner *= lc_shape(x)[i];
+  a->has_ignore = ox_attr(c->node, "ignore_index") != NULL;
+  a->ignore = ox_attr_int(c->node, "ignore_index", 0);
+  char buf[16];
+  const char *red = ox_attr_string(c->node, "reduction", "mean", buf, sizeof buf);
+  if (strcmp(red, "mean") == 0) a->reduction = 0;
+  else if (strcmp(red, "sum") == 0) a->reduction = 1;
+  else if (strcmp(red, "none") == 0) a->reduction = 2;
+  else return ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
+  return LC_OK;
+}
+
+/* The loss from log-probabilities lp (float64 {N, C, inner}) into c->out[0] (x's dtype). */
+static lc_status nll_compute(ox_ctx *c, const loss_args *a, const double *lp, const lc_tensor *t,
+                             const lc_tensor *weight, lc_dtype dt) {
+  lc_tensor *td = NULL, *wd = NULL, *y = NULL;
+  lc_status st = lc_contiguous(t, &td);
+  if (!st && weight) {
+    if (lc_ndim(weight) != 1 || lc_shape(weight)[0] != a->ch)
+      st = ox_node_error(c, LC_ESHAPE, "weight must be {C} = {%lld}", (long long)a->ch);
+    else st = as_f64(weight, &wd);
+  }
+  int64_t cnt = a->n * a->inner;
+  if (!st) {
+    if (a->reduction == 2) st = lc_empty(lc_ndim(t), lc_shape(t), LC_FLOAT64, &y);
+    else st = lc_empty(0, NULL, LC_FLOAT64, &y);
+  }
+  if (!st) {
+    const double *wp = wd ? lc_data(wd) : NULL;
+    double *yp = lc_data(y), sum = 0, wsum = 0;
+    bool i32 = lc_dtype_of(td) == LC_INT32;
+    for (int64_t i = 0; i < cnt && !st; i++) {
+      int64_t b = i / a->inner, j = i % a->inner;
+      int64_t k = i32 ? ((const int32_t *)lc_data(td))[i] : ((const int64_t *)lc_data(td))[i];
+      double l = 0, w = 0;
+      if (!(a->has_ignore && k == a->ignore)) {
+        if (k < 0 || k >= a->ch) {
+          st = ox_node_error(c, LC_EINDEX, "target %lld out of range for %lld classes",
+                             (long long)k, (long long)a->ch);
+          break;
+        }
+        w = wp ? wp[k] : 1.0;
+        l = -lp[(b * a->ch + k) * a->inner + j] * w;
+      }
+      if (a->reduction == 2) yp[i] = l;
+      sum += l;
+      wsum += w;
+    }
+    if (a->reduction == 0) yp[0] = sum / wsum;
+    else if (a->reduction == 1) yp[0] = sum;
+    if (!st) st = f64_to(&y, dt);
+  }
+  lc_release(td);
+  lc_release(wd);
+  if (st) {
+    lc_release(y);
+    return st;
+  }
+  c->out[0] = y;
+  return LC_OK;
+}
+
+lc_status ox_nll_loss(ox_ctx *c) {
+  loss_args a;
+  lc_status st = loss_setup(c, c->in[0], c->in[1], &a);
+  if (st) return st;
+  lc_tensor *xd = NULL;
+  if ((st = as_f64(c->in[0], &xd))) return st;
+  st = nll_compute(c, &a, lc_data(xd), c->in[1], c->n_in > 2 ? c->in[2] : NULL,
+                   lc_dtype_of(c->in[0]));
+  lc_release(xd);
+  return st;
+}
+
+/* SoftmaxCrossEntropyLoss: log_softmax over dim 1, then the NLL; output 1 the log-probs. */
+lc_status ox_softmax_cross_entropy(ox_ctx *c) {
+  loss_args a;
+  lc_status st = loss_setup(c, c->in[0], c->in[1], &a);
+  if (st) return st;
+  lc_tensor *lp = NULL;
+  if ((st = as_f64(c->in[0], &lp))) return st;
+  lc_tensor *lpo = NULL;
+  st = lc_clone(lp, &lpo); /* as_f64 may share the input's storage */
+  lc_release(lp);
+  if (st) return st;
+  double *p = lc_data(lpo);
+  for (int64_t b = 0; b < a.n; b++)
+    for (int64_t j = 0; j < a.inner; j++) {
+      double *q = p + b * a.ch * a.inner + j, mx = -INFINITY, s = 0;
+      for (int64_t k = 0; k < a.ch; k++) mx = q[k * a.inner] > mx ? q[k * a.inner] : mx;
+      for (int64_t k = 0; k < a.ch; k++) s += exp(q[k * a.inner] - mx);
+      double ls = mx + log(s);
+      for (int64_t k = 0; k < a.ch; k++) q[k * a.inner] -= ls;
+    }
+  lc_dtype dt = lc_dtype_of(c->in[0]);
+  st = nll_compute(c, &a, p, c->in[1], c->n_in > 2 ? c->in[2] : NULL, dt);
+  if (!st && c->n_out > 1 && c->node->out[1] >= 0) {
+    if (!(st = f64_to(&lpo, dt))) c->out[1] = lc_retain(lpo);
+  }
+  lc_release(lpo);
+  return st;
+}
