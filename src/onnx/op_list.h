@@ -57,4 +57,7 @@
   X(Upsample, ox_upsample, 1, 2, 1, true)                                                          \
   X(NegativeLogLikelihoodLoss, ox_nll_loss, 2, 3, 1, true)                                         \
   X(SoftmaxCrossEntropyLoss, ox_softmax_cross_entropy, 2, 3, 2, true)                              \
+  X(RNN, ox_rnn, 3, 6, 2, true)                                                                    \
+  X(GRU, ox_gru, 3, 6, 2, true)                                                                    \
+  X(LSTM, ox_lstm, 3, 8, 3, true)                                                                  \
   /* end of OX_OPS_NN */

@@ -1,0 +1,295 @@
+/* ops_rnn.c - ONNX recurrent layers RNN, GRU and LSTM, run directly over float64 copies in
+ * ONNX's layouts (W {dirs, G*H, I}, R {dirs, G*H, H}, B {dirs, 2*G*H}; gates iofc for LSTM,
+ * zrh for GRU), with per-direction activations, clip, sequence_lens and layout (opset 14). */
+#include "onnx_internal.h"
+
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum rnn_kind { K_RNN, K_GRU, K_LSTM } rnn_kind;
+
+typedef enum act_fn {
+  A_RELU,
+  A_TANH,
+  A_SIGMOID,
+  A_AFFINE,
+  A_LEAKY_RELU,
+  A_THRESHOLDED_RELU,
+  A_SCALED_TANH,
+  A_HARD_SIGMOID,
+  A_ELU,
+  A_SOFTSIGN,
+  A_SOFTPLUS
+} act_fn;
+
+typedef struct act {
+  act_fn fn;
+  double alpha, beta;
+} act;
+
+static double act_apply(const act *a, double x) {
+  switch (a->fn) {
+  case A_RELU: return x > 0 ? x : 0;
+  case A_TANH: return tanh(x);
+  case A_SIGMOID: return 1.0 / (1.0 + exp(-x));
+  case A_AFFINE: return a->alpha * x + a->beta;
+  case A_LEAKY_RELU: return x >= 0 ? x : a->alpha * x;
+  case A_THRESHOLDED_RELU: return x > a->alpha ? x : 0;
+  case A_SCALED_TANH: return a->alpha * tanh(a->beta * x);
+  case A_HARD_SIGMOID: {
+    double v = a->alpha * x + a->beta;
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+  }
+  case A_ELU: return x >= 0 ? x : a->alpha * (exp(x) - 1);
+  case A_SOFTSIGN: return x / (1 + fabs(x));
+  case A_SOFTPLUS: return log1p(exp(x));
+  }
+  return x;
+}
+
+/* name -> function, with its parameter count and defaults */
+static const struct {
+  const char *name;
+  act_fn fn;
+  int nparams;
+  double alpha, beta;
+} act_table[] = {
+    {"Relu", A_RELU, 0, 0, 0},
+    {"Tanh", A_TANH, 0, 0, 0},
+    {"Sigmoid", A_SIGMOID, 0, 0, 0},
+    {"Affine", A_AFFINE, 2, 1.0, 0.0},
+    {"LeakyRelu", A_LEAKY_RELU, 1, 0.01, 0},
+    {"ThresholdedRelu", A_THRESHOLDED_RELU, 1, 1.0, 0},
+    {"ScaledTanh", A_SCALED_TANH, 2, 1.0, 1.0},
+    {"HardSigmoid", A_HARD_SIGMOID, 2, 0.2, 0.5},
+    {"Elu", A_ELU, 1, 1.0, 0},
+    {"Softsign", A_SOFTSIGN, 0, 0, 0},
+    {"Softplus", A_SOFTPLUS, 0, 0, 0},
+};
+
+/* The activations attribute (per direction: 1 for RNN, 2 for GRU, 3 for LSTM), alpha and beta
+ * consumed in order by the activations that take them. */
+static lc_status read_acts(ox_ctx *c, rnn_kind k, int dirs, act *acts) {
+  static const act_fn defs[3][3] = {
+      {A_TANH}, {A_SIGMOID, A_TANH}, {A_SIGMOID, A_TANH, A_TANH}};
+  int per = k == K_RNN ? 1 : k == K_GRU ? 2 : 3;
+  for (int d = 0; d < dirs; d++)
+    for (int i = 0; i < per; i++) acts[d * per + i] = (act){defs[k][i], 0, 0};
+  const Onnx__AttributeProto *a = ox_attr(c->node, "activations");
+  if (!a || a->n_strings == 0) return LC_OK;
+  if ((int)a->n_strings != per * dirs && !(dirs == 2 && (int)a->n_strings == per))
+    return ox_node_error(c, LC_EFORMAT, "%zu activations (expected %d)", a->n_strings, per * dirs);
+  const float *al, *be;
+  int64_t nal = ox_attr_floats(c->node, "activation_alpha", &al);
+  int64_t nbe = ox_attr_floats(c->node, "activation_beta", &be);
+  int64_t ia = 0, ib = 0;
+  for (int i = 0; i < per * dirs; i++) {
+    const ProtobufCBinaryData *s = &a->strings[i % a->n_strings];
+    size_t j = 0, n = sizeof act_table / sizeof act_table[0];
+    for (; j < n; j++)
+      if (strlen(act_table[j].name) == s->len && strncasecmp((const char *)s->data, act_table[j].name, s->len) == 0)
+        break;
+    if (j == n)
+      return ox_node_error(c, LC_EARG, "activation '%.*s' is not supported", (int)(s->len > 64 ? 64 : s->len),
+                           (const char *)s->data);
+    act *t = &acts[i];
+    t->fn = act_table[j].fn;
+    t->alpha = act_table[j].alpha;
+    t->beta = act_table[j].beta;
+    if (act_table[j].nparams >= 1 && ia < nal) t->alpha = al[ia++];
+    if (act_table[j].nparams >= 2 && ib < nbe) t->beta = be[ib++];
+  }
+  return LC_OK;
+}
+
+/* t as a contiguous float64 tensor (a new reference), or NULL for NULL. */
+static lc_status f64_copy(const lc_tensor *t, lc_tensor **out) {
+  *out = NULL;
+  if (!t) return LC_OK;
+  lc_tensor *a;
+  lc_status st = lc_to_dtype(t, LC_FLOAT64, &a);
+  if (st) return st;
+  st = lc_contiguous(a, out);
+  lc_release(a);
+  return st;
+}
+
+static bool has_shape(const lc_tensor *t, int nd, int64_t a, int64_t b, int64_t c) {
+  if (!t) return true;
+  int64_t want[3] = {a, b, c};
+  if (lc_ndim(t) != nd) return false;
+  for (int i = 0; i < nd; i++)
+    if (lc_shape(t)[i] != want[i]) return false;
+  return true;
+}
+
+typedef struct rnn_dims {
+  int64_t T, B, I, H, D, G;
+  bool batch_first;
+} rnn_dims;
+
+/* One direction d over every sample. x {T, B, I} (or {B, T, I}); y {T, D, B, H} (or {B, T, D,
+ * H}) receives h at each valid step; hn, cn {D, B, H} (or {B, D, H}). */
+static void rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse, const act *acts,
+                          double clip, bool input_forget, bool lbr, const double *x,
+                          const double *w, const double *r, const double *bias, const int64_t *lens,
+                          const double *h0, const double *c0, const double *peep, double *y,
+                          double *hn, double *cn, double *scratch) {
+  int64_t H = z->H, I = z->I, G = z->G, T = z->T, B = z->B, D = z->D;
+  const double *W = w + d * G * H * I, *R = r + d * G * H * H;
+  const double *Wb = bias ? bias + d * 2 * G * H : NULL, *Rb = bias ? Wb + G * H : NULL;
+  const double *P = peep ? peep + d * 3 * H : NULL;
+  double *h = scratch, *cs = h + H, *gx = cs + H, *gh = gx + G * H, *tmp = gh + G * H;
+  for (int64_t b = 0; b < B; b++) {
+    int64_t sidx = z->batch_first ? (b * D + d) * H : (d * B + b) * H;
+    for (int64_t j = 0; j < H; j++) {
+      h[j] = h0 ? h0[sidx + j] : 0;
+      cs[j] = c0 ? c0[sidx + j] : 0;
+    }
+    int64_t len = lens ? lens[b] : T;
+    for (int64_t s = 0; s < len; s++) {
+      int64_t t = reverse ? len - 1 - s : s;
+      const double *xt = x + (z->batch_first ? (b * T + t) : (t * B + b)) * I;
+      for (int64_t g = 0; g < G * H; g++) {
+        double a = Wb ? Wb[g] : 0, e = Rb ? Rb[g] : 0;
+        const double *wr = W + g * I, *rr = R + g * H;
+        for (int64_t i = 0; i < I; i++) a += wr[i] * xt[i];
+        if (k != K_GRU || g < 2 * H || lbr)
+          for (int64_t i = 0; i < H; i++) e += rr[i] * h[i];
+        gx[g] = a;
+        gh[g] = e;
+      }
+#define CLIP(v) (clip > 0 ? ((v) < -clip ? -clip : (v) > clip ? clip : (v)) : (v))
+      if (k == K_RNN) {
+        for (int64_t j = 0; j < H; j++) h[j] = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
+      } else if (k == K_GRU) { /* zrh */
+        for (int64_t j = 0; j < H; j++) {
+          double zt = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
+          double rt = act_apply(&acts[0], CLIP(gx[H + j] + gh[H + j]));
+          tmp[j] = zt;
+          gh[H + j] = rt;
+        }
+        double *hh = gx + 2 * H;
+        if (!lbr) { /* Rh (r . h) + Rbh */
+          for (int64_t j = 0; j < H; j++) {
+            double e = Rb ? Rb[2 * H + j] : 0;
+            const double *rr = R + (2 * H + j) * H;
+            for (int64_t i = 0; i < H; i++) e += rr[i] * gh[H + i] * h[i];
+            gh[2 * H + j] = e;
+          }
+          for (int64_t j = 0; j < H; j++) hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[2 * H + j]));
+        } else { /* r . (Rh h + Rbh) */
+          for (int64_t j = 0; j < H; j++)
+            hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[H + j] * gh[2 * H + j]));
+        }
+        for (int64_t j = 0; j < H; j++) h[j] = (1 - tmp[j]) * hh[j] + tmp[j] * h[j];
+      } else { /* iofc */
+        for (int64_t j = 0; j < H; j++) {
+          double vi = gx[j] + gh[j] + (P ? P[j] * cs[j] : 0);
+          double vf = gx[2 * H + j] + gh[2 * H + j] + (P ? P[2 * H + j] * cs[j] : 0);
+          double it = act_apply(&acts[0], CLIP(vi));
+          double ft = input_forget ? 1 - it : act_apply(&acts[0], CLIP(vf));
+          double ct = act_apply(&acts[1], CLIP(gx[3 * H + j] + gh[3 * H + j]));
+          cs[j] = ft * cs[j] + it * ct;
+          double vo = gx[H + j] + gh[H + j] + (P ? P[H + j] * cs[j] : 0);
+          double ot = act_apply(&acts[0], CLIP(vo));
+          h[j] = ot * act_apply(&acts[2], cs[j]);
+        }
+      }
+#undef CLIP
+      if (y) {
+        double *yt = y + (z->batch_first ? ((b * T + t) * D + d) * H : ((t * D + d) * B + b) * H);
+        memcpy(yt, h, sizeof(double) * (size_t)H);
+      }
+    }
+    memcpy(hn + sidx, h, sizeof(double) * (size_t)H);
+    if (cn) memcpy(cn + sidx, cs, sizeof(double) * (size_t)H);
+  }
+}
+
+static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
+  const lc_tensor *x = c->in[0], *w = c->in[1], *r = c->in[2];
+  const lc_tensor *b = c->n_in > 3 ? c->in[3] : NULL, *sl = c->n_in > 4 ? c->in[4] : NULL;
+  const lc_tensor *ih = c->n_in > 5 ? c->in[5] : NULL;
+  const lc_tensor *ic = k == K_LSTM && c->n_in > 6 ? c->in[6] : NULL;
+  const lc_tensor *pp = k == K_LSTM && c->n_in > 7 ? c->in[7] : NULL;
+  lc_dtype dt = lc_dtype_of(x);
+  if (!lc_dtype_is_float(dt))
+    return ox_node_error(c, LC_EDTYPE, "input of dtype %s is not supported", lc_dtype_name(dt));
+  rnn_dims z;
+  z.G = k == K_RNN ? 1 : k == K_GRU ? 3 : 4;
+  z.batch_first = c->opset >= 14 && ox_attr_int(c->node, "layout", 0) != 0;
+  char buf[32];
+  const char *dir = ox_attr_string(c->node, "direction", "forward", buf, sizeof buf);
+  bool bidi = strcmp(dir, "bidirectional") == 0, rev = strcmp(dir, "reverse") == 0;
+  if (!bidi && !rev && strcmp(dir, "forward") != 0)
+    return ox_node_error(c, LC_EARG, "direction '%s' is not supported", dir);
+  z.D = bidi ? 2 : 1;
+  if (lc_ndim(x) != 3 || lc_ndim(w) != 3 || lc_ndim(r) != 3)
+    return ox_node_error(c, LC_ESHAPE, "X, W and R must have 3 dims");
+  z.T = lc_shape(x)[z.batch_first ? 1 : 0];
+  z.B = lc_shape(x)[z.batch_first ? 0 : 1];
+  z.I = lc_shape(x)[2];
+  z.H = lc_shape(r)[2];
+  int64_t hs = ox_attr_int(c->node, "hidden_size", z.H);
+  if (hs != z.H || z.H < 1) return ox_node_error(c, LC_ESHAPE, "hidden_size %lld does not match R", (long long)hs);
+  int64_t GH = z.G * z.H, D = z.D, B = z.B, H = z.H;
+  bool sb = z.batch_first;
+  if (!has_shape(w, 3, D, GH, z.I) || !has_shape(r, 3, D, GH, H) || (b && !has_shape(b, 2, D, 2 * GH, 0)) ||
+      (ih && !has_shape(ih, 3, sb ? B : D, sb ? D : B, H)) || (ic && !has_shape(ic, 3, sb ? B : D, sb ? D : B, H)) ||
+      (pp && !has_shape(pp, 2, D, 3 * H, 0)) || (sl && !has_shape(sl, 1, B, 0, 0)))
+    return ox_node_error(c, LC_ESHAPE, "W, R, B, sequence_lens, initial states or P do not fit X {%lld, %lld, %lld} with %lld directions and hidden size %lld",
+                         (long long)lc_shape(x)[0], (long long)lc_shape(x)[1], (long long)z.I, (long long)D, (long long)H);
+  act acts[6];
+  lc_status st = read_acts(c, k, (int)D, acts);
+  if (st) return st;
+  double clip = ox_attr_float(c->node, "clip", 0.0);
+  bool input_forget = k == K_LSTM && ox_attr_int(c->node, "input_forget", 0);
+  bool lbr = k == K_GRU && ox_attr_int(c->node, "linear_before_reset", 0);
+  int64_t lens[4096];
+  int64_t *lp = NULL;
+  if (sl) {
+    int n;
+    if (B > 4096) return ox_node_error(c, LC_ESHAPE, "sequence_lens over a batch of more than 4096 is not supported");
+    if ((st = ox_read_ints(sl, "sequence_lens", lens, 4096, &n))) return st;
+    for (int i = 0; i < n; i++)
+      if (lens[i] < 0 || lens[i] > z.T)
+        return ox_node_error(c, LC_EINDEX, "sequence_lens[%d] = %lld outside 0..%lld", i, (long long)lens[i], (long long)z.T);
+    lp = lens;
+  }
+  bool want_y = c->n_out > 0 && c->node->out[0] >= 0;
+  bool want_c = k == K_LSTM && c->n_out > 2 && c->node->out[2] >= 0;
+  lc_tensor *xd = NULL, *wd = NULL, *rd = NULL, *bd = NULL, *hd = NULL, *cd = NULL, *pd = NULL;
+  lc_tensor *y = NULL, *hn = NULL, *cn = NULL, *scratch = NULL;
+  int64_t yshape[4] = {z.T, D, B, H}, yshape_b[4] = {B, z.T, D, H};
+  int64_t sshape[3] = {D, B, H}, sshape_b[3] = {B, D, H};
+  int64_t nscr = 2 * H + 2 * GH + H;
+  if (!(st = f64_copy(x, &xd)) && !(st = f64_copy(w, &wd)) && !(st = f64_copy(r, &rd)) &&
+      !(st = f64_copy(b, &bd)) && !(st = f64_copy(ih, &hd)) && !(st = f64_copy(ic, &cd)) &&
+      !(st = f64_copy(pp, &pd)) && !(st = lc_zeros(3, sb ? sshape_b : sshape, LC_FLOAT64, &hn)) &&
+      !(st = lc_zeros(3, sb ? sshape_b : sshape, LC_FLOAT64, &cn)) &&
+      !(st = lc_empty(1, &nscr, LC_FLOAT64, &scratch)) &&
+      !(st = want_y ? lc_zeros(4, sb ? yshape_b : yshape, LC_FLOAT64, &y) : LC_OK)) {
+    for (int d = 0; d < D; d++)
+      rnn_direction(k, &z, d, rev || d == 1, acts + d * (k == K_RNN ? 1 : k == K_GRU ? 2 : 3), clip,
+                    input_forget, lbr, lc_data(xd), lc_data(wd), lc_data(rd),
+                    bd ? lc_data(bd) : NULL, lp, hd ? lc_data(hd) : NULL, cd ? lc_data(cd) : NULL,
+                    pd ? lc_data(pd) : NULL, y ? lc_data(y) : NULL, lc_data(hn), lc_data(cn),
+                    lc_data(scratch));
+  }
+  lc_tensor *outs[3] = {y, hn, cn};
+  bool want[3] = {want_y, c->n_out > 1 && c->node->out[1] >= 0, want_c};
+  for (int i = 0; i < 3 && !st; i++) {
+    if (!want[i] || !outs[i]) continue;
+    if (dt != LC_FLOAT64) st = lc_to_dtype(outs[i], dt, &c->out[i]);
+    else c->out[i] = lc_retain(outs[i]);
+  }
+  lc_tensor *all[] = {xd, wd, rd, bd, hd, cd, pd, y, hn, cn, scratch};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lc_release(all[i]);
+  return st;
+}
+
+lc_status ox_rnn(ox_ctx *c) { return rnn_run(c, K_RNN); }
+lc_status ox_gru(ox_ctx *c) { return rnn_run(c, K_GRU); }
+lc_status ox_lstm(ox_ctx *c) { return rnn_run(c, K_LSTM); }
