@@ -283,9 +283,28 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
   lc_status st = pool_setup(c, x, ceil_mode, &g);
   if (st) return st;
   int r = lc_ndim(x);
+  bool want_ind = kind == POOL_MAX && c->n_out > 1 && c->node->out[1] >= 0;
+  if (!want_ind && !ceil_mode && r <= 4 && !need_float(c, x, "input")) {
+    /* lucid's pools when they mean the same: symmetric padding of at most half the kernel,
+     * no ceil_mode (PyTorch drops a last window starting in the padding, ONNX does not) */
+    bool fits = true;
+    for (int i = 0; i < r - 2; i++) fits = fits && g.pb[i] == g.pe[i] && g.pb[i] <= g.k[i] / 2;
+    if (fits) {
+      lc_pool_opts o;
+      lc_pool_opts_init(&o, g.k[0], g.k[1]);
+      for (int i = 0; i < r - 2; i++) {
+        o.stride[i] = g.s[i];
+        o.padding[i] = g.pb[i];
+        o.dilation[i] = g.d[i];
+      }
+      o.count_include_pad = include_pad;
+      if (kind == POOL_MAX)
+        return r == 3 ? lc_max_pool1d(x, &o, &c->out[0], NULL) : lc_max_pool2d(x, &o, &c->out[0], NULL);
+      return r == 3 ? lc_avg_pool1d(x, &o, &c->out[0]) : lc_avg_pool2d(x, &o, &c->out[0]);
+    }
+  }
   int64_t shape[5] = {lc_shape(x)[0], lc_shape(x)[1], g.out[0], g.out[1], g.out[2]};
   lc_tensor *xd = NULL, *y = NULL, *ind = NULL;
-  bool want_ind = kind == POOL_MAX && c->n_out > 1 && c->node->out[1] >= 0;
   if ((st = as_f64(x, &xd))) return st;
   if (!(st = lc_empty(r, shape, LC_FLOAT64, &y)) && want_ind)
     st = lc_empty(r, shape, LC_INT64, &ind);
@@ -637,6 +656,62 @@ static void conv_transpose_direct(const double *x, const double *w, double *y, i
     }
 }
 
+/* 1-D and 2-D over lucid's conv_transpose2d (1-D as height 1): the full, unpadded result,
+ * then positions pb .. pb + out of each dim (lc_pad crops with negative pads and zero-extends
+ * past the end, where output_padding or output_shape reach), then the bias. */
+static lc_status conv_transpose_lucid(ox_ctx *c, const lc_tensor *x, const lc_tensor *w,
+                                      const lc_tensor *b, int nsp, int64_t groups,
+                                      const int64_t out[3], const int64_t s[3], const int64_t d[3],
+                                      const int64_t pb[3]) {
+  lc_conv_opts o;
+  lc_conv_opts_init(&o);
+  o.groups = groups;
+  int off = nsp == 1 ? 1 : 0; /* 1-D runs as {.., 1, L} */
+  for (int i = 0; i < nsp; i++) {
+    o.stride[off + i] = s[i];
+    o.dilation[off + i] = d[i];
+  }
+  lc_tensor *x4 = NULL, *w4 = NULL, *full = NULL, *cut = NULL, *y = NULL;
+  lc_status st = LC_OK;
+  if (nsp == 1) {
+    if (!(st = lc_unsqueeze(x, 2, &x4))) st = lc_unsqueeze(w, 2, &w4);
+  } else {
+    x4 = lc_retain((lc_tensor *)x);
+    w4 = lc_retain((lc_tensor *)w);
+  }
+  if (!st) st = lc_conv_transpose2d(x4, w4, NULL, &o, &full);
+  if (!st && nsp == 1) {
+    lc_tensor *t = NULL;
+    st = lc_squeeze_dim(full, 2, &t);
+    lc_release(full);
+    full = t;
+  }
+  if (!st) {
+    int64_t pad[4];
+    for (int i = 0; i < nsp; i++) { /* lc_pad: last dim first */
+      int dd = nsp - 1 - i;
+      int64_t len = lc_shape(full)[2 + dd];
+      pad[2 * i] = -pb[dd];
+      pad[2 * i + 1] = pb[dd] + out[dd] - len;
+    }
+    st = lc_pad(full, 2 * nsp, pad, LC_PAD_CONSTANT, 0.0, &cut);
+  }
+  if (!st && b) {
+    int64_t bs[4] = {1, lc_shape(b)[0], 1, 1};
+    lc_tensor *bv = NULL;
+    if (!(st = lc_reshape(b, 2 + nsp, bs, &bv))) st = lc_binary(LC_ADD, cut, bv, &y);
+    lc_release(bv);
+  } else if (!st) {
+    y = lc_retain(cut);
+  }
+  lc_release(x4);
+  lc_release(w4);
+  lc_release(full);
+  lc_release(cut);
+  if (!st) c->out[0] = y;
+  return st;
+}
+
 lc_status ox_conv_transpose(ox_ctx *c) {
   const lc_tensor *x = c->in[0], *w = c->in[1];
   const lc_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
@@ -695,6 +770,8 @@ lc_status ox_conv_transpose(ox_ctx *c) {
     }
     if (out[i] < 1) return ox_node_error(c, LC_ESHAPE, "output size %lld < 1", (long long)out[i]);
   }
+  if (nsp <= 2 && lc_dtype_of(w) == lc_dtype_of(x) && (!b || lc_dtype_of(b) == lc_dtype_of(x)))
+    return conv_transpose_lucid(c, x, w, b, nsp, groups, out, st3, d, pb);
   int64_t shape[5] = {n, cout, out[0], out[1], out[2]};
   lc_tensor *xd = NULL, *wd = NULL, *y = NULL;
   if (!(st = as_f64(x, &xd)) && !(st = as_f64(w, &wd)) && !(st = lc_zeros(r, shape, LC_FLOAT64, &y))) {
