@@ -288,7 +288,8 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
     /* lucid's pools when they mean the same: symmetric padding of at most half the kernel,
      * no ceil_mode (PyTorch drops a last window starting in the padding, ONNX does not) */
     bool fits = true;
-    for (int i = 0; i < r - 2; i++) fits = fits && g.pb[i] == g.pe[i] && g.pb[i] <= g.k[i] / 2;
+    for (int i = 0; i < r - 2; i++)
+      fits = fits && g.pb[i] == g.pe[i] && g.pb[i] <= g.k[i] / 2;
     if (fits) {
       lc_pool_opts o;
       lc_pool_opts_init(&o, g.k[0], g.k[1]);
@@ -299,7 +300,8 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
       }
       o.count_include_pad = include_pad;
       if (kind == POOL_MAX)
-        return r == 3 ? lc_max_pool1d(x, &o, &c->out[0], NULL) : lc_max_pool2d(x, &o, &c->out[0], NULL);
+        return r == 3 ? lc_max_pool1d(x, &o, &c->out[0], NULL)
+                      : lc_max_pool2d(x, &o, &c->out[0], NULL);
       return r == 3 ? lc_avg_pool1d(x, &o, &c->out[0]) : lc_avg_pool2d(x, &o, &c->out[0]);
     }
   }
@@ -317,7 +319,8 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
       pool_plane(&g, kind, include_pad, col_major, xp + p * isz, yp + p * osz,
                  ip ? ip + p * osz : NULL);
       if (ip) /* positions count over the whole input (N and C included) */
-        for (int64_t j = 0; j < osz; j++) ip[p * osz + j] += p * isz;
+        for (int64_t j = 0; j < osz; j++)
+          ip[p * osz + j] += p * isz;
     }
     st = f64_to(&y, lc_dtype_of(x));
   }
@@ -345,7 +348,8 @@ static lc_status global_pool(ox_ctx *c, lc_reduce_op op) {
   }
   lc_reduce_opts o = {0};
   o.keepdim = true;
-  for (int i = 2; i < r; i++) o.dims[o.ndims++] = i;
+  for (int i = 2; i < r; i++)
+    o.dims[o.ndims++] = i;
   return lc_reduce(op, x, &o, &c->out[0]);
 }
 
@@ -392,7 +396,8 @@ lc_status ox_batch_norm(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
-  if (lc_ndim(x) < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
+  if (lc_ndim(x) < 2)
+    return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
   if (c->opset < 9 && ox_attr_int(c->node, "spatial", 1) == 0)
     return ox_node_error(c, LC_EARG, "spatial = 0 is not supported");
   double eps = ox_attr_float(c->node, "epsilon", 1e-5);
@@ -423,7 +428,8 @@ lc_status ox_batch_norm(ox_ctx *c) {
     if (!st && c->n_out > 3 && c->node->out[3] >= 0) c->out[3] = lc_retain(bm);
     if (!st && c->n_out > 4 && c->node->out[4] >= 0) c->out[4] = lc_retain(bv);
   }
-  for (int i = 0; i < 4; i++) lc_release(p[i]);
+  for (int i = 0; i < 4; i++)
+    lc_release(p[i]);
   lc_release(bm);
   lc_release(bv);
   return st;
@@ -433,9 +439,11 @@ lc_status ox_instance_norm(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
-  if (lc_ndim(x) < 3) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, D1, ...)", lc_ndim(x));
+  if (lc_ndim(x) < 3)
+    return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, D1, ...)", lc_ndim(x));
   lc_tensor *w = NULL, *b = NULL;
-  if (!(st = cast_to(c->in[1], lc_dtype_of(x), &w)) && !(st = cast_to(c->in[2], lc_dtype_of(x), &b))) {
+  if (!(st = cast_to(c->in[1], lc_dtype_of(x), &w)) &&
+      !(st = cast_to(c->in[2], lc_dtype_of(x), &b))) {
     lc_instance_norm_opts o = LC_INSTANCE_NORM_OPTS_INIT;
     o.weight = w;
     o.bias = b;
@@ -487,9 +495,11 @@ lc_status ox_layer_norm(ox_ctx *c) {
   if (st || (!want_mean && !want_inv)) return st;
   lc_reduce_opts o = {0};
   o.keepdim = true;
-  for (int i = axis; i < r; i++) o.dims[o.ndims++] = i;
+  for (int i = axis; i < r; i++)
+    o.dims[o.ndims++] = i;
   lc_tensor *mean = NULL, *var = NULL, *t = NULL;
-  if (!(st = lc_reduce(LC_MEAN, x, &o, &mean)) && want_inv && !(st = lc_reduce(LC_VAR, x, &o, &var)) &&
+  if (!(st = lc_reduce(LC_MEAN, x, &o, &mean)) && want_inv &&
+      !(st = lc_reduce(LC_VAR, x, &o, &var)) &&
       !(st = lc_binary_scalar(LC_ADD, var, eps, false, &t)))
     st = lc_unary(LC_RSQRT, t, &c->out[2]);
   if (!st && want_mean) c->out[1] = lc_retain(mean);
@@ -504,13 +514,15 @@ lc_status ox_lrn(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
-  if (lc_ndim(x) < 2) return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
+  if (lc_ndim(x) < 2)
+    return ox_node_error(c, LC_ESHAPE, "input of rank %d (expected N, C, ...)", lc_ndim(x));
   int64_t size = ox_attr_int(c->node, "size", 0);
   if (size < 1) return ox_node_error(c, LC_EFORMAT, "size must be >= 1");
   double alpha = ox_attr_float(c->node, "alpha", 1e-4), beta = ox_attr_float(c->node, "beta", 0.75);
   double bias = ox_attr_float(c->node, "bias", 1.0);
   int64_t n = lc_shape(x)[0], ch = lc_shape(x)[1], inner = 1;
-  for (int i = 2; i < lc_ndim(x); i++) inner *= lc_shape(x)[i];
+  for (int i = 2; i < lc_ndim(x); i++)
+    inner *= lc_shape(x)[i];
   lc_tensor *xd = NULL, *y = NULL;
   if ((st = as_f64(x, &xd))) return st;
   if (!(st = lc_empty_like(xd, &y))) {
@@ -562,7 +574,8 @@ lc_status ox_mvn(ox_ctx *c) {
   if (r == 0) o.ndims = 0;
   lc_tensor *mean = NULL, *var = NULL, *sd = NULL, *den = NULL, *num = NULL;
   if (!(st = lc_reduce(LC_MEAN, x, &o, &mean)) && !(st = lc_reduce(LC_VAR, x, &o, &var)) &&
-      !(st = lc_unary(LC_SQRT, var, &sd)) && !(st = lc_binary_scalar(LC_ADD, sd, 1e-9, false, &den)) &&
+      !(st = lc_unary(LC_SQRT, var, &sd)) &&
+      !(st = lc_binary_scalar(LC_ADD, sd, 1e-9, false, &den)) &&
       !(st = lc_binary(LC_SUB, x, mean, &num)))
     st = lc_binary(LC_DIV, num, den, &c->out[0]);
   lc_release(mean);
@@ -590,12 +603,14 @@ lc_status ox_dropout(ox_ctx *c) {
     }
     if (c->n_in > 2 && c->in[2]) {
       double t;
-      if (lc_numel(c->in[2]) != 1) return ox_node_error(c, LC_ESHAPE, "training_mode must be a scalar");
+      if (lc_numel(c->in[2]) != 1)
+        return ox_node_error(c, LC_ESHAPE, "training_mode must be a scalar");
       if ((st = lc_item(c->in[2], &t))) return st;
       training = t != 0;
     }
   }
-  if (!(ratio >= 0 && ratio <= 1)) return ox_node_error(c, LC_EARG, "ratio %g outside [0, 1]", ratio);
+  if (!(ratio >= 0 && ratio <= 1))
+    return ox_node_error(c, LC_EARG, "ratio %g outside [0, 1]", ratio);
   bool want_mask = c->n_out > 1 && c->node->out[1] >= 0;
   lc_dtype mdt = c->opset >= 10 ? LC_BOOL : lc_dtype_of(x); /* the mask was of x's type before 10 */
   if (!training || ratio == 0) {
@@ -739,7 +754,8 @@ lc_status ox_conv_transpose(ox_ctx *c) {
       return ox_node_error(c, LC_ESHAPE, "kernel_shape does not match the weight");
   int64_t nop = ox_attr_ints(c->node, "output_padding", &op);
   int64_t nos = ox_attr_ints(c->node, "output_shape", &os);
-  if (nop >= 0 && nop != nsp) return ox_node_error(c, LC_EFORMAT, "output_padding has %lld values", (long long)nop);
+  if (nop >= 0 && nop != nsp)
+    return ox_node_error(c, LC_EFORMAT, "output_padding has %lld values", (long long)nop);
   if (nos >= 0 && nos != nsp && nos != nsp + 2)
     return ox_node_error(c, LC_EFORMAT, "output_shape has %lld values", (long long)nos);
   char buf[32];
@@ -774,7 +790,8 @@ lc_status ox_conv_transpose(ox_ctx *c) {
     return conv_transpose_lucid(c, x, w, b, nsp, groups, out, st3, d, pb);
   int64_t shape[5] = {n, cout, out[0], out[1], out[2]};
   lc_tensor *xd = NULL, *wd = NULL, *y = NULL;
-  if (!(st = as_f64(x, &xd)) && !(st = as_f64(w, &wd)) && !(st = lc_zeros(r, shape, LC_FLOAT64, &y))) {
+  if (!(st = as_f64(x, &xd)) && !(st = as_f64(w, &wd)) &&
+      !(st = lc_zeros(r, shape, LC_FLOAT64, &y))) {
     conv_transpose_direct(lc_data(xd), lc_data(wd), lc_data(y), n, cin, cout, groups, in, out, k,
                           st3, d, pb);
     if (b) {
@@ -784,7 +801,8 @@ lc_status ox_conv_transpose(ox_ctx *c) {
         double *yp = lc_data(y);
         int64_t osz = out[0] * out[1] * out[2];
         for (int64_t i = 0; i < n * cout; i++)
-          for (int64_t j = 0; j < osz; j++) yp[i * osz + j] += bp[i % cout];
+          for (int64_t j = 0; j < osz; j++)
+            yp[i * osz + j] += bp[i % cout];
       }
       lc_release(bd);
     }
@@ -817,11 +835,13 @@ lc_status ox_einsum(ox_ctx *c) {
   lc_status st = LC_OK;
   int k = 0;
   for (; k < c->n_in && !st; k++)
-    st = is_int ? lc_to_dtype(c->in[k], LC_FLOAT64, &ops[k]) : (ops[k] = lc_retain(c->in[k]), LC_OK);
+    st =
+        is_int ? lc_to_dtype(c->in[k], LC_FLOAT64, &ops[k]) : (ops[k] = lc_retain(c->in[k]), LC_OK);
   if (st) k--;
   lc_tensor *y = NULL;
   if (!st) st = lc_einsum(clean, c->n_in, (const lc_tensor *const *)ops, &y);
-  for (int i = 0; i < k; i++) lc_release(ops[i]);
+  for (int i = 0; i < k; i++)
+    lc_release(ops[i]);
   if (!st && lc_dtype_of(y) != dt) {
     lc_tensor *t = NULL;
     st = lc_to_dtype(y, dt, &t);
@@ -906,7 +926,8 @@ static bool rs_tap(const rs_opts *p, int64_t in, double scale, int64_t o, double
     w[0] = 1 - r;
     w[1] = r;
   } else {
-    for (int t = 0; t < 4; t++) idx[t] = fi - 1 + t;
+    for (int t = 0; t < 4; t++)
+      idx[t] = fi - 1 + t;
     cubic_coeffs(r, p->a, w);
   }
   if (p->exclude) {
@@ -916,9 +937,11 @@ static bool rs_tap(const rs_opts *p, int64_t in, double scale, int64_t o, double
       sum += w[t];
     }
     if (sum != 0)
-      for (int t = 0; t < n; t++) w[t] /= sum;
+      for (int t = 0; t < n; t++)
+        w[t] /= sum;
   }
-  for (int t = 0; t < n; t++) idx[t] = idx[t] < 0 ? 0 : idx[t] >= in ? in - 1 : idx[t];
+  for (int t = 0; t < n; t++)
+    idx[t] = idx[t] < 0 ? 0 : idx[t] >= in ? in - 1 : idx[t];
   return true;
 }
 
@@ -939,22 +962,26 @@ static lc_status rs_axis(const rs_opts *p, const lc_tensor *src, int axis, int64
   lc_status st = idx && w && ok ? lc_empty(r, shape, LC_FLOAT64, dst)
                                 : lc_set_error(LC_ENOMEM, "out of memory");
   if (!st) {
-    for (int64_t o = 0; o < out; o++) ok[o] = rs_tap(p, in, scale, o, lo, hi, idx + o * n, w + o * n);
+    for (int64_t o = 0; o < out; o++)
+      ok[o] = rs_tap(p, in, scale, o, lo, hi, idx + o * n, w + o * n);
     const double *sp = lc_data(src);
     double *dp = lc_data(*dst);
     for (int64_t b = 0; b < outer; b++)
       for (int64_t o = 0; o < out; o++) {
         double *d = dp + (b * out + o) * inner;
         if (!ok[o]) {
-          for (int64_t j = 0; j < inner; j++) d[j] = p->extrapolation;
+          for (int64_t j = 0; j < inner; j++)
+            d[j] = p->extrapolation;
           continue;
         }
-        for (int64_t j = 0; j < inner; j++) d[j] = 0;
+        for (int64_t j = 0; j < inner; j++)
+          d[j] = 0;
         for (int t = 0; t < n; t++) {
           double wt = w[o * n + t];
           if (wt == 0) continue;
           const double *s = sp + (b * in + idx[o * n + t]) * inner;
-          for (int64_t j = 0; j < inner; j++) d[j] += wt * s[j];
+          for (int64_t j = 0; j < inner; j++)
+            d[j] += wt * s[j];
         }
       }
   }
@@ -1013,10 +1040,14 @@ static lc_status rs_sizes_from_scales(ox_ctx *c, const double *scales, int64_t *
 }
 
 static lc_status rs_mode_from(ox_ctx *c, const char *m, rs_mode *out) {
-  if (strcmp(m, "nearest") == 0) *out = RS_NEAREST;
-  else if (strcmp(m, "linear") == 0 || strcmp(m, "bilinear") == 0) *out = RS_LINEAR;
-  else if (strcmp(m, "cubic") == 0) *out = RS_CUBIC;
-  else return ox_node_error(c, LC_EARG, "mode '%s' is not supported", m);
+  if (strcmp(m, "nearest") == 0)
+    *out = RS_NEAREST;
+  else if (strcmp(m, "linear") == 0 || strcmp(m, "bilinear") == 0)
+    *out = RS_LINEAR;
+  else if (strcmp(m, "cubic") == 0)
+    *out = RS_CUBIC;
+  else
+    return ox_node_error(c, LC_EARG, "mode '%s' is not supported", m);
   return LC_OK;
 }
 
@@ -1026,13 +1057,15 @@ lc_status ox_resize(ox_ctx *c) {
   if (r < 1) return ox_node_error(c, LC_ESHAPE, "0-dim input");
   char buf[64];
   rs_opts p = {RS_NEAREST, RS_HALF_PIXEL, RS_PREFER_FLOOR, -0.75, false, 0.0};
-  lc_status st = rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
+  lc_status st =
+      rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
   if (st) return st;
   double scales[LC_MAX_DIMS], roi[2 * LC_MAX_DIMS];
   int64_t out[LC_MAX_DIMS];
   int ns = 0, nr = 0;
   if (c->opset < 11) { /* Resize-10: X, scales; Upsample's asymmetric, flooring transform */
-    if (p.mode == RS_CUBIC) return ox_node_error(c, LC_EARG, "mode 'cubic' is not supported at opset 10");
+    if (p.mode == RS_CUBIC)
+      return ox_node_error(c, LC_EARG, "mode 'cubic' is not supported at opset 10");
     p.coord = RS_ASYMMETRIC;
     p.round = RS_FLOOR;
     if (c->n_in < 2 || !c->in[1]) return ox_node_error(c, LC_EARG, "missing scales");
@@ -1041,18 +1074,21 @@ lc_status ox_resize(ox_ctx *c) {
     if ((st = rs_sizes_from_scales(c, scales, out))) return st;
     return rs_run(c, &p, out, scales, NULL);
   }
-  const char *ct = ox_attr_string(c->node, "coordinate_transformation_mode", "half_pixel", buf,
-                                  sizeof buf);
-  static const char *coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners",
+  const char *ct =
+      ox_attr_string(c->node, "coordinate_transformation_mode", "half_pixel", buf, sizeof buf);
+  static const char *coords[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
                                  "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   int k = 0;
-  while (k < 6 && strcmp(ct, coords[k]) != 0) k++;
-  if (k == 6) return ox_node_error(c, LC_EARG, "coordinate_transformation_mode '%s' is not supported", ct);
+  while (k < 6 && strcmp(ct, coords[k]) != 0)
+    k++;
+  if (k == 6)
+    return ox_node_error(c, LC_EARG, "coordinate_transformation_mode '%s' is not supported", ct);
   p.coord = (rs_coord)k;
   const char *nm = ox_attr_string(c->node, "nearest_mode", "round_prefer_floor", buf, sizeof buf);
   static const char *rounds[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
   k = 0;
-  while (k < 4 && strcmp(nm, rounds[k]) != 0) k++;
+  while (k < 4 && strcmp(nm, rounds[k]) != 0)
+    k++;
   if (k == 4) return ox_node_error(c, LC_EARG, "nearest_mode '%s' is not supported", nm);
   p.round = (rs_round)k;
   p.a = ox_attr_float(c->node, "cubic_coeff_a", -0.75);
@@ -1062,7 +1098,8 @@ lc_status ox_resize(ox_ctx *c) {
   const lc_tensor *tsz = c->n_in > 3 ? c->in[3] : NULL;
   if (tsc && lc_numel(tsc) == 0) tsc = NULL;
   if (tsz && lc_numel(tsz) == 0) tsz = NULL;
-  if (!tsc == !tsz) return ox_node_error(c, LC_EARG, "exactly one of scales and sizes must be given");
+  if (!tsc == !tsz)
+    return ox_node_error(c, LC_EARG, "exactly one of scales and sizes must be given");
   if (p.coord == RS_TF_CROP_AND_RESIZE) {
     if (!troi) return ox_node_error(c, LC_EARG, "tf_crop_and_resize needs roi");
     if ((st = rs_read_floats(c, troi, "roi", roi, 2 * LC_MAX_DIMS, &nr))) return st;
@@ -1076,7 +1113,8 @@ lc_status ox_resize(ox_ctx *c) {
     if ((st = ox_read_ints(tsz, "sizes", out, LC_MAX_DIMS, &ns))) return st;
     if (ns != r) return ox_node_error(c, LC_ESHAPE, "%d sizes for rank %d", ns, r);
     for (int i = 0; i < r; i++) {
-      if (out[i] < 1 || out[i] > OX_MAX_EXTENT) return ox_node_error(c, LC_EARG, "bad size %lld", (long long)out[i]);
+      if (out[i] < 1 || out[i] > OX_MAX_EXTENT)
+        return ox_node_error(c, LC_EARG, "bad size %lld", (long long)out[i]);
       if (lc_shape(x)[i] == 0) return ox_node_error(c, LC_ESHAPE, "empty dim");
       scales[i] = (double)out[i] / (double)lc_shape(x)[i];
     }
@@ -1091,7 +1129,8 @@ lc_status ox_upsample(ox_ctx *c) {
   int r = lc_ndim(x), ns = 0;
   char buf[32];
   rs_opts p = {RS_NEAREST, RS_ASYMMETRIC, RS_FLOOR, -0.75, false, 0.0};
-  lc_status st = rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
+  lc_status st =
+      rs_mode_from(c, ox_attr_string(c->node, "mode", "nearest", buf, sizeof buf), &p.mode);
   if (st) return st;
   if (p.mode == RS_CUBIC) return ox_node_error(c, LC_EARG, "mode 'cubic' is not supported");
   double scales[LC_MAX_DIMS];
@@ -1102,7 +1141,8 @@ lc_status ox_upsample(ox_ctx *c) {
     const float *f;
     int64_t nf = ox_attr_floats(c->node, "scales", &f);
     if (nf < 0 || nf > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "missing scales");
-    for (int64_t i = 0; i < nf; i++) scales[i] = f[i];
+    for (int64_t i = 0; i < nf; i++)
+      scales[i] = f[i];
     ns = (int)nf;
   }
   if (ns != r || r < 1) return ox_node_error(c, LC_ESHAPE, "%d scales for rank %d", ns, r);
@@ -1135,15 +1175,20 @@ static lc_status loss_setup(ox_ctx *c, const lc_tensor *x, const lc_tensor *t, l
   a->n = lc_shape(x)[0];
   a->ch = lc_shape(x)[1];
   a->inner = 1;
-  for (int i = 2; i < r; i++) a->inner *= lc_shape(x)[i];
+  for (int i = 2; i < r; i++)
+    a->inner *= lc_shape(x)[i];
   a->has_ignore = ox_attr(c->node, "ignore_index") != NULL;
   a->ignore = ox_attr_int(c->node, "ignore_index", 0);
   char buf[16];
   const char *red = ox_attr_string(c->node, "reduction", "mean", buf, sizeof buf);
-  if (strcmp(red, "mean") == 0) a->reduction = 0;
-  else if (strcmp(red, "sum") == 0) a->reduction = 1;
-  else if (strcmp(red, "none") == 0) a->reduction = 2;
-  else return ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
+  if (strcmp(red, "mean") == 0)
+    a->reduction = 0;
+  else if (strcmp(red, "sum") == 0)
+    a->reduction = 1;
+  else if (strcmp(red, "none") == 0)
+    a->reduction = 2;
+  else
+    return ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
   return LC_OK;
 }
 
@@ -1155,12 +1200,15 @@ static lc_status nll_compute(ox_ctx *c, const loss_args *a, const double *lp, co
   if (!st && weight) {
     if (lc_ndim(weight) != 1 || lc_shape(weight)[0] != a->ch)
       st = ox_node_error(c, LC_ESHAPE, "weight must be {C} = {%lld}", (long long)a->ch);
-    else st = as_f64(weight, &wd);
+    else
+      st = as_f64(weight, &wd);
   }
   int64_t cnt = a->n * a->inner;
   if (!st) {
-    if (a->reduction == 2) st = lc_empty(lc_ndim(t), lc_shape(t), LC_FLOAT64, &y);
-    else st = lc_empty(0, NULL, LC_FLOAT64, &y);
+    if (a->reduction == 2)
+      st = lc_empty(lc_ndim(t), lc_shape(t), LC_FLOAT64, &y);
+    else
+      st = lc_empty(0, NULL, LC_FLOAT64, &y);
   }
   if (!st) {
     const double *wp = wd ? lc_data(wd) : NULL;
@@ -1183,8 +1231,10 @@ static lc_status nll_compute(ox_ctx *c, const loss_args *a, const double *lp, co
       sum += l;
       wsum += w;
     }
-    if (a->reduction == 0) yp[0] = sum / wsum;
-    else if (a->reduction == 1) yp[0] = sum;
+    if (a->reduction == 0)
+      yp[0] = sum / wsum;
+    else if (a->reduction == 1)
+      yp[0] = sum;
     if (!st) st = f64_to(&y, dt);
   }
   lc_release(td);
@@ -1224,10 +1274,13 @@ lc_status ox_softmax_cross_entropy(ox_ctx *c) {
   for (int64_t b = 0; b < a.n; b++)
     for (int64_t j = 0; j < a.inner; j++) {
       double *q = p + b * a.ch * a.inner + j, mx = -INFINITY, s = 0;
-      for (int64_t k = 0; k < a.ch; k++) mx = q[k * a.inner] > mx ? q[k * a.inner] : mx;
-      for (int64_t k = 0; k < a.ch; k++) s += exp(q[k * a.inner] - mx);
+      for (int64_t k = 0; k < a.ch; k++)
+        mx = q[k * a.inner] > mx ? q[k * a.inner] : mx;
+      for (int64_t k = 0; k < a.ch; k++)
+        s += exp(q[k * a.inner] - mx);
       double ls = mx + log(s);
-      for (int64_t k = 0; k < a.ch; k++) q[k * a.inner] -= ls;
+      for (int64_t k = 0; k < a.ch; k++)
+        q[k * a.inner] -= ls;
     }
   lc_dtype dt = lc_dtype_of(c->in[0]);
   st = nll_compute(c, &a, p, c->in[1], c->n_in > 2 ? c->in[2] : NULL, dt);

@@ -28,12 +28,14 @@ static lc_status read_axes(ox_ctx *c, rkind k, int rank, int *dims, int *n) {
     const int64_t *a;
     int64_t na = ox_attr_ints(c->node, "axes", &a);
     if (na > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "%lld axes", (long long)na);
-    for (int64_t i = 0; i < na; i++) v[cnt++] = a[i];
+    for (int64_t i = 0; i < na; i++)
+      v[cnt++] = a[i];
   }
   for (int i = 0; i < cnt; i++) {
     if ((st = ox_axis(v[i], rank, "axes", &dims[i]))) return st;
     for (int j = 0; j < i; j++)
-      if (dims[j] == dims[i]) return ox_node_error(c, LC_EARG, "axis %lld repeated", (long long)v[i]);
+      if (dims[j] == dims[i])
+        return ox_node_error(c, LC_EARG, "axis %lld repeated", (long long)v[i]);
   }
   *n = cnt;
   return LC_OK;
@@ -52,7 +54,8 @@ static lc_status reduce_run(ox_ctx *c, rkind k) {
       c->out[0] = lc_retain((lc_tensor *)x);
       return LC_OK;
     }
-    for (int i = 0; i < rank; i++) o.dims[i] = i;
+    for (int i = 0; i < rank; i++)
+      o.dims[i] = i;
     n = rank;
   }
   o.ndims = n;
@@ -62,8 +65,10 @@ static lc_status reduce_run(ox_ctx *c, rkind k) {
   /* lucid widens integer sums to int64 and refuses float math on integers: integers compute
    * in float64 (exact for the int32 range) and are cast back to the input's dtype */
   lc_tensor *w = NULL, *t = NULL, *y = NULL;
-  if (!lc_dtype_is_float(dt) && k != R_MAX && k != R_MIN) st = lc_to_dtype(x, LC_FLOAT64, &w);
-  else w = lc_retain((lc_tensor *)x);
+  if (!lc_dtype_is_float(dt) && k != R_MAX && k != R_MIN)
+    st = lc_to_dtype(x, LC_FLOAT64, &w);
+  else
+    w = lc_retain((lc_tensor *)x);
   if (st) return st;
   switch (k) {
   case R_SUM: st = lc_reduce(LC_SUM, w, &o, &y); break;

@@ -71,11 +71,11 @@ static const struct {
 /* The activations attribute (per direction: 1 for RNN, 2 for GRU, 3 for LSTM), alpha and beta
  * consumed in order by the activations that take them. */
 static lc_status read_acts(ox_ctx *c, rnn_kind k, int dirs, act *acts) {
-  static const act_fn defs[3][3] = {
-      {A_TANH}, {A_SIGMOID, A_TANH}, {A_SIGMOID, A_TANH, A_TANH}};
+  static const act_fn defs[3][3] = {{A_TANH}, {A_SIGMOID, A_TANH}, {A_SIGMOID, A_TANH, A_TANH}};
   int per = k == K_RNN ? 1 : k == K_GRU ? 2 : 3;
   for (int d = 0; d < dirs; d++)
-    for (int i = 0; i < per; i++) acts[d * per + i] = (act){defs[k][i], 0, 0};
+    for (int i = 0; i < per; i++)
+      acts[d * per + i] = (act){defs[k][i], 0, 0};
   const Onnx__AttributeProto *a = ox_attr(c->node, "activations");
   if (!a || a->n_strings == 0) return LC_OK;
   if ((int)a->n_strings != per * dirs && !(dirs == 2 && (int)a->n_strings == per))
@@ -88,11 +88,12 @@ static lc_status read_acts(ox_ctx *c, rnn_kind k, int dirs, act *acts) {
     const ProtobufCBinaryData *s = &a->strings[i % a->n_strings];
     size_t j = 0, n = sizeof act_table / sizeof act_table[0];
     for (; j < n; j++)
-      if (strlen(act_table[j].name) == s->len && strncasecmp((const char *)s->data, act_table[j].name, s->len) == 0)
+      if (strlen(act_table[j].name) == s->len &&
+          strncasecmp((const char *)s->data, act_table[j].name, s->len) == 0)
         break;
     if (j == n)
-      return ox_node_error(c, LC_EARG, "activation '%.*s' is not supported", (int)(s->len > 64 ? 64 : s->len),
-                           (const char *)s->data);
+      return ox_node_error(c, LC_EARG, "activation '%.*s' is not supported",
+                           (int)(s->len > 64 ? 64 : s->len), (const char *)s->data);
     act *t = &acts[i];
     t->fn = act_table[j].fn;
     t->alpha = act_table[j].alpha;
@@ -154,15 +155,18 @@ static void rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse, co
       for (int64_t g = 0; g < G * H; g++) {
         double a = Wb ? Wb[g] : 0, e = Rb ? Rb[g] : 0;
         const double *wr = W + g * I, *rr = R + g * H;
-        for (int64_t i = 0; i < I; i++) a += wr[i] * xt[i];
+        for (int64_t i = 0; i < I; i++)
+          a += wr[i] * xt[i];
         if (k != K_GRU || g < 2 * H || lbr)
-          for (int64_t i = 0; i < H; i++) e += rr[i] * h[i];
+          for (int64_t i = 0; i < H; i++)
+            e += rr[i] * h[i];
         gx[g] = a;
         gh[g] = e;
       }
 #define CLIP(v) (clip > 0 ? ((v) < -clip ? -clip : (v) > clip ? clip : (v)) : (v))
       if (k == K_RNN) {
-        for (int64_t j = 0; j < H; j++) h[j] = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
+        for (int64_t j = 0; j < H; j++)
+          h[j] = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
       } else if (k == K_GRU) { /* zrh */
         for (int64_t j = 0; j < H; j++) {
           double zt = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
@@ -175,15 +179,18 @@ static void rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse, co
           for (int64_t j = 0; j < H; j++) {
             double e = Rb ? Rb[2 * H + j] : 0;
             const double *rr = R + (2 * H + j) * H;
-            for (int64_t i = 0; i < H; i++) e += rr[i] * gh[H + i] * h[i];
+            for (int64_t i = 0; i < H; i++)
+              e += rr[i] * gh[H + i] * h[i];
             gh[2 * H + j] = e;
           }
-          for (int64_t j = 0; j < H; j++) hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[2 * H + j]));
+          for (int64_t j = 0; j < H; j++)
+            hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[2 * H + j]));
         } else { /* r . (Rh h + Rbh) */
           for (int64_t j = 0; j < H; j++)
             hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[H + j] * gh[2 * H + j]));
         }
-        for (int64_t j = 0; j < H; j++) h[j] = (1 - tmp[j]) * hh[j] + tmp[j] * h[j];
+        for (int64_t j = 0; j < H; j++)
+          h[j] = (1 - tmp[j]) * hh[j] + tmp[j] * h[j];
       } else { /* iofc */
         for (int64_t j = 0; j < H; j++) {
           double vi = gx[j] + gh[j] + (P ? P[j] * cs[j] : 0);
@@ -233,14 +240,20 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
   z.I = lc_shape(x)[2];
   z.H = lc_shape(r)[2];
   int64_t hs = ox_attr_int(c->node, "hidden_size", z.H);
-  if (hs != z.H || z.H < 1) return ox_node_error(c, LC_ESHAPE, "hidden_size %lld does not match R", (long long)hs);
+  if (hs != z.H || z.H < 1)
+    return ox_node_error(c, LC_ESHAPE, "hidden_size %lld does not match R", (long long)hs);
   int64_t GH = z.G * z.H, D = z.D, B = z.B, H = z.H;
   bool sb = z.batch_first;
-  if (!has_shape(w, 3, D, GH, z.I) || !has_shape(r, 3, D, GH, H) || (b && !has_shape(b, 2, D, 2 * GH, 0)) ||
-      (ih && !has_shape(ih, 3, sb ? B : D, sb ? D : B, H)) || (ic && !has_shape(ic, 3, sb ? B : D, sb ? D : B, H)) ||
+  if (!has_shape(w, 3, D, GH, z.I) || !has_shape(r, 3, D, GH, H) ||
+      (b && !has_shape(b, 2, D, 2 * GH, 0)) ||
+      (ih && !has_shape(ih, 3, sb ? B : D, sb ? D : B, H)) ||
+      (ic && !has_shape(ic, 3, sb ? B : D, sb ? D : B, H)) ||
       (pp && !has_shape(pp, 2, D, 3 * H, 0)) || (sl && !has_shape(sl, 1, B, 0, 0)))
-    return ox_node_error(c, LC_ESHAPE, "W, R, B, sequence_lens, initial states or P do not fit X {%lld, %lld, %lld} with %lld directions and hidden size %lld",
-                         (long long)lc_shape(x)[0], (long long)lc_shape(x)[1], (long long)z.I, (long long)D, (long long)H);
+    return ox_node_error(c, LC_ESHAPE,
+                         "W, R, B, sequence_lens, initial states or P do not fit X {%lld, %lld, "
+                         "%lld} with %lld directions and hidden size %lld",
+                         (long long)lc_shape(x)[0], (long long)lc_shape(x)[1], (long long)z.I,
+                         (long long)D, (long long)H);
   act acts[6];
   lc_status st = read_acts(c, k, (int)D, acts);
   if (st) return st;
@@ -251,11 +264,14 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
   int64_t *lp = NULL;
   if (sl) {
     int n;
-    if (B > 4096) return ox_node_error(c, LC_ESHAPE, "sequence_lens over a batch of more than 4096 is not supported");
+    if (B > 4096)
+      return ox_node_error(c, LC_ESHAPE,
+                           "sequence_lens over a batch of more than 4096 is not supported");
     if ((st = ox_read_ints(sl, "sequence_lens", lens, 4096, &n))) return st;
     for (int i = 0; i < n; i++)
       if (lens[i] < 0 || lens[i] > z.T)
-        return ox_node_error(c, LC_EINDEX, "sequence_lens[%d] = %lld outside 0..%lld", i, (long long)lens[i], (long long)z.T);
+        return ox_node_error(c, LC_EINDEX, "sequence_lens[%d] = %lld outside 0..%lld", i,
+                             (long long)lens[i], (long long)z.T);
     lp = lens;
   }
   bool want_y = c->n_out > 0 && c->node->out[0] >= 0;
@@ -272,8 +288,11 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
       !(st = lc_empty(1, &nscr, LC_FLOAT64, &scratch)) &&
       !(st = want_y ? lc_zeros(4, sb ? yshape_b : yshape, LC_FLOAT64, &y) : LC_OK)) {
     for (int d = 0; d < D; d++)
-      rnn_direction(k, &z, d, rev || d == 1, acts + d * (k == K_RNN ? 1 : k == K_GRU ? 2 : 3), clip,
-                    input_forget, lbr, lc_data(xd), lc_data(wd), lc_data(rd),
+      rnn_direction(k, &z, d, rev || d == 1,
+                    acts + d * (k == K_RNN   ? 1
+                                : k == K_GRU ? 2
+                                             : 3),
+                    clip, input_forget, lbr, lc_data(xd), lc_data(wd), lc_data(rd),
                     bd ? lc_data(bd) : NULL, lp, hd ? lc_data(hd) : NULL, cd ? lc_data(cd) : NULL,
                     pd ? lc_data(pd) : NULL, y ? lc_data(y) : NULL, lc_data(hn), lc_data(cn),
                     lc_data(scratch));
@@ -282,11 +301,14 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
   bool want[3] = {want_y, c->n_out > 1 && c->node->out[1] >= 0, want_c};
   for (int i = 0; i < 3 && !st; i++) {
     if (!want[i] || !outs[i]) continue;
-    if (dt != LC_FLOAT64) st = lc_to_dtype(outs[i], dt, &c->out[i]);
-    else c->out[i] = lc_retain(outs[i]);
+    if (dt != LC_FLOAT64)
+      st = lc_to_dtype(outs[i], dt, &c->out[i]);
+    else
+      c->out[i] = lc_retain(outs[i]);
   }
   lc_tensor *all[] = {xd, wd, rd, bd, hd, cd, pd, y, hn, cn, scratch};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lc_release(all[i]);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    lc_release(all[i]);
   return st;
 }
 
