@@ -186,6 +186,16 @@ static lc_status f64_to(lc_tensor **y, lc_dtype dt) {
   return st;
 }
 
+/* An output shape computed from attributes: refused before allocating when its element count
+ * passes 2^40 (so the products below cannot overflow either). */
+static lc_status check_numel(ox_ctx *c, int nd, const int64_t *shape) {
+  double n = 1;
+  for (int i = 0; i < nd; i++) n *= (double)shape[i];
+  if (n > (double)((int64_t)1 << 40))
+    return ox_node_error(c, LC_ESHAPE, "an output of %.3g elements is too large", n);
+  return LC_OK;
+}
+
 static lc_status need_float(ox_ctx *c, const lc_tensor *x, const char *what) {
   lc_dtype dt = lc_dtype_of(x);
   if (dt == LC_FLOAT32 || dt == LC_FLOAT64) return LC_OK;
@@ -307,6 +317,7 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
   }
   int64_t shape[5] = {lc_shape(x)[0], lc_shape(x)[1], g.out[0], g.out[1], g.out[2]};
   lc_tensor *xd = NULL, *y = NULL, *ind = NULL;
+  if ((st = check_numel(c, r, shape))) return st;
   if ((st = as_f64(x, &xd))) return st;
   if (!(st = lc_empty(r, shape, LC_FLOAT64, &y)) && want_ind)
     st = lc_empty(r, shape, LC_INT64, &ind);
@@ -786,9 +797,10 @@ lc_status ox_conv_transpose(ox_ctx *c) {
     }
     if (out[i] < 1) return ox_node_error(c, LC_ESHAPE, "output size %lld < 1", (long long)out[i]);
   }
+  int64_t shape[5] = {n, cout, out[0], out[1], out[2]};
+  if ((st = check_numel(c, r, shape))) return st;
   if (nsp <= 2 && lc_dtype_of(w) == lc_dtype_of(x) && (!b || lc_dtype_of(b) == lc_dtype_of(x)))
     return conv_transpose_lucid(c, x, w, b, nsp, groups, out, st3, d, pb);
-  int64_t shape[5] = {n, cout, out[0], out[1], out[2]};
   lc_tensor *xd = NULL, *wd = NULL, *y = NULL;
   if (!(st = as_f64(x, &xd)) && !(st = as_f64(w, &wd)) &&
       !(st = lc_zeros(r, shape, LC_FLOAT64, &y))) {
@@ -997,7 +1009,8 @@ static lc_status rs_run(ox_ctx *c, const rs_opts *p, const int64_t *out, const d
   const lc_tensor *x = c->in[0];
   int r = lc_ndim(x);
   lc_tensor *cur = NULL;
-  lc_status st = as_f64(x, &cur);
+  lc_status st = check_numel(c, r, out);
+  if (!st) st = as_f64(x, &cur);
   for (int i = 0; i < r && !st; i++) {
     int64_t in = lc_shape(x)[i];
     bool ident = in == out[i] && scales[i] == 1.0 && p->coord != RS_TF_CROP_AND_RESIZE &&
