@@ -130,89 +130,142 @@ typedef struct rnn_dims {
   bool batch_first;
 } rnn_dims;
 
-/* One direction d over every sample. x {T, B, I} (or {B, T, I}); y {T, D, B, H} (or {B, T, D,
- * H}) receives h at each valid step; hn, cn {D, B, H} (or {B, D, H}). */
-static void rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse, const act *acts,
-                          double clip, bool input_forget, bool lbr, const double *x,
-                          const double *w, const double *r, const double *bias, const int64_t *lens,
-                          const double *h0, const double *c0, const double *peep, double *y,
-                          double *hn, double *cn, double *scratch) {
-  int64_t H = z->H, I = z->I, G = z->G, T = z->T, B = z->B, D = z->D;
-  const double *W = w + d * G * H * I, *R = r + d * G * H * H;
-  const double *Wb = bias ? bias + d * 2 * G * H : NULL, *Rb = bias ? Wb + G * H : NULL;
+/* One direction d over every sample. The input projections of all steps are one matrix
+ * product (X W^T), the recurrent ones one product over the batch per step (H R^T, and for
+ * GRU without linear_before_reset (r . H) Rh^T); the gates are the loops below. A sample
+ * stops at its sequence length (its later outputs stay 0, its state is its last one). xd {T,
+ * B, I} (or {B, T, I}); y {T, D, B, H} (or {B, T, D, H}); hn, cn {D, B, H} (or {B, D, H}). */
+static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse,
+                               const act *acts, double clip, bool input_forget, bool lbr,
+                               const lc_tensor *xd, const lc_tensor *wd, const lc_tensor *rd,
+                               const double *bias, const int64_t *lens, const double *h0,
+                               const double *c0, const double *peep, double *y, double *hn,
+                               double *cn) {
+  int64_t H = z->H, G = z->G, T = z->T, B = z->B, D = z->D, GH = G * H;
+  const double *Wb = bias ? bias + d * 2 * GH : NULL, *Rb = bias ? Wb + GH : NULL;
   const double *P = peep ? peep + d * 3 * H : NULL;
-  double *h = scratch, *cs = h + H, *gx = cs + H, *gh = gx + G * H, *tmp = gh + G * H;
+  lc_tensor *wsel = NULL, *wt = NULL, *x2 = NULL, *xw0 = NULL, *xw = NULL, *rsel = NULL;
+  lc_tensor *rt = NULL, *rhsel = NULL, *rht = NULL, *hm = NULL, *cm = NULL, *rh = NULL;
+  lc_tensor *zm = NULL, *hr = NULL, *rhr = NULL;
+  int64_t x2s[2] = {T * B, z->I}, hs[2] = {B, H};
+  lc_status st;
+  if ((st = lc_select(wd, 0, d, &wsel)) || (st = lc_t(wsel, &wt)) ||
+      (st = lc_reshape(xd, 2, x2s, &x2)) || (st = lc_matmul(x2, wt, &xw0)) ||
+      (st = lc_contiguous(xw0, &xw)) || (st = lc_select(rd, 0, d, &rsel)) ||
+      (st = lc_t(rsel, &rt)) || (st = lc_zeros(2, hs, LC_FLOAT64, &hm)) ||
+      (st = lc_zeros(2, hs, LC_FLOAT64, &cm)) || (st = lc_zeros(2, hs, LC_FLOAT64, &rh)) ||
+      (st = lc_zeros(2, hs, LC_FLOAT64, &zm)))
+    goto done;
+  if (k == K_GRU && !lbr &&
+      ((st = lc_narrow(rsel, 0, 2 * H, H, &rhsel)) || (st = lc_t(rhsel, &rht))))
+    goto done;
+  double *h = lc_data(hm), *cs = lc_data(cm), *rhp = lc_data(rh), *zp = lc_data(zm);
+  const double *xwp = lc_data(xw);
+  int64_t maxlen = 0;
   for (int64_t b = 0; b < B; b++) {
     int64_t sidx = z->batch_first ? (b * D + d) * H : (d * B + b) * H;
     for (int64_t j = 0; j < H; j++) {
-      h[j] = h0 ? h0[sidx + j] : 0;
-      cs[j] = c0 ? c0[sidx + j] : 0;
+      h[b * H + j] = h0 ? h0[sidx + j] : 0;
+      cs[b * H + j] = c0 ? c0[sidx + j] : 0;
     }
     int64_t len = lens ? lens[b] : T;
-    for (int64_t s = 0; s < len; s++) {
-      int64_t t = reverse ? len - 1 - s : s;
-      const double *xt = x + (z->batch_first ? (b * T + t) : (t * B + b)) * I;
-      for (int64_t g = 0; g < G * H; g++) {
-        double a = Wb ? Wb[g] : 0, e = Rb ? Rb[g] : 0;
-        const double *wr = W + g * I, *rr = R + g * H;
-        for (int64_t i = 0; i < I; i++)
-          a += wr[i] * xt[i];
-        if (k != K_GRU || g < 2 * H || lbr)
-          for (int64_t i = 0; i < H; i++)
-            e += rr[i] * h[i];
-        gx[g] = a;
-        gh[g] = e;
-      }
+    maxlen = len > maxlen ? len : maxlen;
+  }
 #define CLIP(v) (clip > 0 ? ((v) < -clip ? -clip : (v) > clip ? clip : (v)) : (v))
+#define WB(g) (Wb ? Wb[g] : 0.0)
+#define RB(g) (Rb ? Rb[g] : 0.0)
+  for (int64_t s = 0; s < maxlen; s++) {
+    lc_release(hr);
+    hr = NULL;
+    lc_tensor *hr0 = NULL;
+    if ((st = lc_mm(hm, rt, &hr0))) goto done;
+    st = lc_contiguous(hr0, &hr);
+    lc_release(hr0);
+    if (st) goto done;
+    const double *ghp = lc_data(hr);
+    for (int64_t b = 0; b < B; b++) {
+      int64_t len = lens ? lens[b] : T;
+      if (s >= len) continue;
+      int64_t t = reverse ? len - 1 - s : s;
+      const double *gx = xwp + (z->batch_first ? b * T + t : t * B + b) * GH, *gh = ghp + b * GH;
+      double *hb = h + b * H, *cb = cs + b * H;
       if (k == K_RNN) {
         for (int64_t j = 0; j < H; j++)
-          h[j] = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
-      } else if (k == K_GRU) { /* zrh */
+          hb[j] = act_apply(&acts[0], CLIP(gx[j] + WB(j) + gh[j] + RB(j)));
+      } else if (k == K_LSTM) { /* iofc */
         for (int64_t j = 0; j < H; j++) {
-          double zt = act_apply(&acts[0], CLIP(gx[j] + gh[j]));
-          double rt = act_apply(&acts[0], CLIP(gx[H + j] + gh[H + j]));
-          tmp[j] = zt;
-          gh[H + j] = rt;
-        }
-        double *hh = gx + 2 * H;
-        if (!lbr) { /* Rh (r . h) + Rbh */
-          for (int64_t j = 0; j < H; j++) {
-            double e = Rb ? Rb[2 * H + j] : 0;
-            const double *rr = R + (2 * H + j) * H;
-            for (int64_t i = 0; i < H; i++)
-              e += rr[i] * gh[H + i] * h[i];
-            gh[2 * H + j] = e;
-          }
-          for (int64_t j = 0; j < H; j++)
-            hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[2 * H + j]));
-        } else { /* r . (Rh h + Rbh) */
-          for (int64_t j = 0; j < H; j++)
-            hh[j] = act_apply(&acts[1], CLIP(hh[j] + gh[H + j] * gh[2 * H + j]));
-        }
-        for (int64_t j = 0; j < H; j++)
-          h[j] = (1 - tmp[j]) * hh[j] + tmp[j] * h[j];
-      } else { /* iofc */
-        for (int64_t j = 0; j < H; j++) {
-          double vi = gx[j] + gh[j] + (P ? P[j] * cs[j] : 0);
-          double vf = gx[2 * H + j] + gh[2 * H + j] + (P ? P[2 * H + j] * cs[j] : 0);
+          double vi = gx[j] + WB(j) + gh[j] + RB(j) + (P ? P[j] * cb[j] : 0);
+          double vf = gx[2 * H + j] + WB(2 * H + j) + gh[2 * H + j] + RB(2 * H + j) +
+                      (P ? P[2 * H + j] * cb[j] : 0);
           double it = act_apply(&acts[0], CLIP(vi));
           double ft = input_forget ? 1 - it : act_apply(&acts[0], CLIP(vf));
-          double ct = act_apply(&acts[1], CLIP(gx[3 * H + j] + gh[3 * H + j]));
-          cs[j] = ft * cs[j] + it * ct;
-          double vo = gx[H + j] + gh[H + j] + (P ? P[H + j] * cs[j] : 0);
-          double ot = act_apply(&acts[0], CLIP(vo));
-          h[j] = ot * act_apply(&acts[2], cs[j]);
+          double ct = act_apply(&acts[1], CLIP(gx[3 * H + j] + WB(3 * H + j) + gh[3 * H + j] +
+                                                RB(3 * H + j)));
+          cb[j] = ft * cb[j] + it * ct;
+          double vo = gx[H + j] + WB(H + j) + gh[H + j] + RB(H + j) + (P ? P[H + j] * cb[j] : 0);
+          hb[j] = act_apply(&acts[0], CLIP(vo)) * act_apply(&acts[2], cb[j]);
         }
-      }
-#undef CLIP
-      if (y) {
-        double *yt = y + (z->batch_first ? ((b * T + t) * D + d) * H : ((t * D + d) * B + b) * H);
-        memcpy(yt, h, sizeof(double) * (size_t)H);
+      } else { /* zrh */
+        for (int64_t j = 0; j < H; j++) {
+          double zt = act_apply(&acts[0], CLIP(gx[j] + WB(j) + gh[j] + RB(j)));
+          double rt_ = act_apply(&acts[0], CLIP(gx[H + j] + WB(H + j) + gh[H + j] + RB(H + j)));
+          zp[b * H + j] = zt;
+          if (lbr) {
+            double hh = act_apply(
+                &acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) + rt_ * (gh[2 * H + j] + RB(2 * H + j))));
+            rhp[b * H + j] = hh; /* the candidate, combined below */
+          } else {
+            rhp[b * H + j] = rt_ * hb[j];
+          }
+        }
+        if (lbr)
+          for (int64_t j = 0; j < H; j++)
+            hb[j] = (1 - zp[b * H + j]) * rhp[b * H + j] + zp[b * H + j] * hb[j];
       }
     }
-    memcpy(hn + sidx, h, sizeof(double) * (size_t)H);
-    if (cn) memcpy(cn + sidx, cs, sizeof(double) * (size_t)H);
+    if (k == K_GRU && !lbr) { /* the candidate reads (r . h) Rh^T */
+      lc_release(rhr);
+      rhr = NULL;
+      lc_tensor *t0 = NULL;
+      if ((st = lc_mm(rh, rht, &t0))) goto done;
+      st = lc_contiguous(t0, &rhr);
+      lc_release(t0);
+      if (st) goto done;
+      const double *rp = lc_data(rhr);
+      for (int64_t b = 0; b < B; b++) {
+        int64_t len = lens ? lens[b] : T;
+        if (s >= len) continue;
+        int64_t t = reverse ? len - 1 - s : s;
+        const double *gx = xwp + (z->batch_first ? b * T + t : t * B + b) * GH;
+        double *hb = h + b * H;
+        for (int64_t j = 0; j < H; j++) {
+          double hh = act_apply(&acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) + rp[b * H + j] +
+                                               RB(2 * H + j)));
+          hb[j] = (1 - zp[b * H + j]) * hh + zp[b * H + j] * hb[j];
+        }
+      }
+    }
+    if (y)
+      for (int64_t b = 0; b < B; b++) {
+        int64_t len = lens ? lens[b] : T;
+        if (s >= len) continue;
+        int64_t t = reverse ? len - 1 - s : s;
+        double *yt = y + (z->batch_first ? ((b * T + t) * D + d) * H : ((t * D + d) * B + b) * H);
+        memcpy(yt, h + b * H, sizeof(double) * (size_t)H);
+      }
   }
+#undef CLIP
+#undef WB
+#undef RB
+  for (int64_t b = 0; b < B; b++) {
+    int64_t sidx = z->batch_first ? (b * D + d) * H : (d * B + b) * H;
+    memcpy(hn + sidx, h + b * H, sizeof(double) * (size_t)H);
+    if (cn) memcpy(cn + sidx, cs + b * H, sizeof(double) * (size_t)H);
+  }
+done:;
+  lc_tensor *all[] = {wsel, wt, x2, xw0, xw, rsel, rt, rhsel, rht, hm, cm, rh, zm, hr, rhr};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lc_release(all[i]);
+  return st;
 }
 
 static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
@@ -277,25 +330,20 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
   bool want_y = c->n_out > 0 && c->node->out[0] >= 0;
   bool want_c = k == K_LSTM && c->n_out > 2 && c->node->out[2] >= 0;
   lc_tensor *xd = NULL, *wd = NULL, *rd = NULL, *bd = NULL, *hd = NULL, *cd = NULL, *pd = NULL;
-  lc_tensor *y = NULL, *hn = NULL, *cn = NULL, *scratch = NULL;
+  lc_tensor *y = NULL, *hn = NULL, *cn = NULL;
   int64_t yshape[4] = {z.T, D, B, H}, yshape_b[4] = {B, z.T, D, H};
   int64_t sshape[3] = {D, B, H}, sshape_b[3] = {B, D, H};
-  int64_t nscr = 2 * H + 2 * GH + H;
   if (!(st = f64_copy(x, &xd)) && !(st = f64_copy(w, &wd)) && !(st = f64_copy(r, &rd)) &&
       !(st = f64_copy(b, &bd)) && !(st = f64_copy(ih, &hd)) && !(st = f64_copy(ic, &cd)) &&
       !(st = f64_copy(pp, &pd)) && !(st = lc_zeros(3, sb ? sshape_b : sshape, LC_FLOAT64, &hn)) &&
       !(st = lc_zeros(3, sb ? sshape_b : sshape, LC_FLOAT64, &cn)) &&
-      !(st = lc_empty(1, &nscr, LC_FLOAT64, &scratch)) &&
       !(st = want_y ? lc_zeros(4, sb ? yshape_b : yshape, LC_FLOAT64, &y) : LC_OK)) {
-    for (int d = 0; d < D; d++)
-      rnn_direction(k, &z, d, rev || d == 1,
-                    acts + d * (k == K_RNN   ? 1
-                                : k == K_GRU ? 2
-                                             : 3),
-                    clip, input_forget, lbr, lc_data(xd), lc_data(wd), lc_data(rd),
-                    bd ? lc_data(bd) : NULL, lp, hd ? lc_data(hd) : NULL, cd ? lc_data(cd) : NULL,
-                    pd ? lc_data(pd) : NULL, y ? lc_data(y) : NULL, lc_data(hn), lc_data(cn),
-                    lc_data(scratch));
+    int per = k == K_RNN ? 1 : k == K_GRU ? 2 : 3;
+    for (int d = 0; d < D && !st; d++)
+      st = rnn_direction(k, &z, d, rev || d == 1, acts + d * per, clip, input_forget, lbr, xd, wd,
+                         rd, bd ? lc_data(bd) : NULL, lp, hd ? lc_data(hd) : NULL,
+                         cd ? lc_data(cd) : NULL, pd ? lc_data(pd) : NULL, y ? lc_data(y) : NULL,
+                         lc_data(hn), lc_data(cn));
   }
   lc_tensor *outs[3] = {y, hn, cn};
   bool want[3] = {want_y, c->n_out > 1 && c->node->out[1] >= 0, want_c};
@@ -306,7 +354,7 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
     else
       c->out[i] = lc_retain(outs[i]);
   }
-  lc_tensor *all[] = {xd, wd, rd, bd, hd, cd, pd, y, hn, cn, scratch};
+  lc_tensor *all[] = {xd, wd, rd, bd, hd, cd, pd, y, hn, cn};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     lc_release(all[i]);
   return st;
