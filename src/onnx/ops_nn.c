@@ -190,7 +190,8 @@ static lc_status f64_to(lc_tensor **y, lc_dtype dt) {
  * passes 2^40 (so the products below cannot overflow either). */
 static lc_status check_numel(ox_ctx *c, int nd, const int64_t *shape) {
   double n = 1;
-  for (int i = 0; i < nd; i++) n *= (double)shape[i];
+  for (int i = 0; i < nd; i++)
+    n *= (double)shape[i];
   if (n > (double)((int64_t)1 << 40))
     return ox_node_error(c, LC_ESHAPE, "an output of %.3g elements is too large", n);
   return LC_OK;

@@ -135,12 +135,11 @@ typedef struct rnn_dims {
  * GRU without linear_before_reset (r . H) Rh^T); the gates are the loops below. A sample
  * stops at its sequence length (its later outputs stay 0, its state is its last one). xd {T,
  * B, I} (or {B, T, I}); y {T, D, B, H} (or {B, T, D, H}); hn, cn {D, B, H} (or {B, D, H}). */
-static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse,
-                               const act *acts, double clip, bool input_forget, bool lbr,
-                               const lc_tensor *xd, const lc_tensor *wd, const lc_tensor *rd,
-                               const double *bias, const int64_t *lens, const double *h0,
-                               const double *c0, const double *peep, double *y, double *hn,
-                               double *cn) {
+static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool reverse, const act *acts,
+                               double clip, bool input_forget, bool lbr, const lc_tensor *xd,
+                               const lc_tensor *wd, const lc_tensor *rd, const double *bias,
+                               const int64_t *lens, const double *h0, const double *c0,
+                               const double *peep, double *y, double *hn, double *cn) {
   int64_t H = z->H, G = z->G, T = z->T, B = z->B, D = z->D, GH = G * H;
   const double *Wb = bias ? bias + d * 2 * GH : NULL, *Rb = bias ? Wb + GH : NULL;
   const double *P = peep ? peep + d * 3 * H : NULL;
@@ -199,8 +198,8 @@ static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool revers
                       (P ? P[2 * H + j] * cb[j] : 0);
           double it = act_apply(&acts[0], CLIP(vi));
           double ft = input_forget ? 1 - it : act_apply(&acts[0], CLIP(vf));
-          double ct = act_apply(&acts[1], CLIP(gx[3 * H + j] + WB(3 * H + j) + gh[3 * H + j] +
-                                                RB(3 * H + j)));
+          double ct = act_apply(
+              &acts[1], CLIP(gx[3 * H + j] + WB(3 * H + j) + gh[3 * H + j] + RB(3 * H + j)));
           cb[j] = ft * cb[j] + it * ct;
           double vo = gx[H + j] + WB(H + j) + gh[H + j] + RB(H + j) + (P ? P[H + j] * cb[j] : 0);
           hb[j] = act_apply(&acts[0], CLIP(vo)) * act_apply(&acts[2], cb[j]);
@@ -211,8 +210,8 @@ static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool revers
           double rt_ = act_apply(&acts[0], CLIP(gx[H + j] + WB(H + j) + gh[H + j] + RB(H + j)));
           zp[b * H + j] = zt;
           if (lbr) {
-            double hh = act_apply(
-                &acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) + rt_ * (gh[2 * H + j] + RB(2 * H + j))));
+            double hh = act_apply(&acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) +
+                                                 rt_ * (gh[2 * H + j] + RB(2 * H + j))));
             rhp[b * H + j] = hh; /* the candidate, combined below */
           } else {
             rhp[b * H + j] = rt_ * hb[j];
@@ -239,8 +238,8 @@ static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool revers
         const double *gx = xwp + (z->batch_first ? b * T + t : t * B + b) * GH;
         double *hb = h + b * H;
         for (int64_t j = 0; j < H; j++) {
-          double hh = act_apply(&acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) + rp[b * H + j] +
-                                               RB(2 * H + j)));
+          double hh = act_apply(
+              &acts[1], CLIP(gx[2 * H + j] + WB(2 * H + j) + rp[b * H + j] + RB(2 * H + j)));
           hb[j] = (1 - zp[b * H + j]) * hh + zp[b * H + j] * hb[j];
         }
       }
@@ -264,7 +263,8 @@ static lc_status rnn_direction(rnn_kind k, const rnn_dims *z, int d, bool revers
   }
 done:;
   lc_tensor *all[] = {wsel, wt, x2, xw0, xw, rsel, rt, rhsel, rht, hm, cm, rh, zm, hr, rhr};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lc_release(all[i]);
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    lc_release(all[i]);
   return st;
 }
 
