@@ -295,7 +295,8 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
   if (st) return st;
   int r = lc_ndim(x);
   bool want_ind = kind == POOL_MAX && c->n_out > 1 && c->node->out[1] >= 0;
-  if (!want_ind && !ceil_mode && r <= 4 && !need_float(c, x, "input")) {
+  lc_dtype dt = lc_dtype_of(x);
+  if (!want_ind && !ceil_mode && r <= 4 && (dt == LC_FLOAT32 || dt == LC_FLOAT64)) {
     /* lucid's pools when they mean the same: symmetric padding of at most half the kernel,
      * no ceil_mode (PyTorch drops a last window starting in the padding, ONNX does not) */
     bool fits = true;

@@ -333,6 +333,8 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
   lc_tensor *y = NULL, *hn = NULL, *cn = NULL;
   int64_t yshape[4] = {z.T, D, B, H}, yshape_b[4] = {B, z.T, D, H};
   int64_t sshape[3] = {D, B, H}, sshape_b[3] = {B, D, H};
+  /* computed outside autograd: the state buffers are updated in place between steps */
+  bool grad = lc_set_grad_enabled(false);
   if (!(st = f64_copy(x, &xd)) && !(st = f64_copy(w, &wd)) && !(st = f64_copy(r, &rd)) &&
       !(st = f64_copy(b, &bd)) && !(st = f64_copy(ih, &hd)) && !(st = f64_copy(ic, &cd)) &&
       !(st = f64_copy(pp, &pd)) && !(st = lc_zeros(3, sb ? sshape_b : sshape, LC_FLOAT64, &hn)) &&
@@ -345,6 +347,7 @@ static lc_status rnn_run(ox_ctx *c, rnn_kind k) {
                          cd ? lc_data(cd) : NULL, pd ? lc_data(pd) : NULL, y ? lc_data(y) : NULL,
                          lc_data(hn), lc_data(cn));
   }
+  lc_set_grad_enabled(grad);
   lc_tensor *outs[3] = {y, hn, cn};
   bool want[3] = {want_y, c->n_out > 1 && c->node->out[1] >= 0, want_c};
   for (int i = 0; i < 3 && !st; i++) {
