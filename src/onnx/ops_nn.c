@@ -405,7 +405,7 @@ static lc_status blend(const lc_tensor *r, const lc_tensor *s, double momentum, 
 /* BatchNormalization. Training (the training_mode attribute from opset 14; before it, asking
  * for the statistics outputs) normalises with the batch statistics and returns the updated
  * running ones. Opset 15 lets scale, bias and the statistics have their own float types. */
-lc_status ox_batch_norm(ox_ctx *c) {
+static lc_status batch_norm_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
@@ -448,7 +448,7 @@ lc_status ox_batch_norm(ox_ctx *c) {
   return st;
 }
 
-lc_status ox_instance_norm(ox_ctx *c) {
+static lc_status instance_norm_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
@@ -486,7 +486,7 @@ static lc_status fit_shape(const lc_tensor *t, int nd, const int64_t *shape, lc_
 
 /* LayerNormalization (opset 17): normalises over dims axis.. ; outputs Y, Mean, InvStdDev
  * (the statistics with the normalized dims kept as 1). */
-lc_status ox_layer_norm(ox_ctx *c) {
+static lc_status layer_norm_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
@@ -523,7 +523,7 @@ lc_status ox_layer_norm(ox_ctx *c) {
 }
 
 /* LRN across channels: x / (bias + alpha / size * sum of squares in the window)^beta. */
-lc_status ox_lrn(ox_ctx *c) {
+static lc_status lrn_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
@@ -563,7 +563,7 @@ lc_status ox_lrn(ox_ctx *c) {
 
 /* MeanVarianceNormalization: (x - mean) / (sqrt(var) + 1e-9) over axes (default 0, 2, 3), as
  * ONNX's function body. */
-lc_status ox_mvn(ox_ctx *c) {
+static lc_status mvn_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   lc_status st = need_float(c, x, "input");
   if (st) return st;
@@ -740,7 +740,7 @@ static lc_status conv_transpose_lucid(ox_ctx *c, const lc_tensor *x, const lc_te
   return st;
 }
 
-lc_status ox_conv_transpose(ox_ctx *c) {
+static lc_status conv_transpose_f(ox_ctx *c) {
   const lc_tensor *x = c->in[0], *w = c->in[1];
   const lc_tensor *b = c->n_in > 2 ? c->in[2] : NULL;
   lc_status st = need_float(c, x, "input");
@@ -1262,7 +1262,7 @@ static lc_status nll_compute(ox_ctx *c, const loss_args *a, const double *lp, co
   return LC_OK;
 }
 
-lc_status ox_nll_loss(ox_ctx *c) {
+static lc_status nll_loss_f(ox_ctx *c) {
   loss_args a;
   lc_status st = loss_setup(c, c->in[0], c->in[1], &a);
   if (st) return st;
@@ -1275,7 +1275,7 @@ lc_status ox_nll_loss(ox_ctx *c) {
 }
 
 /* SoftmaxCrossEntropyLoss: log_softmax over dim 1, then the NLL; output 1 the log-probs. */
-lc_status ox_softmax_cross_entropy(ox_ctx *c) {
+static lc_status softmax_cross_entropy_f(ox_ctx *c) {
   loss_args a;
   lc_status st = loss_setup(c, c->in[0], c->in[1], &a);
   if (st) return st;
@@ -1305,3 +1305,39 @@ lc_status ox_softmax_cross_entropy(ox_ctx *c) {
   lc_release(lpo);
   return st;
 }
+
+/* ---------------------------------------------------------------- half precision
+ * The ops above that need float32 or float64 run float16 / bfloat16 inputs as float32; their
+ * float32 outputs go back to input 0's half dtype. */
+static lc_status with_float32(ox_ctx *c, lc_status (*fn)(ox_ctx *)) {
+  lc_dtype half = lc_dtype_of(c->in[0]);
+  if (!lc_dtype_is_half(half)) return fn(c);
+  lc_tensor *in[8] = {NULL}, *out[8] = {NULL};
+  if (c->n_in > 8 || c->n_out > 8) return ox_node_error(c, LC_EARG, "too many inputs");
+  lc_status st = LC_OK;
+  for (int i = 0; i < c->n_in && !st; i++) {
+    if (!c->in[i]) continue;
+    if (lc_dtype_is_half(lc_dtype_of(c->in[i]))) st = lc_to_dtype(c->in[i], LC_FLOAT32, &in[i]);
+    else in[i] = lc_retain(c->in[i]);
+  }
+  ox_ctx c32 = *c;
+  c32.in = in;
+  c32.out = out;
+  if (!st) st = fn(&c32);
+  for (int j = 0; j < c->n_out; j++) {
+    if (!st && out[j] && lc_dtype_of(out[j]) == LC_FLOAT32) st = lc_to_dtype(out[j], half, &c->out[j]);
+    else if (!st && out[j]) c->out[j] = lc_retain(out[j]);
+    lc_release(out[j]);
+  }
+  for (int i = 0; i < c->n_in; i++) lc_release(in[i]);
+  return st;
+}
+
+lc_status ox_batch_norm(ox_ctx *c) { return with_float32(c, batch_norm_f); }
+lc_status ox_instance_norm(ox_ctx *c) { return with_float32(c, instance_norm_f); }
+lc_status ox_layer_norm(ox_ctx *c) { return with_float32(c, layer_norm_f); }
+lc_status ox_lrn(ox_ctx *c) { return with_float32(c, lrn_f); }
+lc_status ox_mvn(ox_ctx *c) { return with_float32(c, mvn_f); }
+lc_status ox_conv_transpose(ox_ctx *c) { return with_float32(c, conv_transpose_f); }
+lc_status ox_nll_loss(ox_ctx *c) { return with_float32(c, nll_loss_f); }
+lc_status ox_softmax_cross_entropy(ox_ctx *c) { return with_float32(c, softmax_cross_entropy_f); }
