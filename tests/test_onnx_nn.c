@@ -190,11 +190,11 @@ static const unsigned char cubic10_model[124] = {
     0x12, 0x04, 0x0a, 0x02, 0x08, 0x01, 0x42, 0x04, 0x0a, 0x00, 0x10, 0x0a,
 };
 
-
 static lc_tensor *ramp(int nd, const int64_t *shape, double scale) {
   lc_tensor *a = NULL, *t = NULL;
   int64_t n = 1;
-  for (int i = 0; i < nd; i++) n *= shape[i];
+  for (int i = 0; i < nd; i++)
+    n *= shape[i];
   if (lc_arange(0, (double)n, 1, LC_FLOAT32, &a)) return NULL;
   lc_tensor *s = NULL;
   if (!lc_binary_scalar(LC_MUL, a, scale, false, &s)) {
@@ -224,7 +224,8 @@ static void run_with_failures(int *failures_, const unsigned char *bytes, size_t
     lc_debug_fail_allocation(0);
     if (st == LC_OK) break;
     failed++;
-    for (int j = 0; j < n_out; j++) CHECK(got[j] == NULL);
+    for (int j = 0; j < n_out; j++)
+      CHECK(got[j] == NULL);
   }
   lc_debug_track_allocations(false);
   CHECK(failed > 0);
@@ -262,7 +263,8 @@ TEST(onnx_nn_recurrent_ops_under_allocation_failures) {
 TEST(onnx_nn_losses_under_allocation_failures) {
   int64_t sx[3] = {4, 5, 8}, st[2] = {4, 8};
   int64_t t[32];
-  for (int i = 0; i < 32; i++) t[i] = (i * 7) % 5; /* class 1 is the ignored one */
+  for (int i = 0; i < 32; i++)
+    t[i] = (i * 7) % 5; /* class 1 is the ignored one */
   lc_tensor *in[2] = {ramp(3, sx, 1.7), NULL};
   CHECK_OK(lc_from_data(2, st, LC_INT64, t, &in[1]));
   CHECK(in[0] && in[1]);

@@ -1317,19 +1317,24 @@ static lc_status with_float32(ox_ctx *c, lc_status (*fn)(ox_ctx *)) {
   lc_status st = LC_OK;
   for (int i = 0; i < c->n_in && !st; i++) {
     if (!c->in[i]) continue;
-    if (lc_dtype_is_half(lc_dtype_of(c->in[i]))) st = lc_to_dtype(c->in[i], LC_FLOAT32, &in[i]);
-    else in[i] = lc_retain(c->in[i]);
+    if (lc_dtype_is_half(lc_dtype_of(c->in[i])))
+      st = lc_to_dtype(c->in[i], LC_FLOAT32, &in[i]);
+    else
+      in[i] = lc_retain(c->in[i]);
   }
   ox_ctx c32 = *c;
   c32.in = in;
   c32.out = out;
   if (!st) st = fn(&c32);
   for (int j = 0; j < c->n_out; j++) {
-    if (!st && out[j] && lc_dtype_of(out[j]) == LC_FLOAT32) st = lc_to_dtype(out[j], half, &c->out[j]);
-    else if (!st && out[j]) c->out[j] = lc_retain(out[j]);
+    if (!st && out[j] && lc_dtype_of(out[j]) == LC_FLOAT32)
+      st = lc_to_dtype(out[j], half, &c->out[j]);
+    else if (!st && out[j])
+      c->out[j] = lc_retain(out[j]);
     lc_release(out[j]);
   }
-  for (int i = 0; i < c->n_in; i++) lc_release(in[i]);
+  for (int i = 0; i < c->n_in; i++)
+    lc_release(in[i]);
   return st;
 }
 
