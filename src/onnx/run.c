@@ -53,6 +53,20 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
       return ox_node_error(&c, st, "%s", lc_last_error());
     }
   }
+  /* a trainable model must not lose its gradient silently: an op computed outside autograd
+   * (some ops run direct C loops) with a float result from inputs that require grad is an error */
+  if (lc_is_grad_enabled() && out[0] && lc_dtype_is_float(lc_dtype_of(out[0])) &&
+      !lc_requires_grad(out[0])) {
+    for (int j = 0; j < c.n_in; j++)
+      if (c.in[j] && lc_requires_grad(c.in[j])) {
+        for (int k = 0; k < n->n_out; k++) {
+          lc_release(out[k]);
+          out[k] = NULL;
+        }
+        return ox_node_error(&c, LC_EGRAD, "this op's gradient is not supported (it runs outside autograd): "
+                                           "load the model without trainable, or run it under no_grad");
+      }
+  }
   for (int j = 0; j < n->n_out; j++)
     if (n->out[j] >= 0 && !out[j]) {
       ox_node_error(&c, LC_ESTATE, "output " LC_POS_D " was not produced", j);
