@@ -247,6 +247,14 @@ static void job_fail(cjob *j, lc_status st) {
 }
 
 #define DEF_CONV_ROWS(T, S)                                                                        \
+  /* Sets each of the Og rows (OHW long) of y to b[o]. */                                          \
+  static void fill_bias_##S(const cjob *j, T *y, const T *b) {                                     \
+    for (int64_t o = 0; o < j->Og; o++) {                                                          \
+      T *restrict r = y + o * j->OHW, v = b[o];                                                    \
+      for (int64_t k = 0; k < j->OHW; k++)                                                         \
+        r[k] = v;                                                                                  \
+    }                                                                                              \
+  }                                                                                                \
   /* Adds b[o] to each of the Og rows (OHW long) of y. */                                          \
   static void add_bias_##S(const cjob *j, T *y, const T *b) {                                      \
     for (int64_t o = 0; o < j->Og; o++) {                                                          \
@@ -274,6 +282,13 @@ static void job_fail(cjob *j, lc_status st) {
   }
 DEF_CONV_ROWS(float, f32)
 DEF_CONV_ROWS(double, f64)
+
+static void fill_bias(const cjob *j, char *y, const char *b) {
+  if (j->dt == LC_FLOAT32)
+    fill_bias_f32(j, (float *)y, (const float *)b);
+  else
+    fill_bias_f64(j, (double *)y, (const double *)b);
+}
 
 static void add_bias(const cjob *j, char *y, const char *b) {
   if (j->dt == LC_FLOAT32)
@@ -320,7 +335,11 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
           im2col(j->dt, &j->geo, xg, ws);
           cols = ws;
         }
-        gemm(j->dt, false, false, j->Og, j->OHW, j->S, wg, j->S, cols, j->OHW, 0, yg);
+        /* with a bias, y starts as the bias and the GEMM adds to it (beta 1): one pass over y
+         * fewer than zeroing it (beta 0) and adding the bias after */
+        if (j->b) fill_bias(j, yg, j->b + g * j->Og * es);
+        gemm(j->dt, false, false, j->Og, j->OHW, j->S, wg, j->S, cols, j->OHW, j->b ? 1 : 0, yg);
+        continue;
       } else if (j->one_by_one) {
         gemm(j->dt, true, false, j->Og, j->HW, j->Cg, wg, j->S, xg, j->HW, 0, yg);
       } else {
@@ -337,28 +356,92 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
  * directly, one plane per item: as one GEMM per group it would be a 1-row matrix product
  * behind an im2col copy. Each kernel tap adds w * (a shifted row of x) to a row of y; with
  * stride 1 the inner loop is contiguous and vectorises. */
-#define DEF_DEPTHWISE(T, S)                                                                        \
-  static void depthwise_plane_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y) {     \
+/* 3x3, stride 1, no dilation (most of MobileNet's depthwise layers): each output row in one
+ * pass summing the nine taps, rows outside the input read from a zero row (zero: IW + 2). */
+#define DEF_DEPTHWISE3(T, S)                                                                       \
+  static void depthwise3x3_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,         \
+                               T *zero) {                                                         \
+    const int64_t OW = g->CW, IW = g->IW, pw = g->pw;                                              \
+    for (int64_t i = 0; i < IW + 2; i++)                                                           \
+      zero[i] = 0;                                                                                 \
+    const T b0 = bias ? *bias : (T)0;                                                              \
+    /* ow in [lo, hi): all three columns inside the row */                                        \
+    int64_t lo = pw, hi = IW - 2 + pw;                                                             \
+    if (lo > OW) lo = OW;                                                                          \
+    if (hi > OW) hi = OW;                                                                          \
+    if (hi < lo) hi = lo;                                                                          \
     for (int64_t oh = 0; oh < g->CH; oh++) {                                                       \
-      T *restrict yr = y + oh * g->CW;                                                             \
+      const T *r[3];                                                                               \
+      for (int k = 0; k < 3; k++) {                                                                \
+        int64_t ih = oh - g->ph + k;                                                               \
+        r[k] = ih >= 0 && ih < g->IH ? x + ih * IW : zero;                                         \
+      }                                                                                            \
+      T *restrict yr = y + oh * OW;                                                                \
+      const T *restrict r0 = r[0] - pw, *restrict r1 = r[1] - pw, *restrict r2 = r[2] - pw;        \
+      for (int64_t ow = lo; ow < hi; ow++)                                                         \
+        yr[ow] = b0 + w[0] * r0[ow] + w[1] * r0[ow + 1] + w[2] * r0[ow + 2] + w[3] * r1[ow] +      \
+                 w[4] * r1[ow + 1] + w[5] * r1[ow + 2] + w[6] * r2[ow] + w[7] * r2[ow + 1] +      \
+                 w[8] * r2[ow + 2];                                                                \
+      /* the edge columns, with bounds */                                                          \
+      for (int64_t ow = 0; ow < OW; ow++) {                                                        \
+        if (ow == lo && hi > lo) ow = hi;                                                          \
+        if (ow >= OW) break;                                                                       \
+        T acc = b0;                                                                                \
+        for (int k = 0; k < 3; k++)                                                                \
+          for (int c = 0; c < 3; c++) {                                                            \
+            int64_t iw = ow - pw + c;                                                              \
+            if (iw >= 0 && iw < IW) acc += w[3 * k + c] * r[k][iw];                                \
+          }                                                                                        \
+        yr[ow] = acc;                                                                              \
+      }                                                                                            \
+    }                                                                                              \
+  }
+DEF_DEPTHWISE3(float, f32)
+DEF_DEPTHWISE3(double, f64)
+
+#define DEF_DEPTHWISE(T, S)                                                                        \
+  /* split: scratch of IW + 2 elements (stride 2: the input row's even and odd elements, so  \
+   * every tap reads a contiguous run) */                                                        \
+  static void depthwise_plane_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,      \
+                                  T *split) {                                                    \
+    const int64_t OW = g->CW, IW = g->IW, sw = g->sw, half = (IW + 1) / 2;                        \
+    if (g->kh == 3 && g->kw == 3 && sw == 1 && g->sh == 1 && g->dh == 1 && g->dw == 1) {           \
+      depthwise3x3_##S(g, x, w, bias, y, split);                                                   \
+      return;                                                                                      \
+    }                                                                                              \
+    for (int64_t oh = 0; oh < g->CH; oh++) {                                                       \
+      T *restrict yr = y + oh * OW;                                                                \
       T b0 = bias ? *bias : (T)0;                                                                  \
-      for (int64_t ow = 0; ow < g->CW; ow++)                                                       \
+      for (int64_t ow = 0; ow < OW; ow++)                                                          \
         yr[ow] = b0;                                                                               \
       for (int64_t kh = 0; kh < g->kh; kh++) {                                                     \
         int64_t ih = oh * g->sh - g->ph + kh * g->dh;                                              \
         if (ih < 0 || ih >= g->IH) continue;                                                       \
-        const T *xr = x + ih * g->IW;                                                              \
+        const T *restrict xr = x + ih * IW;                                                        \
+        if (sw == 2) {                                                                             \
+          T *restrict ev = split, *restrict od = split + half;                                     \
+          for (int64_t i = 0; i < IW / 2; i++) {                                                   \
+            ev[i] = xr[2 * i];                                                                     \
+            od[i] = xr[2 * i + 1];                                                                 \
+          }                                                                                        \
+          if (IW % 2) ev[IW / 2] = xr[IW - 1];                                                     \
+        }                                                                                          \
         for (int64_t kw = 0; kw < g->kw; kw++) {                                                   \
-          T wv = w[kh * g->kw + kw];                                                               \
+          const T wv = w[kh * g->kw + kw];                                                         \
           int64_t off = kw * g->dw - g->pw, lo, hi;                                                \
-          valid_range(g->CW, g->sw, off, g->IW, &lo, &hi);                                         \
-          if (g->sw == 1) {                                                                        \
+          valid_range(OW, sw, off, IW, &lo, &hi);                                                  \
+          if (sw == 1) {                                                                           \
             const T *restrict xs = xr + off;                                                       \
+            for (int64_t ow = lo; ow < hi; ow++)                                                   \
+              yr[ow] += wv * xs[ow];                                                               \
+          } else if (sw == 2) { /* input 2 ow + off: even ones for an even off */                  \
+            int64_t par = off & 1, base = (off - par) / 2;                                         \
+            const T *restrict xs = (par ? split + half : split) + base;                            \
             for (int64_t ow = lo; ow < hi; ow++)                                                   \
               yr[ow] += wv * xs[ow];                                                               \
           } else {                                                                                 \
             for (int64_t ow = lo; ow < hi; ow++)                                                   \
-              yr[ow] += wv * xr[ow * g->sw + off];                                                 \
+              yr[ow] += wv * xr[ow * sw + off];                                                    \
           }                                                                                        \
         }                                                                                          \
       }                                                                                            \
@@ -375,6 +458,11 @@ static bool is_depthwise(const cjob *j) {
 static void conv_dw_range(void *ctx, int64_t b, int64_t e) {
   cjob *j = ctx;
   size_t es = j->esz;
+  char *split = malloc((size_t)(j->geo.IW + 2) * es);
+  if (!split) {
+    job_fail(j, LC_ENOMEM);
+    return;
+  }
   for (int64_t it = b; it < e; it++) {
     int64_t n = it / j->G, g = it % j->G;
     const char *xg = j->x + ((n * j->Cin + g) * j->HW) * es;
@@ -382,10 +470,13 @@ static void conv_dw_range(void *ctx, int64_t b, int64_t e) {
     const char *bg = j->b ? j->b + g * es : NULL;
     char *yg = j->y + ((n * j->Cout + g) * j->OHW) * es;
     if (j->dt == LC_FLOAT32)
-      depthwise_plane_f32(&j->geo, (const float *)xg, (const float *)wg, (const float *)bg, (float *)yg);
+      depthwise_plane_f32(&j->geo, (const float *)xg, (const float *)wg, (const float *)bg, (float *)yg,
+                          (float *)split);
     else
-      depthwise_plane_f64(&j->geo, (const double *)xg, (const double *)wg, (const double *)bg, (double *)yg);
+      depthwise_plane_f64(&j->geo, (const double *)xg, (const double *)wg, (const double *)bg, (double *)yg,
+                          (double *)split);
   }
+  free(split);
 }
 
 /* Whether n items of cost each are worth splitting over the runtime's threads. */

@@ -67,6 +67,8 @@ struct ox_node {
   ox_fusion fusion;
   lc_tensor *fused_weight, *fused_bias; /* owned (bias may be NULL) */
   bool relu_after;                      /* apply Relu to the result (fused Conv/linear + Relu) */
+  bool clip_after;                      /* clamp the result to [clip_lo, clip_hi] (+ Clip) */
+  double clip_lo, clip_hi;
   bool dead;                            /* removed by folding or fusion */
 };
 

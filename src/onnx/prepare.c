@@ -6,6 +6,7 @@
  */
 #include "onnx_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -264,6 +265,28 @@ static lc_status fuse_gemm(lc_onnx_model *m, ox_node *g) {
   return LC_OK;
 }
 
+/* A Clip's bounds when they are constants: attributes before opset 11, optional one-element
+ * inputs from it (absent: unbounded). */
+static bool clip_bounds(const lc_onnx_model *m, const ox_node *clip, double *lo, double *hi) {
+  *lo = -INFINITY;
+  *hi = INFINITY;
+  if (m->opset < 11) {
+    *lo = ox_attr_float(clip, "min", -INFINITY);
+    *hi = ox_attr_float(clip, "max", INFINITY);
+    return true;
+  }
+  for (int j = 1; j < clip->n_in && j < 3; j++) {
+    int v = clip->in[j];
+    if (v < 0) continue;
+    const lc_tensor *t = m->values[v].constant;
+    double val;
+    if (!t || lc_numel(t) != 1 || lc_item(t, &val) != LC_OK) return false;
+    if (j == 1) *lo = val;
+    else *hi = val;
+  }
+  return true;
+}
+
 static lc_status fuse(lc_onnx_model *m) {
   lc_status st = LC_OK;
   for (int i = 0; i < m->n_nodes && !st; i++) {
@@ -276,12 +299,16 @@ static lc_status fuse(lc_onnx_model *m) {
     else if (strcmp(op, "Gemm") == 0) st = fuse_gemm(m, n);
     else continue;
     if (st) break;
-    /* a Relu reading only this result runs in place on it */
+    /* a Relu or a Clip by constants (ReLU6) reading only this result runs in place on it */
     if (strcmp(op, "Conv") == 0 || n->fusion != OX_FUSE_NONE) {
       count_uses(m);
       ox_node *r = sole_reader(m, n->out[0], "Relu");
       if (r && r->in[0] == n->out[0]) {
         n->relu_after = true;
+        absorb(m, n, r);
+      } else if ((r = sole_reader(m, n->out[0], "Clip")) && r->in[0] == n->out[0] &&
+                 clip_bounds(m, r, &n->clip_lo, &n->clip_hi)) {
+        n->clip_after = true;
         absorb(m, n, r);
       }
     }

@@ -5,6 +5,7 @@
  */
 #include "onnx_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,18 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
       lc_release(out[0]);
       out[0] = r;
     } else if ((st = lc_unary_(LC_RELU, out[0]))) {
+      return ox_node_error(&c, st, "%s", lc_last_error());
+    }
+  }
+  if (n->clip_after && out[0]) {
+    bool lo = isfinite(n->clip_lo), hi = isfinite(n->clip_hi);
+    if (lc_requires_grad(out[0])) {
+      lc_tensor *r;
+      if ((st = lc_clamp(out[0], lo, n->clip_lo, hi, n->clip_hi, &r)))
+        return ox_node_error(&c, st, "%s", lc_last_error());
+      lc_release(out[0]);
+      out[0] = r;
+    } else if ((st = lc_clamp_(out[0], lo, n->clip_lo, hi, n->clip_hi))) {
       return ox_node_error(&c, st, "%s", lc_last_error());
     }
   }
