@@ -7,10 +7,12 @@
 #include <string.h>
 
 /* The int64 values of an integer index tensor (malloc'ed; at least one slot). */
-static lc_status index_values(const ox_ctx *c, const lc_tensor *t, const char *what, int64_t **out) {
+static lc_status index_values(const ox_ctx *c, const lc_tensor *t, const char *what,
+                              int64_t **out) {
   lc_dtype dt = lc_dtype_of(t);
   if (dt != LC_INT64 && dt != LC_INT32)
-    return ox_node_error(c, LC_EDTYPE, "%s: expected int64 or int32, got %s", what, lc_dtype_name(dt));
+    return ox_node_error(c, LC_EDTYPE, "%s: expected int64 or int32, got %s", what,
+                         lc_dtype_name(dt));
   int64_t n = lc_numel(t);
   int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
   if (!v) return lc_set_error(LC_ENOMEM, "%s: out of memory", what);
@@ -24,7 +26,8 @@ static lc_status index_values(const ox_ctx *c, const lc_tensor *t, const char *w
 }
 
 /* Wraps n index values into [0, size) (negative ones from the end), refusing others. */
-static lc_status wrap_values(const ox_ctx *c, int64_t *v, int64_t n, int64_t size, const char *what) {
+static lc_status wrap_values(const ox_ctx *c, int64_t *v, int64_t n, int64_t size,
+                             const char *what) {
   for (int64_t i = 0; i < n; i++) {
     if (v[i] < -size || v[i] >= size)
       return ox_node_error(c, LC_EINDEX, "%s[%lld] = %lld out of range for a dim of %lld", what,
@@ -35,8 +38,8 @@ static lc_status wrap_values(const ox_ctx *c, int64_t *v, int64_t n, int64_t siz
 }
 
 /* idx with its values wrapped against size, as an int64 tensor of idx's shape. */
-static lc_status wrapped_index(const ox_ctx *c, const lc_tensor *idx, int64_t size, const char *what,
-                               lc_tensor **out) {
+static lc_status wrapped_index(const ox_ctx *c, const lc_tensor *idx, int64_t size,
+                               const char *what, lc_tensor **out) {
   int64_t *v;
   lc_status st = index_values(c, idx, what, &v);
   if (st) return st;
@@ -48,7 +51,8 @@ static lc_status wrapped_index(const ox_ctx *c, const lc_tensor *idx, int64_t si
 
 static int64_t prod(const int64_t *s, int from, int to) {
   int64_t p = 1;
-  for (int i = from; i < to; i++) p *= s[i];
+  for (int i = from; i < to; i++)
+    p *= s[i];
   return p;
 }
 
@@ -59,16 +63,20 @@ lc_status ox_gather(ox_ctx *c) {
   lc_status st = ox_axis(ox_attr_int(c->node, "axis", 0), r, "axis", &dim);
   if (st) return st;
   if (r == 0) return ox_node_error(c, LC_ESHAPE, "0-dim data");
-  if (r - 1 + q > LC_MAX_DIMS) return ox_node_error(c, LC_ESHAPE, "rank %d is not supported", r - 1 + q);
+  if (r - 1 + q > LC_MAX_DIMS)
+    return ox_node_error(c, LC_ESHAPE, "rank %d is not supported", r - 1 + q);
   lc_tensor *w = NULL, *flat = NULL, *sel = NULL;
   int64_t n = lc_numel(idx), shape[LC_MAX_DIMS];
   st = wrapped_index(c, idx, lc_shape(x)[dim], "indices", &w);
   if (!st) st = lc_reshape(w, 1, &n, &flat);
   if (!st) st = lc_index_select(x, dim, flat, &sel);
   int k = 0;
-  for (int i = 0; i < dim; i++) shape[k++] = lc_shape(x)[i];
-  for (int i = 0; i < q; i++) shape[k++] = lc_shape(idx)[i];
-  for (int i = dim + 1; i < r; i++) shape[k++] = lc_shape(x)[i];
+  for (int i = 0; i < dim; i++)
+    shape[k++] = lc_shape(x)[i];
+  for (int i = 0; i < q; i++)
+    shape[k++] = lc_shape(idx)[i];
+  for (int i = dim + 1; i < r; i++)
+    shape[k++] = lc_shape(x)[i];
   if (!st) st = lc_reshape(sel, k, shape, &c->out[0]);
   lc_release(w);
   lc_release(flat);
@@ -78,7 +86,8 @@ lc_status ox_gather(ox_ctx *c) {
 
 static lc_status check_same_rank(const ox_ctx *c, const lc_tensor *x, const lc_tensor *idx) {
   if (lc_ndim(idx) != lc_ndim(x) || lc_ndim(x) == 0)
-    return ox_node_error(c, LC_ESHAPE, "indices of rank %d for data of rank %d", lc_ndim(idx), lc_ndim(x));
+    return ox_node_error(c, LC_ESHAPE, "indices of rank %d for data of rank %d", lc_ndim(idx),
+                         lc_ndim(x));
   return LC_OK;
 }
 
@@ -104,25 +113,36 @@ static lc_status scatter_elements(ox_ctx *c, bool reductions) {
   int dim;
   lc_status st = check_same_rank(c, x, idx);
   if (st || (st = ox_axis(ox_attr_int(c->node, "axis", 0), lc_ndim(x), "axis", &dim))) return st;
-  if (lc_ndim(upd) != lc_ndim(idx)) return ox_node_error(c, LC_ESHAPE, "updates and indices differ in rank");
+  if (lc_ndim(upd) != lc_ndim(idx))
+    return ox_node_error(c, LC_ESHAPE, "updates and indices differ in rank");
   for (int d = 0; d < lc_ndim(x); d++) {
-    if (lc_shape(upd)[d] != lc_shape(idx)[d]) return ox_node_error(c, LC_ESHAPE, "updates and indices differ in shape");
+    if (lc_shape(upd)[d] != lc_shape(idx)[d])
+      return ox_node_error(c, LC_ESHAPE, "updates and indices differ in shape");
     if (d != dim && lc_shape(idx)[d] > lc_shape(x)[d])
       return ox_node_error(c, LC_ESHAPE, "indices dim %d is larger than data's", d);
   }
-  if (lc_dtype_of(upd) != lc_dtype_of(x)) return ox_node_error(c, LC_EDTYPE, "updates and data differ in dtype");
+  if (lc_dtype_of(upd) != lc_dtype_of(x))
+    return ox_node_error(c, LC_EDTYPE, "updates and data differ in dtype");
   char buf[16];
-  const char *red = reductions ? ox_attr_string(c->node, "reduction", "none", buf, sizeof buf) : "none";
+  const char *red =
+      reductions ? ox_attr_string(c->node, "reduction", "none", buf, sizeof buf) : "none";
   lc_sr_reduce code = LC_SR_SUM;
-  if (strcmp(red, "add") == 0) code = LC_SR_SUM;
-  else if (strcmp(red, "mul") == 0) code = LC_SR_PROD;
-  else if (strcmp(red, "max") == 0) code = LC_SR_AMAX;
-  else if (strcmp(red, "min") == 0) code = LC_SR_AMIN;
-  else if (strcmp(red, "none") != 0) return ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
+  if (strcmp(red, "add") == 0)
+    code = LC_SR_SUM;
+  else if (strcmp(red, "mul") == 0)
+    code = LC_SR_PROD;
+  else if (strcmp(red, "max") == 0)
+    code = LC_SR_AMAX;
+  else if (strcmp(red, "min") == 0)
+    code = LC_SR_AMIN;
+  else if (strcmp(red, "none") != 0)
+    return ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
   lc_tensor *w = NULL;
   st = wrapped_index(c, idx, lc_shape(x)[dim], "indices", &w);
-  if (!st && strcmp(red, "none") == 0) st = lc_scatter(x, dim, w, upd, &c->out[0]);
-  else if (!st) st = lc_scatter_reduce(x, dim, w, upd, code, true, &c->out[0]);
+  if (!st && strcmp(red, "none") == 0)
+    st = lc_scatter(x, dim, w, upd, &c->out[0]);
+  else if (!st)
+    st = lc_scatter_reduce(x, dim, w, upd, code, true, &c->out[0]);
   lc_release(w);
   return st;
 }
@@ -139,9 +159,11 @@ static lc_status nd_offsets(const ox_ctx *c, const lc_tensor *x, const lc_tensor
   if (q < 1) return ox_node_error(c, LC_ESHAPE, "indices must have at least 1 dim");
   int64_t k = lc_shape(idx)[q - 1];
   if (b < 0 || b >= q || b >= r) return ox_node_error(c, LC_EARG, "batch_dims %d", b);
-  if (k < 1 || k > r - b) return ox_node_error(c, LC_ESHAPE, "index tuples of %lld for data of rank %d", (long long)k, r);
+  if (k < 1 || k > r - b)
+    return ox_node_error(c, LC_ESHAPE, "index tuples of %lld for data of rank %d", (long long)k, r);
   for (int i = 0; i < b; i++)
-    if (lc_shape(idx)[i] != lc_shape(x)[i]) return ox_node_error(c, LC_ESHAPE, "batch dim %d differs", i);
+    if (lc_shape(idx)[i] != lc_shape(x)[i])
+      return ox_node_error(c, LC_ESHAPE, "batch dim %d differs", i);
   int64_t *v;
   lc_status st = index_values(c, idx, "indices", &v);
   if (st) return st;
@@ -152,8 +174,8 @@ static lc_status nd_offsets(const ox_ctx *c, const lc_tensor *x, const lc_tensor
     for (int j = 0; j < k && !st; j++) {
       int64_t n = lc_shape(x)[b + j], i = v[t * k + j];
       if (i < -n || i >= n)
-        st = ox_node_error(c, LC_EINDEX, "index %lld out of range for dim %d of size %lld", (long long)i, b + j,
-                           (long long)n);
+        st = ox_node_error(c, LC_EINDEX, "index %lld out of range for dim %d of size %lld",
+                           (long long)i, b + j, (long long)n);
       off = off * n + (i < 0 ? i + n : i);
     }
     v[t] = (per_batch ? t / per_batch : 0) * slices + off;
@@ -177,9 +199,12 @@ lc_status ox_gather_nd(ox_ctx *c) {
   if (st) return st;
   int64_t k = lc_shape(idx)[q - 1], shape[LC_MAX_DIMS];
   int nd = 0;
-  for (int i = 0; i < q - 1; i++) shape[nd++] = lc_shape(idx)[i];
-  for (int i = b + (int)k; i < r && nd < LC_MAX_DIMS; i++) shape[nd++] = lc_shape(x)[i];
-  if (q - 1 + r - b - k > LC_MAX_DIMS) st = ox_node_error(c, LC_ESHAPE, "result rank is not supported");
+  for (int i = 0; i < q - 1; i++)
+    shape[nd++] = lc_shape(idx)[i];
+  for (int i = b + (int)k; i < r && nd < LC_MAX_DIMS; i++)
+    shape[nd++] = lc_shape(x)[i];
+  if (q - 1 + r - b - k > LC_MAX_DIMS)
+    st = ox_node_error(c, LC_ESHAPE, "result rank is not supported");
   lc_tensor *xc = NULL, *y = NULL;
   if (!st) st = lc_contiguous(x, &xc);
   if (!st) st = lc_empty(nd, shape, lc_dtype_of(x), &y);
@@ -187,7 +212,8 @@ lc_status ox_gather_nd(ox_ctx *c) {
     size_t row = (size_t)slice * lc_dtype_size(lc_dtype_of(x));
     const char *src = lc_data(xc);
     char *dst = lc_data(y);
-    for (int64_t t = 0; t < m; t++) memcpy(dst + (size_t)t * row, src + (size_t)off[t] * row, row);
+    for (int64_t t = 0; t < m; t++)
+      memcpy(dst + (size_t)t * row, src + (size_t)off[t] * row, row);
     c->out[0] = y;
   }
   free(off);
@@ -205,15 +231,21 @@ lc_status ox_scatter_nd(ox_ctx *c) {
   if (st) return st;
   int64_t k = lc_shape(idx)[q - 1];
   bool ok = lc_ndim(upd) == q - 1 + r - k && lc_dtype_of(upd) == lc_dtype_of(x);
-  for (int i = 0; ok && i < q - 1; i++) ok = lc_shape(upd)[i] == lc_shape(idx)[i];
-  for (int i = 0; ok && i < r - k; i++) ok = lc_shape(upd)[q - 1 + i] == lc_shape(x)[k + i];
+  for (int i = 0; ok && i < q - 1; i++)
+    ok = lc_shape(upd)[i] == lc_shape(idx)[i];
+  for (int i = 0; ok && i < r - k; i++)
+    ok = lc_shape(upd)[q - 1 + i] == lc_shape(x)[k + i];
   char buf[16];
   const char *red = ox_attr_string(c->node, "reduction", "none", buf, sizeof buf);
   lc_sr_reduce code = LC_SR_SUM;
-  if (!ok) st = ox_node_error(c, LC_ESHAPE, "updates do not fit indices and data");
-  else if (strcmp(red, "mul") == 0) code = LC_SR_PROD;
-  else if (strcmp(red, "max") == 0) code = LC_SR_AMAX;
-  else if (strcmp(red, "min") == 0) code = LC_SR_AMIN;
+  if (!ok)
+    st = ox_node_error(c, LC_ESHAPE, "updates do not fit indices and data");
+  else if (strcmp(red, "mul") == 0)
+    code = LC_SR_PROD;
+  else if (strcmp(red, "max") == 0)
+    code = LC_SR_AMAX;
+  else if (strcmp(red, "min") == 0)
+    code = LC_SR_AMIN;
   else if (strcmp(red, "add") != 0 && strcmp(red, "none") != 0)
     st = ox_node_error(c, LC_EARG, "reduction '%s' is not supported", red);
   int64_t xs[2] = {lc_numel(x) / (slice ? slice : 1), slice}, us[2] = {m, slice}, is[2] = {m, 1};
@@ -226,8 +258,10 @@ lc_status ox_scatter_nd(ox_ctx *c) {
   if (!st) st = lc_reshape(upd, 2, us, &u2);
   if (!st) st = lc_from_data(2, is, LC_INT64, off, &i1);
   if (!st) st = lc_expand(i1, 2, us, &i2);
-  if (!st && strcmp(red, "none") == 0) st = lc_scatter(x2, 0, i2, u2, &y);
-  else if (!st) st = lc_scatter_reduce(x2, 0, i2, u2, code, true, &y);
+  if (!st && strcmp(red, "none") == 0)
+    st = lc_scatter(x2, 0, i2, u2, &y);
+  else if (!st)
+    st = lc_scatter_reduce(x2, 0, i2, u2, code, true, &y);
   if (!st) st = lc_reshape(y, r, lc_shape(x), &c->out[0]);
   free(off);
   lc_release(x2);
@@ -268,7 +302,8 @@ lc_status ox_one_hot(ox_ctx *c) {
   lc_tensor *vc = NULL, *y = NULL;
   st = lc_copy_to_buffer(ind, LC_INT64, v); /* float indices truncate */
   if (!st) st = lc_contiguous(values, &vc);
-  for (int i = 0, k = 0; i <= r; i++) shape[i] = i == dim ? depth : lc_shape(ind)[k++];
+  for (int i = 0, k = 0; i <= r; i++)
+    shape[i] = i == dim ? depth : lc_shape(ind)[k++];
   if (!st) st = lc_empty(r + 1, shape, lc_dtype_of(values), &y);
   if (!st) {
     size_t es = lc_dtype_size(lc_dtype_of(values));
@@ -315,7 +350,9 @@ lc_status ox_compress(ox_ctx *c) {
     const unsigned char *p = st ? NULL : lc_data(cc);
     for (int64_t i = 0; !st && i < nc; i++) {
       if (!p[i]) continue;
-      if (i >= len) st = ox_node_error(c, LC_EINDEX, "condition[%lld] is true beyond the dim of %lld", (long long)i, (long long)len);
+      if (i >= len)
+        st = ox_node_error(c, LC_EINDEX, "condition[%lld] is true beyond the dim of %lld",
+                           (long long)i, (long long)len);
       pos[cnt++] = i;
     }
     lc_release(cc);
@@ -343,28 +380,37 @@ lc_status ox_unique(ox_ctx *c) {
   if ((st = lc_unique(x, true, has_dim, dim, &vals, &inv, &cnts))) return st;
   int64_t len = lc_numel(inv), nu = lc_numel(cnts);
   int64_t *iv = malloc((size_t)(len + 1) * sizeof *iv), *cv = malloc((size_t)(nu + 1) * sizeof *cv);
-  int64_t *first = malloc((size_t)(nu + 1) * sizeof *first), *order = malloc((size_t)(nu + 1) * sizeof *order);
+  int64_t *first = malloc((size_t)(nu + 1) * sizeof *first),
+          *order = malloc((size_t)(nu + 1) * sizeof *order);
   int64_t *rank = malloc((size_t)(nu + 1) * sizeof *rank);
-  st = iv && cv && first && order && rank ? LC_OK : lc_set_error(LC_ENOMEM, "Unique: out of memory");
+  st =
+      iv && cv && first && order && rank ? LC_OK : lc_set_error(LC_ENOMEM, "Unique: out of memory");
   if (!st) st = lc_copy_to_buffer(inv, LC_INT64, iv);
   if (!st) st = lc_copy_to_buffer(cnts, LC_INT64, cv);
   if (!st) {
-    for (int64_t u = 0; u < nu; u++) first[u] = -1;
+    for (int64_t u = 0; u < nu; u++)
+      first[u] = -1;
     for (int64_t p = 0; p < len; p++)
       if (iv[p] >= 0 && iv[p] < nu && first[iv[p]] < 0) first[iv[p]] = p;
     /* order[j]: the sorted unique value that comes j-th (by first occurrence when unsorted) */
-    for (int64_t u = 0; u < nu; u++) order[u] = u;
+    for (int64_t u = 0; u < nu; u++)
+      order[u] = u;
     if (!sorted) {
       for (int64_t i = 1; i < nu; i++) { /* insertion sort by first occurrence */
         int64_t o = order[i], j = i;
-        for (; j > 0 && first[order[j - 1]] > first[o]; j--) order[j] = order[j - 1];
+        for (; j > 0 && first[order[j - 1]] > first[o]; j--)
+          order[j] = order[j - 1];
         order[j] = o;
       }
     }
-    for (int64_t j = 0; j < nu; j++) rank[order[j]] = j;
-    for (int64_t p = 0; p < len; p++) iv[p] = iv[p] >= 0 && iv[p] < nu ? rank[iv[p]] : 0;
-    for (int64_t j = 0; j < nu; j++) rank[j] = first[order[j]]; /* reused: indices */
-    for (int64_t j = 0; j < nu; j++) first[j] = cv[order[j]];   /* reused: counts */
+    for (int64_t j = 0; j < nu; j++)
+      rank[order[j]] = j;
+    for (int64_t p = 0; p < len; p++)
+      iv[p] = iv[p] >= 0 && iv[p] < nu ? rank[iv[p]] : 0;
+    for (int64_t j = 0; j < nu; j++)
+      rank[j] = first[order[j]]; /* reused: indices */
+    for (int64_t j = 0; j < nu; j++)
+      first[j] = cv[order[j]]; /* reused: counts */
   }
   if (!st) st = lc_from_data(1, &nu, LC_INT64, order, &perm);
   if (!st) st = lc_index_select(vals, has_dim ? dim : 0, perm, &c->out[0]);
@@ -391,7 +437,8 @@ lc_status ox_reverse_sequence(ox_ctx *c) {
   int64_t ba = ox_attr_int(c->node, "batch_axis", 1), ta = ox_attr_int(c->node, "time_axis", 0);
   if (r < 2) return ox_node_error(c, LC_ESHAPE, "expected at least 2 dims");
   if (ba < 0 || ba > 1 || ta < 0 || ta > 1 || ba == ta)
-    return ox_node_error(c, LC_EARG, "batch_axis %lld and time_axis %lld", (long long)ba, (long long)ta);
+    return ox_node_error(c, LC_EARG, "batch_axis %lld and time_axis %lld", (long long)ba,
+                         (long long)ta);
   int64_t nb = lc_shape(x)[ba], nt = lc_shape(x)[ta], *lens;
   if (lc_ndim(c->in[1]) != 1 || lc_shape(c->in[1])[0] != nb)
     return ox_node_error(c, LC_ESHAPE, "sequence_lens must hold %lld values", (long long)nb);

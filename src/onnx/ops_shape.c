@@ -97,12 +97,14 @@ static lc_status read_int_scalar(const ox_ctx *c, const lc_tensor *t, const char
 static lc_status read_axes(const ox_ctx *c, int input, int since, int64_t *vals, int *n) {
   *n = -1;
   if (c->opset >= since) {
-    if (c->n_in > input && c->in[input]) return ox_read_ints(c->in[input], "axes", vals, LC_MAX_DIMS, n);
+    if (c->n_in > input && c->in[input])
+      return ox_read_ints(c->in[input], "axes", vals, LC_MAX_DIMS, n);
     return LC_OK;
   }
   const int64_t *a;
   int64_t k = ox_attr_ints(c->node, "axes", &a);
-  if (k > LC_MAX_DIMS) return ox_node_error(c, LC_ESHAPE, "%lld axes (at most %d)", (long long)k, LC_MAX_DIMS);
+  if (k > LC_MAX_DIMS)
+    return ox_node_error(c, LC_ESHAPE, "%lld axes (at most %d)", (long long)k, LC_MAX_DIMS);
   if (k >= 0) {
     memcpy(vals, a, (size_t)k * sizeof *vals);
     *n = (int)k;
@@ -116,7 +118,8 @@ static lc_status wrap_axes(const ox_ctx *c, const int64_t *axes, int n, int rank
   for (int i = 0; i < n; i++) {
     lc_status st = ox_axis(axes[i], rank, "axes", &dims[i]);
     if (st) return st;
-    if (rank > 0 && seen[dims[i]]) return ox_node_error(c, LC_EARG, "axis %lld repeats", (long long)axes[i]);
+    if (rank > 0 && seen[dims[i]])
+      return ox_node_error(c, LC_EARG, "axis %lld repeats", (long long)axes[i]);
     if (rank > 0) seen[dims[i]] = true;
   }
   return LC_OK;
@@ -157,9 +160,11 @@ lc_status ox_transpose(ox_ctx *c) {
   const int64_t *perm;
   int64_t k = ox_attr_ints(c->node, "perm", &perm);
   if (k < 0) {
-    for (int i = 0; i < r; i++) dims[i] = r - 1 - i;
+    for (int i = 0; i < r; i++)
+      dims[i] = r - 1 - i;
   } else {
-    if (k != r) return ox_node_error(c, LC_ESHAPE, "perm has %lld entries for rank %d", (long long)k, r);
+    if (k != r)
+      return ox_node_error(c, LC_ESHAPE, "perm has %lld entries for rank %d", (long long)k, r);
     lc_status st = wrap_axes(c, perm, r, r, dims);
     if (st) return st;
   }
@@ -179,7 +184,8 @@ lc_status ox_squeeze(ox_ctx *c) {
   if (st) return st;
   bool drop[LC_MAX_DIMS] = {false};
   if (n < 0) {
-    for (int i = 0; i < r; i++) drop[i] = lc_shape(x)[i] == 1;
+    for (int i = 0; i < r; i++)
+      drop[i] = lc_shape(x)[i] == 1;
   } else {
     if ((st = wrap_axes(c, axes, n, r, dims))) return st;
     for (int i = 0; i < n && r > 0; i++) {
@@ -207,8 +213,10 @@ lc_status ox_unsqueeze(ox_ctx *c) {
   int ro = r + n;
   if ((st = wrap_axes(c, axes, n, ro, dims))) return st;
   bool ins[LC_MAX_DIMS] = {false};
-  for (int i = 0; i < n; i++) ins[dims[i]] = true;
-  for (int i = 0, k = 0; i < ro; i++) shape[i] = ins[i] ? 1 : lc_shape(x)[k++];
+  for (int i = 0; i < n; i++)
+    ins[dims[i]] = true;
+  for (int i = 0, k = 0; i < ro; i++)
+    shape[i] = ins[i] ? 1 : lc_shape(x)[k++];
   return lc_reshape(x, ro, shape, &c->out[0]);
 }
 
@@ -237,8 +245,10 @@ lc_status ox_split(ox_ctx *c) {
   } else {
     const int64_t *s;
     int64_t k = ox_attr_ints(c->node, "split", &s);
-    if (k > c->n_out) st = ox_node_error(c, LC_ESHAPE, "%lld split sizes for %d outputs", (long long)k, c->n_out);
-    else if (k >= 0) memcpy(sizes, s, (size_t)(n = (int)k) * sizeof *sizes);
+    if (k > c->n_out)
+      st = ox_node_error(c, LC_ESHAPE, "%lld split sizes for %d outputs", (long long)k, c->n_out);
+    else if (k >= 0)
+      memcpy(sizes, s, (size_t)(n = (int)k) * sizeof *sizes);
   }
   if (!st && n < 0) { /* equal parts (opset 18's uneven last part too) */
     int64_t part = (len + c->n_out - 1) / c->n_out;
@@ -254,16 +264,19 @@ lc_status ox_split(ox_ctx *c) {
     sum += sizes[i];
   }
   if (!st && (n != c->n_out || sum != len))
-    st = ox_node_error(c, LC_ESHAPE, "%d split sizes summing to %lld for %d outputs and a dim of %lld",
-                       n, (long long)sum, c->n_out, (long long)len);
+    st = ox_node_error(c, LC_ESHAPE,
+                       "%d split sizes summing to %lld for %d outputs and a dim of %lld", n,
+                       (long long)sum, c->n_out, (long long)len);
   lc_tensor **outs = NULL;
   int got = 0;
   if (!st) st = lc_split_sizes(x, n, sizes, dim, &got, &outs);
   free(sizes);
   if (st) return st;
   for (int i = 0; i < got; i++) {
-    if (i < c->n_out) c->out[i] = outs[i];
-    else lc_release(outs[i]);
+    if (i < c->n_out)
+      c->out[i] = outs[i];
+    else
+      lc_release(outs[i]);
   }
   lc_free(outs);
   return LC_OK;
@@ -300,26 +313,33 @@ lc_status ox_slice(ox_ctx *c) {
   int64_t starts[LC_MAX_DIMS], ends[LC_MAX_DIMS], axes[LC_MAX_DIMS], steps[LC_MAX_DIMS];
   lc_status st = LC_OK;
   if (c->opset >= 10) {
-    if (c->n_in < 3 || !c->in[1] || !c->in[2]) return ox_node_error(c, LC_EARG, "starts and ends are required");
+    if (c->n_in < 3 || !c->in[1] || !c->in[2])
+      return ox_node_error(c, LC_EARG, "starts and ends are required");
     if ((st = ox_read_ints(c->in[1], "starts", starts, LC_MAX_DIMS, &ns))) return st;
     if ((st = ox_read_ints(c->in[2], "ends", ends, LC_MAX_DIMS, &ne))) return st;
-    if (c->n_in > 3 && c->in[3] && (st = ox_read_ints(c->in[3], "axes", axes, LC_MAX_DIMS, &na))) return st;
-    if (c->n_in > 4 && c->in[4] && (st = ox_read_ints(c->in[4], "steps", steps, LC_MAX_DIMS, &nst))) return st;
+    if (c->n_in > 3 && c->in[3] && (st = ox_read_ints(c->in[3], "axes", axes, LC_MAX_DIMS, &na)))
+      return st;
+    if (c->n_in > 4 && c->in[4] && (st = ox_read_ints(c->in[4], "steps", steps, LC_MAX_DIMS, &nst)))
+      return st;
   } else {
     const int64_t *v;
     int64_t k;
-    if ((k = ox_attr_ints(c->node, "starts", &v)) < 0 || k > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "bad starts");
+    if ((k = ox_attr_ints(c->node, "starts", &v)) < 0 || k > LC_MAX_DIMS)
+      return ox_node_error(c, LC_EARG, "bad starts");
     memcpy(starts, v, (size_t)(ns = (int)k) * sizeof *v);
-    if ((k = ox_attr_ints(c->node, "ends", &v)) < 0 || k > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "bad ends");
+    if ((k = ox_attr_ints(c->node, "ends", &v)) < 0 || k > LC_MAX_DIMS)
+      return ox_node_error(c, LC_EARG, "bad ends");
     memcpy(ends, v, (size_t)(ne = (int)k) * sizeof *v);
-    if ((k = ox_attr_ints(c->node, "axes", &v)) > LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "bad axes");
+    if ((k = ox_attr_ints(c->node, "axes", &v)) > LC_MAX_DIMS)
+      return ox_node_error(c, LC_EARG, "bad axes");
     if (k >= 0) memcpy(axes, v, (size_t)(na = (int)k) * sizeof *v);
   }
   if (ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
     return ox_node_error(c, LC_ESHAPE, "starts, ends, axes and steps differ in length");
   if (na < 0) {
     if (ns > r) return ox_node_error(c, LC_ESHAPE, "%d starts for rank %d", ns, r);
-    for (int i = 0; i < ns; i++) axes[i] = i;
+    for (int i = 0; i < ns; i++)
+      axes[i] = i;
   }
   if (r == 0 && ns > 0) return ox_node_error(c, LC_ESHAPE, "cannot slice a 0-dim tensor");
   if ((st = wrap_axes(c, axes, ns, r, dims))) return st;
@@ -353,7 +373,8 @@ lc_status ox_expand(ox_ctx *c) {
     int64_t a = ia >= 0 ? lc_shape(x)[ia] : 1, b = ib >= 0 ? shape[ib] : 1;
     if (b < 0) return ox_node_error(c, LC_ESHAPE, "shape[%d] = %lld", ib, (long long)b);
     if (a != b && a != 1 && b != 1)
-      return ox_node_error(c, LC_ESHAPE, "dim %lld does not broadcast to %lld", (long long)a, (long long)b);
+      return ox_node_error(c, LC_ESHAPE, "dim %lld does not broadcast to %lld", (long long)a,
+                           (long long)b);
     out[i] = a == 1 ? b : a;
   }
   return lc_expand(x, ro, out, &c->out[0]);
@@ -379,7 +400,8 @@ lc_status ox_tile(ox_ctx *c) {
     lc_tensor *u = NULL, *e = NULL, *m = NULL;
     st = lc_unsqueeze(cur, d, &u);
     if (!st) st = lc_expand(u, r + 1, shape, &e);
-    for (int i = 0; i < r; i++) shape[i] = lc_shape(cur)[i];
+    for (int i = 0; i < r; i++)
+      shape[i] = lc_shape(cur)[i];
     shape[d] *= reps[d];
     if (!st) st = lc_reshape(e, r, shape, &m);
     lc_release(u);
@@ -397,15 +419,19 @@ lc_status ox_constant_of_shape(ox_ctx *c) {
   lc_status st = ox_read_ints(c->in[0], "shape", shape, LC_MAX_DIMS, &n);
   if (st) return st;
   for (int i = 0; i < n; i++) {
-    if (shape[i] < 0) return ox_node_error(c, LC_ESHAPE, "shape[%d] = %lld", i, (long long)shape[i]);
+    if (shape[i] < 0)
+      return ox_node_error(c, LC_ESHAPE, "shape[%d] = %lld", i, (long long)shape[i]);
     ones[i] = 1;
   }
   const Onnx__AttributeProto *a = ox_attr(c->node, "value");
   lc_tensor *v = NULL, *v1 = NULL, *e = NULL;
-  if (a && a->t) st = ox_tensor_from_proto(a->t, NULL, 1 << 20, &v);
-  else st = lc_zeros(0, NULL, LC_FLOAT32, &v);
+  if (a && a->t)
+    st = ox_tensor_from_proto(a->t, NULL, 1 << 20, &v);
+  else
+    st = lc_zeros(0, NULL, LC_FLOAT32, &v);
   if (st) return st;
-  if (lc_numel(v) != 1) st = ox_node_error(c, LC_ESHAPE, "value has %lld elements", (long long)lc_numel(v));
+  if (lc_numel(v) != 1)
+    st = ox_node_error(c, LC_ESHAPE, "value has %lld elements", (long long)lc_numel(v));
   if (!st) st = lc_reshape(v, n, ones, &v1);
   if (!st) st = lc_expand(v1, n, shape, &e);
   if (!st) st = lc_contiguous(e, &c->out[0]);
@@ -438,10 +464,12 @@ lc_status ox_range(ox_ctx *c) {
       lc_release(t);
       return st;
     }
-    for (int64_t i = 0; i < n; i++) p[i] = s64 + i * d64;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = s64 + i * d64;
   } else {
     double *p = lc_data(t);
-    for (int64_t i = 0; i < n; i++) p[i] = s + (double)i * d;
+    for (int64_t i = 0; i < n; i++)
+      p[i] = s + (double)i * d;
   }
   st = lc_to_dtype(t, dt, &c->out[0]);
   lc_release(t);
@@ -451,7 +479,8 @@ lc_status ox_range(ox_ctx *c) {
 /* EyeLike: ones on diagonal k of a 2-D tensor, in the dtype attribute's type or the input's. */
 lc_status ox_eye_like(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
-  if (lc_ndim(x) != 2) return ox_node_error(c, LC_ESHAPE, "expected a 2-D input, got %d dims", lc_ndim(x));
+  if (lc_ndim(x) != 2)
+    return ox_node_error(c, LC_ESHAPE, "expected a 2-D input, got %d dims", lc_ndim(x));
   lc_dtype dt = lc_dtype_of(x);
   const Onnx__AttributeProto *a = ox_attr(c->node, "dtype");
   if (a && a->has_i) {
@@ -496,9 +525,11 @@ static lc_status rearrange(const lc_tensor *x, const int64_t *split, const int *
 
 static lc_status block_args(const ox_ctx *c, int64_t *b, const int64_t **s) {
   const lc_tensor *x = c->in[0];
-  if (lc_ndim(x) != 4) return ox_node_error(c, LC_ESHAPE, "expected a 4-D input, got %d dims", lc_ndim(x));
+  if (lc_ndim(x) != 4)
+    return ox_node_error(c, LC_ESHAPE, "expected a 4-D input, got %d dims", lc_ndim(x));
   *b = ox_attr_int(c->node, "blocksize", 0);
-  if (*b <= 0 || *b > ((int64_t)1 << 20)) return ox_node_error(c, LC_EARG, "blocksize %lld", (long long)*b);
+  if (*b <= 0 || *b > ((int64_t)1 << 20))
+    return ox_node_error(c, LC_EARG, "blocksize %lld", (long long)*b);
   *s = lc_shape(x);
   return LC_OK;
 }
@@ -509,7 +540,9 @@ lc_status ox_depth_to_space(ox_ctx *c) {
   const int64_t *s = NULL;
   lc_status st = block_args(c, &b, &s);
   if (st) return st;
-  if (s[1] % (b * b)) return ox_node_error(c, LC_ESHAPE, "channels %lld not divisible by %lld", (long long)s[1], (long long)(b * b));
+  if (s[1] % (b * b))
+    return ox_node_error(c, LC_ESHAPE, "channels %lld not divisible by %lld", (long long)s[1],
+                         (long long)(b * b));
   char buf[16];
   const char *mode = ox_attr_string(c->node, "mode", "DCR", buf, sizeof buf);
   int64_t cc = s[1] / (b * b), merged[4] = {s[0], cc, s[2] * b, s[3] * b};
@@ -531,7 +564,8 @@ lc_status ox_space_to_depth(ox_ctx *c) {
   const int64_t *s = NULL;
   lc_status st = block_args(c, &b, &s);
   if (st) return st;
-  if (s[2] % b || s[3] % b) return ox_node_error(c, LC_ESHAPE, "spatial dims not divisible by %lld", (long long)b);
+  if (s[2] % b || s[3] % b)
+    return ox_node_error(c, LC_ESHAPE, "spatial dims not divisible by %lld", (long long)b);
   int64_t split[6] = {s[0], s[1], s[2] / b, b, s[3] / b, b};
   int perm[6] = {0, 3, 5, 1, 2, 4};
   int64_t merged[4] = {s[0], s[1] * b * b, s[2] / b, s[3] / b};
@@ -550,8 +584,10 @@ lc_status ox_cumsum(ox_ctx *c) {
   lc_dtype dt = lc_dtype_of(x);
   if (dt == LC_BOOL) return ox_node_error(c, LC_EDTYPE, "bool input is not supported");
   lc_tensor *a = NULL, *s = NULL, *r = NULL;
-  if (reverse) st = lc_flip(x, 1, &dim, &a);
-  else a = lc_retain((lc_tensor *)x);
+  if (reverse)
+    st = lc_flip(x, 1, &dim, &a);
+  else
+    a = lc_retain((lc_tensor *)x);
   if (!st) st = lc_cumsum(a, dim, lc_dtype_is_float(dt) ? NULL : &dt, &s);
   if (!st && exclusive && lc_ndim(x) > 0 && lc_shape(x)[dim] > 0) {
     lc_tensor *head = NULL, *z = NULL, *parts[2];
@@ -601,14 +637,17 @@ lc_status ox_topk(ox_ctx *c) {
   }
   if (st || (st = ox_axis(ox_attr_int(c->node, "axis", -1), lc_ndim(x), "axis", &dim))) return st;
   int64_t n = lc_ndim(x) ? lc_shape(x)[dim] : 1;
-  if (k < 0 || k > n) return ox_node_error(c, LC_EARG, "k = %lld for a dim of %lld", (long long)k, (long long)n);
+  if (k < 0 || k > n)
+    return ox_node_error(c, LC_EARG, "k = %lld for a dim of %lld", (long long)k, (long long)n);
   bool largest = ox_attr_int(c->node, "largest", 1) != 0;
   bool sorted = ox_attr_int(c->node, "sorted", 1) != 0;
   lc_tensor *v, *i;
   if ((st = lc_topk(x, k, dim, largest, sorted, &v, &i))) return st;
   c->out[0] = v;
-  if (c->n_out > 1) c->out[1] = i;
-  else lc_release(i);
+  if (c->n_out > 1)
+    c->out[1] = i;
+  else
+    lc_release(i);
   return LC_OK;
 }
 
@@ -622,8 +661,10 @@ static lc_status arg_extreme(ox_ctx *c, bool max) {
   bool last = ox_attr_int(c->node, "select_last_index", 0) != 0;
   if (lc_ndim(x) > 0 && lc_shape(x)[dim] == 0) return ox_node_error(c, LC_ESHAPE, "empty axis");
   lc_tensor *f = NULL, *i = NULL, *r = NULL;
-  if (last && lc_ndim(x) > 0) st = lc_flip(x, 1, &dim, &f);
-  else f = lc_retain((lc_tensor *)x);
+  if (last && lc_ndim(x) > 0)
+    st = lc_flip(x, 1, &dim, &f);
+  else
+    f = lc_retain((lc_tensor *)x);
   if (!st) st = (max ? lc_argmax : lc_argmin)(f, false, dim, keep, &i);
   lc_release(f);
   if (st || !last || lc_ndim(x) == 0) return give(c, 0, st, i);
@@ -657,11 +698,12 @@ static int64_t pad_source(int64_t o, int64_t before, int64_t n, pad_mode mode) {
 }
 
 /* Pad over a contiguous copy: every output element reads its source (or the fill value). */
-static lc_status pad_run(const lc_tensor *x, const int64_t *pads, pad_mode mode,
-                         const void *fill, lc_tensor **out) {
+static lc_status pad_run(const lc_tensor *x, const int64_t *pads, pad_mode mode, const void *fill,
+                         lc_tensor **out) {
   int r = lc_ndim(x);
   int64_t oshape[LC_MAX_DIMS], stride[LC_MAX_DIMS], idx[LC_MAX_DIMS] = {0};
-  for (int d = 0; d < r; d++) oshape[d] = lc_shape(x)[d] + pads[d] + pads[d + r];
+  for (int d = 0; d < r; d++)
+    oshape[d] = lc_shape(x)[d] + pads[d] + pads[d + r];
   lc_tensor *xc = NULL, *y = NULL;
   lc_status st = lc_contiguous(x, &xc);
   if (!st) st = lc_empty(r, oshape, lc_dtype_of(x), &y);
@@ -670,7 +712,8 @@ static lc_status pad_run(const lc_tensor *x, const int64_t *pads, pad_mode mode,
     return st;
   }
   size_t es = lc_dtype_size(lc_dtype_of(x));
-  for (int d = r - 1; d >= 0; d--) stride[d] = d == r - 1 ? 1 : stride[d + 1] * lc_shape(x)[d + 1];
+  for (int d = r - 1; d >= 0; d--)
+    stride[d] = d == r - 1 ? 1 : stride[d + 1] * lc_shape(x)[d + 1];
   const char *src = lc_data(xc);
   char *dst = lc_data(y);
   int64_t total = lc_numel(y);
@@ -714,7 +757,8 @@ lc_status ox_pad(ox_ctx *c) {
     if ((st = ox_read_ints(c->in[3], "axes", axes, LC_MAX_DIMS, &na))) return st;
     if ((st = wrap_axes(c, axes, na, r, dims))) return st;
   } else {
-    for (int i = 0; i < r; i++) dims[i] = i;
+    for (int i = 0; i < r; i++)
+      dims[i] = i;
   }
   if (n != 2 * na) return ox_node_error(c, LC_ESHAPE, "%d pads for %d axes", n, na);
   for (int i = 0; i < na; i++) {
@@ -724,21 +768,28 @@ lc_status ox_pad(ox_ctx *c) {
   char buf[16];
   const char *m = ox_attr_string(c->node, "mode", "constant", buf, sizeof buf);
   pad_mode mode;
-  if (strcmp(m, "constant") == 0) mode = PAD_CONSTANT;
-  else if (strcmp(m, "reflect") == 0) mode = PAD_REFLECT;
-  else if (strcmp(m, "edge") == 0) mode = PAD_EDGE;
-  else if (strcmp(m, "wrap") == 0) mode = PAD_WRAP;
-  else return ox_node_error(c, LC_EARG, "mode '%s' is not supported", m);
+  if (strcmp(m, "constant") == 0)
+    mode = PAD_CONSTANT;
+  else if (strcmp(m, "reflect") == 0)
+    mode = PAD_REFLECT;
+  else if (strcmp(m, "edge") == 0)
+    mode = PAD_EDGE;
+  else if (strcmp(m, "wrap") == 0)
+    mode = PAD_WRAP;
+  else
+    return ox_node_error(c, LC_EARG, "mode '%s' is not supported", m);
   for (int d = 0; d < r; d++) {
     int64_t len = lc_shape(x)[d] + pads[d] + pads[d + r];
     if (len < 0 || pads[d] > (1 << 30) || pads[d + r] > (1 << 30))
-      return ox_node_error(c, LC_ESHAPE, "pads %lld, %lld for dim %d of size %lld", (long long)pads[d],
-                           (long long)pads[d + r], d, (long long)lc_shape(x)[d]);
+      return ox_node_error(c, LC_ESHAPE, "pads %lld, %lld for dim %d of size %lld",
+                           (long long)pads[d], (long long)pads[d + r], d,
+                           (long long)lc_shape(x)[d]);
     if (mode != PAD_CONSTANT && lc_shape(x)[d] == 0 && (pads[d] > 0 || pads[d + r] > 0))
       return ox_node_error(c, LC_ESHAPE, "mode '%s' cannot pad the empty dim %d", m, d);
   }
   if (mode == PAD_CONSTANT && c->opset >= 11 && c->n_in > 2 && c->in[2]) {
-    if (lc_numel(c->in[2]) != 1) return ox_node_error(c, LC_ESHAPE, "constant_value is not a scalar");
+    if (lc_numel(c->in[2]) != 1)
+      return ox_node_error(c, LC_ESHAPE, "constant_value is not a scalar");
     st = lc_to_dtype(c->in[2], lc_dtype_of(x), &fill);
   } else {
     double v = c->opset < 11 ? ox_attr_float(c->node, "value", 0) : 0;
