@@ -183,7 +183,7 @@ lc_status ox_squeeze(ox_ctx *c) {
   lc_status st = read_axes(c, 1, 13, axes, &n);
   if (st) return st;
   bool drop[LC_MAX_DIMS] = {false};
-  if (n < 0) {
+  if (n <= 0) { /* no axes (or an empty list, as onnxruntime reads it): every size-1 dim */
     for (int i = 0; i < r; i++)
       drop[i] = lc_shape(x)[i] == 1;
   } else {
