@@ -242,6 +242,7 @@ lc_status ox_split(ox_ctx *c) {
   int64_t len = lc_shape(x)[dim];
   if (c->opset >= 13) {
     if (c->n_in > 1 && c->in[1]) st = ox_read_ints(c->in[1], "split", sizes, c->n_out + 1, &n);
+    if (!st && n == 0) n = -1; /* an empty list: equal parts */
   } else {
     const int64_t *s;
     int64_t k = ox_attr_ints(c->node, "split", &s);
@@ -444,28 +445,34 @@ lc_status ox_constant_of_shape(ox_ctx *c) {
 /* Range: start, start + delta, ... before limit, in the inputs' dtype. */
 lc_status ox_range(ox_ctx *c) {
   lc_dtype dt = lc_dtype_of(c->in[0]);
-  double s, l, d;
   for (int i = 0; i < 3; i++)
     if (lc_numel(c->in[i]) != 1) return ox_node_error(c, LC_ESHAPE, "input %d is not a scalar", i);
+  bool integral = dt == LC_INT32 || dt == LC_INT64;
+  double s, l, d;
+  int64_t s64 = 0, l64 = 0, d64 = 0;
   lc_status st;
   if ((st = lc_item(c->in[0], &s)) || (st = lc_item(c->in[1], &l)) || (st = lc_item(c->in[2], &d)))
     return st;
+  if (integral && ((st = lc_item_int64(c->in[0], &s64)) || (st = lc_item_int64(c->in[1], &l64)) ||
+                   (st = lc_item_int64(c->in[2], &d64))))
+    return st;
   if (d == 0) return ox_node_error(c, LC_EARG, "delta is 0");
   double cnt = ceil((l - s) / d);
+  if (integral) { /* exactly, in unsigned arithmetic (the span may pass INT64_MAX) */
+    uint64_t span = d64 > 0 ? (uint64_t)l64 - (uint64_t)s64 : (uint64_t)s64 - (uint64_t)l64;
+    uint64_t step = d64 > 0 ? (uint64_t)d64 : 0 - (uint64_t)d64;
+    bool any = d64 > 0 ? l64 > s64 : l64 < s64;
+    cnt = any ? (double)((span - 1) / step + 1) : 0;
+  }
   if (!(cnt > 0)) cnt = 0;
   if (cnt > (double)((int64_t)1 << 40)) return ox_node_error(c, LC_ESHAPE, "%g elements", cnt);
   int64_t n = (int64_t)cnt;
-  bool integral = dt == LC_INT32 || dt == LC_INT64;
   lc_tensor *t;
   if ((st = lc_empty(1, &n, integral ? LC_INT64 : LC_FLOAT64, &t))) return st;
   if (integral) {
-    int64_t s64, d64, *p = lc_data(t);
-    if ((st = lc_item_int64(c->in[0], &s64)) || (st = lc_item_int64(c->in[2], &d64))) {
-      lc_release(t);
-      return st;
-    }
+    int64_t *p = lc_data(t);
     for (int64_t i = 0; i < n; i++)
-      p[i] = s64 + i * d64;
+      p[i] = (int64_t)((uint64_t)s64 + (uint64_t)i * (uint64_t)d64);
   } else {
     double *p = lc_data(t);
     for (int64_t i = 0; i < n; i++)
