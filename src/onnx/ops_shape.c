@@ -704,38 +704,59 @@ static int64_t pad_source(int64_t o, int64_t before, int64_t n, pad_mode mode) {
   }
 }
 
-/* Pad over a contiguous copy: every output element reads its source (or the fill value). */
+/* Pad over a contiguous copy: a table per dim gives each output index's source offset (-1:
+ * the fill), then every row of the last dim is filled from them. */
 static lc_status pad_run(const lc_tensor *x, const int64_t *pads, pad_mode mode, const void *fill,
                          lc_tensor **out) {
   int r = lc_ndim(x);
-  int64_t oshape[LC_MAX_DIMS], stride[LC_MAX_DIMS], idx[LC_MAX_DIMS] = {0};
-  for (int d = 0; d < r; d++)
+  int64_t oshape[LC_MAX_DIMS], idx[LC_MAX_DIMS] = {0}, *tab[LC_MAX_DIMS] = {NULL}, sum = 0;
+  for (int d = 0; d < r; d++) {
     oshape[d] = lc_shape(x)[d] + pads[d] + pads[d + r];
+    sum += oshape[d];
+  }
   lc_tensor *xc = NULL, *y = NULL;
-  lc_status st = lc_contiguous(x, &xc);
-  if (!st) st = lc_empty(r, oshape, lc_dtype_of(x), &y);
+  int64_t *mem = NULL;
+  lc_status st = lc_empty(r, oshape, lc_dtype_of(x), &y); /* first: it checks the sizes */
+  if (!st) st = lc_contiguous(x, &xc);
+  if (!st && !(mem = malloc((size_t)(sum + 1) * sizeof *mem)))
+    st = lc_set_error(LC_ENOMEM, "Pad: out of memory");
   if (st) {
+    lc_release(y);
+    free(mem);
     lc_release(xc);
     return st;
   }
+  int64_t stride = 1;
+  int64_t at = 0;
+  for (int d = 0; d < r; d++) {
+    tab[d] = mem + at;
+    at += oshape[d];
+  }
+  for (int d = r - 1; d >= 0; d--) {
+    for (int64_t o = 0; o < oshape[d]; o++) {
+      int64_t i = pad_source(o, pads[d], lc_shape(x)[d], mode);
+      tab[d][o] = i < 0 ? -1 : i * stride;
+    }
+    stride *= lc_shape(x)[d];
+  }
   size_t es = lc_dtype_size(lc_dtype_of(x));
-  for (int d = r - 1; d >= 0; d--)
-    stride[d] = d == r - 1 ? 1 : stride[d + 1] * lc_shape(x)[d + 1];
   const char *src = lc_data(xc);
   char *dst = lc_data(y);
-  int64_t total = lc_numel(y);
-  for (int64_t k = 0; k < total; k++) {
-    int64_t off = 0;
-    for (int d = 0; d < r && off >= 0; d++) {
-      int64_t i = pad_source(idx[d], pads[d], lc_shape(x)[d], mode);
-      off = i < 0 ? -1 : off + i * stride[d];
+  int64_t total = lc_numel(y), row = r ? oshape[r - 1] : 1;
+  for (int64_t k = 0; row && k < total; k += row) {
+    int64_t base = 0;
+    for (int d = 0; d < r - 1 && base >= 0; d++)
+      base = tab[d][idx[d]] < 0 ? -1 : base + tab[d][idx[d]];
+    for (int64_t j = 0; j < row; j++) {
+      int64_t off = base < 0 || (r && tab[r - 1][j] < 0) ? -1 : base + (r ? tab[r - 1][j] : 0);
+      memcpy(dst + (size_t)(k + j) * es, off < 0 ? fill : src + (size_t)off * es, es);
     }
-    memcpy(dst + (size_t)k * es, off < 0 ? fill : src + (size_t)off * es, es);
-    for (int d = r - 1; d >= 0; d--) {
+    for (int d = r - 2; d >= 0; d--) {
       if (++idx[d] < oshape[d]) break;
       idx[d] = 0;
     }
   }
+  free(mem);
   lc_release(xc);
   *out = y;
   return LC_OK;
