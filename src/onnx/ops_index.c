@@ -212,7 +212,7 @@ lc_status ox_gather_nd(ox_ctx *c) {
     size_t row = (size_t)slice * lc_dtype_size(lc_dtype_of(x));
     const char *src = lc_data(xc);
     char *dst = lc_data(y);
-    for (int64_t t = 0; t < m; t++)
+    for (int64_t t = 0; row && t < m; t++)
       memcpy(dst + (size_t)t * row, src + (size_t)off[t] * row, row);
     c->out[0] = y;
   }
@@ -457,7 +457,7 @@ lc_status ox_reverse_sequence(ox_ctx *c) {
     size_t row = (size_t)inner * lc_dtype_size(lc_dtype_of(x));
     const char *src = lc_data(xc);
     char *dst = lc_data(y);
-    for (int64_t i = 0; i < lc_shape(x)[0]; i++)
+    for (int64_t i = 0; row && i < lc_shape(x)[0]; i++)
       for (int64_t j = 0; j < d1; j++) {
         int64_t b = ba == 0 ? i : j, t = ba == 0 ? j : i, len = lens[b];
         int64_t ts = t < len ? len - 1 - t : t;

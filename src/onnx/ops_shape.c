@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* n int64 values from an attribute (a loop: an empty attribute's pointer may be NULL). */
+static void copy_ints(int64_t *dst, const int64_t *src, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = src[i];
+}
+
 lc_status ox_identity(ox_ctx *c) {
   c->out[0] = lc_retain(c->in[0]);
   return LC_OK;
@@ -42,7 +48,7 @@ lc_status ox_reshape(ox_ctx *c) {
     int64_t k = ox_attr_ints(c->node, "shape", &s); /* opset < 5 */
     if (k < 0 || k > LC_MAX_DIMS) return ox_node_error(c, LC_EFORMAT, "no shape");
     n = (int)k;
-    memcpy(shape, s, (size_t)n * sizeof *shape);
+    copy_ints(shape, s, n);
   } else {
     lc_status st = ox_read_ints(c->in[1], "shape", shape, LC_MAX_DIMS, &n);
     if (st) return st;
@@ -106,7 +112,7 @@ static lc_status read_axes(const ox_ctx *c, int input, int since, int64_t *vals,
   if (k > LC_MAX_DIMS)
     return ox_node_error(c, LC_ESHAPE, "%lld axes (at most %d)", (long long)k, LC_MAX_DIMS);
   if (k >= 0) {
-    memcpy(vals, a, (size_t)k * sizeof *vals);
+    copy_ints(vals, a, k);
     *n = (int)k;
   }
   return LC_OK;
@@ -145,7 +151,9 @@ lc_status ox_shape(ox_ctx *c) {
   start = start < 0 ? 0 : start > r ? r : start;
   end = end < 0 ? 0 : end > r ? r : end;
   if (end < start) end = start;
-  return ox_int_tensor((int)(end - start), lc_shape(c->in[0]) + start, &c->out[0]);
+  int64_t dims[LC_MAX_DIMS];
+  copy_ints(dims, lc_shape(c->in[0]) + start, end - start);
+  return ox_int_tensor((int)(end - start), dims, &c->out[0]);
 }
 
 lc_status ox_size(ox_ctx *c) {
@@ -249,7 +257,7 @@ lc_status ox_split(ox_ctx *c) {
     if (k > c->n_out)
       st = ox_node_error(c, LC_ESHAPE, "%lld split sizes for %d outputs", (long long)k, c->n_out);
     else if (k >= 0)
-      memcpy(sizes, s, (size_t)(n = (int)k) * sizeof *sizes);
+      copy_ints(sizes, s, n = (int)k);
   }
   if (!st && n < 0) { /* equal parts (opset 18's uneven last part too) */
     int64_t part = (len + c->n_out - 1) / c->n_out;
@@ -327,13 +335,13 @@ lc_status ox_slice(ox_ctx *c) {
     int64_t k;
     if ((k = ox_attr_ints(c->node, "starts", &v)) < 0 || k > LC_MAX_DIMS)
       return ox_node_error(c, LC_EARG, "bad starts");
-    memcpy(starts, v, (size_t)(ns = (int)k) * sizeof *v);
+    copy_ints(starts, v, ns = (int)k);
     if ((k = ox_attr_ints(c->node, "ends", &v)) < 0 || k > LC_MAX_DIMS)
       return ox_node_error(c, LC_EARG, "bad ends");
-    memcpy(ends, v, (size_t)(ne = (int)k) * sizeof *v);
+    copy_ints(ends, v, ne = (int)k);
     if ((k = ox_attr_ints(c->node, "axes", &v)) > LC_MAX_DIMS)
       return ox_node_error(c, LC_EARG, "bad axes");
-    if (k >= 0) memcpy(axes, v, (size_t)(na = (int)k) * sizeof *v);
+    if (k >= 0) copy_ints(axes, v, na = (int)k);
   }
   if (ne != ns || (na >= 0 && na != ns) || (nst >= 0 && nst != ns))
     return ox_node_error(c, LC_ESHAPE, "starts, ends, axes and steps differ in length");
@@ -777,7 +785,7 @@ lc_status ox_pad(ox_ctx *c) {
     const int64_t *v;
     int64_t k = ox_attr_ints(c->node, "pads", &v);
     if (k < 0 || k > 2 * LC_MAX_DIMS) return ox_node_error(c, LC_EARG, "bad pads");
-    memcpy(raw, v, (size_t)(n = (int)k) * sizeof *v);
+    copy_ints(raw, v, n = (int)k);
   }
   int64_t axes[LC_MAX_DIMS];
   int na = r, dims[LC_MAX_DIMS];
