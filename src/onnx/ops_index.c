@@ -395,13 +395,10 @@ lc_status ox_unique(ox_ctx *c) {
     /* order[j]: the sorted unique value that comes j-th (by first occurrence when unsorted) */
     for (int64_t u = 0; u < nu; u++)
       order[u] = u;
-    if (!sorted) {
-      for (int64_t i = 1; i < nu; i++) { /* insertion sort by first occurrence */
-        int64_t o = order[i], j = i;
-        for (; j > 0 && first[order[j - 1]] > first[o]; j--)
-          order[j] = order[j - 1];
-        order[j] = o;
-      }
+    if (!sorted) { /* by first occurrence: the values in the order their first positions come */
+      int64_t j = 0;
+      for (int64_t p = 0; p < len; p++)
+        if (iv[p] >= 0 && iv[p] < nu && first[iv[p]] == p) order[j++] = iv[p];
     }
     for (int64_t j = 0; j < nu; j++)
       rank[order[j]] = j;
