@@ -588,6 +588,22 @@ lc_status ox_space_to_depth(ox_ctx *c) {
 }
 
 /* CumSum: along the axis input; exclusive shifts by one, reverse scans from the end. */
+/* s shifted by one along dim, a zero slice in front (CumSum's exclusive). */
+static lc_status shift_in_zero(const lc_tensor *s, int dim, lc_tensor **out) {
+  int64_t n = lc_ndim(s) ? lc_shape(s)[dim] : 1;
+  if (lc_ndim(s) == 0 || n == 0) return lc_zeros_like(s, out);
+  lc_tensor *head = NULL, *first = NULL, *parts[2] = {NULL, NULL};
+  lc_status st = lc_narrow(s, dim, 0, n - 1, &head);
+  if (!st) st = lc_narrow(s, dim, 0, 1, &first);
+  if (!st) st = lc_zeros_like(first, &parts[0]);
+  parts[1] = head;
+  if (!st) st = lc_cat(2, parts, dim, out);
+  lc_release(head);
+  lc_release(first);
+  lc_release(parts[0]);
+  return st;
+}
+
 lc_status ox_cumsum(ox_ctx *c) {
   const lc_tensor *x = c->in[0];
   int64_t axis = 0;
@@ -598,44 +614,26 @@ lc_status ox_cumsum(ox_ctx *c) {
   bool exclusive = ox_attr_int(c->node, "exclusive", 0) != 0;
   lc_dtype dt = lc_dtype_of(x);
   if (dt == LC_BOOL) return ox_node_error(c, LC_EDTYPE, "bool input is not supported");
-  lc_tensor *a = NULL, *s = NULL, *r = NULL;
+  /* reverse: the scan of the flipped input, flipped back */
+  lc_tensor *a = NULL, *s = NULL, *e = NULL, *y = NULL;
   if (reverse)
     st = lc_flip(x, 1, &dim, &a);
   else
     a = lc_retain((lc_tensor *)x);
   if (!st) st = lc_cumsum(a, dim, lc_dtype_is_float(dt) ? NULL : &dt, &s);
-  if (!st && exclusive && lc_ndim(x) > 0 && lc_shape(x)[dim] > 0) {
-    lc_tensor *head = NULL, *z = NULL, *parts[2];
-    st = lc_narrow(s, dim, 0, lc_shape(x)[dim] - 1, &head);
-    if (!st) st = lc_narrow(s, dim, 0, 1, &parts[0]);
-    if (!st) st = lc_zeros_like(parts[0], &z);
-    if (!st) lc_release(parts[0]);
-    if (!st) {
-      parts[0] = z;
-      parts[1] = head;
-      st = lc_cat(2, parts, dim, &r);
-    }
-    lc_release(head);
-    lc_release(z);
-    if (!st) {
-      lc_release(s);
-      s = r;
-    }
-  } else if (!st && exclusive) {
-    lc_tensor *z = NULL;
-    st = lc_zeros_like(s, &z);
-    lc_release(s);
-    s = z;
-  }
+  if (!st && exclusive)
+    st = shift_in_zero(s, dim, &e);
+  else if (!st)
+    e = lc_retain(s);
+  if (!st && reverse)
+    st = lc_flip(e, 1, &dim, &y);
+  else if (!st)
+    y = lc_retain(e);
   lc_release(a);
-  if (st) {
-    lc_release(s);
-    return st;
-  }
-  if (!reverse) return give(c, 0, LC_OK, s);
-  st = lc_flip(s, 1, &dim, &r);
   lc_release(s);
-  return give(c, 0, st, r);
+  lc_release(e);
+  if (!st) c->out[0] = y;
+  return st;
 }
 
 /* TopK: k from the attribute (before opset 10) or input; largest and sorted from opset 11. */
