@@ -378,11 +378,21 @@ TEST(onnx_shape_allocation_failures) {
   lc_tensor *ax = NULL, *lens = vals(1, (int64_t[]){8}, LC_INT64, lv), *u = NULL;
   lc_tensor *cond = vals(1, (int64_t[]){3}, LC_BOOL, (double[]){1, 0, 1});
   lc_tensor *depth = ints1(1, (int64_t[]){64});
+  /* more inputs: slice bounds, shapes, a 4-D tensor, element indices */
+  lc_tensor *st0 = ints1(1, (int64_t[]){-1}), *en0 = ints1(1, (int64_t[]){INT64_MIN});
+  lc_tensor *ax1 = ints1(1, (int64_t[]){1}), *stp = ints1(1, (int64_t[]){-2});
+  lc_tensor *shp = ints1(3, (int64_t[]){4, 8, 16}), *x4 = NULL, *ie = NULL, *r0 = NULL, *r1 = NULL;
+  lc_tensor *r2 = NULL, *big = ints1(2, (int64_t[]){16, 16});
+  CHECK_OK(lc_reshape(x, 4, (int64_t[]){1, 8, 4, 4}, &x4));
+  CHECK_OK(lc_zeros(2, (int64_t[]){8, 16}, LC_INT64, &ie));
+  CHECK_OK(lc_scalar(0, LC_INT32, &r0));
+  CHECK_OK(lc_scalar(200, LC_INT32, &r1));
+  CHECK_OK(lc_scalar(1, LC_INT32, &r2));
   CHECK_OK(lc_scalar(1, LC_INT64, &ax));
   CHECK_OK(lc_zeros(1, (int64_t[]){1}, LC_FLOAT32, &u));
   struct {
     alloc_case c;
-    lc_tensor *in[3];
+    lc_tensor *in[5];
   } cases[] = {
       {{"Pad", 13, 2, 1, 1, {{"mode", 3, 0, 0, "reflect", 0, NULL}}}, {x, p}},
       {{"Gather", 13, 2, 1, 1, {{"axis", 2, 1, 0, NULL, 0, NULL}}}, {x, i2}},
@@ -408,6 +418,26 @@ TEST(onnx_shape_allocation_failures) {
       {{"Compress", 11, 2, 1, 1, {{"axis", 2, 1, 0, NULL, 0, NULL}}}, {x, cond}},
       {{"OneHot", 11, 3, 0, 1, {{0}}}, {i2, depth, ints1(2, (int64_t[]){0, 1})}},
       {{"ArgMin", 13, 1, 1, 1, {{"select_last_index", 2, 1, 0, NULL, 0, NULL}}}, {x}},
+      {{"Slice", 13, 5, 0, 1, {{0}}}, {x, st0, en0, ax1, stp}},
+      {{"Split", 13, 1, 1, 2, {{"axis", 2, 1, 0, NULL, 0, NULL}}}, {x}},
+      {{"Concat", 13, 2, 1, 1, {{"axis", 2, 0, 0, NULL, 0, NULL}}}, {x, x}},
+      {{"Expand", 13, 2, 0, 1, {{0}}}, {x, shp}},
+      {{"ConstantOfShape", 9, 1, 0, 1, {{0}}}, {big}},
+      {{"Range", 11, 3, 0, 1, {{0}}}, {r0, r1, r2}},
+      {{"EyeLike", 9, 1, 0, 1, {{0}}}, {x}},
+      {{"Trilu", 14, 1, 0, 1, {{0}}}, {x}},
+      {{"DepthToSpace",
+        13,
+        1,
+        2,
+        1,
+        {{"blocksize", 2, 2, 0, NULL, 0, NULL}, {"mode", 3, 0, 0, "CRD", 0, NULL}}},
+       {x4}},
+      {{"SpaceToDepth", 13, 1, 1, 1, {{"blocksize", 2, 2, 0, NULL, 0, NULL}}}, {x4}},
+      {{"GatherElements", 13, 2, 0, 1, {{0}}}, {x, ie}},
+      {{"ScatterElements", 16, 3, 1, 1, {{"reduction", 3, 0, 0, "mul", 0, NULL}}}, {x, ie, x}},
+      {{"NonZero", 13, 1, 0, 1, {{0}}}, {x}},
+      {{"Transpose", 13, 1, 0, 1, {{0}}}, {x}},
   };
   int nc = (int)(sizeof cases / sizeof cases[0]), exercised = 0;
   for (int ci = 0; ci < nc; ci++) {
@@ -435,6 +465,7 @@ TEST(onnx_shape_allocation_failures) {
     if (strcmp(c->op, "Tile") == 0) lc_release(cases[ci].in[1]);
     if (strcmp(c->op, "OneHot") == 0) lc_release(cases[ci].in[2]);
   }
-  CHECK(exercised >= nc - 2); /* tiny results may come from the pool alone */
+  CHECK(exercised >= nc - 4); /* views and tiny results (the pool) need no allocation */
   release_n(9, (lc_tensor *[]){x, i2, p, k, ax, lens, u, cond, depth});
+  release_n(12, (lc_tensor *[]){st0, en0, ax1, stp, shp, x4, ie, r0, r1, r2, big, NULL});
 }
