@@ -273,6 +273,13 @@ static lc_status build(lc_onnx_model *m) {
                           ox_node_label(n), p->op_type, m->opset);
         break;
       }
+      if (m->opset < 7) { /* before opset 7: axis-aligned broadcasting, not NumPy's */
+        const Onnx__AttributeProto *b = ox_attr(n, "broadcast");
+        if (b && b->has_i && b->i != 0) {
+          st = node_error(m, p, LC_EARG, "", "the legacy broadcast attribute (opset < 7) is not supported");
+          break;
+        }
+      }
       if (n->n_in < n->op->min_inputs || (n->op->max_inputs >= 0 && n->n_in > n->op->max_inputs)) {
         char buf[96];
         snprintf(buf, sizeof buf, "%d inputs (expected %d to %d)", n->n_in, n->op->min_inputs,

@@ -12,7 +12,9 @@
 
 #include <stdint.h>
 
-#define OX_MIN_OPSET 7
+/* Opsets 1 to 6 load too; their one semantic lucid does not run, the legacy `broadcast = 1`
+ * attribute of the elementwise ops and Gemm, is refused per node (load.c). */
+#define OX_MIN_OPSET 1
 #define OX_MAX_OPSET 17
 
 typedef struct ox_node ox_node;
