@@ -2,7 +2,7 @@
  * lucid_onnx.h - running ONNX models (as torch.onnx.export writes them) on lucid's kernels.
  *
  * A model is parsed with protobuf-c over the ONNX project's schema (third_party/onnx), checked
- * (opsets 7 to 17 of the default domain, every node's op known, no cycles, every value
+ * (opsets 1 to 17 of the default domain, every node's op known, no cycles, every value
  * defined before it is used), then prepared once: nodes whose inputs are all constant are
  * folded, Conv + BatchNormalization are folded into one Conv, MatMul + Add and Gemm become one
  * linear op, and each value is released right after its last use so its memory is reused.

@@ -2,7 +2,7 @@
  * op_list.h - the ONNX op table: one row per op of the default domain lucid runs.
  * X(Name, function, min inputs, max inputs (-1: variadic), max outputs, deterministic)
  * Each function lives in the family file its section names (src/onnx/ops_<family>.c) and
- * handles every opset from 7 to 17 of its op (attributes that became inputs, changed
+ * handles every opset up to 17 of its op (attributes that became inputs, changed
  * defaults); docs/onnx.md lists the rows.
  */
 #define OX_OP_LIST(X) OX_OPS_MATH(X) OX_OPS_SHAPE(X) OX_OPS_NN(X)
@@ -152,4 +152,5 @@
   X(RNN, ox_rnn, 3, 6, 2, true)                                                                    \
   X(GRU, ox_gru, 3, 6, 2, true)                                                                    \
   X(LSTM, ox_lstm, 3, 8, 3, true)                                                                  \
+  X(Det, ox_det, 1, 1, 1, true)                                                                    \
   /* end of OX_OPS_NN */

@@ -1346,3 +1346,9 @@ lc_status ox_mvn(ox_ctx *c) { return with_float32(c, mvn_f); }
 lc_status ox_conv_transpose(ox_ctx *c) { return with_float32(c, conv_transpose_f); }
 lc_status ox_nll_loss(ox_ctx *c) { return with_float32(c, nll_loss_f); }
 lc_status ox_softmax_cross_entropy(ox_ctx *c) { return with_float32(c, softmax_cross_entropy_f); }
+
+/* Det: the determinant of the last two dims (square, float), batched over the others. */
+lc_status ox_det(ox_ctx *c) {
+  if (!c->in[0]) return ox_node_error(c, LC_EARG, "input 0 is missing");
+  return lc_linalg_det(c->in[0], &c->out[0]);
+}
