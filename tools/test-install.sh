@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs lucid into temporary directories and uses it the way an outside project would:
-#   1. make install PREFIX=$tmp/prefix; builds examples/embed/{c_only,host,threads,classify}.c
+#   1. make install PREFIX=$tmp/prefix; builds examples/embed/{c_only,onnx_host,host,threads,classify}.c
 #      against the installed headers and libraries through pkg-config (shared, and c_only also
 #      statically), runs them (classify with a checkpoint the installed `lucid` interpreter
 #      trains with examples/fashion_mnist.lua --quick, when the Fashion-MNIST files are there);
@@ -79,6 +79,14 @@ use_prefix() {
     sh -c "$CCW \$(pkg-config --cflags lucid) examples/embed/c_only.c \$(pkg-config --libs lucid) -o '$tmp/c_only'"
   expect "c_only (shared) runs" "^c_only: OK" env LD_LIBRARY_PATH="$P/lib" "$tmp/c_only"
   expect "c_only uses the installed liblucid.so.0" "$P/lib/liblucid.so.0" env LD_LIBRARY_PATH="$P/lib" ldd "$tmp/c_only"
+  check "build onnx_host.c with pkg-config lucid (shared)" \
+    sh -c "$CCW \$(pkg-config --cflags lucid) examples/embed/onnx_host.c \$(pkg-config --libs lucid) -o '$tmp/onnx_host'"
+  expect "onnx_host (shared) runs a PyTorch export" "^onnx_host: OK" env LD_LIBRARY_PATH="$P/lib" "$tmp/onnx_host" \
+    spec/fixtures/onnx/text_encoder.onnx spec/fixtures/onnx/text_encoder_b1_input.pb spec/fixtures/onnx/text_encoder_b1_output.pb
+  check "build onnx_host.c with pkg-config --static lucid and -l:liblucid.a" \
+    sh -c "$CCW \$(pkg-config --cflags lucid) examples/embed/onnx_host.c \$(pkg-config --static --libs lucid | sed 's|-llucid\\b|-l:liblucid.a|') -o '$tmp/onnx_host_static'"
+  expect "onnx_host (static) runs" "^onnx_host: OK" "$tmp/onnx_host_static" \
+    spec/fixtures/onnx/text_encoder.onnx spec/fixtures/onnx/text_encoder_b1_input.pb spec/fixtures/onnx/text_encoder_b1_output.pb
   check "build c_only.c with pkg-config --static lucid and -l:liblucid.a" \
     sh -c "$CCW \$(pkg-config --cflags lucid) examples/embed/c_only.c \$(pkg-config --static --libs lucid | sed 's|-llucid\\b|-l:liblucid.a|') -o '$tmp/c_only_static'"
   expect "c_only (static) runs without LD_LIBRARY_PATH" "^c_only: OK" "$tmp/c_only_static"
