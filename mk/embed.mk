@@ -6,7 +6,7 @@
 #   $(BUILD)/bin/embed-threads  threads.c: two pthreads, one lua_State each (train.lua)
 #   $(BUILD)/bin/embed-sandbox  sandbox.c: an untrusted script under a locked file policy and
 #                               memory limit, in a lua_State with the safe libraries only
-#   $(BUILD)/bin/embed-onnx     onnx_host.c: an ONNX model exported from PyTorch run from C, no Lua
+#   $(BUILD)/bin/embed-onnx-host onnx_host.c: an ONNX model exported from PyTorch run from C, no Lua
 #   $(BUILD)/bin/embed-classify classify.c: a Lua-defined model (examples/fashion_model.lua) and a
 #                               checkpoint of examples/fashion_mnist.lua, fed images read in C
 #
@@ -15,7 +15,7 @@
 # sub-make builds $(BUILD)/bin/lucid-tests with BUILD=build-asan).
 
 EMBED_BINS = $(BUILD)/bin/embed-c-only $(BUILD)/bin/embed-host $(BUILD)/bin/embed-threads \
-             $(BUILD)/bin/embed-classify $(BUILD)/bin/embed-sandbox $(BUILD)/bin/embed-onnx
+             $(BUILD)/bin/embed-classify $(BUILD)/bin/embed-sandbox $(BUILD)/bin/embed-onnx-host
 EMBED_LUA_LINK = $(LUA_OBJ) $(BUILD)/obj/gen/embedded_lua.o $(LIB)
 
 .PHONY: embed-examples
@@ -28,7 +28,7 @@ $(BUILD)/bin/embed-c-only: $(BUILD)/obj/examples/embed/c_only.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
 
-$(BUILD)/bin/embed-onnx: $(BUILD)/obj/examples/embed/onnx_host.o $(LIB)
+$(BUILD)/bin/embed-onnx-host: $(BUILD)/obj/examples/embed/onnx_host.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(LIB) $(LDLIBS_ALL)
 

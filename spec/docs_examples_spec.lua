@@ -431,7 +431,7 @@ describe("docs/embedding.md", function()
         end
       end
       p:close()
-      assert.are.equal(5, n)
+      assert.are.equal(6, n)
     end)
 
   it("says the generator is per thread, as src/core/random.c makes it", function()

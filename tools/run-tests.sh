@@ -62,7 +62,7 @@ run_example c_only '^c_only: OK' "$BUILD/bin/embed-c-only"
 run_example host '^host: OK' "$BUILD/bin/embed-host" examples/embed/model.lua
 run_example threads '^threads: OK' "$BUILD/bin/embed-threads" examples/embed/train.lua
 run_example sandbox '^sandbox: OK' "$BUILD/bin/embed-sandbox"
-run_example onnx '^onnx_host: OK' "$BUILD/bin/embed-onnx" spec/fixtures/onnx/text_encoder.onnx \
+run_example onnx '^onnx_host: OK' "$BUILD/bin/embed-onnx-host" spec/fixtures/onnx/text_encoder.onnx \
   spec/fixtures/onnx/text_encoder_b16_input.pb spec/fixtures/onnx/text_encoder_b16_output.pb
 
 # classify.c: a checkpoint written by examples/fashion_mnist.lua --quick (2,000 training images,
