@@ -67,3 +67,13 @@ describe("robustness", function()
     assert.same({1, 2}, nn.Linear(3, 2)(lucid.ones(1, 3)).shape)
   end)
 end)
+
+describe("float to integer conversion", function()
+  it("gives the lowest value for NaN, infinities and out-of-range floats, as PyTorch on x86", function()
+    local t = lucid.Tensor({0 / 0, math.huge, -math.huge, 3.7, -2.5, 3e9})
+    assert.same({-2147483648, -2147483648, -2147483648, 3, -2, -2147483648}, t:to("int32"):tolist())
+    assert.same({math.mininteger, math.mininteger, math.mininteger, 3, -2, 3000000000},
+      t:to("int64"):tolist())
+    assert.same({-2147483648, 1}, lucid.Tensor({0 / 0, 1.5}, {dtype = "float64"}):to("int32"):tolist())
+  end)
+end)

@@ -6,6 +6,7 @@
 #include "core.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ cast loops */
@@ -42,23 +43,33 @@ typedef void (*cast_fn)(void *d, int64_t ds, const void *s, int64_t ss, int64_t 
     }                                                                                              \
   }
 
-/* Rows: destination dtype; columns: source dtype (order of lc_dtype). */
-#define DEF_CAST_ROW(DN, DT, STORE)                                                                \
-  DEF_CAST(cast_##DN##_f32, DT, float, LD_PLAIN, STORE)                                            \
-  DEF_CAST(cast_##DN##_f64, DT, double, LD_PLAIN, STORE)                                           \
+/* A float that an integer type cannot hold (NaN, infinities, out of range) converts to the
+ * type's lowest value, as x86's conversion instructions (and so PyTorch there) give it; in C
+ * the plain cast would be undefined behaviour. */
+#define ST_FI32(DT, v)                                                                             \
+  (((v) == (v) && (v) > -2147483649.0 && (v) < 2147483648.0) ? (DT)(v) : (DT)INT32_MIN)
+#define ST_FI64(DT, v)                                                                             \
+  (((v) == (v) && (v) >= -9223372036854775808.0 && (v) < 9223372036854775808.0) ? (DT)(v)         \
+                                                                                : (DT)INT64_MIN)
+
+/* Rows: destination dtype; columns: source dtype (order of lc_dtype). FSTORE stores a float
+ * source, STORE an integer or bool one. */
+#define DEF_CAST_ROW(DN, DT, STORE, FSTORE)                                                        \
+  DEF_CAST(cast_##DN##_f32, DT, float, LD_PLAIN, FSTORE)                                           \
+  DEF_CAST(cast_##DN##_f64, DT, double, LD_PLAIN, FSTORE)                                          \
   DEF_CAST(cast_##DN##_i32, DT, int32_t, LD_PLAIN, STORE)                                          \
   DEF_CAST(cast_##DN##_i64, DT, int64_t, LD_PLAIN, STORE)                                          \
   DEF_CAST(cast_##DN##_b, DT, uint8_t, LD_PLAIN, STORE)                                            \
-  DEF_CAST(cast_##DN##_f16, DT, uint16_t, LD_F16, STORE)                                           \
-  DEF_CAST(cast_##DN##_bf16, DT, uint16_t, LD_BF16, STORE)
+  DEF_CAST(cast_##DN##_f16, DT, uint16_t, LD_F16, FSTORE)                                          \
+  DEF_CAST(cast_##DN##_bf16, DT, uint16_t, LD_BF16, FSTORE)
 
-DEF_CAST_ROW(f32, float, ST_PLAIN)
-DEF_CAST_ROW(f64, double, ST_PLAIN)
-DEF_CAST_ROW(i32, int32_t, ST_PLAIN)
-DEF_CAST_ROW(i64, int64_t, ST_PLAIN)
-DEF_CAST_ROW(b, uint8_t, ST_BOOL)
-DEF_CAST_ROW(f16, uint16_t, ST_F16)
-DEF_CAST_ROW(bf16, uint16_t, ST_BF16)
+DEF_CAST_ROW(f32, float, ST_PLAIN, ST_PLAIN)
+DEF_CAST_ROW(f64, double, ST_PLAIN, ST_PLAIN)
+DEF_CAST_ROW(i32, int32_t, ST_PLAIN, ST_FI32)
+DEF_CAST_ROW(i64, int64_t, ST_PLAIN, ST_FI64)
+DEF_CAST_ROW(b, uint8_t, ST_BOOL, ST_BOOL)
+DEF_CAST_ROW(f16, uint16_t, ST_F16, ST_F16)
+DEF_CAST_ROW(bf16, uint16_t, ST_BF16, ST_BF16)
 
 /* half to the same half dtype: the bits as they are (NaN payloads kept) */
 DEF_CAST(cast_u16_same, uint16_t, uint16_t, LD_PLAIN, ST_PLAIN)

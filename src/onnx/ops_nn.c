@@ -919,6 +919,7 @@ static bool rs_tap(const rs_opts *p, int64_t in, double scale, int64_t o, double
   case RS_TF_HALF_PIXEL_FOR_NN: xo = (x + 0.5) / scale; break;
   default: xo = (x + 0.5) / scale - 0.5; break;
   }
+  if (!(xo > -4e18 && xo < 4e18)) xo = 0; /* NaN or absurd roi/scales: defined, if meaningless */
   double f = floor(xo), r = xo - f;
   int64_t fi = (int64_t)f;
   int n = rs_taps(p->mode);
