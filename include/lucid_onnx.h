@@ -4,8 +4,10 @@
  * A model is parsed with protobuf-c over the ONNX project's schema (third_party/onnx), checked
  * (opsets 1 to 17 of the default domain, every node's op known, no cycles, every value
  * defined before it is used), then prepared once: nodes whose inputs are all constant are
- * folded, Conv + BatchNormalization are folded into one Conv, MatMul + Add and Gemm become one
- * linear op, and each value is released right after its last use so its memory is reused.
+ * folded, shapes are inferred (shapes that cannot fit are an LC_ESHAPE error at load, a Shape
+ * of a known shape folds), Conv + BatchNormalization are folded into one Conv, MatMul + Add and
+ * Gemm become one linear op, and each value is released right after its last use so its
+ * memory is reused.
  * lc_onnx_run then executes the prepared graph with lucid's ops (no Lua involved).
  *
  * Conventions as in lucid_core.h: lc_status results with lc_last_error(), 0-based positions,

@@ -487,3 +487,113 @@ TEST(onnx_memory_plan_frees_dead_values) {
   lc_release(y);
   lc_onnx_free(m);
 }
+
+/* Declares the builder's input "x" as float32 with the given dims (-1: dynamic). */
+typedef struct typed_input {
+  Onnx__TypeProto tp;
+  Onnx__TypeProto__Tensor tt;
+  Onnx__TensorShapeProto sh;
+  Onnx__TensorShapeProto__Dimension dims[4];
+  Onnx__TensorShapeProto__Dimension *dim_ptrs[4];
+} typed_input;
+
+static void type_input(builder *b, typed_input *ti, int nd, const int64_t *dims) {
+  onnx__type_proto__init(&ti->tp);
+  onnx__type_proto__tensor__init(&ti->tt);
+  onnx__tensor_shape_proto__init(&ti->sh);
+  ti->tp.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+  ti->tp.tensor_type = &ti->tt;
+  ti->tt.has_elem_type = 1;
+  ti->tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+  ti->tt.shape = &ti->sh;
+  ti->sh.n_dim = (size_t)nd;
+  ti->sh.dim = ti->dim_ptrs;
+  for (int i = 0; i < nd; i++) {
+    onnx__tensor_shape_proto__dimension__init(&ti->dims[i]);
+    if (dims[i] >= 0) {
+      ti->dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+      ti->dims[i].dim_value = dims[i];
+    } else {
+      ti->dims[i].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+      ti->dims[i].dim_param = "batch";
+    }
+    ti->dim_ptrs[i] = &ti->dims[i];
+  }
+  b->input.type = &ti->tp;
+}
+
+/* A float initializer "w" of the given shape (values 1). */
+static void add_weight(builder *b, int nd, int64_t *dims, float *vals) {
+  onnx__tensor_proto__init(&b->init);
+  b->init.name = "w";
+  b->init.has_data_type = 1;
+  b->init.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+  b->init.n_dims = (size_t)nd;
+  b->init.dims = dims;
+  size_t n = 1;
+  for (int i = 0; i < nd; i++) n *= (size_t)dims[i];
+  for (size_t i = 0; i < n; i++) vals[i] = 1;
+  b->init.n_float_data = n;
+  b->init.float_data = vals;
+  b->init_ptrs[0] = &b->init;
+  b->graph.n_initializer = 1;
+  b->graph.initializer = b->init_ptrs;
+}
+
+/* Shape inference at load: shapes that cannot fit are an error naming the node and both
+ * shapes, before any run; a dynamic dim defers the check to the run. */
+TEST(onnx_shape_inference_at_load) {
+  static builder b;
+  static typed_input ti;
+  static float vals[64];
+  int64_t x23[2] = {2, 3}, w45[2] = {4, 5}, w4[1] = {4}, xdyn[2] = {-1, 3};
+  builder_init(&b);
+  type_input(&b, &ti, 2, x23);
+  add_weight(&b, 2, w45, vals);
+  add_node(&b, "MatMul", "x", "w", "y");
+  CHECK_STATUS(load_built(&b), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "node 'y' (MatMul, opset 13): inner dims differ: (2, 3) and (4, 5)") != NULL);
+  builder_init(&b);
+  type_input(&b, &ti, 2, x23);
+  add_weight(&b, 1, w4, vals);
+  add_node(&b, "Add", "x", "w", "y");
+  CHECK_STATUS(load_built(&b), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "shapes that do not broadcast: (2, 3) and (4)") != NULL);
+  /* chained: the error is found two nodes down */
+  builder_init(&b);
+  type_input(&b, &ti, 2, x23);
+  add_weight(&b, 1, w4, vals);
+  add_node(&b, "Relu", "x", NULL, "r");
+  add_node(&b, "Transpose", "r", NULL, "t"); /* (3, 2) */
+  add_node(&b, "Mul", "t", "w", "y");
+  CHECK_STATUS(load_built(&b), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "(3, 2) and (4)") != NULL);
+  /* a dynamic batch: MatMul's inner dims are still known (3 vs 4) */
+  builder_init(&b);
+  type_input(&b, &ti, 2, xdyn);
+  add_weight(&b, 2, w45, vals);
+  add_node(&b, "MatMul", "x", "w", "y");
+  CHECK_STATUS(load_built(&b), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "(?, 3) and (4, 5)") != NULL);
+  /* Shape of a static input folds; the graph still computes the right thing */
+  builder_init(&b);
+  type_input(&b, &ti, 2, x23);
+  add_node(&b, "Shape", "x", NULL, "s");
+  add_node(&b, "Reshape", "x", "s", "y");
+  size_t n = onnx__model_proto__get_packed_size(&b.model);
+  uint8_t *buf = malloc(n);
+  onnx__model_proto__pack(&b.model, buf);
+  lc_onnx_model *m = NULL;
+  CHECK_OK(lc_onnx_load_buffer(buf, n, NULL, &m));
+  free(buf);
+  if (m) {
+    lc_tensor *x = NULL, *y = NULL;
+    CHECK_OK(lc_ones(2, x23, LC_FLOAT32, &x));
+    const lc_tensor *in[1] = {x};
+    CHECK_OK(lc_onnx_run(m, 1, in, 1, &y));
+    CHECK(y && lc_ndim(y) == 2 && lc_shape(y)[0] == 2 && lc_shape(y)[1] == 3);
+    lc_release(x);
+    lc_release(y);
+    lc_onnx_free(m);
+  }
+}

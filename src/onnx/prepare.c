@@ -17,29 +17,6 @@ static bool foldable_input(const lc_onnx_model *m, int v) {
   return v < 0 || (m->values[v].constant && !m->values[v].is_param);
 }
 
-/* Shape of a graph input whose declared shape is fully static: a constant (opset 15's start and
- * end taken into account). */
-static lc_status fold_static_shape(lc_onnx_model *m, ox_node *n, bool *done) {
-  *done = false;
-  int v = n->in[0], k = -1;
-  for (int i = 0; i < m->n_inputs; i++)
-    if (m->inputs[i] == v) k = i;
-  if (k < 0 || m->input_ndim[k] < 0 || n->out[0] < 0) return LC_OK;
-  int r = m->input_ndim[k];
-  for (int d = 0; d < r; d++)
-    if (m->input_dims[k][d] < 0) return LC_OK;
-  int64_t start = ox_attr_int(n, "start", 0), end = ox_attr_int(n, "end", r);
-  if (start < 0) start += r;
-  if (end < 0) end += r;
-  start = start < 0 ? 0 : start > r ? r : start;
-  end = end < 0 ? 0 : end > r ? r : end;
-  if (end < start) end = start;
-  lc_status st = ox_int_tensor((int)(end - start), m->input_dims[k] + start,
-                               &m->values[n->out[0]].constant);
-  if (!st) *done = n->dead = true;
-  return st;
-}
-
 static lc_status fold_constants(lc_onnx_model *m) {
   bool grad = lc_set_grad_enabled(false);
   lc_status st = LC_OK;
@@ -47,10 +24,6 @@ static lc_status fold_constants(lc_onnx_model *m) {
   for (int i = 0; i < m->n_nodes && !st; i++) {
     ox_node *n = &m->nodes[i];
     if (n->dead || !n->op->deterministic || n->n_out > 16) continue;
-    if (strcmp(n->proto->op_type, "Shape") == 0 && n->n_in == 1 && n->in[0] >= 0) {
-      bool done;
-      if ((st = fold_static_shape(m, n, &done)) || done) continue;
-    }
     bool all = true;
     for (int j = 0; j < n->n_in && all; j++) all = foldable_input(m, n->in[j]);
     if (!all) continue;
@@ -316,8 +289,13 @@ static lc_status fuse(lc_onnx_model *m) {
   return st;
 }
 
+lc_status ox_infer_shapes(lc_onnx_model *m, int *folded); /* shape_infer.c */
+
 lc_status ox_prepare(lc_onnx_model *m) {
   lc_status st = fold_constants(m);
+  int folded = 0;
+  if (!st) st = ox_infer_shapes(m, &folded); /* inconsistent shapes fail here */
+  if (!st && folded) st = fold_constants(m); /* what the known Shapes made constant */
   if (!st && !m->opts.no_fusion && !m->opts.trainable) st = fuse(m);
   if (st) return st;
   count_uses(m);
