@@ -287,6 +287,10 @@ static lc_status build(lc_onnx_model *m) {
         st = node_error(m, p, LC_EFORMAT, "", buf);
         break;
       }
+      if (n->n_out < 1) { /* every op of the default domain has an output; ops write out[0] */
+        st = node_error(m, p, LC_EFORMAT, "", "a node without outputs");
+        break;
+      }
       if (n->n_out > n->op->max_outputs) {
         char buf[96];
         snprintf(buf, sizeof buf, "%d outputs (expected at most %d)", n->n_out, n->op->max_outputs);

@@ -68,7 +68,7 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
   }
   /* a trainable model must not lose its gradient silently: an op computed outside autograd
    * (some ops run direct C loops) with a float result from inputs that require grad is an error */
-  if (lc_is_grad_enabled() && out[0] && lc_dtype_is_float(lc_dtype_of(out[0])) &&
+  if (lc_is_grad_enabled() && n->n_out > 0 && out[0] && lc_dtype_is_float(lc_dtype_of(out[0])) &&
       !lc_requires_grad(out[0])) {
     for (int j = 0; j < c.n_in; j++)
       if (c.in[j] && lc_requires_grad(c.in[j])) {
