@@ -38,9 +38,9 @@ typedef struct lc_onnx_opts {
    * lc_onnx_load_buffer: the current directory). */
   const char *external_data_dir;
   /* Limits against hostile files; 0 takes the default. */
-  int64_t max_file_bytes;   /* the model file and each external data file: 4 GiB */
-  int64_t max_nodes;        /* nodes in the graph: 1,000,000 */
-  int max_nesting;          /* protobuf message nesting: 64 */
+  int64_t max_file_bytes; /* the model file and each external data file: 4 GiB */
+  int64_t max_nodes;      /* nodes in the graph: 1,000,000 */
+  int max_nesting;        /* protobuf message nesting: 64 */
 } lc_onnx_opts;
 
 /* Reads, checks and prepares the model at path (opts may be NULL for the defaults). */
@@ -66,8 +66,8 @@ int lc_onnx_opset(const lc_onnx_model *m);
  * as declared, fixed dimensions equal), outputs[j] receives owned tensors (n_outputs ==
  * lc_onnx_num_outputs). With trainable parameters and grad mode on, outputs carry autograd
  * history. Several threads may run one model at once. */
-lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs,
-                      int n_outputs, lc_tensor **outputs);
+lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs, int n_outputs,
+                      lc_tensor **outputs);
 
 /* The initializers (trainable or not), by their ONNX names; the tensor is borrowed (the model
  * owns it). Folded or fused initializers are not listed. */

@@ -177,7 +177,8 @@ static void builder_init(builder *b) {
   b->graph.node = b->node_ptrs;
 }
 
-static void add_node(builder *b, const char *op, const char *in0, const char *in1, const char *out) {
+static void add_node(builder *b, const char *op, const char *in0, const char *in1,
+                     const char *out) {
   int i = (int)b->graph.n_node++;
   Onnx__NodeProto *n = &b->nodes[i];
   onnx__node_proto__init(n);
@@ -349,7 +350,8 @@ TEST(onnx_recursion_bomb) {
   size_t cap = (size_t)DEPTH * 3 * 8 + 64;
   uint8_t *a = malloc(cap), *t = malloc(cap);
   size_t len = 0;
-  static const uint8_t fields[3] = {(6 << 3) | 2, (5 << 3) | 2, (1 << 3) | 2}; /* g, attribute, node */
+  static const uint8_t fields[3] = {(6 << 3) | 2, (5 << 3) | 2,
+                                    (1 << 3) | 2}; /* g, attribute, node */
   for (int level = 0; level < DEPTH; level++)
     for (int f = 0; f < 3; f++) {
       size_t k = 0;
@@ -382,8 +384,10 @@ TEST(onnx_truncated_and_random_bytes) {
   int loaded = 0;
   for (size_t cut = 0; cut < n; cut += 7) {
     lc_onnx_model *m = NULL;
-    if (lc_onnx_load_buffer(buf, cut, NULL, &m) == LC_OK) loaded++;
-    else CHECK(lc_last_error()[0] != '\0');
+    if (lc_onnx_load_buffer(buf, cut, NULL, &m) == LC_OK)
+      loaded++;
+    else
+      CHECK(lc_last_error()[0] != '\0');
     lc_onnx_free(m);
   }
   CHECK(loaded == 0);
@@ -420,7 +424,8 @@ static void *run_many(void *p) {
     lc_tensor *y = NULL;
     const lc_tensor *in[1] = {j->x};
     bool close = false;
-    if (lc_onnx_run(j->m, 1, in, 1, &y) || lc_allclose(y, j->want, 0, 0, &close) || !close) j->bad++;
+    if (lc_onnx_run(j->m, 1, in, 1, &y) || lc_allclose(y, j->want, 0, 0, &close) || !close)
+      j->bad++;
     lc_release(y);
   }
   return NULL;
@@ -439,8 +444,10 @@ TEST(onnx_two_threads_one_model) {
     const lc_tensor *in[1] = {jobs[k].x};
     CHECK_OK(lc_onnx_run(m, 1, in, 1, &jobs[k].want));
   }
-  for (int k = 0; k < 2; k++) pthread_create(&th[k], NULL, run_many, &jobs[k]);
-  for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+  for (int k = 0; k < 2; k++)
+    pthread_create(&th[k], NULL, run_many, &jobs[k]);
+  for (int k = 0; k < 2; k++)
+    pthread_join(th[k], NULL);
   for (int k = 0; k < 2; k++) {
     CHECK(jobs[k].bad == 0);
     lc_release(jobs[k].x);
@@ -531,8 +538,10 @@ static void add_weight(builder *b, int nd, int64_t *dims, float *vals) {
   b->init.n_dims = (size_t)nd;
   b->init.dims = dims;
   size_t n = 1;
-  for (int i = 0; i < nd; i++) n *= (size_t)dims[i];
-  for (size_t i = 0; i < n; i++) vals[i] = 1;
+  for (int i = 0; i < nd; i++)
+    n *= (size_t)dims[i];
+  for (size_t i = 0; i < n; i++)
+    vals[i] = 1;
   b->init.n_float_data = n;
   b->init.float_data = vals;
   b->init_ptrs[0] = &b->init;
@@ -552,7 +561,8 @@ TEST(onnx_shape_inference_at_load) {
   add_weight(&b, 2, w45, vals);
   add_node(&b, "MatMul", "x", "w", "y");
   CHECK_STATUS(load_built(&b), LC_ESHAPE);
-  CHECK(strstr(lc_last_error(), "node 'y' (MatMul, opset 13): inner dims differ: (2, 3) and (4, 5)") != NULL);
+  CHECK(strstr(lc_last_error(),
+               "node 'y' (MatMul, opset 13): inner dims differ: (2, 3) and (4, 5)") != NULL);
   builder_init(&b);
   type_input(&b, &ti, 2, x23);
   add_weight(&b, 1, w4, vals);

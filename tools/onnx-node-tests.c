@@ -20,8 +20,8 @@
 #include "onnx.pb-c.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <dirent.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,9 +104,7 @@ static void test_op(const char *dir, const char *name, char *op, size_t cap) {
   onnx__model_proto__free_unpacked(m, NULL);
 }
 
-static bool unsupported_message(const char *msg) {
-  return strstr(msg, "not supported") != NULL;
-}
+static bool unsupported_message(const char *msg) { return strstr(msg, "not supported") != NULL; }
 
 /* Compares got with want; writes a reason on mismatch. */
 static bool same(const lc_tensor *got, const lc_tensor *want, char *why, size_t cap) {
@@ -129,7 +127,8 @@ static bool same(const lc_tensor *got, const lc_tensor *want, char *why, size_t 
   int64_t n = lc_numel(got);
   double *g = malloc((size_t)(n ? n : 1) * sizeof(double));
   double *w = malloc((size_t)(n ? n : 1) * sizeof(double));
-  bool ok = g && w && !lc_copy_to_buffer(got, LC_FLOAT64, g) && !lc_copy_to_buffer(want, LC_FLOAT64, w);
+  bool ok =
+      g && w && !lc_copy_to_buffer(got, LC_FLOAT64, g) && !lc_copy_to_buffer(want, LC_FLOAT64, w);
   if (!ok) snprintf(why, cap, "could not read values: %s", lc_last_error());
   for (int64_t i = 0; ok && i < n; i++) {
     double a = g[i], b = w[i];
@@ -205,8 +204,10 @@ static void run_test(const char *dir, int fd) {
   free(out);
   lc_onnx_free(m);
   if (failed) return;
-  if (!sets) dprintf(fd, "F no test_data_set_0");
-  else dprintf(fd, "P");
+  if (!sets)
+    dprintf(fd, "F no test_data_set_0");
+  else
+    dprintf(fd, "P");
 }
 
 /* The skip list: "name reason...". */
@@ -220,10 +221,14 @@ int main(int argc, char **argv) {
   const char *root = "/usr/share/libonnx-testdata/data/node", *filter = NULL, *skipfile = NULL;
   bool verbose = false;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-v") == 0) verbose = true;
-    else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc) filter = argv[++i];
-    else if (strcmp(argv[i], "-x") == 0 && i + 1 < argc) skipfile = argv[++i];
-    else root = argv[i];
+    if (strcmp(argv[i], "-v") == 0)
+      verbose = true;
+    else if (strcmp(argv[i], "-k") == 0 && i + 1 < argc)
+      filter = argv[++i];
+    else if (strcmp(argv[i], "-x") == 0 && i + 1 < argc)
+      skipfile = argv[++i];
+    else
+      root = argv[i];
   }
   char *sk_names[2048], *sk_reasons[2048];
   int n_skip = 0;
@@ -272,7 +277,8 @@ int main(int argc, char **argv) {
       alarm(120);
       run_test(dir, pfd[1]);
       close(pfd[1]);
-      for (int i = 0; i < n; i++) free(names[i]);
+      for (int i = 0; i < n; i++)
+        free(names[i]);
       free(names);
       for (int i = 0; i < n_skip; i++) {
         free(sk_names[i]);
@@ -283,7 +289,8 @@ int main(int argc, char **argv) {
     close(pfd[1]);
     size_t got = 0;
     ssize_t k;
-    while (got + 1 < sizeof res && (k = read(pfd[0], res + got, sizeof res - 1 - got)) > 0) got += (size_t)k;
+    while (got + 1 < sizeof res && (k = read(pfd[0], res + got, sizeof res - 1 - got)) > 0)
+      got += (size_t)k;
     res[got] = '\0';
     close(pfd[0]);
     int status = 0;
@@ -312,17 +319,19 @@ int main(int argc, char **argv) {
     total[r]++;
     if (r == R_FAIL || verbose) {
       static const char *tag[] = {"ok", "FAIL", "unsupported", "skip"};
-      printf("%s %s [%s]%s%s\n", tag[r], names[t], op, r == R_PASS ? "" : ": ", r == R_PASS ? "" : why);
+      printf("%s %s [%s]%s%s\n", tag[r], names[t], op, r == R_PASS ? "" : ": ",
+             r == R_PASS ? "" : why);
     }
   }
   printf("\n%-28s %6s %6s %12s %6s\n", "op", "pass", "fail", "unsupported", "skip");
   for (int i = 0; i < n_counts; i++)
     printf("%-28s %6d %6d %12d %6d\n", counts[i].op, counts[i].n[R_PASS], counts[i].n[R_FAIL],
            counts[i].n[R_UNSUP], counts[i].n[R_SKIP]);
-  printf("onnx node tests: %d tests, %d passed, %d failed, %d unsupported, %d skipped (listed)\n", n,
-         total[R_PASS], total[R_FAIL], total[R_UNSUP], total[R_SKIP]);
+  printf("onnx node tests: %d tests, %d passed, %d failed, %d unsupported, %d skipped (listed)\n",
+         n, total[R_PASS], total[R_FAIL], total[R_UNSUP], total[R_SKIP]);
   printf("%d passed, %d failed\n", total[R_PASS], total[R_FAIL]);
-  for (int i = 0; i < n; i++) free(names[i]);
+  for (int i = 0; i < n; i++)
+    free(names[i]);
   free(names);
   for (int i = 0; i < n_skip; i++) {
     free(sk_names[i]);

@@ -49,7 +49,7 @@ typedef void (*cast_fn)(void *d, int64_t ds, const void *s, int64_t ss, int64_t 
 #define ST_FI32(DT, v)                                                                             \
   (((v) == (v) && (v) > -2147483649.0 && (v) < 2147483648.0) ? (DT)(v) : (DT)INT32_MIN)
 #define ST_FI64(DT, v)                                                                             \
-  (((v) == (v) && (v) >= -9223372036854775808.0 && (v) < 9223372036854775808.0) ? (DT)(v)         \
+  (((v) == (v) && (v) >= -9223372036854775808.0 && (v) < 9223372036854775808.0) ? (DT)(v)          \
                                                                                 : (DT)INT64_MIN)
 
 /* Rows: destination dtype; columns: source dtype (order of lc_dtype). FSTORE stores a float

@@ -359,13 +359,13 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
 /* 3x3, stride 1, no dilation (most of MobileNet's depthwise layers): each output row in one
  * pass summing the nine taps, rows outside the input read from a zero row (zero: IW + 2). */
 #define DEF_DEPTHWISE3(T, S)                                                                       \
-  static void depthwise3x3_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,         \
-                               T *zero) {                                                         \
+  static void depthwise3x3_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,          \
+                               T *zero) {                                                          \
     const int64_t OW = g->CW, IW = g->IW, pw = g->pw;                                              \
     for (int64_t i = 0; i < IW + 2; i++)                                                           \
       zero[i] = 0;                                                                                 \
     const T b0 = bias ? *bias : (T)0;                                                              \
-    /* ow in [lo, hi): all three columns inside the row */                                        \
+    /* ow in [lo, hi): all three columns inside the row */                                         \
     int64_t lo = pw, hi = IW - 2 + pw;                                                             \
     if (lo > OW) lo = OW;                                                                          \
     if (hi > OW) hi = OW;                                                                          \
@@ -380,7 +380,7 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
       const T *restrict r0 = r[0] - pw, *restrict r1 = r[1] - pw, *restrict r2 = r[2] - pw;        \
       for (int64_t ow = lo; ow < hi; ow++)                                                         \
         yr[ow] = b0 + w[0] * r0[ow] + w[1] * r0[ow + 1] + w[2] * r0[ow + 2] + w[3] * r1[ow] +      \
-                 w[4] * r1[ow + 1] + w[5] * r1[ow + 2] + w[6] * r2[ow] + w[7] * r2[ow + 1] +      \
+                 w[4] * r1[ow + 1] + w[5] * r1[ow + 2] + w[6] * r2[ow] + w[7] * r2[ow + 1] +       \
                  w[8] * r2[ow + 2];                                                                \
       /* the edge columns, with bounds */                                                          \
       for (int64_t ow = 0; ow < OW; ow++) {                                                        \
@@ -400,11 +400,11 @@ DEF_DEPTHWISE3(float, f32)
 DEF_DEPTHWISE3(double, f64)
 
 #define DEF_DEPTHWISE(T, S)                                                                        \
-  /* split: scratch of IW + 2 elements (stride 2: the input row's even and odd elements, so  \
-   * every tap reads a contiguous run) */                                                        \
-  static void depthwise_plane_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,      \
-                                  T *split) {                                                    \
-    const int64_t OW = g->CW, IW = g->IW, sw = g->sw, half = (IW + 1) / 2;                        \
+  /* split: scratch of IW + 2 elements (stride 2: the input row's even and odd elements, so        \
+   * every tap reads a contiguous run) */                                                          \
+  static void depthwise_plane_##S(const i2c *g, const T *x, const T *w, const T *bias, T *y,       \
+                                  T *split) {                                                      \
+    const int64_t OW = g->CW, IW = g->IW, sw = g->sw, half = (IW + 1) / 2;                         \
     if (g->kh == 3 && g->kw == 3 && sw == 1 && g->sh == 1 && g->dh == 1 && g->dw == 1) {           \
       depthwise3x3_##S(g, x, w, bias, y, split);                                                   \
       return;                                                                                      \
@@ -470,11 +470,11 @@ static void conv_dw_range(void *ctx, int64_t b, int64_t e) {
     const char *bg = j->b ? j->b + g * es : NULL;
     char *yg = j->y + ((n * j->Cout + g) * j->OHW) * es;
     if (j->dt == LC_FLOAT32)
-      depthwise_plane_f32(&j->geo, (const float *)xg, (const float *)wg, (const float *)bg, (float *)yg,
-                          (float *)split);
+      depthwise_plane_f32(&j->geo, (const float *)xg, (const float *)wg, (const float *)bg,
+                          (float *)yg, (float *)split);
     else
-      depthwise_plane_f64(&j->geo, (const double *)xg, (const double *)wg, (const double *)bg, (double *)yg,
-                          (double *)split);
+      depthwise_plane_f64(&j->geo, (const double *)xg, (const double *)wg, (const double *)bg,
+                          (double *)yg, (double *)split);
   }
   free(split);
 }

@@ -166,7 +166,8 @@ static int onnx_run(lua_State *L) {
     lua_rawseti(L, outs, j + 1);
   }
   lc_tensor **out = lua_newuserdatauv(L, ((size_t)no + 1) * sizeof *out, 0);
-  for (int j = 0; j < no; j++) out[j] = NULL;
+  for (int j = 0; j < no; j++)
+    out[j] = NULL;
   if (lc_onnx_run(m, ni, in, no, out) != LC_OK) return fail(L);
   for (int j = 0; j < no; j++) {
     lua_rawgeti(L, outs, j + 1);

@@ -40,7 +40,9 @@ static void *arena_keep(arena *a, void *p) {
   return p;
 }
 
-static void *arena_alloc(arena *a, size_t size) { return arena_keep(a, calloc(1, size ? size : 1)); }
+static void *arena_alloc(arena *a, size_t size) {
+  return arena_keep(a, calloc(1, size ? size : 1));
+}
 
 static char *arena_fmt(arena *a, const char *fmt, const char *s1, const char *s2) {
   size_t len = strlen(fmt) + (s1 ? strlen(s1) : 0) + (s2 ? strlen(s2) : 0) + 1;
@@ -94,7 +96,8 @@ static Onnx__NodeProto *add_node(exporter *e, const char *op, const char *path, 
   n->output = arena_alloc(&e->a, sizeof(char *));
   if (!n->input || !n->output) return NULL;
   n->n_input = (size_t)n_in;
-  for (int i = 0; i < n_in; i++) n->input[i] = (char *)(ins[i] ? ins[i] : "");
+  for (int i = 0; i < n_in; i++)
+    n->input[i] = (char *)(ins[i] ? ins[i] : "");
   n->n_output = 1;
   n->output[0] = (char *)out;
   if (!grow(&e->a, (void ***)&e->nodes, &e->n_nodes, &e->cap_nodes)) return NULL;
@@ -118,7 +121,8 @@ static Onnx__AttributeProto *add_attr(exporter *e, Onnx__NodeProto *n, const cha
 }
 
 static void attr_int(exporter *e, Onnx__NodeProto *n, const char *name, int64_t v) {
-  Onnx__AttributeProto *a = n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) : NULL;
+  Onnx__AttributeProto *a =
+      n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT) : NULL;
   if (a) {
     a->has_i = 1;
     a->i = v;
@@ -126,7 +130,8 @@ static void attr_int(exporter *e, Onnx__NodeProto *n, const char *name, int64_t 
 }
 
 static void attr_float(exporter *e, Onnx__NodeProto *n, const char *name, double v) {
-  Onnx__AttributeProto *a = n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) : NULL;
+  Onnx__AttributeProto *a =
+      n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) : NULL;
   if (a) {
     a->has_f = 1;
     a->f = (float)v;
@@ -134,7 +139,8 @@ static void attr_float(exporter *e, Onnx__NodeProto *n, const char *name, double
 }
 
 static void attr_ints(exporter *e, Onnx__NodeProto *n, const char *name, int k, const int64_t *v) {
-  Onnx__AttributeProto *a = n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) : NULL;
+  Onnx__AttributeProto *a =
+      n ? add_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) : NULL;
   int64_t *copy = a ? arena_alloc(&e->a, (size_t)k * sizeof *copy) : NULL;
   if (copy) {
     memcpy(copy, v, (size_t)k * sizeof *copy);
@@ -148,7 +154,8 @@ static lc_status add_init(exporter *e, const char *name, const lc_tensor *t) {
   lc_dtype dt = lc_dtype_of(t);
   int32_t ot = ox_dtype_to_onnx(dt);
   if (ot == ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED)
-    return lc_set_error(LC_EDTYPE, "lc_onnx_export: '%s': dtype %s has no ONNX type", name, lc_dtype_name(dt));
+    return lc_set_error(LC_EDTYPE, "lc_onnx_export: '%s': dtype %s has no ONNX type", name,
+                        lc_dtype_name(dt));
   Onnx__TensorProto *tp = arena_alloc(&e->a, sizeof *tp);
   if (!tp) return lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
   onnx__tensor_proto__init(tp);
@@ -161,7 +168,8 @@ static lc_status add_init(exporter *e, const char *name, const lc_tensor *t) {
   void *raw = arena_alloc(&e->a, nbytes);
   if (!tp->dims || !raw) return lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
   tp->n_dims = (size_t)nd;
-  for (int i = 0; i < nd; i++) tp->dims[i] = lc_shape(t)[i];
+  for (int i = 0; i < nd; i++)
+    tp->dims[i] = lc_shape(t)[i];
   lc_status st = lc_copy_to_buffer(t, dt, raw); /* C order, little-endian */
   if (st) return st;
   tp->has_raw_data = 1;
@@ -198,13 +206,17 @@ static lc_status param_init(exporter *e, const lc_module *m, const char *path, c
                             bool buffer, const char **out) {
   *out = NULL;
   lc_named_tensors l = {0};
-  lc_status st = buffer ? lc_module_named_buffers(m, false, &l) : lc_module_named_parameters(m, false, &l);
+  lc_status st =
+      buffer ? lc_module_named_buffers(m, false, &l) : lc_module_named_parameters(m, false, &l);
   if (st) return st;
   for (int64_t i = 0; i < l.n && !st; i++)
     if (strcmp(l.names[i], name) == 0) {
-      char *full = path[0] ? arena_fmt(&e->a, "%s.%s", path, name) : arena_fmt(&e->a, "%s%s", name, "");
-      if (!full) st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
-      else if (!(st = add_init(e, full, l.tensors[i]))) *out = full;
+      char *full =
+          path[0] ? arena_fmt(&e->a, "%s.%s", path, name) : arena_fmt(&e->a, "%s%s", name, "");
+      if (!full)
+        st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
+      else if (!(st = add_init(e, full, l.tensors[i])))
+        *out = full;
     }
   lc_named_tensors_free(&l);
   return st;
@@ -225,7 +237,7 @@ static int64_t attr_i(const lc_module *m, const char *name, int64_t def) {
   return lc_module_attr(m, name, &a) ? (a.type == LC_ATTR_BOOL ? a.b : a.i) : def;
 }
 
-#define OOM_IF(c)                                                                                 \
+#define OOM_IF(c)                                                                                  \
   do {                                                                                             \
     if (c) return lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");                        \
   } while (0)
@@ -243,8 +255,9 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
   lc_status st = LC_OK;
   struct {
     const char *type, *op;
-  } simple[] = {{"ReLU", "Relu"},       {"Tanh", "Tanh"},       {"Sigmoid", "Sigmoid"},
-                {"Identity", "Identity"}, {"Dropout", "Identity"}, {"Dropout1d", "Identity"},
+  } simple[] = {{"ReLU", "Relu"},          {"Tanh", "Tanh"},
+                {"Sigmoid", "Sigmoid"},    {"Identity", "Identity"},
+                {"Dropout", "Identity"},   {"Dropout1d", "Identity"},
                 {"Dropout2d", "Identity"}, {"AlphaDropout", "Identity"}};
   for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++)
     if (strcmp(type, simple[i].type) == 0) {
@@ -279,12 +292,14 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
   if (kind == &lc_kind_silu) { /* x * sigmoid(x) */
     char *s = fresh(e, path, "sigmoid");
     const char *ins[2] = {xn, s};
-    OOM_IF(!s || !add_node(e, "Sigmoid", path, 1, in1, s) || !add_node(e, "Mul", path, 2, ins, out));
+    OOM_IF(!s || !add_node(e, "Sigmoid", path, 1, in1, s) ||
+           !add_node(e, "Mul", path, 2, ins, out));
     return LC_OK;
   }
   if (kind == &lc_kind_softplus) {
     if (attr_f(m, "beta", 1) != 1 || attr_f(m, "threshold", 20) != 20)
-      return unsupported(path, m, "Softplus with beta or threshold other than the defaults is not supported");
+      return unsupported(
+          path, m, "Softplus with beta or threshold other than the defaults is not supported");
     OOM_IF(!add_node(e, "Softplus", path, 1, in1, out));
     return LC_OK;
   }
@@ -298,17 +313,20 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     lc_dtype dt = lc_dtype_of(x);
     char *d = fresh(e, path, "div"), *f = fresh(e, path, "erf"), *a = fresh(e, path, "add");
     char *mm = fresh(e, path, "mul");
-    const char *c2 = const_scalar(e, path, 1.4142135623730951, dt), *c1 = const_scalar(e, path, 1, dt);
+    const char *c2 = const_scalar(e, path, 1.4142135623730951, dt),
+               *c1 = const_scalar(e, path, 1, dt);
     const char *ch = const_scalar(e, path, 0.5, dt);
     OOM_IF(!d || !f || !a || !mm || !c2 || !c1 || !ch);
-    const char *i1[2] = {xn, c2}, *i2[1] = {d}, *i3[2] = {f, c1}, *i4[2] = {xn, a}, *i5[2] = {mm, ch};
+    const char *i1[2] = {xn, c2}, *i2[1] = {d}, *i3[2] = {f, c1}, *i4[2] = {xn, a},
+               *i5[2] = {mm, ch};
     OOM_IF(!add_node(e, "Div", path, 2, i1, d) || !add_node(e, "Erf", path, 1, i2, f) ||
            !add_node(e, "Add", path, 2, i3, a) || !add_node(e, "Mul", path, 2, i4, mm) ||
            !add_node(e, "Mul", path, 2, i5, out));
     return LC_OK;
   }
   if (kind == &lc_kind_softmax || kind == &lc_kind_log_softmax) {
-    Onnx__NodeProto *n = add_node(e, kind == &lc_kind_softmax ? "Softmax" : "LogSoftmax", path, 1, in1, out);
+    Onnx__NodeProto *n =
+        add_node(e, kind == &lc_kind_softmax ? "Softmax" : "LogSoftmax", path, 1, in1, out);
     OOM_IF(!n);
     attr_int(e, n, "axis", attr_i(m, "dim", -1)); /* opset 13: one axis, as torch's dim */
     return LC_OK;
@@ -328,7 +346,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     const char *i1[1] = {w}, *i2[2] = {xn, wt}, *i3[2] = {mm, b};
     OOM_IF(!wt || !mm);
     Onnx__NodeProto *t = add_node(e, "Transpose", path, 1, i1, wt);
-    OOM_IF(!t || !add_node(e, "MatMul", path, 2, i2, mm) || (b && !add_node(e, "Add", path, 2, i3, out)));
+    OOM_IF(!t || !add_node(e, "MatMul", path, 2, i2, mm) ||
+           (b && !add_node(e, "Add", path, 2, i3, out)));
     return LC_OK;
   }
   if (kind == &lc_kind_flatten) {
@@ -345,9 +364,12 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     int64_t shape[LC_MAX_DIMS];
     int k = 0;
     for (int i = 0; i < nd; i++) {
-      if (i < s) shape[k++] = 0;
-      else if (i == s) shape[k++] = -1;
-      else if (i > en) shape[k++] = lc_shape(x)[i];
+      if (i < s)
+        shape[k++] = 0;
+      else if (i == s)
+        shape[k++] = -1;
+      else if (i > en)
+        shape[k++] = lc_shape(x)[i];
     }
     if (nd == 0) shape[k++] = 1;
     const char *ins[2] = {xn, const_ints(e, path, k, shape)};
@@ -395,7 +417,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
       OOM_IF(!pn || !pins[1]);
       Onnx__NodeProto *pnode = add_node(e, "Pad", path, 2, pins, pn);
       OOM_IF(!pnode);
-      Onnx__AttributeProto *a = add_attr(e, pnode, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+      Onnx__AttributeProto *a =
+          add_attr(e, pnode, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
       OOM_IF(!a);
       const char *mode = co.padding_mode == LC_PAD_REFLECT ? "reflect" : "edge";
       a->has_s = 1;
@@ -404,7 +427,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
       cx = pn;
     }
     const char *ins[3] = {cx, w, b};
-    Onnx__NodeProto *n = add_node(e, transposed ? "ConvTranspose" : "Conv", path, b ? 3 : 2, ins, out);
+    Onnx__NodeProto *n =
+        add_node(e, transposed ? "ConvTranspose" : "Conv", path, b ? 3 : 2, ins, out);
     OOM_IF(!n);
     attr_ints(e, n, "kernel_shape", sd, kern);
     attr_ints(e, n, "strides", sd, strides);
@@ -438,7 +462,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
         return LC_OK;
       }
       if (!even)
-        return unsupported(path, m, "adaptive pooling to a size that does not divide the input is not supported");
+        return unsupported(
+            path, m, "adaptive pooling to a size that does not divide the input is not supported");
     } else {
       for (int i = 0; i < sd; i++) {
         kern[i] = po.kernel_size[i];
@@ -455,7 +480,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     if (po.ceil_mode && !strstr(type, "Adaptive")) attr_int(e, n, "ceil_mode", 1);
     if (is_max) {
       bool dilated = false;
-      for (int i = 0; i < sd; i++) dilated = dilated || dil[i] != 1;
+      for (int i = 0; i < sd; i++)
+        dilated = dilated || dil[i] != 1;
       if (dilated) attr_ints(e, n, "dilations", sd, dil);
     } else if (!strstr(type, "Adaptive")) {
       attr_int(e, n, "count_include_pad", po.count_include_pad ? 1 : 0);
@@ -466,7 +492,8 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     if (!attr_i(m, "track_running_stats", 1))
       return unsupported(path, m, "batch norm without running statistics is not supported");
     const char *w, *b, *mean, *var;
-    if ((st = param_init(e, m, path, "weight", false, &w)) || (st = param_init(e, m, path, "bias", false, &b)) ||
+    if ((st = param_init(e, m, path, "weight", false, &w)) ||
+        (st = param_init(e, m, path, "bias", false, &b)) ||
         (st = param_init(e, m, path, "running_mean", true, &mean)) ||
         (st = param_init(e, m, path, "running_var", true, &var)))
       return st;
@@ -496,12 +523,14 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
   }
   if (strcmp(type, "LayerNorm") == 0) {
     const char *w, *b;
-    if ((st = param_init(e, m, path, "weight", false, &w)) || (st = param_init(e, m, path, "bias", false, &b)))
+    if ((st = param_init(e, m, path, "weight", false, &w)) ||
+        (st = param_init(e, m, path, "bias", false, &b)))
       return st;
     int64_t k = attr_i(m, "normalized_ndim", 1);
     if (!w) {
       int64_t shape[LC_MAX_DIMS];
-      for (int64_t i = 0; i < k; i++) shape[i] = lc_shape(x)[nd - k + i];
+      for (int64_t i = 0; i < k; i++)
+        shape[i] = lc_shape(x)[nd - k + i];
       lc_tensor *one = NULL;
       char *wn = fresh(e, path, "weight");
       if ((st = lc_ones((int)k, shape, lc_dtype_of(x), &one))) return st;
@@ -525,12 +554,13 @@ static lc_status emit_leaf(exporter *e, lc_module *m, const char *path, const ch
     OOM_IF(!add_node(e, "Gather", path, 2, ins, out));
     return LC_OK;
   }
-  return unsupported(path, m, "this module kind has no ONNX export (built-in layers and Sequential only)");
+  return unsupported(path, m,
+                     "this module kind has no ONNX export (built-in layers and Sequential only)");
 }
 
 /* x through m (a container or a leaf) at path. *y: the result (owned), *yn its value name. */
-static lc_status emit(exporter *e, lc_module *m, const char *path, const char *xn, const lc_tensor *x,
-                      const char **yn, lc_tensor **y) {
+static lc_status emit(exporter *e, lc_module *m, const char *path, const char *xn,
+                      const lc_tensor *x, const char **yn, lc_tensor **y) {
   const lc_module_kind *kind = lc_module_kind_of(m);
   if (kind == &lc_kind_sequential || kind == &lc_kind_module_list) { /* chains */
     lc_named_modules ch = {0};
@@ -539,10 +569,13 @@ static lc_status emit(exporter *e, lc_module *m, const char *path, const char *x
     lc_tensor *cur = lc_retain((lc_tensor *)x);
     const char *cn = xn;
     for (int64_t i = 0; i < ch.n && !st; i++) {
-      char *cp = path[0] ? arena_fmt(&e->a, "%s.%s", path, ch.names[i]) : arena_fmt(&e->a, "%s%s", ch.names[i], NULL);
+      char *cp = path[0] ? arena_fmt(&e->a, "%s.%s", path, ch.names[i])
+                         : arena_fmt(&e->a, "%s%s", ch.names[i], NULL);
       lc_tensor *next = NULL;
-      if (!cp) st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
-      else st = emit(e, ch.modules[i], cp, cn, cur, &cn, &next);
+      if (!cp)
+        st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
+      else
+        st = emit(e, ch.modules[i], cp, cn, cur, &cn, &next);
       lc_release(cur);
       cur = next;
     }
@@ -570,7 +603,8 @@ static Onnx__ValueInfoProto *value_info(exporter *e, const char *name, const lc_
   Onnx__TypeProto__Tensor *tt = arena_alloc(&e->a, sizeof *tt);
   Onnx__TensorShapeProto *sh = arena_alloc(&e->a, sizeof *sh);
   int nd = lc_ndim(t);
-  Onnx__TensorShapeProto__Dimension **dims = arena_alloc(&e->a, (size_t)(nd ? nd : 1) * sizeof *dims);
+  Onnx__TensorShapeProto__Dimension **dims =
+      arena_alloc(&e->a, (size_t)(nd ? nd : 1) * sizeof *dims);
   if (!vi || !tp || !tt || !sh || !dims) return NULL;
   onnx__value_info_proto__init(vi);
   onnx__type_proto__init(tp);
@@ -621,7 +655,8 @@ lc_status lc_onnx_export(lc_module *m, const lc_tensor *example, const char *pat
   if (!st && y && strcmp(yn, "input") == 0) { /* an empty model: one Identity */
     char *o = fresh(&e, "", "Identity");
     const char *ins[1] = {"input"};
-    if (!o || !add_node(&e, "Identity", "", 1, ins, o)) st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
+    if (!o || !add_node(&e, "Identity", "", 1, ins, o))
+      st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
     yn = o;
   }
   if (!st) {
@@ -629,7 +664,8 @@ lc_status lc_onnx_export(lc_module *m, const lc_tensor *example, const char *pat
     for (size_t i = 0; i < e.n_nodes; i++)
       if (strcmp(e.nodes[i]->output[0], yn) == 0) e.nodes[i]->output[0] = "output";
     vin = value_info(&e, "input", example, dynamic_batch);
-    vout = value_info(&e, "output", y, dynamic_batch && lc_ndim(y) > 0 && lc_shape(y)[0] == lc_shape(example)[0]);
+    vout = value_info(&e, "output", y,
+                      dynamic_batch && lc_ndim(y) > 0 && lc_shape(y)[0] == lc_shape(example)[0]);
     if (!vin || !vout || e.a.oom) st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
   }
   lc_release(y);
@@ -663,14 +699,16 @@ lc_status lc_onnx_export(lc_module *m, const lc_tensor *example, const char *pat
     mp.graph = &g;
     size_t n = onnx__model_proto__get_packed_size(&mp);
     uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
+    if (!buf)
+      st = lc_set_error(LC_ENOMEM, "lc_onnx_export: out of memory");
     else {
       onnx__model_proto__pack(&mp, buf);
       /* written next to path, then renamed over it: never a half-written model */
       size_t plen = strlen(path) + 8;
       char *tmp = malloc(plen);
       FILE *f = tmp ? (snprintf(tmp, plen, "%s.tmp", path), fopen(tmp, "wb")) : NULL;
-      if (!f) st = lc_set_error(LC_EIO, "lc_onnx_export: cannot write '%s'", path);
+      if (!f)
+        st = lc_set_error(LC_EIO, "lc_onnx_export: cannot write '%s'", path);
       else {
         bool ok = fwrite(buf, 1, n, f) == n;
         ok = fclose(f) == 0 && ok;
@@ -683,7 +721,8 @@ lc_status lc_onnx_export(lc_module *m, const lc_tensor *example, const char *pat
       free(buf);
     }
   }
-  for (size_t i = 0; i < e.a.n; i++) free(e.a.p[i]);
+  for (size_t i = 0; i < e.a.n; i++)
+    free(e.a.p[i]);
   free(e.a.p);
   free(e.nodes);
   free(e.inits);

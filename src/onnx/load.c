@@ -51,12 +51,14 @@ typedef struct name_map {
 
 static uint64_t hash_name(const char *s) {
   uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211ull;
   return h;
 }
 
 static int map_find(const name_map *nm, const ox_value *vals, const char *name) {
-  for (uint64_t i = hash_name(name) & (uint64_t)(nm->cap - 1);; i = (i + 1) & (uint64_t)(nm->cap - 1)) {
+  for (uint64_t i = hash_name(name) & (uint64_t)(nm->cap - 1);;
+       i = (i + 1) & (uint64_t)(nm->cap - 1)) {
     int s = nm->slots[i];
     if (!s) return -1;
     if (strcmp(vals[s - 1].name, name) == 0) return s - 1;
@@ -65,7 +67,8 @@ static int map_find(const name_map *nm, const ox_value *vals, const char *name) 
 
 static void map_put(name_map *nm, const char *name, int id) {
   uint64_t i = hash_name(name) & (uint64_t)(nm->cap - 1);
-  while (nm->slots[i]) i = (i + 1) & (uint64_t)(nm->cap - 1);
+  while (nm->slots[i])
+    i = (i + 1) & (uint64_t)(nm->cap - 1);
   nm->slots[i] = id + 1;
 }
 
@@ -73,7 +76,8 @@ static void map_put(name_map *nm, const char *name, int id) {
 
 void lc_onnx_free(lc_onnx_model *m) {
   if (!m) return;
-  for (int i = 0; i < m->n_values; i++) lc_release(m->values[i].constant);
+  for (int i = 0; i < m->n_values; i++)
+    lc_release(m->values[i].constant);
   for (int i = 0; i < m->n_nodes; i++) {
     lc_release(m->nodes[i].fused_weight);
     lc_release(m->nodes[i].fused_bias);
@@ -117,8 +121,10 @@ static lc_status read_type(const Onnx__ValueInfoProto *vi, lc_dtype *dt, int *nd
   const Onnx__TypeProto *tp = vi->type;
   if (!tp) return LC_OK;
   if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type)
-    return lc_set_error(LC_EDTYPE, "onnx: graph input '%s' is not a tensor (sequences, maps and optionals are not supported)",
-                        name);
+    return lc_set_error(
+        LC_EDTYPE,
+        "onnx: graph input '%s' is not a tensor (sequences, maps and optionals are not supported)",
+        name);
   const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
   if (tt->has_elem_type) {
     lc_status st = ox_dtype_from_onnx(tt->elem_type, dt);
@@ -133,10 +139,10 @@ static lc_status read_type(const Onnx__ValueInfoProto *vi, lc_dtype *dt, int *nd
     *ndim = (int)tt->shape->n_dim;
     for (size_t i = 0; i < tt->shape->n_dim; i++) {
       const Onnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
-      dims[i] = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                        d->dim_value >= 0
-                    ? d->dim_value
-                    : -1;
+      dims[i] =
+          d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && d->dim_value >= 0
+              ? d->dim_value
+              : -1;
     }
   }
   return LC_OK;
@@ -144,9 +150,10 @@ static lc_status read_type(const Onnx__ValueInfoProto *vi, lc_dtype *dt, int *nd
 
 static lc_status node_error(const lc_onnx_model *m, const Onnx__NodeProto *p, lc_status st,
                             const char *what, const char *detail) {
-  const char *label = p->name && *p->name ? p->name : (p->n_output && p->output[0] ? p->output[0] : "?");
-  return lc_set_error(st, "onnx: node '%s' (%s, opset %d): %s%s", label, p->op_type ? p->op_type : "?",
-                      m->opset, what, detail);
+  const char *label =
+      p->name && *p->name ? p->name : (p->n_output && p->output[0] ? p->output[0] : "?");
+  return lc_set_error(st, "onnx: node '%s' (%s, opset %d): %s%s", label,
+                      p->op_type ? p->op_type : "?", m->opset, what, detail);
 }
 
 lc_status ox_prepare(lc_onnx_model *m); /* prepare.c */
@@ -163,20 +170,27 @@ static lc_status build(lc_onnx_model *m) {
     if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0) m->opset = (int)o->version;
   }
   if (m->opset < 0) {
-    if (mp->n_opset_import == 0) m->opset = 1; /* IR v1-2 models without opset_import */
-    else return lc_set_error(LC_EFORMAT, "onnx: the model imports no opset of the default domain (other domains are not supported)");
+    if (mp->n_opset_import == 0)
+      m->opset = 1; /* IR v1-2 models without opset_import */
+    else
+      return lc_set_error(LC_EFORMAT, "onnx: the model imports no opset of the default domain "
+                                      "(other domains are not supported)");
   }
   if (m->opset < OX_MIN_OPSET || m->opset > OX_MAX_OPSET)
-    return lc_set_error(LC_EFORMAT, "onnx: opset %d of the default domain is not supported (lucid runs opsets %d to %d)",
-                        m->opset, OX_MIN_OPSET, OX_MAX_OPSET);
+    return lc_set_error(
+        LC_EFORMAT,
+        "onnx: opset %d of the default domain is not supported (lucid runs opsets %d to %d)",
+        m->opset, OX_MIN_OPSET, OX_MAX_OPSET);
   if (g->n_sparse_initializer)
     return lc_set_error(LC_EFORMAT, "onnx: sparse initializers are not supported");
 
   size_t max_values = g->n_input + g->n_initializer;
-  for (size_t i = 0; i < g->n_node; i++) max_values += g->node[i]->n_output;
+  for (size_t i = 0; i < g->n_node; i++)
+    max_values += g->node[i]->n_output;
   if (max_values > (size_t)INT32_MAX / 4) return lc_set_error(LC_EFORMAT, "onnx: graph too large");
   int cap = 16;
-  while ((size_t)cap < 2 * max_values + 2) cap *= 2;
+  while ((size_t)cap < 2 * max_values + 2)
+    cap *= 2;
   name_map nm = {cap, calloc((size_t)cap, sizeof(int))};
   m->values = calloc(max_values + 1, sizeof *m->values);
   m->nodes = calloc(g->n_node + 1, sizeof *m->nodes);
@@ -276,7 +290,8 @@ static lc_status build(lc_onnx_model *m) {
       if (m->opset < 7) { /* before opset 7: axis-aligned broadcasting, not NumPy's */
         const Onnx__AttributeProto *b = ox_attr(n, "broadcast");
         if (b && b->has_i && b->i != 0) {
-          st = node_error(m, p, LC_EARG, "", "the legacy broadcast attribute (opset < 7) is not supported");
+          st = node_error(m, p, LC_EARG, "",
+                          "the legacy broadcast attribute (opset < 7) is not supported");
           break;
         }
       }
@@ -300,7 +315,8 @@ static lc_status build(lc_onnx_model *m) {
       for (int j = 0; j < n->n_in && !st; j++) {
         const char *nmj = p->input[j];
         if (!nmj || !*nmj) { /* "" is an omitted optional input; a required one must be there */
-          if (j < n->op->min_inputs) st = node_error(m, p, LC_EFORMAT, "a required input is omitted", "");
+          if (j < n->op->min_inputs)
+            st = node_error(m, p, LC_EFORMAT, "a required input is omitted", "");
           n->in[j] = -1;
           continue;
         }
@@ -348,7 +364,8 @@ static lc_status build(lc_onnx_model *m) {
     int *cons = st ? NULL : malloc((size_t)(total + 1) * sizeof(int));
     if (!st && !cons) st = oom();
     if (!st) {
-      for (int v = 0; v < m->n_values; v++) cnt[v + 1] += cnt[v];
+      for (int v = 0; v < m->n_values; v++)
+        cnt[v + 1] += cnt[v];
       int *fill = calloc((size_t)m->n_values + 1, sizeof(int));
       if (!fill) st = oom();
       for (int i = 0; i < nn && !st; i++)
@@ -383,9 +400,11 @@ static lc_status build(lc_onnx_model *m) {
     free(cons);
     if (!st) {
       ox_node *sorted = malloc((size_t)nn * sizeof *sorted);
-      if (!sorted) st = oom();
+      if (!sorted)
+        st = oom();
       else {
-        for (int i = 0; i < nn; i++) sorted[i] = m->nodes[order[i]];
+        for (int i = 0; i < nn; i++)
+          sorted[i] = m->nodes[order[i]];
         free(m->nodes);
         m->nodes = sorted;
         for (int i = 0; i < nn; i++)
@@ -428,13 +447,15 @@ static lc_status load_bytes(const void *data, size_t size, const lc_onnx_opts *o
       st = oom();
     } else {
       b->used = 0;
-      b->cap = size > (SIZE_MAX - ((size_t)64 << 20)) / 32 ? SIZE_MAX : 32 * size + ((size_t)64 << 20);
+      b->cap =
+          size > (SIZE_MAX - ((size_t)64 << 20)) / 32 ? SIZE_MAX : 32 * size + ((size_t)64 << 20);
       m->alloc->alloc = budget_alloc;
       m->alloc->free = budget_free;
       m->alloc->allocator_data = b;
       m->proto = onnx__model_proto__unpack(m->alloc, size, data);
       if (!m->proto)
-        st = lc_set_error(LC_EFORMAT, "onnx: not a valid ONNX model (protobuf-c could not unpack %zu bytes)",
+        st = lc_set_error(LC_EFORMAT,
+                          "onnx: not a valid ONNX model (protobuf-c could not unpack %zu bytes)",
                           size);
     }
   }
@@ -501,8 +522,10 @@ lc_status lc_onnx_load(const char *path, const lc_onnx_opts *opts, lc_onnx_model
     return oom();
   }
   char *slash = strrchr(dir, '/');
-  if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-  else strcpy(dir, ".");
+  if (slash)
+    *(slash == dir ? slash + 1 : slash) = '\0';
+  else
+    strcpy(dir, ".");
   st = load_bytes(data, size, opts, dir, out);
   free(dir);
   free(data);
@@ -548,12 +571,14 @@ const char *lc_onnx_output_name(const lc_onnx_model *m, int i) {
 lc_status lc_onnx_input_info(const lc_onnx_model *m, int i, lc_dtype *dtype, int *ndim,
                              int64_t *dims) {
   if (!m || i < 0 || i >= m->n_inputs)
-    return lc_set_error(LC_EINDEX, "lc_onnx_input_info: input " LC_POS_D " out of range (the model has %d)",
-                        i, m ? m->n_inputs : 0);
+    return lc_set_error(LC_EINDEX,
+                        "lc_onnx_input_info: input " LC_POS_D " out of range (the model has %d)", i,
+                        m ? m->n_inputs : 0);
   if (dtype) *dtype = m->input_dtype[i];
   if (ndim) *ndim = m->input_ndim[i];
   if (dims)
-    for (int k = 0; k < m->input_ndim[i]; k++) dims[k] = m->input_dims[i][k];
+    for (int k = 0; k < m->input_ndim[i]; k++)
+      dims[k] = m->input_dims[i][k];
   return LC_OK;
 }
 
@@ -562,7 +587,8 @@ int64_t lc_onnx_num_parameters(const lc_onnx_model *m) { return m ? m->n_params 
 lc_status lc_onnx_parameter(const lc_onnx_model *m, int64_t i, const char **name,
                             lc_tensor **tensor) {
   if (!m || i < 0 || i >= m->n_params)
-    return lc_set_error(LC_EINDEX, "lc_onnx_parameter: " LC_POS_I " out of range (the model has %lld)",
+    return lc_set_error(LC_EINDEX,
+                        "lc_onnx_parameter: " LC_POS_I " out of range (the model has %lld)",
                         (long long)i, (long long)(m ? m->n_params : 0));
   const ox_value *v = &m->values[m->params[i]];
   if (name) *name = v->name;

@@ -71,7 +71,7 @@ struct ox_node {
   bool relu_after;                      /* apply Relu to the result (fused Conv/linear + Relu) */
   bool clip_after;                      /* clamp the result to [clip_lo, clip_hi] (+ Clip) */
   double clip_lo, clip_hi;
-  bool dead;                            /* removed by folding or fusion */
+  bool dead; /* removed by folding or fusion */
 };
 
 /* A value (an edge of the graph): a graph input, an initializer, a constant or a node's output. */
@@ -79,8 +79,8 @@ typedef struct ox_value {
   const char *name;
   lc_tensor *constant; /* owned; set for initializers and folded values */
   bool is_input, is_output, is_param;
-  int producer;  /* node index, -1 for inputs and constants */
-  int last_use;  /* the last node (in run order) reading it; -1: none */
+  int producer; /* node index, -1 for inputs and constants */
+  int last_use; /* the last node (in run order) reading it; -1: none */
   int n_uses;
 } ox_value;
 
@@ -96,7 +96,7 @@ struct lc_onnx_model {
   int *inputs, *outputs; /* value ids */
   /* declared input types */
   lc_dtype *input_dtype;
-  int *input_ndim;        /* -1: rank not declared */
+  int *input_ndim; /* -1: rank not declared */
   int64_t (*input_dims)[LC_MAX_DIMS];
   int64_t n_params;
   int *params; /* value ids of the initializers still in use */

@@ -13,8 +13,10 @@ lc_status ox_matmul(ox_ctx *c) { return lc_matmul(c->in[0], c->in[1], &c->out[0]
 lc_status ox_gemm(ox_ctx *c) {
   double alpha = ox_attr_float(c->node, "alpha", 1.0), beta = ox_attr_float(c->node, "beta", 1.0);
   lc_tensor *a = NULL, *b = NULL, *y = NULL, *t = NULL;
-  lc_status st = ox_attr_int(c->node, "transA", 0) ? lc_t(c->in[0], &a) : (a = lc_retain(c->in[0]), LC_OK);
-  if (!st) st = ox_attr_int(c->node, "transB", 0) ? lc_t(c->in[1], &b) : (b = lc_retain(c->in[1]), LC_OK);
+  lc_status st =
+      ox_attr_int(c->node, "transA", 0) ? lc_t(c->in[0], &a) : (a = lc_retain(c->in[0]), LC_OK);
+  if (!st)
+    st = ox_attr_int(c->node, "transB", 0) ? lc_t(c->in[1], &b) : (b = lc_retain(c->in[1]), LC_OK);
   if (!st) st = lc_mm(a, b, &y);
   lc_release(a);
   lc_release(b);
@@ -25,8 +27,10 @@ lc_status ox_gemm(ox_ctx *c) {
   }
   if (!st && c->n_in == 3 && c->in[2] && beta != 0.0) {
     lc_tensor *cb = NULL;
-    if (beta != 1.0) st = lc_binary_scalar(LC_MUL, c->in[2], beta, false, &cb);
-    else cb = lc_retain(c->in[2]);
+    if (beta != 1.0)
+      st = lc_binary_scalar(LC_MUL, c->in[2], beta, false, &cb);
+    else
+      cb = lc_retain(c->in[2]);
     if (!st) st = lc_binary(LC_ADD, y, cb, &t);
     lc_release(cb);
     lc_release(y);
@@ -61,15 +65,23 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
     s->pad_begin[i] = s->pad_end[i] = 0;
   }
   if ((k = ox_attr_ints(c->node, "strides", &v)) >= 0) {
-    if (k != s->nsp) return ox_node_error(c, LC_EFORMAT, "strides has %lld values for %d spatial dims", (long long)k, s->nsp);
-    for (int i = 0; i < s->nsp; i++) s->stride[i] = v[i];
+    if (k != s->nsp)
+      return ox_node_error(c, LC_EFORMAT, "strides has %lld values for %d spatial dims",
+                           (long long)k, s->nsp);
+    for (int i = 0; i < s->nsp; i++)
+      s->stride[i] = v[i];
   }
   if ((k = ox_attr_ints(c->node, "dilations", &v)) >= 0) {
-    if (k != s->nsp) return ox_node_error(c, LC_EFORMAT, "dilations has %lld values for %d spatial dims", (long long)k, s->nsp);
-    for (int i = 0; i < s->nsp; i++) s->dilation[i] = v[i];
+    if (k != s->nsp)
+      return ox_node_error(c, LC_EFORMAT, "dilations has %lld values for %d spatial dims",
+                           (long long)k, s->nsp);
+    for (int i = 0; i < s->nsp; i++)
+      s->dilation[i] = v[i];
   }
   if ((k = ox_attr_ints(c->node, "pads", &v)) >= 0) {
-    if (k != 2 * s->nsp) return ox_node_error(c, LC_EFORMAT, "pads has %lld values for %d spatial dims", (long long)k, s->nsp);
+    if (k != 2 * s->nsp)
+      return ox_node_error(c, LC_EFORMAT, "pads has %lld values for %d spatial dims", (long long)k,
+                           s->nsp);
     for (int i = 0; i < s->nsp; i++) {
       s->pad_begin[i] = v[i];
       s->pad_end[i] = v[i + s->nsp];
@@ -92,7 +104,8 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
       int64_t in = lc_shape(x)[2 + i];
       int64_t total;
       if (transposed) {
-        total = s->stride[i] * (in - 1) + (s->kernel[i] - 1) * s->dilation[i] + 1 - in * s->stride[i];
+        total =
+            s->stride[i] * (in - 1) + (s->kernel[i] - 1) * s->dilation[i] + 1 - in * s->stride[i];
       } else {
         int64_t outn = (in + s->stride[i] - 1) / s->stride[i];
         total = (outn - 1) * s->stride[i] + (s->kernel[i] - 1) * s->dilation[i] + 1 - in;
@@ -103,9 +116,11 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
       s->pad_end[i] = total - s->pad_begin[i];
     }
   } else if (strcmp(ap, "VALID") == 0) {
-    for (int i = 0; i < s->nsp; i++) s->pad_begin[i] = s->pad_end[i] = 0;
+    for (int i = 0; i < s->nsp; i++)
+      s->pad_begin[i] = s->pad_end[i] = 0;
   } else if (strcmp(ap, "NOTSET") != 0) {
-    return ox_node_error(c, LC_EFORMAT, "auto_pad '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)", ap);
+    return ox_node_error(c, LC_EFORMAT,
+                         "auto_pad '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)", ap);
   }
   return LC_OK;
 }
@@ -115,9 +130,11 @@ static lc_status read_spatial(ox_ctx *c, const lc_tensor *x, const int64_t *kern
 static lc_status pad_asymmetric(const spatial *s, const lc_tensor *x, double value, lc_tensor **xp,
                                 int64_t sym[3]) {
   bool symmetric = true;
-  for (int i = 0; i < s->nsp; i++) symmetric = symmetric && s->pad_begin[i] == s->pad_end[i];
+  for (int i = 0; i < s->nsp; i++)
+    symmetric = symmetric && s->pad_begin[i] == s->pad_end[i];
   if (symmetric) {
-    for (int i = 0; i < s->nsp; i++) sym[i] = s->pad_begin[i];
+    for (int i = 0; i < s->nsp; i++)
+      sym[i] = s->pad_begin[i];
     *xp = lc_retain((lc_tensor *)x);
     return LC_OK;
   }
@@ -155,7 +172,8 @@ lc_status ox_conv(ox_ctx *c) {
   lc_tensor *xp;
   int64_t sym[3];
   if ((st = pad_asymmetric(&s, x, 0.0, &xp, sym))) return st;
-  for (int i = 0; i < s.nsp; i++) o.padding[i] = sym[i];
+  for (int i = 0; i < s.nsp; i++)
+    o.padding[i] = sym[i];
   st = s.nsp == 1 ? lc_conv1d(xp, w, b, &o, &c->out[0]) : lc_conv2d(xp, w, b, &o, &c->out[0]);
   lc_release(xp);
   return st;

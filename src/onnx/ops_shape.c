@@ -21,8 +21,10 @@ lc_status ox_constant(ox_ctx *c) {
   const Onnx__AttributeProto *a;
   if ((a = ox_attr(c->node, "value")) && a->t)
     return ox_tensor_from_proto(a->t, NULL, (int64_t)4 << 30, &c->out[0]);
-  if ((a = ox_attr(c->node, "value_float")) && a->has_f) return lc_scalar(a->f, LC_FLOAT32, &c->out[0]);
-  if ((a = ox_attr(c->node, "value_int")) && a->has_i) return lc_scalar((double)a->i, LC_INT64, &c->out[0]);
+  if ((a = ox_attr(c->node, "value_float")) && a->has_f)
+    return lc_scalar(a->f, LC_FLOAT32, &c->out[0]);
+  if ((a = ox_attr(c->node, "value_int")) && a->has_i)
+    return lc_scalar((double)a->i, LC_INT64, &c->out[0]);
   if ((a = ox_attr(c->node, "value_floats"))) {
     int64_t shape[1] = {(int64_t)a->n_floats};
     return lc_from_data(1, shape, LC_FLOAT32, a->floats, &c->out[0]);
@@ -57,11 +59,12 @@ lc_status ox_reshape(ox_ctx *c) {
   for (int i = 0; i < n; i++) {
     if (shape[i] == 0 && !allowzero) {
       if (i >= lc_ndim(x))
-        return ox_node_error(c, LC_ESHAPE, "shape[%d] = 0 copies a dim the input (rank %d) lacks", i,
-                             lc_ndim(x));
+        return ox_node_error(c, LC_ESHAPE, "shape[%d] = 0 copies a dim the input (rank %d) lacks",
+                             i, lc_ndim(x));
       shape[i] = lc_shape(x)[i];
     } else if (shape[i] < -1) {
-      return ox_node_error(c, LC_ESHAPE, "shape[%d] = %lld (expected >= -1)", i, (long long)shape[i]);
+      return ox_node_error(c, LC_ESHAPE, "shape[%d] = %lld (expected >= -1)", i,
+                           (long long)shape[i]);
     }
   }
   return lc_reshape(x, n, shape, &c->out[0]);
@@ -77,8 +80,10 @@ lc_status ox_flatten(ox_ctx *c) {
   if (axis < 0) axis += r;
   int64_t a = 1, b = 1;
   for (int i = 0; i < r; i++) {
-    if (i < axis) a *= lc_shape(x)[i];
-    else b *= lc_shape(x)[i];
+    if (i < axis)
+      a *= lc_shape(x)[i];
+    else
+      b *= lc_shape(x)[i];
   }
   int64_t shape[2] = {a, b};
   return lc_reshape(x, 2, shape, &c->out[0]);

@@ -25,16 +25,21 @@ static lc_status fold_constants(lc_onnx_model *m) {
     ox_node *n = &m->nodes[i];
     if (n->dead || !n->op->deterministic || n->n_out > 16) continue;
     bool all = true;
-    for (int j = 0; j < n->n_in && all; j++) all = foldable_input(m, n->in[j]);
+    for (int j = 0; j < n->n_in && all; j++)
+      all = foldable_input(m, n->in[j]);
     if (!all) continue;
     lc_tensor *ins[64];
     if (n->n_in > 64) continue;
-    for (int j = 0; j < n->n_in; j++) ins[j] = n->in[j] >= 0 ? m->values[n->in[j]].constant : NULL;
-    for (int j = 0; j < n->n_out; j++) outs[j] = NULL;
+    for (int j = 0; j < n->n_in; j++)
+      ins[j] = n->in[j] >= 0 ? m->values[n->in[j]].constant : NULL;
+    for (int j = 0; j < n->n_out; j++)
+      outs[j] = NULL;
     if ((st = ox_run_node(m, n, ins, outs))) break;
     for (int j = 0; j < n->n_out; j++) {
-      if (n->out[j] >= 0) m->values[n->out[j]].constant = outs[j];
-      else lc_release(outs[j]);
+      if (n->out[j] >= 0)
+        m->values[n->out[j]].constant = outs[j];
+      else
+        lc_release(outs[j]);
     }
     n->dead = true;
   }
@@ -119,13 +124,15 @@ static lc_status fuse_conv_bn(lc_onnx_model *m, ox_node *c) {
   int64_t oc = lc_shape(w)[0];
   lc_tensor *const vecs[4] = {scale, beta, mean, var};
   for (int j = 0; j < 4; j++)
-    if (lc_dtype_of(vecs[j]) != lc_dtype_of(w) || lc_ndim(vecs[j]) != 1 || lc_shape(vecs[j])[0] != oc)
+    if (lc_dtype_of(vecs[j]) != lc_dtype_of(w) || lc_ndim(vecs[j]) != 1 ||
+        lc_shape(vecs[j])[0] != oc)
       return LC_OK;
   double eps = ox_attr_float(bn, "epsilon", 1e-5);
   lc_tensor *s = NULL, *t1 = NULL, *sv = NULL, *nw = NULL, *nb = NULL, *t2 = NULL;
   int64_t vshape[LC_MAX_DIMS];
   vshape[0] = oc;
-  for (int k = 1; k < lc_ndim(w); k++) vshape[k] = 1;
+  for (int k = 1; k < lc_ndim(w); k++)
+    vshape[k] = 1;
   lc_status st = lc_binary_scalar(LC_ADD, var, eps, false, &t1);
   if (!st) st = lc_unary_(LC_RSQRT, t1);
   if (!st) st = lc_binary(LC_MUL, scale, t1, &s); /* s = scale / sqrt(var + eps) */
@@ -134,8 +141,10 @@ static lc_status fuse_conv_bn(lc_onnx_model *m, ox_node *c) {
   lc_release(t1);
   t1 = NULL;
   /* b' = (b - mean) * s + beta */
-  if (!st && c->n_in == 3 && c->in[2] >= 0) st = lc_binary(LC_SUB, m->values[c->in[2]].constant, mean, &t1);
-  else if (!st) st = lc_unary(LC_NEG, mean, &t1);
+  if (!st && c->n_in == 3 && c->in[2] >= 0)
+    st = lc_binary(LC_SUB, m->values[c->in[2]].constant, mean, &t1);
+  else if (!st)
+    st = lc_unary(LC_NEG, mean, &t1);
   if (!st) st = lc_binary(LC_MUL, t1, s, &t2);
   if (!st) st = lc_binary(LC_ADD, t2, beta, &nb);
   lc_release(s);
@@ -169,11 +178,14 @@ static lc_status fuse_matmul_add(lc_onnx_model *m, ox_node *mm) {
   lc_status st;
   if (add) {
     int other = add->in[0] == mm->out[0] ? add->in[1] : add->in[0];
-    if (add->in[0] == add->in[1] || !is_const(m, other)) add = NULL;
+    if (add->in[0] == add->in[1] || !is_const(m, other))
+      add = NULL;
     else {
       lc_tensor *b = m->values[other].constant;
-      if (lc_dtype_of(b) != lc_dtype_of(w) || lc_ndim(b) > 1) add = NULL; /* (1, n) may widen rank */
-      else if ((st = as_bias(b, n, &bias))) return st;
+      if (lc_dtype_of(b) != lc_dtype_of(w) || lc_ndim(b) > 1)
+        add = NULL; /* (1, n) may widen rank */
+      else if ((st = as_bias(b, n, &bias)))
+        return st;
       if (!bias) add = NULL;
     }
   }
@@ -220,7 +232,8 @@ static lc_status fuse_gemm(lc_onnx_model *m, ox_node *g) {
     if (st) return st;
   }
   lc_tensor *w = NULL, *wt = NULL;
-  if (tb) st = lc_binary_scalar(LC_MUL, b, alpha, false, &w);
+  if (tb)
+    st = lc_binary_scalar(LC_MUL, b, alpha, false, &w);
   else {
     st = lc_t(b, &wt);
     if (!st) st = lc_binary_scalar(LC_MUL, wt, alpha, false, &w);
@@ -254,8 +267,10 @@ static bool clip_bounds(const lc_onnx_model *m, const ox_node *clip, double *lo,
     const lc_tensor *t = m->values[v].constant;
     double val;
     if (!t || lc_numel(t) != 1 || lc_item(t, &val) != LC_OK) return false;
-    if (j == 1) *lo = val;
-    else *hi = val;
+    if (j == 1)
+      *lo = val;
+    else
+      *hi = val;
   }
   return true;
 }
@@ -267,10 +282,14 @@ static lc_status fuse(lc_onnx_model *m) {
     if (n->dead) continue;
     const char *op = n->proto->op_type;
     count_uses(m);
-    if (strcmp(op, "Conv") == 0) st = fuse_conv_bn(m, n);
-    else if (strcmp(op, "MatMul") == 0) st = fuse_matmul_add(m, n);
-    else if (strcmp(op, "Gemm") == 0) st = fuse_gemm(m, n);
-    else continue;
+    if (strcmp(op, "Conv") == 0)
+      st = fuse_conv_bn(m, n);
+    else if (strcmp(op, "MatMul") == 0)
+      st = fuse_matmul_add(m, n);
+    else if (strcmp(op, "Gemm") == 0)
+      st = fuse_gemm(m, n);
+    else
+      continue;
     if (st) break;
     /* a Relu or a Clip by constants (ReLU6) reading only this result runs in place on it */
     if (strcmp(op, "Conv") == 0 || n->fusion != OX_FUSE_NONE) {
@@ -305,7 +324,8 @@ lc_status ox_prepare(lc_onnx_model *m) {
   m->n_params = 0;
   for (int v = 0; v < m->n_values; v++) {
     const ox_value *ov = &m->values[v];
-    if (ov->constant && ov->producer < 0 && (ov->n_uses || ov->is_output)) m->params[m->n_params++] = v;
+    if (ov->constant && ov->producer < 0 && (ov->n_uses || ov->is_output))
+      m->params[m->n_params++] = v;
   }
   /* folded values nobody reads any more are dropped */
   for (int v = 0; v < m->n_values; v++) {

@@ -76,8 +76,9 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
           lc_release(out[k]);
           out[k] = NULL;
         }
-        return ox_node_error(&c, LC_EGRAD, "this op's gradient is not supported (it runs outside autograd): "
-                                           "load the model without trainable, or run it under no_grad");
+        return ox_node_error(&c, LC_EGRAD,
+                             "this op's gradient is not supported (it runs outside autograd): "
+                             "load the model without trainable, or run it under no_grad");
       }
   }
   for (int j = 0; j < n->n_out; j++)
@@ -88,12 +89,10 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
   return LC_OK;
 }
 
-static bool dtype_matches(lc_dtype declared, lc_dtype got) {
-  return declared == got;
-}
+static bool dtype_matches(lc_dtype declared, lc_dtype got) { return declared == got; }
 
-lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs,
-                      int n_outputs, lc_tensor **outputs) {
+lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs, int n_outputs,
+                      lc_tensor **outputs) {
   if (!m) return lc_set_error(LC_EARG, "lc_onnx_run: NULL model");
   if (n_inputs != m->n_inputs)
     return lc_set_error(LC_EARG, "lc_onnx_run: %d inputs given, the model takes %d", n_inputs,
@@ -106,18 +105,21 @@ lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *in
     const char *name = m->values[m->inputs[i]].name;
     if (!t) return lc_set_error(LC_EARG, "lc_onnx_run: input " LC_POS_D " ('%s') is NULL", i, name);
     if (!dtype_matches(m->input_dtype[i], lc_dtype_of(t)))
-      return lc_set_error(LC_EDTYPE, "lc_onnx_run: input " LC_POS_D " ('%s'): expected %s, got %s", i,
-                          name, lc_dtype_name(m->input_dtype[i]), lc_dtype_name(lc_dtype_of(t)));
+      return lc_set_error(LC_EDTYPE, "lc_onnx_run: input " LC_POS_D " ('%s'): expected %s, got %s",
+                          i, name, lc_dtype_name(m->input_dtype[i]), lc_dtype_name(lc_dtype_of(t)));
     int nd = m->input_ndim[i];
     if (nd >= 0) {
       if (lc_ndim(t) != nd)
-        return lc_set_error(LC_ESHAPE, "lc_onnx_run: input " LC_POS_D " ('%s'): expected %d dims, got %d",
-                            i, name, nd, lc_ndim(t));
+        return lc_set_error(LC_ESHAPE,
+                            "lc_onnx_run: input " LC_POS_D " ('%s'): expected %d dims, got %d", i,
+                            name, nd, lc_ndim(t));
       for (int k = 0; k < nd; k++)
         if (m->input_dims[i][k] >= 0 && m->input_dims[i][k] != lc_shape(t)[k])
-          return lc_set_error(LC_ESHAPE, "lc_onnx_run: input " LC_POS_D " ('%s'): dim " LC_POS_D
+          return lc_set_error(LC_ESHAPE,
+                              "lc_onnx_run: input " LC_POS_D " ('%s'): dim " LC_POS_D
                               " is %lld, the model expects %lld",
-                              i, name, k, (long long)lc_shape(t)[k], (long long)m->input_dims[i][k]);
+                              i, name, k, (long long)lc_shape(t)[k],
+                              (long long)m->input_dims[i][k]);
     }
   }
   lc_tensor **val = calloc((size_t)m->n_values + 1, sizeof *val);
@@ -133,20 +135,24 @@ lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *in
   lc_status st = LC_OK;
   if (!val || !in || !outp) st = lc_set_error(LC_ENOMEM, "onnx: out of memory");
   /* constants are borrowed from the model, inputs from the caller: neither is released here */
-  for (int i = 0; i < n_inputs && !st; i++) val[m->inputs[i]] = (lc_tensor *)inputs[i];
+  for (int i = 0; i < n_inputs && !st; i++)
+    val[m->inputs[i]] = (lc_tensor *)inputs[i];
   for (int v = 0; v < m->n_values && !st; v++)
     if (m->values[v].constant) val[v] = m->values[v].constant;
   for (int i = 0; i < m->n_nodes && !st; i++) {
     const ox_node *n = &m->nodes[i];
     if (n->dead) continue;
-    for (int j = 0; j < n->n_in; j++) in[j] = n->in[j] >= 0 ? val[n->in[j]] : NULL;
-    for (int j = 0; j < n->n_out; j++) outp[j] = NULL;
+    for (int j = 0; j < n->n_in; j++)
+      in[j] = n->in[j] >= 0 ? val[n->in[j]] : NULL;
+    for (int j = 0; j < n->n_out; j++)
+      outp[j] = NULL;
     st = ox_run_node(m, n, in, outp);
     if (st) break;
     for (int j = 0; j < n->n_out; j++) {
       if (n->out[j] >= 0 && (m->values[n->out[j]].n_uses > 0 || m->values[n->out[j]].is_output))
         val[n->out[j]] = outp[j];
-      else lc_release(outp[j]); /* an output nobody reads */
+      else
+        lc_release(outp[j]); /* an output nobody reads */
     }
     /* values whose last reader this was */
     for (int j = 0; j < n->n_in; j++) {
@@ -159,7 +165,8 @@ lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *in
     }
   }
   if (!st)
-    for (int j = 0; j < n_outputs; j++) outputs[j] = lc_retain(val[m->outputs[j]]);
+    for (int j = 0; j < n_outputs; j++)
+      outputs[j] = lc_retain(val[m->outputs[j]]);
   /* release what this run produced */
   if (val)
     for (int v = 0; v < m->n_values; v++) {

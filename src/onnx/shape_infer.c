@@ -28,27 +28,93 @@ static bool in_set(const char *op, const char *const *set) {
 }
 
 /* Ops whose first output has their first input's shape. */
-static const char *const SAME_AS_INPUT[] = {
-    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Floor", "Ceil", "Round",
-    "Reciprocal", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh",
-    "Acosh", "Atanh", "IsNaN", "IsInf", "Not", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid",
-    "HardSwish", "Softplus", "Softsign", "ThresholdedRelu", "Shrink", "Softmax", "LogSoftmax",
-    "Hardmax", "Clip", "Cast", "CastLike", "Identity", "Dropout", "BatchNormalization",
-    "InstanceNormalization", "LayerNormalization", "LRN", "MeanVarianceNormalization", "CumSum",
-    "Trilu", NULL};
+static const char *const SAME_AS_INPUT[] = {"Relu",
+                                            "Sigmoid",
+                                            "Tanh",
+                                            "Exp",
+                                            "Log",
+                                            "Sqrt",
+                                            "Neg",
+                                            "Abs",
+                                            "Erf",
+                                            "Floor",
+                                            "Ceil",
+                                            "Round",
+                                            "Reciprocal",
+                                            "Sign",
+                                            "Sin",
+                                            "Cos",
+                                            "Tan",
+                                            "Asin",
+                                            "Acos",
+                                            "Atan",
+                                            "Sinh",
+                                            "Cosh",
+                                            "Asinh",
+                                            "Acosh",
+                                            "Atanh",
+                                            "IsNaN",
+                                            "IsInf",
+                                            "Not",
+                                            "LeakyRelu",
+                                            "Elu",
+                                            "Selu",
+                                            "Celu",
+                                            "HardSigmoid",
+                                            "HardSwish",
+                                            "Softplus",
+                                            "Softsign",
+                                            "ThresholdedRelu",
+                                            "Shrink",
+                                            "Softmax",
+                                            "LogSoftmax",
+                                            "Hardmax",
+                                            "Clip",
+                                            "Cast",
+                                            "CastLike",
+                                            "Identity",
+                                            "Dropout",
+                                            "BatchNormalization",
+                                            "InstanceNormalization",
+                                            "LayerNormalization",
+                                            "LRN",
+                                            "MeanVarianceNormalization",
+                                            "CumSum",
+                                            "Trilu",
+                                            NULL};
 
 /* Elementwise ops broadcasting all their inputs (NumPy's rule). */
-static const char *const BROADCAST[] = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "And", "Or",
-                                        "Xor", "Equal", "Greater", "Less", "GreaterOrEqual",
-                                        "LessOrEqual", "Where", "Max", "Min", "Sum", "Mean",
-                                        "PRelu", "BitShift", NULL};
+static const char *const BROADCAST[] = {"Add",
+                                        "Sub",
+                                        "Mul",
+                                        "Div",
+                                        "Pow",
+                                        "Mod",
+                                        "And",
+                                        "Or",
+                                        "Xor",
+                                        "Equal",
+                                        "Greater",
+                                        "Less",
+                                        "GreaterOrEqual",
+                                        "LessOrEqual",
+                                        "Where",
+                                        "Max",
+                                        "Min",
+                                        "Sum",
+                                        "Mean",
+                                        "PRelu",
+                                        "BitShift",
+                                        NULL};
 
 static void show(const shp *s, char *buf, size_t cap) {
   size_t k = 0;
   k += (size_t)snprintf(buf + k, cap - k, "(");
   for (int i = 0; i < s->rank && k < cap; i++) {
-    if (s->d[i] < 0) k += (size_t)snprintf(buf + k, cap - k, "%s?", i ? ", " : "");
-    else k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
+    if (s->d[i] < 0)
+      k += (size_t)snprintf(buf + k, cap - k, "%s?", i ? ", " : "");
+    else
+      k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? ", " : "", (long long)s->d[i]);
   }
   if (k < cap) snprintf(buf + k, cap - k, ")");
 }
@@ -73,11 +139,16 @@ static bool broadcast(const shp *a, const shp *b, shp *out) {
   for (int i = 0; i < r; i++) {
     int ia = i - (r - a->rank), ib = i - (r - b->rank);
     int64_t x = ia >= 0 ? a->d[ia] : 1, y = ib >= 0 ? b->d[ib] : 1;
-    if (x == 1) out->d[i] = y;
-    else if (y == 1) out->d[i] = x;
-    else if (x < 0 || y < 0) out->d[i] = x < 0 ? y : x; /* the known one, or unknown */
-    else if (x != y) return false;
-    else out->d[i] = x;
+    if (x == 1)
+      out->d[i] = y;
+    else if (y == 1)
+      out->d[i] = x;
+    else if (x < 0 || y < 0)
+      out->d[i] = x < 0 ? y : x; /* the known one, or unknown */
+    else if (x != y)
+      return false;
+    else
+      out->d[i] = x;
   }
   return true;
 }
@@ -85,7 +156,8 @@ static bool broadcast(const shp *a, const shp *b, shp *out) {
 static shp of_tensor(const lc_tensor *t) {
   shp s;
   s.rank = lc_ndim(t);
-  for (int i = 0; i < s.rank; i++) s.d[i] = lc_shape(t)[i];
+  for (int i = 0; i < s.rank; i++)
+    s.d[i] = lc_shape(t)[i];
   return s;
 }
 
@@ -110,7 +182,8 @@ static int64_t spatial_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t 
 }
 
 /* Conv / MaxPool / AveragePool: spatial dims from the attributes (unknown with auto_pad SAME). */
-static void pool_like(const ox_node *n, const shp *x, const int64_t *kernel, int64_t out_ch, shp *out) {
+static void pool_like(const ox_node *n, const shp *x, const int64_t *kernel, int64_t out_ch,
+                      shp *out) {
   int sd = x->rank - 2;
   out->rank = x->rank;
   out->d[0] = x->d[0];
@@ -125,8 +198,10 @@ static void pool_like(const ox_node *n, const shp *x, const int64_t *kernel, int
   for (int i = 0; i < sd; i++) {
     int64_t s = ns == sd ? st[i] : 1, d = nd == sd ? dl[i] : 1;
     int64_t pb = np == 2 * sd && notset ? pd[i] : 0, pe = np == 2 * sd && notset ? pd[i + sd] : 0;
-    if ((!notset && !valid) || s < 1 || d < 1 || kernel[i] < 1) out->d[2 + i] = -1;
-    else out->d[2 + i] = spatial_out(x->d[2 + i], kernel[i], s, d, pb, pe, ceil_mode);
+    if ((!notset && !valid) || s < 1 || d < 1 || kernel[i] < 1)
+      out->d[2 + i] = -1;
+    else
+      out->d[2 + i] = spatial_out(x->d[2 + i], kernel[i], s, d, pb, pe, ceil_mode);
   }
 }
 
@@ -147,7 +222,8 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     for (int j = 1; j < n->n_in; j++) {
       if (n->in[j] < 0) continue;
       shp next;
-      if (!broadcast(&acc, &in[j], &next)) return shape_error(n, opset, "shapes that do not broadcast", &acc, &in[j]);
+      if (!broadcast(&acc, &in[j], &next))
+        return shape_error(n, opset, "shapes that do not broadcast", &acc, &in[j]);
       acc = next;
     }
     *out = acc;
@@ -161,7 +237,8 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     shp ba = *a, bb = *b, bo;
     ba.rank -= 2;
     bb.rank -= 2;
-    if (!broadcast(&ba, &bb, &bo)) return shape_error(n, opset, "batch dims that do not broadcast", a, b);
+    if (!broadcast(&ba, &bb, &bo))
+      return shape_error(n, opset, "batch dims that do not broadcast", a, b);
     *out = bo;
     out->d[out->rank++] = a->d[a->rank - 2];
     out->d[out->rank++] = b->d[b->rank - 1];
@@ -185,7 +262,8 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     if (x->d[1] >= 0 && w->d[1] >= 0 && g >= 1 && x->d[1] != w->d[1] * g)
       return shape_error(n, opset, "input channels differ from the weight's times group", x, w);
     int64_t k[LC_MAX_DIMS];
-    for (int i = 0; i < x->rank - 2; i++) k[i] = w->d[2 + i];
+    for (int i = 0; i < x->rank - 2; i++)
+      k[i] = w->d[2 + i];
     pool_like(n, x, k, w->d[0], out);
     return LC_OK;
   }
@@ -197,7 +275,8 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
   }
   if ((strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "GlobalMaxPool") == 0) && x->rank >= 2) {
     *out = *x;
-    for (int i = 2; i < x->rank; i++) out->d[i] = 1;
+    for (int i = 2; i < x->rank; i++)
+      out->d[i] = 1;
     return LC_OK;
   }
   if (strcmp(op, "Flatten") == 0 && x->rank >= 0) {
@@ -243,7 +322,8 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     out->rank = k;
     int infer = -1;
     int64_t known = 1, total = 1;
-    for (int i = 0; i < x->rank; i++) total = (total < 0 || x->d[i] < 0) ? -1 : total * x->d[i];
+    for (int i = 0; i < x->rank; i++)
+      total = (total < 0 || x->d[i] < 0) ? -1 : total * x->d[i];
     if (x->rank < 0) total = -1;
     for (int i = 0; i < k; i++) {
       int64_t v = sh[i];
@@ -252,18 +332,21 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
       out->d[i] = v;
       if (sh[i] != -1) known = (known < 0 || v < 0) ? -1 : known * v;
     }
-    if (infer >= 0) out->d[infer] = total >= 0 && known > 0 && total % known == 0 ? total / known : -1;
+    if (infer >= 0)
+      out->d[infer] = total >= 0 && known > 0 && total % known == 0 ? total / known : -1;
     return LC_OK;
   }
   if ((strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Squeeze") == 0) && x->rank >= 0) {
     int64_t axes[LC_MAX_DIMS];
     int k;
-    if (opset >= 13) k = const_ints(m, n, 1, axes);
+    if (opset >= 13)
+      k = const_ints(m, n, 1, axes);
     else {
       const int64_t *a;
       int64_t na = ox_attr_ints(n, "axes", &a);
       k = na < 0 || na > LC_MAX_DIMS ? -1 : (int)na;
-      for (int i = 0; i < k; i++) axes[i] = a[i];
+      for (int i = 0; i < k; i++)
+        axes[i] = a[i];
     }
     bool unsq = op[0] == 'U';
     if (k < 0) return LC_OK;
@@ -277,8 +360,10 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     }
     out->rank = 0;
     for (int i = 0, src = 0; i < r; i++) {
-      if (unsq) out->d[out->rank++] = mark[i] ? 1 : x->d[src++];
-      else if (!mark[i]) out->d[out->rank++] = x->d[i];
+      if (unsq)
+        out->d[out->rank++] = mark[i] ? 1 : x->d[src++];
+      else if (!mark[i])
+        out->d[out->rank++] = x->d[i];
     }
     return LC_OK;
   }
@@ -292,10 +377,12 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
       if (in[j].rank != x->rank) return in[j].rank < 0 ? (*out = UNKNOWN, LC_OK) : LC_OK;
       for (int i = 0; i < x->rank; i++) {
         int64_t a = out->d[i], b = in[j].d[i];
-        if (i == axis) out->d[i] = a < 0 || b < 0 ? -1 : a + b;
+        if (i == axis)
+          out->d[i] = a < 0 || b < 0 ? -1 : a + b;
         else if (a >= 0 && b >= 0 && a != b)
           return shape_error(n, opset, "inputs differ outside the concatenation axis", out, &in[j]);
-        else if (a < 0) out->d[i] = b;
+        else if (a < 0)
+          out->d[i] = b;
       }
     }
     return LC_OK;
@@ -305,9 +392,12 @@ static lc_status infer_node(const lc_onnx_model *m, const ox_node *n, const shp 
     if (axis < 0) axis += x->rank;
     if (axis < 0 || axis >= x->rank || x->rank - 1 + in[1].rank > LC_MAX_DIMS) return LC_OK;
     out->rank = 0;
-    for (int i = 0; i < axis; i++) out->d[out->rank++] = x->d[i];
-    for (int i = 0; i < in[1].rank; i++) out->d[out->rank++] = in[1].d[i];
-    for (int i = (int)axis + 1; i < x->rank; i++) out->d[out->rank++] = x->d[i];
+    for (int i = 0; i < axis; i++)
+      out->d[out->rank++] = x->d[i];
+    for (int i = 0; i < in[1].rank; i++)
+      out->d[out->rank++] = in[1].d[i];
+    for (int i = (int)axis + 1; i < x->rank; i++)
+      out->d[out->rank++] = x->d[i];
     return LC_OK;
   }
   return LC_OK;
@@ -319,25 +409,29 @@ lc_status ox_infer_shapes(lc_onnx_model *m, int *folded) {
   *folded = 0;
   shp *s = calloc((size_t)m->n_values + 1, sizeof *s);
   if (!s) return lc_set_error(LC_ENOMEM, "onnx: out of memory");
-  for (int v = 0; v < m->n_values; v++) s[v] = m->values[v].constant ? of_tensor(m->values[v].constant) : UNKNOWN;
+  for (int v = 0; v < m->n_values; v++)
+    s[v] = m->values[v].constant ? of_tensor(m->values[v].constant) : UNKNOWN;
   for (int i = 0; i < m->n_inputs; i++) {
     shp *t = &s[m->inputs[i]];
     t->rank = m->input_ndim[i];
-    for (int k = 0; k < t->rank; k++) t->d[k] = m->input_dims[i][k];
+    for (int k = 0; k < t->rank; k++)
+      t->d[k] = m->input_dims[i][k];
   }
   lc_status st = LC_OK;
   shp ins[64];
   for (int i = 0; i < m->n_nodes && !st; i++) {
     ox_node *n = &m->nodes[i];
     if (n->dead || n->n_in > 64 || n->n_out < 1 || n->out[0] < 0) continue;
-    for (int j = 0; j < n->n_in; j++) ins[j] = n->in[j] >= 0 ? s[n->in[j]] : UNKNOWN;
+    for (int j = 0; j < n->n_in; j++)
+      ins[j] = n->in[j] >= 0 ? s[n->in[j]] : UNKNOWN;
     shp o;
     if ((st = infer_node(m, n, ins, &o))) break;
     s[n->out[0]] = o;
     /* a Shape of a fully known shape: a constant (the folding pass removes its readers) */
     if (strcmp(n->proto->op_type, "Shape") == 0 && ins[0].rank >= 0) {
       bool known = true;
-      for (int k = 0; k < ins[0].rank; k++) known = known && ins[0].d[k] >= 0;
+      for (int k = 0; k < ins[0].rank; k++)
+        known = known && ins[0].d[k] >= 0;
       if (!known || m->values[n->out[0]].constant) continue;
       int64_t r = ins[0].rank, a = ox_attr_int(n, "start", 0), e = ox_attr_int(n, "end", r);
       if (a < 0) a += r;

@@ -7,9 +7,9 @@
 #include <string.h>
 
 const char *ox_onnx_type_name(int32_t t) {
-  static const char *names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",
-                                "INT16",     "INT32",  "INT64",     "STRING",     "BOOL",
-                                "FLOAT16",   "DOUBLE", "UINT32",    "UINT64",     "COMPLEX64",
+  static const char *names[] = {"UNDEFINED",  "FLOAT",   "UINT8",  "INT8",   "UINT16",
+                                "INT16",      "INT32",   "INT64",  "STRING", "BOOL",
+                                "FLOAT16",    "DOUBLE",  "UINT32", "UINT64", "COMPLEX64",
                                 "COMPLEX128", "BFLOAT16"};
   return t >= 0 && t < (int32_t)(sizeof names / sizeof names[0]) ? names[t] : "unknown";
 }
@@ -31,8 +31,8 @@ lc_status ox_dtype_from_onnx(int32_t t, lc_dtype *out) {
   case ONNX__TENSOR_PROTO__DATA_TYPE__INT8:
   case ONNX__TENSOR_PROTO__DATA_TYPE__UINT8: *out = LC_INT32; return LC_OK;
   default:
-    return lc_set_error(LC_EDTYPE, "onnx: tensor type %s (%d) is not supported", ox_onnx_type_name(t),
-                        (int)t);
+    return lc_set_error(LC_EDTYPE, "onnx: tensor type %s (%d) is not supported",
+                        ox_onnx_type_name(t), (int)t);
   }
 }
 
@@ -113,29 +113,39 @@ static lc_status read_external(const Onnx__TensorProto *tp, const char *dir, siz
     const Onnx__StringStringEntryProto *e = tp->external_data[i];
     if (!e->key || !e->value) continue;
     char *end = NULL;
-    if (strcmp(e->key, "location") == 0) loc = e->value;
+    if (strcmp(e->key, "location") == 0)
+      loc = e->value;
     else if (strcmp(e->key, "offset") == 0 || strcmp(e->key, "length") == 0) {
       errno = 0;
       long long v = strtoll(e->value, &end, 10);
       if (errno || !end || *end || v < 0)
-        return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': external data %s '%s' is not a byte count",
+        return lc_set_error(LC_EFORMAT,
+                            "onnx: tensor '%s': external data %s '%s' is not a byte count",
                             tp->name ? tp->name : "", e->key, e->value);
-      if (e->key[0] == 'o') offset = v;
-      else length = v;
+      if (e->key[0] == 'o')
+        offset = v;
+      else
+        length = v;
     }
   }
   const char *tname = tp->name ? tp->name : "";
   if (!loc || !*loc)
     return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': external data without a location", tname);
   if (!dir)
-    return lc_set_error(LC_EARG, "onnx: tensor '%s': external data '%s' needs a directory (load the model from a file or set external_data_dir)",
+    return lc_set_error(LC_EARG,
+                        "onnx: tensor '%s': external data '%s' needs a directory (load the model "
+                        "from a file or set external_data_dir)",
                         tname, loc);
   if (loc[0] == '/' || strstr(loc, "..") == loc || strstr(loc, "/../") || strstr(loc, "\\"))
-    return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': external data location '%s' must be a path inside the model's directory",
+    return lc_set_error(LC_EFORMAT,
+                        "onnx: tensor '%s': external data location '%s' must be a path inside the "
+                        "model's directory",
                         tname, loc);
   if (length >= 0 && (uint64_t)length != nbytes)
-    return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': external data length %lld does not match its shape (%zu bytes)",
-                        tname, (long long)length, nbytes);
+    return lc_set_error(
+        LC_EFORMAT,
+        "onnx: tensor '%s': external data length %lld does not match its shape (%zu bytes)", tname,
+        (long long)length, nbytes);
   size_t plen = strlen(dir) + strlen(loc) + 2;
   char *path = malloc(plen);
   if (!path) return lc_set_error(LC_ENOMEM, "onnx: out of memory");
@@ -147,8 +157,9 @@ static lc_status read_external(const Onnx__TensorProto *tp, const char *dir, siz
   }
   FILE *f = fopen(path, "rb");
   if (!f) {
-    lc_status st = lc_set_error(LC_EIO, "onnx: tensor '%s': cannot open external data file '%s': %s", tname,
-                                path, strerror(errno));
+    lc_status st =
+        lc_set_error(LC_EIO, "onnx: tensor '%s': cannot open external data file '%s': %s", tname,
+                     path, strerror(errno));
     free(path);
     return st;
   }
@@ -156,10 +167,13 @@ static lc_status read_external(const Onnx__TensorProto *tp, const char *dir, siz
   long long fsize = -1;
   if (fseeko(f, 0, SEEK_END) == 0) fsize = (long long)ftello(f);
   if (fsize < 0 || fsize > max_bytes || offset > fsize || (uint64_t)(fsize - offset) < nbytes)
-    st = lc_set_error(LC_EFORMAT, "onnx: tensor '%s': external data file '%s' (%lld bytes) has no %zu bytes at offset %lld",
-                      tname, path, fsize, nbytes, (long long)offset);
+    st = lc_set_error(
+        LC_EFORMAT,
+        "onnx: tensor '%s': external data file '%s' (%lld bytes) has no %zu bytes at offset %lld",
+        tname, path, fsize, nbytes, (long long)offset);
   else if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(buf, 1, nbytes, f) != nbytes)
-    st = lc_set_error(LC_EIO, "onnx: tensor '%s': reading external data file '%s' failed", tname, path);
+    st = lc_set_error(LC_EIO, "onnx: tensor '%s': reading external data file '%s' failed", tname,
+                      path);
   fclose(f);
   free(path);
   return st;
@@ -171,19 +185,21 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
   int32_t ot = tp->has_data_type ? tp->data_type : 0;
   lc_dtype dt;
   lc_status st = ox_dtype_from_onnx(ot, &dt);
-  if (st) return lc_set_error(st, "onnx: tensor '%s': type %s is not supported", tname, ox_onnx_type_name(ot));
+  if (st)
+    return lc_set_error(st, "onnx: tensor '%s': type %s is not supported", tname,
+                        ox_onnx_type_name(ot));
   if (tp->n_dims > LC_MAX_DIMS)
-    return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' has %zu dims (at most %d)", tname, tp->n_dims,
-                        LC_MAX_DIMS);
+    return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' has %zu dims (at most %d)", tname,
+                        tp->n_dims, LC_MAX_DIMS);
   int64_t shape[LC_MAX_DIMS], numel = 1;
   for (size_t i = 0; i < tp->n_dims; i++) {
     shape[i] = tp->dims[i];
     if (shape[i] < 0)
-      return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': dim " LC_POS_D " is %lld (expected >= 0)", tname,
-                          (int)i, (long long)shape[i]);
+      return lc_set_error(LC_EFORMAT, "onnx: tensor '%s': dim " LC_POS_D " is %lld (expected >= 0)",
+                          tname, (int)i, (long long)shape[i]);
     if (shape[i] && numel > max_bytes / shape[i])
-      return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' is too large (more than %lld bytes)", tname,
-                          (long long)max_bytes);
+      return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' is too large (more than %lld bytes)",
+                          tname, (long long)max_bytes);
     numel *= shape[i];
   }
   size_t esz = onnx_elem_size(ot);
@@ -191,11 +207,13 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
     return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' is too large (more than %lld bytes)", tname,
                         (long long)max_bytes);
   size_t nbytes = (size_t)numel * esz;
-  bool external = tp->has_data_location &&
-                  tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+  bool external =
+      tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
   size_t have;
-  if (external) have = nbytes;
-  else if (tp->has_raw_data) have = tp->raw_data.len;
+  if (external)
+    have = nbytes;
+  else if (tp->has_raw_data)
+    have = tp->raw_data.len;
   else {
     size_t cnt;
     switch (ot) {
@@ -208,7 +226,8 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
     have = cnt * esz;
   }
   if (have != nbytes)
-    return lc_set_error(LC_EFORMAT, "onnx: tensor '%s' holds %zu bytes of data, its shape needs %zu", tname,
+    return lc_set_error(LC_EFORMAT,
+                        "onnx: tensor '%s' holds %zu bytes of data, its shape needs %zu", tname,
                         have, nbytes);
   lc_tensor *t;
   if ((st = lc_empty((int)tp->n_dims, shape, dt, &t))) return st;
@@ -233,8 +252,10 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
     raw = tp->raw_data.data;
   }
   if (!st && raw) {
-    if (is_widened(ot)) widen_raw(ot, raw, numel, d);
-    else if (raw != d) memcpy(d, raw, nbytes);
+    if (is_widened(ot))
+      widen_raw(ot, raw, numel, d);
+    else if (raw != d)
+      memcpy(d, raw, nbytes);
   } else if (!st) {
     switch (ot) {
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT: memcpy(d, tp->float_data, nbytes); break;
@@ -242,17 +263,21 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT64: memcpy(d, tp->int64_data, nbytes); break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__INT32: memcpy(d, tp->int32_data, nbytes); break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__UINT32:
-      for (int64_t i = 0; i < numel; i++) ((int64_t *)d)[i] = (int64_t)(uint32_t)tp->uint64_data[i];
+      for (int64_t i = 0; i < numel; i++)
+        ((int64_t *)d)[i] = (int64_t)(uint32_t)tp->uint64_data[i];
       break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__BOOL:
-      for (int64_t i = 0; i < numel; i++) ((uint8_t *)d)[i] = tp->int32_data[i] != 0;
+      for (int64_t i = 0; i < numel; i++)
+        ((uint8_t *)d)[i] = tp->int32_data[i] != 0;
       break;
     case ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16:
     case ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16:
-      for (int64_t i = 0; i < numel; i++) ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i];
+      for (int64_t i = 0; i < numel; i++)
+        ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i];
       break;
     default: /* int8/16, uint8/16: one value per int32 entry */
-      for (int64_t i = 0; i < numel; i++) ((int32_t *)d)[i] = tp->int32_data[i];
+      for (int64_t i = 0; i < numel; i++)
+        ((int32_t *)d)[i] = tp->int32_data[i];
       break;
     }
   }
@@ -262,7 +287,8 @@ lc_status ox_tensor_from_proto(const Onnx__TensorProto *tp, const char *dir, int
     return st;
   }
   if (dt == LC_BOOL)
-    for (int64_t i = 0; i < numel; i++) ((uint8_t *)d)[i] = ((uint8_t *)d)[i] != 0;
+    for (int64_t i = 0; i < numel; i++)
+      ((uint8_t *)d)[i] = ((uint8_t *)d)[i] != 0;
   *out = t;
   return LC_OK;
 }

@@ -25,7 +25,8 @@ typedef enum msg_kind {
 /* The kind of the message in field `field` of a message of kind k (M_OTHER: not walked). */
 static msg_kind child_kind(msg_kind k, uint32_t field) {
   switch (k) {
-  case M_MODEL: return field == 7 ? M_GRAPH : field == 25 ? M_FUNCTION : field == 20 ? M_TRAINING : M_OTHER;
+  case M_MODEL:
+    return field == 7 ? M_GRAPH : field == 25 ? M_FUNCTION : field == 20 ? M_TRAINING : M_OTHER;
   case M_TRAINING: return field == 1 || field == 2 ? M_GRAPH : M_OTHER;
   case M_GRAPH: return field == 1 ? M_NODE : (field >= 11 && field <= 13) ? M_VALUE_INFO : M_OTHER;
   case M_NODE: return field == 5 ? M_ATTRIBUTE : M_OTHER;
@@ -60,11 +61,13 @@ static lc_status walk(const uint8_t *p, const uint8_t *end, msg_kind k, int dept
                         lim->max_nesting);
   while (p < end) {
     uint64_t key, len;
-    if (!read_varint(&p, end, &key)) return lc_set_error(LC_EFORMAT, "onnx: truncated or malformed protobuf");
+    if (!read_varint(&p, end, &key))
+      return lc_set_error(LC_EFORMAT, "onnx: truncated or malformed protobuf");
     uint32_t field = (uint32_t)(key >> 3), wt = (uint32_t)(key & 7);
     switch (wt) {
     case 0:
-      if (!read_varint(&p, end, &len)) return lc_set_error(LC_EFORMAT, "onnx: truncated or malformed protobuf");
+      if (!read_varint(&p, end, &len))
+        return lc_set_error(LC_EFORMAT, "onnx: truncated or malformed protobuf");
       break;
     case 1:
       if (end - p < 8) return lc_set_error(LC_EFORMAT, "onnx: truncated or malformed protobuf");

@@ -31,10 +31,12 @@ static void run_once(lc_onnx_model *m) {
     if (ok && lc_zeros(nd, dims, dt, &in[i])) ok = false;
   }
   if (ok && lc_onnx_run(m, ni, (const lc_tensor *const *)in, no, out) == LC_OK)
-    for (int j = 0; j < no; j++) lc_release(out[j]);
+    for (int j = 0; j < no; j++)
+      lc_release(out[j]);
   else if (ok && !lc_last_error()[0])
     __builtin_trap();
-  for (int i = 0; i < ni; i++) lc_release(in[i]);
+  for (int i = 0; i < ni; i++)
+    lc_release(in[i]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
