@@ -308,7 +308,7 @@ static lc_status pool_run(ox_ctx *c, pool_kind kind) {
   bool col_major = kind == POOL_MAX && ox_attr_int(c->node, "storage_order", 0);
   if (kind == POOL_AVG && ox_attr_ints(c->node, "dilations", &(const int64_t *){NULL}) >= 0)
     return ox_node_error(c, LC_EARG, "AveragePool dilations are not supported");
-  pool_geom g;
+  pool_geom g = {0}; /* -O1 cannot see pool_setup fills it */
   lc_status st = pool_setup(c, x, ceil_mode, &g);
   if (st) return st;
   int r = lc_ndim(x);
