@@ -61,6 +61,8 @@ lc_status lc_onnx_input_info(const lc_onnx_model *m, int i, lc_dtype *dtype, int
                              int64_t *dims);
 /* The opset of the default domain the model was written for. */
 int lc_onnx_opset(const lc_onnx_model *m);
+/* Nodes in the file, and nodes a run executes after folding and fusion. */
+int lc_onnx_num_nodes(const lc_onnx_model *m, bool prepared);
 
 /* Runs the model: inputs[i] for graph input i (n_inputs == lc_onnx_num_inputs; dtype and rank
  * as declared, fixed dimensions equal), outputs[j] receives owned tensors (n_outputs ==

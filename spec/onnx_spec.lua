@@ -60,6 +60,18 @@ describe("lucid.onnx", function()
     assert.equal(0, count)
   end)
 
+  it("folds and fuses: Conv + BatchNormalization + Relu and the exported GELU run as one node each", function()
+    local m = lucid.onnx.load(dir .. "conv_bn_relu.onnx")
+    assert.equal(3, m.num_nodes)
+    assert.equal(1, m.num_nodes_run)
+    assert.equal(3, lucid.onnx.load(dir .. "conv_bn_relu.onnx", {fusion = false}).num_nodes_run)
+    -- Gemm, LayerNormalization, GELU (Div, Erf, Add, Mul, Mul and their Constants), Gemm
+    m = lucid.onnx.load(dir .. "layernorm_gelu.onnx")
+    assert.equal(4, m.num_nodes_run)
+    assert.is_true(m.num_nodes >= 8)
+    H.assert_close(m(lucid.Tensor(F.layernorm_gelu.inputs[1])), F.layernorm_gelu.outputs[1], 1e-4, 1e-5)
+  end)
+
   it("takes named inputs and returns outputs by name", function()
     local c = F.two_io
     local m = lucid.onnx.load(dir .. "two_io.onnx")

@@ -44,6 +44,9 @@ TEST(onnx_mlp_from_c) {
   CHECK_OK(lc_onnx_load(FIX "mlp.onnx", &o, &plain));
   if (!m || !plain) return;
   CHECK(lc_onnx_num_parameters(plain) == 4 && lc_onnx_num_parameters(m) == 0);
+  /* Gemm, Relu, Gemm: the Relu runs in place inside the first Gemm */
+  CHECK(lc_onnx_num_nodes(m, false) == 3 && lc_onnx_num_nodes(m, true) == 2);
+  CHECK(lc_onnx_num_nodes(plain, true) == 3);
   CHECK(lc_onnx_num_inputs(m) == 1 && lc_onnx_num_outputs(m) == 1);
   CHECK(strcmp(lc_onnx_input_name(m, 0), "x") == 0);
   CHECK(strcmp(lc_onnx_output_name(m, 0), "y") == 0);

@@ -62,6 +62,8 @@ function OnnxModel:init(path, opts)
   local info = C.info(m)
   self.path = path
   self.opset = info.opset
+  -- nodes in the file, and nodes a run executes after folding and fusion
+  self.num_nodes, self.num_nodes_run = info.nodes, info.nodes_run
   self.inputs = info.inputs -- {name, dtype, shape (-1: dynamic) | false}
   self.input_names, self.output_names = {}, {}
   for i, v in ipairs(info.inputs) do self.input_names[i] = v.name end

@@ -119,6 +119,10 @@ static int onnx_info(lua_State *L) {
   lua_setfield(L, -2, "outputs");
   lua_pushinteger(L, lc_onnx_opset(m));
   lua_setfield(L, -2, "opset");
+  lua_pushinteger(L, lc_onnx_num_nodes(m, false));
+  lua_setfield(L, -2, "nodes");
+  lua_pushinteger(L, lc_onnx_num_nodes(m, true));
+  lua_setfield(L, -2, "nodes_run");
   return 1;
 }
 

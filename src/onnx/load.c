@@ -560,6 +560,13 @@ int lc_onnx_num_inputs(const lc_onnx_model *m) { return m ? m->n_inputs : 0; }
 int lc_onnx_num_outputs(const lc_onnx_model *m) { return m ? m->n_outputs : 0; }
 int lc_onnx_opset(const lc_onnx_model *m) { return m ? m->opset : 0; }
 
+int lc_onnx_num_nodes(const lc_onnx_model *m, bool prepared) {
+  if (!m) return 0;
+  int n = 0;
+  for (int i = 0; i < m->n_nodes; i++) n += !prepared || !m->nodes[i].dead;
+  return n;
+}
+
 const char *lc_onnx_input_name(const lc_onnx_model *m, int i) {
   return m && i >= 0 && i < m->n_inputs ? m->values[m->inputs[i]].name : NULL;
 }

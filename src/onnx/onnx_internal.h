@@ -58,6 +58,7 @@ typedef enum ox_fusion {
   OX_FUSE_NONE = 0,
   OX_FUSE_LINEAR,  /* MatMul [+ Add] or Gemm: lc_linear(in[0], fused_weight, fused_bias) */
   OX_FUSE_WEIGHTS, /* the op itself with inputs (in[0], fused_weight, fused_bias): Conv + BN */
+  OX_FUSE_GELU,    /* x / sqrt 2 -> Erf -> + 1 -> * x -> * 0.5 (PyTorch's GELU): lc_gelu(in[0]) */
 } ox_fusion;
 
 struct ox_node {

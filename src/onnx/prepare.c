@@ -251,6 +251,41 @@ static lc_status fuse_gemm(lc_onnx_model *m, ox_node *g) {
   return LC_OK;
 }
 
+/* Whether value v is a one-element constant equal to want (within 1e-5 relative). */
+static bool const_near(const lc_onnx_model *m, int v, double want) {
+  double val;
+  if (!is_const(m, v) || lc_numel(m->values[v].constant) != 1 ||
+      lc_item(m->values[v].constant, &val) != LC_OK)
+    return false;
+  return fabs(val - want) <= 1e-5 * fabs(want);
+}
+
+/* The other input of a two-input node than v (-1 when both are v). */
+static int other_input(const ox_node *n, int v) {
+  if (n->n_in != 2) return -1;
+  return n->in[0] == v ? (n->in[1] == v ? -1 : n->in[1]) : n->in[1] == v ? n->in[0] : -1;
+}
+
+/* PyTorch's exact GELU as exported: Div(x, sqrt 2) -> Erf -> Add(., 1) -> Mul(x, .) ->
+ * Mul(., 0.5), each result read only by the next: one lc_gelu (one vectorised pass instead of
+ * five, the scalar erf among them). */
+static lc_status fuse_gelu(lc_onnx_model *m, ox_node *d) {
+  int x = d->in[0];
+  if (d->n_in != 2 || x < 0 || !const_near(m, d->in[1], M_SQRT2)) return LC_OK;
+  ox_node *e = sole_reader(m, d->out[0], "Erf");
+  ox_node *a = e ? sole_reader(m, e->out[0], "Add") : NULL;
+  if (!a || !const_near(m, other_input(a, e->out[0]), 1.0)) return LC_OK;
+  ox_node *m1 = sole_reader(m, a->out[0], "Mul");
+  if (!m1 || other_input(m1, a->out[0]) != x) return LC_OK;
+  ox_node *m2 = sole_reader(m, m1->out[0], "Mul");
+  if (!m2 || !const_near(m, other_input(m2, m1->out[0]), 0.5)) return LC_OK;
+  d->fusion = OX_FUSE_GELU;
+  d->in[1] = -1;
+  e->dead = a->dead = m1->dead = true;
+  absorb(m, d, m2);
+  return LC_OK;
+}
+
 /* A Clip's bounds when they are constants: attributes before opset 11, optional one-element
  * inputs from it (absent: unbounded). */
 static bool clip_bounds(const lc_onnx_model *m, const ox_node *clip, double *lo, double *hi) {
@@ -288,6 +323,8 @@ static lc_status fuse(lc_onnx_model *m) {
       st = fuse_matmul_add(m, n);
     else if (strcmp(op, "Gemm") == 0)
       st = fuse_gemm(m, n);
+    else if (strcmp(op, "Div") == 0)
+      st = fuse_gelu(m, n);
     else
       continue;
     if (st) break;

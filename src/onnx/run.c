@@ -20,6 +20,8 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
   lc_status st;
   if (n->fusion == OX_FUSE_LINEAR) {
     st = run_fused_linear(n, in, out);
+  } else if (n->fusion == OX_FUSE_GELU) {
+    st = lc_gelu(in[0], LC_GELU_NONE, out);
   } else if (n->fusion == OX_FUSE_WEIGHTS) { /* the node's own op over its folded weights */
     lc_tensor *local[3] = {in[0], n->fused_weight, n->fused_bias};
     c.in = local;
