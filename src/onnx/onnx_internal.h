@@ -133,6 +133,11 @@ const char *ox_onnx_type_name(int32_t onnx_type);
 lc_status ox_read_ints(const lc_tensor *t, const char *what, int64_t *vals, int cap, int *n);
 /* Wraps an ONNX axis (negative from the end) into [0, rank). */
 lc_status ox_axis(int64_t axis, int rank, const char *what, int *out);
+/* out = f(x, p) elementwise in x's dtype: float32 directly, every other number dtype through
+ * float64 (converted back at the end); bool is refused. For ops lucid has no kernel for. */
+typedef double (*ox_scalar_fn)(double x, const double *p);
+lc_status ox_map_scalar(const ox_ctx *c, const lc_tensor *x, ox_scalar_fn f, const double *p,
+                        lc_tensor **out);
 /* An owned int64 1-D tensor from values. */
 lc_status ox_int_tensor(int n, const int64_t *vals, lc_tensor **out);
 /* Sets the failing node's error (prefixing "node 'name' (Op, opset N): ") and returns st. */

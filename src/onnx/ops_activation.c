@@ -7,54 +7,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-typedef double (*act_fn)(double x, const double *p);
-
-/* out = f(x, p) elementwise in x's dtype: float32 directly, other number dtypes through
- * float64 (converted back at the end). */
-static lc_status act_map(const ox_ctx *c, const lc_tensor *x, act_fn f, const double *p,
-                         lc_tensor **out) {
-  lc_dtype dt = lc_dtype_of(x);
-  if (dt == LC_BOOL) return ox_node_error(c, LC_EDTYPE, "a bool input is not supported");
-  lc_tensor *xc = NULL, *y = NULL;
-  lc_status st;
-  lc_dtype wt = dt == LC_FLOAT32 ? LC_FLOAT32 : LC_FLOAT64;
-  if ((st = lc_to_dtype(x, wt, &xc))) return st;
-  if ((st = lc_empty(lc_ndim(x), lc_shape(x), wt, &y))) {
-    lc_release(xc);
-    return st;
-  }
-  int64_t n = lc_numel(x);
-  if (wt == LC_FLOAT32) {
-    lc_tensor *xk;
-    st = lc_contiguous(xc, &xk);
-    if (!st) {
-      const float *s = lc_data(xk);
-      float *d = lc_data(y);
-      for (int64_t i = 0; i < n; i++)
-        d[i] = (float)f(s[i], p);
-      lc_release(xk);
-    }
-  } else {
-    double *d = lc_data(y);
-    st = lc_copy_to_buffer(xc, LC_FLOAT64, d);
-    for (int64_t i = 0; !st && i < n; i++)
-      d[i] = f(d[i], p);
-  }
-  lc_release(xc);
-  if (!st && wt != dt) {
-    lc_tensor *r;
-    st = lc_to_dtype(y, dt, &r);
-    lc_release(y);
-    y = st ? NULL : r;
-  }
-  if (st) {
-    lc_release(y);
-    return st;
-  }
-  *out = y;
-  return LC_OK;
-}
-
 static lc_status need_float(const ox_ctx *c, const lc_tensor *x) {
   if (!x) return ox_node_error(c, LC_EARG, "input 0 is missing");
   lc_dtype dt = lc_dtype_of(x);
@@ -122,7 +74,7 @@ lc_status ox_selu(ox_ctx *c) {
   if (st) return st;
   double p[2] = {ox_attr_float(c->node, "alpha", 1.67326319217681884765625),
                  ox_attr_float(c->node, "gamma", 1.05070102214813232421875)};
-  return act_map(c, c->in[0], f_selu, p, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_selu, p, &c->out[0]);
 }
 
 /* Celu (opset 12): max(0, x) + min(0, alpha (exp(x / alpha) - 1)). */
@@ -135,7 +87,7 @@ lc_status ox_celu(ox_ctx *c) {
   if (st) return st;
   double p[1] = {ox_attr_float(c->node, "alpha", 1.0)};
   if (p[0] == 0) return ox_node_error(c, LC_EARG, "alpha 0 is not supported");
-  return act_map(c, c->in[0], f_celu, p, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_celu, p, &c->out[0]);
 }
 
 static double f_hard_sigmoid(double x, const double *p) {
@@ -146,7 +98,7 @@ lc_status ox_hard_sigmoid(ox_ctx *c) {
   lc_status st = need_float(c, c->in[0]);
   if (st) return st;
   double p[2] = {ox_attr_float(c->node, "alpha", 0.2), ox_attr_float(c->node, "beta", 0.5)};
-  return act_map(c, c->in[0], f_hard_sigmoid, p, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_hard_sigmoid, p, &c->out[0]);
 }
 
 static double f_softsign(double x, const double *p) {
@@ -157,7 +109,7 @@ static double f_softsign(double x, const double *p) {
 lc_status ox_softsign(ox_ctx *c) {
   lc_status st = need_float(c, c->in[0]);
   if (st) return st;
-  return act_map(c, c->in[0], f_softsign, NULL, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_softsign, NULL, &c->out[0]);
 }
 
 static double f_thresholded_relu(double x, const double *p) { return x > p[0] ? x : 0; }
@@ -166,7 +118,7 @@ lc_status ox_thresholded_relu(ox_ctx *c) {
   lc_status st = need_float(c, c->in[0]);
   if (st) return st;
   double p[1] = {ox_attr_float(c->node, "alpha", 1.0)};
-  return act_map(c, c->in[0], f_thresholded_relu, p, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_thresholded_relu, p, &c->out[0]);
 }
 
 /* Shrink (opset 9, any number type): x + bias below -lambd, x - bias above lambd, else 0. */
@@ -177,7 +129,7 @@ static double f_shrink(double x, const double *p) {
 lc_status ox_shrink(ox_ctx *c) {
   if (!c->in[0]) return ox_node_error(c, LC_EARG, "input 0 is missing");
   double p[2] = {ox_attr_float(c->node, "lambd", 0.5), ox_attr_float(c->node, "bias", 0.0)};
-  return act_map(c, c->in[0], f_shrink, p, &c->out[0]);
+  return ox_map_scalar(c, c->in[0], f_shrink, p, &c->out[0]);
 }
 
 /* PRelu: x < 0 ? slope x : x, slope broadcasting to x (unidirectionally). */

@@ -54,3 +54,48 @@ lc_status ox_int_tensor(int n, const int64_t *vals, lc_tensor **out) {
   int64_t shape[1] = {n};
   return lc_from_data(1, shape, LC_INT64, vals, out);
 }
+
+/* out = f(x) elementwise in x's dtype: float32 directly, every other number dtype through
+ * float64 (halves and integers are converted back at the end). */
+lc_status ox_map_scalar(const ox_ctx *c, const lc_tensor *x, ox_scalar_fn f, const double *p,
+                        lc_tensor **out) {
+  lc_dtype dt = lc_dtype_of(x);
+  if (dt == LC_BOOL) return ox_node_error(c, LC_EDTYPE, "a bool input is not supported");
+  lc_tensor *xc = NULL, *y = NULL;
+  lc_status st;
+  if (dt == LC_FLOAT32) {
+    if ((st = lc_contiguous(x, &xc))) return st;
+    if ((st = lc_empty(lc_ndim(x), lc_shape(x), LC_FLOAT32, &y))) {
+      lc_release(xc);
+      return st;
+    }
+    const float *s = lc_data(xc);
+    float *d = lc_data(y);
+    for (int64_t i = 0, n = lc_numel(x); i < n; i++)
+      d[i] = (float)f(s[i], p);
+    lc_release(xc);
+    *out = y;
+    return LC_OK;
+  }
+  if ((st = lc_to_dtype(x, LC_FLOAT64, &xc))) return st;
+  st = lc_empty(lc_ndim(x), lc_shape(x), LC_FLOAT64, &y);
+  if (!st) {
+    double *d = lc_data(y);
+    st = lc_copy_to_buffer(xc, LC_FLOAT64, d);
+    for (int64_t i = 0, n = lc_numel(x); !st && i < n; i++)
+      d[i] = f(d[i], p);
+  }
+  lc_release(xc);
+  if (!st && dt != LC_FLOAT64) {
+    lc_tensor *r;
+    st = lc_to_dtype(y, dt, &r);
+    lc_release(y);
+    y = st ? NULL : r;
+  }
+  if (st) {
+    lc_release(y);
+    return st;
+  }
+  *out = y;
+  return LC_OK;
+}
