@@ -69,14 +69,24 @@ static ox_node *sole_reader(lc_onnx_model *m, int v, const char *op) {
   if (v < 0 || m->values[v].is_output || m->values[v].n_uses != 1) return NULL;
   int r = m->values[v].last_use;
   ox_node *n = &m->nodes[r];
-  return strcmp(n->proto->op_type, op) == 0 ? n : NULL;
+  return !n->dead && strcmp(n->proto->op_type, op) == 0 ? n : NULL;
+}
+
+/* Removes node n from the run, its inputs' use counts with it, so the fusion pass keeps the
+ * counts current without recounting the graph after each fusion (which made it quadratic).
+ * last_use may then point at a dead node; sole_reader refuses those, and ox_prepare recounts
+ * once at the end. */
+static void kill(lc_onnx_model *m, ox_node *n) {
+  n->dead = true;
+  for (int j = 0; j < n->n_in; j++)
+    if (n->in[j] >= 0) m->values[n->in[j]].n_uses--;
 }
 
 /* Makes node n produce what `absorbed` produced (its first output), and removes absorbed. */
 static void absorb(lc_onnx_model *m, ox_node *n, ox_node *absorbed) {
   n->out[0] = absorbed->out[0];
   if (n->out[0] >= 0) m->values[n->out[0]].producer = (int)(n - m->nodes);
-  absorbed->dead = true;
+  kill(m, absorbed);
 }
 
 static bool float_tensor(const lc_tensor *t) {
@@ -281,7 +291,9 @@ static lc_status fuse_gelu(lc_onnx_model *m, ox_node *d) {
   if (!m2 || !const_near(m, other_input(m2, m1->out[0]), 0.5)) return LC_OK;
   d->fusion = OX_FUSE_GELU;
   d->in[1] = -1;
-  e->dead = a->dead = m1->dead = true;
+  kill(m, e);
+  kill(m, a);
+  kill(m, m1);
   absorb(m, d, m2);
   return LC_OK;
 }
@@ -312,11 +324,11 @@ static bool clip_bounds(const lc_onnx_model *m, const ox_node *clip, double *lo,
 
 static lc_status fuse(lc_onnx_model *m) {
   lc_status st = LC_OK;
+  count_uses(m); /* kept current by kill() from here on */
   for (int i = 0; i < m->n_nodes && !st; i++) {
     ox_node *n = &m->nodes[i];
     if (n->dead) continue;
     const char *op = n->proto->op_type;
-    count_uses(m);
     if (strcmp(op, "Conv") == 0)
       st = fuse_conv_bn(m, n);
     else if (strcmp(op, "MatMul") == 0)
@@ -330,7 +342,6 @@ static lc_status fuse(lc_onnx_model *m) {
     if (st) break;
     /* a Relu or a Clip by constants (ReLU6) reading only this result runs in place on it */
     if (strcmp(op, "Conv") == 0 || n->fusion != OX_FUSE_NONE) {
-      count_uses(m);
       ox_node *r = sole_reader(m, n->out[0], "Relu");
       if (r && r->in[0] == n->out[0]) {
         n->relu_after = true;
