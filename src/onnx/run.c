@@ -91,7 +91,6 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
   return LC_OK;
 }
 
-static bool dtype_matches(lc_dtype declared, lc_dtype got) { return declared == got; }
 
 lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs, int n_outputs,
                       lc_tensor **outputs) {
@@ -106,7 +105,7 @@ lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *in
     const lc_tensor *t = inputs[i];
     const char *name = m->values[m->inputs[i]].name;
     if (!t) return lc_set_error(LC_EARG, "lc_onnx_run: input " LC_POS_D " ('%s') is NULL", i, name);
-    if (!dtype_matches(m->input_dtype[i], lc_dtype_of(t)))
+    if (m->input_dtype[i] != lc_dtype_of(t))
       return lc_set_error(LC_EDTYPE, "lc_onnx_run: input " LC_POS_D " ('%s'): expected %s, got %s",
                           i, name, lc_dtype_name(m->input_dtype[i]), lc_dtype_name(lc_dtype_of(t)));
     int nd = m->input_ndim[i];
