@@ -91,7 +91,6 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
   return LC_OK;
 }
 
-
 lc_status lc_onnx_run(lc_onnx_model *m, int n_inputs, const lc_tensor *const *inputs, int n_outputs,
                       lc_tensor **outputs) {
   if (!m) return lc_set_error(LC_EARG, "lc_onnx_run: NULL model");
