@@ -43,7 +43,8 @@ DEPS_OK   = $(BUILD)/.deps-ok
 ONNX_TESTS = $(BUILD)/bin/onnx-node-tests
 
 all: $(DEPS_OK)
-	@$(MAKE) --no-print-directory $(LIB) $(LUAMOD) $(CLI) $(CTESTS) $(ONNX_TESTS)
+	@$(MAKE) --no-print-directory $(LIB) $(LUAMOD) $(CLI) $(CTESTS) $(ONNX_TESTS) \
+	  $(DIST_TARGETS)
 
 # Installs missing Debian packages once (apt-get as root, or through sudo).
 $(DEPS_OK): tools/install-deps.sh
@@ -87,9 +88,10 @@ $(BUILD)/obj/gen/embedded_lua.o: $(BUILD)/gen/embedded_lua.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# --export-dynamic: C modules loaded later (lucid.mpi, mk/distributed.mk) use this core.
 $(CLI): $(BUILD)/obj/src/cli/lucid.o $(BUILD)/obj/gen/embedded_lua.o $(LUA_OBJ) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -Wl,--export-dynamic -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/obj/src/cli/lucid.o: src/cli/lucid.c
 	@mkdir -p $(dir $@)
@@ -144,7 +146,7 @@ check-asan: $(DEPS_OK)
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
 	  build-asan/liblucid.a build-asan/bin/lucid build-asan/bin/lucid-tests \
-	  build-asan/bin/onnx-node-tests
+	  build-asan/bin/onnx-node-tests $(subst $(BUILD)/,build-asan/,$(DIST_TARGETS))
 	ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1 sh tools/run-tests.sh build-asan asan
 

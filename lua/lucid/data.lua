@@ -358,6 +358,108 @@ function data.default_collate(samples)
   end)
 end
 
+-- ------------------------------------------------------------------ DistributedSampler
+
+-- DistributedSampler(dataset [, {num_replicas, rank, shuffle = true, seed = 0,
+-- drop_last = false}]): the share of the dataset one process of a data-parallel job reads
+-- (PyTorch's torch.utils.data.DistributedSampler). num_replicas and rank (1-based) default to
+-- lucid.distributed's world size and rank. Each epoch every rank draws the same permutation
+-- (from seed + epoch: call set_epoch(e) before each epoch, or every epoch repeats the order),
+-- pads it by repeating its start until it divides evenly (or, with drop_last, cuts the tail),
+-- and takes every num_replicas-th sample from position rank. The shuffle uses its own
+-- generator, not lucid's, so it leaves lucid.manual_seed's stream alone.
+local DistributedSampler = {__name = "DistributedSampler"}
+DistributedSampler.__index = DistributedSampler
+data.DistributedSampler = setmetatable(DistributedSampler, {
+  __call = function(_, ...) return DistributedSampler.new(...) end,
+  __tostring = function() return "lucid.data.DistributedSampler" end,
+})
+
+function DistributedSampler.new(...)
+  local fname = "lucid.data.DistributedSampler"
+  return guard(function(...)
+    local o = args(fname, {"dataset", "num_replicas", "rank", "shuffle", "seed", "drop_last"}, ...)
+    local ds = o.dataset
+    if ds == nil then fail("%s: missing argument dataset", fname) end
+    local n = ds_len(fname, ds)
+    local replicas, rank = o.num_replicas, o.rank
+    if replicas == nil or rank == nil then
+      local dist = require "lucid.distributed"
+      if not dist.is_initialized() then
+        fail("%s: give num_replicas and rank, or call lucid.distributed.init() first", fname)
+      end
+      replicas = replicas or dist.world_size()
+      rank = rank or dist.rank()
+    end
+    replicas = int_arg(fname, "num_replicas", replicas, 1)
+    rank = int_arg(fname, "rank", rank, 1)
+    if rank > replicas then
+      fail("%s: rank %d out of range (expected 1..%d)", fname, rank, replicas)
+    end
+    local self = setmetatable({}, DistributedSampler)
+    self.dataset, self.num_replicas, self.rank = ds, replicas, rank
+    self.shuffle = bool_arg(fname, "shuffle", o.shuffle, true)
+    self.seed = o.seed == nil and 0 or int_arg(fname, "seed", o.seed)
+    self.drop_last = bool_arg(fname, "drop_last", o.drop_last, false)
+    self.epoch = 0
+    if self.drop_last and n % replicas ~= 0 then
+      self.num_samples = (n - replicas) // replicas + ((n - replicas) % replicas ~= 0 and 1 or 0)
+      if n < replicas then self.num_samples = 0 end
+    else
+      self.num_samples = (n + replicas - 1) // replicas
+    end
+    self.total_size = self.num_samples * replicas
+    return self
+  end, ...)
+end
+
+function DistributedSampler:set_epoch(epoch)
+  self.epoch = guard(int_arg, "lucid.data.DistributedSampler:set_epoch", "epoch", epoch)
+end
+
+function DistributedSampler:__len() return self.num_samples end
+
+function DistributedSampler:__tostring()
+  return string.format("DistributedSampler(rank %d of %d, %d samples, shuffle=%s, drop_last=%s)",
+    self.rank, self.num_replicas, self.num_samples, tostring(self.shuffle), tostring(self.drop_last))
+end
+
+-- splitmix64: a small generator with a good spread, in Lua's wrapping 64-bit integers.
+local function splitmix(state)
+  return function()
+    state = state + 0x9E3779B97F4A7C15
+    local z = state
+    z = (z ~ (z >> 30)) * -4658895280553007687 -- 0xBF58476D1CE4E5B9
+    z = (z ~ (z >> 27)) * -7723592293110705685 -- 0x94D049BB133111EB
+    return z ~ (z >> 31)
+  end
+end
+
+-- The epoch's 1-based dataset indices for this rank.
+function DistributedSampler:indices()
+  local n = #self.dataset
+  local idx = {}
+  for i = 1, n do idx[i] = i end
+  if self.shuffle then
+    local rand = splitmix(self.seed * 1000003 + self.epoch)
+    for i = n, 2, -1 do
+      local j = ((rand() >> 1) % i) + 1
+      idx[i], idx[j] = idx[j], idx[i]
+    end
+  end
+  local total = self.total_size
+  if not self.drop_last then
+    local k = 1
+    while #idx < total do -- pad by repeating the start (PyTorch's rule)
+      idx[#idx + 1] = idx[k]
+      k = k % n + 1
+    end
+  end
+  local out = {}
+  for p = self.rank, total, self.num_replicas do out[#out + 1] = idx[p] end
+  return out
+end
+
 -- ------------------------------------------------------------------ DataLoader
 
 local DataLoader = {__name = "DataLoader"}
@@ -368,11 +470,11 @@ data.DataLoader = setmetatable(DataLoader, {
 })
 
 -- DataLoader(dataset [, batch_size [, shuffle]] [, {batch_size = 1, shuffle = false,
--- drop_last = false, collate_fn = nil}])
+-- drop_last = false, collate_fn = nil, sampler = nil}])
 function DataLoader.new(...)
   local fname = "lucid.data.DataLoader"
   return guard(function(...)
-    local o = args(fname, {"dataset", "batch_size", "shuffle", "drop_last", "collate_fn"}, ...)
+    local o = args(fname, {"dataset", "batch_size", "shuffle", "drop_last", "collate_fn", "sampler"}, ...)
     local ds = o.dataset
     if ds == nil then fail("%s: missing argument dataset", fname) end
     if type(ds) ~= "table" and type(ds) ~= "userdata" then
@@ -391,12 +493,37 @@ function DataLoader.new(...)
       fail("%s: collate_fn must be a function, got %s", fname, describe(o.collate_fn))
     end
     self.collate_fn = o.collate_fn
+    if o.sampler ~= nil then
+      local smp = o.sampler
+      if (type(smp) ~= "table" and type(smp) ~= "userdata") or not callable(smp.indices) then
+        fail("%s: sampler must be a sampler (an object with an indices() method, such as "
+          .. "data.DistributedSampler), got %s", fname, describe(smp))
+      end
+      if self.shuffle then
+        fail("%s: sampler and shuffle = true cannot be combined (the sampler decides the order)", fname)
+      end
+      self.sampler = smp
+    end
     return self
   end, ...)
 end
 
-function DataLoader:__len()
+-- The samples of one pass, in order: the sampler's 1-based indices, or nil for 1..#dataset.
+local function sampler_order(self)
+  local smp = self.sampler
+  if smp == nil then return nil end
+  local list = smp:indices()
   local n = #self.dataset
+  for k, i in ipairs(list) do
+    if mtype(i) ~= "integer" or i < 1 or i > n then
+      fail("lucid.data.DataLoader: the sampler's index %d is %s (expected an integer in 1..%d)", k, describe(i), n)
+    end
+  end
+  return list
+end
+
+function DataLoader:__len()
+  local n = self.sampler and #self.sampler or #self.dataset
   if self.drop_last then return n // self.batch_size end
   return (n + self.batch_size - 1) // self.batch_size
 end
@@ -410,12 +537,15 @@ end
 -- shuffle is set). Each step returns the collated batch: as many values as ds:get returns.
 function DataLoader:iter()
   local ds, bs = self.dataset, self.batch_size
-  local n = #ds
-  local nb = #self
+  local order_list = sampler_order(self)
+  local n = order_list and #order_list or #ds
+  local nb = self.drop_last and n // bs or (n + bs - 1) // bs
   local collate_fn = self.collate_fn
   local fast = collate_fn == nil and batches_itself(ds)
-  local order, order_list
-  if self.shuffle and n > 0 then
+  local order
+  if order_list then
+    if fast and n > 0 then order = lucid.tensor(order_list, {dtype = "int64"}) end
+  elseif self.shuffle and n > 0 then
     order = lucid.randperm(n)
     if not fast then order_list = order:tolist() end
   elseif fast and n > 0 then

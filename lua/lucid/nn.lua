@@ -434,7 +434,7 @@ local P = {
 }
 nn._P = P
 
-for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "interpolate", "attention", "initializers", "utils", "rnn", "transformer"} do
+for _, family in ipairs{"activation", "linear", "dropout", "embedding", "loss", "conv", "norm", "interpolate", "attention", "initializers", "utils", "rnn", "transformer", "parallel"} do
   require("lucid.nn." .. family)(nn, P)
 end
 

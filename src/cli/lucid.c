@@ -363,6 +363,42 @@ static void doREPL(lua_State *L) {
 
 /* ---------------------------------------------------------------- main */
 
+/* Puts the C modules built or installed beside this program first on package.cpath: the
+ * build tree's lua/ (build/bin/../lua/lucid/mpi.so) and an install's lib/lua/5.4/. Modules
+ * that are not linked in (lucid.mpi, which needs MPI) are found there; they use this
+ * program's own core, whose symbols the program exports. */
+static void add_module_dirs(lua_State *L) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = '\0';
+  lua_getglobal(L, "package");
+  if (!lua_istable(L, -1)) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_getfield(L, -1, "cpath");
+  lua_pushfstring(L, "%s/../lua/?.so;%s/../lib/lua/5.4/?.so;%s", exe, exe,
+                  lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+  lua_setfield(L, -3, "cpath");
+  lua_pop(L, 2);
+}
+
+/* After a failed script: the function a module left in the registry under "lucid.on_error"
+ * (lucid.distributed's ends the whole MPI job, so the other ranks stop instead of waiting for
+ * this one) runs with the failure's exit status. */
+static void run_error_hook(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lucid.on_error") == LUA_TFUNCTION) {
+    lua_pushinteger(L, EXIT_FAILURE);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
@@ -380,6 +416,7 @@ static int pmain(lua_State *L) {
   }
   luaL_openlibs(L);
   lucid_preload(L); /* require "lucid" finds the embedded modules first */
+  add_module_dirs(L);
   createargtable(L, argv, argc, script);
   lua_gc(L, LUA_GCRESTART);
   if (!(args & HAS_NOENV) && handle_luainit(L) != LUA_OK) return 0;
@@ -411,6 +448,7 @@ int main(int argc, char **argv) {
   int status = lua_pcall(L, 2, 1, 0);
   int result = lua_toboolean(L, -1);
   report(L, status);
+  if (!result || status != LUA_OK) run_error_hook(L);
   lua_close(L);
   return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
