@@ -526,3 +526,66 @@ TEST(queue_callback_nested_and_autograd_grad) {
   lc_release(w);
   lc_release(x);
 }
+
+/* ------------------------------------------------------------------ allocation failures */
+
+static int live_cbs;
+static void free_live(void *ud) {
+  (void)ud;
+  live_cbs--;
+}
+static lc_status noop_cb(void *ud) {
+  (void)ud;
+  return LC_OK;
+}
+static lc_status queue_five(void *ud, lc_tensor *t) {
+  (void)ud, (void)t;
+  for (int i = 0; i < 5; i++) { /* past the queue's first capacity */
+    live_cbs++;
+    lc_status st = lc_autograd_queue_callback(noop_cb, NULL, free_live);
+    if (st) return st;
+  }
+  return LC_OK;
+}
+static lc_status pass_pre(void *ud, const lc_tensor *g, lc_tensor **rep) {
+  (void)ud, (void)g, (void)rep;
+  return LC_OK;
+}
+
+/* Every allocation of a backward with hooked leaves and queued callbacks failing in turn: a
+ * status with a message, every callback's ud released (LeakSanitizer checks the rest under
+ * check-asan), and the same backward succeeds right after. */
+TEST(post_hooks_allocation_failures) {
+  chain ch = chain_new();
+  CHECK(ch.loss != NULL);
+  if (!ch.loss) return;
+  lc_hook_handle *hd[4] = {NULL};
+  CHECK_OK(lc_register_post_accumulate_grad_hook(ch.c, queue_five, NULL, NULL, &hd[0]));
+  CHECK_OK(lc_register_post_accumulate_grad_hook(ch.a, queue_five, NULL, NULL, &hd[1]));
+  CHECK_OK(lc_register_hook(ch.b, pass_pre, NULL, NULL, &hd[2]));
+  CHECK_OK(lc_register_hook(ch.a, pass_pre, NULL, NULL, &hd[3]));
+  lc_debug_track_allocations(true);
+  int64_t before = lc_debug_allocations();
+  CHECK_OK(lc_backward(ch.loss, NULL, true));
+  int64_t k = lc_debug_allocations() - before;
+  CHECK(k > 5);
+  CHECK(live_cbs == 0);
+  int64_t failed = 0;
+  for (int64_t n = 1; n <= k; n++) {
+    lc_debug_fail_allocation(n);
+    lc_status st = lc_backward(ch.loss, NULL, true);
+    lc_debug_fail_allocation(0);
+    if (st) {
+      failed++;
+      CHECK(lc_last_error()[0] != 0);
+    }
+    CHECK(live_cbs == 0);
+    CHECK_OK(lc_backward(ch.loss, NULL, true));
+    CHECK(live_cbs == 0);
+  }
+  lc_debug_track_allocations(false);
+  CHECK(failed > 0);
+  for (int i = 0; i < 4; i++)
+    lc_hook_handle_free(hd[i]);
+  chain_free(&ch);
+}
