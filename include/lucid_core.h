@@ -727,6 +727,32 @@ lc_status lc_register_hook(lc_tensor *t, lc_grad_hook fn, void *ud, void (*free_
 void lc_hook_handle_remove(lc_hook_handle *h);
 void lc_hook_handle_free(lc_hook_handle *h);
 
+/* Post-accumulate-grad hooks (PyTorch 2.1's Tensor.register_post_accumulate_grad_hook): on a
+ * leaf that requires grad (else LC_EGRAD; NULL arguments LC_EARG), fn(ud, leaf) runs in a
+ * backward (lc_backward*, not lc_autograd_grad) right after the leaf's gradient of the pass
+ * has been summed over every edge and accumulated into its .grad (lc_grad(leaf) holds the sum
+ * with earlier backwards'). Gradient hooks fire as soon as a leaf is complete, not at the end
+ * of the pass: after the last node (in execution order) with an edge to the leaf ran, so a
+ * leaf used early in the forward completes after the ones used late (what overlapping
+ * DistributedDataParallel's all_reduce with the rest of backward relies on). Hooks run in
+ * registration order, after the leaf's gradient hooks; a failing one stops the backward with
+ * its status. Removal, ud and the handle as for lc_register_hook. */
+typedef lc_status (*lc_post_accumulate_grad_hook)(void *ud, lc_tensor *leaf);
+lc_status lc_register_post_accumulate_grad_hook(lc_tensor *leaf, lc_post_accumulate_grad_hook fn,
+                                                void *ud, void (*free_ud)(void *),
+                                                lc_hook_handle **handle);
+
+/* A callback at the end of the backward running on this thread (PyTorch's
+ * Variable._execution_engine.queue_callback): valid only while lc_backward* or
+ * lc_autograd_grad* runs on this thread (from a hook or a custom function's backward), else
+ * LC_EGRAD; the innermost one when backwards nest. Callbacks run in queue order after the
+ * pass's last node and last leaf hook, before that backward returns; one may queue another,
+ * which then runs too. A failing callback stops the rest and the backward returns its status;
+ * a pass that fails runs none. free_ud (may be NULL) releases ud in every case, once: after
+ * the callback ran or was dropped, or at once when this call fails. */
+typedef lc_status (*lc_autograd_callback)(void *ud);
+lc_status lc_autograd_queue_callback(lc_autograd_callback fn, void *ud, void (*free_ud)(void *));
+
 /* Custom autograd functions (PyTorch's torch.autograd.Function, used by
  * lucid.autograd.Function): the caller computes the outputs itself (without recording), then
  * lc_function_record joins them to the graph as the outputs of one node named name (copied;

@@ -9,6 +9,11 @@ local autograd = {}
 -- when allow_unused).
 autograd.grad = core.grad
 
+-- autograd.queue_callback(fn): fn() runs once at the end of the backward running now (call it
+-- from a hook or a Function's backward), after the pass's last node and leaf hook, before
+-- backward returns; PyTorch's Variable._execution_engine.queue_callback. See docs/autograd.md.
+autograd.queue_callback = core._queue_callback
+
 local FN = "lucid.autograd.gradcheck"
 
 local callable = require("lucid.args").callable

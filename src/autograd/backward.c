@@ -8,6 +8,12 @@
  * every consumer of its output already ran and its pending gradient is complete. Gradients
  * flowing into the same node are summed in its record; gradients reaching leaves go into
  * leaf->grad (lc_backward) or into the caller's result slots (lc_autograd_grad).
+ *
+ * A leaf with hooks has its gradient summed over every edge first; once sorted, the engine
+ * knows the last node (in execution order) with an edge to it, and after that node ran the
+ * leaf is complete: its gradient hooks run on the total, it is delivered, then its
+ * post-accumulate-grad hooks run (PyTorch's AccumulateGrad, which runs as soon as ready). The
+ * callbacks queued during the pass (lc_autograd_queue_callback) run after its last node.
  */
 #include "internal.h"
 
@@ -177,6 +183,7 @@ typedef struct rec {
   lc_tensor *grad;  /* pending gradient of the node's output 0 (owned) */
   lc_tensor **more; /* a custom node's outputs: n_outputs pending gradients ([0] unused) */
   bool needed;      /* lc_autograd_grad: leads to a requested input */
+  int32_t fire;     /* the first hooked leaf completing after this node (engine.hk), -1: none */
 } rec;
 
 typedef struct graph {
@@ -236,6 +243,7 @@ static lc_status graph_add(graph *g, lc_node *nd) {
   g->recs[g->n].grad = NULL;
   g->recs[g->n].more = NULL;
   g->recs[g->n].needed = true;
+  g->recs[g->n].fire = -1;
   g->n++;
   if (g->n * 2 > g->tcap) return table_rebuild(g, g->tcap ? g->tcap * 2 : 128);
   table_put(g, g->n - 1);
@@ -329,10 +337,11 @@ typedef struct engine {
   lc_tensor **captures;
   bool *reached;
   /* leaves with hooks: their gradient is summed over every edge first, and the hooks run once
-   * on the total when the pass ends (PyTorch runs them before AccumulateGrad) */
-  lc_tensor **hooked;      /* borrowed: the graph's edges hold them */
-  lc_tensor **hooked_grad; /* owned */
-  int n_hooked, cap_hooked;
+   * on the total after the last node with an edge to the leaf (plan_hooked) */
+  struct hooked_leaf *hk;
+  int n_hk, cap_hk;
+  int32_t *hk_table; /* open addressing over the leaves: index + 1, 0 = empty */
+  size_t hk_tcap;    /* power of two */
   /* per-node scratch, grown to the widest node */
   lc_tensor **grad_in;
   bool *needs;
@@ -402,44 +411,180 @@ static lc_status grow_scratch(engine *e, int n) {
   return LC_OK;
 }
 
-/* A gradient reaching leaf: held back when the leaf has hooks, else delivered. */
-static lc_status leaf_grad(engine *e, lc_tensor *leaf, lc_tensor *g) {
-  if (!leaf->hooks)
-    return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
-  int k = 0;
-  while (k < e->n_hooked && e->hooked[k] != leaf)
-    k++;
-  if (k == e->n_hooked) {
-    if (e->inputs && input_index(e, leaf, 0) < 0) return LC_OK; /* not asked for */
-    if (e->n_hooked == e->cap_hooked) {
-      int cap = e->cap_hooked ? 2 * e->cap_hooked : 4;
-      lc_tensor **a = realloc(e->hooked, (size_t)cap * sizeof *a);
-      if (!a) return lc_error_oom((size_t)cap * sizeof *a);
-      e->hooked = a;
-      lc_tensor **b = realloc(e->hooked_grad, (size_t)cap * sizeof *b);
-      if (!b) return lc_error_oom((size_t)cap * sizeof *b);
-      e->hooked_grad = b;
-      e->cap_hooked = cap;
-    }
-    e->hooked[k] = leaf;
-    e->hooked_grad[k] = NULL;
-    e->n_hooked++;
+/* ------------------------------------------------------------------ hooked leaves */
+
+typedef struct hooked_leaf {
+  lc_tensor *leaf; /* borrowed: the graph's edges hold it */
+  lc_tensor *grad; /* owned: the sum of the gradients that reached it so far */
+  size_t last;     /* the record of the last node with an edge to it */
+  int32_t next;    /* the next leaf completing after the same node, -1: none */
+} hooked_leaf;
+
+static int32_t hk_find(const engine *e, const lc_tensor *leaf) {
+  if (!e->hk_tcap) return -1;
+  for (size_t h = hash_ptr(leaf, e->hk_tcap);; h = (h + 1) & (e->hk_tcap - 1)) {
+    int32_t v = e->hk_table[h];
+    if (!v) return -1;
+    if (e->hk[v - 1].leaf == leaf) return v - 1;
   }
-  lc_status st = e->inputs ? LC_OK : check_leaf_grad(leaf, g);
-  return st ? st : acc_e(e, &e->hooked_grad[k], g, leaf->dtype);
 }
 
-/* End of the pass: each hooked leaf's total gradient through its hooks, then delivered. */
-static lc_status flush_hooked(engine *e) {
-  lc_status st = LC_OK;
-  for (int k = 0; k < e->n_hooked && !st; k++) {
-    lc_tensor *leaf = e->hooked[k];
-    if (!(st = lc_ag_run_hooks(leaf->hooks, &e->hooked_grad[k],
-                               e->inputs ? "autograd_grad" : "backward")))
-      st = e->inputs ? capture(e, leaf, e->hooked_grad[k])
-                     : accumulate_leaf(leaf, e->hooked_grad[k], e->create_graph);
+static void hk_put(engine *e, int32_t j) {
+  size_t h = hash_ptr(e->hk[j].leaf, e->hk_tcap);
+  while (e->hk_table[h])
+    h = (h + 1) & (e->hk_tcap - 1);
+  e->hk_table[h] = j + 1;
+}
+
+/* The entry of leaf, added (gradient NULL) unless present. */
+static lc_status hk_get(engine *e, lc_tensor *leaf, int32_t *out) {
+  if ((*out = hk_find(e, leaf)) >= 0) return LC_OK;
+  if (e->n_hk >= INT32_MAX / 4) return lc_set_error(LC_ENOMEM, "backward: too many hooked leaves");
+  if (e->n_hk == e->cap_hk) {
+    int cap = e->cap_hk ? 2 * e->cap_hk : 16;
+    hooked_leaf *a = realloc(e->hk, (size_t)cap * sizeof *a);
+    if (!a) return lc_error_oom((size_t)cap * sizeof *a);
+    e->hk = a;
+    e->cap_hk = cap;
   }
+  if ((size_t)(e->n_hk + 1) * 2 > e->hk_tcap) {
+    size_t tcap = e->hk_tcap ? 2 * e->hk_tcap : 32;
+    int32_t *t = calloc(tcap, sizeof *t);
+    if (!t) return lc_error_oom(tcap * sizeof *t);
+    free(e->hk_table);
+    e->hk_table = t;
+    e->hk_tcap = tcap;
+    for (int32_t j = 0; j < e->n_hk; j++)
+      hk_put(e, j);
+  }
+  int32_t j = e->n_hk++;
+  e->hk[j] = (hooked_leaf){.leaf = leaf, .grad = NULL, .last = 0, .next = -1};
+  hk_put(e, j);
+  *out = j;
+  return LC_OK;
+}
+
+/* Whether leaf's gradient is held back until the leaf is complete: it has gradient hooks, or
+ * post-accumulate-grad hooks in a backward (lc_autograd_grad: gradient hooks on a requested
+ * input only). */
+static bool wants_hooks(const engine *e, const lc_tensor *leaf) {
+  if (!leaf->hooks) return false;
+  if (e->inputs) return lc_ag_hooks_any(leaf->hooks, false) && input_index(e, leaf, 0) >= 0;
+  return lc_ag_hooks_any(leaf->hooks, false) || lc_ag_hooks_any(leaf->hooks, true);
+}
+
+/* After graph_sort: each hooked leaf's last node in execution order, and per record the list
+ * of leaves completing after it (in the order they were first met). One pass over the edges. */
+static lc_status plan_hooked(engine *e) {
+  graph *g = &e->g;
+  for (size_t i = 0; i < g->n; i++) {
+    const lc_node *nd = g->recs[i].node;
+    for (int k = 0; k < nd->n_inputs; k++) {
+      lc_tensor *leaf = nd->next[k].leaf;
+      if (nd->next[k].node || !leaf || !wants_hooks(e, leaf)) continue;
+      int32_t j;
+      lc_status st = hk_get(e, leaf, &j);
+      if (st) return st;
+      e->hk[j].last = i;
+    }
+  }
+  for (int32_t j = e->n_hk; j-- > 0;) {
+    rec *r = &g->recs[e->hk[j].last];
+    e->hk[j].next = r->fire;
+    r->fire = j;
+  }
+  return LC_OK;
+}
+
+/* A gradient reaching leaf: held back when the leaf is hooked, else delivered. */
+static lc_status leaf_grad(engine *e, lc_tensor *leaf, lc_tensor *g) {
+  int32_t j = leaf->hooks ? hk_find(e, leaf) : -1;
+  if (j < 0) return e->inputs ? capture(e, leaf, g) : accumulate_leaf(leaf, g, e->create_graph);
+  lc_status st = e->inputs ? LC_OK : check_leaf_grad(leaf, g);
+  return st ? st : acc_e(e, &e->hk[j].grad, g, leaf->dtype);
+}
+
+/* Hooked leaf h is complete (its last node ran): its gradient hooks on the total, then
+ * delivered (captured, or accumulated into .grad), then, in a backward, its
+ * post-accumulate-grad hooks. No gradient reached it: nothing runs. */
+static lc_status complete_leaf(engine *e, hooked_leaf *h) {
+  if (!h->grad) return LC_OK;
+  lc_tensor *leaf = h->leaf;
+  lc_status st = lc_ag_run_hooks(leaf->hooks, &h->grad, e->inputs ? "autograd_grad" : "backward");
+  if (!st)
+    st = e->inputs ? capture(e, leaf, h->grad) : accumulate_leaf(leaf, h->grad, e->create_graph);
+  lc_release(h->grad);
+  h->grad = NULL;
+  if (!st && !e->inputs) st = lc_ag_run_post_hooks(leaf->hooks, leaf);
   return st;
+}
+
+/* ------------------------------------------------------------------ queued callbacks */
+
+typedef struct queued_cb {
+  lc_autograd_callback fn;
+  void *ud;
+  void (*free_ud)(void *);
+} queued_cb;
+
+/* The callbacks of one running backward; a backward started inside another (from a hook)
+ * pushes its own queue. */
+typedef struct cb_queue {
+  queued_cb *q;
+  int n, cap;
+  struct cb_queue *prev;
+} cb_queue;
+
+static _Thread_local cb_queue *cb_current;
+
+static void cbq_begin(cb_queue *q) {
+  memset(q, 0, sizeof *q);
+  q->prev = cb_current;
+  cb_current = q;
+}
+
+/* End of q's backward, whose pass returned st: on success the callbacks in queue order
+ * (including the ones they queue) until one fails; every ud released either way. */
+static lc_status cbq_end(cb_queue *q, lc_status st) {
+  for (int i = 0; i < q->n; i++) {
+    queued_cb c = q->q[i]; /* a callback may queue more: q->q may move */
+    if (!st) st = c.fn(c.ud);
+    if (c.free_ud) c.free_ud(c.ud);
+  }
+  cb_current = q->prev;
+  free(q->q);
+  return st;
+}
+
+lc_status lc_autograd_queue_callback(lc_autograd_callback fn, void *ud, void (*free_ud)(void *)) {
+  cb_queue *q = cb_current;
+  lc_status st = LC_OK;
+  if (!fn)
+    st = lc_set_error(LC_EARG, "autograd_queue_callback: callback is NULL");
+  else if (!q)
+    st = lc_set_error(LC_EGRAD, "autograd_queue_callback: no backward is running on this thread "
+                                "(queue a callback from a hook or a custom function's backward, "
+                                "while the pass runs)");
+  else if (q->n == q->cap) {
+    if (q->cap >= INT32_MAX / 4) {
+      st = lc_set_error(LC_ENOMEM, "autograd_queue_callback: too many callbacks");
+    } else {
+      int cap = q->cap ? 2 * q->cap : 4;
+      queued_cb *a = realloc(q->q, (size_t)cap * sizeof *a);
+      if (!a)
+        st = lc_error_oom((size_t)cap * sizeof *a);
+      else {
+        q->q = a;
+        q->cap = cap;
+      }
+    }
+  }
+  if (st) {
+    if (free_ud) free_ud(ud);
+    return st;
+  }
+  q->q[q->n++] = (queued_cb){fn, ud, free_ud};
+  return LC_OK;
 }
 
 /* Prefixes an error raised inside op->backward with the node's name, unless already there. */
@@ -666,24 +811,27 @@ static lc_status engine_run(engine *e) {
   if (!st) st = graph_sort(&e->g);
   if (st) return st;
   if (e->inputs) mark_needed(e);
+  if ((st = plan_hooked(e))) return st;
   bool prev = lc_set_grad_enabled(e->create_graph);
   for (size_t i = 0; i < e->g.n && !st; i++) {
     rec *r = &e->g.recs[i];
-    if (!r->needed) continue;
-    st = run_node(e, r);
-    rec_clear(r);
-    if (!st && !e->retain_graph) release_saved(r->node);
+    if (r->needed) {
+      st = run_node(e, r);
+      rec_clear(r);
+      if (!st && !e->retain_graph) release_saved(r->node);
+    }
+    for (int32_t j = r->fire; j >= 0 && !st; j = e->hk[j].next)
+      st = complete_leaf(e, &e->hk[j]);
   }
-  if (!st) st = flush_hooked(e);
   lc_set_grad_enabled(prev);
   return st;
 }
 
 static void engine_free(engine *e) {
-  for (int k = 0; k < e->n_hooked; k++)
-    lc_release(e->hooked_grad[k]);
-  free(e->hooked);
-  free(e->hooked_grad);
+  for (int j = 0; j < e->n_hk; j++)
+    lc_release(e->hk[j].grad);
+  free(e->hk);
+  free(e->hk_table);
   graph_free(&e->g);
   free(e->grad_in);
   free(e->needs);
@@ -734,11 +882,14 @@ lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags) {
   lc_tensor *seed = NULL;
   lc_status st = make_seed("backward", t, grad, &seed);
   if (st) return st;
-  if (!t->grad_fn) {
+  cb_queue q;
+  cbq_begin(&q);
+  if (!t->grad_fn) { /* a leaf: complete at once */
     st = lc_ag_run_hooks(t->hooks, &seed, "backward");
     if (!st) st = accumulate_leaf(t, seed, create_graph);
     lc_release(seed);
-    return st;
+    if (!st) st = lc_ag_run_post_hooks(t->hooks, t);
+    return cbq_end(&q, st);
   }
   engine e;
   memset(&e, 0, sizeof e);
@@ -754,7 +905,7 @@ lc_status lc_backward_ex(lc_tensor *t, const lc_tensor *grad, unsigned flags) {
   }
   lc_release(seed);
   engine_free(&e);
-  return st;
+  return cbq_end(&q, st);
 }
 
 lc_status lc_autograd_grad(int n_outputs, lc_tensor *const *outputs, lc_tensor *const *grad_outputs,
@@ -796,6 +947,8 @@ lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
   e.reached = calloc((size_t)n_inputs, sizeof *e.reached);
   lc_status st = LC_OK;
   if (!e.captures || !e.reached) st = lc_error_oom((size_t)n_inputs * sizeof *e.captures);
+  cb_queue q;
+  cbq_begin(&q);
 
   for (int i = 0; i < n_outputs && !st; i++) {
     lc_tensor *o = outputs[i], *seed = NULL;
@@ -817,6 +970,8 @@ lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
     lc_release(seed);
   }
   if (!st) st = engine_run(&e);
+  engine_free(&e);
+  st = cbq_end(&q, st);
 
   for (int j = 0; j < n_inputs && !st; j++) {
     if (e.captures[j]) {
@@ -854,7 +1009,6 @@ lc_status lc_autograd_grad_ex(int n_outputs, lc_tensor *const *outputs,
       lc_release(e.captures[j]);
   free(e.captures);
   free(e.reached);
-  engine_free(&e);
   return st;
 }
 

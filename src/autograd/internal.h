@@ -68,6 +68,11 @@ void lc_ag_set_inputs(lc_node *nd, int n, lc_tensor *const *in);
 /* One node allocation (engine.c): edges, metas, saved slots, empty. */
 lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_args *args);
 
+/* Whether hook list b (a leaf's, may be NULL) holds post-accumulate-grad hooks (post) or
+ * gradient hooks (!post); the post hooks of leaf's list run on leaf. hooks.c */
+bool lc_ag_hooks_any(const lc_node_base *b, bool post);
+lc_status lc_ag_run_post_hooks(lc_node_base *b, lc_tensor *leaf);
+
 static inline bool lc_ag_has_slot(const lc_tensor *t) { return t->grad_fn && t->retains_grad; }
 
 #endif

@@ -131,6 +131,99 @@ static int f_register_hook(lua_State *L) {
   return 1;
 }
 
+/* ---------------------------------------------------------------- post-accumulate-grad hooks
+ * and queued callbacks: Lua functions called with the leaf (or nothing) from C callbacks that,
+ * like gradient hooks, run inside the backward started from Lua (hook_L). The push and call
+ * are protected, so no Lua error unwinds the engine's C frames. */
+
+typedef struct lua_call1 {
+  int ref;
+  lc_tensor *arg; /* NULL: no argument */
+} lua_call1;
+
+static int call1_protected(lua_State *L) {
+  lua_call1 *c = lua_touserdata(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+  if (c->arg) lb_push(L, c->arg);
+  lua_call(L, c->arg ? 1 : 0, 1);
+  return 1;
+}
+
+/* Calls the Lua function of h with arg: LC_OK (its result left on top of hook_L's stack, to
+ * pop), or a core error "<what>: <Lua message>" (nothing left). */
+static lc_status call_lua(lb_luaref *h, lc_tensor *arg, const char *who, const char *what) {
+  lua_State *L = hook_L;
+  if (!L)
+    return lc_set_error(LC_EGRAD, "%s: a Lua function can only run in a backward started from Lua",
+                        who);
+  if (!lua_checkstack(L, LB_NUPVALUES + 4))
+    return lc_set_error(LC_ENOMEM, "%s: Lua stack overflow", who);
+  lua_call1 c = {h->ref, arg};
+  /* the running C function is the lucid.backward / autograd.grad that started this pass: the
+   * protected call gets its upvalues (the tensor metatable and state lb_push needs) */
+  for (int i = 1; i <= LB_NUPVALUES; i++)
+    lua_pushvalue(L, lua_upvalueindex(i));
+  lua_pushcclosure(L, call1_protected, LB_NUPVALUES);
+  lua_pushlightuserdata(L, &c);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+    lc_status st = lc_set_error(LC_EGRAD, "%s: %s", what, msg ? msg : "?");
+    lua_pop(L, 1);
+    return st;
+  }
+  return LC_OK;
+}
+
+static lc_status run_lua_post_hook(void *ud, lc_tensor *leaf) {
+  lc_status st = call_lua(ud, leaf, "register_post_accumulate_grad_hook",
+                          "error in a post-accumulate-grad hook");
+  if (st) return st;
+  lua_State *L = hook_L;
+  if (!lua_isnil(L, -1)) /* PyTorch: "should return None" */
+    st = lc_set_error(LC_EGRAD, "a post-accumulate-grad hook must return nothing, got %s",
+                      lb_typename(L, -1));
+  lua_pop(L, 1);
+  return st;
+}
+
+static int f_register_post_accumulate_grad_hook(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "hook"};
+  lb_args(L, fn, P, 2);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  if (!is_callable(L, 2))
+    lb_argerror(L, fn, 2, "hook", "expected a function, got %s", lb_typename(L, 2));
+  lc_hook_handle **hd = lb_hook_handle_new(L);
+  lb_luaref *h = lb_luaref_new(L, 2);
+  if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
+  if (lc_register_post_accumulate_grad_hook(t, run_lua_post_hook, h, lb_luaref_free, hd) != LC_OK) {
+    lb_luaref_free(h);
+    lb_core_error(L, fn);
+  }
+  return 1;
+}
+
+static lc_status run_lua_callback(void *ud) {
+  lc_status st = call_lua(ud, NULL, "autograd_queue_callback", "error in a queued callback");
+  if (!st) lua_pop(hook_L, 1); /* its results are ignored, as PyTorch's */
+  return st;
+}
+
+/* lucid.autograd.queue_callback(fn) (lua/lucid/autograd.lua) */
+static int f_queue_callback(lua_State *L) {
+  const char *fn = "autograd.queue_callback";
+  static const char *const P[] = {"callback"};
+  lb_args(L, fn, P, 1);
+  if (!is_callable(L, 1))
+    lb_argerror(L, fn, 1, "callback", "expected a function, got %s", lb_typename(L, 1));
+  lb_luaref *h = lb_luaref_new(L, 1);
+  if (!h) lb_argerror(L, fn, 1, "callback", "out of memory");
+  /* h is the core's from here: freed after the callback ran, or at once when this fails */
+  if (lc_autograd_queue_callback(run_lua_callback, h, lb_luaref_free) != LC_OK)
+    lb_core_error(L, fn);
+  return 0;
+}
+
 /* Runs a backward with hook_L set to L (restored after, also for nested backwards). */
 #define WITH_HOOKS(L, call)                                                                        \
   do {                                                                                             \
@@ -422,12 +515,15 @@ static int f_grad(lua_State *L) {
   return 1;
 }
 
-const lb_reg lb_autograd_regs[] = {{"requires_grad_", f_requires_grad_, 0, LB_METHOD},
-                                   {"backward", f_backward, 0, LB_BOTH},
-                                   {"retain_grad", f_retain_grad, 0, LB_METHOD},
-                                   {"register_hook", f_register_hook, 0, LB_METHOD},
-                                   {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
-                                   {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
-                                   {"grad", f_grad, 0, LB_FUNC},
-                                   {"_function_record", f_function_record, 0, LB_FUNC},
-                                   {NULL, NULL, 0, 0}};
+const lb_reg lb_autograd_regs[] = {
+    {"requires_grad_", f_requires_grad_, 0, LB_METHOD},
+    {"backward", f_backward, 0, LB_BOTH},
+    {"retain_grad", f_retain_grad, 0, LB_METHOD},
+    {"register_hook", f_register_hook, 0, LB_METHOD},
+    {"register_post_accumulate_grad_hook", f_register_post_accumulate_grad_hook, 0, LB_METHOD},
+    {"_queue_callback", f_queue_callback, 0, LB_FUNC},
+    {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
+    {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
+    {"grad", f_grad, 0, LB_FUNC},
+    {"_function_record", f_function_record, 0, LB_FUNC},
+    {NULL, NULL, 0, 0}};
