@@ -34,7 +34,10 @@ local function load_mpi()
   return m
 end
 
+local finalized = false
+
 local function need(fname)
+  if finalized then fail("%s: called after finalize (the process has left the job)", fname) end
   if not (mpi and mpi.is_initialized()) then
     fail("%s: lucid.distributed is not initialized (call lucid.distributed.init() first, in a "
       .. "process started by mpirun)", fname)
@@ -146,7 +149,10 @@ end
 function dist.stats() return need("distributed.stats").stats() end
 
 -- finalize(): leaves the job (every rank must call it; the Lua state's end does it otherwise).
-function dist.finalize() need("distributed.finalize").finalize() end
+function dist.finalize()
+  need("distributed.finalize").finalize()
+  finalized = true
+end
 
 -- abort([code = 1 [, message]]): ends the whole job at once, on every rank.
 function dist.abort(code, message)

@@ -1,0 +1,234 @@
+-- lucid.distributed, nn.parallel.DistributedDataParallel and data.DistributedSampler.
+-- The multi-process parts run this build's interpreter (LUCID_BIN) under Open MPI's mpirun
+-- with the scripts in spec/distributed/; they print a skip line when Open MPI or the lucid.mpi
+-- module is absent (tools/install-deps.sh installs Open MPI).
+local lucid = require "lucid"
+local data = lucid.data
+
+local bin = os.getenv("LUCID_BIN") or "build/bin/lucid"
+local build = bin:match("^(.*)/bin/[^/]*$") or "build"
+local mpimod = build .. "/lua/lucid/mpi.so"
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local have_mpirun = os.execute("command -v mpirun >/dev/null 2>&1") == true
+local why_skip = not have_mpirun and "mpirun is absent (apt-get install openmpi-bin libopenmpi-dev)"
+  or not exists(mpimod) and (mpimod .. " was not built (needs libopenmpi-dev)") or nil
+
+local tmp = os.tmpname()
+os.remove(tmp)
+os.execute("mkdir -p " .. tmp)
+
+-- Runs `mpirun -np n lucid script args...`; returns ok, output (stdout and stderr), seconds.
+-- As root (CI), Open MPI needs --allow-run-as-root; --oversubscribe allows more ranks than cores.
+local function mpirun(n, script, ...)
+  local cmd = string.format("mpirun --allow-run-as-root --oversubscribe -np %d %s %s", n, bin, script)
+  for _, a in ipairs{...} do cmd = cmd .. " " .. a end
+  local t0 = os.time()
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  local ok = p:close()
+  return ok == true, out, os.time() - t0
+end
+
+local function run(script, ...)
+  local cmd = bin .. " " .. script
+  for _, a in ipairs{...} do cmd = cmd .. " " .. a end
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  return p:close() == true, out
+end
+
+local function max_diff(pa, pb)
+  local a, b = lucid.load(pa), lucid.load(pb)
+  assert.are.equal(#a, #b)
+  local worst = 0
+  for _, kv in ipairs(a) do
+    local other = b[kv[1]]
+    assert.is_not_nil(other, kv[1])
+    local d = (kv[2]:double() - other:double()):abs():max():item()
+    if d > worst then worst = d end
+  end
+  return worst
+end
+
+local function mpi_it(name, fn)
+  if why_skip then
+    it(name, function() print("# skip " .. name .. ": " .. why_skip) end)
+  else
+    it(name, fn)
+  end
+end
+
+describe("distributed training", function()
+teardown(function() os.execute("rm -rf " .. tmp) end)
+
+describe("lucid.distributed", function()
+  it("is a clear error when the process was not started by mpirun", function()
+    if why_skip then return print("# skip: " .. why_skip) end
+    local ok, out = run("-e", "'require(\"lucid.distributed\").init()'")
+    assert.is_false(ok)
+    assert.truthy(out:find("lucid.distributed.init: this process was not launched by mpirun", 1, true), out)
+  end)
+
+  it("is a clear error to use before init", function()
+    local dist = require "lucid.distributed"
+    assert.is_false(dist.is_initialized())
+    assert.has_error(function() dist.all_reduce(lucid.ones(1)) end)
+    local ok, err = pcall(dist.rank)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("lucid.distributed.rank: lucid.distributed is not initialized", 1, true), err)
+  end)
+
+  for _, n in ipairs{2, 4} do
+    mpi_it("runs every collective on " .. n .. " processes", function()
+      local ok, out = mpirun(n, "spec/distributed/collectives.lua")
+      assert.is_true(ok, out)
+      assert.truthy(out:find("collectives ok", 1, true), out)
+    end)
+  end
+end)
+
+describe("nn.parallel.DistributedDataParallel", function()
+  -- one process with batch B against n processes with B/n each: the same parameters
+  local cases = {
+    {2, "sgd", "mlp"}, {2, "adam", "mlp"}, {2, "sgd", "cnn"}, {2, "adam", "cnn"},
+    {4, "sgd", "mlp"}, {4, "adam", "mlp"}, {4, "sgd", "cnn"}, {4, "adam", "cnn"},
+  }
+  for _, c in ipairs(cases) do
+    local n, opt, kind = table.unpack(c)
+    mpi_it(("%d processes reach one process's parameters after 20 %s steps (%s)"):format(n, opt, kind), function()
+      local single, multi = tmp .. "/single.st", tmp .. "/ddp.st"
+      local ok, out = run("spec/distributed/ddp_train.lua", "single", opt, kind, single)
+      assert.is_true(ok, out)
+      ok, out = mpirun(n, "spec/distributed/ddp_train.lua", "ddp", opt, kind, multi)
+      assert.is_true(ok, out)
+      assert.is_true(max_diff(single, multi) < 1e-5)
+    end)
+  end
+
+  mpi_it("accumulates gradients locally under no_sync", function()
+    local single, multi = tmp .. "/single.st", tmp .. "/accum.st"
+    assert.is_true((run("spec/distributed/ddp_train.lua", "single", "sgd", "mlp", single)))
+    local ok, out = mpirun(2, "spec/distributed/ddp_train.lua", "ddp_accum", "sgd", "mlp", multi)
+    assert.is_true(ok, out)
+    assert.is_true(max_diff(single, multi) < 1e-5)
+    -- the no_sync halves start no collectives: as many as without accumulation
+    local _, plain = mpirun(2, "spec/distributed/ddp_train.lua", "ddp", "sgd", "mlp", multi)
+    assert.are.equal(plain:match("rank 1: (%d+) collectives"), out:match("rank 1: (%d+) collectives"))
+  end)
+
+  mpi_it("broadcasts BatchNorm buffers from rank 1 before each forward", function()
+    -- the script's forward pre-hook checks every rank's running_mean against rank 1's
+    local ok, out = mpirun(2, "spec/distributed/ddp_train.lua", "ddp", "sgd", "bn", tmp .. "/bn.st")
+    assert.is_true(ok, out)
+  end)
+
+  mpi_it("refuses parameter shapes that differ across ranks, on every rank", function()
+    local ok, out = mpirun(2, "spec/distributed/mismatch.lua")
+    assert.is_false(ok)
+    assert.truthy(out:find("parameter 1 (weight) has shape {5, 4} (float32) on rank 2 but {4, 4} (float32) on rank 1", 1, true), out)
+    assert.truthy(out:find("rank(s) 2 differ from rank 1", 1, true), out)
+  end)
+
+  it("needs lucid.distributed.init first", function()
+    local ok, err = pcall(lucid.nn.parallel.DistributedDataParallel, lucid.nn.Linear(2, 2))
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("DistributedDataParallel: lucid.distributed is not initialized", 1, true), err)
+  end)
+end)
+
+describe("faults", function()
+  -- a rank that fails, hangs or dies: the job ends with a clear message instead of hanging
+  mpi_it("a rank raising an error ends the job at once", function()
+    local ok, out, secs = mpirun(2, "spec/distributed/fault.lua", "30", "error")
+    assert.is_false(ok)
+    assert.truthy(out:find("boom on rank 2", 1, true), out)
+    assert.truthy(out:find("rank 2 of 2: the script failed", 1, true), out)
+    assert.is_true(secs < 20)
+  end)
+
+  mpi_it("a rank that never joins the collective makes the others time out", function()
+    local ok, out, secs = mpirun(2, "spec/distributed/fault.lua", "2", "hang")
+    assert.is_false(ok)
+    assert.truthy(out:find("all_reduce (operation 1) did not complete within 2 s on rank 1 of 2", 1, true), out)
+    assert.is_true(secs < 20)
+  end)
+
+  mpi_it("a killed rank ends the job", function()
+    local ok, out, secs = mpirun(2, "spec/distributed/fault.lua", "30", "kill")
+    assert.is_false(ok)
+    assert.truthy(out:find("signal 9", 1, true), out)
+    assert.is_true(secs < 20)
+  end)
+end)
+
+describe("data.DistributedSampler", function()
+  local ds = data.TensorDataset(lucid.arange(1, 11))
+
+  it("splits and pads as PyTorch does without shuffling", function()
+    local got = {}
+    for r = 1, 3 do got[r] = data.DistributedSampler(ds, {num_replicas = 3, rank = r, shuffle = false}):indices() end
+    -- torch.utils.data.DistributedSampler(range(10), 3, r, shuffle=False)
+    assert.are.same({1, 4, 7, 10}, got[1])
+    assert.are.same({2, 5, 8, 1}, got[2])
+    assert.are.same({3, 6, 9, 2}, got[3])
+    assert.are.equal(4, #data.DistributedSampler(ds, {num_replicas = 3, rank = 1}))
+  end)
+
+  it("drops the tail with drop_last", function()
+    local s = data.DistributedSampler(ds, {num_replicas = 3, rank = 3, shuffle = false, drop_last = true})
+    assert.are.equal(3, #s)
+    assert.are.same({3, 6, 9}, s:indices())
+  end)
+
+  it("shuffles the same way on every rank, differently per epoch", function()
+    local function epoch(e)
+      local all, seen = {}, {}
+      for r = 1, 4 do
+        local s = data.DistributedSampler(ds, {num_replicas = 4, rank = r, seed = 3})
+        s:set_epoch(e)
+        for _, i in ipairs(s:indices()) do all[#all + 1] = i; seen[i] = true end
+      end
+      for i = 1, 10 do assert.is_true(seen[i]) end -- every sample, 2 of them twice (padding)
+      assert.are.equal(12, #all)
+      return all
+    end
+    local a, b = epoch(0), epoch(1)
+    assert.are.same(a, epoch(0))
+    assert.are_not.same(a, b)
+  end)
+
+  it("feeds a DataLoader", function()
+    local s = data.DistributedSampler(ds, {num_replicas = 2, rank = 2, shuffle = false})
+    local loader = data.DataLoader(ds, {batch_size = 2, sampler = s})
+    assert.are.equal(3, #loader)
+    local seen = {}
+    for xb in loader:iter() do for _, v in ipairs(xb:tolist()) do seen[#seen + 1] = v end end
+    assert.are.same({2, 4, 6, 8, 10}, seen)
+  end)
+
+  it("gives clear errors", function()
+    local function err(f)
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    assert.truthy(err(function() data.DistributedSampler(ds, {num_replicas = 2, rank = 3}) end)
+      :find("rank 3 out of range (expected 1..2)", 1, true))
+    assert.truthy(err(function() data.DistributedSampler(ds) end)
+      :find("give num_replicas and rank, or call lucid.distributed.init() first", 1, true))
+    assert.truthy(err(function() data.DistributedSampler(ds, {num_replicas = 0, rank = 1}) end)
+      :find("num_replicas must be >= 1", 1, true))
+    local s = data.DistributedSampler(ds, {num_replicas = 2, rank = 1})
+    assert.truthy(err(function() data.DataLoader(ds, {sampler = s, shuffle = true}) end)
+      :find("sampler and shuffle = true cannot be combined", 1, true))
+    assert.truthy(err(function() data.DataLoader(ds, {sampler = 5}) end)
+      :find("sampler must be a sampler", 1, true))
+  end)
+end)
+end)
