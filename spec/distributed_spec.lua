@@ -142,6 +142,39 @@ describe("nn.parallel.DistributedDataParallel", function()
   end)
 end)
 
+describe("examples/fashion_mnist.lua --distributed", function()
+  local have_data = exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+  local function check(name, fn)
+    if not have_data then
+      it(name, function() print("# skip " .. name .. ": Fashion-MNIST is absent (dataset-fashion-mnist)") end)
+    else
+      mpi_it(name, fn)
+    end
+  end
+  check("trains on 2 processes, rank 1 alone prints and saves; resumes on 4 and on 1", function()
+    local ckpt = tmp .. "/fm.safetensors"
+    local ok, out = mpirun(2, "examples/fashion_mnist.lua", "--distributed", "--quick", "--checkpoint", ckpt, "</dev/null")
+    assert.is_true(ok, out)
+    assert.truthy(out:find("1 thread(s) per process, 2 processes", 1, true), out)
+    local _, n = out:gsub("final test accuracy: ", "")
+    assert.are.equal(1, n) -- rank 1 only
+    local acc = tonumber(out:match("final test accuracy: ([%d.]+)%%"))
+    assert.is_true(acc > 50, out)
+    -- the checkpoint of one process: the model's own names, optimizer, scheduler and epoch
+    local ck = lucid.load(ckpt)
+    assert.are.equal(1, ck.epoch)
+    assert.are.equal("conv1.weight", ck.model[1][1]) -- not "module.conv1.weight"
+    ok, out = mpirun(4, "examples/fashion_mnist.lua", "--distributed", "--quick", "--epochs", "2", "--resume", "--checkpoint", ckpt, "</dev/null")
+    assert.is_true(ok, out)
+    assert.truthy(out:find("resumed from .* after epoch 1"), out)
+    assert.truthy(out:find("epoch 2: test accuracy", 1, true), out)
+    ok, out = run("examples/fashion_mnist.lua", "--quick", "--epochs", "3", "--resume", "--checkpoint", ckpt, "</dev/null")
+    assert.is_true(ok, out)
+    assert.truthy(out:find("resumed from .* after epoch 2"), out)
+    assert.are.equal(3, lucid.load(ckpt).epoch)
+  end)
+end)
+
 describe("faults", function()
   -- a rank that fails, hangs or dies: the job ends with a clear message instead of hanging
   mpi_it("a rank raising an error ends the job at once", function()
