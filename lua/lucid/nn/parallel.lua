@@ -76,14 +76,17 @@ return function(nn, P)
     end
   end
 
-  -- Buckets: consecutive parameters (in reverse order) of one dtype, about cap bytes each.
+  -- Buckets: consecutive parameters (in reverse order) of one dtype, about cap bytes each; the
+  -- first at most 1 MB (PyTorch's rule), so the first all_reduce starts early in backward.
   -- flat holds the gradients, then one flag per parameter (1: this rank contributes a gradient).
+  local FIRST_BUCKET = 1024 * 1024
   local function make_buckets(params, cap)
     local buckets, cur = {}, nil
     for i = #params, 1, -1 do
       local p = params[i]
       local bytes = p:numel() * (p.dtype == "float64" and 8 or 4)
-      if cur == nil or cur.dtype ~= p.dtype or (cur.bytes > 0 and cur.bytes + bytes > cap) then
+      local limit = #buckets == 1 and math.min(cap, FIRST_BUCKET) or cap
+      if cur == nil or cur.dtype ~= p.dtype or (cur.bytes > 0 and cur.bytes + bytes > limit) then
         cur = {dtype = p.dtype, bytes = 0, params = {}, offsets = {}, numel = 0}
         buckets[#buckets + 1] = cur
       end
@@ -201,8 +204,12 @@ return function(nn, P)
         end
         launch(st, self._dist, bk)
       end
-      for b, bk in ipairs(buckets) do
-        st.handles[b]:wait()
+      local t0 = lucid.clock()
+      for b = 1, #buckets do st.handles[b]:wait() end
+      -- communication that backward did not hide (for benchmarks: comm_stats)
+      st.wait_seconds = (st.wait_seconds or 0) + (lucid.clock() - t0)
+      st.syncs = (st.syncs or 0) + 1
+      for _, bk in ipairs(buckets) do
         local flags = bk.flags:tolist()
         for s, p in ipairs(bk.params) do
           if flags[s] > 0 then
@@ -264,6 +271,13 @@ return function(nn, P)
     self.require_sync = prev
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
+  end
+
+  -- comm_stats() -> {syncs, wait_seconds}: backward passes that averaged gradients, and the
+  -- time their ends waited for all_reduces still running (the part backward did not hide).
+  function DDP:comm_stats()
+    local st = self._state
+    return {syncs = st.syncs or 0, wait_seconds = st.wait_seconds or 0}
   end
 
   parallel.DDP = DDP
