@@ -50,6 +50,14 @@ if $have_torch && [ ! -e "$BUILD/onnx-models/text_encoder.onnx" ]; then
   /usr/bin/python3 tools/onnx-models.py "$BUILD/onnx-models" >/dev/null 2>&1 || echo "== onnx-models: export failed"
 fi
 step lucid "lucid: ONNX inference of ResNet-18, MobileNetV2, a text encoder (bench/onnx_models.lua)" "$BUILD/bin/lucid" bench/onnx_models.lua "$BUILD/onnx-models"
+# data-parallel scaling over MPI: 1 single-thread process, then 2 (bench/distributed.lua)
+if command -v mpirun >/dev/null 2>&1 && [ -e "$BUILD/lua/lucid/mpi.so" ]; then
+  step lucid "lucid: 1 single-thread process (bench/distributed.lua single)" "$BUILD/bin/lucid" bench/distributed.lua single
+  step lucid "lucid: 2 single-thread processes under mpirun (bench/distributed.lua ddp)" \
+    mpirun --allow-run-as-root --oversubscribe -np 2 "$BUILD/bin/lucid" bench/distributed.lua ddp
+else
+  echo "== distributed: Open MPI or $BUILD/lua/lucid/mpi.so absent: skipped"
+fi
 if $have_torch; then
   step torch "PyTorch (/usr/bin/python3 bench/bench_torch.py)" /usr/bin/python3 bench/bench_torch.py
   step torch "PyTorch: the seed CNN (bench/cnn_torch.py)" /usr/bin/python3 bench/cnn_torch.py
@@ -98,6 +106,10 @@ awk '
       if (c == "attn_b1_h8_s1024_d64_fwd_bwd_ms" && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "attn_b1_h8_s1024_d64_peak_rss_delta_mb" && t > 0) target = sprintf("<= 1/4 of PyTorch (%.2fx): %s", l / t, l <= 0.25 * t ? "met" : "MISSED")
       if (c ~ /^onnx_.*_ms$/ && t > 0) target = sprintf("<= 0.8x PyTorch eager (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
+      if (c ~ /_ddp_samples_per_s$/) {
+        one = v["lucid", substr(c, 1, index(c, "_ddp_") - 1) "_single_samples_per_s"]
+        if (one > 0) target = sprintf("2 processes >= 1.8x 1 process (%.2fx): %s", l / one, l >= 1.8 * one ? "met" : "MISSED")
+      }
       if (c == "add_10M_1t_gbps") target = sprintf(">= 22 GB/s: %s", l >= 22 ? "met" : "MISSED")
       if (c ~ /^matmul_1024/) {
         b = v["blas", c == "matmul_1024_gflops" ? "blas_sgemm_1024_gflops" : "blas_sgemm_1024_1t_gflops"]

@@ -88,7 +88,9 @@ if opts.quick then
   train_set = data.Subset(train_set, lucid.randperm(#train_set):narrow(1, 1, 2000) + 1)
   test_set = data.Subset(test_set, lucid.arange(1, 1001, {dtype = "int64"}))
 end
-local train_loader, test_loader, sampler
+local train_loader = data.DataLoader(train_set, {batch_size = opts.batch_size, shuffle = true})
+local test_loader = data.DataLoader(test_set, {batch_size = 500})
+local sampler
 if dist then
   -- each rank: its shard of every epoch (reshuffled by set_epoch) and every world-th test image
   sampler = data.DistributedSampler(train_set, {seed = opts.seed})
@@ -96,9 +98,6 @@ if dist then
   local mine = {}
   for k = rank, #test_set, world do mine[#mine + 1] = k end
   test_loader = data.DataLoader(data.Subset(test_set, mine), {batch_size = 500})
-else
-  train_loader = data.DataLoader(train_set, {batch_size = opts.batch_size, shuffle = true})
-  test_loader = data.DataLoader(test_set, {batch_size = 500})
 end
 
 -- ------------------------------------------------------------------ model
