@@ -13,8 +13,9 @@ DIST_OBJ     = $(DIST_SRC:%.c=$(BUILD)/obj/%.o)
 DIST_LUA_OBJ = $(BUILD)/obj/src/lua/distributed/mpi.o
 DIST_LIB     = $(BUILD)/liblucid_distributed.a
 MPIMOD       = $(BUILD)/lua/lucid/mpi.so
+DIST_CTEST   = $(BUILD)/bin/lucid-dist-c-test
 # what `all` builds: nothing without MPI
-DIST_TARGETS = $(if $(MPI_PC),$(DIST_LIB) $(MPIMOD))
+DIST_TARGETS = $(if $(MPI_PC),$(DIST_LIB) $(MPIMOD) $(DIST_CTEST))
 
 $(DIST_OBJ) $(DIST_LUA_OBJ): CFLAGS_ALL += $(MPI_CFLAGS)
 
@@ -28,3 +29,9 @@ $(DIST_LIB): $(DIST_OBJ)
 $(MPIMOD): $(DIST_LUA_OBJ) $(DIST_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(DIST_LUA_OBJ) $(DIST_LIB) $(SAN) $(MPI_LIBS) -lpthread
+
+# The C API from a host without Lua (tests/distributed/c_api.c), run under mpirun by
+# spec/distributed_spec.lua.
+$(DIST_CTEST): tests/distributed/c_api.c $(DIST_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -o $@ $< $(DIST_LIB) $(LIB) $(LDLIBS_ALL) $(MPI_LIBS)

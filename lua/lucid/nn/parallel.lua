@@ -99,6 +99,10 @@ return function(nn, P)
       bk.index = b
       bk.flat = lucid.zeros(bk.numel + #bk.params, {dtype = bk.dtype})
       bk.flags = bk.flat:narrow(1, bk.numel + 1, #bk.params)
+      bk.views = {}
+      for s, p in ipairs(bk.params) do
+        bk.views[s] = bk.flat:narrow(1, bk.offsets[s] + 1, p:numel()):view(p.shape)
+      end
     end
     return buckets
   end
@@ -179,10 +183,9 @@ return function(nn, P)
 
   -- Slot s of bucket bk takes grad g (or zeros and flag 0 when g is nil).
   local function fill(bk, s, g)
-    local p = bk.params[s]
-    local slot = bk.flat:narrow(1, bk.offsets[s] + 1, p:numel())
+    local slot = bk.views[s]
     if g then
-      slot:copy_(g:reshape(-1))
+      slot:copy_(g)
       bk.flags[s] = 1
     else
       slot:zero_()
@@ -213,8 +216,10 @@ return function(nn, P)
         local flags = bk.flags:tolist()
         for s, p in ipairs(bk.params) do
           if flags[s] > 0 then
-            local avg = bk.flat:narrow(1, bk.offsets[s] + 1, p:numel()):view(p.shape)
-            if p.grad then p.grad:copy_(avg) else p.grad = avg:clone() end
+            -- .grad becomes a view of the bucket (PyTorch's gradient_as_bucket_view): no
+            -- copy back, and a later backward that accumulates into it fills the bucket itself
+            local avg = bk.views[s]
+            p.grad = avg
           end
         end
       end
