@@ -17,6 +17,9 @@
 #   share/lua/5.4/lucid/**.lua                where stock lua5.4 looks (package.path)
 #   lib/lua/5.4/lucid/core.so                 where stock lua5.4 looks (package.cpath); a
 #                                             self-contained module (the core linked in statically)
+#   lib/lua/5.4/lucid/mpi.so, lib/liblucid_distributed.a
+#                                             with Open MPI only (mk/distributed.mk): the module
+#                                             behind lucid.distributed, the C collectives
 #
 # ARCH defaults to -march=native (see the Makefile): for binaries meant for other machines build
 # with e.g. `make install ARCH=-march=x86-64-v2` from a clean BUILD directory.
@@ -85,7 +88,7 @@ INST_LUA     = $(patsubst lua/%,%,$(LUA_FILES))
 INST_LIBS    = liblucid.a liblucid.so.$(LUCID_VER) liblucid.so.$(LUCID_SOMAJOR) liblucid.so \
                liblucid-lua.a liblucid-lua.so.$(LUCID_VER) liblucid-lua.so.$(LUCID_SOMAJOR) liblucid-lua.so
 
-install: $(LIB) $(LUAMOD) $(CLI) shared pkgconfig install-lua
+install: $(LIB) $(LUAMOD) $(CLI) $(DIST_TARGETS) shared pkgconfig install-lua
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/lucid \
 	  $(DESTDIR)$(PKGCONFIGDIR)
 	$(INSTALL) -m 755 $(CLI) $(DESTDIR)$(BINDIR)/lucid
@@ -97,11 +100,13 @@ install: $(LIB) $(LUAMOD) $(CLI) shared pkgconfig install-lua
 	ln -sf liblucid-lua.so.$(LUCID_SOMAJOR) $(DESTDIR)$(LIBDIR)/liblucid-lua.so
 	$(INSTALL) -m 644 $(addprefix include/,$(INST_HEADERS)) $(DESTDIR)$(INCLUDEDIR)/lucid/
 	$(INSTALL) -m 644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
+	$(if $(MPI_PC),$(INSTALL) -m 644 $(DIST_LIB) $(DESTDIR)$(LIBDIR)/)
 
 # The Lua module alone: what stock lua5.4 (and the rockspec) needs.
-install-lua: $(LUAMOD)
+install-lua: $(LUAMOD) $(if $(MPI_PC),$(MPIMOD))
 	$(INSTALL) -d $(DESTDIR)$(LUA_CDIR)/lucid
 	$(INSTALL) -m 755 $(LUAMOD) $(DESTDIR)$(LUA_CDIR)/lucid/core.so
+	$(if $(MPI_PC),$(INSTALL) -m 755 $(MPIMOD) $(DESTDIR)$(LUA_CDIR)/lucid/mpi.so)
 	for f in $(INST_LUA); do \
 	  $(INSTALL) -d "$(DESTDIR)$(LUA_LDIR)/$$(dirname $$f)" && \
 	  $(INSTALL) -m 644 "lua/$$f" "$(DESTDIR)$(LUA_LDIR)/$$f" || exit 1; \
@@ -114,7 +119,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,$(INST_LIBS))
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/lucid/,$(INST_HEADERS))
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/lucid.pc $(DESTDIR)$(PKGCONFIGDIR)/lucid-lua.pc
-	rm -f $(DESTDIR)$(LUA_CDIR)/lucid/core.so
+	rm -f $(DESTDIR)$(LUA_CDIR)/lucid/core.so $(DESTDIR)$(LUA_CDIR)/lucid/mpi.so
+	rm -f $(DESTDIR)$(LIBDIR)/liblucid_distributed.a
 	rm -f $(addprefix $(DESTDIR)$(LUA_LDIR)/,$(INST_LUA))
 	for d in $(DESTDIR)$(INCLUDEDIR)/lucid $(DESTDIR)$(LUA_CDIR)/lucid \
 	    $$(cd lua && find lucid -type d | sort -r | sed 's|^|$(DESTDIR)$(LUA_LDIR)/|'); do \

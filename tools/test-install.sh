@@ -188,6 +188,27 @@ EOF
   expect "stock lua5.4: print(lucid.ones(2))" "^tensor(\[1., 1.\])" cat "$tmp/stock.out"
   expect "installed interpreter runs" "^tensor(\[1., 1.\])" \
     sh -c "cd '$tmp' && '$P/bin/lucid' -e 'print(require(\"lucid\").ones(2))'"
+  # lucid.distributed from the installed tree: the interpreter finds lib/lua/5.4/lucid/mpi.so
+  # beside itself, stock lua5.4 through package.cpath
+  if command -v mpirun >/dev/null 2>&1 && [ -e "$cmod/lucid/mpi.so" ]; then
+    cat >"$tmp/dist.lua" <<EOF
+package.path = "$lmod/?.lua;$lmod/?/init.lua;" .. package.path
+package.cpath = "$cmod/?.so;" .. package.cpath
+local l = require "lucid"
+local d = require "lucid.distributed"
+d.init()
+local t = d.all_reduce(l.ones(3))
+if d.rank() == 1 then print("all_reduce over " .. d.world_size() .. ": " .. t[1]:item()) end
+d.finalize()
+EOF
+    mpi="mpirun --allow-run-as-root --oversubscribe -np 2"
+    expect "installed interpreter runs lucid.distributed under mpirun" "^all_reduce over 2: 2.0" \
+      sh -c "cd '$tmp' && $mpi '$P/bin/lucid' dist.lua"
+    expect "stock lua5.4 runs the installed lucid.distributed under mpirun" "^all_reduce over 2: 2.0" \
+      sh -c "cd '$tmp' && $mpi lua5.4 dist.lua"
+  else
+    ok "lucid.distributed from the installed tree # skip Open MPI is absent"
+  fi
   unset PKG_CONFIG_PATH
 }
 

@@ -49,7 +49,7 @@ static struct {
   pthread_cond_t wake; /* work queued, or stop */
   pthread_cond_t done; /* some work completed, or init finished */
   pthread_t thread;
-  bool thread_up, stop, init_done;
+  bool stop, init_done;
   lc_status init_st;
   char init_msg[320];
   lc_dist_work *head, *tail;
@@ -157,8 +157,8 @@ static void run(lc_dist_work *w) {
     char m[MPI_MAX_ERROR_STRING];
     mpi_message(rc, m, sizeof m);
     w->st = LC_EIO;
-    snprintf(w->msg, sizeof w->msg, "%s (operation %llu) failed in MPI on rank %d: %s",
-             kind_name[w->kind], (unsigned long long)w->seq, G.rank + 1, m);
+    snprintf(w->msg, sizeof w->msg, "%s (operation %llu) failed in MPI on rank " LC_POS_D ": %s",
+             kind_name[w->kind], (unsigned long long)w->seq, G.rank, m);
   } else {
     if (w->kind == W_ALL_REDUCE && w->op == LC_DIST_AVG) divide_by_world(w->a);
     if (w->kind == W_REDUCE_SCATTER && w->op == LC_DIST_AVG) divide_by_world(w->b);
@@ -283,7 +283,7 @@ lc_status lc_dist_init(const lc_dist_opts *opts) {
   int state = G.state;
   pthread_mutex_unlock(&G.lock);
   if (state == S_UP || state == S_BROKEN)
-    return lc_set_error(LC_ESTATE, "init: already initialized (rank %d of %d)", G.rank + 1,
+    return lc_set_error(LC_ESTATE, "init: already initialized (rank " LC_POS_D " of %d)", G.rank,
                         G.size);
   if (state == S_FINALIZED)
     return lc_set_error(LC_ESTATE, "init: the process already left the job (finalize); MPI "
@@ -308,7 +308,6 @@ lc_status lc_dist_init(const lc_dist_opts *opts) {
     pthread_join(G.thread, NULL);
     return lc_set_error(st, "%s", G.init_msg);
   }
-  G.thread_up = true;
   return LC_OK;
 }
 
@@ -480,11 +479,11 @@ static void time_out_locked(void) {
   uint64_t seq = G.current;
   G.state = S_BROKEN;
   snprintf(G.broken, sizeof G.broken,
-           "%s (operation %llu) did not complete within %g s on rank %d of %d: another rank "
+           "%s (operation %llu) did not complete within %g s on rank " LC_POS_D " of %d: another rank "
            "failed, exited, or did not start the same collective; end the job "
            "(lucid.distributed.abort)",
            seq ? kind_name[G.current_kind] : "a queued collective", (unsigned long long)seq,
-           G.timeout, G.rank + 1, G.size);
+           G.timeout, G.rank, G.size);
 }
 
 lc_status lc_dist_wait(lc_dist_work *w) {
@@ -541,7 +540,6 @@ lc_status lc_dist_finalize(void) {
   pthread_cond_signal(&G.wake);
   pthread_mutex_unlock(&G.lock);
   pthread_join(G.thread, NULL);
-  G.thread_up = false;
   pthread_mutex_lock(&G.lock);
   G.state = S_FINALIZED;
   pthread_mutex_unlock(&G.lock);

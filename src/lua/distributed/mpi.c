@@ -68,7 +68,7 @@ static int on_error(lua_State *L) {
 static int sentinel_gc(lua_State *L) {
   (void)L;
   if (!lc_dist_is_initialized()) return 0;
-  if (lc_dist_finalize()) lc_dist_abort(1, lc_last_error());
+  if (lc_dist_finalize()) lc_dist_abort(1, lb_last_error());
   return 0;
 }
 
