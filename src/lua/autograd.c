@@ -114,7 +114,11 @@ lc_hook_handle **lb_hook_handle_new(lua_State *L) {
   return hd;
 }
 
-static int f_register_hook(lua_State *L) {
+static lc_status run_lua_post_hook(void *ud, lc_tensor *leaf);
+
+/* t:register_hook(fn) and t:register_post_accumulate_grad_hook(fn): the hook as a registry
+ * reference, and its handle (the result). */
+static int register_lua_hook(lua_State *L, bool post) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "hook"};
   lb_args(L, fn, P, 2);
@@ -124,12 +128,17 @@ static int f_register_hook(lua_State *L) {
   lc_hook_handle **hd = lb_hook_handle_new(L);
   lb_luaref *h = lb_luaref_new(L, 2);
   if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
-  if (lc_register_hook(t, run_lua_hook, h, lb_luaref_free, hd) != LC_OK) {
+  lc_status st = post ? lc_register_post_accumulate_grad_hook(t, run_lua_post_hook, h,
+                                                              lb_luaref_free, hd)
+                      : lc_register_hook(t, run_lua_hook, h, lb_luaref_free, hd);
+  if (st != LC_OK) {
     lb_luaref_free(h);
     lb_core_error(L, fn);
   }
   return 1;
 }
+
+static int f_register_hook(lua_State *L) { return register_lua_hook(L, false); }
 
 /* ---------------------------------------------------------------- post-accumulate-grad hooks
  * and queued callbacks: Lua functions called with the leaf (or nothing) from C callbacks that,
@@ -187,20 +196,7 @@ static lc_status run_lua_post_hook(void *ud, lc_tensor *leaf) {
 }
 
 static int f_register_post_accumulate_grad_hook(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "hook"};
-  lb_args(L, fn, P, 2);
-  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
-  if (!is_callable(L, 2))
-    lb_argerror(L, fn, 2, "hook", "expected a function, got %s", lb_typename(L, 2));
-  lc_hook_handle **hd = lb_hook_handle_new(L);
-  lb_luaref *h = lb_luaref_new(L, 2);
-  if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
-  if (lc_register_post_accumulate_grad_hook(t, run_lua_post_hook, h, lb_luaref_free, hd) != LC_OK) {
-    lb_luaref_free(h);
-    lb_core_error(L, fn);
-  }
-  return 1;
+  return register_lua_hook(L, true);
 }
 
 static lc_status run_lua_callback(void *ud) {

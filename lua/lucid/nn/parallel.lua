@@ -248,6 +248,12 @@ return function(nn, P)
   end
 
   function DDP:forward(...)
+    local st = self._state
+    if st.active then
+      -- the last backward failed before its end: its buckets are abandoned
+      st.active = false
+      st.ready, st.filled, st.handles, st.next = {}, {}, {}, 1
+    end
     if self.training and self.broadcast_buffers then
       -- the buffers (BatchNorm's running statistics) of rank 1 on every rank, as PyTorch does
       local dist = self._dist
