@@ -26,8 +26,8 @@
 
 typedef enum { W_ALL_REDUCE, W_BROADCAST, W_ALL_GATHER, W_REDUCE_SCATTER, W_BARRIER } wkind;
 
-static const char *const kind_name[] = {"all_reduce", "broadcast", "all_gather",
-                                        "reduce_scatter", "barrier"};
+static const char *const kind_name[] = {"all_reduce", "broadcast", "all_gather", "reduce_scatter",
+                                        "barrier"};
 
 struct lc_dist_work {
   int refs; /* the queue's and the handle's, under G.lock */
@@ -58,9 +58,9 @@ static struct {
   int rank, size, local_rank, local_size;
   double timeout;
   uint64_t seq;
-  uint64_t current;  /* the operation the thread is in (0: none), for timeout messages */
+  uint64_t current; /* the operation the thread is in (0: none), for timeout messages */
   wkind current_kind;
-  double progress;   /* when the thread last finished an operation or went idle */
+  double progress; /* when the thread last finished an operation or went idle */
   lc_dist_stats stats;
   MPI_Comm comm; /* a duplicate of MPI_COMM_WORLD: lucid's traffic apart from the host's */
 } G = {
@@ -360,9 +360,12 @@ static lc_status check_tensor(const char *fn, const char *what, const lc_tensor 
     return lc_set_error(LC_EARG, "%s: %s has %lld elements; at most %d per call", fn, what,
                         (long long)lc_numel(t), INT32_MAX);
   lc_dtype dt = lc_dtype_of(t);
-  if (reduce && (lc_dtype_is_half(dt) || (dt == LC_BOOL && (op == LC_DIST_SUM || op == LC_DIST_AVG))))
+  if (reduce &&
+      (lc_dtype_is_half(dt) || (dt == LC_BOOL && (op == LC_DIST_SUM || op == LC_DIST_AVG))))
     return lc_set_error(LC_EDTYPE, "%s: cannot reduce %s tensors with %s", fn, lc_dtype_name(dt),
-                        op == LC_DIST_AVG ? "avg" : op == LC_DIST_SUM ? "sum" : "max/min");
+                        op == LC_DIST_AVG   ? "avg"
+                        : op == LC_DIST_SUM ? "sum"
+                                            : "max/min");
   if (reduce && op == LC_DIST_AVG && dt != LC_FLOAT32 && dt != LC_FLOAT64)
     return lc_set_error(LC_EDTYPE, "%s: avg needs a float32 or float64 tensor (got %s)", fn,
                         lc_dtype_name(dt));
@@ -427,8 +430,8 @@ lc_status lc_dist_broadcast(lc_tensor *t, int root, lc_dist_work **work) {
   return submit(w, work);
 }
 
-static lc_status check_pair(const char *fn, const lc_tensor *out, const lc_tensor *in,
-                            bool reduce, lc_dist_op op, bool out_is_big) {
+static lc_status check_pair(const char *fn, const lc_tensor *out, const lc_tensor *in, bool reduce,
+                            lc_dist_op op, bool out_is_big) {
   lc_status st = check_up(fn);
   if (!st) st = check_tensor(fn, "input", in, reduce, op);
   if (!st) st = check_tensor(fn, "output", out, false, op);
@@ -479,7 +482,8 @@ static void time_out_locked(void) {
   uint64_t seq = G.current;
   G.state = S_BROKEN;
   snprintf(G.broken, sizeof G.broken,
-           "%s (operation %llu) did not complete within %g s on rank " LC_POS_D " of %d: another rank "
+           "%s (operation %llu) did not complete within %g s on rank " LC_POS_D
+           " of %d: another rank "
            "failed, exited, or did not start the same collective; end the job "
            "(lucid.distributed.abort)",
            seq ? kind_name[G.current_kind] : "a queued collective", (unsigned long long)seq,

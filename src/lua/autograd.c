@@ -128,9 +128,9 @@ static int register_lua_hook(lua_State *L, bool post) {
   lc_hook_handle **hd = lb_hook_handle_new(L);
   lb_luaref *h = lb_luaref_new(L, 2);
   if (!h) lb_argerror(L, fn, 2, "hook", "out of memory");
-  lc_status st = post ? lc_register_post_accumulate_grad_hook(t, run_lua_post_hook, h,
-                                                              lb_luaref_free, hd)
-                      : lc_register_hook(t, run_lua_hook, h, lb_luaref_free, hd);
+  lc_status st =
+      post ? lc_register_post_accumulate_grad_hook(t, run_lua_post_hook, h, lb_luaref_free, hd)
+           : lc_register_hook(t, run_lua_hook, h, lb_luaref_free, hd);
   if (st != LC_OK) {
     lb_luaref_free(h);
     lb_core_error(L, fn);
@@ -195,9 +195,7 @@ static lc_status run_lua_post_hook(void *ud, lc_tensor *leaf) {
   return st;
 }
 
-static int f_register_post_accumulate_grad_hook(lua_State *L) {
-  return register_lua_hook(L, true);
-}
+static int f_register_post_accumulate_grad_hook(lua_State *L) { return register_lua_hook(L, true); }
 
 static lc_status run_lua_callback(void *ud) {
   lc_status st = call_lua(ud, NULL, "autograd_queue_callback", "error in a queued callback");

@@ -16,7 +16,7 @@ static int rank, world;
 #define CHECK(cond)                                                                                \
   do {                                                                                             \
     if (!(cond)) {                                                                                 \
-      fprintf(stderr, "rank %d: %s:%d: check failed: %s (last error: %s)\n", rank, __FILE__,      \
+      fprintf(stderr, "rank %d: %s:%d: check failed: %s (last error: %s)\n", rank, __FILE__,       \
               __LINE__, #cond, lc_last_error());                                                   \
       lc_dist_abort(1, "c_api check failed");                                                      \
     }                                                                                              \
@@ -85,7 +85,8 @@ int main(void) {
   int64_t n = 2;
   lc_tensor *ints = NULL;
   CHECK(lc_full(1, &n, 3, LC_INT64, &ints) == LC_OK);
-  CHECK(lc_dist_all_reduce(ints, LC_DIST_SUM, NULL) == LC_OK && ((int64_t *)lc_data(ints))[1] == 3 * world);
+  CHECK(lc_dist_all_reduce(ints, LC_DIST_SUM, NULL) == LC_OK &&
+        ((int64_t *)lc_data(ints))[1] == 3 * world);
   CHECK(lc_dist_all_reduce(ints, LC_DIST_AVG, NULL) == LC_EDTYPE);
   lc_release(ints);
 

@@ -111,7 +111,8 @@ static int l_timeout(lua_State *L) {
   return 1;
 }
 static int l_set_timeout(lua_State *L) {
-  if (lc_dist_set_timeout(luaL_checknumber(L, 1))) return lb_core_error(L, "distributed.set_timeout");
+  if (lc_dist_set_timeout(luaL_checknumber(L, 1)))
+    return lb_core_error(L, "distributed.set_timeout");
   return 0;
 }
 
@@ -230,16 +231,23 @@ int luaopen_lucid_mpi(lua_State *L) {
     lb_seal_metatable(L);
   }
   lua_pop(L, 1);
-  static const luaL_Reg f[] = {
-      {"init", l_init},           {"is_initialized", l_is_initialized},
-      {"rank", l_rank},           {"world_size", l_world_size},
-      {"local_rank", l_local_rank}, {"local_size", l_local_size},
-      {"timeout", l_timeout},     {"set_timeout", l_set_timeout},
-      {"all_reduce", l_all_reduce}, {"broadcast", l_broadcast},
-      {"all_gather", l_all_gather}, {"reduce_scatter", l_reduce_scatter},
-      {"barrier", l_barrier},     {"stats", l_stats},
-      {"finalize", l_finalize},   {"abort", l_abort},
-      {NULL, NULL}};
+  static const luaL_Reg f[] = {{"init", l_init},
+                               {"is_initialized", l_is_initialized},
+                               {"rank", l_rank},
+                               {"world_size", l_world_size},
+                               {"local_rank", l_local_rank},
+                               {"local_size", l_local_size},
+                               {"timeout", l_timeout},
+                               {"set_timeout", l_set_timeout},
+                               {"all_reduce", l_all_reduce},
+                               {"broadcast", l_broadcast},
+                               {"all_gather", l_all_gather},
+                               {"reduce_scatter", l_reduce_scatter},
+                               {"barrier", l_barrier},
+                               {"stats", l_stats},
+                               {"finalize", l_finalize},
+                               {"abort", l_abort},
+                               {NULL, NULL}};
   luaL_newlib(L, f);
   return 1;
 }
