@@ -25,6 +25,7 @@
  * and a thread's buffer is freed when the thread exits.
  */
 #include "conv.h"
+#include "conv_winograd.h"
 #include "grad_graph.h"
 #include "kernel_util.h"
 
@@ -479,6 +480,9 @@ static void conv_dw_range(void *ctx, int64_t b, int64_t e) {
   free(split);
 }
 
+#define WINO_MIN_OHW 196 /* output planes of 14 x 14 and up */
+#define WINO_MIN_CH 16   /* input and output channels */
+
 /* Whether n items of cost each are worth splitting over the runtime's threads. */
 static bool parallel_pays(int64_t n, int64_t cost) {
   return lc_get_num_threads() > 1 && n >= 2 && n * cost >= LC_PARALLEL_GRAIN;
@@ -492,6 +496,43 @@ static void run_batch(int64_t n, int64_t cost, int64_t grain, lc_range_fn fn, vo
     lc_parallel_for_blas(n, grain, fn, ctx);
   else
     fn(ctx, 0, n);
+}
+
+/* Whether the forward of j goes through Winograd F(2x2, 3x3) (conv_winograd.h): float32, 3x3,
+ * stride 1, dilation 1, one group, not transposed; by default only at batch 1 (a batch of >= 2
+ * keeps the per-sample split, whose GEMMs already run one per thread) and where the planes and
+ * channel counts make the 16 GEMMs large enough to beat the one im2col GEMM. */
+static bool use_winograd(const cjob *j) {
+  const i2c *g = &j->geo;
+  int mode = lc_conv_winograd_mode();
+  if (mode == LC_WINO_NEVER || j->transposed || j->dt != LC_FLOAT32 || j->G != 1 || g->kh != 3 ||
+      g->kw != 3 || g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1)
+    return false;
+  if (mode == LC_WINO_ALWAYS) return true;
+  return j->N == 1 && j->OHW >= WINO_MIN_OHW && j->Cg >= WINO_MIN_CH && j->Og >= WINO_MIN_CH;
+}
+
+/* The forward through Winograd; false (nothing done) when its workspace size overflows, and
+ * the im2col path runs instead. */
+static bool winograd_forward(cjob *j) {
+  lc_wino_geom wg = {.N = j->N,
+                     .Cin = j->Cin,
+                     .H = j->geo.IH,
+                     .W = j->geo.IW,
+                     .Cout = j->Cout,
+                     .ph = j->geo.ph,
+                     .pw = j->geo.pw};
+  size_t bytes = lc_conv_winograd_ws_bytes(&wg);
+  if (bytes == 0) return false;
+  float *ws = ws_acquire(bytes);
+  if (!ws) {
+    j->st = LC_ENOMEM;
+    return true;
+  }
+  lc_conv_winograd_f32(&wg, (const float *)j->x, (const float *)j->w, (const float *)j->b,
+                       (float *)j->y, ws);
+  ws_release();
+  return true;
 }
 
 /* Stride, dilation and padding above this are refused: with sizes below 2^59 (lc_check_shape)
@@ -697,7 +738,7 @@ static lc_status conv_forward(const lc_op_def *op, int n, lc_tensor *const *in,
   int64_t cost = 2 * j.Cout * j.OHW * j.S + 1;
   if (y->numel > 0 && is_depthwise(&j)) {
     lc_parallel_for(j.N * j.G, 2 * j.OHW * j.S + 1, conv_dw_range, &j); /* cost per plane */
-  } else if (y->numel > 0) {
+  } else if (y->numel > 0 && !(use_winograd(&j) && winograd_forward(&j))) {
     run_batch(j.N, cost, cost, conv_fwd_range, &j);
   }
   pthread_mutex_destroy(&j.lock);
