@@ -79,31 +79,38 @@ size_t lc_conv_winograd_ws_bytes(const lc_wino_geom *g) {
 
 /* ---------------------------------------------------------------- weight transform */
 
-/* U[k][o][c] for o in [ob, oe). */
+/* U[k][o][c] for o in [ob, oe): per block of input channels, the nine taps gathered into rows
+ * first, so each of the 16 results is a contiguous run of U[k][o] (the loops vectorise over c). */
 static void weight_range(void *ctx, int64_t ob, int64_t oe) {
   const wjob *j = ctx;
   int64_t OC = j->Cout * j->Cin;
   for (int64_t o = ob; o < oe; o++)
-    for (int64_t c = 0; c < j->Cin; c++) {
-      const float *g = j->w + (o * j->Cin + c) * 9;
-      float t[4][3], u[4][4];
-      for (int q = 0; q < 3; q++) { /* G g: rows */
-        float g0 = g[q], g1 = g[3 + q], g2 = g[6 + q];
-        t[0][q] = g0;
-        t[1][q] = 0.5f * (g0 + g1 + g2);
-        t[2][q] = 0.5f * (g0 - g1 + g2);
-        t[3][q] = g2;
+    for (int64_t c0 = 0; c0 < j->Cin; c0 += TB) {
+      int64_t nc = j->Cin - c0 < TB ? j->Cin - c0 : TB;
+      const float *restrict src = j->w + (o * j->Cin + c0) * 9;
+      float g[9][TB], t[4][3][TB];
+      for (int64_t q = 0; q < nc; q++)
+        for (int i = 0; i < 9; i++)
+          g[i][q] = src[q * 9 + i];
+      for (int col = 0; col < 3; col++) /* G g: row combinations, per column */
+        for (int64_t q = 0; q < nc; q++) {
+          float g0 = g[col][q], g1 = g[3 + col][q], g2 = g[6 + col][q];
+          t[0][col][q] = g0;
+          t[1][col][q] = 0.5f * (g0 + g1 + g2);
+          t[2][col][q] = 0.5f * (g0 - g1 + g2);
+          t[3][col][q] = g2;
+        }
+      for (int a = 0; a < 4; a++) { /* (G g) G^T: column combinations */
+        float *restrict u0 = j->U + (4 * a) * OC + o * j->Cin + c0;
+        float *restrict u1 = u0 + OC, *restrict u2 = u1 + OC, *restrict u3 = u2 + OC;
+        for (int64_t q = 0; q < nc; q++) {
+          float g0 = t[a][0][q], g1 = t[a][1][q], g2 = t[a][2][q];
+          u0[q] = g0;
+          u1[q] = 0.5f * (g0 + g1 + g2);
+          u2[q] = 0.5f * (g0 - g1 + g2);
+          u3[q] = g2;
+        }
       }
-      for (int a = 0; a < 4; a++) { /* (G g) G^T: columns */
-        float g0 = t[a][0], g1 = t[a][1], g2 = t[a][2];
-        u[a][0] = g0;
-        u[a][1] = 0.5f * (g0 + g1 + g2);
-        u[a][2] = 0.5f * (g0 - g1 + g2);
-        u[a][3] = g2;
-      }
-      float *dst = j->U + o * j->Cin + c;
-      for (int k = 0; k < 16; k++)
-        dst[k * OC] = u[k / 4][k % 4];
     }
 }
 
