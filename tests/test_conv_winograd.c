@@ -244,3 +244,44 @@ TEST(winograd_kernel_direct_call_matches_im2col) {
   free(ws_);
   lc_release(x), lc_release(w), lc_release(b), lc_release(yi), lc_release(y);
 }
+
+/* Batch 1 outside Winograd (strided, 1x1, 5x5, grouped): one sample split over output
+ * channels on lucid's threads (conv_fwd_rows) matches the float64 path, with 1 or 2 threads. */
+TEST(batch1_conv_split_over_output_channels) {
+  lc_manual_seed(17);
+  struct {
+    int64_t C, H, W, O, k, s, p, g;
+    bool bias, unbatched;
+  } cs[] = {{8, 20, 21, 16, 3, 2, 1, 1, true, false},
+            {32, 17, 17, 48, 1, 1, 0, 1, false, false},
+            {5, 23, 19, 33, 5, 1, 2, 1, true, true},
+            {8, 16, 16, 16, 3, 1, 1, 2, true, false},
+            {6, 30, 30, 40, 3, 1, 1, 1, false, false}}; /* the last: Winograd, for contrast */
+  int prev = lc_get_num_threads();
+  for (size_t k = 0; k < sizeof cs / sizeof *cs; k++) {
+    int64_t xs[4] = {1, cs[k].C, cs[k].H, cs[k].W},
+            ws[4] = {cs[k].O, cs[k].C / cs[k].g, cs[k].k, cs[k].k};
+    int64_t bs[1] = {cs[k].O};
+    int xnd = cs[k].unbatched ? 3 : 4;
+    lc_tensor *x = randn(xnd, xs + (4 - xnd), LC_FLOAT32), *w = randn(4, ws, LC_FLOAT32);
+    lc_tensor *b = cs[k].bias ? randn(1, bs, LC_FLOAT32) : NULL;
+    lc_tensor *x64 = to(x, LC_FLOAT64), *w64 = to(w, LC_FLOAT64), *b64 = to(b, LC_FLOAT64);
+    lc_conv_opts o;
+    lc_conv_opts_init(&o);
+    o.stride[0] = o.stride[1] = cs[k].s, o.padding[0] = o.padding[1] = cs[k].p, o.groups = cs[k].g;
+    lc_tensor *ref = NULL, *y[2] = {NULL, NULL};
+    CHECK_OK(lc_conv2d(x64, w64, b64, &o, &ref));
+    for (int r = 0; r < 2; r++) {
+      lc_set_num_threads(r + 1);
+      CHECK_OK(lc_conv2d(x, w, b, &o, &y[r]));
+      double d = 1, s = 0;
+      CHECK(max_diff(y[r], ref, &d, &s));
+      double tol = 1e-6 * (1 + s) * sqrt((double)(ws[1] * ws[2] * ws[3]));
+      if (!(d <= tol)) printf("  case %zu, %d threads: error %.3g, tol %.3g\n", k, r + 1, d, tol);
+      CHECK(d <= tol);
+    }
+    lc_set_num_threads(prev);
+    lc_release(x), lc_release(w), lc_release(b), lc_release(x64), lc_release(w64);
+    lc_release(b64), lc_release(ref), lc_release(y[0]), lc_release(y[1]);
+  }
+}

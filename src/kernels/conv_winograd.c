@@ -15,8 +15,10 @@
  *
  * Threads (per sample): the input transform is split over input channels (lc_parallel_for),
  * the GEMMs and the output transform over output channels (lc_parallel_for_blas: each chunk
- * runs its 16 GEMMs single-threaded, then transforms its own rows of M), so no GEMM runs with
- * OpenBLAS's threads against lucid's pool. Inside another parallel loop both run serially.
+ * runs its 16 GEMMs single-threaded, then transforms its own rows of M; at the first sample it
+ * transforms its own rows of U before), so no GEMM runs with OpenBLAS's threads against
+ * lucid's pool. Inside another parallel loop both run serially. Every sample's GEMM loop covers
+ * all output channels, whatever its split, so U is complete after the first.
  *
  * Workspace (floats): U 16 Cout Cin | V 16 Cin T | M 16 Cout T | P Cin PH PW, with
  * PH = 2 TH + 2 and PW = 2 TW + 2 (every tile's patch lies inside P, no bounds tests).
@@ -39,6 +41,7 @@ typedef struct wjob {
   int64_t OH, OW, TH, TW, T, PH, PW;
   const float *x, *w, *b;
   float *y, *U, *V, *M, *P;
+  bool first; /* the first sample: output_range transforms its rows of the weight first */
 } wjob;
 
 static void geom_tiles(const lc_wino_geom *g, wjob *j) {
@@ -171,6 +174,7 @@ static void input_range(void *ctx, int64_t cb, int64_t ce) {
 static void output_range(void *ctx, int64_t ob, int64_t oe) {
   const wjob *j = ctx;
   int64_t T = j->T, CT = j->Cout * T, rows = oe - ob;
+  if (j->first) weight_range(ctx, ob, oe); /* U's rows of this chunk, once per call */
   for (int k = 0; k < 16; k++)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)T, (int)j->Cin, 1.0f,
                 j->U + k * j->Cout * j->Cin + ob * j->Cin, (int)j->Cin, j->V + k * j->Cin * T,
@@ -216,11 +220,12 @@ void lc_conv_winograd_f32(const lc_wino_geom *g, const float *x, const float *w,
   j.V = ws + off, off += (size_t)(16 * j.Cin * j.T + 15) / 16 * 16;
   j.M = ws + off, off += (size_t)(16 * j.Cout * j.T + 15) / 16 * 16;
   j.P = ws + off;
-  lc_parallel_for(j.Cout, 60 * j.Cin + 1, weight_range, &j);
   for (int64_t n = 0; n < g->N; n++) {
+    j.first = n == 0;
     j.x = x + n * j.Cin * j.H * j.W;
     j.y = y + n * j.Cout * j.OH * j.OW;
     lc_parallel_for(j.Cin, 2 * j.PH * j.PW + 36 * j.T + 1, input_range, &j);
-    lc_parallel_for_blas(j.Cout, 32 * j.Cin * j.T + 40 * j.T + 1, output_range, &j);
+    lc_parallel_for_blas(j.Cout, 32 * j.Cin * j.T + 40 * j.T + (n == 0) * 60 * j.Cin + 1,
+                         output_range, &j);
   }
 }
