@@ -91,8 +91,9 @@ TEST(winograd_matches_float64_im2col_over_shapes) {
     double dw = 0, di = 0, scale = 0;
     CHECK(max_diff(yw, yref, &dw, &scale));
     CHECK(max_diff(yi, yref, &di, &scale));
-    /* float32 rounding over 9 C products: Winograd within a few times im2col's error */
-    double tol = 1e-6 * (1 + scale) * sqrt((double)(9 * c->C)) + 4 * di;
+    /* float32 rounding over 9 C products: Winograd within a few times im2col's error (measured:
+     * about equal; a 0.2% error in one transform coefficient fails every case) */
+    double tol = 2e-7 * (1 + scale) * sqrt((double)(9 * c->C)) + 4 * di;
     if (!(dw <= tol))
       printf("  case %zu: winograd error %.3g, im2col %.3g, tol %.3g\n", k, dw, di, tol);
     CHECK(dw <= tol);
