@@ -35,6 +35,23 @@ for _, c in ipairs{
   report(name .. "_fwd_bwd_ms", best(10, 5, fb) * 1e3, "ms")
 end
 
+-- batch-1 inference of ResNet-18's 3x3 layers (Winograd F(2x2, 3x3) at 56x56 to 14x14, the
+-- output-channel split at 7x7)
+for _, c in ipairs{
+  {"conv3x3_b1_64to64_56x56", 64, 56},
+  {"conv3x3_b1_128to128_28x28", 128, 28},
+  {"conv3x3_b1_256to256_14x14", 256, 14},
+  {"conv3x3_b1_512to512_7x7", 512, 7},
+} do
+  local name, ch, hw = c[1], c[2], c[3]
+  local conv = nn.Conv2d(ch, ch, 3, {padding = 1})
+  local x = lucid.randn(1, ch, hw, hw)
+  lucid.no_grad(function()
+    best(5, 1, function() sink = conv(x) end)
+    report(name .. "_fwd_ms", best(20, 5, function() sink = conv(x) end) * 1e3, "ms")
+  end)
+end
+
 do
   local pool = nn.MaxPool2d(2, 2)
   local x = lucid.randn(64, 16, 32, 32)
