@@ -254,9 +254,9 @@ static void job_fail(cjob *j, lc_status st) {
 }
 
 #define DEF_CONV_ROWS(T, S)                                                                        \
-  /* Sets each of the Og rows (OHW long) of y to b[o]. */                                          \
-  static void fill_bias_##S(const cjob *j, T *y, const T *b) {                                     \
-    for (int64_t o = 0; o < j->Og; o++) {                                                          \
+  /* Sets each of the `rows` rows (OHW long) of y to b[o]. */                                     \
+  static void fill_bias_##S(const cjob *j, int64_t rows, T *y, const T *b) {                       \
+    for (int64_t o = 0; o < rows; o++) {                                                           \
       T *restrict r = y + o * j->OHW, v = b[o];                                                    \
       for (int64_t k = 0; k < j->OHW; k++)                                                         \
         r[k] = v;                                                                                  \
@@ -290,11 +290,11 @@ static void job_fail(cjob *j, lc_status st) {
 DEF_CONV_ROWS(float, f32)
 DEF_CONV_ROWS(double, f64)
 
-static void fill_bias(const cjob *j, char *y, const char *b) {
+static void fill_bias(const cjob *j, int64_t rows, char *y, const char *b) {
   if (j->dt == LC_FLOAT32)
-    fill_bias_f32(j, (float *)y, (const float *)b);
+    fill_bias_f32(j, rows, (float *)y, (const float *)b);
   else
-    fill_bias_f64(j, (double *)y, (const double *)b);
+    fill_bias_f64(j, rows, (double *)y, (const double *)b);
 }
 
 static void add_bias(const cjob *j, char *y, const char *b) {
@@ -344,7 +344,7 @@ static void conv_fwd_range(void *ctx, int64_t b, int64_t e) {
         }
         /* with a bias, y starts as the bias and the GEMM adds to it (beta 1): one pass over y
          * fewer than zeroing it (beta 0) and adding the bias after */
-        if (j->b) fill_bias(j, yg, j->b + g * j->Og * es);
+        if (j->b) fill_bias(j, j->Og, yg, j->b + g * j->Og * es);
         gemm(j->dt, false, false, j->Og, j->OHW, j->S, wg, j->S, cols, j->OHW, j->b ? 1 : 0, yg);
         continue;
       } else if (j->one_by_one) {
@@ -369,19 +369,7 @@ static void conv_rows_range(void *ctx, int64_t b, int64_t e) {
   cjob *j = ctx;
   size_t es = j->esz;
   char *yr = j->y + b * j->OHW * es;
-  if (j->b) {
-    for (int64_t o = b; o < e; o++) { /* fill_bias over the chunk's rows */
-      if (j->dt == LC_FLOAT32) {
-        float *r = (float *)yr + (o - b) * j->OHW, v = ((const float *)j->b)[o];
-        for (int64_t k = 0; k < j->OHW; k++)
-          r[k] = v;
-      } else {
-        double *r = (double *)yr + (o - b) * j->OHW, v = ((const double *)j->b)[o];
-        for (int64_t k = 0; k < j->OHW; k++)
-          r[k] = v;
-      }
-    }
-  }
+  if (j->b) fill_bias(j, e - b, yr, j->b + b * es);
   gemm(j->dt, false, false, e - b, j->OHW, j->S, j->w + b * j->S * es, j->S, j->cols_buf, j->OHW,
        j->b ? 1 : 0, yr);
 }
