@@ -254,7 +254,7 @@ static void job_fail(cjob *j, lc_status st) {
 }
 
 #define DEF_CONV_ROWS(T, S)                                                                        \
-  /* Sets each of the `rows` rows (OHW long) of y to b[o]. */                                     \
+  /* Sets each of the `rows` rows (OHW long) of y to b[o]. */                                      \
   static void fill_bias_##S(const cjob *j, int64_t rows, T *y, const T *b) {                       \
     for (int64_t o = 0; o < rows; o++) {                                                           \
       T *restrict r = y + o * j->OHW, v = b[o];                                                    \
