@@ -2,6 +2,9 @@
 -- samples/s of 1 single-thread process), for bench/run.sh:
 --   lucid bench/distributed.lua single            one process, one thread
 --   mpirun -np 2 lucid bench/distributed.lua ddp  each process one thread, the same batch each
+--   mpirun -np 2 lucid bench/distributed.lua indep  the same, but each process trains alone (no
+--       gradient averaging): what two processes reach on this machine without communication,
+--       the ceiling DDP is measured against (its samples/s summed over the processes)
 -- Models: the Fashion-MNIST CNN (examples/fashion_model.lua) and a 784-1024-1024-10 MLP, Adam,
 -- batch 64 per process (weak scaling, as PyTorch's DDP benchmarks count it), and the MLP at
 -- batch 256 (its 7.5 MB of gradients per step against 4x the computation). Prints samples/s;
@@ -15,7 +18,7 @@ local mode = arg[1] or "single"
 local quick = os.getenv("BENCH_QUICK") ~= nil
 
 local dist, rank, world = nil, 1, 1
-if mode == "ddp" then
+if mode == "ddp" or mode == "indep" then
   dist = require "lucid.distributed"
   dist.init{threads = 1}
   rank, world = dist.rank(), dist.world_size()
@@ -33,7 +36,7 @@ local function run(name, model, shape)
   lucid.manual_seed(rank)
   local x = lucid.randn(table.unpack(shape))
   local y = lucid.randint(0, 10, {BATCH}):long() + 1
-  local net = dist and nn.parallel.DistributedDataParallel(model) or model
+  local net = mode == "ddp" and nn.parallel.DistributedDataParallel(model) or model
   local opt = lucid.optim.Adam(model:parameters(), {lr = 1e-4})
   local function step()
     opt:zero_grad()
@@ -43,7 +46,7 @@ local function run(name, model, shape)
   for _ = 1, 3 do step() end -- warm-up
   local steps = quick and 15 or 40
   local s0 = dist and dist.stats()
-  local c0 = dist and net:comm_stats()
+  local c0 = mode == "ddp" and net:comm_stats()
   if dist then dist.barrier() end
   local t0 = B.clock()
   for _ = 1, steps do step() end
@@ -52,7 +55,7 @@ local function run(name, model, shape)
   local rate = steps * BATCH * world / dt
   if rank == 1 then
     B.report(("%s_%s_samples_per_s"):format(name, mode), rate, "samples/s")
-    if dist then
+    if mode == "ddp" then
       local s1, c1 = dist.stats(), net:comm_stats()
       local busy = s1.busy_seconds - s0.busy_seconds
       local waited = c1.wait_seconds - c0.wait_seconds

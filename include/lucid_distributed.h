@@ -35,8 +35,21 @@ typedef enum lc_dist_op {
   LC_DIST_MIN
 } lc_dist_op;
 
+/* How the communication thread is scheduled. When the machine's cores are all computing
+ * (processes on this machine x lc_get_num_threads() >= online cores), an MPI collective waiting
+ * for a slower rank busy-polls and takes CPU from the computation on its core; at SCHED_IDLE
+ * the thread runs only when a core would otherwise idle (the end of backward, where the caller
+ * waits), which measured faster here (docs/distributed.md). With a spare core, normal priority
+ * lets communication overlap computation. AUTO picks between the two by that rule. */
+typedef enum lc_dist_priority {
+  LC_DIST_PRIORITY_AUTO = 0,
+  LC_DIST_PRIORITY_NORMAL,
+  LC_DIST_PRIORITY_IDLE
+} lc_dist_priority;
+
 typedef struct lc_dist_opts {
   double timeout; /* seconds an operation may take before the job counts as failed; 0: 300 */
+  lc_dist_priority comm_priority;
 } lc_dist_opts;
 
 /* Joins the job mpirun started (LC_ESTATE when the process was not launched by mpirun or
@@ -49,6 +62,11 @@ int lc_dist_local_rank(void); /* among the processes on this machine */
 int lc_dist_local_size(void);
 lc_status lc_dist_set_timeout(double seconds);
 double lc_dist_timeout(void);
+/* Reschedules the communication thread (AUTO: decided again from the current thread count,
+ * for a host that changes it after init). The priority in effect is returned by the getter,
+ * never AUTO. */
+lc_status lc_dist_set_comm_priority(lc_dist_priority p);
+lc_dist_priority lc_dist_comm_priority(void);
 
 /* A started operation. With work == NULL a collective blocks until done; otherwise *work
  * receives a handle: lc_dist_wait blocks until the operation is done and returns its status

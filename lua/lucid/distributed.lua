@@ -45,12 +45,24 @@ local function need(fname)
   return mpi
 end
 
--- init([{timeout = 300, threads}]): joins the job. With several processes on this machine,
--- each gets cores / processes-per-machine threads (at least 1) unless `threads` says otherwise,
--- so the processes do not oversubscribe the cores.
+local PRIORITIES = {auto = true, normal = true, idle = true}
+local function priority_arg(fname, name, v)
+  if not PRIORITIES[v] then
+    fail("%s: %s must be \"auto\", \"normal\" or \"idle\", got %s", fname, name,
+      type(v) == "string" and ("%q"):format(v) or describe(v))
+  end
+  return v
+end
+
+-- init([{timeout = 300, threads, comm_priority = "auto"}]): joins the job. With several
+-- processes on this machine, each gets cores / processes-per-machine threads (at least 1)
+-- unless `threads` says otherwise, so the processes do not oversubscribe the cores. The
+-- communication thread runs at idle priority when the computation fills every core ("auto";
+-- docs/distributed.md says why), else at normal priority.
 function dist.init(...)
   local fname = "distributed.init"
-  local o = collect(fname, {}, {"timeout", "threads"}, false, ...)
+  local o = collect(fname, {}, {"timeout", "threads", "comm_priority"}, false, ...)
+  local priority = o.comm_priority == nil and "auto" or priority_arg(fname, "comm_priority", o.comm_priority)
   local timeout = num_arg(fname, "timeout", o.timeout, 0)
   if timeout < 0 or timeout ~= timeout then fail("%s: timeout must be > 0 seconds, got %s", fname, tostring(timeout)) end
   if o.threads ~= nil then A.int_arg(fname, "threads", o.threads, 1) end
@@ -61,7 +73,15 @@ function dist.init(...)
   elseif m.local_size() > 1 then
     lucid.set_num_threads(math.max(1, lucid.get_num_threads() // m.local_size()))
   end
+  m.set_comm_priority(priority) -- after the thread count, which "auto" depends on
 end
+
+-- set_comm_priority(p) ("auto", "normal", "idle"), get_comm_priority() -> "normal" or "idle"
+function dist.set_comm_priority(p)
+  local fname = "distributed.set_comm_priority"
+  need(fname).set_comm_priority(priority_arg(fname, "argument 1 (priority)", p))
+end
+function dist.get_comm_priority() return need("distributed.get_comm_priority").comm_priority() end
 
 function dist.is_initialized() return mpi ~= nil and mpi.is_initialized() end
 function dist.rank() return need("distributed.rank").rank() end

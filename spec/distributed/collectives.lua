@@ -86,6 +86,18 @@ fails("tensor must be a tensor, got number", dist.all_reduce, 3)
 fails("src", dist.broadcast, lucid.ones(1), k + 1)
 fails("multiple of world_size", dist.reduce_scatter, lucid.ones(2 * k + 1))
 fails("already initialized", dist.init)
+
+-- the communication thread's priority: idle when the processes' threads fill the cores
+local cores = tonumber(io.popen("nproc"):read("l"))
+local want_auto = k * lucid.get_num_threads() >= cores and "idle" or "normal"
+assert(dist.get_comm_priority() == want_auto, "auto priority: " .. dist.get_comm_priority() .. ", expected " .. want_auto)
+dist.set_comm_priority("normal"); assert(dist.get_comm_priority() == "normal")
+t = lucid.ones(2); dist.all_reduce(t); near(t, {k, k}, "at normal priority")
+dist.set_comm_priority("idle"); assert(dist.get_comm_priority() == "idle")
+t = lucid.ones(2); dist.all_reduce(t); near(t, {k, k}, "at idle priority")
+dist.set_comm_priority("auto"); assert(dist.get_comm_priority() == want_auto)
+fails('distributed.set_comm_priority: argument 1 (priority) must be "auto", "normal" or "idle", got "fast"',
+  dist.set_comm_priority, "fast")
 t = lucid.ones(2); dist.all_reduce(t); near(t, {k, k}, "after errors")
 
 dist.finalize()

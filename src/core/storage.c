@@ -80,7 +80,7 @@ static bool data_is_inline(const lc_storage *s) { return (char *)s->data == inli
  * with a 1 MiB threshold here, 8 us with this one). */
 #define CACHE_MIN_BYTES ((size_t)128 << 10)
 #define CACHE_GRANULE ((size_t)1 << 16)
-#define CACHE_MAX_BLOCKS 16
+#define CACHE_MAX_BLOCKS 64
 #define CACHE_MAX_BYTES ((size_t)256 << 20)
 
 static struct {

@@ -3,11 +3,13 @@
  *
  * One communication thread owns MPI (it calls MPI_Init_thread with MPI_THREAD_FUNNELED and every
  * MPI function after). Callers queue operations; the thread runs them in queue order, which is
- * the order every rank started them in, so collectives match across ranks. It starts each one as
- * a non-blocking MPI collective and polls it with MPI_Test, which is what lets it enforce the
- * timeout (a blocking MPI call cannot be given one) and lets the caller's thread keep computing.
- * Between polls it backs off to short sleeps: with one process per core, a spinning
- * communication thread would take the core from the process's own computation.
+ * the order every rank started them in, so collectives match across ranks. It runs each one as
+ * a blocking MPI collective (see call() for why not MPI_I*), so the caller's thread keeps
+ * computing meanwhile. A blocking call cannot be given a timeout: the waiting caller enforces
+ * it instead (lc_dist_wait: no progress for the timeout makes the runtime broken). When the
+ * computation fills every core, the thread runs at SCHED_IDLE (lc_dist_set_comm_priority):
+ * Open MPI busy-polls while a peer is late, and at normal priority that polling took the core
+ * from the computation.
  *
  * Layer: above the core (uses its public tensor API only), beside nn; the only code linked with
  * MPI (liblucid_distributed.a and the Lua module lucid.mpi).
@@ -18,6 +20,7 @@
 #include <errno.h>
 #include <mpi.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +66,7 @@ static struct {
   double progress; /* when the thread last finished an operation or went idle */
   lc_dist_stats stats;
   MPI_Comm comm; /* a duplicate of MPI_COMM_WORLD: lucid's traffic apart from the host's */
+  lc_dist_priority priority; /* in effect: NORMAL or IDLE */
 } G = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
@@ -70,6 +74,7 @@ static struct {
     .size = 1,
     .local_size = 1,
     .timeout = 300,
+    .priority = LC_DIST_PRIORITY_NORMAL,
 };
 
 static double now_s(void) {
@@ -222,6 +227,7 @@ static void init_on_thread(void) {
 static void *comm_main(void *arg) {
   (void)arg;
   init_on_thread();
+
   pthread_mutex_lock(&G.lock);
   G.init_done = true;
   pthread_cond_broadcast(&G.done);
@@ -279,6 +285,10 @@ lc_status lc_dist_init(const lc_dist_opts *opts) {
   double timeout = opts && opts->timeout > 0 ? opts->timeout : 300;
   if (opts && !(opts->timeout >= 0))
     return lc_set_error(LC_EARG, "init: timeout must be >= 0 seconds (got %g)", opts->timeout);
+  lc_dist_priority prio = opts ? opts->comm_priority : LC_DIST_PRIORITY_AUTO;
+  if (prio != LC_DIST_PRIORITY_AUTO && prio != LC_DIST_PRIORITY_NORMAL &&
+      prio != LC_DIST_PRIORITY_IDLE)
+    return lc_set_error(LC_EARG, "init: unknown comm_priority %d", (int)prio);
   pthread_mutex_lock(&G.lock);
   int state = G.state;
   pthread_mutex_unlock(&G.lock);
@@ -308,6 +318,8 @@ lc_status lc_dist_init(const lc_dist_opts *opts) {
     pthread_join(G.thread, NULL);
     return lc_set_error(st, "%s", G.init_msg);
   }
+  /* a refused reschedule (a container without the right) leaves the default: not fatal */
+  (void)lc_dist_set_comm_priority(prio);
   return LC_OK;
 }
 
@@ -331,6 +343,35 @@ lc_status lc_dist_set_timeout(double seconds) {
   G.timeout = seconds;
   pthread_mutex_unlock(&G.lock);
   return LC_OK;
+}
+
+lc_status lc_dist_set_comm_priority(lc_dist_priority p) {
+  if (p != LC_DIST_PRIORITY_AUTO && p != LC_DIST_PRIORITY_NORMAL && p != LC_DIST_PRIORITY_IDLE)
+    return lc_set_error(LC_EARG, "set_comm_priority: unknown priority %d", (int)p);
+  if (!lc_dist_is_initialized())
+    return lc_set_error(LC_ESTATE, "set_comm_priority: not initialized");
+  if (p == LC_DIST_PRIORITY_AUTO) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    bool busy = (long)G.local_size * lc_get_num_threads() >= (cores > 0 ? cores : 1);
+    p = busy ? LC_DIST_PRIORITY_IDLE : LC_DIST_PRIORITY_NORMAL;
+  }
+  struct sched_param sp = {0};
+  int rc = pthread_setschedparam(G.thread, p == LC_DIST_PRIORITY_IDLE ? SCHED_IDLE : SCHED_OTHER,
+                                 &sp);
+  if (rc != 0)
+    return lc_set_error(LC_EIO, "set_comm_priority: cannot reschedule the communication thread "
+                                "(%s)", strerror(rc));
+  pthread_mutex_lock(&G.lock);
+  G.priority = p;
+  pthread_mutex_unlock(&G.lock);
+  return LC_OK;
+}
+
+lc_dist_priority lc_dist_comm_priority(void) {
+  pthread_mutex_lock(&G.lock);
+  lc_dist_priority p = G.priority;
+  pthread_mutex_unlock(&G.lock);
+  return p;
 }
 
 void lc_dist_get_stats(lc_dist_stats *out) {

@@ -27,6 +27,7 @@ return function(nn, P)
   parallel.DistributedDataParallel = DDP
 
   local FNAME = "nn.parallel.DistributedDataParallel"
+  local sync_buffers
 
   local function shape_str(t) return "{" .. table.concat(t.shape, ", ") .. "}" end
 
@@ -247,6 +248,60 @@ return function(nn, P)
     launch_ready(self, st)
   end
 
+  -- The buffers' layout in one flat tensor per dtype, rebuilt when the module's buffers change.
+  local function buffer_layout(self)
+    local bufs = self.module:buffers()
+    local lay = self._buf_layout
+    if lay and #lay.bufs == #bufs then
+      local same = true
+      for i, b in ipairs(bufs) do same = same and lay.bufs[i] == b end
+      if same then return lay end
+    end
+    lay = {bufs = bufs, groups = {}}
+    local by_dtype = {}
+    for _, b in ipairs(bufs) do
+      if b:is_contiguous() and b:numel() > 0 then
+        local g = by_dtype[b.dtype]
+        if not g then
+          g = {dtype = b.dtype, bufs = {}, numel = 0}
+          by_dtype[b.dtype] = g
+          lay.groups[#lay.groups + 1] = g
+        end
+        g.bufs[#g.bufs + 1] = b
+        g.numel = g.numel + b:numel()
+      end
+    end
+    for _, g in ipairs(lay.groups) do
+      g.flat = lucid.zeros(g.numel, {dtype = g.dtype})
+      g.views = {}
+      local at = 1
+      for i, b in ipairs(g.bufs) do
+        g.views[i] = g.flat:narrow(1, at, b:numel()):view(b.shape)
+        at = at + b:numel()
+      end
+    end
+    self._buf_layout = lay
+    return lay
+  end
+
+  -- Rank 1's buffers (BatchNorm's running statistics) on every rank, as PyTorch does before
+  -- each training forward: one broadcast per dtype, not one per buffer (a ResNet has hundreds).
+  sync_buffers = function(self)
+    local dist = self._dist
+    local root = dist.rank() == 1
+    lucid.no_grad(function()
+      for _, g in ipairs(buffer_layout(self).groups) do
+        if root then
+          for i, b in ipairs(g.bufs) do g.views[i]:copy_(b) end
+        end
+        dist.broadcast(g.flat, 1)
+        if not root then
+          for i, b in ipairs(g.bufs) do b:copy_(g.views[i]) end
+        end
+      end
+    end)
+  end
+
   function DDP:forward(...)
     local st = self._state
     if st.active then
@@ -254,15 +309,7 @@ return function(nn, P)
       st.active = false
       st.ready, st.filled, st.handles, st.next = {}, {}, {}, 1
     end
-    if self.training and self.broadcast_buffers then
-      -- the buffers (BatchNorm's running statistics) of rank 1 on every rank, as PyTorch does
-      local dist = self._dist
-      lucid.no_grad(function()
-        for _, b in ipairs(self.module:buffers()) do
-          if b:is_contiguous() then dist.broadcast(b, 1) end
-        end
-      end)
-    end
+    if self.training and self.broadcast_buffers then sync_buffers(self) end
     return self.module(...)
   end
 

@@ -116,6 +116,19 @@ static int l_set_timeout(lua_State *L) {
   return 0;
 }
 
+static const char *const priority_names[] = {"auto", "normal", "idle", NULL};
+
+/* set_comm_priority(name): the Lua layer has checked name */
+static int l_set_comm_priority(lua_State *L) {
+  lc_dist_priority p = (lc_dist_priority)luaL_checkoption(L, 1, NULL, priority_names);
+  if (lc_dist_set_comm_priority(p)) return lb_core_error(L, "distributed.set_comm_priority");
+  return 0;
+}
+static int l_comm_priority(lua_State *L) {
+  lua_pushstring(L, priority_names[lc_dist_comm_priority()]);
+  return 1;
+}
+
 /* all_reduce(t, op, async) */
 static int l_all_reduce(lua_State *L) {
   const char *fn = "distributed.all_reduce";
@@ -239,6 +252,8 @@ int luaopen_lucid_mpi(lua_State *L) {
                                {"local_size", l_local_size},
                                {"timeout", l_timeout},
                                {"set_timeout", l_set_timeout},
+                               {"set_comm_priority", l_set_comm_priority},
+                               {"comm_priority", l_comm_priority},
                                {"all_reduce", l_all_reduce},
                                {"broadcast", l_broadcast},
                                {"all_gather", l_all_gather},
