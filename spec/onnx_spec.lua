@@ -25,7 +25,8 @@ describe("lucid.onnx", function()
   local files = {mlp = "mlp.onnx", mlp_batch5 = "mlp.onnx", two_io = "two_io.onnx",
     cnn = "cnn.onnx", conv_bn_relu = "conv_bn_relu.onnx", transformer = "transformer.onnx",
     lstm = "lstm.onnx", layernorm_gelu = "layernorm_gelu.onnx",
-    mlp_external = "mlp_external.onnx"}
+    mlp_external = "mlp_external.onnx", layernorm_decomposed = "layernorm_decomposed.onnx",
+    layernorm_plain = "layernorm_plain.onnx", layernorm_shared = "layernorm_shared.onnx"}
   local names = {}
   for k in pairs(F) do names[#names + 1] = k end
   table.sort(names)
@@ -70,6 +71,21 @@ describe("lucid.onnx", function()
     assert.equal(4, m.num_nodes_run)
     assert.is_true(m.num_nodes >= 8)
     H.assert_close(m(lucid.Tensor(F.layernorm_gelu.inputs[1])), F.layernorm_gelu.outputs[1], 1e-4, 1e-5)
+  end)
+
+  it("fuses LayerNorm as exported before opset 17 (ReduceMean ... Div, Mul, Add) into one node", function()
+    -- MatMul+Add, the layer norm (9 nodes), the GELU (5), MatMul+Add: 4 nodes run
+    local m = lucid.onnx.load(dir .. "layernorm_decomposed.onnx")
+    assert.equal(4, m.num_nodes_run)
+    assert.is_true(lucid.onnx.load(dir .. "layernorm_decomposed.onnx", {fusion = false}).num_nodes_run >= 17)
+    -- without elementwise affine the pattern ends at the Div
+    assert.equal(1, lucid.onnx.load(dir .. "layernorm_plain.onnx").num_nodes_run)
+    -- x - mean is also a graph output: nothing may be fused away (both outputs still right)
+    m = lucid.onnx.load(dir .. "layernorm_shared.onnx")
+    assert.equal(7, m.num_nodes_run)
+    local y, d = m(lucid.Tensor(F.layernorm_shared.inputs[1]))
+    H.assert_close(y, F.layernorm_shared.outputs[1], 1e-4, 1e-5)
+    H.assert_close(d, F.layernorm_shared.outputs[2], 1e-4, 1e-5)
   end)
 
   it("takes named inputs and returns outputs by name", function()

@@ -9,6 +9,7 @@
  */
 #include "grad_graph.h"
 #include "kernel_util.h"
+#include "gemm.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -128,6 +129,8 @@ typedef struct mmjob {
   int64_t bshape[LC_MAX_DIMS];
   int64_t sa[LC_MAX_DIMS], sb[LC_MAX_DIMS]; /* batch strides (0 where broadcast) */
   int64_t M, N, K;
+  bool ta, tb;      /* BLAS layout of the operands (not for the small loop) */
+  int64_t lda, ldb;
   char *c;
 } mmjob;
 
@@ -156,6 +159,19 @@ static void mm_small_batches(void *ctx, int64_t b, int64_t e) {
     else
       mm_small_f64((const double *)A->data + oa, sam, sak, (const double *)B->data + ob, sbk, sbn,
                    (double *)j->c + bi * j->M * j->N, j->M, j->N, j->K);
+  }
+}
+
+/* Matrices [b, e) of a batched product that BLAS takes: one single-threaded gemm each. */
+static void mm_blas_batches(void *ctx, int64_t b, int64_t e) {
+  const mmjob *j = ctx;
+  size_t es = lc_dtype_size(j->dt);
+  for (int64_t bi = b; bi < e; bi++) {
+    int64_t oa, ob;
+    batch_offsets(j, bi, &oa, &ob);
+    lk_gemm_serial(j->dt, j->ta, j->tb, j->M, j->N, j->K, 1.0, (const char *)j->a->data + oa * es,
+                   j->lda, (const char *)j->b->data + ob * es, j->ldb, 0.0,
+                   (char *)j->c + (size_t)(bi * j->M * j->N) * es, j->N);
   }
 }
 
@@ -220,21 +236,11 @@ static lc_status matmul_ops(const mop *a0, const mop *b0, lc_dtype dt, int out_n
   if (tiny) {
     lc_parallel_for(nbatch, j.M * j.N * j.K, mm_small_batches, &j);
   } else {
-    /* One gemm per matrix on this thread: OpenBLAS parallelises inside each call. */
-    for (int64_t bi = 0; bi < nbatch; bi++) {
-      int64_t oa, ob;
-      batch_offsets(&j, bi, &oa, &ob);
-      if (dt == LC_FLOAT32)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)j.M, (int)j.N, (int)j.K, 1.0f, (const float *)a.data + oa, (int)lda,
-                    (const float *)b.data + ob, (int)ldb, 0.0f, (float *)j.c + bi * j.M * j.N,
-                    (int)j.N);
-      else
-        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)j.M, (int)j.N, (int)j.K, 1.0, (const double *)a.data + oa, (int)lda,
-                    (const double *)b.data + ob, (int)ldb, 0.0, (double *)j.c + bi * j.M * j.N,
-                    (int)j.N);
-    }
+    j.ta = ta, j.tb = tb, j.lda = lda, j.ldb = ldb;
+    if (nbatch == 1)
+      lk_gemm(dt, ta, tb, j.M, j.N, j.K, 1.0, a.data, lda, b.data, ldb, 0.0, j.c, j.N);
+    else /* the matrices over lucid's threads, each a single-threaded product */
+      lc_parallel_for_blas(nbatch, j.M * j.N * j.K / 16 + 1, mm_blas_batches, &j);
   }
   lc_release(ha);
   lc_release(hb);

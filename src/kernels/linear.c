@@ -8,10 +8,10 @@
  * optionally b {out}; all of one float dtype. Leading dims of x are flattened into the GEMM's rows.
  */
 #include "linear.h"
+#include "gemm.h"
 #include "grad_graph.h"
 #include "kernel_util.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,7 +64,6 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
   shape[x->ndim - 1] = nout;
   if ((st = lc_empty(x->ndim, shape, x->dtype, &y))) goto done;
   int64_t m = k ? lc_numel(x) / k : lc_numel(y) / (nout ? nout : 1);
-  bool f32 = x->dtype == LC_FLOAT32;
   if (b) { /* y rows start as the bias, then GEMM adds x W^T (beta = 1) */
     lc_tensor *bd = NULL;
     if ((st = lc_k_dense(b, &bd))) goto done;
@@ -76,12 +75,9 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
   if (m > 0 && nout > 0) {
     if (k == 0) {
       if (!b) memset(lc_data(y), 0, (size_t)(m * nout) * lc_dtype_size(x->dtype));
-    } else if (f32) {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nout, (int)k, 1.0f,
-                  lc_data(x), (int)k, lc_data(w), (int)k, b ? 1.0f : 0.0f, lc_data(y), (int)nout);
     } else {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)nout, (int)k, 1.0,
-                  lc_data(x), (int)k, lc_data(w), (int)k, b ? 1.0 : 0.0, lc_data(y), (int)nout);
+      lk_gemm(x->dtype, false, true, m, nout, k, 1.0, lc_data(x), k, lc_data(w), k, b ? 1.0 : 0.0,
+              lc_data(y), nout);
     }
   }
 done:
@@ -141,28 +137,17 @@ static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
   if ((st = lc_k_dense(xs, &x)) || (st = lc_k_dense(ws, &w)) || (st = lc_k_dense(grad_out, &g))) goto fail;
   int64_t k = w->shape[1], nout = w->shape[0];
   int64_t m = nout ? lc_numel(g) / nout : 0;
-  bool f32 = x->dtype == LC_FLOAT32;
   if (ctx->needs_grad[0]) { /* grad_x = g W: {m, k} */
     if ((st = lc_zeros(x->ndim, x->shape, x->dtype, &grad_in[0]))) goto fail;
-    if (m > 0 && k > 0 && nout > 0) {
-      if (f32)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)nout, 1.0f,
-                    lc_data(g), (int)nout, lc_data(w), (int)k, 0.0f, lc_data(grad_in[0]), (int)k);
-      else
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)nout, 1.0,
-                    lc_data(g), (int)nout, lc_data(w), (int)k, 0.0, lc_data(grad_in[0]), (int)k);
-    }
+    if (m > 0 && k > 0 && nout > 0)
+      lk_gemm(x->dtype, false, false, m, k, nout, 1.0, lc_data(g), nout, lc_data(w), k, 0.0,
+              lc_data(grad_in[0]), k);
   }
   if (ctx->needs_grad[1]) { /* grad_W = g^T x: {nout, k} */
     if ((st = lc_zeros(2, w->shape, w->dtype, &grad_in[1]))) goto fail;
-    if (m > 0 && k > 0 && nout > 0) {
-      if (f32)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nout, (int)k, (int)m, 1.0f,
-                    lc_data(g), (int)nout, lc_data(x), (int)k, 0.0f, lc_data(grad_in[1]), (int)k);
-      else
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nout, (int)k, (int)m, 1.0,
-                    lc_data(g), (int)nout, lc_data(x), (int)k, 0.0, lc_data(grad_in[1]), (int)k);
-    }
+    if (m > 0 && k > 0 && nout > 0)
+      lk_gemm(x->dtype, true, false, nout, k, m, 1.0, lc_data(g), nout, lc_data(x), k, 0.0,
+              lc_data(grad_in[1]), k);
   }
   if (ctx->n_inputs == 3 && ctx->needs_grad[2]) {
     if ((st = lc_empty(1, &nout, g->dtype, &grad_in[2]))) goto fail;
@@ -203,13 +188,7 @@ typedef struct bl_dims {
 
 static void gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
                  int64_t lda, const void *b, int64_t ldb, double beta, void *c, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  if (dt == LC_FLOAT32)
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b, (int)ldb, (float)beta, c, (int)ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                (int)M, (int)N, (int)K, 1.0, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+  lk_gemm(dt, ta, tb, M, N, K, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* U (rows x O*I) = x2[r0 .. r0+rows) W^T; zeros when J = 0 (BLAS needs K >= 1). */

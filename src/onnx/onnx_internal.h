@@ -59,6 +59,8 @@ typedef enum ox_fusion {
   OX_FUSE_LINEAR,  /* MatMul [+ Add] or Gemm: lc_linear(in[0], fused_weight, fused_bias) */
   OX_FUSE_WEIGHTS, /* the op itself with inputs (in[0], fused_weight, fused_bias): Conv + BN */
   OX_FUSE_GELU,    /* x / sqrt 2 -> Erf -> + 1 -> * x -> * 0.5 (PyTorch's GELU): lc_gelu(in[0]) */
+  OX_FUSE_LAYER_NORM, /* PyTorch's layer_norm over the last dim as exported before opset 17:
+                       * lc_layer_norm(in[0], fused_weight, fused_bias, fused_eps) */
 } ox_fusion;
 
 struct ox_node {
@@ -69,6 +71,7 @@ struct ox_node {
   int *out; /* value ids; -1: omitted optional output */
   ox_fusion fusion;
   lc_tensor *fused_weight, *fused_bias; /* owned (bias may be NULL) */
+  double fused_eps;                     /* OX_FUSE_LAYER_NORM's epsilon */
   bool relu_after;                      /* apply Relu to the result (fused Conv/linear + Relu) */
   bool clip_after;                      /* clamp the result to [clip_lo, clip_hi] (+ Clip) */
   double clip_lo, clip_hi;

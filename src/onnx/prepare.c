@@ -298,6 +298,94 @@ static lc_status fuse_gelu(lc_onnx_model *m, ox_node *d) {
   return LC_OK;
 }
 
+/* Whether node n is ReduceMean over the last dim only, keeping it (axes = [-1], keepdims 1). */
+static bool mean_over_last(const ox_node *n) {
+  const int64_t *axes = NULL;
+  return n->n_in == 1 && ox_attr_ints(n, "axes", &axes) == 1 && axes[0] == -1 &&
+         ox_attr_int(n, "keepdims", 1) == 1;
+}
+
+/* The live readers of value v after node `from` (at most max of them; their count). */
+static int readers_after(lc_onnx_model *m, int from, int v, ox_node **out, int max) {
+  int found = 0;
+  int last = m->values[v].last_use;
+  for (int i = from + 1; i <= last && i < m->n_nodes && found < max; i++) {
+    ox_node *n = &m->nodes[i];
+    if (n->dead) continue;
+    for (int j = 0; j < n->n_in; j++)
+      if (n->in[j] == v) {
+        out[found++] = n;
+        break;
+      }
+  }
+  return found;
+}
+
+/* A 1-D float constant of more than one element (a LayerNorm weight or bias), or -1. */
+static int vector_const(const lc_onnx_model *m, int v) {
+  if (!is_const(m, v)) return -1;
+  const lc_tensor *t = m->values[v].constant;
+  return float_tensor(t) && lc_ndim(t) == 1 && lc_numel(t) > 1 ? v : -1;
+}
+
+/* PyTorch's layer_norm over the last dim as exported before opset 17 (LayerNormalization):
+ * m = ReduceMean(x), d = Sub(x, m), v = ReduceMean(Pow(d, 2)), s = Sqrt(Add(v, eps)),
+ * Div(d, s) [-> Mul(., weight) [-> Add(., bias)]], every intermediate read only inside the
+ * pattern: one lc_layer_norm (one pass over the rows instead of nine whole-tensor ops). A
+ * weight or bias must be a 1-D constant of more than one element (so that it can only have
+ * broadcast along the last dim). */
+static lc_status fuse_layer_norm(lc_onnx_model *m, ox_node *r1) {
+  int x = r1->in[0];
+  if (x < 0 || !mean_over_last(r1)) return LC_OK;
+  ox_node *sub = sole_reader(m, r1->out[0], "Sub");
+  if (!sub || sub->n_in != 2 || sub->in[0] != x || sub->in[1] != r1->out[0]) return LC_OK;
+  int d = sub->out[0];
+  if (d < 0 || m->values[d].is_output || m->values[d].n_uses != 2) return LC_OK;
+  ox_node *rd[2];
+  if (readers_after(m, (int)(sub - m->nodes), d, rd, 2) != 2) return LC_OK;
+  ox_node *pw = strcmp(rd[0]->proto->op_type, "Pow") == 0 ? rd[0] : rd[1];
+  ox_node *div = pw == rd[0] ? rd[1] : rd[0];
+  if (strcmp(pw->proto->op_type, "Pow") != 0 || pw->n_in != 2 || pw->in[0] != d ||
+      !const_near(m, pw->in[1], 2.0) || strcmp(div->proto->op_type, "Div") != 0)
+    return LC_OK;
+  ox_node *r2 = sole_reader(m, pw->out[0], "ReduceMean");
+  if (!r2 || !mean_over_last(r2)) return LC_OK;
+  ox_node *add = sole_reader(m, r2->out[0], "Add");
+  int epsv = add ? other_input(add, r2->out[0]) : -1;
+  double eps;
+  if (!is_const(m, epsv) || lc_numel(m->values[epsv].constant) != 1 ||
+      lc_item(m->values[epsv].constant, &eps) != LC_OK || !(eps >= 0))
+    return LC_OK;
+  ox_node *sq = sole_reader(m, add->out[0], "Sqrt");
+  if (!sq || div->n_in != 2 || div->in[0] != d || div->in[1] != sq->out[0] ||
+      sole_reader(m, sq->out[0], "Div") != div)
+    return LC_OK;
+  ox_node *last = div, *mul = sole_reader(m, div->out[0], "Mul"), *badd = NULL;
+  int w = mul ? vector_const(m, other_input(mul, div->out[0])) : -1, b = -1;
+  if (w >= 0) {
+    last = mul;
+    badd = sole_reader(m, mul->out[0], "Add");
+    b = badd ? vector_const(m, other_input(badd, mul->out[0])) : -1;
+    if (b >= 0 && lc_numel(m->values[b].constant) == lc_numel(m->values[w].constant))
+      last = badd;
+    else
+      b = -1;
+  }
+  r1->fusion = OX_FUSE_LAYER_NORM;
+  r1->fused_eps = eps;
+  r1->fused_weight = w >= 0 ? lc_retain(m->values[w].constant) : NULL;
+  r1->fused_bias = b >= 0 ? lc_retain(m->values[b].constant) : NULL;
+  kill(m, sub);
+  kill(m, pw);
+  kill(m, r2);
+  kill(m, add);
+  kill(m, sq);
+  if (last != div) kill(m, div);
+  if (last == badd) kill(m, mul);
+  absorb(m, r1, last);
+  return LC_OK;
+}
+
 /* A Clip's bounds when they are constants: attributes before opset 11, optional one-element
  * inputs from it (absent: unbounded). */
 static bool clip_bounds(const lc_onnx_model *m, const ox_node *clip, double *lo, double *hi) {
@@ -337,6 +425,8 @@ static lc_status fuse(lc_onnx_model *m) {
       st = fuse_gemm(m, n);
     else if (strcmp(op, "Div") == 0)
       st = fuse_gelu(m, n);
+    else if (strcmp(op, "ReduceMean") == 0)
+      st = fuse_layer_norm(m, n);
     else
       continue;
     if (st) break;

@@ -14,6 +14,14 @@ static lc_status run_fused_linear(const ox_node *n, lc_tensor *const *in, lc_ten
   return lc_linear(in[0], n->fused_weight, n->fused_bias, out);
 }
 
+/* The fused layer_norm over the last dim (prepare.c: fuse_layer_norm). */
+static lc_status run_fused_layer_norm(const ox_node *n, lc_tensor *const *in, lc_tensor **out) {
+  int r = lc_ndim(in[0]);
+  if (r < 1) return lc_set_error(LC_ESHAPE, "layer norm (fused ReduceMean ... Div): 0-dim input");
+  return lc_layer_norm(in[0], 1, lc_shape(in[0]) + r - 1, n->fused_weight, n->fused_bias,
+                       n->fused_eps, out);
+}
+
 lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const *in,
                       lc_tensor **out) {
   ox_ctx c = {n, m->opset, n->n_in, in, n->n_out, out};
@@ -22,6 +30,8 @@ lc_status ox_run_node(const lc_onnx_model *m, const ox_node *n, lc_tensor *const
     st = run_fused_linear(n, in, out);
   } else if (n->fusion == OX_FUSE_GELU) {
     st = lc_gelu(in[0], LC_GELU_NONE, out);
+  } else if (n->fusion == OX_FUSE_LAYER_NORM) {
+    st = run_fused_layer_norm(n, in, out);
   } else if (n->fusion == OX_FUSE_WEIGHTS) { /* the node's own op over its folded weights */
     lc_tensor *local[3] = {in[0], n->fused_weight, n->fused_bias};
     c.in = local;

@@ -1,0 +1,118 @@
+/*
+ * gemm.c - the kernels' one matrix product (gemm.h), threaded by lucid's pool.
+ *
+ * OpenBLAS threads a GEMM itself from about 260K multiply-adds up, and its idle threads then
+ * spin (sched_yield) for a while after every call. Between the many small GEMMs of a
+ * Transformer, and the elementwise loops lucid runs on its own pool in between, those
+ * spinning threads took a quarter of the CPU time of the ONNX text encoder here. So a product
+ * runs single-threaded on the caller when it is small, and otherwise is cut into blocks of
+ * rows (or of columns, when C is wide and short) that lucid's pool runs, each block a
+ * single-threaded BLAS call (lc_parallel_for_blas keeps OpenBLAS at one thread meanwhile).
+ * Each block repacks its share of A and all of B: a cost that only matters for products far
+ * too small to be split at all.
+ */
+#include "gemm.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Rows (or columns) per block: a multiple of the sgemm/dgemm kernels' register tiles. */
+#define GEMM_BLOCK 16
+/* Multiply-adds counted as one unit of lc_parallel_for's work: with LC_PARALLEL_GRAIN units per
+ * thread, a second thread starts from about 32768 x 16 = 512K multiply-adds (about 10 us at
+ * this machine's 45 G multiply-adds/s per core), which measured best for the text encoder's
+ * 64 x 128 x 384 products at batch 1. */
+#define GEMM_MACS_PER_UNIT 16
+
+static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+static void blas(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                 const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                 int64_t ldc) {
+  if (dt == LC_FLOAT32)
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, (float)alpha, a, (int)lda,
+                b, (int)ldb, (float)beta, c, (int)ldc);
+  else
+    cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, alpha, a, (int)lda, b,
+                (int)ldb, beta, c, (int)ldc);
+}
+
+/* C = beta C when there is nothing to sum (BLAS wants K >= 1 for its leading dimensions). */
+static void scale_c(lc_dtype dt, int64_t M, int64_t N, double beta, void *c, int64_t ldc) {
+  size_t es = lc_dtype_size(dt);
+  for (int64_t i = 0; i < M; i++) {
+    char *row = (char *)c + (size_t)(i * ldc) * es;
+    if (beta == 0) {
+      memset(row, 0, (size_t)N * es);
+    } else if (dt == LC_FLOAT32) {
+      float *r = (float *)row;
+      for (int64_t j = 0; j < N; j++) r[j] *= (float)beta;
+    } else {
+      double *r = (double *)row;
+      for (int64_t j = 0; j < N; j++) r[j] *= beta;
+    }
+  }
+}
+
+void lk_gemm_serial(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                    const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                    int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(dt, M, N, beta, c, ldc);
+    return;
+  }
+  lc_blas_single_begin();
+  blas(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  lc_blas_single_end();
+}
+
+typedef struct gemm_job {
+  lc_dtype dt;
+  bool ta, tb, split_rows;
+  int64_t M, N, K, lda, ldb, ldc;
+  double alpha, beta;
+  const char *a, *b;
+  char *c;
+} gemm_job;
+
+/* Blocks [lo, hi) of rows of C (with A's matching rows) or of columns (with B's columns). */
+static void gemm_blocks(void *ctx, int64_t lo, int64_t hi) {
+  const gemm_job *j = ctx;
+  size_t es = lc_dtype_size(j->dt);
+  int64_t len = j->split_rows ? j->M : j->N;
+  int64_t i0 = lo * GEMM_BLOCK, i1 = hi * GEMM_BLOCK < len ? hi * GEMM_BLOCK : len;
+  if (i0 >= i1) return;
+  if (j->split_rows) {
+    /* row i of op(A): row i of A, or column i of A when transposed */
+    const char *a = j->a + (size_t)(j->ta ? i0 : i0 * j->lda) * es;
+    blas(j->dt, j->ta, j->tb, i1 - i0, j->N, j->K, j->alpha, a, j->lda, j->b, j->ldb, j->beta,
+         j->c + (size_t)(i0 * j->ldc) * es, j->ldc);
+  } else {
+    /* column i of op(B): column i of B, or row i of B when transposed */
+    const char *b = j->b + (size_t)(j->tb ? i0 * j->ldb : i0) * es;
+    blas(j->dt, j->ta, j->tb, j->M, i1 - i0, j->K, j->alpha, j->a, j->lda, b, j->ldb, j->beta,
+         j->c + (size_t)i0 * es, j->ldc);
+  }
+}
+
+void lk_gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+             const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+             int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  /* rows when C is at least as tall as wide, or too narrow to cut */
+  bool rows = M >= N || N < 2 * GEMM_BLOCK;
+  int64_t len = rows ? M : N, other = rows ? N : M;
+  int64_t blocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
+  if (K <= 0 || blocks < 2 || lc_get_num_threads() <= 1) {
+    lk_gemm_serial(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  int64_t cost = GEMM_BLOCK * other * K / GEMM_MACS_PER_UNIT + 1;
+  if (blocks * cost < 2 * LC_PARALLEL_GRAIN) { /* too little for a second thread */
+    lk_gemm_serial(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  gemm_job j = {dt, ta, tb, rows, M, N, K, lda, ldb, ldc, alpha, beta, a, b, c};
+  lc_parallel_for_blas(blocks, cost, gemm_blocks, &j);
+}
