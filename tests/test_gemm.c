@@ -76,6 +76,38 @@ TEST(gemm_matches_reference_over_shapes_layouts_and_threads) {
   lc_set_num_threads(2);
 }
 
+/* lk_gemm_bias: rows start as the bias, split by rows and by columns and unsplit. */
+TEST(gemm_bias_rows) {
+  static const int64_t shapes[][3] = {{600, 80, 70}, {64, 384, 128}, {3, 5, 7}, {4, 6, 0}};
+  int bad = 0;
+  for (int threads = 1; threads <= 2; threads++) {
+    CHECK_OK(lc_set_num_threads(threads));
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+      int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+      float *a = malloc(sizeof(float) * (size_t)(M * K + 1)), *b = malloc(sizeof(float) * (size_t)(N * K + 1));
+      float *bias = malloc(sizeof(float) * (size_t)N), *c = malloc(sizeof(float) * (size_t)(M * N));
+      unsigned r = 7;
+      for (int64_t i = 0; i < M * K; i++) a[i] = frand(&r);
+      for (int64_t i = 0; i < N * K; i++) b[i] = frand(&r);
+      for (int64_t i = 0; i < N; i++) bias[i] = frand(&r);
+      for (int64_t i = 0; i < M * N; i++) c[i] = 1e30f; /* ignored */
+      lk_gemm_bias(LC_FLOAT32, false, true, M, N, K, a, K ? K : 1, b, K ? K : 1, bias, c, N);
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          double want = bias[j];
+          for (int64_t k = 0; k < K; k++) want += (double)a[i * K + k] * b[j * K + k];
+          if (fabs(c[i * N + j] - want) > 1e-4 * (1 + fabs(want))) bad++;
+        }
+      free(a);
+      free(b);
+      free(bias);
+      free(c);
+    }
+  }
+  CHECK(bad == 0);
+  lc_set_num_threads(2);
+}
+
 TEST(gemm_k0_scales_c_and_float64) {
   float c[6] = {1, 2, 3, 4, 5, 6};
   lk_gemm(LC_FLOAT32, false, false, 2, 3, 0, 1.0, NULL, 1, NULL, 3, 0.5, c, 3);

@@ -114,6 +114,7 @@ typedef struct run_ctx {
   lc_iter it;
   bool flat;      /* both operands contiguous over the whole range: no iterator needed */
   bool is_memcpy; /* flat and same dtype */
+  bool same_dtype;
   char *d;
   const char *s;
   size_t dsz, ssz;
@@ -134,20 +135,27 @@ static void run_range(void *vctx, int64_t b, int64_t e) {
   }
   const int64_t inner = c->it.inner;
   int64_t row = b / inner, col = b % inner;
-  int64_t offs[LC_ITER_MAX_OPS];
+  int64_t offs[LC_ITER_MAX_OPS], idx[LC_MAX_DIMS];
+  /* rows of one dtype, unit stride on both sides: memcpy (the common strided copy: a
+   * transpose or a slice made contiguous, row by row) */
+  bool rows_memcpy = !c->fill && c->dsz == c->ssz && c->same_dtype &&
+                     c->it.inner_stride[0] == 1 && c->it.inner_stride[1] == 1;
+  lc_iter_row_at(&c->it, row, idx, offs);
   while (b < e) {
-    lc_iter_row(&c->it, row, offs);
     int64_t cnt = inner - col < e - b ? inner - col : e - b;
     char *d = c->d + (offs[0] + col * c->it.inner_stride[0]) * (int64_t)c->dsz;
     if (c->fill) {
       c->fill(d, c->it.inner_stride[0], c->s, cnt);
     } else {
       const char *s = c->s + (offs[1] + col * c->it.inner_stride[1]) * (int64_t)c->ssz;
-      c->cast(d, c->it.inner_stride[0], s, c->it.inner_stride[1], cnt);
+      if (rows_memcpy)
+        memcpy(d, s, (size_t)cnt * c->dsz);
+      else
+        c->cast(d, c->it.inner_stride[0], s, c->it.inner_stride[1], cnt);
     }
     b += cnt;
-    row++;
     col = 0;
+    if (b < e) lc_iter_next_row(&c->it, idx, offs);
   }
 }
 
@@ -219,6 +227,7 @@ lc_status lc_k_copy(lc_tensor *dst, const lc_tensor *src) {
   c.s = lc_data(src);
   c.dsz = lc_dtype_size(dst->dtype);
   c.ssz = lc_dtype_size(src->dtype);
+  c.same_dtype = dst->dtype == src->dtype;
   c.cast = dst->dtype == src->dtype && lc_dtype_is_half(dst->dtype)
                ? cast_u16_same
                : cast_table[dst->dtype][src->dtype];

@@ -169,6 +169,20 @@ void lc_iter_init(lc_iter *it, int nops, int ndim, const int64_t *shape,
                   const int64_t (*strides)[LC_MAX_DIMS]);
 /* Element offsets (relative to each operand's base) of the start of outer row `row`. */
 void lc_iter_row(const lc_iter *it, int64_t row, int64_t *offs);
+/* The same, with row's index over the outer dims in idx, for stepping on with lc_iter_next_row. */
+void lc_iter_row_at(const lc_iter *it, int64_t row, int64_t *idx, int64_t *offs);
+/* Moves idx and offs from one outer row to the next, as an odometer: a loop over many short
+ * rows pays no divisions per row (lc_iter_row does one per dim). */
+static inline void lc_iter_next_row(const lc_iter *it, int64_t *idx, int64_t *offs) {
+  for (int d = it->ndim - 2; d >= 0; d--) {
+    for (int k = 0; k < it->nops; k++)
+      offs[k] += it->strides[k][d];
+    if (++idx[d] < it->shape[d]) return;
+    for (int k = 0; k < it->nops; k++)
+      offs[k] -= it->shape[d] * it->strides[k][d];
+    idx[d] = 0;
+  }
+}
 
 /* ---- caches (storage.c) ----
  * A layer above the core that keeps its own cache of memory (the conv workspaces) registers its

@@ -81,3 +81,15 @@ void lc_iter_row(const lc_iter *it, int64_t row, int64_t *offs) {
       offs[k] += i * it->strides[k][d];
   }
 }
+
+void lc_iter_row_at(const lc_iter *it, int64_t row, int64_t *idx, int64_t *offs) {
+  for (int k = 0; k < it->nops; k++)
+    offs[k] = 0;
+  for (int d = it->ndim - 2; d >= 0; d--) {
+    int64_t sz = it->shape[d];
+    idx[d] = row % sz;
+    row /= sz;
+    for (int k = 0; k < it->nops; k++)
+      offs[k] += idx[d] * it->strides[k][d];
+  }
+}

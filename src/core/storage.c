@@ -70,99 +70,67 @@ static char *inline_data(const lc_storage *s) {
 
 static bool data_is_inline(const lc_storage *s) { return (char *)s->data == inline_data(s); }
 
-/* Two small caches of freed large blocks. glibc serves big requests with fresh mmaps and
- * returns them on free, so without them every large temporary (a 10M-element add's output)
- * pays a page fault per 4 KiB, several times the cost of the arithmetic. Blocks of at least
- * CACHE_MIN_BYTES are rounded up (to 4 KiB below CACHE_FINE_BYTES, to CACHE_GRANULE from it)
- * and kept for reuse by a request of the same rounded size, the ones below CACHE_FINE_BYTES in
- * a cache of their own so that many of them never evict the big ones. lc_empty_cache()
- * returns them.
- * Why from 32 KiB, below glibc's 128 KiB mmap threshold: a block freed at the top of glibc's
- * heap that leaves more than its trim threshold (128 KiB) free is returned to the system, and
- * the next one faults its pages in again. A 64 x 384 float32 output (96 KiB) measured 180 us
- * per linear layer that way against 68 us for the GEMM alone. From glibc's threshold up every
- * block would be a fresh mmap (a 100,000-element op measured 108 us with a 1 MiB threshold
- * here, 8 us with this cache). */
-#define CACHE_MIN_BYTES ((size_t)32 << 10)
-#define CACHE_FINE_BYTES ((size_t)256 << 10)
+/* A small cache of freed large blocks. glibc serves big requests with fresh mmaps and returns
+ * them on free, so without it every large temporary (a 10M-element add's output) pays a page
+ * fault per 4 KiB, several times the cost of the arithmetic. Blocks of at least CACHE_MIN_BYTES
+ * are rounded up to CACHE_GRANULE and kept, up to CACHE_MAX_BLOCKS blocks and CACHE_MAX_BYTES in
+ * all, for reuse by a request of the same rounded size. lc_empty_cache() returns them.
+ * CACHE_MIN_BYTES is glibc's mmap threshold (128 KiB): below it malloc keeps freed memory
+ * itself; from it up every block would be a fresh mmap (a 100,000-element op measured 108 us
+ * with a 1 MiB threshold here, 8 us with this one). */
+#define CACHE_MIN_BYTES ((size_t)128 << 10)
 #define CACHE_GRANULE ((size_t)1 << 16)
 #define CACHE_MAX_BLOCKS 64
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
 
-typedef struct block_cache {
+static struct {
   pthread_mutex_t lock;
-  int max_blocks; /* <= CACHE_MAX_BLOCKS */
-  size_t max_bytes;
   size_t sizes[CACHE_MAX_BLOCKS];
   void *blocks[CACHE_MAX_BLOCKS];
   int n;
   size_t bytes;
-} block_cache;
-
-static block_cache small_cache = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                                  .max_blocks = 32,
-                                  .max_bytes = (size_t)4 << 20};
-static block_cache big_cache = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                                .max_blocks = CACHE_MAX_BLOCKS,
-                                .max_bytes = (size_t)256 << 20};
-
-static block_cache *cache_for(size_t size) {
-  return size < CACHE_FINE_BYTES ? &small_cache : &big_cache;
-}
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *cache_take(size_t size) {
-  block_cache *c = cache_for(size);
   void *block = NULL;
-  pthread_mutex_lock(&c->lock);
-  for (int i = 0; i < c->n; i++) {
-    if (c->sizes[i] == size) {
-      block = c->blocks[i];
-      c->bytes -= size;
-      c->n--;
-      c->blocks[i] = c->blocks[c->n];
-      c->sizes[i] = c->sizes[c->n];
+  pthread_mutex_lock(&cache.lock);
+  for (int i = 0; i < cache.n; i++) {
+    if (cache.sizes[i] == size) {
+      block = cache.blocks[i];
+      cache.bytes -= size;
+      cache.n--;
+      cache.blocks[i] = cache.blocks[cache.n];
+      cache.sizes[i] = cache.sizes[cache.n];
       break;
     }
   }
-  pthread_mutex_unlock(&c->lock);
+  pthread_mutex_unlock(&cache.lock);
   return block;
 }
 
-/* Keeps block if there is room, evicting entries as needed; else frees it. */
+/* Keeps block if there is room, evicting the oldest entries; else frees it. */
 static void cache_put(void *block, size_t size) {
-  block_cache *c = cache_for(size);
   void *evicted[CACHE_MAX_BLOCKS];
   int n_evicted = 0;
   bool kept = false;
-  pthread_mutex_lock(&c->lock);
-  if (size <= c->max_bytes) {
-    while (c->n > 0 && (c->n == c->max_blocks || c->bytes + size > c->max_bytes)) {
-      evicted[n_evicted++] = c->blocks[0];
-      c->bytes -= c->sizes[0];
-      c->n--;
-      c->blocks[0] = c->blocks[c->n];
-      c->sizes[0] = c->sizes[c->n];
+  pthread_mutex_lock(&cache.lock);
+  if (size <= CACHE_MAX_BYTES) {
+    while (cache.n > 0 && (cache.n == CACHE_MAX_BLOCKS || cache.bytes + size > CACHE_MAX_BYTES)) {
+      evicted[n_evicted++] = cache.blocks[0];
+      cache.bytes -= cache.sizes[0];
+      cache.n--;
+      cache.blocks[0] = cache.blocks[cache.n];
+      cache.sizes[0] = cache.sizes[cache.n];
     }
-    c->blocks[c->n] = block;
-    c->sizes[c->n] = size;
-    c->n++;
-    c->bytes += size;
+    cache.blocks[cache.n] = block;
+    cache.sizes[cache.n] = size;
+    cache.n++;
+    cache.bytes += size;
     kept = true;
   }
-  pthread_mutex_unlock(&c->lock);
+  pthread_mutex_unlock(&cache.lock);
   for (int i = 0; i < n_evicted; i++) free(evicted[i]);
   if (!kept) free(block);
-}
-
-/* Frees every block of c. */
-static void cache_empty(block_cache *c) {
-  void *blocks[CACHE_MAX_BLOCKS];
-  pthread_mutex_lock(&c->lock);
-  int n = c->n;
-  for (int i = 0; i < n; i++) blocks[i] = c->blocks[i];
-  c->n = 0;
-  c->bytes = 0;
-  pthread_mutex_unlock(&c->lock);
-  for (int i = 0; i < n; i++) free(blocks[i]);
 }
 
 /* Release functions of caches kept by layers above the core (the conv workspaces): they
@@ -170,10 +138,9 @@ static void cache_empty(block_cache *c) {
 #define CACHE_HOOKS 8
 static void (*cache_hooks[CACHE_HOOKS])(void);
 static atomic_int n_cache_hooks;
-static pthread_mutex_t hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 
 lc_status lc_on_empty_cache(void (*release)(void)) {
-  pthread_mutex_lock(&hooks_lock);
+  pthread_mutex_lock(&cache.lock);
   int n = atomic_load(&n_cache_hooks);
   lc_status st = LC_OK;
   bool known = false;
@@ -184,15 +151,21 @@ lc_status lc_on_empty_cache(void (*release)(void)) {
     cache_hooks[n] = release;
     atomic_store(&n_cache_hooks, n + 1);
   }
-  pthread_mutex_unlock(&hooks_lock);
+  pthread_mutex_unlock(&cache.lock);
   return st;
 }
 
 void lc_empty_cache(void) {
   int nh = atomic_load(&n_cache_hooks);
   for (int i = 0; i < nh; i++) cache_hooks[i]();
-  cache_empty(&small_cache);
-  cache_empty(&big_cache);
+  pthread_mutex_lock(&cache.lock);
+  int n = cache.n;
+  void *blocks[CACHE_MAX_BLOCKS];
+  for (int i = 0; i < n; i++) blocks[i] = cache.blocks[i];
+  cache.n = 0;
+  cache.bytes = 0;
+  pthread_mutex_unlock(&cache.lock);
+  for (int i = 0; i < n; i++) free(blocks[i]);
 }
 
 /* ------------------------------------------------------------------ small-block pools */
@@ -282,10 +255,7 @@ static size_t block_size(size_t nbytes) {
   const size_t extra = sizeof(lc_storage) + LC_ALIGN - 1;
   if (nbytes > SIZE_MAX - extra - CACHE_GRANULE) return 0;
   size_t size = extra + nbytes;
-  if (size >= CACHE_MIN_BYTES) {
-    size_t g = size < CACHE_FINE_BYTES ? (size_t)4096 : CACHE_GRANULE;
-    size = (size + g - 1) / g * g;
-  }
+  if (size >= CACHE_MIN_BYTES) size = (size + CACHE_GRANULE - 1) / CACHE_GRANULE * CACHE_GRANULE;
   return size;
 }
 

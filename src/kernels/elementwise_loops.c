@@ -445,19 +445,19 @@ static void ew_range(void *vctx, int64_t b, int64_t e) {
   }
   const int64_t inner = j->it.inner;
   int64_t row = b / inner, col = b % inner;
-  int64_t offs[LC_ITER_MAX_OPS];
+  int64_t offs[LC_ITER_MAX_OPS], idx[LC_MAX_DIMS];
   for (int k = 0; k < j->nin; k++)
     is[k] = j->it.inner_stride[k + 1];
+  lc_iter_row_at(&j->it, row, idx, offs);
   while (b < e) {
-    lc_iter_row(&j->it, row, offs);
     const int64_t cnt = inner - col < e - b ? inner - col : e - b;
     for (int k = 0; k < j->nin; k++)
       in[k] = j->ibase[k] + (offs[k + 1] + col * is[k]) * j->isz[k];
     j->fn(cnt, j->obase + (offs[0] + col * j->it.inner_stride[0]) * j->osz, j->it.inner_stride[0],
           in, is, j->p);
     b += cnt;
-    row++;
     col = 0;
+    if (b < e) lc_iter_next_row(&j->it, idx, offs);
   }
 }
 

@@ -74,7 +74,15 @@ typedef struct gemm_job {
   double alpha, beta;
   const char *a, *b;
   char *c;
+  const char *bias; /* lk_gemm_bias: C's rows start as it (beta is then 1) */
 } gemm_job;
+
+/* Rows [r0, r1), columns [c0, c1) of C = the bias's columns [c0, c1). */
+static void fill_bias(const gemm_job *j, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  size_t es = lc_dtype_size(j->dt), n = (size_t)(c1 - c0) * es;
+  for (int64_t i = r0; i < r1; i++)
+    memcpy(j->c + (size_t)(i * j->ldc + c0) * es, j->bias + (size_t)c0 * es, n);
+}
 
 /* Blocks [lo, hi) of rows of C (with A's matching rows) or of columns (with B's columns). */
 static void gemm_blocks(void *ctx, int64_t lo, int64_t hi) {
@@ -83,6 +91,12 @@ static void gemm_blocks(void *ctx, int64_t lo, int64_t hi) {
   int64_t len = j->split_rows ? j->M : j->N;
   int64_t i0 = lo * GEMM_BLOCK, i1 = hi * GEMM_BLOCK < len ? hi * GEMM_BLOCK : len;
   if (i0 >= i1) return;
+  if (j->bias) {
+    if (j->split_rows)
+      fill_bias(j, i0, i1, 0, j->N);
+    else
+      fill_bias(j, 0, j->M, i0, i1);
+  }
   if (j->split_rows) {
     /* row i of op(A): row i of A, or column i of A when transposed */
     const char *a = j->a + (size_t)(j->ta ? i0 : i0 * j->lda) * es;
@@ -96,23 +110,34 @@ static void gemm_blocks(void *ctx, int64_t lo, int64_t hi) {
   }
 }
 
+/* The product of j over lucid's threads when it is big enough, else on this thread. */
+static void run_job(gemm_job *j) {
+  if (j->M <= 0 || j->N <= 0) return;
+  /* rows when C is at least as tall as wide, or too narrow to cut */
+  bool rows = j->M >= j->N || j->N < 2 * GEMM_BLOCK;
+  int64_t len = rows ? j->M : j->N, other = rows ? j->N : j->M;
+  int64_t blocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
+  int64_t cost = GEMM_BLOCK * other * j->K / GEMM_MACS_PER_UNIT + 1;
+  j->split_rows = rows;
+  /* too little for a second thread (below two grains of work): one block of everything */
+  if (j->K <= 0 || blocks < 2 || lc_get_num_threads() <= 1 || blocks * cost < 2 * LC_PARALLEL_GRAIN) {
+    if (j->bias) fill_bias(j, 0, j->M, 0, j->N);
+    lk_gemm_serial(j->dt, j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->a, j->lda, j->b, j->ldb,
+                   j->beta, j->c, j->ldc);
+    return;
+  }
+  lc_parallel_for_blas(blocks, cost, gemm_blocks, j);
+}
+
 void lk_gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
              const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
              int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  /* rows when C is at least as tall as wide, or too narrow to cut */
-  bool rows = M >= N || N < 2 * GEMM_BLOCK;
-  int64_t len = rows ? M : N, other = rows ? N : M;
-  int64_t blocks = (len + GEMM_BLOCK - 1) / GEMM_BLOCK;
-  if (K <= 0 || blocks < 2 || lc_get_num_threads() <= 1) {
-    lk_gemm_serial(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  int64_t cost = GEMM_BLOCK * other * K / GEMM_MACS_PER_UNIT + 1;
-  if (blocks * cost < 2 * LC_PARALLEL_GRAIN) { /* too little for a second thread */
-    lk_gemm_serial(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
-    return;
-  }
-  gemm_job j = {dt, ta, tb, rows, M, N, K, lda, ldb, ldc, alpha, beta, a, b, c};
-  lc_parallel_for_blas(blocks, cost, gemm_blocks, &j);
+  gemm_job j = {dt, ta, tb, true, M, N, K, lda, ldb, ldc, alpha, beta, a, b, c, NULL};
+  run_job(&j);
+}
+
+void lk_gemm_bias(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
+                  int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc) {
+  gemm_job j = {dt, ta, tb, true, M, N, K, lda, ldb, ldc, 1.0, 1.0, a, b, c, bias};
+  run_job(&j);
 }

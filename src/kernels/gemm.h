@@ -15,6 +15,11 @@ void lk_gemm(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, dou
              const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
              int64_t ldc);
 
+/* C = op(A) op(B) + bias, the N-vector bias added to every row (a linear layer's forward); C's
+ * prior contents are ignored. Each block of the product fills its own rows with the bias. */
+void lk_gemm_bias(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *a,
+                  int64_t lda, const void *b, int64_t ldb, const void *bias, void *c, int64_t ldc);
+
 /* The same product on the calling thread only (single-threaded BLAS), for code that already
  * runs inside one of lucid's parallel loops. */
 void lk_gemm_serial(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,

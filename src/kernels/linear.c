@@ -64,21 +64,16 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
   shape[x->ndim - 1] = nout;
   if ((st = lc_empty(x->ndim, shape, x->dtype, &y))) goto done;
   int64_t m = k ? lc_numel(x) / k : lc_numel(y) / (nout ? nout : 1);
-  if (b) { /* y rows start as the bias, then GEMM adds x W^T (beta = 1) */
-    lc_tensor *bd = NULL;
-    if ((st = lc_k_dense(b, &bd))) goto done;
-    size_t row = (size_t)nout * lc_dtype_size(x->dtype);
-    char *yp = lc_data(y);
-    for (int64_t i = 0; i < m; i++) memcpy(yp + (size_t)i * row, lc_data(bd), row);
-    lc_release(bd);
-  }
   if (m > 0 && nout > 0) {
-    if (k == 0) {
-      if (!b) memset(lc_data(y), 0, (size_t)(m * nout) * lc_dtype_size(x->dtype));
-    } else {
-      lk_gemm(x->dtype, false, true, m, nout, k, 1.0, lc_data(x), k, lc_data(w), k, b ? 1.0 : 0.0,
+    lc_tensor *bd = NULL;
+    if (b && (st = lc_k_dense(b, &bd))) goto done;
+    if (bd) /* y's rows start as the bias, then the GEMM adds x W^T */
+      lk_gemm_bias(x->dtype, false, true, m, nout, k, lc_data(x), k, lc_data(w), k, lc_data(bd),
+                   lc_data(y), nout);
+    else
+      lk_gemm(x->dtype, false, true, m, nout, k, 1.0, lc_data(x), k, lc_data(w), k, 0.0,
               lc_data(y), nout);
-    }
+    lc_release(bd);
   }
 done:
   lc_release(x);
