@@ -313,3 +313,27 @@ TEST(parallel_for_covers_range_once) {
   free(hits);
   CHECK_OK(lc_set_num_threads(prev));
 }
+
+/* lc_iter_row_at + lc_iter_next_row step through the rows exactly as lc_iter_row computes each:
+ * permuted, sliced and two-operand iterators, from every starting row. */
+TEST(iter_next_row_matches_row_offsets) {
+  static const int64_t shape[4] = {3, 4, 5, 6};
+  int64_t s_perm[LC_MAX_DIMS] = {1, 18, 90, 3}; /* a permuted layout: nothing coalesces */
+  int64_t s_cont[LC_MAX_DIMS] = {120, 30, 6, 1};
+  int64_t strides[2][LC_MAX_DIMS];
+  memcpy(strides[0], s_cont, sizeof strides[0]);
+  memcpy(strides[1], s_perm, sizeof strides[1]);
+  lc_iter it;
+  lc_iter_init(&it, 2, 4, shape, (const int64_t(*)[LC_MAX_DIMS])strides);
+  CHECK(it.ndim >= 3);
+  for (int64_t start = 0; start < it.outer; start++) {
+    int64_t idx[LC_MAX_DIMS], offs[LC_ITER_MAX_OPS], want[LC_ITER_MAX_OPS];
+    lc_iter_row_at(&it, start, idx, offs);
+    for (int64_t r = start; r < it.outer; r++) {
+      lc_iter_row(&it, r, want);
+      CHECK(offs[0] == want[0] && offs[1] == want[1]);
+      if (offs[0] != want[0] || offs[1] != want[1]) return;
+      if (r + 1 < it.outer) lc_iter_next_row(&it, idx, offs);
+    }
+  }
+}
