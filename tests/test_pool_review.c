@@ -154,3 +154,81 @@ TEST(pad_errors_name_dims_from_the_end) {
   CHECK(y == NULL);
   lc_release(x);
 }
+
+/* The reference: a direct row-major scan of each window (the first maximum, or the last NaN),
+ * windows as PyTorch's: start o * s - p, k taps d apart, inside the input. */
+static void ref_max_pool(const float *x, int64_t H, int64_t W, const lc_pool_opts *o,
+                         int64_t OH, int64_t OW, float *y, int64_t *ix) {
+  for (int64_t oh = 0; oh < OH; oh++)
+    for (int64_t ow = 0; ow < OW; ow++) {
+      float best = 0;
+      int64_t bi = -1;
+      for (int64_t i = 0; i < o->kernel_size[0]; i++) {
+        int64_t h = oh * o->stride[0] - o->padding[0] + i * o->dilation[0];
+        if (h < 0 || h >= H) continue;
+        for (int64_t j = 0; j < o->kernel_size[1]; j++) {
+          int64_t w = ow * o->stride[1] - o->padding[1] + j * o->dilation[1];
+          if (w < 0 || w >= W) continue;
+          float v = x[h * W + w];
+          if (bi < 0 || v > best || v != v) best = v, bi = h * W + w;
+        }
+      }
+      y[oh * OW + ow] = best;
+      ix[oh * OW + ow] = bi;
+    }
+}
+
+/* max_pool2d's two-pass kernel (whole windows vectorised, the edges direct) gives the direct
+ * scan's values and indices, ties (values from {0, 1, 2}) and NaNs included, over kernel,
+ * stride, padding, dilation and ceil_mode choices and odd sizes. */
+TEST(max_pool2d_two_pass_matches_direct_scan) {
+  static const int64_t cfg[][8] = {
+      /* kh kw sh sw ph pw dh dw */
+      {3, 3, 2, 2, 1, 1, 1, 1}, {3, 3, 1, 1, 1, 1, 1, 1}, {2, 3, 2, 1, 0, 1, 1, 1},
+      {3, 2, 3, 2, 1, 0, 2, 1}, {5, 5, 2, 3, 2, 2, 1, 2}, {1, 1, 1, 1, 0, 0, 1, 1},
+      {2, 2, 1, 1, 0, 0, 1, 1}, {4, 4, 4, 4, 2, 2, 1, 1}};
+  static const int64_t sizes[][2] = {{11, 13}, {7, 7}, {16, 9}, {5, 23}};
+  int bad = 0;
+  unsigned r = 1;
+  for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+      for (int ceil_mode = 0; ceil_mode <= 1; ceil_mode++) {
+        int64_t shape[4] = {2, 3, sizes[z][0], sizes[z][1]}, H = shape[2], W = shape[3];
+        lc_tensor *x = NULL, *y = NULL, *ix = NULL;
+        CHECK_OK(lc_empty(4, shape, LC_FLOAT32, &x));
+        float *xd = lc_data(x);
+        for (int64_t i = 0; i < lc_numel(x); i++) {
+          r = r * 1103515245u + 12345u;
+          xd[i] = (r >> 16) % 41 == 0 ? NAN : (float)((r >> 8) % 3);
+        }
+        lc_pool_opts o;
+        lc_pool_opts_init(&o, cfg[c][0], cfg[c][1]);
+        o.stride[0] = cfg[c][2], o.stride[1] = cfg[c][3];
+        o.padding[0] = cfg[c][4], o.padding[1] = cfg[c][5];
+        o.dilation[0] = cfg[c][6], o.dilation[1] = cfg[c][7];
+        o.ceil_mode = ceil_mode;
+        if (lc_max_pool2d(x, &o, &y, &ix) != LC_OK) { /* an option set PyTorch refuses */
+          lc_release(x);
+          continue;
+        }
+        int64_t OH = lc_shape(y)[2], OW = lc_shape(y)[3], on = OH * OW;
+        float *want = malloc(sizeof(float) * (size_t)on);
+        int64_t *wix = malloc(sizeof(int64_t) * (size_t)on);
+        const float *yd = lc_data(y);
+        const int64_t *id = lc_data(ix);
+        for (int64_t pl = 0; pl < 6; pl++) {
+          ref_max_pool(xd + pl * H * W, H, W, &o, OH, OW, want, wix);
+          for (int64_t k = 0; k < on; k++) {
+            float g = yd[pl * on + k];
+            bool same = (g != g && want[k] != want[k]) || g == want[k];
+            if (!same || id[pl * on + k] != wix[k]) bad++;
+          }
+        }
+        free(want);
+        free(wix);
+        lc_release(x);
+        lc_release(y);
+        lc_release(ix);
+      }
+  CHECK(bad == 0);
+}
