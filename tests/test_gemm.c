@@ -22,8 +22,8 @@ static float frand(unsigned *s) {
 }
 
 /* Checks one float32 product of the given shape against the reference; returns failures. */
-static int check_f32(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double alpha,
-                     double beta, int pad) {
+static int check_f32(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double alpha, double beta,
+                     int pad) {
   int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
   int64_t ra = ta ? K : M, rb = tb ? N : K;
   float *a = malloc(sizeof(float) * (size_t)(ra * lda + 1));
@@ -31,13 +31,17 @@ static int check_f32(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double a
   float *c = malloc(sizeof(float) * (size_t)(M * ldc + 1));
   double *want = malloc(sizeof(double) * (size_t)(M * ldc + 1));
   unsigned s = (unsigned)(M * 131 + N * 17 + K);
-  for (int64_t i = 0; i < ra * lda; i++) a[i] = frand(&s);
-  for (int64_t i = 0; i < rb * ldb; i++) b[i] = frand(&s);
-  for (int64_t i = 0; i < M * ldc; i++) c[i] = frand(&s);
+  for (int64_t i = 0; i < ra * lda; i++)
+    a[i] = frand(&s);
+  for (int64_t i = 0; i < rb * ldb; i++)
+    b[i] = frand(&s);
+  for (int64_t i = 0; i < M * ldc; i++)
+    c[i] = frand(&s);
   for (int64_t i = 0; i < M; i++)
     for (int64_t j = 0; j < ldc; j++) {
       double acc = 0;
-      for (int64_t k = 0; k < K; k++) acc += at(a, ta, lda, i, k) * at(b, tb, ldb, k, j < N ? j : 0);
+      for (int64_t k = 0; k < K; k++)
+        acc += at(a, ta, lda, i, k) * at(b, tb, ldb, k, j < N ? j : 0);
       /* the padding columns of C must stay as they were */
       want[i * ldc + j] = j < N ? alpha * acc + beta * c[i * ldc + j] : c[i * ldc + j];
     }
@@ -59,8 +63,8 @@ TEST(gemm_matches_reference_over_shapes_layouts_and_threads) {
   /* on two threads (gemm.c's cost rule): split by rows with a partial last block (600 x 80 x
    * 70, 129^3), by columns (80 x 600 x 70, 64 x 384 x 128), and products too small to split
    * (the rest) */
-  static const int64_t shapes[][3] = {{600, 80, 70}, {80, 600, 70}, {64, 384, 128},
-                                      {3, 5, 7},     {17, 33, 1},   {1, 700, 300},
+  static const int64_t shapes[][3] = {{600, 80, 70}, {80, 600, 70},  {64, 384, 128},
+                                      {3, 5, 7},     {17, 33, 1},    {1, 700, 300},
                                       {700, 1, 300}, {129, 129, 129}};
   int bad = 0;
   for (int threads = 1; threads <= 2; threads++) {
@@ -84,18 +88,24 @@ TEST(gemm_bias_rows) {
     CHECK_OK(lc_set_num_threads(threads));
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
       int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-      float *a = malloc(sizeof(float) * (size_t)(M * K + 1)), *b = malloc(sizeof(float) * (size_t)(N * K + 1));
+      float *a = malloc(sizeof(float) * (size_t)(M * K + 1)),
+            *b = malloc(sizeof(float) * (size_t)(N * K + 1));
       float *bias = malloc(sizeof(float) * (size_t)N), *c = malloc(sizeof(float) * (size_t)(M * N));
       unsigned r = 7;
-      for (int64_t i = 0; i < M * K; i++) a[i] = frand(&r);
-      for (int64_t i = 0; i < N * K; i++) b[i] = frand(&r);
-      for (int64_t i = 0; i < N; i++) bias[i] = frand(&r);
-      for (int64_t i = 0; i < M * N; i++) c[i] = 1e30f; /* ignored */
+      for (int64_t i = 0; i < M * K; i++)
+        a[i] = frand(&r);
+      for (int64_t i = 0; i < N * K; i++)
+        b[i] = frand(&r);
+      for (int64_t i = 0; i < N; i++)
+        bias[i] = frand(&r);
+      for (int64_t i = 0; i < M * N; i++)
+        c[i] = 1e30f; /* ignored */
       lk_gemm_bias(LC_FLOAT32, false, true, M, N, K, a, K ? K : 1, b, K ? K : 1, bias, c, N);
       for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
           double want = bias[j];
-          for (int64_t k = 0; k < K; k++) want += (double)a[i * K + k] * b[j * K + k];
+          for (int64_t k = 0; k < K; k++)
+            want += (double)a[i * K + k] * b[j * K + k];
           if (fabs(c[i * N + j] - want) > 1e-4 * (1 + fabs(want))) bad++;
         }
       free(a);
@@ -118,12 +128,15 @@ TEST(gemm_k0_scales_c_and_float64) {
   enum { M = 256, N = 64, K = 32 };
   double *a = malloc(sizeof(double) * M * K), *b = malloc(sizeof(double) * K * N);
   double *d = malloc(sizeof(double) * M * N);
-  for (int i = 0; i < M * K; i++) a[i] = 1;
-  for (int i = 0; i < K * N; i++) b[i] = 1;
+  for (int i = 0; i < M * K; i++)
+    a[i] = 1;
+  for (int i = 0; i < K * N; i++)
+    b[i] = 1;
   CHECK_OK(lc_set_num_threads(2));
   lk_gemm(LC_FLOAT64, false, false, M, N, K, 1.0, a, K, b, N, 0.0, d, N);
   int ok = 1;
-  for (int i = 0; i < M * N; i++) ok &= d[i] == K;
+  for (int i = 0; i < M * N; i++)
+    ok &= d[i] == K;
   CHECK(ok);
   lk_gemm_serial(LC_FLOAT64, false, false, M, N, K, 2.0, a, K, b, N, 1.0, d, N);
   CHECK(d[0] == 3 * K && d[M * N - 1] == 3 * K);

@@ -157,8 +157,8 @@ TEST(pad_errors_name_dims_from_the_end) {
 
 /* The reference: a direct row-major scan of each window (the first maximum, or the last NaN),
  * windows as PyTorch's: start o * s - p, k taps d apart, inside the input. */
-static void ref_max_pool(const float *x, int64_t H, int64_t W, const lc_pool_opts *o,
-                         int64_t OH, int64_t OW, float *y, int64_t *ix) {
+static void ref_max_pool(const float *x, int64_t H, int64_t W, const lc_pool_opts *o, int64_t OH,
+                         int64_t OW, float *y, int64_t *ix) {
   for (int64_t oh = 0; oh < OH; oh++)
     for (int64_t ow = 0; ow < OW; ow++) {
       float best = 0;
@@ -182,11 +182,11 @@ static void ref_max_pool(const float *x, int64_t H, int64_t W, const lc_pool_opt
  * scan's values and indices, ties (values from {0, 1, 2}) and NaNs included, over kernel,
  * stride, padding, dilation and ceil_mode choices and odd sizes. */
 TEST(max_pool2d_two_pass_matches_direct_scan) {
-  static const int64_t cfg[][8] = {
-      /* kh kw sh sw ph pw dh dw */
-      {3, 3, 2, 2, 1, 1, 1, 1}, {3, 3, 1, 1, 1, 1, 1, 1}, {2, 3, 2, 1, 0, 1, 1, 1},
-      {3, 2, 3, 2, 1, 0, 2, 1}, {5, 5, 2, 3, 2, 2, 1, 2}, {1, 1, 1, 1, 0, 0, 1, 1},
-      {2, 2, 1, 1, 0, 0, 1, 1}, {4, 4, 4, 4, 2, 2, 1, 1}};
+  static const int64_t cfg[][8] = {/* kh kw sh sw ph pw dh dw */
+                                   {3, 3, 2, 2, 1, 1, 1, 1}, {3, 3, 1, 1, 1, 1, 1, 1},
+                                   {2, 3, 2, 1, 0, 1, 1, 1}, {3, 2, 3, 2, 1, 0, 2, 1},
+                                   {5, 5, 2, 3, 2, 2, 1, 2}, {1, 1, 1, 1, 0, 0, 1, 1},
+                                   {2, 2, 1, 1, 0, 0, 1, 1}, {4, 4, 4, 4, 2, 2, 1, 1}};
   static const int64_t sizes[][2] = {{11, 13}, {7, 7}, {16, 9}, {5, 23}};
   int bad = 0;
   unsigned r = 1;

@@ -356,11 +356,13 @@ lc_status lc_dist_set_comm_priority(lc_dist_priority p) {
     p = busy ? LC_DIST_PRIORITY_IDLE : LC_DIST_PRIORITY_NORMAL;
   }
   struct sched_param sp = {0};
-  int rc = pthread_setschedparam(G.thread, p == LC_DIST_PRIORITY_IDLE ? SCHED_IDLE : SCHED_OTHER,
-                                 &sp);
+  int rc =
+      pthread_setschedparam(G.thread, p == LC_DIST_PRIORITY_IDLE ? SCHED_IDLE : SCHED_OTHER, &sp);
   if (rc != 0)
-    return lc_set_error(LC_EIO, "set_comm_priority: cannot reschedule the communication thread "
-                                "(%s)", strerror(rc));
+    return lc_set_error(LC_EIO,
+                        "set_comm_priority: cannot reschedule the communication thread "
+                        "(%s)",
+                        strerror(rc));
   pthread_mutex_lock(&G.lock);
   G.priority = p;
   pthread_mutex_unlock(&G.lock);

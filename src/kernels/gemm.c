@@ -30,8 +30,8 @@ static void blas(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                  int64_t ldc) {
   if (dt == LC_FLOAT32)
-    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, (float)alpha, a, (int)lda,
-                b, (int)ldb, (float)beta, c, (int)ldc);
+    cblas_sgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, (float)alpha, a, (int)lda, b,
+                (int)ldb, (float)beta, c, (int)ldc);
   else
     cblas_dgemm(CblasRowMajor, tr(ta), tr(tb), (int)M, (int)N, (int)K, alpha, a, (int)lda, b,
                 (int)ldb, beta, c, (int)ldc);
@@ -46,10 +46,12 @@ static void scale_c(lc_dtype dt, int64_t M, int64_t N, double beta, void *c, int
       memset(row, 0, (size_t)N * es);
     } else if (dt == LC_FLOAT32) {
       float *r = (float *)row;
-      for (int64_t j = 0; j < N; j++) r[j] *= (float)beta;
+      for (int64_t j = 0; j < N; j++)
+        r[j] *= (float)beta;
     } else {
       double *r = (double *)row;
-      for (int64_t j = 0; j < N; j++) r[j] *= beta;
+      for (int64_t j = 0; j < N; j++)
+        r[j] *= beta;
     }
   }
 }
@@ -120,7 +122,8 @@ static void run_job(gemm_job *j) {
   int64_t cost = GEMM_BLOCK * other * j->K / GEMM_MACS_PER_UNIT + 1;
   j->split_rows = rows;
   /* too little for a second thread (below two grains of work): one block of everything */
-  if (j->K <= 0 || blocks < 2 || lc_get_num_threads() <= 1 || blocks * cost < 2 * LC_PARALLEL_GRAIN) {
+  if (j->K <= 0 || blocks < 2 || lc_get_num_threads() <= 1 ||
+      blocks * cost < 2 * LC_PARALLEL_GRAIN) {
     if (j->bias) fill_bias(j, 0, j->M, 0, j->N);
     lk_gemm_serial(j->dt, j->ta, j->tb, j->M, j->N, j->K, j->alpha, j->a, j->lda, j->b, j->ldb,
                    j->beta, j->c, j->ldc);

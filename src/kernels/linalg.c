@@ -7,9 +7,9 @@
  * (CblasTrans), otherwise the operand is first copied to contiguous. Tiny products use a plain
  * loop: OpenBLAS's call overhead dominates a 4x3 by 3x2 product.
  */
+#include "gemm.h"
 #include "grad_graph.h"
 #include "kernel_util.h"
-#include "gemm.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -129,7 +129,7 @@ typedef struct mmjob {
   int64_t bshape[LC_MAX_DIMS];
   int64_t sa[LC_MAX_DIMS], sb[LC_MAX_DIMS]; /* batch strides (0 where broadcast) */
   int64_t M, N, K;
-  bool ta, tb;      /* BLAS layout of the operands (not for the small loop) */
+  bool ta, tb; /* BLAS layout of the operands (not for the small loop) */
   int64_t lda, ldb;
   char *c;
 } mmjob;

@@ -71,8 +71,8 @@ static lc_status linear_forward(const lc_op_def *op, int n, lc_tensor *const *in
       lk_gemm_bias(x->dtype, false, true, m, nout, k, lc_data(x), k, lc_data(w), k, lc_data(bd),
                    lc_data(y), nout);
     else
-      lk_gemm(x->dtype, false, true, m, nout, k, 1.0, lc_data(x), k, lc_data(w), k, 0.0,
-              lc_data(y), nout);
+      lk_gemm(x->dtype, false, true, m, nout, k, 1.0, lc_data(x), k, lc_data(w), k, 0.0, lc_data(y),
+              nout);
     lc_release(bd);
   }
 done:

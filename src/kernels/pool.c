@@ -265,21 +265,22 @@ typedef struct pjob {
         ix[oh * p->OW + ow] = bi;                                                                  \
       }                                                                                            \
   }                                                                                                \
-  /* Max pooling as two passes, for windows other than fast2x2: each input row's max over every \
-   * output column's window (hv, with its column in hc), then the max of those over each output \
-   * row's window of rows. The scan order, and so the tie and NaN rules, are the direct loop's    \
-   * (row-major: the first maximum, or the last NaN); the passes run plain loops over output      \
+  /* Max pooling as two passes, for windows other than fast2x2: each input row's max over every    \
+   * output column's window (hv, with its column in hc), then the max of those over each output    \
+   * row's window of rows. The scan order, and so the tie and NaN rules, are the direct loop's     \
+   * (row-major: the first maximum, or the last NaN); the passes run plain loops over output       \
    * columns, which vectorise where the window is whole (ResNet-18's 3x3 stride-2 pool at batch 1: \
    * 3.5 ms with the direct loop, 0.65 ms so). hv and hc hold H x OW entries. */                   \
-  static void max_sep_##S(const pplan *p, const T *restrict x, T *restrict y,                     \
-                          int64_t *restrict ix, T *restrict hv, int32_t *restrict hc) {           \
+  static void max_sep_##S(const pplan *p, const T *restrict x, T *restrict y,                      \
+                          int64_t *restrict ix, T *restrict hv, int32_t *restrict hc) {            \
     const axis *ah = &p->ah, *aw = &p->aw;                                                         \
     const int64_t OW = p->OW, W = p->W, sw = aw->step;                                             \
     /* the output columns whose window is whole and evenly spaced: [c0, c1) */                     \
     int64_t kw = 0, c0 = 0, c1 = 0, s = 0;                                                         \
     for (int64_t ow = 0; ow < OW; ow++)                                                            \
       if (aw->hi[ow] - aw->lo[ow] > kw) kw = aw->hi[ow] - aw->lo[ow];                              \
-    while (c0 < OW && (aw->lo[c0] != 0 || aw->hi[c0] != kw)) c0++;                                 \
+    while (c0 < OW && (aw->lo[c0] != 0 || aw->hi[c0] != kw))                                       \
+      c0++;                                                                                        \
     c1 = c0;                                                                                       \
     if (c0 + 1 < OW) s = aw->base[c0 + 1] - aw->base[c0];                                          \
     while (c1 < OW && aw->lo[c1] == 0 && aw->hi[c1] == kw &&                                       \
@@ -292,7 +293,8 @@ typedef struct pjob {
       for (int64_t ow = 0; ow < OW; ow++) {                                                        \
         if (ow == c0 && c1 > c0) { /* the whole windows: column j of each, for every ow */         \
           const T *restrict r = row + aw->base[c0];                                                \
-          for (int64_t o = 0; o < c1 - c0; o++) v[c0 + o] = r[o * s], c[c0 + o] = (int32_t)(aw->base[c0] + o * s); \
+          for (int64_t o = 0; o < c1 - c0; o++)                                                    \
+            v[c0 + o] = r[o * s], c[c0 + o] = (int32_t)(aw->base[c0] + o * s);                     \
           for (int64_t j = 1; j < kw; j++)                                                         \
             for (int64_t o = 0; o < c1 - c0; o++) {                                                \
               T t = r[o * s + j * sw];                                                             \
@@ -316,7 +318,8 @@ typedef struct pjob {
     for (int64_t oh = 0; oh < p->OH; oh++) {                                                       \
       T *restrict yo = y + oh * OW;                                                                \
       int64_t *restrict io = ix + oh * OW;                                                         \
-      for (int64_t ow = 0; ow < OW; ow++) yo[ow] = -INFINITY, io[ow] = -1;                         \
+      for (int64_t ow = 0; ow < OW; ow++)                                                          \
+        yo[ow] = -INFINITY, io[ow] = -1;                                                           \
       for (int64_t i = ah->lo[oh]; i < ah->hi[oh]; i++) {                                          \
         int64_t h = ah->base[oh] + i * ah->step;                                                   \
         const T *restrict v = hv + h * OW;                                                         \
@@ -348,7 +351,7 @@ typedef struct pjob {
     const pplan *p = j->p;                                                                         \
     int64_t in = p->H * p->W, on = p->OH * p->OW;                                                  \
     bool is_max = p->kind == POOL_MAX || p->kind == POOL_AMAX;                                     \
-    /* the two-pass max's rows (W < 2^31: the plan checked the sizes fit memory) */               \
+    /* the two-pass max's rows (W < 2^31: the plan checked the sizes fit memory) */                \
     T *hv = NULL;                                                                                  \
     int32_t *hc = NULL;                                                                            \
     if (is_max && !p->fast2x2 && p->W <= INT32_MAX) {                                              \

@@ -32,7 +32,7 @@ static float at(const lc_tensor *t, int64_t i) { return ((const float *)lc_data(
 
 int main(void) {
   CHECK(lc_dist_world_size() == 1 && !lc_dist_is_initialized());
-  CHECK(lc_dist_all_reduce(NULL, LC_DIST_SUM, NULL) == LC_ESTATE); /* before init */
+  CHECK(lc_dist_all_reduce(NULL, LC_DIST_SUM, NULL) == LC_ESTATE);      /* before init */
   CHECK(lc_dist_set_comm_priority(LC_DIST_PRIORITY_IDLE) == LC_ESTATE); /* before init */
   lc_dist_opts bad = {.timeout = 60, .comm_priority = (lc_dist_priority)7};
   CHECK(lc_dist_init(&bad) == LC_EARG);
