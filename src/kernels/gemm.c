@@ -18,10 +18,10 @@
 
 /* Rows (or columns) per block: a multiple of the sgemm/dgemm kernels' register tiles. */
 #define GEMM_BLOCK 16
-/* Multiply-adds counted as one unit of lc_parallel_for's work: with LC_PARALLEL_GRAIN units per
- * thread, a second thread starts from about 32768 x 16 = 512K multiply-adds (about 10 us at
- * this machine's 45 G multiply-adds/s per core), which measured best for the text encoder's
- * 64 x 128 x 384 products at batch 1. */
+/* Multiply-adds counted as one unit of lc_parallel_for's work. A product is split once it is
+ * worth two grains, 2 x 32768 x 16 = 1M multiply-adds (about 20 us on one core here, against
+ * 2-10 us to hand a block to a worker): the text encoder's 64 x 128 x 384 QKV product at
+ * batch 1 (3M) is split, a 64 x 64 x 32 attention product (131K) is not. */
 #define GEMM_MACS_PER_UNIT 16
 
 static CBLAS_TRANSPOSE tr(bool t) { return t ? CblasTrans : CblasNoTrans; }
