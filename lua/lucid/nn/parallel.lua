@@ -248,40 +248,40 @@ return function(nn, P)
     launch_ready(self, st)
   end
 
-  -- The buffers' layout in one flat tensor per dtype, rebuilt when the module's buffers change.
+  -- The module's buffers grouped by dtype, each group with a flat tensor (kept across calls
+  -- while its size holds) and a view of it per buffer. Rebuilt on every call: a tensor's ==
+  -- compares values, and m:buffers() returns new handles each time, so there is no identity to
+  -- check a cached layout against (a buffer replaced by :to() or by assignment must be seen).
   local function buffer_layout(self)
-    local bufs = self.module:buffers()
-    local lay = self._buf_layout
-    if lay and #lay.bufs == #bufs then
-      local same = true
-      for i, b in ipairs(bufs) do same = same and lay.bufs[i] == b end
-      if same then return lay end
-    end
-    lay = {bufs = bufs, groups = {}}
-    local by_dtype = {}
-    for _, b in ipairs(bufs) do
+    local flats = self._buf_flats or {}
+    self._buf_flats = flats
+    local groups, by_dtype = {}, {}
+    for _, b in ipairs(self.module:buffers()) do
       if b:is_contiguous() and b:numel() > 0 then
         local g = by_dtype[b.dtype]
         if not g then
           g = {dtype = b.dtype, bufs = {}, numel = 0}
           by_dtype[b.dtype] = g
-          lay.groups[#lay.groups + 1] = g
+          groups[#groups + 1] = g
         end
         g.bufs[#g.bufs + 1] = b
         g.numel = g.numel + b:numel()
       end
     end
-    for _, g in ipairs(lay.groups) do
-      g.flat = lucid.zeros(g.numel, {dtype = g.dtype})
-      g.views = {}
+    for _, g in ipairs(groups) do
+      local flat = flats[g.dtype]
+      if not flat or flat:numel() ~= g.numel then
+        flat = lucid.zeros(g.numel, {dtype = g.dtype})
+        flats[g.dtype] = flat
+      end
+      g.flat, g.views = flat, {}
       local at = 1
       for i, b in ipairs(g.bufs) do
-        g.views[i] = g.flat:narrow(1, at, b:numel()):view(b.shape)
+        g.views[i] = flat:narrow(1, at, b:numel()):view(b.shape)
         at = at + b:numel()
       end
     end
-    self._buf_layout = lay
-    return lay
+    return groups
   end
 
   -- Rank 1's buffers (BatchNorm's running statistics) on every rank, as PyTorch does before
@@ -290,7 +290,7 @@ return function(nn, P)
     local dist = self._dist
     local root = dist.rank() == 1
     lucid.no_grad(function()
-      for _, g in ipairs(buffer_layout(self).groups) do
+      for _, g in ipairs(buffer_layout(self)) do
         if root then
           for i, b in ipairs(g.bufs) do g.views[i]:copy_(b) end
         end
