@@ -138,8 +138,8 @@ static void run_range(void *vctx, int64_t b, int64_t e) {
   int64_t offs[LC_ITER_MAX_OPS], idx[LC_MAX_DIMS];
   /* rows of one dtype, unit stride on both sides: memcpy (the common strided copy: a
    * transpose or a slice made contiguous, row by row) */
-  bool rows_memcpy = !c->fill && c->dsz == c->ssz && c->same_dtype && c->it.inner_stride[0] == 1 &&
-                     c->it.inner_stride[1] == 1;
+  bool rows_memcpy =
+      !c->fill && c->same_dtype && c->it.inner_stride[0] == 1 && c->it.inner_stride[1] == 1;
   lc_iter_row_at(&c->it, row, idx, offs);
   while (b < e) {
     int64_t cnt = inner - col < e - b ? inner - col : e - b;

@@ -56,16 +56,21 @@ static void scale_c(lc_dtype dt, int64_t M, int64_t N, double beta, void *c, int
   }
 }
 
+void lk_gemm_unlocked(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                      int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0)
+    scale_c(dt, M, N, beta, c, ldc);
+  else
+    blas(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 void lk_gemm_serial(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                     int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    scale_c(dt, M, N, beta, c, ldc);
-    return;
-  }
   lc_blas_single_begin();
-  blas(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  lk_gemm_unlocked(dt, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
   lc_blas_single_end();
 }
 

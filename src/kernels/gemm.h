@@ -26,4 +26,11 @@ void lk_gemm_serial(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t
                     const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
                     int64_t ldc);
 
+/* lk_gemm_serial for a caller that has already made BLAS single-threaded (between
+ * lc_blas_single_begin and lc_blas_single_end): no lock per call, for loops over many small
+ * products. */
+void lk_gemm_unlocked(lc_dtype dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                      const void *a, int64_t lda, const void *b, int64_t ldb, double beta, void *c,
+                      int64_t ldc);
+
 #endif

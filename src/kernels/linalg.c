@@ -169,9 +169,9 @@ static void mm_blas_batches(void *ctx, int64_t b, int64_t e) {
   for (int64_t bi = b; bi < e; bi++) {
     int64_t oa, ob;
     batch_offsets(j, bi, &oa, &ob);
-    lk_gemm_serial(j->dt, j->ta, j->tb, j->M, j->N, j->K, 1.0, (const char *)j->a->data + oa * es,
-                   j->lda, (const char *)j->b->data + ob * es, j->ldb, 0.0,
-                   (char *)j->c + (size_t)(bi * j->M * j->N) * es, j->N);
+    lk_gemm_unlocked(j->dt, j->ta, j->tb, j->M, j->N, j->K, 1.0, (const char *)j->a->data + oa * es,
+                     j->lda, (const char *)j->b->data + ob * es, j->ldb, 0.0,
+                     (char *)j->c + (size_t)(bi * j->M * j->N) * es, j->N);
   }
 }
 
@@ -237,10 +237,22 @@ static lc_status matmul_ops(const mop *a0, const mop *b0, lc_dtype dt, int out_n
     lc_parallel_for(nbatch, j.M * j.N * j.K, mm_small_batches, &j);
   } else {
     j.ta = ta, j.tb = tb, j.lda = lda, j.ldb = ldb;
-    if (nbatch == 1)
-      lk_gemm(dt, ta, tb, j.M, j.N, j.K, 1.0, a.data, lda, b.data, ldb, 0.0, j.c, j.N);
-    else /* the matrices over lucid's threads, each a single-threaded product */
-      lc_parallel_for_blas(nbatch, j.M * j.N * j.K / 16 + 1, mm_blas_batches, &j);
+    if (nbatch == 1 || (nbatch < lc_get_num_threads() && j.M * j.N * j.K >= ((int64_t)1 << 22))) {
+      /* one matrix, or fewer matrices than threads and each big: every product split over
+       * the threads */
+      for (int64_t bi = 0; bi < nbatch; bi++) {
+        int64_t oa, ob;
+        batch_offsets(&j, bi, &oa, &ob);
+        size_t es = lc_dtype_size(dt);
+        lk_gemm(dt, ta, tb, j.M, j.N, j.K, 1.0, (const char *)a.data + oa * (int64_t)es, lda,
+                (const char *)b.data + ob * (int64_t)es, ldb, 0.0,
+                (char *)j.c + (size_t)(bi * j.M * j.N) * es, j.N);
+      }
+    } else { /* the matrices over lucid's threads, each a single-threaded product */
+      lc_blas_single_begin(); /* once for the batch, also when the loop runs serially */
+      lc_parallel_for(nbatch, j.M * j.N * j.K / 16 + 1, mm_blas_batches, &j);
+      lc_blas_single_end();
+    }
   }
   lc_release(ha);
   lc_release(hb);
