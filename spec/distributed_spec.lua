@@ -28,8 +28,9 @@ os.execute("mkdir -p " .. tmp)
 -- Under `make check-asan` the ranks run sanitized too, without LeakSanitizer: Open MPI unloads
 -- its plugins at exit, so their allocations leak from modules no suppression can name.
 local san = os.getenv("ASAN_OPTIONS") and " -x ASAN_OPTIONS=detect_leaks=0 -x UBSAN_OPTIONS" or ""
-local function mpirun(n, script, ...)
-  local cmd = string.format("mpirun --allow-run-as-root --oversubscribe%s -np %d %s %s", san, n, bin, script)
+-- mpirun_with takes extra mpirun options (opts), e.g. "-x NAME=value" for the ranks' environment.
+local function mpirun_with(opts, n, script, ...)
+  local cmd = string.format("mpirun --allow-run-as-root --oversubscribe%s %s -np %d %s %s", san, opts, n, bin, script)
   for _, a in ipairs{...} do cmd = cmd .. " " .. a end
   local t0 = os.time()
   local p = io.popen(cmd .. " 2>&1")
@@ -37,6 +38,7 @@ local function mpirun(n, script, ...)
   local ok = p:close()
   return ok == true, out, os.time() - t0
 end
+local function mpirun(n, script, ...) return mpirun_with("", n, script, ...) end
 
 local function run(script, ...)
   local cmd = bin .. " " .. script
@@ -97,6 +99,34 @@ describe("lucid.distributed", function()
     assert.truthy(out:find("c api ok (3 ranks)", 1, true), out)
   end)
 
+  -- zeros_shared in each layout: one machine of 2 or 3 processes (shared), 4 as two "machines"
+  -- of 2 (LUCID_DIST_SHM_GROUP: the hierarchical path), 3 as groups of 2 and 1 (unequal:
+  -- ordinary tensors), and shared memory turned off at init
+  local layouts = {
+    {2, "", "shared"}, {3, "", "shared"}, {4, "-x LUCID_DIST_SHM_GROUP=2", "shared"},
+    {3, "-x LUCID_DIST_SHM_GROUP=2", "plain"}, {2, "", "plain", "off"},
+  }
+  for _, c in ipairs(layouts) do
+    local n, env, expect, mode = table.unpack(c)
+    mpi_it(("all_reduces a zeros_shared tensor like MPI on %d processes%s (%s%s)"):format(n,
+      env ~= "" and " with " .. env or "", expect, mode and ", " .. mode or ""), function()
+      local ok, out = mpirun_with(env, n, "spec/distributed/shared.lua", expect, mode)
+      assert.is_true(ok, out)
+      assert.truthy(out:find("shared ok", 1, true), out)
+      assert.truthy(out:find("leftover shm objects: 0", 1, true), out)
+    end)
+  end
+
+  mpi_it("fails every rank when they all_reduce different parts of a shared tensor", function()
+    local ok, out = mpirun(2, "spec/distributed/shared.lua", "shared", "badpart")
+    assert.is_false(ok)
+    for _, who in ipairs{"rank 1 10 float32 elements from element 1, rank 2 10 float32 elements from element 2",
+                         "rank 2 10 float32 elements from element 2, rank 1 10 float32 elements from element 1"} do
+      assert.truthy(out:find("distributed.all_reduce: all_reduce (operation 2): the ranks sharing a buffer "
+        .. "passed different parts of it: " .. who, 1, true), out)
+    end
+  end)
+
   for _, n in ipairs{2, 4} do
     mpi_it("runs every collective on " .. n .. " processes", function()
       local ok, out = mpirun(n, "spec/distributed/collectives.lua")
@@ -133,6 +163,9 @@ describe("nn.parallel.DistributedDataParallel", function()
     -- the no_sync halves start no collectives: as many as without accumulation
     local _, plain = mpirun(2, "spec/distributed/ddp_train.lua", "ddp", "sgd", "mlp", multi)
     assert.are.equal(plain:match("rank 1: (%d+) collectives"), out:match("rank 1: (%d+) collectives"))
+    -- the gradient buckets are shared memory: every bucket's all_reduce went through it
+    local buckets = tonumber(plain:match("(%d+) through shared memory"))
+    assert.is_true(buckets >= 20, plain)
   end)
 
   mpi_it("broadcasts BatchNorm buffers from rank 1 before each forward", function()

@@ -54,20 +54,22 @@ local function priority_arg(fname, name, v)
   return v
 end
 
--- init([{timeout = 300, threads, comm_priority = "auto"}]): joins the job. With several
--- processes on this machine, each gets cores / processes-per-machine threads (at least 1)
--- unless `threads` says otherwise, so the processes do not oversubscribe the cores. The
--- communication thread runs at idle priority when the computation fills every core ("auto";
--- docs/distributed.md says why), else at normal priority.
+-- init([{timeout = 300, threads, comm_priority = "auto", shared_memory = true}]): joins the
+-- job. With several processes on this machine, each gets cores / processes-per-machine
+-- threads (at least 1) unless `threads` says otherwise, so the processes do not oversubscribe
+-- the cores. The communication thread runs at idle priority when the computation fills every
+-- core ("auto"; docs/distributed.md says why), else at normal priority. shared_memory = false
+-- makes zeros_shared hand out ordinary tensors (every all_reduce then goes through MPI).
 function dist.init(...)
   local fname = "distributed.init"
-  local o = collect(fname, {}, {"timeout", "threads", "comm_priority"}, false, ...)
+  local o = collect(fname, {}, {"timeout", "threads", "comm_priority", "shared_memory"}, false, ...)
+  local shared = bool_arg(fname, "shared_memory", o.shared_memory, true)
   local priority = o.comm_priority == nil and "auto" or priority_arg(fname, "comm_priority", o.comm_priority)
   local timeout = num_arg(fname, "timeout", o.timeout, 0)
   if timeout < 0 or timeout ~= timeout then fail("%s: timeout must be > 0 seconds, got %s", fname, tostring(timeout)) end
   if o.threads ~= nil then A.int_arg(fname, "threads", o.threads, 1) end
   local m = load_mpi()
-  m.init(timeout)
+  m.init(timeout, shared)
   if o.threads then
     lucid.set_num_threads(o.threads)
   elseif m.local_size() > 1 then
@@ -164,8 +166,29 @@ function dist.barrier(...)
   return need(fname).barrier(bool_arg(fname, "async_op", o.async_op, false))
 end
 
--- stats() -> {bytes, ops, busy_seconds}: tensor bytes this rank handed to collectives, the
--- collectives completed, and the time the communication thread spent in them, since init.
+-- zeros_shared(n [, {dtype = "float32"}]) -> a 1-D tensor of n zeros in memory the processes
+-- of this machine share. Collective (every rank, same n and dtype, same order). all_reduce
+-- "sum" or "avg" of it, or of a contiguous part of it (the same part on every rank), runs
+-- through that memory, several times faster than through MPI; DistributedDataParallel keeps
+-- its gradient buckets in such tensors. With one process per machine, or init's
+-- shared_memory = false, it is an ordinary tensor (is_shared tells).
+function dist.zeros_shared(...)
+  local fname = "distributed.zeros_shared"
+  local o = collect(fname, {"n"}, {"dtype"}, false, ...)
+  local m = need(fname)
+  local n = A.int_arg(fname, "n", o.n, 0)
+  return m.zeros_shared(n, o.dtype)
+end
+
+-- is_shared(tensor) -> whether tensor lies in memory from zeros_shared
+function dist.is_shared(t)
+  local fname = "distributed.is_shared"
+  return need(fname).is_shared(tensor_arg(fname, "argument 1 (tensor)", t))
+end
+
+-- stats() -> {bytes, ops, shared_ops, busy_seconds}: tensor bytes this rank handed to
+-- collectives, the collectives completed (shared_ops: the all_reduces that went through
+-- shared memory), and the time the communication thread spent in them, since init.
 function dist.stats() return need("distributed.stats").stats() end
 
 -- finalize(): leaves the job (every rank must call it; the Lua state's end does it otherwise).

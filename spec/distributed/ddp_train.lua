@@ -80,6 +80,6 @@ if rank == 1 then
 end
 if dist then
   local s = dist.stats()
-  print(string.format("rank %d: %d collectives, %d bytes", rank, s.ops, s.bytes))
+  print(string.format("rank %d: %d collectives, %d bytes, %d through shared memory", rank, s.ops, s.bytes, s.shared_ops))
   dist.finalize()
 end

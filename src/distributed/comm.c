@@ -15,6 +15,7 @@
  * MPI (liblucid_distributed.a and the Lua module lucid.mpi).
  */
 #include "lucid_distributed.h"
+#include "shm.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -27,10 +28,17 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum { W_ALL_REDUCE, W_BROADCAST, W_ALL_GATHER, W_REDUCE_SCATTER, W_BARRIER } wkind;
+typedef enum {
+  W_ALL_REDUCE,
+  W_BROADCAST,
+  W_ALL_GATHER,
+  W_REDUCE_SCATTER,
+  W_BARRIER,
+  W_ZEROS_SHARED
+} wkind;
 
-static const char *const kind_name[] = {"all_reduce", "broadcast", "all_gather", "reduce_scatter",
-                                        "barrier"};
+static const char *const kind_name[] = {"all_reduce",     "broadcast", "all_gather",
+                                        "reduce_scatter", "barrier",   "zeros_shared"};
 
 struct lc_dist_work {
   int refs; /* the queue's and the handle's, under G.lock */
@@ -39,6 +47,9 @@ struct lc_dist_work {
   int root;
   lc_tensor *a, *b; /* retained: the tensor (a), and the output of gather/scatter (b) */
   uint64_t seq;     /* 1, 2, ... in start order: named in timeout messages */
+  size_t bytes;     /* zeros_shared: the size asked for */
+  void *shm_data;   /* zeros_shared: this rank's segment, or NULL (not shared) */
+  shm_region *shm;
   bool done;
   lc_status st;
   char msg[320];
@@ -67,6 +78,7 @@ static struct {
   lc_dist_stats stats;
   MPI_Comm comm; /* a duplicate of MPI_COMM_WORLD: lucid's traffic apart from the host's */
   lc_dist_priority priority; /* in effect: NORMAL or IDLE */
+  bool shared_memory;        /* init's option: shared buffers may be used (shm.c) */
 } G = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER,
@@ -131,6 +143,26 @@ static int call(lc_dist_work *w) {
   }
 }
 
+/* Runs w through shared memory (shm.c) when it can: an all_reduce (sum, avg) of a float tensor
+ * that lies in a shared buffer, and zeros_shared. *used tells whether it did. Every rank
+ * decides alike, since every rank passes the same kind of tensor to a collective. */
+static int call_shared(lc_dist_work *w, bool *used) {
+  *used = false;
+  if (w->kind == W_ZEROS_SHARED) {
+    *used = true;
+    return shm_alloc(w->bytes, &w->shm_data, &w->shm, w->msg, sizeof w->msg);
+  }
+  if (w->kind != W_ALL_REDUCE || (w->op != LC_DIST_SUM && w->op != LC_DIST_AVG)) return 0;
+  lc_dtype dt = lc_dtype_of(w->a);
+  if (dt != LC_FLOAT32 && dt != LC_FLOAT64) return 0;
+  int64_t n = lc_numel(w->a);
+  size_t offset = 0;
+  shm_region *r = shm_find(lc_data(w->a), (size_t)n * lc_dtype_size(dt), &offset);
+  if (!r) return 0;
+  *used = true;
+  return shm_all_reduce(r, offset, n, dt, w->op, G.size, w->seq, w->msg, sizeof w->msg);
+}
+
 static void divide_by_world(lc_tensor *t) {
   int64_t n = lc_numel(t);
   if (lc_dtype_of(t) == LC_FLOAT32) {
@@ -157,27 +189,34 @@ static void run(lc_dist_work *w) {
     return;
   }
   double t0 = now_s();
-  int rc = call(w);
-  if (rc != MPI_SUCCESS) {
+  bool shared = false;
+  int rc = call_shared(w, &shared);
+  if (!shared) rc = call(w);
+  bool keep_up = false; /* a refused request that left every rank in step */
+  if (rc == SHM_REFUSED) {
+    w->st = w->kind == W_ZEROS_SHARED ? LC_ESHAPE : LC_EIO;
+    keep_up = w->kind == W_ZEROS_SHARED;
+  } else if (rc != MPI_SUCCESS) {
     char m[MPI_MAX_ERROR_STRING];
     mpi_message(rc, m, sizeof m);
     w->st = LC_EIO;
     snprintf(w->msg, sizeof w->msg, "%s (operation %llu) failed in MPI on rank " LC_POS_D ": %s",
              kind_name[w->kind], (unsigned long long)w->seq, G.rank, m);
-  } else {
+  } else if (!shared) {
     if (w->kind == W_ALL_REDUCE && w->op == LC_DIST_AVG) divide_by_world(w->a);
     if (w->kind == W_REDUCE_SCATTER && w->op == LC_DIST_AVG) divide_by_world(w->b);
   }
   pthread_mutex_lock(&G.lock);
   G.current = 0;
-  if (w->st) {
+  if (w->st && !keep_up) {
     /* the job's state is unknown after a failed collective: nothing more may run */
     if (G.state == S_UP) {
       G.state = S_BROKEN;
       snprintf(G.broken, sizeof G.broken, "%s", w->msg);
     }
-  } else {
+  } else if (!w->st && w->kind != W_ZEROS_SHARED) {
     G.stats.ops++;
+    if (shared) G.stats.shared_ops++;
     if (w->a) G.stats.bytes += (uint64_t)lc_numel(w->a) * lc_dtype_size(lc_dtype_of(w->a));
     G.stats.busy_seconds += now_s() - t0;
   }
@@ -221,6 +260,7 @@ static void init_on_thread(void) {
     MPI_Comm_size(node, &G.local_size);
     MPI_Comm_free(&node);
   }
+  shm_setup(G.comm, G.rank, G.shared_memory);
   G.init_st = LC_OK;
 }
 
@@ -254,7 +294,9 @@ static void *comm_main(void *arg) {
     pthread_cond_broadcast(&G.done);
     pthread_mutex_unlock(&G.lock);
   }
-  /* finalize: MPI ends on the thread that initialized it (the funnel) */
+  /* finalize: MPI ends on the thread that initialized it (the funnel); shared buffers stay
+   * mapped until their tensors die */
+  shm_teardown();
   MPI_Comm_free(&G.comm);
   MPI_Finalize();
   return NULL;
@@ -304,6 +346,7 @@ lc_status lc_dist_init(const lc_dist_opts *opts) {
                         "is not set): run it as `mpirun -np 2 lucid script.lua`");
   pin_libraries();
   G.timeout = timeout;
+  G.shared_memory = !(opts && opts->no_shared_memory);
   G.init_done = false;
   if (pthread_create(&G.thread, NULL, comm_main, NULL) != 0)
     return lc_set_error(LC_EIO, "init: cannot start the communication thread (%s)",
@@ -509,6 +552,36 @@ lc_status lc_dist_reduce_scatter(lc_tensor *out, const lc_tensor *in, lc_dist_op
   NEW_WORK(w, W_REDUCE_SCATTER, (lc_tensor *)in, out);
   w->op = op;
   return submit(w, work);
+}
+
+lc_status lc_dist_zeros_shared(int64_t numel, lc_dtype dt, lc_tensor **out) {
+  if (!out) return lc_set_error(LC_EARG, "zeros_shared: out is NULL");
+  *out = NULL;
+  lc_status st = check_up("zeros_shared");
+  if (st) return st;
+  if ((unsigned)dt >= LC_DTYPE_COUNT)
+    return lc_set_error(LC_EDTYPE, "zeros_shared: unknown dtype %d", (int)dt);
+  if (numel < 0 || numel > INT32_MAX)
+    return lc_set_error(LC_EARG, "zeros_shared: numel must be in 0..%d (got %lld)", INT32_MAX,
+                        (long long)numel);
+  NEW_WORK(w, W_ZEROS_SHARED, NULL, NULL);
+  w->bytes = (size_t)numel * lc_dtype_size(dt);
+  lc_dist_work *h = NULL;
+  (void)submit(w, &h);
+  st = lc_dist_wait(h);
+  if (!st && !h->shm) st = lc_zeros(1, &numel, dt, out);
+  if (!st && h->shm) {
+    st = lc_from_buffer(1, &numel, dt, h->shm_data, shm_release, h->shm, out);
+    if (st) shm_release(h->shm, h->shm_data);
+  }
+  lc_dist_work_free(h);
+  return st;
+}
+
+bool lc_dist_is_shared(const lc_tensor *t) {
+  size_t offset;
+  return t && lc_numel(t) > 0 &&
+         shm_find(lc_data(t), (size_t)lc_numel(t) * lc_dtype_size(lc_dtype_of(t)), &offset);
 }
 
 lc_status lc_dist_barrier(lc_dist_work **work) {

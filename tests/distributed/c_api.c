@@ -8,6 +8,7 @@
 #include "lucid_distributed.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -99,10 +100,42 @@ int main(void) {
   CHECK(lc_dist_all_reduce(ints, LC_DIST_AVG, NULL) == LC_EDTYPE);
   lc_release(ints);
 
-  lc_dist_stats s;
+  /* shared buffers: all_reduce through shared memory on one machine, bit-identical on every
+   * rank; argument errors; a size mismatch refused on every rank, the runtime still usable */
+  lc_tensor *sh = NULL;
+  CHECK(lc_dist_zeros_shared(-1, LC_FLOAT32, &sh) == LC_EARG && !sh);
+  CHECK(lc_dist_zeros_shared(4, (lc_dtype)99, &sh) == LC_EDTYPE);
+  CHECK(lc_dist_zeros_shared(4, LC_FLOAT32, NULL) == LC_EARG);
+  CHECK(lc_dist_zeros_shared(1000 + rank, LC_FLOAT32, &sh) == LC_ESHAPE && !sh);
+  CHECK(strstr(lc_last_error(), "different sizes"));
+  CHECK(lc_dist_zeros_shared(1001, LC_FLOAT64, &sh) == LC_OK);
+  CHECK(lc_numel(sh) == 1001 && lc_dtype_of(sh) == LC_FLOAT64 && lc_is_contiguous(sh));
+  CHECK(lc_dist_is_shared(sh) == (world > 1) && (uintptr_t)lc_data(sh) % 64 == 0);
+  double *d = lc_data(sh);
+  for (int i = 0; i < 1001; i++) {
+    CHECK(d[i] == 0);
+    d[i] = rank + i * 0.25;
+  }
+  lc_dist_stats s0, s;
+  lc_dist_get_stats(&s0);
+  CHECK(lc_dist_all_reduce(sh, LC_DIST_AVG, NULL) == LC_OK);
+  lc_dist_get_stats(&s);
+  CHECK(s.shared_ops == s0.shared_ops + (world > 1));
+  for (int i = 0; i < 1001; i++)
+    CHECK(fabs(d[i] - ((world - 1) / 2.0 + i * 0.25)) < 1e-12);
+  lc_tensor *plain = vec(3, 1.0f); /* not shared: through MPI */
+  CHECK(!lc_dist_is_shared(plain) && !lc_dist_is_shared(NULL));
+  CHECK(lc_dist_all_reduce(plain, LC_DIST_SUM, NULL) == LC_OK && at(plain, 2) == (float)world);
+  lc_release(plain);
+
   lc_dist_get_stats(&s);
   CHECK(s.ops >= 9 && s.bytes > 0);
   CHECK(lc_dist_finalize() == LC_OK);
+  /* the shared memory outlives finalize: released with its tensor */
+  d[1000] += 1;
+  CHECK(fabs(d[1000] - ((world - 1) / 2.0 + 251)) < 1e-12);
+  lc_release(sh);
+  CHECK(lc_dist_zeros_shared(4, LC_FLOAT32, &sh) == LC_ESTATE);
   CHECK(lc_dist_barrier(NULL) == LC_ESTATE);
   if (rank == 0) printf("c api ok (%d ranks)\n", world);
   return 0;

@@ -79,9 +79,11 @@ return function(nn, P)
 
   -- Buckets: consecutive parameters (in reverse order) of one dtype, about cap bytes each; the
   -- first at most 1 MB (PyTorch's rule), so the first all_reduce starts early in backward.
-  -- flat holds the gradients, then one flag per parameter (1: this rank contributes a gradient).
+  -- flat holds the gradients, then one flag per parameter (1: this rank contributes a gradient);
+  -- it lives in memory the processes of a machine share (zeros_shared), so that its all_reduce
+  -- reads every process's bucket directly instead of sending it through MPI.
   local FIRST_BUCKET = 1024 * 1024
-  local function make_buckets(params, cap)
+  local function make_buckets(dist, params, cap)
     local buckets, cur = {}, nil
     for i = #params, 1, -1 do
       local p = params[i]
@@ -98,7 +100,7 @@ return function(nn, P)
     end
     for b, bk in ipairs(buckets) do
       bk.index = b
-      bk.flat = lucid.zeros(bk.numel + #bk.params, {dtype = bk.dtype})
+      bk.flat = dist.zeros_shared(bk.numel + #bk.params, {dtype = bk.dtype})
       bk.flags = bk.flat:narrow(1, bk.numel + 1, #bk.params)
       bk.views = {}
       for s, p in ipairs(bk.params) do
@@ -140,7 +142,7 @@ return function(nn, P)
       for _, p in ipairs(params) do dist.broadcast(p, 1) end
       for _, b in ipairs(m:buffers()) do dist.broadcast(b:is_contiguous() and b or b:contiguous(), 1) end
     end)
-    local buckets = make_buckets(params, cap * 1024 * 1024)
+    local buckets = make_buckets(dist, params, cap * 1024 * 1024)
     self._params = params
     self._buckets = buckets
     -- where each parameter lives: its bucket and its slot in it

@@ -11,6 +11,7 @@
  */
 #include "../binding.h"
 #include "lucid_distributed.h"
+#include "lucid_lua.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -72,8 +73,10 @@ static int sentinel_gc(lua_State *L) {
   return 0;
 }
 
+/* init(timeout, shared_memory): distributed.lua has checked both */
 static int l_init(lua_State *L) {
-  lc_dist_opts o = {.timeout = luaL_optnumber(L, 1, 0)};
+  lc_dist_opts o = {.timeout = luaL_optnumber(L, 1, 0),
+                    .no_shared_memory = !lua_isnoneornil(L, 2) && !lua_toboolean(L, 2)};
   if (lc_dist_init(&o)) return lb_core_error(L, "distributed.init");
   lua_pushcfunction(L, on_error);
   lua_setfield(L, LUA_REGISTRYINDEX, "lucid.on_error");
@@ -175,10 +178,29 @@ static int l_barrier(lua_State *L) {
   RUN(L, fn, async, lc_dist_barrier(wp_));
 }
 
+/* zeros_shared(n, dtype) */
+static int l_zeros_shared(lua_State *L) {
+  const char *fn = "distributed.zeros_shared";
+  int64_t n = lb_int_arg(L, fn, 1, "n");
+  lc_dtype dt = lua_isnoneornil(L, 2) ? LC_FLOAT32 : lb_dtype_arg(L, fn, 2, "dtype");
+  lc_tensor *t = NULL;
+  if (lc_dist_zeros_shared(n, dt, &t)) return lb_core_error(L, fn);
+  int r = lucid_push_tensor(L, t); /* a new reference: the userdata's */
+  lc_release(t);
+  return r;
+}
+
+static int l_is_shared(lua_State *L) {
+  lua_pushboolean(L, lc_dist_is_shared(lb_tensor_arg(L, "distributed.is_shared", 1, "tensor")));
+  return 1;
+}
+
 static int l_stats(lua_State *L) {
   lc_dist_stats s;
   lc_dist_get_stats(&s);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)s.shared_ops);
+  lua_setfield(L, -2, "shared_ops");
   lua_pushinteger(L, (lua_Integer)s.bytes);
   lua_setfield(L, -2, "bytes");
   lua_pushinteger(L, (lua_Integer)s.ops);
@@ -259,6 +281,8 @@ int luaopen_lucid_mpi(lua_State *L) {
                                {"all_gather", l_all_gather},
                                {"reduce_scatter", l_reduce_scatter},
                                {"barrier", l_barrier},
+                               {"zeros_shared", l_zeros_shared},
+                               {"is_shared", l_is_shared},
                                {"stats", l_stats},
                                {"finalize", l_finalize},
                                {"abort", l_abort},
