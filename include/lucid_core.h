@@ -742,6 +742,17 @@ lc_status lc_register_post_accumulate_grad_hook(lc_tensor *leaf, lc_post_accumul
                                                 void *ud, void (*free_ud)(void *),
                                                 lc_hook_handle **handle);
 
+/* A gradient buffer for leaf (a tensor that requires grad): when a backward (lc_backward*, not
+ * lc_autograd_grad, not create_graph) delivers the leaf's first gradient while its .grad is
+ * unset, an op that can (linear's weight and bias) computes that gradient straight into buf,
+ * which then becomes .grad, saving the allocation and the copy of a fresh tensor; any other op's
+ * gradient is stored as usual. buf must be contiguous, of leaf's shape and dtype (LC_ESHAPE,
+ * LC_EDTYPE, LC_EARG otherwise; LC_EGRAD when leaf does not require grad or has a history); the
+ * leaf keeps a reference to it; buf NULL removes it. .grad then aliases buf, as PyTorch's
+ * DistributedDataParallel(gradient_as_bucket_view=True) makes gradients views of its
+ * communication buckets (lucid's DDP uses this). */
+lc_status lc_set_grad_buffer(lc_tensor *leaf, lc_tensor *buf);
+
 /* A callback at the end of the backward running on this thread (PyTorch's
  * Variable._execution_engine.queue_callback): valid only while lc_backward* or
  * lc_autograd_grad* runs on this thread (from a hook or a custom function's backward), else

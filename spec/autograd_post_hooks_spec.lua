@@ -162,3 +162,44 @@ describe("lucid.autograd.queue_callback", function()
     collectgarbage()
   end)
 end)
+
+describe("lucid.autograd.set_grad_buffer", function()
+  it("makes Linear write its weight and bias gradients into the buffer, which becomes .grad", function()
+    lucid.manual_seed(3)
+    local m = lucid.nn.Linear(5, 3)
+    local x = lucid.randn(4, 5)
+    m(x):sum():backward()
+    local gw, gb = m.weight.grad:clone(), m.bias.grad:clone()
+    m:zero_grad()
+    local flat = lucid.full({18}, 0 / 0) -- NaN: every element must be written
+    local vw, vb = flat:narrow(1, 1, 15):view(3, 5), flat:narrow(1, 16, 3)
+    autograd.set_grad_buffer(m.weight, vw)
+    autograd.set_grad_buffer(m.bias, vb)
+    m(x):sum():backward()
+    assert.is_true(lucid.equal(vw, gw) and lucid.equal(vb, gb))
+    -- .grad is the buffer: an in-place change of one shows in the other
+    m.weight.grad:mul_(2)
+    assert.is_true(lucid.equal(vw, gw * 2))
+    m(x):sum():backward() -- accumulates into it
+    assert.is_true(lucid.allclose(vw, gw * 3) and lucid.allclose(vb, gb * 2))
+    m:zero_grad() -- set_to_none: the next gradient is written afresh
+    m(x):sum():backward()
+    assert.is_true(lucid.equal(vw, gw))
+    autograd.set_grad_buffer(m.weight, nil)
+    m:zero_grad()
+    m(x):sum():backward()
+    m.weight.grad:zero_()
+    assert.is_true(lucid.equal(vw, gw)) -- no longer the buffer
+  end)
+
+  it("refuses buffers that do not fit, naming the argument", function()
+    local w = lucid.zeros({3, 5}, {requires_grad = true})
+    raises({"autograd.set_grad_buffer", "the buffer has shape {5, 3}, the tensor {3, 5}"},
+      autograd.set_grad_buffer, w, lucid.zeros(5, 3))
+    raises({"autograd.set_grad_buffer", "the buffer is float64, the tensor float32"},
+      autograd.set_grad_buffer, w, lucid.zeros({3, 5}, {dtype = "float64"}))
+    raises({"autograd.set_grad_buffer", "must be contiguous"}, autograd.set_grad_buffer, w, lucid.zeros(5, 3):t())
+    raises({"autograd.set_grad_buffer", "does not require grad"}, autograd.set_grad_buffer, lucid.zeros(3, 5), lucid.zeros(3, 5))
+    raises({"autograd.set_grad_buffer", "argument 2 (buffer)"}, autograd.set_grad_buffer, w, 5)
+  end)
+end)

@@ -204,7 +204,7 @@ TEST(ag_op_run_and_ctx_saved_checks) {
   uint64_t ver[1] = {lc_version(x)};
   lc_meta m = {0};
   bool ng = true;
-  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver, lc_op_run, false};
+  lc_op_ctx ctx = {&op_mul, &two, 1, &m, &m, &ng, 1, saved, ver, lc_op_run, false, NULL};
   lc_tensor *got = NULL;
   CHECK_OK(lc_ctx_saved(&ctx, 0, &got));
   CHECK(got == x);

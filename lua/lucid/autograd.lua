@@ -14,6 +14,13 @@ autograd.grad = core.grad
 -- backward returns; PyTorch's Variable._execution_engine.queue_callback. See docs/autograd.md.
 autograd.queue_callback = core._queue_callback
 
+-- autograd.set_grad_buffer(leaf, buffer | nil): when a backward delivers leaf's first gradient
+-- while leaf.grad is nil, an op that can (Linear's weight and bias) writes it straight into
+-- buffer (contiguous, leaf's shape and dtype), which becomes leaf.grad: no fresh tensor, no
+-- copy. Other ops' gradients are stored as usual. DistributedDataParallel uses it to compute
+-- gradients inside its communication buckets. nil removes it. See docs/autograd.md.
+autograd.set_grad_buffer = core._set_grad_buffer
+
 local FN = "lucid.autograd.gradcheck"
 
 local callable = require("lucid.args").callable

@@ -110,9 +110,11 @@ static lc_status acc(lc_tensor **slot, const lc_tensor *g, lc_dtype dt) {
 /* Accumulation into a tensor's .grad (a leaf's, or a retain_grad slot's): the first gradient
  * is stored (copied unless nobody else can see it, so .grad never aliases e.g. the caller's
  * seed); later ones are added in place, like PyTorch. */
-static lc_status acc_grad_field(lc_tensor **field, lc_tensor *g, lc_dtype dt) {
+static lc_status acc_grad_field(lc_tensor **field, lc_tensor *g, lc_dtype dt,
+                                const lc_tensor *buffer) {
   if (!*field) {
-    if (g->dtype == dt && exclusive(g)) {
+    /* the leaf's gradient buffer, filled by the op (lc_set_grad_buffer), becomes .grad itself */
+    if (g == buffer || (g->dtype == dt && exclusive(g))) {
       *field = lc_retain(g);
       return LC_OK;
     }
@@ -173,7 +175,7 @@ static lc_status accumulate_leaf(lc_tensor *leaf, lc_tensor *g, bool create_grap
   /* create_graph: .grad is the recorded gradient itself (or the recorded sum with the old one),
    * so it can be differentiated, as PyTorch's */
   if (create_graph) return acc_graph(&leaf->grad, g, leaf->dtype);
-  return acc_grad_field(&leaf->grad, g, leaf->dtype);
+  return acc_grad_field(&leaf->grad, g, leaf->dtype, leaf->grad_buffer);
 }
 
 /* ------------------------------------------------------------------ graph records */
@@ -345,6 +347,7 @@ typedef struct engine {
   /* per-node scratch, grown to the widest node */
   lc_tensor **grad_in;
   bool *needs;
+  lc_tensor **dest; /* gradient buffers offered to the node's backward (ctx.grad_dest) */
   int scratch_cap;
 } engine;
 
@@ -407,6 +410,9 @@ static lc_status grow_scratch(engine *e, int n) {
   bool *nb = realloc(e->needs, (size_t)cap * sizeof *nb);
   if (!nb) return lc_error_oom((size_t)cap * sizeof *nb);
   e->needs = nb;
+  lc_tensor **d = realloc(e->dest, (size_t)cap * sizeof *d);
+  if (!d) return lc_error_oom((size_t)cap * sizeof *d);
+  e->dest = d;
   e->scratch_cap = cap;
   return LC_OK;
 }
@@ -494,6 +500,27 @@ static lc_status plan_hooked(engine *e) {
     r->fire = j;
   }
   return LC_OK;
+}
+
+/* Fills e->dest for node nd: input i's leaf gradient buffer (lc_set_grad_buffer) when this
+ * gradient would be the leaf's first, in a backward (lc_autograd_grad writes no .grad): .grad
+ * unset, nothing held back for it yet, and not already offered to an earlier input of nd (a
+ * leaf used twice by one op). Whether any was offered. */
+static bool offer_buffers(engine *e, const lc_node *nd) {
+  bool any = false;
+  for (int i = 0; i < nd->n_inputs; i++) {
+    lc_tensor *leaf = nd->next[i].node ? NULL : nd->next[i].leaf;
+    lc_tensor *buf = leaf && e->needs[i] && !e->inputs && !leaf->grad ? leaf->grad_buffer : NULL;
+    if (buf && leaf->hooks) {
+      int32_t j = hk_find(e, leaf);
+      if (j >= 0 && e->hk[j].grad) buf = NULL;
+    }
+    for (int k = 0; buf && k < i; k++)
+      if (e->dest[k] == buf) buf = NULL;
+    e->dest[i] = buf;
+    any |= buf != NULL;
+  }
+  return any;
 }
 
 /* A gradient reaching leaf: held back when the leaf is hooked, else delivered. */
@@ -661,7 +688,8 @@ static lc_status output_grad(engine *e, lc_node *nd, int k, lc_tensor **g, const
   } else {
     lc_tensor *slot = *lc_ag_retain_slot(nd, k);
     if (slot)
-      st = e->create_graph ? acc_graph(&slot->grad, *g, dt) : acc_grad_field(&slot->grad, *g, dt);
+      st = e->create_graph ? acc_graph(&slot->grad, *g, dt)
+                           : acc_grad_field(&slot->grad, *g, dt, NULL);
   }
   return st;
 }
@@ -761,6 +789,7 @@ static lc_status run_node(engine *e, rec *r) {
       ctx.run = lc_apply;
       ctx.create_graph = true;
     }
+    if (!e->create_graph && offer_buffers(e, nd)) ctx.grad_dest = e->dest;
     st = fn(&ctx, r->grad, e->grad_in);
   }
   if (st) {
@@ -835,6 +864,7 @@ static void engine_free(engine *e) {
   graph_free(&e->g);
   free(e->grad_in);
   free(e->needs);
+  free(e->dest);
 }
 
 /* The seed for root t: given grad (cast to t's dtype, shape checked) or ones. */

@@ -65,6 +65,8 @@ struct lc_tensor {
   int output_nr;            /* which output of grad_fn this is */
   lc_tensor *view_base;     /* owned: the tensor this is a view of (NULL if not a view) */
   lc_node_base *hooks;      /* owned: a leaf's gradient hooks (src/autograd/hooks.c) or NULL */
+  lc_tensor *grad_buffer;   /* owned: where backward may write a leaf's first gradient
+                               (lc_set_grad_buffer) or NULL */
   uint64_t view_version;    /* a view: the storage version its history was taken at */
 };
 

@@ -19,6 +19,7 @@ void lc_release(lc_tensor *t) {
   while (t && atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_acq_rel) == 1) {
     lc_tensor *base = t->view_base;
     lc_release(t->grad);
+    lc_release(t->grad_buffer);
     lc_node_base_release(t->grad_fn);
     lc_node_base_release(t->hooks);
     /* A header sharing its block with its storage is freed with the storage (which may

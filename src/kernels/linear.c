@@ -138,14 +138,25 @@ static lc_status linear_backward(const lc_op_ctx *ctx, const lc_tensor *grad_out
       lk_gemm(x->dtype, false, false, m, k, nout, 1.0, lc_data(g), nout, lc_data(w), k, 0.0,
               lc_data(grad_in[0]), k);
   }
-  if (ctx->needs_grad[1]) { /* grad_W = g^T x: {nout, k} */
-    if ((st = lc_zeros(2, w->shape, w->dtype, &grad_in[1]))) goto fail;
-    if (m > 0 && k > 0 && nout > 0)
+  bool full = m > 0 && k > 0 && nout > 0; /* the GEMM writes every element (beta 0) */
+  if (ctx->needs_grad[1]) { /* grad_W = g^T x: {nout, k}, into the leaf's buffer if it has one */
+    lc_tensor *dest = ctx->grad_dest ? ctx->grad_dest[1] : NULL;
+    if (dest) {
+      grad_in[1] = lc_retain(dest);
+      if (!full) memset(lc_data(dest), 0, (size_t)lc_numel(dest) * lc_dtype_size(dest->dtype));
+    } else if ((st = (full ? lc_empty : lc_zeros)(2, w->shape, w->dtype, &grad_in[1]))) {
+      goto fail;
+    }
+    if (full)
       lk_gemm(x->dtype, true, false, nout, k, m, 1.0, lc_data(g), nout, lc_data(x), k, 0.0,
               lc_data(grad_in[1]), k);
   }
   if (ctx->n_inputs == 3 && ctx->needs_grad[2]) {
-    if ((st = lc_empty(1, &nout, g->dtype, &grad_in[2]))) goto fail;
+    lc_tensor *dest = ctx->grad_dest ? ctx->grad_dest[2] : NULL;
+    if (dest)
+      grad_in[2] = lc_retain(dest);
+    else if ((st = lc_empty(1, &nout, g->dtype, &grad_in[2])))
+      goto fail;
     column_sums(g, m, nout, grad_in[2]);
   }
   lc_release(x);

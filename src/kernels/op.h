@@ -70,6 +70,11 @@ typedef struct lc_op_ctx {
    * functions (and the lc_gb_* builder) use it; a fused backward calls its kernels directly. */
   lc_run_fn run;
   bool create_graph;
+  /* NULL, or n_inputs entries: a non-NULL grad_dest[i] is a contiguous tensor of input i's
+   * shape and dtype (a leaf's gradient buffer, lc_set_grad_buffer) that backward may fill
+   * with input i's gradient, returning a new reference to it in grad_in[i]; an op that
+   * ignores it returns a fresh tensor as usual. */
+  lc_tensor *const *grad_dest;
 } lc_op_ctx;
 
 typedef lc_status (*lc_forward_fn)(const struct lc_op_def *op, int n, lc_tensor *const *in,

@@ -218,6 +218,17 @@ static int f_queue_callback(lua_State *L) {
   return 0;
 }
 
+/* lucid.autograd.set_grad_buffer(leaf, buffer | nil) (lua/lucid/autograd.lua) */
+static int f_set_grad_buffer(lua_State *L) {
+  const char *fn = "autograd.set_grad_buffer";
+  static const char *const P[] = {"input", "buffer"};
+  lb_args(L, fn, P, 2);
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "input");
+  lc_tensor *buf = lua_isnil(L, 2) ? NULL : lb_tensor_arg(L, fn, 2, "buffer");
+  if (lc_set_grad_buffer(t, buf) != LC_OK) lb_core_error(L, fn);
+  return 0;
+}
+
 /* Runs a backward with hook_L set to L (restored after, also for nested backwards). */
 #define WITH_HOOKS(L, call)                                                                        \
   do {                                                                                             \
@@ -516,6 +527,7 @@ const lb_reg lb_autograd_regs[] = {
     {"register_hook", f_register_hook, 0, LB_METHOD},
     {"register_post_accumulate_grad_hook", f_register_post_accumulate_grad_hook, 0, LB_METHOD},
     {"_queue_callback", f_queue_callback, 0, LB_FUNC},
+    {"_set_grad_buffer", f_set_grad_buffer, 0, LB_FUNC},
     {"set_grad_enabled", f_set_grad_enabled, 0, LB_FUNC},
     {"is_grad_enabled", f_is_grad_enabled, 0, LB_FUNC},
     {"grad", f_grad, 0, LB_FUNC},

@@ -105,6 +105,9 @@ return function(nn, P)
       bk.views = {}
       for s, p in ipairs(bk.params) do
         bk.views[s] = bk.flat:narrow(1, bk.offsets[s] + 1, p:numel()):view(p.shape)
+        -- backward computes what it can (Linear's weight and bias) straight into the bucket,
+        -- and fill's copy of a gradient onto its own slot is then nothing
+        lucid.autograd.set_grad_buffer(p, bk.views[s])
       end
     end
     return buckets
