@@ -127,8 +127,8 @@ int shm_alloc(size_t bytes, void **data, shm_region **region, char *msg, size_t 
              ~range[1], range[0], (unsigned long long)bytes);
     return SHM_REFUSED;
   }
-  if (!S.usable) return MPI_SUCCESS;
-  size_t seg = round_up(bytes ? bytes : 1, PAGE), hdr = round_up((size_t)S.gsize * SLOT, PAGE);
+  if (!S.usable || bytes == 0) return MPI_SUCCESS; /* nothing to share */
+  size_t seg = round_up(bytes, PAGE), hdr = round_up((size_t)S.gsize * SLOT, PAGE);
   size_t total = hdr + seg * (size_t)S.gsize;
   int who[3] = {0, (int)getpid(), (int)++S.counter}; /* ok, creator's pid, its counter */
   char name[64];
