@@ -24,6 +24,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,8 +102,6 @@ void shm_teardown(void) {
   if (S.group != MPI_COMM_NULL) MPI_Comm_free(&S.group);
   S.usable = false;
 }
-
-bool shm_usable(void) { return S.usable; }
 
 static char *segment(const shm_region *r, int member) {
   return r->map + r->hdr + (size_t)member * r->seg;
@@ -194,13 +193,13 @@ void shm_release(void *ctx, void *data) {
 }
 
 shm_region *shm_find(const void *p, size_t bytes, size_t *offset) {
-  const char *c = p;
+  uintptr_t c = (uintptr_t)p;
   shm_region *found = NULL;
   pthread_mutex_lock(&S.lock);
   for (shm_region *r = S.regions; r && !found; r = r->next) {
-    const char *own = segment(r, r->self);
-    if (c >= own && c <= own + r->bytes && bytes <= r->bytes - (size_t)(c - own)) {
-      *offset = (size_t)(c - own);
+    uintptr_t own = (uintptr_t)segment(r, r->self);
+    if (c >= own && c - own <= r->bytes && bytes <= r->bytes - (c - own)) {
+      *offset = c - own;
       found = r;
     }
   }

@@ -27,7 +27,6 @@ typedef struct shm_region shm_region;
  * is > 1; otherwise shm_alloc returns no region. Collective over world. */
 void shm_setup(MPI_Comm world, int world_rank, bool enabled);
 void shm_teardown(void); /* frees the communicators; live regions stay mapped */
-bool shm_usable(void);
 
 /* Collective over world: every rank's segment of a new region of `bytes`, zeroed, in *data
  * (page-aligned), or *region = NULL when shared buffers are off or the memory could not be
