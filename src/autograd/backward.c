@@ -157,12 +157,8 @@ static lc_status acc_graph(lc_tensor **slot, const lc_tensor *g, lc_dtype dt) {
   return LC_OK;
 }
 
-static bool same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
-  return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof a[0]) == 0);
-}
-
 static lc_status check_leaf_grad(const lc_tensor *leaf, const lc_tensor *g) {
-  if (same_shape(leaf->ndim, leaf->shape, g->ndim, g->shape)) return LC_OK;
+  if (lc_ag_same_shape(leaf->ndim, leaf->shape, g->ndim, g->shape)) return LC_OK;
   char a[256], b[256];
   return lc_set_error(LC_ESHAPE, "backward: gradient of shape %s does not match leaf of shape %s",
                       lc_shape_str(g->ndim, g->shape, a, sizeof a),
@@ -801,7 +797,7 @@ static lc_status run_node(engine *e, rec *r) {
     lc_tensor *g = e->grad_in[i];
     if (!g || !e->needs[i]) continue;
     const lc_meta *m = &nd->in[i];
-    if (!same_shape(g->ndim, g->shape, m->ndim, m->shape)) {
+    if (!lc_ag_same_shape(g->ndim, g->shape, m->ndim, m->shape)) {
       char a[256], b[256];
       st = lc_set_error(LC_ESHAPE,
                         "%s: backward returned a gradient of shape %s for input %d, "
@@ -888,7 +884,7 @@ static lc_status make_seed(const char *what, const lc_tensor *t, const lc_tensor
     *out = s;
     return LC_OK;
   }
-  if (!same_shape(grad->ndim, grad->shape, t->ndim, t->shape))
+  if (!lc_ag_same_shape(grad->ndim, grad->shape, t->ndim, t->shape))
     return lc_set_error(LC_ESHAPE, "%s: gradient has shape %s but the tensor has shape %s", what,
                         lc_shape_str(grad->ndim, grad->shape, a, sizeof a),
                         lc_shape_str(t->ndim, t->shape, b, sizeof b));
@@ -1089,7 +1085,7 @@ lc_tensor *lc_grad(const lc_tensor *t) {
 lc_status lc_set_grad(lc_tensor *t, lc_tensor *g) {
   if (g) {
     char a[256], b[256];
-    if (!same_shape(g->ndim, g->shape, t->ndim, t->shape))
+    if (!lc_ag_same_shape(g->ndim, g->shape, t->ndim, t->shape))
       return lc_set_error(LC_ESHAPE, "set_grad: gradient has shape %s but the tensor has shape %s",
                           lc_shape_str(g->ndim, g->shape, a, sizeof a),
                           lc_shape_str(t->ndim, t->shape, b, sizeof b));

@@ -16,8 +16,7 @@ lc_status lc_set_grad_buffer(lc_tensor *leaf, lc_tensor *buf) {
     return lc_set_error(LC_EGRAD, "set_grad_buffer: the tensor does not require grad");
   if (buf) {
     char a[256], b[256];
-    if (buf->ndim != leaf->ndim ||
-        memcmp(buf->shape, leaf->shape, (size_t)leaf->ndim * sizeof leaf->shape[0]))
+    if (!lc_ag_same_shape(buf->ndim, buf->shape, leaf->ndim, leaf->shape))
       return lc_set_error(LC_ESHAPE, "set_grad_buffer: the buffer has shape %s, the tensor %s",
                           lc_shape_str(buf->ndim, buf->shape, a, sizeof a),
                           lc_shape_str(leaf->ndim, leaf->shape, b, sizeof b));

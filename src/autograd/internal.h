@@ -73,6 +73,11 @@ lc_node *lc_ag_node_alloc(const lc_op_def *op, int n, int n_saved, const lc_op_a
 bool lc_ag_hooks_any(const lc_node_base *b, bool post);
 lc_status lc_ag_run_post_hooks(lc_node_base *b, lc_tensor *leaf);
 
+/* Whether shapes (na, a) and (nb, b) are the same. */
+static inline bool lc_ag_same_shape(int na, const int64_t *a, int nb, const int64_t *b) {
+  return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof a[0]) == 0);
+}
+
 static inline bool lc_ag_has_slot(const lc_tensor *t) { return t->grad_fn && t->retains_grad; }
 
 #endif

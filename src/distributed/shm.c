@@ -97,11 +97,9 @@ void shm_setup(MPI_Comm world, int world_rank, bool enabled) {
   MPI_Comm_size(S.cross, &S.ncross);
   /* the same decision on every rank: a group with shared buffers must never meet one that
    * sends its all_reduce through MPI */
-  int sizes[2] = {S.gsize, -S.gsize};
-  if (MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MIN, world) != MPI_SUCCESS) return;
-  int in[1] = {enabled}, all = 0;
-  if (MPI_Allreduce(in, &all, 1, MPI_INT, MPI_MIN, world) != MPI_SUCCESS) return;
-  S.usable = all && sizes[0] == -sizes[1] && S.gsize > 1 && S.gsize <= SHM_MAX_MEMBERS;
+  int v[3] = {S.gsize, -S.gsize, enabled}; /* min size, -max size, enabled everywhere */
+  if (MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT, MPI_MIN, world) != MPI_SUCCESS) return;
+  S.usable = v[2] && v[0] == -v[1] && S.gsize > 1 && S.gsize <= SHM_MAX_MEMBERS;
 }
 
 void shm_teardown(void) {
