@@ -95,19 +95,20 @@ lc_status lc_dist_barrier(lc_dist_work **work);
  * all_reduce (sum or avg) of it, or of a contiguous part of it, runs through that memory
  * instead of MPI messages, each process reducing its share straight from every process's
  * buffer (3-4x faster than MPI_Allreduce between 2 processes here; DistributedDataParallel's
- * gradient buckets are such tensors). Collective: every rank calls it in the same order with
+ * gradient buckets are such tensors); so does a broadcast of it or of a part (each process
+ * copies from the source's buffer). Collective: every rank calls it in the same order with
  * the same numel and dtype (else LC_ESHAPE on every rank, and the runtime stays usable), and
- * an all_reduce of a shared tensor needs every rank to pass a shared tensor and the same part
- * of it (a mismatch fails the job). Without a second process on the machine, with unequal
- * numbers of processes per machine, with init's no_shared_memory, or when the memory cannot
+ * an all_reduce or broadcast of a shared tensor needs every rank to pass a shared tensor and
+ * the same part of it (a mismatch fails the job). Without a second process on the machine, with
+ * unequal numbers of processes per machine, with init's no_shared_memory, or when the memory cannot
  * be had, the tensor is an ordinary one (lc_dist_is_shared tells) and works the same way. The
  * memory stays valid after finalize, until the tensor is released. */
 lc_status lc_dist_zeros_shared(int64_t numel, lc_dtype dt, lc_tensor **out);
 bool lc_dist_is_shared(const lc_tensor *t);
 
 /* Counters since init, for benchmarks: bytes of tensor data this rank handed to collectives,
- * operations completed (of them, all_reduces run through shared memory), and seconds the
- * communication thread spent inside them. */
+ * operations completed (of them, all_reduces and broadcasts run through shared memory), and seconds
+ * the communication thread spent inside them. */
 typedef struct lc_dist_stats {
   uint64_t bytes;
   uint64_t ops;

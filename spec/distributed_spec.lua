@@ -127,6 +127,15 @@ describe("lucid.distributed", function()
     end
   end)
 
+  mpi_it("fails every rank when they broadcast a shared tensor from different sources", function()
+    local ok, out = mpirun(2, "spec/distributed/shared.lua", "shared", "badsrc")
+    assert.is_false(ok)
+    for _, who in ipairs{"rank 1 named rank 1, rank 2 named rank 2", "rank 2 named rank 2, rank 1 named rank 1"} do
+      assert.truthy(out:find("distributed.broadcast: broadcast (operation 2): the ranks sharing a buffer "
+        .. "named different sources: " .. who, 1, true), out)
+    end
+  end)
+
   for _, n in ipairs{2, 4} do
     mpi_it("runs every collective on " .. n .. " processes", function()
       local ok, out = mpirun(n, "spec/distributed/collectives.lua")

@@ -1,9 +1,10 @@
 -- lucid.distributed.zeros_shared and the all_reduce through shared memory, checked against
 -- the same all_reduce through MPI; run under mpirun by spec/distributed_spec.lua.
---   shared.lua shared|plain [off|badpart]
+--   shared.lua shared|plain [off|badpart|badsrc]
 -- shared/plain: whether zeros_shared must give shared memory in this layout (mpirun -np and
 -- LUCID_DIST_SHM_GROUP); off: init{shared_memory = false}; badpart: the ranks pass different
--- parts of a shared tensor, which must fail on every rank. Prints "shared ok" on rank 1.
+-- parts of a shared tensor to all_reduce, badsrc: different sources to broadcast, which must
+-- fail on every rank. Prints "shared ok" on rank 1.
 local lucid = require "lucid"
 local dist = require "lucid.distributed"
 local expect, mode = arg[1], arg[2]
@@ -29,6 +30,14 @@ if mode == "badpart" then
   check(dist.is_shared(s), "badpart needs shared memory")
   local ok, err = pcall(dist.all_reduce, s:narrow(1, r, 10))
   check(not ok, "different parts were accepted")
+  print(tostring(err))
+  os.exit(3)
+end
+if mode == "badsrc" then
+  local s = dist.zeros_shared(100, {dtype = "int64"})
+  check(dist.is_shared(s), "badsrc needs shared memory")
+  local ok, err = pcall(dist.broadcast, s, r)
+  check(not ok, "different sources were accepted")
   print(tostring(err))
   os.exit(3)
 end
@@ -92,8 +101,33 @@ end
 a:fill_(r)
 dist.all_reduce(a, "max")
 check(a:min():item() == k, "max on a shared tensor")
-dist.broadcast(a:fill_(r), 2 <= k and 2 or 1)
-check(a:max():item() == math.min(2, k), "broadcast into a shared tensor")
+
+-- broadcast of a shared tensor copies from the source's memory (across "machines": through
+-- MPI to the source's peer on each, then its memory), any dtype, from every source
+for _, dt in ipairs{"float32", "float64", "int64", "float16", "bool"} do
+  local t = dist.zeros_shared(777, {dtype = dt})
+  for src = 1, k do
+    lucid.manual_seed(src)
+    local want_t = (lucid.rand(777) * 200):to(dt)
+    if r == src then t:copy_(want_t) else t:fill_(0) end
+    local st0 = dist.stats()
+    check(dist.broadcast(t, src) == t, "broadcast returns the tensor")
+    check(dist.stats().shared_ops - st0.shared_ops == (shared and 1 or 0), dt .. ": broadcast shared_ops")
+    check(lucid.equal(t, want_t), ("broadcast %s from %d"):format(dt, src))
+  end
+end
+-- a part (the same everywhere): the rest keeps each rank's values; async, between others
+local p = dist.zeros_shared(300, {dtype = "float64"})
+p:fill_(r)
+local wq = dist.broadcast(p:narrow(1, 101, 50), k, {async_op = true})
+local plain = dist.all_reduce(lucid.full({3}, r), "sum", {async_op = true})
+local wq2 = dist.broadcast(p:narrow(1, 1, 10), 1, {async_op = true})
+wq:wait(); plain:wait(); wq2:wait()
+for i, v in ipairs(p:tolist()) do
+  local e = (i >= 101 and i <= 150) and k or i <= 10 and 1 or r
+  check(v == e, ("broadcast part: [%d] = %g, expected %g"):format(i, v, e))
+end
+p, wq, wq2, plain = nil, nil, nil, nil
 
 -- sizes that differ are refused on every rank, and the runtime stays usable
 local ok, err = pcall(dist.zeros_shared, 10 + r)

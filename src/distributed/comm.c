@@ -144,22 +144,25 @@ static int call(lc_dist_work *w) {
 }
 
 /* Runs w through shared memory (shm.c) when it can: an all_reduce (sum, avg) of a float tensor
- * that lies in a shared buffer, and zeros_shared. *used tells whether it did. Every rank
- * decides alike, since every rank passes the same kind of tensor to a collective. */
+ * that lies in a shared buffer, a broadcast of any tensor that does, and zeros_shared. *used tells
+ * whether it did. Every rank decides alike, since every rank passes the same kind of tensor to a
+ * collective. */
 static int call_shared(lc_dist_work *w, bool *used) {
   *used = false;
   if (w->kind == W_ZEROS_SHARED) {
     *used = true;
     return shm_alloc(w->bytes, &w->shm_data, &w->shm, w->msg, sizeof w->msg);
   }
-  if (w->kind != W_ALL_REDUCE || (w->op != LC_DIST_SUM && w->op != LC_DIST_AVG)) return 0;
-  lc_dtype dt = lc_dtype_of(w->a);
-  if (dt != LC_FLOAT32 && dt != LC_FLOAT64) return 0;
+  lc_dtype dt = w->a ? lc_dtype_of(w->a) : LC_FLOAT32;
+  bool reduce = w->kind == W_ALL_REDUCE && (w->op == LC_DIST_SUM || w->op == LC_DIST_AVG) &&
+                (dt == LC_FLOAT32 || dt == LC_FLOAT64);
+  if (!reduce && w->kind != W_BROADCAST) return 0;
   int64_t n = lc_numel(w->a);
   size_t offset = 0;
   shm_region *r = shm_find(lc_data(w->a), (size_t)n * lc_dtype_size(dt), &offset);
   if (!r) return 0;
   *used = true;
+  if (!reduce) return shm_broadcast(r, offset, n, dt, w->root, w->seq, w->msg, sizeof w->msg);
   return shm_all_reduce(r, offset, n, dt, w->op, G.size, w->seq, w->msg, sizeof w->msg);
 }
 

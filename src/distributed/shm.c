@@ -47,14 +47,15 @@ struct shm_region {
 
 typedef struct {
   int64_t offset, numel; /* bytes, elements */
-  int32_t dtype, op;
+  int32_t dtype, op;     /* op: the reduction, or -1 for a broadcast */
   uint64_t seq;
-  int32_t world_rank;
+  int32_t world_rank, root; /* root: a broadcast's (0-based world rank) */
 } slot;
 
 static struct {
   MPI_Comm world, group, cross;
   int world_rank, grank, gsize, ncross;
+  int *place; /* per world rank: its index in its group and its rank in its cross comm */
   bool usable;
   unsigned counter;     /* objects this process created: part of their names */
   pthread_mutex_t lock; /* the region list */
@@ -99,10 +100,24 @@ void shm_setup(MPI_Comm world, int world_rank, bool enabled) {
    * sends its all_reduce through MPI */
   int v[3] = {S.gsize, -S.gsize, enabled}; /* min size, -max size, enabled everywhere */
   if (MPI_Allreduce(MPI_IN_PLACE, v, 3, MPI_INT, MPI_MIN, world) != MPI_SUCCESS) return;
-  S.usable = v[2] && v[0] == -v[1] && S.gsize > 1 && S.gsize <= SHM_MAX_MEMBERS;
+  bool usable = v[2] && v[0] == -v[1] && S.gsize > 1 && S.gsize <= SHM_MAX_MEMBERS;
+  /* where every rank sits, for broadcast (every rank takes the same branch: usable is global) */
+  if (usable) {
+    int world_size, mine[2];
+    MPI_Comm_size(world, &world_size);
+    MPI_Comm_rank(S.cross, &mine[1]);
+    mine[0] = S.grank;
+    S.place = malloc(sizeof(int) * 2 * (size_t)world_size);
+    int ok = S.place != NULL;
+    if (MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world) != MPI_SUCCESS || !ok) return;
+    if (MPI_Allgather(mine, 2, MPI_INT, S.place, 2, MPI_INT, world) != MPI_SUCCESS) return;
+  }
+  S.usable = usable;
 }
 
 void shm_teardown(void) {
+  free(S.place);
+  S.place = NULL;
   if (S.cross != MPI_COMM_NULL) MPI_Comm_free(&S.cross);
   if (S.group != MPI_COMM_NULL) MPI_Comm_free(&S.group);
   S.usable = false;
@@ -257,32 +272,52 @@ static int group_barrier(void) {
   return rc;
 }
 
-int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_dist_op op,
-                   int world_size, uint64_t seq, char *msg, size_t cap) {
+/* Publishes what this member's call covers, waits for the group, and compares every member's
+ * call with its own: SHM_REFUSED (msg set) when they differ, which every member then sees. */
+static int agree(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int op, int root,
+                 uint64_t seq, char *msg, size_t cap) {
+  const char *what = op < 0 ? "broadcast" : "all_reduce";
   slot *mine = slot_of(r, r->self);
   *mine = (slot){.offset = (int64_t)offset,
                  .numel = numel,
                  .dtype = (int32_t)dt,
                  .op = (int32_t)op,
                  .seq = seq,
-                 .world_rank = S.world_rank};
+                 .world_rank = S.world_rank,
+                 .root = root};
   int rc = group_barrier();
   if (rc != MPI_SUCCESS) return rc;
   for (int q = 0; q < r->members; q++) {
     const slot *o = slot_of(r, q);
+    if (o->root != mine->root) {
+      snprintf(
+          msg, cap,
+          "%s (operation %llu): the ranks sharing a buffer named different sources: rank " LC_POS_D
+          " named rank " LC_POS_D ", rank " LC_POS_D " named rank " LC_POS_D,
+          what, (unsigned long long)seq, mine->world_rank, mine->root, o->world_rank, o->root);
+      return SHM_REFUSED;
+    }
     if (o->offset != mine->offset || o->numel != mine->numel || o->dtype != mine->dtype ||
         o->op != mine->op) {
       size_t esz = lc_dtype_size(dt);
       snprintf(msg, cap,
-               "all_reduce (operation %llu): the ranks sharing a buffer passed different parts "
+               "%s (operation %llu): the ranks sharing a buffer passed different parts "
                "of it: rank " LC_POS_D " %lld %s elements from element " LC_POS_I ", rank " LC_POS_D
                " %lld %s elements from element " LC_POS_I,
-               (unsigned long long)seq, mine->world_rank, (long long)mine->numel, lc_dtype_name(dt),
-               (long long)(mine->offset / (int64_t)esz), o->world_rank, (long long)o->numel,
-               lc_dtype_name((lc_dtype)o->dtype), (long long)(o->offset / (int64_t)esz));
+               what, (unsigned long long)seq, mine->world_rank, (long long)mine->numel,
+               lc_dtype_name(dt), (long long)(mine->offset / (int64_t)esz), o->world_rank,
+               (long long)o->numel, lc_dtype_name((lc_dtype)o->dtype),
+               (long long)(o->offset / (int64_t)esz));
       return SHM_REFUSED;
     }
   }
+  return MPI_SUCCESS;
+}
+
+int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_dist_op op,
+                   int world_size, uint64_t seq, char *msg, size_t cap) {
+  int rc = agree(r, offset, numel, dt, (int)op, 0, seq, msg, cap);
+  if (rc != MPI_SUCCESS) return rc;
   size_t esz = lc_dtype_size(dt), n = (size_t)numel;
   /* shares of whole cache lines, the last one shorter */
   size_t share = round_up((n + (size_t)r->members - 1) / (size_t)r->members, 64 / esz);
@@ -322,5 +357,31 @@ int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_
     }
     spread(seg, members, r->self, lo, hi, esz);
   }
+  return group_barrier();
+}
+
+int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int root, uint64_t seq,
+                  char *msg, size_t cap) {
+  int rc = agree(r, offset, numel, dt, -1, root, seq, msg, cap);
+  if (rc != MPI_SUCCESS) return rc;
+  /* the source on this machine: the member with the root's index in its group, which across
+   * machines first receives the root's data over MPI from the root */
+  int src = S.place[2 * root];
+  size_t esz = lc_dtype_size(dt);
+  if (S.ncross > 1) {
+    if (r->self == src) {
+      /* moved as unsigned integers of the element's size: numel fits an int, bytes may not */
+      MPI_Datatype ty = esz == 8   ? MPI_UINT64_T
+                        : esz == 4 ? MPI_UINT32_T
+                        : esz == 2 ? MPI_UINT16_T
+                                   : MPI_BYTE;
+      rc = MPI_Bcast(segment(r, r->self) + offset, (int)numel, ty, S.place[2 * root + 1], S.cross);
+      if (rc != MPI_SUCCESS) return rc;
+    }
+    rc = group_barrier();
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  if (r->self != src)
+    memcpy(segment(r, r->self) + offset, segment(r, src) + offset, (size_t)numel * esz);
   return group_barrier();
 }

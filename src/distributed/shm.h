@@ -1,10 +1,10 @@
 /*
- * shm.h - buffers in memory the processes of one machine share, and the all_reduce that runs
- * through them (shm.c; lc_dist_zeros_shared in lucid_distributed.h).
+ * shm.h - buffers in memory the processes of one machine share, and the all_reduce and
+ * broadcast that run through them (shm.c; lc_dist_zeros_shared in lucid_distributed.h).
  *
- * Internal to liblucid_distributed. shm_setup, shm_teardown, shm_alloc and shm_all_reduce
- * call MPI and run on the communication thread only; shm_find and the release of a region
- * (its tensor's death) may run on any thread.
+ * Internal to liblucid_distributed. shm_setup, shm_teardown, shm_alloc, shm_all_reduce and
+ * shm_broadcast call MPI and run on the communication thread only; shm_find and the release of a
+ * region (its tensor's death) may run on any thread.
  */
 #ifndef LUCID_DIST_SHM_H
 #define LUCID_DIST_SHM_H
@@ -46,5 +46,12 @@ shm_region *shm_find(const void *p, size_t bytes, size_t *offset);
  * MPI_SUCCESS, an MPI error code, or SHM_REFUSED. */
 int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_dist_op op,
                    int world_size, uint64_t seq, char *msg, size_t cap);
+
+/* In place, on the caller's `numel` elements at byte `offset` of its segment in r: the root's
+ * (0-based world rank) same elements. Members copy from the root's segment, or across machines
+ * from the segment of the member with the root's index, which MPI gave the root's data. Returns
+ * MPI_SUCCESS, an MPI error code, or SHM_REFUSED. */
+int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int root, uint64_t seq,
+                  char *msg, size_t cap);
 
 #endif
