@@ -197,6 +197,31 @@ describe("nn.parallel.DistributedDataParallel", function()
   end)
 end)
 
+describe("distributed.optim.ZeroRedundancyOptimizer", function()
+  -- spec/distributed/zero.lua: 5 optimizer kinds, groups, a float64 parameter, a scheduler,
+  -- the consolidated state dict, save and resume; with the exchange through shared memory (2
+  -- and 3 processes, two "machines" of 2), through MPI (shared memory off) and on one process
+  local layouts = {{2, ""}, {3, ""}, {4, "-x LUCID_DIST_SHM_GROUP=2"}, {2, "", "off"}, {1, ""}}
+  for _, c in ipairs(layouts) do
+    local n, env, off = table.unpack(c)
+    mpi_it(("steps like the optimizer it wraps on %d process(es)%s%s"):format(n, env ~= "" and " with " .. env or "",
+      off and ", shared memory off" or ""), function()
+      local ok, out = mpirun_with(env, n, "spec/distributed/zero.lua", tmp, off)
+      assert.is_true(ok, out)
+      assert.truthy(out:find("zero ok", 1, true), out)
+    end)
+  end
+
+  it("needs lucid.distributed.init first", function()
+    local dist = require "lucid.distributed"
+    local p = lucid.randn(3):requires_grad_()
+    local ok, err = pcall(dist.optim.ZeroRedundancyOptimizer, {p}, lucid.optim.Adam)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("distributed.optim.ZeroRedundancyOptimizer: lucid.distributed is not initialized",
+      1, true), err)
+  end)
+end)
+
 describe("examples/fashion_mnist.lua --distributed", function()
   local have_data = exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
   local function check(name, fn)

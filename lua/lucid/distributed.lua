@@ -204,4 +204,14 @@ function dist.abort(code, message)
   os.exit(code or 1, false)
 end
 
+-- dist.optim (ZeroRedundancyOptimizer, lua/lucid/distributed/optim.lua), loaded at first use:
+-- it requires this module.
+setmetatable(dist, {__index = function(_, k)
+  if k == "optim" then
+    local m = require "lucid.distributed.optim"
+    rawset(dist, "optim", m)
+    return m
+  end
+end})
+
 return dist

@@ -338,8 +338,15 @@ local function scheduler_class(name)
   return cls
 end
 
+-- A lucid.optim optimizer, or a wrapper that keeps its groups the same way (a table with
+-- param_groups and step, such as lucid.distributed.optim.ZeroRedundancyOptimizer): schedulers
+-- only read and set the groups' options.
 local function check_optimizer(fname, o)
-  if not is_optimizer(o) then fail("%s: optimizer must be a lucid.optim optimizer, got %s", fname, describe(o)) end
+  local wrapper = type(o) == "table" and not is_tensor(o) and type(rawget(o, "param_groups")) == "table"
+    and type(o.step) == "function"
+  if not (is_optimizer(o) or wrapper) then
+    fail("%s: optimizer must be a lucid.optim optimizer, got %s", fname, describe(o))
+  end
   return o
 end
 
