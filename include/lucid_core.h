@@ -226,6 +226,10 @@ lc_status lc_unflatten(const lc_tensor *x, int dim, int nsizes, const int64_t *s
 lc_status lc_contiguous(const lc_tensor *t, lc_tensor **out);
 /* Shares data with t but has no autograd history and does not require grad. */
 lc_status lc_detach(const lc_tensor *t, lc_tensor **out);
+/* t's data becomes src's (PyTorch's t.data = src): t views src's memory from then on, with
+ * src's strides; t keeps its identity, gradient and hooks. Same dtype and shape; t a leaf or
+ * a tensor without history, not a view. Views taken of t before keep the old data. */
+lc_status lc_set_(lc_tensor *t, const lc_tensor *src);
 
 /* ---------------------------------------------------------------- copies and conversion */
 

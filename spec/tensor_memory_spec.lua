@@ -69,3 +69,38 @@ end
     assert.is_true(lucid.clock() - a >= 0.04)
   end)
 end)
+
+describe("set_", function()
+  it("makes a tensor view another's memory, keeping its identity and gradient", function()
+    local p = lucid.randn(3):requires_grad_()
+    p.grad = lucid.ones(3)
+    local before = p:detach()
+    local buf = lucid.zeros(8)
+    assert.are.equal(p, p:set_(buf:narrow(1, 3, 3)))
+    buf:narrow(1, 3, 3):fill_(4)
+    assert.are.same({4, 4, 4}, p:tolist())
+    assert.is_true(p.requires_grad)
+    assert.are.same({1, 1, 1}, p.grad:tolist())
+    lucid.no_grad(function() p:mul_(0.5) end)
+    assert.are.same({0, 0, 2, 2, 2, 0, 0, 0}, buf:tolist())
+    assert.are_not.equal(4, before[1]:item()) -- the old data stayed with the old view
+    -- autograd sees the new data
+    local loss = (p * p):sum()
+    loss:backward()
+    assert.are.same({5, 5, 5}, p.grad:tolist())
+  end)
+
+  it("refuses what it cannot do, with the shapes and dtypes", function()
+    local t = lucid.zeros(2, 3)
+    local function err(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return tostring(e)
+    end
+    assert.truthy(err(t.set_, t, lucid.zeros(3, 2)):find("set_: the source has shape {3, 2}, the tensor {2, 3}", 1, true))
+    assert.truthy(err(t.set_, t, lucid.zeros(2, 3, {dtype = "int64"})):find("set_: the source is int64, the tensor float32", 1, true))
+    local y = lucid.ones(2, 3):requires_grad_() * 2
+    assert.truthy(err(y.set_, y, t):find("set_: the tensor has autograd history", 1, true))
+    assert.truthy(err(t.set_, t, "x"):find("src", 1, true))
+  end)
+end)

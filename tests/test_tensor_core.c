@@ -60,6 +60,62 @@ TEST(views_share_storage_and_keep_it_alive) {
   lc_release(v);
 }
 
+/* lc_set_: the tensor views the source's memory; a small tensor (one block with its storage)
+ * keeps that block until it dies, whatever it was set_ to in between (ASan: no leak, no
+ * double free, in every order of release). */
+TEST(set_moves_a_tensor_onto_another_memory) {
+  int64_t small[] = {3}, big[] = {64, 64};
+  lc_tensor *a = NULL, *b = NULL, *buf = NULL, *part = NULL, *old_view = NULL;
+  CHECK_OK(lc_tensor_new(1, small, LC_FLOAT32, &a)); /* embedded */
+  CHECK_OK(lc_fill_(a, 7));
+  CHECK_OK(lc_detach(a, &old_view)); /* keeps the old data */
+  int64_t n = 10;
+  CHECK_OK(lc_zeros(1, &n, LC_FLOAT32, &buf));
+  CHECK_OK(lc_narrow(buf, 0, 4, 3, &part));
+  CHECK_OK(lc_set_(a, part));
+  CHECK(lc_data(a) == lc_data(part) && lc_same_storage(a, buf) && lc_offset(a) == 4);
+  CHECK_OK(lc_fill_(a, 2));
+  CHECK(((float *)lc_data(buf))[5] == 2 && ((float *)lc_data(old_view))[1] == 7);
+  /* back onto its own block's storage, then off again */
+  CHECK_OK(lc_set_(a, old_view));
+  CHECK(((float *)lc_data(a))[0] == 7);
+  CHECK_OK(lc_set_(a, part));
+  lc_release(old_view);
+  lc_release(part);
+  CHECK(((float *)lc_data(a))[2] == 2);
+  lc_release(buf); /* a still holds it */
+  CHECK(((float *)lc_data(a))[2] == 2);
+  lc_release(a);
+
+  /* a large tensor releases its old storage at once */
+  CHECK_OK(lc_tensor_new(2, big, LC_FLOAT64, &b));
+  lc_tensor *src = NULL;
+  CHECK_OK(lc_ones(2, big, LC_FLOAT64, &src));
+  CHECK_OK(lc_set_(b, src));
+  lc_release(src);
+  CHECK(((double *)lc_data(b))[4095] == 1 && lc_is_contiguous(b));
+  CHECK_OK(lc_set_(b, b));
+  /* refusals: dtype, shape, a non-leaf, a view, NULL */
+  lc_tensor *f32 = NULL, *other = NULL, *v = NULL;
+  CHECK_OK(lc_tensor_new(2, big, LC_FLOAT32, &f32));
+  CHECK_STATUS(lc_set_(b, f32), LC_EDTYPE);
+  CHECK(strstr(lc_last_error(), "set_: the source is float32, the tensor float64"));
+  CHECK_OK(lc_tensor_new(1, small, LC_FLOAT64, &other));
+  CHECK_STATUS(lc_set_(b, other), LC_ESHAPE);
+  CHECK(strstr(lc_last_error(), "set_: the source has shape {3}, the tensor {64, 64}"));
+  CHECK_OK(lc_narrow(b, 0, 0, 1, &v));
+  lc_tensor *row = NULL;
+  CHECK_OK(lc_narrow(b, 0, 1, 1, &row));
+  CHECK_STATUS(lc_set_(v, row), LC_EARG);
+  CHECK(strstr(lc_last_error(), "set_: the tensor is a view"));
+  CHECK_STATUS(lc_set_(NULL, b), LC_EARG);
+  lc_release(row);
+  lc_release(v);
+  lc_release(other);
+  lc_release(f32);
+  lc_release(b);
+}
+
 TEST(broadcast_shapes) {
   int64_t a[] = {3, 1, 5}, b[] = {4, 1}, out[LC_MAX_DIMS];
   int n = 0;

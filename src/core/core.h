@@ -56,6 +56,9 @@ struct lc_tensor {
   int64_t shape[LC_MAX_DIMS];
   int64_t strides[LC_MAX_DIMS]; /* elements; 0 for expanded dims */
   bool contiguous;              /* cached: C-contiguous */
+  /* A small tensor whose lc_set_ moved it off the storage it was allocated in one block with:
+   * that storage (owned), which frees the block, this header, when it dies. NULL otherwise. */
+  lc_storage *home;
 
   /* ---- autograd state (owned by src/autograd; the core only frees it) ---- */
   bool requires_grad;

@@ -24,12 +24,43 @@ void lc_release(lc_tensor *t) {
     lc_node_base_release(t->hooks);
     /* A header sharing its block with its storage is freed with the storage (which may
      * outlive it in views), not here. */
-    lc_storage *s = t->storage;
-    bool embedded = s && s->block == (void *)t;
+    lc_storage *s = t->storage, *home = t->home;
+    bool embedded = home || (s && s->block == (void *)t);
     lc_storage_release(s);
+    lc_storage_release(home); /* may free this header: t is not touched after */
     if (!embedded) lc_pool_put(LC_POOL_TENSOR, t);
     t = base;
   }
+}
+
+lc_status lc_set_(lc_tensor *t, const lc_tensor *src) {
+  if (!t || !src) return lc_set_error(LC_EARG, "set_: tensor and source must not be NULL");
+  if (t->dtype != src->dtype)
+    return lc_set_error(LC_EDTYPE, "set_: the source is %s, the tensor %s",
+                        lc_dtype_name(src->dtype), lc_dtype_name(t->dtype));
+  if (t->ndim != src->ndim || memcmp(t->shape, src->shape, sizeof(int64_t) * (size_t)t->ndim)) {
+    char a[256], b[256];
+    return lc_set_error(LC_ESHAPE, "set_: the source has shape %s, the tensor %s",
+                        lc_shape_str(src->ndim, src->shape, a, sizeof a),
+                        lc_shape_str(t->ndim, t->shape, b, sizeof b));
+  }
+  if (t->grad_fn)
+    return lc_set_error(LC_EARG, "set_: the tensor has autograd history (only a leaf's data "
+                                 "can be replaced)");
+  if (t->view_base)
+    return lc_set_error(LC_EARG, "set_: the tensor is a view (its base would keep the old data)");
+  if (t == src) return LC_OK;
+  lc_storage *old = t->storage;
+  lc_storage_retain(src->storage);
+  t->storage = src->storage;
+  if (old->block == (void *)t)
+    t->home = old; /* the reference moves: the block is this header */
+  else
+    lc_storage_release(old);
+  t->offset = src->offset;
+  memcpy(t->strides, src->strides, sizeof t->strides);
+  t->contiguous = src->contiguous;
+  return LC_OK;
 }
 
 int lc_ndim(const lc_tensor *t) { return t->ndim; }

@@ -740,6 +740,17 @@ static int f_copy_(lua_State *L) {
   return 1;
 }
 
+/* t:set_(src): t's data becomes src's (lc_set_) */
+static int f_set_(lua_State *L) {
+  const char *fn = LB_FN(L);
+  static const char *const P[] = {"input", "src"};
+  lc_tensor *t = input1(L, fn, P, 2);
+  lc_tensor *s = lb_tensor_arg(L, fn, 2, "src");
+  CORE(lc_set_(t, s));
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int f_random_(lua_State *L) { /* op 0 uniform_(from, to), 1 normal_(mean, std) */
   const char *fn = LB_FN(L);
   static const char *const PU[] = {"input", "from", "to"};
@@ -957,6 +968,7 @@ const lb_reg lb_ops_regs[] = {
     {"fill_", f_fill_, 0, M},
     {"zero_", f_zero_, 0, M},
     {"copy_", f_copy_, 0, M},
+    {"set_", f_set_, 0, M},
     {"uniform_", f_random_, 0, M},
     {"normal_", f_random_, 1, M},
 
