@@ -138,6 +138,19 @@ function dist.all_gather(...)
   return out
 end
 
+-- all_gather_into_tensor(output, input [, {async_op}]) -> output: output (world_size times
+-- input's elements, any shape, contiguous) = the ranks' inputs in rank order. input may be
+-- this rank's block of output (the in-place form: nothing is copied in). Through shared
+-- memory when output comes from zeros_shared (every rank's must).
+function dist.all_gather_into_tensor(...)
+  local fname = "distributed.all_gather_into_tensor"
+  local o = collect(fname, {"output", "input"}, {"async_op"}, false, ...)
+  local m = need(fname)
+  local out = tensor_arg(fname, "output", o.output)
+  local w = m.all_gather(out, tensor_arg(fname, "input", o.input), bool_arg(fname, "async_op", o.async_op, false))
+  return w or out
+end
+
 -- reduce_scatter(tensor [, op = "sum"] [, {async_op}]) -> a new tensor: tensor's dim 1 (a
 -- multiple of world_size long) split into world_size blocks, each reduced over the ranks; rank
 -- r gets block r (and the Work handle with async_op).

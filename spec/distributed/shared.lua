@@ -48,6 +48,7 @@ local function same_everywhere(t, what)
   for q = 2, k do check(lucid.equal(g[q], g[1]), what .. ": rank " .. q .. " differs from rank 1") end
 end
 
+local ok, err
 local maps0 = mappings()
 for _, dt in ipairs{"float32", "float64"} do
   local tol = dt == "float32" and 1e-5 or 1e-12
@@ -129,8 +130,42 @@ for i, v in ipairs(p:tolist()) do
 end
 p, wq, wq2, plain = nil, nil, nil, nil
 
+-- all_gather_into_tensor into a shared tensor: in place (the input is this rank's block) and
+-- from another tensor, against all_gather through MPI
+for _, dt in ipairs{"float32", "int64", "float16"} do
+  for _, block in ipairs{1, 7, 1000} do
+    local out = dist.zeros_shared(k * block, {dtype = dt})
+    lucid.manual_seed(r * 31 + block)
+    local mine = (lucid.rand(block) * 100):to(dt)
+    local want = dist.all_gather(mine):reshape(k * block)
+    local what = ("all_gather_into_tensor %s block %d"):format(dt, block)
+    for _, in_place in ipairs{true, false} do
+      out:fill_(0)
+      local input = mine
+      if in_place then
+        input = out:narrow(1, (r - 1) * block + 1, block)
+        input:copy_(mine)
+      end
+      local st0 = dist.stats()
+      check(dist.all_gather_into_tensor(out, input) == out, what .. ": returns output")
+      check(dist.stats().shared_ops - st0.shared_ops == (shared and 1 or 0), what .. ": shared_ops")
+      check(lucid.equal(out, want), what .. (in_place and " in place" or ""))
+    end
+  end
+end
+-- an ordinary output, in place (MPI_IN_PLACE), async; a 2-D output
+local o2 = lucid.zeros(k, 3)
+o2[r]:fill_(r)
+dist.all_gather_into_tensor(o2, o2[r], {async_op = true}):wait()
+for q = 1, k do check(o2[q]:min():item() == q and o2[q]:max():item() == q, "in place through MPI") end
+local bad = lucid.zeros(k * 2)
+ok, err = pcall(dist.all_gather_into_tensor, bad, bad:narrow(1, r == 1 and 2 or 1, 2))
+check(not ok and tostring(err):find("output and input must not share storage, unless input is this rank's block of output", 1, true),
+  "overlapping input: " .. tostring(err))
+o2, bad = nil, nil
+
 -- sizes that differ are refused on every rank, and the runtime stays usable
-local ok, err = pcall(dist.zeros_shared, 10 + r)
+ok, err = pcall(dist.zeros_shared, 10 + r)
 check(not ok and tostring(err):find("distributed.zeros_shared: the ranks asked for different sizes", 1, true),
   "size mismatch: " .. tostring(err))
 ok, err = pcall(dist.zeros_shared, -1)

@@ -45,9 +45,11 @@ struct shm_region {
   int members, self; /* the group's size and this process's index in it */
 };
 
+#define SHM_OP_BROADCAST (-1)
+#define SHM_OP_GATHER (-2)
 typedef struct {
   int64_t offset, numel; /* bytes, elements */
-  int32_t dtype, op;     /* op: the reduction, or -1 for a broadcast */
+  int32_t dtype, op;     /* op: the reduction, or SHM_OP_BROADCAST, SHM_OP_GATHER */
   uint64_t seq;
   int32_t world_rank, root; /* root: a broadcast's (0-based world rank) */
 } slot;
@@ -276,7 +278,7 @@ static int group_barrier(void) {
  * call with its own: SHM_REFUSED (msg set) when they differ, which every member then sees. */
 static int agree(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int op, int root,
                  uint64_t seq, char *msg, size_t cap) {
-  const char *what = op < 0 ? "broadcast" : "all_reduce";
+  const char *what = op == SHM_OP_GATHER ? "all_gather" : op < 0 ? "broadcast" : "all_reduce";
   slot *mine = slot_of(r, r->self);
   *mine = (slot){.offset = (int64_t)offset,
                  .numel = numel,
@@ -362,7 +364,7 @@ int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_
 
 int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int root, uint64_t seq,
                   char *msg, size_t cap) {
-  int rc = agree(r, offset, numel, dt, -1, root, seq, msg, cap);
+  int rc = agree(r, offset, numel, dt, SHM_OP_BROADCAST, root, seq, msg, cap);
   if (rc != MPI_SUCCESS) return rc;
   /* the source on this machine: the member with the root's index in its group, which across
    * machines first receives the root's data over MPI from the root */
@@ -383,5 +385,47 @@ int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int 
   }
   if (r->self != src)
     memcpy(segment(r, r->self) + offset, segment(r, src) + offset, (size_t)numel * esz);
+  return group_barrier();
+}
+
+/* The MPI type that moves elements of esz bytes (as unsigned integers: a count of elements
+ * fits an int where a count of bytes may not). */
+static MPI_Datatype mover(size_t esz) {
+  return esz == 8 ? MPI_UINT64_T : esz == 4 ? MPI_UINT32_T : esz == 2 ? MPI_UINT16_T : MPI_BYTE;
+}
+
+int shm_all_gather(shm_region *r, size_t offset, int64_t block, lc_dtype dt, int world_size,
+                   uint64_t seq, char *msg, size_t cap) {
+  int rc = agree(r, offset, block, dt, SHM_OP_GATHER, 0, seq, msg, cap);
+  if (rc != MPI_SUCCESS) return rc;
+  size_t esz = lc_dtype_size(dt), bytes = (size_t)block * esz;
+  if (S.ncross > 1) {
+    /* across machines: the members of one index gather their blocks over MPI, each block at
+     * its world rank's place */
+    int *counts = malloc(sizeof(int) * 2 * (size_t)S.ncross);
+    if (!counts) {
+      snprintf(msg, cap, "all_gather (operation %llu): out of memory", (unsigned long long)seq);
+      return SHM_REFUSED;
+    }
+    int *displs = counts + S.ncross;
+    for (int w = 0; w < world_size; w++)
+      if (S.place[2 * w] == r->self) {
+        counts[S.place[2 * w + 1]] = (int)block;
+        displs[S.place[2 * w + 1]] = w * (int)block;
+      }
+    rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, segment(r, r->self) + offset, counts,
+                        displs, mover(esz), S.cross);
+    free(counts);
+    if (rc != MPI_SUCCESS) return rc;
+    rc = group_barrier();
+    if (rc != MPI_SUCCESS) return rc;
+  }
+  /* every other block from the segment of the member of its rank's index */
+  for (int w = 0; w < world_size; w++) {
+    int q = S.place[2 * w];
+    if (q != r->self)
+      memcpy(segment(r, r->self) + offset + (size_t)w * bytes,
+             segment(r, q) + offset + (size_t)w * bytes, bytes);
+  }
   return group_barrier();
 }

@@ -2,9 +2,9 @@
  * shm.h - buffers in memory the processes of one machine share, and the all_reduce and
  * broadcast that run through them (shm.c; lc_dist_zeros_shared in lucid_distributed.h).
  *
- * Internal to liblucid_distributed. shm_setup, shm_teardown, shm_alloc, shm_all_reduce and
- * shm_broadcast call MPI and run on the communication thread only; shm_find and the release of a
- * region (its tensor's death) may run on any thread.
+ * Internal to liblucid_distributed. shm_setup, shm_teardown, shm_alloc, shm_all_reduce,
+ * shm_broadcast and shm_all_gather call MPI and run on the communication thread only; shm_find and
+ * the release of a region (its tensor's death) may run on any thread.
  */
 #ifndef LUCID_DIST_SHM_H
 #define LUCID_DIST_SHM_H
@@ -53,5 +53,12 @@ int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_
  * MPI_SUCCESS, an MPI error code, or SHM_REFUSED. */
 int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int root, uint64_t seq,
                   char *msg, size_t cap);
+
+/* In place, on world_size blocks of `block` elements from byte `offset` of the caller's
+ * segment, block w being world rank w's contribution: every block from its rank's segment
+ * (across machines, gathered first over MPI by the members of each index). Returns
+ * MPI_SUCCESS, an MPI error code, or SHM_REFUSED. */
+int shm_all_gather(shm_region *r, size_t offset, int64_t block, lc_dtype dt, int world_size,
+                   uint64_t seq, char *msg, size_t cap);
 
 #endif
