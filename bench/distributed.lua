@@ -2,6 +2,8 @@
 -- samples/s of 1 single-thread process), for bench/run.sh:
 --   lucid bench/distributed.lua single            one process, one thread
 --   mpirun -np 2 lucid bench/distributed.lua ddp  each process one thread, the same batch each
+--   mpirun -np 2 lucid bench/distributed.lua zero  DDP with ZeroRedundancyOptimizer(Adam): each
+--       process updates the parameters it owns (about half), then the processes gather them
 --   mpirun -np 2 lucid bench/distributed.lua indep  the same, but each process trains alone (no
 --       gradient averaging): what two processes reach on this machine without communication,
 --       the ceiling DDP is measured against (its samples/s summed over the processes)
@@ -19,7 +21,7 @@ local mode = arg[1] or "single"
 local quick = os.getenv("BENCH_QUICK") ~= nil
 
 local dist, rank, world = nil, 1, 1
-if mode == "ddp" or mode == "indep" then
+if mode == "ddp" or mode == "zero" or mode == "indep" then
   dist = require "lucid.distributed"
   dist.init{threads = 1}
   rank, world = dist.rank(), dist.world_size()
@@ -37,8 +39,10 @@ local function run(name, model, shape)
   lucid.manual_seed(rank)
   local x = lucid.randn(table.unpack(shape))
   local y = lucid.randint(0, 10, {BATCH}):long() + 1
-  local net = mode == "ddp" and nn.parallel.DistributedDataParallel(model) or model
-  local opt = lucid.optim.Adam(model:parameters(), {lr = 1e-4})
+  local ddp = mode == "ddp" or mode == "zero"
+  local net = ddp and nn.parallel.DistributedDataParallel(model) or model
+  local opt = mode == "zero" and dist.optim.ZeroRedundancyOptimizer(model:parameters(), lucid.optim.Adam, {lr = 1e-4})
+    or lucid.optim.Adam(model:parameters(), {lr = 1e-4})
   local function step()
     opt:zero_grad()
     F.cross_entropy(net(x), y):backward()
@@ -50,6 +54,7 @@ local function run(name, model, shape)
   local steps, rounds = quick and 15 or 40, quick and 1 or 3 -- per round
   local s0 = dist and dist.stats()
   local c0 = mode == "ddp" and net:comm_stats()
+  local label = mode == "zero" and "ddp_zero" or mode
   local dt = math.huge
   for _ = 1, rounds do
     if dist then dist.barrier() end
@@ -60,7 +65,7 @@ local function run(name, model, shape)
   end
   local rate = steps * BATCH * world / dt
   if rank == 1 then
-    B.report(("%s_%s_samples_per_s"):format(name, mode), rate, "samples/s")
+    B.report(("%s_%s_samples_per_s"):format(name, label), rate, "samples/s")
     if mode == "ddp" then
       local s1, c1 = dist.stats(), net:comm_stats()
       local busy = s1.busy_seconds - s0.busy_seconds

@@ -75,10 +75,12 @@ function Z:_add_local(gi, owned)
   self._local_groups[#self._local_groups + 1] = gi
 end
 
--- The staging buffers: per dtype one flat tensor (from zeros_shared, so that the exchange goes
--- through shared memory on a machine) holding every parameter, ordered by owner; each owner's
--- parameters are one contiguous range, sent with one broadcast. Collective.
-function Z:_build_staging()
+-- Moves every parameter into a flat buffer per dtype (PyTorch's parameters_as_bucket_view):
+-- block r of the buffer holds the parameters rank r owns, blocks padded to one size (whole
+-- cache lines), so that one in-place all_gather hands every rank every update. The buffers
+-- come from zeros_shared: on one machine the gather copies straight from each owner's memory.
+-- Each parameter keeps its identity (set_): the buffer becomes its data. Collective.
+function Z:_build_buffers()
   local by_dtype, dtypes = {}, {}
   for _, g in ipairs(self.param_groups) do
     for _, p in ipairs(g.params) do
@@ -94,46 +96,40 @@ function Z:_build_staging()
     end
   end
   table.sort(dtypes) -- the same order on every rank
-  local staging = {}
-  for _, dt in ipairs(dtypes) do
-    local total, ranges, slots = 0, {}, {}
-    for r = 1, self._world do
-      local first = total
-      for _, p in ipairs(by_dtype[dt][r]) do
-        slots[#slots + 1] = {p = p, at = total, owner = r}
-        total = total + p:numel()
-      end
-      ranges[r] = {first = first, count = total - first}
-    end
-    local flat = dist.zeros_shared(total, {dtype = dt})
-    for _, s in ipairs(slots) do
-      s.view = flat:narrow(1, s.at + 1, s.p:numel()):view(s.p.shape)
-    end
-    staging[#staging + 1] = {flat = flat, ranges = ranges, slots = slots}
-  end
-  self._staging = staging
-end
-
--- Every rank's parameters = their owners': each owner's range goes out in one broadcast.
-function Z:_sync_params()
+  local buffers = {}
   lucid.no_grad(function()
-    for _, st in ipairs(self._staging) do
-      for _, s in ipairs(st.slots) do
-        if s.owner == self._rank then s.view:copy_(s.p) end
-      end
-      local works = {}
+    for _, dt in ipairs(dtypes) do
+      local line = dt == "float64" and 8 or dt == "float32" and 16 or 32 -- elements per 64 bytes
+      local block = 0
       for r = 1, self._world do
-        local rg = st.ranges[r]
-        if rg.count > 0 then
-          works[#works + 1] = dist.broadcast(st.flat:narrow(1, rg.first + 1, rg.count), r, {async_op = true})
+        local n = 0
+        for _, p in ipairs(by_dtype[dt][r]) do n = n + p:numel() end
+        block = math.max(block, n)
+      end
+      block = (block + line - 1) // line * line
+      local flat = dist.zeros_shared(self._world * block, {dtype = dt})
+      for r = 1, self._world do
+        local at = (r - 1) * block
+        for _, p in ipairs(by_dtype[dt][r]) do
+          local view = flat:narrow(1, at + 1, p:numel()):view(p.shape)
+          view:copy_(p)
+          p:set_(view)
+          at = at + p:numel()
         end
       end
-      for _, w in ipairs(works) do w:wait() end
-      for _, s in ipairs(st.slots) do
-        if s.owner ~= self._rank then s.p:copy_(s.view) end
-      end
+      buffers[#buffers + 1] = {flat = flat, mine = flat:narrow(1, (self._rank - 1) * block + 1, block)}
     end
   end)
+  self._buffers = buffers
+end
+
+-- Every rank's parameters = their owners': one in-place all_gather per buffer.
+function Z:_sync_params()
+  local works = {}
+  for i, b in ipairs(self._buffers) do
+    works[i] = dist.all_gather_into_tensor(b.flat, b.mine, {async_op = true})
+  end
+  for _, w in ipairs(works) do w:wait() end
 end
 
 -- ZeroRedundancyOptimizer(params, optimizer_class [, defaults]): params as any optimizer takes
@@ -173,7 +169,7 @@ function M.ZeroRedundancyOptimizer(params, optimizer_class, defaults, ...)
     self._counts[gi] = #g.params
     self:_add_local(gi, self:_partition(gi))
   end
-  self:_build_staging()
+  self:_build_buffers()
   return self
 end
 
@@ -183,7 +179,7 @@ function Z:add_param_group(g)
   local gi = #self.param_groups
   self._counts[gi] = #self.param_groups[gi].params
   self:_add_local(gi, self:_partition(gi))
-  self:_build_staging()
+  self:_build_buffers()
 end
 
 -- step([closure]): updates the parameters this rank owns, then hands every rank the others'.
