@@ -4,6 +4,8 @@
 --   mpirun -np 2 lucid bench/distributed.lua ddp  each process one thread, the same batch each
 --   mpirun -np 2 lucid bench/distributed.lua zero  DDP with ZeroRedundancyOptimizer(Adam): each
 --       process updates the parameters it owns (about half), then the processes gather them
+--   mpirun -np 2 lucid bench/distributed.lua zshare  the same with share_parameters: each
+--       process reads the other's parameters from its memory, nothing is gathered
 --   mpirun -np 2 lucid bench/distributed.lua indep  the same, but each process trains alone (no
 --       gradient averaging): what two processes reach on this machine without communication,
 --       the ceiling DDP is measured against (its samples/s summed over the processes)
@@ -21,7 +23,7 @@ local mode = arg[1] or "single"
 local quick = os.getenv("BENCH_QUICK") ~= nil
 
 local dist, rank, world = nil, 1, 1
-if mode == "ddp" or mode == "zero" or mode == "indep" then
+if mode == "ddp" or mode == "zero" or mode == "zshare" or mode == "indep" then
   dist = require "lucid.distributed"
   dist.init{threads = 1}
   rank, world = dist.rank(), dist.world_size()
@@ -39,10 +41,10 @@ local function run(name, model, shape)
   lucid.manual_seed(rank)
   local x = lucid.randn(table.unpack(shape))
   local y = lucid.randint(0, 10, {BATCH}):long() + 1
-  local ddp = mode == "ddp" or mode == "zero"
-  local net = ddp and nn.parallel.DistributedDataParallel(model) or model
-  local opt = mode == "zero" and dist.optim.ZeroRedundancyOptimizer(model:parameters(), lucid.optim.Adam, {lr = 1e-4})
-    or lucid.optim.Adam(model:parameters(), {lr = 1e-4})
+  local zero = mode == "zero" or mode == "zshare"
+  local net = (mode == "ddp" or zero) and nn.parallel.DistributedDataParallel(model) or model
+  local opt = zero and dist.optim.ZeroRedundancyOptimizer(model:parameters(), lucid.optim.Adam,
+    {lr = 1e-4, share_parameters = mode == "zshare"}) or lucid.optim.Adam(model:parameters(), {lr = 1e-4})
   local function step()
     opt:zero_grad()
     F.cross_entropy(net(x), y):backward()
@@ -54,7 +56,7 @@ local function run(name, model, shape)
   local steps, rounds = quick and 15 or 40, quick and 1 or 3 -- per round
   local s0 = dist and dist.stats()
   local c0 = mode == "ddp" and net:comm_stats()
-  local label = mode == "zero" and "ddp_zero" or mode
+  local label = mode == "zero" and "ddp_zero" or mode == "zshare" and "ddp_zero_shared" or mode
   local dt = math.huge
   for _ = 1, rounds do
     if dist then dist.barrier() end

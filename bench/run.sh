@@ -51,7 +51,7 @@ if $have_torch && [ ! -e "$BUILD/onnx-models/text_encoder.onnx" ]; then
 fi
 step lucid "lucid: ONNX inference of ResNet-18, MobileNetV2, a text encoder (bench/onnx_models.lua)" "$BUILD/bin/lucid" bench/onnx_models.lua "$BUILD/onnx-models"
 # data-parallel scaling over MPI: 1 single-thread process, then 2 (bench/distributed.lua). Two
-# rounds of the four modes, interleaved, and the table keeps each mode's best (samples/s): the
+# rounds of the five modes, interleaved, and the table keeps each mode's best (samples/s): the
 # machine's speed drifts by more than the differences measured, and interleaving exposes every
 # mode, the 1-process baseline included, to the same drift.
 if command -v mpirun >/dev/null 2>&1 && [ -e "$BUILD/lua/lucid/mpi.so" ]; then
@@ -64,6 +64,8 @@ if command -v mpirun >/dev/null 2>&1 && [ -e "$BUILD/lua/lucid/mpi.so" ]; then
       mpirun --allow-run-as-root --oversubscribe -np 2 "$BUILD/bin/lucid" bench/distributed.lua ddp
     step lucid "lucid: 2 single-thread processes, DDP + ZeroRedundancyOptimizer (bench/distributed.lua zero), round $round" \
       mpirun --allow-run-as-root --oversubscribe -np 2 "$BUILD/bin/lucid" bench/distributed.lua zero
+    step lucid "lucid: the same, share_parameters (bench/distributed.lua zshare), round $round" \
+      mpirun --allow-run-as-root --oversubscribe -np 2 "$BUILD/bin/lucid" bench/distributed.lua zshare
   done
 else
   echo "== distributed: Open MPI or $BUILD/lua/lucid/mpi.so absent: skipped"
@@ -118,7 +120,7 @@ awk '
       if (c == "attn_b1_h8_s1024_d64_fwd_bwd_ms" && t > 0) target = sprintf("<= 0.8x the PyTorch time (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
       if (c == "attn_b1_h8_s1024_d64_peak_rss_delta_mb" && t > 0) target = sprintf("<= 1/4 of PyTorch (%.2fx): %s", l / t, l <= 0.25 * t ? "met" : "MISSED")
       if (c ~ /^onnx_.*_ms$/ && t > 0) target = sprintf("<= 0.8x PyTorch eager (%.2fx): %s", l / t, l <= 0.8 * t ? "met" : "MISSED")
-      if (c ~ /_ddp_(zero_)?samples_per_s$/) {
+      if (c ~ /_ddp_(zero_(shared_)?)?samples_per_s$/) {
         one = v["lucid", substr(c, 1, index(c, "_ddp_") - 1) "_single_samples_per_s"]
         ind = v["lucid", substr(c, 1, index(c, "_ddp_") - 1) "_indep_samples_per_s"]
         if (one > 0) target = sprintf("2 processes >= 1.8x 1 process (%.2fx): %s", l / one, l >= 1.8 * one ? "met" : "MISSED")

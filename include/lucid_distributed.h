@@ -105,6 +105,11 @@ lc_status lc_dist_barrier(lc_dist_work **work);
  * memory stays valid after finalize, until the tensor is released. */
 lc_status lc_dist_zeros_shared(int64_t numel, lc_dtype dt, lc_tensor **out);
 bool lc_dist_is_shared(const lc_tensor *t);
+/* A tensor over the same elements as the shared tensor t (from lc_dist_zeros_shared, or a
+ * contiguous part of one), in the memory of `rank` (0-based), which must run on this machine:
+ * reads see that rank's values, writes change them. Keeps the memory mapped while it lives.
+ * Not collective; the caller orders the ranks' accesses (barriers). */
+lc_status lc_dist_shared_view(const lc_tensor *t, int rank, lc_tensor **out);
 
 /* Counters since init, for benchmarks: bytes of tensor data this rank handed to collectives,
  * operations completed (of them, all_reduces and broadcasts run through shared memory), and seconds

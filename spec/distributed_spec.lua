@@ -200,13 +200,15 @@ end)
 describe("distributed.optim.ZeroRedundancyOptimizer", function()
   -- spec/distributed/zero.lua: 5 optimizer kinds, groups, a float64 parameter, a scheduler,
   -- the consolidated state dict, save and resume; with the exchange through shared memory (2
-  -- and 3 processes, two "machines" of 2), through MPI (shared memory off) and on one process
-  local layouts = {{2, ""}, {3, ""}, {4, "-x LUCID_DIST_SHM_GROUP=2"}, {2, "", "off"}, {1, ""}}
+  -- and 3 processes, two "machines" of 2), through MPI (shared memory off), on one process, and
+  -- with share_parameters (where it applies, and two "machines" where it falls back)
+  local layouts = {{2, ""}, {3, ""}, {4, "-x LUCID_DIST_SHM_GROUP=2"}, {2, "", "off"}, {1, ""},
+    {2, "", "share"}, {3, "", "share"}, {4, "-x LUCID_DIST_SHM_GROUP=2", "share"}}
   for _, c in ipairs(layouts) do
-    local n, env, off = table.unpack(c)
+    local n, env, mode = table.unpack(c)
     mpi_it(("steps like the optimizer it wraps on %d process(es)%s%s"):format(n, env ~= "" and " with " .. env or "",
-      off and ", shared memory off" or ""), function()
-      local ok, out = mpirun_with(env, n, "spec/distributed/zero.lua", tmp, off)
+      mode == "off" and ", shared memory off" or mode == "share" and ", share_parameters" or ""), function()
+      local ok, out = mpirun_with(env, n, "spec/distributed/zero.lua", tmp, mode)
       assert.is_true(ok, out)
       assert.truthy(out:find("zero ok", 1, true), out)
     end)

@@ -199,6 +199,14 @@ function dist.is_shared(t)
   return need(fname).is_shared(tensor_arg(fname, "argument 1 (tensor)", t))
 end
 
+-- shared_view(tensor, rank) -> a tensor over the same elements of a shared tensor (or of a
+-- contiguous part of one) in rank's memory (rank on this machine): reads see rank's values,
+-- writes change them. Not collective: order the ranks' accesses with barriers.
+function dist.shared_view(t, rank)
+  local fname = "distributed.shared_view"
+  return need(fname).shared_view(tensor_arg(fname, "argument 1 (tensor)", t), rank)
+end
+
 -- stats() -> {bytes, ops, shared_ops, busy_seconds}: tensor bytes this rank handed to
 -- collectives, the collectives completed (shared_ops: the all_reduces that went through
 -- shared memory), and the time the communication thread spent in them, since init.

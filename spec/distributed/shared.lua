@@ -153,6 +153,45 @@ for _, dt in ipairs{"float32", "int64", "float16"} do
     end
   end
 end
+-- shared_view: rank q's copy of a shared tensor, for the ranks of this machine (group)
+local g = tonumber(os.getenv("LUCID_DIST_SHM_GROUP") or "") or k
+local sv = dist.zeros_shared(12)
+sv:fill_(r)
+dist.barrier()
+local seen = 0
+for q = 1, k do
+  local okv, v = pcall(dist.shared_view, sv:narrow(1, 3, 4), q)
+  local same = (q - 1) // g == (r - 1) // g
+  if shared and same then
+    check(okv, "shared_view of rank " .. q .. ": " .. tostring(v))
+    check(v.shape[1] == 4 and v:min():item() == q and v:max():item() == q, "shared_view reads rank " .. q)
+    seen = seen + 1
+  else
+    check(not okv and tostring(v):find(shared and "is not on this machine" or "not in shared memory", 1, true),
+      "shared_view of rank " .. q .. ": " .. tostring(v))
+  end
+end
+check(seen == (shared and math.min(g, k) or 0), "shared_view: ranks seen")
+if shared then
+  -- writes reach the other rank's memory; the view keeps it mapped after its tensor died
+  local nxt = (r - 1) // g * g + (r % g) + 1 -- the next rank of this group
+  local v = dist.shared_view(sv, nxt)
+  dist.barrier()
+  v[r]:fill_(100 + r)
+  dist.barrier()
+  local from = (r - 1) // g * g + ((r - 2) % g) + 1
+  check(sv[from]:item() == 100 + from, "a write through shared_view")
+  sv = nil
+  collectgarbage(); collectgarbage()
+  check(v[r]:item() == 100 + r, "the view outlives its tensor")
+  v = nil
+end
+ok, err = pcall(dist.shared_view, lucid.zeros(3), 1)
+check(not ok and tostring(err):find("distributed.shared_view: the tensor is not in shared memory", 1, true), tostring(err))
+ok, err = pcall(dist.shared_view, dist.zeros_shared(3), k + 1)
+check(not ok and tostring(err):find("expected a rank in 1.." .. k, 1, true), tostring(err))
+sv = nil
+
 -- an ordinary output, in place (MPI_IN_PLACE), async; a 2-D output
 local o2 = lucid.zeros(k, 3)
 o2[r]:fill_(r)

@@ -2,11 +2,12 @@
 -- rank: the same parameters, bit for bit, after steps with DDP-averaged gradients, two groups,
 -- a float64 parameter and a scheduler; the consolidated state dict against the plain one;
 -- save and load both ways. Run under mpirun by spec/distributed_spec.lua
--- (zero.lua <tmpdir> [off]; off: init{shared_memory = false}); prints "zero ok" on rank 1.
+-- (zero.lua <tmpdir> [off|share]; off: init{shared_memory = false}; share: share_parameters);
+-- prints "zero ok" on rank 1.
 local lucid = require "lucid"
 local dist = require "lucid.distributed"
 local nn, F, optim = lucid.nn, lucid.nn.functional, lucid.optim
-local tmpdir, off = arg[1] or "/tmp", arg[2] == "off"
+local tmpdir, off, share = arg[1] or "/tmp", arg[2] == "off", arg[2] == "share"
 dist.init{timeout = 60, threads = 1, shared_memory = not off}
 local r, k = dist.rank(), dist.world_size()
 local ZeRO = dist.optim.ZeroRedundancyOptimizer
@@ -82,8 +83,13 @@ for _, kd in ipairs(kinds) do
   local plain, zero = {}, {}
   plain.ddp, plain.model, plain.extra, plain.groups = build()
   zero.ddp, zero.model, zero.extra, zero.groups = build()
+  local zopts = {share_parameters = share}
+  for key, v in pairs(opts) do zopts[key] = v end
   plain.opt = optim[kind](plain.groups, opts)
-  zero.opt = ZeRO(zero.groups, optim[kind], opts)
+  zero.opt = ZeRO(zero.groups, optim[kind], zopts)
+  -- parameters are shared where every rank is on one machine with shared memory
+  local g = tonumber(os.getenv("LUCID_DIST_SHM_GROUP") or "") or k
+  check(zero.opt:shares_parameters() == (share and k > 1 and g >= k), kind .. ": shares_parameters")
   plain.sched = optim.lr_scheduler.StepLR(plain.opt, {step_size = 2, gamma = 0.5})
   zero.sched = optim.lr_scheduler.StepLR(zero.opt, {step_size = 2, gamma = 0.5})
   check(zero.opt.kind == kind, kind .. ": kind")
@@ -129,7 +135,7 @@ for _, kd in ipairs(kinds) do
       local src = params_of(plain)
       for i, p in ipairs(params_of(run)) do p:copy_(src[i]) end
     end)
-    run.opt = zero_kind and ZeRO(run.groups, optim[kind], opts) or optim[kind](run.groups, opts)
+    run.opt = zero_kind and ZeRO(run.groups, optim[kind], zopts) or optim[kind](run.groups, opts)
     run.opt:load_state_dict(sd)
     return run
   end
@@ -154,10 +160,13 @@ check(err_of({p}, optim.SGD):find("lr", 1, true), "the wrapped optimizer's own c
 -- the exchange went through shared memory wherever there is some
 local shared = dist.is_shared(dist.zeros_shared(1))
 check(shared == (k > 1 and not off), "zeros_shared: shared is " .. tostring(shared))
+local opt = ZeRO({p}, optim.SGD, {lr = 0.1, share_parameters = share})
 local st0 = dist.stats()
-local opt = ZeRO({p}, optim.SGD, {lr = 0.1})
 p.grad = lucid.ones(3)
 opt:step()
-check(dist.stats().shared_ops - st0.shared_ops == (shared and 1 or 0), "the exchange's shared_ops")
+local exchanged = opt:shares_parameters() and 0 or 1
+check(dist.stats().shared_ops - st0.shared_ops == (shared and exchanged or 0), "the exchange's shared_ops")
+check(err_of({p}, optim.SGD, {lr = 0.1, share_parameters = 1}):find("share_parameters must be a boolean", 1, true),
+  "share_parameters")
 dist.finalize()
 if r == 1 then print("zero ok") end

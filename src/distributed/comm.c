@@ -616,6 +616,28 @@ bool lc_dist_is_shared(const lc_tensor *t) {
          shm_find(lc_data(t), (size_t)lc_numel(t) * lc_dtype_size(lc_dtype_of(t)), &offset);
 }
 
+lc_status lc_dist_shared_view(const lc_tensor *t, int rank, lc_tensor **out) {
+  if (!out) return lc_set_error(LC_EARG, "shared_view: out is NULL");
+  *out = NULL;
+  lc_status st = check_up("shared_view");
+  if (!st) st = check_tensor("shared_view", "tensor", t, false, LC_DIST_SUM);
+  if (st) return st;
+  if (rank < 0 || rank >= G.size)
+    return lc_set_error(LC_EINDEX, "shared_view: rank " LC_POS_D " out of range for %d ranks", rank,
+                        G.size);
+  size_t offset = 0, bytes = (size_t)lc_numel(t) * lc_dtype_size(lc_dtype_of(t));
+  shm_region *r = lc_numel(t) > 0 ? shm_find(lc_data(t), bytes, &offset) : NULL;
+  if (!r)
+    return lc_set_error(LC_EARG, "shared_view: the tensor is not in shared memory (see "
+                                 "zeros_shared)");
+  void *p = shm_peer(r, offset, rank);
+  if (!p)
+    return lc_set_error(LC_EARG, "shared_view: rank " LC_POS_D " is not on this machine", rank);
+  st = lc_from_buffer(lc_ndim(t), lc_shape(t), lc_dtype_of(t), p, shm_release, r, out);
+  if (st) shm_release(r, p);
+  return st;
+}
+
 lc_status lc_dist_barrier(lc_dist_work **work) {
   lc_status st = check_up("barrier");
   if (st) return st;

@@ -43,6 +43,7 @@ struct shm_region {
   size_t seg;        /* stride between segments */
   size_t bytes;      /* usable bytes of each segment */
   int members, self; /* the group's size and this process's index in it */
+  int refs;          /* tensors mapping it (its zeros_shared tensor, peer views), under S.lock */
 };
 
 #define SHM_OP_BROADCAST (-1)
@@ -57,7 +58,8 @@ typedef struct {
 static struct {
   MPI_Comm world, group, cross;
   int world_rank, grank, gsize, ncross;
-  int *place; /* per world rank: its index in its group and its rank in its cross comm */
+  int *place;  /* per world rank: its index in its group and its rank in its cross comm */
+  int *member; /* per world rank: its index in this process's group, or -1 (another machine) */
   bool usable;
   unsigned counter;     /* objects this process created: part of their names */
   pthread_mutex_t lock; /* the region list */
@@ -113,13 +115,27 @@ void shm_setup(MPI_Comm world, int world_rank, bool enabled) {
     int ok = S.place != NULL;
     if (MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world) != MPI_SUCCESS || !ok) return;
     if (MPI_Allgather(mine, 2, MPI_INT, S.place, 2, MPI_INT, world) != MPI_SUCCESS) return;
+    S.member = malloc(sizeof(int) * 2 * (size_t)world_size);
+    if (!S.member) return; /* (peer views are then refused) */
+    MPI_Group wg, gg;
+    MPI_Comm_group(world, &wg);
+    MPI_Comm_group(S.group, &gg);
+    int *ranks = S.member + world_size;
+    for (int w = 0; w < world_size; w++)
+      ranks[w] = w;
+    MPI_Group_translate_ranks(wg, world_size, ranks, gg, S.member);
+    for (int w = 0; w < world_size; w++)
+      if (S.member[w] == MPI_UNDEFINED) S.member[w] = -1;
+    MPI_Group_free(&wg);
+    MPI_Group_free(&gg);
   }
   S.usable = usable;
 }
 
 void shm_teardown(void) {
   free(S.place);
-  S.place = NULL;
+  free(S.member);
+  S.place = S.member = NULL;
   if (S.cross != MPI_COMM_NULL) MPI_Comm_free(&S.cross);
   if (S.group != MPI_COMM_NULL) MPI_Comm_free(&S.group);
   S.usable = false;
@@ -190,7 +206,8 @@ int shm_alloc(size_t bytes, void **data, shm_region **region, char *msg, size_t 
                     .seg = seg,
                     .bytes = bytes,
                     .members = S.gsize,
-                    .self = S.grank};
+                    .self = S.grank,
+                    .refs = 1};
   pthread_mutex_lock(&S.lock);
   r->next = S.regions;
   S.regions = r;
@@ -204,14 +221,27 @@ void shm_release(void *ctx, void *data) {
   (void)data;
   shm_region *r = ctx;
   pthread_mutex_lock(&S.lock);
-  for (shm_region **p = &S.regions; *p; p = &(*p)->next)
-    if (*p == r) {
-      *p = r->next;
-      break;
-    }
+  bool last = --r->refs == 0;
+  if (last)
+    for (shm_region **p = &S.regions; *p; p = &(*p)->next)
+      if (*p == r) {
+        *p = r->next;
+        break;
+      }
   pthread_mutex_unlock(&S.lock);
+  if (!last) return;
   munmap(r->map, r->total);
   free(r);
+}
+
+void *shm_peer(shm_region *r, size_t offset, int world_rank) {
+  /* S.member exists from setup to teardown, while the runtime is up (the caller checks) */
+  int q = S.member ? S.member[world_rank] : -1;
+  if (q < 0 || q >= r->members) return NULL;
+  pthread_mutex_lock(&S.lock);
+  r->refs++;
+  pthread_mutex_unlock(&S.lock);
+  return segment(r, q) + offset;
 }
 
 shm_region *shm_find(const void *p, size_t bytes, size_t *offset) {

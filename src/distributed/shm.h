@@ -33,8 +33,13 @@ void shm_teardown(void); /* frees the communicators; live regions stay mapped */
  * mapped on some rank (every rank then gets NULL: the decision is the world's). Returns
  * MPI_SUCCESS, an MPI error code, or SHM_REFUSED when the ranks asked for different sizes. */
 int shm_alloc(size_t bytes, void **data, shm_region **region, char *msg, size_t cap);
-/* The tensor's release callback (lc_from_buffer): unmaps the region. */
+/* The tensor's release callback (lc_from_buffer): drops the tensor's reference on the region,
+ * unmapped with the last one. */
 void shm_release(void *region, void *data);
+/* For a peer view: the address of byte `offset` of the segment of world rank world_rank, which
+ * must be in this process's group (NULL otherwise), and a new reference on r, dropped by
+ * shm_release. */
+void *shm_peer(shm_region *r, size_t offset, int world_rank);
 
 /* The region whose own segment holds [p, p + bytes), and p's byte offset in it; NULL if none. */
 shm_region *shm_find(const void *p, size_t bytes, size_t *offset);

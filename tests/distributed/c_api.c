@@ -139,6 +139,16 @@ int main(void) {
   CHECK(!lc_dist_is_shared(plain) && !lc_dist_is_shared(NULL));
   CHECK(lc_dist_all_reduce(plain, LC_DIST_SUM, NULL) == LC_OK && at(plain, 2) == (float)world);
   lc_release(plain);
+  /* a view of the last rank's copy of sh: its values (each rank wrote its own before the
+   * all_reduce above, and none writes it again) */
+  lc_tensor *peer = NULL;
+  if (world > 1) {
+    CHECK(lc_dist_shared_view(sh, world - 1, &peer) == LC_OK);
+    CHECK(peer && lc_numel(peer) == 1001 && ((double *)lc_data(peer))[4] == world - 1 + 1.0);
+    lc_release(peer);
+  }
+  CHECK(lc_dist_shared_view(sh, world, &peer) == LC_EINDEX && !peer);
+  CHECK(lc_dist_shared_view(sh, 0, NULL) == LC_EARG);
 
   lc_dist_get_stats(&s);
   CHECK(s.ops >= 9 && s.bytes > 0);

@@ -117,14 +117,45 @@ function Z:_build_buffers()
           at = at + p:numel()
         end
       end
-      buffers[#buffers + 1] = {flat = flat, mine = flat:narrow(1, (self._rank - 1) * block + 1, block)}
+      buffers[#buffers + 1] = {flat = flat, mine = flat:narrow(1, (self._rank - 1) * block + 1, block),
+        owned = by_dtype[dt]}
     end
   end)
   self._buffers = buffers
+  self._viewing = self._share and self:_view_owners()
 end
 
--- Every rank's parameters = their owners': one in-place all_gather per buffer.
+-- share_parameters: every rank's copy of a parameter becomes a view of its owner's (all on
+-- this machine), so that nothing is exchanged. Decided by all ranks alike: any rank that
+-- cannot (other machines, no shared memory) makes every rank keep its own copies.
+function Z:_view_owners()
+  local can = 1
+  for _, b in ipairs(self._buffers) do
+    if not dist.is_shared(b.flat) then can = 0 end
+  end
+  local views = {}
+  if can == 1 then
+    for _, b in ipairs(self._buffers) do
+      for r = 1, self._world do
+        for _, p in ipairs(r ~= self._rank and b.owned[r] or {}) do
+          local ok, v = pcall(dist.shared_view, p, r)
+          if not ok then can = 0 end
+          views[#views + 1] = {p, v}
+        end
+      end
+    end
+  end
+  if dist.all_reduce(lucid.tensor({can}, {dtype = "int32"}), "min")[1]:item() == 0 then return false end
+  lucid.no_grad(function()
+    for _, pv in ipairs(views) do pv[1]:set_(pv[2]) end
+  end)
+  return true
+end
+
+-- Every rank's parameters = their owners': one in-place all_gather per buffer, or with
+-- share_parameters nothing at all (the caller's barriers order the reads and the writes).
 function Z:_sync_params()
+  if self._viewing then return end
   local works = {}
   for i, b in ipairs(self._buffers) do
     works[i] = dist.all_gather_into_tensor(b.flat, b.mine, {async_op = true})
@@ -134,8 +165,10 @@ end
 
 -- ZeroRedundancyOptimizer(params, optimizer_class [, defaults]): params as any optimizer takes
 -- them (a list of tensors or of groups); optimizer_class a lucid.optim constructor
--- (lucid.optim.Adam, ...); defaults its options. Collective: every rank passes parameters of
--- the same shapes in the same order.
+-- (lucid.optim.Adam, ...); defaults its options, and this wrapper's share_parameters (false;
+-- true: the ranks of a machine read each parameter from its owner's memory instead of
+-- exchanging copies, so an in-place write to a parameter on one rank reaches every rank).
+-- Collective: every rank passes parameters of the same shapes in the same order.
 function M.ZeroRedundancyOptimizer(params, optimizer_class, defaults, ...)
   if select("#", ...) > 0 then
     fail("%s: expected (params, optimizer_class [, defaults]), got %d arguments", FNAME, 3 + select("#", ...))
@@ -151,6 +184,13 @@ function M.ZeroRedundancyOptimizer(params, optimizer_class, defaults, ...)
   if defaults ~= nil and (type(defaults) ~= "table" or lucid.is_tensor(defaults)) then
     fail("%s: argument 3 (defaults) must be a table of the optimizer's options, got %s", FNAME, describe(defaults))
   end
+  -- this wrapper's own option, the rest goes to the optimizer
+  local share = false
+  if defaults and defaults.share_parameters ~= nil then
+    share = A.bool_arg(FNAME, "share_parameters", defaults.share_parameters, false)
+    defaults = deepcopy(defaults)
+    defaults.share_parameters = nil
+  end
   -- An optimizer over every parameter checks the arguments with the wrapped optimizer's own
   -- rules and messages, completes the groups with its defaults and keeps them (the groups
   -- schedulers and users change). It is never stepped, so it holds no state.
@@ -162,7 +202,7 @@ function M.ZeroRedundancyOptimizer(params, optimizer_class, defaults, ...)
     kind = all.kind, defaults = all.defaults, param_groups = all.param_groups,
     _all = all, _class = optimizer_class, _rank = dist.rank(), _world = dist.world_size(),
     _sizes = {}, _owner = {}, _local = nil, _local_groups = {}, _counts = {},
-    _consolidated = nil,
+    _consolidated = nil, _share = share,
   }, Z)
   for r = 1, self._world do self._sizes[r] = 0 end
   for gi, g in ipairs(self.param_groups) do
@@ -202,6 +242,9 @@ function Z:step(closure)
         fname, gi)
     end
   end
+  -- sharing parameters, every rank must be done reading them (forward, backward) before an
+  -- owner writes, and every owner done writing before any rank reads on
+  if self._viewing then dist.barrier() end
   if self._local then
     for li, gi in ipairs(self._local_groups) do
       local lg, g = self._local.param_groups[li], groups[gi]
@@ -215,9 +258,14 @@ function Z:step(closure)
     self._local:step()
   end
   self:_sync_params()
+  if self._viewing then dist.barrier() end
   self._consolidated = nil
   return loss
 end
+
+-- shares_parameters() -> whether this rank's parameters are views of their owners' (the
+-- share_parameters option, where every rank is on this machine with shared memory)
+function Z:shares_parameters() return self._viewing == true end
 
 -- zero_grad([set_to_none = true]): every parameter's gradient, as the wrapped optimizer's.
 function Z:zero_grad(...) return self._all:zero_grad(...) end

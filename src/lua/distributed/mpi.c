@@ -195,6 +195,21 @@ static int l_is_shared(lua_State *L) {
   return 1;
 }
 
+/* shared_view(t, rank (1-based)) */
+static int l_shared_view(lua_State *L) {
+  const char *fn = "distributed.shared_view";
+  lc_tensor *t = lb_tensor_arg(L, fn, 1, "tensor");
+  int64_t rank = lb_int_arg(L, fn, 2, "rank");
+  if (rank < 1 || rank > lc_dist_world_size())
+    lb_argerror(L, fn, 2, "rank", "expected a rank in 1..%d, got %lld", lc_dist_world_size(),
+                (long long)rank);
+  lc_tensor *v = NULL;
+  if (lc_dist_shared_view(t, (int)(rank - 1), &v)) return lb_core_error(L, fn);
+  int r = lucid_push_tensor(L, v);
+  lc_release(v);
+  return r;
+}
+
 static int l_stats(lua_State *L) {
   lc_dist_stats s;
   lc_dist_get_stats(&s);
@@ -283,6 +298,7 @@ int luaopen_lucid_mpi(lua_State *L) {
                                {"barrier", l_barrier},
                                {"zeros_shared", l_zeros_shared},
                                {"is_shared", l_is_shared},
+                               {"shared_view", l_shared_view},
                                {"stats", l_stats},
                                {"finalize", l_finalize},
                                {"abort", l_abort},
