@@ -157,8 +157,10 @@ end
 -- step([closure]): one update of every parameter that has a gradient. closure (optional)
 -- re-evaluates the loss with grad mode on; its result is returned. The groups' current options
 -- are handed to C first (here, not in a helper: C's messages carry the caller's position).
-function Optimizer:step(closure)
-  local fname = self._fname .. ":step"
+-- The start of a step, shared with wrappers that keep param_groups and _counts the same way
+-- (lucid.distributed.optim): the closure's loss (grad mode on), then the check that the
+-- groups' parameter lists are the ones added.
+function optim._begin_step(self, fname, closure)
   local loss
   if closure ~= nil then
     if type(closure) ~= "function" then fail("%s: closure must be a function, got %s", fname, describe(closure)) end
@@ -175,6 +177,16 @@ function Optimizer:step(closure)
       fail("%s: param_groups[%d].params was changed: a group's parameters are fixed (use add_param_group)",
         fname, i)
     end
+  end
+  return loss
+end
+
+function Optimizer:step(closure)
+  local fname = self._fname .. ":step"
+  local loss = optim._begin_step(self, fname, closure)
+  local groups = self.param_groups
+  for i = 1, #groups do
+    local g = groups[i]
     core.optim_set_group(self._h, i, g, fname, "param_groups[" .. i .. "]")
   end
   core.optim_step(self._h, fname)

@@ -531,13 +531,18 @@ lc_status lc_dist_all_reduce(lc_tensor *t, lc_dist_op op, lc_dist_work **work) {
   return submit(w, work);
 }
 
+static lc_status check_rank(const char *fn, const char *what, int rank) {
+  if (rank < 0 || rank >= G.size)
+    return lc_set_error(LC_EINDEX, "%s: %s " LC_POS_D " out of range for %d ranks", fn, what, rank,
+                        G.size);
+  return LC_OK;
+}
+
 lc_status lc_dist_broadcast(lc_tensor *t, int root, lc_dist_work **work) {
   lc_status st = check_up("broadcast");
   if (!st) st = check_tensor("broadcast", "tensor", t, false, LC_DIST_SUM);
+  if (!st) st = check_rank("broadcast", "root", root);
   if (st) return st;
-  if (root < 0 || root >= G.size)
-    return lc_set_error(LC_EINDEX, "broadcast: root " LC_POS_D " out of range for %d ranks", root,
-                        G.size);
   lc_bump_version(t);
   NEW_WORK(w, W_BROADCAST, t, NULL);
   w->root = root;
@@ -621,10 +626,8 @@ lc_status lc_dist_shared_view(const lc_tensor *t, int rank, lc_tensor **out) {
   *out = NULL;
   lc_status st = check_up("shared_view");
   if (!st) st = check_tensor("shared_view", "tensor", t, false, LC_DIST_SUM);
+  if (!st) st = check_rank("shared_view", "rank", rank);
   if (st) return st;
-  if (rank < 0 || rank >= G.size)
-    return lc_set_error(LC_EINDEX, "shared_view: rank " LC_POS_D " out of range for %d ranks", rank,
-                        G.size);
   size_t offset = 0, bytes = (size_t)lc_numel(t) * lc_dtype_size(lc_dtype_of(t));
   shm_region *r = lc_numel(t) > 0 ? shm_find(lc_data(t), bytes, &offset) : NULL;
   if (!r)

@@ -225,23 +225,8 @@ end
 -- step([closure]): updates the parameters this rank owns, then hands every rank the others'.
 -- Collective. The groups' current options (a scheduler's lr) reach the local optimizer first.
 function Z:step(closure)
-  local fname = FNAME .. ":step"
-  local loss
-  if closure ~= nil then
-    if type(closure) ~= "function" then fail("%s: closure must be a function, got %s", fname, describe(closure)) end
-    loss = lucid.enable_grad(closure)
-  end
+  local loss = lucid.optim._begin_step(self, FNAME .. ":step", closure)
   local groups = self.param_groups
-  if #groups ~= #self._counts then
-    fail("%s: param_groups has %d groups but the optimizer has %d: add groups with add_param_group",
-      fname, #groups, #self._counts)
-  end
-  for gi, g in ipairs(groups) do
-    if type(g) ~= "table" or type(g.params) ~= "table" or #g.params ~= self._counts[gi] then
-      fail("%s: param_groups[%d].params was changed: a group's parameters are fixed (use add_param_group)",
-        fname, gi)
-    end
-  end
   -- sharing parameters, every rank must be done reading them (forward, backward) before an
   -- owner writes, and every owner done writing before any rank reads on
   if self._viewing then dist.barrier() end
