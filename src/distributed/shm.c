@@ -60,6 +60,7 @@ static struct {
   int world_rank, grank, gsize, ncross;
   int *place;  /* per world rank: its index in its group and its rank in its cross comm */
   int *member; /* per world rank: its index in this process's group, or -1 (another machine) */
+  int *counts; /* 2 x ncross: all_gather's counts and displacements across machines */
   bool usable;
   unsigned counter;     /* objects this process created: part of their names */
   pthread_mutex_t lock; /* the region list */
@@ -112,11 +113,11 @@ void shm_setup(MPI_Comm world, int world_rank, bool enabled) {
     MPI_Comm_rank(S.cross, &mine[1]);
     mine[0] = S.grank;
     S.place = malloc(sizeof(int) * 2 * (size_t)world_size);
-    int ok = S.place != NULL;
+    S.member = malloc(sizeof(int) * 2 * (size_t)world_size);
+    S.counts = malloc(sizeof(int) * 2 * (size_t)S.ncross);
+    int ok = S.place && S.member && S.counts; /* else no rank shares: decided by all */
     if (MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_MIN, world) != MPI_SUCCESS || !ok) return;
     if (MPI_Allgather(mine, 2, MPI_INT, S.place, 2, MPI_INT, world) != MPI_SUCCESS) return;
-    S.member = malloc(sizeof(int) * 2 * (size_t)world_size);
-    if (!S.member) return; /* (peer views are then refused) */
     MPI_Group wg, gg;
     MPI_Comm_group(world, &wg);
     MPI_Comm_group(S.group, &gg);
@@ -135,7 +136,8 @@ void shm_setup(MPI_Comm world, int world_rank, bool enabled) {
 void shm_teardown(void) {
   free(S.place);
   free(S.member);
-  S.place = S.member = NULL;
+  free(S.counts);
+  S.place = S.member = S.counts = NULL;
   if (S.cross != MPI_COMM_NULL) MPI_Comm_free(&S.cross);
   if (S.group != MPI_COMM_NULL) MPI_Comm_free(&S.group);
   S.usable = false;
@@ -392,6 +394,12 @@ int shm_all_reduce(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, lc_
   return group_barrier();
 }
 
+/* The MPI type that moves elements of esz bytes (as unsigned integers: a count of elements
+ * fits an int where a count of bytes may not). */
+static MPI_Datatype mover(size_t esz) {
+  return esz == 8 ? MPI_UINT64_T : esz == 4 ? MPI_UINT32_T : esz == 2 ? MPI_UINT16_T : MPI_BYTE;
+}
+
 int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int root, uint64_t seq,
                   char *msg, size_t cap) {
   int rc = agree(r, offset, numel, dt, SHM_OP_BROADCAST, root, seq, msg, cap);
@@ -402,12 +410,8 @@ int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int 
   size_t esz = lc_dtype_size(dt);
   if (S.ncross > 1) {
     if (r->self == src) {
-      /* moved as unsigned integers of the element's size: numel fits an int, bytes may not */
-      MPI_Datatype ty = esz == 8   ? MPI_UINT64_T
-                        : esz == 4 ? MPI_UINT32_T
-                        : esz == 2 ? MPI_UINT16_T
-                                   : MPI_BYTE;
-      rc = MPI_Bcast(segment(r, r->self) + offset, (int)numel, ty, S.place[2 * root + 1], S.cross);
+      rc = MPI_Bcast(segment(r, r->self) + offset, (int)numel, mover(esz), S.place[2 * root + 1],
+                     S.cross);
       if (rc != MPI_SUCCESS) return rc;
     }
     rc = group_barrier();
@@ -418,12 +422,6 @@ int shm_broadcast(shm_region *r, size_t offset, int64_t numel, lc_dtype dt, int 
   return group_barrier();
 }
 
-/* The MPI type that moves elements of esz bytes (as unsigned integers: a count of elements
- * fits an int where a count of bytes may not). */
-static MPI_Datatype mover(size_t esz) {
-  return esz == 8 ? MPI_UINT64_T : esz == 4 ? MPI_UINT32_T : esz == 2 ? MPI_UINT16_T : MPI_BYTE;
-}
-
 int shm_all_gather(shm_region *r, size_t offset, int64_t block, lc_dtype dt, int world_size,
                    uint64_t seq, char *msg, size_t cap) {
   int rc = agree(r, offset, block, dt, SHM_OP_GATHER, 0, seq, msg, cap);
@@ -432,12 +430,7 @@ int shm_all_gather(shm_region *r, size_t offset, int64_t block, lc_dtype dt, int
   if (S.ncross > 1) {
     /* across machines: the members of one index gather their blocks over MPI, each block at
      * its world rank's place */
-    int *counts = malloc(sizeof(int) * 2 * (size_t)S.ncross);
-    if (!counts) {
-      snprintf(msg, cap, "all_gather (operation %llu): out of memory", (unsigned long long)seq);
-      return SHM_REFUSED;
-    }
-    int *displs = counts + S.ncross;
+    int *counts = S.counts, *displs = S.counts + S.ncross;
     for (int w = 0; w < world_size; w++)
       if (S.place[2 * w] == r->self) {
         counts[S.place[2 * w + 1]] = (int)block;
@@ -445,7 +438,6 @@ int shm_all_gather(shm_region *r, size_t offset, int64_t block, lc_dtype dt, int
       }
     rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, segment(r, r->self) + offset, counts,
                         displs, mover(esz), S.cross);
-    free(counts);
     if (rc != MPI_SUCCESS) return rc;
     rc = group_barrier();
     if (rc != MPI_SUCCESS) return rc;
