@@ -145,6 +145,29 @@ for _, kd in ipairs(kinds) do
   for i = 2, #runs do same_params(plain, runs[i], ("%s resumed %d"):format(kind, i)) end
 end
 
+-- add_param_group: the new group is partitioned too, and steps like the plain optimizer's
+do
+  lucid.manual_seed(5)
+  local a, b = lucid.randn(40):requires_grad_(), lucid.randn(7, 3):requires_grad_()
+  local a2, b2 = a:detach():clone():requires_grad_(), b:detach():clone():requires_grad_()
+  local zopt = ZeRO({a}, optim.Adam, {lr = 0.1, share_parameters = share})
+  local popt = optim.Adam({a2}, {lr = 0.1})
+  zopt:add_param_group{params = {b}, lr = 0.3}
+  popt:add_param_group{params = {b2}, lr = 0.3}
+  for s = 1, 3 do
+    for _, pair in ipairs{{a, a2}, {b, b2}} do
+      local gr = lucid.full(pair[1].shape, s * 0.5)
+      pair[1].grad, pair[2].grad = gr:clone(), gr:clone()
+    end
+    zopt:step()
+    popt:step()
+  end
+  check(lucid.equal(a, a2) and lucid.equal(b, b2), "add_param_group: parameters")
+  local _, idx = zopt:owned()
+  local n = dist.all_reduce(lucid.tensor({#idx}), "sum")[1]:item()
+  check(n == 2, "add_param_group: owners of 2 parameters: " .. n)
+end
+
 -- the arguments
 local p = lucid.randn(3):requires_grad_()
 local function err_of(...)

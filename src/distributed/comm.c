@@ -156,9 +156,8 @@ static int call(lc_dist_work *w) {
 
 /* Runs w through shared memory (shm.c) when it can: an all_reduce (sum, avg) of a float tensor
  * that lies in a shared buffer, a broadcast of any tensor that does, an all_gather into one,
- * and zeros_shared. *used tells
- * whether it did. Every rank decides alike, since every rank passes the same kind of tensor to a
- * collective. */
+ * and zeros_shared. *used tells whether it did. Every rank decides alike, since every rank
+ * passes the same kind of tensor to a collective. */
 static int call_shared(lc_dist_work *w, bool *used) {
   *used = false;
   if (w->kind == W_ZEROS_SHARED) {
