@@ -1084,14 +1084,8 @@ lc_tensor *lc_grad(const lc_tensor *t) {
 
 lc_status lc_set_grad(lc_tensor *t, lc_tensor *g) {
   if (g) {
-    char a[256], b[256];
-    if (!lc_ag_same_shape(g->ndim, g->shape, t->ndim, t->shape))
-      return lc_set_error(LC_ESHAPE, "set_grad: gradient has shape %s but the tensor has shape %s",
-                          lc_shape_str(g->ndim, g->shape, a, sizeof a),
-                          lc_shape_str(t->ndim, t->shape, b, sizeof b));
-    if (g->dtype != t->dtype)
-      return lc_set_error(LC_EDTYPE, "set_grad: gradient has dtype %s but the tensor has dtype %s",
-                          lc_dtype_name(g->dtype), lc_dtype_name(t->dtype));
+    lc_status st = lc_check_like("set_grad", "gradient", g, t);
+    if (st) return st;
   }
   lc_tensor **field = lc_ag_has_slot(t) && t->grad ? &t->grad->grad : &t->grad;
   lc_retain(g);

@@ -15,14 +15,8 @@ lc_status lc_set_grad_buffer(lc_tensor *leaf, lc_tensor *buf) {
   if (!leaf->requires_grad)
     return lc_set_error(LC_EGRAD, "set_grad_buffer: the tensor does not require grad");
   if (buf) {
-    char a[256], b[256];
-    if (!lc_ag_same_shape(buf->ndim, buf->shape, leaf->ndim, leaf->shape))
-      return lc_set_error(LC_ESHAPE, "set_grad_buffer: the buffer has shape %s, the tensor %s",
-                          lc_shape_str(buf->ndim, buf->shape, a, sizeof a),
-                          lc_shape_str(leaf->ndim, leaf->shape, b, sizeof b));
-    if (buf->dtype != leaf->dtype)
-      return lc_set_error(LC_EDTYPE, "set_grad_buffer: the buffer is %s, the tensor %s",
-                          lc_dtype_name(buf->dtype), lc_dtype_name(leaf->dtype));
+    lc_status st = lc_check_like("set_grad_buffer", "buffer", buf, leaf);
+    if (st) return st;
     if (!buf->contiguous)
       return lc_set_error(LC_EARG, "set_grad_buffer: the buffer must be contiguous");
     if (buf->grad_fn || buf->requires_grad)

@@ -77,6 +77,11 @@ struct lc_tensor {
  * lc_set_error() from lucid.h records a thread-local message; these are shorthands. */
 lc_status lc_error_oom(size_t nbytes);
 
+/* LC_OK when x has t's shape and dtype; else LC_ESHAPE "<fn>: the <what> has shape S, the
+ * tensor T" or LC_EDTYPE "<fn>: the <what> is D, the tensor E" (tensor.c). For the setters
+ * that put one tensor in another's place: set_, set_grad, set_grad_buffer. */
+lc_status lc_check_like(const char *fn, const char *what, const lc_tensor *x, const lc_tensor *t);
+
 /* ---- storage (storage.c) ---- */
 void *lc_aligned_alloc(size_t nbytes); /* LC_ALIGN-aligned, NULL on failure */
 void lc_aligned_free(void *p);

@@ -33,17 +33,23 @@ void lc_release(lc_tensor *t) {
   }
 }
 
-lc_status lc_set_(lc_tensor *t, const lc_tensor *src) {
-  if (!t || !src) return lc_set_error(LC_EARG, "set_: tensor and source must not be NULL");
-  if (t->dtype != src->dtype)
-    return lc_set_error(LC_EDTYPE, "set_: the source is %s, the tensor %s",
-                        lc_dtype_name(src->dtype), lc_dtype_name(t->dtype));
-  if (t->ndim != src->ndim || memcmp(t->shape, src->shape, sizeof(int64_t) * (size_t)t->ndim)) {
+lc_status lc_check_like(const char *fn, const char *what, const lc_tensor *x, const lc_tensor *t) {
+  if (x->ndim != t->ndim || memcmp(x->shape, t->shape, sizeof(int64_t) * (size_t)t->ndim)) {
     char a[256], b[256];
-    return lc_set_error(LC_ESHAPE, "set_: the source has shape %s, the tensor %s",
-                        lc_shape_str(src->ndim, src->shape, a, sizeof a),
+    return lc_set_error(LC_ESHAPE, "%s: the %s has shape %s, the tensor %s", fn, what,
+                        lc_shape_str(x->ndim, x->shape, a, sizeof a),
                         lc_shape_str(t->ndim, t->shape, b, sizeof b));
   }
+  if (x->dtype != t->dtype)
+    return lc_set_error(LC_EDTYPE, "%s: the %s is %s, the tensor %s", fn, what,
+                        lc_dtype_name(x->dtype), lc_dtype_name(t->dtype));
+  return LC_OK;
+}
+
+lc_status lc_set_(lc_tensor *t, const lc_tensor *src) {
+  if (!t || !src) return lc_set_error(LC_EARG, "set_: tensor and source must not be NULL");
+  lc_status st = lc_check_like("set_", "source", src, t);
+  if (st) return st;
   if (t->grad_fn)
     return lc_set_error(LC_EARG, "set_: the tensor has autograd history (only a leaf's data "
                                  "can be replaced)");

@@ -730,23 +730,13 @@ static int f_zero_(lua_State *L) {
   return 1;
 }
 
+/* t:copy_(src) (op 0), t:set_(src) (op 1: t's data becomes src's, lc_set_) */
 static int f_copy_(lua_State *L) {
   const char *fn = LB_FN(L);
   static const char *const P[] = {"input", "src"};
   lc_tensor *t = input1(L, fn, P, 2);
   lc_tensor *s = lb_tensor_arg(L, fn, 2, "src");
-  CORE(lc_copy_(t, s));
-  lua_settop(L, 1);
-  return 1;
-}
-
-/* t:set_(src): t's data becomes src's (lc_set_) */
-static int f_set_(lua_State *L) {
-  const char *fn = LB_FN(L);
-  static const char *const P[] = {"input", "src"};
-  lc_tensor *t = input1(L, fn, P, 2);
-  lc_tensor *s = lb_tensor_arg(L, fn, 2, "src");
-  CORE(lc_set_(t, s));
+  CORE(LB_OP(L) ? lc_set_(t, s) : lc_copy_(t, s));
   lua_settop(L, 1);
   return 1;
 }
@@ -968,7 +958,7 @@ const lb_reg lb_ops_regs[] = {
     {"fill_", f_fill_, 0, M},
     {"zero_", f_zero_, 0, M},
     {"copy_", f_copy_, 0, M},
-    {"set_", f_set_, 0, M},
+    {"set_", f_copy_, 1, M},
     {"uniform_", f_random_, 0, M},
     {"normal_", f_random_, 1, M},
 
