@@ -27,7 +27,7 @@ void lc_release(lc_tensor *t) {
     lc_storage *s = t->storage, *home = t->home;
     bool embedded = home || (s && s->block == (void *)t);
     lc_storage_release(s);
-    lc_storage_release(home); /* may free this header: t is not touched after */
+    if (home) lc_storage_release(home); /* may free this header: t is not touched after */
     if (!embedded) lc_pool_put(LC_POOL_TENSOR, t);
     t = base;
   }
